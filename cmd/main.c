@@ -1,3 +1,232 @@
-/* curpkv: the command-line front end (placeholder until the conf module lands). */
+/* curpkv: the command-line front end. Parses the prototype's flags and dispatches to a role. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
-int main(void) { puts("curpkv"); return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client/cluster.h"
+#include "common/log.h"
+#include "conf/conf.h"
+#include "master/master.h"
+#include "replica/server.h"
+
+struct cli_args {
+	const char *run;      /* master | server | replica | client */
+	const char *config;   /* -config F */
+	const char *alias;    /* -alias A */
+	const char *protocol; /* -protocol P (overrides the conf) */
+	const char *latency;  /* -latency F */
+	const char *quorum;   /* -quorum F */
+	const char *log;      /* -log F */
+	bool check;
+	bool help;
+	bool version;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: curpkv -run master|server|replica|client -config FILE [-alias NAME]\n"
+		"              [-protocol curp|curpho|curpht] [-latency FILE] [-quorum FILE] [-log FILE]\n"
+		"       curpkv -check -config FILE [-alias NAME] [-protocol P]\n"
+		"       curpkv stats -config FILE      print every replica's counters\n"
+		"       curpkv -h | -version\n"
+		"\n"
+		"  -run ROLE      process role: master, server (or replica), client\n"
+		"  -config FILE   cluster conf file (see docs/conf.md)\n"
+		"  -alias NAME    which host of the conf this process is (e.g. replica0, client0)\n"
+		"  -protocol P    override the conf's protocol\n"
+		"  -latency FILE  emulated latency file (\"uniform <rtt>\" or \"<addrA> <addrB> <rtt>\" rows)\n"
+		"  -quorum FILE   quorum file (its leader line picks the initial leader)\n"
+		"  -log FILE      log to FILE (truncated) instead of stderr\n"
+		"  -check         parse and validate the conf, print the effective settings, exit\n"
+		"  -version       print the version\n"
+		"Flags may be written -flag or --flag, with the value as the next argument or after '='.\n");
+}
+
+/* Returns 0, or -EINVAL after printing why. */
+static int parse_args(int argc, char **argv, struct cli_args *a)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} valued[] = {
+		{"run", offsetof(struct cli_args, run)},
+		{"config", offsetof(struct cli_args, config)},
+		{"alias", offsetof(struct cli_args, alias)},
+		{"protocol", offsetof(struct cli_args, protocol)},
+		{"latency", offsetof(struct cli_args, latency)},
+		{"quorum", offsetof(struct cli_args, quorum)},
+		{"log", offsetof(struct cli_args, log)},
+	};
+	memset(a, 0, sizeof *a);
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		if (arg[0] != '-') {
+			fprintf(stderr, "curpkv: unexpected argument '%s'\n", arg);
+			return -EINVAL;
+		}
+		const char *name = arg + (arg[1] == '-' ? 2 : 1);
+		const char *eq = strchr(name, '=');
+		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+		if ((nlen == 1 && name[0] == 'h') || (nlen == 4 && !strncmp(name, "help", 4))) {
+			a->help = true;
+			continue;
+		}
+		if (nlen == 7 && !strncmp(name, "version", 7)) {
+			a->version = true;
+			continue;
+		}
+		if (nlen == 5 && !strncmp(name, "check", 5)) {
+			a->check = true;
+			continue;
+		}
+		bool found = false;
+		for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++) {
+			if (strlen(valued[k].name) != nlen || strncmp(valued[k].name, name, nlen))
+				continue;
+			const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+			if (val == NULL) {
+				fprintf(stderr, "curpkv: flag -%s needs a value\n", valued[k].name);
+				return -EINVAL;
+			}
+			*(const char **)((char *)a + valued[k].off) = val;
+			found = true;
+			break;
+		}
+		if (!found) {
+			fprintf(stderr, "curpkv: unknown flag '%s' (try -h)\n", arg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Loads the conf, prints diagnostics, applies -protocol and Apply-to keys for the alias.
+ * Returns 0 or a negative errno (already reported). */
+static int load_conf(const struct cli_args *a, struct conf **cp, struct conf_settings *s)
+{
+	struct conf_diags diags = {0};
+	int rc = conf_load(a->config, cp, &diags);
+	if (rc == 0 && a->alias) {
+		bool is_master = (*cp)->has_master && !strcasecmp((*cp)->master.alias, a->alias);
+		if (!conf_find_replica(*cp, a->alias) && !conf_find_client(*cp, a->alias) &&
+		    !is_master) {
+			fprintf(stderr, "curpkv: alias '%s' is not in %s\n", a->alias, a->config);
+			rc = -EINVAL;
+		}
+	}
+	if (rc == 0)
+		rc = conf_settings_for(*cp, a->alias, s, &diags);
+	if (rc == 0 && a->protocol) {
+		enum conf_protocol p;
+		if (conf_protocol_parse(a->protocol, &p) != 0) {
+			fprintf(stderr, "curpkv: -protocol %s: not one of curp, curpho, curpht\n",
+				a->protocol);
+			rc = -EINVAL;
+		} else {
+			s->protocol = p;
+			if (p == CONF_PROTO_CURP && s->weak_ratio > 0) {
+				fprintf(stderr, "curpkv: warning: weakRatio %u forced to 0 for "
+						"protocol curp\n",
+					s->weak_ratio);
+				s->weak_ratio = 0;
+			}
+		}
+	}
+	conf_diags_print(&diags, stderr);
+	conf_diags_free(&diags);
+	if (rc == -ENOENT || (rc < 0 && *cp == NULL))
+		fprintf(stderr, "curpkv: cannot read %s: %s\n", a->config, strerror(-rc));
+	return rc;
+}
+
+/* Runs a master or a replica with a logger on -log FILE (truncated) or stderr. */
+static int run_role(const struct cli_args *a, const struct conf *c, const struct conf_settings *s)
+{
+	FILE *out = stderr;
+	if (a->log) {
+		out = fopen(a->log, "w");
+		if (out == NULL) {
+			fprintf(stderr, "curpkv: cannot open log %s: %s\n", a->log, strerror(errno));
+			return 1;
+		}
+		setvbuf(out, NULL, _IOLBF, 0);
+	}
+	bool master = !strcasecmp(a->run, "master");
+	struct common_logger lg;
+	common_logger_init(&lg, out, COMMON_LOG_INFO,
+			   a->alias ? a->alias : (master ? "master" : "replica"));
+	int status = master ? master_main(c, s, a->quorum, &lg)
+			    : server_main(c, s, a->alias, a->latency, a->quorum, &lg);
+	if (out != stderr)
+		fclose(out);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli_args a;
+	/* Subcommand form: `curpkv stats -config F` (the flags follow the word). */
+	bool stats = argc > 1 && !strcmp(argv[1], "stats");
+	if (stats) {
+		argv[1] = argv[0];
+		argc--;
+		argv++;
+	}
+	if (parse_args(argc, argv, &a) != 0)
+		return 2;
+	if (a.help) {
+		usage(stdout);
+		return 0;
+	}
+	if (a.version) {
+		printf("curpkv %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (a.config == NULL) {
+		usage(stderr);
+		fprintf(stderr, "curpkv: -config FILE is required\n");
+		return 2;
+	}
+	struct conf *c = NULL;
+	struct conf_settings s;
+	int rc = load_conf(&a, &c, &s);
+	if (rc != 0) {
+		conf_free(c);
+		return 1;
+	}
+	if (a.check) {
+		conf_print(c, &s, stdout);
+		conf_free(c);
+		return 0;
+	}
+	if (stats) {
+		rc = cluster_stats_main(c, &s);
+		conf_free(c);
+		return rc;
+	}
+	if (a.run == NULL) {
+		usage(stderr);
+		fprintf(stderr, "curpkv: -run ROLE (or -check) is required\n");
+		conf_free(c);
+		return 2;
+	}
+	if (strcasecmp(a.run, "master") && strcasecmp(a.run, "server") &&
+	    strcasecmp(a.run, "replica") && strcasecmp(a.run, "client")) {
+		fprintf(stderr, "curpkv: -run %s: not one of master, server, replica, client\n", a.run);
+		conf_free(c);
+		return 2;
+	}
+	if (strcasecmp(a.run, "client") != 0) {
+		rc = run_role(&a, c, &s);
+		conf_free(c);
+		return rc;
+	}
+	fprintf(stderr, "curpkv: role '%s' is not available in this build yet\n", a.run);
+	conf_free(c);
+	return 1;
+}

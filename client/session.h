@@ -1,0 +1,97 @@
+/* client/session: one client session's protocol logic (CURP client) as a state machine. */
+#ifndef CURPKV_CLIENT_SESSION_H
+#define CURPKV_CLIENT_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "proto/proto.h"
+
+/*
+ * A session is one client thread's identity: its client id, its sequence numbers, its ordered
+ * connection to every replica (owned by the I/O layer) and its in-flight commands. Each
+ * command's reply state is its own (never a session-wide "current value").
+ * Single-threaded: all calls on the thread that runs the session's loop (or the simulation).
+ */
+
+struct session;
+
+enum session_path {
+	SESSION_PATH_FAST = 0,  /* leader ok + Q-1 witness ok: one round trip */
+	SESSION_PATH_SLOW = 1,  /* post-execution result (SYNC_REPLY) */
+	SESSION_PATH_RETRY = 2, /* completed after the command was re-sent */
+};
+
+enum session_result {
+	SESSION_OK = 0,         /* value holds the result (empty for writes) */
+	SESSION_NOT_FOUND,      /* GET of a missing key */
+	SESSION_FAILED,         /* definitely not applied (e.g. invalid command) */
+	SESSION_TIMEOUT,        /* no answer within the reply timeout: may or may not be applied */
+};
+
+/* Completion callback: fires exactly once per submitted command. value is valid during the
+ * call only. */
+typedef void (*session_cb)(void *arg, uint64_t seq, enum session_result res,
+			   enum session_path path, const uint8_t *value, uint32_t vlen);
+
+struct session_io {
+	void *ctx;
+	/* Sends m to replica `to` on the session's ordered connection to it. */
+	void (*send)(void *ctx, int to, const struct proto_msg *m);
+	/* The session saw a newer view (or a NOT_LEADER answer): the I/O layer should ask the
+	 * master for the cluster and call session_set_view. May be NULL. */
+	void (*need_view)(void *ctx, uint64_t seen_view);
+};
+
+struct session_config {
+	uint64_t client_id;        /* from the master; never 0 */
+	int n;                     /* replicas */
+	enum conf_protocol protocol;
+	uint32_t max_inflight;     /* window: submissions beyond it are refused (-EAGAIN) */
+	uint64_t sync_after_ns;    /* ask the leader for the result if not done after this */
+	uint64_t retry_after_ns;   /* re-send the command (same cid) after this */
+	uint64_t timeout_ns;       /* give up (SESSION_TIMEOUT) after this */
+};
+
+void session_config_default(struct session_config *cfg, uint64_t client_id, int n);
+
+int session_create(const struct session_config *cfg, uint64_t view, int leader,
+		   const struct session_io *io, struct session **out);
+/* Frees the session; pending commands are NOT called back (call session_fail_all first). */
+void session_destroy(struct session *s);
+
+/* Submits a strong command (bytes are copied). Returns the seq (>= 1) or -EAGAIN (window
+ * full), -EINVAL (bad command). */
+int64_t session_submit(struct session *s, const struct proto_cmd *cmd, session_cb cb, void *arg,
+		       uint64_t now_ns);
+
+/* Handles a message from replica `from`. */
+void session_on_msg(struct session *s, int from, const struct proto_msg *m, uint64_t now_ns);
+/* Periodic timer (SYNC after sync_after, re-send after retry_after, time out). */
+void session_tick(struct session *s, uint64_t now_ns);
+/* A new view/leader (from the master or a reply): in-flight commands are re-sent. */
+void session_set_view(struct session *s, uint64_t view, int leader, uint64_t now_ns);
+/* The connection to `replica` was re-established: re-send in-flight commands to it. */
+void session_replica_up(struct session *s, int replica, uint64_t now_ns);
+/* Completes every pending command with SESSION_TIMEOUT (shutdown). */
+void session_fail_all(struct session *s);
+
+uint32_t session_inflight(const struct session *s);
+uint64_t session_client_id(const struct session *s);
+
+struct session_stats {
+	uint64_t fast, slow, retry;  /* completions per path */
+	uint64_t timeouts, failures;
+	uint64_t conflicts;          /* witness or leader ok=false seen */
+	uint64_t resends;
+};
+void session_get_stats(const struct session *s, struct session_stats *st);
+
+/* Quorum sizes for n replicas: f, majority M = f+1, super quorum Q = f + ceil(f/2) + 1. */
+int session_f(int n);
+int session_majority(int n);
+int session_superquorum(int n);
+
+#endif

@@ -1,0 +1,634 @@
+/* proto: message encoding (msgpack-c packer), framing and hostile-input-safe decoding.
+ *
+ * Decoding runs in two steps. First a walker checks the raw msgpack bytes: every declared
+ * str/bin length and array/map element count must fit in the bytes that remain (an element
+ * takes at least one byte), nesting depth and the total number of objects are bounded, ext
+ * types and the reserved byte 0xc1 are refused, and nothing may follow the top-level object.
+ * Only then does msgpack-c's unpacker see the body, so the zone it allocates is bounded by a
+ * small multiple of the frame size (msgpack-c trusts declared sizes: a 15-byte input would make
+ * it try to allocate ~80 GiB). Second, every field is checked for type and range.
+ */
+#include "proto/proto.h"
+
+#include <errno.h>
+#include <msgpack.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROTO_MAX_DEPTH 4
+#define PROTO_MAX_OBJECTS 4096
+#define PROTO_MAX_SCAN 1000000u
+#define PROTO_MAX_STAT_NAME 64
+
+static const char *const type_names[PROTO_TYPE_MAX] = {
+	[PROTO_HELLO] = "HELLO",
+	[PROTO_REGISTER] = "REGISTER",
+	[PROTO_CLUSTER_REQ] = "CLUSTER_REQ",
+	[PROTO_CLUSTER_INFO] = "CLUSTER_INFO",
+	[PROTO_HEARTBEAT] = "HEARTBEAT",
+	[PROTO_PROPOSE] = "PROPOSE",
+	[PROTO_REPLY] = "REPLY",
+	[PROTO_RECORD_ACK] = "RECORD_ACK",
+	[PROTO_SYNC] = "SYNC",
+	[PROTO_SYNC_REPLY] = "SYNC_REPLY",
+	[PROTO_ACCEPT] = "ACCEPT",
+	[PROTO_ACK] = "ACK",
+	[PROTO_COMMIT] = "COMMIT",
+	[PROTO_STATS_REQ] = "STATS_REQ",
+	[PROTO_STATS_REPLY] = "STATS_REPLY",
+};
+
+const char *proto_type_name(int type)
+{
+	if (type <= 0 || type >= PROTO_TYPE_MAX || type_names[type] == NULL)
+		return "?";
+	return type_names[type];
+}
+
+/* ---- buffers ------------------------------------------------------------------------- */
+
+void proto_buf_init(struct proto_buf *b, size_t limit)
+{
+	b->data = NULL;
+	b->len = 0;
+	b->cap = 0;
+	b->limit = limit;
+}
+
+void proto_buf_free(struct proto_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+void proto_buf_consume(struct proto_buf *b, size_t n)
+{
+	if (n >= b->len) {
+		b->len = 0;
+		return;
+	}
+	memmove(b->data, b->data + n, b->len - n);
+	b->len -= n;
+}
+
+/* Makes room for n more bytes. Returns 0 or -ENOBUFS (limit) / -ENOMEM. */
+static int buf_reserve(struct proto_buf *b, size_t n)
+{
+	if (b->len + n <= b->cap)
+		return 0;
+	if (b->len + n > b->limit)
+		return -ENOBUFS;
+	size_t ncap = b->cap ? b->cap : 256;
+	while (ncap < b->len + n)
+		ncap *= 2;
+	if (ncap > b->limit)
+		ncap = b->limit;
+	uint8_t *nd = realloc(b->data, ncap);
+	if (nd == NULL)
+		return -ENOMEM;
+	b->data = nd;
+	b->cap = ncap;
+	return 0;
+}
+
+/* ---- encoding ------------------------------------------------------------------------- */
+
+struct enc {
+	struct proto_buf *b;
+	int err;
+};
+
+static int enc_write(void *data, const char *buf, size_t len)
+{
+	struct enc *e = data;
+	if (e->err)
+		return -1;
+	int rc = buf_reserve(e->b, len);
+	if (rc != 0) {
+		e->err = rc;
+		return -1;
+	}
+	memcpy(e->b->data + e->b->len, buf, len);
+	e->b->len += len;
+	return 0;
+}
+
+static void pack_bin(msgpack_packer *pk, const void *p, uint32_t len)
+{
+	msgpack_pack_bin(pk, len);
+	if (len)
+		msgpack_pack_bin_body(pk, p, len);
+}
+
+static void pack_str(msgpack_packer *pk, const char *p, uint32_t len)
+{
+	msgpack_pack_str(pk, len);
+	if (len)
+		msgpack_pack_str_body(pk, p, len);
+}
+
+static void pack_cmd(msgpack_packer *pk, const struct proto_cmd *c)
+{
+	msgpack_pack_array(pk, 4);
+	msgpack_pack_uint8(pk, c->op);
+	pack_bin(pk, c->key, c->klen);
+	if (c->op == PROTO_OP_PUT)
+		pack_bin(pk, c->val, c->vlen);
+	else
+		msgpack_pack_nil(pk);
+	msgpack_pack_uint32(pk, c->scan_count);
+}
+
+static void pack_bool(msgpack_packer *pk, bool v)
+{
+	if (v)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
+static uint32_t field_count(uint8_t type)
+{
+	switch (type) {
+	case PROTO_HELLO:
+		return 3;
+	case PROTO_REGISTER:
+		return 3;
+	case PROTO_CLUSTER_REQ:
+		return 2;
+	case PROTO_CLUSTER_INFO:
+		return 5;
+	case PROTO_HEARTBEAT:
+		return 3;
+	case PROTO_PROPOSE:
+		return 4;
+	case PROTO_REPLY:
+		return 6;
+	case PROTO_RECORD_ACK:
+		return 3;
+	case PROTO_SYNC:
+		return 3;
+	case PROTO_SYNC_REPLY:
+		return 5;
+	case PROTO_ACCEPT:
+		return 5;
+	case PROTO_ACK:
+		return 2;
+	case PROTO_COMMIT:
+		return 1;
+	case PROTO_STATS_REQ:
+		return 0;
+	case PROTO_STATS_REPLY:
+		return 1;
+	default:
+		return UINT32_MAX;
+	}
+}
+
+int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_frame)
+{
+	uint32_t nf = field_count(m->type);
+	if (nf == UINT32_MAX)
+		return -EINVAL;
+	if ((m->type == PROTO_CLUSTER_INFO && m->n_replicas > PROTO_MAX_REPLICAS) ||
+	    (m->type == PROTO_STATS_REPLY && m->n_stats > 48))
+		return -EINVAL;
+	size_t start = b->len;
+	int rc = buf_reserve(b, PROTO_FRAME_HEADER);
+	if (rc != 0)
+		return rc;
+	b->len += PROTO_FRAME_HEADER;
+	struct enc e = {.b = b};
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &e, enc_write);
+	msgpack_pack_array(&pk, 2 + nf);
+	msgpack_pack_uint8(&pk, m->type);
+	msgpack_pack_uint64(&pk, m->view);
+	switch (m->type) {
+	case PROTO_HELLO:
+		msgpack_pack_uint8(&pk, m->role);
+		msgpack_pack_int32(&pk, m->node_id);
+		msgpack_pack_uint64(&pk, m->client_id);
+		break;
+	case PROTO_REGISTER:
+		msgpack_pack_int32(&pk, m->node_id);
+		pack_str(&pk, m->addr, m->addr_len);
+		msgpack_pack_uint16(&pk, m->port);
+		break;
+	case PROTO_CLUSTER_REQ:
+		msgpack_pack_uint8(&pk, m->role);
+		msgpack_pack_int32(&pk, m->node_id);
+		break;
+	case PROTO_CLUSTER_INFO:
+		pack_bool(&pk, m->ready);
+		msgpack_pack_int32(&pk, m->leader);
+		msgpack_pack_int32(&pk, m->node_id);
+		msgpack_pack_uint64(&pk, m->client_id);
+		msgpack_pack_array(&pk, m->n_replicas);
+		for (uint32_t i = 0; i < m->n_replicas; i++) {
+			const struct proto_replica_addr *r = &m->replicas[i];
+			msgpack_pack_array(&pk, 3);
+			msgpack_pack_int32(&pk, r->id);
+			pack_str(&pk, r->addr, r->addr_len);
+			msgpack_pack_uint16(&pk, r->port);
+		}
+		break;
+	case PROTO_HEARTBEAT:
+		msgpack_pack_int32(&pk, m->node_id);
+		msgpack_pack_uint64(&pk, m->commit);
+		msgpack_pack_uint64(&pk, m->slot);
+		break;
+	case PROTO_PROPOSE:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->low_seq);
+		pack_cmd(&pk, &m->cmd);
+		break;
+	case PROTO_REPLY:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->slot);
+		pack_bool(&pk, m->ok);
+		msgpack_pack_uint8(&pk, m->status);
+		pack_bin(&pk, m->value, m->vlen);
+		break;
+	case PROTO_RECORD_ACK:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		pack_bool(&pk, m->ok);
+		break;
+	case PROTO_SYNC:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->low_seq);
+		break;
+	case PROTO_SYNC_REPLY:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint8(&pk, m->status);
+		pack_bin(&pk, m->value, m->vlen);
+		break;
+	case PROTO_ACCEPT:
+		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		pack_cmd(&pk, &m->cmd);
+		msgpack_pack_uint64(&pk, m->commit);
+		break;
+	case PROTO_ACK:
+		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->slot_hi);
+		break;
+	case PROTO_COMMIT:
+		msgpack_pack_uint64(&pk, m->commit);
+		break;
+	case PROTO_STATS_REQ:
+		break;
+	case PROTO_STATS_REPLY:
+		msgpack_pack_array(&pk, m->n_stats);
+		for (uint32_t i = 0; i < m->n_stats; i++) {
+			msgpack_pack_array(&pk, 2);
+			pack_str(&pk, m->stats[i].name, m->stats[i].name_len);
+			msgpack_pack_uint64(&pk, m->stats[i].value);
+		}
+		break;
+	}
+	size_t body = b->len - start - PROTO_FRAME_HEADER;
+	if (e.err || body > max_frame) {
+		b->len = start; /* roll back: the buffer is unchanged */
+		return e.err ? e.err : -EMSGSIZE;
+	}
+	uint8_t *h = b->data + start;
+	h[0] = (uint8_t)body;
+	h[1] = (uint8_t)(body >> 8);
+	h[2] = (uint8_t)(body >> 16);
+	h[3] = (uint8_t)(body >> 24);
+	return 0;
+}
+
+long proto_frame_peek(const uint8_t *p, size_t len, uint32_t max_frame)
+{
+	if (len < PROTO_FRAME_HEADER)
+		return 0;
+	uint32_t body = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+			(uint32_t)p[3] << 24;
+	if (body > max_frame)
+		return -EMSGSIZE;
+	if (len - PROTO_FRAME_HEADER < body)
+		return 0;
+	return (long)(PROTO_FRAME_HEADER + body);
+}
+
+/* ---- structural pre-check ---------------------------------------------------------------- */
+
+static inline uint64_t be(const uint8_t *p, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Walks one complete msgpack object tree at p[0..len). Returns 0 if it is well-formed within the
+ * bounds (and exactly fills len), -EBADMSG otherwise. */
+static int precheck(const uint8_t *p, size_t len)
+{
+	uint64_t stack[PROTO_MAX_DEPTH + 1]; /* elements still expected at each open level */
+	int depth = 0;
+	stack[0] = 1;
+	size_t off = 0;
+	uint32_t objects = 0;
+	while (depth >= 0) {
+		if (stack[depth] == 0) {
+			depth--;
+			continue;
+		}
+		stack[depth]--;
+		if (off >= len || ++objects > PROTO_MAX_OBJECTS)
+			return -EBADMSG;
+		uint8_t t = p[off++];
+		size_t rem = len - off;
+		uint64_t skip = 0;      /* payload bytes after the header */
+		uint64_t children = 0;  /* elements of a container */
+		int hdr = 0;            /* length-field bytes */
+		bool container = false;
+		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+			/* fixint, nil, bool */
+		} else if (t >= 0x80 && t <= 0x8f) {
+			container = true;
+			children = 2ull * (t & 0x0f);
+		} else if (t >= 0x90 && t <= 0x9f) {
+			container = true;
+			children = t & 0x0f;
+		} else if (t >= 0xa0 && t <= 0xbf) {
+			skip = t & 0x1f;
+		} else {
+			switch (t) {
+			case 0xc4: case 0xd9: hdr = 1; break;        /* bin8, str8 */
+			case 0xc5: case 0xda: hdr = 2; break;        /* bin16, str16 */
+			case 0xc6: case 0xdb: hdr = 4; break;        /* bin32, str32 */
+			case 0xca: skip = 4; break;                  /* float32 */
+			case 0xcb: skip = 8; break;                  /* float64 */
+			case 0xcc: case 0xd0: skip = 1; break;       /* (u)int8 */
+			case 0xcd: case 0xd1: skip = 2; break;
+			case 0xce: case 0xd2: skip = 4; break;
+			case 0xcf: case 0xd3: skip = 8; break;
+			case 0xdc: container = true; hdr = 2; break; /* array16 */
+			case 0xdd: container = true; hdr = 4; break; /* array32 */
+			case 0xde: container = true; hdr = 2; break; /* map16 */
+			case 0xdf: container = true; hdr = 4; break; /* map32 */
+			default:
+				return -EBADMSG; /* 0xc1, ext and fixext: never used by curpkv */
+			}
+			if (hdr) {
+				if (rem < (size_t)hdr)
+					return -EBADMSG;
+				uint64_t n = be(p + off, hdr);
+				off += (size_t)hdr;
+				rem -= (size_t)hdr;
+				if (!container)
+					skip = n;
+				else
+					children = (t == 0xde || t == 0xdf) ? 2 * n : n;
+			}
+		}
+		if (container) {
+			if (children > rem) /* every element needs at least one byte */
+				return -EBADMSG;
+			if (children > 0) {
+				if (depth + 1 > PROTO_MAX_DEPTH)
+					return -EBADMSG;
+				stack[++depth] = children;
+			}
+		} else {
+			if (skip > rem)
+				return -EBADMSG;
+			off += (size_t)skip;
+		}
+	}
+	return off == len ? 0 : -EBADMSG; /* trailing bytes */
+}
+
+/* ---- field readers --------------------------------------------------------------------------- */
+
+static bool get_u64(const msgpack_object *o, uint64_t *out)
+{
+	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		return false;
+	*out = o->via.u64;
+	return true;
+}
+
+static bool get_u(const msgpack_object *o, uint64_t max, uint64_t *out)
+{
+	return get_u64(o, out) && *out <= max;
+}
+
+static bool get_i32(const msgpack_object *o, int64_t min, int64_t max, int32_t *out)
+{
+	int64_t v;
+	if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+		if (o->via.u64 > (uint64_t)INT64_MAX)
+			return false;
+		v = (int64_t)o->via.u64;
+	} else if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) {
+		v = o->via.i64;
+	} else {
+		return false;
+	}
+	if (v < min || v > max)
+		return false;
+	*out = (int32_t)v;
+	return true;
+}
+
+static bool get_bool(const msgpack_object *o, bool *out)
+{
+	if (o->type != MSGPACK_OBJECT_BOOLEAN)
+		return false;
+	*out = o->via.boolean;
+	return true;
+}
+
+static bool get_bin(const msgpack_object *o, uint32_t max, const uint8_t **p, uint32_t *len)
+{
+	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size > max)
+		return false;
+	*p = (const uint8_t *)o->via.bin.ptr;
+	*len = o->via.bin.size;
+	return true;
+}
+
+static bool get_str(const msgpack_object *o, uint32_t max, const char **p, uint32_t *len)
+{
+	if (o->type != MSGPACK_OBJECT_STR || o->via.str.size > max)
+		return false;
+	*p = o->via.str.ptr;
+	*len = o->via.str.size;
+	return true;
+}
+
+static bool get_cmd(const msgpack_object *o, const struct proto_limits *lim, bool allow_none,
+		    struct proto_cmd *c)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 4)
+		return false;
+	const msgpack_object *f = o->via.array.ptr;
+	uint64_t op, scan;
+	if (!get_u(&f[0], PROTO_OP_SCAN, &op) || (op == PROTO_OP_NONE && !allow_none))
+		return false;
+	c->op = (uint8_t)op;
+	if (!get_bin(&f[1], lim->max_key, &c->key, &c->klen))
+		return false;
+	if (op == PROTO_OP_PUT) {
+		if (!get_bin(&f[2], lim->max_value, &c->val, &c->vlen))
+			return false;
+	} else {
+		if (f[2].type != MSGPACK_OBJECT_NIL)
+			return false;
+		c->val = NULL;
+		c->vlen = 0;
+	}
+	if (!get_u(&f[3], PROTO_MAX_SCAN, &scan) || (op != PROTO_OP_SCAN && scan != 0))
+		return false;
+	c->scan_count = (uint32_t)scan;
+	return true;
+}
+
+static bool get_cid(const msgpack_object *f, bool allow_zero, struct proto_cid *cid)
+{
+	if (!get_u64(&f[0], &cid->client) || !get_u64(&f[1], &cid->seq))
+		return false;
+	if (allow_zero)
+		return (cid->client == 0) == (cid->seq == 0);
+	return cid->client != 0 && cid->seq != 0;
+}
+
+static bool get_replica(const msgpack_object *o, struct proto_replica_addr *r)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3)
+		return false;
+	const msgpack_object *f = o->via.array.ptr;
+	uint64_t port;
+	return get_i32(&f[0], 0, 65535, &r->id) &&
+	       get_str(&f[1], PROTO_ADDR_MAX, &r->addr, &r->addr_len) &&
+	       get_u(&f[2], 65535, &port) && port != 0 && ((r->port = (uint16_t)port), true);
+}
+
+/* Maps the checked object tree to m. Returns true if every field is valid. */
+static bool decode_fields(const msgpack_object *root, const struct proto_limits *lim,
+			  struct proto_msg *m)
+{
+	if (root->type != MSGPACK_OBJECT_ARRAY || root->via.array.size < 2)
+		return false;
+	const msgpack_object *f = root->via.array.ptr;
+	uint64_t type, u;
+	if (!get_u(&f[0], PROTO_TYPE_MAX - 1, &type) || type == 0)
+		return false;
+	if (root->via.array.size != 2 + field_count((uint8_t)type))
+		return false;
+	m->type = (uint8_t)type;
+	if (!get_u64(&f[1], &m->view))
+		return false;
+	f += 2;
+	switch (m->type) {
+	case PROTO_HELLO:
+		if (!get_u(&f[0], PROTO_ROLE_ADMIN, &u) || u == 0)
+			return false;
+		m->role = (uint8_t)u;
+		return get_i32(&f[1], -1, 65535, &m->node_id) && get_u64(&f[2], &m->client_id);
+	case PROTO_REGISTER:
+		return get_i32(&f[0], 0, 65535, &m->node_id) &&
+		       get_str(&f[1], PROTO_ADDR_MAX, &m->addr, &m->addr_len) &&
+		       get_u(&f[2], 65535, &u) && u != 0 && ((m->port = (uint16_t)u), true);
+	case PROTO_CLUSTER_REQ:
+		if (!get_u(&f[0], PROTO_ROLE_ADMIN, &u) || u == 0)
+			return false;
+		m->role = (uint8_t)u;
+		return get_i32(&f[1], -1, 65535, &m->node_id);
+	case PROTO_CLUSTER_INFO:
+		if (!get_bool(&f[0], &m->ready) || !get_i32(&f[1], -1, 65535, &m->leader) ||
+		    !get_i32(&f[2], -1, 65535, &m->node_id) || !get_u64(&f[3], &m->client_id))
+			return false;
+		if (f[4].type != MSGPACK_OBJECT_ARRAY || f[4].via.array.size > PROTO_MAX_REPLICAS)
+			return false;
+		m->n_replicas = f[4].via.array.size;
+		for (uint32_t i = 0; i < m->n_replicas; i++)
+			if (!get_replica(&f[4].via.array.ptr[i], &m->replicas[i]))
+				return false;
+		return true;
+	case PROTO_HEARTBEAT:
+		return get_i32(&f[0], -1, 65535, &m->node_id) && get_u64(&f[1], &m->commit) &&
+		       get_u64(&f[2], &m->slot);
+	case PROTO_PROPOSE:
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
+		       m->low_seq <= m->cid.seq && get_cmd(&f[3], lim, false, &m->cmd);
+	case PROTO_REPLY:
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
+		       get_bool(&f[3], &m->ok) && get_u(&f[4], PROTO_ST_INVALID, &u) &&
+		       ((m->status = (uint8_t)u), true) &&
+		       get_bin(&f[5], lim->max_value, &m->value, &m->vlen);
+	case PROTO_RECORD_ACK:
+		return get_cid(f, false, &m->cid) && get_bool(&f[2], &m->ok);
+	case PROTO_SYNC:
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
+		       m->low_seq <= m->cid.seq;
+	case PROTO_SYNC_REPLY:
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
+		       get_u(&f[3], PROTO_ST_INVALID, &u) && ((m->status = (uint8_t)u), true) &&
+		       get_bin(&f[4], lim->max_value, &m->value, &m->vlen);
+	case PROTO_ACCEPT:
+		return get_u64(&f[0], &m->slot) && get_cid(f + 1, true, &m->cid) &&
+		       get_cmd(&f[3], lim, true, &m->cmd) && get_u64(&f[4], &m->commit) &&
+		       (m->cmd.op == PROTO_OP_NONE) == (m->cid.client == 0);
+	case PROTO_ACK:
+		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->slot_hi) &&
+		       m->slot_hi >= m->slot;
+	case PROTO_COMMIT:
+		return get_u64(&f[0], &m->commit);
+	case PROTO_STATS_REQ:
+		return true;
+	case PROTO_STATS_REPLY:
+		if (f[0].type != MSGPACK_OBJECT_ARRAY || f[0].via.array.size > 48)
+			return false;
+		m->n_stats = f[0].via.array.size;
+		for (uint32_t i = 0; i < m->n_stats; i++) {
+			const msgpack_object *e = &f[0].via.array.ptr[i];
+			if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2 ||
+			    !get_str(&e->via.array.ptr[0], PROTO_MAX_STAT_NAME, &m->stats[i].name,
+				     &m->stats[i].name_len) ||
+			    !get_u64(&e->via.array.ptr[1], &m->stats[i].value))
+				return false;
+		}
+		return true;
+	default:
+		return false;
+	}
+}
+
+int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim,
+		 struct proto_msg *m)
+{
+	if (len == 0 || len > lim->max_frame || precheck(body, len) != 0)
+		return -EBADMSG;
+	/* The pre-check bounds every size, so the zone stays within a small multiple of len. */
+	msgpack_zone zone;
+	if (!msgpack_zone_init(&zone, 2048))
+		return -EBADMSG;
+	msgpack_object root;
+	size_t off = 0;
+	int rc = -EBADMSG;
+	msgpack_unpack_return ur = msgpack_unpack((const char *)body, len, &off, &zone, &root);
+	if (ur == MSGPACK_UNPACK_SUCCESS && off == len) {
+		/* Byte fields point into body (msgpack-c references str/bin in place when the
+		 * zone is given the input), so they outlive the zone. */
+		memset(m, 0, offsetof(struct proto_msg, stats));
+		m->n_stats = 0;
+		if (decode_fields(&root, lim, m))
+			rc = 0;
+	}
+	msgpack_zone_destroy(&zone);
+	return rc;
+}

@@ -1,0 +1,163 @@
+/* proto: curpkv's messages, their msgpack encoding and length-prefixed framing (PROTOCOL.md 2). */
+#ifndef CURPKV_PROTO_H
+#define CURPKV_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Wire format. A frame is a 4-byte little-endian body length followed by the body, one msgpack
+ * array per message: [type, view, field...] with the fields of each type in the order of
+ * struct proto_msg's comments. Frames larger than the receiver's maxFrameBytes are refused at
+ * the header. Decoding checks every field (type, range, length) and never trusts a declared
+ * size: msgpack lengths are checked against the bytes that remain and the nesting depth is
+ * bounded before msgpack-c's unpacker sees the body.
+ *
+ * Decoded byte fields (key, value, addr...) point INTO the frame buffer: they are valid until
+ * the caller consumes the frame, and whoever keeps them must copy them.
+ */
+
+#define PROTO_FRAME_HEADER 4u
+#define PROTO_MAX_REPLICAS 15
+#define PROTO_MAX_DEPS 64 /* HO causal_deps carried in one RECORD_ACK */
+#define PROTO_ADDR_MAX 256
+
+enum proto_type {
+	/* connection set-up */
+	PROTO_HELLO = 1,     /* any -> replica/master: who is connecting (role, id) */
+	/* master control plane */
+	PROTO_REGISTER,      /* replica -> master: id, addr, port */
+	PROTO_CLUSTER_REQ,   /* client/replica -> master: ask for the cluster (and a client id) */
+	PROTO_CLUSTER_INFO,  /* master -> all: ready, view, leader, replicas, client_id */
+	PROTO_HEARTBEAT,     /* master -> replica, replica -> master (reply): view, exec index */
+	/* strong operations */
+	PROTO_PROPOSE,       /* client -> every replica: cid, cmd, low_seq */
+	PROTO_REPLY,         /* leader -> client: cid, slot, ok, status, value */
+	PROTO_RECORD_ACK,    /* witness -> client: cid, ok */
+	PROTO_SYNC,          /* client -> replica: cid (ask for the post-execution result) */
+	PROTO_SYNC_REPLY,    /* replica -> client: cid, slot, status, value */
+	/* replication */
+	PROTO_ACCEPT,        /* leader -> follower: slot, cid, cmd, commit */
+	PROTO_ACK,           /* follower -> leader: slot..slot_hi accepted */
+	PROTO_COMMIT,        /* leader -> follower: commit index */
+	/* observability */
+	PROTO_STATS_REQ,     /* anyone -> replica */
+	PROTO_STATS_REPLY,   /* replica -> requester: counters */
+	PROTO_TYPE_MAX
+};
+
+enum proto_role { PROTO_ROLE_CLIENT = 1, PROTO_ROLE_REPLICA = 2, PROTO_ROLE_ADMIN = 3 };
+
+enum proto_op { PROTO_OP_NONE = 0, PROTO_OP_GET = 1, PROTO_OP_PUT, PROTO_OP_DEL, PROTO_OP_SCAN };
+
+/* Result status carried in REPLY / SYNC_REPLY. Protocol outcomes, not C errors. */
+enum proto_status {
+	PROTO_ST_OK = 0,        /* value is the result (GET of an existing key, PUT/DEL done) */
+	PROTO_ST_NOT_FOUND = 1, /* GET of a missing key (value empty) */
+	PROTO_ST_STALE_VIEW,    /* sender's view is older than the receiver's */
+	PROTO_ST_NOT_LEADER,    /* the receiver is not the leader of the view */
+	PROTO_ST_BUSY,          /* descriptor pool / table full: retry later */
+	PROTO_ST_TOO_OLD,       /* cid below the client's watermark: result was collected */
+	PROTO_ST_INVALID,       /* malformed command (limits) */
+};
+
+struct proto_cid {
+	uint64_t client; /* unique cluster-wide, assigned by the master; 0 = none */
+	uint64_t seq;    /* per session, from 1; 0 = none */
+};
+
+struct proto_cmd {
+	uint8_t op; /* enum proto_op */
+	const uint8_t *key;
+	uint32_t klen;
+	const uint8_t *val; /* PUT only */
+	uint32_t vlen;
+	uint32_t scan_count; /* SCAN only */
+};
+
+struct proto_replica_addr {
+	int32_t id;
+	uint16_t port;
+	const char *addr; /* not NUL-terminated on decode: use addr_len */
+	uint32_t addr_len;
+};
+
+/* One message; only the fields of its type are meaningful (see enum proto_type). */
+struct proto_msg {
+	uint8_t type;
+	uint64_t view;
+
+	/* HELLO */
+	uint8_t role;     /* enum proto_role */
+	int32_t node_id;  /* HELLO (replica id), REGISTER, CLUSTER_INFO (your id) */
+	/* REGISTER */
+	uint16_t port;
+	const char *addr;
+	uint32_t addr_len;
+	/* CLUSTER_INFO */
+	bool ready;
+	int32_t leader;
+	uint32_t n_replicas;
+	struct proto_replica_addr replicas[PROTO_MAX_REPLICAS];
+	uint64_t client_id; /* CLUSTER_INFO: assigned client id (0 for replicas); HELLO: client id */
+
+	/* PROPOSE / REPLY / RECORD_ACK / SYNC / SYNC_REPLY / ACCEPT */
+	struct proto_cid cid;
+	struct proto_cmd cmd; /* PROPOSE, ACCEPT */
+	uint64_t low_seq;     /* PROPOSE, SYNC: lowest seq the session still waits for */
+	uint64_t slot;        /* REPLY, SYNC_REPLY, ACCEPT, ACK (first) */
+	uint64_t slot_hi;     /* ACK: last slot of the accepted range */
+	uint64_t commit;      /* ACCEPT, COMMIT, HEARTBEAT: commit index (slots < commit are committed) */
+	bool ok;              /* REPLY, RECORD_ACK */
+	uint8_t status;       /* REPLY, SYNC_REPLY: enum proto_status */
+	const uint8_t *value; /* REPLY, SYNC_REPLY: result bytes */
+	uint32_t vlen;
+
+	/* STATS_REPLY: name/value pairs */
+	uint32_t n_stats;
+	struct {
+		const char *name;
+		uint32_t name_len;
+		uint64_t value;
+	} stats[48];
+};
+
+/* Limits applied while decoding (from the conf: maxFrameBytes, maxKeyBytes, maxValueBytes). */
+struct proto_limits {
+	uint32_t max_frame;
+	uint32_t max_key;
+	uint32_t max_value;
+};
+
+/* A growable output buffer with a hard cap; owned by its connection. */
+struct proto_buf {
+	uint8_t *data;
+	size_t len, cap, limit;
+};
+
+/* Initializes an empty buffer that refuses to grow beyond limit bytes. */
+void proto_buf_init(struct proto_buf *b, size_t limit);
+void proto_buf_free(struct proto_buf *b);
+/* Drops the first n bytes (after they were written to a socket). */
+void proto_buf_consume(struct proto_buf *b, size_t n);
+
+/* Appends one framed message to b. Returns 0, -EINVAL (a field out of range for its type),
+ * -EMSGSIZE (the frame would exceed max_frame) or -ENOBUFS (b's limit reached; b unchanged). */
+int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_frame);
+
+/* Looks at the start of a byte stream: returns the total frame length (header + body) when a
+ * whole frame is present, 0 when more bytes are needed, -EMSGSIZE when the header declares a
+ * body larger than max_frame (the connection must be closed). */
+long proto_frame_peek(const uint8_t *p, size_t len, uint32_t max_frame);
+
+/* Decodes the body of one frame (without its header) into m (byte fields point into body).
+ * Returns 0 or -EBADMSG (malformed: wrong types, out-of-range values, lengths beyond limits,
+ * trailing bytes, unknown message type...). Never allocates more than a small bounded scratch. */
+int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim,
+		 struct proto_msg *m);
+
+/* Returns a static name for a message type ("PROPOSE"...), "?" if unknown. */
+const char *proto_type_name(int type);
+
+#endif

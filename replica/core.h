@@ -1,0 +1,104 @@
+/* replica/core: the CURP replica protocol as a state machine (witness, leader, follower). */
+#ifndef CURPKV_REPLICA_CORE_H
+#define CURPKV_REPLICA_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "proto/proto.h"
+
+/*
+ * The core never touches sockets, clocks or threads. Messages and ticks come in through
+ * core_on_* calls; messages go out through struct core_io; time is whatever `now_ns` the
+ * caller passes. Everything runs on ONE thread (the replica's core loop, or the simulation).
+ *
+ * Byte fields of incoming messages are copied by the core when kept; outgoing messages passed
+ * to core_io are only valid during the call (the I/O layer encodes them immediately).
+ *
+ * Client connections are named by a 64-bit id chosen by the I/O layer (never 0). Sending to a
+ * connection that has closed is the I/O layer's business (it drops the message).
+ */
+
+struct core;
+
+struct core_io {
+	void *ctx;
+	/* Sends m to replica `to` (never self). */
+	void (*to_peer)(void *ctx, int to, const struct proto_msg *m);
+	/* Sends m to the client connection `conn`. */
+	void (*to_client)(void *ctx, uint64_t conn, const struct proto_msg *m);
+	/* Back-pressure: called with false when the core cannot take more client commands
+	 * (descriptor pool exhausted) and with true when it can again. May be NULL. */
+	void (*client_intake)(void *ctx, bool open);
+};
+
+struct core_config {
+	int self;                   /* this replica's id, 0..n-1 */
+	int n;                      /* number of replicas (odd, >= 1) */
+	enum conf_protocol protocol;
+	uint32_t max_desc;          /* maxDescRoutines: in-flight commands (leader) */
+	uint32_t shards;            /* cmap shards */
+	uint32_t max_witness;       /* witness records held at most (full -> ok=false) */
+	uint32_t max_key, max_value;
+	bool noop;                  /* do not execute (reads return empty) */
+	uint64_t resend_after_ns;   /* leader: re-send ACCEPTs not acknowledged after this long */
+};
+
+/* Fills cfg with defaults for replica `self` of `n` (callers then copy conf settings in). */
+void core_config_default(struct core_config *cfg, int self, int n);
+
+/* Creates a core in view 0 with `leader` as the leader. Returns 0, -EINVAL or -ENOMEM. */
+int core_create(const struct core_config *cfg, int leader, const struct core_io *io,
+		struct core **out);
+void core_destroy(struct core *c);
+
+/* Handles a message from a client connection / from replica `from`. Malformed-but-decodable
+ * protocol input is answered or ignored, never trusted. */
+void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns);
+void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
+
+/* A client connection closed (its pending SYNC waiters are forgotten). */
+void core_client_closed(struct core *c, uint64_t conn);
+/* The connection to replica `peer` was (re-)established: the leader re-sends what it lacks. */
+void core_peer_up(struct core *c, int peer, uint64_t now_ns);
+
+/* Called once per loop iteration, before output is flushed: emits batched ACKs and COMMITs. */
+void core_flush(struct core *c, uint64_t now_ns);
+/* Periodic timer (e.g. every 10 ms): re-sends, housekeeping. */
+void core_tick(struct core *c, uint64_t now_ns);
+
+/* True while the core can take another client command (descriptor available). */
+bool core_client_intake_open(const struct core *c);
+
+struct core_stats {
+	uint64_t view;
+	int32_t leader;
+	uint64_t next_slot;      /* leader: next slot to assign; follower: highest accepted + 1 */
+	uint64_t commit_index;   /* slots < commit_index are committed */
+	uint64_t exec_index;     /* slots < exec_index are executed */
+	uint64_t proposals;      /* strong PROPOSEs received */
+	uint64_t fast_ok;        /* leader REPLYs sent with ok=true */
+	uint64_t slow_replies;   /* SYNC_REPLYs sent */
+	uint64_t conflicts;      /* witness ok=false answers (conflict or full table) */
+	uint64_t duplicates;     /* PROPOSEs of a cid already known */
+	uint64_t busy;           /* commands refused for lack of descriptors */
+	uint64_t stale_view;     /* messages of another view refused */
+	uint64_t executed;       /* commands executed */
+	uint64_t desc_in_use;
+	uint64_t witness_records;
+	uint64_t log_entries;    /* log entries held in memory */
+	uint64_t result_cache;   /* cached results held */
+	uint64_t keys;           /* keys in the executed state */
+	uint64_t digest;         /* order-independent digest of the executed state */
+};
+
+/* Fills st. */
+void core_get_stats(const struct core *c, struct core_stats *st);
+
+/* Returns an order-independent digest of the executed key-value state (same state, same
+ * digest, on every replica). */
+uint64_t core_digest(const struct core *c);
+
+#endif

@@ -1,0 +1,250 @@
+#include "tests/harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define H_BUF_LIMIT (64u << 20)
+#define H_MAX_FRAME (1u << 20)
+
+static struct h_chan *chan(struct harness *h, enum h_chan_kind k, int a, int b)
+{
+	switch (k) {
+	case H_PEER:
+		return &h->peer[a][b];
+	case H_C2R:
+		return &h->c2r[a][b];
+	default:
+		return &h->r2c[a][b];
+	}
+}
+
+static void push(struct harness *h, struct h_chan *c, const struct proto_msg *m)
+{
+	int rc = proto_encode(&c->buf, m, H_MAX_FRAME);
+	if (rc != 0) {
+		fprintf(stderr, "harness: encode %s failed: %d\n", proto_type_name(m->type), rc);
+		abort();
+	}
+}
+
+static void r_to_peer(void *ctx, int to, const struct proto_msg *m)
+{
+	struct h_rctx *r = ctx;
+	push(r->h, &r->h->peer[r->id][to], m);
+}
+
+static void r_to_client(void *ctx, uint64_t conn, const struct proto_msg *m)
+{
+	struct h_rctx *r = ctx;
+	push(r->h, &r->h->r2c[r->id][conn - 1], m);
+}
+
+static void r_intake(void *ctx, bool open)
+{
+	struct h_rctx *r = ctx;
+	r->h->intake[r->id] = open;
+}
+
+static void s_send(void *ctx, int to, const struct proto_msg *m)
+{
+	struct h_sctx *s = ctx;
+	push(s->h, &s->h->c2r[s->id][to], m);
+}
+
+void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
+	    void (*core_cfg_fn)(struct core_config *cfg))
+{
+	memset(h, 0, sizeof *h);
+	h->n = n;
+	h->nsess = nsess;
+	h->leader = 0;
+	h->now = 1000000000ull;
+	h->lim = (struct proto_limits){.max_frame = H_MAX_FRAME, .max_key = 1024,
+				       .max_value = 65536};
+	common_rng_seed(&h->rng, seed);
+	for (int i = 0; i < H_MAX_REPLICAS; i++)
+		for (int j = 0; j < H_MAX_REPLICAS; j++)
+			proto_buf_init(&h->peer[i][j].buf, H_BUF_LIMIT);
+	for (int i = 0; i < H_MAX_SESSIONS; i++)
+		for (int j = 0; j < H_MAX_REPLICAS; j++) {
+			proto_buf_init(&h->c2r[i][j].buf, H_BUF_LIMIT);
+			proto_buf_init(&h->r2c[j][i].buf, H_BUF_LIMIT);
+		}
+	for (int r = 0; r < n; r++) {
+		struct core_config cfg;
+		core_config_default(&cfg, r, n);
+		if (core_cfg_fn)
+			core_cfg_fn(&cfg);
+		h->rctx[r] = (struct h_rctx){.h = h, .id = r};
+		h->intake[r] = true;
+		struct core_io io = {.ctx = &h->rctx[r], .to_peer = r_to_peer,
+				     .to_client = r_to_client, .client_intake = r_intake};
+		if (core_create(&cfg, h->leader, &io, &h->cores[r]) != 0)
+			abort();
+	}
+	for (int s = 0; s < nsess; s++) {
+		struct session_config cfg;
+		session_config_default(&cfg, 100 + (uint64_t)s, n);
+		cfg.max_inflight = window;
+		h->sctx[s] = (struct h_sctx){.h = h, .id = s};
+		struct session_io io = {.ctx = &h->sctx[s], .send = s_send};
+		if (session_create(&cfg, 0, h->leader, &io, &h->sess[s]) != 0)
+			abort();
+	}
+}
+
+void h_free(struct harness *h)
+{
+	free(h->take_scratch);
+	for (int r = 0; r < h->n; r++)
+		core_destroy(h->cores[r]);
+	for (int s = 0; s < h->nsess; s++)
+		session_destroy(h->sess[s]);
+	for (int i = 0; i < H_MAX_REPLICAS; i++)
+		for (int j = 0; j < H_MAX_REPLICAS; j++)
+			proto_buf_free(&h->peer[i][j].buf);
+	for (int i = 0; i < H_MAX_SESSIONS; i++)
+		for (int j = 0; j < H_MAX_REPLICAS; j++) {
+			proto_buf_free(&h->c2r[i][j].buf);
+			proto_buf_free(&h->r2c[j][i].buf);
+		}
+}
+
+uint32_t h_pending(struct harness *h, enum h_chan_kind k, int a, int b)
+{
+	struct h_chan *c = chan(h, k, a, b);
+	uint32_t n = 0;
+	size_t off = 0;
+	while (off < c->buf.len) {
+		long fl = proto_frame_peek(c->buf.data + off, c->buf.len - off, H_MAX_FRAME);
+		if (fl <= 0)
+			break;
+		off += (size_t)fl;
+		n++;
+	}
+	return n;
+}
+
+/* Copies the first frame of c out (so the receiver may append to any channel) and decodes it. */
+static bool pop(struct harness *h, struct h_chan *c, struct proto_msg *m, uint8_t **scratch)
+{
+	if (c->buf.len == 0)
+		return false;
+	long fl = proto_frame_peek(c->buf.data, c->buf.len, H_MAX_FRAME);
+	if (fl <= 0) {
+		fprintf(stderr, "harness: bad frame in channel\n");
+		abort();
+	}
+	*scratch = malloc((size_t)fl);
+	memcpy(*scratch, c->buf.data, (size_t)fl);
+	proto_buf_consume(&c->buf, (size_t)fl);
+	memset(m, 0, sizeof *m);
+	int rc = proto_decode(*scratch + PROTO_FRAME_HEADER, (size_t)fl - PROTO_FRAME_HEADER,
+			      &h->lim, m);
+	if (rc != 0) {
+		fprintf(stderr, "harness: decode failed: %d\n", rc);
+		abort();
+	}
+	return true;
+}
+
+bool h_take(struct harness *h, enum h_chan_kind k, int a, int b, struct proto_msg *m)
+{
+	free(h->take_scratch);
+	h->take_scratch = NULL;
+	return pop(h, chan(h, k, a, b), m, &h->take_scratch);
+}
+
+bool h_deliver(struct harness *h, enum h_chan_kind k, int a, int b)
+{
+	struct proto_msg *mp = &h->msg;
+	uint8_t *scratch = NULL;
+	if (!pop(h, chan(h, k, a, b), mp, &scratch))
+		return false;
+	h->delivered++;
+	switch (k) {
+	case H_PEER:
+		core_on_peer(h->cores[b], a, mp, h->now);
+		core_flush(h->cores[b], h->now);
+		break;
+	case H_C2R:
+		core_on_client(h->cores[b], (uint64_t)a + 1, mp, h->now);
+		core_flush(h->cores[b], h->now);
+		break;
+	case H_R2C:
+		session_on_msg(h->sess[b], a, mp, h->now);
+		break;
+	}
+	free(scratch);
+	return true;
+}
+
+bool h_step(struct harness *h)
+{
+	/* Collect non-empty channels, pick one at random. */
+	struct {
+		uint8_t k, a, b;
+	} cand[H_MAX_REPLICAS * H_MAX_REPLICAS + 2 * H_MAX_SESSIONS * H_MAX_REPLICAS];
+	int nc = 0;
+	for (int i = 0; i < h->n; i++)
+		for (int j = 0; j < h->n; j++)
+			if (h->peer[i][j].buf.len)
+				cand[nc++] = (typeof(cand[0])){H_PEER, (uint8_t)i, (uint8_t)j};
+	for (int s = 0; s < h->nsess; s++)
+		for (int r = 0; r < h->n; r++) {
+			if (h->c2r[s][r].buf.len)
+				cand[nc++] = (typeof(cand[0])){H_C2R, (uint8_t)s, (uint8_t)r};
+			if (h->r2c[r][s].buf.len)
+				cand[nc++] = (typeof(cand[0])){H_R2C, (uint8_t)r, (uint8_t)s};
+		}
+	if (nc == 0)
+		return false;
+	int pick = (int)common_rng_below(&h->rng, (uint64_t)nc);
+	h->now += 1000 + common_rng_below(&h->rng, 20000); /* 1-21 us per delivery */
+	return h_deliver(h, (enum h_chan_kind)cand[pick].k, cand[pick].a, cand[pick].b);
+}
+
+void h_advance(struct harness *h, uint64_t ns)
+{
+	h->now += ns;
+	for (int r = 0; r < h->n; r++) {
+		core_tick(h->cores[r], h->now);
+		core_flush(h->cores[r], h->now);
+	}
+	for (int s = 0; s < h->nsess; s++)
+		session_tick(h->sess[s], h->now);
+}
+
+void h_drain(struct harness *h)
+{
+	for (long i = 0; i < 50000000L; i++) {
+		if (!h_step(h)) {
+			for (int r = 0; r < h->n; r++)
+				core_flush(h->cores[r], h->now);
+			if (!h_step(h))
+				return;
+		}
+		if ((i & 1023) == 0)
+			h_advance(h, 0);
+	}
+	fprintf(stderr, "harness: drain did not settle\n");
+	abort();
+}
+
+void h_drain_peers(struct harness *h)
+{
+	for (int round = 0; round < 100000; round++) {
+		bool any = false;
+		for (int a = 0; a < h->n; a++)
+			for (int b = 0; b < h->n; b++)
+				while (h_deliver(h, H_PEER, a, b))
+					any = true;
+		for (int r = 0; r < h->n; r++)
+			core_flush(h->cores[r], h->now);
+		if (!any)
+			return;
+	}
+	fprintf(stderr, "harness: peer drain did not settle\n");
+	abort();
+}

@@ -1,0 +1,74 @@
+/* tests/harness: N replica cores and S client sessions in one process, connected by FIFO
+ * channels (one per directed connection) that carry encoded frames; a seeded scheduler picks
+ * which channel delivers next, so order across connections varies with the seed while each
+ * connection stays FIFO. Time is simulated. */
+#ifndef CURPKV_TESTS_HARNESS_H
+#define CURPKV_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/session.h"
+#include "common/rng.h"
+#include "proto/proto.h"
+#include "replica/core.h"
+
+#define H_MAX_REPLICAS 7
+#define H_MAX_SESSIONS 16
+
+enum h_chan_kind { H_PEER = 0, H_C2R = 1, H_R2C = 2 };
+
+struct h_chan {
+	struct proto_buf buf;
+};
+
+struct harness {
+	int n, nsess, leader;
+	struct core *cores[H_MAX_REPLICAS];
+	struct session *sess[H_MAX_SESSIONS];
+	struct h_chan peer[H_MAX_REPLICAS][H_MAX_REPLICAS];
+	struct h_chan c2r[H_MAX_SESSIONS][H_MAX_REPLICAS];
+	struct h_chan r2c[H_MAX_REPLICAS][H_MAX_SESSIONS];
+	struct common_rng rng;
+	uint64_t now;
+	uint64_t delivered;
+	bool intake[H_MAX_REPLICAS];
+	struct proto_limits lim;
+	struct proto_msg msg;   /* delivery scratch (large: kept off the stack) */
+	uint8_t *take_scratch; /* bytes of the frame last returned by h_take */
+	/* per-replica I/O contexts */
+	struct h_rctx {
+		struct harness *h;
+		int id;
+	} rctx[H_MAX_REPLICAS];
+	struct h_sctx {
+		struct harness *h;
+		int id;
+	} sctx[H_MAX_SESSIONS];
+};
+
+/* Builds n cores (leader 0) and nsess sessions with window `window`. core_cfg_fn may adjust
+ * each replica's config (NULL = defaults). */
+void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
+	    void (*core_cfg_fn)(struct core_config *cfg));
+void h_free(struct harness *h);
+
+/* Delivers one frame from a randomly chosen non-empty channel (then flushes the receiver).
+ * Returns false when every channel is empty. */
+bool h_step(struct harness *h);
+/* Steps until no frame is left (bounded); ticks every core and session along the way. */
+void h_drain(struct harness *h);
+/* Delivers replica-to-replica frames only (bounded), leaving client traffic queued. */
+void h_drain_peers(struct harness *h);
+/* Advances simulated time and ticks every core and session. */
+void h_advance(struct harness *h, uint64_t ns);
+
+/* Frames waiting on one channel. */
+uint32_t h_pending(struct harness *h, enum h_chan_kind k, int a, int b);
+/* Delivers the first frame of one channel. Returns false if empty. */
+bool h_deliver(struct harness *h, enum h_chan_kind k, int a, int b);
+/* Removes the first frame of a channel and decodes it into *m for inspection; the frame's bytes
+ * stay valid until the next call on that channel. Returns false if empty. */
+bool h_take(struct harness *h, enum h_chan_kind k, int a, int b, struct proto_msg *m);
+
+#endif

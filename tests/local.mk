@@ -1,0 +1,7 @@
+# Protocol-core tests: replica cores and client sessions wired in one process over seeded
+# FIFO channels through the real codec (the seed of the deterministic simulation).
+check_PROGRAMS += tests/test_core
+TESTS += tests/test_core
+tests_test_core_SOURCES = tests/test_core.c tests/harness.c tests/harness.h
+tests_test_core_LDADD = replica/libcore.a client/libsession.a proto/libproto.a \
+	desc/libdesc.a cmap/libcmap.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm

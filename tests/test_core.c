@@ -1,0 +1,717 @@
+/* Unit tests of the protocol cores: witness, leader and follower rules (replica/core.c) and the
+ * client's decision rules (client/session.c), each with a case that the Go prototype's bugs
+ * would fail, plus whole-cluster runs in one process over seeded channels. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/harness.h"
+
+static struct proto_cmd mk_cmd(uint8_t op, uint64_t *key, const char *val)
+{
+	struct proto_cmd c = {.op = op, .key = (const uint8_t *)key, .klen = 8};
+	if (val) {
+		c.val = (const uint8_t *)val;
+		c.vlen = (uint32_t)strlen(val);
+	}
+	return c;
+}
+
+static struct proto_msg propose(uint64_t client, uint64_t seq, struct proto_cmd cmd)
+{
+	struct proto_msg m = {.type = PROTO_PROPOSE, .view = 0, .cid = {client, seq},
+			      .low_seq = seq, .cmd = cmd};
+	return m;
+}
+
+/* ---- quorum arithmetic ---------------------------------------------------------------- */
+
+static void test_quorums(void **state)
+{
+	(void)state;
+	assert_int_equal(session_f(3), 1);
+	assert_int_equal(session_majority(3), 2);
+	assert_int_equal(session_superquorum(3), 3);
+	assert_int_equal(session_superquorum(5), 4);
+	assert_int_equal(session_superquorum(7), 6);
+	assert_int_equal(session_superquorum(1), 1);
+}
+
+/* ---- leader rules ------------------------------------------------------------------------ */
+
+/* The anchor's P1: a GET after an uncommitted PUT on the same key must see the PUT's value
+ * (pending-write overlay), never the stale executed value with ok=true. */
+static void test_leader_overlay_never_stale(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 2, 4, 1, NULL);
+	uint64_t k = 7;
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_PUT, &k, "old"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	h_drain(&h); /* "old" committed and executed everywhere */
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.exec_index, 1);
+	struct proto_msg r;
+	while (h_take(&h, H_R2C, 0, 0, &r)) /* drop the first command's answers */
+		;
+
+	/* PUT new (not yet committed: followers' channels are held), then GET */
+	m = propose(100, 2, mk_cmd(PROTO_OP_PUT, &k, "new"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	m = propose(101, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+	core_on_client(h.cores[0], 2, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_true(r.ok); /* the earlier PUT "old" is committed */
+	assert_true(h_take(&h, H_R2C, 0, 1, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_int_equal(r.status, PROTO_ST_OK);
+	assert_int_equal(r.vlen, 3);
+	assert_memory_equal(r.value, "new", 3); /* overlay, not the executed "old" */
+	assert_false(r.ok); /* conflicting earlier slot not committed */
+
+	/* Once committed and executed, the GET's result arrives as SYNC_REPLY with "new". */
+	h_drain_peers(&h);
+	bool got = false;
+	while (h_take(&h, H_R2C, 0, 1, &r)) {
+		if (r.type == PROTO_SYNC_REPLY) {
+			assert_int_equal(r.vlen, 3);
+			assert_memory_equal(r.value, "new", 3);
+			got = true;
+		}
+	}
+	assert_true(got);
+	h_free(&h);
+}
+
+/* ok=true only if every earlier conflicting slot is committed; reads commute. */
+static void test_leader_ok_rule(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 3, 4, 2, NULL);
+	uint64_t k = 9, k2 = 10;
+	struct proto_msg r, m;
+	m = propose(100, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	m = propose(101, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+	core_on_client(h.cores[0], 2, &m, h.now);
+	m = propose(102, 1, mk_cmd(PROTO_OP_PUT, &k2, "x"));
+	core_on_client(h.cores[0], 3, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_true(r.ok);
+	assert_int_equal(r.status, PROTO_ST_NOT_FOUND);
+	assert_true(h_take(&h, H_R2C, 0, 1, &r));
+	assert_true(r.ok); /* GET after uncommitted GET: commute */
+	assert_true(h_take(&h, H_R2C, 0, 2, &r));
+	assert_true(r.ok); /* other key */
+	m = propose(102, 2, mk_cmd(PROTO_OP_PUT, &k, "y"));
+	core_on_client(h.cores[0], 3, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 0, 2, &r));
+	assert_false(r.ok); /* PUT after uncommitted GETs on the key */
+	assert_int_equal(r.slot, 3);
+	h_free(&h);
+}
+
+/* Dedup: a re-sent PROPOSE occupies no second slot; after execution it gets the cached result
+ * and the command executes once. */
+static void test_leader_dedup(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 3, NULL);
+	uint64_t k = 1;
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_PUT, &k, "v"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	core_on_client(h.cores[0], 1, &m, h.now); /* duplicate in flight */
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.next_slot, 1);
+	assert_int_equal(st.duplicates, 1);
+	h_drain(&h);
+	core_on_client(h.cores[0], 1, &m, h.now); /* duplicate after execution */
+	struct proto_msg r;
+	bool cached = false;
+	while (h_take(&h, H_R2C, 0, 0, &r))
+		if (r.type == PROTO_SYNC_REPLY && r.status == PROTO_ST_OK)
+			cached = true;
+	assert_true(cached);
+	for (int i = 0; i < 3; i++) {
+		core_get_stats(h.cores[i], &st);
+		assert_int_equal(st.executed, 1);
+		assert_int_equal(st.next_slot, 1);
+	}
+	h_free(&h);
+}
+
+/* A PROPOSE below the client's watermark is refused explicitly, never ordered again. */
+static void test_leader_watermark(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 4, NULL);
+	uint64_t k = 1;
+	struct proto_msg m = propose(100, 5, mk_cmd(PROTO_OP_PUT, &k, "v"));
+	m.low_seq = 5;
+	core_on_client(h.cores[0], 1, &m, h.now);
+	h_drain(&h);
+	struct proto_msg r;
+	while (h_take(&h, H_R2C, 0, 0, &r))
+		;
+	m = propose(100, 3, mk_cmd(PROTO_OP_PUT, &k, "late"));
+	m.low_seq = 3;
+	core_on_client(h.cores[0], 1, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_int_equal(r.type, PROTO_SYNC_REPLY);
+	assert_int_equal(r.status, PROTO_ST_TOO_OLD);
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.next_slot, 1);
+	h_free(&h);
+}
+
+static void small_desc(struct core_config *cfg)
+{
+	cfg->max_desc = 2;
+}
+
+/* Back-pressure: a full descriptor pool closes client intake, answers BUSY (never drops), and
+ * reopens when commands execute. */
+static void test_leader_backpressure(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 8, 5, small_desc);
+	uint64_t k1 = 1, k2 = 2, k3 = 3;
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_PUT, &k1, "a"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	assert_true(h.intake[0]);
+	m = propose(100, 2, mk_cmd(PROTO_OP_PUT, &k2, "b"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	assert_false(h.intake[0]);
+	assert_false(core_client_intake_open(h.cores[0]));
+	m = propose(100, 3, mk_cmd(PROTO_OP_PUT, &k3, "c"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	struct proto_msg r;
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_int_equal(r.status, PROTO_ST_BUSY);
+	/* deliver only replica traffic: commit and execute */
+	for (int i = 0; i < 100; i++)
+		for (int a = 0; a < 3; a++)
+			for (int b = 0; b < 3; b++)
+				h_deliver(&h, H_PEER, a, b);
+	assert_true(h.intake[0]);
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.desc_in_use, 0);
+	assert_int_equal(st.busy, 1);
+	h_free(&h);
+}
+
+/* ---- witness rules -------------------------------------------------------------------- */
+
+static void test_witness_conflicts(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 4, 4, 6, NULL);
+	uint64_t k = 5;
+	struct proto_msg m, r;
+	struct core *w = h.cores[1];
+	m = propose(100, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+	core_on_client(w, 1, &m, h.now);
+	m = propose(101, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+	core_on_client(w, 2, &m, h.now);
+	m = propose(102, 1, mk_cmd(PROTO_OP_PUT, &k, "v"));
+	core_on_client(w, 3, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_true(r.ok);
+	assert_true(h_take(&h, H_R2C, 1, 1, &r));
+	assert_true(r.ok); /* read/read commute */
+	assert_true(h_take(&h, H_R2C, 1, 2, &r));
+	assert_false(r.ok); /* write after pending reads */
+	/* re-sent PROPOSE: same answer, no second record */
+	core_on_client(w, 3, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 2, &r));
+	assert_false(r.ok);
+	struct core_stats st;
+	core_get_stats(w, &st);
+	assert_int_equal(st.witness_records, 3);
+	/* another key does not conflict */
+	uint64_t k2 = 6;
+	m = propose(103, 1, mk_cmd(PROTO_OP_PUT, &k2, "z"));
+	core_on_client(w, 4, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 3, &r));
+	assert_true(r.ok);
+	h_free(&h);
+}
+
+/* Records leave when the command executes at the witness: afterwards the key is free again. */
+static void test_witness_gc_on_execute(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 7, NULL);
+	uint64_t k = 5;
+	struct proto_cmd c = mk_cmd(PROTO_OP_PUT, &k, "v");
+	assert_true(session_submit(h.sess[0], &c, NULL, NULL, h.now) == 1);
+	h_drain(&h);
+	for (int i = 0; i < 3; i++) {
+		struct core_stats st;
+		core_get_stats(h.cores[i], &st);
+		assert_int_equal(st.witness_records, 0);
+		assert_int_equal(st.exec_index, 1);
+		assert_int_equal(st.desc_in_use, 0);
+	}
+	h_free(&h);
+}
+
+static void bounded_witness(struct core_config *cfg)
+{
+	cfg->max_witness = 2;
+}
+
+/* A full witness table answers ok=false and does not grow. */
+static void test_witness_bounded(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 3, 4, 8, bounded_witness);
+	struct core *w = h.cores[2];
+	uint64_t keys[3] = {1, 2, 3};
+	struct proto_msg m, r;
+	for (int i = 0; i < 3; i++) {
+		m = propose(100 + (uint64_t)i, 1, mk_cmd(PROTO_OP_PUT, &keys[i], "v"));
+		core_on_client(w, (uint64_t)i + 1, &m, h.now);
+		assert_true(h_take(&h, H_R2C, 2, i, &r));
+		if (i < 2)
+			assert_true(r.ok);
+		else
+			assert_false(r.ok);
+	}
+	struct core_stats st;
+	core_get_stats(w, &st);
+	assert_int_equal(st.witness_records, 2);
+	h_free(&h);
+}
+
+/* Messages of another view are refused (witness and follower). */
+static void test_stale_view_refused(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 9, NULL);
+	uint64_t k = 1;
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_PUT, &k, "v")), r;
+	m.view = 3;
+	core_on_client(h.cores[1], 1, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_false(r.ok);
+	struct proto_msg a = {.type = PROTO_ACCEPT, .view = 7, .slot = 0, .cid = {100, 1},
+			      .cmd = mk_cmd(PROTO_OP_PUT, &k, "v"), .commit = 1};
+	core_on_peer(h.cores[1], 0, &a, h.now);
+	struct core_stats st;
+	core_get_stats(h.cores[1], &st);
+	assert_int_equal(st.exec_index, 0);
+	assert_int_equal(st.stale_view, 2);
+	h_free(&h);
+}
+
+/* ---- follower rules ---------------------------------------------------------------------- */
+
+/* Execution strictly in slot order and only below the commit index: a later slot that arrives
+ * first waits for the earlier one (the anchor executed on timeouts). */
+static void test_follower_exec_in_order(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 10, NULL);
+	uint64_t k = 1;
+	struct core *f = h.cores[1];
+	struct proto_msg a1 = {.type = PROTO_ACCEPT, .view = 0, .slot = 1, .cid = {100, 2},
+			       .cmd = mk_cmd(PROTO_OP_PUT, &k, "second"), .commit = 2};
+	core_on_peer(f, 0, &a1, h.now);
+	struct core_stats st;
+	core_get_stats(f, &st);
+	assert_int_equal(st.exec_index, 0);
+	h_advance(&h, 10ull * 1000 * 1000 * 1000); /* no timeout ever executes it */
+	core_get_stats(f, &st);
+	assert_int_equal(st.exec_index, 0);
+	struct proto_msg a0 = {.type = PROTO_ACCEPT, .view = 0, .slot = 0, .cid = {100, 1},
+			       .cmd = mk_cmd(PROTO_OP_PUT, &k, "first"), .commit = 0};
+	core_on_peer(f, 0, &a0, h.now);
+	core_get_stats(f, &st);
+	assert_int_equal(st.exec_index, 2);
+	/* final value is slot 1's */
+	struct core *g = h.cores[2];
+	core_on_peer(g, 0, &a0, h.now);
+	core_on_peer(g, 0, &a1, h.now);
+	assert_int_equal(core_digest(f), core_digest(g));
+	/* uncommitted slots never execute */
+	struct proto_msg a2 = {.type = PROTO_ACCEPT, .view = 0, .slot = 2, .cid = {100, 3},
+			       .cmd = mk_cmd(PROTO_OP_DEL, &k, NULL), .commit = 2};
+	core_on_peer(f, 0, &a2, h.now);
+	core_get_stats(f, &st);
+	assert_int_equal(st.exec_index, 2);
+	h_free(&h);
+}
+
+/* ---- client rules ------------------------------------------------------------------------ */
+
+struct done {
+	int n;
+	enum session_result res;
+	enum session_path path;
+	char val[64];
+	uint32_t vlen;
+};
+
+static void done_cb(void *arg, uint64_t seq, enum session_result res, enum session_path path,
+		    const uint8_t *value, uint32_t vlen)
+{
+	struct done *d = arg;
+	d->n++;
+	d->res = res;
+	d->path = path;
+	d->vlen = vlen < sizeof d->val ? vlen : sizeof d->val;
+	if (vlen)
+		memcpy(d->val, value, d->vlen);
+}
+
+/* Fast path needs the leader's ok and Q-1 witness oks of the current view (N=5: 3). */
+static void test_client_fast_needs_superquorum(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 5, 1, 4, 11, NULL);
+	struct session *s = h.sess[0];
+	uint64_t k = 1;
+	struct proto_cmd c = mk_cmd(PROTO_OP_GET, &k, NULL);
+	struct done d = {0};
+	assert_true(session_submit(s, &c, done_cb, &d, h.now) == 1);
+	struct proto_msg reply = {.type = PROTO_REPLY, .view = 0, .cid = {100, 1}, .ok = true,
+				  .status = PROTO_ST_OK, .value = (const uint8_t *)"lv", .vlen = 2};
+	struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 1}, .ok = true};
+	session_on_msg(s, 0, &reply, h.now);
+	session_on_msg(s, 1, &ack, h.now);
+	session_on_msg(s, 2, &ack, h.now);
+	session_on_msg(s, 2, &ack, h.now); /* the same witness twice counts once */
+	struct proto_msg stale = ack;
+	stale.view = 1; /* another view's ack never counts */
+	session_on_msg(s, 3, &stale, h.now);
+	assert_int_equal(d.n, 0);
+	session_on_msg(s, 4, &ack, h.now);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.path, SESSION_PATH_FAST);
+	assert_int_equal(d.res, SESSION_OK);
+	assert_int_equal(d.vlen, 2);
+	assert_memory_equal(d.val, "lv", 2);
+	/* late answers for a completed command are ignored */
+	session_on_msg(s, 3, &ack, h.now);
+	assert_int_equal(d.n, 1);
+	h_free(&h);
+}
+
+/* The leader's ok=false, or a witness's ok=false, means the slow path: the result is the
+ * SYNC_REPLY, never the leader's speculative value; a witness ok=false triggers SYNC at once. */
+static void test_client_slow_path(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 12, NULL);
+	struct session *s = h.sess[0];
+	uint64_t k = 1;
+	struct proto_cmd c = mk_cmd(PROTO_OP_GET, &k, NULL);
+	struct done d = {0};
+	session_submit(s, &c, done_cb, &d, h.now);
+	struct proto_msg r;
+	for (int i = 0; i < 3; i++)
+		h_take(&h, H_C2R, 0, i, &r); /* discard the PROPOSEs */
+	struct proto_msg reply = {.type = PROTO_REPLY, .view = 0, .cid = {100, 1}, .ok = true,
+				  .status = PROTO_ST_OK, .value = (const uint8_t *)"spec", .vlen = 4};
+	struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 1}, .ok = true};
+	session_on_msg(s, 0, &reply, h.now);
+	session_on_msg(s, 1, &ack, h.now);
+	ack.ok = false;
+	session_on_msg(s, 2, &ack, h.now);
+	assert_int_equal(d.n, 0);
+	assert_true(h_take(&h, H_C2R, 0, 0, &r)); /* SYNC to the leader, right away */
+	assert_int_equal(r.type, PROTO_SYNC);
+	struct proto_msg sr = {.type = PROTO_SYNC_REPLY, .view = 0, .cid = {100, 1},
+			       .status = PROTO_ST_OK, .value = (const uint8_t *)"real", .vlen = 4};
+	session_on_msg(s, 0, &sr, h.now);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.path, SESSION_PATH_SLOW);
+	assert_memory_equal(d.val, "real", 4);
+	struct session_stats st;
+	session_get_stats(s, &st);
+	assert_int_equal(st.slow, 1);
+	assert_int_equal(st.conflicts, 1);
+	h_free(&h);
+}
+
+/* No answer: re-send with the same cid, then time out explicitly (never a fake value). */
+static void test_client_retry_then_timeout(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 13, NULL);
+	struct session *s = h.sess[0];
+	uint64_t k = 1;
+	struct proto_cmd c = mk_cmd(PROTO_OP_PUT, &k, "v");
+	struct done d = {0};
+	session_submit(s, &c, done_cb, &d, h.now);
+	assert_int_equal(h_pending(&h, H_C2R, 0, 1), 1);
+	h_advance(&h, 1100ull * 1000 * 1000); /* past retry_after */
+	struct proto_msg r;
+	int proposes = 0;
+	while (h_take(&h, H_C2R, 0, 1, &r))
+		if (r.type == PROTO_PROPOSE) {
+			proposes++;
+			assert_int_equal(r.cid.seq, 1);
+		}
+	assert_int_equal(proposes, 2);
+	h_advance(&h, 10ull * 1000 * 1000 * 1000);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.res, SESSION_TIMEOUT);
+	h_free(&h);
+}
+
+/* Per-command reply state: two pipelined GETs get their own values (the anchor shared one). */
+static void test_client_per_command_state(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 14, NULL);
+	struct session *s = h.sess[0];
+	uint64_t k1 = 1, k2 = 2;
+	struct proto_cmd c1 = mk_cmd(PROTO_OP_GET, &k1, NULL), c2 = mk_cmd(PROTO_OP_GET, &k2, NULL);
+	struct done d1 = {0}, d2 = {0};
+	session_submit(s, &c1, done_cb, &d1, h.now);
+	session_submit(s, &c2, done_cb, &d2, h.now);
+	struct proto_msg r2 = {.type = PROTO_REPLY, .view = 0, .cid = {100, 2}, .ok = true,
+			       .status = PROTO_ST_OK, .value = (const uint8_t *)"two", .vlen = 3};
+	struct proto_msg r1 = r2;
+	r1.cid.seq = 1;
+	r1.value = (const uint8_t *)"one";
+	session_on_msg(s, 0, &r2, h.now);
+	session_on_msg(s, 0, &r1, h.now);
+	struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 1}, .ok = true};
+	for (int w = 1; w < 3; w++) {
+		ack.cid.seq = 1;
+		session_on_msg(s, w, &ack, h.now);
+		ack.cid.seq = 2;
+		session_on_msg(s, w, &ack, h.now);
+	}
+	assert_int_equal(d1.n, 1);
+	assert_int_equal(d2.n, 1);
+	assert_memory_equal(d1.val, "one", 3);
+	assert_memory_equal(d2.val, "two", 3);
+	h_free(&h);
+}
+
+/* ---- whole clusters in one process ---------------------------------------------------------- */
+
+#define KEYS_PER_SESSION 64
+
+struct drv {
+	struct harness *h;
+	int s;
+	uint64_t submitted, completed, target;
+	uint64_t errors;
+	char model[KEYS_PER_SESSION][32]; /* "" = absent */
+	bool busy[KEYS_PER_SESSION];
+	struct op_ctx {
+		struct drv *d;
+		int key;
+		uint8_t op;
+		char val[32];
+	} ops[64];
+	uint32_t window;
+	struct common_rng rng;
+	bool shared; /* all sessions on one small shared key set: only membership is checked */
+};
+
+static void drv_submit(struct drv *d);
+
+static void drv_done(void *arg, uint64_t seq, enum session_result res, enum session_path path,
+		     const uint8_t *value, uint32_t vlen)
+{
+	struct op_ctx *o = arg;
+	struct drv *d = o->d;
+	d->completed++;
+	d->busy[o->key] = false;
+	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+		d->errors++;
+	} else if (o->op == PROTO_OP_GET && !d->shared) {
+		const char *want = d->model[o->key];
+		bool ok = (want[0] == 0) ? res == SESSION_NOT_FOUND
+					 : (res == SESSION_OK && vlen == strlen(want) &&
+					    memcmp(value, want, vlen) == 0);
+		if (!ok) {
+			d->errors++;
+			fprintf(stderr, "session %d key %d: got '%.*s' (res %d) want '%s'\n", d->s,
+				o->key, (int)vlen, (const char *)value, res, want);
+		}
+	} else if (o->op == PROTO_OP_GET && d->shared && res == SESSION_OK) {
+		if (vlen < 2 || value[0] != 's') /* every written value starts with 's' */
+			d->errors++;
+	} else if (o->op == PROTO_OP_PUT && !d->shared) {
+		strcpy(d->model[o->key], o->val);
+	} else if (o->op == PROTO_OP_DEL && !d->shared) {
+		d->model[o->key][0] = 0;
+	}
+	o->d = NULL;
+	drv_submit(d);
+}
+
+static void drv_submit(struct drv *d)
+{
+	while (d->submitted < d->target && session_inflight(d->h->sess[d->s]) < d->window) {
+		int key = (int)common_rng_below(&d->rng, KEYS_PER_SESSION);
+		if (!d->shared && d->busy[key])
+			return; /* one op per key in flight keeps the model exact */
+		struct op_ctx *o = NULL;
+		for (uint32_t i = 0; i < d->window; i++)
+			if (d->ops[i].d == NULL) {
+				o = &d->ops[i];
+				break;
+			}
+		if (o == NULL)
+			return;
+		uint64_t kv = d->shared ? (uint64_t)(key % 2)
+					: ((uint64_t)d->s << 32) | (uint64_t)key;
+		uint64_t r = common_rng_below(&d->rng, 100);
+		o->d = d;
+		o->key = key;
+		o->op = r < 45 ? PROTO_OP_PUT : (r < 50 ? PROTO_OP_DEL : PROTO_OP_GET);
+		snprintf(o->val, sizeof o->val, "s%d-%llu", d->s,
+			 (unsigned long long)d->submitted);
+		struct proto_cmd c = {.op = o->op, .key = (const uint8_t *)&kv, .klen = 8};
+		if (o->op == PROTO_OP_PUT) {
+			c.val = (const uint8_t *)o->val;
+			c.vlen = (uint32_t)strlen(o->val);
+		}
+		int64_t seq = session_submit(d->h->sess[d->s], &c, drv_done, o, d->h->now);
+		if (seq == -EAGAIN) {
+			o->d = NULL; /* window span full: retried when a command completes */
+			return;
+		}
+		assert_true(seq > 0);
+		d->busy[key] = true;
+		d->submitted++;
+	}
+}
+
+/* Runs `per_session` ops on each of nsess sessions over n replicas; returns fast fraction. */
+static double run_cluster(int n, int nsess, uint32_t window, uint64_t per_session, uint64_t seed,
+			  bool shared)
+{
+	struct harness *h = calloc(1, sizeof *h);
+	struct drv *d = calloc((size_t)nsess, sizeof *d);
+	h_init(h, n, nsess, window, seed, NULL);
+	for (int s = 0; s < nsess; s++) {
+		d[s].h = h;
+		d[s].s = s;
+		d[s].target = per_session;
+		d[s].window = window;
+		d[s].shared = shared;
+		common_rng_seed(&d[s].rng, seed * 31 + (uint64_t)s);
+		drv_submit(&d[s]);
+	}
+	for (long i = 0; i < 100000000L; i++) {
+		bool all = true;
+		for (int s = 0; s < nsess; s++)
+			all = all && d[s].completed == d[s].target;
+		if (all)
+			break;
+		if (!h_step(h))
+			h_advance(h, 1000000);
+		else if ((i & 255) == 0)
+			h_advance(h, 0);
+	}
+	h_drain(h);
+	uint64_t fast = 0, total = 0;
+	for (int s = 0; s < nsess; s++) {
+		assert_int_equal(d[s].completed, per_session);
+		assert_int_equal(d[s].errors, 0);
+		struct session_stats st;
+		session_get_stats(h->sess[s], &st);
+		fast += st.fast;
+		total += st.fast + st.slow + st.retry;
+	}
+	struct core_stats st0;
+	core_get_stats(h->cores[0], &st0);
+	assert_int_equal(st0.exec_index, (uint64_t)nsess * per_session);
+	for (int r = 0; r < n; r++) {
+		struct core_stats st;
+		core_get_stats(h->cores[r], &st);
+		assert_int_equal(st.exec_index, st0.exec_index);
+		assert_int_equal(st.digest, st0.digest);
+		assert_int_equal(st.witness_records, 0);
+		assert_int_equal(st.desc_in_use, 0);
+	}
+	h_free(h);
+	free(h);
+	free(d);
+	return total ? (double)fast / (double)total : 0;
+}
+
+static void test_cluster3_disjoint_keys(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 5; seed++) {
+		double fast = run_cluster(3, 4, 1, 400, seed, false);
+		assert_true(fast > 0.5);
+	}
+}
+
+static void test_cluster5_pipelined(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 3; seed++)
+		run_cluster(5, 4, 8, 300, seed, false);
+}
+
+static void test_cluster3_shared_keys(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 5; seed++)
+		run_cluster(3, 4, 4, 300, seed, true);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_quorums),
+		cmocka_unit_test(test_leader_overlay_never_stale),
+		cmocka_unit_test(test_leader_ok_rule),
+		cmocka_unit_test(test_leader_dedup),
+		cmocka_unit_test(test_leader_watermark),
+		cmocka_unit_test(test_leader_backpressure),
+		cmocka_unit_test(test_witness_conflicts),
+		cmocka_unit_test(test_witness_gc_on_execute),
+		cmocka_unit_test(test_witness_bounded),
+		cmocka_unit_test(test_stale_view_refused),
+		cmocka_unit_test(test_follower_exec_in_order),
+		cmocka_unit_test(test_client_fast_needs_superquorum),
+		cmocka_unit_test(test_client_slow_path),
+		cmocka_unit_test(test_client_retry_then_timeout),
+		cmocka_unit_test(test_client_per_command_state),
+		cmocka_unit_test(test_cluster3_disjoint_keys),
+		cmocka_unit_test(test_cluster5_pipelined),
+		cmocka_unit_test(test_cluster3_shared_keys),
+	};
+	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
+}
