@@ -3,7 +3,8 @@ common_libcommon_a_SOURCES = \
 	common/clock.c common/clock.h \
 	common/rng.c common/rng.h \
 	common/hash.c common/hash.h \
-	common/log.c common/log.h
+	common/log.c common/log.h \
+	common/tsan.h
 
 check_PROGRAMS += tests/test_common
 TESTS += tests/test_common

@@ -6,6 +6,7 @@
  * handed out for the previous occupant no longer matches.
  */
 #include "desc/desc.h"
+#include "common/tsan.h"
 
 #include <ck_pr.h>
 #include <ck_spinlock.h>
@@ -37,6 +38,21 @@ struct desc_pool {
 	uint32_t low_water;
 	bool starved; /* an unreserved acquisition was refused and the hook has not fired yet */
 };
+
+/* The pool lock, declared to ThreadSanitizer (common/tsan.h). */
+static inline void pool_lock(struct desc_pool *p)
+{
+	common_tsan_pre_lock(&p->lock, false);
+	ck_spinlock_lock(&p->lock);
+	common_tsan_post_lock(&p->lock, false);
+}
+
+static inline void pool_unlock(struct desc_pool *p)
+{
+	common_tsan_pre_unlock(&p->lock, false);
+	ck_spinlock_unlock(&p->lock);
+	common_tsan_post_unlock(&p->lock, false);
+}
 
 static inline struct slot_hdr *slot_at(const struct desc_pool *p, uint32_t idx)
 {
@@ -79,6 +95,7 @@ int desc_pool_create(uint32_t capacity, uint32_t reserve, size_t payload_size,
 		p->free_stack[i] = capacity - 1 - i;
 	p->nfree = capacity;
 	ck_spinlock_init(&p->lock);
+	common_tsan_lock_create(&p->lock);
 	*out = p;
 	return 0;
 }
@@ -87,6 +104,7 @@ void desc_pool_destroy(struct desc_pool *p)
 {
 	if (p == NULL)
 		return;
+	common_tsan_lock_destroy(&p->lock);
 	free(p->free_stack);
 	free(p->slots);
 	free(p);
@@ -94,12 +112,12 @@ void desc_pool_destroy(struct desc_pool *p)
 
 int desc_acquire(struct desc_pool *p, bool reserved, desc_id *id, void **payload)
 {
-	ck_spinlock_lock(&p->lock);
+	pool_lock(p);
 	uint32_t floor = reserved ? 0 : p->reserve;
 	if (p->nfree <= floor) {
 		if (!reserved)
 			p->starved = true;
-		ck_spinlock_unlock(&p->lock);
+		pool_unlock(p);
 		ck_pr_inc_64(&p->exhausted);
 		return -EAGAIN;
 	}
@@ -109,7 +127,7 @@ int desc_acquire(struct desc_pool *p, bool reserved, desc_id *id, void **payload
 	 * 32-bit generation wraps (idx + 1 is never 0 anyway). */
 	uint32_t gen = h->gen + 1;
 	ck_pr_store_32(&h->gen, gen); /* pairs with the load in desc_lookup/desc_release */
-	ck_spinlock_unlock(&p->lock);
+	pool_unlock(p);
 	memset(payload_of(h), 0, p->payload_size);
 	*id = make_id(gen, idx);
 	*payload = payload_of(h);
@@ -132,12 +150,12 @@ int desc_release(struct desc_pool *p, desc_id id)
 	uint32_t idx1 = (uint32_t)(id & 0xffffffffu);
 	uint32_t gen = (uint32_t)(id >> 32);
 	bool wake = false;
-	ck_spinlock_lock(&p->lock);
+	pool_lock(p);
 	struct slot_hdr *h = (idx1 == 0 || idx1 > p->capacity || (gen & 1u) == 0)
 				     ? NULL
 				     : slot_at(p, idx1 - 1);
 	if (h == NULL || h->gen != gen) {
-		ck_spinlock_unlock(&p->lock);
+		pool_unlock(p);
 		ck_pr_inc_64(&p->stale);
 		return -ESTALE;
 	}
@@ -149,7 +167,7 @@ int desc_release(struct desc_pool *p, desc_id id)
 	}
 	void (*fn)(void *) = p->wake_fn;
 	void *arg = p->wake_arg;
-	ck_spinlock_unlock(&p->lock);
+	pool_unlock(p);
 	if (wake)
 		fn(arg); /* outside the lock: the hook may acquire */
 	return 0;
@@ -187,9 +205,9 @@ uint64_t desc_stale_count(const struct desc_pool *p)
 
 void desc_set_wakeup(struct desc_pool *p, uint32_t low_water, void (*fn)(void *arg), void *arg)
 {
-	ck_spinlock_lock(&p->lock);
+	pool_lock(p);
 	p->wake_fn = fn;
 	p->wake_arg = arg;
 	p->low_water = low_water ? low_water : 1;
-	ck_spinlock_unlock(&p->lock);
+	pool_unlock(p);
 }

@@ -14,6 +14,37 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* PIDs started and not yet reaped (tests start a handful of processes at most). */
+#define PROC_MAX_LIVE 64
+static pid_t live[PROC_MAX_LIVE];
+
+static void live_add(pid_t pid)
+{
+	for (int i = 0; i < PROC_MAX_LIVE; i++)
+		if (live[i] == 0) {
+			live[i] = pid;
+			return;
+		}
+}
+
+static void live_del(pid_t pid)
+{
+	for (int i = 0; i < PROC_MAX_LIVE; i++)
+		if (live[i] == pid)
+			live[i] = 0;
+}
+
+void proc_kill_all(void)
+{
+	for (int i = 0; i < PROC_MAX_LIVE; i++) {
+		if (live[i] > 0) {
+			kill(live[i], SIGKILL);
+			waitpid(live[i], NULL, 0);
+			live[i] = 0;
+		}
+	}
+}
+
 int proc_tmpdir(char *dir)
 {
 	const char *t = getenv("TMPDIR");
@@ -88,6 +119,7 @@ int proc_start(struct proc *p, const char *name, const char *logpath, char *cons
 	}
 	close(fd);
 	p->pid = pid;
+	live_add(pid);
 	return 0;
 }
 
@@ -110,6 +142,7 @@ int proc_wait(struct proc *p, int timeout_ms)
 		int st;
 		pid_t r = waitpid(p->pid, &st, WNOHANG);
 		if (r == p->pid) {
+			live_del(p->pid);
 			p->pid = 0;
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 		}

@@ -37,6 +37,9 @@ bool proc_alive(const struct proc *p);
 bool proc_wait_log(const struct proc *p, const char *needle, int timeout_ms);
 /* Resident set size in KiB (from /proc/<pid>/status), or 0. */
 uint64_t proc_rss_kib(const struct proc *p);
+/* Kills (SIGKILL) and reaps every process started by proc_start that has not been reaped yet:
+ * for teardown after a failed assertion, so no test leaves processes behind. */
+void proc_kill_all(void);
 /* Path of the curpkv binary under test ($CURPKV_BUILDDIR/curpkv, else ./curpkv). */
 const char *proc_curpkv_path(char *buf, size_t len);
 
