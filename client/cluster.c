@@ -1,0 +1,698 @@
+/* client/cluster: the master connection, per-session replica connections around struct session,
+ * and the synchronous stats fetch. */
+#include "client/cluster.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "net/net.h"
+
+#define CLUSTER_TICK_US 2000
+#define CLUSTER_GRACE_S 1.0
+
+/* One CLUSTER_REQ waiting for its answer (answers come in request order). */
+struct cluster_req {
+	struct cluster_session *cs; /* waiting for a client id; NULL = just the view */
+	struct cluster_req *next;
+};
+
+/* One session's connection to replica r. */
+struct cluster_link {
+	struct cluster_session *cs;
+	int r;
+	struct net_dialer d;
+	bool up; /* connected and HELLO sent */
+};
+
+struct cluster_session {
+	struct cluster *cl;
+	uint64_t client_id;
+	struct session *sess;
+	struct cluster_link links[PROTO_MAX_REPLICAS];
+	bool dialing;
+	bool ready;    /* the ready callback fired */
+	double opened; /* ev_now when dialing started */
+	ev_timer grace;
+	cluster_session_ready_cb cb;
+	void *arg;
+	struct cluster_session *prev, *next;
+};
+
+struct cluster {
+	struct ev_loop *loop;
+	struct net_loop nl;
+	const struct conf *conf;
+	struct conf_settings set;
+	struct cluster_options opt;
+	const struct common_logger *log;
+	int local_replica; /* the replica this client is "(local)" to, -1 if none */
+	const struct conf_host *me;
+	struct net_dialer master;
+	bool master_up;
+	bool ready;
+	uint64_t view;
+	int leader;
+	int n;
+	char addr[PROTO_MAX_REPLICAS][CONF_ADDR_MAX];
+	uint16_t port[PROTO_MAX_REPLICAS];
+	struct cluster_req *reqs, *reqs_tail;
+	bool view_req_pending;
+	struct cluster_session *sessions;
+	ev_timer tick;
+};
+
+static uint64_t now_ns(void)
+{
+	return common_now_ns();
+}
+
+/* ---- master requests --------------------------------------------------------------------- */
+
+static void send_cluster_req(struct cluster *cl)
+{
+	struct net_conn *c = net_dialer_conn(&cl->master);
+	if (c == NULL || !cl->master_up)
+		return; /* re-sent on connect */
+	struct proto_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = PROTO_CLUSTER_REQ;
+	m.view = cl->view;
+	m.role = PROTO_ROLE_CLIENT;
+	m.node_id = -1;
+	(void)net_conn_send(c, &m);
+}
+
+/* Queues a CLUSTER_REQ (for cs's client id, or for the view when cs is NULL). */
+static int request(struct cluster *cl, struct cluster_session *cs)
+{
+	struct cluster_req *q = calloc(1, sizeof *q);
+	if (q == NULL)
+		return -ENOMEM;
+	q->cs = cs;
+	if (cl->reqs_tail)
+		cl->reqs_tail->next = q;
+	else
+		cl->reqs = q;
+	cl->reqs_tail = q;
+	if (cs == NULL)
+		cl->view_req_pending = true;
+	send_cluster_req(cl);
+	return 0;
+}
+
+static struct cluster_req *pop_request(struct cluster *cl)
+{
+	struct cluster_req *q = cl->reqs;
+	if (q) {
+		cl->reqs = q->next;
+		if (cl->reqs == NULL)
+			cl->reqs_tail = NULL;
+		if (q->cs == NULL)
+			cl->view_req_pending = false;
+	}
+	return q;
+}
+
+/* ---- per-replica links ------------------------------------------------------------------- */
+
+static uint32_t link_delay_us(const struct cluster *cl, int r)
+{
+	if (r == cl->local_replica)
+		return 0; /* co-located (Proxy "(local)"): no emulated delay */
+	const struct conf_latency *lat = cl->opt.latency;
+	if (lat) {
+		if (lat->uniform)
+			return lat->uniform_rtt_us / 2;
+		if (cl->me) {
+			uint32_t us = conf_latency_oneway_us(lat, cl->me->addr, cl->addr[r]);
+			if (us > 0)
+				return us;
+		}
+	}
+	return cl->set.network_delay_ms * 1000u;
+}
+
+static void session_make_ready(struct cluster_session *cs)
+{
+	if (cs->ready)
+		return;
+	cs->ready = true;
+	ev_timer_stop(cs->cl->loop, &cs->grace);
+	if (cs->cb)
+		cs->cb(cs, cs->arg);
+}
+
+static void check_ready(struct cluster_session *cs)
+{
+	struct cluster *cl = cs->cl;
+	if (cs->ready || cs->sess == NULL)
+		return;
+	int up = 0;
+	for (int r = 0; r < cl->n; r++)
+		up += cs->links[r].up;
+	if (up == cl->n || (up >= session_majority(cl->n) &&
+			    ev_now(cl->loop) - cs->opened >= cl->opt.connect_grace_s))
+		session_make_ready(cs);
+}
+
+static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct cluster_session *cs = w->data;
+	(void)loop;
+	(void)revents;
+	check_ready(cs); /* the timer repeats until the session is ready */
+}
+
+static void link_up(struct net_dialer *d, struct net_conn *c, void *arg)
+{
+	struct cluster_link *lk = arg;
+	struct cluster_session *cs = lk->cs;
+	struct cluster *cl = cs->cl;
+	(void)d;
+	struct proto_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = PROTO_HELLO;
+	m.view = cl->view;
+	m.role = PROTO_ROLE_CLIENT;
+	m.client_id = cs->client_id;
+	m.node_id = cl->local_replica; /* lets the replica skip the emulated delay */
+	if (net_conn_send(c, &m) != 0)
+		return;
+	lk->up = true;
+	if (cs->sess && cs->ready)
+		session_replica_up(cs->sess, lk->r, now_ns());
+	check_ready(cs);
+}
+
+static void link_msg(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m, void *arg)
+{
+	struct cluster_link *lk = arg;
+	(void)d;
+	(void)c;
+	if (lk->cs->sess)
+		session_on_msg(lk->cs->sess, lk->r, m, now_ns());
+}
+
+static void link_down(struct net_dialer *d, int reason, void *arg)
+{
+	struct cluster_link *lk = arg;
+	(void)d;
+	if (lk->up)
+		LOG_DEBUG(lk->cs->cl->log, "client %llu: lost replica%d (%s)",
+			  (unsigned long long)lk->cs->client_id, lk->r,
+			  net_close_reason_name(reason));
+	lk->up = false;
+}
+
+static const struct net_dialer_cbs link_cbs = {
+    .on_up = link_up, .on_msg = link_msg, .on_down = link_down};
+
+/* session_io.send: onto the session's ordered connection to replica `to`. */
+static void sess_send(void *ctx, int to, const struct proto_msg *m)
+{
+	struct cluster_session *cs = ctx;
+	if (to < 0 || to >= cs->cl->n || !cs->links[to].up)
+		return; /* down: session_replica_up re-sends when it is back */
+	struct net_conn *c = net_dialer_conn(&cs->links[to].d);
+	if (c)
+		(void)net_conn_send(c, m);
+}
+
+static void sess_need_view(void *ctx, uint64_t seen_view)
+{
+	struct cluster_session *cs = ctx;
+	struct cluster *cl = cs->cl;
+	(void)seen_view;
+	if (!cl->view_req_pending)
+		(void)request(cl, NULL);
+}
+
+/* The client id arrived: create the protocol session and dial every replica. */
+static void session_start(struct cluster_session *cs, uint64_t client_id)
+{
+	struct cluster *cl = cs->cl;
+	cs->client_id = client_id;
+	struct session_config cfg;
+	session_config_default(&cfg, client_id, cl->n);
+	cfg.protocol = cl->set.protocol;
+	cfg.max_inflight = cl->opt.window ? cl->opt.window : conf_settings_window(&cl->set);
+	if (cl->set.reply_timeout_s)
+		cfg.timeout_ns = (uint64_t)cl->set.reply_timeout_s * 1000000000ull;
+	struct session_io io = {.ctx = cs, .send = sess_send, .need_view = sess_need_view};
+	int rc = session_create(&cfg, cl->view, cl->leader, &io, &cs->sess);
+	if (rc != 0) {
+		LOG_ERROR(cl->log, "cannot create a session: %s", strerror(-rc));
+		cs->sess = NULL;
+		return;
+	}
+	cs->dialing = true;
+	cs->opened = ev_now(cl->loop);
+	for (int r = 0; r < cl->n; r++) {
+		struct cluster_link *lk = &cs->links[r];
+		lk->cs = cs;
+		lk->r = r;
+		rc = net_dialer_start(&lk->d, &cl->nl, cl->addr[r], cl->port[r], &link_cbs, lk);
+		if (rc != 0) {
+			LOG_ERROR(cl->log, "replica%d: %s", r, lk->d.err);
+			continue;
+		}
+		net_dialer_set_delay_us(&lk->d, link_delay_us(cl, r));
+	}
+	ev_timer_set(&cs->grace, cl->opt.connect_grace_s, cl->opt.connect_grace_s);
+	ev_timer_start(cl->loop, &cs->grace);
+}
+
+/* ---- the master connection --------------------------------------------------------------- */
+
+static void master_up(struct net_dialer *d, struct net_conn *c, void *arg)
+{
+	struct cluster *cl = arg;
+	(void)d;
+	struct proto_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = PROTO_HELLO;
+	m.view = cl->view;
+	m.role = PROTO_ROLE_CLIENT;
+	m.node_id = -1;
+	if (net_conn_send(c, &m) != 0)
+		return;
+	cl->master_up = true;
+	/* Answers on the old connection are lost: ask again for everything pending, in order. */
+	for (struct cluster_req *q = cl->reqs; q; q = q->next)
+		send_cluster_req(cl);
+}
+
+static void master_down(struct net_dialer *d, int reason, void *arg)
+{
+	struct cluster *cl = arg;
+	(void)d;
+	cl->master_up = false;
+	LOG_DEBUG(cl->log, "lost the master (%s): reconnecting", net_close_reason_name(reason));
+}
+
+static void apply_info(struct cluster *cl, const struct proto_msg *m)
+{
+	if (!m->ready)
+		return;
+	if (m->n_replicas < 1 || m->n_replicas > PROTO_MAX_REPLICAS || m->leader < 0 ||
+	    m->leader >= (int)m->n_replicas) {
+		LOG_ERROR(cl->log, "master sent an unusable cluster (%u replicas, leader %d)",
+			  m->n_replicas, m->leader);
+		return;
+	}
+	if (cl->ready && (int)m->n_replicas != cl->n) {
+		LOG_ERROR(cl->log, "master changed the replica count: ignored");
+		return;
+	}
+	bool changed = !cl->ready || m->view != cl->view || m->leader != cl->leader;
+	if (!cl->ready) {
+		cl->n = (int)m->n_replicas;
+		for (int i = 0; i < cl->n; i++) {
+			const struct proto_replica_addr *ra = &m->replicas[i];
+			int id = ra->id;
+			if (id < 0 || id >= cl->n || ra->addr_len == 0 ||
+			    ra->addr_len >= CONF_ADDR_MAX) {
+				LOG_ERROR(cl->log, "master sent a bad replica entry");
+				return;
+			}
+			memcpy(cl->addr[id], ra->addr, ra->addr_len);
+			cl->addr[id][ra->addr_len] = '\0';
+			cl->port[id] = ra->port;
+		}
+	}
+	cl->view = m->view;
+	cl->leader = m->leader;
+	if (!cl->ready) {
+		cl->ready = true;
+		LOG_INFO(cl->log, "cluster ready: %d replicas, view %llu, leader replica%d", cl->n,
+			 (unsigned long long)cl->view, cl->leader);
+		ev_timer_start(cl->loop, &cl->tick);
+		if (cl->opt.on_ready)
+			cl->opt.on_ready(cl, cl->opt.arg);
+		return;
+	}
+	if (changed) {
+		uint64_t now = now_ns();
+		for (struct cluster_session *cs = cl->sessions; cs; cs = cs->next)
+			if (cs->sess)
+				session_set_view(cs->sess, cl->view, cl->leader, now);
+	}
+}
+
+static void master_msg(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m,
+		       void *arg)
+{
+	struct cluster *cl = arg;
+	(void)d;
+	(void)c;
+	if (m->type != PROTO_CLUSTER_INFO)
+		return;
+	struct cluster_req *q = m->client_id != 0 ? pop_request(cl) : NULL;
+	apply_info(cl, m);
+	if (q == NULL)
+		return;
+	if (q->cs && cl->ready)
+		session_start(q->cs, m->client_id);
+	else if (q->cs)
+		(void)request(cl, q->cs); /* cannot happen: sessions open on a ready cluster */
+	free(q);
+}
+
+static const struct net_dialer_cbs master_cbs = {
+    .on_up = master_up, .on_msg = master_msg, .on_down = master_down};
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct cluster *cl = w->data;
+	(void)loop;
+	(void)revents;
+	uint64_t now = now_ns();
+	for (struct cluster_session *cs = cl->sessions; cs; cs = cs->next)
+		if (cs->sess)
+			session_tick(cs->sess, now);
+}
+
+/* ---- API --------------------------------------------------------------------------------- */
+
+int cluster_open(struct ev_loop *loop, const struct conf *conf, const struct conf_settings *s,
+		 const char *alias, const struct cluster_options *opt, struct cluster **out)
+{
+	int rc;
+	struct cluster *cl = calloc(1, sizeof *cl);
+	if (cl == NULL)
+		return -ENOMEM;
+	cl->loop = loop;
+	cl->conf = conf;
+	cl->set = *s;
+	if (opt)
+		cl->opt = *opt;
+	if (cl->opt.tick_us == 0)
+		cl->opt.tick_us = CLUSTER_TICK_US;
+	if (cl->opt.connect_grace_s <= 0)
+		cl->opt.connect_grace_s = CLUSTER_GRACE_S;
+	cl->log = cl->opt.log;
+	cl->leader = -1;
+	cl->local_replica = -1;
+	cl->me = alias ? conf_find_client(conf, alias) : NULL;
+	if (cl->me && cl->me->proxy_local && cl->me->proxy_replica >= 0)
+		cl->local_replica = cl->me->proxy_replica;
+	struct net_config ncfg = {.lim = {.max_frame = s->max_frame_bytes,
+					  .max_key = s->max_key_bytes,
+					  .max_value = s->max_value_bytes}};
+	rc = net_loop_init(&cl->nl, loop, &ncfg);
+	if (rc != 0)
+		goto err_free;
+	ev_timer_init(&cl->tick, tick_cb, cl->opt.tick_us / 1e6, cl->opt.tick_us / 1e6);
+	cl->tick.data = cl;
+	const char *maddr = conf->has_master ? conf->master.addr : "127.0.0.1";
+	uint16_t mport = conf->has_master && conf->master.port ? conf->master.port : s->master_port;
+	rc = net_dialer_start(&cl->master, &cl->nl, maddr, mport, &master_cbs, cl);
+	if (rc != 0) {
+		LOG_ERROR(cl->log, "master: %s", cl->master.err);
+		goto err_net;
+	}
+	rc = request(cl, NULL); /* the first CLUSTER_REQ goes out on connect */
+	if (rc != 0)
+		goto err_dial;
+	*out = cl;
+	return 0;
+
+err_dial:
+	net_dialer_stop(&cl->master);
+err_net:
+	net_loop_destroy(&cl->nl);
+err_free:
+	free(cl);
+	return rc;
+}
+
+static void session_free(struct cluster_session *cs)
+{
+	struct cluster *cl = cs->cl;
+	if (cs->sess) {
+		session_fail_all(cs->sess);
+		session_destroy(cs->sess);
+	}
+	for (int r = 0; r < cl->n; r++)
+		if (cs->links[r].cs)
+			net_dialer_stop(&cs->links[r].d);
+	ev_timer_stop(cl->loop, &cs->grace);
+	for (struct cluster_req *q = cl->reqs; q; q = q->next)
+		if (q->cs == cs)
+			q->cs = NULL; /* its id will be wasted */
+	if (cs->prev)
+		cs->prev->next = cs->next;
+	else
+		cl->sessions = cs->next;
+	if (cs->next)
+		cs->next->prev = cs->prev;
+	free(cs);
+}
+
+void cluster_close(struct cluster *cl)
+{
+	if (cl == NULL)
+		return;
+	while (cl->sessions)
+		session_free(cl->sessions);
+	while (cl->reqs)
+		free(pop_request(cl));
+	ev_timer_stop(cl->loop, &cl->tick);
+	net_dialer_stop(&cl->master);
+	net_loop_destroy(&cl->nl);
+	free(cl);
+}
+
+bool cluster_is_ready(const struct cluster *cl)
+{
+	return cl->ready;
+}
+
+uint64_t cluster_view(const struct cluster *cl)
+{
+	return cl->view;
+}
+
+int cluster_leader(const struct cluster *cl)
+{
+	return cl->leader;
+}
+
+int cluster_n_replicas(const struct cluster *cl)
+{
+	return cl->n;
+}
+
+int cluster_session_open(struct cluster *cl, cluster_session_ready_cb cb, void *arg,
+			 struct cluster_session **out)
+{
+	if (!cl->ready)
+		return -EAGAIN;
+	struct cluster_session *cs = calloc(1, sizeof *cs);
+	if (cs == NULL)
+		return -ENOMEM;
+	cs->cl = cl;
+	cs->cb = cb;
+	cs->arg = arg;
+	ev_timer_init(&cs->grace, grace_cb, 0., 0.);
+	cs->grace.data = cs;
+	int rc = request(cl, cs);
+	if (rc != 0) {
+		free(cs);
+		return rc;
+	}
+	cs->next = cl->sessions;
+	if (cl->sessions)
+		cl->sessions->prev = cs;
+	cl->sessions = cs;
+	*out = cs;
+	return 0;
+}
+
+void cluster_session_close(struct cluster_session *cs)
+{
+	if (cs)
+		session_free(cs);
+}
+
+int64_t cluster_session_submit(struct cluster_session *cs, const struct proto_cmd *cmd,
+			       session_cb cb, void *arg)
+{
+	if (cs->sess == NULL || !cs->ready)
+		return -EAGAIN;
+	return session_submit(cs->sess, cmd, cb, arg, now_ns());
+}
+
+bool cluster_session_ready(const struct cluster_session *cs)
+{
+	return cs->ready;
+}
+
+struct session *cluster_session_get(struct cluster_session *cs)
+{
+	return cs->sess;
+}
+
+uint64_t cluster_session_client_id(const struct cluster_session *cs)
+{
+	return cs->client_id;
+}
+
+/* ---- synchronous stats ------------------------------------------------------------------- */
+
+struct stats_fetch {
+	struct ev_loop *loop;
+	struct cluster_stats *out;
+	int rc;
+	char *err;
+	struct net_dialer *d;
+};
+
+static void stats_up(struct net_dialer *d, struct net_conn *c, void *arg)
+{
+	(void)d;
+	(void)arg;
+	struct proto_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = PROTO_HELLO;
+	m.role = PROTO_ROLE_ADMIN;
+	m.node_id = -1;
+	(void)net_conn_send(c, &m);
+	memset(&m, 0, sizeof m);
+	m.type = PROTO_STATS_REQ;
+	(void)net_conn_send(c, &m);
+}
+
+static void stats_msg(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m,
+		      void *arg)
+{
+	struct stats_fetch *f = arg;
+	(void)d;
+	(void)c;
+	if (m->type != PROTO_STATS_REPLY)
+		return;
+	f->out->n = 0;
+	for (uint32_t i = 0; i < m->n_stats && i < CLUSTER_MAX_STATS; i++) {
+		uint32_t len = m->stats[i].name_len;
+		if (len >= CLUSTER_STAT_NAME)
+			len = CLUSTER_STAT_NAME - 1;
+		memcpy(f->out->v[i].name, m->stats[i].name, len);
+		f->out->v[i].name[len] = '\0';
+		f->out->v[i].value = m->stats[i].value;
+		f->out->n++;
+	}
+	f->rc = 0;
+	ev_break(f->loop, EVBREAK_ALL);
+}
+
+static void stats_down(struct net_dialer *d, int reason, void *arg)
+{
+	struct stats_fetch *f = arg;
+	(void)d;
+	snprintf(f->err, NET_ERR_LEN, "connection closed before the answer (%s)",
+		 net_close_reason_name(reason));
+	f->rc = -ECONNRESET;
+	ev_break(f->loop, EVBREAK_ALL);
+}
+
+static const struct net_dialer_cbs stats_cbs = {
+    .on_up = stats_up, .on_msg = stats_msg, .on_down = stats_down};
+
+/* Gives up at the timeout, or as soon as a connection attempt failed (the replica is down). */
+static void stats_watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stats_fetch *f = w->data;
+	(void)revents;
+	if (f->d->failures > 0) {
+		snprintf(f->err, NET_ERR_LEN, "%s", f->d->err);
+		f->rc = -ECONNREFUSED;
+		ev_break(loop, EVBREAK_ALL);
+	}
+}
+
+static void stats_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stats_fetch *f = w->data;
+	(void)revents;
+	snprintf(f->err, NET_ERR_LEN, "no answer within the timeout");
+	f->rc = -ETIMEDOUT;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int cluster_stats(const struct conf *conf, const struct conf_settings *s, int replica_id,
+		  double timeout_s, struct cluster_stats *out, char *err)
+{
+	const struct conf_host *h = conf_replica_by_id(conf, replica_id);
+	if (h == NULL) {
+		snprintf(err, NET_ERR_LEN, "replica%d is not in the conf", replica_id);
+		return -EINVAL;
+	}
+	int rc;
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	if (loop == NULL) {
+		snprintf(err, NET_ERR_LEN, "cannot create an event loop");
+		return -ENOMEM;
+	}
+	struct net_loop nl;
+	struct net_config ncfg = {.lim = {.max_frame = s->max_frame_bytes,
+					  .max_key = s->max_key_bytes,
+					  .max_value = s->max_value_bytes}};
+	rc = net_loop_init(&nl, loop, &ncfg);
+	if (rc != 0) {
+		snprintf(err, NET_ERR_LEN, "bad frame limits in the conf");
+		goto err_loop;
+	}
+	struct net_dialer d;
+	struct stats_fetch f = {.loop = loop, .out = out, .rc = -ETIMEDOUT, .err = err, .d = &d};
+	memset(out, 0, sizeof *out);
+	rc = net_dialer_start(&d, &nl, h->addr, h->port, &stats_cbs, &f);
+	if (rc != 0) {
+		snprintf(err, NET_ERR_LEN, "%s", d.err);
+		goto err_net;
+	}
+	ev_timer watch, timeout;
+	ev_timer_init(&watch, stats_watch_cb, 0.01, 0.01);
+	watch.data = &f;
+	ev_timer_start(loop, &watch);
+	ev_timer_init(&timeout, stats_timeout_cb, timeout_s > 0 ? timeout_s : 2.0, 0.);
+	timeout.data = &f;
+	ev_timer_start(loop, &timeout);
+	ev_run(loop, 0);
+	ev_timer_stop(loop, &watch);
+	ev_timer_stop(loop, &timeout);
+	net_dialer_stop(&d);
+	rc = f.rc;
+err_net:
+	net_loop_destroy(&nl);
+err_loop:
+	ev_loop_destroy(loop);
+	return rc;
+}
+
+int cluster_stats_main(const struct conf *conf, const struct conf_settings *s)
+{
+	int status = 0;
+	struct cluster_stats *st = malloc(sizeof *st);
+	if (st == NULL)
+		return 1;
+	for (size_t i = 0; i < conf->n_replicas; i++) {
+		const struct conf_host *h = &conf->replicas[i];
+		char err[NET_ERR_LEN];
+		int rc = cluster_stats(conf, s, h->id, 2.0, st, err);
+		printf("%s\n", h->alias);
+		if (rc != 0) {
+			printf("  error %s\n", err);
+			fprintf(stderr, "curpkv: %s (%s:%u): %s\n", h->alias, h->addr, h->port,
+				err);
+			status = 1;
+			continue;
+		}
+		for (uint32_t k = 0; k < st->n; k++)
+			printf("  %s %llu\n", st->v[k].name, (unsigned long long)st->v[k].value);
+	}
+	free(st);
+	return status;
+}

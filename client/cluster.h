@@ -1,0 +1,111 @@
+/* client/cluster: the client library's I/O shell: the master connection, sessions with one
+ * connection per replica on the caller's libev loop, and a synchronous stats fetch. */
+#ifndef CURPKV_CLIENT_CLUSTER_H
+#define CURPKV_CLIENT_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "client/session.h"
+#include "common/log.h"
+#include "conf/conf.h"
+#include "proto/proto.h"
+
+/*
+ * A cluster handle connects to the master on the caller's loop (retrying until the master is up)
+ * and asks for the cluster until the master reports it ready (or pushes it). Sessions are opened
+ * on a ready cluster: each asks the master for its own client id, dials every replica
+ * (HELLO role client with that id) and creates a struct session (client/session.h) whose
+ * messages go to those connections; on a newer view it asks the master again. Emulated latency
+ * (networkDelay, -latency file, Proxy "(local)" exemption) is applied to what the client
+ * receives from each replica.
+ *
+ * Threading: a cluster and its sessions belong to the thread running their loop; a
+ * multi-threaded load generator opens one cluster per thread. No callback is ever called from
+ * inside the library call that caused it, except session_cb completions, which come from the
+ * loop (session_on_msg / session_tick). Do not close a session from inside its own completion
+ * callback.
+ */
+
+struct cluster;
+struct cluster_session;
+
+/* The cluster became ready (fires once). */
+typedef void (*cluster_ready_cb)(struct cluster *cl, void *arg);
+/* The session is ready to take commands (fires at most once, from the loop). */
+typedef void (*cluster_session_ready_cb)(struct cluster_session *cs, void *arg);
+
+struct cluster_options {
+	const struct conf_latency *latency; /* -latency file, NULL = none; not owned */
+	const struct common_logger *log;    /* not owned; may be NULL */
+	cluster_ready_cb on_ready;	    /* may be NULL */
+	void *arg;
+	uint32_t window;	/* in-flight commands per session; 0 = the conf's */
+	uint32_t tick_us;	/* session_tick period; 0 = 2000 */
+	double connect_grace_s; /* a session is also ready with a majority of its
+				 * replica connections after this long; 0 = 1 s */
+};
+
+/* Connects to the master of conf on loop. alias names this client process in the conf (for the
+ * Proxy section; NULL = none). conf must outlive the cluster; s is copied. Returns 0 and *out, or
+ * a negative errno (-EINVAL: no usable replica list in the conf; master address unresolvable).
+ * Thread: loop's. */
+int cluster_open(struct ev_loop *loop, const struct conf *conf, const struct conf_settings *s,
+		 const char *alias, const struct cluster_options *opt, struct cluster **out);
+/* Closes every session (their pending commands complete with SESSION_TIMEOUT), the master
+ * connection, and frees cl. Thread: loop's. */
+void cluster_close(struct cluster *cl);
+
+bool cluster_is_ready(const struct cluster *cl);
+uint64_t cluster_view(const struct cluster *cl);
+int cluster_leader(const struct cluster *cl);
+int cluster_n_replicas(const struct cluster *cl);
+
+/* Opens a session on a ready cluster: asks the master for a client id, dials every replica;
+ * cb(cs, arg) fires once the id is known and every replica connection is up (or a majority after
+ * connect_grace_s). *out is valid until cluster_session_close or cluster_close. Returns 0,
+ * -EAGAIN (cluster not ready yet) or -ENOMEM. */
+int cluster_session_open(struct cluster *cl, cluster_session_ready_cb cb, void *arg,
+			 struct cluster_session **out);
+/* Completes the session's pending commands with SESSION_TIMEOUT, closes its connections and frees
+ * it. Not from inside one of its completion callbacks. */
+void cluster_session_close(struct cluster_session *cs);
+
+/* Submits a strong command (bytes copied) with the loop thread's monotonic time. Returns the seq
+ * (>= 1), -EAGAIN (session not ready yet, or window full) or -EINVAL (bad command). cb fires
+ * exactly once, from the loop. */
+int64_t cluster_session_submit(struct cluster_session *cs, const struct proto_cmd *cmd,
+			       session_cb cb, void *arg);
+bool cluster_session_ready(const struct cluster_session *cs);
+/* The protocol session (for session_get_stats, session_inflight...), NULL until ready. */
+struct session *cluster_session_get(struct cluster_session *cs);
+/* The session's client id (0 until the master gave one). */
+uint64_t cluster_session_client_id(const struct cluster_session *cs);
+
+/* ---- synchronous helpers (CLI, tests) ---------------------------------------------------- */
+
+#define CLUSTER_STAT_NAME 48
+#define CLUSTER_MAX_STATS 48
+
+struct cluster_stats {
+	uint32_t n;
+	struct {
+		char name[CLUSTER_STAT_NAME];
+		uint64_t value;
+	} v[CLUSTER_MAX_STATS];
+};
+
+/* Fetches STATS_REPLY from replica `replica_id` of conf (HELLO role admin + STATS_REQ) on a
+ * temporary loop of its own, waiting at most timeout_s. Returns 0, or a negative errno with a
+ * message in err (NET_ERR_LEN bytes): -ECONNREFUSED and the like, -ETIMEDOUT, -EINVAL.
+ * Thread: any thread that does not run a libev default loop callback. */
+int cluster_stats(const struct conf *conf, const struct conf_settings *s, int replica_id,
+		  double timeout_s, struct cluster_stats *out, char *err);
+
+/* `curpkv stats -config F`: prints every replica's counters ("replicaN" then "  name value"
+ * lines) on stdout. Returns the exit status (non-zero if a replica did not answer). */
+int cluster_stats_main(const struct conf *conf, const struct conf_settings *s);
+
+#endif

@@ -1,0 +1,476 @@
+/* master: registry of replicas, readiness push, client ids and heartbeats on one libev loop. */
+#include "master/master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "net/net.h"
+#include "proto/proto.h"
+
+/* One accepted connection. */
+struct master_conn {
+	struct master *m;
+	struct net_conn *c;
+	int role;     /* enum proto_role; 0 until HELLO */
+	int replica;  /* the replica id this connection registered, -1 if none */
+	bool waiting; /* a client told ready=false: push CLUSTER_INFO when ready */
+	struct master_conn *prev, *next;
+};
+
+struct master_replica {
+	bool registered;
+	struct master_conn *conn; /* the connection it registered on, NULL once closed */
+	char addr[CONF_ADDR_MAX];
+	uint16_t port;
+	double last_seen; /* ev_now of its last message */
+	bool down;
+	uint64_t commit, exec;
+};
+
+struct master {
+	struct ev_loop *loop;
+	struct net_loop nl;
+	struct net_listener lis;
+	const struct conf *conf;
+	struct conf_settings s;
+	const struct common_logger *log;
+	int n;
+	int leader;
+	uint64_t view;
+	bool ready;
+	struct master_replica reps[PROTO_MAX_REPLICAS];
+	struct master_conn *conns;
+	uint64_t id_hi;	  /* start time (s) in the high 32 bits: ids differ across restarts */
+	uint64_t id_next; /* counter in the low 32 bits, from 1 */
+	ev_timer hb;
+	struct master_stats st;
+};
+
+static void conn_unlink(struct master *m, struct master_conn *mc)
+{
+	if (mc->prev)
+		mc->prev->next = mc->next;
+	else
+		m->conns = mc->next;
+	if (mc->next)
+		mc->next->prev = mc->prev;
+}
+
+/* Closes a connection for a protocol violation. */
+static void conn_violation(struct master_conn *mc, const char *why)
+{
+	struct master *m = mc->m;
+	m->st.protocol_errors++;
+	LOG_WARN(m->log, "closing %s: %s", net_conn_peer(mc->c), why);
+	net_conn_close(mc->c);
+}
+
+/* Fills a CLUSTER_INFO for a receiver (node_id: its replica id or -1). */
+static void cluster_info(struct master *m, struct proto_msg *r, int node_id, uint64_t client_id)
+{
+	memset(r, 0, sizeof *r);
+	r->type = PROTO_CLUSTER_INFO;
+	r->view = m->view;
+	r->ready = m->ready;
+	r->leader = m->leader;
+	r->node_id = node_id;
+	r->client_id = client_id;
+	r->n_replicas = (uint32_t)m->n;
+	for (int i = 0; i < m->n; i++) {
+		const struct master_replica *rp = &m->reps[i];
+		const struct conf_host *h = conf_replica_by_id(m->conf, i);
+		r->replicas[i].id = i;
+		/* Registered address when known, else the conf's (same thing unless NAT). */
+		const char *addr = rp->registered ? rp->addr : h->addr;
+		r->replicas[i].addr = addr;
+		r->replicas[i].addr_len = (uint32_t)strlen(addr);
+		r->replicas[i].port = rp->registered ? rp->port : h->port;
+	}
+}
+
+static void send_info(struct master_conn *mc, uint64_t client_id)
+{
+	struct proto_msg r;
+	cluster_info(mc->m, &r, mc->replica, client_id);
+	/* A closed or full connection drops it: the peer asks again. */
+	(void)net_conn_send(mc->c, &r);
+}
+
+static void become_ready(struct master *m)
+{
+	m->ready = true;
+	LOG_INFO(m->log, "cluster ready: %d replicas, view %llu, leader replica%d", m->n,
+		 (unsigned long long)m->view, m->leader);
+	for (struct master_conn *mc = m->conns; mc; mc = mc->next) {
+		if (mc->replica >= 0 || mc->waiting) {
+			mc->waiting = false;
+			send_info(mc, 0);
+		}
+	}
+}
+
+static void on_register(struct master_conn *mc, const struct proto_msg *msg)
+{
+	struct master *m = mc->m;
+	if (mc->role != PROTO_ROLE_REPLICA) {
+		conn_violation(mc, "REGISTER from a connection that is not a replica");
+		return;
+	}
+	int id = msg->node_id;
+	if (id < 0 || id >= m->n) {
+		conn_violation(mc, "REGISTER with a replica id outside the conf");
+		return;
+	}
+	if (msg->addr_len == 0 || msg->addr_len >= CONF_ADDR_MAX) {
+		conn_violation(mc, "REGISTER with an empty or oversized address");
+		return;
+	}
+	struct master_replica *rp = &m->reps[id];
+	if (rp->conn && rp->conn != mc) {
+		/* A restarted replica registers before its old connection's EOF arrived. */
+		LOG_INFO(m->log, "replica%d re-registered: dropping its old connection", id);
+		rp->conn->replica = -1;
+		net_conn_close(rp->conn->c);
+	}
+	if (mc->replica >= 0 && mc->replica != id) {
+		conn_violation(mc, "REGISTER as two different replicas");
+		return;
+	}
+	bool again = rp->registered;
+	rp->registered = true;
+	rp->conn = mc;
+	memcpy(rp->addr, msg->addr, msg->addr_len);
+	rp->addr[msg->addr_len] = '\0';
+	rp->port = msg->port;
+	rp->last_seen = ev_now(m->loop);
+	rp->down = false;
+	mc->replica = id;
+	m->st.registrations++;
+	LOG_INFO(m->log, "replica%d %sregistered at %s:%u (from %s)", id, again ? "re-" : "",
+		 rp->addr, rp->port, net_conn_peer(mc->c));
+	if (!m->ready) {
+		int have = 0;
+		for (int i = 0; i < m->n; i++)
+			have += m->reps[i].registered;
+		if (have == m->n) {
+			become_ready(m); /* pushes to this replica too */
+			return;
+		}
+		LOG_INFO(m->log, "waiting for %d more replica(s)", m->n - have);
+	}
+	send_info(mc, 0);
+}
+
+static void on_cluster_req(struct master_conn *mc)
+{
+	struct master *m = mc->m;
+	uint64_t id = 0;
+	if (mc->role == PROTO_ROLE_CLIENT) {
+		id = m->id_hi | (m->id_next++ & 0xffffffffu);
+		m->st.ids_assigned++;
+		if (!m->ready)
+			mc->waiting = true;
+	}
+	m->st.clients_served++;
+	send_info(mc, id);
+}
+
+static void on_heartbeat(struct master_conn *mc, const struct proto_msg *msg)
+{
+	struct master *m = mc->m;
+	if (mc->replica < 0)
+		return;
+	struct master_replica *rp = &m->reps[mc->replica];
+	rp->commit = msg->commit;
+	rp->exec = msg->slot;
+	if (rp->down) {
+		LOG_INFO(m->log, "replica%d is back (commit %llu)", mc->replica,
+			 (unsigned long long)rp->commit);
+		rp->down = false;
+	}
+}
+
+static void on_stats_req(struct master_conn *mc)
+{
+	struct master *m = mc->m;
+	struct proto_msg r;
+	memset(&r, 0, sizeof r);
+	r.type = PROTO_STATS_REPLY;
+	r.view = m->view;
+	const struct {
+		const char *name;
+		uint64_t value;
+	} v[] = {
+	    {"ready", m->ready},
+	    {"view", m->view},
+	    {"leader", (uint64_t)m->leader},
+	    {"registrations", m->st.registrations},
+	    {"clients_served", m->st.clients_served},
+	    {"ids_assigned", m->st.ids_assigned},
+	    {"heartbeats_sent", m->st.heartbeats_sent},
+	    {"replicas_down", m->st.replicas_down},
+	    {"protocol_errors", m->st.protocol_errors},
+	    {"frames_rejected", m->nl.st.frames_rejected},
+	};
+	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+		r.stats[i].name = v[i].name;
+		r.stats[i].name_len = (uint32_t)strlen(v[i].name);
+		r.stats[i].value = v[i].value;
+	}
+	r.n_stats = sizeof v / sizeof v[0];
+	(void)net_conn_send(mc->c, &r);
+}
+
+static void conn_msg(struct net_conn *c, const struct proto_msg *msg, void *arg)
+{
+	struct master_conn *mc = arg;
+	struct master *m = mc->m;
+	(void)c;
+	if (mc->role == 0 && msg->type != PROTO_HELLO) {
+		conn_violation(mc, "first message is not HELLO");
+		return;
+	}
+	if (mc->replica >= 0)
+		m->reps[mc->replica].last_seen = ev_now(m->loop);
+	switch (msg->type) {
+	case PROTO_HELLO:
+		if (mc->role != 0 || msg->role < PROTO_ROLE_CLIENT ||
+		    msg->role > PROTO_ROLE_ADMIN) {
+			conn_violation(mc, "bad or repeated HELLO");
+			return;
+		}
+		mc->role = msg->role;
+		break;
+	case PROTO_REGISTER:
+		on_register(mc, msg);
+		break;
+	case PROTO_CLUSTER_REQ:
+		on_cluster_req(mc);
+		break;
+	case PROTO_HEARTBEAT:
+		on_heartbeat(mc, msg);
+		break;
+	case PROTO_STATS_REQ:
+		on_stats_req(mc);
+		break;
+	default:
+		conn_violation(mc, "message type not handled by the master");
+		break;
+	}
+}
+
+static void conn_close(struct net_conn *c, int reason, void *arg)
+{
+	struct master_conn *mc = arg;
+	struct master *m = mc->m;
+	(void)c;
+	if (mc->replica >= 0 && m->reps[mc->replica].conn == mc) {
+		m->reps[mc->replica].conn = NULL;
+		LOG_INFO(m->log, "replica%d disconnected (%s)", mc->replica,
+			 net_close_reason_name(reason));
+	}
+	conn_unlink(m, mc);
+	free(mc);
+}
+
+static const struct net_conn_cbs master_conn_cbs = {.on_msg = conn_msg, .on_close = conn_close};
+
+static void on_accept(struct net_listener *l, int fd, const char *peer, void *arg)
+{
+	struct master *m = arg;
+	(void)l;
+	struct master_conn *mc = calloc(1, sizeof *mc);
+	if (mc == NULL) {
+		net_loop_count_refused(&m->nl);
+		(void)close(fd);
+		return;
+	}
+	mc->m = m;
+	mc->replica = -1;
+	if (net_conn_create(&m->nl, fd, peer, &master_conn_cbs, mc, &mc->c) != 0) {
+		free(mc); /* fd already closed */
+		return;
+	}
+	mc->next = m->conns;
+	if (m->conns)
+		m->conns->prev = mc;
+	m->conns = mc;
+}
+
+static void hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct master *m = w->data;
+	(void)revents;
+	double now = ev_now(loop);
+	double limit = m->s.leader_timeout_ms / 1000.0;
+	struct proto_msg hb;
+	memset(&hb, 0, sizeof hb);
+	hb.type = PROTO_HEARTBEAT;
+	hb.view = m->view;
+	for (int i = 0; i < m->n; i++) {
+		struct master_replica *rp = &m->reps[i];
+		if (!rp->registered)
+			continue;
+		if (rp->conn) {
+			hb.commit = rp->commit;
+			if (net_conn_send(rp->conn->c, &hb) == 0)
+				m->st.heartbeats_sent++;
+		}
+		if (!rp->down && now - rp->last_seen > limit) {
+			rp->down = true;
+			m->st.replicas_down++;
+			LOG_WARN(m->log, "replica%d is down: silent for %.0f ms%s", i,
+				 (now - rp->last_seen) * 1000.0,
+				 i == m->leader ? " (it is the leader; view changes are not "
+						  "implemented yet)"
+						: "");
+		}
+	}
+}
+
+int master_create(struct ev_loop *loop, const struct master_options *opt, struct master **out)
+{
+	const struct conf *conf = opt->conf;
+	int rc;
+	int n = (int)conf->n_replicas;
+	if (n < 1 || n > PROTO_MAX_REPLICAS) {
+		LOG_ERROR(opt->log, "master: %d replicas in %s (1..%d supported)", n, conf->path,
+			  PROTO_MAX_REPLICAS);
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++) {
+		if (conf_replica_by_id(conf, i) == NULL) {
+			LOG_ERROR(opt->log, "master: replica ids must be 0..%d: replica%d missing",
+				  n - 1, i);
+			return -EINVAL;
+		}
+	}
+	int leader = opt->leader < 0 ? 0 : opt->leader;
+	if (leader >= n) {
+		LOG_ERROR(opt->log, "master: leader %d is not a replica", leader);
+		return -EINVAL;
+	}
+	struct master *m = calloc(1, sizeof *m);
+	if (m == NULL)
+		return -ENOMEM;
+	m->loop = loop;
+	m->conf = conf;
+	m->s = *opt->settings;
+	m->log = opt->log;
+	m->n = n;
+	m->leader = leader;
+	m->view = 0;
+	m->id_hi = (common_wall_ns() / 1000000000ull) << 32;
+	m->id_next = 1;
+	struct net_config ncfg = {.lim = {.max_frame = m->s.max_frame_bytes,
+					  .max_key = m->s.max_key_bytes,
+					  .max_value = m->s.max_value_bytes}};
+	rc = net_loop_init(&m->nl, loop, &ncfg);
+	if (rc != 0)
+		goto err_free;
+	const char *addr = conf->has_master ? conf->master.addr : NULL;
+	uint16_t port =
+	    conf->has_master && conf->master.port ? conf->master.port : m->s.master_port;
+	char err[NET_ERR_LEN];
+	rc = net_listener_open(&m->lis, &m->nl, addr, port, on_accept, m, err);
+	if (rc != 0) {
+		LOG_ERROR(m->log, "master: cannot listen: %s", err);
+		goto err_net;
+	}
+	LOG_INFO(m->log, "master listening on %s:%u%s for %d replicas (leader replica%d)",
+		 m->lis.any ? "*" : addr, m->lis.port,
+		 m->lis.any ? " (conf address is not local)" : "", n, leader);
+	double period = (m->s.heartbeat_ms ? m->s.heartbeat_ms : 100) / 1000.0;
+	ev_timer_init(&m->hb, hb_cb, period, period);
+	m->hb.data = m;
+	ev_timer_start(loop, &m->hb);
+	*out = m;
+	return 0;
+
+err_net:
+	net_loop_destroy(&m->nl);
+err_free:
+	free(m);
+	return rc;
+}
+
+void master_destroy(struct master *m)
+{
+	if (m == NULL)
+		return;
+	ev_timer_stop(m->loop, &m->hb);
+	net_listener_close(&m->lis);
+	while (m->conns) {
+		struct master_conn *mc = m->conns;
+		m->conns = mc->next;
+		net_conn_abandon(mc->c);
+		free(mc);
+	}
+	net_loop_destroy(&m->nl);
+	free(m);
+}
+
+bool master_ready(const struct master *m)
+{
+	return m->ready;
+}
+
+uint16_t master_port(const struct master *m)
+{
+	return m->lis.port;
+}
+
+void master_get_stats(const struct master *m, struct master_stats *st)
+{
+	*st = m->st;
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	const struct common_logger *log = w->data;
+	(void)revents;
+	LOG_INFO(log, "signal %d: stopping", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int master_main(const struct conf *conf, const struct conf_settings *s, const char *quorum_path,
+		const struct common_logger *log)
+{
+	int leader = -1;
+	if (quorum_path) {
+		struct conf_diags diags = {0};
+		int rc = conf_quorum_load(quorum_path, conf, &leader, &diags);
+		conf_diags_print(&diags, stderr);
+		conf_diags_free(&diags);
+		if (rc != 0) {
+			LOG_ERROR(log, "cannot use quorum file %s", quorum_path);
+			return 1;
+		}
+	}
+	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+	if (loop == NULL) {
+		LOG_ERROR(log, "cannot create the event loop");
+		return 1;
+	}
+	struct master_options opt = {.conf = conf, .settings = s, .leader = leader, .log = log};
+	struct master *m;
+	if (master_create(loop, &opt, &m) != 0)
+		return 1;
+	ev_signal sigint, sigterm;
+	ev_signal_init(&sigint, stop_cb, SIGINT);
+	ev_signal_init(&sigterm, stop_cb, SIGTERM);
+	sigint.data = sigterm.data = (void *)log;
+	ev_signal_start(loop, &sigint);
+	ev_signal_start(loop, &sigterm);
+	ev_run(loop, 0);
+	ev_signal_stop(loop, &sigint);
+	ev_signal_stop(loop, &sigterm);
+	master_destroy(m);
+	LOG_INFO(log, "master stopped");
+	return 0;
+}

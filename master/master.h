@@ -1,0 +1,63 @@
+/* master: the configuration manager (replica registry, readiness, client ids, heartbeats). */
+#ifndef CURPKV_MASTER_H
+#define CURPKV_MASTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "common/log.h"
+#include "conf/conf.h"
+
+/*
+ * The master listens on masterPort. Replicas connect, send HELLO(role replica, node_id) and
+ * REGISTER(node_id, addr, port), and get CLUSTER_INFO back: ready=false until every replica of
+ * the conf has registered, then CLUSTER_INFO ready=true (view 0, leader, replica list) is pushed
+ * to every registered replica and every client still waiting. Clients send HELLO(role client)
+ * and CLUSTER_REQ; every CLUSTER_REQ from a client is answered with a fresh, cluster-unique
+ * client id (never 0) in client_id; pushes carry client_id 0, so a client matches answers to its
+ * requests in FIFO order. The master heartbeats replicas every heartbeatMs and logs a replica as
+ * down after leaderTimeoutMs of silence (view changes come later). It is never on the data path.
+ *
+ * Everything runs on the thread of the loop given to master_create.
+ */
+
+struct master;
+
+struct master_options {
+	const struct conf *conf;	      /* not owned; must outlive the master */
+	const struct conf_settings *settings; /* copied */
+	int leader;			      /* initial leader (quorum file); -1 = replica 0 */
+	const struct common_logger *log;      /* not owned; may be NULL */
+};
+
+/* Counters (STATS_REQ to the master answers them too). */
+struct master_stats {
+	uint64_t registrations;	 /* REGISTER messages accepted */
+	uint64_t clients_served; /* CLUSTER_REQ answered */
+	uint64_t ids_assigned;
+	uint64_t heartbeats_sent;
+	uint64_t replicas_down;	  /* replica-down events (silence beyond leaderTimeoutMs) */
+	uint64_t protocol_errors; /* connections closed for a message out of place */
+};
+
+/* Creates a master on loop and starts listening on the conf's master address and port.
+ * Returns 0 and *out, -EINVAL (conf unusable: replica ids not 0..n-1, n too large, bad leader),
+ * or a negative errno from listening (reported on the log). Thread: loop's. */
+int master_create(struct ev_loop *loop, const struct master_options *opt, struct master **out);
+/* Closes every connection and frees m. Thread: loop's. */
+void master_destroy(struct master *m);
+
+/* True once every replica has registered. */
+bool master_ready(const struct master *m);
+/* The port actually listened on. */
+uint16_t master_port(const struct master *m);
+void master_get_stats(const struct master *m, struct master_stats *st);
+
+/* `curpkv -run master`: runs a master on the default loop until SIGINT/SIGTERM. quorum_path may be
+ * NULL. Returns the process exit status (0 after a clean stop). Thread: main. */
+int master_main(const struct conf *conf, const struct conf_settings *s, const char *quorum_path,
+		const struct common_logger *log);
+
+#endif

@@ -1,0 +1,251 @@
+/* net: the listener (accepting sockets) and the dialer (a connection kept up with backoff). */
+#include "net/net_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define NET_ACCEPT_BATCH    64	/* accepts per callback */
+#define NET_ACCEPT_PAUSE    0.1 /* s without accepting after running out of descriptors */
+#define NET_CONNECT_TIMEOUT 2.0 /* s before a connect attempt is abandoned */
+
+/* ---- listener ---------------------------------------------------------------------------- */
+
+static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct net_listener *l = w->data;
+	(void)revents;
+	for (int i = 0; i < NET_ACCEPT_BATCH && l->fd >= 0; i++) {
+		struct sockaddr_storage sa;
+		socklen_t salen = sizeof sa;
+		int fd =
+		    accept4(l->fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* Level-triggered: without a pause this would spin. */
+				ev_io_stop(loop, &l->io);
+				ev_timer_set(&l->pause, NET_ACCEPT_PAUSE, 0.);
+				ev_timer_start(loop, &l->pause);
+			}
+			return; /* EAGAIN, ECONNABORTED, EINTR...: next time */
+		}
+		char peer[64];
+		net_format_addr((struct sockaddr *)&sa, peer, sizeof peer);
+		l->on_accept(l, fd, peer, l->arg);
+	}
+}
+
+static void listener_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct net_listener *l = w->data;
+	(void)revents;
+	if (l->fd >= 0)
+		ev_io_start(loop, &l->io);
+}
+
+int net_listener_open(struct net_listener *l, struct net_loop *nl, const char *addr, uint16_t port,
+		      net_accept_fn on_accept, void *arg, char *err)
+{
+	memset(l, 0, sizeof *l);
+	l->fd = -1;
+	int rc = net_tcp_listen(addr, port, 512, &l->fd, &l->port, &l->any, err);
+	if (rc != 0)
+		return rc;
+	l->nl = nl;
+	l->on_accept = on_accept;
+	l->arg = arg;
+	ev_io_init(&l->io, listener_accept_cb, l->fd, EV_READ);
+	l->io.data = l;
+	ev_timer_init(&l->pause, listener_pause_cb, 0., 0.);
+	l->pause.data = l;
+	ev_io_start(nl->loop, &l->io);
+	return 0;
+}
+
+void net_listener_close(struct net_listener *l)
+{
+	if (l->nl == NULL || l->fd < 0)
+		return;
+	ev_io_stop(l->nl->loop, &l->io);
+	ev_timer_stop(l->nl->loop, &l->pause);
+	close(l->fd);
+	l->fd = -1;
+}
+
+/* ---- dialer ------------------------------------------------------------------------------ */
+
+static void dialer_conn_msg(struct net_conn *c, const struct proto_msg *m, void *arg)
+{
+	struct net_dialer *d = arg;
+	d->cbs->on_msg(d, c, m, d->arg);
+}
+
+static void dialer_schedule(struct net_dialer *d, double after)
+{
+	struct ev_loop *loop = d->nl->loop;
+	ev_timer_stop(loop, &d->retry);
+	ev_timer_set(&d->retry, after, 0.);
+	ev_timer_start(loop, &d->retry);
+}
+
+static void dialer_conn_close(struct net_conn *c, int reason, void *arg)
+{
+	struct net_dialer *d = arg;
+	(void)c;
+	d->conn = NULL;
+	if (d->cbs->on_down)
+		d->cbs->on_down(d, reason, d->arg);
+	if (d->running) {
+		d->backoff = d->backoff_min;
+		dialer_schedule(d, d->backoff_min);
+	}
+}
+
+static const struct net_conn_cbs dialer_conn_cbs = {
+    .on_msg = dialer_conn_msg,
+    .on_close = dialer_conn_close,
+};
+
+/* The attempt failed: count it and try again after the (doubling, capped) backoff. */
+static void dialer_failed(struct net_dialer *d)
+{
+	d->failures++;
+	d->nl->st.connect_failures++;
+	dialer_schedule(d, d->backoff);
+	d->backoff *= 2;
+	if (d->backoff > d->backoff_max)
+		d->backoff = d->backoff_max;
+}
+
+static void dialer_connected(struct net_dialer *d, int fd)
+{
+	char peer[300];
+	snprintf(peer, sizeof peer, "%.200s:%u", d->host, d->port);
+	ev_timer_stop(d->nl->loop, &d->retry);
+	struct net_conn *c;
+	int rc = net_conn_create(d->nl, fd, peer, &dialer_conn_cbs, d, &c);
+	if (rc != 0) {
+		snprintf(d->err, sizeof d->err, "%.200s: %s", peer, strerror(-rc));
+		dialer_failed(d);
+		return;
+	}
+	net_conn_set_delay_us(c, d->delay_us);
+	d->conn = c;
+	d->backoff = d->backoff_min;
+	d->err[0] = '\0';
+	d->cbs->on_up(d, c, d->arg);
+}
+
+static void dialer_abort_attempt(struct net_dialer *d)
+{
+	if (d->fd < 0)
+		return;
+	ev_io_stop(d->nl->loop, &d->cio);
+	close(d->fd);
+	d->fd = -1;
+}
+
+static void dialer_connect_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct net_dialer *d = w->data;
+	(void)loop;
+	(void)revents;
+	int soerr = 0;
+	socklen_t len = sizeof soerr;
+	if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0)
+		soerr = errno;
+	if (soerr == EINPROGRESS || soerr == EALREADY)
+		return; /* spurious wake-up */
+	int fd = d->fd;
+	ev_io_stop(d->nl->loop, &d->cio);
+	d->fd = -1;
+	if (soerr != 0) {
+		snprintf(d->err, sizeof d->err, "connect %.200s:%u: %s", d->host, d->port,
+			 strerror(soerr));
+		close(fd);
+		dialer_failed(d);
+		return;
+	}
+	dialer_connected(d, fd);
+}
+
+static void dialer_attempt(struct net_dialer *d)
+{
+	int fd = -1;
+	d->attempts++;
+	int rc = net_tcp_connect((struct sockaddr *)&d->sa, d->salen, &fd, d->err);
+	if (rc == 0) {
+		dialer_connected(d, fd);
+	} else if (rc == -EINPROGRESS) {
+		d->fd = fd;
+		ev_io_init(&d->cio, dialer_connect_cb, fd, EV_WRITE);
+		d->cio.data = d;
+		ev_io_start(d->nl->loop, &d->cio);
+		dialer_schedule(d, NET_CONNECT_TIMEOUT); /* the retry timer bounds the attempt */
+	} else {
+		dialer_failed(d);
+	}
+}
+
+static void dialer_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct net_dialer *d = w->data;
+	(void)loop;
+	(void)revents;
+	if (!d->running || d->conn)
+		return;
+	if (d->fd >= 0) { /* the attempt in progress timed out */
+		snprintf(d->err, sizeof d->err, "connect %.200s:%u: timed out", d->host, d->port);
+		dialer_abort_attempt(d);
+		dialer_failed(d);
+		return;
+	}
+	dialer_attempt(d);
+}
+
+int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host, uint16_t port,
+		     const struct net_dialer_cbs *cbs, void *arg)
+{
+	memset(d, 0, sizeof *d);
+	d->fd = -1;
+	d->nl = nl;
+	d->port = port;
+	d->cbs = cbs;
+	d->arg = arg;
+	d->backoff_min = NET_DIAL_BACKOFF_MIN;
+	d->backoff_max = NET_DIAL_BACKOFF_MAX;
+	d->backoff = d->backoff_min;
+	snprintf(d->host, sizeof d->host, "%s", host);
+	int rc = net_resolve(host, port, &d->sa, &d->salen, d->err);
+	if (rc != 0)
+		return rc;
+	ev_timer_init(&d->retry, dialer_retry_cb, 0., 0.);
+	d->retry.data = d;
+	d->running = true;
+	/* First attempt from the loop, so on_up never runs inside this call. */
+	dialer_schedule(d, 0.);
+	return 0;
+}
+
+void net_dialer_stop(struct net_dialer *d)
+{
+	if (d->nl == NULL || !d->running)
+		return;
+	d->running = false;
+	ev_timer_stop(d->nl->loop, &d->retry);
+	dialer_abort_attempt(d);
+	if (d->conn) {
+		net_conn_abandon(d->conn);
+		d->conn = NULL;
+	}
+}
+
+void net_dialer_set_delay_us(struct net_dialer *d, uint32_t delay_us)
+{
+	d->delay_us = delay_us;
+	if (d->conn)
+		net_conn_set_delay_us(d->conn, delay_us);
+}

@@ -1,0 +1,251 @@
+/* net: libev TCP connections carrying proto frames (framing, decoding, capped output buffers
+ * flushed once per loop iteration, emulated one-way latency), listeners and retrying dialers. */
+#ifndef CURPKV_NET_H
+#define CURPKV_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <ev.h>
+
+#include "proto/proto.h"
+
+/*
+ * Threading: everything here belongs to the thread that runs the net_loop's ev_loop; no call is
+ * thread-safe. One net_loop per ev_loop.
+ *
+ * Lifetime of a connection: net_conn_create() (or a dialer) makes it; it lives until it closes
+ * (EOF, socket error, bad frame, full output buffer, or net_conn_close()). A close is immediate
+ * for I/O (the socket is closed, sends fail with -EPIPE, no more messages are delivered) but the
+ * owner's on_close callback runs later, from the loop's flush point, never from inside a net_*
+ * call the owner made: owners may call net_conn_send()/net_conn_close() from any callback
+ * without re-entering themselves. After on_close returns the connection is freed, so the owner
+ * drops its pointer there. net_conn_abandon() closes without any callback (for teardown).
+ *
+ * Output: net_conn_send() encodes into the connection's buffer (capped, see net_config) and marks
+ * the connection dirty; one ev_prepare watcher per net_loop writes every dirty connection once
+ * per loop iteration (after an optional pre-flush hook, e.g. core_flush). If the socket would
+ * block, an ev_io write watcher finishes later. A peer whose buffer reaches the cap is
+ * disconnected, never waited for.
+ */
+
+#define NET_DEFAULT_OUT_CAP (64u << 20) /* bytes of unsent output per connection */
+#define NET_ERR_LEN	    256		/* size of the error-text buffers of the socket helpers */
+
+/* Why a connection closed (passed to on_close). */
+enum net_close_reason {
+	NET_CLOSE_LOCAL = 0, /* net_conn_close() */
+	NET_CLOSE_EOF,	     /* the peer closed */
+	NET_CLOSE_ERROR,     /* read/write error (connection reset...) */
+	NET_CLOSE_BAD_FRAME, /* a frame failed to decode (counted in frames_rejected) */
+	NET_CLOSE_OVERSIZED, /* a frame header declared more than maxFrameBytes (counted too) */
+	NET_CLOSE_OVERFLOW,  /* the output buffer reached its cap (overflow_disconnects) */
+};
+
+/* Returns a static description of a close reason ("closed by peer"...). */
+const char *net_close_reason_name(int reason);
+
+/* Counters of one net_loop (read them directly; only the loop's thread writes them). */
+struct net_stats {
+	uint64_t conns_opened; /* connections created (accepted or dialed) */
+	uint64_t conns_closed;
+	uint64_t conns_refused; /* accepted sockets the owner refused (net_loop_count_refused) */
+	uint64_t frames_in, frames_out;
+	uint64_t bytes_in, bytes_out;
+	uint64_t frames_rejected;      /* malformed or oversized frames (their connection closed) */
+	uint64_t frames_oversized;     /* subset of frames_rejected refused at the header */
+	uint64_t overflow_disconnects; /* peers disconnected because their output buffer was full */
+	uint64_t connect_failures;     /* dialer attempts that failed */
+	uint64_t flushes;	       /* prepare-time flush passes that wrote something */
+};
+
+struct net_conn;
+struct net_loop;
+
+/* Configuration of a net_loop (decode limits from the conf, output cap). */
+struct net_config {
+	struct proto_limits lim; /* maxFrameBytes, maxKeyBytes, maxValueBytes */
+	size_t out_cap;		 /* 0 = NET_DEFAULT_OUT_CAP */
+};
+
+/* Per-loop context: the flush point, the decode scratch and the counters. Embed it in the
+ * owner; do not copy it after net_loop_init. */
+struct net_loop {
+	struct ev_loop *loop;
+	struct net_config cfg;
+	ev_prepare prepare;	/* the once-per-iteration flush point */
+	ev_idle idle;		/* keeps the loop spinning while work is left for the next flush */
+	struct net_conn *dirty; /* connections with output to write (via dirty_next) */
+	struct net_conn *dead;	/* closed connections whose on_close is pending */
+	struct net_conn *all;	/* every connection not yet freed (for net_loop_destroy) */
+	void (*pre_flush)(void *arg);
+	void *pre_flush_arg;
+	uint64_t next_id;
+	struct proto_msg msg; /* decode scratch (large: kept off the stack) */
+	struct net_stats st;
+};
+
+/* Initializes nl on loop. Returns 0 or -EINVAL (a zero limit). Thread: loop's. */
+int net_loop_init(struct net_loop *nl, struct ev_loop *loop, const struct net_config *cfg);
+/* Sets a hook called at the flush point before output is written (e.g. core_flush), so that
+ * what it sends goes out in the same write. fn may be NULL. */
+void net_loop_set_pre_flush(struct net_loop *nl, void (*fn)(void *arg), void *arg);
+/* Writes every dirty connection now (what the flush point does), e.g. before exiting. */
+void net_loop_flush(struct net_loop *nl);
+/* Counts a connection the owner refused (maxClients): stats only. */
+void net_loop_count_refused(struct net_loop *nl);
+/* Frees every connection still held, WITHOUT callbacks (owners abandon or forget theirs first),
+ * and stops the loop's watchers. The ev_loop itself is the caller's. */
+void net_loop_destroy(struct net_loop *nl);
+
+/* Callbacks of a connection; arg is the owner's. */
+struct net_conn_cbs {
+	/* One decoded message, in arrival order. m and every byte field it points to are valid
+	 * only during the call (copy what you keep). */
+	void (*on_msg)(struct net_conn *c, const struct proto_msg *m, void *arg);
+	/* The connection closed for `reason` (enum net_close_reason). Called exactly once, from
+	 * the flush point; c is freed when it returns. May be NULL. */
+	void (*on_close)(struct net_conn *c, int reason, void *arg);
+};
+
+/* Wraps a connected socket (takes ownership of fd: it is closed on failure too), sets it
+ * non-blocking with TCP_NODELAY and starts reading. peer is a printable name for logs (copied;
+ * may be NULL). Returns 0 and *out, or -ENOMEM / a negative errno. */
+int net_conn_create(struct net_loop *nl, int fd, const char *peer, const struct net_conn_cbs *cbs,
+		    void *arg, struct net_conn **out);
+/* Replaces the callbacks and their argument (e.g. when a connection changes owner). */
+void net_conn_set_cbs(struct net_conn *c, const struct net_conn_cbs *cbs, void *arg);
+
+/* Encodes m onto c's output buffer (sent at the next flush point). Returns 0, -EPIPE (c is
+ * closed: the message is dropped), -ENOBUFS (the buffer reached its cap: c is being closed and
+ * counted), -EMSGSIZE or -EINVAL (m cannot be encoded; c stays open). */
+int net_conn_send(struct net_conn *c, const struct proto_msg *m);
+
+/* Closes c (idempotent): I/O stops now, on_close(NET_CLOSE_LOCAL) runs at the flush point. Unsent
+ * output is dropped. */
+void net_conn_close(struct net_conn *c);
+/* Like net_conn_close, but on_close is never called: the caller forgets c at once. Also valid on a
+ * connection that already closed and whose on_close has not run yet. */
+void net_conn_abandon(struct net_conn *c);
+
+/* Stops / resumes delivering messages (and reading the socket) for back-pressure. Frames already
+ * read stay buffered and are delivered, in order, after net_conn_resume. Both are idempotent and
+ * may be called from any callback. */
+void net_conn_pause(struct net_conn *c);
+void net_conn_resume(struct net_conn *c);
+bool net_conn_paused(const struct net_conn *c);
+
+/* Sets the emulated one-way delay of messages RECEIVED on c: each frame is delivered no earlier
+ * than delay_us after it was read (ev_now), in FIFO order. 0 disables it (frames already queued
+ * keep their order). */
+void net_conn_set_delay_us(struct net_conn *c, uint32_t delay_us);
+
+/* Accessors. */
+uint64_t net_conn_id(const struct net_conn *c); /* unique per net_loop, never 0 */
+const char *net_conn_peer(const struct net_conn *c);
+bool net_conn_is_open(const struct net_conn *c);
+size_t net_conn_out_pending(const struct net_conn *c); /* bytes not yet written */
+void *net_conn_arg(const struct net_conn *c);
+
+/* ---- listener --------------------------------------------------------------------------- */
+
+struct net_listener;
+/* A new connection: the owner takes fd (net_conn_create it, or close it and call
+ * net_loop_count_refused). peer is a printable address, valid during the call. */
+typedef void (*net_accept_fn)(struct net_listener *l, int fd, const char *peer, void *arg);
+
+/* A listening socket on a loop. Embed it in its owner. */
+struct net_listener {
+	struct net_loop *nl;
+	int fd;
+	ev_io io;
+	ev_timer pause; /* out of file descriptors: stop accepting for a moment */
+	net_accept_fn on_accept;
+	void *arg;
+	uint16_t port; /* the bound port (useful with port 0) */
+	bool any;      /* bound to the wildcard address because addr is not local */
+};
+
+/* Binds addr:port (SO_REUSEADDR; the wildcard address if addr is not an address of this host,
+ * or if addr is NULL/empty) and starts accepting. Returns 0, or a negative errno with a message
+ * in err (NET_ERR_LEN bytes). */
+int net_listener_open(struct net_listener *l, struct net_loop *nl, const char *addr, uint16_t port,
+		      net_accept_fn on_accept, void *arg, char *err);
+/* Stops accepting and closes the socket (idempotent). */
+void net_listener_close(struct net_listener *l);
+
+/* ---- dialer ----------------------------------------------------------------------------- */
+
+struct net_dialer;
+
+struct net_dialer_cbs {
+	/* Connected (again): c is the new connection, valid until on_down. Send the HELLO here. */
+	void (*on_up)(struct net_dialer *d, struct net_conn *c, void *arg);
+	/* A message on the current connection (see net_conn_cbs.on_msg). */
+	void (*on_msg)(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m,
+		       void *arg);
+	/* The connection closed (reason as in on_close); a retry is scheduled. May be NULL. */
+	void (*on_down)(struct net_dialer *d, int reason, void *arg);
+};
+
+/* A connection that is (re)established forever with a capped exponential backoff: never a
+ * blocking connect (EINPROGRESS + a write watcher), never a sleep. Embed it in its owner. */
+struct net_dialer {
+	struct net_loop *nl;
+	char host[256];
+	uint16_t port;
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	int fd;		/* connect in progress, -1 otherwise */
+	ev_io cio;	/* connect completion */
+	ev_timer retry; /* next attempt */
+	double backoff; /* seconds before the next attempt after a failure */
+	double backoff_min, backoff_max;
+	uint32_t delay_us;     /* emulated receive delay for each new connection */
+	struct net_conn *conn; /* current connection, NULL while down */
+	const struct net_dialer_cbs *cbs;
+	void *arg;
+	bool running;
+	uint64_t attempts, failures;
+	char err[NET_ERR_LEN]; /* why the last attempt failed */
+};
+
+#define NET_DIAL_BACKOFF_MIN 0.01 /* s */
+#define NET_DIAL_BACKOFF_MAX 0.25 /* s */
+
+/* Resolves host:port and starts connecting at once (cbs and arg are kept, not copied: keep them
+ * alive). Returns 0, or a negative errno with a message in d->err (unresolvable host). */
+int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host, uint16_t port,
+		     const struct net_dialer_cbs *cbs, void *arg);
+/* Stops for good: cancels attempts and abandons the connection (no on_down). Idempotent. */
+void net_dialer_stop(struct net_dialer *d);
+/* Sets the emulated receive delay of this dialer's connections (the current one too). */
+void net_dialer_set_delay_us(struct net_dialer *d, uint32_t delay_us);
+/* The current connection, NULL while down. */
+static inline struct net_conn *net_dialer_conn(const struct net_dialer *d)
+{
+	return d->conn;
+}
+
+/* ---- socket helpers (anet style: error text for the caller, no logging) ----------------- */
+
+/* Resolves host (numeric first, then the resolver: may block, call at start-up only) into *sa.
+ * Returns 0 or a negative errno with a message in err. */
+int net_resolve(const char *host, uint16_t port, struct sockaddr_storage *sa, socklen_t *salen,
+		char *err);
+/* Sets O_NONBLOCK / TCP_NODELAY on fd. Return 0 or a negative errno with a message in err. */
+int net_set_nonblock(int fd, char *err);
+int net_set_nodelay(int fd, char *err);
+/* Creates a non-blocking TCP socket and starts connecting to sa. Returns 0 (connected at once) or
+ * -EINPROGRESS with *fd set, or another negative errno (no socket left open) with err set. */
+int net_tcp_connect(const struct sockaddr *sa, socklen_t salen, int *fd, char *err);
+/* Creates a non-blocking listening socket on host:port (see net_listener_open for the wildcard
+ * rule; *any tells which). Returns 0 with *fd and *bound_port, or a negative errno with err. */
+int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16_t *bound_port,
+		   bool *any, char *err);
+/* Formats sa as "addr:port" into out (NET_ERR_LEN bytes at most are needed: 64 is enough). */
+void net_format_addr(const struct sockaddr *sa, char *out, size_t outlen);
+
+#endif

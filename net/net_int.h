@@ -1,0 +1,48 @@
+/* net: private parts shared by the module's files (never included from outside net/). */
+#ifndef CURPKV_NET_INT_H
+#define CURPKV_NET_INT_H
+
+#include "net/net.h"
+
+#define NET_RBUF_MIN	 (16u << 10)  /* initial read buffer and minimum free space per read */
+#define NET_RBUF_KEEP	 (256u << 10) /* read buffers above this are shrunk when empty */
+#define NET_OBUF_KEEP	 (1u << 20)   /* output buffers above this are released when empty */
+#define NET_FLUSH_ROUNDS 8	      /* close/flush passes per prepare before deferring */
+
+/* A queue of frames waiting for their emulated delivery time: records of
+ * [double due][uint32 body length][body] in one byte buffer, consumed from `head`. */
+struct net_delayq {
+	uint8_t *data;
+	size_t head, len, cap; /* live bytes are data[head..len) */
+	size_t frames;
+};
+
+struct net_conn {
+	struct net_loop *nl;
+	int fd;
+	uint64_t id;
+	ev_io rio, wio;
+	ev_timer dtimer; /* delivers delayed frames */
+	uint8_t *rbuf;	 /* bytes read and not yet delivered (or queued) */
+	size_t rlen, rcap;
+	struct proto_buf out;
+	struct net_delayq dq;
+	double delay; /* seconds; 0 = deliver at once */
+	const struct net_conn_cbs *cbs;
+	void *arg;
+	bool closed; /* no more I/O; on the dead list until on_close ran */
+	bool notify; /* call on_close (false once abandoned) */
+	bool paused;
+	bool dirty;
+	bool read_blocked; /* reading stopped because the delay queue is full */
+	int reason;	   /* why it closed */
+	struct net_conn *dirty_next;
+	struct net_conn *dead_next;
+	struct net_conn *all_prev, *all_next;
+	char peer[64];
+};
+
+/* Closes c now for I/O with reason and queues its on_close (net.c). */
+void net_conn_shutdown(struct net_conn *c, int reason);
+
+#endif

@@ -1,0 +1,198 @@
+/* net: socket helpers in the style of Redis' anet.c (error text for the caller, no logging). */
+#include "net/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int net_set_nonblock(int fd, char *err)
+{
+	int flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		int e = errno;
+		snprintf(err, NET_ERR_LEN, "fcntl(O_NONBLOCK): %s", strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+int net_set_nodelay(int fd, char *err)
+{
+	int one = 1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
+		int e = errno;
+		snprintf(err, NET_ERR_LEN, "setsockopt(TCP_NODELAY): %s", strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+int net_resolve(const char *host, uint16_t port, struct sockaddr_storage *sa, socklen_t *salen,
+		char *err)
+{
+	memset(sa, 0, sizeof *sa);
+	struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*salen = sizeof *in4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*salen = sizeof *in6;
+		return 0;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(host, NULL, &hints, &res);
+	if (rc != 0 || res == NULL) {
+		snprintf(err, NET_ERR_LEN, "cannot resolve '%s': %s", host, gai_strerror(rc));
+		if (res)
+			freeaddrinfo(res);
+		return -EHOSTUNREACH;
+	}
+	memcpy(sa, res->ai_addr, res->ai_addrlen);
+	*salen = res->ai_addrlen;
+	if (sa->ss_family == AF_INET)
+		in4->sin_port = htons(port);
+	else
+		in6->sin6_port = htons(port);
+	freeaddrinfo(res);
+	return 0;
+}
+
+void net_format_addr(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &in4->sin_addr, ip, sizeof ip);
+		port = ntohs(in4->sin_port);
+		snprintf(out, outlen, "%s:%u", ip, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+		port = ntohs(in6->sin6_port);
+		snprintf(out, outlen, "[%s]:%u", ip, port);
+	} else {
+		snprintf(out, outlen, "local");
+	}
+}
+
+int net_tcp_connect(const struct sockaddr *sa, socklen_t salen, int *fd, char *err)
+{
+	char addr[64];
+	int s = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		int e = errno;
+		snprintf(err, NET_ERR_LEN, "socket: %s", strerror(e));
+		return -e;
+	}
+	(void)net_set_nodelay(s, err);
+	if (connect(s, sa, salen) == 0) {
+		*fd = s;
+		return 0;
+	}
+	int e = errno;
+	if (e == EINPROGRESS) {
+		*fd = s;
+		return -EINPROGRESS;
+	}
+	net_format_addr(sa, addr, sizeof addr);
+	snprintf(err, NET_ERR_LEN, "connect %s: %s", addr, strerror(e));
+	close(s);
+	return -e;
+}
+
+/* Fills the wildcard address of family into sa. */
+static void wildcard(int family, uint16_t port, struct sockaddr_storage *sa, socklen_t *salen)
+{
+	memset(sa, 0, sizeof *sa);
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_addr = in6addr_any;
+		in6->sin6_port = htons(port);
+		*salen = sizeof *in6;
+	} else {
+		struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+		in4->sin_family = AF_INET;
+		in4->sin_addr.s_addr = htonl(INADDR_ANY);
+		in4->sin_port = htons(port);
+		*salen = sizeof *in4;
+	}
+}
+
+int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16_t *bound_port,
+		   bool *any, char *err)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	int rc;
+	*any = false;
+	if (host == NULL || host[0] == '\0') {
+		wildcard(AF_INET, port, &sa, &salen);
+		*any = true;
+	} else if ((rc = net_resolve(host, port, &sa, &salen, err)) != 0) {
+		return rc;
+	}
+	int s = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "socket: %s", strerror(-rc));
+		return rc;
+	}
+	int one = 1;
+	if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "setsockopt(SO_REUSEADDR): %s", strerror(-rc));
+		goto err_close;
+	}
+	if (bind(s, (struct sockaddr *)&sa, salen) < 0) {
+		rc = -errno;
+		if (rc != -EADDRNOTAVAIL || *any) {
+			snprintf(err, NET_ERR_LEN, "bind %s:%u: %s", host ? host : "*", port,
+				 strerror(-rc));
+			goto err_close;
+		}
+		/* Not an address of this host (a conf written for other machines, NAT): listen on
+		 * every interface instead. */
+		wildcard(sa.ss_family, port, &sa, &salen);
+		*any = true;
+		if (bind(s, (struct sockaddr *)&sa, salen) < 0) {
+			rc = -errno;
+			snprintf(err, NET_ERR_LEN, "bind *:%u: %s", port, strerror(-rc));
+			goto err_close;
+		}
+	}
+	if (listen(s, backlog) < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "listen: %s", strerror(-rc));
+		goto err_close;
+	}
+	struct sockaddr_storage got;
+	socklen_t glen = sizeof got;
+	if (getsockname(s, (struct sockaddr *)&got, &glen) < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "getsockname: %s", strerror(-rc));
+		goto err_close;
+	}
+	*bound_port = got.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&got)->sin6_port)
+						: ntohs(((struct sockaddr_in *)&got)->sin_port);
+	*fd = s;
+	return 0;
+
+err_close:
+	close(s);
+	return rc;
+}

@@ -1,0 +1,792 @@
+/* replica/server: the I/O shell of a replica: listener, master and peer dialers, client
+ * connections, and the wiring of all of them to the protocol core on one libev loop. */
+#include "replica/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "net/net.h"
+#include "proto/proto.h"
+#include "replica/core.h"
+
+#define SERVER_TICK_S 0.005 /* core_tick period */
+
+struct server;
+
+/* The outgoing connection to peer replica `id` (the one this server sends to it on). */
+struct server_peer {
+	struct server *s;
+	int id;
+	struct net_dialer d;
+	bool up;	      /* connected and HELLO sent */
+	uint32_t delay_us;    /* emulated delay of what we RECEIVE from this peer */
+	struct server_in *in; /* the connection this peer dialed to us, NULL if none */
+};
+
+/* An accepted connection: a peer's outgoing connection, a client or a tool. */
+struct server_in {
+	struct server *s;
+	struct net_conn *c;
+	int role;      /* enum proto_role; 0 until HELLO */
+	int peer;      /* role replica: the peer's id */
+	uint32_t slot; /* role client: index in s->clients */
+	struct server_in *prev, *next;
+};
+
+/* A client connection slot; core connection ids are (gen << 32) | (index + 1). */
+struct server_client {
+	struct server_in *in; /* NULL when free */
+	uint32_t gen;
+};
+
+struct server {
+	struct ev_loop *loop;
+	struct net_loop nl;
+	struct net_listener lis;
+	const struct conf *conf;
+	struct conf_settings set;
+	const struct conf_latency *lat;
+	const struct common_logger *log;
+	int self, n;
+	const struct conf_host *host; /* this replica in the conf */
+	struct net_dialer master;
+	struct server_peer peers[PROTO_MAX_REPLICAS];
+	struct server_in *ins; /* every accepted connection */
+	struct server_client *clients;
+	uint32_t max_clients, n_clients;
+	uint32_t *free_slots; /* stack of free client slot indexes */
+	uint32_t n_free;
+	struct core *core;
+	uint64_t view;
+	int leader;
+	bool intake_open;
+	uint32_t client_delay_us; /* delay for non-co-located clients */
+	ev_timer tick;
+	/* counters of the shell (the net ones are in nl.st) */
+	uint64_t dropped_to_peer, dropped_to_client, clients_refused, protocol_errors;
+};
+
+static uint64_t now_ns(void)
+{
+	return common_now_ns();
+}
+
+/* ---- emulated latency -------------------------------------------------------------------- */
+
+/* One-way delay between this replica and address `addr` (a peer or a client's IP). */
+static uint32_t delay_to(const struct server *s, const char *addr)
+{
+	if (s->lat) {
+		if (s->lat->uniform)
+			return s->lat->uniform_rtt_us / 2;
+		uint32_t us = conf_latency_oneway_us(s->lat, s->host->addr, addr);
+		if (us > 0)
+			return us;
+	}
+	return s->set.network_delay_ms * 1000u;
+}
+
+/* "1.2.3.4:5" or "[::1]:5" -> "1.2.3.4" / "::1". */
+static void peer_ip(const char *peer, char *out, size_t outlen)
+{
+	const char *p = peer;
+	size_t len = strlen(p);
+	const char *colon = strrchr(p, ':');
+	if (colon)
+		len = (size_t)(colon - p);
+	if (len >= 2 && p[0] == '[' && p[len - 1] == ']') {
+		p++;
+		len -= 2;
+	}
+	if (len >= outlen)
+		len = outlen - 1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+}
+
+/* ---- core I/O ---------------------------------------------------------------------------- */
+
+static void io_to_peer(void *ctx, int to, const struct proto_msg *m)
+{
+	struct server *s = ctx;
+	struct net_conn *c = to >= 0 && to < s->n ? net_dialer_conn(&s->peers[to].d) : NULL;
+	if (c == NULL || !s->peers[to].up || net_conn_send(c, m) != 0)
+		s->dropped_to_peer++; /* the core re-sends when the peer is back (core_peer_up) */
+}
+
+static struct server_in *client_by_conn(struct server *s, uint64_t conn)
+{
+	uint32_t idx = (uint32_t)(conn & 0xffffffffu);
+	uint32_t gen = (uint32_t)(conn >> 32);
+	if (idx == 0 || idx > s->max_clients)
+		return NULL;
+	struct server_client *cl = &s->clients[idx - 1];
+	return cl->gen == gen ? cl->in : NULL;
+}
+
+static void io_to_client(void *ctx, uint64_t conn, const struct proto_msg *m)
+{
+	struct server *s = ctx;
+	struct server_in *in = client_by_conn(s, conn);
+	if (in == NULL || net_conn_send(in->c, m) != 0)
+		s->dropped_to_client++; /* closed: the client re-sends on its next connection */
+}
+
+static void set_client_reading(struct server *s)
+{
+	bool on = s->core != NULL && s->intake_open;
+	for (struct server_in *in = s->ins; in; in = in->next) {
+		if (in->role != PROTO_ROLE_CLIENT)
+			continue;
+		if (on)
+			net_conn_resume(in->c);
+		else
+			net_conn_pause(in->c);
+	}
+}
+
+static void io_client_intake(void *ctx, bool open)
+{
+	struct server *s = ctx;
+	if (s->intake_open == open)
+		return;
+	s->intake_open = open;
+	LOG_DEBUG(s->log, "client intake %s", open ? "open" : "closed (descriptor pool full)");
+	set_client_reading(s);
+}
+
+static void pre_flush(void *arg)
+{
+	struct server *s = arg;
+	if (s->core)
+		core_flush(s->core, now_ns());
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = w->data;
+	(void)loop;
+	(void)revents;
+	if (s->core)
+		core_tick(s->core, now_ns());
+}
+
+/* ---- stats ------------------------------------------------------------------------------- */
+
+struct stat_list {
+	struct proto_msg *m;
+};
+
+static void stat_add(struct proto_msg *m, const char *name, uint64_t value)
+{
+	if (m->n_stats >= sizeof m->stats / sizeof m->stats[0])
+		return;
+	m->stats[m->n_stats].name = name;
+	m->stats[m->n_stats].name_len = (uint32_t)strlen(name);
+	m->stats[m->n_stats].value = value;
+	m->n_stats++;
+}
+
+static void send_stats(struct server *s, struct net_conn *c)
+{
+	struct proto_msg *m = calloc(1, sizeof *m);
+	if (m == NULL)
+		return;
+	m->type = PROTO_STATS_REPLY;
+	m->view = s->view;
+	m->node_id = s->self;
+	stat_add(m, "ready", s->core != NULL);
+	if (s->core) {
+		struct core_stats st;
+		core_get_stats(s->core, &st);
+		stat_add(m, "view", st.view);
+		stat_add(m, "leader", (uint64_t)(int64_t)st.leader);
+		stat_add(m, "next_slot", st.next_slot);
+		stat_add(m, "commit_index", st.commit_index);
+		stat_add(m, "exec_index", st.exec_index);
+		stat_add(m, "proposals", st.proposals);
+		stat_add(m, "fast_ok", st.fast_ok);
+		stat_add(m, "slow_replies", st.slow_replies);
+		stat_add(m, "conflicts", st.conflicts);
+		stat_add(m, "duplicates", st.duplicates);
+		stat_add(m, "busy", st.busy);
+		stat_add(m, "stale_view", st.stale_view);
+		stat_add(m, "executed", st.executed);
+		stat_add(m, "desc_in_use", st.desc_in_use);
+		stat_add(m, "witness_records", st.witness_records);
+		stat_add(m, "log_entries", st.log_entries);
+		stat_add(m, "result_cache", st.result_cache);
+		stat_add(m, "keys", st.keys);
+		stat_add(m, "digest", st.digest);
+	}
+	const struct net_stats *ns = &s->nl.st;
+	stat_add(m, "clients", s->n_clients);
+	stat_add(m, "conns_opened", ns->conns_opened);
+	stat_add(m, "conns_closed", ns->conns_closed);
+	stat_add(m, "conns_refused", ns->conns_refused);
+	stat_add(m, "frames_in", ns->frames_in);
+	stat_add(m, "frames_out", ns->frames_out);
+	stat_add(m, "bytes_in", ns->bytes_in);
+	stat_add(m, "bytes_out", ns->bytes_out);
+	stat_add(m, "frames_rejected", ns->frames_rejected);
+	stat_add(m, "frames_oversized", ns->frames_oversized);
+	stat_add(m, "overflow_disconnects", ns->overflow_disconnects);
+	stat_add(m, "connect_failures", ns->connect_failures);
+	stat_add(m, "protocol_errors", s->protocol_errors);
+	stat_add(m, "dropped_to_peer", s->dropped_to_peer);
+	stat_add(m, "dropped_to_client", s->dropped_to_client);
+	(void)net_conn_send(c, m);
+	free(m);
+}
+
+/* ---- the core comes to life -------------------------------------------------------------- */
+
+static void start_core(struct server *s, int leader, uint64_t view)
+{
+	struct core_config cfg;
+	core_config_default(&cfg, s->self, s->n);
+	cfg.protocol = s->set.protocol;
+	cfg.max_desc = s->set.max_desc_routines;
+	cfg.shards = s->set.shards;
+	cfg.noop = s->set.noop;
+	cfg.max_key = s->set.max_key_bytes;
+	cfg.max_value = s->set.max_value_bytes;
+	struct core_io io = {.ctx = s,
+			     .to_peer = io_to_peer,
+			     .to_client = io_to_client,
+			     .client_intake = io_client_intake};
+	int rc = core_create(&cfg, leader, &io, &s->core);
+	if (rc != 0) {
+		LOG_ERROR(s->log, "cannot create the replica core: %s", strerror(-rc));
+		s->core = NULL;
+		return;
+	}
+	s->leader = leader;
+	s->view = view;
+	s->intake_open = core_client_intake_open(s->core);
+	LOG_INFO(s->log, "replica%d serving: view %llu, leader replica%d%s, protocol %s", s->self,
+		 (unsigned long long)view, leader, leader == s->self ? " (me)" : "",
+		 conf_protocol_name(cfg.protocol));
+	ev_timer_start(s->loop, &s->tick);
+	/* Connections held back until now: peers first, then clients. */
+	for (struct server_in *in = s->ins; in; in = in->next)
+		if (in->role == PROTO_ROLE_REPLICA)
+			net_conn_resume(in->c);
+	set_client_reading(s);
+	uint64_t now = now_ns();
+	for (int j = 0; j < s->n; j++)
+		if (j != s->self && s->peers[j].up)
+			core_peer_up(s->core, j, now);
+}
+
+/* ---- the master connection --------------------------------------------------------------- */
+
+static void master_up(struct net_dialer *d, struct net_conn *c, void *arg)
+{
+	struct server *s = arg;
+	(void)d;
+	struct proto_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = PROTO_HELLO;
+	m.view = s->view;
+	m.role = PROTO_ROLE_REPLICA;
+	m.node_id = s->self;
+	(void)net_conn_send(c, &m);
+	memset(&m, 0, sizeof m);
+	m.type = PROTO_REGISTER;
+	m.view = s->view;
+	m.node_id = s->self;
+	m.addr = s->host->addr;
+	m.addr_len = (uint32_t)strlen(s->host->addr);
+	m.port = s->host->port;
+	(void)net_conn_send(c, &m);
+	LOG_INFO(s->log, "connected to the master at %s: registering", net_conn_peer(c));
+}
+
+static void master_down(struct net_dialer *d, int reason, void *arg)
+{
+	struct server *s = arg;
+	(void)d;
+	LOG_WARN(s->log, "lost the master (%s): reconnecting", net_close_reason_name(reason));
+}
+
+static void on_cluster_info(struct server *s, const struct proto_msg *m)
+{
+	if (!m->ready) {
+		LOG_INFO(s->log, "master: cluster not ready yet (waiting for the other replicas)");
+		return;
+	}
+	if (m->n_replicas != (uint32_t)s->n || m->leader < 0 || m->leader >= s->n) {
+		LOG_ERROR(s->log,
+			  "master's cluster (%u replicas, leader %d) does not match the conf "
+			  "(%d replicas)",
+			  m->n_replicas, m->leader, s->n);
+		return;
+	}
+	if (s->core == NULL) {
+		start_core(s, m->leader, m->view);
+		return;
+	}
+	if (m->view != s->view || m->leader != s->leader)
+		LOG_WARN(s->log,
+			 "master reports view %llu leader replica%d; view changes are not "
+			 "implemented yet (staying in view %llu)",
+			 (unsigned long long)m->view, m->leader, (unsigned long long)s->view);
+}
+
+static void master_msg(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m,
+		       void *arg)
+{
+	struct server *s = arg;
+	(void)d;
+	switch (m->type) {
+	case PROTO_CLUSTER_INFO:
+		on_cluster_info(s, m);
+		break;
+	case PROTO_HEARTBEAT: {
+		struct proto_msg r;
+		memset(&r, 0, sizeof r);
+		r.type = PROTO_HEARTBEAT;
+		r.view = s->view;
+		if (s->core) {
+			struct core_stats st;
+			core_get_stats(s->core, &st);
+			r.commit = st.commit_index;
+			r.slot = st.exec_index;
+		}
+		(void)net_conn_send(c, &r);
+		break;
+	}
+	case PROTO_STATS_REQ:
+		send_stats(s, c);
+		break;
+	default:
+		break;
+	}
+}
+
+static const struct net_dialer_cbs master_cbs = {
+    .on_up = master_up, .on_msg = master_msg, .on_down = master_down};
+
+/* ---- outgoing peer connections ----------------------------------------------------------- */
+
+static void peer_up(struct net_dialer *d, struct net_conn *c, void *arg)
+{
+	struct server_peer *p = arg;
+	struct server *s = p->s;
+	(void)d;
+	struct proto_msg m;
+	memset(&m, 0, sizeof m);
+	m.type = PROTO_HELLO;
+	m.view = s->view;
+	m.role = PROTO_ROLE_REPLICA;
+	m.node_id = s->self;
+	if (net_conn_send(c, &m) != 0)
+		return;
+	p->up = true;
+	LOG_INFO(s->log, "connected to replica%d at %s", p->id, net_conn_peer(c));
+	if (s->core)
+		core_peer_up(s->core, p->id, now_ns());
+}
+
+static void peer_msg(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m, void *arg)
+{
+	/* Peers send on their own outgoing connections; nothing is expected here. */
+	(void)d;
+	(void)c;
+	(void)m;
+	(void)arg;
+}
+
+static void peer_down(struct net_dialer *d, int reason, void *arg)
+{
+	struct server_peer *p = arg;
+	(void)d;
+	if (p->up)
+		LOG_WARN(p->s->log, "lost replica%d (%s): reconnecting", p->id,
+			 net_close_reason_name(reason));
+	p->up = false;
+}
+
+static const struct net_dialer_cbs peer_cbs = {
+    .on_up = peer_up, .on_msg = peer_msg, .on_down = peer_down};
+
+/* ---- accepted connections ---------------------------------------------------------------- */
+
+static void in_violation(struct server_in *in, const char *why)
+{
+	struct server *s = in->s;
+	s->protocol_errors++;
+	LOG_WARN(s->log, "closing %s: %s", net_conn_peer(in->c), why);
+	net_conn_close(in->c);
+}
+
+static uint64_t client_conn_id(const struct server *s, const struct server_in *in)
+{
+	return (uint64_t)s->clients[in->slot].gen << 32 | (uint64_t)(in->slot + 1);
+}
+
+static void on_hello(struct server_in *in, const struct proto_msg *m)
+{
+	struct server *s = in->s;
+	switch (m->role) {
+	case PROTO_ROLE_REPLICA: {
+		int j = m->node_id;
+		if (j < 0 || j >= s->n || j == s->self) {
+			in_violation(in, "HELLO from a replica id outside the conf");
+			return;
+		}
+		struct server_peer *p = &s->peers[j];
+		if (p->in && p->in != in) {
+			/* The peer dialed again (restart): its old connection is dead or dying. */
+			p->in->peer = -1;
+			p->in->role = PROTO_ROLE_ADMIN; /* inert until its close arrives */
+			net_conn_close(p->in->c);
+		}
+		p->in = in;
+		in->role = PROTO_ROLE_REPLICA;
+		in->peer = j;
+		net_conn_set_delay_us(in->c, p->delay_us);
+		if (s->core == NULL)
+			net_conn_pause(in->c);
+		LOG_INFO(s->log, "replica%d connected from %s", j, net_conn_peer(in->c));
+		break;
+	}
+	case PROTO_ROLE_CLIENT: {
+		if (s->n_free == 0) {
+			s->clients_refused++;
+			net_loop_count_refused(&s->nl);
+			LOG_WARN(s->log, "refusing client %s: maxClients (%u) reached",
+				 net_conn_peer(in->c), s->max_clients);
+			net_conn_close(in->c);
+			return;
+		}
+		uint32_t idx = s->free_slots[--s->n_free];
+		s->clients[idx].in = in;
+		s->clients[idx].gen++;
+		if (s->clients[idx].gen == 0)
+			s->clients[idx].gen = 1;
+		s->n_clients++;
+		in->role = PROTO_ROLE_CLIENT;
+		in->slot = idx;
+		net_conn_set_delay_us(in->c, m->node_id == s->self ? 0 : s->client_delay_us);
+		if (s->lat && m->node_id != s->self) {
+			char ip[CONF_ADDR_MAX];
+			peer_ip(net_conn_peer(in->c), ip, sizeof ip);
+			net_conn_set_delay_us(in->c, delay_to(s, ip));
+		}
+		if (s->core == NULL || !s->intake_open)
+			net_conn_pause(in->c);
+		break;
+	}
+	case PROTO_ROLE_ADMIN:
+		in->role = PROTO_ROLE_ADMIN;
+		break;
+	default:
+		in_violation(in, "HELLO with an unknown role");
+		break;
+	}
+}
+
+static void in_msg(struct net_conn *c, const struct proto_msg *m, void *arg)
+{
+	struct server_in *in = arg;
+	struct server *s = in->s;
+	(void)c;
+	if (in->role == 0) {
+		if (m->type != PROTO_HELLO)
+			in_violation(in, "first message is not HELLO");
+		else
+			on_hello(in, m);
+		return;
+	}
+	if (m->type == PROTO_STATS_REQ) {
+		send_stats(s, in->c);
+		return;
+	}
+	if (m->type == PROTO_HELLO) {
+		in_violation(in, "second HELLO");
+		return;
+	}
+	if (s->core == NULL)
+		return; /* an admin connection asking for something else before start: ignored */
+	if (in->role == PROTO_ROLE_REPLICA)
+		core_on_peer(s->core, in->peer, m, now_ns());
+	else if (in->role == PROTO_ROLE_CLIENT)
+		core_on_client(s->core, client_conn_id(s, in), m, now_ns());
+}
+
+static void in_close(struct net_conn *c, int reason, void *arg)
+{
+	struct server_in *in = arg;
+	struct server *s = in->s;
+	(void)c;
+	if (in->role == PROTO_ROLE_REPLICA && in->peer >= 0 && s->peers[in->peer].in == in) {
+		s->peers[in->peer].in = NULL;
+		LOG_INFO(s->log, "replica%d's connection closed (%s)", in->peer,
+			 net_close_reason_name(reason));
+	} else if (in->role == PROTO_ROLE_CLIENT) {
+		uint64_t id = client_conn_id(s, in);
+		s->clients[in->slot].in = NULL;
+		s->free_slots[s->n_free++] = in->slot;
+		s->n_clients--;
+		if (s->core)
+			core_client_closed(s->core, id);
+	}
+	if (in->prev)
+		in->prev->next = in->next;
+	else
+		s->ins = in->next;
+	if (in->next)
+		in->next->prev = in->prev;
+	free(in);
+}
+
+static const struct net_conn_cbs in_cbs = {.on_msg = in_msg, .on_close = in_close};
+
+static void on_accept(struct net_listener *l, int fd, const char *peer, void *arg)
+{
+	struct server *s = arg;
+	(void)l;
+	struct server_in *in = calloc(1, sizeof *in);
+	if (in == NULL) {
+		net_loop_count_refused(&s->nl);
+		(void)close(fd);
+		return;
+	}
+	in->s = s;
+	in->peer = -1;
+	if (net_conn_create(&s->nl, fd, peer, &in_cbs, in, &in->c) != 0) {
+		free(in); /* fd already closed */
+		return;
+	}
+	in->next = s->ins;
+	if (s->ins)
+		s->ins->prev = in;
+	s->ins = in;
+}
+
+/* ---- life cycle -------------------------------------------------------------------------- */
+
+int server_create(struct ev_loop *loop, const struct server_options *opt, struct server **out)
+{
+	const struct conf *conf = opt->conf;
+	const struct common_logger *log = opt->log;
+	int n = (int)conf->n_replicas;
+	int rc;
+	char err[NET_ERR_LEN];
+	if (n < 1 || n > PROTO_MAX_REPLICAS) {
+		LOG_ERROR(log, "%d replicas in %s (1..%d supported)", n, conf->path,
+			  PROTO_MAX_REPLICAS);
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++) {
+		if (conf_replica_by_id(conf, i) == NULL) {
+			LOG_ERROR(log, "replica ids must be 0..%d: replica%d missing", n - 1, i);
+			return -EINVAL;
+		}
+	}
+	if (opt->self < 0 || opt->self >= n) {
+		LOG_ERROR(log, "replica id %d is not in %s", opt->self, conf->path);
+		return -EINVAL;
+	}
+	struct server *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return -ENOMEM;
+	s->loop = loop;
+	s->conf = conf;
+	s->set = *opt->settings;
+	s->lat = opt->latency;
+	s->log = log;
+	s->self = opt->self;
+	s->n = n;
+	s->host = conf_replica_by_id(conf, s->self);
+	s->leader = -1;
+	s->max_clients = s->set.max_clients ? s->set.max_clients : 1;
+	s->clients = calloc(s->max_clients, sizeof *s->clients);
+	s->free_slots = calloc(s->max_clients, sizeof *s->free_slots);
+	if (s->clients == NULL || s->free_slots == NULL) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	/* Slot 0 on top of the stack: low indexes are used first. */
+	for (uint32_t i = 0; i < s->max_clients; i++)
+		s->free_slots[i] = s->max_clients - 1 - i;
+	s->n_free = s->max_clients;
+	if (s->set.replica_loops > 1)
+		LOG_WARN(log, "replicaLoops %u: only 1 event loop is used so far",
+			 s->set.replica_loops);
+
+	struct net_config ncfg = {.lim = {.max_frame = s->set.max_frame_bytes,
+					  .max_key = s->set.max_key_bytes,
+					  .max_value = s->set.max_value_bytes}};
+	rc = net_loop_init(&s->nl, loop, &ncfg);
+	if (rc != 0) {
+		LOG_ERROR(log, "bad limits in the conf (maxFrameBytes/maxKeyBytes/maxValueBytes)");
+		goto err_free;
+	}
+	net_loop_set_pre_flush(&s->nl, pre_flush, s);
+	rc = net_listener_open(&s->lis, &s->nl, s->host->addr, s->host->port, on_accept, s, err);
+	if (rc != 0) {
+		LOG_ERROR(log, "replica%d cannot listen: %s", s->self, err);
+		goto err_net;
+	}
+	LOG_INFO(log, "replica%d listening on %s:%u%s", s->self, s->lis.any ? "*" : s->host->addr,
+		 s->lis.port, s->lis.any ? " (conf address is not local)" : "");
+
+	s->client_delay_us = s->set.network_delay_ms * 1000u;
+	if (s->lat && s->lat->uniform)
+		s->client_delay_us = s->lat->uniform_rtt_us / 2;
+
+	const char *maddr = conf->has_master ? conf->master.addr : "127.0.0.1";
+	uint16_t mport =
+	    conf->has_master && conf->master.port ? conf->master.port : s->set.master_port;
+	rc = net_dialer_start(&s->master, &s->nl, maddr, mport, &master_cbs, s);
+	if (rc != 0) {
+		LOG_ERROR(log, "master: %s", s->master.err);
+		goto err_lis;
+	}
+	for (int j = 0; j < n; j++) {
+		struct server_peer *p = &s->peers[j];
+		p->s = s;
+		p->id = j;
+		if (j == s->self)
+			continue;
+		const struct conf_host *h = conf_replica_by_id(conf, j);
+		p->delay_us = delay_to(s, h->addr);
+		rc = net_dialer_start(&p->d, &s->nl, h->addr, h->port, &peer_cbs, p);
+		if (rc != 0) {
+			LOG_ERROR(log, "replica%d: %s", j, p->d.err);
+			goto err_dial;
+		}
+	}
+	ev_timer_init(&s->tick, tick_cb, SERVER_TICK_S, SERVER_TICK_S);
+	s->tick.data = s;
+	*out = s;
+	return 0;
+
+err_dial:
+	for (int j = 0; j < n; j++)
+		net_dialer_stop(&s->peers[j].d);
+	net_dialer_stop(&s->master);
+err_lis:
+	net_listener_close(&s->lis);
+err_net:
+	net_loop_destroy(&s->nl);
+err_free:
+	free(s->clients);
+	free(s->free_slots);
+	free(s);
+	return rc;
+}
+
+void server_destroy(struct server *s)
+{
+	if (s == NULL)
+		return;
+	ev_timer_stop(s->loop, &s->tick);
+	net_listener_close(&s->lis);
+	net_dialer_stop(&s->master);
+	for (int j = 0; j < s->n; j++)
+		net_dialer_stop(&s->peers[j].d);
+	while (s->ins) {
+		struct server_in *in = s->ins;
+		s->ins = in->next;
+		net_conn_abandon(in->c);
+		free(in);
+	}
+	net_loop_destroy(&s->nl);
+	core_destroy(s->core);
+	free(s->clients);
+	free(s->free_slots);
+	free(s);
+}
+
+bool server_ready(const struct server *s)
+{
+	return s->core != NULL;
+}
+
+uint16_t server_port(const struct server *s)
+{
+	return s->lis.port;
+}
+
+static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	const struct common_logger *log = w->data;
+	(void)revents;
+	LOG_INFO(log, "signal %d: stopping", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int server_main(const struct conf *conf, const struct conf_settings *s, const char *alias,
+		const char *latency_path, const char *quorum_path, const struct common_logger *log)
+{
+	int status = 1;
+	const struct conf_host *h = alias ? conf_find_replica(conf, alias) : NULL;
+	if (h == NULL) {
+		LOG_ERROR(log, "-run server needs -alias naming a replica of %s", conf->path);
+		return 1;
+	}
+	struct conf_latency lat;
+	memset(&lat, 0, sizeof lat);
+	bool have_lat = false;
+	if (latency_path) {
+		struct conf_diags diags = {0};
+		int rc = conf_latency_load(latency_path, &lat, &diags);
+		conf_diags_print(&diags, stderr);
+		conf_diags_free(&diags);
+		if (rc != 0) {
+			LOG_ERROR(log, "cannot use latency file %s", latency_path);
+			return 1;
+		}
+		have_lat = true;
+	}
+	if (quorum_path) {
+		int leader = -1;
+		struct conf_diags diags = {0};
+		int rc = conf_quorum_load(quorum_path, conf, &leader, &diags);
+		conf_diags_print(&diags, stderr);
+		conf_diags_free(&diags);
+		if (rc != 0) {
+			LOG_ERROR(log, "cannot use quorum file %s", quorum_path);
+			goto out_lat;
+		}
+		LOG_INFO(log, "quorum file names leader %d; the master's choice is used", leader);
+	}
+	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+	if (loop == NULL) {
+		LOG_ERROR(log, "cannot create the event loop");
+		goto out_lat;
+	}
+	struct server_options opt = {.conf = conf,
+				     .settings = s,
+				     .self = h->id,
+				     .latency = have_lat ? &lat : NULL,
+				     .log = log};
+	struct server *srv;
+	if (server_create(loop, &opt, &srv) != 0)
+		goto out_lat;
+	ev_signal sigint, sigterm;
+	ev_signal_init(&sigint, stop_cb, SIGINT);
+	ev_signal_init(&sigterm, stop_cb, SIGTERM);
+	sigint.data = sigterm.data = (void *)log;
+	ev_signal_start(loop, &sigint);
+	ev_signal_start(loop, &sigterm);
+	ev_run(loop, 0);
+	ev_signal_stop(loop, &sigint);
+	ev_signal_stop(loop, &sigterm);
+	server_destroy(srv);
+	LOG_INFO(log, "replica%d stopped", h->id);
+	status = 0;
+out_lat:
+	if (have_lat)
+		conf_latency_free(&lat);
+	return status;
+}

@@ -1,0 +1,486 @@
+/* System test: a master and N replicas as real `curpkv` processes on 127.0.0.1, driven by the
+ * client library from this process. Checks every result against a per-session model, the
+ * fast-path fraction, identical replica digests, bounded replica memory and tables, and that
+ * hostile bytes sent to a replica and to the master leave them serving. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "client/cluster.h"
+#include "common/rng.h"
+#include "conf/conf.h"
+#include "net/net.h"
+#include "tests/proc.h"
+
+#define MAX_N 5
+#define SESSIONS 4
+#define TOTAL_OPS 10000
+#define KEYS 256
+
+struct sess_drv;
+
+struct op {
+	struct sess_drv *d;
+	int key;
+	uint8_t op;
+	char val[48];
+	bool busy;
+};
+
+struct sess_drv {
+	struct run *run;
+	int id;
+	struct cluster_session *cs;
+	bool ready;
+	uint64_t submitted, completed, errors;
+	char model[KEYS][48];
+	struct op cur;
+	struct common_rng rng;
+};
+
+struct run {
+	struct ev_loop *loop;
+	struct cluster *cl;
+	struct sess_drv s[SESSIONS];
+	uint64_t per_session;
+	uint64_t done_total;
+	bool failed;
+	/* memory probes */
+	struct proc *replicas;
+	int n;
+	uint64_t rss_early[MAX_N];
+	bool early_taken;
+	ev_timer watchdog;
+};
+
+static void drv_next(struct sess_drv *d);
+
+static void op_done(void *arg, uint64_t seq, enum session_result res, enum session_path path,
+		    const uint8_t *value, uint32_t vlen)
+{
+	struct op *o = arg;
+	struct sess_drv *d = o->d;
+	struct run *r = d->run;
+	o->busy = false;
+	d->completed++;
+	r->done_total++;
+	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+		d->errors++;
+		fprintf(stderr, "session %d seq %llu: result %d\n", d->id, (unsigned long long)seq,
+			res);
+	} else if (o->op == PROTO_OP_GET) {
+		const char *want = d->model[o->key];
+		bool ok = want[0] == 0 ? res == SESSION_NOT_FOUND
+				       : res == SESSION_OK && vlen == strlen(want) &&
+						 memcmp(value, want, vlen) == 0;
+		if (!ok) {
+			d->errors++;
+			fprintf(stderr, "session %d key %d: got '%.*s' want '%s'\n", d->id, o->key,
+				(int)vlen, value ? (const char *)value : "", want);
+		}
+	} else if (o->op == PROTO_OP_PUT) {
+		strcpy(d->model[o->key], o->val);
+	} else {
+		d->model[o->key][0] = 0;
+	}
+	if (!r->early_taken && r->done_total >= 1000) {
+		for (int i = 0; i < r->n; i++)
+			r->rss_early[i] = proc_rss_kib(&r->replicas[i]);
+		r->early_taken = true;
+	}
+	drv_next(d);
+	if (r->done_total == r->per_session * SESSIONS)
+		ev_break(r->loop, EVBREAK_ALL);
+}
+
+static void drv_next(struct sess_drv *d)
+{
+	if (d->submitted >= d->run->per_session || d->cur.busy)
+		return;
+	struct op *o = &d->cur;
+	o->d = d;
+	o->key = (int)common_rng_below(&d->rng, KEYS);
+	uint64_t coin = common_rng_below(&d->rng, 100);
+	o->op = coin < 45 ? PROTO_OP_PUT : (coin < 50 ? PROTO_OP_DEL : PROTO_OP_GET);
+	snprintf(o->val, sizeof o->val, "s%d-%llu-value", d->id,
+		 (unsigned long long)d->submitted);
+	uint64_t key = ((uint64_t)(d->id + 1) << 40) | (uint64_t)o->key;
+	struct proto_cmd c = {.op = o->op, .key = (const uint8_t *)&key, .klen = 8};
+	if (o->op == PROTO_OP_PUT) {
+		c.val = (const uint8_t *)o->val;
+		c.vlen = (uint32_t)strlen(o->val);
+	}
+	int64_t seq = cluster_session_submit(d->cs, &c, op_done, o);
+	if (seq <= 0) {
+		fprintf(stderr, "session %d: submit failed: %lld\n", d->id, (long long)seq);
+		d->run->failed = true;
+		ev_break(d->run->loop, EVBREAK_ALL);
+		return;
+	}
+	o->busy = true;
+	d->submitted++;
+}
+
+static void session_ready(struct cluster_session *cs, void *arg)
+{
+	struct sess_drv *d = arg;
+	d->ready = true;
+	drv_next(d);
+}
+
+static void cluster_ready(struct cluster *cl, void *arg)
+{
+	struct run *r = arg;
+	for (int i = 0; i < SESSIONS; i++) {
+		int rc = cluster_session_open(cl, session_ready, &r->s[i], &r->s[i].cs);
+		if (rc != 0) {
+			fprintf(stderr, "session open failed: %d\n", rc);
+			r->failed = true;
+			ev_break(r->loop, EVBREAK_ALL);
+			return;
+		}
+	}
+}
+
+static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *r = w->data;
+	fprintf(stderr, "watchdog: %llu of %llu operations done\n",
+		(unsigned long long)r->done_total, (unsigned long long)r->per_session * SESSIONS);
+	r->failed = true;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+struct cluster_env {
+	char dir[256];
+	char conf_path[512];
+	int n;
+	uint16_t base;
+	struct proc master;
+	struct proc replicas[MAX_N];
+	struct conf *conf;
+	struct conf_settings s;
+};
+
+/* The scratch directory of the running test, removed by the teardown if the test fails. */
+static char live_dir[256];
+
+static void env_start(struct cluster_env *e, int n)
+{
+	memset(e, 0, sizeof *e);
+	e->n = n;
+	assert_int_equal(proc_tmpdir(e->dir), 0);
+	snprintf(live_dir, sizeof live_dir, "%s", e->dir);
+	e->base = proc_free_ports(n + 1, (uint64_t)n * 7919);
+	assert_true(e->base != 0);
+	snprintf(e->conf_path, sizeof e->conf_path, "%s/cluster.conf", e->dir);
+	FILE *f = fopen(e->conf_path, "w");
+	assert_non_null(f);
+	fprintf(f, "-- Replicas --\n");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "replica%d 127.0.0.1:%u\n", i, (unsigned)(e->base + i));
+	fprintf(f, "-- Clients --\nclient0 127.0.0.1\n-- Master --\nmaster0 127.0.0.1\n");
+	fprintf(f, "masterPort: %u\nprotocol: curp\nshards: 64\nmaxDescRoutines: 1000\n",
+		(unsigned)(e->base + n));
+	fclose(f);
+
+	char bin[512], log[600], alias[32];
+	proc_curpkv_path(bin, sizeof bin);
+	/* Replicas first, master last: start order must not matter. */
+	for (int i = 0; i < n; i++) {
+		snprintf(alias, sizeof alias, "replica%d", i);
+		snprintf(log, sizeof log, "%s/%s.log", e->dir, alias);
+		char *argv[] = {bin, "-run", "server", "-config", e->conf_path, "-alias", alias, NULL};
+		assert_int_equal(proc_start(&e->replicas[i], alias, log, argv), 0);
+	}
+	snprintf(log, sizeof log, "%s/master.log", e->dir);
+	char *margv[] = {bin, "-run", "master", "-config", e->conf_path, "-alias", "master0", NULL};
+	assert_int_equal(proc_start(&e->master, "master0", log, margv), 0);
+	if (!proc_wait_log(&e->master, "cluster ready", 30000)) {
+		fprintf(stderr, "master never reported the cluster ready\n");
+		fail();
+	}
+	struct conf_diags diags = {0};
+	assert_int_equal(conf_load(e->conf_path, &e->conf, &diags), 0);
+	conf_diags_free(&diags);
+	assert_int_equal(conf_settings_for(e->conf, "client0", &e->s, NULL), 0);
+}
+
+static void env_stop(struct cluster_env *e)
+{
+	for (int i = 0; i < e->n; i++) {
+		int st = proc_stop(&e->replicas[i], 10000);
+		if (st != 0) {
+			fprintf(stderr, "replica%d exit status %d; its log:\n", i, st);
+			char cmd[700];
+			snprintf(cmd, sizeof cmd, "tail -n 30 %s >&2", e->replicas[i].log);
+			if (system(cmd) != 0)
+				fprintf(stderr, "(no log)\n");
+		}
+		assert_int_equal(st, 0); /* SIGTERM stops a replica cleanly */
+	}
+	assert_int_equal(proc_stop(&e->master, 10000), 0);
+	conf_free(e->conf);
+	proc_rmdir(e->dir);
+	live_dir[0] = 0;
+}
+
+static uint64_t stat_of(const struct cluster_stats *st, const char *name)
+{
+	for (uint32_t i = 0; i < st->n; i++)
+		if (strcmp(st->v[i].name, name) == 0)
+			return st->v[i].value;
+	fail_msg("stat %s missing", name);
+	return 0;
+}
+
+/* Waits (bounded) until every replica executed what the leader executed; returns digests equal. */
+static void check_replicas_identical(struct cluster_env *e, uint64_t expect_exec)
+{
+	struct cluster_stats st;
+	char err[256];
+	uint64_t digest0 = 0;
+	for (int attempt = 0; attempt < 200; attempt++) {
+		bool all = true;
+		for (int i = 0; i < e->n && all; i++) {
+			if (cluster_stats(e->conf, &e->s, i, 5.0, &st, err) != 0) {
+				all = false;
+				break;
+			}
+			all = stat_of(&st, "exec_index") == expect_exec;
+		}
+		if (all)
+			break;
+		poll(NULL, 0, 50);
+	}
+	for (int i = 0; i < e->n; i++) {
+		assert_int_equal(cluster_stats(e->conf, &e->s, i, 5.0, &st, err), 0);
+		assert_int_equal(stat_of(&st, "exec_index"), expect_exec);
+		uint64_t d = stat_of(&st, "digest");
+		if (i == 0)
+			digest0 = d;
+		assert_int_equal(d, digest0);
+		/* bounded tables once idle */
+		assert_int_equal(stat_of(&st, "desc_in_use"), 0);
+		assert_int_equal(stat_of(&st, "witness_records"), 0);
+		assert_true(stat_of(&st, "log_entries") <= 4096);
+		assert_true(stat_of(&st, "result_cache") <= 64 * SESSIONS);
+	}
+}
+
+static void run_workload(int n)
+{
+	struct cluster_env e;
+	env_start(&e, n);
+	struct run *r = calloc(1, sizeof *r);
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	r->per_session = TOTAL_OPS / SESSIONS;
+	r->replicas = e.replicas;
+	r->n = n;
+	for (int i = 0; i < SESSIONS; i++) {
+		r->s[i].run = r;
+		r->s[i].id = i;
+		common_rng_seed(&r->s[i].rng, 1000 + (uint64_t)i);
+	}
+	struct common_logger lg;
+	common_logger_init(&lg, stderr, COMMON_LOG_INFO, "test-client");
+	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1, .log = &lg};
+	assert_int_equal(cluster_open(r->loop, e.conf, &e.s, "client0", &opt, &r->cl), 0);
+	ev_timer_init(&r->watchdog, watchdog_cb, 180.0, 0.0);
+	r->watchdog.data = r;
+	ev_timer_start(r->loop, &r->watchdog);
+	ev_run(r->loop, 0);
+	ev_timer_stop(r->loop, &r->watchdog);
+	assert_false(r->failed);
+
+	uint64_t fast = 0, slow = 0, retry = 0, errors = 0;
+	for (int i = 0; i < SESSIONS; i++) {
+		struct session_stats st;
+		session_get_stats(cluster_session_get(r->s[i].cs), &st);
+		fast += st.fast;
+		slow += st.slow;
+		retry += st.retry;
+		errors += r->s[i].errors;
+		assert_int_equal(r->s[i].completed, r->per_session);
+	}
+	printf("# N=%d: %llu ops: fast %llu, slow %llu, retry %llu, errors %llu\n", n,
+	       (unsigned long long)(fast + slow + retry), (unsigned long long)fast,
+	       (unsigned long long)slow, (unsigned long long)retry, (unsigned long long)errors);
+	assert_int_equal(errors, 0);
+	assert_int_equal(fast + slow + retry, TOTAL_OPS);
+	assert_true(fast * 100 >= (uint64_t)TOTAL_OPS * 95);
+
+	uint64_t rss_late[MAX_N];
+	for (int i = 0; i < n; i++) {
+		rss_late[i] = proc_rss_kib(&e.replicas[i]);
+		printf("# replica%d RSS after 1000 ops: %llu KiB, at the end: %llu KiB\n", i,
+		       (unsigned long long)r->rss_early[i], (unsigned long long)rss_late[i]);
+		/* Flat: tables are bounded by the in-flight window, not by run length. The margin
+		 * covers allocator and sanitizer noise, not per-operation growth (9000 more
+		 * operations leaking even 1 KiB each would exceed it). */
+		assert_true(rss_late[i] <= r->rss_early[i] + 4096);
+	}
+	cluster_close(r->cl);
+	ev_loop_destroy(r->loop);
+	free(r);
+	check_replicas_identical(&e, TOTAL_OPS);
+	env_stop(&e);
+}
+
+static void test_cluster_3(void **state)
+{
+	(void)state;
+	run_workload(3);
+}
+
+static void test_cluster_5(void **state)
+{
+	(void)state;
+	run_workload(5);
+}
+
+/* ---- hostile input against live processes ---------------------------------------------------- */
+
+static int dial(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+	return fd;
+}
+
+/* Sends bytes and expects the peer to close the connection (bounded wait). */
+static void send_expect_close(uint16_t port, const void *p, size_t len)
+{
+	int fd = dial(port);
+	ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+	(void)w;
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	bool closed = false;
+	for (int i = 0; i < 100 && !closed; i++) {
+		if (poll(&pfd, 1, 100) > 0) {
+			char buf[256];
+			ssize_t n = recv(fd, buf, sizeof buf, 0);
+			closed = n <= 0;
+		}
+	}
+	close(fd);
+	assert_true(closed);
+}
+
+static void hostile_round(uint16_t port, struct common_rng *rng)
+{
+	/* the 15-byte msgpack bomb in a well-formed frame */
+	const uint8_t bomb[] = {15, 0, 0, 0, 0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7,
+				8, 9, 10};
+	send_expect_close(port, bomb, sizeof bomb);
+	/* an oversized length header */
+	const uint8_t big[] = {0xff, 0xff, 0xff, 0x7f, 0x00};
+	send_expect_close(port, big, sizeof big);
+	/* random bytes, framed and unframed */
+	uint8_t buf[512];
+	for (int i = 0; i < 5; i++) {
+		for (size_t k = 0; k < sizeof buf; k++)
+			buf[k] = (uint8_t)common_rng_next(rng);
+		buf[0] = 200; /* a 200-byte frame of garbage */
+		buf[1] = buf[2] = buf[3] = 0;
+		send_expect_close(port, buf, sizeof buf);
+	}
+	/* a truncated frame then EOF: the process must simply drop it */
+	int fd = dial(port);
+	const uint8_t trunc[] = {100, 0, 0, 0, 0x95, 0x01};
+	ssize_t w = send(fd, trunc, sizeof trunc, MSG_NOSIGNAL);
+	(void)w;
+	close(fd);
+}
+
+static void test_hostile_input(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	env_start(&e, 3);
+	struct common_rng rng;
+	common_rng_seed(&rng, 99);
+	hostile_round(e.base + 0, &rng);     /* the leader */
+	hostile_round(e.base + 1, &rng);     /* a follower */
+	hostile_round(e.base + 3, &rng);     /* the master */
+	for (int i = 0; i < 3; i++)
+		assert_true(proc_alive(&e.replicas[i]));
+	assert_true(proc_alive(&e.master));
+	struct cluster_stats st;
+	char err[256];
+	assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st, err), 0);
+	assert_true(stat_of(&st, "frames_rejected") >= 7);
+
+	/* a correct client still works end to end */
+	struct run *r = calloc(1, sizeof *r);
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	r->per_session = 250;
+	r->replicas = e.replicas;
+	r->n = 3;
+	for (int i = 0; i < SESSIONS; i++) {
+		r->s[i].run = r;
+		r->s[i].id = i;
+		common_rng_seed(&r->s[i].rng, 77 + (uint64_t)i);
+	}
+	struct common_logger lg;
+	common_logger_init(&lg, stderr, COMMON_LOG_INFO, "test-client");
+	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1, .log = &lg};
+	assert_int_equal(cluster_open(r->loop, e.conf, &e.s, "client0", &opt, &r->cl), 0);
+	ev_timer_init(&r->watchdog, watchdog_cb, 60.0, 0.0);
+	r->watchdog.data = r;
+	ev_timer_start(r->loop, &r->watchdog);
+	ev_run(r->loop, 0);
+	ev_timer_stop(r->loop, &r->watchdog);
+	assert_false(r->failed);
+	for (int i = 0; i < SESSIONS; i++)
+		assert_int_equal(r->s[i].errors, 0);
+	cluster_close(r->cl);
+	ev_loop_destroy(r->loop);
+	free(r);
+	env_stop(&e);
+}
+
+/* After a failed assertion the test body is gone: stop whatever it started, by PID. */
+static int teardown_procs(void **state)
+{
+	(void)state;
+	proc_kill_all();
+	proc_rmdir(live_dir);
+	live_dir[0] = 0;
+	return 0;
+}
+
+int main(void)
+{
+	atexit(proc_kill_all);
+	signal(SIGPIPE, SIG_IGN);
+	/* Under AddressSanitizer, freed memory sits in a quarantine (256 MiB by default) that would
+	 * hide or fake RSS growth of the replicas; keep it small for the processes we start. */
+	const char *asan = getenv("ASAN_OPTIONS");
+	char opts[1024];
+	snprintf(opts, sizeof opts, "%s%squarantine_size_mb=1", asan ? asan : "", asan ? " " : "");
+	setenv("ASAN_OPTIONS", opts, 1);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_hostile_input, teardown_procs),
+		cmocka_unit_test_teardown(test_cluster_3, teardown_procs),
+		cmocka_unit_test_teardown(test_cluster_5, teardown_procs),
+	};
+	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
+}
