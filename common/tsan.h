@@ -42,7 +42,25 @@ static inline void common_tsan_post_unlock(void *l, bool read)
 {
 	__tsan_mutex_post_unlock(l, read ? __tsan_mutex_read_lock : 0);
 }
+/* An object handed to another thread through a ck ring: release before enqueue, acquire after
+ * dequeue (the ring's own fences are invisible to TSan). */
+static inline void common_tsan_release(void *p)
+{
+	__tsan_release(p);
+}
+static inline void common_tsan_acquire(void *p)
+{
+	__tsan_acquire(p);
+}
 #else
+static inline void common_tsan_release(void *p)
+{
+	(void)p;
+}
+static inline void common_tsan_acquire(void *p)
+{
+	(void)p;
+}
 static inline void common_tsan_lock_create(void *l)
 {
 	(void)l;

@@ -536,6 +536,85 @@ err_close:
 	return rc;
 }
 
+int net_conn_send_frame(struct net_conn *c, const uint8_t *frame, size_t len)
+{
+	if (c->closed)
+		return -EPIPE;
+	if (len < PROTO_FRAME_HEADER)
+		return -EINVAL;
+	if (c->out.len + len > c->out.limit) {
+		c->nl->st.overflow_disconnects++;
+		net_conn_shutdown(c, NET_CLOSE_OVERFLOW);
+		return -ENOBUFS;
+	}
+	if (c->out.len + len > c->out.cap) {
+		size_t ncap = c->out.cap ? c->out.cap : 4096;
+		while (ncap < c->out.len + len)
+			ncap *= 2;
+		if (ncap > c->out.limit)
+			ncap = c->out.limit;
+		uint8_t *nd = realloc(c->out.data, ncap);
+		if (nd == NULL)
+			return -ENOBUFS;
+		c->out.data = nd;
+		c->out.cap = ncap;
+	}
+	memcpy(c->out.data + c->out.len, frame, len);
+	c->out.len += len;
+	c->nl->st.frames_out++;
+	if (!c->dirty) {
+		c->dirty = true;
+		c->dirty_next = c->nl->dirty;
+		c->nl->dirty = c;
+	}
+	return 0;
+}
+
+int net_conn_detach(struct net_conn *c, int *fd, uint8_t **rest, size_t *rest_len)
+{
+	struct net_loop *nl = c->nl;
+	if (c->closed || !c->paused || c->dq.frames > 0 || c->out.len > 0)
+		return -EBUSY;
+	ev_io_stop(nl->loop, &c->rio);
+	ev_io_stop(nl->loop, &c->wio);
+	ev_timer_stop(nl->loop, &c->dtimer);
+	if (c->dirty)
+		dirty_unlink(nl, c);
+	*fd = c->fd;
+	*rest = NULL;
+	*rest_len = 0;
+	if (c->rlen > 0) {
+		*rest = c->rbuf; /* hand the buffer over as is */
+		*rest_len = c->rlen;
+		c->rbuf = NULL;
+		c->rlen = c->rcap = 0;
+	}
+	c->fd = -1; /* the socket now belongs to the caller: shutdown's close(-1) is a no-op */
+	c->notify = false;
+	net_conn_shutdown(c, NET_CLOSE_LOCAL); /* freed at the flush point, without on_close */
+	nl->st.conns_closed--; /* handed over, not closed */
+	return 0;
+}
+
+int net_conn_inject(struct net_conn *c, const uint8_t *bytes, size_t len)
+{
+	if (len == 0 || c->closed)
+		return 0;
+	while (c->rcap - c->rlen < len) {
+		size_t ncap = c->rcap ? c->rcap * 2 : NET_RBUF_MIN;
+		uint8_t *p = realloc(c->rbuf, ncap);
+		if (p == NULL)
+			return -ENOMEM;
+		c->rbuf = p;
+		c->rcap = ncap;
+	}
+	memcpy(c->rbuf + c->rlen, bytes, len);
+	c->rlen += len;
+	c->nl->st.bytes_in += len;
+	ev_feed_event(c->nl->loop, &c->rio, EV_READ);
+	return 0;
+}
+
 void net_conn_set_cbs(struct net_conn *c, const struct net_conn_cbs *cbs, void *arg)
 {
 	c->cbs = cbs;

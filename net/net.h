@@ -142,6 +142,23 @@ bool net_conn_paused(const struct net_conn *c);
  * keep their order). */
 void net_conn_set_delay_us(struct net_conn *c, uint32_t delay_us);
 
+/* Appends an already encoded frame (4-byte header + body, e.g. made by proto_encode on another
+ * thread) to c's output, like net_conn_send. Returns 0, -EPIPE, -ENOBUFS or -EINVAL (len is
+ * shorter than a header). */
+int net_conn_send_frame(struct net_conn *c, const uint8_t *frame, size_t len);
+
+/* Detaches c from its loop for a hand-off to another loop: stops its watchers, hands over its
+ * socket (*fd) and the bytes read but not yet delivered (*rest, malloc'd, *rest_len; NULL/0 if
+ * none), and frees c without closing the socket and without on_close. Only for a connection that
+ * is paused, has no delayed frames and no unsent output, and never from inside one of its own
+ * callbacks (call it from the flush point, e.g. a pre-flush hook). Returns 0, or -EBUSY (the
+ * conditions do not hold: nothing changed). */
+int net_conn_detach(struct net_conn *c, int *fd, uint8_t **rest, size_t *rest_len);
+
+/* Feeds bytes that were read from c's socket elsewhere (net_conn_detach's rest) into c, as if
+ * just read: they are delivered from the loop. Returns 0 or -ENOMEM. */
+int net_conn_inject(struct net_conn *c, const uint8_t *bytes, size_t len);
+
 /* Accessors. */
 uint64_t net_conn_id(const struct net_conn *c); /* unique per net_loop, never 0 */
 const char *net_conn_peer(const struct net_conn *c);

@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "net/net.h"
 #include "proto/proto.h"
+#include "replica/cloops.h"
 #include "replica/core.h"
 
 #define SERVER_TICK_S 0.005 /* core_tick period */
@@ -35,6 +36,8 @@ struct server_in {
 	int role;      /* enum proto_role; 0 until HELLO */
 	int peer;      /* role replica: the peer's id */
 	uint32_t slot; /* role client: index in s->clients */
+	bool handoff;  /* role client: to be handed to a client loop (replicaLoops > 1) */
+	uint32_t delay_us;
 	struct server_in *prev, *next;
 };
 
@@ -62,6 +65,7 @@ struct server {
 	uint32_t *free_slots; /* stack of free client slot indexes */
 	uint32_t n_free;
 	struct core *core;
+	struct cloops *cloops; /* client loops when replicaLoops > 1, else NULL */
 	uint64_t view;
 	int leader;
 	bool intake_open;
@@ -132,6 +136,11 @@ static struct server_in *client_by_conn(struct server *s, uint64_t conn)
 static void io_to_client(void *ctx, uint64_t conn, const struct proto_msg *m)
 {
 	struct server *s = ctx;
+	if (cloops_owns(conn)) {
+		if (s->cloops == NULL || cloops_send(s->cloops, conn, m) != 0)
+			s->dropped_to_client++;
+		return;
+	}
 	struct server_in *in = client_by_conn(s, conn);
 	if (in == NULL || net_conn_send(in->c, m) != 0)
 		s->dropped_to_client++; /* closed: the client re-sends on its next connection */
@@ -141,7 +150,7 @@ static void set_client_reading(struct server *s)
 {
 	bool on = s->core != NULL && s->intake_open;
 	for (struct server_in *in = s->ins; in; in = in->next) {
-		if (in->role != PROTO_ROLE_CLIENT)
+		if (in->role != PROTO_ROLE_CLIENT || in->handoff)
 			continue;
 		if (on)
 			net_conn_resume(in->c);
@@ -158,13 +167,60 @@ static void io_client_intake(void *ctx, bool open)
 	s->intake_open = open;
 	LOG_DEBUG(s->log, "client intake %s", open ? "open" : "closed (descriptor pool full)");
 	set_client_reading(s);
+	if (s->cloops)
+		cloops_set_intake(s->cloops, open);
+}
+
+static void unlink_in(struct server *s, struct server_in *in)
+{
+	if (in->prev)
+		in->prev->next = in->next;
+	else
+		s->ins = in->next;
+	if (in->next)
+		in->next->prev = in->prev;
+}
+
+/* Hands client connections that said HELLO to the client loops (replicaLoops > 1). Runs at the
+ * flush point, outside the connections' own callbacks, once the core exists. */
+static void hand_off_clients(struct server *s)
+{
+	struct server_in *next;
+	for (struct server_in *in = s->ins; in; in = next) {
+		next = in->next;
+		if (!in->handoff)
+			continue;
+		int fd;
+		uint8_t *rest;
+		size_t rest_len;
+		char peer[64];
+		snprintf(peer, sizeof peer, "%s", net_conn_peer(in->c));
+		if (net_conn_detach(in->c, &fd, &rest, &rest_len) != 0)
+			continue; /* output pending: next flush */
+		if (cloops_adopt(s->cloops, fd, rest, rest_len, peer, in->delay_us) != 0)
+			LOG_WARN(s->log, "cannot hand client %s to a client loop", peer);
+		unlink_in(s, in);
+		free(in);
+	}
 }
 
 static void pre_flush(void *arg)
 {
 	struct server *s = arg;
+	if (s->cloops && s->core)
+		hand_off_clients(s);
 	if (s->core)
 		core_flush(s->core, now_ns());
+	if (s->cloops)
+		cloops_flush(s->cloops);
+}
+
+/* A client message from a client loop (replicaLoops > 1). */
+static void loop_msg(void *ctx, uint64_t conn, const struct proto_msg *m)
+{
+	struct server *s = ctx;
+	if (s->core)
+		core_on_client(s->core, conn, m, now_ns());
 }
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -225,7 +281,8 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "digest", st.digest);
 	}
 	const struct net_stats *ns = &s->nl.st;
-	stat_add(m, "clients", s->n_clients);
+	stat_add(m, "clients", s->n_clients + (s->cloops ? cloops_conns(s->cloops) : 0));
+	stat_add(m, "client_loops", s->cloops ? s->set.replica_loops : 1);
 	stat_add(m, "conns_opened", ns->conns_opened);
 	stat_add(m, "conns_closed", ns->conns_closed);
 	stat_add(m, "conns_refused", ns->conns_refused);
@@ -233,7 +290,8 @@ static void send_stats(struct server *s, struct net_conn *c)
 	stat_add(m, "frames_out", ns->frames_out);
 	stat_add(m, "bytes_in", ns->bytes_in);
 	stat_add(m, "bytes_out", ns->bytes_out);
-	stat_add(m, "frames_rejected", ns->frames_rejected);
+	stat_add(m, "frames_rejected",
+		 ns->frames_rejected + (s->cloops ? cloops_frames_rejected(s->cloops) : 0));
 	stat_add(m, "frames_oversized", ns->frames_oversized);
 	stat_add(m, "overflow_disconnects", ns->overflow_disconnects);
 	stat_add(m, "connect_failures", ns->connect_failures);
@@ -458,6 +516,26 @@ static void on_hello(struct server_in *in, const struct proto_msg *m)
 		break;
 	}
 	case PROTO_ROLE_CLIENT: {
+		if (s->cloops) {
+			if (cloops_conns(s->cloops) >= s->max_clients) {
+				s->clients_refused++;
+				net_loop_count_refused(&s->nl);
+				LOG_WARN(s->log, "refusing client %s: maxClients (%u) reached",
+					 net_conn_peer(in->c), s->max_clients);
+				net_conn_close(in->c);
+				return;
+			}
+			in->role = PROTO_ROLE_CLIENT;
+			in->handoff = true;
+			in->delay_us = m->node_id == s->self ? 0 : s->client_delay_us;
+			if (s->lat && m->node_id != s->self) {
+				char ip[CONF_ADDR_MAX];
+				peer_ip(net_conn_peer(in->c), ip, sizeof ip);
+				in->delay_us = delay_to(s, ip);
+			}
+			net_conn_pause(in->c); /* frames after HELLO go with it to its loop */
+			break;
+		}
 		if (s->n_free == 0) {
 			s->clients_refused++;
 			net_loop_count_refused(&s->nl);
@@ -530,7 +608,7 @@ static void in_close(struct net_conn *c, int reason, void *arg)
 		s->peers[in->peer].in = NULL;
 		LOG_INFO(s->log, "replica%d's connection closed (%s)", in->peer,
 			 net_close_reason_name(reason));
-	} else if (in->role == PROTO_ROLE_CLIENT) {
+	} else if (in->role == PROTO_ROLE_CLIENT && !in->handoff) {
 		uint64_t id = client_conn_id(s, in);
 		s->clients[in->slot].in = NULL;
 		s->free_slots[s->n_free++] = in->slot;
@@ -538,12 +616,7 @@ static void in_close(struct net_conn *c, int reason, void *arg)
 		if (s->core)
 			core_client_closed(s->core, id);
 	}
-	if (in->prev)
-		in->prev->next = in->next;
-	else
-		s->ins = in->next;
-	if (in->next)
-		in->next->prev = in->prev;
+	unlink_in(s, in);
 	free(in);
 }
 
@@ -618,10 +691,6 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 	for (uint32_t i = 0; i < s->max_clients; i++)
 		s->free_slots[i] = s->max_clients - 1 - i;
 	s->n_free = s->max_clients;
-	if (s->set.replica_loops > 1)
-		LOG_WARN(log, "replicaLoops %u: only 1 event loop is used so far",
-			 s->set.replica_loops);
-
 	struct net_config ncfg = {.lim = {.max_frame = s->set.max_frame_bytes,
 					  .max_key = s->set.max_key_bytes,
 					  .max_value = s->set.max_value_bytes}};
@@ -631,6 +700,15 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 		goto err_free;
 	}
 	net_loop_set_pre_flush(&s->nl, pre_flush, s);
+	if (s->set.replica_loops > 1) {
+		rc = cloops_create((int)s->set.replica_loops, loop, &ncfg, loop_msg, s, &s->cloops);
+		if (rc != 0) {
+			LOG_ERROR(log, "cannot start %u client loops: %s", s->set.replica_loops,
+				  strerror(-rc));
+			goto err_net;
+		}
+		LOG_INFO(log, "%u client loops carry client connections", s->set.replica_loops);
+	}
 	rc = net_listener_open(&s->lis, &s->nl, s->host->addr, s->host->port, on_accept, s, err);
 	if (rc != 0) {
 		LOG_ERROR(log, "replica%d cannot listen: %s", s->self, err);
@@ -677,6 +755,7 @@ err_dial:
 err_lis:
 	net_listener_close(&s->lis);
 err_net:
+	cloops_destroy(s->cloops);
 	net_loop_destroy(&s->nl);
 err_free:
 	free(s->clients);
@@ -689,6 +768,7 @@ void server_destroy(struct server *s)
 {
 	if (s == NULL)
 		return;
+	cloops_destroy(s->cloops); /* joins the client loops before the core goes away */
 	ev_timer_stop(s->loop, &s->tick);
 	net_listener_close(&s->lis);
 	net_dialer_stop(&s->master);

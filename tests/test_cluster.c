@@ -179,7 +179,7 @@ struct cluster_env {
 /* The scratch directory of the running test, removed by the teardown if the test fails. */
 static char live_dir[256];
 
-static void env_start(struct cluster_env *e, int n)
+static void env_start(struct cluster_env *e, int n, const char *extra)
 {
 	memset(e, 0, sizeof *e);
 	e->n = n;
@@ -194,8 +194,8 @@ static void env_start(struct cluster_env *e, int n)
 	for (int i = 0; i < n; i++)
 		fprintf(f, "replica%d 127.0.0.1:%u\n", i, (unsigned)(e->base + i));
 	fprintf(f, "-- Clients --\nclient0 127.0.0.1\n-- Master --\nmaster0 127.0.0.1\n");
-	fprintf(f, "masterPort: %u\nprotocol: curp\nshards: 64\nmaxDescRoutines: 1000\n",
-		(unsigned)(e->base + n));
+	fprintf(f, "masterPort: %u\nprotocol: curp\nshards: 64\nmaxDescRoutines: 1000\n%s",
+		(unsigned)(e->base + n), extra ? extra : "");
 	fclose(f);
 
 	char bin[512], log[600], alias[32];
@@ -282,10 +282,10 @@ static void check_replicas_identical(struct cluster_env *e, uint64_t expect_exec
 	}
 }
 
-static void run_workload(int n)
+static void run_workload(int n, const char *extra)
 {
 	struct cluster_env e;
-	env_start(&e, n);
+	env_start(&e, n, extra);
 	struct run *r = calloc(1, sizeof *r);
 	r->loop = ev_loop_new(EVFLAG_AUTO);
 	r->per_session = TOTAL_OPS / SESSIONS;
@@ -317,8 +317,9 @@ static void run_workload(int n)
 		errors += r->s[i].errors;
 		assert_int_equal(r->s[i].completed, r->per_session);
 	}
-	printf("# N=%d: %llu ops: fast %llu, slow %llu, retry %llu, errors %llu\n", n,
-	       (unsigned long long)(fast + slow + retry), (unsigned long long)fast,
+	printf("# N=%d%s: %llu ops: fast %llu, slow %llu, retry %llu, errors %llu\n", n,
+	       extra ? " (replicaLoops 2)" : "", (unsigned long long)(fast + slow + retry),
+	       (unsigned long long)fast,
 	       (unsigned long long)slow, (unsigned long long)retry, (unsigned long long)errors);
 	assert_int_equal(errors, 0);
 	assert_int_equal(fast + slow + retry, TOTAL_OPS);
@@ -344,13 +345,20 @@ static void run_workload(int n)
 static void test_cluster_3(void **state)
 {
 	(void)state;
-	run_workload(3);
+	run_workload(3, NULL);
+}
+
+/* The same with client connections spread over two client loops per replica. */
+static void test_cluster_3_loops(void **state)
+{
+	(void)state;
+	run_workload(3, "replicaLoops: 2\n");
 }
 
 static void test_cluster_5(void **state)
 {
 	(void)state;
-	run_workload(5);
+	run_workload(5, NULL);
 }
 
 /* ---- hostile input against live processes ---------------------------------------------------- */
@@ -414,7 +422,7 @@ static void test_hostile_input(void **state)
 {
 	(void)state;
 	struct cluster_env e;
-	env_start(&e, 3);
+	env_start(&e, 3, NULL);
 	struct common_rng rng;
 	common_rng_seed(&rng, 99);
 	hostile_round(e.base + 0, &rng);     /* the leader */
@@ -481,6 +489,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_hostile_input, teardown_procs),
 		cmocka_unit_test_teardown(test_cluster_3, teardown_procs),
 		cmocka_unit_test_teardown(test_cluster_5, teardown_procs),
+		cmocka_unit_test_teardown(test_cluster_3_loops, teardown_procs),
 	};
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
