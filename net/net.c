@@ -70,6 +70,7 @@ void net_conn_shutdown(struct net_conn *c, int reason)
 	ev_io_stop(nl->loop, &c->rio);
 	ev_io_stop(nl->loop, &c->wio);
 	ev_timer_stop(nl->loop, &c->dtimer);
+	ev_timer_stop(nl->loop, &c->htimer);
 	close(c->fd);
 	c->fd = -1;
 	/* Unsent output is dropped now; the buffer struct stays valid (empty) for late sends. */
@@ -138,6 +139,15 @@ static void conn_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 		conn_flush(c);
 }
 
+static void conn_hold_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct net_conn *c = w->data;
+	(void)loop;
+	(void)revents;
+	if (!c->closed && !ev_is_active(&c->wio))
+		conn_flush(c);
+}
+
 static void flush_dirty(struct net_loop *nl)
 {
 	struct net_conn *c;
@@ -146,6 +156,18 @@ static void flush_dirty(struct net_loop *nl)
 		nl->dirty = c->dirty_next;
 		c->dirty = false;
 		c->dirty_next = NULL;
+		if (c->hold > 0 && !c->closed) {
+			/* Batching: write when the oldest queued byte has waited `hold`. */
+			double left = c->hold_since + c->hold - ev_now(nl->loop);
+			if (left > 0) {
+				if (!ev_is_active(&c->htimer)) {
+					ev_timer_set(&c->htimer, left, 0.);
+					ev_timer_start(nl->loop, &c->htimer);
+				}
+				continue;
+			}
+			ev_timer_stop(nl->loop, &c->htimer);
+		}
 		/* With the write watcher active the socket is full: it writes when it drains. */
 		if (!c->closed && !ev_is_active(&c->wio))
 			conn_flush(c);
@@ -159,6 +181,7 @@ int net_conn_send(struct net_conn *c, const struct proto_msg *m)
 	struct net_loop *nl = c->nl;
 	if (c->closed)
 		return -EPIPE;
+	bool was_empty = c->out.len == 0;
 	int rc = proto_encode(&c->out, m, nl->cfg.lim.max_frame);
 	if (rc == -ENOBUFS) {
 		nl->st.overflow_disconnects++;
@@ -168,6 +191,8 @@ int net_conn_send(struct net_conn *c, const struct proto_msg *m)
 	if (rc != 0)
 		return rc;
 	nl->st.frames_out++;
+	if (was_empty)
+		c->hold_since = ev_now(nl->loop);
 	if (!c->dirty) {
 		c->dirty = true;
 		c->dirty_next = nl->dirty;
@@ -520,6 +545,8 @@ int net_conn_create(struct net_loop *nl, int fd, const char *peer, const struct 
 	c->wio.data = c;
 	ev_timer_init(&c->dtimer, conn_delay_cb, 0., 0.);
 	c->dtimer.data = c;
+	ev_timer_init(&c->htimer, conn_hold_cb, 0., 0.);
+	c->htimer.data = c;
 	c->all_next = nl->all;
 	if (nl->all)
 		nl->all->all_prev = c;
@@ -559,6 +586,8 @@ int net_conn_send_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 		c->out.data = nd;
 		c->out.cap = ncap;
 	}
+	if (c->out.len == 0)
+		c->hold_since = ev_now(c->nl->loop);
 	memcpy(c->out.data + c->out.len, frame, len);
 	c->out.len += len;
 	c->nl->st.frames_out++;
@@ -667,6 +696,13 @@ void net_conn_resume(struct net_conn *c)
 bool net_conn_paused(const struct net_conn *c)
 {
 	return c->paused;
+}
+
+void net_conn_set_hold_us(struct net_conn *c, uint32_t hold_us)
+{
+	c->hold = (double)hold_us / 1e6;
+	if (c->hold == 0)
+		ev_timer_stop(c->nl->loop, &c->htimer);
 }
 
 void net_conn_set_delay_us(struct net_conn *c, uint32_t delay_us)

@@ -159,6 +159,11 @@ int net_conn_detach(struct net_conn *c, int *fd, uint8_t **rest, size_t *rest_le
  * just read: they are delivered from the loop. Returns 0 or -ENOMEM. */
 int net_conn_inject(struct net_conn *c, const uint8_t *bytes, size_t len);
 
+/* Lets c's output wait up to hold_us after its first unwritten message before it is written, so
+ * more messages share one write (batchDelayUs); 0 (the default) writes at every flush point.
+ * The loop's timers decide the real resolution (about a millisecond with epoll). */
+void net_conn_set_hold_us(struct net_conn *c, uint32_t hold_us);
+
 /* Accessors. */
 uint64_t net_conn_id(const struct net_conn *c); /* unique per net_loop, never 0 */
 const char *net_conn_peer(const struct net_conn *c);

@@ -28,6 +28,9 @@ struct net_conn {
 	struct proto_buf out;
 	struct net_delayq dq;
 	double delay; /* seconds; 0 = deliver at once */
+	double hold;  /* seconds output may wait to be batched; 0 = write at the flush point */
+	double hold_since; /* ev_now when the oldest unwritten byte was queued (hold > 0) */
+	ev_timer htimer;   /* writes held output when its hold expires */
 	const struct net_conn_cbs *cbs;
 	void *arg;
 	bool closed; /* no more I/O; on the dead list until on_close ran */

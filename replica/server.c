@@ -446,6 +446,8 @@ static void peer_up(struct net_dialer *d, struct net_conn *c, void *arg)
 	m.node_id = s->self;
 	if (net_conn_send(c, &m) != 0)
 		return;
+	/* batchDelayUs: ACCEPT/ACK/COMMIT batches may wait that long for company. */
+	net_conn_set_hold_us(c, s->set.batch_delay_us);
 	p->up = true;
 	LOG_INFO(s->log, "connected to replica%d at %s", p->id, net_conn_peer(c));
 	if (s->core)

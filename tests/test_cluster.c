@@ -318,7 +318,7 @@ static void run_workload(int n, const char *extra)
 		assert_int_equal(r->s[i].completed, r->per_session);
 	}
 	printf("# N=%d%s: %llu ops: fast %llu, slow %llu, retry %llu, errors %llu\n", n,
-	       extra ? " (replicaLoops 2)" : "", (unsigned long long)(fast + slow + retry),
+	       extra ? " (replicaLoops 2, batchDelayUs 150)" : "", (unsigned long long)(fast + slow + retry),
 	       (unsigned long long)fast,
 	       (unsigned long long)slow, (unsigned long long)retry, (unsigned long long)errors);
 	assert_int_equal(errors, 0);
@@ -348,11 +348,12 @@ static void test_cluster_3(void **state)
 	run_workload(3, NULL);
 }
 
-/* The same with client connections spread over two client loops per replica. */
+/* The same with client connections spread over two client loops per replica, and replication
+ * batches held up to 150 us (batchDelayUs, as in the prototype's shipped confs). */
 static void test_cluster_3_loops(void **state)
 {
 	(void)state;
-	run_workload(3, "replicaLoops: 2\n");
+	run_workload(3, "replicaLoops: 2\nbatchDelayUs: 150\n");
 }
 
 static void test_cluster_5(void **state)

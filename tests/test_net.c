@@ -576,6 +576,57 @@ static void test_delay_fifo(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* ---- output hold (batchDelayUs): a batch waits for company, never less, order kept -------- */
+
+static bool got_all(void *arg)
+{
+	struct end *e = arg;
+	return e->got >= 100;
+}
+
+static bool got_101(void *arg)
+{
+	struct end *e = arg;
+	return e->got >= 101;
+}
+
+static void test_output_hold(void **state)
+{
+	(void)state;
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct net_loop nl;
+	struct net_config cfg = test_cfg(0);
+	assert_int_equal(net_loop_init(&nl, loop, &cfg), 0);
+	struct end a, b;
+	end_init(&a, loop);
+	end_init(&b, loop);
+	pair(&nl, &a, &b);
+	net_conn_set_hold_us(a.c, 20000);
+	b.delay = 0.020; /* every frame of the batch was queued at the same ev_now */
+	ev_now_update(loop);
+	double now = ev_now(loop);
+	for (uint64_t i = 1; i <= 100; i++) {
+		struct proto_msg m = msg_seq(i, "v", 1);
+		memcpy(&m.slot, &now, sizeof now);
+		assert_int_equal(net_conn_send(a.c, &m), 0);
+	}
+	uint64_t flushes = nl.st.flushes;
+	run_until(loop, got_all, &b);
+	assert_int_equal(b.got, 100);
+	assert_true(b.order_ok);
+	assert_true(b.delay_ok); /* none delivered before the hold expired */
+	assert_true(nl.st.flushes >= flushes);
+	/* hold 0 again: written at the next flush point */
+	net_conn_set_hold_us(a.c, 0);
+	b.delay = 0;
+	struct proto_msg m = msg_seq(101, "v", 1);
+	assert_int_equal(net_conn_send(a.c, &m), 0);
+	run_until(loop, got_101, &b);
+	assert_true(b.order_ok);
+	net_loop_destroy(&nl);
+	ev_loop_destroy(loop);
+}
+
 /* ---- the dialer retries until the listener exists, and reconnects ------------------------ */
 
 struct redial {
@@ -666,7 +717,7 @@ int main(void)
 	    cmocka_unit_test(test_tcp_roundtrip_order), cmocka_unit_test(test_garbage_frame),
 	    cmocka_unit_test(test_oversized_frame),	cmocka_unit_test(test_output_cap),
 	    cmocka_unit_test(test_pause_resume),	cmocka_unit_test(test_close_in_callback),
-	    cmocka_unit_test(test_delay_fifo),		cmocka_unit_test(test_dialer_retry),
+	    cmocka_unit_test(test_delay_fifo), cmocka_unit_test(test_output_hold),		cmocka_unit_test(test_dialer_retry),
 	    cmocka_unit_test(test_listen_wildcard),
 	};
 	return cmocka_run_group_tests_name("net", tests, NULL, NULL);
