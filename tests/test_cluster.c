@@ -362,6 +362,73 @@ static void test_cluster_5(void **state)
 	run_workload(5, NULL);
 }
 
+/* A follower killed with SIGKILL never blocks the others: with N=3 the fast path needs every
+ * replica, so operations complete on the slow path (leader + the other follower commit), with
+ * correct results, and the survivors stay identical. */
+static void test_follower_killed(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	env_start(&e, 3, NULL);
+	proc_signal(&e.replicas[2], SIGKILL);
+	assert_true(proc_wait(&e.replicas[2], 5000) == 128 + SIGKILL);
+	struct run *r = calloc(1, sizeof *r);
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	r->per_session = 100;
+	r->replicas = e.replicas;
+	r->n = 2; /* RSS probes: the live ones */
+	for (int i = 0; i < SESSIONS; i++) {
+		r->s[i].run = r;
+		r->s[i].id = i;
+		common_rng_seed(&r->s[i].rng, 555 + (uint64_t)i);
+	}
+	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1,
+				      .connect_grace_s = 0.5};
+	assert_int_equal(cluster_open(r->loop, e.conf, &e.s, "client0", &opt, &r->cl), 0);
+	ev_timer_init(&r->watchdog, watchdog_cb, 90.0, 0.0);
+	r->watchdog.data = r;
+	ev_timer_start(r->loop, &r->watchdog);
+	ev_run(r->loop, 0);
+	ev_timer_stop(r->loop, &r->watchdog);
+	assert_false(r->failed);
+	uint64_t fast = 0, slow = 0, retry = 0;
+	for (int i = 0; i < SESSIONS; i++) {
+		struct session_stats st;
+		session_get_stats(cluster_session_get(r->s[i].cs), &st);
+		fast += st.fast;
+		slow += st.slow;
+		retry += st.retry;
+		assert_int_equal(r->s[i].errors, 0);
+		assert_int_equal(r->s[i].completed, r->per_session);
+	}
+	printf("# N=3, replica2 killed: %llu ops: fast %llu, slow %llu, retry %llu\n",
+	       (unsigned long long)(fast + slow + retry), (unsigned long long)fast,
+	       (unsigned long long)slow, (unsigned long long)retry);
+	assert_int_equal(fast, 0); /* a super quorum (all 3) cannot answer */
+	cluster_close(r->cl);
+	ev_loop_destroy(r->loop);
+	free(r);
+	/* the two survivors executed everything and agree */
+	struct cluster_stats st0, st1;
+	char err[256];
+	for (int attempt = 0; attempt < 100; attempt++) {
+		assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st0, err), 0);
+		assert_int_equal(cluster_stats(e.conf, &e.s, 1, 5.0, &st1, err), 0);
+		if (stat_of(&st1, "exec_index") == SESSIONS * 100)
+			break;
+		poll(NULL, 0, 50);
+	}
+	assert_int_equal(stat_of(&st0, "exec_index"), SESSIONS * 100);
+	assert_int_equal(stat_of(&st1, "exec_index"), SESSIONS * 100);
+	assert_int_equal(stat_of(&st0, "digest"), stat_of(&st1, "digest"));
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(proc_stop(&e.replicas[i], 10000), 0);
+	assert_int_equal(proc_stop(&e.master, 10000), 0);
+	conf_free(e.conf);
+	proc_rmdir(e.dir);
+	live_dir[0] = 0;
+}
+
 /* ---- hostile input against live processes ---------------------------------------------------- */
 
 static int dial(uint16_t port)
@@ -491,6 +558,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_cluster_3, teardown_procs),
 		cmocka_unit_test_teardown(test_cluster_5, teardown_procs),
 		cmocka_unit_test_teardown(test_cluster_3_loops, teardown_procs),
+		cmocka_unit_test_teardown(test_follower_killed, teardown_procs),
 	};
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }
