@@ -165,6 +165,63 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+/* Runs SESSIONS sessions of per_session operations each against the cluster of conf (window 1,
+ * keys private to each session, results checked by op_done) until all completed or the watchdog
+ * fires. probe holds the replica processes whose RSS is sampled after 1000 operations. The
+ * caller checks the results, then frees with run_free. */
+static struct run *drive(const struct conf *conf, const struct conf_settings *set,
+			 uint64_t per_session, uint64_t seed, double watchdog_s, struct proc *probe,
+			 int nprobe, double connect_grace_s)
+{
+	struct run *r = calloc(1, sizeof *r);
+	assert_non_null(r);
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	r->per_session = per_session;
+	r->replicas = probe;
+	r->n = nprobe;
+	for (int i = 0; i < SESSIONS; i++) {
+		r->s[i].run = r;
+		r->s[i].id = i;
+		common_rng_seed(&r->s[i].rng, seed + (uint64_t)i);
+	}
+	struct common_logger lg;
+	common_logger_init(&lg, stderr, COMMON_LOG_INFO, "test-client");
+	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1, .log = &lg,
+				      .connect_grace_s = connect_grace_s};
+	assert_int_equal(cluster_open(r->loop, conf, set, "client0", &opt, &r->cl), 0);
+	ev_timer_init(&r->watchdog, watchdog_cb, watchdog_s, 0.0);
+	r->watchdog.data = r;
+	ev_timer_start(r->loop, &r->watchdog);
+	ev_run(r->loop, 0);
+	ev_timer_stop(r->loop, &r->watchdog);
+	assert_false(r->failed);
+	for (int i = 0; i < SESSIONS; i++) {
+		assert_int_equal(r->s[i].errors, 0);
+		assert_int_equal(r->s[i].completed, per_session);
+	}
+	return r;
+}
+
+/* Sums the sessions' completion paths. */
+static void run_paths(struct run *r, uint64_t *fast, uint64_t *slow, uint64_t *retry)
+{
+	*fast = *slow = *retry = 0;
+	for (int i = 0; i < SESSIONS; i++) {
+		struct session_stats st;
+		session_get_stats(cluster_session_get(r->s[i].cs), &st);
+		*fast += st.fast;
+		*slow += st.slow;
+		*retry += st.retry;
+	}
+}
+
+static void run_free(struct run *r)
+{
+	cluster_close(r->cl);
+	ev_loop_destroy(r->loop);
+	free(r);
+}
+
 struct cluster_env {
 	char dir[256];
 	char conf_path[512];
@@ -286,42 +343,13 @@ static void run_workload(int n, const char *extra)
 {
 	struct cluster_env e;
 	env_start(&e, n, extra);
-	struct run *r = calloc(1, sizeof *r);
-	r->loop = ev_loop_new(EVFLAG_AUTO);
-	r->per_session = TOTAL_OPS / SESSIONS;
-	r->replicas = e.replicas;
-	r->n = n;
-	for (int i = 0; i < SESSIONS; i++) {
-		r->s[i].run = r;
-		r->s[i].id = i;
-		common_rng_seed(&r->s[i].rng, 1000 + (uint64_t)i);
-	}
-	struct common_logger lg;
-	common_logger_init(&lg, stderr, COMMON_LOG_INFO, "test-client");
-	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1, .log = &lg};
-	assert_int_equal(cluster_open(r->loop, e.conf, &e.s, "client0", &opt, &r->cl), 0);
-	ev_timer_init(&r->watchdog, watchdog_cb, 180.0, 0.0);
-	r->watchdog.data = r;
-	ev_timer_start(r->loop, &r->watchdog);
-	ev_run(r->loop, 0);
-	ev_timer_stop(r->loop, &r->watchdog);
-	assert_false(r->failed);
-
-	uint64_t fast = 0, slow = 0, retry = 0, errors = 0;
-	for (int i = 0; i < SESSIONS; i++) {
-		struct session_stats st;
-		session_get_stats(cluster_session_get(r->s[i].cs), &st);
-		fast += st.fast;
-		slow += st.slow;
-		retry += st.retry;
-		errors += r->s[i].errors;
-		assert_int_equal(r->s[i].completed, r->per_session);
-	}
-	printf("# N=%d%s: %llu ops: fast %llu, slow %llu, retry %llu, errors %llu\n", n,
-	       extra ? " (replicaLoops 2, batchDelayUs 150)" : "", (unsigned long long)(fast + slow + retry),
-	       (unsigned long long)fast,
-	       (unsigned long long)slow, (unsigned long long)retry, (unsigned long long)errors);
-	assert_int_equal(errors, 0);
+	struct run *r = drive(e.conf, &e.s, TOTAL_OPS / SESSIONS, 1000, 180.0, e.replicas, n, 0);
+	uint64_t fast, slow, retry;
+	run_paths(r, &fast, &slow, &retry);
+	printf("# N=%d%s: %llu ops: fast %llu, slow %llu, retry %llu, errors 0\n", n,
+	       extra ? " (replicaLoops 2, batchDelayUs 150)" : "",
+	       (unsigned long long)(fast + slow + retry), (unsigned long long)fast,
+	       (unsigned long long)slow, (unsigned long long)retry);
 	assert_int_equal(fast + slow + retry, TOTAL_OPS);
 	assert_true(fast * 100 >= (uint64_t)TOTAL_OPS * 95);
 
@@ -335,9 +363,7 @@ static void run_workload(int n, const char *extra)
 		 * operations leaking even 1 KiB each would exceed it). */
 		assert_true(rss_late[i] <= r->rss_early[i] + 4096);
 	}
-	cluster_close(r->cl);
-	ev_loop_destroy(r->loop);
-	free(r);
+	run_free(r);
 	check_replicas_identical(&e, TOTAL_OPS);
 	env_stop(&e);
 }
@@ -372,42 +398,15 @@ static void test_follower_killed(void **state)
 	env_start(&e, 3, NULL);
 	proc_signal(&e.replicas[2], SIGKILL);
 	assert_true(proc_wait(&e.replicas[2], 5000) == 128 + SIGKILL);
-	struct run *r = calloc(1, sizeof *r);
-	r->loop = ev_loop_new(EVFLAG_AUTO);
-	r->per_session = 100;
-	r->replicas = e.replicas;
-	r->n = 2; /* RSS probes: the live ones */
-	for (int i = 0; i < SESSIONS; i++) {
-		r->s[i].run = r;
-		r->s[i].id = i;
-		common_rng_seed(&r->s[i].rng, 555 + (uint64_t)i);
-	}
-	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1,
-				      .connect_grace_s = 0.5};
-	assert_int_equal(cluster_open(r->loop, e.conf, &e.s, "client0", &opt, &r->cl), 0);
-	ev_timer_init(&r->watchdog, watchdog_cb, 90.0, 0.0);
-	r->watchdog.data = r;
-	ev_timer_start(r->loop, &r->watchdog);
-	ev_run(r->loop, 0);
-	ev_timer_stop(r->loop, &r->watchdog);
-	assert_false(r->failed);
-	uint64_t fast = 0, slow = 0, retry = 0;
-	for (int i = 0; i < SESSIONS; i++) {
-		struct session_stats st;
-		session_get_stats(cluster_session_get(r->s[i].cs), &st);
-		fast += st.fast;
-		slow += st.slow;
-		retry += st.retry;
-		assert_int_equal(r->s[i].errors, 0);
-		assert_int_equal(r->s[i].completed, r->per_session);
-	}
+	/* replica2 is gone: a session is ready with a majority of its connections after 0.5 s */
+	struct run *r = drive(e.conf, &e.s, 100, 555, 90.0, e.replicas, 2, 0.5);
+	uint64_t fast, slow, retry;
+	run_paths(r, &fast, &slow, &retry);
 	printf("# N=3, replica2 killed: %llu ops: fast %llu, slow %llu, retry %llu\n",
 	       (unsigned long long)(fast + slow + retry), (unsigned long long)fast,
 	       (unsigned long long)slow, (unsigned long long)retry);
 	assert_int_equal(fast, 0); /* a super quorum (all 3) cannot answer */
-	cluster_close(r->cl);
-	ev_loop_destroy(r->loop);
-	free(r);
+	run_free(r);
 	/* the two survivors executed everything and agree */
 	struct cluster_stats st0, st1;
 	char err[256];
@@ -505,31 +504,7 @@ static void test_hostile_input(void **state)
 	assert_true(stat_of(&st, "frames_rejected") >= 7);
 
 	/* a correct client still works end to end */
-	struct run *r = calloc(1, sizeof *r);
-	r->loop = ev_loop_new(EVFLAG_AUTO);
-	r->per_session = 250;
-	r->replicas = e.replicas;
-	r->n = 3;
-	for (int i = 0; i < SESSIONS; i++) {
-		r->s[i].run = r;
-		r->s[i].id = i;
-		common_rng_seed(&r->s[i].rng, 77 + (uint64_t)i);
-	}
-	struct common_logger lg;
-	common_logger_init(&lg, stderr, COMMON_LOG_INFO, "test-client");
-	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1, .log = &lg};
-	assert_int_equal(cluster_open(r->loop, e.conf, &e.s, "client0", &opt, &r->cl), 0);
-	ev_timer_init(&r->watchdog, watchdog_cb, 60.0, 0.0);
-	r->watchdog.data = r;
-	ev_timer_start(r->loop, &r->watchdog);
-	ev_run(r->loop, 0);
-	ev_timer_stop(r->loop, &r->watchdog);
-	assert_false(r->failed);
-	for (int i = 0; i < SESSIONS; i++)
-		assert_int_equal(r->s[i].errors, 0);
-	cluster_close(r->cl);
-	ev_loop_destroy(r->loop);
-	free(r);
+	run_free(drive(e.conf, &e.s, 250, 77, 60.0, e.replicas, 3, 0));
 	env_stop(&e);
 }
 
