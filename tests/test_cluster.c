@@ -65,6 +65,7 @@ struct run {
 	uint64_t rss_early[MAX_N];
 	bool early_taken;
 	ev_timer watchdog;
+	struct common_logger lg; /* the cluster keeps a pointer to it: lives as long as the run */
 };
 
 static void drv_next(struct sess_drv *d);
@@ -184,9 +185,8 @@ static struct run *drive(const struct conf *conf, const struct conf_settings *se
 		r->s[i].id = i;
 		common_rng_seed(&r->s[i].rng, seed + (uint64_t)i);
 	}
-	struct common_logger lg;
-	common_logger_init(&lg, stderr, COMMON_LOG_INFO, "test-client");
-	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1, .log = &lg,
+	common_logger_init(&r->lg, stderr, COMMON_LOG_INFO, "test-client");
+	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1, .log = &r->lg,
 				      .connect_grace_s = connect_grace_s};
 	assert_int_equal(cluster_open(r->loop, conf, set, "client0", &opt, &r->cl), 0);
 	ev_timer_init(&r->watchdog, watchdog_cb, watchdog_s, 0.0);
