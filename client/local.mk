@@ -1,3 +1,8 @@
 # client/cluster: the client library's I/O shell (master connection, sessions, stats fetch).
 noinst_LIBRARIES += client/libcluster.a
 client_libcluster_a_SOURCES = client/cluster.h client/cluster.c
+
+# client/loadgen: the load generator (`curpkv -run client`): workload, report, threads.
+noinst_LIBRARIES += client/libloadgen.a
+client_libloadgen_a_SOURCES = client/loadgen.h client/loadgen.c \
+	client/workload.h client/workload.c client/report.h client/report.c

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "client/cluster.h"
+#include "client/loadgen.h"
 #include "common/log.h"
 #include "conf/conf.h"
 #include "master/master.h"
@@ -157,11 +158,13 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 		setvbuf(out, NULL, _IOLBF, 0);
 	}
 	bool master = !strcasecmp(a->run, "master");
+	bool client = !strcasecmp(a->run, "client");
 	struct common_logger lg;
 	common_logger_init(&lg, out, COMMON_LOG_INFO,
-			   a->alias ? a->alias : (master ? "master" : "replica"));
-	int status = master ? master_main(c, s, a->quorum, &lg)
-			    : server_main(c, s, a->alias, a->latency, a->quorum, &lg);
+			   a->alias ? a->alias : (master ? "master" : client ? "client" : "replica"));
+	int status = master   ? master_main(c, s, a->quorum, &lg)
+		     : client ? loadgen_main(c, s, a->alias, &lg)
+			      : server_main(c, s, a->alias, a->latency, a->quorum, &lg);
 	if (out != stderr)
 		fclose(out);
 	return status;
@@ -221,12 +224,7 @@ int main(int argc, char **argv)
 		conf_free(c);
 		return 2;
 	}
-	if (strcasecmp(a.run, "client") != 0) {
-		rc = run_role(&a, c, &s);
-		conf_free(c);
-		return rc;
-	}
-	fprintf(stderr, "curpkv: role '%s' is not available in this build yet\n", a.run);
+	rc = run_role(&a, c, &s);
 	conf_free(c);
-	return 1;
+	return rc;
 }

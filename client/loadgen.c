@@ -1,0 +1,502 @@
+/* client/loadgen: the load generator: threads of sessions driving the cluster, the report. */
+#include "client/loadgen.h"
+
+#include <ck_pr.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "client/cluster.h"
+#include "client/report.h"
+#include "client/workload.h"
+#include "common/clock.h"
+
+#define HIST_BUCKETS 256 /* log2 buckets of 1/8 octave over microseconds: 1 us .. ~2^32 us */
+
+struct lg;
+struct lg_thread;
+
+struct lg_op {
+	struct lg_session *sess;
+	bool used;
+	bool warmup;
+	enum workload_class cls;
+	uint64_t key;
+	uint64_t local_seq;
+	uint64_t t0;
+};
+
+struct lg_session {
+	struct lg_thread *t;
+	struct cluster_session *cs;
+	struct workload wl;
+	uint64_t global;     /* session index in the process */
+	uint64_t issued;     /* measured requests issued */
+	bool warm;	     /* warm-up completed */
+	bool done;	     /* stopped issuing and nothing in flight */
+	uint32_t inflight;
+	struct lg_op *ops;   /* window slots */
+	uint8_t *val;	     /* value buffer (commandSize) */
+};
+
+struct lg_thread {
+	struct lg *g;
+	int idx;
+	pthread_t th;
+	struct ev_loop *loop;
+	struct cluster *cl;
+	struct lg_session *sess;
+	int nsess;
+	int ndone;
+	struct report_lat lat;
+	ev_timer watchdog; /* the cluster must become ready within replyTimeout */
+	ev_timer progress; /* thread 0 only */
+	uint64_t completed; /* ck_pr: measured completions */
+	uint64_t first_ns, last_ns;
+	uint64_t errors, timeouts;
+	bool failed;
+	char why[256];
+	struct common_logger log;
+};
+
+struct lg {
+	const struct conf *conf;
+	struct conf_settings s;
+	const char *alias;
+	const struct common_logger *log;
+	uint32_t window;
+	uint64_t seed;
+	uint64_t deadline_ns; /* runTime: stop issuing after this (0 = reqs) */
+	int nthreads;
+	struct lg_thread *th;
+	FILE *history;
+	pthread_mutex_t history_lock;
+	uint64_t hist[HIST_BUCKETS]; /* ck_pr: latency histogram for the progress line */
+	uint64_t last_completed;
+};
+
+/* ---- latency histogram (progress line only; the report uses exact samples) ------------- */
+
+static unsigned hist_bucket(double us)
+{
+	if (us < 1)
+		return 0;
+	double b = 8 * log2(us);
+	return b >= HIST_BUCKETS - 1 ? HIST_BUCKETS - 1 : (unsigned)b;
+}
+
+static double hist_median_ms(uint64_t *hist)
+{
+	uint64_t total = 0, seen = 0;
+	for (int i = 0; i < HIST_BUCKETS; i++)
+		total += ck_pr_load_64(&hist[i]);
+	if (total == 0)
+		return 0;
+	for (int i = 0; i < HIST_BUCKETS; i++) {
+		seen += ck_pr_load_64(&hist[i]);
+		if (seen * 2 >= total)
+			return pow(2, (i + 0.5) / 8) / 1000.0;
+	}
+	return 0;
+}
+
+/* ---- history ---------------------------------------------------------------------------- */
+
+static void hexs(FILE *f, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", p[i]);
+}
+
+static void history_line(struct lg *g, struct lg_op *o, enum session_result res,
+			 const uint8_t *value, uint32_t vlen, uint64_t t1)
+{
+	struct lg_session *s = o->sess;
+	bool write = o->cls == WL_STRONG_WRITE || o->cls == WL_WEAK_WRITE;
+	bool weak = o->cls == WL_WEAK_WRITE || o->cls == WL_WEAK_READ;
+	const char *status = res == SESSION_TIMEOUT ? "unknown" : res == SESSION_FAILED ? "fail" : "ok";
+	uint8_t key[8];
+	memcpy(key, &o->key, 8);
+	pthread_mutex_lock(&g->history_lock);
+	FILE *f = g->history;
+	fprintf(f, "{\"session\":%llu,\"seq\":%llu,\"op\":\"%s\",\"cons\":\"%s\",\"key\":\"",
+		(unsigned long long)s->global, (unsigned long long)o->local_seq,
+		write ? "put" : "get", weak ? "weak" : "strong");
+	hexs(f, key, 8);
+	fputs("\",\"value\":\"", f);
+	if (write) {
+		workload_value(s->val, g->s.command_size, s->global, o->local_seq);
+		hexs(f, s->val, g->s.command_size);
+	}
+	fputs("\",\"result\":", f);
+	if (write || res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+		fputs("\"\"", f);
+	} else if (res == SESSION_NOT_FOUND) {
+		fputs("null", f);
+	} else {
+		fputc('"', f);
+		hexs(f, value, vlen);
+		fputc('"', f);
+	}
+	fprintf(f, ",\"invoke_ns\":%llu,\"complete_ns\":%llu,\"status\":\"%s\"}\n",
+		(unsigned long long)o->t0, (unsigned long long)t1, status);
+	pthread_mutex_unlock(&g->history_lock);
+}
+
+/* ---- one session ---------------------------------------------------------------------- */
+
+static void issue(struct lg_session *s);
+
+static void thread_session_done(struct lg_thread *t)
+{
+	if (++t->ndone == t->nsess)
+		ev_break(t->loop, EVBREAK_ALL);
+}
+
+static void op_done(void *arg, uint64_t seq, enum session_result res, enum session_path path,
+		    const uint8_t *value, uint32_t vlen)
+{
+	struct lg_op *o = arg;
+	struct lg_session *s = o->sess;
+	struct lg_thread *t = s->t;
+	struct lg *g = t->g;
+	uint64_t t1 = common_now_ns();
+	(void)seq;
+	(void)path;
+	o->used = false;
+	s->inflight--;
+	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+		if (res == SESSION_TIMEOUT)
+			t->timeouts++;
+		else
+			t->errors++;
+		if (!t->failed) {
+			t->failed = true;
+			snprintf(t->why, sizeof t->why, "session %llu: a request %s",
+				 (unsigned long long)s->global,
+				 res == SESSION_TIMEOUT ? "got no reply within replyTimeout"
+							: "failed");
+		}
+	}
+	if (o->warmup) {
+		s->warm = true;
+	} else {
+		double ms = (double)(t1 - o->t0) / 1e6;
+		if (res == SESSION_OK || res == SESSION_NOT_FOUND) {
+			report_add(&t->lat, o->cls, ms);
+			ck_pr_inc_64(&g->hist[hist_bucket(ms * 1000)]);
+			ck_pr_inc_64(&t->completed);
+			t->last_ns = t1;
+		}
+		if (g->history)
+			history_line(g, o, res, value, vlen, t1);
+	}
+	if (t->failed && !s->done && s->inflight == 0) {
+		s->done = true; /* a failed run stops issuing */
+		thread_session_done(t);
+		return;
+	}
+	issue(s);
+}
+
+static bool more_to_issue(const struct lg_session *s)
+{
+	const struct lg *g = s->t->g;
+	if (s->t->failed)
+		return false;
+	if (g->deadline_ns)
+		return common_now_ns() < g->deadline_ns;
+	return s->issued < g->s.reqs;
+}
+
+static void submit(struct lg_session *s, struct lg_op *o, const struct workload_op *op)
+{
+	struct lg *g = s->t->g;
+	uint8_t key[8];
+	memcpy(key, &op->key, 8);
+	struct proto_cmd c = {.op = op->write ? PROTO_OP_PUT : PROTO_OP_GET, .key = key, .klen = 8};
+	if (op->write) {
+		workload_value(s->val, g->s.command_size, s->global, o->local_seq);
+		c.val = s->val;
+		c.vlen = g->s.command_size;
+	}
+	o->used = true;
+	o->cls = op->cls;
+	o->key = op->key;
+	o->t0 = common_now_ns();
+	s->inflight++;
+	int64_t rc = cluster_session_submit(s->cs, &c, op_done, o);
+	if (rc <= 0) {
+		o->used = false;
+		s->inflight--;
+		struct lg_thread *t = s->t;
+		if (!t->failed) {
+			t->failed = true;
+			snprintf(t->why, sizeof t->why, "session %llu: submit failed (%lld)",
+				 (unsigned long long)s->global, (long long)rc);
+		}
+	}
+}
+
+static void issue(struct lg_session *s)
+{
+	struct lg_thread *t = s->t;
+	struct lg *g = t->g;
+	if (!s->warm)
+		return;
+	while (s->inflight < g->window && more_to_issue(s)) {
+		struct lg_op *o = NULL;
+		for (uint32_t i = 0; i < g->window; i++)
+			if (!s->ops[i].used) {
+				o = &s->ops[i];
+				break;
+			}
+		if (o == NULL)
+			break;
+		struct workload_op op;
+		workload_next(&s->wl, &op);
+		o->warmup = false;
+		o->local_seq = ++s->issued;
+		if (t->first_ns == 0)
+			t->first_ns = common_now_ns();
+		submit(s, o, &op);
+		if (t->failed)
+			break;
+	}
+	if (!s->done && s->inflight == 0 && !more_to_issue(s)) {
+		s->done = true;
+		thread_session_done(t);
+	}
+}
+
+static void session_ready(struct cluster_session *cs, void *arg)
+{
+	struct lg_session *s = arg;
+	(void)cs;
+	/* Warm-up: one strong read, not measured (it pays for connection set-up). */
+	struct workload_op op = {.weak = false, .write = false, .key = 0, .cls = WL_STRONG_READ};
+	struct lg_op *o = &s->ops[0];
+	o->warmup = true;
+	o->local_seq = 0;
+	submit(s, o, &op);
+}
+
+static void cluster_ready(struct cluster *cl, void *arg)
+{
+	struct lg_thread *t = arg;
+	ev_timer_stop(t->loop, &t->watchdog);
+	for (int i = 0; i < t->nsess; i++) {
+		int rc = cluster_session_open(cl, session_ready, &t->sess[i], &t->sess[i].cs);
+		if (rc != 0) {
+			t->failed = true;
+			snprintf(t->why, sizeof t->why, "cannot open a session: %s", strerror(-rc));
+			ev_break(t->loop, EVBREAK_ALL);
+			return;
+		}
+	}
+}
+
+static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lg_thread *t = w->data;
+	(void)revents;
+	t->failed = true;
+	snprintf(t->why, sizeof t->why, "the cluster did not become ready within %u s",
+		 t->g->s.reply_timeout_s);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lg *g = w->data;
+	(void)loop;
+	(void)revents;
+	uint64_t total = 0;
+	for (int i = 0; i < g->nthreads; i++)
+		total += ck_pr_load_64(&g->th[i].completed);
+	fprintf(stderr, "progress: %llu ops in the last second, %llu total, median %.2fms\n",
+		(unsigned long long)(total - g->last_completed), (unsigned long long)total,
+		hist_median_ms(g->hist));
+	g->last_completed = total;
+}
+
+static void *thread_main(void *arg)
+{
+	struct lg_thread *t = arg;
+	struct lg *g = t->g;
+	struct cluster_options opt = {.on_ready = cluster_ready, .arg = t, .log = &t->log,
+				      .window = g->window};
+	int rc = cluster_open(t->loop, g->conf, &g->s, g->alias, &opt, &t->cl);
+	if (rc != 0) {
+		t->failed = true;
+		snprintf(t->why, sizeof t->why, "cannot reach the master: %s", strerror(-rc));
+		return NULL;
+	}
+	ev_timer_init(&t->watchdog, watchdog_cb, g->s.reply_timeout_s, 0.);
+	t->watchdog.data = t;
+	ev_timer_start(t->loop, &t->watchdog);
+	if (t->idx == 0) {
+		ev_timer_init(&t->progress, progress_cb, 1.0, 1.0);
+		t->progress.data = g;
+		ev_timer_start(t->loop, &t->progress);
+	}
+	ev_run(t->loop, 0);
+	ev_timer_stop(t->loop, &t->watchdog);
+	ev_timer_stop(t->loop, &t->progress);
+	return NULL;
+}
+
+/* ---- the process ------------------------------------------------------------------------ */
+
+static int online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+int loadgen_main(const struct conf *conf, const struct conf_settings *set, const char *alias,
+		 const struct common_logger *log)
+{
+	struct lg g;
+	memset(&g, 0, sizeof g);
+	g.conf = conf;
+	g.s = *set;
+	g.alias = alias ? alias : "client0";
+	g.log = log;
+	g.window = conf_settings_window(set);
+	if (set->weak_ratio > 0) {
+		LOG_ERROR(log, "weakRatio %u: weak operations are not available in this build yet "
+			       "(set weakRatio: 0)",
+			  set->weak_ratio);
+		return 1;
+	}
+	if (set->command_size > set->max_value_bytes) {
+		LOG_ERROR(log, "commandSize %u exceeds maxValueBytes %u", set->command_size,
+			  set->max_value_bytes);
+		return 1;
+	}
+	g.seed = set->seed_set ? set->seed : common_wall_ns();
+	uint32_t sessions = conf_settings_threads(set);
+	g.nthreads = (int)(sessions < (uint32_t)online_cpus() ? sessions : (uint32_t)online_cpus());
+	/* Process rank among the conf's clients keeps session keys disjoint across processes. */
+	uint64_t rank = 0;
+	const struct conf_host *me = conf_find_client(conf, g.alias);
+	if (me)
+		rank = (uint64_t)me->id;
+	if (set->history_file[0]) {
+		g.history = fopen(set->history_file, "w");
+		if (g.history == NULL) {
+			LOG_ERROR(log, "historyFile %s: %s", set->history_file, strerror(errno));
+			return 1;
+		}
+	}
+	pthread_mutex_init(&g.history_lock, NULL);
+	g.th = calloc((size_t)g.nthreads, sizeof *g.th);
+	int status = 1;
+	if (g.th == NULL)
+		goto out;
+	for (int i = 0; i < g.nthreads; i++) {
+		struct lg_thread *t = &g.th[i];
+		t->g = &g;
+		t->idx = i;
+		common_logger_init(&t->log, log->out, log->level, log->name);
+		t->nsess = (int)(sessions / (uint32_t)g.nthreads +
+				 ((uint32_t)i < sessions % (uint32_t)g.nthreads ? 1 : 0));
+		t->sess = calloc((size_t)t->nsess, sizeof *t->sess);
+		t->loop = ev_loop_new(EVFLAG_AUTO);
+		if (t->sess == NULL || t->loop == NULL)
+			goto out;
+		for (int k = 0; k < t->nsess; k++) {
+			struct lg_session *s = &t->sess[k];
+			s->t = t;
+			s->global = rank * sessions + (uint64_t)(i + k * g.nthreads);
+			workload_init(&s->wl, &g.s, s->global, g.seed);
+			s->ops = calloc(g.window, sizeof *s->ops);
+			s->val = malloc(g.s.command_size ? g.s.command_size : 1);
+			if (s->ops == NULL || s->val == NULL)
+				goto out;
+			for (uint32_t w = 0; w < g.window; w++)
+				s->ops[w].sess = s;
+		}
+	}
+	LOG_INFO(log, "%s: %u sessions on %d loops, window %u, %s", g.alias, sessions, g.nthreads,
+		 g.window, g.s.run_time_ms ? "timed run" : "request count");
+	if (g.s.run_time_ms)
+		g.deadline_ns = common_now_ns() + g.s.run_time_ms * 1000000ull;
+	for (int i = 0; i < g.nthreads; i++)
+		if (pthread_create(&g.th[i].th, NULL, thread_main, &g.th[i]) != 0)
+			goto out;
+	for (int i = 0; i < g.nthreads; i++)
+		pthread_join(g.th[i].th, NULL);
+
+	/* Merge and report. */
+	struct report_lat all;
+	memset(&all, 0, sizeof all);
+	struct report_totals tot;
+	memset(&tot, 0, sizeof tot);
+	uint64_t first = UINT64_MAX, last = 0;
+	bool failed = false;
+	for (int i = 0; i < g.nthreads; i++) {
+		struct lg_thread *t = &g.th[i];
+		report_merge(&all, &t->lat);
+		if (t->first_ns && t->first_ns < first)
+			first = t->first_ns;
+		if (t->last_ns > last)
+			last = t->last_ns;
+		tot.errors += t->errors;
+		tot.timeouts += t->timeouts;
+		for (int k = 0; k < t->nsess; k++) {
+			struct session *ps = t->sess[k].cs ? cluster_session_get(t->sess[k].cs) : NULL;
+			if (ps) {
+				struct session_stats st;
+				session_get_stats(ps, &st);
+				tot.fast += st.fast;
+				tot.slow += st.slow;
+				tot.retry += st.retry;
+			}
+		}
+		if (t->failed) {
+			failed = true;
+			LOG_ERROR(log, "%s", t->why);
+		}
+	}
+	tot.duration_s = last > first ? (double)(last - first) / 1e9 : 0;
+	report_sort(&all);
+	report_print(stdout, &all, &tot);
+	fflush(stdout);
+	char path[300];
+	snprintf(path, sizeof path, "latencies-%s.json", g.alias);
+	int rc = report_write_json(path, &all);
+	if (rc != 0)
+		LOG_ERROR(log, "cannot write %s: %s", path, strerror(-rc));
+	report_free(&all);
+	status = failed || rc != 0 ? 1 : 0;
+out:
+	if (g.th) {
+		for (int i = 0; i < g.nthreads; i++) {
+			struct lg_thread *t = &g.th[i];
+			if (t->cl)
+				cluster_close(t->cl);
+			for (int k = 0; t->sess && k < t->nsess; k++) {
+				free(t->sess[k].ops);
+				free(t->sess[k].val);
+			}
+			free(t->sess);
+			report_free(&t->lat);
+			if (t->loop)
+				ev_loop_destroy(t->loop);
+		}
+		free(g.th);
+	}
+	if (g.history)
+		fclose(g.history);
+	pthread_mutex_destroy(&g.history_lock);
+	return status;
+}

@@ -1,0 +1,23 @@
+/* client/loadgen: the load generator (`curpkv -run client`): sessions, workload, report. */
+#ifndef CURPKV_CLIENT_LOADGEN_H
+#define CURPKV_CLIENT_LOADGEN_H
+
+#include "common/log.h"
+#include "conf/conf.h"
+
+/*
+ * Runs conf_settings_threads(s) sessions (one client id and one connection per replica each) on
+ * min(sessions, online CPUs) event-loop threads, each loop with its own cluster handle. Every
+ * session first completes one warm-up request (not measured), then keeps its window
+ * (conf_settings_window) full until it issued `reqs` requests or `runTime` elapsed.
+ * At the end it prints the report of CONF.md section 4 on stdout (plus the strong-path and
+ * error lines), writes latencies-<alias>.json in the working directory, and, with historyFile,
+ * one JSON line per operation. Once a second it prints a progress line on stderr.
+ *
+ * Returns the process exit status: 0, or 1 if any request failed or timed out, the cluster never
+ * became ready, or the workload cannot run (the reason is logged).
+ */
+int loadgen_main(const struct conf *conf, const struct conf_settings *s, const char *alias,
+		 const struct common_logger *log);
+
+#endif

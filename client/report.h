@@ -1,0 +1,42 @@
+/* client/report: latency samples and the load generator's report (CONF.md 4). */
+#ifndef CURPKV_CLIENT_REPORT_H
+#define CURPKV_CLIENT_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "client/workload.h"
+
+/* Latency samples in milliseconds per class; one per thread, merged at the end. Not thread-safe. */
+struct report_lat {
+	double *v[WL_CLASSES];
+	size_t n[WL_CLASSES], cap[WL_CLASSES];
+};
+
+/* Adds one sample. Returns 0 or -ENOMEM. */
+int report_add(struct report_lat *l, enum workload_class cls, double ms);
+/* Moves every sample of src into dst (src is emptied). Returns 0 or -ENOMEM. */
+int report_merge(struct report_lat *dst, struct report_lat *src);
+/* Sorts every class (before printing). */
+void report_sort(struct report_lat *l);
+void report_free(struct report_lat *l);
+
+/* Nearest-rank percentile p (0..100) of a sorted array; 0 when empty. */
+double report_percentile(const double *sorted, size_t n, double p);
+
+struct report_totals {
+	double duration_s;
+	uint64_t fast, slow, retry;  /* strong completions per path */
+	uint64_t errors, timeouts;
+};
+
+/* Prints the report of CONF.md section 4 (groups only when non-empty) and the path and error
+ * lines after it. l must be sorted. */
+void report_print(FILE *out, const struct report_lat *l, const struct report_totals *t);
+
+/* Writes {"strong_write":[...],"strong_read":[...],"weak_write":[...],"weak_read":[...]} (ms,
+ * sorted). Returns 0 or -errno. */
+int report_write_json(const char *path, const struct report_lat *l);
+
+#endif
