@@ -6,3 +6,8 @@ client_libcluster_a_SOURCES = client/cluster.h client/cluster.c
 noinst_LIBRARIES += client/libloadgen.a
 client_libloadgen_a_SOURCES = client/loadgen.h client/loadgen.c \
 	client/workload.h client/workload.c client/report.h client/report.c
+
+check_PROGRAMS += tests/test_loadgen
+TESTS += tests/test_loadgen
+tests_test_loadgen_SOURCES = tests/test_loadgen.c
+tests_test_loadgen_LDADD = client/libloadgen.a conf/libconf.a common/libcommon.a $(TEST_LIBS) -lm

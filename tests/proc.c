@@ -96,6 +96,12 @@ uint16_t proc_free_ports(int count, uint64_t seed)
 
 int proc_start(struct proc *p, const char *name, const char *logpath, char *const argv[])
 {
+	return proc_start_in(p, name, logpath, NULL, NULL, argv);
+}
+
+int proc_start_in(struct proc *p, const char *name, const char *logpath, const char *errpath,
+		  const char *dir, char *const argv[])
+{
 	memset(p, 0, sizeof *p);
 	snprintf(p->name, sizeof p->name, "%s", name);
 	snprintf(p->log, sizeof p->log, "%s", logpath);
@@ -111,6 +117,13 @@ int proc_start(struct proc *p, const char *name, const char *logpath, char *cons
 	if (pid == 0) {
 		dup2(fd, 1);
 		dup2(fd, 2);
+		if (errpath) {
+			int efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+			if (efd >= 0)
+				dup2(efd, 2);
+		}
+		if (dir && chdir(dir) != 0)
+			_exit(126);
 		int devnull = open("/dev/null", O_RDONLY);
 		if (devnull >= 0)
 			dup2(devnull, 0);

@@ -24,6 +24,9 @@ uint16_t proc_free_ports(int count, uint64_t seed);
 
 /* Starts argv[0] (a path) with argv, stdout and stderr to p->log. Returns 0 or -errno. */
 int proc_start(struct proc *p, const char *name, const char *logpath, char *const argv[]);
+/* The same in working directory dir (NULL = ours), with stderr to errpath (NULL = the log). */
+int proc_start_in(struct proc *p, const char *name, const char *logpath, const char *errpath,
+		  const char *dir, char *const argv[]);
 /* Sends sig to the process (never by name). */
 void proc_signal(const struct proc *p, int sig);
 /* Waits up to timeout_ms for the process to exit; returns its exit status (>= 0), 128+signal,

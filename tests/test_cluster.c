@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -428,6 +429,95 @@ static void test_follower_killed(void **state)
 	live_dir[0] = 0;
 }
 
+/* ---- the load generator as a process --------------------------------------------------------- */
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *b = malloc((size_t)n + 1);
+	size_t got = fread(b, 1, (size_t)n, f);
+	b[got] = 0;
+	fclose(f);
+	return b;
+}
+
+/* Extracts the first group of re in text as a number; fails the test if it does not match. */
+static double grab(const char *text, const char *re)
+{
+	regex_t rx;
+	regmatch_t m[2];
+	assert_int_equal(regcomp(&rx, re, REG_EXTENDED | REG_NEWLINE), 0);
+	int rc = regexec(&rx, text, 2, m, 0);
+	if (rc != 0)
+		fprintf(stderr, "no match for /%s/ in:\n%s\n", re, text);
+	assert_int_equal(rc, 0);
+	double v = strtod(text + m[1].rm_so, NULL);
+	regfree(&rx);
+	return v;
+}
+
+/* `curpkv -run client` against a live cluster: its report parsed with the regular expressions
+ * of the prototype's scripts, its latency JSON and its history file. */
+static void test_loadgen_process(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	char extra[700];
+	char hist[300];
+	char dir[256];
+	assert_int_equal(proc_tmpdir(dir), 0);
+	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
+	snprintf(extra, sizeof extra,
+		 "reqs: 500\nclientThreads: 3\npipeline: true\npendings: 4\nwrites: 20\n"
+		 "keySpace: 1000\nseed: 5\nhistoryFile: %s\n",
+		 hist);
+	env_start(&e, 3, extra);
+	char bin[512], log[600], err[600];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(log, sizeof log, "%s/client0.log", dir);
+	snprintf(err, sizeof err, "%s/client0.err", dir);
+	char *argv[] = {bin, "-run", "client", "-config", e.conf_path, "-alias", "client0", NULL};
+	struct proc c;
+	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
+	assert_int_equal(proc_wait(&c, 120000), 0);
+	char *out = slurp(log);
+	assert_non_null(out);
+	assert_true(grab(out, "^Total operations: ([0-9]+)") == 1500);
+	assert_true(grab(out, "Throughput: ([0-9.]+) ops/sec") > 0);
+	assert_true(grab(out, "Median: ([0-9.]+)ms") > 0);
+	assert_true(grab(out, "P99: ([0-9.]+)ms") > 0);
+	assert_true(grab(out, "P99\\.9: ([0-9.]+)ms") > 0);
+	double writes = grab(out, "^  Writes: ([0-9]+) \\|");
+	assert_true(writes > 200 && writes < 400); /* 20% of 1500 */
+	assert_true(grab(out, "^Strong paths: fast ([0-9]+)") >= 1500 * 0.95);
+	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
+	free(out);
+	char path[400];
+	snprintf(path, sizeof path, "%s/latencies-client0.json", dir);
+	char *json = slurp(path);
+	assert_non_null(json);
+	assert_non_null(strstr(json, "\"strong_read\":["));
+	assert_non_null(strstr(json, "\"weak_write\":[]"));
+	free(json);
+	/* one history line per measured operation, values unique */
+	char *h = slurp(hist);
+	assert_non_null(h);
+	int lines = 0;
+	for (char *q = h; (q = strchr(q, '\n')) != NULL; q++)
+		lines++;
+	assert_int_equal(lines, 1500);
+	assert_non_null(strstr(h, "\"op\":\"put\",\"cons\":\"strong\""));
+	assert_non_null(strstr(h, "\"status\":\"ok\""));
+	free(h);
+	env_stop(&e);
+	proc_rmdir(dir);
+}
+
 /* ---- hostile input against live processes ---------------------------------------------------- */
 
 static int dial(uint16_t port)
@@ -534,6 +624,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_cluster_5, teardown_procs),
 		cmocka_unit_test_teardown(test_cluster_3_loops, teardown_procs),
 		cmocka_unit_test_teardown(test_follower_killed, teardown_procs),
+		cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
 	};
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

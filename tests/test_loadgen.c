@@ -1,0 +1,207 @@
+/* Unit tests for the load generator's pieces: workload mix and keys, Zipf shape, values,
+ * percentiles and the report's exact line shapes (the prototype's scripts parse them). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/report.h"
+#include "client/workload.h"
+
+static void test_mix_exact(void **state)
+{
+	(void)state;
+	struct conf_settings s;
+	conf_settings_default(&s);
+	s.writes = 5;
+	s.weak_ratio = 50;
+	s.weak_writes = 0; /* 0 means 0 */
+	s.key_space = 1000;
+	struct workload w;
+	workload_init(&w, &s, 3, 42);
+	uint64_t n = 200000, weak = 0, sw = 0, strong = 0, ww = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		struct workload_op op;
+		workload_next(&w, &op);
+		assert_true(op.key < 1000);
+		if (op.weak) {
+			weak++;
+			ww += op.write;
+		} else {
+			strong++;
+			sw += op.write;
+		}
+	}
+	assert_in_range(weak, n / 2 - 1500, n / 2 + 1500);
+	assert_int_equal(ww, 0);
+	/* 5% of strong ops, not 6% (the prototype's coin was off by one) */
+	assert_in_range(sw * 1000 / strong, 45, 55);
+}
+
+static void test_keys_hot_and_unique(void **state)
+{
+	(void)state;
+	struct conf_settings s;
+	conf_settings_default(&s);
+	s.conflicts = 100;
+	s.key = 42;
+	struct workload w;
+	workload_init(&w, &s, 0, 1);
+	struct workload_op op;
+	workload_next(&w, &op);
+	assert_int_equal(op.key, 42);
+	/* keySpace 0: unique keys per session, never shared across sessions */
+	s.conflicts = 0;
+	struct workload a, b;
+	workload_init(&a, &s, 1, 1);
+	workload_init(&b, &s, 2, 1);
+	uint64_t ka[100], kb[100];
+	for (int i = 0; i < 100; i++) {
+		workload_next(&a, &op);
+		ka[i] = op.key;
+		workload_next(&b, &op);
+		kb[i] = op.key;
+	}
+	for (int i = 0; i < 100; i++)
+		for (int j = 0; j < 100; j++) {
+			assert_true(ka[i] != kb[j]);
+			if (i != j)
+				assert_true(ka[i] != ka[j]);
+		}
+	/* the same seed replays the same stream; another seed does not */
+	struct workload c1, c2, c3;
+	s.key_space = 1000000;
+	workload_init(&c1, &s, 5, 7);
+	workload_init(&c2, &s, 5, 7);
+	workload_init(&c3, &s, 5, 8);
+	int same = 0;
+	for (int i = 0; i < 100; i++) {
+		struct workload_op o1, o2, o3;
+		workload_next(&c1, &o1);
+		workload_next(&c2, &o2);
+		workload_next(&c3, &o3);
+		assert_int_equal(o1.key, o2.key);
+		same += o1.key == o3.key;
+	}
+	assert_true(same < 5);
+}
+
+static void test_zipf_shape(void **state)
+{
+	(void)state;
+	struct common_rng r;
+	common_rng_seed(&r, 9);
+	static uint32_t hist[1000];
+	for (double sk = 0.5; sk < 1.6; sk += 0.49) {
+		memset(hist, 0, sizeof hist);
+		struct workload_zipf z;
+		workload_zipf_init(&z, 1000, sk);
+		int n = 400000;
+		for (int i = 0; i < n; i++) {
+			uint64_t k = workload_zipf_next(&z, &r);
+			assert_true(k < 1000);
+			hist[k]++;
+		}
+		/* P(0)/P(1) = 2^s and P(0)/P(3) = 4^s, within sampling noise */
+		double r01 = (double)hist[0] / hist[1], r03 = (double)hist[0] / hist[3];
+		assert_true(r01 > 0.9 * pow(2, sk) && r01 < 1.1 * pow(2, sk));
+		assert_true(r03 > 0.85 * pow(4, sk) && r03 < 1.15 * pow(4, sk));
+		assert_true(hist[0] > hist[10] && hist[10] > hist[500]);
+	}
+}
+
+static void test_values_unique(void **state)
+{
+	(void)state;
+	uint8_t a[100], b[100];
+	workload_value(a, 100, 3, 17);
+	workload_value(b, 100, 31, 7);
+	assert_memory_equal(a, "s3-17-", 6);
+	assert_memory_equal(b, "s31-7-", 6);
+	assert_true(memcmp(a, b, 100) != 0);
+	uint8_t tiny[3];
+	workload_value(tiny, 3, 3, 17);
+	assert_memory_equal(tiny, "s3-", 3);
+}
+
+static void test_percentiles(void **state)
+{
+	(void)state;
+	double v[100];
+	for (int i = 0; i < 100; i++)
+		v[i] = i + 1;
+	assert_true(report_percentile(v, 100, 50) == 50);
+	assert_true(report_percentile(v, 100, 99) == 99);
+	assert_true(report_percentile(v, 100, 99.9) == 100);
+	assert_true(report_percentile(v, 100, 0) == 1);
+	assert_true(report_percentile(v, 0, 50) == 0);
+	assert_true(report_percentile(v, 1, 99.9) == 1);
+}
+
+static bool matches(const char *text, const char *re, double *num)
+{
+	regex_t rx;
+	regmatch_t m[2];
+	assert_int_equal(regcomp(&rx, re, REG_EXTENDED | REG_NEWLINE), 0);
+	bool ok = regexec(&rx, text, 2, m, 0) == 0;
+	if (ok && num)
+		*num = strtod(text + m[1].rm_so, NULL);
+	regfree(&rx);
+	return ok;
+}
+
+/* The line shapes of CONF.md 4, checked with the regular expressions users' scripts use. */
+static void test_report_format(void **state)
+{
+	(void)state;
+	struct report_lat l;
+	memset(&l, 0, sizeof l);
+	for (int i = 0; i < 1000; i++) {
+		report_add(&l, WL_STRONG_READ, 0.2 + i * 0.001);
+		if (i < 100)
+			report_add(&l, WL_STRONG_WRITE, 0.5);
+	}
+	report_sort(&l);
+	struct report_totals t = {.duration_s = 2.0, .fast = 1090, .slow = 10};
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	report_print(f, &l, &t);
+	fclose(f);
+	double x;
+	assert_true(matches(buf, "^Total operations: ([0-9]+)$", &x) && x == 1100);
+	assert_true(matches(buf, "^Duration: ([0-9]+\\.[0-9]{2})s$", &x) && x == 2.0);
+	assert_true(matches(buf, "Throughput: ([0-9.]+) ops/sec", &x) && x == 550.0);
+	assert_true(matches(buf, "^Strong Operations: ([0-9]+) \\(100\\.0%\\)$", &x) && x == 1100);
+	assert_true(matches(buf, "^  Writes: 100 \\| Reads: 1000$", NULL));
+	assert_true(matches(buf, "Median: ([0-9.]+)ms", &x));
+	assert_true(matches(buf, "P99: ([0-9.]+)ms", &x));
+	assert_true(matches(buf, "P99\\.9: ([0-9.]+)ms", &x));
+	assert_true(matches(buf,
+			    "^  Strong Write: Avg: 0\\.50ms \\| Median: 0\\.50ms \\| P99: 0\\.50ms \\| "
+			    "P99\\.9: 0\\.50ms$",
+			    NULL));
+	assert_true(matches(buf, "^  Strong Read:  Avg: ([0-9.]+)ms", &x));
+	assert_false(matches(buf, "Weak Operations", NULL)); /* empty group: not printed */
+	assert_true(matches(buf, "^Strong paths: fast 1090 \\(99\\.1%\\) \\| slow 10 \\| retry 0$",
+			    NULL));
+	assert_true(matches(buf, "^Errors: 0 \\| Timeouts: 0$", NULL));
+	free(buf);
+	report_free(&l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mix_exact),     cmocka_unit_test(test_keys_hot_and_unique),
+		cmocka_unit_test(test_zipf_shape),    cmocka_unit_test(test_values_unique),
+		cmocka_unit_test(test_percentiles),   cmocka_unit_test(test_report_format),
+	};
+	return cmocka_run_group_tests_name("loadgen", tests, NULL, NULL);
+}
