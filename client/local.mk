@@ -4,7 +4,7 @@ client_libcluster_a_SOURCES = client/cluster.h client/cluster.c
 
 # client/loadgen: the load generator (`curpkv -run client`): workload, report, threads.
 noinst_LIBRARIES += client/libloadgen.a
-client_libloadgen_a_SOURCES = client/loadgen.h client/loadgen.c \
+client_libloadgen_a_SOURCES = client/loadgen.h client/loadgen.c client/cli.h client/cli.c \
 	client/workload.h client/workload.c client/report.h client/report.c
 
 check_PROGRAMS += tests/test_loadgen

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "client/cli.h"
 #include "client/cluster.h"
 #include "client/loadgen.h"
 #include "common/log.h"
@@ -25,6 +26,10 @@ struct cli_args {
 	bool check;
 	bool help;
 	bool version;
+	bool weak;	  /* --weak (get/put/del/scan) */
+	int npos;	  /* positional arguments (subcommands only) */
+	char *pos[4];
+	bool allow_pos;
 };
 
 static void usage(FILE *out)
@@ -34,6 +39,8 @@ static void usage(FILE *out)
 		"              [-protocol curp|curpho|curpht] [-latency FILE] [-quorum FILE] [-log FILE]\n"
 		"       curpkv -check -config FILE [-alias NAME] [-protocol P]\n"
 		"       curpkv stats -config FILE      print every replica's counters\n"
+		"       curpkv get|del -config FILE KEY   curpkv put -config FILE KEY VALUE\n"
+		"              exit status: 0 done, 1 get of a missing key, 2 usage, 3 no answer\n"
 		"       curpkv -h | -version\n"
 		"\n"
 		"  -run ROLE      process role: master, server (or replica), client\n"
@@ -63,9 +70,15 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
 		{"quorum", offsetof(struct cli_args, quorum)},
 		{"log", offsetof(struct cli_args, log)},
 	};
+	bool allow_pos = a->allow_pos;
 	memset(a, 0, sizeof *a);
+	a->allow_pos = allow_pos;
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
+		if (arg[0] != '-' && a->allow_pos && a->npos < 4) {
+			a->pos[a->npos++] = argv[i];
+			continue;
+		}
 		if (arg[0] != '-') {
 			fprintf(stderr, "curpkv: unexpected argument '%s'\n", arg);
 			return -EINVAL;
@@ -79,6 +92,10 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
 		}
 		if (nlen == 7 && !strncmp(name, "version", 7)) {
 			a->version = true;
+			continue;
+		}
+		if (nlen == 4 && !strncmp(name, "weak", 4)) {
+			a->weak = true;
 			continue;
 		}
 		if (nlen == 5 && !strncmp(name, "check", 5)) {
@@ -173,12 +190,19 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 int main(int argc, char **argv)
 {
 	struct cli_args a;
-	/* Subcommand form: `curpkv stats -config F` (the flags follow the word). */
-	bool stats = argc > 1 && !strcmp(argv[1], "stats");
-	if (stats) {
+	memset(&a, 0, sizeof a);
+	/* Subcommand forms: `curpkv stats|get|put|del|scan -config F ...` (flags follow the word). */
+	const char *sub = NULL;
+	static const char *const subs[] = {"stats", "get", "put", "del", "scan"};
+	for (size_t i = 0; argc > 1 && i < sizeof subs / sizeof subs[0]; i++)
+		if (!strcmp(argv[1], subs[i]))
+			sub = subs[i];
+	bool stats = sub && !strcmp(sub, "stats");
+	if (sub) {
 		argv[1] = argv[0];
 		argc--;
 		argv++;
+		a.allow_pos = !stats;
 	}
 	if (parse_args(argc, argv, &a) != 0)
 		return 2;
@@ -209,6 +233,11 @@ int main(int argc, char **argv)
 	}
 	if (stats) {
 		rc = cluster_stats_main(c, &s);
+		conf_free(c);
+		return rc;
+	}
+	if (sub) {
+		rc = cli_main(c, &s, sub, a.npos, a.pos, a.weak);
 		conf_free(c);
 		return rc;
 	}

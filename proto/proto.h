@@ -8,8 +8,8 @@
 
 /*
  * Wire format. A frame is a 4-byte little-endian body length followed by the body, one msgpack
- * array per message: [type, view, field...] with the fields of each type in the order of
- * struct proto_msg's comments. Frames larger than the receiver's maxFrameBytes are refused at
+ * array per message: [type, view, field...] with the fields of each type in the fixed order
+ * listed in docs/wire.md (encoded: only the fields that type uses). Frames larger than the receiver's maxFrameBytes are refused at
  * the header. Decoding checks every field (type, range, length) and never trusts a declared
  * size: msgpack lengths are checked against the bytes that remain and the nesting depth is
  * bounded before msgpack-c's unpacker sees the body.
@@ -22,15 +22,17 @@
 #define PROTO_MAX_REPLICAS 15
 #define PROTO_MAX_DEPS 64 /* HO causal_deps carried in one RECORD_ACK */
 #define PROTO_ADDR_MAX 256
+#define PROTO_MAX_STATS 48     /* name/value pairs in one STATS_REPLY */
+#define PROTO_STAT_NAME_MAX 64 /* bytes of one stat name */
 
 enum proto_type {
 	/* connection set-up */
-	PROTO_HELLO = 1,     /* any -> replica/master: who is connecting (role, id) */
+	PROTO_HELLO = 1,     /* any -> replica/master: who is connecting (role, node_id, client_id) */
 	/* master control plane */
 	PROTO_REGISTER,      /* replica -> master: id, addr, port */
-	PROTO_CLUSTER_REQ,   /* client/replica -> master: ask for the cluster (and a client id) */
-	PROTO_CLUSTER_INFO,  /* master -> all: ready, view, leader, replicas, client_id */
-	PROTO_HEARTBEAT,     /* master -> replica, replica -> master (reply): view, exec index */
+	PROTO_CLUSTER_REQ,   /* client/replica -> master: role, node_id; asks for the cluster (and a client id) */
+	PROTO_CLUSTER_INFO,  /* master -> all: ready, leader, node_id, client_id, replicas */
+	PROTO_HEARTBEAT,     /* master -> replica, replica -> master (reply): node_id, commit, slot (exec index) */
 	/* strong operations */
 	PROTO_PROPOSE,       /* client -> every replica: cid, cmd, low_seq */
 	PROTO_REPLY,         /* leader -> client: cid, slot, ok, status, value */
@@ -88,9 +90,10 @@ struct proto_msg {
 	uint8_t type;
 	uint64_t view;
 
-	/* HELLO */
+	/* HELLO, CLUSTER_REQ */
 	uint8_t role;     /* enum proto_role */
-	int32_t node_id;  /* HELLO (replica id), REGISTER, CLUSTER_INFO (your id) */
+	int32_t node_id;  /* HELLO/CLUSTER_REQ (replica id, -1 = none), REGISTER, CLUSTER_INFO (your
+			   * id, -1 = none), HEARTBEAT */
 	/* REGISTER */
 	uint16_t port;
 	const char *addr;
@@ -106,7 +109,7 @@ struct proto_msg {
 	struct proto_cid cid;
 	struct proto_cmd cmd; /* PROPOSE, ACCEPT */
 	uint64_t low_seq;     /* PROPOSE, SYNC: lowest seq the session still waits for */
-	uint64_t slot;        /* REPLY, SYNC_REPLY, ACCEPT, ACK (first) */
+	uint64_t slot;        /* REPLY, SYNC_REPLY, ACCEPT, ACK (first), HEARTBEAT (exec index) */
 	uint64_t slot_hi;     /* ACK: last slot of the accepted range */
 	uint64_t commit;      /* ACCEPT, COMMIT, HEARTBEAT: commit index (slots < commit are committed) */
 	bool ok;              /* REPLY, RECORD_ACK */
@@ -120,7 +123,7 @@ struct proto_msg {
 		const char *name;
 		uint32_t name_len;
 		uint64_t value;
-	} stats[48];
+	} stats[PROTO_MAX_STATS];
 };
 
 /* Limits applied while decoding (from the conf: maxFrameBytes, maxKeyBytes, maxValueBytes). */
@@ -142,8 +145,13 @@ void proto_buf_free(struct proto_buf *b);
 /* Drops the first n bytes (after they were written to a socket). */
 void proto_buf_consume(struct proto_buf *b, size_t n);
 
-/* Appends one framed message to b. Returns 0, -EINVAL (a field out of range for its type),
- * -EMSGSIZE (the frame would exceed max_frame) or -ENOBUFS (b's limit reached; b unchanged). */
+/* Appends one framed message to b. Returns 0, -EINVAL (unknown type, or a field that cannot be
+ * encoded: more than PROTO_MAX_REPLICAS replicas or PROTO_MAX_STATS stats, an addr longer than
+ * PROTO_ADDR_MAX or a stat name longer than PROTO_STAT_NAME_MAX, an op beyond PROTO_OP_SCAN, a
+ * NULL pointer with a non-zero length), -EMSGSIZE (the body would exceed max_frame), -ENOBUFS
+ * (b's limit reached) or -ENOMEM; on any error b is unchanged. Semantic rules the decoder enforces
+ * (seq >= 1, slot <= slot_hi, key/value limits...) are the sender's business and not re-checked
+ * here. Called by the thread that owns b. */
 int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_frame);
 
 /* Looks at the start of a byte stream: returns the total frame length (header + body) when a

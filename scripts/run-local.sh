@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs a whole cluster of a conf on this machine under the load generator and prints the report.
-#   scripts/run-local.sh [-c conf] [-t threads] [-o outdir] [-h]
+#   scripts/run-local.sh [-c conf] [-t threads] [-p protocol] [-o outdir] [-h]
 #     -c conf     cluster conf (default: conf/local.conf: 3 replicas, a master, 1 client process)
 #     -t threads  client threads per client process (rewrites clientThreads in the copy)
+#     -p protocol curp, curpho or curpht (rewrites protocol in the copy)
 #     -o outdir   where results go (default: results/local-<timestamp>)
 # Builds curpkv first if needed (scripts/bootstrap.sh). Starts the master and every replica of the
 # conf, waits until the master says the cluster is ready, runs every client of the conf, waits
@@ -12,16 +13,18 @@
 # samples). Exits non-zero if any client failed.
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 conf="$top/conf/local.conf"
 threads=""
+protocol=""
 out=""
-while getopts "c:t:o:h" opt; do
+while getopts "c:t:p:o:h" opt; do
 	case "$opt" in
 	c) conf=$OPTARG ;;
 	t) threads=$OPTARG ;;
+	p) protocol=$OPTARG ;;
 	o) out=$OPTARG ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -42,12 +45,17 @@ out=${out:-"$top/results/local-$(date +%Y%m%d-%H%M%S)"}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 run_conf="$out/benchmark.conf"
-if [ -n "$threads" ]; then
-	# A key line before the first section is global; drop the conf's own thread keys.
-	{ echo "clientThreads: $threads"; grep -v -i -E '^[[:space:]]*(clientThreads|clones)[[:space:]:]' "$conf"; } >"$run_conf"
-else
-	cp "$conf" "$run_conf"
-fi
+case "$protocol" in "" | curp | curpho | curpht) ;; *) echo "run-local: -p: curp, curpho or curpht" >&2; exit 2 ;; esac
+# Overrides go first (a key line before the first section is global) and the conf's own lines
+# for those keys are dropped from the copy.
+drop='a^' # matches no line
+[ -z "$threads" ] || drop="$drop|^[[:space:]]*(clientThreads|clones)[[:space:]:]"
+[ -z "$protocol" ] || drop="$drop|^[[:space:]]*protocol[[:space:]:]"
+{
+	[ -z "$threads" ] || echo "clientThreads: $threads"
+	[ -z "$protocol" ] || echo "protocol: $protocol"
+	grep -v -i -E "$drop" "$conf" || true
+} >"$run_conf"
 
 # Hosts from the effective settings (also validates the conf).
 check=$("$bin" -check -config "$run_conf" 2>"$out/check.err") || {

@@ -518,6 +518,52 @@ static void test_loadgen_process(void **state)
 	proc_rmdir(dir);
 }
 
+/* `curpkv get|put|del` from the shell: output and exit statuses a script can use. */
+static int cli(struct cluster_env *e, const char *dir, char *const *args, char **out)
+{
+	char bin[512], log[600];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(log, sizeof log, "%s/cli.log", dir);
+	char *argv[8] = {bin};
+	int n = 1;
+	argv[n++] = args[0];
+	argv[n++] = "-config";
+	argv[n++] = e->conf_path;
+	for (int i = 1; args[i] && n < 7; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	struct proc c;
+	assert_int_equal(proc_start(&c, "cli", log, argv), 0);
+	int st = proc_wait(&c, 30000);
+	*out = slurp(log);
+	return st;
+}
+
+static void test_cli(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	env_start(&e, 3, NULL);
+	char *out;
+	char *put[] = {"put", "greeting", "hello world", NULL};
+	assert_int_equal(cli(&e, e.dir, put, &out), 0);
+	free(out);
+	char *get[] = {"get", "greeting", NULL};
+	assert_int_equal(cli(&e, e.dir, get, &out), 0);
+	assert_string_equal(out, "hello world\n");
+	free(out);
+	char *del[] = {"del", "greeting", NULL};
+	assert_int_equal(cli(&e, e.dir, del, &out), 0);
+	free(out);
+	assert_int_equal(cli(&e, e.dir, get, &out), 1); /* missing key */
+	assert_string_equal(out, "");
+	free(out);
+	char *bad[] = {"put", "only-a-key", NULL};
+	assert_int_equal(cli(&e, e.dir, bad, &out), 2); /* usage */
+	free(out);
+	env_stop(&e);
+}
+
 /* ---- hostile input against live processes ---------------------------------------------------- */
 
 static int dial(uint16_t port)
@@ -625,6 +671,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_cluster_3_loops, teardown_procs),
 		cmocka_unit_test_teardown(test_follower_killed, teardown_procs),
 		cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
+		cmocka_unit_test_teardown(test_cli, teardown_procs),
 	};
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

@@ -1,0 +1,137 @@
+#include "client/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <ev.h>
+
+#include "client/cluster.h"
+
+struct cli_run {
+	struct ev_loop *loop;
+	struct proto_cmd cmd;
+	int status;
+	bool done;
+	ev_timer timer;
+};
+
+static void op_done(void *arg, uint64_t seq, enum session_result res, enum session_path path,
+		    const uint8_t *value, uint32_t vlen)
+{
+	struct cli_run *r = arg;
+	(void)seq;
+	(void)path;
+	r->done = true;
+	switch (res) {
+	case SESSION_OK:
+		if (r->cmd.op == PROTO_OP_GET) {
+			fwrite(value, 1, vlen, stdout);
+			fputc('\n', stdout);
+		}
+		r->status = CLI_OK;
+		break;
+	case SESSION_NOT_FOUND:
+		r->status = r->cmd.op == PROTO_OP_GET ? CLI_NOT_FOUND : CLI_OK;
+		break;
+	default:
+		fprintf(stderr, "curpkv: the operation %s\n",
+			res == SESSION_TIMEOUT ? "got no answer (it may or may not have been applied)"
+					       : "was refused");
+		r->status = CLI_ERROR;
+		break;
+	}
+	ev_break(r->loop, EVBREAK_ALL);
+}
+
+static void session_ready(struct cluster_session *cs, void *arg)
+{
+	struct cli_run *r = arg;
+	if (cluster_session_submit(cs, &r->cmd, op_done, r) <= 0) {
+		fprintf(stderr, "curpkv: cannot submit the operation\n");
+		r->status = CLI_ERROR;
+		ev_break(r->loop, EVBREAK_ALL);
+	}
+}
+
+static void cluster_ready(struct cluster *cl, void *arg)
+{
+	struct cli_run *r = arg;
+	struct cluster_session *cs;
+	if (cluster_session_open(cl, session_ready, r, &cs) != 0) {
+		r->status = CLI_ERROR;
+		ev_break(r->loop, EVBREAK_ALL);
+	}
+}
+
+static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct cli_run *r = w->data;
+	(void)revents;
+	if (!r->done) {
+		fprintf(stderr, "curpkv: no answer from the cluster within the reply timeout\n");
+		r->status = CLI_ERROR;
+	}
+	ev_break(loop, EVBREAK_ALL);
+}
+
+int cli_main(const struct conf *conf, const struct conf_settings *s, const char *op, int argc,
+	     char **argv, bool weak)
+{
+	struct cli_run r;
+	memset(&r, 0, sizeof r);
+	r.status = CLI_ERROR;
+	size_t want = !strcmp(op, "put") ? 2 : 1;
+	if (!strcmp(op, "get"))
+		r.cmd.op = PROTO_OP_GET;
+	else if (!strcmp(op, "put"))
+		r.cmd.op = PROTO_OP_PUT;
+	else if (!strcmp(op, "del"))
+		r.cmd.op = PROTO_OP_DEL;
+	else if (!strcmp(op, "scan")) {
+		fprintf(stderr, "curpkv: scan is a weak operation; weak operations are not "
+				"available in this build yet\n");
+		return CLI_ERROR;
+	} else {
+		return CLI_USAGE;
+	}
+	if ((size_t)argc != want) {
+		fprintf(stderr, "usage: curpkv %s -config FILE KEY%s\n", op,
+			want == 2 ? " VALUE" : "");
+		return CLI_USAGE;
+	}
+	if (weak) {
+		fprintf(stderr, "curpkv: --weak: weak operations are not available in this build "
+				"yet\n");
+		return CLI_ERROR;
+	}
+	size_t klen = strlen(argv[0]);
+	size_t vlen = want == 2 ? strlen(argv[1]) : 0;
+	if (klen > s->max_key_bytes || vlen > s->max_value_bytes) {
+		fprintf(stderr, "curpkv: key or value longer than maxKeyBytes/maxValueBytes\n");
+		return CLI_USAGE;
+	}
+	r.cmd.key = (const uint8_t *)argv[0];
+	r.cmd.klen = (uint32_t)klen;
+	if (want == 2) {
+		r.cmd.val = (const uint8_t *)argv[1];
+		r.cmd.vlen = (uint32_t)vlen;
+	}
+	r.loop = ev_loop_new(EVFLAG_AUTO);
+	if (r.loop == NULL)
+		return CLI_ERROR;
+	struct cluster *cl = NULL;
+	struct cluster_options opt = {.on_ready = cluster_ready, .arg = &r, .window = 1};
+	if (cluster_open(r.loop, conf, s, NULL, &opt, &cl) != 0) {
+		fprintf(stderr, "curpkv: cannot reach the master of %s\n", conf->path);
+		ev_loop_destroy(r.loop);
+		return CLI_ERROR;
+	}
+	ev_timer_init(&r.timer, timeout_cb, s->reply_timeout_s, 0.);
+	r.timer.data = &r;
+	ev_timer_start(r.loop, &r.timer);
+	ev_run(r.loop, 0);
+	ev_timer_stop(r.loop, &r.timer);
+	cluster_close(cl);
+	ev_loop_destroy(r.loop);
+	return r.status;
+}

@@ -1,0 +1,23 @@
+/* client/cli: one-shot operations from the shell (`curpkv get|put|del`). */
+#ifndef CURPKV_CLIENT_CLI_H
+#define CURPKV_CLIENT_CLI_H
+
+#include <stddef.h>
+
+#include "conf/conf.h"
+
+/* Exit statuses a script can rely on. */
+enum cli_status {
+	CLI_OK = 0,        /* done (get: the value was printed) */
+	CLI_NOT_FOUND = 1, /* get: the key does not exist */
+	CLI_USAGE = 2,     /* bad arguments */
+	CLI_ERROR = 3,     /* the cluster did not answer in time, or refused the command */
+};
+
+/* Runs op ("get", "put", "del", "scan") with its positional arguments (key [value]) as one
+ * strong operation of a fresh session, waiting at most the conf's replyTimeout. get writes the
+ * value's bytes and a newline to stdout. Returns an enum cli_status. Thread: any (own loop). */
+int cli_main(const struct conf *conf, const struct conf_settings *s, const char *op, int argc,
+	     char **argv, bool weak);
+
+#endif

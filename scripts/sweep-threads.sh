@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Sweeps client threads (and protocols) over a local cluster and tabulates the results.
+#   scripts/sweep-threads.sh [-c conf] [-t "1 2 4 8 16"] [-r reps] [-p "curp curpho curpht"] [-o outdir] [-h]
+# One scripts/run-local.sh run per protocol x threads x repetition (each run is a fresh cluster).
+# Writes <outdir>/results.csv with the columns
+#   protocol,threads,rep,throughput,s_p50,s_p99,w_p50,w_p99,fast_fraction
+# (latencies in ms from each run's merged samples; fast_fraction = fast / all strong completions)
+# and prints a table of the medians over repetitions. Defaults: conf/local.conf, threads
+# "1 2 4 8 16", 3 repetitions, the conf's protocol, results/sweep-<timestamp>.
+set -euo pipefail
+
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+conf="$top/conf/local.conf"
+threads="1 2 4 8 16"
+reps=3
+protocols=""
+out=""
+while getopts "c:t:r:p:o:h" opt; do
+	case "$opt" in
+	c) conf=$OPTARG ;;
+	t) threads=$OPTARG ;;
+	r) reps=$OPTARG ;;
+	p) protocols=$OPTARG ;;
+	o) out=$OPTARG ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+[[ "$reps" =~ ^[1-9][0-9]*$ ]] || { echo "sweep: -r needs a positive integer" >&2; exit 2; }
+out=${out:-"$top/results/sweep-$(date +%Y%m%d-%H%M%S)"}
+mkdir -p "$out"
+csv="$out/results.csv"
+echo "protocol,threads,rep,throughput,s_p50,s_p99,w_p50,w_p99,fast_fraction" >"$csv"
+
+field() { # field <summary> <class> <label>: the number after "<label>: " on the class's line
+	awk -v c="$2:" -v l="$3:" '$1 == c { for (i = 1; i < NF; i++) if ($i == l) { v = $(i + 1); sub(/ms$/, "", v); print v } }' "$1"
+}
+pct() { # pct <summary> <class...>: the median/p99 of the first class present (reads before writes)
+	local v=""
+	for c in "${@:3}"; do
+		v=$(field "$1" "$c" "$2")
+		[ -n "$v" ] && break
+	done
+	echo "${v:-0}"
+}
+
+[ -n "$protocols" ] || protocols="conf"
+for p in $protocols; do
+	for t in $threads; do
+		for rep in $(seq "$reps"); do
+			run="$out/$p-t$t-r$rep"
+			popt=()
+			[ "$p" = conf ] || popt=(-p "$p")
+			echo "sweep: protocol $p, $t threads, repetition $rep" >&2
+			if ! "$top/scripts/run-local.sh" -c "$conf" -t "$t" "${popt[@]}" -o "$run" >"$run.out" 2>&1; then
+				echo "sweep: run failed, see $run.out" >&2
+				echo "$p,$t,$rep,0,0,0,0,0,0" >>"$csv"
+				continue
+			fi
+			s="$run/summary.txt"
+			tp=$(awk '/^Aggregate throughput:/ {print $3}' "$s")
+			sp50=$(pct "$s" Median strong_read strong_write)
+			sp99=$(pct "$s" P99 strong_read strong_write)
+			wp50=$(pct "$s" Median weak_read weak_write)
+			wp99=$(pct "$s" P99 weak_read weak_write)
+			ff=$(awk '/Strong paths:/ { f += $4; s += $4 + $8 + $11 } END { printf "%.4f", s ? f / s : 0 }' "$s")
+			echo "$p,$t,$rep,$tp,$sp50,$sp99,$wp50,$wp99,$ff" >>"$csv"
+		done
+	done
+done
+
+echo "results: $csv"
+printf "%-8s %7s %12s %8s %8s %8s %8s %6s\n" protocol threads "ops/s(med)" s_p50 s_p99 w_p50 w_p99 fast
+tail -n +2 "$csv" | sort -t, -k1,1 -k2,2n | awk -F, '
+	function med(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
+	function flush() { if (n) printf "%-8s %7s %12.0f %8.2f %8.2f %8.2f %8.2f %6.3f\n", k1, k2, med(tp, n), med(a, n), med(b, n), med(c, n), med(d, n), med(f, n); n = 0 }
+	{ if ($1 != k1 || $2 != k2) { flush(); k1 = $1; k2 = $2 } n++; tp[n] = $4; a[n] = $5; b[n] = $6; c[n] = $7; d[n] = $8; f[n] = $9 }
+	END { flush() }'
