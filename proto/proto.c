@@ -4,9 +4,13 @@
  * str/bin length and array/map element count must fit in the bytes that remain (an element
  * takes at least one byte), nesting depth and the total number of objects are bounded, ext
  * types and the reserved byte 0xc1 are refused, and nothing may follow the top-level object.
- * Only then does msgpack-c's unpacker see the body, so the zone it allocates is bounded by a
- * small multiple of the frame size (msgpack-c trusts declared sizes: a 15-byte input would make
- * it try to allocate ~80 GiB). Second, every field is checked for type and range.
+ * Only then does msgpack-c's unpacker see the body, so the zone it allocates holds at most one
+ * msgpack_object per input byte and PROTO_MAX_OBJECTS in all (~100 KiB; msgpack-c trusts declared
+ * sizes: a 15-byte input would make it try to allocate ~80 GiB). Str/bin payloads are referenced
+ * in place, not copied. Second, every field is checked for type and range (decode_fields).
+ *
+ * Encoding packs straight into the caller's proto_buf through a write callback, after a 4-byte
+ * placeholder that is patched with the body length; any failure rolls the buffer back.
  */
 #include "proto/proto.h"
 
@@ -15,27 +19,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROTO_MAX_DEPTH 4
+#define PROTO_MAX_DEPTH	  4
 #define PROTO_MAX_OBJECTS 4096
-#define PROTO_MAX_SCAN 1000000u
-#define PROTO_MAX_STAT_NAME 64
+#define PROTO_MAX_SCAN	  1000000u
 
 static const char *const type_names[PROTO_TYPE_MAX] = {
-	[PROTO_HELLO] = "HELLO",
-	[PROTO_REGISTER] = "REGISTER",
-	[PROTO_CLUSTER_REQ] = "CLUSTER_REQ",
-	[PROTO_CLUSTER_INFO] = "CLUSTER_INFO",
-	[PROTO_HEARTBEAT] = "HEARTBEAT",
-	[PROTO_PROPOSE] = "PROPOSE",
-	[PROTO_REPLY] = "REPLY",
-	[PROTO_RECORD_ACK] = "RECORD_ACK",
-	[PROTO_SYNC] = "SYNC",
-	[PROTO_SYNC_REPLY] = "SYNC_REPLY",
-	[PROTO_ACCEPT] = "ACCEPT",
-	[PROTO_ACK] = "ACK",
-	[PROTO_COMMIT] = "COMMIT",
-	[PROTO_STATS_REQ] = "STATS_REQ",
-	[PROTO_STATS_REPLY] = "STATS_REPLY",
+    [PROTO_HELLO] = "HELLO",
+    [PROTO_REGISTER] = "REGISTER",
+    [PROTO_CLUSTER_REQ] = "CLUSTER_REQ",
+    [PROTO_CLUSTER_INFO] = "CLUSTER_INFO",
+    [PROTO_HEARTBEAT] = "HEARTBEAT",
+    [PROTO_PROPOSE] = "PROPOSE",
+    [PROTO_REPLY] = "REPLY",
+    [PROTO_RECORD_ACK] = "RECORD_ACK",
+    [PROTO_SYNC] = "SYNC",
+    [PROTO_SYNC_REPLY] = "SYNC_REPLY",
+    [PROTO_ACCEPT] = "ACCEPT",
+    [PROTO_ACK] = "ACK",
+    [PROTO_COMMIT] = "COMMIT",
+    [PROTO_STATS_REQ] = "STATS_REQ",
+    [PROTO_STATS_REPLY] = "STATS_REPLY",
 };
 
 const char *proto_type_name(int type)
@@ -186,13 +189,57 @@ static uint32_t field_count(uint8_t type)
 	}
 }
 
+/* A pointer may be NULL only when its length is 0 (the packer would read it otherwise). */
+static bool bytes_ok(const void *p, uint32_t len)
+{
+	return p != NULL || len == 0;
+}
+
+static bool cmd_encodable(const struct proto_cmd *c)
+{
+	return c->op <= PROTO_OP_SCAN && bytes_ok(c->key, c->klen) &&
+	       (c->op != PROTO_OP_PUT || bytes_ok(c->val, c->vlen));
+}
+
+/* Checks what the encoder itself depends on: counts that size the arrays it walks, pointers it
+ * reads, caps the decoder could never accept. Semantic rules (seq >= 1...) are left to the
+ * decoder of the receiving side. */
+static bool encodable(const struct proto_msg *m)
+{
+	switch (m->type) {
+	case PROTO_REGISTER:
+		return m->addr_len <= PROTO_ADDR_MAX && bytes_ok(m->addr, m->addr_len);
+	case PROTO_CLUSTER_INFO:
+		if (m->n_replicas > PROTO_MAX_REPLICAS)
+			return false;
+		for (uint32_t i = 0; i < m->n_replicas; i++)
+			if (m->replicas[i].addr_len > PROTO_ADDR_MAX ||
+			    !bytes_ok(m->replicas[i].addr, m->replicas[i].addr_len))
+				return false;
+		return true;
+	case PROTO_PROPOSE:
+	case PROTO_ACCEPT:
+		return cmd_encodable(&m->cmd);
+	case PROTO_REPLY:
+	case PROTO_SYNC_REPLY:
+		return bytes_ok(m->value, m->vlen);
+	case PROTO_STATS_REPLY:
+		if (m->n_stats > PROTO_MAX_STATS)
+			return false;
+		for (uint32_t i = 0; i < m->n_stats; i++)
+			if (m->stats[i].name_len > PROTO_STAT_NAME_MAX ||
+			    !bytes_ok(m->stats[i].name, m->stats[i].name_len))
+				return false;
+		return true;
+	default:
+		return true;
+	}
+}
+
 int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_frame)
 {
 	uint32_t nf = field_count(m->type);
-	if (nf == UINT32_MAX)
-		return -EINVAL;
-	if ((m->type == PROTO_CLUSTER_INFO && m->n_replicas > PROTO_MAX_REPLICAS) ||
-	    (m->type == PROTO_STATS_REPLY && m->n_stats > 48))
+	if (nf == UINT32_MAX || !encodable(m))
 		return -EINVAL;
 	size_t start = b->len;
 	int rc = buf_reserve(b, PROTO_FRAME_HEADER);
@@ -312,8 +359,8 @@ long proto_frame_peek(const uint8_t *p, size_t len, uint32_t max_frame)
 {
 	if (len < PROTO_FRAME_HEADER)
 		return 0;
-	uint32_t body = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			(uint32_t)p[3] << 24;
+	uint32_t body =
+	    (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 	if (body > max_frame)
 		return -EMSGSIZE;
 	if (len - PROTO_FRAME_HEADER < body)
@@ -331,8 +378,11 @@ static inline uint64_t be(const uint8_t *p, int n)
 	return v;
 }
 
-/* Walks one complete msgpack object tree at p[0..len). Returns 0 if it is well-formed within the
- * bounds (and exactly fills len), -EBADMSG otherwise. */
+/* Walks one complete msgpack object tree at p[0..len) without allocating. Returns 0 if it is
+ * well-formed within the bounds (and exactly fills len), -EBADMSG otherwise. Invariant after it
+ * returns 0: every declared length and element count fits in the input, so msgpack-c's unpacker
+ * allocates at most PROTO_MAX_OBJECTS msgpack_objects for it, nested at most PROTO_MAX_DEPTH
+ * containers deep (the root array is depth 1). */
 static int precheck(const uint8_t *p, size_t len)
 {
 	uint64_t stack[PROTO_MAX_DEPTH + 1]; /* elements still expected at each open level */
@@ -350,9 +400,9 @@ static int precheck(const uint8_t *p, size_t len)
 			return -EBADMSG;
 		uint8_t t = p[off++];
 		size_t rem = len - off;
-		uint64_t skip = 0;      /* payload bytes after the header */
-		uint64_t children = 0;  /* elements of a container */
-		int hdr = 0;            /* length-field bytes */
+		uint64_t skip = 0;     /* payload bytes after the header */
+		uint64_t children = 0; /* elements of a container */
+		int hdr = 0;	       /* length-field bytes */
 		bool container = false;
 		if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
 			/* fixint, nil, bool */
@@ -365,6 +415,7 @@ static int precheck(const uint8_t *p, size_t len)
 		} else if (t >= 0xa0 && t <= 0xbf) {
 			skip = t & 0x1f;
 		} else {
+			/* clang-format off */
 			switch (t) {
 			case 0xc4: case 0xd9: hdr = 1; break;        /* bin8, str8 */
 			case 0xc5: case 0xda: hdr = 2; break;        /* bin16, str16 */
@@ -382,6 +433,7 @@ static int precheck(const uint8_t *p, size_t len)
 			default:
 				return -EBADMSG; /* 0xc1, ext and fixext: never used by curpkv */
 			}
+			/* clang-format on */
 			if (hdr) {
 				if (rem < (size_t)hdr)
 					return -EBADMSG;
@@ -395,13 +447,12 @@ static int precheck(const uint8_t *p, size_t len)
 			}
 		}
 		if (container) {
-			if (children > rem) /* every element needs at least one byte */
+			/* every element needs at least one byte; empty containers count for depth
+			 */
+			if (children > rem || depth + 1 > PROTO_MAX_DEPTH)
 				return -EBADMSG;
-			if (children > 0) {
-				if (depth + 1 > PROTO_MAX_DEPTH)
-					return -EBADMSG;
+			if (children > 0)
 				stack[++depth] = children;
-			}
 		} else {
 			if (skip > rem)
 				return -EBADMSG;
@@ -591,13 +642,13 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_STATS_REQ:
 		return true;
 	case PROTO_STATS_REPLY:
-		if (f[0].type != MSGPACK_OBJECT_ARRAY || f[0].via.array.size > 48)
+		if (f[0].type != MSGPACK_OBJECT_ARRAY || f[0].via.array.size > PROTO_MAX_STATS)
 			return false;
 		m->n_stats = f[0].via.array.size;
 		for (uint32_t i = 0; i < m->n_stats; i++) {
 			const msgpack_object *e = &f[0].via.array.ptr[i];
 			if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2 ||
-			    !get_str(&e->via.array.ptr[0], PROTO_MAX_STAT_NAME, &m->stats[i].name,
+			    !get_str(&e->via.array.ptr[0], PROTO_STAT_NAME_MAX, &m->stats[i].name,
 				     &m->stats[i].name_len) ||
 			    !get_u64(&e->via.array.ptr[1], &m->stats[i].value))
 				return false;
@@ -613,15 +664,17 @@ int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim
 {
 	if (len == 0 || len > lim->max_frame || precheck(body, len) != 0)
 		return -EBADMSG;
-	/* The pre-check bounds every size, so the zone stays within a small multiple of len. */
+	/* The pre-check bounds every size, so the zone stays within PROTO_MAX_OBJECTS objects. */
 	msgpack_zone zone;
 	if (!msgpack_zone_init(&zone, 2048))
-		return -EBADMSG;
+		return -ENOMEM;
 	msgpack_object root;
 	size_t off = 0;
 	int rc = -EBADMSG;
 	msgpack_unpack_return ur = msgpack_unpack((const char *)body, len, &off, &zone, &root);
-	if (ur == MSGPACK_UNPACK_SUCCESS && off == len) {
+	if (ur == MSGPACK_UNPACK_NOMEM_ERROR) {
+		rc = -ENOMEM;
+	} else if (ur == MSGPACK_UNPACK_SUCCESS && off == len) {
 		/* Byte fields point into body (msgpack-c references str/bin in place when the
 		 * zone is given the input), so they outlive the zone. */
 		memset(m, 0, offsetof(struct proto_msg, stats));

@@ -9,43 +9,43 @@
 /*
  * Wire format. A frame is a 4-byte little-endian body length followed by the body, one msgpack
  * array per message: [type, view, field...] with the fields of each type in the fixed order
- * listed in docs/wire.md (encoded: only the fields that type uses). Frames larger than the receiver's maxFrameBytes are refused at
- * the header. Decoding checks every field (type, range, length) and never trusts a declared
- * size: msgpack lengths are checked against the bytes that remain and the nesting depth is
- * bounded before msgpack-c's unpacker sees the body.
+ * listed in docs/wire.md (encoded: only the fields that type uses). Frames larger than the
+ * receiver's maxFrameBytes are refused at the header. Decoding checks every field (type, range,
+ * length) and never trusts a declared size: msgpack lengths are checked against the bytes that
+ * remain and the nesting depth is bounded before msgpack-c's unpacker sees the body.
  *
  * Decoded byte fields (key, value, addr...) point INTO the frame buffer: they are valid until
  * the caller consumes the frame, and whoever keeps them must copy them.
  */
 
-#define PROTO_FRAME_HEADER 4u
-#define PROTO_MAX_REPLICAS 15
-#define PROTO_MAX_DEPS 64 /* HO causal_deps carried in one RECORD_ACK */
-#define PROTO_ADDR_MAX 256
-#define PROTO_MAX_STATS 48     /* name/value pairs in one STATS_REPLY */
+#define PROTO_FRAME_HEADER  4u
+#define PROTO_MAX_REPLICAS  15
+#define PROTO_MAX_DEPS	    64 /* HO causal_deps carried in one RECORD_ACK */
+#define PROTO_ADDR_MAX	    256
+#define PROTO_MAX_STATS	    48 /* name/value pairs in one STATS_REPLY */
 #define PROTO_STAT_NAME_MAX 64 /* bytes of one stat name */
 
 enum proto_type {
 	/* connection set-up */
-	PROTO_HELLO = 1,     /* any -> replica/master: who is connecting (role, node_id, client_id) */
+	PROTO_HELLO = 1, /* any -> replica/master: who is connecting (role, node_id, client_id) */
 	/* master control plane */
-	PROTO_REGISTER,      /* replica -> master: id, addr, port */
-	PROTO_CLUSTER_REQ,   /* client/replica -> master: role, node_id; asks for the cluster (and a client id) */
-	PROTO_CLUSTER_INFO,  /* master -> all: ready, leader, node_id, client_id, replicas */
-	PROTO_HEARTBEAT,     /* master -> replica, replica -> master (reply): node_id, commit, slot (exec index) */
+	PROTO_REGISTER,	    /* replica -> master: node_id, addr, port */
+	PROTO_CLUSTER_REQ,  /* client/replica -> master: role, node_id (asks for the cluster) */
+	PROTO_CLUSTER_INFO, /* master -> all: ready, leader, node_id, client_id, replicas */
+	PROTO_HEARTBEAT,    /* master <-> replica: node_id, commit, slot (= exec index) */
 	/* strong operations */
-	PROTO_PROPOSE,       /* client -> every replica: cid, cmd, low_seq */
-	PROTO_REPLY,         /* leader -> client: cid, slot, ok, status, value */
-	PROTO_RECORD_ACK,    /* witness -> client: cid, ok */
-	PROTO_SYNC,          /* client -> replica: cid (ask for the post-execution result) */
-	PROTO_SYNC_REPLY,    /* replica -> client: cid, slot, status, value */
+	PROTO_PROPOSE,	  /* client -> every replica: cid, cmd, low_seq */
+	PROTO_REPLY,	  /* leader -> client: cid, slot, ok, status, value */
+	PROTO_RECORD_ACK, /* witness -> client: cid, ok */
+	PROTO_SYNC,	  /* client -> replica: cid, low_seq (asks for the post-execution result) */
+	PROTO_SYNC_REPLY, /* replica -> client: cid, slot, status, value */
 	/* replication */
-	PROTO_ACCEPT,        /* leader -> follower: slot, cid, cmd, commit */
-	PROTO_ACK,           /* follower -> leader: slot..slot_hi accepted */
-	PROTO_COMMIT,        /* leader -> follower: commit index */
+	PROTO_ACCEPT, /* leader -> follower: slot, cid, cmd, commit */
+	PROTO_ACK,    /* follower -> leader: slot..slot_hi accepted */
+	PROTO_COMMIT, /* leader -> follower: commit index */
 	/* observability */
-	PROTO_STATS_REQ,     /* anyone -> replica */
-	PROTO_STATS_REPLY,   /* replica -> requester: counters */
+	PROTO_STATS_REQ,   /* anyone -> replica */
+	PROTO_STATS_REPLY, /* replica -> requester: counters */
 	PROTO_TYPE_MAX
 };
 
@@ -55,18 +55,18 @@ enum proto_op { PROTO_OP_NONE = 0, PROTO_OP_GET = 1, PROTO_OP_PUT, PROTO_OP_DEL,
 
 /* Result status carried in REPLY / SYNC_REPLY. Protocol outcomes, not C errors. */
 enum proto_status {
-	PROTO_ST_OK = 0,        /* value is the result (GET of an existing key, PUT/DEL done) */
+	PROTO_ST_OK = 0,	/* value is the result (GET of an existing key, PUT/DEL done) */
 	PROTO_ST_NOT_FOUND = 1, /* GET of a missing key (value empty) */
-	PROTO_ST_STALE_VIEW,    /* sender's view is older than the receiver's */
-	PROTO_ST_NOT_LEADER,    /* the receiver is not the leader of the view */
-	PROTO_ST_BUSY,          /* descriptor pool / table full: retry later */
-	PROTO_ST_TOO_OLD,       /* cid below the client's watermark: result was collected */
-	PROTO_ST_INVALID,       /* malformed command (limits) */
+	PROTO_ST_STALE_VIEW,	/* sender's view is older than the receiver's */
+	PROTO_ST_NOT_LEADER,	/* the receiver is not the leader of the view */
+	PROTO_ST_BUSY,		/* descriptor pool / table full: retry later */
+	PROTO_ST_TOO_OLD,	/* cid below the client's watermark: result was collected */
+	PROTO_ST_INVALID,	/* malformed command (limits) */
 };
 
 struct proto_cid {
 	uint64_t client; /* unique cluster-wide, assigned by the master; 0 = none */
-	uint64_t seq;    /* per session, from 1; 0 = none */
+	uint64_t seq;	 /* per session, from 1; 0 = none */
 };
 
 struct proto_cmd {
@@ -91,9 +91,9 @@ struct proto_msg {
 	uint64_t view;
 
 	/* HELLO, CLUSTER_REQ */
-	uint8_t role;     /* enum proto_role */
-	int32_t node_id;  /* HELLO/CLUSTER_REQ (replica id, -1 = none), REGISTER, CLUSTER_INFO (your
-			   * id, -1 = none), HEARTBEAT */
+	uint8_t role;	 /* enum proto_role */
+	int32_t node_id; /* HELLO/CLUSTER_REQ (replica id, -1 = none), REGISTER, CLUSTER_INFO (your
+			  * id, -1 = none), HEARTBEAT */
 	/* REGISTER */
 	uint16_t port;
 	const char *addr;
@@ -103,17 +103,19 @@ struct proto_msg {
 	int32_t leader;
 	uint32_t n_replicas;
 	struct proto_replica_addr replicas[PROTO_MAX_REPLICAS];
-	uint64_t client_id; /* CLUSTER_INFO: assigned client id (0 for replicas); HELLO: client id */
+	/* CLUSTER_INFO: assigned client id (0 for replicas); HELLO: client id */
+	uint64_t client_id;
 
 	/* PROPOSE / REPLY / RECORD_ACK / SYNC / SYNC_REPLY / ACCEPT */
 	struct proto_cid cid;
 	struct proto_cmd cmd; /* PROPOSE, ACCEPT */
 	uint64_t low_seq;     /* PROPOSE, SYNC: lowest seq the session still waits for */
-	uint64_t slot;        /* REPLY, SYNC_REPLY, ACCEPT, ACK (first), HEARTBEAT (exec index) */
+	uint64_t slot;	      /* REPLY, SYNC_REPLY, ACCEPT, ACK (first), HEARTBEAT (exec index) */
 	uint64_t slot_hi;     /* ACK: last slot of the accepted range */
-	uint64_t commit;      /* ACCEPT, COMMIT, HEARTBEAT: commit index (slots < commit are committed) */
-	bool ok;              /* REPLY, RECORD_ACK */
-	uint8_t status;       /* REPLY, SYNC_REPLY: enum proto_status */
+	/* ACCEPT, COMMIT, HEARTBEAT: commit index (slots < commit are committed) */
+	uint64_t commit;
+	bool ok;	      /* REPLY, RECORD_ACK */
+	uint8_t status;	      /* REPLY, SYNC_REPLY: enum proto_status */
 	const uint8_t *value; /* REPLY, SYNC_REPLY: result bytes */
 	uint32_t vlen;
 
@@ -139,10 +141,12 @@ struct proto_buf {
 	size_t len, cap, limit;
 };
 
-/* Initializes an empty buffer that refuses to grow beyond limit bytes. */
+/* Initializes an empty buffer that refuses to grow beyond limit bytes (nothing is allocated
+ * until the first encode). A buffer is used by one thread at a time. */
 void proto_buf_init(struct proto_buf *b, size_t limit);
+/* Frees b's storage; b is then empty and may be reused. */
 void proto_buf_free(struct proto_buf *b);
-/* Drops the first n bytes (after they were written to a socket). */
+/* Drops the first n bytes (after they were written to a socket); n >= len empties b. */
 void proto_buf_consume(struct proto_buf *b, size_t n);
 
 /* Appends one framed message to b. Returns 0, -EINVAL (unknown type, or a field that cannot be
@@ -156,12 +160,15 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 
 /* Looks at the start of a byte stream: returns the total frame length (header + body) when a
  * whole frame is present, 0 when more bytes are needed, -EMSGSIZE when the header declares a
- * body larger than max_frame (the connection must be closed). */
+ * body larger than max_frame (the connection must be closed). A 0-length body is returned as a
+ * frame (PROTO_FRAME_HEADER): proto_decode refuses it. Pure function: any thread. */
 long proto_frame_peek(const uint8_t *p, size_t len, uint32_t max_frame);
 
 /* Decodes the body of one frame (without its header) into m (byte fields point into body).
- * Returns 0 or -EBADMSG (malformed: wrong types, out-of-range values, lengths beyond limits,
- * trailing bytes, unknown message type...). Never allocates more than a small bounded scratch. */
+ * Returns 0, -EBADMSG (malformed: wrong types, out-of-range values, lengths beyond limits,
+ * trailing bytes, unknown message type, len 0 or above lim->max_frame...) or -ENOMEM (the
+ * bounded scratch could not be allocated). On failure m's contents are unspecified. Never allocates
+ * more than a small bounded scratch, never reads outside body[0..len). Reentrant: any thread. */
 int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim,
 		 struct proto_msg *m);
 

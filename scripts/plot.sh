@@ -56,9 +56,11 @@ if [ -n "$lat" ]; then
 	[ -f "$lat" ] || { echo "plot: no file $lat" >&2; exit 2; }
 	plots=""
 	for class in strong_write strong_read weak_write weak_read; do
-		sed -n "s/.*\"$class\":\[\([^]]*\)\].*/\1/p" "$lat" | tr ',' '\n' | grep -v '^$' | sort -g |
+		sed -n "s/.*\"$class\":\[\([^]]*\)\].*/\1/p" "$lat" | tr ',' '\n' | { grep -v '^$' || true; } | sort -g |
 			awk '{ v[NR] = $1 } END { for (i = 1; i <= NR; i++) print v[i], i / NR }' >"$tmp/$class.cdf"
-		[ -s "$tmp/$class.cdf" ] && plots="$plots${plots:+, }'$tmp/$class.cdf' using 1:2 with lines title '$class'"
+		if [ -s "$tmp/$class.cdf" ]; then
+			plots="$plots${plots:+, }'$tmp/$class.cdf' using 1:2 with lines title '$class'"
+		fi
 	done
 	if [ -n "$plots" ]; then
 		gnuplot <<GP
