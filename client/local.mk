@@ -11,3 +11,14 @@ check_PROGRAMS += tests/test_loadgen
 TESTS += tests/test_loadgen
 tests_test_loadgen_SOURCES = tests/test_loadgen.c
 tests_test_loadgen_LDADD = client/libloadgen.a conf/libconf.a common/libcommon.a $(TEST_LIBS) -lm
+
+# The installed client library: the public API (include/curpkv.h) and every object it needs.
+lib_LIBRARIES = client/libcurpkv.a
+client_libcurpkv_a_SOURCES = client/api.c
+client_libcurpkv_a_LIBADD = $(client_libcluster_a_OBJECTS) $(client_libsession_a_OBJECTS) \
+	$(net_libnet_a_OBJECTS) $(conf_libconf_a_OBJECTS) $(proto_libproto_a_OBJECTS) \
+	$(common_libcommon_a_OBJECTS)
+include_HEADERS = include/curpkv.h
+pkgconfigdir = $(libdir)/pkgconfig
+pkgconfig_DATA = curpkv.pc
+dist_man_MANS = docs/curpkv.1

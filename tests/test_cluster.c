@@ -22,6 +22,7 @@
 #include <ev.h>
 
 #include "client/cluster.h"
+#include "curpkv.h"
 #include "common/rng.h"
 #include "conf/conf.h"
 #include "net/net.h"
@@ -564,6 +565,34 @@ static void test_cli(void **state)
 	env_stop(&e);
 }
 
+/* The public API of include/curpkv.h against a live cluster. */
+static void test_public_api(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	env_start(&e, 3, NULL);
+	curpkv_client *c = NULL;
+	assert_int_equal(curpkv_open("/nonexistent/curpkv.conf", NULL, &c), -ENOENT);
+	assert_null(c);
+	assert_int_equal(curpkv_open(e.conf_path, "client0", &c), 0);
+	assert_non_null(c);
+	assert_non_null(curpkv_version());
+	const char key[] = {'k', 0, 'x'}; /* binary keys are fine */
+	assert_int_equal(curpkv_put(c, key, sizeof key, "value-1", 7), 0);
+	char buf[4];
+	size_t vlen = 0;
+	assert_int_equal(curpkv_get(c, key, sizeof key, buf, sizeof buf, &vlen), 0);
+	assert_int_equal(vlen, 7); /* full length, even with a small buffer */
+	assert_memory_equal(buf, "valu", 4);
+	assert_int_equal(curpkv_del(c, key, sizeof key), 0);
+	assert_int_equal(curpkv_get(c, key, sizeof key, buf, sizeof buf, &vlen), -ENOENT);
+	assert_int_equal(curpkv_del(c, key, sizeof key), 0); /* deleting a missing key succeeds */
+	static char big[2000];
+	assert_int_equal(curpkv_put(c, big, sizeof big, "v", 1), -EINVAL); /* > maxKeyBytes */
+	curpkv_close(c);
+	env_stop(&e);
+}
+
 /* ---- hostile input against live processes ---------------------------------------------------- */
 
 static int dial(uint16_t port)
@@ -672,6 +701,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_follower_killed, teardown_procs),
 		cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
 		cmocka_unit_test_teardown(test_cli, teardown_procs),
+		cmocka_unit_test_teardown(test_public_api, teardown_procs),
 	};
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * `tests/test_proto --write-corpus DIR` writes the fuzzing seed corpus instead of testing: one
  * file per sample message below, holding one encoded frame body (without the 4-byte header).
  * tests/data/proto/ was generated that way (docs/wire.md); test_corpus checks that the committed
- * files still decode and still match what the encoder produces.
+ * files still decode and still match what the encoder produces. Regenerate them after a deliberate
+ * wire change with: tests/test_proto --write-corpus $srcdir/tests/data/proto
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1316,8 +1317,8 @@ static void test_mutation_robustness(void **state)
 
 /* ---- seed corpus ---------------------------------------------------------------------------- */
 
-/* The committed corpus still decodes and still equals what the encoder writes today. Skipped
- * when the source tree is unknown (CURPKV_SRCDIR unset and no tests/data/proto here). */
+/* The committed corpus still decodes and still equals what the encoder writes today. Not checked
+ * when the source tree is unknown (CURPKV_SRCDIR unset and no tests/data/proto under cwd). */
 static void test_corpus(void **state)
 {
 	(void)state;
@@ -1333,7 +1334,9 @@ static void test_corpus(void **state)
 		if (f == NULL) {
 			if (required)
 				fail_msg("missing corpus file %s", path);
-			skip();
+			/* not a skip: cmocka's TAP "not ok # SKIP" reads as a failure */
+			print_message("# corpus not found (set CURPKV_SRCDIR): not checked\n");
+			return;
 		}
 		static uint8_t data[4096];
 		size_t len = fread(data, 1, sizeof data, f);

@@ -1,0 +1,53 @@
+/* curpkv.h: the public client API of curpkv, a replicated key-value store (CURP protocols).
+ *
+ * A handle connects to the cluster described by a curpkv conf file (through its master) and owns
+ * one session: a unique client id and one ordered connection to every replica. Calls are
+ * synchronous: each runs the handle's private event loop until the operation completes or the
+ * conf's replyTimeout passes. Operations are strong (linearizable).
+ *
+ * Threading: a handle must be used by one thread at a time; open one handle per thread.
+ * Errors are negative errno values; 0 is success.
+ *
+ * Build: cc prog.c $(pkg-config --cflags --libs curpkv)
+ */
+#ifndef CURPKV_H
+#define CURPKV_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct curpkv_client curpkv_client;
+
+/* Returns the library version, e.g. "0.1.0". */
+const char *curpkv_version(void);
+
+/* Loads conf_path, connects and waits until the cluster is ready and the session is open.
+ * alias names this client in the conf's Clients section (NULL = none). On failure *out is NULL
+ * and the return value is -ENOENT (no such conf file), -EINVAL (the conf has errors: they are
+ * printed on stderr), -ETIMEDOUT (no ready cluster within replyTimeout) or -ENOMEM. */
+int curpkv_open(const char *conf_path, const char *alias, curpkv_client **out);
+
+/* Closes the connections and frees the handle (NULL is allowed). */
+void curpkv_close(curpkv_client *c);
+
+/* Stores val (vlen bytes) under key. Returns 0, -EINVAL (key or value above the conf's limits),
+ * -ETIMEDOUT (no answer: the write may or may not have been applied) or -EIO (refused). */
+int curpkv_put(curpkv_client *c, const void *key, size_t klen, const void *val, size_t vlen);
+
+/* Reads key. On success copies min(value length, cap) bytes into buf and sets *vlen to the full
+ * value length (call again with a larger buffer if *vlen > cap). Returns 0, -ENOENT (no such key),
+ * -EINVAL, -ETIMEDOUT or -EIO. */
+int curpkv_get(curpkv_client *c, const void *key, size_t klen, void *buf, size_t cap,
+	       size_t *vlen);
+
+/* Deletes key (deleting a missing key succeeds). Returns 0, -EINVAL, -ETIMEDOUT or -EIO. */
+int curpkv_del(curpkv_client *c, const void *key, size_t klen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
