@@ -6,8 +6,9 @@
  * types and the reserved byte 0xc1 are refused, and nothing may follow the top-level object.
  * Only then does msgpack-c's unpacker see the body, so the zone it allocates holds at most one
  * msgpack_object per input byte and PROTO_MAX_OBJECTS in all (~100 KiB; msgpack-c trusts declared
- * sizes: a 15-byte input would make it try to allocate ~80 GiB). Str/bin payloads are referenced
- * in place, not copied. Second, every field is checked for type and range (decode_fields).
+ * sizes: a 15-byte input would make it try to allocate tens of GiB). Str/bin payloads are
+ * referenced in place, not copied. Second, every field is checked for type and range
+ * (decode_fields).
  *
  * Encoding packs straight into the caller's proto_buf through a write callback, after a 4-byte
  * placeholder that is patched with the body length; any failure rolls the buffer back.
