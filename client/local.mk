@@ -18,6 +18,8 @@ client_libcurpkv_a_SOURCES = client/api.c
 client_libcurpkv_a_LIBADD = $(client_libcluster_a_OBJECTS) $(client_libsession_a_OBJECTS) \
 	$(net_libnet_a_OBJECTS) $(conf_libconf_a_OBJECTS) $(proto_libproto_a_OBJECTS) \
 	$(common_libcommon_a_OBJECTS)
+# The objects above come from other targets: make must build them before archiving.
+client_libcurpkv_a_DEPENDENCIES = $(client_libcurpkv_a_LIBADD)
 include_HEADERS = include/curpkv.h
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = curpkv.pc
