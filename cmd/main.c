@@ -14,6 +14,7 @@
 #include "conf/conf.h"
 #include "master/master.h"
 #include "replica/server.h"
+#include "verify/verify.h"
 
 struct cli_args {
 	const char *run;      /* master | server | replica | client */
@@ -41,6 +42,8 @@ static void usage(FILE *out)
 		"       curpkv stats -config FILE      print every replica's counters\n"
 		"       curpkv get|del -config FILE KEY   curpkv put -config FILE KEY VALUE\n"
 		"              exit status: 0 done, 1 get of a missing key, 2 usage, 3 no answer\n"
+		"       curpkv check-history FILE [STEPS]   check a recorded history (linearizability)\n"
+		"              exit status: 0 linearizable, 1 violation, 3 undecided within STEPS per key\n"
 		"       curpkv -h | -version\n"
 		"\n"
 		"  -run ROLE      process role: master, server (or replica), client\n"
@@ -187,10 +190,38 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	return status;
 }
 
+/* `curpkv check-history FILE [STEPS]`: the linearizability checker on a history file. */
+static int check_history(int argc, char **argv)
+{
+	if (argc < 1 || argc > 2) {
+		fprintf(stderr, "usage: curpkv check-history FILE [STEPS]\n");
+		return 2;
+	}
+	uint64_t budget = argc == 2 ? strtoull(argv[1], NULL, 10) : 10000000ull;
+	struct verify_history h = {0};
+	int bad = 0;
+	int rc = verify_load(argv[0], &h, &bad);
+	if (rc != 0) {
+		if (rc == -EINVAL)
+			fprintf(stderr, "%s:%d: not a history line\n", argv[0], bad);
+		else
+			fprintf(stderr, "curpkv: %s: %s\n", argv[0], strerror(-rc));
+		verify_free(&h);
+		return 2;
+	}
+	struct verify_result r;
+	enum verify_status st = verify_linearizable(&h, budget, &r);
+	verify_print(stdout, &r);
+	verify_free(&h);
+	return st == VERIFY_OK ? 0 : st == VERIFY_FAIL ? 1 : 3;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli_args a;
 	memset(&a, 0, sizeof a);
+	if (argc > 1 && !strcmp(argv[1], "check-history"))
+		return check_history(argc - 2, argv + 2);
 	/* Subcommand forms: `curpkv stats|get|put|del|scan -config F ...` (flags follow the word). */
 	const char *sub = NULL;
 	static const char *const subs[] = {"stats", "get", "put", "del", "scan"};

@@ -10,5 +10,5 @@ tests_test_core_LDADD = replica/libcore.a client/libsession.a proto/libproto.a \
 check_PROGRAMS += tests/test_cluster
 TESTS += tests/test_cluster
 tests_test_cluster_SOURCES = tests/test_cluster.c tests/proc.c tests/proc.h
-tests_test_cluster_LDADD = client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a conf/libconf.a \
+tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a conf/libconf.a \
 	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm

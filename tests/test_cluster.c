@@ -23,6 +23,7 @@
 
 #include "client/cluster.h"
 #include "curpkv.h"
+#include "verify/verify.h"
 #include "common/rng.h"
 #include "conf/conf.h"
 #include "net/net.h"
@@ -515,6 +516,17 @@ static void test_loadgen_process(void **state)
 	assert_non_null(strstr(h, "\"op\":\"put\",\"cons\":\"strong\""));
 	assert_non_null(strstr(h, "\"status\":\"ok\""));
 	free(h);
+	/* the recorded history is linearizable (3 sessions share 1,000 keys, windows of 4) */
+	struct verify_history vh = {0};
+	int bad = 0;
+	assert_int_equal(verify_load(hist, &vh, &bad), 0);
+	struct verify_result vr;
+	enum verify_status vst = verify_linearizable(&vh, 10000000, &vr);
+	verify_print(stdout, &vr);
+	assert_int_equal(vst, VERIFY_OK);
+	assert_int_equal(vr.ops_checked, 1500);
+	assert_int_equal(vr.keys_violated, 0);
+	verify_free(&vh);
 	env_stop(&e);
 	proc_rmdir(dir);
 }

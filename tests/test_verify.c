@@ -1,0 +1,191 @@
+/* Tests of the linearizability checker on hand-made legal and illegal histories. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "verify/verify.h"
+
+/* Adds one operation: kind "put"/"get"/"del", val = written value or read result (NULL = null). */
+static void add(struct verify_history *h, int session, const char *kind, const char *key,
+		const char *val, uint64_t inv, uint64_t cmp, const char *status)
+{
+	static uint64_t seq = 1;
+	char line[512];
+	const bool put = !strcmp(kind, "put"), get = !strcmp(kind, "get");
+	char result[128] = "\"\"";
+	if (get && val)
+		snprintf(result, sizeof result, "\"%s\"", val);
+	else if (get)
+		snprintf(result, sizeof result, "null");
+	snprintf(line, sizeof line,
+		 "{\"session\":%d,\"seq\":%llu,\"op\":\"%s\",\"cons\":\"strong\",\"key\":\"%s\","
+		 "\"value\":\"%s\",\"result\":%s,\"invoke_ns\":%llu,\"complete_ns\":%llu,"
+		 "\"status\":\"%s\"}",
+		 session, (unsigned long long)seq++, kind, key, put ? val : "", result,
+		 (unsigned long long)inv, (unsigned long long)cmp, status);
+	struct verify_op op;
+	assert_int_equal(verify_parse_line(line, &op), 0);
+	assert_int_equal(verify_add(h, &op), 0);
+}
+
+static enum verify_status check(struct verify_history *h, struct verify_result *r)
+{
+	enum verify_status st = verify_linearizable(h, 1000000, r);
+	verify_free(h);
+	return st;
+}
+
+static void test_sequential_legal(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_result r;
+	add(&h, 1, "get", "k1", NULL, 10, 20, "ok"); /* missing before any put */
+	add(&h, 1, "put", "k1", "aa", 30, 40, "ok");
+	add(&h, 2, "get", "k1", "aa", 50, 60, "ok");
+	add(&h, 2, "del", "k1", NULL, 70, 80, "ok");
+	add(&h, 1, "get", "k1", NULL, 90, 100, "ok");
+	add(&h, 1, "put", "k2", "bb", 10, 20, "ok"); /* another key */
+	assert_int_equal(check(&h, &r), VERIFY_OK);
+	assert_int_equal(r.keys, 2);
+	assert_int_equal(r.keys_ok, 2);
+	assert_int_equal(r.ops_checked, 6);
+}
+
+/* A read after a completed write that returns the older value: the anchor's stale reads. */
+static void test_stale_read_violation(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_result r;
+	add(&h, 1, "put", "k", "01", 10, 20, "ok");
+	add(&h, 1, "put", "k", "02", 30, 40, "ok");
+	add(&h, 2, "get", "k", "01", 50, 60, "ok");
+	assert_int_equal(check(&h, &r), VERIFY_FAIL);
+	assert_int_equal(r.keys_violated, 1);
+	assert_non_null(strstr(r.first_violation, "key k"));
+}
+
+/* Concurrent write and reads: either value is fine, but reads cannot go back in time. */
+static void test_concurrency(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_result r;
+	add(&h, 1, "put", "k", "01", 0, 5, "ok");
+	add(&h, 1, "put", "k", "02", 10, 100, "ok"); /* long write */
+	add(&h, 2, "get", "k", "02", 20, 30, "ok"); /* sees the new value early: fine */
+	add(&h, 3, "get", "k", "01", 15, 25, "ok"); /* overlaps the first read: fine */
+	assert_int_equal(check(&h, &r), VERIFY_OK);
+
+	struct verify_history h2 = {0};
+	add(&h2, 1, "put", "k", "01", 0, 5, "ok");
+	add(&h2, 1, "put", "k", "02", 10, 100, "ok");
+	add(&h2, 2, "get", "k", "02", 20, 30, "ok");
+	add(&h2, 3, "get", "k", "01", 40, 50, "ok"); /* after a read saw 02: goes back */
+	assert_int_equal(check(&h2, &r), VERIFY_FAIL);
+}
+
+static void test_value_never_written(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_result r;
+	add(&h, 1, "put", "k", "01", 0, 5, "ok");
+	add(&h, 2, "get", "k", "ff", 10, 20, "ok");
+	assert_int_equal(check(&h, &r), VERIFY_FAIL);
+	assert_int_equal(r.values_never_written, 1);
+}
+
+/* Unknown operations may take effect after their invocation, or never; failed ones never do. */
+static void test_unknown_and_failed(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_result r;
+	add(&h, 1, "put", "k", "01", 0, 5, "ok");
+	add(&h, 1, "put", "k", "02", 10, 0, "unknown");
+	add(&h, 2, "get", "k", "02", 50, 60, "ok"); /* the unknown write took effect */
+	add(&h, 1, "put", "k2", "03", 10, 0, "unknown");
+	add(&h, 2, "get", "k2", NULL, 50, 60, "ok"); /* this one did not (yet) */
+	assert_int_equal(check(&h, &r), VERIFY_OK);
+
+	struct verify_history h2 = {0};
+	add(&h2, 1, "put", "k", "01", 0, 5, "ok");
+	add(&h2, 1, "put", "k", "02", 10, 20, "fail");
+	add(&h2, 2, "get", "k", "02", 50, 60, "ok"); /* a failed write was observed */
+	assert_int_equal(check(&h2, &r), VERIFY_FAIL);
+
+	struct verify_history h3 = {0};
+	add(&h3, 1, "put", "k", "02", 100, 0, "unknown");
+	add(&h3, 2, "get", "k", "02", 10, 50, "ok"); /* read before the write was invoked */
+	assert_int_equal(check(&h3, &r), VERIFY_FAIL);
+}
+
+/* Lost acknowledged write: a completed put that a later read does not see. */
+static void test_lost_write(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_result r;
+	add(&h, 1, "put", "k", "01", 0, 5, "ok");
+	add(&h, 2, "get", "k", NULL, 10, 20, "ok");
+	assert_int_equal(check(&h, &r), VERIFY_FAIL);
+}
+
+/* Many overlapping operations with a tiny budget: unknown, never a violation. */
+static void test_budget_unknown(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_result r;
+	char v[8];
+	for (int i = 0; i < 40; i++) {
+		snprintf(v, sizeof v, "%02x", i);
+		add(&h, i, "put", "k", v, 0, 1000, "ok");
+	}
+	add(&h, 99, "get", "k", "00", 0, 1000, "ok");
+	assert_int_equal(verify_linearizable(&h, 10, &r), VERIFY_UNKNOWN);
+	assert_int_equal(r.keys_unknown, 1);
+	assert_int_equal(r.keys_violated, 0);
+	verify_free(&h);
+	/* 12 concurrent writes and a read: decidable within a normal budget */
+	struct verify_history h2 = {0};
+	for (int i = 0; i < 12; i++) {
+		snprintf(v, sizeof v, "%02x", i);
+		add(&h2, i, "put", "k", v, 0, 1000, "ok");
+	}
+	add(&h2, 99, "get", "k", "07", 0, 1000, "ok");
+	assert_int_equal(verify_linearizable(&h2, 10000000, &r), VERIFY_OK);
+	verify_free(&h2);
+}
+
+static void test_parse_errors(void **state)
+{
+	(void)state;
+	struct verify_op op;
+	assert_int_equal(verify_parse_line("{}", &op), -EINVAL);
+	assert_int_equal(verify_parse_line("{\"session\":1,\"seq\":1,\"op\":\"nope\"}", &op),
+			 -EINVAL);
+	assert_int_equal(
+		verify_parse_line("{\"session\":1,\"seq\":1,\"op\":\"get\",\"cons\":\"strong\","
+				  "\"key\":\"aa\",\"invoke_ns\":1,\"complete_ns\":2,\"status\":\"maybe\"}",
+				  &op),
+		-EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sequential_legal), cmocka_unit_test(test_stale_read_violation),
+		cmocka_unit_test(test_concurrency),	 cmocka_unit_test(test_value_never_written),
+		cmocka_unit_test(test_unknown_and_failed), cmocka_unit_test(test_lost_write),
+		cmocka_unit_test(test_budget_unknown),	 cmocka_unit_test(test_parse_errors),
+	};
+	return cmocka_run_group_tests_name("verify", tests, NULL, NULL);
+}

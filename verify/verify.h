@@ -1,0 +1,62 @@
+/* verify: checkers for recorded histories (CONF.md 5): linearizability of strong operations per
+ * key (Wing-Gong/Lowe search with memoization, bounded by a step budget). */
+#ifndef CURPKV_VERIFY_H
+#define CURPKV_VERIFY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum verify_status { VERIFY_OK = 0, VERIFY_FAIL = 1, VERIFY_UNKNOWN = 2 };
+enum verify_kind { VERIFY_GET = 1, VERIFY_PUT, VERIFY_DEL };
+
+/* One operation of a history. Strings are owned by the history. */
+struct verify_op {
+	uint64_t session, seq;
+	enum verify_kind kind;
+	bool weak;
+	char *key;    /* lowercase hex */
+	char *value;  /* put: hex; else NULL */
+	char *result; /* get: hex, or NULL for a missing key */
+	uint64_t invoke_ns, complete_ns;
+	enum verify_status status; /* ok (completed), fail (not applied), unknown (may apply) */
+	int line;
+};
+
+struct verify_history {
+	struct verify_op *ops;
+	size_t n, cap;
+};
+
+/* Reads a history file (one JSON object per line, CONF.md 5). Lines that are not operations are
+ * errors naming the line. Returns 0, -EINVAL (a malformed line: its number in *bad_line) or a
+ * negative errno. */
+int verify_load(const char *path, struct verify_history *h, int *bad_line);
+/* Parses one line into op (strings allocated). Returns 0 or -EINVAL. */
+int verify_parse_line(const char *line, struct verify_op *op);
+/* Appends op (takes its strings). Returns 0 or -ENOMEM. */
+int verify_add(struct verify_history *h, struct verify_op *op);
+void verify_free(struct verify_history *h);
+
+struct verify_result {
+	size_t keys, ops_checked;
+	size_t keys_ok, keys_violated, keys_unknown;
+	size_t values_never_written; /* reads of a value no put wrote */
+	char first_violation[256];   /* a description of the first violating key */
+};
+
+/* Checks the strong operations of h, key by key: a key is linearizable if its completed operations
+ * can be ordered consistently with real time (an operation that completed before another was
+ * invoked comes first) and with register semantics, where `unknown` operations may take effect
+ * at any time after their invocation or not at all and `fail` operations never do. Each key gets
+ * at most budget search steps: beyond it the key is reported unknown, never as a violation.
+ * Returns VERIFY_OK, VERIFY_FAIL (some key violated) or VERIFY_UNKNOWN (no violation, but some
+ * key exceeded the budget). */
+enum verify_status verify_linearizable(const struct verify_history *h, uint64_t budget,
+				       struct verify_result *out);
+
+/* Prints a one-paragraph summary of r. */
+void verify_print(FILE *out, const struct verify_result *r);
+
+#endif
