@@ -85,6 +85,16 @@ static void test_hash_stable_and_sensitive(void **state)
 	/* Keys that share their low 32 bits must not collide (the prototype truncated keys). */
 	uint64_t k1 = 0x0000000100000005ull, k2 = 0x0000000200000005ull;
 	assert_int_not_equal(common_hash64(&k1, 8, 0), common_hash64(&k2, 8, 0));
+	/* Seed and data must not combine linearly: (seed 0, word 2) vs (seed 1, word 3) collided
+	 * when they were XORed together (found by the history checker's memo table). */
+	uint64_t w2 = 2, w3 = 3;
+	assert_int_not_equal(common_hash64(&w2, 8, 0), common_hash64(&w3, 8, 1));
+	for (uint64_t sd = 0; sd < 64; sd++)
+		for (uint64_t w = 0; w < 64; w++) {
+			uint64_t x = w ^ sd ^ 1;
+			if (w != x)
+				assert_int_not_equal(common_hash64(&w, 8, sd), common_hash64(&x, 8, sd ^ 1));
+		}
 	/* Empty input is valid. */
 	assert_int_equal(common_hash64("", 0, 9), common_hash64(NULL, 0, 9));
 }
