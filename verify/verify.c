@@ -183,25 +183,42 @@ struct kop {
 	int call_ev, ret_ev; /* ret_ev -1: never returns (unknown) */
 };
 
-/* A set of 64-bit fingerprints of (linearized set, state): open addressing, grows. */
-struct memo {
-	uint64_t *v;
-	size_t cap, n;
+/* The configurations (linearized set, state) already explored: open addressing on a 64-bit
+ * fingerprint, each slot keeping an exact copy so that a fingerprint collision can never prune a
+ * branch (a false violation). */
+struct memo_slot {
+	uint64_t fp;   /* 0 = empty */
+	int state;
+	uint64_t *set; /* `words` words */
 };
 
-static bool memo_add(struct memo *m, uint64_t h)
+struct memo {
+	struct memo_slot *v;
+	size_t cap, n, words;
+};
+
+static void memo_free(struct memo *m)
 {
+	for (size_t i = 0; i < m->cap; i++)
+		free(m->v[i].set);
+	free(m->v);
+}
+
+/* Returns true if (set, state) is new (and remembers it). */
+static bool memo_add(struct memo *m, const uint64_t *set, int state)
+{
+	uint64_t h = common_hash64(set, m->words * 8, (uint64_t)state);
 	if (h == 0)
 		h = 1;
 	if (m->n * 2 >= m->cap) {
 		size_t ncap = m->cap ? m->cap * 2 : 1024;
-		uint64_t *nv = calloc(ncap, sizeof *nv);
+		struct memo_slot *nv = calloc(ncap, sizeof *nv);
 		if (nv == NULL)
 			return true; /* cannot remember: keep searching (correct, only slower) */
 		for (size_t i = 0; i < m->cap; i++)
-			if (m->v[i]) {
-				size_t j = m->v[i] & (ncap - 1);
-				while (nv[j])
+			if (m->v[i].fp) {
+				size_t j = m->v[i].fp & (ncap - 1);
+				while (nv[j].fp)
 					j = (j + 1) & (ncap - 1);
 				nv[j] = m->v[i];
 			}
@@ -210,12 +227,17 @@ static bool memo_add(struct memo *m, uint64_t h)
 		m->cap = ncap;
 	}
 	size_t j = h & (m->cap - 1);
-	while (m->v[j]) {
-		if (m->v[j] == h)
+	while (m->v[j].fp) {
+		if (m->v[j].fp == h && m->v[j].state == state &&
+		    !memcmp(m->v[j].set, set, m->words * 8))
 			return false;
 		j = (j + 1) & (m->cap - 1);
 	}
-	m->v[j] = h;
+	uint64_t *copy = malloc(m->words * 8);
+	if (copy == NULL)
+		return true;
+	memcpy(copy, set, m->words * 8);
+	m->v[j] = (struct memo_slot){.fp = h, .state = state, .set = copy};
 	m->n++;
 	return true;
 }
@@ -302,7 +324,7 @@ static enum verify_status check_key(const struct verify_history *h, const size_t
 	uint64_t *lin = calloc(words, sizeof *lin);
 	int *stack_ev = calloc((size_t)nops + 1, sizeof *stack_ev);
 	int *stack_state = calloc((size_t)nops + 1, sizeof *stack_state);
-	struct memo memo = {0};
+	struct memo memo = {.words = words};
 	int sp = 0, state = 0, e = head;
 	uint64_t steps = 0;
 	if (!lin || !stack_ev || !stack_state) {
@@ -344,8 +366,7 @@ static enum verify_status check_key(const struct verify_history *h, const size_t
 				legal = state == k->val;
 			if (legal) {
 				lin[evs[e].op / 64] |= 1ull << (evs[e].op % 64);
-				uint64_t fp = common_hash64(lin, words * 8, (uint64_t)next_state);
-				if (memo_add(&memo, fp)) {
+				if (memo_add(&memo, lin, next_state)) {
 					stack_ev[sp] = e;
 					stack_state[sp] = state;
 					sp++;
@@ -385,7 +406,7 @@ search_out:
 	free(lin);
 	free(stack_ev);
 	free(stack_state);
-	free(memo.v);
+	memo_free(&memo);
 out:
 	free(vals);
 	free(ops);
