@@ -1,7 +1,7 @@
 noinst_LIBRARIES += conf/libconf.a
 conf_libconf_a_SOURCES = \
 	conf/conf.h conf/conf_int.h \
-	conf/conf.c conf/conf_keys.c \
+	conf/conf.c conf/conf_keys.c conf/conf_diag.c \
 	conf/latency.c conf/quorum.c
 
 check_PROGRAMS += tests/test_conf
