@@ -40,6 +40,13 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
     [PROTO_COMMIT] = "COMMIT",
     [PROTO_STATS_REQ] = "STATS_REQ",
     [PROTO_STATS_REPLY] = "STATS_REPLY",
+    [PROTO_CAUSAL_PROPOSE] = "CAUSAL_PROPOSE",
+    [PROTO_CAUSAL_REPLY] = "CAUSAL_REPLY",
+    [PROTO_WEAK_WRITE] = "WEAK_WRITE",
+    [PROTO_WEAK_READ] = "WEAK_READ",
+    [PROTO_WEAK_REPLY] = "WEAK_REPLY",
+    [PROTO_PING] = "PING",
+    [PROTO_PONG] = "PONG",
 };
 
 const char *proto_type_name(int type)
@@ -166,15 +173,15 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_HEARTBEAT:
 		return 3;
 	case PROTO_PROPOSE:
-		return 4;
+		return 5;
 	case PROTO_REPLY:
-		return 6;
+		return 9;
 	case PROTO_RECORD_ACK:
-		return 3;
+		return 6;
 	case PROTO_SYNC:
 		return 3;
 	case PROTO_SYNC_REPLY:
-		return 5;
+		return 6;
 	case PROTO_ACCEPT:
 		return 5;
 	case PROTO_ACK:
@@ -184,6 +191,19 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_STATS_REQ:
 		return 0;
 	case PROTO_STATS_REPLY:
+		return 1;
+	case PROTO_CAUSAL_PROPOSE:
+		return 6;
+	case PROTO_CAUSAL_REPLY:
+		return 5;
+	case PROTO_WEAK_WRITE:
+		return 5;
+	case PROTO_WEAK_READ:
+		return 4;
+	case PROTO_WEAK_REPLY:
+		return 6;
+	case PROTO_PING:
+	case PROTO_PONG:
 		return 1;
 	default:
 		return UINT32_MAX;
@@ -220,10 +240,16 @@ static bool encodable(const struct proto_msg *m)
 		return true;
 	case PROTO_PROPOSE:
 	case PROTO_ACCEPT:
+	case PROTO_CAUSAL_PROPOSE:
+	case PROTO_WEAK_WRITE:
+	case PROTO_WEAK_READ:
 		return cmd_encodable(&m->cmd);
 	case PROTO_REPLY:
 	case PROTO_SYNC_REPLY:
+	case PROTO_WEAK_REPLY:
 		return bytes_ok(m->value, m->vlen);
+	case PROTO_RECORD_ACK:
+		return m->n_deps <= PROTO_MAX_DEPS;
 	case PROTO_STATS_REPLY:
 		if (m->n_stats > PROTO_MAX_STATS)
 			return false;
@@ -291,6 +317,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->cid.client);
 		msgpack_pack_uint64(&pk, m->cid.seq);
 		msgpack_pack_uint64(&pk, m->low_seq);
+		msgpack_pack_uint64(&pk, m->dep);
 		pack_cmd(&pk, &m->cmd);
 		break;
 	case PROTO_REPLY:
@@ -300,11 +327,19 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		pack_bool(&pk, m->ok);
 		msgpack_pack_uint8(&pk, m->status);
 		pack_bin(&pk, m->value, m->vlen);
+		msgpack_pack_uint64(&pk, m->read_dep.client);
+		msgpack_pack_uint64(&pk, m->read_dep.seq);
+		msgpack_pack_uint64(&pk, m->ver);
 		break;
 	case PROTO_RECORD_ACK:
 		msgpack_pack_uint64(&pk, m->cid.client);
 		msgpack_pack_uint64(&pk, m->cid.seq);
 		pack_bool(&pk, m->ok);
+		msgpack_pack_uint64(&pk, m->read_dep.client);
+		msgpack_pack_uint64(&pk, m->read_dep.seq);
+		msgpack_pack_array(&pk, m->n_deps);
+		for (uint32_t i = 0; i < m->n_deps; i++)
+			msgpack_pack_uint64(&pk, m->deps[i]);
 		break;
 	case PROTO_SYNC:
 		msgpack_pack_uint64(&pk, m->cid.client);
@@ -317,6 +352,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->slot);
 		msgpack_pack_uint8(&pk, m->status);
 		pack_bin(&pk, m->value, m->vlen);
+		msgpack_pack_uint64(&pk, m->ver);
 		break;
 	case PROTO_ACCEPT:
 		msgpack_pack_uint64(&pk, m->slot);
@@ -341,6 +377,46 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 			pack_str(&pk, m->stats[i].name, m->stats[i].name_len);
 			msgpack_pack_uint64(&pk, m->stats[i].value);
 		}
+		break;
+	case PROTO_CAUSAL_PROPOSE:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->low_seq);
+		msgpack_pack_uint64(&pk, m->dep);
+		msgpack_pack_int32(&pk, m->bound);
+		pack_cmd(&pk, &m->cmd);
+		break;
+	case PROTO_CAUSAL_REPLY:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->slot);
+		pack_bool(&pk, m->ok);
+		msgpack_pack_uint8(&pk, m->status);
+		break;
+	case PROTO_WEAK_WRITE:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->low_seq);
+		msgpack_pack_uint64(&pk, m->dep);
+		pack_cmd(&pk, &m->cmd);
+		break;
+	case PROTO_WEAK_READ:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->token);
+		pack_cmd(&pk, &m->cmd);
+		break;
+	case PROTO_WEAK_REPLY:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->commit);
+		msgpack_pack_uint8(&pk, m->status);
+		pack_bin(&pk, m->value, m->vlen);
+		break;
+	case PROTO_PING:
+	case PROTO_PONG:
+		msgpack_pack_uint64(&pk, m->slot);
 		break;
 	}
 	size_t body = b->len - start - PROTO_FRAME_HEADER;
@@ -549,6 +625,11 @@ static bool get_cmd(const msgpack_object *o, const struct proto_limits *lim, boo
 	return true;
 }
 
+static bool is_write(uint8_t op)
+{
+	return op == PROTO_OP_PUT || op == PROTO_OP_DEL;
+}
+
 static bool get_cid(const msgpack_object *f, bool allow_zero, struct proto_cid *cid)
 {
 	if (!get_u64(&f[0], &cid->client) || !get_u64(&f[1], &cid->seq))
@@ -616,21 +697,32 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_u64(&f[2], &m->slot);
 	case PROTO_PROPOSE:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
-		       m->low_seq <= m->cid.seq && get_cmd(&f[3], lim, false, &m->cmd);
+		       m->low_seq <= m->cid.seq && get_u64(&f[3], &m->dep) && m->dep < m->cid.seq &&
+		       get_cmd(&f[4], lim, false, &m->cmd);
 	case PROTO_REPLY:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
-		       get_bool(&f[3], &m->ok) && get_u(&f[4], PROTO_ST_INVALID, &u) &&
+		       get_bool(&f[3], &m->ok) && get_u(&f[4], PROTO_ST_MAX, &u) &&
 		       ((m->status = (uint8_t)u), true) &&
-		       get_bin(&f[5], lim->max_value, &m->value, &m->vlen);
+		       get_bin(&f[5], lim->max_value, &m->value, &m->vlen) &&
+		       get_cid(f + 6, true, &m->read_dep) && get_u64(&f[8], &m->ver);
 	case PROTO_RECORD_ACK:
-		return get_cid(f, false, &m->cid) && get_bool(&f[2], &m->ok);
+		if (!get_cid(f, false, &m->cid) || !get_bool(&f[2], &m->ok) ||
+		    !get_cid(f + 3, true, &m->read_dep))
+			return false;
+		if (f[5].type != MSGPACK_OBJECT_ARRAY || f[5].via.array.size > PROTO_MAX_DEPS)
+			return false;
+		m->n_deps = f[5].via.array.size;
+		for (uint32_t i = 0; i < m->n_deps; i++)
+			if (!get_u64(&f[5].via.array.ptr[i], &m->deps[i]) || m->deps[i] == 0)
+				return false;
+		return true;
 	case PROTO_SYNC:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
 		       m->low_seq <= m->cid.seq;
 	case PROTO_SYNC_REPLY:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
-		       get_u(&f[3], PROTO_ST_INVALID, &u) && ((m->status = (uint8_t)u), true) &&
-		       get_bin(&f[4], lim->max_value, &m->value, &m->vlen);
+		       get_u(&f[3], PROTO_ST_MAX, &u) && ((m->status = (uint8_t)u), true) &&
+		       get_bin(&f[4], lim->max_value, &m->value, &m->vlen) && get_u64(&f[5], &m->ver);
 	case PROTO_ACCEPT:
 		return get_u64(&f[0], &m->slot) && get_cid(f + 1, true, &m->cid) &&
 		       get_cmd(&f[3], lim, true, &m->cmd) && get_u64(&f[4], &m->commit) &&
@@ -655,6 +747,30 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 				return false;
 		}
 		return true;
+	case PROTO_CAUSAL_PROPOSE:
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
+		       m->low_seq <= m->cid.seq && get_u64(&f[3], &m->dep) && m->dep < m->cid.seq &&
+		       get_i32(&f[4], 0, PROTO_MAX_REPLICAS - 1, &m->bound) &&
+		       get_cmd(&f[5], lim, false, &m->cmd) && is_write(m->cmd.op);
+	case PROTO_CAUSAL_REPLY:
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
+		       get_bool(&f[3], &m->ok) && get_u(&f[4], PROTO_ST_MAX, &u) &&
+		       ((m->status = (uint8_t)u), true);
+	case PROTO_WEAK_WRITE:
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
+		       m->low_seq <= m->cid.seq && get_u64(&f[3], &m->dep) && m->dep < m->cid.seq &&
+		       get_cmd(&f[4], lim, false, &m->cmd) && is_write(m->cmd.op);
+	case PROTO_WEAK_READ:
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->token) &&
+		       get_cmd(&f[3], lim, false, &m->cmd) && m->cmd.op == PROTO_OP_GET;
+	case PROTO_WEAK_REPLY:
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
+		       get_u64(&f[3], &m->commit) && get_u(&f[4], PROTO_ST_MAX, &u) &&
+		       ((m->status = (uint8_t)u), true) &&
+		       get_bin(&f[5], lim->max_value, &m->value, &m->vlen);
+	case PROTO_PING:
+	case PROTO_PONG:
+		return get_u64(&f[0], &m->slot);
 	default:
 		return false;
 	}

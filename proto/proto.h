@@ -46,6 +46,15 @@ enum proto_type {
 	/* observability */
 	PROTO_STATS_REQ,   /* anyone -> replica */
 	PROTO_STATS_REPLY, /* replica -> requester: counters */
+	/* weak operations (PROTOCOL.md 5-6) */
+	PROTO_CAUSAL_PROPOSE, /* HO client -> every replica: cid, low_seq, dep, bound, cmd */
+	PROTO_CAUSAL_REPLY,   /* HO replica -> client: cid, slot, ok (= executed), status */
+	PROTO_WEAK_WRITE,     /* HT client -> leader: cid, low_seq, dep, cmd */
+	PROTO_WEAK_READ,      /* client -> bound/closest replica: cid, token, cmd (GET) */
+	PROTO_WEAK_REPLY,     /* replica -> client: cid, slot, commit, status, value */
+	/* round-trip probes (binding to the closest replica) */
+	PROTO_PING, /* client -> replica: slot (= nonce) */
+	PROTO_PONG, /* replica -> client: slot (= the nonce echoed) */
 	PROTO_TYPE_MAX
 };
 
@@ -62,7 +71,9 @@ enum proto_status {
 	PROTO_ST_BUSY,		/* descriptor pool / table full: retry later */
 	PROTO_ST_TOO_OLD,	/* cid below the client's watermark: result was collected */
 	PROTO_ST_INVALID,	/* malformed command (limits) */
+	PROTO_ST_WAIT,		/* weak read: the replica has not executed up to the token yet */
 };
+#define PROTO_ST_MAX PROTO_ST_WAIT
 
 struct proto_cid {
 	uint64_t client; /* unique cluster-wide, assigned by the master; 0 = none */
@@ -119,6 +130,19 @@ struct proto_msg {
 	const uint8_t *value; /* REPLY, SYNC_REPLY: result bytes */
 	uint32_t vlen;
 
+	/* PROPOSE, CAUSAL_PROPOSE, WEAK_WRITE: seq of the session's previous weak write (0 = none);
+	 * the leader orders nothing of the session before that write is in its log */
+	uint64_t dep;
+	int32_t bound;	/* CAUSAL_PROPOSE: the replica the session is bound to (answers it) */
+	uint64_t token; /* WEAK_READ: answer only once every slot below token is executed */
+	/* REPLY, SYNC_REPLY: 1 + the slot of the write whose value (or deletion) a GET returns, 0
+	 * if no write is known (the key was never written) */
+	uint64_t ver;
+	/* HO: RECORD_ACK, REPLY (strong GET): latest pending weak write on the key, or {0,0} */
+	struct proto_cid read_dep;
+	/* HO: RECORD_ACK: seqs of the session's weak writes pending at this witness */
+	uint32_t n_deps;
+
 	/* STATS_REPLY: name/value pairs */
 	uint32_t n_stats;
 	struct {
@@ -126,6 +150,7 @@ struct proto_msg {
 		uint32_t name_len;
 		uint64_t value;
 	} stats[PROTO_MAX_STATS];
+	uint64_t deps[PROTO_MAX_DEPS]; /* RECORD_ACK: the first n_deps are meaningful */
 };
 
 /* Limits applied while decoding (from the conf: maxFrameBytes, maxKeyBytes, maxValueBytes). */

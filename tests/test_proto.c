@@ -36,7 +36,7 @@ static const struct proto_limits LIM = {.max_frame = 1u << 20, .max_key = 1024, 
 
 /* ---- sample messages (also the seed corpus) ---------------------------------------------- */
 
-#define MAX_SAMPLES 24
+#define MAX_SAMPLES 40
 
 struct sample {
 	const char *file; /* corpus file name */
@@ -97,6 +97,7 @@ static size_t make_samples(struct sample *s)
 	    .view = 7,
 	    .cid = {5, 12},
 	    .low_seq = 9,
+	    .dep = 11,
 	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
 	s[n].file = "06-propose-get.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_PROPOSE,
@@ -125,10 +126,25 @@ static size_t make_samples(struct sample *s)
 				      .ok = true,
 				      .status = PROTO_ST_OK,
 				      .value = S_VAL,
-				      .vlen = 7};
+				      .vlen = 7,
+				      .read_dep = {9, 4},
+				      .ver = 61};
 	s[n].file = "08-record_ack.bin";
 	s[n++].m =
 	    (struct proto_msg){.type = PROTO_RECORD_ACK, .view = 7, .cid = {5, 12}, .ok = false};
+	s[n].file = "08-record_ack-deps.bin";
+	s[n].m = (struct proto_msg){.type = PROTO_RECORD_ACK, .view = 7, .cid = {5, 70}, .ok = true,
+				    .read_dep = {9, 4}, .n_deps = 3};
+	s[n].m.deps[0] = 3;
+	s[n].m.deps[1] = 8;
+	s[n].m.deps[2] = 69;
+	n++;
+	s[n].file = "08-record_ack-64deps.bin";
+	s[n].m = (struct proto_msg){.type = PROTO_RECORD_ACK, .view = 7, .cid = {5, 100}, .ok = true,
+				    .n_deps = PROTO_MAX_DEPS};
+	for (uint32_t i = 0; i < PROTO_MAX_DEPS; i++)
+		s[n].m.deps[i] = i + 1;
+	n++;
 	s[n].file = "09-sync.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SYNC, .view = 7, .cid = {5, 12}, .low_seq = 10};
 	s[n].file = "10-sync_reply.bin";
@@ -136,7 +152,8 @@ static size_t make_samples(struct sample *s)
 				      .view = 7,
 				      .cid = {5, 12},
 				      .slot = 77,
-				      .status = PROTO_ST_NOT_FOUND};
+				      .status = PROTO_ST_NOT_FOUND,
+				      .ver = 12};
 	s[n].file = "11-accept.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_ACCEPT,
@@ -167,6 +184,48 @@ static size_t make_samples(struct sample *s)
 		s[n].m.stats[i].value = (uint64_t)i * 1000003u;
 	}
 	n++;
+	s[n].file = "16-causal_propose.bin";
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_CAUSAL_PROPOSE,
+	    .view = 7,
+	    .cid = {5, 20},
+	    .low_seq = 18,
+	    .dep = 19,
+	    .bound = 2,
+	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	s[n].file = "17-causal_reply.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_CAUSAL_REPLY,
+				      .view = 7,
+				      .cid = {5, 20},
+				      .slot = 80,
+				      .ok = true,
+				      .status = PROTO_ST_OK};
+	s[n].file = "18-weak_write.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_WEAK_WRITE,
+				      .view = 7,
+				      .cid = {5, 21},
+				      .low_seq = 21,
+				      .dep = 0,
+				      .cmd = {.op = PROTO_OP_DEL, .key = S_KEY, .klen = 5}};
+	s[n].file = "19-weak_read.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_WEAK_READ,
+				      .view = 7,
+				      .cid = {5, 22},
+				      .token = 81,
+				      .cmd = {.op = PROTO_OP_GET, .key = S_KEY, .klen = 5}};
+	s[n].file = "20-weak_reply.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_WEAK_REPLY,
+				      .view = 7,
+				      .cid = {5, 22},
+				      .slot = 80,
+				      .commit = 82,
+				      .status = PROTO_ST_OK,
+				      .value = S_VAL,
+				      .vlen = 7};
+	s[n].file = "21-ping.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_PING, .view = 7, .slot = 123456789};
+	s[n].file = "22-pong.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_PONG, .view = 7, .slot = 123456789};
 	return n;
 }
 
@@ -231,6 +290,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->cmd.scan_count, want->cmd.scan_count);
 		if (want->type == PROTO_PROPOSE) {
 			assert_int_equal(got->low_seq, want->low_seq);
+			assert_int_equal(got->dep, want->dep);
 		} else {
 			assert_int_equal(got->slot, want->slot);
 			assert_int_equal(got->commit, want->commit);
@@ -241,15 +301,60 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->cid.client, want->cid.client);
 		assert_int_equal(got->cid.seq, want->cid.seq);
 		assert_int_equal(got->slot, want->slot);
-		if (want->type == PROTO_REPLY)
+		if (want->type == PROTO_REPLY) {
 			assert_int_equal(got->ok, want->ok);
+			assert_int_equal(got->read_dep.client, want->read_dep.client);
+			assert_int_equal(got->read_dep.seq, want->read_dep.seq);
+		}
 		assert_int_equal(got->status, want->status);
 		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
+		assert_int_equal(got->ver, want->ver);
 		break;
 	case PROTO_RECORD_ACK:
 		assert_int_equal(got->cid.client, want->cid.client);
 		assert_int_equal(got->cid.seq, want->cid.seq);
 		assert_int_equal(got->ok, want->ok);
+		assert_int_equal(got->read_dep.client, want->read_dep.client);
+		assert_int_equal(got->read_dep.seq, want->read_dep.seq);
+		assert_int_equal(got->n_deps, want->n_deps);
+		for (uint32_t i = 0; i < want->n_deps; i++)
+			assert_int_equal(got->deps[i], want->deps[i]);
+		break;
+	case PROTO_CAUSAL_PROPOSE:
+	case PROTO_WEAK_WRITE:
+	case PROTO_WEAK_READ:
+		assert_int_equal(got->cid.client, want->cid.client);
+		assert_int_equal(got->cid.seq, want->cid.seq);
+		assert_int_equal(got->cmd.op, want->cmd.op);
+		assert_bytes_equal(got->cmd.key, got->cmd.klen, want->cmd.key, want->cmd.klen);
+		assert_bytes_equal(got->cmd.val, got->cmd.vlen, want->cmd.val, want->cmd.vlen);
+		if (want->type == PROTO_WEAK_READ) {
+			assert_int_equal(got->token, want->token);
+		} else {
+			assert_int_equal(got->low_seq, want->low_seq);
+			assert_int_equal(got->dep, want->dep);
+			if (want->type == PROTO_CAUSAL_PROPOSE)
+				assert_int_equal(got->bound, want->bound);
+		}
+		break;
+	case PROTO_CAUSAL_REPLY:
+		assert_int_equal(got->cid.client, want->cid.client);
+		assert_int_equal(got->cid.seq, want->cid.seq);
+		assert_int_equal(got->slot, want->slot);
+		assert_int_equal(got->ok, want->ok);
+		assert_int_equal(got->status, want->status);
+		break;
+	case PROTO_WEAK_REPLY:
+		assert_int_equal(got->cid.client, want->cid.client);
+		assert_int_equal(got->cid.seq, want->cid.seq);
+		assert_int_equal(got->slot, want->slot);
+		assert_int_equal(got->commit, want->commit);
+		assert_int_equal(got->status, want->status);
+		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
+		break;
+	case PROTO_PING:
+	case PROTO_PONG:
+		assert_int_equal(got->slot, want->slot);
 		break;
 	case PROTO_SYNC:
 		assert_int_equal(got->cid.client, want->cid.client);
@@ -1086,9 +1191,9 @@ static void test_field_ranges(void **state)
 	make_samples(s);
 	const struct proto_msg *hello = &s[0].m, *reg = &s[2].m, *creq = &s[3].m, *info = &s[4].m,
 			       *hb = &s[5].m, *put = &s[6].m, *get = &s[7].m, *scan = &s[9].m,
-			       *reply = &s[10].m, *rack = &s[11].m, *sync = &s[12].m,
-			       *srep = &s[13].m, *acc = &s[14].m, *noop = &s[15].m, *ack = &s[16].m,
-			       *stats = &s[19].m;
+			       *reply = &s[10].m, *rack = &s[11].m, *sync = &s[14].m,
+			       *srep = &s[15].m, *acc = &s[16].m, *noop = &s[17].m, *ack = &s[18].m,
+			       *stats = &s[21].m;
 	assert_int_equal(hello->type, PROTO_HELLO);
 	assert_int_equal(stats->type, PROTO_STATS_REPLY);
 	assert_int_equal(noop->cmd.op, PROTO_OP_NONE);
@@ -1166,45 +1271,92 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(noop, L, o_uint(1), 3), -EBADMSG);
 	assert_int_equal(PATCH(noop, L, o_uint(1), 4), -EBADMSG);
 
-	/* cmd: [op, key, value, scan_count] at PROPOSE root[5], ACCEPT root[5] */
-	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_NONE), 5, 0), -EBADMSG);
-	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_SCAN + 1), 5, 0), -EBADMSG);
-	assert_int_equal(PATCH(get, L, o_uint(255), 5, 0), -EBADMSG);
-	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_DEL), 5, 0), 0);
-	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_PUT), 5, 0), -EBADMSG); /* PUT, no value */
-	assert_int_equal(PATCH(put, L, o_nil(), 5, 2), -EBADMSG);	       /* PUT, no value */
-	assert_int_equal(PATCH(put, L, o_bin(big, 0), 5, 2), 0);	/* PUT of an empty value */
-	assert_int_equal(PATCH(get, L, o_bin(big, 1), 5, 2), -EBADMSG); /* GET with a value */
-	assert_int_equal(PATCH(get, L, o_bin(big, 0), 5, 2), -EBADMSG);
-	assert_int_equal(PATCH(get, L, o_bin(big, 0), 5, 1), 0); /* empty key */
-	assert_int_equal(PATCH(get, L, o_bin(big, L->max_key), 5, 1), 0);
-	assert_int_equal(PATCH(get, L, o_bin(big, L->max_key + 1), 5, 1), -EBADMSG);
+	/* cmd: [op, key, value, scan_count] at PROPOSE root[6], ACCEPT root[5] */
+	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_NONE), 6, 0), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_SCAN + 1), 6, 0), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_uint(255), 6, 0), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_DEL), 6, 0), 0);
+	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_PUT), 6, 0), -EBADMSG); /* PUT, no value */
+	assert_int_equal(PATCH(put, L, o_nil(), 6, 2), -EBADMSG);	       /* PUT, no value */
+	assert_int_equal(PATCH(put, L, o_bin(big, 0), 6, 2), 0);	/* PUT of an empty value */
+	assert_int_equal(PATCH(get, L, o_bin(big, 1), 6, 2), -EBADMSG); /* GET with a value */
+	assert_int_equal(PATCH(get, L, o_bin(big, 0), 6, 2), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_bin(big, 0), 6, 1), 0); /* empty key */
+	assert_int_equal(PATCH(get, L, o_bin(big, L->max_key), 6, 1), 0);
+	assert_int_equal(PATCH(get, L, o_bin(big, L->max_key + 1), 6, 1), -EBADMSG);
 	assert_int_equal(PATCH(acc, L, o_bin(big, L->max_key + 1), 5, 1), -EBADMSG);
-	assert_int_equal(PATCH(put, L, o_bin(big, L->max_value), 5, 2), 0);
-	assert_int_equal(PATCH(put, L, o_bin(big, L->max_value + 1), 5, 2), -EBADMSG);
+	assert_int_equal(PATCH(put, L, o_bin(big, L->max_value), 6, 2), 0);
+	assert_int_equal(PATCH(put, L, o_bin(big, L->max_value + 1), 6, 2), -EBADMSG);
 	assert_int_equal(PATCH(acc, L, o_bin(big, L->max_value + 1), 5, 2), -EBADMSG);
-	assert_int_equal(PATCH(scan, L, o_uint(1000000), 5, 3), 0);
-	assert_int_equal(PATCH(scan, L, o_uint(1000001), 5, 3), -EBADMSG);
-	assert_int_equal(PATCH(scan, L, o_uint(UINT64_MAX), 5, 3), -EBADMSG);
-	assert_int_equal(PATCH(get, L, o_uint(1), 5, 3), -EBADMSG); /* count without SCAN */
+	assert_int_equal(PATCH(scan, L, o_uint(1000000), 6, 3), 0);
+	assert_int_equal(PATCH(scan, L, o_uint(1000001), 6, 3), -EBADMSG);
+	assert_int_equal(PATCH(scan, L, o_uint(UINT64_MAX), 6, 3), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_uint(1), 6, 3), -EBADMSG); /* count without SCAN */
 	msgpack_object cmd5[5] = {o_uint(PROTO_OP_GET), o_bin("k", 1), o_nil(), o_uint(0), o_nil()};
-	assert_int_equal(PATCH(get, L, o_arr(cmd5, 4), 5), 0);
-	assert_int_equal(PATCH(get, L, o_arr(cmd5, 5), 5), -EBADMSG);
-	assert_int_equal(PATCH(get, L, o_arr(cmd5, 3), 5), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_arr(cmd5, 4), 6), 0);
+	assert_int_equal(PATCH(get, L, o_arr(cmd5, 5), 6), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_arr(cmd5, 3), 6), -EBADMSG);
 	/* the same key and value limits with other lim values */
 	struct proto_limits small = {.max_frame = 1u << 20, .max_key = 4, .max_value = 6};
-	assert_int_equal(PATCH(put, &small, o_bin(big, 5), 5, 1), -EBADMSG);
-	assert_int_equal(PATCH(put, &small, o_bin(big, 4), 5, 1), -EBADMSG); /* value is 7 */
-	assert_int_equal(PATCH(get, &small, o_bin(big, 4), 5, 1), 0);
+	assert_int_equal(PATCH(put, &small, o_bin(big, 5), 6, 1), -EBADMSG);
+	assert_int_equal(PATCH(put, &small, o_bin(big, 4), 6, 1), -EBADMSG); /* value is 7 */
+	assert_int_equal(PATCH(get, &small, o_bin(big, 4), 6, 1), 0);
 
-	/* results: status 0..PROTO_ST_INVALID, values <= max_value */
-	assert_int_equal(PATCH(reply, L, o_uint(PROTO_ST_INVALID), 6), 0);
-	assert_int_equal(PATCH(reply, L, o_uint(PROTO_ST_INVALID + 1), 6), -EBADMSG);
-	assert_int_equal(PATCH(srep, L, o_uint(PROTO_ST_INVALID + 1), 5), -EBADMSG);
+	/* results: status 0..PROTO_ST_MAX, values <= max_value */
+	assert_int_equal(PATCH(reply, L, o_uint(PROTO_ST_MAX), 6), 0);
+	assert_int_equal(PATCH(reply, L, o_uint(PROTO_ST_MAX + 1), 6), -EBADMSG);
+	assert_int_equal(PATCH(srep, L, o_uint(PROTO_ST_MAX + 1), 5), -EBADMSG);
 	assert_int_equal(PATCH(reply, L, o_bin(big, L->max_value), 7), 0);
 	assert_int_equal(PATCH(reply, L, o_bin(big, L->max_value + 1), 7), -EBADMSG);
 	assert_int_equal(PATCH(srep, L, o_bin(big, L->max_value + 1), 6), -EBADMSG);
 	assert_int_equal(PATCH(reply, L, o_nil(), 7), -EBADMSG);
+
+	/* weak operations and the HO fields */
+	const struct proto_msg *rdeps = &s[12].m, *cp = &s[22].m, *ww = &s[24].m, *wr = &s[25].m;
+	assert_int_equal(rdeps->n_deps, 3);
+	assert_int_equal(cp->type, PROTO_CAUSAL_PROPOSE);
+	assert_int_equal(ww->type, PROTO_WEAK_WRITE);
+	assert_int_equal(wr->type, PROTO_WEAK_READ);
+	/* dep < seq (the session's previous weak write) */
+	assert_int_equal(PATCH(put, L, o_uint(put->cid.seq - 1), 5), 0);
+	assert_int_equal(PATCH(put, L, o_uint(put->cid.seq), 5), -EBADMSG);
+	assert_int_equal(PATCH(cp, L, o_uint(cp->cid.seq), 5), -EBADMSG);
+	assert_int_equal(PATCH(ww, L, o_uint(ww->cid.seq + 1), 5), -EBADMSG);
+	/* bound is a replica id */
+	assert_int_equal(PATCH(cp, L, o_uint(PROTO_MAX_REPLICAS - 1), 6), 0);
+	assert_int_equal(PATCH(cp, L, o_uint(PROTO_MAX_REPLICAS), 6), -EBADMSG);
+	assert_int_equal(PATCH(cp, L, o_int(-1), 6), -EBADMSG);
+	/* weak writes are writes, weak reads are GETs */
+	msgpack_object getcmd[4] = {o_uint(PROTO_OP_GET), o_bin("k", 1), o_nil(), o_uint(0)};
+	msgpack_object delcmd[4] = {o_uint(PROTO_OP_DEL), o_bin("k", 1), o_nil(), o_uint(0)};
+	assert_int_equal(PATCH(cp, L, o_arr(getcmd, 4), 7), -EBADMSG);
+	assert_int_equal(PATCH(cp, L, o_arr(delcmd, 4), 7), 0);
+	assert_int_equal(PATCH(ww, L, o_arr(getcmd, 4), 6), -EBADMSG);
+	assert_int_equal(PATCH(wr, L, o_arr(delcmd, 4), 5), -EBADMSG);
+	assert_int_equal(PATCH(wr, L, o_arr(getcmd, 4), 5), 0);
+	/* read_dep: both halves zero or neither */
+	assert_int_equal(PATCH(reply, L, o_uint(0), 8), -EBADMSG);
+	assert_int_equal(PATCH(rdeps, L, o_uint(0), 6), -EBADMSG);
+	/* causal_deps: at most PROTO_MAX_DEPS seqs, none 0 */
+	msgpack_object dv[PROTO_MAX_DEPS + 1];
+	for (int i = 0; i <= PROTO_MAX_DEPS; i++)
+		dv[i] = o_uint((uint64_t)i + 1);
+	assert_int_equal(PATCH(rdeps, L, o_arr(dv, PROTO_MAX_DEPS), 7), 0);
+	assert_int_equal(PATCH(rdeps, L, o_arr(dv, PROTO_MAX_DEPS + 1), 7), -EBADMSG);
+	assert_int_equal(PATCH(rdeps, L, o_uint(0), 7, 1), -EBADMSG);
+	assert_int_equal(PATCH(rdeps, L, o_uint(UINT64_MAX), 7, 1), 0);
+	/* statuses above PROTO_ST_MAX, in every reply */
+	assert_int_equal(PATCH(&s[23].m, L, o_uint(PROTO_ST_MAX + 1), 6), -EBADMSG);
+	assert_int_equal(PATCH(&s[26].m, L, o_uint(PROTO_ST_MAX + 1), 6), -EBADMSG);
+	assert_int_equal(PATCH(&s[26].m, L, o_uint(PROTO_ST_WAIT), 6), 0);
+	/* the encoder refuses more deps than the decoder accepts */
+	struct proto_msg over = *rdeps;
+	over.n_deps = PROTO_MAX_DEPS + 1;
+	struct proto_buf eb;
+	proto_buf_init(&eb, 1u << 20);
+	assert_int_equal(proto_encode(&eb, &over, L->max_frame), -EINVAL);
+	assert_int_equal(eb.len, 0);
+	proto_buf_free(&eb);
 
 	/* ACK: slot <= slot_hi */
 	assert_int_equal(PATCH(ack, L, o_uint(ack->slot), 3), 0);
