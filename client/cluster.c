@@ -38,6 +38,8 @@ struct cluster_session {
 	ev_timer grace;
 	cluster_session_ready_cb cb;
 	void *arg;
+	cluster_order_cb order_cb;
+	void *order_arg;
 	struct cluster_session *prev, *next;
 };
 
@@ -230,6 +232,19 @@ static void sess_need_view(void *ctx, uint64_t seen_view)
 		(void)request(cl, NULL);
 }
 
+static void sess_ordered(void *ctx, uint64_t seq, uint64_t slot)
+{
+	struct cluster_session *cs = ctx;
+	if (cs->order_cb)
+		cs->order_cb(cs->order_arg, seq, slot);
+}
+
+void cluster_session_on_order(struct cluster_session *cs, cluster_order_cb cb, void *arg)
+{
+	cs->order_cb = cb;
+	cs->order_arg = arg;
+}
+
 /* The client id arrived: create the protocol session and dial every replica. */
 static void session_start(struct cluster_session *cs, uint64_t client_id)
 {
@@ -238,10 +253,12 @@ static void session_start(struct cluster_session *cs, uint64_t client_id)
 	struct session_config cfg;
 	session_config_default(&cfg, client_id, cl->n);
 	cfg.protocol = cl->set.protocol;
+	cfg.preferred = cl->local_replica; /* a co-located replica always wins the binding */
 	cfg.max_inflight = cl->opt.window ? cl->opt.window : conf_settings_window(&cl->set);
 	if (cl->set.reply_timeout_s)
 		cfg.timeout_ns = (uint64_t)cl->set.reply_timeout_s * 1000000000ull;
-	struct session_io io = {.ctx = cs, .send = sess_send, .need_view = sess_need_view};
+	struct session_io io = {
+	    .ctx = cs, .send = sess_send, .need_view = sess_need_view, .ordered = sess_ordered};
 	int rc = session_create(&cfg, cl->view, cl->leader, &io, &cs->sess);
 	if (rc != 0) {
 		LOG_ERROR(cl->log, "cannot create a session: %s", strerror(-rc));
@@ -524,6 +541,14 @@ int64_t cluster_session_submit(struct cluster_session *cs, const struct proto_cm
 	if (cs->sess == NULL || !cs->ready)
 		return -EAGAIN;
 	return session_submit(cs->sess, cmd, cb, arg, now_ns());
+}
+
+int64_t cluster_session_submit_weak(struct cluster_session *cs, const struct proto_cmd *cmd,
+				    session_cb cb, void *arg)
+{
+	if (cs->sess == NULL || !cs->ready)
+		return -EAGAIN;
+	return session_submit_weak(cs->sess, cmd, cb, arg, now_ns());
 }
 
 bool cluster_session_ready(const struct cluster_session *cs)

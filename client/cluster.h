@@ -79,6 +79,14 @@ void cluster_session_close(struct cluster_session *cs);
 int64_t cluster_session_submit(struct cluster_session *cs, const struct proto_cmd *cmd,
 			       session_cb cb, void *arg);
 bool cluster_session_ready(const struct cluster_session *cs);
+/* Calls cb(arg, seq, slot) whenever the session learns the slot that ordered one of its
+ * commands (see session_io.ordered). */
+typedef void (*cluster_order_cb)(void *arg, uint64_t seq, uint64_t slot);
+void cluster_session_on_order(struct cluster_session *cs, cluster_order_cb cb, void *arg);
+
+/* The same for a weak (causal) command (curpho/curpht; -EINVAL with curp). */
+int64_t cluster_session_submit_weak(struct cluster_session *cs, const struct proto_cmd *cmd,
+				    session_cb cb, void *arg);
 /* The protocol session (for session_get_stats, session_inflight...), NULL until ready. */
 struct session *cluster_session_get(struct cluster_session *cs);
 /* The session's client id (0 until the master gave one). */

@@ -41,6 +41,7 @@ struct lg_session {
 	uint64_t issued;     /* measured requests issued */
 	bool warm;	     /* warm-up completed */
 	bool done;	     /* stopped issuing and nothing in flight */
+	bool stalled;	     /* the session refused a command (-EAGAIN): retry on the timer */
 	uint32_t inflight;
 	struct lg_op *ops;   /* window slots */
 	uint8_t *val;	     /* value buffer (commandSize) */
@@ -58,6 +59,7 @@ struct lg_thread {
 	struct report_lat lat;
 	ev_timer watchdog; /* the cluster must become ready within replyTimeout */
 	ev_timer progress; /* thread 0 only */
+	ev_timer unstall;  /* re-issues for stalled sessions */
 	uint64_t completed; /* ck_pr: measured completions */
 	uint64_t first_ns, last_ns;
 	uint64_t errors, timeouts;
@@ -232,7 +234,20 @@ static void submit(struct lg_session *s, struct lg_op *o, const struct workload_
 	o->key = op->key;
 	o->t0 = common_now_ns();
 	s->inflight++;
-	int64_t rc = cluster_session_submit(s->cs, &c, op_done, o);
+	int64_t rc = op->weak ? cluster_session_submit_weak(s->cs, &c, op_done, o)
+			      : cluster_session_submit(s->cs, &c, op_done, o);
+	if (rc == -EAGAIN && !o->warmup) {
+		/* the session's window is full (HO weak writes not yet reported executed): not an
+		 * error; this operation is dropped before it was issued and issuing resumes on the
+		 * thread's timer */
+		o->used = false;
+		s->inflight--;
+		s->issued--;
+		s->stalled = true;
+		if (!ev_is_active(&s->t->unstall))
+			ev_timer_again(s->t->loop, &s->t->unstall);
+		return;
+	}
 	if (rc <= 0) {
 		o->used = false;
 		s->inflight--;
@@ -267,7 +282,7 @@ static void issue(struct lg_session *s)
 		if (t->first_ns == 0)
 			t->first_ns = common_now_ns();
 		submit(s, o, &op);
-		if (t->failed)
+		if (t->failed || s->stalled)
 			break;
 	}
 	if (!s->done && s->inflight == 0 && !more_to_issue(s)) {
@@ -327,6 +342,23 @@ static void progress_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	g->last_completed = total;
 }
 
+static void unstall_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lg_thread *t = w->data;
+	bool any = false;
+	for (int i = 0; i < t->nsess; i++) {
+		struct lg_session *s = &t->sess[i];
+		if (!s->stalled)
+			continue;
+		s->stalled = false;
+		issue(s);
+		if (s->stalled)
+			any = true;
+	}
+	if (!any)
+		ev_timer_stop(loop, w);
+}
+
 static void *thread_main(void *arg)
 {
 	struct lg_thread *t = arg;
@@ -341,6 +373,9 @@ static void *thread_main(void *arg)
 	}
 	ev_timer_init(&t->watchdog, watchdog_cb, g->s.reply_timeout_s, 0.);
 	t->watchdog.data = t;
+	ev_init(&t->unstall, unstall_cb);
+	t->unstall.repeat = 0.001;
+	t->unstall.data = t;
 	ev_timer_start(t->loop, &t->watchdog);
 	if (t->idx == 0) {
 		ev_timer_init(&t->progress, progress_cb, 1.0, 1.0);
@@ -350,6 +385,7 @@ static void *thread_main(void *arg)
 	ev_run(t->loop, 0);
 	ev_timer_stop(t->loop, &t->watchdog);
 	ev_timer_stop(t->loop, &t->progress);
+	ev_timer_stop(t->loop, &t->unstall);
 	return NULL;
 }
 
@@ -371,12 +407,6 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 	g.alias = alias ? alias : "client0";
 	g.log = log;
 	g.window = conf_settings_window(set);
-	if (set->weak_ratio > 0) {
-		LOG_ERROR(log, "weakRatio %u: weak operations are not available in this build yet "
-			       "(set weakRatio: 0)",
-			  set->weak_ratio);
-		return 1;
-	}
 	if (set->command_size > set->max_value_bytes) {
 		LOG_ERROR(log, "commandSize %u exceeds maxValueBytes %u", set->command_size,
 			  set->max_value_bytes);
@@ -460,6 +490,16 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 				tot.fast += st.fast;
 				tot.slow += st.slow;
 				tot.retry += st.retry;
+				tot.weak += st.weak;
+				tot.weak_waits += st.weak_waits;
+				tot.ho_check_failed += st.ho_check_failed;
+				if (tot.n_bound < REPORT_MAX_BOUND) {
+					int b = session_bound(ps);
+					tot.bound[tot.n_bound] = b;
+					tot.bound_rtt_ms[tot.n_bound] =
+					    (double)session_rtt_ns(ps, b) / 1e6;
+					tot.n_bound++;
+				}
 			}
 		}
 		if (t->failed) {
@@ -468,6 +508,7 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 		}
 	}
 	tot.duration_s = last > first ? (double)(last - first) / 1e9 : 0;
+	tot.weak_protocol = set->protocol != CONF_PROTO_CURP;
 	report_sort(&all);
 	report_print(stdout, &all, &tot);
 	fflush(stdout);

@@ -134,6 +134,15 @@ void report_print(FILE *out, const struct report_lat *l, const struct report_tot
 		(unsigned long long)t->retry);
 	fprintf(out, "Errors: %llu | Timeouts: %llu\n", (unsigned long long)t->errors,
 		(unsigned long long)t->timeouts);
+	if (!t->weak_protocol)
+		return;
+	fprintf(out, "Weak: %llu completed on one replica | read waits %llu | HO checks refused %llu\n",
+		(unsigned long long)t->weak, (unsigned long long)t->weak_waits,
+		(unsigned long long)t->ho_check_failed);
+	fprintf(out, "Bound replicas (session: replica, rtt):");
+	for (uint32_t i = 0; i < t->n_bound; i++)
+		fprintf(out, " %u:replica%d,%.2fms", i, t->bound[i], t->bound_rtt_ms[i]);
+	fprintf(out, "\n");
 }
 
 int report_write_json(const char *path, const struct report_lat *l)

@@ -25,10 +25,19 @@ void report_free(struct report_lat *l);
 /* Nearest-rank percentile p (0..100) of a sorted array; 0 when empty. */
 double report_percentile(const double *sorted, size_t n, double p);
 
+#define REPORT_MAX_BOUND 256
+
 struct report_totals {
 	double duration_s;
 	uint64_t fast, slow, retry;  /* strong completions per path */
 	uint64_t errors, timeouts;
+	uint64_t weak;              /* weak completions (one replica) */
+	uint64_t weak_waits;        /* weak reads a replica asked to repeat */
+	uint64_t ho_check_failed;   /* HO witness answers refused by the causal_deps/read_dep checks */
+	bool weak_protocol;         /* curpho/curpht: print the weak and binding lines */
+	uint32_t n_bound;           /* sessions listed in bound[] */
+	int bound[REPORT_MAX_BOUND]; /* replica each session bound to */
+	double bound_rtt_ms[REPORT_MAX_BOUND];
 };
 
 /* Prints the report of CONF.md section 4 (groups only when non-empty) and the path and error

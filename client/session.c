@@ -9,6 +9,15 @@
  *  - RETRY: completed (either way) after the command was re-sent with the same cid.
  * A command that gets no answer within the timeout fails with SESSION_TIMEOUT (never a made-up
  * value).
+ *
+ * Weak operations (PROTOCOL.md 5-6) complete on one replica (SESSION_PATH_WEAK):
+ *  - curpho write: CAUSAL_PROPOSE to every replica, completed by the bound replica's reply; it
+ *    stays in the session's write set (its ring slot stays used, and is re-sent on the retry
+ *    timer) until a replica reports it executed;
+ *  - curpht write: WEAK_WRITE to the leader, completed by its reply (with the slot);
+ *  - read: WEAK_READ to the bound replica with the session's read token.
+ * The HO fast path additionally needs every witness answer used to list the write set in its
+ * causal_deps and, for a GET, every answer (leader included) to report the same read_dep.
  */
 #include "client/session.h"
 
@@ -16,8 +25,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
+enum pcmd_kind { PK_STRONG = 0, PK_WEAK_WRITE, PK_WEAK_READ };
+
 struct pcmd {
 	bool used;
+	bool done;     /* HO weak write: completed to the caller, waiting to be reported executed */
+	uint8_t kind;  /* enum pcmd_kind */
+	int bound;     /* weak: the replica asked to answer at the last send */
+	uint64_t dep;  /* seq of the session's previous weak write when this was submitted */
+	uint64_t slot; /* strong: the leader's slot (REPLY) */
+	uint64_t ver;  /* strong: the REPLY's version (1 + slot of the write a GET read) */
+	uint32_t good_mask; /* HO: witnesses whose ok passed the causal_deps check */
+	struct proto_cid lrd; /* HO GET: the leader's read_dep */
+	struct proto_cid rd[PROTO_MAX_REPLICAS]; /* HO GET: each witness's read_dep */
 	bool leader_replied;
 	bool leader_ok;
 	bool sync_sent;
@@ -39,11 +61,28 @@ struct pcmd {
 	void *arg;
 };
 
+/* curpht: one cached key (the value written or read, and the slot that ordered it). */
+struct cache_ent {
+	bool used;
+	bool found;
+	uint8_t *key;
+	uint32_t klen;
+	uint8_t *val;
+	uint32_t vlen;
+	uint64_t slot;
+};
+
 struct session {
 	struct session_config cfg;
 	struct session_io io;
 	uint64_t view;
 	int leader;
+	int bound;
+	uint64_t rtt[PROTO_MAX_REPLICAS]; /* smoothed, ns; 0 = not measured */
+	uint64_t next_probe_ns;
+	uint64_t last_weak_write; /* seq of the session's latest weak write (0 = none) */
+	uint64_t token;		  /* weak reads: slots below it must be executed at the replica */
+	struct cache_ent *cache;  /* curpht, cfg.cache_slots entries */
 	int q; /* super quorum */
 	uint64_t next_seq;
 	uint64_t low_seq; /* lowest seq still pending (next_seq when none) */
@@ -79,13 +118,17 @@ void session_config_default(struct session_config *cfg, uint64_t client_id, int 
 	cfg->sync_after_ns = 20ull * 1000 * 1000;
 	cfg->retry_after_ns = 1000ull * 1000 * 1000;
 	cfg->timeout_ns = 10ull * 1000 * 1000 * 1000;
+	cfg->preferred = -1;
+	cfg->probe_ns = 1000ull * 1000 * 1000;
+	cfg->cache_slots = 4096;
 }
 
 int session_create(const struct session_config *cfg, uint64_t view, int leader,
 		   const struct session_io *io, struct session **out)
 {
 	if (cfg->client_id == 0 || cfg->n < 1 || cfg->n > PROTO_MAX_REPLICAS || leader < 0 ||
-	    leader >= cfg->n || cfg->max_inflight < 1 || cfg->max_inflight > (1u << 20))
+	    leader >= cfg->n || cfg->max_inflight < 1 || cfg->max_inflight > (1u << 20) ||
+	    cfg->preferred >= cfg->n)
 		return -EINVAL;
 	struct session *s = calloc(1, sizeof *s);
 	if (s == NULL)
@@ -97,14 +140,22 @@ int session_create(const struct session_config *cfg, uint64_t view, int leader,
 	s->q = session_superquorum(cfg->n);
 	s->next_seq = 1;
 	s->low_seq = 1;
-	s->cap = 16;
+	/* HO weak writes keep their slot until reported executed (about one replication round
+	 * after they completed), so the ring holds more than the window */
+	s->cap = 1024;
 	while (s->cap < 4 * cfg->max_inflight)
 		s->cap *= 2;
 	s->ring = calloc(s->cap, sizeof *s->ring);
-	if (s->ring == NULL) {
+	if (cfg->protocol == CONF_PROTO_CURPHT && cfg->cache_slots > 0)
+		s->cache = calloc(cfg->cache_slots, sizeof *s->cache);
+	if (s->ring == NULL || (cfg->protocol == CONF_PROTO_CURPHT && cfg->cache_slots > 0 &&
+				s->cache == NULL)) {
+		free(s->ring);
+		free(s->cache);
 		free(s);
 		return -ENOMEM;
 	}
+	s->bound = cfg->preferred >= 0 ? cfg->preferred : leader;
 	*out = s;
 	return 0;
 }
@@ -125,6 +176,11 @@ void session_destroy(struct session *s)
 		if (s->ring[i].used)
 			pcmd_free(&s->ring[i]);
 	free(s->ring);
+	for (uint32_t i = 0; s->cache && i < s->cfg.cache_slots; i++) {
+		free(s->cache[i].key);
+		free(s->cache[i].val);
+	}
+	free(s->cache);
 	free(s);
 }
 
@@ -141,22 +197,43 @@ static void send_propose(struct session *s, struct pcmd *p, int to)
 	struct proto_msg m = {.type = PROTO_PROPOSE,
 			      .view = s->view,
 			      .cid = {.client = s->cfg.client_id, .seq = p->seq},
-			      .low_seq = s->low_seq};
+			      .low_seq = s->low_seq,
+			      .dep = p->dep};
 	m.cmd.op = p->op;
 	m.cmd.key = p->key;
 	m.cmd.klen = p->klen;
 	m.cmd.val = p->val;
 	m.cmd.vlen = p->vlen;
 	m.cmd.scan_count = p->scan_count;
+	if (p->kind == PK_WEAK_WRITE) {
+		m.type = s->cfg.protocol == CONF_PROTO_CURPHO ? PROTO_CAUSAL_PROPOSE : PROTO_WEAK_WRITE;
+		m.bound = p->bound;
+	} else if (p->kind == PK_WEAK_READ) {
+		m.type = PROTO_WEAK_READ;
+		m.token = s->token;
+	}
 	s->io.send(s->io.ctx, to, &m);
 }
 
-static void send_propose_all(struct session *s, struct pcmd *p, uint64_t now_ns)
+/* Sends p where its kind goes: strong and HO weak writes to every replica, HT weak writes to
+ * the leader, weak reads to the bound replica. */
+static void send_cmd(struct session *s, struct pcmd *p, uint64_t now_ns)
 {
+	p->sent_ns = now_ns;
+	if (p->kind == PK_WEAK_READ) {
+		p->bound = s->bound;
+		send_propose(s, p, p->bound);
+		return;
+	}
+	if (p->kind == PK_WEAK_WRITE && s->cfg.protocol == CONF_PROTO_CURPHT) {
+		send_propose(s, p, s->leader);
+		return;
+	}
+	p->bound = s->bound;
 	for (int r = 0; r < s->cfg.n; r++)
 		send_propose(s, p, r);
-	p->sent_ns = now_ns;
 }
+
 
 static void send_sync(struct session *s, struct pcmd *p, uint64_t now_ns)
 {
@@ -169,11 +246,13 @@ static void send_sync(struct session *s, struct pcmd *p, uint64_t now_ns)
 	p->sync_ns = now_ns;
 }
 
-int64_t session_submit(struct session *s, const struct proto_cmd *cmd, session_cb cb, void *arg,
-		       uint64_t now_ns)
+static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t kind, session_cb cb,
+		      void *arg, uint64_t now_ns)
 {
 	if (cmd->op != PROTO_OP_GET && cmd->op != PROTO_OP_PUT && cmd->op != PROTO_OP_DEL &&
 	    cmd->op != PROTO_OP_SCAN)
+		return -EINVAL;
+	if (kind != PK_STRONG && (s->cfg.protocol == CONF_PROTO_CURP || cmd->op == PROTO_OP_SCAN))
 		return -EINVAL;
 	if (s->inflight >= s->cfg.max_inflight || s->next_seq - s->low_seq >= s->cap)
 		return -EAGAIN;
@@ -199,27 +278,68 @@ int64_t session_submit(struct session *s, const struct proto_cmd *cmd, session_c
 	p->cb = cb;
 	p->arg = arg;
 	p->first_ns = now_ns;
+	p->kind = kind;
+	p->dep = s->last_weak_write;
+	if (kind == PK_WEAK_WRITE)
+		s->last_weak_write = seq;
 	s->next_seq++;
 	s->inflight++;
-	send_propose_all(s, p, now_ns);
+	send_cmd(s, p, now_ns);
 	return (int64_t)seq;
 }
 
-/* Completes p: frees its slot first (the callback may submit), then calls back. */
-static void complete(struct session *s, struct pcmd *p, enum session_result res,
-		     enum session_path path, uint8_t *value, uint32_t vlen)
+int64_t session_submit(struct session *s, const struct proto_cmd *cmd, session_cb cb, void *arg,
+		       uint64_t now_ns)
+{
+	return submit(s, cmd, PK_STRONG, cb, arg, now_ns);
+}
+
+int64_t session_submit_weak(struct session *s, const struct proto_cmd *cmd, session_cb cb,
+			    void *arg, uint64_t now_ns)
+{
+	uint8_t kind = cmd->op == PROTO_OP_GET ? PK_WEAK_READ : PK_WEAK_WRITE;
+	return submit(s, cmd, kind, cb, arg, now_ns);
+}
+
+int session_bound(const struct session *s)
+{
+	return s->bound;
+}
+
+uint64_t session_rtt_ns(const struct session *s, int r)
+{
+	return (r >= 0 && r < s->cfg.n) ? s->rtt[r] : 0;
+}
+
+static void advance_low(struct session *s)
+{
+	while (s->low_seq < s->next_seq && !s->ring[s->low_seq & (s->cap - 1)].used)
+		s->low_seq++;
+}
+
+/* Completes p: frees its slot first (the callback may submit), then calls back. With keep (an
+ * HO weak write not yet reported executed) the slot stays, marked done, in the write set. */
+static void complete_keep(struct session *s, struct pcmd *p, enum session_result res,
+			  enum session_path path, uint8_t *value, uint32_t vlen, bool keep)
 {
 	session_cb cb = p->cb;
 	void *arg = p->arg;
 	uint64_t seq = p->seq;
 	if (p->lval == value)
 		p->lval = NULL; /* ownership of the leader value moves to this function */
-	pcmd_free(p);
+	if (keep) {
+		p->done = true;
+		p->cb = NULL;
+		p->arg = NULL;
+	} else {
+		pcmd_free(p);
+	}
 	s->inflight--;
-	while (s->low_seq < s->next_seq && !s->ring[s->low_seq & (s->cap - 1)].used)
-		s->low_seq++;
+	advance_low(s);
 	if (res == SESSION_OK || res == SESSION_NOT_FOUND) {
-		if (path == SESSION_PATH_FAST)
+		if (path == SESSION_PATH_WEAK)
+			s->st.weak++;
+		else if (path == SESSION_PATH_FAST)
 			s->st.fast++;
 		else if (path == SESSION_PATH_SLOW)
 			s->st.slow++;
@@ -235,16 +355,148 @@ static void complete(struct session *s, struct pcmd *p, enum session_result res,
 	free(value);
 }
 
-static void try_fast(struct session *s, struct pcmd *p)
+static void complete(struct session *s, struct pcmd *p, enum session_result res,
+		     enum session_path path, uint8_t *value, uint32_t vlen)
+{
+	complete_keep(s, p, res, path, value, vlen, false);
+}
+
+/* An HO weak write reported executed (or refused for good): it leaves the write set. */
+static void weak_write_retire(struct session *s, struct pcmd *p)
+{
+	pcmd_free(p);
+	advance_low(s);
+}
+
+static void raise_token(struct session *s, uint64_t t)
+{
+	if (t > s->token)
+		s->token = t;
+}
+
+/* ---- curpht cache ---------------------------------------------------------------------- */
+
+static struct cache_ent *cache_slot(struct session *s, const uint8_t *key, uint32_t klen)
+{
+	if (s->cache == NULL)
+		return NULL;
+	return &s->cache[common_hash64(key, klen, s->cfg.client_id) % s->cfg.cache_slots];
+}
+
+/* Records that slot `slot` left key with (found, value). An evicted entry raises the read token
+ * past its slot, so a replica that has not executed it can never answer an older value. */
+static void cache_put(struct session *s, const uint8_t *key, uint32_t klen, bool found,
+		      const uint8_t *v, uint32_t vlen, uint64_t slot)
+{
+	struct cache_ent *ce = cache_slot(s, key, klen);
+	if (ce == NULL)
+		return;
+	bool same = ce->used && ce->klen == klen && memcmp(ce->key, key, klen) == 0;
+	if (same && ce->slot >= slot)
+		return;
+	uint8_t *nv = vlen ? malloc(vlen) : NULL;
+	uint8_t *nk = same ? ce->key : malloc(klen ? klen : 1);
+	if ((vlen && nv == NULL) || nk == NULL) {
+		/* cannot cache: make the replicas catch up instead */
+		free(nv);
+		if (!same)
+			free(nk);
+		raise_token(s, slot + 1);
+		return;
+	}
+	if (ce->used && !same) {
+		raise_token(s, ce->slot + 1);
+		free(ce->key);
+	}
+	free(ce->val);
+	if (!same)
+		memcpy(nk, key, klen);
+	if (vlen)
+		memcpy(nv, v, vlen);
+	*ce = (struct cache_ent){.used = true, .found = found, .key = nk, .klen = klen, .val = nv,
+				 .vlen = vlen, .slot = slot};
+}
+
+/* A strong or weak command completed at `slot`: remember what it left (HT cache) or what the
+ * session has observed (HO token). HO: a GET observed the write of version `ver` (1 + its slot),
+ * so the bound replica must have executed that far before answering a weak read; the session's
+ * own strong write is answered from the bound replica's pending record while it is pending
+ * there, which the replica's ok=true RECORD_ACK guarantees (the leader keeps no strong
+ * records), so only otherwise must the replica first execute it. */
+static void observe(struct session *s, const struct pcmd *p, uint64_t slot, uint64_t ver,
+		    bool found, const uint8_t *v, uint32_t vlen)
+{
+	if (s->io.ordered)
+		s->io.ordered(s->io.ctx, p->seq, slot);
+	if (s->cfg.protocol == CONF_PROTO_CURPHO) {
+		if (p->kind != PK_STRONG || p->op == PROTO_OP_GET || p->op == PROTO_OP_SCAN)
+			raise_token(s, p->kind == PK_STRONG && p->op == PROTO_OP_GET ? ver : slot + 1);
+		else if (s->bound == s->leader || !(p->ok_mask & (1u << s->bound)))
+			raise_token(s, slot + 1);
+	} else if (s->cfg.protocol == CONF_PROTO_CURPHT && p->op != PROTO_OP_SCAN) {
+		if (p->op == PROTO_OP_PUT)
+			cache_put(s, p->key, p->klen, true, p->val, p->vlen, slot);
+		else if (p->op == PROTO_OP_DEL)
+			cache_put(s, p->key, p->klen, false, NULL, 0, slot);
+		else
+			cache_put(s, p->key, p->klen, found, v, vlen, slot);
+	}
+}
+
+static void send_sync(struct session *s, struct pcmd *p, uint64_t now_ns);
+
+/* HO check 1: every weak write of the session older than p and not yet reported executed (the
+ * write set) is among the causal_deps this witness reported. */
+static bool deps_cover(struct session *s, const struct pcmd *p, const struct proto_msg *m)
+{
+	for (uint64_t seq = s->low_seq; seq < p->seq; seq++) {
+		const struct pcmd *w = find(s, seq);
+		if (w == NULL || w->kind != PK_WEAK_WRITE)
+			continue;
+		bool in = false;
+		for (uint32_t i = 0; i < m->n_deps && !in; i++)
+			in = m->deps[i] == seq;
+		if (!in)
+			return false;
+	}
+	return true;
+}
+
+static bool cid_eq(struct proto_cid a, struct proto_cid b)
+{
+	return a.client == b.client && a.seq == b.seq;
+}
+
+static void try_fast(struct session *s, struct pcmd *p, uint64_t now_ns)
 {
 	if (!p->leader_replied || !p->leader_ok)
 		return;
 	uint32_t witnesses = p->ok_mask & ~(1u << s->leader);
-	if (__builtin_popcount(witnesses) < s->q - 1)
+	if (s->cfg.protocol == CONF_PROTO_CURPHO) {
+		witnesses &= p->good_mask;
+		if (p->op == PROTO_OP_GET) /* HO check 2: everyone saw the same latest weak write */
+			for (int r = 0; r < s->cfg.n; r++)
+				if ((witnesses & (1u << r)) && !cid_eq(p->rd[r], p->lrd))
+					witnesses &= ~(1u << r);
+	}
+	if (__builtin_popcount(witnesses) < s->q - 1) {
+		/* every witness answered and the fast path is out of reach: ask for the result */
+		uint32_t answered = (p->ok_mask | p->nok_mask) & ~(1u << s->leader);
+		if (__builtin_popcount(answered) >= s->cfg.n - 1 && !p->sync_sent)
+			send_sync(s, p, now_ns);
 		return;
+	}
 	enum session_result res =
-		p->leader_status == PROTO_ST_NOT_FOUND ? SESSION_NOT_FOUND : SESSION_OK;
+	    p->leader_status == PROTO_ST_NOT_FOUND ? SESSION_NOT_FOUND : SESSION_OK;
+	observe(s, p, p->slot, p->ver, res == SESSION_OK, p->lval, p->lvlen);
 	complete(s, p, res, p->resends ? SESSION_PATH_RETRY : SESSION_PATH_FAST, p->lval, p->lvlen);
+}
+
+/* Re-send p soon (the replica was busy or asked to wait): the tick does it. */
+static void resend_soon(struct session *s, struct pcmd *p, uint64_t now_ns)
+{
+	uint64_t soon = s->cfg.retry_after_ns / 64;
+	p->sent_ns = now_ns - s->cfg.retry_after_ns + (soon ? soon : 1);
 }
 
 static void on_reply(struct session *s, int from, const struct proto_msg *m, struct pcmd *p,
@@ -258,6 +510,9 @@ static void on_reply(struct session *s, int from, const struct proto_msg *m, str
 		p->leader_replied = true;
 		p->leader_ok = m->ok;
 		p->leader_status = m->status;
+		p->slot = m->slot;
+		p->ver = m->ver;
+		p->lrd = m->read_dep;
 		if (m->vlen) {
 			p->lval = malloc(m->vlen);
 			if (p->lval == NULL) {
@@ -269,11 +524,12 @@ static void on_reply(struct session *s, int from, const struct proto_msg *m, str
 		}
 		if (!m->ok)
 			s->st.conflicts++; /* the leader will send the result when it executes */
-		try_fast(s, p);
+		try_fast(s, p, now_ns);
 		return;
 	case PROTO_ST_BUSY:
-		/* Leader out of descriptors: re-send soon (same cid). */
-		p->sent_ns = now_ns - s->cfg.retry_after_ns + s->cfg.retry_after_ns / 64;
+		/* Leader out of descriptors, or the session's previous weak write is not ordered
+		 * yet: re-send soon (same cid). */
+		resend_soon(s, p, now_ns);
 		return;
 	case PROTO_ST_STALE_VIEW:
 	case PROTO_ST_NOT_LEADER:
@@ -308,12 +564,146 @@ static void on_sync_reply(struct session *s, const struct proto_msg *m, struct p
 			return; /* try again on the next SYNC */
 		memcpy(v, m->value, m->vlen);
 	}
+	if (res != SESSION_FAILED)
+		observe(s, p, m->slot, m->ver, res == SESSION_OK, v, m->vlen);
 	complete(s, p, res, p->resends ? SESSION_PATH_RETRY : SESSION_PATH_SLOW, v, m->vlen);
+}
+
+/* HO: the bound replica recorded the weak write (ok=false) or a replica executed it (ok=true). */
+static void on_causal_reply(struct session *s, int from, const struct proto_msg *m, struct pcmd *p,
+			    uint64_t now_ns)
+{
+	switch (m->status) {
+	case PROTO_ST_OK:
+	case PROTO_ST_NOT_FOUND:
+	case PROTO_ST_TOO_OLD:
+		if (m->ok) {
+			/* executed at m->slot (slot 0 is a slot; TOO_OLD carries no usable slot) */
+			if (m->status != PROTO_ST_TOO_OLD) {
+				raise_token(s, m->slot + 1);
+				if (s->io.ordered)
+					s->io.ordered(s->io.ctx, p->seq, m->slot);
+			}
+			if (p->done)
+				weak_write_retire(s, p);
+			else
+				complete(s, p, SESSION_OK, SESSION_PATH_WEAK, NULL, 0);
+		} else if (from == p->bound && !p->done && m->status != PROTO_ST_TOO_OLD) {
+			complete_keep(s, p, SESSION_OK, SESSION_PATH_WEAK, NULL, 0, true);
+		}
+		return;
+	case PROTO_ST_BUSY:
+		resend_soon(s, p, now_ns);
+		return;
+	case PROTO_ST_STALE_VIEW:
+	case PROTO_ST_NOT_LEADER:
+		if (s->io.need_view)
+			s->io.need_view(s->io.ctx, m->view);
+		return;
+	case PROTO_ST_INVALID:
+		if (p->done)
+			weak_write_retire(s, p);
+		else
+			complete(s, p, SESSION_FAILED, SESSION_PATH_WEAK, NULL, 0);
+		return;
+	default:
+		return;
+	}
+}
+
+/* HT weak write answered by the leader, or a weak read answered by the bound replica. */
+static void on_weak_reply(struct session *s, const struct proto_msg *m, struct pcmd *p,
+			  uint64_t now_ns)
+{
+	switch (m->status) {
+	case PROTO_ST_OK:
+	case PROTO_ST_NOT_FOUND:
+		break;
+	case PROTO_ST_BUSY:
+		resend_soon(s, p, now_ns);
+		return;
+	case PROTO_ST_WAIT:
+		s->st.weak_waits++;
+		resend_soon(s, p, now_ns);
+		return;
+	case PROTO_ST_STALE_VIEW:
+	case PROTO_ST_NOT_LEADER:
+		if (s->io.need_view)
+			s->io.need_view(s->io.ctx, m->view);
+		return;
+	case PROTO_ST_INVALID:
+		complete(s, p, SESSION_FAILED, SESSION_PATH_WEAK, NULL, 0);
+		return;
+	default:
+		return;
+	}
+	if (p->kind == PK_WEAK_WRITE) {
+		observe(s, p, m->slot, m->slot + 1, true, NULL, 0);
+		complete(s, p, SESSION_OK, SESSION_PATH_WEAK, NULL, 0);
+		return;
+	}
+	raise_token(s, m->commit); /* monotonic reads: never read below what was seen */
+	bool found = m->status == PROTO_ST_OK;
+	const uint8_t *v = m->value;
+	uint32_t vlen = m->vlen;
+	struct cache_ent *ce = cache_slot(s, p->key, p->klen);
+	if (ce && ce->used && ce->klen == p->klen && memcmp(ce->key, p->key, p->klen) == 0 &&
+	    ce->slot >= m->commit) {
+		/* HT: the session's own newer write (or strong read) the replica has not executed */
+		found = ce->found;
+		v = ce->val;
+		vlen = ce->vlen;
+	}
+	uint8_t *copy = NULL;
+	if (vlen) {
+		copy = malloc(vlen);
+		if (copy == NULL) {
+			resend_soon(s, p, now_ns);
+			return;
+		}
+		memcpy(copy, v, vlen);
+	}
+	complete(s, p, found ? SESSION_OK : SESSION_NOT_FOUND, SESSION_PATH_WEAK, copy, vlen);
+}
+
+/* Picks the bound replica: the co-located one if the conf names it, else the lowest smoothed
+ * RTT (a new one must be 20% better than the current one, so the binding does not flap). */
+static void rebind(struct session *s)
+{
+	if (s->cfg.preferred >= 0) {
+		s->bound = s->cfg.preferred;
+		return;
+	}
+	int best = -1;
+	for (int r = 0; r < s->cfg.n; r++)
+		if (s->rtt[r] && (best < 0 || s->rtt[r] < s->rtt[best]))
+			best = r;
+	if (best < 0 || best == s->bound)
+		return;
+	if (s->rtt[s->bound] == 0 || s->rtt[best] * 5 < s->rtt[s->bound] * 4)
+		s->bound = best;
+}
+
+static void on_pong(struct session *s, int from, const struct proto_msg *m, uint64_t now_ns)
+{
+	if (m->slot == 0 || m->slot > now_ns)
+		return;
+	uint64_t sample = now_ns - m->slot;
+	if (sample == 0)
+		sample = 1;
+	s->rtt[from] = s->rtt[from] ? (3 * s->rtt[from] + sample) / 4 : sample;
+	rebind(s);
 }
 
 void session_on_msg(struct session *s, int from, const struct proto_msg *m, uint64_t now_ns)
 {
-	if (from < 0 || from >= s->cfg.n || m->cid.client != s->cfg.client_id)
+	if (from < 0 || from >= s->cfg.n)
+		return;
+	if (m->type == PROTO_PONG) {
+		on_pong(s, from, m, now_ns);
+		return;
+	}
+	if (m->cid.client != s->cfg.client_id)
 		return;
 	struct pcmd *p = find(s, m->cid.seq);
 	if (p == NULL)
@@ -322,15 +712,23 @@ void session_on_msg(struct session *s, int from, const struct proto_msg *m, uint
 		s->io.need_view(s->io.ctx, m->view);
 	switch (m->type) {
 	case PROTO_REPLY:
-		if (m->view == s->view || m->status != PROTO_ST_OK)
+		if (p->kind == PK_STRONG && (m->view == s->view || m->status != PROTO_ST_OK))
 			on_reply(s, from, m, p, now_ns);
 		break;
 	case PROTO_RECORD_ACK:
-		if (m->view != s->view || from == s->leader)
+		if (p->kind != PK_STRONG || m->view != s->view || from == s->leader)
 			break;
 		if (m->ok) {
 			p->ok_mask |= 1u << from;
-			try_fast(s, p);
+			p->rd[from] = m->read_dep;
+			if (s->cfg.protocol != CONF_PROTO_CURPHO || deps_cover(s, p, m)) {
+				p->good_mask |= 1u << from;
+			} else {
+				s->st.ho_check_failed++;
+				if (!p->sync_sent)
+					send_sync(s, p, now_ns);
+			}
+			try_fast(s, p, now_ns);
 		} else if (!(p->nok_mask & (1u << from))) {
 			p->nok_mask |= 1u << from;
 			s->st.conflicts++;
@@ -340,19 +738,48 @@ void session_on_msg(struct session *s, int from, const struct proto_msg *m, uint
 		}
 		break;
 	case PROTO_SYNC_REPLY:
-		on_sync_reply(s, m, p);
+		if (p->kind == PK_STRONG)
+			on_sync_reply(s, m, p);
+		break;
+	case PROTO_CAUSAL_REPLY:
+		if (p->kind == PK_WEAK_WRITE && s->cfg.protocol == CONF_PROTO_CURPHO)
+			on_causal_reply(s, from, m, p, now_ns);
+		break;
+	case PROTO_WEAK_REPLY:
+		if (p->kind == PK_WEAK_READ ||
+		    (p->kind == PK_WEAK_WRITE && s->cfg.protocol == CONF_PROTO_CURPHT))
+			on_weak_reply(s, m, p, now_ns);
 		break;
 	default:
 		break;
 	}
 }
 
+static void probe(struct session *s, uint64_t now_ns)
+{
+	if (s->cfg.protocol == CONF_PROTO_CURP || now_ns < s->next_probe_ns)
+		return;
+	s->next_probe_ns = now_ns + s->cfg.probe_ns;
+	struct proto_msg m = {.type = PROTO_PING, .view = s->view, .slot = now_ns ? now_ns : 1};
+	for (int r = 0; r < s->cfg.n; r++)
+		s->io.send(s->io.ctx, r, &m);
+}
+
 void session_tick(struct session *s, uint64_t now_ns)
 {
+	probe(s, now_ns);
 	for (uint64_t seq = s->low_seq; seq < s->next_seq; seq++) {
 		struct pcmd *p = find(s, seq);
 		if (p == NULL)
 			continue;
+		if (p->done) {
+			/* HO write set: re-send until a replica reports it executed */
+			if (now_ns - p->sent_ns >= s->cfg.retry_after_ns) {
+				s->st.resends++;
+				send_cmd(s, p, now_ns);
+			}
+			continue;
+		}
 		if (now_ns - p->first_ns >= s->cfg.timeout_ns) {
 			complete(s, p, SESSION_TIMEOUT, SESSION_PATH_RETRY, NULL, 0);
 			continue;
@@ -361,9 +788,11 @@ void session_tick(struct session *s, uint64_t now_ns)
 			p->resends++;
 			s->st.resends++;
 			p->sync_sent = false;
-			send_propose_all(s, p, now_ns);
+			send_cmd(s, p, now_ns);
 			continue;
 		}
+		if (p->kind != PK_STRONG)
+			continue;
 		if (!p->sync_sent && now_ns - p->sent_ns >= s->cfg.sync_after_ns)
 			send_sync(s, p, now_ns);
 		else if (p->sync_sent && now_ns - p->sync_ns >= s->cfg.sync_after_ns * 4)
@@ -389,10 +818,10 @@ void session_set_view(struct session *s, uint64_t view, int leader, uint64_t now
 		p->lval = NULL;
 		p->lvlen = 0;
 		p->leader_replied = p->leader_ok = p->sync_sent = false;
-		p->ok_mask = p->nok_mask = 0;
+		p->ok_mask = p->nok_mask = p->good_mask = 0;
 		p->resends++;
 		s->st.resends++;
-		send_propose_all(s, p, now_ns);
+		send_cmd(s, p, now_ns);
 	}
 }
 
@@ -404,6 +833,11 @@ void session_replica_up(struct session *s, int replica, uint64_t now_ns)
 		struct pcmd *p = find(s, seq);
 		if (p == NULL)
 			continue;
+		if (p->kind == PK_WEAK_READ && replica != p->bound)
+			continue;
+		if (p->kind == PK_WEAK_WRITE && s->cfg.protocol == CONF_PROTO_CURPHT &&
+		    replica != s->leader)
+			continue;
 		send_propose(s, p, replica);
 		if (replica == s->leader && p->leader_replied == false)
 			p->sync_sent = false;
@@ -414,7 +848,11 @@ void session_fail_all(struct session *s)
 {
 	for (uint64_t seq = s->low_seq; seq < s->next_seq; seq++) {
 		struct pcmd *p = find(s, seq);
-		if (p)
+		if (p == NULL)
+			continue;
+		if (p->done)
+			weak_write_retire(s, p);
+		else
 			complete(s, p, SESSION_TIMEOUT, SESSION_PATH_RETRY, NULL, 0);
 	}
 }

@@ -22,6 +22,7 @@ enum session_path {
 	SESSION_PATH_FAST = 0,  /* leader ok + Q-1 witness ok: one round trip */
 	SESSION_PATH_SLOW = 1,  /* post-execution result (SYNC_REPLY) */
 	SESSION_PATH_RETRY = 2, /* completed after the command was re-sent */
+	SESSION_PATH_WEAK = 3,  /* a weak (causal) operation: one round trip to one replica */
 };
 
 enum session_result {
@@ -43,6 +44,10 @@ struct session_io {
 	/* The session saw a newer view (or a NOT_LEADER answer): the I/O layer should ask the
 	 * master for the cluster and call session_set_view. May be NULL. */
 	void (*need_view)(void *ctx, uint64_t seen_view);
+	/* The session learned the slot that ordered command `seq` (a strong completion, an HT weak
+	 * write's reply, an HO weak write reported executed). For histories and tests. May be
+	 * NULL. */
+	void (*ordered)(void *ctx, uint64_t seq, uint64_t slot);
 };
 
 struct session_config {
@@ -53,6 +58,9 @@ struct session_config {
 	uint64_t sync_after_ns;    /* ask the leader for the result if not done after this */
 	uint64_t retry_after_ns;   /* re-send the command (same cid) after this */
 	uint64_t timeout_ns;       /* give up (SESSION_TIMEOUT) after this */
+	int preferred;             /* co-located replica from the Proxy section, -1 if none */
+	uint64_t probe_ns;         /* RTT probes (PING) to every replica this often */
+	uint32_t cache_slots;      /* curpht: entries of the key -> (value, slot) cache */
 };
 
 void session_config_default(struct session_config *cfg, uint64_t client_id, int n);
@@ -66,6 +74,17 @@ void session_destroy(struct session *s);
  * full), -EINVAL (bad command). */
 int64_t session_submit(struct session *s, const struct proto_cmd *cmd, session_cb cb, void *arg,
 		       uint64_t now_ns);
+
+/* Submits a weak (causal) command: GET is a weak read, PUT/DEL a weak write (curpho: to every
+ * replica, completed by the bound one; curpht: to the leader). Returns the seq, -EAGAIN (window
+ * full), -EINVAL (bad command, or protocol curp: it has no weak operations). */
+int64_t session_submit_weak(struct session *s, const struct proto_cmd *cmd, session_cb cb,
+			    void *arg, uint64_t now_ns);
+
+/* The replica the session is bound to (lowest measured RTT, or the co-located one), and the
+ * smoothed RTT measured to replica r in ns (0 = not measured yet). */
+int session_bound(const struct session *s);
+uint64_t session_rtt_ns(const struct session *s, int r);
 
 /* Handles a message from replica `from`. */
 void session_on_msg(struct session *s, int from, const struct proto_msg *m, uint64_t now_ns);
@@ -86,6 +105,9 @@ struct session_stats {
 	uint64_t timeouts, failures;
 	uint64_t conflicts;          /* witness or leader ok=false seen */
 	uint64_t resends;
+	uint64_t weak;               /* weak operations completed */
+	uint64_t weak_waits;         /* weak reads the replica asked to repeat (WAIT) */
+	uint64_t ho_check_failed;    /* HO witness answers refused by the causal_deps/read_dep checks */
 };
 void session_get_stats(const struct session *s, struct session_stats *st);
 

@@ -26,12 +26,16 @@
 #define LOG_MIN_CAP 1024u
 #define MAX_CLIENTS_TRACKED 65536u
 
+/* What a log entry came from (the leader's answers differ; followers do not need to know). */
+enum entry_kind { EK_STRONG = 0, EK_HO_WEAK, EK_HT_WEAK };
+
 /* One log slot. Key and value bytes are owned by the entry. */
 struct entry {
 	bool used;
 	bool executed;
 	bool reply_ok;    /* leader: REPLY went out with ok=true */
 	bool sync_wanted; /* leader: answer SYNC_REPLY at execution */
+	uint8_t kind;     /* leader: enum entry_kind */
 	uint8_t op;
 	uint64_t slot;
 	uint64_t view;
@@ -46,18 +50,45 @@ struct entry {
 	uint64_t sent_ns;  /* leader: last time ACCEPT went out */
 };
 
-/* Leader: per-key pending index (slots assigned, not executed). */
+/* Leader: per-key pending index (slots assigned, not executed). NO_SLOT = none. */
 struct keyidx {
-	uint64_t last_any;   /* highest pending slot touching the key */
-	uint64_t last_write; /* highest pending slot writing the key (NO_SLOT if none) */
+	uint64_t last_any;          /* highest slot touching the key */
+	uint64_t last_write;        /* highest slot writing the key (weak or strong) */
+	uint64_t last_strong_any;   /* highest strong slot touching the key */
+	uint64_t last_strong_write; /* highest strong slot writing the key */
+	uint64_t last_weak_write;   /* highest weak write (HO read_dep) */
+	struct proto_cid weak_cid;  /* its cid */
 	uint32_t pending;
 };
 
-/* Witness: the pending records of one key. */
+/* Witness: the pending records of one key, in arrival order. A weak record (HO) keeps the
+ * write itself (for the session's own weak reads) and who to tell when it executes. */
 struct wrec {
 	struct proto_cid cid;
 	bool write;
 	bool ok;
+	bool weak;
+	uint8_t op;
+	int32_t bound;  /* weak: the replica the session bound to */
+	uint64_t conn;  /* weak: the client connection it came on */
+	uint8_t *val;   /* weak PUT: the value (owned) */
+	uint32_t vlen;
+};
+
+/* Witness (HO): the weak writes of one session pending here, ascending seqs. */
+struct spend {
+	uint32_t n, cap;
+	uint64_t seq[];
+};
+
+/* A weak read waiting for execution to reach its token. */
+struct parked {
+	uint64_t conn;
+	struct proto_cid cid;
+	uint64_t token;
+	uint64_t since_ns;
+	uint8_t *key;
+	uint32_t klen;
 };
 struct wlist {
 	uint32_t n, cap;
@@ -67,6 +98,7 @@ struct wlist {
 /* A cached post-execution result. */
 struct result {
 	uint64_t slot;
+	uint64_t ver;
 	uint8_t status;
 	uint32_t vlen;
 	uint8_t v[];
@@ -79,7 +111,11 @@ struct client_rec {
 	uint64_t *seqs;
 };
 
+/* A key's executed value, or a tombstone (dead) that remembers the slot of its deletion so a
+ * read of a deleted key can say how recent its answer is. */
 struct kv_val {
+	uint64_t ver; /* slot of the write that stored it */
+	bool dead;
 	uint32_t len;
 	uint8_t data[];
 };
@@ -108,10 +144,14 @@ struct core {
 
 	struct cmap *kv;       /* key -> struct kv_val */
 	uint64_t digest;
+	uint64_t live_keys;    /* keys in kv that are not tombstones */
 	struct cmap *keys;     /* leader: key -> struct keyidx */
 	struct cmap *inflight; /* leader: cid -> slot + 1 (pointer-encoded) */
 	struct cmap *witness;  /* key -> struct wlist */
 	uint64_t witness_n;
+	struct cmap *spend;    /* HO: client id -> struct spend */
+	struct parked *parked; /* weak reads waiting, FIFO ring of cfg.max_parked */
+	uint32_t park_head, park_n;
 	struct cmap *results;  /* cid -> struct result */
 	struct cmap *clients;  /* client id -> struct client_rec */
 	struct desc_pool *desc;
@@ -163,6 +203,14 @@ static void free_val(void *v)
 	free(v);
 }
 
+static void free_wlist(void *v)
+{
+	struct wlist *l = v;
+	for (uint32_t i = 0; i < l->n; i++)
+		free(l->r[i].val);
+	free(l);
+}
+
 static void free_client_rec(void *v)
 {
 	struct client_rec *cr = v;
@@ -212,6 +260,9 @@ void core_config_default(struct core_config *cfg, int self, int n)
 	cfg->max_value = 64 * 1024;
 	cfg->noop = false;
 	cfg->resend_after_ns = 200ull * 1000 * 1000;
+	cfg->ht_early_reply = false;
+	cfg->max_parked = 4096;
+	cfg->park_ns = 500ull * 1000 * 1000;
 }
 
 int core_create(const struct core_config *cfg, int leader, const struct core_io *io,
@@ -225,6 +276,8 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 		return -ENOMEM;
 	int rc = -ENOMEM;
 	c->cfg = *cfg;
+	if (c->cfg.max_parked == 0)
+		c->cfg.max_parked = 1;
 	c->io = *io;
 	c->f = (cfg->n - 1) / 2;
 	c->majority = c->f + 1;
@@ -242,12 +295,19 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 		goto err;
 	if ((rc = cmap_create(cfg->shards, NULL, &c->inflight)) != 0)
 		goto err;
-	if ((rc = cmap_create(cfg->shards, free_val, &c->witness)) != 0)
+	if ((rc = cmap_create(cfg->shards, free_wlist, &c->witness)) != 0)
 		goto err;
 	if ((rc = cmap_create(cfg->shards, free_val, &c->results)) != 0)
 		goto err;
 	if ((rc = cmap_create(64, free_client_rec, &c->clients)) != 0)
 		goto err;
+	if ((rc = cmap_create(64, free_val, &c->spend)) != 0)
+		goto err;
+	c->parked = calloc(cfg->max_parked ? cfg->max_parked : 1, sizeof *c->parked);
+	if (c->parked == NULL) {
+		rc = -ENOMEM;
+		goto err;
+	}
 	if ((rc = desc_pool_create(cfg->max_desc, 0, sizeof(uint64_t), &c->desc)) != 0)
 		goto err;
 	c->intake_open = true;
@@ -280,6 +340,13 @@ void core_destroy(struct core *c)
 		cmap_destroy(c->results);
 	if (c->clients)
 		cmap_destroy(c->clients);
+	if (c->spend)
+		cmap_destroy(c->spend);
+	if (c->parked) {
+		for (uint32_t i = 0; i < c->park_n; i++)
+			free(c->parked[(c->park_head + i) % c->cfg.max_parked].key);
+		free(c->parked);
+	}
 	if (c->desc)
 		desc_pool_destroy(c->desc);
 	free(c);
@@ -299,6 +366,7 @@ static void read_result_cb(const void *key, size_t klen, void *val, void *arg)
 	const struct result *r = val;
 	rc->found = true;
 	rc->m->slot = r->slot;
+	rc->m->ver = r->ver;
 	rc->m->status = r->status;
 	rc->m->vlen = r->vlen;
 	rc->m->value = r->v; /* used by the caller only while the entry cannot change: see below */
@@ -411,13 +479,14 @@ static enum cmap_update_result client_remember_cb(const void *key, size_t klen, 
 }
 
 /* Stores the result of an executed command (exactly-once record). */
-static void cache_result(struct core *c, const struct proto_cid *cid, uint64_t slot, uint8_t status,
-			 const uint8_t *v, uint32_t vlen)
+static void cache_result(struct core *c, const struct proto_cid *cid, uint64_t slot, uint64_t ver,
+			 uint8_t status, const uint8_t *v, uint32_t vlen)
 {
 	struct result *r = malloc(sizeof *r + vlen);
 	if (r == NULL)
 		return; /* exactly-once is still kept by the watermark for completed commands */
 	r->slot = slot;
+	r->ver = ver;
 	r->status = status;
 	r->vlen = vlen;
 	if (vlen)
@@ -462,31 +531,39 @@ static uint64_t inflight_slot(struct core *c, const uint8_t ck[16])
 struct kv_read {
 	struct proto_msg *m;
 	bool found;
+	uint64_t ver;
 };
 
 static void kv_read_cb(const void *key, size_t klen, void *val, void *arg)
 {
 	struct kv_read *r = arg;
 	const struct kv_val *kv = val;
-	r->found = true;
+	r->found = !kv->dead;
 	r->m->value = kv->data; /* single-threaded core: stable until the next kv mutation */
 	r->m->vlen = kv->len;
+	r->ver = kv->ver + 1;
 }
 
-/* Sets m->status/value/vlen to the executed value of key. */
-static void kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m)
+/* Sets m->status/value/vlen to the executed value of key; returns 1 + the slot of the write that
+ * left it so (a deletion included), 0 if the key was never written. */
+static uint64_t kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m)
 {
 	struct kv_read r = {.m = m};
 	m->value = NULL;
 	m->vlen = 0;
-	if (cmap_get(c->kv, key, klen, kv_read_cb, &r) == 0 && r.found)
+	if (cmap_get(c->kv, key, klen, kv_read_cb, &r) == 0 && r.found) {
 		m->status = PROTO_ST_OK;
-	else
+	} else {
 		m->status = PROTO_ST_NOT_FOUND;
+		m->value = NULL;
+		m->vlen = 0;
+	}
+	return r.ver;
 }
 
 struct kv_write {
 	struct core *c;
+	uint64_t ver;
 	const uint8_t *v;
 	uint32_t vlen;
 	bool del;
@@ -497,33 +574,35 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 {
 	struct kv_write *w = arg;
 	struct kv_val *old = *val;
-	if (old)
-		w->c->digest -= kv_hash(key, klen, old->data, old->len);
-	w->old = old;
-	if (w->del) {
-		*val = NULL;
-		return old ? CMAP_DELETE : CMAP_KEEP;
-	}
-	struct kv_val *nv = malloc(sizeof *nv + w->vlen);
+	uint32_t len = w->del ? 0 : w->vlen;
+	struct kv_val *nv = malloc(sizeof *nv + len);
 	if (nv == NULL) {
 		/* Out of memory while executing: keep the old value and its digest so replicas
 		 * that did execute will be seen to diverge by the digest check. */
-		if (old)
-			w->c->digest += kv_hash(key, klen, old->data, old->len);
 		w->old = NULL;
 		return CMAP_KEEP;
 	}
-	nv->len = w->vlen;
-	if (w->vlen)
-		memcpy(nv->data, w->v, w->vlen);
-	w->c->digest += kv_hash(key, klen, nv->data, nv->len);
+	if (old && !old->dead) {
+		w->c->digest -= kv_hash(key, klen, old->data, old->len);
+		w->c->live_keys--;
+	}
+	w->old = old;
+	nv->len = len;
+	nv->ver = w->ver;
+	nv->dead = w->del;
+	if (len)
+		memcpy(nv->data, w->v, len);
+	if (!w->del) {
+		w->c->digest += kv_hash(key, klen, nv->data, nv->len);
+		w->c->live_keys++;
+	}
 	*val = nv;
 	return CMAP_KEEP;
 }
 
 static void kv_apply(struct core *c, const struct entry *e)
 {
-	struct kv_write w = {.c = c, .v = e->val, .vlen = e->vlen, .del = e->op == PROTO_OP_DEL};
+	struct kv_write w = {.c = c, .ver = e->slot, .v = e->val, .vlen = e->vlen, .del = e->op == PROTO_OP_DEL};
 	cmap_update(c->kv, e->key, e->klen, kv_write_cb, &w);
 	free(w.old);
 }
@@ -534,34 +613,58 @@ struct witness_arg {
 	struct core *c;
 	struct proto_cid cid;
 	bool write;
-	bool ok;      /* out */
-	bool full;    /* in: table at capacity */
-	bool removed; /* out (remove) */
+	bool weak;	    /* HO weak write record */
+	bool keep_val;	    /* HO: keep the written value (the session's own weak reads) */
+	bool weak_neutral;  /* HO: weak records do not make a strong command conflict */
+	uint8_t op;
+	const uint8_t *val; /* weak PUT value (copied) */
+	uint32_t vlen;
+	int32_t bound;
+	uint64_t conn;
+	bool full;		     /* in: table at capacity */
+	bool ok;		     /* out */
+	bool added;		     /* out: a new record was appended */
+	struct proto_cid read_dep;   /* out: latest weak write record before this one */
+	struct wrec removed;	     /* out (remove): the record taken out (val now owned by caller) */
+	bool was_removed;
 };
 
 static enum cmap_update_result witness_add_cb(const void *key, size_t klen, void **val, void *arg)
 {
 	struct witness_arg *a = arg;
 	struct wlist *l = *val;
-	if (l) {
-		for (uint32_t i = 0; i < l->n; i++) {
-			if (l->r[i].cid.client == a->cid.client && l->r[i].cid.seq == a->cid.seq) {
-				a->ok = l->r[i].ok; /* a re-sent PROPOSE gets the same answer */
-				return CMAP_KEEP;
-			}
-		}
-	}
 	bool conflict = false;
-	for (uint32_t i = 0; l && i < l->n; i++)
-		if (l->r[i].write || a->write)
+	for (uint32_t i = 0; l && i < l->n; i++) {
+		const struct wrec *r = &l->r[i];
+		if (r->cid.client == a->cid.client && r->cid.seq == a->cid.seq) {
+			a->ok = r->ok; /* a re-sent command gets the same answer */
+			return CMAP_KEEP;
+		}
+		if (r->weak) {
+			a->read_dep = r->cid; /* arrival order: the last one wins */
+			if (a->weak_neutral)
+				continue;
+		}
+		if (r->write || a->write)
 			conflict = true;
-	a->ok = !conflict && !a->full;
+	}
+	a->ok = a->weak || (!conflict && !a->full);
 	if (a->full)
-		return CMAP_KEEP; /* never grows beyond the cap; the answer is ok=false */
+		return CMAP_KEEP; /* never grows beyond the cap; a strong answer is ok=false */
+	uint8_t *v = NULL;
+	if (a->keep_val && a->vlen) {
+		v = malloc(a->vlen);
+		if (v == NULL) {
+			a->ok = false;
+			return CMAP_KEEP;
+		}
+		memcpy(v, a->val, a->vlen);
+	}
 	if (l == NULL || l->n == l->cap) {
 		uint32_t ncap = l ? l->cap * 2 : 2;
 		struct wlist *nl = realloc(l, sizeof *nl + ncap * sizeof nl->r[0]);
 		if (nl == NULL) {
+			free(v);
 			a->ok = false;
 			return CMAP_KEEP;
 		}
@@ -571,7 +674,16 @@ static enum cmap_update_result witness_add_cb(const void *key, size_t klen, void
 		l = nl;
 		*val = l;
 	}
-	l->r[l->n++] = (struct wrec){.cid = a->cid, .write = a->write, .ok = a->ok};
+	l->r[l->n++] = (struct wrec){.cid = a->cid,
+				     .write = a->write,
+				     .ok = a->ok,
+				     .weak = a->weak,
+				     .op = a->op,
+				     .bound = a->bound,
+				     .conn = a->conn,
+				     .val = v,
+				     .vlen = a->keep_val ? a->vlen : 0};
+	a->added = true;
 	a->c->witness_n++;
 	return CMAP_KEEP;
 }
@@ -585,9 +697,12 @@ static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, v
 		return CMAP_KEEP;
 	for (uint32_t i = 0; i < l->n; i++) {
 		if (l->r[i].cid.client == a->cid.client && l->r[i].cid.seq == a->cid.seq) {
-			l->r[i] = l->r[--l->n];
+			a->removed = l->r[i];
+			a->was_removed = true;
+			/* keep arrival order: read_dep is "the latest" weak record */
+			memmove(&l->r[i], &l->r[i + 1], (l->n - i - 1) * sizeof l->r[0]);
+			l->n--;
 			a->c->witness_n--;
-			a->removed = true;
 			break;
 		}
 	}
@@ -599,11 +714,99 @@ static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, v
 	return CMAP_KEEP;
 }
 
-static void witness_remove(struct core *c, const struct entry *e)
+/* HO: the session's pending weak writes at this witness. */
+struct spend_arg {
+	uint64_t seq;
+	bool add;
+	bool failed;
+};
+
+static enum cmap_update_result spend_cb(const void *key, size_t klen, void **val, void *arg)
+{
+	struct spend_arg *a = arg;
+	struct spend *sp = *val;
+	if (!a->add) {
+		if (sp == NULL)
+			return CMAP_KEEP;
+		for (uint32_t i = 0; i < sp->n; i++) {
+			if (sp->seq[i] == a->seq) {
+				memmove(&sp->seq[i], &sp->seq[i + 1], (sp->n - i - 1) * sizeof sp->seq[0]);
+				sp->n--;
+				break;
+			}
+		}
+		if (sp->n == 0) {
+			free(sp);
+			*val = NULL;
+			return CMAP_DELETE;
+		}
+		return CMAP_KEEP;
+	}
+	if (sp == NULL || sp->n == sp->cap) {
+		uint32_t ncap = sp ? sp->cap * 2 : 4;
+		struct spend *ns = realloc(sp, sizeof *ns + ncap * sizeof ns->seq[0]);
+		if (ns == NULL) {
+			a->failed = true;
+			return CMAP_KEEP;
+		}
+		if (sp == NULL)
+			ns->n = 0;
+		ns->cap = ncap;
+		sp = ns;
+		*val = sp;
+	}
+	uint32_t i = sp->n; /* ascending: arrivals are almost always in order */
+	while (i > 0 && sp->seq[i - 1] > a->seq)
+		i--;
+	memmove(&sp->seq[i + 1], &sp->seq[i], (sp->n - i) * sizeof sp->seq[0]);
+	sp->seq[i] = a->seq;
+	sp->n++;
+	return CMAP_KEEP;
+}
+
+struct deps_arg {
+	struct proto_msg *m;
+	uint64_t below; /* only seqs below this (the strong command's own seq) */
+	bool overflow;
+};
+
+static void deps_read_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct deps_arg *a = arg;
+	const struct spend *sp = val;
+	for (uint32_t i = 0; i < sp->n && sp->seq[i] < a->below; i++) {
+		if (a->m->n_deps == PROTO_MAX_DEPS) {
+			a->overflow = true;
+			return;
+		}
+		a->m->deps[a->m->n_deps++] = sp->seq[i];
+	}
+}
+
+/* Removes e's witness record (it executed here). An HO weak record of a session bound to this
+ * replica tells that session its write is executed (the client's write set shrinks only then). */
+static void witness_remove(struct core *c, const struct entry *e, uint8_t status)
 {
 	struct witness_arg a = {.c = c, .cid = e->cid};
-	if (cmap_contains(c->witness, e->key, e->klen))
-		cmap_update(c->witness, e->key, e->klen, witness_remove_cb, &a);
+	if (!cmap_contains(c->witness, e->key, e->klen))
+		return;
+	cmap_update(c->witness, e->key, e->klen, witness_remove_cb, &a);
+	if (!a.was_removed)
+		return;
+	free(a.removed.val);
+	if (!a.removed.weak)
+		return;
+	struct spend_arg sa = {.seq = e->cid.seq, .add = false};
+	cmap_update_u64(c->spend, e->cid.client, spend_cb, &sa);
+	if (a.removed.bound == c->cfg.self) {
+		struct proto_msg r = {.type = PROTO_CAUSAL_REPLY,
+				      .view = c->view,
+				      .cid = e->cid,
+				      .slot = e->slot,
+				      .ok = true,
+				      .status = status};
+		c->io.to_client(c->io.ctx, a.removed.conn, &r);
+	}
 }
 
 static void witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m)
@@ -622,14 +825,32 @@ static void witness_on_propose(struct core *c, uint64_t conn, const struct proto
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
+	bool ho = c->cfg.protocol == CONF_PROTO_CURPHO;
 	struct witness_arg a = {.c = c,
 				.cid = m->cid,
 				.write = is_write_op(m->cmd.op),
+				.op = m->cmd.op,
+				.keep_val = ho && is_write_op(m->cmd.op),
+				.val = m->cmd.val,
+				.vlen = m->cmd.vlen,
+				.weak_neutral = ho,
 				.full = c->witness_n >= c->cfg.max_witness};
 	if (m->cmd.op == PROTO_OP_SCAN) {
 		a.ok = false; /* strong SCAN: slow path only (range conflicts are not tracked) */
 	} else {
 		cmap_update(c->witness, m->cmd.key, m->cmd.klen, witness_add_cb, &a);
+	}
+	if (ho) {
+		/* 5.3: the session's own pending weak writes, and for a GET the latest pending weak
+		 * write of any session on the key (seen before this GET was inserted). */
+		struct deps_arg da = {.m = &r, .below = m->cid.seq};
+		cmap_get_u64(c->spend, m->cid.client, deps_read_cb, &da);
+		if (da.overflow) {
+			a.ok = false; /* cannot report them all: the client must take the slow path */
+			r.n_deps = 0;
+		}
+		if (m->cmd.op == PROTO_OP_GET)
+			r.read_dep = a.read_dep;
 	}
 	if (!a.ok)
 		c->st.conflicts++;
@@ -637,12 +858,83 @@ static void witness_on_propose(struct core *c, uint64_t conn, const struct proto
 	c->io.to_client(c->io.ctx, conn, &r);
 }
 
+/* HO: records a weak write (every replica, the leader included). Returns 0 when recorded (or
+ * already recorded), -ENOSPC when the table is full or memory ran out. */
+static int witness_record_weak(struct core *c, uint64_t conn, const struct proto_msg *m)
+{
+	struct witness_arg a = {.c = c,
+				.cid = m->cid,
+				.write = true,
+				.weak = true,
+				.keep_val = true,
+				.op = m->cmd.op,
+				.val = m->cmd.val,
+				.vlen = m->cmd.vlen,
+				.bound = m->bound,
+				.conn = conn,
+				.full = c->witness_n >= c->cfg.max_witness};
+	cmap_update(c->witness, m->cmd.key, m->cmd.klen, witness_add_cb, &a);
+	if (!a.ok)
+		return -ENOSPC;
+	if (a.added) {
+		struct spend_arg sa = {.seq = m->cid.seq, .add = true};
+		cmap_update_u64(c->spend, m->cid.client, spend_cb, &sa);
+		if (sa.failed) {
+			/* without the session index the record would be invisible to causal_deps:
+			 * take it back */
+			struct witness_arg ra = {.c = c, .cid = m->cid};
+			cmap_update(c->witness, m->cmd.key, m->cmd.klen, witness_remove_cb, &ra);
+			if (ra.was_removed)
+				free(ra.removed.val);
+			return -ENOSPC;
+		}
+	}
+	return 0;
+}
+
+struct own_arg {
+	uint64_t client;
+	struct proto_msg *m;
+	bool found;
+};
+
+static void own_pending_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct own_arg *a = arg;
+	const struct wlist *l = val;
+	for (uint32_t i = l->n; i-- > 0;) {
+		const struct wrec *r = &l->r[i];
+		if (r->write && r->cid.client == a->client) {
+			a->found = true;
+			a->m->status = r->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
+			a->m->value = r->op == PROTO_OP_PUT ? r->val : NULL;
+			a->m->vlen = r->op == PROTO_OP_PUT ? r->vlen : 0;
+			return;
+		}
+	}
+}
+
+/* HO weak read: the session's own latest pending write (weak, or strong) to key, if this replica
+ * holds one (nothing after it has executed here: execution is in slot order).
+ * The value pointer stays valid until the witness table next changes (single thread). */
+static bool own_pending_write(struct core *c, uint64_t client, const uint8_t *key, uint32_t klen,
+			      struct proto_msg *m)
+{
+	struct own_arg a = {.client = client, .m = m};
+	cmap_get(c->witness, key, klen, own_pending_cb, &a);
+	return a.found;
+}
+
 /* ---- leader --------------------------------------------------------------------------- */
 
 struct keyidx_arg {
 	uint64_t slot;
 	bool write;
-	uint64_t prev_any, prev_write; /* out: before this slot */
+	bool weak;
+	struct proto_cid cid;
+	/* out: the index before this slot */
+	uint64_t prev_any, prev_write, prev_strong_any, prev_strong_write, prev_weak_write;
+	struct proto_cid prev_weak_cid;
 };
 
 static enum cmap_update_result keyidx_add_cb(const void *key, size_t klen, void **val, void *arg)
@@ -652,18 +944,37 @@ static enum cmap_update_result keyidx_add_cb(const void *key, size_t klen, void 
 	if (k == NULL) {
 		k = malloc(sizeof *k);
 		if (k == NULL) {
-			a->prev_any = a->prev_write = NO_SLOT;
+			/* Without an index the overlay would be wrong: report an uncommitted
+			 * earlier write at this very slot, which forces ok=false (slow path:
+			 * the answer then comes from execution). */
+			a->prev_any = a->prev_write = a->prev_strong_any = a->prev_strong_write =
+			    a->slot;
+			a->prev_weak_write = NO_SLOT;
 			return CMAP_KEEP;
 		}
-		k->last_any = k->last_write = NO_SLOT;
+		k->last_any = k->last_write = k->last_strong_any = k->last_strong_write =
+		    k->last_weak_write = NO_SLOT;
+		k->weak_cid = (struct proto_cid){0, 0};
 		k->pending = 0;
 		*val = k;
 	}
 	a->prev_any = k->last_any;
 	a->prev_write = k->last_write;
+	a->prev_strong_any = k->last_strong_any;
+	a->prev_strong_write = k->last_strong_write;
+	a->prev_weak_write = k->last_weak_write;
+	a->prev_weak_cid = k->weak_cid;
 	k->last_any = a->slot;
 	if (a->write)
 		k->last_write = a->slot;
+	if (a->weak) {
+		k->last_weak_write = a->slot;
+		k->weak_cid = a->cid;
+	} else {
+		k->last_strong_any = a->slot;
+		if (a->write)
+			k->last_strong_write = a->slot;
+	}
 	k->pending++;
 	return CMAP_KEEP;
 }
@@ -708,6 +1019,94 @@ static void send_accept(struct core *c, struct entry *e, int to, uint64_t now_ns
 
 static void advance_commit(struct core *c, uint64_t now_ns);
 
+struct low_read {
+	uint64_t low_seq;
+};
+
+static void read_low_seq_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	((struct low_read *)arg)->low_seq = ((const struct client_rec *)val)->low_seq;
+}
+
+/* Leader: true if the session's weak write `dep` is already ordered (in the log, executed, or
+ * below the session's watermark, i.e. completed and collected). Nothing of a session is
+ * ordered before its previous weak write: that is what keeps session order when a weak write
+ * was refused (BUSY) or lost and is re-sent later. */
+static bool dep_ordered(struct core *c, uint64_t client, uint64_t dep)
+{
+	if (dep == 0)
+		return true;
+	struct proto_cid d = {.client = client, .seq = dep};
+	uint8_t k[16];
+	cid_key(&d, k);
+	if (cmap_contains(c->inflight, k, 16) || cmap_contains(c->results, k, 16))
+		return true;
+	struct low_read lr = {0};
+	cmap_get_u64(c->clients, client, read_low_seq_cb, &lr);
+	return dep < lr.low_seq;
+}
+
+/* Leader: appends m's command at the next slot with a descriptor. Returns the entry, or NULL
+ * (no descriptor, window full, no memory: the caller answers BUSY). */
+static struct entry *log_append(struct core *c, uint64_t conn, const struct proto_msg *m,
+				uint8_t kind)
+{
+	desc_id did;
+	void *payload;
+	if (desc_acquire(c->desc, false, &did, &payload) != 0) {
+		set_intake(c, false);
+		return NULL;
+	}
+	if (desc_in_use(c->desc) >= desc_capacity(c->desc))
+		set_intake(c, false);
+	uint64_t slot = c->next_slot;
+	if (ring_fit(c, slot) != 0 || slot - c->log_base >= c->log_soft_cap) {
+		desc_release(c->desc, did);
+		return NULL;
+	}
+	struct entry *e = &c->ring[slot & (c->cap - 1)];
+	memset(e, 0, sizeof *e);
+	e->key = malloc(m->cmd.klen ? m->cmd.klen : 1);
+	e->val = m->cmd.vlen ? malloc(m->cmd.vlen) : NULL;
+	if (e->key == NULL || (m->cmd.vlen && e->val == NULL)) {
+		free(e->key);
+		free(e->val);
+		memset(e, 0, sizeof *e);
+		desc_release(c->desc, did);
+		return NULL;
+	}
+	c->next_slot++;
+	c->log_end = c->next_slot;
+	e->used = true;
+	e->slot = slot;
+	e->view = c->view;
+	e->cid = m->cid;
+	e->kind = kind;
+	e->op = m->cmd.op;
+	memcpy(e->key, m->cmd.key, m->cmd.klen);
+	e->klen = m->cmd.klen;
+	if (m->cmd.vlen)
+		memcpy(e->val, m->cmd.val, m->cmd.vlen);
+	e->vlen = m->cmd.vlen;
+	e->acks = 1u << c->cfg.self;
+	e->conn = conn;
+	e->desc = did;
+	*(uint64_t *)payload = slot;
+	uint8_t ck[16];
+	cid_key(&m->cid, ck);
+	cmap_put(c->inflight, ck, 16, (void *)(uintptr_t)(slot + 1), NULL);
+	return e;
+}
+
+static void replicate(struct core *c, struct entry *e, uint64_t now_ns)
+{
+	for (int p = 0; p < c->cfg.n; p++)
+		if (p != c->cfg.self)
+			send_accept(c, e, p, now_ns);
+	if (c->cfg.n == 1)
+		advance_commit(c, now_ns);
+}
+
 static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m,
 			      uint64_t now_ns)
 {
@@ -735,82 +1134,55 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 		}
 		return;
 	}
-	/* 2. a descriptor, or back-pressure */
-	desc_id did;
-	void *payload;
-	if (desc_acquire(c->desc, false, &did, &payload) != 0) {
-		c->st.busy++;
-		set_intake(c, false);
-		r.status = PROTO_ST_BUSY;
-		c->io.to_client(c->io.ctx, conn, &r);
-		return;
-	}
-	if (desc_in_use(c->desc) >= desc_capacity(c->desc))
-		set_intake(c, false);
-	uint64_t slot = c->next_slot;
-	if (ring_fit(c, slot) != 0 || slot - c->log_base >= c->log_soft_cap) {
-		desc_release(c->desc, did);
+	/* 2. session order (the session's previous weak write first), a descriptor, a slot */
+	struct entry *e = NULL;
+	if (!dep_ordered(c, m->cid.client, m->dep) ||
+	    (e = log_append(c, conn, m, EK_STRONG)) == NULL) {
 		c->st.busy++;
 		r.status = PROTO_ST_BUSY;
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-	struct entry *e = &c->ring[slot & (c->cap - 1)];
-	memset(e, 0, sizeof *e);
-	e->key = malloc(m->cmd.klen ? m->cmd.klen : 1);
-	e->val = m->cmd.vlen ? malloc(m->cmd.vlen) : NULL;
-	if (e->key == NULL || (m->cmd.vlen && e->val == NULL)) {
-		free(e->key);
-		free(e->val);
-		memset(e, 0, sizeof *e);
-		desc_release(c->desc, did);
-		c->st.busy++;
-		r.status = PROTO_ST_BUSY;
-		c->io.to_client(c->io.ctx, conn, &r);
-		return;
-	}
-	c->next_slot++;
-	c->log_end = c->next_slot;
-	e->used = true;
-	e->slot = slot;
-	e->view = c->view;
-	e->cid = m->cid;
-	e->op = m->cmd.op;
-	memcpy(e->key, m->cmd.key, m->cmd.klen);
-	e->klen = m->cmd.klen;
-	if (m->cmd.vlen)
-		memcpy(e->val, m->cmd.val, m->cmd.vlen);
-	e->vlen = m->cmd.vlen;
-	e->acks = 1u << c->cfg.self;
-	e->conn = conn;
-	e->desc = did;
-	*(uint64_t *)payload = slot;
-	cmap_put(c->inflight, ck, 16, (void *)(uintptr_t)(slot + 1), NULL);
+	uint64_t slot = e->slot;
 
-	/* 3. speculative value over the pending-write overlay; 4. ok rule */
-	struct keyidx_arg ka = {.slot = slot, .write = is_write_op(e->op)};
+	/* 3. speculative value over the pending-write overlay (weak writes included), computed
+	 * from the index as it was before this command; 4. the ok rule */
+	bool ho = c->cfg.protocol == CONF_PROTO_CURPHO;
+	struct keyidx_arg ka = {.slot = slot, .write = is_write_op(e->op), .cid = e->cid};
 	cmap_update(c->keys, e->key, e->klen, keyidx_add_cb, &ka);
 	bool ok;
 	if (e->op == PROTO_OP_GET) {
 		uint64_t w = ka.prev_write;
 		bool pending_write = w != NO_SLOT && w >= c->exec_index;
 		const struct entry *we = pending_write ? slot_entry(c, w) : NULL;
-		if (we) {
-			r.status = we->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
-			r.value = we->op == PROTO_OP_PUT ? we->val : NULL;
-			r.vlen = we->op == PROTO_OP_PUT ? we->vlen : 0;
-		} else if (c->cfg.noop) {
-			r.status = PROTO_ST_NOT_FOUND;
+		if (pending_write && we == NULL) {
+			r.status = PROTO_ST_OK; /* index without its entry: never trust it */
+			ok = false;
 		} else {
-			kv_lookup(c, e->key, e->klen, &r);
+			if (we) {
+				r.status = we->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
+				r.value = we->op == PROTO_OP_PUT ? we->val : NULL;
+				r.vlen = we->op == PROTO_OP_PUT ? we->vlen : 0;
+				r.ver = we->slot + 1;
+			} else if (c->cfg.noop) {
+				r.status = PROTO_ST_NOT_FOUND;
+			} else {
+				r.ver = kv_lookup(c, e->key, e->klen, &r);
+			}
+			/* HO: an earlier weak write does not by itself make ok false (the client's
+			 * read_dep check covers it); strong writes do, everywhere. */
+			uint64_t sw = ho ? ka.prev_strong_write : w;
+			ok = sw == NO_SLOT || sw < c->exec_index || sw < c->commit_index;
 		}
-		ok = !pending_write || w < c->commit_index;
+		if (ho && ka.prev_weak_write != NO_SLOT && ka.prev_weak_write >= c->exec_index)
+			r.read_dep = ka.prev_weak_cid;
 	} else if (e->op == PROTO_OP_SCAN) {
 		ok = false; /* strong SCAN goes through the slow path */
 		r.status = PROTO_ST_OK;
 	} else {
 		r.status = PROTO_ST_OK;
-		uint64_t a = ka.prev_any;
+		r.ver = slot + 1;
+		uint64_t a = ho ? ka.prev_strong_any : ka.prev_any;
 		ok = a == NO_SLOT || a < c->commit_index;
 	}
 	e->reply_ok = ok;
@@ -821,11 +1193,131 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 	c->io.to_client(c->io.ctx, conn, &r);
 
 	/* 6. replicate */
-	for (int p = 0; p < c->cfg.n; p++)
-		if (p != c->cfg.self)
-			send_accept(c, e, p, now_ns);
-	if (c->cfg.n == 1)
-		advance_commit(c, now_ns);
+	replicate(c, e, now_ns);
+}
+
+/* Sends the answer to a weak write: HO CAUSAL_REPLY (executed = ok), HT WEAK_REPLY. */
+static void weak_write_answer(struct core *c, uint64_t conn, const struct proto_cid *cid,
+			      uint8_t type, uint64_t slot, bool executed, uint8_t status)
+{
+	struct proto_msg r = {.type = type, .view = c->view, .cid = *cid, .slot = slot,
+			      .status = status};
+	if (type == PROTO_CAUSAL_REPLY)
+		r.ok = executed;
+	else
+		r.commit = c->exec_index;
+	c->io.to_client(c->io.ctx, conn, &r);
+}
+
+struct cached_slot {
+	uint64_t slot;
+	uint8_t status;
+	bool found;
+};
+
+static void cached_slot_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct cached_slot *cs = arg;
+	const struct result *r = val;
+	cs->found = true;
+	cs->slot = r->slot;
+	cs->status = r->status;
+}
+
+static bool cached_slot(struct core *c, const struct proto_cid *cid, struct cached_slot *cs)
+{
+	uint8_t k[16];
+	cid_key(cid, k);
+	cs->found = false;
+	return cmap_get(c->results, k, 16, cached_slot_cb, cs) == 0 && cs->found;
+}
+
+/* A weak write: HO CAUSAL_PROPOSE (at every replica) or HT WEAK_WRITE (at the leader). */
+static void on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns)
+{
+	bool ho = m->type == PROTO_CAUSAL_PROPOSE;
+	uint8_t rtype = ho ? PROTO_CAUSAL_REPLY : PROTO_WEAK_REPLY;
+	bool answer = ho ? m->bound == c->cfg.self : true; /* HO: only the bound replica answers */
+	c->st.weak_writes++;
+	if (ho != (c->cfg.protocol == CONF_PROTO_CURPHO) ||
+	    (!ho && c->cfg.protocol != CONF_PROTO_CURPHT)) {
+		if (answer)
+			weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_INVALID);
+		return;
+	}
+	if (!ho && !is_leader(c)) {
+		weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_NOT_LEADER);
+		return;
+	}
+	if (m->view != c->view) {
+		c->st.stale_view++;
+		if (answer)
+			weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_STALE_VIEW);
+		return;
+	}
+	struct cached_slot cs;
+	if (cached_slot(c, &m->cid, &cs)) {
+		/* executed here already: say so (HO: this also empties the client's write set) */
+		c->st.duplicates++;
+		if (answer)
+			weak_write_answer(c, conn, &m->cid, rtype, cs.slot, true, cs.status);
+		return;
+	}
+	uint8_t ck[16];
+	cid_key(&m->cid, ck);
+	uint64_t known = is_leader(c) ? inflight_slot(c, ck) : NO_SLOT;
+	if (ho) {
+		int rc = witness_record_weak(c, conn, m);
+		if (rc != 0 && answer) {
+			c->st.busy++;
+			weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_BUSY);
+			return;
+		}
+		if (!is_leader(c) || known != NO_SLOT) {
+			if (known != NO_SLOT)
+				c->st.duplicates++;
+			if (answer)
+				weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_OK);
+			return;
+		}
+	} else if (known != NO_SLOT) {
+		/* HT re-send of a write in flight: answer when it executes (or now, if the early
+		 * reply was already given: the client may have missed it) */
+		c->st.duplicates++;
+		struct entry *e = slot_entry(c, known);
+		if (e && !e->executed) {
+			e->conn = conn;
+			e->sync_wanted = true;
+			if (c->cfg.ht_early_reply)
+				weak_write_answer(c, conn, &m->cid, rtype, e->slot, false, PROTO_ST_OK);
+		}
+		return;
+	}
+	/* the leader orders it, in session order */
+	struct entry *e = NULL;
+	if (!dep_ordered(c, m->cid.client, m->dep) ||
+	    (e = log_append(c, conn, m, ho ? EK_HO_WEAK : EK_HT_WEAK)) == NULL) {
+		c->st.busy++;
+		if (answer) {
+			/* nothing ordered: the session re-sends this write and what followed it */
+			weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_BUSY);
+		} else {
+			/* the bound replica said OK; tell the session anyway so it re-sends soon */
+			weak_write_answer(c, conn, &m->cid, PROTO_CAUSAL_REPLY, 0, false,
+					  PROTO_ST_BUSY);
+		}
+		return;
+	}
+	struct keyidx_arg ka = {.slot = e->slot, .write = true, .weak = true, .cid = e->cid};
+	cmap_update(c->keys, e->key, e->klen, keyidx_add_cb, &ka);
+	if (ho) {
+		if (answer)
+			weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_OK);
+	} else if (c->cfg.ht_early_reply) {
+		e->reply_ok = true; /* answered at slot assignment ("may be lost if the leader fails") */
+		weak_write_answer(c, conn, &m->cid, rtype, e->slot, false, PROTO_ST_OK);
+	}
+	replicate(c, e, now_ns);
 }
 
 static void leader_on_sync(struct core *c, uint64_t conn, const struct proto_msg *m)
@@ -845,6 +1337,83 @@ static void leader_on_sync(struct core *c, uint64_t conn, const struct proto_msg
 	/* Unknown cid: the leader never saw the PROPOSE; the client re-sends it on its timer. */
 }
 
+/* ---- weak reads ------------------------------------------------------------------------ */
+
+/* Answers a weak read now: HO, the session's own latest pending weak write to the key if this
+ * replica holds one; otherwise the executed value and its version. `commit` tells the client
+ * how far this replica had executed (its next read token). */
+static void weak_read_answer(struct core *c, uint64_t conn, const struct proto_cid *cid,
+			     const uint8_t *key, uint32_t klen)
+{
+	struct proto_msg r = {.type = PROTO_WEAK_REPLY, .view = c->view, .cid = *cid,
+			      .commit = c->exec_index};
+	c->st.weak_reads++;
+	if (c->cfg.protocol == CONF_PROTO_CURPHO && own_pending_write(c, cid->client, key, klen, &r)) {
+		r.slot = 0; /* not ordered here yet: no version */
+	} else if (c->cfg.noop) {
+		r.status = PROTO_ST_NOT_FOUND;
+	} else {
+		uint64_t ver = kv_lookup(c, key, klen, &r);
+		r.slot = ver ? ver - 1 : 0; /* the version: slot of the write it reflects */
+	}
+	c->io.to_client(c->io.ctx, conn, &r);
+}
+
+static void weak_read_wait(struct core *c, uint64_t conn, const struct proto_cid *cid)
+{
+	struct proto_msg r = {.type = PROTO_WEAK_REPLY, .view = c->view, .cid = *cid,
+			      .commit = c->exec_index, .status = PROTO_ST_WAIT};
+	c->st.weak_waits++;
+	c->io.to_client(c->io.ctx, conn, &r);
+}
+
+static void on_weak_read(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns)
+{
+	if (c->cfg.protocol != CONF_PROTO_CURPHO && c->cfg.protocol != CONF_PROTO_CURPHT) {
+		struct proto_msg r = {.type = PROTO_WEAK_REPLY, .view = c->view, .cid = m->cid,
+				      .status = PROTO_ST_INVALID};
+		c->io.to_client(c->io.ctx, conn, &r);
+		return;
+	}
+	if (m->token <= c->exec_index) {
+		weak_read_answer(c, conn, &m->cid, m->cmd.key, m->cmd.klen);
+		return;
+	}
+	/* 5.2: wait (bounded) until this replica has executed what the session has observed */
+	uint8_t *k = c->park_n < c->cfg.max_parked ? malloc(m->cmd.klen ? m->cmd.klen : 1) : NULL;
+	if (k == NULL) {
+		weak_read_wait(c, conn, &m->cid);
+		return;
+	}
+	memcpy(k, m->cmd.key, m->cmd.klen);
+	struct parked *p = &c->parked[(c->park_head + c->park_n) % c->cfg.max_parked];
+	*p = (struct parked){.conn = conn, .cid = m->cid, .token = m->token, .since_ns = now_ns,
+			     .key = k, .klen = m->cmd.klen};
+	c->park_n++;
+	c->st.weak_parked++;
+}
+
+/* Answers parked reads whose token execution has reached, and (expire) those parked longer than
+ * park_ns with WAIT (the client asks again). Keeps the others in order. */
+static void parked_drain(struct core *c, bool expire, uint64_t now_ns)
+{
+	uint32_t n = c->park_n, kept = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct parked p = c->parked[(c->park_head + i) % c->cfg.max_parked];
+		if (p.token <= c->exec_index) {
+			weak_read_answer(c, p.conn, &p.cid, p.key, p.klen);
+			free(p.key);
+		} else if (expire && now_ns - p.since_ns >= c->cfg.park_ns) {
+			weak_read_wait(c, p.conn, &p.cid);
+			free(p.key);
+		} else {
+			c->parked[(c->park_head + kept) % c->cfg.max_parked] = p;
+			kept++;
+		}
+	}
+	c->park_n = kept;
+}
+
 /* ---- execution -------------------------------------------------------------------------- */
 
 static void execute_entry(struct core *c, struct entry *e)
@@ -857,23 +1426,30 @@ static void execute_entry(struct core *c, struct entry *e)
 		if (c->cfg.noop)
 			r.status = PROTO_ST_NOT_FOUND;
 		else
-			kv_lookup(c, e->key, e->klen, &r);
+			r.ver = kv_lookup(c, e->key, e->klen, &r);
 	} else if (e->op == PROTO_OP_PUT || e->op == PROTO_OP_DEL) {
 		if (!c->cfg.noop)
 			kv_apply(c, e);
 		r.status = PROTO_ST_OK;
+		r.ver = e->slot + 1;
 	} else {
 		r.status = PROTO_ST_INVALID; /* SCAN: not executable in this build */
 	}
 	if (!dup && e->op != PROTO_OP_NONE) {
-		cache_result(c, &e->cid, e->slot, r.status, r.value, r.vlen);
+		cache_result(c, &e->cid, e->slot, r.ver, r.status, r.value, r.vlen);
 		c->st.executed++;
 	}
 	e->executed = true;
-	witness_remove(c, e);
+	witness_remove(c, e, r.status);
 
 	if (is_leader(c) && e->view == c->view && e->desc != 0) {
-		if (!e->reply_ok || e->sync_wanted) {
+		if (e->kind == EK_HT_WEAK) {
+			if (!e->reply_ok || e->sync_wanted)
+				weak_write_answer(c, e->conn, &e->cid, PROTO_WEAK_REPLY, e->slot,
+						  true, PROTO_ST_OK);
+		} else if (e->kind == EK_HO_WEAK) {
+			/* answered by the bound replica's record (witness_remove) */
+		} else if (!e->reply_ok || e->sync_wanted) {
 			if (dup)
 				send_cached_result(c, e->conn, &e->cid);
 			else {
@@ -923,6 +1499,8 @@ static void execute_ready(struct core *c)
 	if (!is_leader(c) && c->exec_index > c->commit_index)
 		c->commit_index = c->exec_index;
 	log_gc(c);
+	if (c->park_n > 0)
+		parked_drain(c, false, 0);
 }
 
 static void advance_commit(struct core *c, uint64_t now_ns)
@@ -1039,6 +1617,43 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 		else
 			witness_on_propose(c, conn, m);
 		break;
+	case PROTO_CAUSAL_PROPOSE:
+	case PROTO_WEAK_WRITE:
+		if (m->cmd.klen > c->cfg.max_key || m->cmd.vlen > c->cfg.max_value) {
+			struct proto_msg r = {.type = m->type == PROTO_CAUSAL_PROPOSE ? PROTO_CAUSAL_REPLY
+										: PROTO_WEAK_REPLY,
+					      .view = c->view, .cid = m->cid,
+					      .status = PROTO_ST_INVALID};
+			c->io.to_client(c->io.ctx, conn, &r);
+			return;
+		}
+		if (client_watermark(c, m->cid.client, m->low_seq, m->cid.seq)) {
+			/* below the session's watermark: executed and collected already */
+			struct cached_slot cs;
+			if (m->type == PROTO_WEAK_WRITE || m->bound == c->cfg.self)
+				weak_write_answer(c, conn, &m->cid,
+						  m->type == PROTO_CAUSAL_PROPOSE ? PROTO_CAUSAL_REPLY
+										  : PROTO_WEAK_REPLY,
+						  cached_slot(c, &m->cid, &cs) ? cs.slot : 0, true,
+						  PROTO_ST_TOO_OLD);
+			return;
+		}
+		on_weak_write(c, conn, m, now_ns);
+		break;
+	case PROTO_WEAK_READ:
+		if (m->cmd.klen > c->cfg.max_key) {
+			struct proto_msg r = {.type = PROTO_WEAK_REPLY, .view = c->view, .cid = m->cid,
+					      .status = PROTO_ST_INVALID};
+			c->io.to_client(c->io.ctx, conn, &r);
+			return;
+		}
+		on_weak_read(c, conn, m, now_ns);
+		break;
+	case PROTO_PING: {
+		struct proto_msg r = {.type = PROTO_PONG, .view = c->view, .slot = m->slot};
+		c->io.to_client(c->io.ctx, conn, &r);
+		break;
+	}
 	case PROTO_SYNC:
 		client_watermark(c, m->cid.client, m->low_seq, 0);
 		if (is_leader(c)) {
@@ -1120,6 +1735,8 @@ void core_flush(struct core *c, uint64_t now_ns)
 
 void core_tick(struct core *c, uint64_t now_ns)
 {
+	if (c->park_n > 0)
+		parked_drain(c, true, now_ns);
 	if (!is_leader(c))
 		return;
 	/* Re-send ACCEPTs a follower has not acknowledged for a while (a reconnect lost them). */
@@ -1156,6 +1773,6 @@ void core_get_stats(const struct core *c, struct core_stats *st)
 	st->witness_records = c->witness_n;
 	st->log_entries = c->log_end > c->log_base ? c->log_end - c->log_base : 0;
 	st->result_cache = cmap_size(c->results);
-	st->keys = cmap_size(c->kv);
+	st->keys = c->live_keys;
 	st->digest = c->digest;
 }

@@ -44,6 +44,9 @@ struct core_config {
 	uint32_t max_key, max_value;
 	bool noop;                  /* do not execute (reads return empty) */
 	uint64_t resend_after_ns;   /* leader: re-send ACCEPTs not acknowledged after this long */
+	bool ht_early_reply;        /* curpht: answer a weak write at slot assignment, not commit */
+	uint32_t max_parked;        /* weak reads waiting for execution to reach their token */
+	uint64_t park_ns;           /* a parked weak read is answered WAIT after this long */
 };
 
 /* Fills cfg with defaults for replica `self` of `n` (callers then copy conf settings in). */
@@ -86,6 +89,10 @@ struct core_stats {
 	uint64_t busy;           /* commands refused for lack of descriptors */
 	uint64_t stale_view;     /* messages of another view refused */
 	uint64_t executed;       /* commands executed */
+	uint64_t weak_writes;    /* weak writes received (HO: CAUSAL_PROPOSE, HT: WEAK_WRITE) */
+	uint64_t weak_reads;     /* weak reads answered */
+	uint64_t weak_parked;    /* weak reads that had to wait for execution */
+	uint64_t weak_waits;     /* weak reads answered WAIT (parked too long, or no room) */
 	uint64_t desc_in_use;
 	uint64_t witness_records;
 	uint64_t log_entries;    /* log entries held in memory */

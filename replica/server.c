@@ -279,6 +279,10 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "result_cache", st.result_cache);
 		stat_add(m, "keys", st.keys);
 		stat_add(m, "digest", st.digest);
+		stat_add(m, "weak_writes", st.weak_writes);
+		stat_add(m, "weak_reads", st.weak_reads);
+		stat_add(m, "weak_parked", st.weak_parked);
+		stat_add(m, "weak_waits", st.weak_waits);
 	}
 	const struct net_stats *ns = &s->nl.st;
 	stat_add(m, "clients", s->n_clients + (s->cloops ? cloops_conns(s->cloops) : 0));
@@ -314,6 +318,7 @@ static void start_core(struct server *s, int leader, uint64_t view)
 	cfg.noop = s->set.noop;
 	cfg.max_key = s->set.max_key_bytes;
 	cfg.max_value = s->set.max_value_bytes;
+	cfg.ht_early_reply = s->set.ht_early_weak_reply;
 	struct core_io io = {.ctx = s,
 			     .to_peer = io_to_peer,
 			     .to_client = io_to_client,

@@ -71,11 +71,13 @@ void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 			proto_buf_init(&h->c2r[i][j].buf, H_BUF_LIMIT);
 			proto_buf_init(&h->r2c[j][i].buf, H_BUF_LIMIT);
 		}
+	enum conf_protocol proto = CONF_PROTO_CURP;
 	for (int r = 0; r < n; r++) {
 		struct core_config cfg;
 		core_config_default(&cfg, r, n);
 		if (core_cfg_fn)
 			core_cfg_fn(&cfg);
+		proto = cfg.protocol; /* the sessions speak the replicas' protocol */
 		h->rctx[r] = (struct h_rctx){.h = h, .id = r};
 		h->intake[r] = true;
 		struct core_io io = {.ctx = &h->rctx[r], .to_peer = r_to_peer,
@@ -87,6 +89,7 @@ void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 		struct session_config cfg;
 		session_config_default(&cfg, 100 + (uint64_t)s, n);
 		cfg.max_inflight = window;
+		cfg.protocol = proto;
 		h->sctx[s] = (struct h_sctx){.h = h, .id = s};
 		struct session_io io = {.ctx = &h->sctx[s], .send = s_send};
 		if (session_create(&cfg, 0, h->leader, &io, &h->sess[s]) != 0)

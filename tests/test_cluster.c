@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -238,6 +239,8 @@ struct cluster_env {
 
 /* The scratch directory of the running test, removed by the teardown if the test fails. */
 static char live_dir[256];
+/* The protocol env_start writes into the conf. */
+static const char *env_protocol = "curp";
 
 static void env_start(struct cluster_env *e, int n, const char *extra)
 {
@@ -254,8 +257,8 @@ static void env_start(struct cluster_env *e, int n, const char *extra)
 	for (int i = 0; i < n; i++)
 		fprintf(f, "replica%d 127.0.0.1:%u\n", i, (unsigned)(e->base + i));
 	fprintf(f, "-- Clients --\nclient0 127.0.0.1\n-- Master --\nmaster0 127.0.0.1\n");
-	fprintf(f, "masterPort: %u\nprotocol: curp\nshards: 64\nmaxDescRoutines: 1000\n%s",
-		(unsigned)(e->base + n), extra ? extra : "");
+	fprintf(f, "masterPort: %u\nprotocol: %s\nshards: 64\nmaxDescRoutines: 1000\n%s",
+		(unsigned)(e->base + n), env_protocol, extra ? extra : "");
 	fclose(f);
 
 	char bin[512], log[600], alias[32];
@@ -486,7 +489,15 @@ static void test_loadgen_process(void **state)
 	char *argv[] = {bin, "-run", "client", "-config", e.conf_path, "-alias", "client0", NULL};
 	struct proc c;
 	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
-	assert_int_equal(proc_wait(&c, 120000), 0);
+	int cst = proc_wait(&c, 120000);
+	if (cst != 0) {
+		fprintf(stderr, "client exit status %d; its stderr:\n", cst);
+		char cmd[700];
+		snprintf(cmd, sizeof cmd, "tail -n 40 %s >&2", err);
+		if (system(cmd) != 0)
+			fprintf(stderr, "(none)\n");
+	}
+	assert_int_equal(cst, 0);
 	char *out = slurp(log);
 	assert_non_null(out);
 	assert_true(grab(out, "^Total operations: ([0-9]+)") == 1500);
@@ -685,6 +696,495 @@ static void test_hostile_input(void **state)
 	env_stop(&e);
 }
 
+/* ---- hybrid consistency: curpho and curpht with weak operations ------------------------------
+ *
+ * 8 sessions (window 1) share 16 keys; half the operations are weak, half are writes (PUTs of
+ * values unique in the run). Every session learns the slot that ordered each of its writes and
+ * strong reads, which gives an exact certificate to check against:
+ *  - every write is ordered exactly once and the slots are dense (nothing acknowledged is lost);
+ *  - no read returns a value that was never written;
+ *  - a strong read returns the latest write ordered before it (weak writes included);
+ *  - strong operations are ordered consistently with real time, and each session's ordered
+ *    operations are in session order (monotonic writes, C2);
+ *  - per session and key, a read (weak or strong) never returns anything older than the
+ *    session's own earlier writes or its earlier reads (read-your-writes, monotonic reads);
+ *  - the strong operations, with weak writes as writes that take effect between their invocation
+ *    and the moment their slot was learned, pass the linearizability checker (verify/);
+ *  - the replicas end with identical digests and empty witness tables. */
+
+#define HY_SESSIONS 8
+#define HY_KEYS 16
+#define HY_OPS 20000
+
+struct hy_op {
+	int sess;
+	uint64_t seq;
+	bool weak, write, done;
+	int key;
+	uint32_t val; /* write: its value id (index + 1); read: the id read, 0 = not found */
+	uint64_t invoke_ns, complete_ns, slot_ns;
+	uint64_t slot; /* UINT64_MAX until learned */
+};
+
+struct hy_run;
+
+struct hy_sess {
+	struct hy_run *r;
+	int id;
+	struct cluster_session *cs;
+	uint64_t submitted;
+	uint32_t *by_seq; /* session seq -> op index */
+	struct common_rng rng;
+};
+
+struct hy_run {
+	struct ev_loop *loop;
+	struct cluster *cl;
+	struct hy_sess s[HY_SESSIONS];
+	struct hy_op *ops;
+	uint32_t n_ops;
+	uint64_t per_session, done_total, errors, weak_done;
+	bool failed, draining;
+	ev_timer watchdog, drain;
+	struct common_logger lg;
+};
+
+static uint64_t hy_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void hy_next(struct hy_sess *s);
+
+static void hy_done(void *arg, uint64_t seq, enum session_result res, enum session_path path,
+		    const uint8_t *value, uint32_t vlen)
+{
+	struct hy_sess *s = arg;
+	struct hy_run *r = s->r;
+	struct hy_op *o = &r->ops[s->by_seq[seq]];
+	o->complete_ns = hy_now();
+	o->done = true;
+	r->done_total++;
+	if (path == SESSION_PATH_WEAK)
+		r->weak_done++;
+	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+		r->errors++;
+		fprintf(stderr, "session %d seq %llu: result %d\n", s->id, (unsigned long long)seq, res);
+	} else if (!o->write) {
+		unsigned id = 0;
+		char buf[32];
+		if (res == SESSION_OK) {
+			if (vlen == 0 || vlen >= sizeof buf) {
+				id = UINT32_MAX;
+			} else {
+				memcpy(buf, value, vlen);
+				buf[vlen] = 0;
+				if (sscanf(buf, "v%u", &id) != 1 || id == 0)
+					id = UINT32_MAX;
+			}
+		}
+		o->val = id;
+	}
+	hy_next(s);
+	if (r->done_total == r->per_session * HY_SESSIONS)
+		ev_break(r->loop, EVBREAK_ALL);
+}
+
+static void hy_ordered(void *arg, uint64_t seq, uint64_t slot)
+{
+	struct hy_sess *s = arg;
+	if (seq == 0 || seq > s->submitted)
+		return;
+	struct hy_op *o = &s->r->ops[s->by_seq[seq]];
+	if (o->slot == UINT64_MAX) {
+		o->slot = slot;
+		o->slot_ns = hy_now();
+	} else if (o->slot != slot) {
+		fprintf(stderr, "session %d seq %llu ordered twice: slots %llu and %llu\n", s->id,
+			(unsigned long long)seq, (unsigned long long)o->slot,
+			(unsigned long long)slot);
+		s->r->errors++;
+	}
+}
+
+static void hy_next(struct hy_sess *s)
+{
+	struct hy_run *r = s->r;
+	if (s->submitted >= r->per_session)
+		return;
+	uint32_t idx = r->n_ops++;
+	struct hy_op *o = &r->ops[idx];
+	o->sess = s->id;
+	o->key = (int)common_rng_below(&s->rng, HY_KEYS);
+	o->weak = common_rng_below(&s->rng, 100) < 50;
+	o->write = common_rng_below(&s->rng, 100) < 50;
+	o->slot = UINT64_MAX;
+	o->val = o->write ? idx + 1 : 0;
+	char val[24];
+	snprintf(val, sizeof val, "v%u", idx + 1);
+	uint64_t key = 0x6b6579u << 8 | (uint64_t)o->key;
+	struct proto_cmd c = {.op = o->write ? PROTO_OP_PUT : PROTO_OP_GET,
+			      .key = (const uint8_t *)&key,
+			      .klen = 8};
+	if (o->write) {
+		c.val = (const uint8_t *)val;
+		c.vlen = (uint32_t)strlen(val);
+	}
+	o->invoke_ns = hy_now();
+	int64_t seq = o->weak ? cluster_session_submit_weak(s->cs, &c, hy_done, s)
+			      : cluster_session_submit(s->cs, &c, hy_done, s);
+	if (seq <= 0) {
+		fprintf(stderr, "session %d: submit failed: %lld\n", s->id, (long long)seq);
+		r->failed = true;
+		ev_break(r->loop, EVBREAK_ALL);
+		return;
+	}
+	o->seq = (uint64_t)seq;
+	s->by_seq[seq] = idx;
+	s->submitted++;
+}
+
+static void hy_session_ready(struct cluster_session *cs, void *arg)
+{
+	struct hy_sess *s = arg;
+	cluster_session_on_order(cs, hy_ordered, s);
+	hy_next(s);
+}
+
+static void hy_cluster_ready(struct cluster *cl, void *arg)
+{
+	struct hy_run *r = arg;
+	for (int i = 0; i < HY_SESSIONS; i++) {
+		if (cluster_session_open(cl, hy_session_ready, &r->s[i], &r->s[i].cs) != 0) {
+			r->failed = true;
+			ev_break(r->loop, EVBREAK_ALL);
+			return;
+		}
+	}
+}
+
+static void hy_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hy_run *r = w->data;
+	fprintf(stderr, "watchdog: %llu of %u operations done (draining %d)\n",
+		(unsigned long long)r->done_total, HY_OPS, r->draining);
+	for (uint32_t i = 0; i < r->n_ops; i++) {
+		const struct hy_op *o = &r->ops[i];
+		if (o->write && o->slot == UINT64_MAX)
+			fprintf(stderr, "  not ordered: op %u session %d seq %llu %s write, done %d\n", i,
+				o->sess, (unsigned long long)o->seq, o->weak ? "weak" : "strong",
+				o->done);
+	}
+	r->failed = true;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* After the last completion: HO weak writes leave the write sets when reported executed. */
+static void hy_drain(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hy_run *r = w->data;
+	for (uint32_t i = 0; i < r->n_ops; i++)
+		if (r->ops[i].write && r->ops[i].slot == UINT64_MAX)
+			return;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void hex(char *out, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+struct hy_ev {
+	uint64_t t;
+	uint32_t op;
+};
+
+static int cmp_ev(const void *a, const void *b)
+{
+	const struct hy_ev *x = a, *y = b;
+	return x->t < y->t ? -1 : x->t > y->t;
+}
+
+/* The certificate checks of the header comment. Returns the number of slotted operations. */
+static uint64_t hy_check(struct hy_run *r)
+{
+	uint32_t n = r->n_ops;
+	struct hy_op *ops = r->ops;
+	/* every write and strong read ordered; slots dense and distinct */
+	uint64_t *slots = calloc(n, sizeof *slots);
+	assert_non_null(slots);
+	uint32_t ns = 0, nwrites = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct hy_op *o = &ops[i];
+		assert_true(o->done);
+		if (o->write || !o->weak) {
+			if (o->slot == UINT64_MAX)
+				fail_msg("op %u (session %d seq %llu, %s %s) never ordered", i, o->sess,
+					 (unsigned long long)o->seq, o->weak ? "weak" : "strong",
+					 o->write ? "write" : "read");
+			slots[ns++] = o->slot;
+		}
+		nwrites += o->write;
+	}
+	qsort(slots, ns, sizeof *slots, cmp_u64);
+	for (uint32_t i = 0; i < ns; i++)
+		if (slots[i] != i)
+			fail_msg("slots are not dense: position %u holds slot %llu", i,
+				 (unsigned long long)slots[i]);
+	free(slots);
+
+	/* per key: the write of each slot */
+	uint32_t *writer = calloc(ns, sizeof *writer); /* slot -> op index + 1 (0 = not a write) */
+	assert_non_null(writer);
+	for (uint32_t i = 0; i < n; i++)
+		if (ops[i].write)
+			writer[ops[i].slot] = i + 1;
+	uint64_t strong_reads = 0, weak_reads = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct hy_op *o = &ops[i];
+		if (o->write)
+			continue;
+		/* values never written */
+		if (o->val == UINT32_MAX || (o->val && (o->val > n || !ops[o->val - 1].write ||
+							 ops[o->val - 1].key != o->key)))
+			fail_msg("op %u read a value never written to key %d", i, o->key);
+		if (o->weak) {
+			weak_reads++;
+			continue;
+		}
+		strong_reads++;
+		/* a strong read returns the latest write ordered before it */
+		uint32_t want = 0;
+		for (uint64_t sl = o->slot; sl-- > 0;) {
+			uint32_t w = writer[sl];
+			if (w && ops[w - 1].key == o->key) {
+				want = w;
+				break;
+			}
+		}
+		if (o->val != want)
+			fail_msg("strong read op %u (slot %llu, key %d) returned v%u, the latest write "
+				 "before it is v%u",
+				 i, (unsigned long long)o->slot, o->key, o->val, want);
+	}
+	free(writer);
+
+	/* real time among strong operations: completed before invoked => ordered before */
+	struct hy_ev *inv = calloc(n, sizeof *inv), *cmp = calloc(n, sizeof *cmp);
+	assert_true(inv && cmp);
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if (!ops[i].weak) {
+			inv[m] = (struct hy_ev){ops[i].invoke_ns, i};
+			cmp[m] = (struct hy_ev){ops[i].complete_ns, i};
+			m++;
+		}
+	qsort(inv, m, sizeof *inv, cmp_ev);
+	qsort(cmp, m, sizeof *cmp, cmp_ev);
+	uint64_t max_before = 0;
+	bool any = false;
+	for (uint32_t a = 0, b = 0; a < m; a++) {
+		while (b < m && cmp[b].t < inv[a].t) {
+			uint64_t sl = ops[cmp[b].op].slot;
+			if (!any || sl > max_before)
+				max_before = sl;
+			any = true;
+			b++;
+		}
+		if (any && ops[inv[a].op].slot <= max_before)
+			fail_msg("strong op %u (slot %llu) ordered before an op that completed before "
+				 "it was invoked (slot %llu)",
+				 inv[a].op, (unsigned long long)ops[inv[a].op].slot,
+				 (unsigned long long)max_before);
+	}
+	free(inv);
+	free(cmp);
+
+	/* per session: ordered operations in session order; RYW and monotonic reads per key */
+	for (int s = 0; s < HY_SESSIONS; s++) {
+		uint64_t last_slot = 0;
+		bool have = false;
+		uint64_t floor[HY_KEYS] = {0}; /* slot + 1 of the newest write the session saw */
+		for (uint64_t seq = 1; seq <= r->s[s].submitted; seq++) {
+			const struct hy_op *o = &ops[r->s[s].by_seq[seq]];
+			if (o->slot != UINT64_MAX) {
+				if (have && o->slot <= last_slot)
+					fail_msg("session %d: seq %llu ordered at slot %llu, before an "
+						 "earlier command of the session (slot %llu)",
+						 s, (unsigned long long)seq,
+						 (unsigned long long)o->slot,
+						 (unsigned long long)last_slot);
+				last_slot = o->slot;
+				have = true;
+			}
+			if (o->write) {
+				if (o->slot + 1 > floor[o->key])
+					floor[o->key] = o->slot + 1;
+				continue;
+			}
+			uint64_t version = o->val ? ops[o->val - 1].slot + 1 : 0;
+			if (version < floor[o->key])
+				fail_msg("session %d: %s read of key %d (seq %llu) returned a value "
+					 "older than one it wrote or read before (slot %llu < %llu)",
+					 s, o->weak ? "weak" : "strong", o->key,
+					 (unsigned long long)seq, (unsigned long long)version,
+					 (unsigned long long)floor[o->key]);
+			floor[o->key] = version;
+		}
+	}
+
+	/* the linearizability checker over the strong operations and the (ordered) weak writes */
+	struct verify_history h = {0};
+	for (uint32_t i = 0; i < n; i++) {
+		const struct hy_op *o = &ops[i];
+		if (o->weak && !o->write)
+			continue;
+		struct verify_op v = {.session = (uint64_t)o->sess + 1, .seq = o->seq,
+				      .kind = o->write ? VERIFY_PUT : VERIFY_GET, .weak = false,
+				      .invoke_ns = o->invoke_ns, .status = VERIFY_OK};
+		/* a weak write takes effect by the time its slot is known here at the latest */
+		v.complete_ns = o->weak ? o->slot_ns : o->complete_ns;
+		if (v.complete_ns < v.invoke_ns)
+			v.complete_ns = v.invoke_ns;
+		uint64_t key = 0x6b6579u << 8 | (uint64_t)o->key;
+		v.key = malloc(17);
+		hex(v.key, &key, 8);
+		char val[24];
+		if (o->write) {
+			snprintf(val, sizeof val, "v%u", o->val);
+			v.value = malloc(2 * strlen(val) + 1);
+			hex(v.value, val, strlen(val));
+		} else if (o->val) {
+			snprintf(val, sizeof val, "v%u", o->val);
+			v.result = malloc(2 * strlen(val) + 1);
+			hex(v.result, val, strlen(val));
+		}
+		assert_int_equal(verify_add(&h, &v), 0);
+	}
+	struct verify_result vr;
+	enum verify_status vs = verify_linearizable(&h, 50u * 1000 * 1000, &vr);
+	verify_print(stderr, &vr);
+	assert_int_not_equal(vs, VERIFY_FAIL);
+	assert_int_equal(vr.values_never_written, 0);
+	verify_free(&h);
+	fprintf(stderr, "hybrid: %u ops, %u writes, %llu strong reads, %llu weak reads, %llu weak "
+			"completions: certificate checks passed\n",
+		n, nwrites, (unsigned long long)strong_reads, (unsigned long long)weak_reads,
+		(unsigned long long)r->weak_done);
+	return ns;
+}
+
+/* local >= 0: the client is co-located with that replica (Proxy section), so every session binds
+ * to it; otherwise sessions bind by measured RTT. */
+static void run_hybrid(int n, const char *protocol, int local)
+{
+	struct cluster_env e;
+	char extra[160];
+	if (local >= 0)
+		snprintf(extra, sizeof extra,
+			 "weakRatio: 50\n-- Proxy --\nserver_alias replica%d\nclient0 (local)\n---\n",
+			 local);
+	else
+		snprintf(extra, sizeof extra, "weakRatio: 50\n");
+	env_protocol = protocol;
+	env_start(&e, n, extra);
+	env_protocol = "curp";
+	struct hy_run *r = calloc(1, sizeof *r);
+	assert_non_null(r);
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	r->per_session = HY_OPS / HY_SESSIONS;
+	r->ops = calloc(HY_OPS, sizeof *r->ops);
+	assert_non_null(r->ops);
+	for (int i = 0; i < HY_SESSIONS; i++) {
+		r->s[i].r = r;
+		r->s[i].id = i;
+		r->s[i].by_seq = calloc(r->per_session + 2, sizeof *r->s[i].by_seq);
+		assert_non_null(r->s[i].by_seq);
+		common_rng_seed(&r->s[i].rng, 4242 + (uint64_t)i + 100 * (uint64_t)n);
+	}
+	common_logger_init(&r->lg, stderr, COMMON_LOG_INFO, "test-client");
+	struct cluster_options opt = {.on_ready = hy_cluster_ready, .arg = r, .window = 1,
+				      .log = &r->lg};
+	assert_int_equal(cluster_open(r->loop, e.conf, &e.s, "client0", &opt, &r->cl), 0);
+	ev_timer_init(&r->watchdog, hy_watchdog, 120.0, 0.0);
+	r->watchdog.data = r;
+	ev_timer_start(r->loop, &r->watchdog);
+	ev_run(r->loop, 0);
+	assert_false(r->failed);
+	assert_int_equal(r->errors, 0);
+	assert_int_equal(r->done_total, HY_OPS);
+	r->draining = true;
+	ev_timer_init(&r->drain, hy_drain, 0.01, 0.01);
+	r->drain.data = r;
+	ev_timer_start(r->loop, &r->drain);
+	ev_run(r->loop, 0);
+	ev_timer_stop(r->loop, &r->drain);
+	ev_timer_stop(r->loop, &r->watchdog);
+	assert_false(r->failed);
+	uint64_t fast = 0, slow = 0, retry = 0, weak = 0, refused = 0;
+	for (int i = 0; i < HY_SESSIONS; i++) {
+		struct session_stats st;
+		session_get_stats(cluster_session_get(r->s[i].cs), &st);
+		fast += st.fast;
+		slow += st.slow;
+		retry += st.retry;
+		weak += st.weak;
+		refused += st.ho_check_failed;
+	}
+	fprintf(stderr, "%s N=%d: strong fast %llu, slow %llu, retry %llu; weak %llu; HO checks "
+			"refused %llu\n",
+		protocol, n, (unsigned long long)fast, (unsigned long long)slow,
+		(unsigned long long)retry, (unsigned long long)weak, (unsigned long long)refused);
+	assert_int_equal(fast + slow + retry + weak, HY_OPS);
+	assert_true(weak > HY_OPS / 3);
+	if (local >= 0)
+		for (int i = 0; i < HY_SESSIONS; i++)
+			assert_int_equal(session_bound(cluster_session_get(r->s[i].cs)), local);
+	uint64_t slotted = hy_check(r);
+	for (int i = 0; i < HY_SESSIONS; i++)
+		free(r->s[i].by_seq);
+	free(r->ops);
+	cluster_close(r->cl);
+	ev_loop_destroy(r->loop);
+	free(r);
+	check_replicas_identical(&e, slotted);
+	env_stop(&e);
+}
+
+static void test_hybrid_ho_3(void **state)
+{
+	(void)state;
+	run_hybrid(3, "curpho", 1); /* bound to a follower */
+}
+
+static void test_hybrid_ho_5(void **state)
+{
+	(void)state;
+	run_hybrid(5, "curpho", -1);
+}
+
+static void test_hybrid_ht_3(void **state)
+{
+	(void)state;
+	run_hybrid(3, "curpht", 2);
+}
+
+static void test_hybrid_ht_5(void **state)
+{
+	(void)state;
+	run_hybrid(5, "curpht", -1);
+}
+
 /* After a failed assertion the test body is gone: stop whatever it started, by PID. */
 static int teardown_procs(void **state)
 {
@@ -714,6 +1214,13 @@ int main(void)
 		cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
 		cmocka_unit_test_teardown(test_cli, teardown_procs),
 		cmocka_unit_test_teardown(test_public_api, teardown_procs),
+		cmocka_unit_test_teardown(test_hybrid_ho_3, teardown_procs),
+		cmocka_unit_test_teardown(test_hybrid_ho_5, teardown_procs),
+		cmocka_unit_test_teardown(test_hybrid_ht_3, teardown_procs),
+		cmocka_unit_test_teardown(test_hybrid_ht_5, teardown_procs),
 	};
+	/* CLUSTER_TESTS=pattern runs only the matching tests (cmocka's filter) */
+	if (getenv("CLUSTER_TESTS"))
+		cmocka_set_test_filter(getenv("CLUSTER_TESTS"));
 	return cmocka_run_group_tests_name("cluster", tests, NULL, NULL);
 }

@@ -691,6 +691,320 @@ static void test_cluster3_shared_keys(void **state)
 		run_cluster(3, 4, 4, 300, seed, true);
 }
 
+/* ---- hybrid protocols (PROTOCOL.md 5-6) ------------------------------------------------- */
+
+static void ho_cfg(struct core_config *cfg)
+{
+	cfg->protocol = CONF_PROTO_CURPHO;
+}
+
+static void ht_cfg(struct core_config *cfg)
+{
+	cfg->protocol = CONF_PROTO_CURPHT;
+}
+
+static struct proto_msg causal(uint64_t client, uint64_t seq, uint64_t dep, int bound,
+			       struct proto_cmd cmd)
+{
+	struct proto_msg m = {.type = PROTO_CAUSAL_PROPOSE, .view = 0, .cid = {client, seq},
+			      .low_seq = 1, .dep = dep, .bound = bound, .cmd = cmd};
+	return m;
+}
+
+/* Drops whatever replica r sent to session-connection `conn` (1-based ids map to sessions). */
+static void drop_replies(struct harness *h, int r, int sess)
+{
+	struct proto_msg m;
+	while (h_take(h, H_R2C, r, sess, &m))
+		;
+}
+
+/* 5.3 witness: weak records never make a strong command conflict, RECORD_ACK lists the session's
+ * own pending weak writes (causal_deps) and, for a GET, the latest pending weak write of any
+ * session on the key (read_dep). A witness treating weak records as conflicts, or reporting
+ * another session's writes as deps, fails here. */
+static void test_ho_witness_deps(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 4, 4, 31, ho_cfg);
+	struct core *w = h.cores[1];
+	uint64_t ka = 1, kb = 2, kc = 3;
+	struct proto_msg m, r;
+	m = causal(100, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a1"));
+	core_on_client(w, 1, &m, h.now);
+	m = causal(100, 2, 1, 2, mk_cmd(PROTO_OP_PUT, &kb, "b2"));
+	core_on_client(w, 1, &m, h.now);
+	m = causal(101, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a3"));
+	core_on_client(w, 2, &m, h.now);
+	assert_int_equal(h_pending(&h, H_R2C, 1, 0) + h_pending(&h, H_R2C, 1, 1), 0); /* not bound */
+	/* session 100's strong PUT on another key: deps {1, 2} */
+	m = propose(100, 3, mk_cmd(PROTO_OP_PUT, &kc, "c"));
+	m.low_seq = 1;
+	m.dep = 2;
+	core_on_client(w, 1, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_true(r.ok);
+	assert_int_equal(r.n_deps, 2);
+	assert_int_equal(r.deps[0], 1);
+	assert_int_equal(r.deps[1], 2);
+	/* a strong PUT on key a (two pending weak writes): no conflict in HO */
+	m = propose(102, 1, mk_cmd(PROTO_OP_PUT, &ka, "s"));
+	core_on_client(w, 3, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 2, &r));
+	assert_true(r.ok);
+	assert_int_equal(r.n_deps, 0);
+	/* a strong GET on key a: read_dep is the latest weak write (101:1), and it conflicts with
+	 * the pending strong PUT */
+	m = propose(103, 1, mk_cmd(PROTO_OP_GET, &ka, NULL));
+	core_on_client(w, 4, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 3, &r));
+	assert_false(r.ok);
+	assert_int_equal(r.read_dep.client, 101);
+	assert_int_equal(r.read_dep.seq, 1);
+	/* the same GET on key b sees session 100's write as read_dep, and no conflict */
+	m = propose(103, 2, mk_cmd(PROTO_OP_GET, &kb, NULL));
+	core_on_client(w, 4, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 3, &r));
+	assert_true(r.ok);
+	assert_int_equal(r.read_dep.client, 100);
+	assert_int_equal(r.read_dep.seq, 2);
+	h_free(&h);
+}
+
+/* 5.3 leader: a strong GET is evaluated over pending weak writes, before it is itself inserted
+ * (the anchor's P25), with ok=true despite the uncommitted weak write and its read_dep in the
+ * REPLY. HT: the weak write is an ordinary slot, so the same GET gets ok=false. */
+static void test_ho_leader_value_includes_weak(void **state)
+{
+	(void)state;
+	for (int proto = 0; proto < 2; proto++) {
+		struct harness h;
+		h_init(&h, 3, 2, 4, 32, proto == 0 ? ho_cfg : ht_cfg);
+		uint64_t k = 4;
+		struct proto_msg m, r;
+		if (proto == 0) {
+			m = causal(100, 1, 0, 1, mk_cmd(PROTO_OP_PUT, &k, "weak"));
+		} else {
+			m = causal(100, 1, 0, 1, mk_cmd(PROTO_OP_PUT, &k, "weak"));
+			m.type = PROTO_WEAK_WRITE;
+		}
+		core_on_client(h.cores[0], 1, &m, h.now);
+		drop_replies(&h, 0, 0);
+		m = propose(101, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+		core_on_client(h.cores[0], 2, &m, h.now);
+		assert_true(h_take(&h, H_R2C, 0, 1, &r));
+		assert_int_equal(r.type, PROTO_REPLY);
+		assert_int_equal(r.status, PROTO_ST_OK);
+		assert_int_equal(r.vlen, 4);
+		assert_memory_equal(r.value, "weak", 4);
+		assert_int_equal(r.slot, 1);
+		if (proto == 0) {
+			assert_true(r.ok);
+			assert_int_equal(r.read_dep.client, 100);
+			assert_int_equal(r.read_dep.seq, 1);
+		} else {
+			assert_false(r.ok);
+			assert_int_equal(r.read_dep.client, 0);
+		}
+		/* a strong write after a strong write still waits for commit (HO too) */
+		m = propose(101, 2, mk_cmd(PROTO_OP_PUT, &k, "s1"));
+		core_on_client(h.cores[0], 2, &m, h.now);
+		m = propose(101, 3, mk_cmd(PROTO_OP_PUT, &k, "s2"));
+		core_on_client(h.cores[0], 2, &m, h.now);
+		assert_true(h_take(&h, H_R2C, 0, 1, &r));
+		assert_true(h_take(&h, H_R2C, 0, 1, &r));
+		assert_int_equal(r.slot, 3);
+		assert_false(r.ok);
+		h_free(&h);
+	}
+}
+
+/* Session order at the leader: nothing of a session is ordered before its previous weak write
+ * (dep). A lost weak write makes the later ones BUSY until it arrives; then all take slots in
+ * session order. Without the dep check, seq 2 would take slot 0. */
+static void test_ho_session_order(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 33, ho_cfg);
+	uint64_t k1 = 1, k2 = 2;
+	struct proto_msg m1 = causal(100, 1, 0, 0, mk_cmd(PROTO_OP_PUT, &k1, "one"));
+	struct proto_msg m2 = causal(100, 2, 1, 0, mk_cmd(PROTO_OP_PUT, &k2, "two"));
+	struct proto_msg m3 = propose(100, 3, mk_cmd(PROTO_OP_GET, &k2, NULL));
+	m3.low_seq = 1;
+	m3.dep = 2;
+	struct proto_msg r;
+	core_on_client(h.cores[0], 1, &m2, h.now); /* seq 1 was lost on the way */
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_int_equal(r.type, PROTO_CAUSAL_REPLY);
+	assert_int_equal(r.status, PROTO_ST_BUSY);
+	core_on_client(h.cores[0], 1, &m3, h.now);
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_int_equal(r.status, PROTO_ST_BUSY);
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.next_slot, 0);
+	/* the session re-sends in order */
+	core_on_client(h.cores[0], 1, &m1, h.now);
+	core_on_client(h.cores[0], 1, &m2, h.now);
+	core_on_client(h.cores[0], 1, &m3, h.now);
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_int_equal(r.status, PROTO_ST_OK);
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_int_equal(r.status, PROTO_ST_OK);
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_int_equal(r.slot, 2); /* after both weak writes */
+	assert_int_equal(r.vlen, 3);
+	assert_memory_equal(r.value, "two", 3); /* its own weak write (C1) */
+	h_free(&h);
+}
+
+/* Client check 1: the fast path needs every write-set entry in each witness's causal_deps. */
+static void test_ho_client_causal_deps_check(void **state)
+{
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		struct harness h;
+		h_init(&h, 3, 1, 4, 34, ho_cfg);
+		struct session *s = h.sess[0];
+		uint64_t k = 1, k2 = 2;
+		struct proto_cmd wc = mk_cmd(PROTO_OP_PUT, &k, "w");
+		struct done dw = {0}, d = {0};
+		assert_true(session_submit_weak(s, &wc, done_cb, &dw, h.now) == 1);
+		int b = session_bound(s);
+		struct proto_msg rec = {.type = PROTO_CAUSAL_REPLY, .view = 0, .cid = {100, 1},
+					.status = PROTO_ST_OK};
+		session_on_msg(s, b, &rec, h.now);
+		assert_int_equal(dw.n, 1);
+		assert_int_equal(dw.path, SESSION_PATH_WEAK);
+		struct proto_cmd gc = mk_cmd(PROTO_OP_GET, &k2, NULL);
+		assert_true(session_submit(s, &gc, done_cb, &d, h.now) == 2);
+		struct proto_msg reply = {.type = PROTO_REPLY, .view = 0, .cid = {100, 2}, .ok = true,
+					  .status = PROTO_ST_NOT_FOUND, .slot = 1};
+		struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 2},
+					.ok = true, .n_deps = 1, .deps = {1}};
+		session_on_msg(s, 0, &reply, h.now);
+		session_on_msg(s, 1, &ack, h.now);
+		if (pass == 1)
+			ack.n_deps = 0; /* witness 2 does not hold the weak write */
+		session_on_msg(s, 2, &ack, h.now);
+		struct session_stats st;
+		session_get_stats(s, &st);
+		if (pass == 0) {
+			assert_int_equal(d.n, 1);
+			assert_int_equal(d.path, SESSION_PATH_FAST);
+		} else {
+			assert_int_equal(d.n, 0); /* not fast: slow path */
+			assert_int_equal(st.ho_check_failed, 1);
+			struct proto_msg sr = {.type = PROTO_SYNC_REPLY, .view = 0, .cid = {100, 2},
+					       .status = PROTO_ST_NOT_FOUND, .slot = 1};
+			session_on_msg(s, 0, &sr, h.now);
+			assert_int_equal(d.n, 1);
+			assert_int_equal(d.path, SESSION_PATH_SLOW);
+		}
+		h_free(&h);
+	}
+}
+
+/* Client check 2: a strong GET is fast only if every reply used reports the same read_dep. */
+static void test_ho_client_read_dep_check(void **state)
+{
+	(void)state;
+	for (int pass = 0; pass < 2; pass++) {
+		struct harness h;
+		h_init(&h, 3, 1, 4, 35, ho_cfg);
+		struct session *s = h.sess[0];
+		uint64_t k = 1;
+		struct proto_cmd gc = mk_cmd(PROTO_OP_GET, &k, NULL);
+		struct done d = {0};
+		assert_true(session_submit(s, &gc, done_cb, &d, h.now) == 1);
+		struct proto_msg reply = {.type = PROTO_REPLY, .view = 0, .cid = {100, 1}, .ok = true,
+					  .status = PROTO_ST_OK, .value = (const uint8_t *)"x",
+					  .vlen = 1, .read_dep = {200, 5}};
+		struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 1},
+					.ok = true, .read_dep = {200, 5}};
+		session_on_msg(s, 0, &reply, h.now);
+		session_on_msg(s, 1, &ack, h.now);
+		if (pass == 1)
+			ack.read_dep = (struct proto_cid){0, 0}; /* witness 2 never saw 200:5 */
+		session_on_msg(s, 2, &ack, h.now);
+		if (pass == 0) {
+			assert_int_equal(d.n, 1);
+			assert_int_equal(d.path, SESSION_PATH_FAST);
+		} else {
+			assert_int_equal(d.n, 0);
+			struct proto_msg sr = {.type = PROTO_SYNC_REPLY, .view = 0, .cid = {100, 1},
+					       .status = PROTO_ST_OK, .value = (const uint8_t *)"y",
+					       .vlen = 1, .slot = 1};
+			session_on_msg(s, 0, &sr, h.now);
+			assert_int_equal(d.n, 1);
+			assert_int_equal(d.path, SESSION_PATH_SLOW);
+			assert_memory_equal(d.val, "y", 1);
+		}
+		h_free(&h);
+	}
+}
+
+/* Weak reads (5.2): wait for the read token (a follower that has not executed what the session
+ * observed must not answer), answer the session's own pending weak write before the executed
+ * value, and never another session's pending write. */
+static void test_weak_read_rules(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 3, 4, 36, ho_cfg);
+	struct core *f = h.cores[1];
+	uint64_t k = 8;
+	struct proto_msg m, r;
+	m = causal(100, 1, 0, 1, mk_cmd(PROTO_OP_PUT, &k, "mine"));
+	core_on_client(f, 1, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_int_equal(r.type, PROTO_CAUSAL_REPLY);
+	assert_false(r.ok); /* recorded, not executed */
+	struct proto_msg rd = {.type = PROTO_WEAK_READ, .view = 0, .cid = {100, 2},
+			       .cmd = mk_cmd(PROTO_OP_GET, &k, NULL)};
+	core_on_client(f, 1, &rd, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_int_equal(r.type, PROTO_WEAK_REPLY);
+	assert_int_equal(r.status, PROTO_ST_OK);
+	assert_memory_equal(r.value, "mine", 4);
+	rd.cid = (struct proto_cid){101, 1}; /* another session: not its write */
+	core_on_client(f, 2, &rd, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 1, &r));
+	assert_int_equal(r.status, PROTO_ST_NOT_FOUND);
+	/* token 1: the follower has executed nothing, so the read waits */
+	rd.cid = (struct proto_cid){102, 1};
+	rd.token = 1;
+	core_on_client(f, 3, &rd, h.now);
+	assert_int_equal(h_pending(&h, H_R2C, 1, 2), 0);
+	/* the leader orders and commits the weak write; the follower executes it and answers */
+	core_on_client(h.cores[0], 1, &m, h.now);
+	h_drain_peers(&h);
+	bool got = false;
+	while (h_take(&h, H_R2C, 1, 2, &r))
+		if (r.type == PROTO_WEAK_REPLY) {
+			assert_int_equal(r.status, PROTO_ST_OK);
+			assert_memory_equal(r.value, "mine", 4);
+			assert_true(r.commit >= 1);
+			got = true;
+		}
+	assert_true(got);
+	/* a token never reached: answered WAIT after park_ns, not held forever */
+	rd.token = 1000;
+	core_on_client(f, 3, &rd, h.now);
+	h_advance(&h, 600ull * 1000 * 1000);
+	assert_true(h_take(&h, H_R2C, 1, 2, &r));
+	assert_int_equal(r.status, PROTO_ST_WAIT);
+	struct core_stats st;
+	core_get_stats(f, &st);
+	assert_int_equal(st.witness_records, 0); /* executed: the weak record left */
+	h_free(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -712,6 +1026,12 @@ int main(void)
 		cmocka_unit_test(test_cluster3_disjoint_keys),
 		cmocka_unit_test(test_cluster5_pipelined),
 		cmocka_unit_test(test_cluster3_shared_keys),
+		cmocka_unit_test(test_ho_witness_deps),
+		cmocka_unit_test(test_ho_leader_value_includes_weak),
+		cmocka_unit_test(test_ho_session_order),
+		cmocka_unit_test(test_ho_client_causal_deps_check),
+		cmocka_unit_test(test_ho_client_read_dep_check),
+		cmocka_unit_test(test_weak_read_rules),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }
