@@ -12,8 +12,13 @@ struct cli_run {
 	struct proto_cmd cmd;
 	int status;
 	bool done;
+	bool weak;
+	struct cluster_session *cs;
 	ev_timer timer;
+	ev_timer settle; /* curpho weak write: wait until it is reported executed */
 };
+
+static void settle_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 static void op_done(void *arg, uint64_t seq, enum session_result res, enum session_path path,
 		    const uint8_t *value, uint32_t vlen)
@@ -40,13 +45,35 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 		r->status = CLI_ERROR;
 		break;
 	}
+	/* A curpho weak write completes on the bound replica; stay until a replica reports it
+	 * executed (bounded by the reply timeout), so exiting cannot lose it. */
+	if (r->weak && r->cmd.op != PROTO_OP_GET && r->status == CLI_OK) {
+		ev_timer_init(&r->settle, settle_cb, 0.001, 0.005);
+		r->settle.data = r;
+		ev_timer_start(r->loop, &r->settle);
+		return;
+	}
 	ev_break(r->loop, EVBREAK_ALL);
+}
+
+static void settle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct cli_run *r = w->data;
+	(void)revents;
+	struct session *s = cluster_session_get(r->cs);
+	if (s == NULL || session_unsettled(s) == 0) {
+		ev_timer_stop(loop, w);
+		ev_break(loop, EVBREAK_ALL);
+	}
 }
 
 static void session_ready(struct cluster_session *cs, void *arg)
 {
 	struct cli_run *r = arg;
-	if (cluster_session_submit(cs, &r->cmd, op_done, r) <= 0) {
+	r->cs = cs;
+	int64_t rc = r->weak ? cluster_session_submit_weak(cs, &r->cmd, op_done, r)
+			     : cluster_session_submit(cs, &r->cmd, op_done, r);
+	if (rc <= 0) {
 		fprintf(stderr, "curpkv: cannot submit the operation\n");
 		r->status = CLI_ERROR;
 		ev_break(r->loop, EVBREAK_ALL);
@@ -70,6 +97,10 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (!r->done) {
 		fprintf(stderr, "curpkv: no answer from the cluster within the reply timeout\n");
 		r->status = CLI_ERROR;
+	} else if (ev_is_active(&r->settle)) {
+		fprintf(stderr, "curpkv: the weak write was acknowledged but no replica reported it "
+				"executed within the reply timeout\n");
+		r->status = CLI_ERROR;
 	}
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -88,8 +119,7 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 	else if (!strcmp(op, "del"))
 		r.cmd.op = PROTO_OP_DEL;
 	else if (!strcmp(op, "scan")) {
-		fprintf(stderr, "curpkv: scan is a weak operation; weak operations are not "
-				"available in this build yet\n");
+		fprintf(stderr, "curpkv: scan is not available in this build yet\n");
 		return CLI_ERROR;
 	} else {
 		return CLI_USAGE;
@@ -99,11 +129,12 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 			want == 2 ? " VALUE" : "");
 		return CLI_USAGE;
 	}
-	if (weak) {
-		fprintf(stderr, "curpkv: --weak: weak operations are not available in this build "
-				"yet\n");
-		return CLI_ERROR;
+	if (weak && s->protocol == CONF_PROTO_CURP) {
+		fprintf(stderr, "curpkv: --weak: protocol curp has no weak operations (use curpho or "
+				"curpht)\n");
+		return CLI_USAGE;
 	}
+	r.weak = weak;
 	size_t klen = strlen(argv[0]);
 	size_t vlen = want == 2 ? strlen(argv[1]) : 0;
 	if (klen > s->max_key_bytes || vlen > s->max_value_bytes) {
@@ -131,6 +162,7 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 	ev_timer_start(r.loop, &r.timer);
 	ev_run(r.loop, 0);
 	ev_timer_stop(r.loop, &r.timer);
+	ev_timer_stop(r.loop, &r.settle);
 	cluster_close(cl);
 	ev_loop_destroy(r.loop);
 	return r.status;

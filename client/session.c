@@ -862,6 +862,16 @@ uint32_t session_inflight(const struct session *s)
 	return s->inflight;
 }
 
+uint32_t session_unsettled(const struct session *s)
+{
+	uint32_t n = 0;
+	for (uint64_t seq = s->low_seq; seq < s->next_seq; seq++) {
+		const struct pcmd *p = &s->ring[seq & (s->cap - 1)];
+		n += p->used && p->seq == seq && p->done;
+	}
+	return n;
+}
+
 uint64_t session_client_id(const struct session *s)
 {
 	return s->cfg.client_id;

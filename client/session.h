@@ -98,6 +98,9 @@ void session_replica_up(struct session *s, int replica, uint64_t now_ns);
 void session_fail_all(struct session *s);
 
 uint32_t session_inflight(const struct session *s);
+/* curpho: weak writes completed to the caller but not yet reported executed by a replica (the
+ * write set). A process that exits should wait for 0, or the last writes may never be ordered. */
+uint32_t session_unsettled(const struct session *s);
 uint64_t session_client_id(const struct session *s);
 
 struct session_stats {

@@ -585,6 +585,10 @@ static void test_cli(void **state)
 	char *bad[] = {"put", "only-a-key", NULL};
 	assert_int_equal(cli(&e, e.dir, bad, &out), 2); /* usage */
 	free(out);
+	char *weak[] = {"get", "--weak", "greeting", NULL};
+	assert_int_equal(cli(&e, e.dir, weak, &out), 2); /* curp has no weak operations */
+	assert_non_null(strstr(out, "curp has no weak operations"));
+	free(out);
 	env_stop(&e);
 }
 
@@ -1158,6 +1162,34 @@ static void run_hybrid(int n, const char *protocol, int local)
 	ev_loop_destroy(r->loop);
 	free(r);
 	check_replicas_identical(&e, slotted);
+
+	/* the shell client's weak operations: a weak write, read back weakly and strongly */
+	char *out;
+	char *wput[] = {"put", "--weak", "cli-key", "cli-value", NULL};
+	assert_int_equal(cli(&e, e.dir, wput, &out), 0);
+	free(out);
+	char *wget[] = {"get", "--weak", "cli-key", NULL};
+	char *sget[] = {"get", "cli-key", NULL};
+	assert_int_equal(cli(&e, e.dir, sget, &out), 0);
+	assert_string_equal(out, "cli-value\n");
+	free(out);
+	/* a new process is a new session: no causal tie to the writer, so its weak read may see
+	 * the bound replica slightly behind; it must converge (bounded) */
+	int st = -1;
+	for (int i = 0; i < 50; i++) {
+		st = cli(&e, e.dir, wget, &out);
+		bool seen = st == 0 && strcmp(out, "cli-value\n") == 0;
+		free(out);
+		if (seen)
+			break;
+		poll(NULL, 0, 20);
+	}
+	assert_int_equal(st, 0);
+	char *wdel[] = {"del", "--weak", "cli-key", NULL};
+	assert_int_equal(cli(&e, e.dir, wdel, &out), 0);
+	free(out);
+	assert_int_equal(cli(&e, e.dir, sget, &out), 1);
+	free(out);
 	env_stop(&e);
 }
 
