@@ -446,13 +446,14 @@ static void observe(struct session *s, const struct pcmd *p, uint64_t slot, uint
 static void send_sync(struct session *s, struct pcmd *p, uint64_t now_ns);
 
 /* HO check 1: every weak write of the session older than p and not yet reported executed (the
- * write set) is among the causal_deps this witness reported. */
+ * write set) is among the causal_deps this witness reported, or among the weak writes it
+ * reports executed (dep_exec: they execute in session order). */
 static bool deps_cover(struct session *s, const struct pcmd *p, const struct proto_msg *m)
 {
 	for (uint64_t seq = s->low_seq; seq < p->seq; seq++) {
 		const struct pcmd *w = find(s, seq);
-		if (w == NULL || w->kind != PK_WEAK_WRITE)
-			continue;
+		if (w == NULL || w->kind != PK_WEAK_WRITE || seq <= m->dep_exec)
+			continue; /* executed at that witness: committed, durable */
 		bool in = false;
 		for (uint32_t i = 0; i < m->n_deps && !in; i++)
 			in = m->deps[i] == seq;

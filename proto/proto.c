@@ -177,7 +177,7 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_REPLY:
 		return 9;
 	case PROTO_RECORD_ACK:
-		return 6;
+		return 7;
 	case PROTO_SYNC:
 		return 3;
 	case PROTO_SYNC_REPLY:
@@ -340,6 +340,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_array(&pk, m->n_deps);
 		for (uint32_t i = 0; i < m->n_deps; i++)
 			msgpack_pack_uint64(&pk, m->deps[i]);
+		msgpack_pack_uint64(&pk, m->dep_exec);
 		break;
 	case PROTO_SYNC:
 		msgpack_pack_uint64(&pk, m->cid.client);
@@ -715,7 +716,7 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		for (uint32_t i = 0; i < m->n_deps; i++)
 			if (!get_u64(&f[5].via.array.ptr[i], &m->deps[i]) || m->deps[i] == 0)
 				return false;
-		return true;
+		return get_u64(&f[6], &m->dep_exec) && m->dep_exec < m->cid.seq;
 	case PROTO_SYNC:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
 		       m->low_seq <= m->cid.seq;

@@ -142,6 +142,9 @@ struct proto_msg {
 	struct proto_cid read_dep;
 	/* HO: RECORD_ACK: seqs of the session's weak writes pending at this witness */
 	uint32_t n_deps;
+	/* HO: RECORD_ACK: highest seq of the session's weak writes executed at this witness (they
+	 * execute in session order, so every earlier one executed too; 0 = none) */
+	uint64_t dep_exec;
 
 	/* STATS_REPLY: name/value pairs */
 	uint32_t n_stats;

@@ -107,6 +107,7 @@ struct result {
 /* Result-cache bookkeeping per client: watermark and the seqs cached, in execution order. */
 struct client_rec {
 	uint64_t low_seq;
+	uint64_t weak_exec_hi; /* HO witness: highest seq of its weak writes executed here */
 	uint32_t head, n, cap;
 	uint64_t *seqs;
 };
@@ -783,6 +784,20 @@ static void deps_read_cb(const void *key, size_t klen, void *val, void *arg)
 	}
 }
 
+static enum cmap_update_result weak_exec_cb(const void *key, size_t klen, void **val, void *arg)
+{
+	const struct spend_arg *a = arg;
+	struct client_rec *cr = *val;
+	if (cr != NULL && a->seq > cr->weak_exec_hi)
+		cr->weak_exec_hi = a->seq; /* no record for an unknown client: reported as 0 */
+	return CMAP_KEEP;
+}
+
+static void weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	*(uint64_t *)arg = ((const struct client_rec *)val)->weak_exec_hi;
+}
+
 /* Removes e's witness record (it executed here). An HO weak record of a session bound to this
  * replica tells that session its write is executed (the client's write set shrinks only then). */
 static void witness_remove(struct core *c, const struct entry *e, uint8_t status)
@@ -798,6 +813,7 @@ static void witness_remove(struct core *c, const struct entry *e, uint8_t status
 		return;
 	struct spend_arg sa = {.seq = e->cid.seq, .add = false};
 	cmap_update_u64(c->spend, e->cid.client, spend_cb, &sa);
+	cmap_update_u64(c->clients, e->cid.client, weak_exec_cb, &sa);
 	if (a.removed.bound == c->cfg.self) {
 		struct proto_msg r = {.type = PROTO_CAUSAL_REPLY,
 				      .view = c->view,
@@ -851,6 +867,11 @@ static void witness_on_propose(struct core *c, uint64_t conn, const struct proto
 		}
 		if (m->cmd.op == PROTO_OP_GET)
 			r.read_dep = a.read_dep;
+		/* weak writes of the session executed here (in session order): durable, so the
+		 * client need not find them among the deps */
+		uint64_t hi = 0;
+		cmap_get_u64(c->clients, m->cid.client, weak_exec_read_cb, &hi);
+		r.dep_exec = hi < m->cid.seq ? hi : m->cid.seq - 1;
 	}
 	if (!a.ok)
 		c->st.conflicts++;

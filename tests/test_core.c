@@ -867,7 +867,7 @@ static void test_ho_session_order(void **state)
 static void test_ho_client_causal_deps_check(void **state)
 {
 	(void)state;
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0; pass < 3; pass++) {
 		struct harness h;
 		h_init(&h, 3, 1, 4, 34, ho_cfg);
 		struct session *s = h.sess[0];
@@ -889,12 +889,14 @@ static void test_ho_client_causal_deps_check(void **state)
 					.ok = true, .n_deps = 1, .deps = {1}};
 		session_on_msg(s, 0, &reply, h.now);
 		session_on_msg(s, 1, &ack, h.now);
-		if (pass == 1)
-			ack.n_deps = 0; /* witness 2 does not hold the weak write */
+		if (pass >= 1)
+			ack.n_deps = 0; /* witness 2 does not hold the weak write... */
+		if (pass == 2)
+			ack.dep_exec = 1; /* ...because it executed it: durable, still fast */
 		session_on_msg(s, 2, &ack, h.now);
 		struct session_stats st;
 		session_get_stats(s, &st);
-		if (pass == 0) {
+		if (pass != 1) {
 			assert_int_equal(d.n, 1);
 			assert_int_equal(d.path, SESSION_PATH_FAST);
 		} else {
@@ -1002,6 +1004,20 @@ static void test_weak_read_rules(void **state)
 	struct core_stats st;
 	core_get_stats(f, &st);
 	assert_int_equal(st.witness_records, 0); /* executed: the weak record left */
+	/* the session's next strong op: no pending deps here, but the executed one is reported */
+	struct proto_msg sp = propose(100, 3, mk_cmd(PROTO_OP_GET, &k, NULL));
+	sp.low_seq = 1;
+	sp.dep = 1;
+	core_on_client(f, 1, &sp, h.now);
+	bool notice = false;
+	do { /* the bound follower's executed notice for 100:1 comes first */
+		assert_true(h_take(&h, H_R2C, 1, 0, &r));
+		if (r.type == PROTO_CAUSAL_REPLY && r.ok && r.cid.seq == 1)
+			notice = true;
+	} while (r.type != PROTO_RECORD_ACK);
+	assert_true(notice);
+	assert_int_equal(r.n_deps, 0);
+	assert_int_equal(r.dep_exec, 1);
 	h_free(&h);
 }
 

@@ -134,7 +134,7 @@ static size_t make_samples(struct sample *s)
 	    (struct proto_msg){.type = PROTO_RECORD_ACK, .view = 7, .cid = {5, 12}, .ok = false};
 	s[n].file = "08-record_ack-deps.bin";
 	s[n].m = (struct proto_msg){.type = PROTO_RECORD_ACK, .view = 7, .cid = {5, 70}, .ok = true,
-				    .read_dep = {9, 4}, .n_deps = 3};
+				    .read_dep = {9, 4}, .n_deps = 3, .dep_exec = 2};
 	s[n].m.deps[0] = 3;
 	s[n].m.deps[1] = 8;
 	s[n].m.deps[2] = 69;
@@ -319,6 +319,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->n_deps, want->n_deps);
 		for (uint32_t i = 0; i < want->n_deps; i++)
 			assert_int_equal(got->deps[i], want->deps[i]);
+		assert_int_equal(got->dep_exec, want->dep_exec);
 		break;
 	case PROTO_CAUSAL_PROPOSE:
 	case PROTO_WEAK_WRITE:
@@ -1345,6 +1346,9 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(rdeps, L, o_arr(dv, PROTO_MAX_DEPS + 1), 7), -EBADMSG);
 	assert_int_equal(PATCH(rdeps, L, o_uint(0), 7, 1), -EBADMSG);
 	assert_int_equal(PATCH(rdeps, L, o_uint(UINT64_MAX), 7, 1), 0);
+	/* dep_exec < seq */
+	assert_int_equal(PATCH(rdeps, L, o_uint(rdeps->cid.seq - 1), 8), 0);
+	assert_int_equal(PATCH(rdeps, L, o_uint(rdeps->cid.seq), 8), -EBADMSG);
 	/* statuses above PROTO_ST_MAX, in every reply */
 	assert_int_equal(PATCH(&s[23].m, L, o_uint(PROTO_ST_MAX + 1), 6), -EBADMSG);
 	assert_int_equal(PATCH(&s[26].m, L, o_uint(PROTO_ST_MAX + 1), 6), -EBADMSG);
