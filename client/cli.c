@@ -1,6 +1,8 @@
 #include "client/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <ev.h>
@@ -20,6 +22,25 @@ struct cli_run {
 
 static void settle_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
+/* Prints a SCAN result as "key<TAB>value" lines; CLI_ERROR if it does not decode. */
+static int print_scan(const uint8_t *value, uint32_t vlen)
+{
+	uint32_t off = 0, kl, vl;
+	const uint8_t *k, *v;
+	int rc;
+	while ((rc = proto_scan_next(value, vlen, &off, &k, &kl, &v, &vl)) == 1) {
+		fwrite(k, 1, kl, stdout);
+		fputc('\t', stdout);
+		fwrite(v, 1, vl, stdout);
+		fputc('\n', stdout);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "curpkv: the scan result is malformed\n");
+		return CLI_ERROR;
+	}
+	return CLI_OK;
+}
+
 static void op_done(void *arg, uint64_t seq, enum session_result res, enum session_path path,
 		    const uint8_t *value, uint32_t vlen)
 {
@@ -29,25 +50,29 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	r->done = true;
 	switch (res) {
 	case SESSION_OK:
+		r->status = CLI_OK;
 		if (r->cmd.op == PROTO_OP_GET) {
 			fwrite(value, 1, vlen, stdout);
 			fputc('\n', stdout);
+		} else if (r->cmd.op == PROTO_OP_SCAN) {
+			r->status = print_scan(value, vlen);
 		}
-		r->status = CLI_OK;
 		break;
 	case SESSION_NOT_FOUND:
 		r->status = r->cmd.op == PROTO_OP_GET ? CLI_NOT_FOUND : CLI_OK;
 		break;
 	default:
 		fprintf(stderr, "curpkv: the operation %s\n",
-			res == SESSION_TIMEOUT ? "got no answer (it may or may not have been applied)"
-					       : "was refused");
+			res == SESSION_TIMEOUT
+			    ? "got no answer (it may or may not have been applied)"
+			    : "was refused");
 		r->status = CLI_ERROR;
 		break;
 	}
 	/* A curpho weak write completes on the bound replica; stay until a replica reports it
 	 * executed (bounded by the reply timeout), so exiting cannot lose it. */
-	if (r->weak && r->cmd.op != PROTO_OP_GET && r->status == CLI_OK) {
+	if (r->weak && r->cmd.op != PROTO_OP_GET && r->cmd.op != PROTO_OP_SCAN &&
+	    r->status == CLI_OK) {
 		ev_timer_init(&r->settle, settle_cb, 0.001, 0.005);
 		r->settle.data = r;
 		ev_timer_start(r->loop, &r->settle);
@@ -98,8 +123,9 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		fprintf(stderr, "curpkv: no answer from the cluster within the reply timeout\n");
 		r->status = CLI_ERROR;
 	} else if (ev_is_active(&r->settle)) {
-		fprintf(stderr, "curpkv: the weak write was acknowledged but no replica reported it "
-				"executed within the reply timeout\n");
+		fprintf(stderr,
+			"curpkv: the weak write was acknowledged but no replica reported it "
+			"executed within the reply timeout\n");
 		r->status = CLI_ERROR;
 	}
 	ev_break(loop, EVBREAK_ALL);
@@ -111,27 +137,41 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 	struct cli_run r;
 	memset(&r, 0, sizeof r);
 	r.status = CLI_ERROR;
-	size_t want = !strcmp(op, "put") ? 2 : 1;
+	size_t want = !strcmp(op, "put") || !strcmp(op, "scan") ? 2 : 1;
 	if (!strcmp(op, "get"))
 		r.cmd.op = PROTO_OP_GET;
 	else if (!strcmp(op, "put"))
 		r.cmd.op = PROTO_OP_PUT;
 	else if (!strcmp(op, "del"))
 		r.cmd.op = PROTO_OP_DEL;
-	else if (!strcmp(op, "scan")) {
-		fprintf(stderr, "curpkv: scan is not available in this build yet\n");
-		return CLI_ERROR;
-	} else {
+	else if (!strcmp(op, "scan"))
+		r.cmd.op = PROTO_OP_SCAN;
+	else {
 		return CLI_USAGE;
 	}
 	if ((size_t)argc != want) {
 		fprintf(stderr, "usage: curpkv %s -config FILE KEY%s\n", op,
-			want == 2 ? " VALUE" : "");
+			r.cmd.op == PROTO_OP_SCAN ? " COUNT"
+			: want == 2		  ? " VALUE"
+						  : "");
 		return CLI_USAGE;
 	}
+	if (r.cmd.op == PROTO_OP_SCAN) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(argv[1], &end, 10);
+		if (errno || *end || end == argv[1] || argv[1][0] == '-' || n < 1 ||
+		    n > CLI_SCAN_MAX) {
+			fprintf(stderr, "curpkv: scan COUNT must be 1..%u\n", CLI_SCAN_MAX);
+			return CLI_USAGE;
+		}
+		r.cmd.scan_count = (uint32_t)n;
+		want = 1; /* COUNT is not a value */
+	}
 	if (weak && s->protocol == CONF_PROTO_CURP) {
-		fprintf(stderr, "curpkv: --weak: protocol curp has no weak operations (use curpho or "
-				"curpht)\n");
+		fprintf(stderr,
+			"curpkv: --weak: protocol curp has no weak operations (use curpho or "
+			"curpht)\n");
 		return CLI_USAGE;
 	}
 	r.weak = weak;

@@ -1,4 +1,4 @@
-/* client/cli: one-shot operations from the shell (`curpkv get|put|del`). */
+/* client/cli: one-shot operations from the shell (`curpkv get|put|del|scan`). */
 #ifndef CURPKV_CLIENT_CLI_H
 #define CURPKV_CLIENT_CLI_H
 
@@ -14,9 +14,14 @@ enum cli_status {
 	CLI_ERROR = 3,     /* the cluster did not answer in time, or refused the command */
 };
 
-/* Runs op ("get", "put", "del", "scan") with its positional arguments (key [value]) as one
- * strong operation of a fresh session, waiting at most the conf's replyTimeout. get writes the
- * value's bytes and a newline to stdout. Returns an enum cli_status. Thread: any (own loop). */
+/* Largest COUNT of `curpkv scan` (the wire's scan_count limit). */
+#define CLI_SCAN_MAX 1000000u
+
+/* Runs op ("get", "put", "del", "scan") with its positional arguments (key [value | count]) as
+ * one operation of a fresh session (strong, or weak with `weak`), waiting at most the conf's
+ * replyTimeout. get writes the value's bytes and a newline to stdout; scan writes one
+ * "key<TAB>value" line per key, in key order (up to count keys from key on, fewer when the
+ * result reaches maxValueBytes). Returns an enum cli_status. Thread: any (own loop). */
 int cli_main(const struct conf *conf, const struct conf_settings *s, const char *op, int argc,
 	     char **argv, bool weak);
 

@@ -29,6 +29,7 @@ struct lg_op {
 	bool warmup;
 	enum workload_class cls;
 	uint64_t key;
+	uint32_t scan_count; /* > 0: a SCAN */
 	uint64_t local_seq;
 	uint64_t t0;
 };
@@ -37,14 +38,14 @@ struct lg_session {
 	struct lg_thread *t;
 	struct cluster_session *cs;
 	struct workload wl;
-	uint64_t global;     /* session index in the process */
-	uint64_t issued;     /* measured requests issued */
-	bool warm;	     /* warm-up completed */
-	bool done;	     /* stopped issuing and nothing in flight */
-	bool stalled;	     /* the session refused a command (-EAGAIN): retry on the timer */
+	uint64_t global; /* session index in the process */
+	uint64_t issued; /* measured requests issued */
+	bool warm;	 /* warm-up completed */
+	bool done;	 /* stopped issuing and nothing in flight */
+	bool stalled;	 /* the session refused a command (-EAGAIN): retry on the timer */
 	uint32_t inflight;
-	struct lg_op *ops;   /* window slots */
-	uint8_t *val;	     /* value buffer (commandSize) */
+	struct lg_op *ops; /* window slots */
+	uint8_t *val;	   /* value buffer (commandSize) */
 };
 
 struct lg_thread {
@@ -57,9 +58,9 @@ struct lg_thread {
 	int nsess;
 	int ndone;
 	struct report_lat lat;
-	ev_timer watchdog; /* the cluster must become ready within replyTimeout */
-	ev_timer progress; /* thread 0 only */
-	ev_timer unstall;  /* re-issues for stalled sessions */
+	ev_timer watchdog;  /* the cluster must become ready within replyTimeout */
+	ev_timer progress;  /* thread 0 only */
+	ev_timer unstall;   /* re-issues for stalled sessions */
 	uint64_t completed; /* ck_pr: measured completions */
 	uint64_t first_ns, last_ns;
 	uint64_t errors, timeouts;
@@ -111,6 +112,16 @@ static double hist_median_ms(uint64_t *hist)
 
 /* ---- history ---------------------------------------------------------------------------- */
 
+/* The 8 key bytes of a workload key: big-endian, so byte order (a SCAN's order) is numeric
+ * order and a SCAN of n keys from K covers K, K+1, ... as in the prototype. */
+static void key_bytes(uint64_t k, uint8_t out[8])
+{
+	for (int i = 7; i >= 0; i--) {
+		out[i] = (uint8_t)k;
+		k >>= 8;
+	}
+}
+
 static void hexs(FILE *f, const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -123,14 +134,22 @@ static void history_line(struct lg *g, struct lg_op *o, enum session_result res,
 	struct lg_session *s = o->sess;
 	bool write = o->cls == WL_STRONG_WRITE || o->cls == WL_WEAK_WRITE;
 	bool weak = o->cls == WL_WEAK_WRITE || o->cls == WL_WEAK_READ;
-	const char *status = res == SESSION_TIMEOUT ? "unknown" : res == SESSION_FAILED ? "fail" : "ok";
+	const char *status = res == SESSION_TIMEOUT  ? "unknown"
+			     : res == SESSION_FAILED ? "fail"
+						     : "ok";
 	uint8_t key[8];
-	memcpy(key, &o->key, 8);
+	key_bytes(o->key, key);
 	pthread_mutex_lock(&g->history_lock);
 	FILE *f = g->history;
-	fprintf(f, "{\"session\":%llu,\"seq\":%llu,\"op\":\"%s\",\"cons\":\"%s\",\"key\":\"",
+	fprintf(f, "{\"session\":%llu,\"seq\":%llu,\"op\":\"%s\",\"cons\":\"%s\",",
 		(unsigned long long)s->global, (unsigned long long)o->local_seq,
-		write ? "put" : "get", weak ? "weak" : "strong");
+		write		? "put"
+		: o->scan_count ? "scan"
+				: "get",
+		weak ? "weak" : "strong");
+	if (o->scan_count)
+		fprintf(f, "\"count\":%u,", o->scan_count);
+	fputs("\"key\":\"", f);
 	hexs(f, key, 8);
 	fputs("\",\"value\":\"", f);
 	if (write) {
@@ -222,8 +241,12 @@ static void submit(struct lg_session *s, struct lg_op *o, const struct workload_
 {
 	struct lg *g = s->t->g;
 	uint8_t key[8];
-	memcpy(key, &op->key, 8);
+	key_bytes(op->key, key);
 	struct proto_cmd c = {.op = op->write ? PROTO_OP_PUT : PROTO_OP_GET, .key = key, .klen = 8};
+	if (op->scan_count) {
+		c.op = PROTO_OP_SCAN;
+		c.scan_count = op->scan_count;
+	}
 	if (op->write) {
 		workload_value(s->val, g->s.command_size, s->global, o->local_seq);
 		c.val = s->val;
@@ -232,6 +255,7 @@ static void submit(struct lg_session *s, struct lg_op *o, const struct workload_
 	o->used = true;
 	o->cls = op->cls;
 	o->key = op->key;
+	o->scan_count = op->scan_count;
 	o->t0 = common_now_ns();
 	s->inflight++;
 	int64_t rc = op->weak ? cluster_session_submit_weak(s->cs, &c, op_done, o)
@@ -363,8 +387,8 @@ static void *thread_main(void *arg)
 {
 	struct lg_thread *t = arg;
 	struct lg *g = t->g;
-	struct cluster_options opt = {.on_ready = cluster_ready, .arg = t, .log = &t->log,
-				      .window = g->window};
+	struct cluster_options opt = {
+	    .on_ready = cluster_ready, .arg = t, .log = &t->log, .window = g->window};
 	int rc = cluster_open(t->loop, g->conf, &g->s, g->alias, &opt, &t->cl);
 	if (rc != 0) {
 		t->failed = true;
@@ -483,7 +507,8 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 		tot.errors += t->errors;
 		tot.timeouts += t->timeouts;
 		for (int k = 0; k < t->nsess; k++) {
-			struct session *ps = t->sess[k].cs ? cluster_session_get(t->sess[k].cs) : NULL;
+			struct session *ps =
+			    t->sess[k].cs ? cluster_session_get(t->sess[k].cs) : NULL;
 			if (ps) {
 				struct session_stats st;
 				session_get_stats(ps, &st);

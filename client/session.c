@@ -15,7 +15,9 @@
  *    stays in the session's write set (its ring slot stays used, and is re-sent on the retry
  *    timer) until a replica reports it executed;
  *  - curpht write: WEAK_WRITE to the leader, completed by its reply (with the slot);
- *  - read: WEAK_READ to the bound replica with the session's read token.
+ *  - read: WEAK_READ to the bound replica with the session's read token; a SCAN's token also
+ *    covers every write of the session whose slot it knows (a range has no per-key overlay), and
+ *    an HO replica holds a SCAN until the session's earlier weak writes executed there.
  * The HO fast path additionally needs every witness answer used to list the write set in its
  * causal_deps and, for a GET, every answer (leader included) to report the same read_dep.
  */
@@ -37,7 +39,7 @@ struct pcmd {
 	uint64_t dep;  /* seq of the session's previous weak write when this was submitted */
 	uint64_t slot; /* strong: the leader's slot (REPLY) */
 	uint64_t ver;  /* strong: the REPLY's version (1 + slot of the write a GET read) */
-	uint32_t good_mask; /* HO: witnesses whose ok passed the causal_deps check */
+	uint32_t good_mask;   /* HO: witnesses whose ok passed the causal_deps check */
 	struct proto_cid lrd; /* HO GET: the leader's read_dep */
 	struct proto_cid rd[PROTO_MAX_REPLICAS]; /* HO GET: each witness's read_dep */
 	bool leader_replied;
@@ -82,8 +84,9 @@ struct session {
 	uint64_t next_probe_ns;
 	uint64_t last_weak_write; /* seq of the session's latest weak write (0 = none) */
 	uint64_t token;		  /* weak reads: slots below it must be executed at the replica */
+	uint64_t write_hi;	  /* 1 + the highest slot of the session's completed writes */
 	struct cache_ent *cache;  /* curpht, cfg.cache_slots entries */
-	int q; /* super quorum */
+	int q;			  /* super quorum */
 	uint64_t next_seq;
 	uint64_t low_seq; /* lowest seq still pending (next_seq when none) */
 	uint32_t inflight;
@@ -148,8 +151,8 @@ int session_create(const struct session_config *cfg, uint64_t view, int leader,
 	s->ring = calloc(s->cap, sizeof *s->ring);
 	if (cfg->protocol == CONF_PROTO_CURPHT && cfg->cache_slots > 0)
 		s->cache = calloc(cfg->cache_slots, sizeof *s->cache);
-	if (s->ring == NULL || (cfg->protocol == CONF_PROTO_CURPHT && cfg->cache_slots > 0 &&
-				s->cache == NULL)) {
+	if (s->ring == NULL ||
+	    (cfg->protocol == CONF_PROTO_CURPHT && cfg->cache_slots > 0 && s->cache == NULL)) {
 		free(s->ring);
 		free(s->cache);
 		free(s);
@@ -206,11 +209,14 @@ static void send_propose(struct session *s, struct pcmd *p, int to)
 	m.cmd.vlen = p->vlen;
 	m.cmd.scan_count = p->scan_count;
 	if (p->kind == PK_WEAK_WRITE) {
-		m.type = s->cfg.protocol == CONF_PROTO_CURPHO ? PROTO_CAUSAL_PROPOSE : PROTO_WEAK_WRITE;
+		m.type =
+		    s->cfg.protocol == CONF_PROTO_CURPHO ? PROTO_CAUSAL_PROPOSE : PROTO_WEAK_WRITE;
 		m.bound = p->bound;
 	} else if (p->kind == PK_WEAK_READ) {
 		m.type = PROTO_WEAK_READ;
 		m.token = s->token;
+		if (p->op == PROTO_OP_SCAN && s->write_hi > m.token)
+			m.token = s->write_hi;
 	}
 	s->io.send(s->io.ctx, to, &m);
 }
@@ -234,7 +240,6 @@ static void send_cmd(struct session *s, struct pcmd *p, uint64_t now_ns)
 		send_propose(s, p, r);
 }
 
-
 static void send_sync(struct session *s, struct pcmd *p, uint64_t now_ns)
 {
 	struct proto_msg m = {.type = PROTO_SYNC,
@@ -252,7 +257,7 @@ static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t ki
 	if (cmd->op != PROTO_OP_GET && cmd->op != PROTO_OP_PUT && cmd->op != PROTO_OP_DEL &&
 	    cmd->op != PROTO_OP_SCAN)
 		return -EINVAL;
-	if (kind != PK_STRONG && (s->cfg.protocol == CONF_PROTO_CURP || cmd->op == PROTO_OP_SCAN))
+	if (kind != PK_STRONG && s->cfg.protocol == CONF_PROTO_CURP)
 		return -EINVAL;
 	if (s->inflight >= s->cfg.max_inflight || s->next_seq - s->low_seq >= s->cap)
 		return -EAGAIN;
@@ -297,7 +302,8 @@ int64_t session_submit(struct session *s, const struct proto_cmd *cmd, session_c
 int64_t session_submit_weak(struct session *s, const struct proto_cmd *cmd, session_cb cb,
 			    void *arg, uint64_t now_ns)
 {
-	uint8_t kind = cmd->op == PROTO_OP_GET ? PK_WEAK_READ : PK_WEAK_WRITE;
+	uint8_t kind =
+	    cmd->op == PROTO_OP_GET || cmd->op == PROTO_OP_SCAN ? PK_WEAK_READ : PK_WEAK_WRITE;
 	return submit(s, cmd, kind, cb, arg, now_ns);
 }
 
@@ -413,8 +419,13 @@ static void cache_put(struct session *s, const uint8_t *key, uint32_t klen, bool
 		memcpy(nk, key, klen);
 	if (vlen)
 		memcpy(nv, v, vlen);
-	*ce = (struct cache_ent){.used = true, .found = found, .key = nk, .klen = klen, .val = nv,
-				 .vlen = vlen, .slot = slot};
+	*ce = (struct cache_ent){.used = true,
+				 .found = found,
+				 .key = nk,
+				 .klen = klen,
+				 .val = nv,
+				 .vlen = vlen,
+				 .slot = slot};
 }
 
 /* A strong or weak command completed at `slot`: remember what it left (HT cache) or what the
@@ -428,9 +439,12 @@ static void observe(struct session *s, const struct pcmd *p, uint64_t slot, uint
 {
 	if (s->io.ordered)
 		s->io.ordered(s->io.ctx, p->seq, slot);
+	if ((p->op == PROTO_OP_PUT || p->op == PROTO_OP_DEL) && slot + 1 > s->write_hi)
+		s->write_hi = slot + 1;
 	if (s->cfg.protocol == CONF_PROTO_CURPHO) {
 		if (p->kind != PK_STRONG || p->op == PROTO_OP_GET || p->op == PROTO_OP_SCAN)
-			raise_token(s, p->kind == PK_STRONG && p->op == PROTO_OP_GET ? ver : slot + 1);
+			raise_token(s,
+				    p->kind == PK_STRONG && p->op == PROTO_OP_GET ? ver : slot + 1);
 		else if (s->bound == s->leader || !(p->ok_mask & (1u << s->bound)))
 			raise_token(s, slot + 1);
 	} else if (s->cfg.protocol == CONF_PROTO_CURPHT && p->op != PROTO_OP_SCAN) {
@@ -517,7 +531,8 @@ static void on_reply(struct session *s, int from, const struct proto_msg *m, str
 		if (m->vlen) {
 			p->lval = malloc(m->vlen);
 			if (p->lval == NULL) {
-				p->leader_ok = false; /* cannot keep the value: wait for SYNC_REPLY */
+				p->leader_ok =
+				    false; /* cannot keep the value: wait for SYNC_REPLY */
 				return;
 			}
 			memcpy(p->lval, m->value, m->vlen);
@@ -647,10 +662,11 @@ static void on_weak_reply(struct session *s, const struct proto_msg *m, struct p
 	bool found = m->status == PROTO_ST_OK;
 	const uint8_t *v = m->value;
 	uint32_t vlen = m->vlen;
-	struct cache_ent *ce = cache_slot(s, p->key, p->klen);
+	struct cache_ent *ce = p->op == PROTO_OP_SCAN ? NULL : cache_slot(s, p->key, p->klen);
 	if (ce && ce->used && ce->klen == p->klen && memcmp(ce->key, p->key, p->klen) == 0 &&
 	    ce->slot >= m->commit) {
-		/* HT: the session's own newer write (or strong read) the replica has not executed */
+		/* HT: the session's own newer write (or strong read) the replica has not executed
+		 */
 		found = ce->found;
 		v = ce->val;
 		vlen = ce->vlen;

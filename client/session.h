@@ -75,7 +75,7 @@ void session_destroy(struct session *s);
 int64_t session_submit(struct session *s, const struct proto_cmd *cmd, session_cb cb, void *arg,
 		       uint64_t now_ns);
 
-/* Submits a weak (causal) command: GET is a weak read, PUT/DEL a weak write (curpho: to every
+/* Submits a weak (causal) command: GET or SCAN is a weak read, PUT/DEL a weak write (curpho: to every
  * replica, completed by the bound one; curpht: to the leader). Returns the seq, -EAGAIN (window
  * full), -EINVAL (bad command, or protocol curp: it has no weak operations). */
 int64_t session_submit_weak(struct session *s, const struct proto_cmd *cmd, session_cb cb,

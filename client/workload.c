@@ -88,6 +88,12 @@ void workload_next(struct workload *w, struct workload_op *op)
 				      : common_rng_below(&w->rng, s->key_space);
 	else
 		op->key = (w->session << 40) | (w->counter++ & ((1ull << 40) - 1)); /* unique */
+	op->scan_count = 0;
+	if (op->weak && !op->write && s->scan_ratio > 0 && s->scan_count > 0 &&
+	    common_rng_coin(&w->rng, s->scan_ratio)) {
+		double c = ceil(exp(common_rng_unit(&w->rng) * log((double)s->scan_count)));
+		op->scan_count = c < 1 ? 1 : c > s->scan_count ? s->scan_count : (uint32_t)c;
+	}
 	op->cls = op->weak ? (op->write ? WL_WEAK_WRITE : WL_WEAK_READ)
 			   : (op->write ? WL_STRONG_WRITE : WL_STRONG_READ);
 }

@@ -44,13 +44,16 @@ struct workload_op {
 	bool weak;
 	bool write;
 	uint64_t key;
+	uint32_t scan_count; /* > 0: a SCAN of that many keys from key (a weak read) */
 	enum workload_class cls;
 };
 
 /* Prepares a generator for session `session` with seed `seed` (each session's stream differs). */
 void workload_init(struct workload *w, const struct conf_settings *s, uint64_t session,
 		   uint64_t seed);
-/* Draws the next operation. */
+/* Draws the next operation. A weak read becomes a SCAN with probability scanRatio% when
+ * scanCount > 0; its count is log-uniform over [1, scanCount] (ceil(exp(u * ln scanCount))), as
+ * the prototype drew it. Scans are weak reads (WL_WEAK_READ). */
 void workload_next(struct workload *w, struct workload_op *op);
 
 /* Fills val (len bytes) with the value written by (session, seq): it starts with

@@ -41,6 +41,7 @@ static void usage(FILE *out)
 		"       curpkv -check -config FILE [-alias NAME] [-protocol P]\n"
 		"       curpkv stats -config FILE      print every replica's counters\n"
 		"       curpkv get|del -config FILE [--weak] KEY   curpkv put -config FILE [--weak] KEY VALUE\n"
+		"       curpkv scan -config FILE [--weak] KEY COUNT   up to COUNT keys from KEY on\n"
 		"              exit status: 0 done, 1 get of a missing key, 2 usage, 3 no answer\n"
 		"       curpkv check-history FILE [STEPS]   check a recorded history (linearizability)\n"
 		"              exit status: 0 linearizable, 1 violation, 3 undecided within STEPS per key\n"

@@ -723,7 +723,8 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_SYNC_REPLY:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
 		       get_u(&f[3], PROTO_ST_MAX, &u) && ((m->status = (uint8_t)u), true) &&
-		       get_bin(&f[4], lim->max_value, &m->value, &m->vlen) && get_u64(&f[5], &m->ver);
+		       get_bin(&f[4], lim->max_value, &m->value, &m->vlen) &&
+		       get_u64(&f[5], &m->ver);
 	case PROTO_ACCEPT:
 		return get_u64(&f[0], &m->slot) && get_cid(f + 1, true, &m->cid) &&
 		       get_cmd(&f[3], lim, true, &m->cmd) && get_u64(&f[4], &m->commit) &&
@@ -763,7 +764,8 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_cmd(&f[4], lim, false, &m->cmd) && is_write(m->cmd.op);
 	case PROTO_WEAK_READ:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->token) &&
-		       get_cmd(&f[3], lim, false, &m->cmd) && m->cmd.op == PROTO_OP_GET;
+		       get_cmd(&f[3], lim, false, &m->cmd) &&
+		       (m->cmd.op == PROTO_OP_GET || m->cmd.op == PROTO_OP_SCAN);
 	case PROTO_WEAK_REPLY:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
 		       get_u64(&f[3], &m->commit) && get_u(&f[4], PROTO_ST_MAX, &u) &&
@@ -802,4 +804,56 @@ int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim
 	}
 	msgpack_zone_destroy(&zone);
 	return rc;
+}
+
+/* ---- SCAN results ---------------------------------------------------------------------- */
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+size_t proto_scan_put(uint8_t *p, const uint8_t *key, uint32_t klen, const uint8_t *val,
+		      uint32_t vlen)
+{
+	put_le32(p, klen);
+	if (klen)
+		memcpy(p + 4, key, klen);
+	put_le32(p + 4 + klen, vlen);
+	if (vlen)
+		memcpy(p + 8 + klen, val, vlen);
+	return proto_scan_pair_size(klen, vlen);
+}
+
+int proto_scan_next(const uint8_t *buf, uint32_t len, uint32_t *off, const uint8_t **key,
+		    uint32_t *klen, const uint8_t **val, uint32_t *vlen)
+{
+	uint32_t o = *off;
+	if (o >= len)
+		return 0;
+	if (len - o < 4)
+		return -EBADMSG;
+	uint32_t kl = get_le32(buf + o);
+	o += 4;
+	if (kl > len - o || len - o - kl < 4)
+		return -EBADMSG;
+	*key = buf + o;
+	*klen = kl;
+	o += kl;
+	uint32_t vl = get_le32(buf + o);
+	o += 4;
+	if (vl > len - o)
+		return -EBADMSG;
+	*val = buf + o;
+	*vlen = vl;
+	*off = o + vl;
+	return 1;
 }

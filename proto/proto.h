@@ -203,4 +203,26 @@ int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim
 /* Returns a static name for a message type ("PROPOSE"...), "?" if unknown. */
 const char *proto_type_name(int type);
 
+/*
+ * SCAN results. The value of a SCAN's REPLY / SYNC_REPLY / WEAK_REPLY is a sequence of pairs in
+ * ascending key order, each: key length (4 bytes, little-endian), key, value length (4 bytes,
+ * little-endian), value. The whole is bounded like any value (maxValueBytes), so a SCAN returns
+ * fewer than its count when the next pair would not fit; the caller continues after the last
+ * key. Pure functions: any thread.
+ */
+#define PROTO_SCAN_PAIR_OVERHEAD 8u
+/* Bytes one pair takes. */
+static inline size_t proto_scan_pair_size(uint32_t klen, uint32_t vlen)
+{
+	return PROTO_SCAN_PAIR_OVERHEAD + (size_t)klen + vlen;
+}
+/* Writes one pair at p (proto_scan_pair_size bytes, the caller's room); returns that size. */
+size_t proto_scan_put(uint8_t *p, const uint8_t *key, uint32_t klen, const uint8_t *val,
+		      uint32_t vlen);
+/* Reads the pair at *off of buf[0..len) (pointers into buf) and advances *off. Returns 1 (a pair),
+ * 0 (the end) or -EBADMSG (a truncated or overlong pair). */
+int proto_scan_next(const uint8_t *buf, uint32_t len, uint32_t *off, const uint8_t **key,
+		    uint32_t *klen, const uint8_t **val, uint32_t *vlen);
+
+
 #endif

@@ -21,9 +21,10 @@
 #include "cmap/cmap.h"
 #include "common/hash.h"
 #include "desc/desc.h"
+#include "oset/oset.h"
 
-#define NO_SLOT UINT64_MAX
-#define LOG_MIN_CAP 1024u
+#define NO_SLOT		    UINT64_MAX
+#define LOG_MIN_CAP	    1024u
 #define MAX_CLIENTS_TRACKED 65536u
 
 /* What a log entry came from (the leader's answers differ; followers do not need to know). */
@@ -33,9 +34,9 @@ enum entry_kind { EK_STRONG = 0, EK_HO_WEAK, EK_HT_WEAK };
 struct entry {
 	bool used;
 	bool executed;
-	bool reply_ok;    /* leader: REPLY went out with ok=true */
+	bool reply_ok;	  /* leader: REPLY went out with ok=true */
 	bool sync_wanted; /* leader: answer SYNC_REPLY at execution */
-	uint8_t kind;     /* leader: enum entry_kind */
+	uint8_t kind;	  /* leader: enum entry_kind */
 	uint8_t op;
 	uint64_t slot;
 	uint64_t view;
@@ -44,16 +45,17 @@ struct entry {
 	uint32_t klen;
 	uint8_t *val;
 	uint32_t vlen;
-	uint32_t acks;     /* leader: bitmask of replicas that accepted (self included) */
-	uint64_t conn;     /* leader: client connection to answer */
-	desc_id desc;      /* leader: descriptor held while in flight */
-	uint64_t sent_ns;  /* leader: last time ACCEPT went out */
+	uint32_t scan_count; /* SCAN: keys asked for */
+	uint32_t acks;	     /* leader: bitmask of replicas that accepted (self included) */
+	uint64_t conn;	     /* leader: client connection to answer */
+	desc_id desc;	     /* leader: descriptor held while in flight */
+	uint64_t sent_ns;    /* leader: last time ACCEPT went out */
 };
 
 /* Leader: per-key pending index (slots assigned, not executed). NO_SLOT = none. */
 struct keyidx {
-	uint64_t last_any;          /* highest slot touching the key */
-	uint64_t last_write;        /* highest slot writing the key (weak or strong) */
+	uint64_t last_any;	    /* highest slot touching the key */
+	uint64_t last_write;	    /* highest slot writing the key (weak or strong) */
 	uint64_t last_strong_any;   /* highest strong slot touching the key */
 	uint64_t last_strong_write; /* highest strong slot writing the key */
 	uint64_t last_weak_write;   /* highest weak write (HO read_dep) */
@@ -69,9 +71,9 @@ struct wrec {
 	bool ok;
 	bool weak;
 	uint8_t op;
-	int32_t bound;  /* weak: the replica the session bound to */
-	uint64_t conn;  /* weak: the client connection it came on */
-	uint8_t *val;   /* weak PUT: the value (owned) */
+	int32_t bound; /* weak: the replica the session bound to */
+	uint64_t conn; /* weak: the client connection it came on */
+	uint8_t *val;  /* weak PUT: the value (owned) */
 	uint32_t vlen;
 };
 
@@ -89,6 +91,8 @@ struct parked {
 	uint64_t since_ns;
 	uint8_t *key;
 	uint32_t klen;
+	uint8_t op; /* GET or SCAN */
+	uint32_t scan_count;
 };
 struct wlist {
 	uint32_t n, cap;
@@ -143,9 +147,13 @@ struct core {
 	uint64_t ack_lo, ack_hi;
 	bool ack_pending;
 
-	struct cmap *kv;       /* key -> struct kv_val */
+	struct cmap *kv; /* key -> struct kv_val */
 	uint64_t digest;
-	uint64_t live_keys;    /* keys in kv that are not tombstones */
+	uint64_t live_keys; /* keys in kv that are not tombstones */
+	struct oset *order; /* the live keys of kv in key order (SCAN) */
+	bool order_lost;    /* an insert into order ran out of memory: SCANs refuse */
+	uint8_t *scan_buf;  /* the last SCAN result (valid until the next SCAN) */
+	size_t scan_cap;
 	struct cmap *keys;     /* leader: key -> struct keyidx */
 	struct cmap *inflight; /* leader: cid -> slot + 1 (pointer-encoded) */
 	struct cmap *witness;  /* key -> struct wlist */
@@ -153,8 +161,8 @@ struct core {
 	struct cmap *spend;    /* HO: client id -> struct spend */
 	struct parked *parked; /* weak reads waiting, FIFO ring of cfg.max_parked */
 	uint32_t park_head, park_n;
-	struct cmap *results;  /* cid -> struct result */
-	struct cmap *clients;  /* client id -> struct client_rec */
+	struct cmap *results; /* cid -> struct result */
+	struct cmap *clients; /* client id -> struct client_rec */
 	struct desc_pool *desc;
 	bool intake_open;
 
@@ -292,6 +300,8 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 		goto err;
 	if ((rc = cmap_create(cfg->shards, free_val, &c->kv)) != 0)
 		goto err;
+	if ((rc = oset_create((uint64_t)cfg->self + 1, &c->order)) != 0)
+		goto err;
 	if ((rc = cmap_create(cfg->shards, free_val, &c->keys)) != 0)
 		goto err;
 	if ((rc = cmap_create(cfg->shards, NULL, &c->inflight)) != 0)
@@ -331,6 +341,8 @@ void core_destroy(struct core *c)
 	}
 	if (c->kv)
 		cmap_destroy(c->kv);
+	oset_destroy(c->order);
+	free(c->scan_buf);
 	if (c->keys)
 		cmap_destroy(c->keys);
 	if (c->inflight)
@@ -569,6 +581,7 @@ struct kv_write {
 	uint32_t vlen;
 	bool del;
 	struct kv_val *old; /* handed back for freeing outside the lock */
+	bool was_live, now_live;
 };
 
 static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **val, void *arg)
@@ -581,8 +594,11 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 		/* Out of memory while executing: keep the old value and its digest so replicas
 		 * that did execute will be seen to diverge by the digest check. */
 		w->old = NULL;
+		w->was_live = w->now_live = old && !old->dead;
 		return CMAP_KEEP;
 	}
+	w->was_live = old && !old->dead;
+	w->now_live = !w->del;
 	if (old && !old->dead) {
 		w->c->digest -= kv_hash(key, klen, old->data, old->len);
 		w->c->live_keys--;
@@ -603,9 +619,59 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 
 static void kv_apply(struct core *c, const struct entry *e)
 {
-	struct kv_write w = {.c = c, .ver = e->slot, .v = e->val, .vlen = e->vlen, .del = e->op == PROTO_OP_DEL};
+	struct kv_write w = {
+	    .c = c, .ver = e->slot, .v = e->val, .vlen = e->vlen, .del = e->op == PROTO_OP_DEL};
 	cmap_update(c->kv, e->key, e->klen, kv_write_cb, &w);
 	free(w.old);
+	if (w.now_live && !w.was_live && oset_insert(c->order, e->key, e->klen) < 0)
+		c->order_lost = true;
+	else if (w.was_live && !w.now_live)
+		oset_remove(c->order, e->key, e->klen);
+}
+
+/* Sets m to the SCAN of up to count live keys from key on (ascending, PROTO_SCAN pairs), fewer
+ * when the next pair would take the result past maxValueBytes. m->value points into c->scan_buf,
+ * valid until the next SCAN. */
+static void scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
+		      struct proto_msg *m)
+{
+	m->status = PROTO_ST_OK;
+	m->value = NULL;
+	m->vlen = 0;
+	if (c->cfg.noop)
+		return;
+	if (c->order_lost) {
+		m->status = PROTO_ST_INVALID; /* the key order is incomplete: refuse, never omit */
+		return;
+	}
+	size_t used = 0;
+	uint32_t got = 0;
+	for (const struct oset_node *n = oset_seek(c->order, key, klen); n && got < count;
+	     n = oset_next(n)) {
+		size_t kl;
+		const uint8_t *k = oset_key(n, &kl);
+		struct proto_msg v = {0};
+		kv_lookup(c, k, (uint32_t)kl, &v);
+		if (v.status != PROTO_ST_OK)
+			continue; /* not live: cannot happen while order mirrors kv */
+		size_t need = proto_scan_pair_size((uint32_t)kl, v.vlen);
+		if (used + need > c->cfg.max_value)
+			break;
+		if (used + need > c->scan_cap) {
+			size_t cap = c->scan_cap ? c->scan_cap : 4096;
+			while (cap < used + need)
+				cap *= 2;
+			uint8_t *nb = realloc(c->scan_buf, cap);
+			if (nb == NULL)
+				break; /* a shorter answer is still a correct prefix */
+			c->scan_buf = nb;
+			c->scan_cap = cap;
+		}
+		used += proto_scan_put(c->scan_buf + used, k, (uint32_t)kl, v.value, v.vlen);
+		got++;
+	}
+	m->value = c->scan_buf;
+	m->vlen = (uint32_t)used;
 }
 
 /* ---- witness -------------------------------------------------------------------------- */
@@ -614,19 +680,19 @@ struct witness_arg {
 	struct core *c;
 	struct proto_cid cid;
 	bool write;
-	bool weak;	    /* HO weak write record */
-	bool keep_val;	    /* HO: keep the written value (the session's own weak reads) */
-	bool weak_neutral;  /* HO: weak records do not make a strong command conflict */
+	bool weak;	   /* HO weak write record */
+	bool keep_val;	   /* HO: keep the written value (the session's own weak reads) */
+	bool weak_neutral; /* HO: weak records do not make a strong command conflict */
 	uint8_t op;
 	const uint8_t *val; /* weak PUT value (copied) */
 	uint32_t vlen;
 	int32_t bound;
 	uint64_t conn;
-	bool full;		     /* in: table at capacity */
-	bool ok;		     /* out */
-	bool added;		     /* out: a new record was appended */
-	struct proto_cid read_dep;   /* out: latest weak write record before this one */
-	struct wrec removed;	     /* out (remove): the record taken out (val now owned by caller) */
+	bool full;		   /* in: table at capacity */
+	bool ok;		   /* out */
+	bool added;		   /* out: a new record was appended */
+	struct proto_cid read_dep; /* out: latest weak write record before this one */
+	struct wrec removed; /* out (remove): the record taken out (val now owned by caller) */
 	bool was_removed;
 };
 
@@ -731,7 +797,8 @@ static enum cmap_update_result spend_cb(const void *key, size_t klen, void **val
 			return CMAP_KEEP;
 		for (uint32_t i = 0; i < sp->n; i++) {
 			if (sp->seq[i] == a->seq) {
-				memmove(&sp->seq[i], &sp->seq[i + 1], (sp->n - i - 1) * sizeof sp->seq[0]);
+				memmove(&sp->seq[i], &sp->seq[i + 1],
+					(sp->n - i - 1) * sizeof sp->seq[0]);
 				sp->n--;
 				break;
 			}
@@ -862,7 +929,8 @@ static void witness_on_propose(struct core *c, uint64_t conn, const struct proto
 		struct deps_arg da = {.m = &r, .below = m->cid.seq};
 		cmap_get_u64(c->spend, m->cid.client, deps_read_cb, &da);
 		if (da.overflow) {
-			a.ok = false; /* cannot report them all: the client must take the slow path */
+			a.ok =
+			    false; /* cannot report them all: the client must take the slow path */
 			r.n_deps = 0;
 		}
 		if (m->cmd.op == PROTO_OP_GET)
@@ -1034,6 +1102,7 @@ static void send_accept(struct core *c, struct entry *e, int to, uint64_t now_ns
 	a.cmd.klen = e->klen;
 	a.cmd.val = e->val;
 	a.cmd.vlen = e->vlen;
+	a.cmd.scan_count = e->scan_count;
 	c->io.to_peer(c->io.ctx, to, &a);
 	e->sent_ns = now_ns;
 }
@@ -1109,6 +1178,7 @@ static struct entry *log_append(struct core *c, uint64_t conn, const struct prot
 	if (m->cmd.vlen)
 		memcpy(e->val, m->cmd.val, m->cmd.vlen);
 	e->vlen = m->cmd.vlen;
+	e->scan_count = m->cmd.op == PROTO_OP_SCAN ? m->cmd.scan_count : 0;
 	e->acks = 1u << c->cfg.self;
 	e->conn = conn;
 	e->desc = did;
@@ -1181,7 +1251,8 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 			ok = false;
 		} else {
 			if (we) {
-				r.status = we->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
+				r.status =
+				    we->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
 				r.value = we->op == PROTO_OP_PUT ? we->val : NULL;
 				r.vlen = we->op == PROTO_OP_PUT ? we->vlen : 0;
 				r.ver = we->slot + 1;
@@ -1221,8 +1292,8 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 static void weak_write_answer(struct core *c, uint64_t conn, const struct proto_cid *cid,
 			      uint8_t type, uint64_t slot, bool executed, uint8_t status)
 {
-	struct proto_msg r = {.type = type, .view = c->view, .cid = *cid, .slot = slot,
-			      .status = status};
+	struct proto_msg r = {
+	    .type = type, .view = c->view, .cid = *cid, .slot = slot, .status = status};
 	if (type == PROTO_CAUSAL_REPLY)
 		r.ok = executed;
 	else
@@ -1310,7 +1381,8 @@ static void on_weak_write(struct core *c, uint64_t conn, const struct proto_msg 
 			e->conn = conn;
 			e->sync_wanted = true;
 			if (c->cfg.ht_early_reply)
-				weak_write_answer(c, conn, &m->cid, rtype, e->slot, false, PROTO_ST_OK);
+				weak_write_answer(c, conn, &m->cid, rtype, e->slot, false,
+						  PROTO_ST_OK);
 		}
 		return;
 	}
@@ -1335,7 +1407,8 @@ static void on_weak_write(struct core *c, uint64_t conn, const struct proto_msg 
 		if (answer)
 			weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_OK);
 	} else if (c->cfg.ht_early_reply) {
-		e->reply_ok = true; /* answered at slot assignment ("may be lost if the leader fails") */
+		e->reply_ok =
+		    true; /* answered at slot assignment ("may be lost if the leader fails") */
 		weak_write_answer(c, conn, &m->cid, rtype, e->slot, false, PROTO_ST_OK);
 	}
 	replicate(c, e, now_ns);
@@ -1360,16 +1433,22 @@ static void leader_on_sync(struct core *c, uint64_t conn, const struct proto_msg
 
 /* ---- weak reads ------------------------------------------------------------------------ */
 
-/* Answers a weak read now: HO, the session's own latest pending weak write to the key if this
- * replica holds one; otherwise the executed value and its version. `commit` tells the client
- * how far this replica had executed (its next read token). */
-static void weak_read_answer(struct core *c, uint64_t conn, const struct proto_cid *cid,
-			     const uint8_t *key, uint32_t klen)
+/* Answers a weak read now. GET: HO, the session's own latest pending weak write to the key if
+ * this replica holds one; otherwise the executed value and its version. SCAN: the executed
+ * state, its version the executed index. `commit` tells the client how far this replica had
+ * executed (its next read token). */
+static void weak_read_answer(struct core *c, uint64_t conn, const struct proto_cid *cid, uint8_t op,
+			     const uint8_t *key, uint32_t klen, uint32_t scan_count)
 {
-	struct proto_msg r = {.type = PROTO_WEAK_REPLY, .view = c->view, .cid = *cid,
-			      .commit = c->exec_index};
+	struct proto_msg r = {
+	    .type = PROTO_WEAK_REPLY, .view = c->view, .cid = *cid, .commit = c->exec_index};
 	c->st.weak_reads++;
-	if (c->cfg.protocol == CONF_PROTO_CURPHO && own_pending_write(c, cid->client, key, klen, &r)) {
+	if (op == PROTO_OP_SCAN) {
+		c->st.scans++;
+		scan_exec(c, key, klen, scan_count, &r);
+		r.slot = c->exec_index ? c->exec_index - 1 : 0;
+	} else if (c->cfg.protocol == CONF_PROTO_CURPHO &&
+		   own_pending_write(c, cid->client, key, klen, &r)) {
 		r.slot = 0; /* not ordered here yet: no version */
 	} else if (c->cfg.noop) {
 		r.status = PROTO_ST_NOT_FOUND;
@@ -1382,22 +1461,51 @@ static void weak_read_answer(struct core *c, uint64_t conn, const struct proto_c
 
 static void weak_read_wait(struct core *c, uint64_t conn, const struct proto_cid *cid)
 {
-	struct proto_msg r = {.type = PROTO_WEAK_REPLY, .view = c->view, .cid = *cid,
-			      .commit = c->exec_index, .status = PROTO_ST_WAIT};
+	struct proto_msg r = {.type = PROTO_WEAK_REPLY,
+			      .view = c->view,
+			      .cid = *cid,
+			      .commit = c->exec_index,
+			      .status = PROTO_ST_WAIT};
 	c->st.weak_waits++;
 	c->io.to_client(c->io.ctx, conn, &r);
+}
+
+static void first_pending_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	(void)key;
+	(void)klen;
+	const struct spend *sp = val;
+	if (sp->n)
+		*(uint64_t *)arg = sp->seq[0];
+}
+
+/* May the weak read (op, token) of cid be answered now? Every slot below the token must be
+ * executed here (5.2), and an HO SCAN, which cannot overlay the session's own pending weak
+ * writes on a range, waits until those sent before it have executed here. */
+static bool weak_read_ready(struct core *c, const struct proto_cid *cid, uint8_t op, uint64_t token)
+{
+	if (token > c->exec_index)
+		return false;
+	if (op != PROTO_OP_SCAN || c->cfg.protocol != CONF_PROTO_CURPHO)
+		return true;
+	uint64_t first = 0;
+	cmap_get_u64(c->spend, cid->client, first_pending_cb, &first);
+	return first == 0 || first >= cid->seq;
 }
 
 static void on_weak_read(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns)
 {
 	if (c->cfg.protocol != CONF_PROTO_CURPHO && c->cfg.protocol != CONF_PROTO_CURPHT) {
-		struct proto_msg r = {.type = PROTO_WEAK_REPLY, .view = c->view, .cid = m->cid,
+		struct proto_msg r = {.type = PROTO_WEAK_REPLY,
+				      .view = c->view,
+				      .cid = m->cid,
 				      .status = PROTO_ST_INVALID};
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-	if (m->token <= c->exec_index) {
-		weak_read_answer(c, conn, &m->cid, m->cmd.key, m->cmd.klen);
+	if (weak_read_ready(c, &m->cid, m->cmd.op, m->token)) {
+		weak_read_answer(c, conn, &m->cid, m->cmd.op, m->cmd.key, m->cmd.klen,
+				 m->cmd.scan_count);
 		return;
 	}
 	/* 5.2: wait (bounded) until this replica has executed what the session has observed */
@@ -1408,21 +1516,27 @@ static void on_weak_read(struct core *c, uint64_t conn, const struct proto_msg *
 	}
 	memcpy(k, m->cmd.key, m->cmd.klen);
 	struct parked *p = &c->parked[(c->park_head + c->park_n) % c->cfg.max_parked];
-	*p = (struct parked){.conn = conn, .cid = m->cid, .token = m->token, .since_ns = now_ns,
-			     .key = k, .klen = m->cmd.klen};
+	*p = (struct parked){.conn = conn,
+			     .cid = m->cid,
+			     .token = m->token,
+			     .since_ns = now_ns,
+			     .key = k,
+			     .klen = m->cmd.klen,
+			     .op = m->cmd.op,
+			     .scan_count = m->cmd.scan_count};
 	c->park_n++;
 	c->st.weak_parked++;
 }
 
-/* Answers parked reads whose token execution has reached, and (expire) those parked longer than
- * park_ns with WAIT (the client asks again). Keeps the others in order. */
+/* Answers parked reads that became ready, and (expire) those parked longer than park_ns with
+ * WAIT (the client asks again). Keeps the others in order. */
 static void parked_drain(struct core *c, bool expire, uint64_t now_ns)
 {
 	uint32_t n = c->park_n, kept = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct parked p = c->parked[(c->park_head + i) % c->cfg.max_parked];
-		if (p.token <= c->exec_index) {
-			weak_read_answer(c, p.conn, &p.cid, p.key, p.klen);
+		if (weak_read_ready(c, &p.cid, p.op, p.token)) {
+			weak_read_answer(c, p.conn, &p.cid, p.op, p.key, p.klen, p.scan_count);
 			free(p.key);
 		} else if (expire && now_ns - p.since_ns >= c->cfg.park_ns) {
 			weak_read_wait(c, p.conn, &p.cid);
@@ -1439,7 +1553,8 @@ static void parked_drain(struct core *c, bool expire, uint64_t now_ns)
 
 static void execute_entry(struct core *c, struct entry *e)
 {
-	struct proto_msg r = {.type = PROTO_SYNC_REPLY, .view = c->view, .cid = e->cid, .slot = e->slot};
+	struct proto_msg r = {
+	    .type = PROTO_SYNC_REPLY, .view = c->view, .cid = e->cid, .slot = e->slot};
 	bool dup = e->cid.client != 0 && already_executed(c, &e->cid);
 	if (e->op == PROTO_OP_NONE || dup) {
 		/* no-op slot, or a cid executed before: exactly once */
@@ -1454,7 +1569,8 @@ static void execute_entry(struct core *c, struct entry *e)
 		r.status = PROTO_ST_OK;
 		r.ver = e->slot + 1;
 	} else {
-		r.status = PROTO_ST_INVALID; /* SCAN: not executable in this build */
+		scan_exec(c, e->key, e->klen, e->scan_count, &r); /* SCAN: the state at this slot */
+		c->st.scans++;
 	}
 	if (!dup && e->op != PROTO_OP_NONE) {
 		cache_result(c, &e->cid, e->slot, r.ver, r.status, r.value, r.vlen);
@@ -1561,8 +1677,8 @@ static void follower_ack(struct core *c, uint64_t slot)
 		return;
 	}
 	if (c->ack_pending) {
-		struct proto_msg a = {.type = PROTO_ACK, .view = c->view, .slot = c->ack_lo,
-				      .slot_hi = c->ack_hi};
+		struct proto_msg a = {
+		    .type = PROTO_ACK, .view = c->view, .slot = c->ack_lo, .slot_hi = c->ack_hi};
 		c->io.to_peer(c->io.ctx, c->leader, &a);
 	}
 	c->ack_pending = true;
@@ -1600,6 +1716,7 @@ static void follower_on_accept(struct core *c, int from, const struct proto_msg 
 		if (m->cmd.vlen)
 			memcpy(e->val, m->cmd.val, m->cmd.vlen);
 		e->vlen = m->cmd.vlen;
+		e->scan_count = m->cmd.op == PROTO_OP_SCAN ? m->cmd.scan_count : 0;
 		if (slot + 1 > c->log_end)
 			c->log_end = slot + 1;
 		if (slot + 1 > c->next_slot)
@@ -1619,7 +1736,9 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 	case PROTO_PROPOSE:
 		c->st.proposals++;
 		if (m->cmd.klen > c->cfg.max_key || m->cmd.vlen > c->cfg.max_value) {
-			struct proto_msg r = {.type = PROTO_SYNC_REPLY, .view = c->view, .cid = m->cid,
+			struct proto_msg r = {.type = PROTO_SYNC_REPLY,
+					      .view = c->view,
+					      .cid = m->cid,
 					      .status = PROTO_ST_INVALID};
 			c->io.to_client(c->io.ctx, conn, &r);
 			return;
@@ -1628,7 +1747,9 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 		    !send_cached_result(c, conn, &m->cid)) {
 			/* Below the client's own watermark: it completed this command already (a
 			 * late duplicate); refuse explicitly instead of ordering it again. */
-			struct proto_msg r = {.type = PROTO_SYNC_REPLY, .view = c->view, .cid = m->cid,
+			struct proto_msg r = {.type = PROTO_SYNC_REPLY,
+					      .view = c->view,
+					      .cid = m->cid,
 					      .status = PROTO_ST_TOO_OLD};
 			c->io.to_client(c->io.ctx, conn, &r);
 			return;
@@ -1641,9 +1762,11 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 	case PROTO_CAUSAL_PROPOSE:
 	case PROTO_WEAK_WRITE:
 		if (m->cmd.klen > c->cfg.max_key || m->cmd.vlen > c->cfg.max_value) {
-			struct proto_msg r = {.type = m->type == PROTO_CAUSAL_PROPOSE ? PROTO_CAUSAL_REPLY
-										: PROTO_WEAK_REPLY,
-					      .view = c->view, .cid = m->cid,
+			struct proto_msg r = {.type = m->type == PROTO_CAUSAL_PROPOSE
+							  ? PROTO_CAUSAL_REPLY
+							  : PROTO_WEAK_REPLY,
+					      .view = c->view,
+					      .cid = m->cid,
 					      .status = PROTO_ST_INVALID};
 			c->io.to_client(c->io.ctx, conn, &r);
 			return;
@@ -1653,8 +1776,9 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 			struct cached_slot cs;
 			if (m->type == PROTO_WEAK_WRITE || m->bound == c->cfg.self)
 				weak_write_answer(c, conn, &m->cid,
-						  m->type == PROTO_CAUSAL_PROPOSE ? PROTO_CAUSAL_REPLY
-										  : PROTO_WEAK_REPLY,
+						  m->type == PROTO_CAUSAL_PROPOSE
+						      ? PROTO_CAUSAL_REPLY
+						      : PROTO_WEAK_REPLY,
 						  cached_slot(c, &m->cid, &cs) ? cs.slot : 0, true,
 						  PROTO_ST_TOO_OLD);
 			return;
@@ -1663,7 +1787,9 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 		break;
 	case PROTO_WEAK_READ:
 		if (m->cmd.klen > c->cfg.max_key) {
-			struct proto_msg r = {.type = PROTO_WEAK_REPLY, .view = c->view, .cid = m->cid,
+			struct proto_msg r = {.type = PROTO_WEAK_REPLY,
+					      .view = c->view,
+					      .cid = m->cid,
 					      .status = PROTO_ST_INVALID};
 			c->io.to_client(c->io.ctx, conn, &r);
 			return;
@@ -1680,7 +1806,9 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 		if (is_leader(c)) {
 			leader_on_sync(c, conn, m);
 		} else if (!send_cached_result(c, conn, &m->cid)) {
-			struct proto_msg r = {.type = PROTO_REPLY, .view = c->view, .cid = m->cid,
+			struct proto_msg r = {.type = PROTO_REPLY,
+					      .view = c->view,
+					      .cid = m->cid,
 					      .status = PROTO_ST_NOT_LEADER};
 			c->io.to_client(c->io.ctx, conn, &r);
 		}
@@ -1738,7 +1866,9 @@ void core_flush(struct core *c, uint64_t now_ns)
 {
 	if (!is_leader(c)) {
 		if (c->ack_pending) {
-			struct proto_msg a = {.type = PROTO_ACK, .view = c->view, .slot = c->ack_lo,
+			struct proto_msg a = {.type = PROTO_ACK,
+					      .view = c->view,
+					      .slot = c->ack_lo,
 					      .slot_hi = c->ack_hi};
 			c->io.to_peer(c->io.ctx, c->leader, &a);
 			c->ack_pending = false;
@@ -1746,7 +1876,8 @@ void core_flush(struct core *c, uint64_t now_ns)
 		return;
 	}
 	if (c->commit_index > c->commit_sent) {
-		struct proto_msg m = {.type = PROTO_COMMIT, .view = c->view, .commit = c->commit_index};
+		struct proto_msg m = {
+		    .type = PROTO_COMMIT, .view = c->view, .commit = c->commit_index};
 		for (int p = 0; p < c->cfg.n; p++)
 			if (p != c->cfg.self)
 				c->io.to_peer(c->io.ctx, p, &m);

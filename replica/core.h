@@ -93,6 +93,7 @@ struct core_stats {
 	uint64_t weak_reads;     /* weak reads answered */
 	uint64_t weak_parked;    /* weak reads that had to wait for execution */
 	uint64_t weak_waits;     /* weak reads answered WAIT (parked too long, or no room) */
+	uint64_t scans;          /* SCANs answered (weak) or executed (strong) here */
 	uint64_t desc_in_use;
 	uint64_t witness_records;
 	uint64_t log_entries;    /* log entries held in memory */

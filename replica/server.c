@@ -283,6 +283,7 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "weak_reads", st.weak_reads);
 		stat_add(m, "weak_parked", st.weak_parked);
 		stat_add(m, "weak_waits", st.weak_waits);
+		stat_add(m, "scans", st.scans);
 	}
 	const struct net_stats *ns = &s->nl.st;
 	stat_add(m, "clients", s->n_clients + (s->cloops ? cloops_conns(s->cloops) : 0));

@@ -60,8 +60,8 @@ void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 	h->nsess = nsess;
 	h->leader = 0;
 	h->now = 1000000000ull;
-	h->lim = (struct proto_limits){.max_frame = H_MAX_FRAME, .max_key = 1024,
-				       .max_value = 65536};
+	h->lim =
+	    (struct proto_limits){.max_frame = H_MAX_FRAME, .max_key = 1024, .max_value = 65536};
 	common_rng_seed(&h->rng, seed);
 	for (int i = 0; i < H_MAX_REPLICAS; i++)
 		for (int j = 0; j < H_MAX_REPLICAS; j++)
@@ -80,21 +80,31 @@ void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 		proto = cfg.protocol; /* the sessions speak the replicas' protocol */
 		h->rctx[r] = (struct h_rctx){.h = h, .id = r};
 		h->intake[r] = true;
-		struct core_io io = {.ctx = &h->rctx[r], .to_peer = r_to_peer,
-				     .to_client = r_to_client, .client_intake = r_intake};
+		struct core_io io = {.ctx = &h->rctx[r],
+				     .to_peer = r_to_peer,
+				     .to_client = r_to_client,
+				     .client_intake = r_intake};
 		if (core_create(&cfg, h->leader, &io, &h->cores[r]) != 0)
 			abort();
 	}
-	for (int s = 0; s < nsess; s++) {
-		struct session_config cfg;
-		session_config_default(&cfg, 100 + (uint64_t)s, n);
-		cfg.max_inflight = window;
-		cfg.protocol = proto;
-		h->sctx[s] = (struct h_sctx){.h = h, .id = s};
-		struct session_io io = {.ctx = &h->sctx[s], .send = s_send};
-		if (session_create(&cfg, 0, h->leader, &io, &h->sess[s]) != 0)
-			abort();
-	}
+	h->window = window;
+	h->proto = proto;
+	for (int s = 0; s < nsess; s++)
+		h_bind(h, s, -1);
+}
+
+void h_bind(struct harness *h, int s, int r)
+{
+	session_destroy(h->sess[s]);
+	struct session_config cfg;
+	session_config_default(&cfg, 100 + (uint64_t)s, h->n);
+	cfg.max_inflight = h->window;
+	cfg.protocol = h->proto;
+	cfg.preferred = r;
+	h->sctx[s] = (struct h_sctx){.h = h, .id = s};
+	struct session_io io = {.ctx = &h->sctx[s], .send = s_send};
+	if (session_create(&cfg, 0, h->leader, &io, &h->sess[s]) != 0)
+		abort();
 }
 
 void h_free(struct harness *h)

@@ -24,6 +24,8 @@ struct h_chan {
 
 struct harness {
 	int n, nsess, leader;
+	uint32_t window;
+	int proto; /* enum conf_protocol of the cores, spoken by the sessions */
 	struct core *cores[H_MAX_REPLICAS];
 	struct session *sess[H_MAX_SESSIONS];
 	struct h_chan peer[H_MAX_REPLICAS][H_MAX_REPLICAS];
@@ -52,6 +54,9 @@ struct harness {
 void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 	    void (*core_cfg_fn)(struct core_config *cfg));
 void h_free(struct harness *h);
+/* (Re)creates session s bound to replica r (its co-located replica; -1: none, the leader until
+ * probes say otherwise). Call before the session sends anything. */
+void h_bind(struct harness *h, int s, int r);
 
 /* Delivers one frame from a randomly chosen non-empty channel (then flushes the receiver).
  * Returns false when every channel is empty. */

@@ -3,7 +3,7 @@
 check_PROGRAMS += tests/test_core
 TESTS += tests/test_core
 tests_test_core_SOURCES = tests/test_core.c tests/harness.c tests/harness.h
-tests_test_core_LDADD = replica/libcore.a client/libsession.a proto/libproto.a \
+tests_test_core_LDADD = replica/libcore.a oset/liboset.a client/libsession.a proto/libproto.a \
 	desc/libdesc.a cmap/libcmap.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
 # System test: master + replicas as real processes on 127.0.0.1 (needs the curpkv binary).

@@ -30,10 +30,10 @@
 #include "net/net.h"
 #include "tests/proc.h"
 
-#define MAX_N 5
-#define SESSIONS 4
+#define MAX_N	  5
+#define SESSIONS  4
 #define TOTAL_OPS 10000
-#define KEYS 256
+#define KEYS	  256
 
 struct sess_drv;
 
@@ -91,7 +91,7 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 		const char *want = d->model[o->key];
 		bool ok = want[0] == 0 ? res == SESSION_NOT_FOUND
 				       : res == SESSION_OK && vlen == strlen(want) &&
-						 memcmp(value, want, vlen) == 0;
+					     memcmp(value, want, vlen) == 0;
 		if (!ok) {
 			d->errors++;
 			fprintf(stderr, "session %d key %d: got '%.*s' want '%s'\n", d->id, o->key,
@@ -121,8 +121,7 @@ static void drv_next(struct sess_drv *d)
 	o->key = (int)common_rng_below(&d->rng, KEYS);
 	uint64_t coin = common_rng_below(&d->rng, 100);
 	o->op = coin < 45 ? PROTO_OP_PUT : (coin < 50 ? PROTO_OP_DEL : PROTO_OP_GET);
-	snprintf(o->val, sizeof o->val, "s%d-%llu-value", d->id,
-		 (unsigned long long)d->submitted);
+	snprintf(o->val, sizeof o->val, "s%d-%llu-value", d->id, (unsigned long long)d->submitted);
 	uint64_t key = ((uint64_t)(d->id + 1) << 40) | (uint64_t)o->key;
 	struct proto_cmd c = {.op = o->op, .key = (const uint8_t *)&key, .klen = 8};
 	if (o->op == PROTO_OP_PUT) {
@@ -190,7 +189,10 @@ static struct run *drive(const struct conf *conf, const struct conf_settings *se
 		common_rng_seed(&r->s[i].rng, seed + (uint64_t)i);
 	}
 	common_logger_init(&r->lg, stderr, COMMON_LOG_INFO, "test-client");
-	struct cluster_options opt = {.on_ready = cluster_ready, .arg = r, .window = 1, .log = &r->lg,
+	struct cluster_options opt = {.on_ready = cluster_ready,
+				      .arg = r,
+				      .window = 1,
+				      .log = &r->lg,
 				      .connect_grace_s = connect_grace_s};
 	assert_int_equal(cluster_open(r->loop, conf, set, "client0", &opt, &r->cl), 0);
 	ev_timer_init(&r->watchdog, watchdog_cb, watchdog_s, 0.0);
@@ -267,7 +269,8 @@ static void env_start(struct cluster_env *e, int n, const char *extra)
 	for (int i = 0; i < n; i++) {
 		snprintf(alias, sizeof alias, "replica%d", i);
 		snprintf(log, sizeof log, "%s/%s.log", e->dir, alias);
-		char *argv[] = {bin, "-run", "server", "-config", e->conf_path, "-alias", alias, NULL};
+		char *argv[] = {bin,	      "-run",	"server", "-config",
+				e->conf_path, "-alias", alias,	  NULL};
 		assert_int_equal(proc_start(&e->replicas[i], alias, log, argv), 0);
 	}
 	snprintf(log, sizeof log, "%s/master.log", e->dir);
@@ -589,7 +592,135 @@ static void test_cli(void **state)
 	assert_int_equal(cli(&e, e.dir, weak, &out), 2); /* curp has no weak operations */
 	assert_non_null(strstr(out, "curp has no weak operations"));
 	free(out);
+	/* scan: the live keys from KEY on, in byte order, "key<TAB>value" lines */
+	const char *kv[][2] = {{"scan-c", "3"}, {"scan-a", "1"}, {"scan-b", "2"}, {"scan-d", "4"}};
+	for (int i = 0; i < 4; i++) {
+		char *p[] = {"put", (char *)kv[i][0], (char *)kv[i][1], NULL};
+		assert_int_equal(cli(&e, e.dir, p, &out), 0);
+		free(out);
+	}
+	char *delb[] = {"del", "scan-b", NULL};
+	assert_int_equal(cli(&e, e.dir, delb, &out), 0);
+	free(out);
+	char *scan[] = {"scan", "scan-", "10", NULL};
+	assert_int_equal(cli(&e, e.dir, scan, &out), 0);
+	assert_string_equal(out, "scan-a\t1\nscan-c\t3\nscan-d\t4\n");
+	free(out);
+	char *scan2[] = {"scan", "scan-b", "2", NULL};
+	assert_int_equal(cli(&e, e.dir, scan2, &out), 0);
+	assert_string_equal(out, "scan-c\t3\nscan-d\t4\n");
+	free(out);
+	char *scan_end[] = {"scan", "zzz", "5", NULL};
+	assert_int_equal(cli(&e, e.dir, scan_end, &out), 0); /* nothing after: empty, exit 0 */
+	assert_string_equal(out, "");
+	free(out);
+	char *scan_bad[] = {"scan", "scan-", "0", NULL};
+	assert_int_equal(cli(&e, e.dir, scan_bad, &out), 2);
+	assert_non_null(strstr(out, "COUNT must be"));
+	free(out);
+	char *scan_nocount[] = {"scan", "scan-", NULL};
+	assert_int_equal(cli(&e, e.dir, scan_nocount, &out), 2);
+	free(out);
 	env_stop(&e);
+}
+
+static int unhex(const char *h, size_t n, uint8_t *out)
+{
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+		if (sscanf(h + 2 * i, "%2x", &v) != 1)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return (int)(n / 2);
+}
+
+/* The load generator's SCANs (curpho, scanRatio 50 of the weak reads): every scan line of the
+ * history decodes, lists at most `count` keys, strictly ascending from its start key, and each
+ * pair is a value some put of the history wrote to that key; the per-key checker skips them. */
+static void test_loadgen_scans(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	char extra[700], hist[300], dir[256];
+	assert_int_equal(proc_tmpdir(dir), 0);
+	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
+	snprintf(extra, sizeof extra,
+		 "reqs: 600\nclientThreads: 2\npipeline: true\npendings: 4\nwrites: 30\n"
+		 "weakRatio: 50\nweakWrites: 30\nscanRatio: 50\nscanCount: 20\nkeySpace: 64\n"
+		 "seed: 11\nhistoryFile: %s\n",
+		 hist);
+	env_protocol = "curpho";
+	env_start(&e, 3, extra);
+	env_protocol = "curp";
+	char bin[512], log[600], err[600];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(log, sizeof log, "%s/client0.log", dir);
+	snprintf(err, sizeof err, "%s/client0.err", dir);
+	char *argv[] = {bin, "-run", "client", "-config", e.conf_path, "-alias", "client0", NULL};
+	struct proc c;
+	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
+	assert_int_equal(proc_wait(&c, 120000), 0);
+	char *out = slurp(log);
+	assert_non_null(out);
+	assert_true(grab(out, "^Total operations: ([0-9]+)") == 1200);
+	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
+	free(out);
+	char *h = slurp(hist);
+	assert_non_null(h);
+	int scans = 0, pairs = 0;
+	static uint8_t res[70000];
+	for (char *line = h; *line; line = strchr(line, '\n') + 1) {
+		char *op = strstr(line, "\"op\":");
+		assert_non_null(op);
+		if (strncmp(op, "\"op\":\"scan\"", 11) != 0)
+			continue;
+		scans++;
+		unsigned count = 0;
+		assert_int_equal(sscanf(strstr(line, "\"count\":"), "\"count\":%u", &count), 1);
+		assert_in_range(count, 1, 20);
+		uint8_t start[8];
+		assert_int_equal(unhex(strstr(line, "\"key\":\"") + 7, 16, start), 8);
+		char *r = strstr(line, "\"result\":\"") + 10;
+		size_t rl = strcspn(r, "\"");
+		assert_true(rl / 2 <= sizeof res);
+		assert_int_equal(unhex(r, rl, res), (int)(rl / 2));
+		uint32_t off = 0, kl, vl, n = 0;
+		const uint8_t *k, *v;
+		uint8_t prev[8];
+		memcpy(prev, start, 8);
+		int rc;
+		while ((rc = proto_scan_next(res, (uint32_t)(rl / 2), &off, &k, &kl, &v, &vl)) ==
+		       1) {
+			assert_int_equal(kl, 8);
+			assert_true(n == 0 ? memcmp(k, prev, 8) >= 0 : memcmp(k, prev, 8) > 0);
+			memcpy(prev, k, 8);
+			/* the value was written to that key by a put of the history */
+			static char needle[2048];
+			int m = snprintf(needle, sizeof needle, "\"key\":\"");
+			for (int i = 0; i < 8; i++)
+				m += snprintf(needle + m, sizeof needle - (size_t)m, "%02x", k[i]);
+			m += snprintf(needle + m, sizeof needle - (size_t)m, "\",\"value\":\"");
+			for (uint32_t i = 0; i < vl && m < (int)sizeof needle - 3; i++)
+				m += snprintf(needle + m, sizeof needle - (size_t)m, "%02x", v[i]);
+			assert_non_null(strstr(h, needle));
+			n++;
+			pairs++;
+		}
+		assert_int_equal(rc, 0);
+		assert_true(n <= count);
+	}
+	free(h);
+	fprintf(stderr, "loadgen scans: %d scans returned %d pairs\n", scans, pairs);
+	assert_true(scans > 50);    /* about 1200 x 50% weak x 70% reads x 50% = 210 */
+	assert_true(pairs > scans); /* 64 keys, most written early: scans find keys */
+	struct verify_history vh = {0};
+	int bad = 0;
+	assert_int_equal(verify_load(hist, &vh, &bad), 0);
+	assert_int_equal(vh.n, 1200 - (size_t)scans);
+	verify_free(&vh);
+	env_stop(&e);
+	proc_rmdir(dir);
 }
 
 /* The public API of include/curpkv.h against a live cluster. */
@@ -654,8 +785,8 @@ static void send_expect_close(uint16_t port, const void *p, size_t len)
 static void hostile_round(uint16_t port, struct common_rng *rng)
 {
 	/* the 15-byte msgpack bomb in a well-formed frame */
-	const uint8_t bomb[] = {15, 0, 0, 0, 0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 7,
-				8, 9, 10};
+	const uint8_t bomb[] = {15, 0, 0, 0, 0xdd, 0xff, 0xff, 0xff, 0xff, 1,
+				2,  3, 4, 5, 6,	   7,	 8,    9,    10};
 	send_expect_close(port, bomb, sizeof bomb);
 	/* an oversized length header */
 	const uint8_t big[] = {0xff, 0xff, 0xff, 0x7f, 0x00};
@@ -684,9 +815,9 @@ static void test_hostile_input(void **state)
 	env_start(&e, 3, NULL);
 	struct common_rng rng;
 	common_rng_seed(&rng, 99);
-	hostile_round(e.base + 0, &rng);     /* the leader */
-	hostile_round(e.base + 1, &rng);     /* a follower */
-	hostile_round(e.base + 3, &rng);     /* the master */
+	hostile_round(e.base + 0, &rng); /* the leader */
+	hostile_round(e.base + 1, &rng); /* a follower */
+	hostile_round(e.base + 3, &rng); /* the master */
 	for (int i = 0; i < 3; i++)
 		assert_true(proc_alive(&e.replicas[i]));
 	assert_true(proc_alive(&e.master));
@@ -717,8 +848,8 @@ static void test_hostile_input(void **state)
  *  - the replicas end with identical digests and empty witness tables. */
 
 #define HY_SESSIONS 8
-#define HY_KEYS 16
-#define HY_OPS 20000
+#define HY_KEYS	    16
+#define HY_OPS	    20000
 
 struct hy_op {
 	int sess;
@@ -775,7 +906,8 @@ static void hy_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 		r->weak_done++;
 	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
 		r->errors++;
-		fprintf(stderr, "session %d seq %llu: result %d\n", s->id, (unsigned long long)seq, res);
+		fprintf(stderr, "session %d seq %llu: result %d\n", s->id, (unsigned long long)seq,
+			res);
 	} else if (!o->write) {
 		unsigned id = 0;
 		char buf[32];
@@ -829,9 +961,8 @@ static void hy_next(struct hy_sess *s)
 	char val[24];
 	snprintf(val, sizeof val, "v%u", idx + 1);
 	uint64_t key = 0x6b6579u << 8 | (uint64_t)o->key;
-	struct proto_cmd c = {.op = o->write ? PROTO_OP_PUT : PROTO_OP_GET,
-			      .key = (const uint8_t *)&key,
-			      .klen = 8};
+	struct proto_cmd c = {
+	    .op = o->write ? PROTO_OP_PUT : PROTO_OP_GET, .key = (const uint8_t *)&key, .klen = 8};
 	if (o->write) {
 		c.val = (const uint8_t *)val;
 		c.vlen = (uint32_t)strlen(val);
@@ -877,7 +1008,8 @@ static void hy_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 	for (uint32_t i = 0; i < r->n_ops; i++) {
 		const struct hy_op *o = &r->ops[i];
 		if (o->write && o->slot == UINT64_MAX)
-			fprintf(stderr, "  not ordered: op %u session %d seq %llu %s write, done %d\n", i,
+			fprintf(stderr,
+				"  not ordered: op %u session %d seq %llu %s write, done %d\n", i,
 				o->sess, (unsigned long long)o->seq, o->weak ? "weak" : "strong",
 				o->done);
 	}
@@ -933,9 +1065,9 @@ static uint64_t hy_check(struct hy_run *r)
 		assert_true(o->done);
 		if (o->write || !o->weak) {
 			if (o->slot == UINT64_MAX)
-				fail_msg("op %u (session %d seq %llu, %s %s) never ordered", i, o->sess,
-					 (unsigned long long)o->seq, o->weak ? "weak" : "strong",
-					 o->write ? "write" : "read");
+				fail_msg("op %u (session %d seq %llu, %s %s) never ordered", i,
+					 o->sess, (unsigned long long)o->seq,
+					 o->weak ? "weak" : "strong", o->write ? "write" : "read");
 			slots[ns++] = o->slot;
 		}
 		nwrites += o->write;
@@ -960,7 +1092,7 @@ static uint64_t hy_check(struct hy_run *r)
 			continue;
 		/* values never written */
 		if (o->val == UINT32_MAX || (o->val && (o->val > n || !ops[o->val - 1].write ||
-							 ops[o->val - 1].key != o->key)))
+							ops[o->val - 1].key != o->key)))
 			fail_msg("op %u read a value never written to key %d", i, o->key);
 		if (o->weak) {
 			weak_reads++;
@@ -977,9 +1109,10 @@ static uint64_t hy_check(struct hy_run *r)
 			}
 		}
 		if (o->val != want)
-			fail_msg("strong read op %u (slot %llu, key %d) returned v%u, the latest write "
-				 "before it is v%u",
-				 i, (unsigned long long)o->slot, o->key, o->val, want);
+			fail_msg(
+			    "strong read op %u (slot %llu, key %d) returned v%u, the latest write "
+			    "before it is v%u",
+			    i, (unsigned long long)o->slot, o->key, o->val, want);
 	}
 	free(writer);
 
@@ -1006,10 +1139,11 @@ static uint64_t hy_check(struct hy_run *r)
 			b++;
 		}
 		if (any && ops[inv[a].op].slot <= max_before)
-			fail_msg("strong op %u (slot %llu) ordered before an op that completed before "
-				 "it was invoked (slot %llu)",
-				 inv[a].op, (unsigned long long)ops[inv[a].op].slot,
-				 (unsigned long long)max_before);
+			fail_msg(
+			    "strong op %u (slot %llu) ordered before an op that completed before "
+			    "it was invoked (slot %llu)",
+			    inv[a].op, (unsigned long long)ops[inv[a].op].slot,
+			    (unsigned long long)max_before);
 	}
 	free(inv);
 	free(cmp);
@@ -1023,11 +1157,11 @@ static uint64_t hy_check(struct hy_run *r)
 			const struct hy_op *o = &ops[r->s[s].by_seq[seq]];
 			if (o->slot != UINT64_MAX) {
 				if (have && o->slot <= last_slot)
-					fail_msg("session %d: seq %llu ordered at slot %llu, before an "
-						 "earlier command of the session (slot %llu)",
-						 s, (unsigned long long)seq,
-						 (unsigned long long)o->slot,
-						 (unsigned long long)last_slot);
+					fail_msg(
+					    "session %d: seq %llu ordered at slot %llu, before an "
+					    "earlier command of the session (slot %llu)",
+					    s, (unsigned long long)seq, (unsigned long long)o->slot,
+					    (unsigned long long)last_slot);
 				last_slot = o->slot;
 				have = true;
 			}
@@ -1038,11 +1172,11 @@ static uint64_t hy_check(struct hy_run *r)
 			}
 			uint64_t version = o->val ? ops[o->val - 1].slot + 1 : 0;
 			if (version < floor[o->key])
-				fail_msg("session %d: %s read of key %d (seq %llu) returned a value "
-					 "older than one it wrote or read before (slot %llu < %llu)",
-					 s, o->weak ? "weak" : "strong", o->key,
-					 (unsigned long long)seq, (unsigned long long)version,
-					 (unsigned long long)floor[o->key]);
+				fail_msg(
+				    "session %d: %s read of key %d (seq %llu) returned a value "
+				    "older than one it wrote or read before (slot %llu < %llu)",
+				    s, o->weak ? "weak" : "strong", o->key, (unsigned long long)seq,
+				    (unsigned long long)version, (unsigned long long)floor[o->key]);
 			floor[o->key] = version;
 		}
 	}
@@ -1053,9 +1187,12 @@ static uint64_t hy_check(struct hy_run *r)
 		const struct hy_op *o = &ops[i];
 		if (o->weak && !o->write)
 			continue;
-		struct verify_op v = {.session = (uint64_t)o->sess + 1, .seq = o->seq,
-				      .kind = o->write ? VERIFY_PUT : VERIFY_GET, .weak = false,
-				      .invoke_ns = o->invoke_ns, .status = VERIFY_OK};
+		struct verify_op v = {.session = (uint64_t)o->sess + 1,
+				      .seq = o->seq,
+				      .kind = o->write ? VERIFY_PUT : VERIFY_GET,
+				      .weak = false,
+				      .invoke_ns = o->invoke_ns,
+				      .status = VERIFY_OK};
 		/* a weak write takes effect by the time its slot is known here at the latest */
 		v.complete_ns = o->weak ? o->slot_ns : o->complete_ns;
 		if (v.complete_ns < v.invoke_ns)
@@ -1081,8 +1218,9 @@ static uint64_t hy_check(struct hy_run *r)
 	assert_int_not_equal(vs, VERIFY_FAIL);
 	assert_int_equal(vr.values_never_written, 0);
 	verify_free(&h);
-	fprintf(stderr, "hybrid: %u ops, %u writes, %llu strong reads, %llu weak reads, %llu weak "
-			"completions: certificate checks passed\n",
+	fprintf(stderr,
+		"hybrid: %u ops, %u writes, %llu strong reads, %llu weak reads, %llu weak "
+		"completions: certificate checks passed\n",
 		n, nwrites, (unsigned long long)strong_reads, (unsigned long long)weak_reads,
 		(unsigned long long)r->weak_done);
 	return ns;
@@ -1095,9 +1233,10 @@ static void run_hybrid(int n, const char *protocol, int local)
 	struct cluster_env e;
 	char extra[160];
 	if (local >= 0)
-		snprintf(extra, sizeof extra,
-			 "weakRatio: 50\n-- Proxy --\nserver_alias replica%d\nclient0 (local)\n---\n",
-			 local);
+		snprintf(
+		    extra, sizeof extra,
+		    "weakRatio: 50\n-- Proxy --\nserver_alias replica%d\nclient0 (local)\n---\n",
+		    local);
 	else
 		snprintf(extra, sizeof extra, "weakRatio: 50\n");
 	env_protocol = protocol;
@@ -1117,8 +1256,8 @@ static void run_hybrid(int n, const char *protocol, int local)
 		common_rng_seed(&r->s[i].rng, 4242 + (uint64_t)i + 100 * (uint64_t)n);
 	}
 	common_logger_init(&r->lg, stderr, COMMON_LOG_INFO, "test-client");
-	struct cluster_options opt = {.on_ready = hy_cluster_ready, .arg = r, .window = 1,
-				      .log = &r->lg};
+	struct cluster_options opt = {
+	    .on_ready = hy_cluster_ready, .arg = r, .window = 1, .log = &r->lg};
 	assert_int_equal(cluster_open(r->loop, e.conf, &e.s, "client0", &opt, &r->cl), 0);
 	ev_timer_init(&r->watchdog, hy_watchdog, 120.0, 0.0);
 	r->watchdog.data = r;
@@ -1145,8 +1284,9 @@ static void run_hybrid(int n, const char *protocol, int local)
 		weak += st.weak;
 		refused += st.ho_check_failed;
 	}
-	fprintf(stderr, "%s N=%d: strong fast %llu, slow %llu, retry %llu; weak %llu; HO checks "
-			"refused %llu\n",
+	fprintf(stderr,
+		"%s N=%d: strong fast %llu, slow %llu, retry %llu; weak %llu; HO checks "
+		"refused %llu\n",
 		protocol, n, (unsigned long long)fast, (unsigned long long)slow,
 		(unsigned long long)retry, (unsigned long long)weak, (unsigned long long)refused);
 	assert_int_equal(fast + slow + retry + weak, HY_OPS);
@@ -1190,6 +1330,24 @@ static void run_hybrid(int n, const char *protocol, int local)
 	free(out);
 	assert_int_equal(cli(&e, e.dir, sget, &out), 1);
 	free(out);
+	/* scans: strong (slow path) and weak (a new session: converges, bounded) */
+	char *zput[] = {"put", "zz-cli", "v", NULL};
+	assert_int_equal(cli(&e, e.dir, zput, &out), 0);
+	free(out);
+	char *sscan[] = {"scan", "zz-", "3", NULL};
+	assert_int_equal(cli(&e, e.dir, sscan, &out), 0);
+	assert_string_equal(out, "zz-cli\tv\n");
+	free(out);
+	char *wscan[] = {"scan", "--weak", "zz-", "3", NULL};
+	for (int i = 0; i < 50; i++) {
+		st = cli(&e, e.dir, wscan, &out);
+		bool seen = st == 0 && strcmp(out, "zz-cli\tv\n") == 0;
+		free(out);
+		if (seen)
+			break;
+		poll(NULL, 0, 20);
+	}
+	assert_int_equal(st, 0);
 	env_stop(&e);
 }
 
@@ -1238,18 +1396,19 @@ int main(void)
 	snprintf(opts, sizeof opts, "%s%squarantine_size_mb=1", asan ? asan : "", asan ? " " : "");
 	setenv("ASAN_OPTIONS", opts, 1);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_hostile_input, teardown_procs),
-		cmocka_unit_test_teardown(test_cluster_3, teardown_procs),
-		cmocka_unit_test_teardown(test_cluster_5, teardown_procs),
-		cmocka_unit_test_teardown(test_cluster_3_loops, teardown_procs),
-		cmocka_unit_test_teardown(test_follower_killed, teardown_procs),
-		cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
-		cmocka_unit_test_teardown(test_cli, teardown_procs),
-		cmocka_unit_test_teardown(test_public_api, teardown_procs),
-		cmocka_unit_test_teardown(test_hybrid_ho_3, teardown_procs),
-		cmocka_unit_test_teardown(test_hybrid_ho_5, teardown_procs),
-		cmocka_unit_test_teardown(test_hybrid_ht_3, teardown_procs),
-		cmocka_unit_test_teardown(test_hybrid_ht_5, teardown_procs),
+	    cmocka_unit_test_teardown(test_hostile_input, teardown_procs),
+	    cmocka_unit_test_teardown(test_cluster_3, teardown_procs),
+	    cmocka_unit_test_teardown(test_cluster_5, teardown_procs),
+	    cmocka_unit_test_teardown(test_cluster_3_loops, teardown_procs),
+	    cmocka_unit_test_teardown(test_follower_killed, teardown_procs),
+	    cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
+	    cmocka_unit_test_teardown(test_loadgen_scans, teardown_procs),
+	    cmocka_unit_test_teardown(test_cli, teardown_procs),
+	    cmocka_unit_test_teardown(test_public_api, teardown_procs),
+	    cmocka_unit_test_teardown(test_hybrid_ho_3, teardown_procs),
+	    cmocka_unit_test_teardown(test_hybrid_ho_5, teardown_procs),
+	    cmocka_unit_test_teardown(test_hybrid_ht_3, teardown_procs),
+	    cmocka_unit_test_teardown(test_hybrid_ht_5, teardown_procs),
 	};
 	/* CLUSTER_TESTS=pattern runs only the matching tests (cmocka's filter) */
 	if (getenv("CLUSTER_TESTS"))

@@ -25,8 +25,8 @@ static struct proto_cmd mk_cmd(uint8_t op, uint64_t *key, const char *val)
 
 static struct proto_msg propose(uint64_t client, uint64_t seq, struct proto_cmd cmd)
 {
-	struct proto_msg m = {.type = PROTO_PROPOSE, .view = 0, .cid = {client, seq},
-			      .low_seq = seq, .cmd = cmd};
+	struct proto_msg m = {
+	    .type = PROTO_PROPOSE, .view = 0, .cid = {client, seq}, .low_seq = seq, .cmd = cmd};
 	return m;
 }
 
@@ -76,7 +76,7 @@ static void test_leader_overlay_never_stale(void **state)
 	assert_int_equal(r.status, PROTO_ST_OK);
 	assert_int_equal(r.vlen, 3);
 	assert_memory_equal(r.value, "new", 3); /* overlay, not the executed "old" */
-	assert_false(r.ok); /* conflicting earlier slot not committed */
+	assert_false(r.ok);			/* conflicting earlier slot not committed */
 
 	/* Once committed and executed, the GET's result arrives as SYNC_REPLY with "new". */
 	h_drain_peers(&h);
@@ -318,8 +318,12 @@ static void test_stale_view_refused(void **state)
 	core_on_client(h.cores[1], 1, &m, h.now);
 	assert_true(h_take(&h, H_R2C, 1, 0, &r));
 	assert_false(r.ok);
-	struct proto_msg a = {.type = PROTO_ACCEPT, .view = 7, .slot = 0, .cid = {100, 1},
-			      .cmd = mk_cmd(PROTO_OP_PUT, &k, "v"), .commit = 1};
+	struct proto_msg a = {.type = PROTO_ACCEPT,
+			      .view = 7,
+			      .slot = 0,
+			      .cid = {100, 1},
+			      .cmd = mk_cmd(PROTO_OP_PUT, &k, "v"),
+			      .commit = 1};
 	core_on_peer(h.cores[1], 0, &a, h.now);
 	struct core_stats st;
 	core_get_stats(h.cores[1], &st);
@@ -339,8 +343,12 @@ static void test_follower_exec_in_order(void **state)
 	h_init(&h, 3, 1, 4, 10, NULL);
 	uint64_t k = 1;
 	struct core *f = h.cores[1];
-	struct proto_msg a1 = {.type = PROTO_ACCEPT, .view = 0, .slot = 1, .cid = {100, 2},
-			       .cmd = mk_cmd(PROTO_OP_PUT, &k, "second"), .commit = 2};
+	struct proto_msg a1 = {.type = PROTO_ACCEPT,
+			       .view = 0,
+			       .slot = 1,
+			       .cid = {100, 2},
+			       .cmd = mk_cmd(PROTO_OP_PUT, &k, "second"),
+			       .commit = 2};
 	core_on_peer(f, 0, &a1, h.now);
 	struct core_stats st;
 	core_get_stats(f, &st);
@@ -348,8 +356,12 @@ static void test_follower_exec_in_order(void **state)
 	h_advance(&h, 10ull * 1000 * 1000 * 1000); /* no timeout ever executes it */
 	core_get_stats(f, &st);
 	assert_int_equal(st.exec_index, 0);
-	struct proto_msg a0 = {.type = PROTO_ACCEPT, .view = 0, .slot = 0, .cid = {100, 1},
-			       .cmd = mk_cmd(PROTO_OP_PUT, &k, "first"), .commit = 0};
+	struct proto_msg a0 = {.type = PROTO_ACCEPT,
+			       .view = 0,
+			       .slot = 0,
+			       .cid = {100, 1},
+			       .cmd = mk_cmd(PROTO_OP_PUT, &k, "first"),
+			       .commit = 0};
 	core_on_peer(f, 0, &a0, h.now);
 	core_get_stats(f, &st);
 	assert_int_equal(st.exec_index, 2);
@@ -359,8 +371,12 @@ static void test_follower_exec_in_order(void **state)
 	core_on_peer(g, 0, &a1, h.now);
 	assert_int_equal(core_digest(f), core_digest(g));
 	/* uncommitted slots never execute */
-	struct proto_msg a2 = {.type = PROTO_ACCEPT, .view = 0, .slot = 2, .cid = {100, 3},
-			       .cmd = mk_cmd(PROTO_OP_DEL, &k, NULL), .commit = 2};
+	struct proto_msg a2 = {.type = PROTO_ACCEPT,
+			       .view = 0,
+			       .slot = 2,
+			       .cid = {100, 3},
+			       .cmd = mk_cmd(PROTO_OP_DEL, &k, NULL),
+			       .commit = 2};
 	core_on_peer(f, 0, &a2, h.now);
 	core_get_stats(f, &st);
 	assert_int_equal(st.exec_index, 2);
@@ -400,8 +416,13 @@ static void test_client_fast_needs_superquorum(void **state)
 	struct proto_cmd c = mk_cmd(PROTO_OP_GET, &k, NULL);
 	struct done d = {0};
 	assert_true(session_submit(s, &c, done_cb, &d, h.now) == 1);
-	struct proto_msg reply = {.type = PROTO_REPLY, .view = 0, .cid = {100, 1}, .ok = true,
-				  .status = PROTO_ST_OK, .value = (const uint8_t *)"lv", .vlen = 2};
+	struct proto_msg reply = {.type = PROTO_REPLY,
+				  .view = 0,
+				  .cid = {100, 1},
+				  .ok = true,
+				  .status = PROTO_ST_OK,
+				  .value = (const uint8_t *)"lv",
+				  .vlen = 2};
 	struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 1}, .ok = true};
 	session_on_msg(s, 0, &reply, h.now);
 	session_on_msg(s, 1, &ack, h.now);
@@ -438,8 +459,13 @@ static void test_client_slow_path(void **state)
 	struct proto_msg r;
 	for (int i = 0; i < 3; i++)
 		h_take(&h, H_C2R, 0, i, &r); /* discard the PROPOSEs */
-	struct proto_msg reply = {.type = PROTO_REPLY, .view = 0, .cid = {100, 1}, .ok = true,
-				  .status = PROTO_ST_OK, .value = (const uint8_t *)"spec", .vlen = 4};
+	struct proto_msg reply = {.type = PROTO_REPLY,
+				  .view = 0,
+				  .cid = {100, 1},
+				  .ok = true,
+				  .status = PROTO_ST_OK,
+				  .value = (const uint8_t *)"spec",
+				  .vlen = 4};
 	struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 1}, .ok = true};
 	session_on_msg(s, 0, &reply, h.now);
 	session_on_msg(s, 1, &ack, h.now);
@@ -448,8 +474,12 @@ static void test_client_slow_path(void **state)
 	assert_int_equal(d.n, 0);
 	assert_true(h_take(&h, H_C2R, 0, 0, &r)); /* SYNC to the leader, right away */
 	assert_int_equal(r.type, PROTO_SYNC);
-	struct proto_msg sr = {.type = PROTO_SYNC_REPLY, .view = 0, .cid = {100, 1},
-			       .status = PROTO_ST_OK, .value = (const uint8_t *)"real", .vlen = 4};
+	struct proto_msg sr = {.type = PROTO_SYNC_REPLY,
+			       .view = 0,
+			       .cid = {100, 1},
+			       .status = PROTO_ST_OK,
+			       .value = (const uint8_t *)"real",
+			       .vlen = 4};
 	session_on_msg(s, 0, &sr, h.now);
 	assert_int_equal(d.n, 1);
 	assert_int_equal(d.path, SESSION_PATH_SLOW);
@@ -500,8 +530,13 @@ static void test_client_per_command_state(void **state)
 	struct done d1 = {0}, d2 = {0};
 	session_submit(s, &c1, done_cb, &d1, h.now);
 	session_submit(s, &c2, done_cb, &d2, h.now);
-	struct proto_msg r2 = {.type = PROTO_REPLY, .view = 0, .cid = {100, 2}, .ok = true,
-			       .status = PROTO_ST_OK, .value = (const uint8_t *)"two", .vlen = 3};
+	struct proto_msg r2 = {.type = PROTO_REPLY,
+			       .view = 0,
+			       .cid = {100, 2},
+			       .ok = true,
+			       .status = PROTO_ST_OK,
+			       .value = (const uint8_t *)"two",
+			       .vlen = 3};
 	struct proto_msg r1 = r2;
 	r1.cid.seq = 1;
 	r1.value = (const uint8_t *)"one";
@@ -590,14 +625,13 @@ static void drv_submit(struct drv *d)
 			}
 		if (o == NULL)
 			return;
-		uint64_t kv = d->shared ? (uint64_t)(key % 2)
-					: ((uint64_t)d->s << 32) | (uint64_t)key;
+		uint64_t kv =
+		    d->shared ? (uint64_t)(key % 2) : ((uint64_t)d->s << 32) | (uint64_t)key;
 		uint64_t r = common_rng_below(&d->rng, 100);
 		o->d = d;
 		o->key = key;
 		o->op = r < 45 ? PROTO_OP_PUT : (r < 50 ? PROTO_OP_DEL : PROTO_OP_GET);
-		snprintf(o->val, sizeof o->val, "s%d-%llu", d->s,
-			 (unsigned long long)d->submitted);
+		snprintf(o->val, sizeof o->val, "s%d-%llu", d->s, (unsigned long long)d->submitted);
 		struct proto_cmd c = {.op = o->op, .key = (const uint8_t *)&kv, .klen = 8};
 		if (o->op == PROTO_OP_PUT) {
 			c.val = (const uint8_t *)o->val;
@@ -706,8 +740,13 @@ static void ht_cfg(struct core_config *cfg)
 static struct proto_msg causal(uint64_t client, uint64_t seq, uint64_t dep, int bound,
 			       struct proto_cmd cmd)
 {
-	struct proto_msg m = {.type = PROTO_CAUSAL_PROPOSE, .view = 0, .cid = {client, seq},
-			      .low_seq = 1, .dep = dep, .bound = bound, .cmd = cmd};
+	struct proto_msg m = {.type = PROTO_CAUSAL_PROPOSE,
+			      .view = 0,
+			      .cid = {client, seq},
+			      .low_seq = 1,
+			      .dep = dep,
+			      .bound = bound,
+			      .cmd = cmd};
 	return m;
 }
 
@@ -737,7 +776,8 @@ static void test_ho_witness_deps(void **state)
 	core_on_client(w, 1, &m, h.now);
 	m = causal(101, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a3"));
 	core_on_client(w, 2, &m, h.now);
-	assert_int_equal(h_pending(&h, H_R2C, 1, 0) + h_pending(&h, H_R2C, 1, 1), 0); /* not bound */
+	assert_int_equal(h_pending(&h, H_R2C, 1, 0) + h_pending(&h, H_R2C, 1, 1),
+			 0); /* not bound */
 	/* session 100's strong PUT on another key: deps {1, 2} */
 	m = propose(100, 3, mk_cmd(PROTO_OP_PUT, &kc, "c"));
 	m.low_seq = 1;
@@ -876,17 +916,25 @@ static void test_ho_client_causal_deps_check(void **state)
 		struct done dw = {0}, d = {0};
 		assert_true(session_submit_weak(s, &wc, done_cb, &dw, h.now) == 1);
 		int b = session_bound(s);
-		struct proto_msg rec = {.type = PROTO_CAUSAL_REPLY, .view = 0, .cid = {100, 1},
-					.status = PROTO_ST_OK};
+		struct proto_msg rec = {
+		    .type = PROTO_CAUSAL_REPLY, .view = 0, .cid = {100, 1}, .status = PROTO_ST_OK};
 		session_on_msg(s, b, &rec, h.now);
 		assert_int_equal(dw.n, 1);
 		assert_int_equal(dw.path, SESSION_PATH_WEAK);
 		struct proto_cmd gc = mk_cmd(PROTO_OP_GET, &k2, NULL);
 		assert_true(session_submit(s, &gc, done_cb, &d, h.now) == 2);
-		struct proto_msg reply = {.type = PROTO_REPLY, .view = 0, .cid = {100, 2}, .ok = true,
-					  .status = PROTO_ST_NOT_FOUND, .slot = 1};
-		struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 2},
-					.ok = true, .n_deps = 1, .deps = {1}};
+		struct proto_msg reply = {.type = PROTO_REPLY,
+					  .view = 0,
+					  .cid = {100, 2},
+					  .ok = true,
+					  .status = PROTO_ST_NOT_FOUND,
+					  .slot = 1};
+		struct proto_msg ack = {.type = PROTO_RECORD_ACK,
+					.view = 0,
+					.cid = {100, 2},
+					.ok = true,
+					.n_deps = 1,
+					.deps = {1}};
 		session_on_msg(s, 0, &reply, h.now);
 		session_on_msg(s, 1, &ack, h.now);
 		if (pass >= 1)
@@ -902,8 +950,11 @@ static void test_ho_client_causal_deps_check(void **state)
 		} else {
 			assert_int_equal(d.n, 0); /* not fast: slow path */
 			assert_int_equal(st.ho_check_failed, 1);
-			struct proto_msg sr = {.type = PROTO_SYNC_REPLY, .view = 0, .cid = {100, 2},
-					       .status = PROTO_ST_NOT_FOUND, .slot = 1};
+			struct proto_msg sr = {.type = PROTO_SYNC_REPLY,
+					       .view = 0,
+					       .cid = {100, 2},
+					       .status = PROTO_ST_NOT_FOUND,
+					       .slot = 1};
 			session_on_msg(s, 0, &sr, h.now);
 			assert_int_equal(d.n, 1);
 			assert_int_equal(d.path, SESSION_PATH_SLOW);
@@ -924,11 +975,19 @@ static void test_ho_client_read_dep_check(void **state)
 		struct proto_cmd gc = mk_cmd(PROTO_OP_GET, &k, NULL);
 		struct done d = {0};
 		assert_true(session_submit(s, &gc, done_cb, &d, h.now) == 1);
-		struct proto_msg reply = {.type = PROTO_REPLY, .view = 0, .cid = {100, 1}, .ok = true,
-					  .status = PROTO_ST_OK, .value = (const uint8_t *)"x",
-					  .vlen = 1, .read_dep = {200, 5}};
-		struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 1},
-					.ok = true, .read_dep = {200, 5}};
+		struct proto_msg reply = {.type = PROTO_REPLY,
+					  .view = 0,
+					  .cid = {100, 1},
+					  .ok = true,
+					  .status = PROTO_ST_OK,
+					  .value = (const uint8_t *)"x",
+					  .vlen = 1,
+					  .read_dep = {200, 5}};
+		struct proto_msg ack = {.type = PROTO_RECORD_ACK,
+					.view = 0,
+					.cid = {100, 1},
+					.ok = true,
+					.read_dep = {200, 5}};
 		session_on_msg(s, 0, &reply, h.now);
 		session_on_msg(s, 1, &ack, h.now);
 		if (pass == 1)
@@ -939,9 +998,13 @@ static void test_ho_client_read_dep_check(void **state)
 			assert_int_equal(d.path, SESSION_PATH_FAST);
 		} else {
 			assert_int_equal(d.n, 0);
-			struct proto_msg sr = {.type = PROTO_SYNC_REPLY, .view = 0, .cid = {100, 1},
-					       .status = PROTO_ST_OK, .value = (const uint8_t *)"y",
-					       .vlen = 1, .slot = 1};
+			struct proto_msg sr = {.type = PROTO_SYNC_REPLY,
+					       .view = 0,
+					       .cid = {100, 1},
+					       .status = PROTO_ST_OK,
+					       .value = (const uint8_t *)"y",
+					       .vlen = 1,
+					       .slot = 1};
 			session_on_msg(s, 0, &sr, h.now);
 			assert_int_equal(d.n, 1);
 			assert_int_equal(d.path, SESSION_PATH_SLOW);
@@ -967,7 +1030,9 @@ static void test_weak_read_rules(void **state)
 	assert_true(h_take(&h, H_R2C, 1, 0, &r));
 	assert_int_equal(r.type, PROTO_CAUSAL_REPLY);
 	assert_false(r.ok); /* recorded, not executed */
-	struct proto_msg rd = {.type = PROTO_WEAK_READ, .view = 0, .cid = {100, 2},
+	struct proto_msg rd = {.type = PROTO_WEAK_READ,
+			       .view = 0,
+			       .cid = {100, 2},
 			       .cmd = mk_cmd(PROTO_OP_GET, &k, NULL)};
 	core_on_client(f, 1, &rd, h.now);
 	assert_true(h_take(&h, H_R2C, 1, 0, &r));
@@ -1021,33 +1086,271 @@ static void test_weak_read_rules(void **state)
 	h_free(&h);
 }
 
+/* ---- SCAN -------------------------------------------------------------------------------- */
+
+struct scan_done {
+	int n;
+	enum session_result res;
+	enum session_path path;
+	uint8_t val[1024];
+	uint32_t vlen;
+};
+
+static void scan_done_cb(void *arg, uint64_t seq, enum session_result res, enum session_path path,
+			 const uint8_t *value, uint32_t vlen)
+{
+	struct scan_done *d = arg;
+	(void)seq;
+	d->n++;
+	d->res = res;
+	d->path = path;
+	assert_true(vlen <= sizeof d->val);
+	d->vlen = vlen;
+	if (vlen)
+		memcpy(d->val, value, vlen);
+}
+
+/* The keys of a SCAN result, joined with ',' (values checked to be "v" + the key). */
+static void scan_keys(const uint8_t *val, uint32_t vlen, char *out, size_t cap)
+{
+	uint32_t off = 0, kl, vl;
+	const uint8_t *k, *v;
+	size_t n = 0;
+	out[0] = 0;
+	while (proto_scan_next(val, vlen, &off, &k, &kl, &v, &vl) == 1) {
+		assert_int_equal(vl, kl + 1);
+		assert_int_equal(v[0], 'v');
+		assert_memory_equal(v + 1, k, kl);
+		n += (size_t)snprintf(out + n, cap - n, "%s%.*s", n ? "," : "", (int)kl, k);
+	}
+	assert_int_equal(off, vlen); /* the whole value decodes */
+}
+
+static void scan_submit(struct harness *h, bool weak, const char *from, uint32_t count,
+			struct scan_done *d)
+{
+	struct proto_cmd c = {.op = PROTO_OP_SCAN,
+			      .key = (const uint8_t *)from,
+			      .klen = (uint32_t)strlen(from),
+			      .scan_count = count};
+	memset(d, 0, sizeof *d);
+	int64_t rc = weak ? session_submit_weak(h->sess[0], &c, scan_done_cb, d, h->now)
+			  : session_submit(h->sess[0], &c, scan_done_cb, d, h->now);
+	assert_true(rc > 0);
+	h_drain(h);
+	assert_int_equal(d->n, 1);
+	assert_int_equal(d->res, SESSION_OK);
+}
+
+/* Writes "k1".."k6" (value "v"+key), deletes k3, then scans strong (always the slow path:
+ * ordered, read at execution) and, for the hybrid protocols, weak: both see exactly the live
+ * keys in byte order, the count bounds them, and every replica executed the strong scans. */
+static int scan_protocol(void (*cfg)(struct core_config *), bool weak_too, uint64_t seed)
+{
+	struct harness h;
+	int lagged = 0;
+	h_init(&h, 3, 1, 8, seed, cfg);
+	h_bind(&h, 0, 2); /* weak reads go to a follower */
+	struct done d = {0};
+	const char *keys[] = {"k4", "k1", "k6", "k3", "k2", "k5"};
+	for (int i = 0; i < 6; i++) {
+		char v[8];
+		snprintf(v, sizeof v, "v%s", keys[i]);
+		struct proto_cmd c = {.op = PROTO_OP_PUT,
+				      .key = (const uint8_t *)keys[i],
+				      .klen = 2,
+				      .val = (const uint8_t *)v,
+				      .vlen = 3};
+		assert_true(session_submit(h.sess[0], &c, done_cb, &d, h.now) > 0);
+	}
+	h_drain(&h);
+	struct proto_cmd del = {.op = PROTO_OP_DEL, .key = (const uint8_t *)"k3", .klen = 2};
+	assert_true(session_submit(h.sess[0], &del, done_cb, &d, h.now) > 0);
+	h_drain(&h);
+	assert_int_equal(d.n, 7);
+	struct scan_done sd;
+	char got[128];
+	scan_submit(&h, false, "k0", 100, &sd);
+	assert_int_equal(sd.path, SESSION_PATH_SLOW);
+	scan_keys(sd.val, sd.vlen, got, sizeof got);
+	assert_string_equal(got, "k1,k2,k4,k5,k6");
+	scan_submit(&h, false, "k2", 2, &sd);
+	scan_keys(sd.val, sd.vlen, got, sizeof got);
+	assert_string_equal(got, "k2,k4");
+	scan_submit(&h, false, "k3", 1, &sd); /* from a deleted key: the next live one */
+	scan_keys(sd.val, sd.vlen, got, sizeof got);
+	assert_string_equal(got, "k4");
+	scan_submit(&h, false, "l", 5, &sd); /* past the last key: empty, not an error */
+	assert_int_equal(sd.vlen, 0);
+	if (weak_too) {
+		scan_submit(&h, true, "", 3, &sd);
+		assert_int_equal(sd.path, SESSION_PATH_WEAK);
+		scan_keys(sd.val, sd.vlen, got, sizeof got);
+		assert_string_equal(got, "k1,k2,k4");
+		/* the session's own write, just completed, is in its weak scan although the bound
+		 * follower has not executed it yet (the scan's token covers it) */
+		struct proto_cmd c = {.op = PROTO_OP_PUT,
+				      .key = (const uint8_t *)"k7",
+				      .klen = 2,
+				      .val = (const uint8_t *)"vk7",
+				      .vlen = 3};
+		int before = d.n;
+		assert_true(session_submit(h.sess[0], &c, done_cb, &d, h.now) > 0);
+		while (d.n == before && h_step(&h))
+			;
+		assert_int_equal(d.n, before + 1);
+		struct core_stats st;
+		core_get_stats(h.cores[2], &st);
+		uint64_t behind = st.exec_index; /* typically the PUT is not executed there yet */
+		scan_submit(&h, true, "k7", 1, &sd);
+		scan_keys(sd.val, sd.vlen, got, sizeof got);
+		assert_string_equal(got, "k7");
+		lagged += behind <= 11; /* 6 PUTs, a DEL, 4 strong SCANs: this PUT is slot 11 */
+	}
+	h_drain_peers(&h);
+	uint64_t dg = core_digest(h.cores[0]);
+	for (int r = 0; r < 3; r++) {
+		struct core_stats st;
+		core_get_stats(h.cores[r], &st);
+		assert_true(st.scans >= 4); /* every replica executed the strong scans */
+		assert_int_equal(core_digest(h.cores[r]), dg);
+	}
+	h_free(&h);
+	return lagged;
+}
+
+static void test_scan_curp(void **state)
+{
+	(void)state;
+	scan_protocol(NULL, false, 41);
+}
+
+/* Over several seeds, at least one weak scan must have reached a follower that lagged behind
+ * the session's write, or the token rule was not exercised. */
+static void test_scan_curpho(void **state)
+{
+	(void)state;
+	int lagged = 0;
+	for (uint64_t seed = 1; seed <= 8; seed++)
+		lagged += scan_protocol(ho_cfg, true, 420 + seed);
+	assert_true(lagged > 0);
+}
+
+static void test_scan_curpht(void **state)
+{
+	(void)state;
+	int lagged = 0;
+	for (uint64_t seed = 1; seed <= 8; seed++)
+		lagged += scan_protocol(ht_cfg, true, 430 + seed);
+	assert_true(lagged > 0);
+}
+
+static void tiny_values(struct core_config *cfg)
+{
+	cfg->protocol = CONF_PROTO_CURPHO;
+	cfg->max_value = 30; /* two pairs of 2-byte keys and 3-byte values (13 bytes each) */
+}
+
+/* A result never exceeds maxValueBytes: it stops before the pair that would not fit. HO: a weak
+ * SCAN waits at its replica until the session's own earlier weak writes executed there (no
+ * range overlay), while another session's scan is answered at once without them. */
+static void test_scan_bounded_and_own_writes(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 44, tiny_values);
+	struct core *f = h.cores[1];
+	uint8_t kb[3][2] = {{'a', '1'}, {'a', '2'}, {'a', '3'}};
+	for (int i = 0; i < 3; i++) {
+		uint8_t v[3] = {'v', kb[i][0], kb[i][1]};
+		struct proto_msg m =
+		    propose(200, (uint64_t)i + 1,
+			    (struct proto_cmd){
+				.op = PROTO_OP_PUT, .key = kb[i], .klen = 2, .val = v, .vlen = 3});
+		m.low_seq = 1;
+		core_on_client(h.cores[0], 1, &m, h.now);
+	}
+	h_drain_peers(&h);
+	drop_replies(&h, 0, 0);
+	struct proto_msg rd = {
+	    .type = PROTO_WEAK_READ,
+	    .view = 0,
+	    .cid = {201, 1},
+	    .cmd = {.op = PROTO_OP_SCAN, .key = (const uint8_t *)"a", .klen = 1, .scan_count = 10}};
+	struct proto_msg r;
+	core_on_client(f, 2, &rd, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 1, &r));
+	assert_int_equal(r.type, PROTO_WEAK_REPLY);
+	assert_int_equal(r.status, PROTO_ST_OK);
+	assert_int_equal(r.vlen, 26); /* a1 and a2 fit in 30 bytes, a3 does not */
+	char got[64];
+	scan_keys(r.value, r.vlen, got, sizeof got);
+	assert_string_equal(got, "a1,a2");
+	assert_true(r.commit >= 3);
+	/* session 300's weak write of "a0" at its bound follower, not yet ordered */
+	uint8_t k0[2] = {'a', '0'};
+	struct proto_msg w = causal(300, 1, 0, 1,
+				    (struct proto_cmd){.op = PROTO_OP_PUT,
+						       .key = k0,
+						       .klen = 2,
+						       .val = (const uint8_t *)"va0",
+						       .vlen = 3});
+	core_on_client(f, 1, &w, h.now);
+	drop_replies(&h, 1, 0);
+	rd.cid = (struct proto_cid){300, 2};
+	core_on_client(f, 1, &rd, h.now);
+	assert_int_equal(h_pending(&h, H_R2C, 1, 0), 0); /* held: its own write is pending */
+	rd.cid = (struct proto_cid){202, 1};
+	core_on_client(f, 2, &rd, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 1, &r));
+	scan_keys(r.value, r.vlen, got, sizeof got);
+	assert_string_equal(got, "a1,a2"); /* another session: answered without a0 */
+	/* the leader orders the weak write; once the follower executes it the held scan answers */
+	core_on_client(h.cores[0], 1, &w, h.now);
+	h_drain_peers(&h);
+	bool answered = false;
+	while (h_take(&h, H_R2C, 1, 0, &r))
+		if (r.type == PROTO_WEAK_REPLY) {
+			assert_int_equal(r.cid.seq, 2);
+			scan_keys(r.value, r.vlen, got, sizeof got);
+			assert_string_equal(got, "a0,a1");
+			answered = true;
+		}
+	assert_true(answered);
+	h_free(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_quorums),
-		cmocka_unit_test(test_leader_overlay_never_stale),
-		cmocka_unit_test(test_leader_ok_rule),
-		cmocka_unit_test(test_leader_dedup),
-		cmocka_unit_test(test_leader_watermark),
-		cmocka_unit_test(test_leader_backpressure),
-		cmocka_unit_test(test_witness_conflicts),
-		cmocka_unit_test(test_witness_gc_on_execute),
-		cmocka_unit_test(test_witness_bounded),
-		cmocka_unit_test(test_stale_view_refused),
-		cmocka_unit_test(test_follower_exec_in_order),
-		cmocka_unit_test(test_client_fast_needs_superquorum),
-		cmocka_unit_test(test_client_slow_path),
-		cmocka_unit_test(test_client_retry_then_timeout),
-		cmocka_unit_test(test_client_per_command_state),
-		cmocka_unit_test(test_cluster3_disjoint_keys),
-		cmocka_unit_test(test_cluster5_pipelined),
-		cmocka_unit_test(test_cluster3_shared_keys),
-		cmocka_unit_test(test_ho_witness_deps),
-		cmocka_unit_test(test_ho_leader_value_includes_weak),
-		cmocka_unit_test(test_ho_session_order),
-		cmocka_unit_test(test_ho_client_causal_deps_check),
-		cmocka_unit_test(test_ho_client_read_dep_check),
-		cmocka_unit_test(test_weak_read_rules),
+	    cmocka_unit_test(test_quorums),
+	    cmocka_unit_test(test_leader_overlay_never_stale),
+	    cmocka_unit_test(test_leader_ok_rule),
+	    cmocka_unit_test(test_leader_dedup),
+	    cmocka_unit_test(test_leader_watermark),
+	    cmocka_unit_test(test_leader_backpressure),
+	    cmocka_unit_test(test_witness_conflicts),
+	    cmocka_unit_test(test_witness_gc_on_execute),
+	    cmocka_unit_test(test_witness_bounded),
+	    cmocka_unit_test(test_stale_view_refused),
+	    cmocka_unit_test(test_follower_exec_in_order),
+	    cmocka_unit_test(test_client_fast_needs_superquorum),
+	    cmocka_unit_test(test_client_slow_path),
+	    cmocka_unit_test(test_client_retry_then_timeout),
+	    cmocka_unit_test(test_client_per_command_state),
+	    cmocka_unit_test(test_cluster3_disjoint_keys),
+	    cmocka_unit_test(test_cluster5_pipelined),
+	    cmocka_unit_test(test_cluster3_shared_keys),
+	    cmocka_unit_test(test_ho_witness_deps),
+	    cmocka_unit_test(test_ho_leader_value_includes_weak),
+	    cmocka_unit_test(test_ho_session_order),
+	    cmocka_unit_test(test_ho_client_causal_deps_check),
+	    cmocka_unit_test(test_ho_client_read_dep_check),
+	    cmocka_unit_test(test_weak_read_rules),
+	    cmocka_unit_test(test_scan_curp),
+	    cmocka_unit_test(test_scan_curpho),
+	    cmocka_unit_test(test_scan_curpht),
+	    cmocka_unit_test(test_scan_bounded_and_own_writes),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -44,6 +44,58 @@ static void test_mix_exact(void **state)
 	assert_in_range(sw * 1000 / strong, 45, 55);
 }
 
+/* scanRatio% of weak reads become SCANs (exactly, within sampling error), nothing else does, and
+ * counts are log-uniform over [1, scanCount]: about half of them are at most sqrt(scanCount). */
+static void test_scan_mix(void **state)
+{
+	(void)state;
+	struct conf_settings s;
+	conf_settings_default(&s);
+	s.writes = 20;
+	s.weak_ratio = 95;
+	s.weak_writes = 0;
+	s.scan_ratio = 44;
+	s.scan_count = 1000;
+	s.key_space = 1000;
+	struct workload w;
+	workload_init(&w, &s, 1, 9);
+	uint64_t n = 200000, wr = 0, scans = 0, small = 0, ones = 0, max = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		struct workload_op op;
+		workload_next(&w, &op);
+		if (op.scan_count) {
+			assert_true(op.weak && !op.write);
+			assert_int_equal(op.cls, WL_WEAK_READ);
+			assert_in_range(op.scan_count, 1, 1000);
+			scans++;
+			small += op.scan_count <=
+				 32; /* ceil(exp(u ln 1000)) <= 32 iff u <= ln 32/ln 1000 */
+			ones += op.scan_count <= 2; /* u <= ln 2 / ln 1000: about 10% */
+			if (op.scan_count > max)
+				max = op.scan_count;
+		}
+		wr += op.weak && !op.write;
+	}
+	assert_in_range(scans * 1000 / wr, 430, 450);
+	assert_in_range(small * 1000 / scans, 490, 513); /* ln 32 / ln 1000 = 0.5017 */
+	assert_in_range(ones * 1000 / scans, 85, 115);
+	assert_true(max > 900);
+	/* scanCount 0 (or scanRatio 0): no scans, and the stream of other draws is unchanged */
+	s.scan_count = 0;
+	struct workload a, b;
+	workload_init(&a, &s, 1, 9);
+	s.scan_ratio = 0;
+	workload_init(&b, &s, 1, 9);
+	for (int i = 0; i < 1000; i++) {
+		struct workload_op x, y;
+		workload_next(&a, &x);
+		workload_next(&b, &y);
+		assert_int_equal(x.scan_count, 0);
+		assert_int_equal(x.key, y.key);
+		assert_int_equal(x.cls, y.cls);
+	}
+}
+
 static void test_keys_hot_and_unique(void **state)
 {
 	(void)state;
@@ -183,14 +235,15 @@ static void test_report_format(void **state)
 	assert_true(matches(buf, "Median: ([0-9.]+)ms", &x));
 	assert_true(matches(buf, "P99: ([0-9.]+)ms", &x));
 	assert_true(matches(buf, "P99\\.9: ([0-9.]+)ms", &x));
-	assert_true(matches(buf,
-			    "^  Strong Write: Avg: 0\\.50ms \\| Median: 0\\.50ms \\| P99: 0\\.50ms \\| "
-			    "P99\\.9: 0\\.50ms$",
-			    NULL));
+	assert_true(
+	    matches(buf,
+		    "^  Strong Write: Avg: 0\\.50ms \\| Median: 0\\.50ms \\| P99: 0\\.50ms \\| "
+		    "P99\\.9: 0\\.50ms$",
+		    NULL));
 	assert_true(matches(buf, "^  Strong Read:  Avg: ([0-9.]+)ms", &x));
 	assert_false(matches(buf, "Weak Operations", NULL)); /* empty group: not printed */
-	assert_true(matches(buf, "^Strong paths: fast 1090 \\(99\\.1%\\) \\| slow 10 \\| retry 0$",
-			    NULL));
+	assert_true(
+	    matches(buf, "^Strong paths: fast 1090 \\(99\\.1%\\) \\| slow 10 \\| retry 0$", NULL));
 	assert_true(matches(buf, "^Errors: 0 \\| Timeouts: 0$", NULL));
 	free(buf);
 	report_free(&l);
@@ -199,9 +252,10 @@ static void test_report_format(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mix_exact),     cmocka_unit_test(test_keys_hot_and_unique),
-		cmocka_unit_test(test_zipf_shape),    cmocka_unit_test(test_values_unique),
-		cmocka_unit_test(test_percentiles),   cmocka_unit_test(test_report_format),
+	    cmocka_unit_test(test_mix_exact),		cmocka_unit_test(test_scan_mix),
+	    cmocka_unit_test(test_keys_hot_and_unique), cmocka_unit_test(test_zipf_shape),
+	    cmocka_unit_test(test_values_unique),	cmocka_unit_test(test_percentiles),
+	    cmocka_unit_test(test_report_format),
 	};
 	return cmocka_run_group_tests_name("loadgen", tests, NULL, NULL);
 }

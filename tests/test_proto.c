@@ -1335,6 +1335,9 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(ww, L, o_arr(getcmd, 4), 6), -EBADMSG);
 	assert_int_equal(PATCH(wr, L, o_arr(delcmd, 4), 5), -EBADMSG);
 	assert_int_equal(PATCH(wr, L, o_arr(getcmd, 4), 5), 0);
+	msgpack_object scancmd[4] = {o_uint(PROTO_OP_SCAN), o_bin("k", 1), o_nil(), o_uint(10)};
+	assert_int_equal(PATCH(wr, L, o_arr(scancmd, 4), 5), 0); /* a weak SCAN */
+	assert_int_equal(PATCH(cp, L, o_arr(scancmd, 4), 7), -EBADMSG);
 	/* read_dep: both halves zero or neither */
 	assert_int_equal(PATCH(reply, L, o_uint(0), 8), -EBADMSG);
 	assert_int_equal(PATCH(rdeps, L, o_uint(0), 6), -EBADMSG);
@@ -1537,6 +1540,48 @@ static int write_corpus(const char *dir)
 	return 0;
 }
 
+/* SCAN results: pairs round-trip in order, the empty key and value are fine, and every
+ * truncation or overlong length is refused. */
+static void test_scan_result(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	size_t n = 0;
+	n += proto_scan_put(buf + n, (const uint8_t *)"ab", 2, (const uint8_t *)"xyz", 3);
+	n += proto_scan_put(buf + n, (const uint8_t *)"", 0, (const uint8_t *)"", 0);
+	n += proto_scan_put(buf + n, (const uint8_t *)"c", 1, (const uint8_t *)"", 0);
+	assert_int_equal(n, proto_scan_pair_size(2, 3) + proto_scan_pair_size(0, 0) +
+				proto_scan_pair_size(1, 0));
+	uint32_t off = 0, kl, vl;
+	const uint8_t *k, *v;
+	assert_int_equal(proto_scan_next(buf, (uint32_t)n, &off, &k, &kl, &v, &vl), 1);
+	assert_int_equal(kl, 2);
+	assert_memory_equal(k, "ab", 2);
+	assert_int_equal(vl, 3);
+	assert_memory_equal(v, "xyz", 3);
+	assert_int_equal(proto_scan_next(buf, (uint32_t)n, &off, &k, &kl, &v, &vl), 1);
+	assert_int_equal(kl, 0);
+	assert_int_equal(vl, 0);
+	assert_int_equal(proto_scan_next(buf, (uint32_t)n, &off, &k, &kl, &v, &vl), 1);
+	assert_int_equal(kl, 1);
+	assert_memory_equal(k, "c", 1);
+	assert_int_equal(proto_scan_next(buf, (uint32_t)n, &off, &k, &kl, &v, &vl), 0);
+	/* every proper prefix of the sequence ends in a refused pair, or at a pair boundary */
+	for (uint32_t cut = 1; cut < n; cut++) {
+		off = 0;
+		int rc;
+		while ((rc = proto_scan_next(buf, cut, &off, &k, &kl, &v, &vl)) == 1)
+			;
+		bool boundary = cut == proto_scan_pair_size(2, 3) ||
+				cut == proto_scan_pair_size(2, 3) + proto_scan_pair_size(0, 0);
+		assert_int_equal(rc, boundary ? 0 : -EBADMSG);
+	}
+	/* a key length running past the end */
+	uint8_t bad[12] = {0xff, 0xff, 0xff, 0xff};
+	off = 0;
+	assert_int_equal(proto_scan_next(bad, sizeof bad, &off, &k, &kl, &v, &vl), -EBADMSG);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
@@ -1557,6 +1602,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_field_ranges),
 	    cmocka_unit_test(test_mutation_robustness),
 	    cmocka_unit_test(test_corpus),
+	    cmocka_unit_test(test_scan_result),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

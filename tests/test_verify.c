@@ -184,6 +184,14 @@ static void test_parse_errors(void **state)
 	assert_int_equal(verify_parse_line("{}", &op), -EINVAL);
 	assert_int_equal(verify_parse_line("{\"session\":1,\"seq\":1,\"op\":\"nope\"}", &op),
 			 -EINVAL);
+	/* a scan is recognised and skipped, not an error (and not an operation of a key) */
+	assert_int_equal(
+		verify_parse_line("{\"session\":1,\"seq\":2,\"op\":\"scan\",\"cons\":\"weak\","
+				  "\"count\":3,\"key\":\"aa\",\"value\":\"\",\"result\":\"\","
+				  "\"invoke_ns\":1,\"complete_ns\":2,\"status\":\"ok\"}",
+				  &op),
+		VERIFY_SKIP_SCAN);
+	assert_null(op.key);
 	assert_int_equal(
 		verify_parse_line("{\"session\":1,\"seq\":1,\"op\":\"get\",\"cons\":\"strong\","
 				  "\"key\":\"aa\",\"invoke_ns\":1,\"complete_ns\":2,\"status\":\"maybe\"}",

@@ -30,10 +30,12 @@ struct verify_history {
 };
 
 /* Reads a history file (one JSON object per line, CONF.md 5). Lines that are not operations are
- * errors naming the line. Returns 0, -EINVAL (a malformed line: its number in *bad_line) or a
- * negative errno. */
+ * errors naming the line; scans are skipped (this checker is per key). Returns 0, -EINVAL (a
+ * malformed line: its number in *bad_line) or a negative errno. */
 int verify_load(const char *path, struct verify_history *h, int *bad_line);
-/* Parses one line into op (strings allocated). Returns 0 or -EINVAL. */
+/* Parses one line into op (strings allocated). Returns 0, VERIFY_SKIP_SCAN (a well-formed scan
+ * line; op is left empty) or -EINVAL. */
+#define VERIFY_SKIP_SCAN 1
 int verify_parse_line(const char *line, struct verify_op *op);
 /* Appends op (takes its strings). Returns 0 or -ENOMEM. */
 int verify_add(struct verify_history *h, struct verify_op *op);
