@@ -438,7 +438,10 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 	}
 	g.seed = set->seed_set ? set->seed : common_wall_ns();
 	uint32_t sessions = conf_settings_threads(set);
-	g.nthreads = (int)(sessions < (uint32_t)online_cpus() ? sessions : (uint32_t)online_cpus());
+	/* clientLoops, or by default one loop per CPU (measured: docs/benchmarks.md, "Client
+	 * loops"); never more loops than sessions */
+	uint32_t loops = set->client_loops ? set->client_loops : (uint32_t)online_cpus();
+	g.nthreads = (int)(sessions < loops ? sessions : loops);
 	/* Process rank among the conf's clients keeps session keys disjoint across processes. */
 	uint64_t rank = 0;
 	const struct conf_host *me = conf_find_client(conf, g.alias);

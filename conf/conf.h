@@ -72,6 +72,7 @@ struct conf_settings {
 	uint32_t command_size;	    /* commandSize bytes, 100 */
 	uint32_t client_threads;    /* clientThreads, 0 */
 	uint32_t clones;	    /* clones, 0 */
+	uint32_t client_loops;	    /* clientLoops, 0 = min(threads, online CPUs) */
 	bool pipeline;		    /* pipeline, false */
 	uint32_t pendings;	    /* pendings, 0 */
 	uint64_t key_space;	    /* keySpace, 0 = unique per-thread keys */

@@ -42,6 +42,7 @@ static const struct conf_key keys[] = {
     {"clones", CK_U32, OFF(clones), 0, 0, 4095, NULL},
     {"pipeline", CK_BOOL, OFF(pipeline), 0, 0, 0, NULL},
     {"pendings", CK_U32, OFF(pendings), 0, 0, 100000, NULL},
+    {"clientLoops", CK_U32, OFF(client_loops), 0, 0, 4096, "0 = min(threads, CPUs)"},
     {"keySpace", CK_U64, OFF(key_space), 0, 0, UINT64_MAX, NULL},
     {"zipfSkew", CK_DOUBLE, OFF(zipf_skew), 0, 0, 100, NULL},
     {"scanRatio", CK_PCT, OFF(scan_ratio), 0, 0, 100, "% of weak reads"},

@@ -59,6 +59,7 @@ static void assert_settings_equal(const struct conf_settings *a, const struct co
 	assert_int_equal(a->command_size, e->command_size);
 	assert_int_equal(a->client_threads, e->client_threads);
 	assert_int_equal(a->clones, e->clones);
+	assert_int_equal(a->client_loops, e->client_loops);
 	assert_int_equal(a->pipeline, e->pipeline);
 	assert_int_equal(a->pendings, e->pendings);
 	assert_int_equal(a->key_space, e->key_space);
@@ -1104,6 +1105,9 @@ static const struct vcase value_cases[] = {
     BAD("shards: 0", "shards: 0 is not a power of two in 1..65536"),
     BAD("shards: 3", "shards: 3 is not a power of two"),
     BAD("shards: 131072", "shards: 131072 is not a power of two in 1..65536"),
+    OK_U32("clientLoops: 0", client_loops, 0),
+    OK_U32("clientLoops: 4096", client_loops, 4096),
+    BAD("clientLoops: 4097", "clientLoops: 4097 is not an integer in 0..4096"),
     OK_U32("replicaLoops: 1", replica_loops, 1),
     OK_U32("replicaLoops: 64", replica_loops, 64),
     BAD("replicaLoops: 0", "replicaLoops: 0 is not an integer in 1..64"),
@@ -1790,6 +1794,7 @@ static void test_print(void **state)
 	    "clones",
 	    "pipeline",
 	    "pendings",
+	    "clientLoops",
 	    "keySpace",
 	    "zipfSkew",
 	    "scanRatio",
