@@ -1,0 +1,11 @@
+# fuzz: libFuzzer targets (scripts/fuzz.sh builds them with clang -fsanitize=fuzzer) and their
+# smoke in `make check` through a stand-alone driver over the committed seed corpus.
+check_PROGRAMS += tests/fuzz_proto_smoke tests/fuzz_conf_smoke
+TESTS += tests/fuzz_proto_smoke tests/fuzz_conf_smoke
+tests_fuzz_proto_smoke_SOURCES = fuzz/fuzz.h fuzz/fuzz_proto.c fuzz/driver.c
+tests_fuzz_proto_smoke_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_CORPUS='"$(abs_top_srcdir)/tests/data/proto"'
+tests_fuzz_proto_smoke_LDADD = proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) -lm
+tests_fuzz_conf_smoke_SOURCES = fuzz/fuzz.h fuzz/fuzz_conf.c fuzz/driver.c
+tests_fuzz_conf_smoke_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DFUZZ_CORPUS='"$(abs_top_srcdir)/tests/data/compat:$(abs_top_srcdir)/tests/data/bad:$(abs_top_srcdir)/tests/data/warn"'
+tests_fuzz_conf_smoke_LDADD = conf/libconf.a common/libcommon.a -lm
