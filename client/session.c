@@ -83,10 +83,14 @@ struct session {
 	uint64_t rtt[PROTO_MAX_REPLICAS]; /* smoothed, ns; 0 = not measured */
 	uint64_t next_probe_ns;
 	uint64_t last_weak_write; /* seq of the session's latest weak write (0 = none) */
-	uint64_t token;		  /* weak reads: slots below it must be executed at the replica */
-	uint64_t write_hi;	  /* 1 + the highest slot of the session's completed writes */
-	struct cache_ent *cache;  /* curpht, cfg.cache_slots entries */
-	int q;			  /* super quorum */
+	/* HO: an own strong write still in flight that a weak read may have returned (from the
+	 * bound replica's pending record): nothing more is submitted until it completes (and so
+	 * is ordered), or a later command could be ordered before a write the session has seen */
+	uint64_t read_floor;
+	uint64_t token;		 /* weak reads: slots below it must be executed at the replica */
+	uint64_t write_hi;	 /* 1 + the highest slot of the session's completed writes */
+	struct cache_ent *cache; /* curpht, cfg.cache_slots entries */
+	int q;			 /* super quorum */
 	uint64_t next_seq;
 	uint64_t low_seq; /* lowest seq still pending (next_seq when none) */
 	uint32_t inflight;
@@ -215,6 +219,11 @@ static void send_propose(struct session *s, struct pcmd *p, int to)
 	} else if (p->kind == PK_WEAK_READ) {
 		m.type = PROTO_WEAK_READ;
 		m.token = s->token;
+		/* HO: the replica must hold the session's latest earlier weak write (m.dep) while
+		 * that write is not reported executed (after that, the token covers it) */
+		const struct pcmd *w = p->dep ? &s->ring[p->dep & (s->cap - 1)] : NULL;
+		bool unsettled = w && w->used && w->seq == p->dep;
+		m.dep = s->cfg.protocol == CONF_PROTO_CURPHO && unsettled ? p->dep : 0;
 		if (p->op == PROTO_OP_SCAN && s->write_hi > m.token)
 			m.token = s->write_hi;
 	}
@@ -261,6 +270,12 @@ static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t ki
 		return -EINVAL;
 	if (s->inflight >= s->cfg.max_inflight || s->next_seq - s->low_seq >= s->cap)
 		return -EAGAIN;
+	if (s->read_floor) {
+		const struct pcmd *f = &s->ring[s->read_floor & (s->cap - 1)];
+		if (f->used && f->seq == s->read_floor)
+			return -EAGAIN; /* HO: a write the session has seen is not ordered yet */
+		s->read_floor = 0;
+	}
 	uint64_t seq = s->next_seq;
 	struct pcmd *p = &s->ring[seq & (s->cap - 1)];
 	p->key = malloc(cmd->klen ? cmd->klen : 1);
@@ -659,6 +674,18 @@ static void on_weak_reply(struct session *s, const struct proto_msg *m, struct p
 		return;
 	}
 	raise_token(s, m->commit); /* monotonic reads: never read below what was seen */
+	if (s->cfg.protocol == CONF_PROTO_CURPHO && p->op == PROTO_OP_GET && m->slot == 0) {
+		/* answered from a pending record (or a key never written): if it may be one of
+		 * the session's own strong writes still in flight, order what follows after it */
+		for (uint64_t q = s->low_seq; q < p->seq; q++) {
+			const struct pcmd *w = &s->ring[q & (s->cap - 1)];
+			if (w->used && w->seq == q && w->kind == PK_STRONG &&
+			    (w->op == PROTO_OP_PUT || w->op == PROTO_OP_DEL) &&
+			    w->klen == p->klen && memcmp(w->key, p->key, p->klen) == 0 &&
+			    q > s->read_floor)
+				s->read_floor = q;
+		}
+	}
 	bool found = m->status == PROTO_ST_OK;
 	const uint8_t *v = m->value;
 	uint32_t vlen = m->vlen;

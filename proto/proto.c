@@ -199,7 +199,7 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_WEAK_WRITE:
 		return 5;
 	case PROTO_WEAK_READ:
-		return 4;
+		return 5;
 	case PROTO_WEAK_REPLY:
 		return 6;
 	case PROTO_PING:
@@ -405,6 +405,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->cid.client);
 		msgpack_pack_uint64(&pk, m->cid.seq);
 		msgpack_pack_uint64(&pk, m->token);
+		msgpack_pack_uint64(&pk, m->dep);
 		pack_cmd(&pk, &m->cmd);
 		break;
 	case PROTO_WEAK_REPLY:
@@ -764,7 +765,8 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_cmd(&f[4], lim, false, &m->cmd) && is_write(m->cmd.op);
 	case PROTO_WEAK_READ:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->token) &&
-		       get_cmd(&f[3], lim, false, &m->cmd) &&
+		       get_u64(&f[3], &m->dep) && m->dep < m->cid.seq &&
+		       get_cmd(&f[4], lim, false, &m->cmd) &&
 		       (m->cmd.op == PROTO_OP_GET || m->cmd.op == PROTO_OP_SCAN);
 	case PROTO_WEAK_REPLY:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&

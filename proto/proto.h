@@ -131,7 +131,9 @@ struct proto_msg {
 	uint32_t vlen;
 
 	/* PROPOSE, CAUSAL_PROPOSE, WEAK_WRITE: seq of the session's previous weak write (0 = none);
-	 * the leader orders nothing of the session before that write is in its log */
+	 * the leader orders nothing of the session before that write is in its log. WEAK_READ
+	 * (HO): the session's latest weak write; the replica answers only once it holds that
+	 * write's record or has executed it */
 	uint64_t dep;
 	int32_t bound;	/* CAUSAL_PROPOSE: the replica the session is bound to (answers it) */
 	uint64_t token; /* WEAK_READ: answer only once every slot below token is executed */

@@ -77,10 +77,13 @@ struct wrec {
 	uint32_t vlen;
 };
 
-/* Witness (HO): the weak writes of one session pending here, ascending seqs. */
+/* Witness (HO): the weak writes of one session pending here, ascending seqs, each with the
+ * session's previous weak write (its `dep`), so a chain of them can be followed. */
 struct spend {
 	uint32_t n, cap;
-	uint64_t seq[];
+	struct spend_ent {
+		uint64_t seq, dep;
+	} e[];
 };
 
 /* A weak read waiting for execution to reach its token. */
@@ -93,6 +96,7 @@ struct parked {
 	uint32_t klen;
 	uint8_t op; /* GET or SCAN */
 	uint32_t scan_count;
+	uint64_t dep; /* HO: the session's latest weak write (WEAK_READ dep) */
 };
 struct wlist {
 	uint32_t n, cap;
@@ -136,11 +140,12 @@ struct core {
 	struct entry *ring;
 	uint64_t cap;
 	uint64_t log_base, log_end;
-	uint64_t next_slot;    /* leader: next slot to assign */
-	uint64_t commit_index; /* slots below are committed */
-	uint64_t commit_known; /* follower: highest commit index heard from the leader */
-	uint64_t exec_index;   /* slots below are executed */
-	uint64_t commit_sent;  /* leader: last commit index sent to followers */
+	uint64_t next_slot;	 /* leader: next slot to assign */
+	uint64_t commit_index;	 /* slots below are committed */
+	uint64_t commit_known;	 /* follower: highest commit index heard from the leader */
+	uint64_t exec_index;	 /* slots below are executed */
+	uint64_t commit_sent;	 /* leader: last commit index sent to followers */
+	uint64_t commit_sent_ns; /* leader: when a COMMIT last went out */
 	uint64_t log_soft_cap;
 
 	/* follower: accepted-slot range not yet acknowledged */
@@ -784,6 +789,7 @@ static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, v
 /* HO: the session's pending weak writes at this witness. */
 struct spend_arg {
 	uint64_t seq;
+	uint64_t dep; /* add: the write's dep */
 	bool add;
 	bool failed;
 };
@@ -796,9 +802,9 @@ static enum cmap_update_result spend_cb(const void *key, size_t klen, void **val
 		if (sp == NULL)
 			return CMAP_KEEP;
 		for (uint32_t i = 0; i < sp->n; i++) {
-			if (sp->seq[i] == a->seq) {
-				memmove(&sp->seq[i], &sp->seq[i + 1],
-					(sp->n - i - 1) * sizeof sp->seq[0]);
+			if (sp->e[i].seq == a->seq) {
+				memmove(&sp->e[i], &sp->e[i + 1],
+					(sp->n - i - 1) * sizeof sp->e[0]);
 				sp->n--;
 				break;
 			}
@@ -812,7 +818,7 @@ static enum cmap_update_result spend_cb(const void *key, size_t klen, void **val
 	}
 	if (sp == NULL || sp->n == sp->cap) {
 		uint32_t ncap = sp ? sp->cap * 2 : 4;
-		struct spend *ns = realloc(sp, sizeof *ns + ncap * sizeof ns->seq[0]);
+		struct spend *ns = realloc(sp, sizeof *ns + ncap * sizeof ns->e[0]);
 		if (ns == NULL) {
 			a->failed = true;
 			return CMAP_KEEP;
@@ -824,10 +830,10 @@ static enum cmap_update_result spend_cb(const void *key, size_t klen, void **val
 		*val = sp;
 	}
 	uint32_t i = sp->n; /* ascending: arrivals are almost always in order */
-	while (i > 0 && sp->seq[i - 1] > a->seq)
+	while (i > 0 && sp->e[i - 1].seq > a->seq)
 		i--;
-	memmove(&sp->seq[i + 1], &sp->seq[i], (sp->n - i) * sizeof sp->seq[0]);
-	sp->seq[i] = a->seq;
+	memmove(&sp->e[i + 1], &sp->e[i], (sp->n - i) * sizeof sp->e[0]);
+	sp->e[i] = (struct spend_ent){.seq = a->seq, .dep = a->dep};
 	sp->n++;
 	return CMAP_KEEP;
 }
@@ -842,12 +848,12 @@ static void deps_read_cb(const void *key, size_t klen, void *val, void *arg)
 {
 	struct deps_arg *a = arg;
 	const struct spend *sp = val;
-	for (uint32_t i = 0; i < sp->n && sp->seq[i] < a->below; i++) {
+	for (uint32_t i = 0; i < sp->n && sp->e[i].seq < a->below; i++) {
 		if (a->m->n_deps == PROTO_MAX_DEPS) {
 			a->overflow = true;
 			return;
 		}
-		a->m->deps[a->m->n_deps++] = sp->seq[i];
+		a->m->deps[a->m->n_deps++] = sp->e[i].seq;
 	}
 }
 
@@ -966,7 +972,7 @@ static int witness_record_weak(struct core *c, uint64_t conn, const struct proto
 	if (!a.ok)
 		return -ENOSPC;
 	if (a.added) {
-		struct spend_arg sa = {.seq = m->cid.seq, .add = true};
+		struct spend_arg sa = {.seq = m->cid.seq, .dep = m->dep, .add = true};
 		cmap_update_u64(c->spend, m->cid.client, spend_cb, &sa);
 		if (sa.failed) {
 			/* without the session index the record would be invisible to causal_deps:
@@ -983,33 +989,41 @@ static int witness_record_weak(struct core *c, uint64_t conn, const struct proto
 
 struct own_arg {
 	uint64_t client;
+	uint64_t below; /* only writes the session issued before the read (session order) */
 	struct proto_msg *m;
 	bool found;
 };
 
 static void own_pending_cb(const void *key, size_t klen, void *val, void *arg)
 {
+	(void)key;
+	(void)klen;
 	struct own_arg *a = arg;
 	const struct wlist *l = val;
-	for (uint32_t i = l->n; i-- > 0;) {
+	/* the session's latest write in session order (highest seq), not the latest to arrive: a
+	 * re-sent write can arrive after a later one */
+	const struct wrec *best = NULL;
+	for (uint32_t i = 0; i < l->n; i++) {
 		const struct wrec *r = &l->r[i];
-		if (r->write && r->cid.client == a->client) {
-			a->found = true;
-			a->m->status = r->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
-			a->m->value = r->op == PROTO_OP_PUT ? r->val : NULL;
-			a->m->vlen = r->op == PROTO_OP_PUT ? r->vlen : 0;
-			return;
-		}
+		if (r->write && r->cid.client == a->client && r->cid.seq < a->below &&
+		    (best == NULL || r->cid.seq > best->cid.seq))
+			best = r;
+	}
+	if (best) {
+		a->found = true;
+		a->m->status = best->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
+		a->m->value = best->op == PROTO_OP_PUT ? best->val : NULL;
+		a->m->vlen = best->op == PROTO_OP_PUT ? best->vlen : 0;
 	}
 }
 
 /* HO weak read: the session's own latest pending write (weak, or strong) to key, if this replica
  * holds one (nothing after it has executed here: execution is in slot order).
  * The value pointer stays valid until the witness table next changes (single thread). */
-static bool own_pending_write(struct core *c, uint64_t client, const uint8_t *key, uint32_t klen,
-			      struct proto_msg *m)
+static bool own_pending_write(struct core *c, const struct proto_cid *read, const uint8_t *key,
+			      uint32_t klen, struct proto_msg *m)
 {
-	struct own_arg a = {.client = client, .m = m};
+	struct own_arg a = {.client = read->client, .below = read->seq, .m = m};
 	cmap_get(c->witness, key, klen, own_pending_cb, &a);
 	return a.found;
 }
@@ -1211,11 +1225,18 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 	uint8_t ck[16];
 	cid_key(&m->cid, ck);
 	/* 1. dedup: executed -> cached result; in flight -> answer when it executes */
+#ifdef CURPKV_MUTANT_DOUBLE_EXEC
+	if (false) { /* mutant: a retried cid gets a new slot */
+#else
 	if (send_cached_result(c, conn, &m->cid)) {
+#endif
 		c->st.duplicates++;
 		return;
 	}
 	uint64_t known = inflight_slot(c, ck);
+#ifdef CURPKV_MUTANT_DOUBLE_EXEC
+	known = NO_SLOT;
+#endif
 	if (known != NO_SLOT) {
 		c->st.duplicates++;
 		struct entry *e = slot_entry(c, known);
@@ -1246,6 +1267,10 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 		uint64_t w = ka.prev_write;
 		bool pending_write = w != NO_SLOT && w >= c->exec_index;
 		const struct entry *we = pending_write ? slot_entry(c, w) : NULL;
+#ifdef CURPKV_MUTANT_STALE_SPEC
+		pending_write = false; /* mutant (the prototype's P1): the executed value only */
+		we = NULL;
+#endif
 		if (pending_write && we == NULL) {
 			r.status = PROTO_ST_OK; /* index without its entry: never trust it */
 			ok = false;
@@ -1325,6 +1350,8 @@ static bool cached_slot(struct core *c, const struct proto_cid *cid, struct cach
 }
 
 /* A weak write: HO CAUSAL_PROPOSE (at every replica) or HT WEAK_WRITE (at the leader). */
+static void parked_drain(struct core *c, bool expire, uint64_t now_ns);
+
 static void on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns)
 {
 	bool ho = m->type == PROTO_CAUSAL_PROPOSE;
@@ -1360,6 +1387,8 @@ static void on_weak_write(struct core *c, uint64_t conn, const struct proto_msg 
 	uint64_t known = is_leader(c) ? inflight_slot(c, ck) : NO_SLOT;
 	if (ho) {
 		int rc = witness_record_weak(c, conn, m);
+		if (rc == 0 && c->park_n > 0)
+			parked_drain(c, false, 0); /* a read may have waited for this record */
 		if (rc != 0 && answer) {
 			c->st.busy++;
 			weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_BUSY);
@@ -1448,7 +1477,7 @@ static void weak_read_answer(struct core *c, uint64_t conn, const struct proto_c
 		scan_exec(c, key, klen, scan_count, &r);
 		r.slot = c->exec_index ? c->exec_index - 1 : 0;
 	} else if (c->cfg.protocol == CONF_PROTO_CURPHO &&
-		   own_pending_write(c, cid->client, key, klen, &r)) {
+		   own_pending_write(c, cid, key, klen, &r)) {
 		r.slot = 0; /* not ordered here yet: no version */
 	} else if (c->cfg.noop) {
 		r.status = PROTO_ST_NOT_FOUND;
@@ -1476,17 +1505,65 @@ static void first_pending_cb(const void *key, size_t klen, void *val, void *arg)
 	(void)klen;
 	const struct spend *sp = val;
 	if (sp->n)
-		*(uint64_t *)arg = sp->seq[0];
+		*(uint64_t *)arg = sp->e[0].seq;
 }
 
-/* May the weak read (op, token) of cid be answered now? Every slot below the token must be
- * executed here (5.2), and an HO SCAN, which cannot overlay the session's own pending weak
- * writes on a range, waits until those sent before it have executed here. */
-static bool weak_read_ready(struct core *c, const struct proto_cid *cid, uint8_t op, uint64_t token)
+struct chain_arg {
+	uint64_t exec_hi; /* the session's weak writes up to this seq executed here */
+	uint64_t from;	  /* the read's dep */
+	bool complete;
+};
+
+static void chain_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	(void)key;
+	(void)klen;
+	const struct spend *sp = val;
+	struct chain_arg *a = arg;
+	uint64_t x = a->from;
+	for (uint32_t guard = 0; guard <= sp->n; guard++) {
+		if (x == 0 || x <= a->exec_hi) {
+			a->complete = true;
+			return;
+		}
+		uint32_t i = 0;
+		while (i < sp->n && sp->e[i].seq != x)
+			i++;
+		if (i == sp->n)
+			return; /* a write of the chain is neither here nor executed here */
+		x = sp->e[i].dep;
+	}
+}
+
+/* HO: does this replica hold (as records, or executed) the session's weak write `dep` and the
+ * whole chain of earlier ones not executed here? Without them an answer could miss one of the
+ * session's own writes (a session that rebound here, or a message lost with a connection). */
+static bool own_writes_here(struct core *c, uint64_t client, uint64_t dep)
+{
+	if (dep == 0)
+		return true;
+	struct chain_arg a = {.from = dep};
+	cmap_get_u64(c->clients, client, weak_exec_read_cb, &a.exec_hi);
+	if (dep <= a.exec_hi)
+		return true;
+	cmap_get_u64(c->spend, client, chain_cb, &a);
+	return a.complete;
+}
+
+/* May the weak read (op, token, dep) of cid be answered now? Every slot below the token must
+ * be executed here (5.2); HO: the session's weak writes up to dep must be here (recorded or
+ * executed), and an HO SCAN, which cannot overlay the session's own pending weak writes on a
+ * range, waits until those sent before it have executed here. */
+static bool weak_read_ready(struct core *c, const struct proto_cid *cid, uint8_t op, uint64_t token,
+			    uint64_t dep)
 {
 	if (token > c->exec_index)
 		return false;
-	if (op != PROTO_OP_SCAN || c->cfg.protocol != CONF_PROTO_CURPHO)
+	if (c->cfg.protocol != CONF_PROTO_CURPHO)
+		return true;
+	if (!own_writes_here(c, cid->client, dep))
+		return false;
+	if (op != PROTO_OP_SCAN)
 		return true;
 	uint64_t first = 0;
 	cmap_get_u64(c->spend, cid->client, first_pending_cb, &first);
@@ -1503,7 +1580,7 @@ static void on_weak_read(struct core *c, uint64_t conn, const struct proto_msg *
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-	if (weak_read_ready(c, &m->cid, m->cmd.op, m->token)) {
+	if (weak_read_ready(c, &m->cid, m->cmd.op, m->token, m->dep)) {
 		weak_read_answer(c, conn, &m->cid, m->cmd.op, m->cmd.key, m->cmd.klen,
 				 m->cmd.scan_count);
 		return;
@@ -1523,7 +1600,8 @@ static void on_weak_read(struct core *c, uint64_t conn, const struct proto_msg *
 			     .key = k,
 			     .klen = m->cmd.klen,
 			     .op = m->cmd.op,
-			     .scan_count = m->cmd.scan_count};
+			     .scan_count = m->cmd.scan_count,
+			     .dep = m->dep};
 	c->park_n++;
 	c->st.weak_parked++;
 }
@@ -1535,7 +1613,7 @@ static void parked_drain(struct core *c, bool expire, uint64_t now_ns)
 	uint32_t n = c->park_n, kept = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct parked p = c->parked[(c->park_head + i) % c->cfg.max_parked];
-		if (weak_read_ready(c, &p.cid, p.op, p.token)) {
+		if (weak_read_ready(c, &p.cid, p.op, p.token, p.dep)) {
 			weak_read_answer(c, p.conn, &p.cid, p.op, p.key, p.klen, p.scan_count);
 			free(p.key);
 		} else if (expire && now_ns - p.since_ns >= c->cfg.park_ns) {
@@ -1556,6 +1634,9 @@ static void execute_entry(struct core *c, struct entry *e)
 	struct proto_msg r = {
 	    .type = PROTO_SYNC_REPLY, .view = c->view, .cid = e->cid, .slot = e->slot};
 	bool dup = e->cid.client != 0 && already_executed(c, &e->cid);
+#ifdef CURPKV_MUTANT_DOUBLE_EXEC
+	dup = false; /* mutant: executed again */
+#endif
 	if (e->op == PROTO_OP_NONE || dup) {
 		/* no-op slot, or a cid executed before: exactly once */
 	} else if (e->op == PROTO_OP_GET) {
@@ -1882,6 +1963,7 @@ void core_flush(struct core *c, uint64_t now_ns)
 			if (p != c->cfg.self)
 				c->io.to_peer(c->io.ctx, p, &m);
 		c->commit_sent = c->commit_index;
+		c->commit_sent_ns = now_ns;
 	}
 }
 
@@ -1889,10 +1971,26 @@ void core_tick(struct core *c, uint64_t now_ns)
 {
 	if (c->park_n > 0)
 		parked_drain(c, true, now_ns);
+#ifdef CURPKV_MUTANT_EXEC_ON_TIMEOUT
+	/* mutant (the prototype's P5): a follower stuck at a missing slot "proceeds anyway" */
+	if (!is_leader(c) && c->exec_index < c->commit_known &&
+	    slot_entry(c, c->exec_index) == NULL) {
+		c->exec_index++;
+		execute_ready(c);
+	}
+#endif
 	if (!is_leader(c))
 		return;
-	/* Re-send ACCEPTs a follower has not acknowledged for a while (a reconnect lost them). */
-	for (uint64_t s = c->commit_index; s < c->log_end; s++) {
+	/* Re-send ACCEPTs a follower has not acknowledged for a while (a reconnect lost them),
+	 * committed ones included: a follower that missed a slot the others committed would
+	 * otherwise stop executing at that hole for good. */
+	/* Repeat the commit index now and then: a follower that lost the last COMMIT would not
+	 * execute the last commands until the next one (and keeps their witness records). */
+	if (c->commit_index > 0 && now_ns - c->commit_sent_ns >= c->cfg.resend_after_ns) {
+		c->commit_sent = 0;
+		core_flush(c, now_ns);
+	}
+	for (uint64_t s = c->log_base; s < c->log_end; s++) {
 		struct entry *e = slot_entry(c, s);
 		if (e == NULL || now_ns - e->sent_ns < c->cfg.resend_after_ns)
 			continue;

@@ -1,5 +1,7 @@
 #include "tests/harness.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +33,16 @@ static void push(struct harness *h, struct h_chan *c, const struct proto_msg *m)
 static void r_to_peer(void *ctx, int to, const struct proto_msg *m)
 {
 	struct h_rctx *r = ctx;
+	if (r->h->down[r->id] || r->h->down[to])
+		return;
 	push(r->h, &r->h->peer[r->id][to], m);
 }
 
 static void r_to_client(void *ctx, uint64_t conn, const struct proto_msg *m)
 {
 	struct h_rctx *r = ctx;
+	if (r->h->down[r->id])
+		return;
 	push(r->h, &r->h->r2c[r->id][conn - 1], m);
 }
 
@@ -49,7 +55,34 @@ static void r_intake(void *ctx, bool open)
 static void s_send(void *ctx, int to, const struct proto_msg *m)
 {
 	struct h_sctx *s = ctx;
+	if (s->h->down[to])
+		return;
 	push(s->h, &s->h->c2r[s->id][to], m);
+}
+
+/* Appends raw (already framed) bytes to a channel's buffer. Returns 0 or -ENOMEM. */
+static int buf_append(struct proto_buf *b, const uint8_t *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *d = realloc(b->data, cap);
+		if (d == NULL)
+			return -ENOMEM;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static void s_ordered(void *ctx, uint64_t seq, uint64_t slot)
+{
+	struct h_sctx *s = ctx;
+	if (s->h->on_ordered)
+		s->h->on_ordered(s->h, s->id, seq, slot);
 }
 
 void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
@@ -102,7 +135,7 @@ void h_bind(struct harness *h, int s, int r)
 	cfg.protocol = h->proto;
 	cfg.preferred = r;
 	h->sctx[s] = (struct h_sctx){.h = h, .id = s};
-	struct session_io io = {.ctx = &h->sctx[s], .send = s_send};
+	struct session_io io = {.ctx = &h->sctx[s], .send = s_send, .ordered = s_ordered};
 	if (session_create(&cfg, 0, h->leader, &io, &h->sess[s]) != 0)
 		abort();
 }
@@ -176,6 +209,13 @@ bool h_deliver(struct harness *h, enum h_chan_kind k, int a, int b)
 	if (!pop(h, chan(h, k, a, b), mp, &scratch))
 		return false;
 	h->delivered++;
+	if (h->trace && (mp->type == PROTO_WEAK_READ || mp->type == PROTO_WEAK_REPLY) &&
+	    mp->cid.client == h->trace_client && mp->cid.seq == h->trace_seq)
+		fprintf(stderr,
+			"trace t=%llu %s %d->%d status %d token %llu dep %llu commit %llu\n",
+			(unsigned long long)h->now, proto_type_name(mp->type), a, b, mp->status,
+			(unsigned long long)mp->token, (unsigned long long)mp->dep,
+			(unsigned long long)mp->commit);
 	switch (k) {
 	case H_PEER:
 		core_on_peer(h->cores[b], a, mp, h->now);
@@ -215,13 +255,56 @@ bool h_step(struct harness *h)
 		return false;
 	int pick = (int)common_rng_below(&h->rng, (uint64_t)nc);
 	h->now += 1000 + common_rng_below(&h->rng, 20000); /* 1-21 us per delivery */
-	return h_deliver(h, (enum h_chan_kind)cand[pick].k, cand[pick].a, cand[pick].b);
+	enum h_chan_kind k = (enum h_chan_kind)cand[pick].k;
+	int a = cand[pick].a, b = cand[pick].b;
+	if (h->loss_ppm && common_rng_below(&h->rng, 1000000) < h->loss_ppm) {
+		struct proto_msg m;
+		h->lost++;
+		return h_take(h, k, a, b, &m); /* lost in transit */
+	}
+	if (h->dup_ppm && common_rng_below(&h->rng, 1000000) < h->dup_ppm) {
+		/* delivered now, and again later (a retransmission): re-queue a copy at the tail */
+		struct h_chan *c = chan(h, k, a, b);
+		long fl = proto_frame_peek(c->buf.data, c->buf.len, H_MAX_FRAME);
+		uint8_t *copy = fl > 0 ? malloc((size_t)fl) : NULL;
+		if (copy) {
+			memcpy(copy, c->buf.data, (size_t)fl);
+			h_deliver(h, k, a, b);
+			if (!(k == H_PEER ? h->down[a] || h->down[b]
+					  : h->down[k == H_C2R ? b : a]) &&
+			    buf_append(&c->buf, copy, (size_t)fl) == 0)
+				h->duplicated++;
+			free(copy);
+			return true;
+		}
+	}
+	return h_deliver(h, k, a, b);
+}
+
+void h_crash(struct harness *h, int r)
+{
+	h->down[r] = true;
+	for (int i = 0; i < H_MAX_REPLICAS; i++) {
+		proto_buf_consume(&h->peer[r][i].buf, SIZE_MAX);
+		proto_buf_consume(&h->peer[i][r].buf, SIZE_MAX);
+	}
+	for (int s = 0; s < H_MAX_SESSIONS; s++) {
+		proto_buf_consume(&h->c2r[s][r].buf, SIZE_MAX);
+		proto_buf_consume(&h->r2c[r][s].buf, SIZE_MAX);
+	}
+}
+
+void h_restart(struct harness *h, int r)
+{
+	h->down[r] = false;
 }
 
 void h_advance(struct harness *h, uint64_t ns)
 {
 	h->now += ns;
 	for (int r = 0; r < h->n; r++) {
+		if (h->down[r])
+			continue;
 		core_tick(h->cores[r], h->now);
 		core_flush(h->cores[r], h->now);
 	}

@@ -25,6 +25,17 @@ struct h_chan {
 struct harness {
 	int n, nsess, leader;
 	uint32_t window;
+	/* faults (h_step): frames lost or delivered twice, per million deliveries; replicas down
+	 * (h_crash: its channels emptied, nothing to or from it until h_restart) */
+	uint32_t loss_ppm, dup_ppm;
+	bool down[H_MAX_REPLICAS];
+	uint64_t lost, duplicated;
+	/* called when a session learns the slot of one of its commands (the session's `ordered`
+	 * hook), with the session index */
+	void (*on_ordered)(struct harness *h, int sess, uint64_t seq, uint64_t slot);
+	void *user;
+	bool trace; /* print the weak-read traffic of one command (debugging aid) */
+	uint64_t trace_client, trace_seq;
 	int proto; /* enum conf_protocol of the cores, spoken by the sessions */
 	struct core *cores[H_MAX_REPLICAS];
 	struct session *sess[H_MAX_SESSIONS];
@@ -65,8 +76,13 @@ bool h_step(struct harness *h);
 void h_drain(struct harness *h);
 /* Delivers replica-to-replica frames only (bounded), leaving client traffic queued. */
 void h_drain_peers(struct harness *h);
-/* Advances simulated time and ticks every core and session. */
+/* Advances simulated time and ticks every core (that is up) and session. */
 void h_advance(struct harness *h, uint64_t ns);
+/* Stops replica r: every frame queued to or from it is dropped, and until h_restart nothing is
+ * delivered to it and nothing it would send is kept; its timers do not run. Its state is kept
+ * (a process paused or cut off, not one that lost its memory). */
+void h_crash(struct harness *h, int r);
+void h_restart(struct harness *h, int r);
 
 /* Frames waiting on one channel. */
 uint32_t h_pending(struct harness *h, enum h_chan_kind k, int a, int b);

@@ -12,3 +12,26 @@ TESTS += tests/test_cluster
 tests_test_cluster_SOURCES = tests/test_cluster.c tests/proc.c tests/proc.h
 tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a conf/libconf.a \
 	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
+
+# Deterministic simulation with faults (tests/sim.c), and its mutants: each builds the core
+# with one known bug re-introduced and passes only if the simulation catches it.
+SIM_LIBS = client/libsession.a proto/libproto.a verify/libverify.a desc/libdesc.a \
+	cmap/libcmap.a oset/liboset.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) -lm
+check_PROGRAMS += tests/test_sim tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
+	tests/sim_mutant_exec_on_timeout
+TESTS += tests/test_sim tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
+	tests/sim_mutant_exec_on_timeout
+tests_test_sim_SOURCES = tests/sim.c tests/harness.c tests/harness.h
+tests_test_sim_LDADD = replica/libcore.a $(SIM_LIBS)
+tests_sim_mutant_stale_spec_SOURCES = tests/sim.c tests/harness.c replica/core.c
+tests_sim_mutant_stale_spec_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_STALE_SPEC \
+	-DCURPKV_MUTANT='"stale speculative value"'
+tests_sim_mutant_stale_spec_LDADD = $(SIM_LIBS)
+tests_sim_mutant_double_exec_SOURCES = tests/sim.c tests/harness.c replica/core.c
+tests_sim_mutant_double_exec_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_DOUBLE_EXEC \
+	-DCURPKV_MUTANT='"retried cid executed twice"'
+tests_sim_mutant_double_exec_LDADD = $(SIM_LIBS)
+tests_sim_mutant_exec_on_timeout_SOURCES = tests/sim.c tests/harness.c replica/core.c
+tests_sim_mutant_exec_on_timeout_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_EXEC_ON_TIMEOUT \
+	-DCURPKV_MUTANT='"execution on timeout"'
+tests_sim_mutant_exec_on_timeout_LDADD = $(SIM_LIBS)

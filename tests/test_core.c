@@ -1086,6 +1086,54 @@ static void test_weak_read_rules(void **state)
 	h_free(&h);
 }
 
+/* HO: a weak read names the session's latest weak write (dep); a replica that holds neither
+ * its record nor its execution (the session just rebound here, or the message was lost) waits
+ * for it instead of answering without the session's own write; and of the session's own
+ * pending records it answers the highest seq issued before the read, never a later one. */
+static void test_weak_read_waits_for_own_writes(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 3, 4, 37, ho_cfg);
+	struct core *f = h.cores[2];
+	uint64_t k = 9;
+	struct proto_msg r;
+	struct proto_msg w1 = causal(100, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &k, "one"));
+	struct proto_msg w2 = causal(100, 2, 1, 2, mk_cmd(PROTO_OP_PUT, &k, "two"));
+	struct proto_msg rd = {.type = PROTO_WEAK_READ,
+			       .view = 0,
+			       .cid = {100, 3},
+			       .dep = 2,
+			       .cmd = mk_cmd(PROTO_OP_GET, &k, NULL)};
+	/* only w2 reached this replica: its chain (w1) is missing, so the read waits */
+	core_on_client(f, 1, &w2, h.now);
+	drop_replies(&h, 2, 0);
+	core_on_client(f, 1, &rd, h.now);
+	assert_int_equal(h_pending(&h, H_R2C, 2, 0), 0);
+	/* w1 arrives (re-sent): the chain is complete; the answer is w2, the latest in session
+	 * order although w1 arrived last */
+	core_on_client(f, 1, &w1, h.now);
+	bool answered = false;
+	while (h_take(&h, H_R2C, 2, 0, &r))
+		if (r.type == PROTO_WEAK_REPLY) {
+			assert_int_equal(r.status, PROTO_ST_OK);
+			assert_int_equal(r.vlen, 3);
+			assert_memory_equal(r.value, "two", 3);
+			answered = true;
+		}
+	assert_true(answered);
+	/* a record issued after the read (seq 5 > 4) is not the read's to see */
+	struct proto_msg w5 = causal(100, 5, 2, 2, mk_cmd(PROTO_OP_PUT, &k, "five"));
+	core_on_client(f, 1, &w5, h.now);
+	drop_replies(&h, 2, 0);
+	rd.cid.seq = 4;
+	core_on_client(f, 1, &rd, h.now);
+	assert_true(h_take(&h, H_R2C, 2, 0, &r));
+	assert_int_equal(r.type, PROTO_WEAK_REPLY);
+	assert_memory_equal(r.value, "two", 3);
+	h_free(&h);
+}
+
 /* ---- SCAN -------------------------------------------------------------------------------- */
 
 struct scan_done {
@@ -1347,6 +1395,7 @@ int main(void)
 	    cmocka_unit_test(test_ho_client_causal_deps_check),
 	    cmocka_unit_test(test_ho_client_read_dep_check),
 	    cmocka_unit_test(test_weak_read_rules),
+	    cmocka_unit_test(test_weak_read_waits_for_own_writes),
 	    cmocka_unit_test(test_scan_curp),
 	    cmocka_unit_test(test_scan_curpho),
 	    cmocka_unit_test(test_scan_curpht),

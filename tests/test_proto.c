@@ -133,14 +133,22 @@ static size_t make_samples(struct sample *s)
 	s[n++].m =
 	    (struct proto_msg){.type = PROTO_RECORD_ACK, .view = 7, .cid = {5, 12}, .ok = false};
 	s[n].file = "08-record_ack-deps.bin";
-	s[n].m = (struct proto_msg){.type = PROTO_RECORD_ACK, .view = 7, .cid = {5, 70}, .ok = true,
-				    .read_dep = {9, 4}, .n_deps = 3, .dep_exec = 2};
+	s[n].m = (struct proto_msg){.type = PROTO_RECORD_ACK,
+				    .view = 7,
+				    .cid = {5, 70},
+				    .ok = true,
+				    .read_dep = {9, 4},
+				    .n_deps = 3,
+				    .dep_exec = 2};
 	s[n].m.deps[0] = 3;
 	s[n].m.deps[1] = 8;
 	s[n].m.deps[2] = 69;
 	n++;
 	s[n].file = "08-record_ack-64deps.bin";
-	s[n].m = (struct proto_msg){.type = PROTO_RECORD_ACK, .view = 7, .cid = {5, 100}, .ok = true,
+	s[n].m = (struct proto_msg){.type = PROTO_RECORD_ACK,
+				    .view = 7,
+				    .cid = {5, 100},
+				    .ok = true,
 				    .n_deps = PROTO_MAX_DEPS};
 	for (uint32_t i = 0; i < PROTO_MAX_DEPS; i++)
 		s[n].m.deps[i] = i + 1;
@@ -212,6 +220,7 @@ static size_t make_samples(struct sample *s)
 				      .view = 7,
 				      .cid = {5, 22},
 				      .token = 81,
+				      .dep = 20,
 				      .cmd = {.op = PROTO_OP_GET, .key = S_KEY, .klen = 5}};
 	s[n].file = "20-weak_reply.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_WEAK_REPLY,
@@ -331,6 +340,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_bytes_equal(got->cmd.val, got->cmd.vlen, want->cmd.val, want->cmd.vlen);
 		if (want->type == PROTO_WEAK_READ) {
 			assert_int_equal(got->token, want->token);
+			assert_int_equal(got->dep, want->dep);
 		} else {
 			assert_int_equal(got->low_seq, want->low_seq);
 			assert_int_equal(got->dep, want->dep);
@@ -1323,6 +1333,8 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(put, L, o_uint(put->cid.seq), 5), -EBADMSG);
 	assert_int_equal(PATCH(cp, L, o_uint(cp->cid.seq), 5), -EBADMSG);
 	assert_int_equal(PATCH(ww, L, o_uint(ww->cid.seq + 1), 5), -EBADMSG);
+	assert_int_equal(PATCH(wr, L, o_uint(wr->cid.seq), 5), -EBADMSG);
+	assert_int_equal(PATCH(wr, L, o_uint(wr->cid.seq - 1), 5), 0);
 	/* bound is a replica id */
 	assert_int_equal(PATCH(cp, L, o_uint(PROTO_MAX_REPLICAS - 1), 6), 0);
 	assert_int_equal(PATCH(cp, L, o_uint(PROTO_MAX_REPLICAS), 6), -EBADMSG);
@@ -1333,10 +1345,10 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(cp, L, o_arr(getcmd, 4), 7), -EBADMSG);
 	assert_int_equal(PATCH(cp, L, o_arr(delcmd, 4), 7), 0);
 	assert_int_equal(PATCH(ww, L, o_arr(getcmd, 4), 6), -EBADMSG);
-	assert_int_equal(PATCH(wr, L, o_arr(delcmd, 4), 5), -EBADMSG);
-	assert_int_equal(PATCH(wr, L, o_arr(getcmd, 4), 5), 0);
+	assert_int_equal(PATCH(wr, L, o_arr(delcmd, 4), 6), -EBADMSG);
+	assert_int_equal(PATCH(wr, L, o_arr(getcmd, 4), 6), 0);
 	msgpack_object scancmd[4] = {o_uint(PROTO_OP_SCAN), o_bin("k", 1), o_nil(), o_uint(10)};
-	assert_int_equal(PATCH(wr, L, o_arr(scancmd, 4), 5), 0); /* a weak SCAN */
+	assert_int_equal(PATCH(wr, L, o_arr(scancmd, 4), 6), 0); /* a weak SCAN */
 	assert_int_equal(PATCH(cp, L, o_arr(scancmd, 4), 7), -EBADMSG);
 	/* read_dep: both halves zero or neither */
 	assert_int_equal(PATCH(reply, L, o_uint(0), 8), -EBADMSG);
