@@ -24,3 +24,10 @@ include_HEADERS = include/curpkv.h
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = curpkv.pc
 dist_man_MANS = docs/curpkv.1
+
+# `make installcheck`: a program built against the installed header, library and .pc file only
+# runs put/get/del against a cluster started with the installed binary.
+EXTRA_DIST += tests/installcheck/hello.c tests/installcheck/run.sh
+installcheck-local:
+	$(SHELL) $(srcdir)/tests/installcheck/run.sh $(srcdir) $(DESTDIR)$(bindir) \
+		$(DESTDIR)$(libdir)/pkgconfig $(DESTDIR)
