@@ -56,6 +56,11 @@ struct sess_drv {
 	struct common_rng rng;
 };
 
+struct drive_pause {
+	struct proc *p;
+	double at_s, for_s;
+};
+
 struct run {
 	struct ev_loop *loop;
 	struct cluster *cl;
@@ -70,6 +75,10 @@ struct run {
 	bool early_taken;
 	ev_timer watchdog;
 	struct common_logger lg; /* the cluster keeps a pointer to it: lives as long as the run */
+	/* a process paused (SIGSTOP) during the run, then resumed (SIGCONT) */
+	const struct drive_pause *pause;
+	ev_timer pause_t;
+	bool stopped;
 };
 
 static void drv_next(struct sess_drv *d);
@@ -173,9 +182,39 @@ static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
  * keys private to each session, results checked by op_done) until all completed or the watchdog
  * fires. probe holds the replica processes whose RSS is sampled after 1000 operations. The
  * caller checks the results, then frees with run_free. */
+static void pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct run *r = w->data;
+	(void)revents;
+	if (!r->stopped) {
+		proc_signal(r->pause->p, SIGSTOP);
+		r->stopped = true;
+		ev_timer_set(w, r->pause->for_s, 0.0);
+		ev_timer_start(loop, w);
+	} else {
+		proc_signal(r->pause->p, SIGCONT);
+		r->stopped = false;
+	}
+}
+
+static struct run *drive_paused(const struct conf *conf, const struct conf_settings *set,
+				uint64_t per_session, uint64_t seed, double watchdog_s,
+				struct proc *probe, int nprobe, double connect_grace_s,
+				const struct drive_pause *pause);
+
 static struct run *drive(const struct conf *conf, const struct conf_settings *set,
 			 uint64_t per_session, uint64_t seed, double watchdog_s, struct proc *probe,
 			 int nprobe, double connect_grace_s)
+{
+	return drive_paused(conf, set, per_session, seed, watchdog_s, probe, nprobe,
+			    connect_grace_s, NULL);
+}
+
+/* drive(), and with pause: SIGSTOP pause->p at_s seconds after the start, SIGCONT for_s later. */
+static struct run *drive_paused(const struct conf *conf, const struct conf_settings *set,
+				uint64_t per_session, uint64_t seed, double watchdog_s,
+				struct proc *probe, int nprobe, double connect_grace_s,
+				const struct drive_pause *pause)
 {
 	struct run *r = calloc(1, sizeof *r);
 	assert_non_null(r);
@@ -198,8 +237,21 @@ static struct run *drive(const struct conf *conf, const struct conf_settings *se
 	ev_timer_init(&r->watchdog, watchdog_cb, watchdog_s, 0.0);
 	r->watchdog.data = r;
 	ev_timer_start(r->loop, &r->watchdog);
+	r->pause = pause;
+	if (pause) {
+		ev_timer_init(&r->pause_t, pause_cb, pause->at_s, 0.0);
+		r->pause_t.data = r;
+		ev_timer_start(r->loop, &r->pause_t);
+	}
 	ev_run(r->loop, 0);
 	ev_timer_stop(r->loop, &r->watchdog);
+	if (pause) {
+		ev_timer_stop(r->loop, &r->pause_t);
+		if (r->stopped)
+			proc_signal(pause->p,
+				    SIGCONT); /* the run ended first: never leave it stopped */
+		r->stopped = false;
+	}
 	assert_false(r->failed);
 	for (int i = 0; i < SESSIONS; i++) {
 		assert_int_equal(r->s[i].errors, 0);
@@ -400,6 +452,42 @@ static void test_cluster_5(void **state)
 /* A follower killed with SIGKILL never blocks the others: with N=3 the fast path needs every
  * replica, so operations complete on the slow path (leader + the other follower commit), with
  * correct results, and the survivors stay identical. */
+/* A follower paused (SIGSTOP) for 3 s under load, then resumed: the run completes (the slow path
+ * while the super quorum is incomplete), every result checks out, and once resumed the follower
+ * catches up to identical state. */
+static void test_follower_paused(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	env_start(&e, 3, NULL);
+	struct drive_pause pz = {.p = &e.replicas[2], .at_s = 0.05, .for_s = 3.0};
+	struct run *r = drive_paused(e.conf, &e.s, 1000, 556, 120.0, e.replicas, 3, 0, &pz);
+	uint64_t fast, slow, retry;
+	run_paths(r, &fast, &slow, &retry);
+	printf("# N=3, replica2 paused 3 s: %llu ops: fast %llu, slow %llu, retry %llu\n",
+	       (unsigned long long)(fast + slow + retry), (unsigned long long)fast,
+	       (unsigned long long)slow, (unsigned long long)retry);
+	assert_int_equal(fast + slow + retry, SESSIONS * 1000);
+	assert_true(slow + retry > 0); /* the pause was felt: a super quorum needs all 3 */
+	run_free(r);
+	struct cluster_stats st[3];
+	char err[256];
+	bool same = false;
+	for (int attempt = 0; attempt < 200 && !same; attempt++) {
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(cluster_stats(e.conf, &e.s, i, 5.0, &st[i], err), 0);
+		same = stat_of(&st[2], "exec_index") == SESSIONS * 1000 &&
+		       stat_of(&st[1], "exec_index") == SESSIONS * 1000;
+		if (!same)
+			poll(NULL, 0, 50);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(stat_of(&st[i], "exec_index"), SESSIONS * 1000);
+		assert_int_equal(stat_of(&st[i], "digest"), stat_of(&st[0], "digest"));
+	}
+	env_stop(&e);
+}
+
 static void test_follower_killed(void **state)
 {
 	(void)state;
@@ -1401,6 +1489,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_cluster_5, teardown_procs),
 	    cmocka_unit_test_teardown(test_cluster_3_loops, teardown_procs),
 	    cmocka_unit_test_teardown(test_follower_killed, teardown_procs),
+	    cmocka_unit_test_teardown(test_follower_paused, teardown_procs),
 	    cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
 	    cmocka_unit_test_teardown(test_loadgen_scans, teardown_procs),
 	    cmocka_unit_test_teardown(test_cli, teardown_procs),
