@@ -11,7 +11,7 @@ check_PROGRAMS += tests/test_cluster
 TESTS += tests/test_cluster
 tests_test_cluster_SOURCES = tests/test_cluster.c tests/proc.c tests/proc.h
 tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a conf/libconf.a \
-	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
+	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
 
 # Deterministic simulation with faults (tests/sim.c), and its mutants: each builds the core
 # with one known bug re-introduced and passes only if the simulation catches it.

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -896,6 +897,123 @@ static void hostile_round(uint16_t port, struct common_rng *rng)
 	close(fd);
 }
 
+/* ---- flood: many hostile connections while a correct client works ----------------------- */
+
+struct flood {
+	uint16_t port;
+	int rounds;
+	uint64_t seed;
+	/* out */
+	int garbage, oversized, truncated, idle, connect_failed;
+};
+
+static int flood_dial(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* The flooding thread: no cmocka calls here (counts only; the main thread asserts). */
+static void *flood_main(void *arg)
+{
+	struct flood *f = arg;
+	struct common_rng rng;
+	common_rng_seed(&rng, f->seed);
+	int idle[128];
+	int nidle = 0;
+	uint8_t buf[2048];
+	for (int i = 0; i < f->rounds; i++) {
+		int fd = flood_dial(f->port);
+		if (fd < 0) {
+			f->connect_failed++;
+			continue;
+		}
+		uint64_t kind = common_rng_below(&rng, 5);
+		size_t len = 0;
+		if (kind == 0) { /* a frame of garbage, 1..2000 bytes */
+			uint32_t body = 1 + (uint32_t)common_rng_below(&rng, 2000);
+			memcpy(buf, &body, 4);
+			for (uint32_t k = 0; k < body; k++)
+				buf[4 + k] = (uint8_t)common_rng_next(&rng);
+			len = 4 + body;
+			f->garbage++;
+		} else if (kind == 1) { /* a header declaring ~2 GiB */
+			const uint8_t big[] = {0xff, 0xff, 0xff, 0x7f};
+			memcpy(buf, big, 4);
+			len = 4;
+			f->oversized++;
+		} else if (kind == 2) { /* a frame cut short, then EOF */
+			const uint8_t t[] = {100, 0, 0, 0, 0x95, 0x01, 0x02};
+			memcpy(buf, t, sizeof t);
+			len = sizeof t;
+			f->truncated++;
+		}
+		if (len) {
+			ssize_t w = send(fd, buf, len, MSG_NOSIGNAL);
+			(void)w;
+			close(fd);
+			continue;
+		}
+		/* idle, or slow (two bytes of a header and nothing more): kept open */
+		if (kind == 4) {
+			ssize_t w = send(fd, buf, 2, MSG_NOSIGNAL);
+			(void)w;
+		}
+		f->idle++;
+		if (nidle == (int)(sizeof idle / sizeof idle[0])) {
+			close(idle[0]);
+			memmove(idle, idle + 1, (size_t)(nidle - 1) * sizeof idle[0]);
+			nidle--;
+		}
+		idle[nidle++] = fd;
+	}
+	for (int i = 0; i < nidle; i++)
+		close(idle[i]);
+	return NULL;
+}
+
+/* Thousands of garbage, oversized and truncated frames and idle or slow connections against the
+ * leader, while 4 correct sessions run 2,000 operations each: every result checks out, nothing
+ * times out, the leader's memory stays bounded, and it counts the frames it refused. */
+static void test_flood(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	env_start(&e, 3, NULL);
+	uint64_t rss0 = proc_rss_kib(&e.replicas[0]);
+	struct cluster_stats st;
+	char err[256];
+	assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st, err), 0);
+	uint64_t rejected0 = stat_of(&st, "frames_rejected");
+	struct flood f = {.port = e.base, .rounds = 4000, .seed = 1234};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, flood_main, &f), 0);
+	struct run *r = drive(e.conf, &e.s, 2000, 79, 120.0, e.replicas, 3, 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	run_free(r);
+	assert_true(proc_alive(&e.replicas[0]));
+	uint64_t rss1 = proc_rss_kib(&e.replicas[0]);
+	assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st, err), 0);
+	uint64_t rejected = stat_of(&st, "frames_rejected") - rejected0;
+	printf("# flood: %d garbage, %d oversized, %d truncated frames, %d idle/slow connections "
+	       "(%d connects refused); leader rejected %llu frames; RSS %llu -> %llu KiB; 8,000 "
+	       "correct operations checked\n",
+	       f.garbage, f.oversized, f.truncated, f.idle, f.connect_failed,
+	       (unsigned long long)rejected, (unsigned long long)rss0, (unsigned long long)rss1);
+	assert_true(f.garbage + f.oversized > 1000);
+	assert_true(rejected >= (uint64_t)(f.garbage + f.oversized) / 2);
+	assert_true(rss1 < rss0 + 64 * 1024); /* bounded: no per-garbage growth */
+	env_stop(&e);
+}
+
 static void test_hostile_input(void **state)
 {
 	(void)state;
@@ -1485,6 +1603,7 @@ int main(void)
 	setenv("ASAN_OPTIONS", opts, 1);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_hostile_input, teardown_procs),
+	    cmocka_unit_test_teardown(test_flood, teardown_procs),
 	    cmocka_unit_test_teardown(test_cluster_3, teardown_procs),
 	    cmocka_unit_test_teardown(test_cluster_5, teardown_procs),
 	    cmocka_unit_test_teardown(test_cluster_3_loops, teardown_procs),
