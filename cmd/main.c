@@ -27,36 +27,44 @@ struct cli_args {
 	bool check;
 	bool help;
 	bool version;
-	bool weak;	  /* --weak (get/put/del/scan) */
-	int npos;	  /* positional arguments (subcommands only) */
+	bool weak; /* --weak (get/put/del/scan) */
+	int npos;  /* positional arguments (subcommands only) */
 	char *pos[4];
 	bool allow_pos;
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: curpkv -run master|server|replica|client -config FILE [-alias NAME]\n"
-		"              [-protocol curp|curpho|curpht] [-latency FILE] [-quorum FILE] [-log FILE]\n"
-		"       curpkv -check -config FILE [-alias NAME] [-protocol P]\n"
-		"       curpkv stats -config FILE      print every replica's counters\n"
-		"       curpkv get|del -config FILE [--weak] KEY   curpkv put -config FILE [--weak] KEY VALUE\n"
-		"       curpkv scan -config FILE [--weak] KEY COUNT   up to COUNT keys from KEY on\n"
-		"              exit status: 0 done, 1 get of a missing key, 2 usage, 3 no answer\n"
-		"       curpkv check-history FILE [STEPS]   check a recorded history (linearizability)\n"
-		"              exit status: 0 linearizable, 1 violation, 3 undecided within STEPS per key\n"
-		"       curpkv -h | -version\n"
-		"\n"
-		"  -run ROLE      process role: master, server (or replica), client\n"
-		"  -config FILE   cluster conf file (see docs/conf.md)\n"
-		"  -alias NAME    which host of the conf this process is (e.g. replica0, client0)\n"
-		"  -protocol P    override the conf's protocol\n"
-		"  -latency FILE  emulated latency file (\"uniform <rtt>\" or \"<addrA> <addrB> <rtt>\" rows)\n"
-		"  -quorum FILE   quorum file (its leader line picks the initial leader)\n"
-		"  -log FILE      log to FILE (truncated) instead of stderr\n"
-		"  -check         parse and validate the conf, print the effective settings, exit\n"
-		"  -version       print the version\n"
-		"Flags may be written -flag or --flag, with the value as the next argument or after '='.\n");
+	fprintf(
+	    out,
+	    "usage: curpkv -run master|server|replica|client -config FILE [-alias NAME]\n"
+	    "              [-protocol curp|curpho|curpht] [-latency FILE] [-quorum FILE] [-log "
+	    "FILE]\n"
+	    "       curpkv -check -config FILE [-alias NAME] [-protocol P]\n"
+	    "       curpkv stats -config FILE      print every replica's counters\n"
+	    "       curpkv get|del -config FILE [--weak] KEY   curpkv put -config FILE [--weak] "
+	    "KEY VALUE\n"
+	    "       curpkv scan -config FILE [--weak] KEY COUNT   up to COUNT keys from KEY on\n"
+	    "              exit status: 0 done, 1 get of a missing key, 2 usage, 3 no answer\n"
+	    "       curpkv check-history FILE [STEPS]   check a recorded history "
+	    "(linearizability,\n"
+	    "              causal consistency)\n"
+	    "              exit status: 0 linearizable, 1 violation, 3 undecided within STEPS per "
+	    "key\n"
+	    "       curpkv -h | -version\n"
+	    "\n"
+	    "  -run ROLE      process role: master, server (or replica), client\n"
+	    "  -config FILE   cluster conf file (see docs/conf.md)\n"
+	    "  -alias NAME    which host of the conf this process is (e.g. replica0, client0)\n"
+	    "  -protocol P    override the conf's protocol\n"
+	    "  -latency FILE  emulated latency file (\"uniform <rtt>\" or \"<addrA> <addrB> "
+	    "<rtt>\" rows)\n"
+	    "  -quorum FILE   quorum file (its leader line picks the initial leader)\n"
+	    "  -log FILE      log to FILE (truncated) instead of stderr\n"
+	    "  -check         parse and validate the conf, print the effective settings, exit\n"
+	    "  -version       print the version\n"
+	    "Flags may be written -flag or --flag, with the value as the next argument or after "
+	    "'='.\n");
 }
 
 /* Returns 0, or -EINVAL after printing why. */
@@ -66,13 +74,13 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
 		const char *name;
 		size_t off;
 	} valued[] = {
-		{"run", offsetof(struct cli_args, run)},
-		{"config", offsetof(struct cli_args, config)},
-		{"alias", offsetof(struct cli_args, alias)},
-		{"protocol", offsetof(struct cli_args, protocol)},
-		{"latency", offsetof(struct cli_args, latency)},
-		{"quorum", offsetof(struct cli_args, quorum)},
-		{"log", offsetof(struct cli_args, log)},
+	    {"run", offsetof(struct cli_args, run)},
+	    {"config", offsetof(struct cli_args, config)},
+	    {"alias", offsetof(struct cli_args, alias)},
+	    {"protocol", offsetof(struct cli_args, protocol)},
+	    {"latency", offsetof(struct cli_args, latency)},
+	    {"quorum", offsetof(struct cli_args, quorum)},
+	    {"log", offsetof(struct cli_args, log)},
 	};
 	bool allow_pos = a->allow_pos;
 	memset(a, 0, sizeof *a);
@@ -152,8 +160,9 @@ static int load_conf(const struct cli_args *a, struct conf **cp, struct conf_set
 		} else {
 			s->protocol = p;
 			if (p == CONF_PROTO_CURP && s->weak_ratio > 0) {
-				fprintf(stderr, "curpkv: warning: weakRatio %u forced to 0 for "
-						"protocol curp\n",
+				fprintf(stderr,
+					"curpkv: warning: weakRatio %u forced to 0 for "
+					"protocol curp\n",
 					s->weak_ratio);
 				s->weak_ratio = 0;
 			}
@@ -173,7 +182,8 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	if (a->log) {
 		out = fopen(a->log, "w");
 		if (out == NULL) {
-			fprintf(stderr, "curpkv: cannot open log %s: %s\n", a->log, strerror(errno));
+			fprintf(stderr, "curpkv: cannot open log %s: %s\n", a->log,
+				strerror(errno));
 			return 1;
 		}
 		setvbuf(out, NULL, _IOLBF, 0);
@@ -182,7 +192,10 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	bool client = !strcasecmp(a->run, "client");
 	struct common_logger lg;
 	common_logger_init(&lg, out, COMMON_LOG_INFO,
-			   a->alias ? a->alias : (master ? "master" : client ? "client" : "replica"));
+			   a->alias ? a->alias
+				    : (master	? "master"
+				       : client ? "client"
+						: "replica"));
 	int status = master   ? master_main(c, s, a->quorum, &lg)
 		     : client ? loadgen_main(c, s, a->alias, &lg)
 			      : server_main(c, s, a->alias, a->latency, a->quorum, &lg);
@@ -191,7 +204,8 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	return status;
 }
 
-/* `curpkv check-history FILE [STEPS]`: the linearizability checker on a history file. */
+/* `curpkv check-history FILE [STEPS]`: the linearizability checker (strong operations) and the
+ * causal checker (every operation; sessions one operation at a time) on a history file. */
 static int check_history(int argc, char **argv)
 {
 	if (argc < 1 || argc > 2) {
@@ -213,8 +227,13 @@ static int check_history(int argc, char **argv)
 	struct verify_result r;
 	enum verify_status st = verify_linearizable(&h, budget, &r);
 	verify_print(stdout, &r);
+	struct verify_causal_result cr;
+	enum verify_status cst = verify_causal(&h, &cr);
+	verify_causal_print(stdout, &cr);
 	verify_free(&h);
-	return st == VERIFY_OK ? 0 : st == VERIFY_FAIL ? 1 : 3;
+	if (st == VERIFY_FAIL || cst == VERIFY_FAIL)
+		return 1;
+	return st == VERIFY_OK ? 0 : 3;
 }
 
 int main(int argc, char **argv)
@@ -223,7 +242,8 @@ int main(int argc, char **argv)
 	memset(&a, 0, sizeof a);
 	if (argc > 1 && !strcmp(argv[1], "check-history"))
 		return check_history(argc - 2, argv + 2);
-	/* Subcommand forms: `curpkv stats|get|put|del|scan -config F ...` (flags follow the word). */
+	/* Subcommand forms: `curpkv stats|get|put|del|scan -config F ...` (flags follow the word).
+	 */
 	const char *sub = NULL;
 	static const char *const subs[] = {"stats", "get", "put", "del", "scan"};
 	for (size_t i = 0; argc > 1 && i < sizeof subs / sizeof subs[0]; i++)
@@ -281,7 +301,8 @@ int main(int argc, char **argv)
 	}
 	if (strcasecmp(a.run, "master") && strcasecmp(a.run, "server") &&
 	    strcasecmp(a.run, "replica") && strcasecmp(a.run, "client")) {
-		fprintf(stderr, "curpkv: -run %s: not one of master, server, replica, client\n", a.run);
+		fprintf(stderr, "curpkv: -run %s: not one of master, server, replica, client\n",
+			a.run);
 		conf_free(c);
 		return 2;
 	}

@@ -79,8 +79,8 @@ static void test_concurrency(void **state)
 	struct verify_result r;
 	add(&h, 1, "put", "k", "01", 0, 5, "ok");
 	add(&h, 1, "put", "k", "02", 10, 100, "ok"); /* long write */
-	add(&h, 2, "get", "k", "02", 20, 30, "ok"); /* sees the new value early: fine */
-	add(&h, 3, "get", "k", "01", 15, 25, "ok"); /* overlaps the first read: fine */
+	add(&h, 2, "get", "k", "02", 20, 30, "ok");  /* sees the new value early: fine */
+	add(&h, 3, "get", "k", "01", 15, 25, "ok");  /* overlaps the first read: fine */
 	assert_int_equal(check(&h, &r), VERIFY_OK);
 
 	struct verify_history h2 = {0};
@@ -186,26 +186,151 @@ static void test_parse_errors(void **state)
 			 -EINVAL);
 	/* a scan is recognised and skipped, not an error (and not an operation of a key) */
 	assert_int_equal(
-		verify_parse_line("{\"session\":1,\"seq\":2,\"op\":\"scan\",\"cons\":\"weak\","
-				  "\"count\":3,\"key\":\"aa\",\"value\":\"\",\"result\":\"\","
-				  "\"invoke_ns\":1,\"complete_ns\":2,\"status\":\"ok\"}",
-				  &op),
-		VERIFY_SKIP_SCAN);
+	    verify_parse_line("{\"session\":1,\"seq\":2,\"op\":\"scan\",\"cons\":\"weak\","
+			      "\"count\":3,\"key\":\"aa\",\"value\":\"\",\"result\":\"\","
+			      "\"invoke_ns\":1,\"complete_ns\":2,\"status\":\"ok\"}",
+			      &op),
+	    VERIFY_SKIP_SCAN);
 	assert_null(op.key);
 	assert_int_equal(
-		verify_parse_line("{\"session\":1,\"seq\":1,\"op\":\"get\",\"cons\":\"strong\","
-				  "\"key\":\"aa\",\"invoke_ns\":1,\"complete_ns\":2,\"status\":\"maybe\"}",
-				  &op),
-		-EINVAL);
+	    verify_parse_line(
+		"{\"session\":1,\"seq\":1,\"op\":\"get\",\"cons\":\"strong\","
+		"\"key\":\"aa\",\"invoke_ns\":1,\"complete_ns\":2,\"status\":\"maybe\"}",
+		&op),
+	    -EINVAL);
+}
+
+/* ---- causal consistency ------------------------------------------------------------------ */
+
+static enum verify_status causal(struct verify_history *h, struct verify_causal_result *r)
+{
+	enum verify_status st = verify_causal(h, r);
+	verify_causal_print(stdout, r);
+	verify_free(h);
+	return st;
+}
+
+/* Weak reads may lag (a stale value is causally fine when nothing in the reader's past
+ * overwrote it), and concurrent writes may be seen in either order by different sessions. */
+static void test_causal_legal(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_causal_result r;
+	add(&h, 1, "put", "k1", "a1", 10, 20, "ok");
+	add(&h, 2, "put", "k1", "b1", 10, 20, "ok"); /* concurrent with a1 */
+	add(&h, 3, "get", "k1", "a1", 30, 40, "ok");
+	add(&h, 3, "get", "k1", "b1", 50, 60, "ok");
+	add(&h, 4, "get", "k1", "b1", 30, 40, "ok"); /* session 4 sees them the other way */
+	add(&h, 4, "get", "k1", "a1", 50, 60, "ok");
+	add(&h, 5, "get", "k1", NULL, 100, 110, "ok"); /* lagging: nothing in its past */
+	add(&h, 1, "put", "k2", "a2", 30, 40, "ok");
+	add(&h, 1, "get", "k2", "a2", 50, 60, "ok"); /* read-your-writes */
+	add(&h, 1, "del", "k2", NULL, 70, 80, "ok");
+	add(&h, 1, "get", "k2", NULL, 90, 100, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_OK);
+	assert_int_equal(r.violations, 0);
+	assert_int_equal(r.ops_checked, 11);
+	assert_int_equal(r.sessions, 5);
+}
+
+/* Read-your-writes: the session's own later write, then its older value. */
+static void test_causal_ryw(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_causal_result r;
+	add(&h, 1, "put", "k", "v1", 10, 20, "ok");
+	add(&h, 1, "put", "k", "v2", 30, 40, "ok");
+	add(&h, 1, "get", "k", "v1", 50, 60, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "(session 1 seq"));
+	/* and nothing after its own put, with no delete anywhere */
+	add(&h, 1, "put", "k", "v3", 10, 20, "ok");
+	add(&h, 1, "get", "k", NULL, 30, 40, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_FAIL);
+	/* ...which another session's delete (not before the put) explains */
+	add(&h, 1, "put", "k", "v4", 10, 20, "ok");
+	add(&h, 2, "del", "k", NULL, 10, 20, "ok");
+	add(&h, 1, "get", "k", NULL, 30, 40, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_OK);
+}
+
+/* Monotonic reads: after seeing w2, which followed w1 in its writer's session, seeing w1. */
+static void test_causal_monotonic_reads(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_causal_result r;
+	add(&h, 1, "put", "k", "w1", 10, 20, "ok");
+	add(&h, 1, "put", "k", "w2", 30, 40, "ok");
+	add(&h, 2, "get", "k", "w2", 50, 60, "ok");
+	add(&h, 2, "get", "k", "w1", 70, 80, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_FAIL);
+}
+
+/* Writes-follow-reads, across keys: session 2 read x=x1 and then wrote y=y1; session 3 read
+ * y1 and then an x older than x1 (x0, which x1's session wrote first). */
+static void test_causal_writes_follow_reads(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_causal_result r;
+	add(&h, 1, "put", "x", "x0", 10, 20, "ok");
+	add(&h, 1, "put", "x", "x1", 30, 40, "ok");
+	add(&h, 2, "get", "x", "x1", 50, 60, "ok");
+	add(&h, 2, "put", "y", "y1", 70, 80, "ok");
+	add(&h, 3, "get", "y", "y1", 90, 100, "ok");
+	add(&h, 3, "get", "x", "x0", 110, 120, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_FAIL);
+	/* the same without the read of x by session 2: legal (no causal path from x1 to y1) */
+	add(&h, 1, "put", "x", "x0", 10, 20, "ok");
+	add(&h, 1, "put", "x", "x1", 30, 40, "ok");
+	add(&h, 2, "put", "y", "y1", 70, 80, "ok");
+	add(&h, 3, "get", "y", "y1", 90, 100, "ok");
+	add(&h, 3, "get", "x", "x0", 110, 120, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_OK);
+}
+
+/* A cycle (a read returns a write that came after it in its own session), a value never
+ * written, a failed write observed, and overlapping operations of a session (not checked). */
+static void test_causal_other(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_causal_result r;
+	add(&h, 1, "get", "k", "late", 10, 20, "ok");
+	add(&h, 1, "put", "k", "late", 30, 40, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "cyclic"));
+	add(&h, 1, "get", "k", "ghost", 10, 20, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_FAIL);
+	add(&h, 1, "put", "k", "failed", 10, 20, "fail");
+	add(&h, 2, "get", "k", "failed", 30, 40, "ok");
+	assert_int_equal(causal(&h, &r), VERIFY_FAIL);
+	add(&h, 1, "put", "k", "p1", 10, 30, "ok");
+	add(&h, 1, "get", "k", "p1", 20, 40, "ok"); /* overlaps the put */
+	assert_int_equal(causal(&h, &r), VERIFY_UNKNOWN);
+	assert_true(r.unsupported);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sequential_legal), cmocka_unit_test(test_stale_read_violation),
-		cmocka_unit_test(test_concurrency), cmocka_unit_test(test_overlap_regression),	 cmocka_unit_test(test_value_never_written),
-		cmocka_unit_test(test_unknown_and_failed), cmocka_unit_test(test_lost_write),
-		cmocka_unit_test(test_budget_unknown),	 cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_sequential_legal),
+	    cmocka_unit_test(test_stale_read_violation),
+	    cmocka_unit_test(test_concurrency),
+	    cmocka_unit_test(test_overlap_regression),
+	    cmocka_unit_test(test_value_never_written),
+	    cmocka_unit_test(test_unknown_and_failed),
+	    cmocka_unit_test(test_lost_write),
+	    cmocka_unit_test(test_budget_unknown),
+	    cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_causal_legal),
+	    cmocka_unit_test(test_causal_ryw),
+	    cmocka_unit_test(test_causal_monotonic_reads),
+	    cmocka_unit_test(test_causal_writes_follow_reads),
+	    cmocka_unit_test(test_causal_other),
 	};
 	return cmocka_run_group_tests_name("verify", tests, NULL, NULL);
 }

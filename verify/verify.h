@@ -1,5 +1,6 @@
 /* verify: checkers for recorded histories (CONF.md 5): linearizability of strong operations per
- * key (Wing-Gong/Lowe search with memoization, bounded by a step budget). */
+ * key (Wing-Gong/Lowe search with memoization, bounded by a step budget), and causal consistency
+ * of weak and strong operations together (verify/causal.c). */
 #ifndef CURPKV_VERIFY_H
 #define CURPKV_VERIFY_H
 
@@ -60,5 +61,23 @@ enum verify_status verify_linearizable(const struct verify_history *h, uint64_t 
 
 /* Prints a one-paragraph summary of r. */
 void verify_print(FILE *out, const struct verify_result *r);
+
+struct verify_causal_result {
+	size_t ops_checked, sessions, reads_checked, violations;
+	bool unsupported;	   /* not checked (overlapping operations in a session, memory) */
+	char first_violation[320]; /* or why it was not checked */
+};
+
+/* Checks that h (weak and strong operations; scans are not in it) is causally consistent, which
+ * implies read-your-writes, monotonic reads, monotonic writes and writes-follow-reads for every
+ * session: causal order is session order plus reads-from (values are unique), it must be acyclic,
+ * and no read may return a value that a write in its causal past had overwritten, nor nothing
+ * when a put of the key is in its causal past and no delete could have followed it. Completed
+ * operations and unknown writes take part; failed writes never do (reading one is a violation).
+ * Sessions must run one operation at a time (else VERIFY_UNKNOWN, `unsupported`). Cost: vector
+ * clocks of one word per session per operation, and per read a scan of the key's writes.
+ * Returns VERIFY_OK, VERIFY_FAIL or VERIFY_UNKNOWN. */
+enum verify_status verify_causal(const struct verify_history *h, struct verify_causal_result *out);
+void verify_causal_print(FILE *out, const struct verify_causal_result *r);
 
 #endif

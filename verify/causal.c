@@ -1,0 +1,349 @@
+/* verify/causal: causal consistency of a whole history (weak and strong operations), which
+ * implies the four session guarantees: read-your-writes, monotonic reads, monotonic writes and
+ * writes-follow-reads.
+ *
+ * Causal order: session order (each session's operations one at a time, in invocation order)
+ * plus reads-from (a read follows the write whose value it returned; values are unique). It must
+ * be acyclic. A read r of key k that returned write w' (or nothing) violates causality when
+ * some write w of k is in r's causal past and w' is in w's causal past (w overwrote w' before r
+ * could see it), or when it returned nothing although a put of k is in its causal past and no
+ * delete of k could have come after that put. Causal pasts are vector clocks over sessions,
+ * computed in a topological order of the causal graph. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hash.h"
+#include "verify/verify.h"
+
+struct cop {
+	size_t op;    /* index in the history */
+	int sess;     /* dense session index */
+	uint32_t idx; /* 1-based position in its session */
+	long rf;      /* read: index (into cops) of the write it returned, -1 none */
+	int key;      /* dense key index */
+	uint32_t *vc; /* causal past: per session, the highest position included */
+	int indeg;
+	long next_in_sess; /* -1 none */
+};
+
+/* A string -> dense id table (open addressing). */
+struct ids {
+	const char **k;
+	int *v;
+	size_t cap, n;
+};
+
+static int ids_get(struct ids *t, const char *s, bool add)
+{
+	if (t->n * 2 >= t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 1024;
+		const char **nk = calloc(ncap, sizeof *nk);
+		int *nv = calloc(ncap, sizeof *nv);
+		if (nk == NULL || nv == NULL) {
+			free(nk);
+			free(nv);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < t->cap; i++)
+			if (t->k[i]) {
+				size_t j = common_hash64(t->k[i], strlen(t->k[i]), 7) & (ncap - 1);
+				while (nk[j])
+					j = (j + 1) & (ncap - 1);
+				nk[j] = t->k[i];
+				nv[j] = t->v[i];
+			}
+		free(t->k);
+		free(t->v);
+		t->k = nk;
+		t->v = nv;
+		t->cap = ncap;
+	}
+	size_t j = common_hash64(s, strlen(s), 7) & (t->cap - 1);
+	while (t->k[j]) {
+		if (strcmp(t->k[j], s) == 0)
+			return t->v[j];
+		j = (j + 1) & (t->cap - 1);
+	}
+	if (!add)
+		return -ENOENT;
+	t->k[j] = s;
+	t->v[j] = (int)t->n;
+	return (int)t->n++;
+}
+
+static void ids_free(struct ids *t)
+{
+	free(t->k);
+	free(t->v);
+	memset(t, 0, sizeof *t);
+}
+
+static int cmp_sess_invoke(const void *a, const void *b, void *h)
+{
+	const struct verify_op *ops = ((const struct verify_history *)h)->ops;
+	const struct verify_op *x = &ops[*(const size_t *)a], *y = &ops[*(const size_t *)b];
+	if (x->session != y->session)
+		return x->session < y->session ? -1 : 1;
+	if (x->invoke_ns != y->invoke_ns)
+		return x->invoke_ns < y->invoke_ns ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static bool in_past(const struct cop *of, const struct cop *x)
+{
+	return of->vc[x->sess] >= x->idx;
+}
+
+enum verify_status verify_causal(const struct verify_history *h, struct verify_causal_result *out)
+{
+	memset(out, 0, sizeof *out);
+	enum verify_status st = VERIFY_OK;
+	/* the operations that took part: completed ones, and unknown writes (which may have) */
+	size_t n = 0;
+	size_t *order = malloc((h->n ? h->n : 1) * sizeof *order);
+	struct cop *c = calloc(h->n ? h->n : 1, sizeof *c);
+	struct ids sessions = {0}, keys = {0}, values = {0};
+	uint32_t *vcs = NULL;
+	long *queue = NULL;
+	if (order == NULL || c == NULL)
+		goto oom;
+	for (size_t i = 0; i < h->n; i++) {
+		const struct verify_op *o = &h->ops[i];
+		if (o->status == VERIFY_OK ||
+		    (o->status == VERIFY_UNKNOWN && o->kind != VERIFY_GET))
+			order[n++] = i;
+	}
+	qsort_r(order, n, sizeof *order, cmp_sess_invoke, (void *)h);
+	char sbuf[32];
+	int nsess = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct verify_op *o = &h->ops[order[i]];
+		c[i].op = order[i];
+		snprintf(sbuf, sizeof sbuf, "%llu", (unsigned long long)o->session);
+		int sid = ids_get(&sessions, sbuf, false);
+		if (sid == -ENOMEM)
+			goto oom;
+		if (sid == -ENOENT) {
+			char *d = strdup(sbuf);
+			if (d == NULL || (sid = ids_get(&sessions, d, true)) < 0)
+				goto oom;
+			nsess = sid + 1;
+		}
+		c[i].sess = sid;
+		c[i].idx = (i > 0 && c[i - 1].sess == sid) ? c[i - 1].idx + 1 : 1;
+		c[i].next_in_sess = -1;
+		if (i > 0 && c[i - 1].sess == sid) {
+			const struct verify_op *p = &h->ops[c[i - 1].op];
+			if (p->status != VERIFY_OK || p->complete_ns > o->invoke_ns) {
+				/* overlapping operations of one session: no session order to check
+				 */
+				snprintf(
+				    out->first_violation, sizeof out->first_violation,
+				    "session %llu has overlapping operations (line %d): the causal "
+				    "check needs one operation at a time per session",
+				    (unsigned long long)o->session, o->line);
+				out->unsupported = true;
+				st = VERIFY_UNKNOWN;
+				goto done;
+			}
+			c[i - 1].next_in_sess = (long)i;
+			c[i].indeg++;
+		}
+		int kid = ids_get(&keys, o->key, true);
+		if (kid < 0)
+			goto oom;
+		c[i].key = kid;
+		c[i].rf = -1;
+		if (o->kind == VERIFY_PUT && ids_get(&values, o->value, true) < 0)
+			goto oom;
+	}
+	/* values -> writer (values are unique in a checked history) */
+	long *writer = malloc((values.n ? values.n : 1) * sizeof *writer);
+	if (writer == NULL)
+		goto oom;
+	for (size_t i = 0; i < values.n; i++)
+		writer[i] = -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct verify_op *o = &h->ops[c[i].op];
+		if (o->kind == VERIFY_PUT)
+			writer[ids_get(&values, o->value, false)] = (long)i;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct verify_op *o = &h->ops[c[i].op];
+		if (o->kind != VERIFY_GET || o->result == NULL)
+			continue;
+		int vid = ids_get(&values, o->result, false);
+		long w = vid >= 0 ? writer[vid] : -1;
+		if (w < 0 || c[w].key != c[i].key) {
+			out->violations++;
+			if (!out->first_violation[0])
+				snprintf(out->first_violation, sizeof out->first_violation,
+					 "line %d: a read of a value no completed or pending put "
+					 "of the key "
+					 "wrote",
+					 o->line);
+			continue;
+		}
+		c[i].rf = w;
+		c[i].indeg++;
+	}
+	out->ops_checked = n;
+	out->sessions = (size_t)nsess;
+	/* topological order: Kahn over session edges and reads-from edges */
+	vcs = calloc(n * (size_t)(nsess ? nsess : 1), sizeof *vcs);
+	queue = malloc((n ? n : 1) * sizeof *queue);
+	long *readers_head = malloc((n ? n : 1) * sizeof *readers_head);
+	long *readers_next = malloc((n ? n : 1) * sizeof *readers_next);
+	if (vcs == NULL || queue == NULL || readers_head == NULL || readers_next == NULL) {
+		free(writer);
+		free(readers_head);
+		free(readers_next);
+		goto oom;
+	}
+	for (size_t i = 0; i < n; i++) {
+		c[i].vc = vcs + i * (size_t)nsess;
+		readers_head[i] = -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (c[i].rf >= 0) {
+			readers_next[i] = readers_head[c[i].rf];
+			readers_head[c[i].rf] = (long)i;
+		}
+	size_t qh = 0, qt = 0, done_n = 0;
+	for (size_t i = 0; i < n; i++)
+		if (c[i].indeg == 0)
+			queue[qt++] = (long)i;
+	while (qh < qt) {
+		long i = queue[qh++];
+		done_n++;
+		c[i].vc[c[i].sess] = c[i].idx;
+		long nx = c[i].next_in_sess;
+		if (nx >= 0) {
+			for (int s = 0; s < nsess; s++)
+				if (c[i].vc[s] > c[nx].vc[s])
+					c[nx].vc[s] = c[i].vc[s];
+			if (--c[nx].indeg == 0)
+				queue[qt++] = nx;
+		}
+		for (long r = readers_head[i]; r >= 0; r = readers_next[r]) {
+			for (int s = 0; s < nsess; s++)
+				if (c[i].vc[s] > c[r].vc[s])
+					c[r].vc[s] = c[i].vc[s];
+			if (--c[r].indeg == 0)
+				queue[qt++] = r;
+		}
+	}
+	free(readers_head);
+	free(readers_next);
+	if (done_n < n) {
+		out->violations++;
+		snprintf(out->first_violation, sizeof out->first_violation,
+			 "causality is cyclic: %zu operations are in their own causal past "
+			 "(a read returned a write that depends on the read)",
+			 n - done_n);
+		free(writer);
+		st = VERIFY_FAIL;
+		goto done;
+	}
+	/* the writes of each key */
+	size_t nkeys = keys.n;
+	long *kw_head = malloc((nkeys ? nkeys : 1) * sizeof *kw_head);
+	long *kw_next = malloc((n ? n : 1) * sizeof *kw_next);
+	if (kw_head == NULL || kw_next == NULL) {
+		free(kw_head);
+		free(kw_next);
+		free(writer);
+		goto oom;
+	}
+	for (size_t k = 0; k < nkeys; k++)
+		kw_head[k] = -1;
+	for (size_t i = n; i-- > 0;)
+		if (h->ops[c[i].op].kind != VERIFY_GET) {
+			kw_next[i] = kw_head[c[i].key];
+			kw_head[c[i].key] = (long)i;
+		}
+	for (size_t i = 0; i < n; i++) {
+		const struct verify_op *o = &h->ops[c[i].op];
+		if (o->kind != VERIFY_GET)
+			continue;
+		out->reads_checked++;
+		const struct cop *r = &c[i];
+		const struct cop *seen = r->rf >= 0 ? &c[r->rf] : NULL;
+		bool bad = false;
+		const struct verify_op *culprit = NULL;
+		for (long w = kw_head[r->key]; w >= 0 && !bad; w = kw_next[w]) {
+			const struct cop *cw = &c[w];
+			if (cw == seen || !in_past(r, cw))
+				continue;
+			const struct verify_op *wo = &h->ops[cw->op];
+			if (seen) {
+				/* a write in r's past that overwrote what r returned */
+				if (in_past(cw, seen)) {
+					bad = true;
+					culprit = wo;
+				}
+			} else if (wo->kind == VERIFY_PUT) {
+				/* nothing returned after a put in its past: only a delete of the
+				 * key not before that put can explain it */
+				bool explained = false;
+				for (long d = kw_head[r->key]; d >= 0 && !explained; d = kw_next[d])
+					explained = h->ops[c[d].op].kind == VERIFY_DEL &&
+						    !in_past(cw, &c[d]);
+				if (!explained) {
+					bad = true;
+					culprit = wo;
+				}
+			}
+		}
+		if (bad) {
+			out->violations++;
+			if (!out->first_violation[0])
+				snprintf(out->first_violation, sizeof out->first_violation,
+					 "line %d (session %llu seq %llu): the read returned %s, "
+					 "but the write "
+					 "of line %d (session %llu seq %llu), which came after %s, "
+					 "is in the "
+					 "read's causal past",
+					 o->line, (unsigned long long)o->session,
+					 (unsigned long long)o->seq, seen ? "a value" : "nothing",
+					 culprit->line, (unsigned long long)culprit->session,
+					 (unsigned long long)culprit->seq,
+					 seen ? "that value's write" : "no delete");
+		}
+	}
+	free(kw_head);
+	free(kw_next);
+	free(writer);
+	out->ops_checked = n;
+	out->sessions = (size_t)nsess;
+	st = out->violations ? VERIFY_FAIL : VERIFY_OK;
+	goto done;
+oom:
+	st = VERIFY_UNKNOWN;
+	out->unsupported = true;
+	snprintf(out->first_violation, sizeof out->first_violation, "out of memory");
+done:
+	for (size_t i = 0; i < sessions.cap; i++)
+		free((char *)(sessions.k ? sessions.k[i] : NULL));
+	ids_free(&sessions);
+	ids_free(&keys);
+	ids_free(&values);
+	free(vcs);
+	free(queue);
+	free(c);
+	free(order);
+	return st;
+}
+
+void verify_causal_print(FILE *out, const struct verify_causal_result *r)
+{
+	if (r->unsupported) {
+		fprintf(out, "causal: not checked: %s\n", r->first_violation);
+		return;
+	}
+	fprintf(out, "causal: %zu operations of %zu sessions, %zu reads checked: %zu violations\n",
+		r->ops_checked, r->sessions, r->reads_checked, r->violations);
+	if (r->first_violation[0])
+		fprintf(out, "first causal violation: %s\n", r->first_violation);
+}
