@@ -10,6 +10,7 @@
 
 #include "client/cluster.h"
 #include "conf/conf.h"
+#include "proto/proto.h"
 
 struct curpkv_client {
 	struct ev_loop *loop;
@@ -140,7 +141,8 @@ static int run_op(struct curpkv_client *c, const struct proto_cmd *cmd, void *bu
 	if (cluster_session_submit(c->cs, cmd, op_done, c) <= 0)
 		return -EIO;
 	if (!run_bounded(c) || !c->done)
-		return -ETIMEDOUT; /* the session completes the command later, with nobody waiting */
+		return -ETIMEDOUT; /* the session completes the command later, with nobody waiting
+				    */
 	switch (c->res) {
 	case SESSION_OK:
 		return 0;
@@ -157,13 +159,15 @@ int curpkv_put(curpkv_client *c, const void *key, size_t klen, const void *val, 
 {
 	if (klen > UINT32_MAX || vlen > UINT32_MAX)
 		return -EINVAL;
-	struct proto_cmd cmd = {.op = PROTO_OP_PUT, .key = key, .klen = (uint32_t)klen,
-				.val = val, .vlen = (uint32_t)vlen};
+	struct proto_cmd cmd = {.op = PROTO_OP_PUT,
+				.key = key,
+				.klen = (uint32_t)klen,
+				.val = val,
+				.vlen = (uint32_t)vlen};
 	return run_op(c, &cmd, NULL, 0);
 }
 
-int curpkv_get(curpkv_client *c, const void *key, size_t klen, void *buf, size_t cap,
-	       size_t *vlen)
+int curpkv_get(curpkv_client *c, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen)
 {
 	if (klen > UINT32_MAX)
 		return -EINVAL;
@@ -180,4 +184,35 @@ int curpkv_del(curpkv_client *c, const void *key, size_t klen)
 		return -EINVAL;
 	struct proto_cmd cmd = {.op = PROTO_OP_DEL, .key = key, .klen = (uint32_t)klen};
 	return run_op(c, &cmd, NULL, 0);
+}
+
+int curpkv_scan(curpkv_client *c, const void *key, size_t klen, unsigned count, void *buf,
+		size_t cap, size_t *len)
+{
+	if (klen > UINT32_MAX || count < 1 || count > 1000000)
+		return -EINVAL;
+	struct proto_cmd cmd = {
+	    .op = PROTO_OP_SCAN, .key = key, .klen = (uint32_t)klen, .scan_count = count};
+	int rc = run_op(c, &cmd, buf, cap);
+	if (rc == 0 && len)
+		*len = c->vlen;
+	return rc;
+}
+
+int curpkv_scan_next(const void *buf, size_t len, size_t *off, const void **key, size_t *klen,
+		     const void **val, size_t *vlen)
+{
+	if (len > UINT32_MAX || *off > len)
+		return -EBADMSG;
+	uint32_t o = (uint32_t)*off, kl, vl;
+	const uint8_t *k, *v;
+	int rc = proto_scan_next(buf, (uint32_t)len, &o, &k, &kl, &v, &vl);
+	if (rc == 1) {
+		*key = k;
+		*klen = kl;
+		*val = v;
+		*vlen = vl;
+		*off = o;
+	}
+	return rc;
 }

@@ -46,6 +46,21 @@ int curpkv_get(curpkv_client *c, const void *key, size_t klen, void *buf, size_t
 /* Deletes key (deleting a missing key succeeds). Returns 0, -EINVAL, -ETIMEDOUT or -EIO. */
 int curpkv_del(curpkv_client *c, const void *key, size_t klen);
 
+/* Reads up to count (1..1000000) existing keys from key on, in byte order, with their values (a
+ * strong SCAN: ordered by the leader and read when it executes). On success copies min(result
+ * length, cap) bytes of the result into buf and sets *len to its full length. The result holds
+ * fewer than count keys when the next one would take it past the conf's maxValueBytes: continue
+ * from just after the last key. Walk it with curpkv_scan_next. Returns 0, -EINVAL, -ETIMEDOUT or
+ * -EIO. */
+int curpkv_scan(curpkv_client *c, const void *key, size_t klen, unsigned count, void *buf,
+		size_t cap, size_t *len);
+
+/* Reads the key/value pair at *off of a scan result buf[0..len) (pointers into buf) and advances
+ * *off; start with *off = 0. Returns 1 (a pair), 0 (the end) or -EBADMSG (truncated: buf was
+ * smaller than the result). */
+int curpkv_scan_next(const void *buf, size_t len, size_t *off, const void **key, size_t *klen,
+		     const void **val, size_t *vlen);
+
 #ifdef __cplusplus
 }
 #endif

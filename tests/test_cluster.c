@@ -905,6 +905,27 @@ static void test_public_api(void **state)
 	assert_int_equal(curpkv_del(c, key, sizeof key), 0); /* deleting a missing key succeeds */
 	static char big[2000];
 	assert_int_equal(curpkv_put(c, big, sizeof big, "v", 1), -EINVAL); /* > maxKeyBytes */
+	/* scan: keys in byte order from the start key, walked with curpkv_scan_next */
+	assert_int_equal(curpkv_put(c, "s-b", 3, "2", 1), 0);
+	assert_int_equal(curpkv_put(c, "s-a", 3, "1", 1), 0);
+	assert_int_equal(curpkv_put(c, "s-c", 3, "3", 1), 0);
+	char sbuf[256];
+	size_t slen = 0, off = 0, kl, vl;
+	const void *k, *v;
+	assert_int_equal(curpkv_scan(c, "s-", 2, 2, sbuf, sizeof sbuf, &slen), 0);
+	assert_int_equal(curpkv_scan_next(sbuf, slen, &off, &k, &kl, &v, &vl), 1);
+	assert_int_equal(kl, 3);
+	assert_memory_equal(k, "s-a", 3);
+	assert_memory_equal(v, "1", 1);
+	assert_int_equal(curpkv_scan_next(sbuf, slen, &off, &k, &kl, &v, &vl), 1);
+	assert_memory_equal(k, "s-b", 3);
+	assert_int_equal(curpkv_scan_next(sbuf, slen, &off, &k, &kl, &v, &vl), 0); /* count 2 */
+	assert_int_equal(curpkv_scan(c, "s-", 2, 0, sbuf, sizeof sbuf, &slen), -EINVAL);
+	/* a buffer too small: the full length is reported and walking stops at the cut */
+	assert_int_equal(curpkv_scan(c, "s-", 2, 3, sbuf, 10, &slen), 0);
+	assert_int_equal(slen, 3 * (8 + 3 + 1));
+	off = 0;
+	assert_int_equal(curpkv_scan_next(sbuf, 10, &off, &k, &kl, &v, &vl), -EBADMSG);
 	curpkv_close(c);
 	env_stop(&e);
 }
