@@ -176,7 +176,8 @@ static void dialer_attempt(struct net_dialer *d)
 {
 	int fd = -1;
 	d->attempts++;
-	int rc = net_tcp_connect((struct sockaddr *)&d->sa, d->salen, &fd, d->err);
+	int rc = net_tcp_connect((struct sockaddr *)&d->sa, d->salen, (struct sockaddr *)&d->src,
+				 d->srclen, &fd, d->err);
 	if (rc == 0) {
 		dialer_connected(d, fd);
 	} else if (rc == -EINPROGRESS) {
@@ -227,6 +228,18 @@ int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host
 	d->running = true;
 	/* First attempt from the loop, so on_up never runs inside this call. */
 	dialer_schedule(d, 0.);
+	return 0;
+}
+
+int net_dialer_set_source(struct net_dialer *d, const char *host)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	char err[NET_ERR_LEN];
+	if (net_resolve(host, 0, &sa, &salen, err) != 0 || sa.ss_family != d->sa.ss_family)
+		return -EINVAL;
+	d->src = sa;
+	d->srclen = salen;
 	return 0;
 }
 

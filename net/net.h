@@ -232,6 +232,8 @@ struct net_dialer {
 	bool running;
 	uint64_t attempts, failures;
 	char err[NET_ERR_LEN]; /* why the last attempt failed */
+	struct sockaddr_storage src; /* local address to connect from (srclen 0: any) */
+	socklen_t srclen;
 };
 
 #define NET_DIAL_BACKOFF_MIN 0.01 /* s */
@@ -241,6 +243,12 @@ struct net_dialer {
  * alive). Returns 0, or a negative errno with a message in d->err (unresolvable host). */
 int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host, uint16_t port,
 		     const struct net_dialer_cbs *cbs, void *arg);
+/* Connects from the local address host (numeric; its own port is left to the kernel) from the
+ * next attempt on, so the peer sees this process's own address (a replica's conf address).
+ * Call after net_dialer_start, before the loop runs. An address that cannot be bound (not local
+ * here, e.g. a public address behind NAT) is ignored at connect time. Returns 0 or -EINVAL (not
+ * a numeric address, or another family than the destination's). */
+int net_dialer_set_source(struct net_dialer *d, const char *host);
 /* Stops for good: cancels attempts and abandons the connection (no on_down). Idempotent. */
 void net_dialer_stop(struct net_dialer *d);
 /* Sets the emulated receive delay of this dialer's connections (the current one too). */
@@ -260,9 +268,11 @@ int net_resolve(const char *host, uint16_t port, struct sockaddr_storage *sa, so
 /* Sets O_NONBLOCK / TCP_NODELAY on fd. Return 0 or a negative errno with a message in err. */
 int net_set_nonblock(int fd, char *err);
 int net_set_nodelay(int fd, char *err);
-/* Creates a non-blocking TCP socket and starts connecting to sa. Returns 0 (connected at once) or
- * -EINPROGRESS with *fd set, or another negative errno (no socket left open) with err set. */
-int net_tcp_connect(const struct sockaddr *sa, socklen_t salen, int *fd, char *err);
+/* Creates a non-blocking TCP socket and starts connecting to sa, from the local address src when
+ * srclen > 0 (if it can be bound; else from any). Returns 0 (connected at once) or -EINPROGRESS
+ * with *fd set, or another negative errno (no socket left open) with err set. */
+int net_tcp_connect(const struct sockaddr *sa, socklen_t salen, const struct sockaddr *src,
+		    socklen_t srclen, int *fd, char *err);
 /* Creates a non-blocking listening socket on host:port (see net_listener_open for the wildcard
  * rule; *any tells which). Returns 0 with *fd and *bound_port, or a negative errno with err. */
 int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16_t *bound_port,

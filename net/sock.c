@@ -89,7 +89,8 @@ void net_format_addr(const struct sockaddr *sa, char *out, size_t outlen)
 	}
 }
 
-int net_tcp_connect(const struct sockaddr *sa, socklen_t salen, int *fd, char *err)
+int net_tcp_connect(const struct sockaddr *sa, socklen_t salen, const struct sockaddr *src,
+		    socklen_t srclen, int *fd, char *err)
 {
 	char addr[64];
 	int s = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -99,6 +100,8 @@ int net_tcp_connect(const struct sockaddr *sa, socklen_t salen, int *fd, char *e
 		return -e;
 	}
 	(void)net_set_nodelay(s, err);
+	if (srclen > 0 && src->sa_family == sa->sa_family)
+		(void)bind(s, src, srclen); /* not local here (NAT): connect from any address */
 	if (connect(s, sa, salen) == 0) {
 		*fd = s;
 		return 0;

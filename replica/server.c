@@ -737,6 +737,10 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 		LOG_ERROR(log, "master: %s", s->master.err);
 		goto err_lis;
 	}
+	/* connect from the conf address when it is local, so peers and the master see the
+	 * replica's own address (and per-address network rules apply to all its traffic) */
+	if (!s->lis.any)
+		(void)net_dialer_set_source(&s->master, s->host->addr);
 	for (int j = 0; j < n; j++) {
 		struct server_peer *p = &s->peers[j];
 		p->s = s;
@@ -750,6 +754,8 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 			LOG_ERROR(log, "replica%d: %s", j, p->d.err);
 			goto err_dial;
 		}
+		if (!s->lis.any)
+			(void)net_dialer_set_source(&p->d, s->host->addr);
 	}
 	ev_timer_init(&s->tick, tick_cb, SERVER_TICK_S, SERVER_TICK_S);
 	s->tick.data = s;

@@ -64,6 +64,8 @@ struct drive_pause {
 	 * for_s apart */
 	uint16_t kill_port;
 	int kill_times;
+	/* instead of pausing p: run on_cmd at at_s and off_cmd for_s later (a partition) */
+	const char *on_cmd, *off_cmd;
 };
 
 struct run {
@@ -204,6 +206,20 @@ static void pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 		return;
 	}
+	if (r->pause->on_cmd) {
+		if (!r->stopped) {
+			if (system(r->pause->on_cmd) == 0)
+				r->kills++;
+			r->stopped = true;
+			ev_timer_set(w, r->pause->for_s, 0.0);
+			ev_timer_start(loop, w);
+		} else {
+			if (system(r->pause->off_cmd) != 0)
+				fprintf(stderr, "partition: '%s' failed\n", r->pause->off_cmd);
+			r->stopped = false;
+		}
+		return;
+	}
 	if (!r->stopped) {
 		proc_signal(r->pause->p, SIGSTOP);
 		r->stopped = true;
@@ -265,9 +281,13 @@ static struct run *drive_paused(const struct conf *conf, const struct conf_setti
 	ev_timer_stop(r->loop, &r->watchdog);
 	if (pause) {
 		ev_timer_stop(r->loop, &r->pause_t);
-		if (r->stopped)
+		if (r->stopped && pause->on_cmd) {
+			if (system(pause->off_cmd) != 0)
+				fprintf(stderr, "partition: '%s' failed\n", pause->off_cmd);
+		} else if (r->stopped) {
 			proc_signal(pause->p,
 				    SIGCONT); /* the run ended first: never leave it stopped */
+		}
 		r->stopped = false;
 	}
 	assert_false(r->failed);
@@ -313,6 +333,8 @@ struct cluster_env {
 static char live_dir[256];
 /* The protocol env_start writes into the conf. */
 static const char *env_protocol = "curp";
+/* Replica i at 127.0.0.(10+i) instead of 127.0.0.1 (per-address network rules). */
+static bool env_spread = false;
 
 static void env_start(struct cluster_env *e, int n, const char *extra)
 {
@@ -327,7 +349,8 @@ static void env_start(struct cluster_env *e, int n, const char *extra)
 	assert_non_null(f);
 	fprintf(f, "-- Replicas --\n");
 	for (int i = 0; i < n; i++)
-		fprintf(f, "replica%d 127.0.0.1:%u\n", i, (unsigned)(e->base + i));
+		fprintf(f, "replica%d 127.0.0.%d:%u\n", i, env_spread ? 10 + i : 1,
+			(unsigned)(e->base + i));
 	fprintf(f, "-- Clients --\nclient0 127.0.0.1\n-- Master --\nmaster0 127.0.0.1\n");
 	fprintf(f, "masterPort: %u\nprotocol: %s\nshards: 64\nmaxDescRoutines: 1000\n%s",
 		(unsigned)(e->base + n), env_protocol, extra ? extra : "");
@@ -555,6 +578,81 @@ static void test_follower_connections_killed(void **state)
 	       (unsigned long long)(stat_of(&st[2], "conns_closed") - closed0));
 	assert_true(kills >= 1);
 	assert_true(stat_of(&st[2], "conns_closed") > closed0); /* the kills were felt */
+	env_stop(&e);
+}
+
+static int teardown_procs(void **state);
+
+static char nft_table[64]; /* the partition test's nftables table, deleted by its teardown */
+
+static int teardown_partition(void **state)
+{
+	if (nft_table[0]) {
+		char cmd[160];
+		snprintf(cmd, sizeof cmd, "nft delete table inet %s >/dev/null 2>&1", nft_table);
+		if (system(cmd) != 0)
+			fprintf(stderr, "teardown: could not delete nft table %s\n", nft_table);
+		nft_table[0] = 0;
+	}
+	env_spread = false;
+	return teardown_procs(state);
+}
+
+/* A follower cut off by nftables (every packet from or to its address dropped) for 2 s under
+ * load, then reconnected: every result right, the follower catches up and agrees. Replicas get
+ * their own loopback addresses (127.0.0.10-12) and connect from them. Skipped where nft cannot
+ * add a table (no nftables, no CAP_NET_ADMIN). */
+static void test_follower_partitioned(void **state)
+{
+	(void)state;
+	snprintf(nft_table, sizeof nft_table, "curpkv_test_%d", (int)getpid());
+	char on[512], off[160], probe[160];
+	snprintf(probe, sizeof probe, "nft add table inet %s >/dev/null 2>&1", nft_table);
+	if (system(probe) != 0) {
+		nft_table[0] = 0;
+		printf("# skipped: nftables is not usable here (install nftables; needs "
+		       "CAP_NET_ADMIN)\n");
+		skip();
+	}
+	snprintf(
+	    on, sizeof on,
+	    "nft add chain inet %s out '{ type filter hook output priority 0; policy accept; }' "
+	    "&& nft add rule inet %s out ip saddr 127.0.0.12 drop "
+	    "&& nft add rule inet %s out ip daddr 127.0.0.12 drop",
+	    nft_table, nft_table, nft_table);
+	snprintf(off, sizeof off, "nft flush table inet %s && nft delete chain inet %s out",
+		 nft_table, nft_table);
+	env_spread = true;
+	struct cluster_env e;
+	env_start(&e, 3, NULL);
+	struct cluster_stats st[3];
+	char err[256];
+	struct drive_pause pz = {
+	    .p = &e.replicas[2], .at_s = 0.05, .for_s = 2.0, .on_cmd = on, .off_cmd = off};
+	struct run *r = drive_paused(e.conf, &e.s, 1500, 558, 120.0, e.replicas, 3, 0, &pz);
+	uint64_t fast, slow, retry;
+	run_paths(r, &fast, &slow, &retry);
+	int cut = r->kills;
+	printf("# N=3, replica2 partitioned 2 s: %llu ops: fast %llu, slow %llu, retry %llu\n",
+	       (unsigned long long)(fast + slow + retry), (unsigned long long)fast,
+	       (unsigned long long)slow, (unsigned long long)retry);
+	assert_int_equal(cut, 1); /* the rules went in */
+	assert_int_equal(fast + slow + retry, SESSIONS * 1500);
+	assert_true(slow + retry > 0); /* the partition was felt */
+	run_free(r);
+	bool same = false;
+	for (int attempt = 0; attempt < 400 && !same; attempt++) {
+		for (int i = 0; i < 3; i++)
+			assert_int_equal(cluster_stats(e.conf, &e.s, i, 5.0, &st[i], err), 0);
+		same = stat_of(&st[2], "exec_index") == SESSIONS * 1500 &&
+		       stat_of(&st[1], "exec_index") == SESSIONS * 1500;
+		if (!same)
+			poll(NULL, 0, 50);
+	}
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(stat_of(&st[i], "exec_index"), SESSIONS * 1500);
+		assert_int_equal(stat_of(&st[i], "digest"), stat_of(&st[0], "digest"));
+	}
 	env_stop(&e);
 }
 
@@ -1736,6 +1834,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_follower_killed, teardown_procs),
 	    cmocka_unit_test_teardown(test_follower_paused, teardown_procs),
 	    cmocka_unit_test_teardown(test_follower_connections_killed, teardown_procs),
+	    cmocka_unit_test_teardown(test_follower_partitioned, teardown_partition),
 	    cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
 	    cmocka_unit_test_teardown(test_loadgen_scans, teardown_procs),
 	    cmocka_unit_test_teardown(test_cli, teardown_procs),
