@@ -47,6 +47,10 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
     [PROTO_WEAK_REPLY] = "WEAK_REPLY",
     [PROTO_PING] = "PING",
     [PROTO_PONG] = "PONG",
+    [PROTO_VC_REQ] = "VC_REQ",
+    [PROTO_VC_ENTRY] = "VC_ENTRY",
+    [PROTO_VC_RECORD] = "VC_RECORD",
+    [PROTO_VC_DONE] = "VC_DONE",
 };
 
 const char *proto_type_name(int type)
@@ -205,6 +209,14 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_PING:
 	case PROTO_PONG:
 		return 1;
+	case PROTO_VC_REQ:
+		return 1;
+	case PROTO_VC_ENTRY:
+		return 5;
+	case PROTO_VC_RECORD:
+		return 7;
+	case PROTO_VC_DONE:
+		return 3;
 	default:
 		return UINT32_MAX;
 	}
@@ -243,6 +255,8 @@ static bool encodable(const struct proto_msg *m)
 	case PROTO_CAUSAL_PROPOSE:
 	case PROTO_WEAK_WRITE:
 	case PROTO_WEAK_READ:
+	case PROTO_VC_ENTRY:
+	case PROTO_VC_RECORD:
 		return cmd_encodable(&m->cmd);
 	case PROTO_REPLY:
 	case PROTO_SYNC_REPLY:
@@ -418,7 +432,29 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		break;
 	case PROTO_PING:
 	case PROTO_PONG:
+	case PROTO_VC_REQ:
 		msgpack_pack_uint64(&pk, m->slot);
+		break;
+	case PROTO_VC_ENTRY:
+		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->eview);
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		pack_cmd(&pk, &m->cmd);
+		break;
+	case PROTO_VC_RECORD:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->cid.seq);
+		pack_bool(&pk, m->ok);
+		pack_bool(&pk, m->weak);
+		msgpack_pack_uint64(&pk, m->dep);
+		msgpack_pack_int32(&pk, m->bound);
+		pack_cmd(&pk, &m->cmd);
+		break;
+	case PROTO_VC_DONE:
+		msgpack_pack_uint64(&pk, m->commit);
+		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	}
 	size_t body = b->len - start - PROTO_FRAME_HEADER;
@@ -775,7 +811,21 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_bin(&f[5], lim->max_value, &m->value, &m->vlen);
 	case PROTO_PING:
 	case PROTO_PONG:
+	case PROTO_VC_REQ:
 		return get_u64(&f[0], &m->slot);
+	case PROTO_VC_ENTRY:
+		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->eview) &&
+		       get_cid(f + 2, true, &m->cid) && get_cmd(&f[4], lim, true, &m->cmd) &&
+		       (m->cmd.op == PROTO_OP_NONE) == (m->cid.client == 0);
+	case PROTO_VC_RECORD:
+		return get_cid(f, false, &m->cid) && get_bool(&f[2], &m->ok) &&
+		       get_bool(&f[3], &m->weak) && get_u64(&f[4], &m->dep) &&
+		       m->dep < m->cid.seq &&
+		       get_i32(&f[5], 0, PROTO_MAX_REPLICAS - 1, &m->bound) &&
+		       get_cmd(&f[6], lim, false, &m->cmd);
+	case PROTO_VC_DONE:
+		return get_u64(&f[0], &m->commit) && get_u64(&f[1], &m->slot) &&
+		       get_u64(&f[2], &m->slot_hi);
 	default:
 		return false;
 	}

@@ -55,6 +55,13 @@ enum proto_type {
 	/* round-trip probes (binding to the closest replica) */
 	PROTO_PING, /* client -> replica: slot (= nonce) */
 	PROTO_PONG, /* replica -> client: slot (= the nonce echoed) */
+	/* view change (PROTOCOL.md 7.2); view = the new view */
+	PROTO_VC_REQ,	 /* new leader -> replica: send your state from slot on */
+	PROTO_VC_ENTRY,	 /* replica -> new leader: slot, eview, cid, cmd (one accepted entry) */
+	PROTO_VC_RECORD, /* replica -> new leader: cid, ok, weak, dep, bound, cmd (one witness
+			  * record) */
+	PROTO_VC_DONE,	 /* replica -> new leader: commit, slot (= exec index), slot_hi (= the
+			  * VC_ENTRY and VC_RECORD frames sent before it since the last VC_DONE) */
 	PROTO_TYPE_MAX
 };
 
@@ -121,7 +128,8 @@ struct proto_msg {
 	struct proto_cid cid;
 	struct proto_cmd cmd; /* PROPOSE, ACCEPT */
 	uint64_t low_seq;     /* PROPOSE, SYNC: lowest seq the session still waits for */
-	uint64_t slot;	      /* REPLY, SYNC_REPLY, ACCEPT, ACK (first), HEARTBEAT (exec index) */
+	uint64_t slot;	      /* REPLY, SYNC_REPLY, ACCEPT, ACK (first), HEARTBEAT (exec index),
+			       * VC_REQ (first slot wanted), VC_ENTRY, VC_DONE (exec index) */
 	uint64_t slot_hi;     /* ACK: last slot of the accepted range */
 	/* ACCEPT, COMMIT, HEARTBEAT: commit index (slots < commit are committed) */
 	uint64_t commit;
@@ -147,6 +155,9 @@ struct proto_msg {
 	/* HO: RECORD_ACK: highest seq of the session's weak writes executed at this witness (they
 	 * execute in session order, so every earlier one executed too; 0 = none) */
 	uint64_t dep_exec;
+	/* VC_ENTRY: the view the entry was accepted in; VC_RECORD: the record is weak (HO) */
+	uint64_t eview;
+	bool weak;
 
 	/* STATS_REPLY: name/value pairs */
 	uint32_t n_stats;
@@ -225,6 +236,5 @@ size_t proto_scan_put(uint8_t *p, const uint8_t *key, uint32_t klen, const uint8
  * 0 (the end) or -EBADMSG (a truncated or overlong pair). */
 int proto_scan_next(const uint8_t *buf, uint32_t len, uint32_t *off, const uint8_t **key,
 		    uint32_t *klen, const uint8_t **val, uint32_t *vlen);
-
 
 #endif

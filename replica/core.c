@@ -36,6 +36,7 @@ struct entry {
 	bool executed;
 	bool reply_ok;	  /* leader: REPLY went out with ok=true */
 	bool sync_wanted; /* leader: answer SYNC_REPLY at execution */
+	bool led;	  /* leader: registered in flight (cid index, key index, descriptor) */
 	uint8_t kind;	  /* leader: enum entry_kind */
 	uint8_t op;
 	uint64_t slot;
@@ -118,7 +119,17 @@ struct client_rec {
 	uint64_t weak_exec_hi; /* HO witness: highest seq of its weak writes executed here */
 	uint32_t head, n, cap;
 	uint64_t *seqs;
+	/* exactly-once across view changes: every seq below xfloor executed here, and of the
+	 * seqs in [xfloor, xfloor + 64 * xwords) those whose bit (seq mod the ring) is set. The
+	 * result cache forgets below the client's watermark; this does not (a witness may still
+	 * hold a record of a command executed here long ago, and a view change must not order
+	 * it again). */
+	uint64_t xfloor;
+	uint32_t xwords;
+	uint64_t *xbits;
 };
+
+#define XBITS_MAX_WORDS 1024u /* 65,536 seqs of one session in flight at most */
 
 /* A key's executed value, or a tombstone (dead) that remembers the slot of its deletion so a
  * read of a deleted key can say how recent its answer is. */
@@ -127,6 +138,30 @@ struct kv_val {
 	bool dead;
 	uint32_t len;
 	uint8_t data[];
+};
+
+/* View change: one item of a replica's state as the new leader collected it (PROTOCOL.md 7.2).
+ * Key and value bytes are owned by the item until placed in the log. */
+struct vc_item {
+	bool record; /* a witness record (else an accepted log entry) */
+	bool ok, weak;
+	int from;
+	uint8_t op;
+	uint64_t slot, eview; /* entry: its slot and the view it was accepted in */
+	uint64_t dep;	      /* record (HO weak): the session's previous weak write */
+	int32_t bound;
+	struct proto_cid cid;
+	uint8_t *key;
+	uint32_t klen;
+	uint8_t *val;
+	uint32_t vlen;
+	uint32_t scan_count;
+};
+
+struct vc_list {
+	struct vc_item *v;
+	uint32_t n, cap;
+	bool nomem; /* an item could not be kept: this list is incomplete */
 };
 
 struct core {
@@ -170,6 +205,19 @@ struct core {
 	struct cmap *clients; /* client id -> struct client_rec */
 	struct desc_pool *desc;
 	bool intake_open;
+
+	/* view change: false from the moment a replica learns a new view until the view is
+	 * installed (new leader: its decision; follower: the new leader's first ACCEPT/COMMIT).
+	 * Meanwhile nothing is recorded, ordered or acknowledged. */
+	bool active;
+	uint64_t acc_next; /* follower: first slot >= exec_index not accepted in this view */
+	/* new leader, collecting: the state of every replica whose VC_DONE arrived whole */
+	uint32_t vc_done;   /* bitmask of replicas collected (self included) */
+	uint64_t vc_commit; /* highest commit index among them */
+	uint64_t vc_exec[PROTO_MAX_REPLICAS];
+	struct vc_list vc_pending[PROTO_MAX_REPLICAS]; /* items since the replica's last VC_DONE */
+	struct vc_list vc_items;		       /* items of the collected replicas */
+	uint64_t vc_req_ns;			       /* when VC_REQ last went out */
 
 	struct core_stats st;
 };
@@ -229,6 +277,7 @@ static void free_client_rec(void *v)
 {
 	struct client_rec *cr = v;
 	free(cr->seqs);
+	free(cr->xbits);
 	free(cr);
 }
 
@@ -327,6 +376,7 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 	if ((rc = desc_pool_create(cfg->max_desc, 0, sizeof(uint64_t), &c->desc)) != 0)
 		goto err;
 	c->intake_open = true;
+	c->active = true;
 	*out = c;
 	return 0;
 err:
@@ -334,10 +384,16 @@ err:
 	return rc;
 }
 
+static void vc_reset(struct core *c);
+
 void core_destroy(struct core *c)
 {
 	if (c == NULL)
 		return;
+	vc_reset(c);
+	free(c->vc_items.v);
+	for (int i = 0; i < PROTO_MAX_REPLICAS; i++)
+		free(c->vc_pending[i].v);
 	if (c->ring) {
 		for (uint64_t i = 0; i < c->cap; i++)
 			if (c->ring[i].used)
@@ -519,15 +575,100 @@ static void cache_result(struct core *c, const struct proto_cid *cid, uint64_t s
 	cmap_update_u64(c->clients, cid->client, client_remember_cb, &a);
 }
 
-/* True if cid executed at this replica and its result is still cached. The client's watermark
- * says nothing about execution here (a fast-path completion precedes commit), so it is never
- * used to infer it; without a view change a cid enters the log at most once (the leader dedups
- * in-flight cids and refuses cids below the watermark), so this check is exact. */
+static bool xbit(const struct client_rec *cr, uint64_t seq)
+{
+	uint64_t span = 64ull * cr->xwords;
+	if (seq < cr->xfloor)
+		return true;
+	if (seq - cr->xfloor >= span)
+		return false;
+	uint64_t i = seq % span;
+	return (cr->xbits[i / 64] >> (i % 64)) & 1;
+}
+
+static void xbit_set(struct client_rec *cr, uint64_t seq, bool v)
+{
+	uint64_t i = seq % (64ull * cr->xwords);
+	if (v)
+		cr->xbits[i / 64] |= 1ull << (i % 64);
+	else
+		cr->xbits[i / 64] &= ~(1ull << (i % 64));
+}
+
+static enum cmap_update_result xmark_cb(const void *key, size_t klen, void **val, void *arg)
+{
+	uint64_t seq = *(const uint64_t *)arg;
+	struct client_rec *cr = *val;
+	if (cr == NULL) {
+		cr = calloc(1, sizeof *cr);
+		if (cr == NULL)
+			return CMAP_KEEP;
+		cr->xfloor = 1;
+		*val = cr;
+	}
+	if (cr->xfloor == 0)
+		cr->xfloor = 1; /* seqs start at 1 */
+	if (seq < cr->xfloor)
+		return CMAP_KEEP;
+	while (cr->xwords == 0 || seq - cr->xfloor >= 64ull * cr->xwords) {
+		if (cr->xwords >= XBITS_MAX_WORDS) {
+			/* a session with more than the ring in flight: the oldest unexecuted seq
+			 * is given up on (counted as executed) rather than growing without bound */
+			xbit_set(cr, cr->xfloor, false);
+			cr->xfloor++;
+			while (cr->xfloor < seq && xbit(cr, cr->xfloor)) {
+				xbit_set(cr, cr->xfloor, false);
+				cr->xfloor++;
+			}
+			continue;
+		}
+		uint32_t nw = cr->xwords ? cr->xwords * 2 : 2;
+		uint64_t *nb = calloc(nw, sizeof *nb);
+		if (nb == NULL)
+			return CMAP_KEEP;
+		uint64_t nspan = 64ull * nw;
+		for (uint64_t q = cr->xfloor; cr->xwords && q < cr->xfloor + 64ull * cr->xwords;
+		     q++)
+			if (xbit(cr, q))
+				nb[(q % nspan) / 64] |= 1ull << ((q % nspan) % 64);
+		free(cr->xbits);
+		cr->xbits = nb;
+		cr->xwords = nw;
+	}
+	xbit_set(cr, seq, true);
+	while (xbit(cr, cr->xfloor) && cr->xfloor < seq + 1) {
+		xbit_set(cr, cr->xfloor, false);
+		cr->xfloor++;
+	}
+	return CMAP_KEEP;
+}
+
+static void xread_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	uint64_t *seq = arg;
+	*seq = xbit(val, *seq) ? 1 : 0;
+}
+
+/* Records that cid executed here (exactly-once across view changes). */
+static void mark_executed(struct core *c, const struct proto_cid *cid)
+{
+	uint64_t seq = cid->seq;
+	cmap_update_u64(c->clients, cid->client, xmark_cb, &seq);
+}
+
+/* True if cid executed at this replica (its result cached, or its bit in the client's executed
+ * set). The client's watermark says nothing about execution here (a fast-path completion
+ * precedes commit), so it is never used to infer it. */
 static bool already_executed(struct core *c, const struct proto_cid *cid)
 {
 	uint8_t k[16];
 	cid_key(cid, k);
-	return cmap_contains(c->results, k, 16);
+	if (cmap_contains(c->results, k, 16))
+		return true;
+	uint64_t seq = cid->seq;
+	if (cmap_get_u64(c->clients, cid->client, xread_cb, &seq) != 0)
+		return false;
+	return seq == 1;
 }
 
 static void read_slot_cb(const void *key, size_t klen, void *val, void *arg)
@@ -717,8 +858,10 @@ static enum cmap_update_result witness_add_cb(const void *key, size_t klen, void
 			if (a->weak_neutral)
 				continue;
 		}
+#ifndef CURPKV_MUTANT_NO_CONFLICT_CHECK
 		if (r->write || a->write)
 			conflict = true;
+#endif
 	}
 	a->ok = a->weak || (!conflict && !a->full);
 	if (a->full)
@@ -901,12 +1044,25 @@ static void witness_remove(struct core *c, const struct entry *e, uint8_t status
 static void witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m)
 {
 	struct proto_msg r = {.type = PROTO_RECORD_ACK, .view = c->view, .cid = m->cid};
-	if (m->view != c->view) {
+#ifdef CURPKV_MUTANT_NO_FENCING
+	/* mutant: a witness still records for (and answers as) an older view's leader */
+	if (m->view < c->view)
+		r.view = m->view;
+	else
+#endif
+	    if (m->view != c->view) {
 		c->st.stale_view++;
 		r.ok = false;
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
+#ifndef CURPKV_MUTANT_NO_FENCING
+	if (!c->active) {
+		r.ok = false; /* a view change is running: nothing is recorded until it ends */
+		c->io.to_client(c->io.ctx, conn, &r);
+		return;
+	}
+#endif
 	if (already_executed(c, &m->cid)) {
 		/* Executed here, hence committed: durable without a record. */
 		c->st.duplicates++;
@@ -919,7 +1075,7 @@ static void witness_on_propose(struct core *c, uint64_t conn, const struct proto
 				.cid = m->cid,
 				.write = is_write_op(m->cmd.op),
 				.op = m->cmd.op,
-				.keep_val = ho && is_write_op(m->cmd.op),
+				.keep_val = is_write_op(m->cmd.op), /* a view change replays it */
 				.val = m->cmd.val,
 				.vlen = m->cmd.vlen,
 				.weak_neutral = ho,
@@ -1196,6 +1352,7 @@ static struct entry *log_append(struct core *c, uint64_t conn, const struct prot
 	e->acks = 1u << c->cfg.self;
 	e->conn = conn;
 	e->desc = did;
+	e->led = true;
 	*(uint64_t *)payload = slot;
 	uint8_t ck[16];
 	cid_key(&m->cid, ck);
@@ -1222,6 +1379,11 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
+	if (!c->active) {
+		r.status = PROTO_ST_BUSY; /* still collecting the view's state: retry soon */
+		c->io.to_client(c->io.ctx, conn, &r);
+		return;
+	}
 	uint8_t ck[16];
 	cid_key(&m->cid, ck);
 	/* 1. dedup: executed -> cached result; in flight -> answer when it executes */
@@ -1243,6 +1405,8 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 		if (e && !e->executed) {
 			e->conn = conn;
 			e->sync_wanted = true;
+			e->kind =
+			    EK_STRONG; /* (an entry a view change recovered has no kind yet) */
 		}
 		return;
 	}
@@ -1374,6 +1538,11 @@ static void on_weak_write(struct core *c, uint64_t conn, const struct proto_msg 
 			weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_STALE_VIEW);
 		return;
 	}
+	if (!c->active) {
+		if (answer)
+			weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_BUSY);
+		return;
+	}
 	struct cached_slot cs;
 	if (cached_slot(c, &m->cid, &cs)) {
 		/* executed here already: say so (HO: this also empties the client's write set) */
@@ -1409,6 +1578,8 @@ static void on_weak_write(struct core *c, uint64_t conn, const struct proto_msg 
 		if (e && !e->executed) {
 			e->conn = conn;
 			e->sync_wanted = true;
+			e->kind =
+			    EK_HT_WEAK; /* (an entry a view change recovered has no kind yet) */
 			if (c->cfg.ht_early_reply)
 				weak_write_answer(c, conn, &m->cid, rtype, e->slot, false,
 						  PROTO_ST_OK);
@@ -1629,6 +1800,22 @@ static void parked_drain(struct core *c, bool expire, uint64_t now_ns)
 
 /* ---- execution -------------------------------------------------------------------------- */
 
+/* Leader: takes e out of the in-flight tables (it executed, or the leader stepped down). */
+static void unregister_led(struct core *c, struct entry *e)
+{
+	if (e->cid.client != 0) {
+		uint8_t ck[16];
+		cid_key(&e->cid, ck);
+		cmap_del(c->inflight, ck, 16, NULL);
+	}
+	if (e->op != PROTO_OP_NONE)
+		cmap_update(c->keys, e->key, e->klen, keyidx_done_cb, NULL);
+	if (e->desc != 0)
+		desc_release(c->desc, e->desc);
+	e->desc = 0;
+	e->led = false;
+}
+
 static void execute_entry(struct core *c, struct entry *e)
 {
 	struct proto_msg r = {
@@ -1655,13 +1842,19 @@ static void execute_entry(struct core *c, struct entry *e)
 	}
 	if (!dup && e->op != PROTO_OP_NONE) {
 		cache_result(c, &e->cid, e->slot, r.ver, r.status, r.value, r.vlen);
+		mark_executed(c, &e->cid);
 		c->st.executed++;
+		if (c->io.executed)
+			c->io.executed(c->io.ctx, &e->cid, e->slot);
 	}
 	e->executed = true;
 	witness_remove(c, e, r.status);
 
-	if (is_leader(c) && e->view == c->view && e->desc != 0) {
-		if (e->kind == EK_HT_WEAK) {
+	if (is_leader(c) && e->led) {
+		if (e->conn == 0) {
+			/* recovered by a view change, never asked for here: the client asks again
+			 */
+		} else if (e->kind == EK_HT_WEAK) {
 			if (!e->reply_ok || e->sync_wanted)
 				weak_write_answer(c, e->conn, &e->cid, PROTO_WEAK_REPLY, e->slot,
 						  true, PROTO_ST_OK);
@@ -1675,12 +1868,7 @@ static void execute_entry(struct core *c, struct entry *e)
 				c->io.to_client(c->io.ctx, e->conn, &r);
 			}
 		}
-		uint8_t ck[16];
-		cid_key(&e->cid, ck);
-		cmap_del(c->inflight, ck, 16, NULL);
-		cmap_update(c->keys, e->key, e->klen, keyidx_done_cb, NULL);
-		desc_release(c->desc, e->desc);
-		e->desc = 0;
+		unregister_led(c, e);
 		if (!c->intake_open && desc_in_use(c->desc) < desc_capacity(c->desc))
 			set_intake(c, true);
 	}
@@ -1694,8 +1882,12 @@ static void log_gc(struct core *c)
 	while (c->log_base < c->exec_index) {
 		struct entry *e = slot_entry(c, c->log_base);
 		if (e) {
-			bool need = is_leader(c) && e->acks != all &&
-				    c->log_end - c->log_base < c->log_soft_cap / 2;
+			/* every replica keeps a tail of executed entries: a follower that accepted
+			 * an entry in an older view may need it again from whoever leads next; the
+			 * leader also keeps what a follower has not acknowledged (up to a cap) */
+			uint64_t window = c->log_end - c->log_base;
+			bool need = window < c->cap / 2 || (is_leader(c) && e->acks != all &&
+							    window < c->log_soft_cap / 2);
 			if (need)
 				break;
 			entry_clear(e);
@@ -1709,8 +1901,9 @@ static void execute_ready(struct core *c)
 	uint64_t limit = is_leader(c) ? c->commit_index : c->commit_known;
 	while (c->exec_index < limit) {
 		struct entry *e = slot_entry(c, c->exec_index);
-		if (e == NULL)
-			break; /* follower: not accepted yet; the leader re-sends it */
+		if (e == NULL || e->view != c->view)
+			break; /* follower: not accepted (in this view) yet; the leader re-sends it
+				*/
 		execute_entry(c, e);
 		c->exec_index++;
 	}
@@ -1751,10 +1944,11 @@ static void leader_on_ack(struct core *c, int from, const struct proto_msg *m, u
 
 /* ---- follower --------------------------------------------------------------------------- */
 
-static void follower_ack(struct core *c, uint64_t slot)
+/* Acknowledges slots lo..hi (batched into one ACK range while they are consecutive). */
+static void follower_ack(struct core *c, uint64_t lo, uint64_t hi)
 {
-	if (c->ack_pending && slot == c->ack_hi + 1) {
-		c->ack_hi = slot;
+	if (c->ack_pending && lo == c->ack_hi + 1) {
+		c->ack_hi = hi;
 		return;
 	}
 	if (c->ack_pending) {
@@ -1763,8 +1957,34 @@ static void follower_ack(struct core *c, uint64_t slot)
 		c->io.to_peer(c->io.ctx, c->leader, &a);
 	}
 	c->ack_pending = true;
-	c->ack_lo = c->ack_hi = slot;
+	c->ack_lo = lo;
+	c->ack_hi = hi;
 }
+
+/* Slot `slot` is held in this view: acknowledge it if every slot before it is too. Acks are
+ * cumulative, so a slot is never committed while an earlier one is missing at the replicas
+ * that committed it: a view change that finds a hole can drop everything after it (nothing
+ * there committed; what completed on the fast path is recovered from the witnesses). */
+static void follower_accepted(struct core *c, uint64_t slot)
+{
+	if (c->acc_next < c->exec_index)
+		c->acc_next = c->exec_index;
+	if (slot < c->acc_next) {
+		follower_ack(c, slot, slot); /* a re-sent one: acknowledge again */
+		return;
+	}
+	if (slot != c->acc_next)
+		return; /* acknowledged once the hole before it is filled */
+	for (;;) {
+		const struct entry *e = slot_entry(c, c->acc_next);
+		if (e == NULL || e->view != c->view)
+			break;
+		c->acc_next++;
+	}
+	follower_ack(c, slot, c->acc_next - 1);
+}
+
+static void vc_installed(struct core *c);
 
 static void follower_on_accept(struct core *c, int from, const struct proto_msg *m)
 {
@@ -1772,10 +1992,14 @@ static void follower_on_accept(struct core *c, int from, const struct proto_msg 
 		c->st.stale_view++;
 		return;
 	}
+	if (!c->active)
+		vc_installed(c); /* the new leader's first ACCEPT: its view is installed */
 	uint64_t slot = m->slot;
-	if (slot < c->exec_index || slot_entry(c, slot) != NULL) {
-		follower_ack(c, slot); /* duplicate: acknowledge again */
+	struct entry *old = slot_entry(c, slot);
+	if (slot < c->exec_index || (old != NULL && old->view == m->view)) {
+		follower_accepted(c, slot); /* duplicate */
 	} else if (slot - c->log_base < 4 * c->log_soft_cap && ring_fit(c, slot) == 0) {
+		/* a new slot, or one accepted in an older view (replaced) */
 		struct entry *e = &c->ring[slot & (c->cap - 1)];
 		if (e->used)
 			entry_clear(e);
@@ -1792,7 +2016,8 @@ static void follower_on_accept(struct core *c, int from, const struct proto_msg 
 		e->view = m->view;
 		e->cid = m->cid;
 		e->op = m->cmd.op;
-		memcpy(e->key, m->cmd.key, m->cmd.klen);
+		if (m->cmd.klen)
+			memcpy(e->key, m->cmd.key, m->cmd.klen);
 		e->klen = m->cmd.klen;
 		if (m->cmd.vlen)
 			memcpy(e->val, m->cmd.val, m->cmd.vlen);
@@ -1802,11 +2027,520 @@ static void follower_on_accept(struct core *c, int from, const struct proto_msg 
 			c->log_end = slot + 1;
 		if (slot + 1 > c->next_slot)
 			c->next_slot = slot + 1;
-		follower_ack(c, slot);
+		follower_accepted(c, slot);
 	}
 	if (m->commit > c->commit_known)
 		c->commit_known = m->commit;
 	execute_ready(c);
+}
+
+/* ---- view change (PROTOCOL.md 7.2) ------------------------------------------------------- */
+
+static void vc_list_clear(struct vc_list *l)
+{
+	for (uint32_t i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].val);
+	}
+	l->n = 0;
+	l->nomem = false;
+}
+
+/* Forgets everything collected (items are freed; the arrays are kept for the next time). */
+static void vc_reset(struct core *c)
+{
+	vc_list_clear(&c->vc_items);
+	for (int i = 0; i < PROTO_MAX_REPLICAS; i++)
+		vc_list_clear(&c->vc_pending[i]);
+	c->vc_done = 0;
+	c->vc_commit = 0;
+	memset(c->vc_exec, 0, sizeof c->vc_exec);
+}
+
+/* Copies one item of a replica's state (VC_ENTRY or VC_RECORD) into l. */
+static void vc_list_add(struct vc_list *l, int from, const struct proto_msg *m)
+{
+	if (l->nomem)
+		return;
+	if (l->n == l->cap) {
+		uint32_t ncap = l->cap ? l->cap * 2 : 64;
+		struct vc_item *nv = realloc(l->v, ncap * sizeof *nv);
+		if (nv == NULL) {
+			l->nomem = true;
+			return;
+		}
+		l->v = nv;
+		l->cap = ncap;
+	}
+	struct vc_item *it = &l->v[l->n];
+	memset(it, 0, sizeof *it);
+	it->key = malloc(m->cmd.klen ? m->cmd.klen : 1);
+	it->val = m->cmd.vlen ? malloc(m->cmd.vlen) : NULL;
+	if (it->key == NULL || (m->cmd.vlen && it->val == NULL)) {
+		free(it->key);
+		free(it->val);
+		l->nomem = true;
+		return;
+	}
+	if (m->cmd.klen)
+		memcpy(it->key, m->cmd.key, m->cmd.klen);
+	if (m->cmd.vlen)
+		memcpy(it->val, m->cmd.val, m->cmd.vlen);
+	it->klen = m->cmd.klen;
+	it->vlen = m->cmd.vlen;
+	it->op = m->cmd.op;
+	it->scan_count = m->cmd.scan_count;
+	it->record = m->type == PROTO_VC_RECORD;
+	it->from = from;
+	it->slot = m->slot;
+	it->eview = m->eview;
+	it->cid = m->cid;
+	it->ok = m->ok;
+	it->weak = m->weak;
+	it->dep = m->dep;
+	it->bound = m->bound;
+	l->n++;
+}
+
+/* Moves every item of src to the end of dst (src is left empty). Returns 0 or -ENOMEM. */
+static int vc_list_move(struct vc_list *dst, struct vc_list *src)
+{
+	if (dst->n + src->n > dst->cap) {
+		uint32_t ncap = dst->cap ? dst->cap : 64;
+		while (ncap < dst->n + src->n)
+			ncap *= 2;
+		struct vc_item *nv = realloc(dst->v, ncap * sizeof *nv);
+		if (nv == NULL)
+			return -ENOMEM;
+		dst->v = nv;
+		dst->cap = ncap;
+	}
+	if (src->n)
+		memcpy(dst->v + dst->n, src->v, src->n * sizeof *src->v);
+	dst->n += src->n;
+	src->n = 0;
+	return 0;
+}
+
+/* Where a replica's state goes: to the new leader (a peer), or into its own collection. */
+struct vc_out {
+	struct core *c;
+	int to; /* -1: self */
+	uint32_t count;
+};
+
+static void vc_emit(struct vc_out *o, const struct proto_msg *m)
+{
+	if (o->to < 0)
+		vc_list_add(&o->c->vc_items, o->c->cfg.self, m);
+	else
+		o->c->io.to_peer(o->c->io.ctx, o->to, m);
+	o->count++;
+}
+
+static int vc_record_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct vc_out *o = arg;
+	const struct wlist *l = val;
+	for (uint32_t i = 0; i < l->n; i++) {
+		const struct wrec *r = &l->r[i];
+		struct proto_msg m = {.type = PROTO_VC_RECORD,
+				      .view = o->c->view,
+				      .cid = r->cid,
+				      .ok = r->ok,
+				      .weak = r->weak,
+				      .bound = r->bound > 0 ? r->bound : 0};
+		m.cmd = (struct proto_cmd){.op = r->op,
+					   .key = key,
+					   .klen = (uint32_t)klen,
+					   .val = r->val,
+					   .vlen = r->vlen};
+		vc_emit(o, &m);
+	}
+	return 0;
+}
+
+/* Sends (or, on the new leader, collects) this replica's state for the current view: its
+ * accepted entries from slot `from_slot` on (with the view each was accepted in), its witness
+ * records, then VC_DONE with its commit and execution indexes and the count of items. */
+static void vc_send_state(struct core *c, int to, uint64_t from_slot)
+{
+	struct vc_out o = {.c = c, .to = to};
+	for (uint64_t s = from_slot > c->log_base ? from_slot : c->log_base; s < c->log_end; s++) {
+		const struct entry *e = slot_entry(c, s);
+		if (e == NULL)
+			continue;
+		struct proto_msg m = {.type = PROTO_VC_ENTRY,
+				      .view = c->view,
+				      .slot = s,
+				      .eview = e->view,
+				      .cid = e->cid};
+		m.cmd = (struct proto_cmd){.op = e->op,
+					   .key = e->key,
+					   .klen = e->klen,
+					   .val = e->val,
+					   .vlen = e->vlen,
+					   .scan_count = e->scan_count};
+		vc_emit(&o, &m);
+	}
+	cmap_foreach(c->witness, vc_record_cb, &o);
+	uint64_t commit = c->commit_known > c->commit_index ? c->commit_known : c->commit_index;
+	if (to < 0) {
+		c->vc_done |= 1u << c->cfg.self;
+		c->vc_commit = commit;
+		c->vc_exec[c->cfg.self] = c->exec_index;
+		return;
+	}
+	struct proto_msg d = {.type = PROTO_VC_DONE,
+			      .view = c->view,
+			      .commit = commit,
+			      .slot = c->exec_index,
+			      .slot_hi = o.count};
+	c->io.to_peer(c->io.ctx, to, &d);
+}
+
+struct keybag {
+	uint8_t **k;
+	uint32_t *len;
+	uint32_t n, cap;
+	bool nomem;
+};
+
+static int keybag_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	(void)val;
+	struct keybag *b = arg;
+	if (b->n == b->cap) {
+		uint32_t ncap = b->cap ? b->cap * 2 : 64;
+		uint8_t **nk = realloc(b->k, ncap * sizeof *nk);
+		if (nk == NULL) {
+			b->nomem = true;
+			return 1;
+		}
+		b->k = nk;
+		uint32_t *nl = realloc(b->len, ncap * sizeof *nl);
+		if (nl == NULL) {
+			b->nomem = true;
+			return 1;
+		}
+		b->len = nl;
+		b->cap = ncap;
+	}
+	uint8_t *copy = malloc(klen ? klen : 1);
+	if (copy == NULL) {
+		b->nomem = true;
+		return 1;
+	}
+	memcpy(copy, key, klen);
+	b->k[b->n] = copy;
+	b->len[b->n++] = (uint32_t)klen;
+	return 0;
+}
+
+/* Drops every witness record (they belong to an older view once a view is installed). */
+static void witness_drop_all(struct core *c)
+{
+	for (int round = 0; round < 64 && cmap_size(c->witness) > 0; round++) {
+		struct keybag b = {0};
+		cmap_foreach(c->witness, keybag_cb, &b);
+		for (uint32_t i = 0; i < b.n; i++) {
+			cmap_del(c->witness, b.k[i], b.len[i], NULL);
+			free(b.k[i]);
+		}
+		free(b.k);
+		free(b.len);
+	}
+	c->witness_n = 0;
+	for (int round = 0; round < 64 && cmap_size(c->spend) > 0; round++) {
+		struct keybag b = {0};
+		cmap_foreach(c->spend, keybag_cb, &b);
+		for (uint32_t i = 0; i < b.n; i++) {
+			cmap_del(c->spend, b.k[i], b.len[i], NULL);
+			free(b.k[i]);
+		}
+		free(b.k);
+		free(b.len);
+	}
+}
+
+/* Follower: the new leader's view is installed (its first ACCEPT or COMMIT arrived). */
+static void vc_installed(struct core *c)
+{
+	c->active = true;
+	witness_drop_all(c);
+}
+
+/* Leader: registers e as in flight (cid index, key index, a descriptor if one is free). */
+static void register_led(struct core *c, struct entry *e)
+{
+	desc_id did;
+	void *payload;
+	if (desc_acquire(c->desc, false, &did, &payload) == 0) {
+		e->desc = did;
+		*(uint64_t *)payload = e->slot;
+	} else {
+		e->desc = 0; /* the pool is full: the entry is in flight all the same */
+	}
+	if (e->cid.client != 0) {
+		uint8_t ck[16];
+		cid_key(&e->cid, ck);
+		cmap_put(c->inflight, ck, 16, (void *)(uintptr_t)(e->slot + 1), NULL);
+	}
+	if (e->op != PROTO_OP_NONE) {
+		struct keyidx_arg ka = {
+		    .slot = e->slot, .write = is_write_op(e->op), .cid = e->cid};
+		cmap_update(c->keys, e->key, e->klen, keyidx_add_cb, &ka);
+	}
+	e->led = true;
+}
+
+/* Puts item it at `slot` of the log (the ring has room); the entry takes its bytes. */
+static struct entry *vc_place(struct core *c, uint64_t slot, struct vc_item *it)
+{
+	struct entry *e = &c->ring[slot & (c->cap - 1)];
+	if (e->used)
+		entry_clear(e);
+	e->used = true;
+	e->slot = slot;
+	e->view = c->view;
+	e->cid = it->cid;
+	e->op = it->op;
+	e->key = it->key;
+	e->klen = it->klen;
+	e->val = it->val;
+	e->vlen = it->vlen;
+	e->scan_count = it->op == PROTO_OP_SCAN ? it->scan_count : 0;
+	it->key = NULL;
+	it->val = NULL;
+	return e;
+}
+
+static int vc_entry_cmp(const void *a, const void *b)
+{
+	const struct vc_item *x = *(const struct vc_item *const *)a;
+	const struct vc_item *y = *(const struct vc_item *const *)b;
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	if (x->eview != y->eview)
+		return x->eview > y->eview ? -1 : 1; /* highest view first */
+	return x->from - y->from;
+}
+
+static int vc_record_cmp(const void *a, const void *b)
+{
+	const struct vc_item *x = *(const struct vc_item *const *)a;
+	const struct vc_item *y = *(const struct vc_item *const *)b;
+	if (x->cid.client != y->cid.client)
+		return x->cid.client < y->cid.client ? -1 : 1;
+	if (x->cid.seq != y->cid.seq)
+		return x->cid.seq < y->cid.seq ? -1 : 1;
+	return x->from - y->from;
+}
+
+/* New leader, holding the state of a majority: decides the log and installs it (7.2 step 3-4).
+ * Slots from its own execution index on take the entry accepted in the highest view; the log
+ * ends at the first slot nobody collected holds (acknowledgements are cumulative, so nothing
+ * after a hole committed). Then every strong write with ok records at ceil(f/2)+1 of the
+ * collected replicas, not in the log and not executed, is appended: a command completed on the
+ * fast path had Q-1 ok records, so at least that many survive in any majority, and two
+ * conflicting commands never both reach it. Returns false (and waits for more state) when the
+ * collected entries cannot cover every committed slot. */
+static bool vc_decide(struct core *c, uint64_t now_ns)
+{
+	uint64_t lo = c->exec_index;
+	uint32_t ne = 0, nr = 0;
+	for (uint32_t i = 0; i < c->vc_items.n; i++) {
+		const struct vc_item *it = &c->vc_items.v[i];
+		if (!it->record && it->slot >= lo)
+			ne++;
+		else if (it->record && it->ok && !it->weak)
+			nr++;
+	}
+	struct vc_item **ev = calloc(ne ? ne : 1, sizeof *ev);
+	struct vc_item **rv = calloc(nr ? nr : 1, sizeof *rv);
+	struct vc_item **chosen = calloc(ne ? ne : 1, sizeof *chosen);
+	bool done = false;
+	if (ev == NULL || rv == NULL || chosen == NULL)
+		goto out;
+	ne = nr = 0;
+	for (uint32_t i = 0; i < c->vc_items.n; i++) {
+		struct vc_item *it = &c->vc_items.v[i];
+		if (!it->record && it->slot >= lo)
+			ev[ne++] = it;
+		else if (it->record && it->ok && !it->weak)
+			rv[nr++] = it;
+	}
+	qsort(ev, ne, sizeof *ev, vc_entry_cmp);
+	uint64_t end = lo;
+	for (uint32_t i = 0; i < ne; i++) {
+		if (ev[i]->slot < end)
+			continue; /* the same slot accepted in a lower view */
+		if (ev[i]->slot != end)
+			break; /* a hole */
+		chosen[end - lo] = ev[i];
+		end++;
+	}
+	if (end < c->vc_commit || ring_fit(c, end + nr) != 0) {
+		c->st.vc_stuck++; /* e.g. a replica that executed further collected its log */
+		goto out;
+	}
+	for (uint64_t s = lo; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e != NULL)
+			entry_clear(e);
+	}
+	for (uint64_t s = lo; s < end; s++)
+		vc_place(c, s, chosen[s - lo]);
+	c->st.vc_truncated += c->log_end > end ? c->log_end - end : 0;
+	c->next_slot = c->log_end = end;
+	/* every entry held is now of this view; followers that executed a slot have it */
+	for (uint64_t s = c->log_base; s < end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e == NULL)
+			continue;
+		e->view = c->view;
+		e->acks = 1u << c->cfg.self;
+		for (int p = 0; p < c->cfg.n; p++)
+			if ((c->vc_done & (1u << p)) && c->vc_exec[p] > s)
+				e->acks |= 1u << p;
+		e->reply_ok = e->sync_wanted = false;
+		e->conn = 0;
+		e->kind = EK_STRONG;
+		e->sent_ns = 0;
+		if (!e->executed)
+			register_led(c, e);
+	}
+	qsort(rv, nr, sizeof *rv, vc_record_cmp);
+	int threshold = (c->f + 1) / 2 + 1;
+#ifdef CURPKV_MUTANT_NO_REPLAY
+	threshold = c->cfg.n + 1; /* mutant: witness records are never replayed */
+#endif
+	for (uint32_t i = 0; i < nr;) {
+		uint32_t j = i;
+		int holders = 0, last = -1;
+		for (; j < nr && rv[j]->cid.client == rv[i]->cid.client &&
+		       rv[j]->cid.seq == rv[i]->cid.seq;
+		     j++) {
+			if (rv[j]->from != last)
+				holders++;
+			last = rv[j]->from;
+		}
+		uint8_t ck[16];
+		cid_key(&rv[i]->cid, ck);
+		if (holders >= threshold && !already_executed(c, &rv[i]->cid) &&
+		    inflight_slot(c, ck) == NO_SLOT) {
+			struct entry *e = vc_place(c, c->next_slot, rv[i]);
+			c->next_slot++;
+			c->log_end = c->next_slot;
+			e->acks = 1u << c->cfg.self;
+			e->kind = EK_STRONG;
+			register_led(c, e);
+			c->st.vc_recovered++;
+		}
+		i = j;
+	}
+	if (c->vc_commit > c->commit_index)
+		c->commit_index = c->vc_commit;
+	c->commit_known = c->commit_index;
+	witness_drop_all(c);
+	c->active = true;
+	c->commit_sent = 0;
+	if (desc_in_use(c->desc) >= desc_capacity(c->desc))
+		set_intake(c, false);
+	vc_reset(c);
+	for (int p = 0; p < c->cfg.n; p++)
+		if (p != c->cfg.self)
+			core_peer_up(c, p, now_ns);
+	advance_commit(c, now_ns);
+	done = true;
+out:
+	free(ev);
+	free(rv);
+	free(chosen);
+	return done;
+}
+
+static void vc_try_decide(struct core *c, uint64_t now_ns)
+{
+	if (c->active || !is_leader(c) || popcount32(c->vc_done) < c->majority)
+		return;
+	vc_decide(c, now_ns);
+}
+
+/* New leader: asks every replica not collected yet for its state. */
+static void vc_request(struct core *c, uint64_t now_ns)
+{
+	struct proto_msg r = {.type = PROTO_VC_REQ, .view = c->view, .slot = c->exec_index};
+	for (int p = 0; p < c->cfg.n; p++)
+		if (p != c->cfg.self && !(c->vc_done & (1u << p)))
+			c->io.to_peer(c->io.ctx, p, &r);
+	c->vc_req_ns = now_ns;
+}
+
+/* Leader stepping down: nothing of its view is in flight any more. */
+static void step_down(struct core *c)
+{
+	for (uint64_t s = c->log_base; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e != NULL && e->led)
+			unregister_led(c, e);
+	}
+	set_intake(c, true);
+}
+
+/* Enters `view` led by `leader` (7.2 step 1, the fence): from now on nothing of an older view
+ * is recorded, accepted, acknowledged or answered here. */
+static void view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
+{
+	if (view <= c->view || leader < 0 || leader >= c->cfg.n)
+		return;
+	if (is_leader(c))
+		step_down(c);
+	c->view = view;
+	c->leader = leader;
+	c->active = false;
+	c->ack_pending = false;
+	c->acc_next = c->exec_index;
+	vc_reset(c);
+	c->st.view_changes++;
+	if (leader == c->cfg.self) {
+		vc_send_state(c, -1, c->exec_index);
+		vc_request(c, now_ns);
+		vc_try_decide(c, now_ns);
+	}
+}
+
+void core_view_change(struct core *c, uint64_t view, int leader, uint64_t now_ns)
+{
+	view_enter(c, view, leader, now_ns);
+}
+
+static void on_vc_req(struct core *c, int from, const struct proto_msg *m)
+{
+	if (m->view != c->view || from != c->leader || c->active || is_leader(c))
+		return;
+	vc_send_state(c, from, m->slot);
+}
+
+static void on_vc_item(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
+{
+	if (m->view != c->view || !is_leader(c) || c->active || (c->vc_done & (1u << from)))
+		return;
+	struct vc_list *l = &c->vc_pending[from];
+	if (m->type != PROTO_VC_DONE) {
+		vc_list_add(l, from, m);
+		return;
+	}
+	/* whole (no frame lost on the way) or nothing: a re-request gets it again */
+	if (!l->nomem && l->n == m->slot_hi && vc_list_move(&c->vc_items, l) == 0) {
+		c->vc_done |= 1u << from;
+		c->vc_exec[from] = m->slot;
+		if (m->commit > c->vc_commit)
+			c->vc_commit = m->commit;
+		vc_try_decide(c, now_ns);
+	} else {
+		vc_list_clear(l);
+	}
 }
 
 /* ---- entry points --------------------------------------------------------------------- */
@@ -1903,6 +2637,11 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 {
 	if (from < 0 || from >= c->cfg.n || from == c->cfg.self)
 		return;
+	/* Only the leader of a view sends these in it: a replica that missed the view change
+	 * (down or cut off meanwhile) learns the view from them. */
+	if (m->view > c->view &&
+	    (m->type == PROTO_ACCEPT || m->type == PROTO_COMMIT || m->type == PROTO_VC_REQ))
+		view_enter(c, m->view, from, now_ns);
 	switch (m->type) {
 	case PROTO_ACCEPT:
 		if (!is_leader(c))
@@ -1914,10 +2653,20 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 		break;
 	case PROTO_COMMIT:
 		if (!is_leader(c) && from == c->leader && m->view == c->view) {
+			if (!c->active)
+				vc_installed(c);
 			if (m->commit > c->commit_known)
 				c->commit_known = m->commit;
 			execute_ready(c);
 		}
+		break;
+	case PROTO_VC_REQ:
+		on_vc_req(c, from, m);
+		break;
+	case PROTO_VC_ENTRY:
+	case PROTO_VC_RECORD:
+	case PROTO_VC_DONE:
+		on_vc_item(c, from, m, now_ns);
 		break;
 	default:
 		break;
@@ -1934,7 +2683,7 @@ void core_client_closed(struct core *c, uint64_t conn)
 
 void core_peer_up(struct core *c, int peer, uint64_t now_ns)
 {
-	if (!is_leader(c) || peer < 0 || peer >= c->cfg.n || peer == c->cfg.self)
+	if (!is_leader(c) || !c->active || peer < 0 || peer >= c->cfg.n || peer == c->cfg.self)
 		return;
 	for (uint64_t s = c->log_base; s < c->log_end; s++) {
 		struct entry *e = slot_entry(c, s);
@@ -1956,6 +2705,8 @@ void core_flush(struct core *c, uint64_t now_ns)
 		}
 		return;
 	}
+	if (!c->active)
+		return;
 	if (c->commit_index > c->commit_sent) {
 		struct proto_msg m = {
 		    .type = PROTO_COMMIT, .view = c->view, .commit = c->commit_index};
@@ -1981,6 +2732,12 @@ void core_tick(struct core *c, uint64_t now_ns)
 #endif
 	if (!is_leader(c))
 		return;
+	if (!c->active) {
+		/* collecting: ask again whoever has not answered whole */
+		if (now_ns - c->vc_req_ns >= c->cfg.resend_after_ns)
+			vc_request(c, now_ns);
+		return;
+	}
 	/* Re-send ACCEPTs a follower has not acknowledged for a while (a reconnect lost them),
 	 * committed ones included: a follower that missed a slot the others committed would
 	 * otherwise stop executing at that hole for good. */
@@ -2016,6 +2773,7 @@ void core_get_stats(const struct core *c, struct core_stats *st)
 	*st = c->st;
 	st->view = c->view;
 	st->leader = c->leader;
+	st->view_active = c->active;
 	st->next_slot = c->next_slot;
 	st->commit_index = c->commit_index;
 	st->exec_index = c->exec_index;

@@ -32,21 +32,23 @@ struct core_io {
 	/* Back-pressure: called with false when the core cannot take more client commands
 	 * (descriptor pool exhausted) and with true when it can again. May be NULL. */
 	void (*client_intake)(void *ctx, bool open);
+	/* Observation hook (tests): cid executed here at slot. May be NULL. */
+	void (*executed)(void *ctx, const struct proto_cid *cid, uint64_t slot);
 };
 
 struct core_config {
-	int self;                   /* this replica's id, 0..n-1 */
-	int n;                      /* number of replicas (odd, >= 1) */
+	int self; /* this replica's id, 0..n-1 */
+	int n;	  /* number of replicas (odd, >= 1) */
 	enum conf_protocol protocol;
-	uint32_t max_desc;          /* maxDescRoutines: in-flight commands (leader) */
-	uint32_t shards;            /* cmap shards */
-	uint32_t max_witness;       /* witness records held at most (full -> ok=false) */
+	uint32_t max_desc;    /* maxDescRoutines: in-flight commands (leader) */
+	uint32_t shards;      /* cmap shards */
+	uint32_t max_witness; /* witness records held at most (full -> ok=false) */
 	uint32_t max_key, max_value;
-	bool noop;                  /* do not execute (reads return empty) */
-	uint64_t resend_after_ns;   /* leader: re-send ACCEPTs not acknowledged after this long */
-	bool ht_early_reply;        /* curpht: answer a weak write at slot assignment, not commit */
-	uint32_t max_parked;        /* weak reads waiting for execution to reach their token */
-	uint64_t park_ns;           /* a parked weak read is answered WAIT after this long */
+	bool noop;		  /* do not execute (reads return empty) */
+	uint64_t resend_after_ns; /* leader: re-send ACCEPTs not acknowledged after this long */
+	bool ht_early_reply;	  /* curpht: answer a weak write at slot assignment, not commit */
+	uint32_t max_parked;	  /* weak reads waiting for execution to reach their token */
+	uint64_t park_ns;	  /* a parked weak read is answered WAIT after this long */
 };
 
 /* Fills cfg with defaults for replica `self` of `n` (callers then copy conf settings in). */
@@ -56,6 +58,14 @@ void core_config_default(struct core_config *cfg, int self, int n);
 int core_create(const struct core_config *cfg, int leader, const struct core_io *io,
 		struct core **out);
 void core_destroy(struct core *c);
+
+/* The master (or the simulation) says `leader` leads view `view` (PROTOCOL.md 7.2). Everything
+ * of older views is refused from now on (the fence); the new leader collects the state of a
+ * majority (VC_REQ / VC_ENTRY / VC_RECORD / VC_DONE), decides the log, installs it and resumes;
+ * a follower answers its VC_REQ and resumes at its first ACCEPT or COMMIT. Until then client
+ * commands are answered BUSY (leader) or ok=false (witness). Ignored unless view is newer. A
+ * replica that missed the change learns the view from the new leader's messages. */
+void core_view_change(struct core *c, uint64_t view, int leader, uint64_t now_ns);
 
 /* Handles a message from a client connection / from replica `from`. Malformed-but-decodable
  * protocol input is answered or ignored, never trusted. */
@@ -78,28 +88,33 @@ bool core_client_intake_open(const struct core *c);
 struct core_stats {
 	uint64_t view;
 	int32_t leader;
-	uint64_t next_slot;      /* leader: next slot to assign; follower: highest accepted + 1 */
-	uint64_t commit_index;   /* slots < commit_index are committed */
-	uint64_t exec_index;     /* slots < exec_index are executed */
-	uint64_t proposals;      /* strong PROPOSEs received */
-	uint64_t fast_ok;        /* leader REPLYs sent with ok=true */
-	uint64_t slow_replies;   /* SYNC_REPLYs sent */
-	uint64_t conflicts;      /* witness ok=false answers (conflict or full table) */
-	uint64_t duplicates;     /* PROPOSEs of a cid already known */
-	uint64_t busy;           /* commands refused for lack of descriptors */
-	uint64_t stale_view;     /* messages of another view refused */
-	uint64_t executed;       /* commands executed */
-	uint64_t weak_writes;    /* weak writes received (HO: CAUSAL_PROPOSE, HT: WEAK_WRITE) */
-	uint64_t weak_reads;     /* weak reads answered */
-	uint64_t weak_parked;    /* weak reads that had to wait for execution */
-	uint64_t weak_waits;     /* weak reads answered WAIT (parked too long, or no room) */
-	uint64_t scans;          /* SCANs answered (weak) or executed (strong) here */
+	uint64_t next_slot;    /* leader: next slot to assign; follower: highest accepted + 1 */
+	uint64_t commit_index; /* slots < commit_index are committed */
+	uint64_t exec_index;   /* slots < exec_index are executed */
+	uint64_t proposals;    /* strong PROPOSEs received */
+	uint64_t fast_ok;      /* leader REPLYs sent with ok=true */
+	uint64_t slow_replies; /* SYNC_REPLYs sent */
+	uint64_t conflicts;    /* witness ok=false answers (conflict or full table) */
+	uint64_t duplicates;   /* PROPOSEs of a cid already known */
+	uint64_t busy;	       /* commands refused for lack of descriptors */
+	uint64_t stale_view;   /* messages of another view refused */
+	uint64_t executed;     /* commands executed */
+	uint64_t weak_writes;  /* weak writes received (HO: CAUSAL_PROPOSE, HT: WEAK_WRITE) */
+	uint64_t weak_reads;   /* weak reads answered */
+	uint64_t weak_parked;  /* weak reads that had to wait for execution */
+	uint64_t weak_waits;   /* weak reads answered WAIT (parked too long, or no room) */
+	uint64_t scans;	       /* SCANs answered (weak) or executed (strong) here */
 	uint64_t desc_in_use;
 	uint64_t witness_records;
-	uint64_t log_entries;    /* log entries held in memory */
-	uint64_t result_cache;   /* cached results held */
-	uint64_t keys;           /* keys in the executed state */
-	uint64_t digest;         /* order-independent digest of the executed state */
+	uint64_t log_entries;  /* log entries held in memory */
+	uint64_t result_cache; /* cached results held */
+	uint64_t keys;	       /* keys in the executed state */
+	uint64_t digest;       /* order-independent digest of the executed state */
+	bool view_active;      /* false while a view change runs here */
+	uint64_t view_changes; /* views entered after the first */
+	uint64_t vc_recovered; /* new leader: commands recovered from witness records */
+	uint64_t vc_truncated; /* new leader: collected entries dropped after a hole */
+	uint64_t vc_stuck;     /* new leader: decisions postponed (committed slots not covered) */
 };
 
 /* Fills st. */

@@ -46,6 +46,13 @@ static void r_to_client(void *ctx, uint64_t conn, const struct proto_msg *m)
 	push(r->h, &r->h->r2c[r->id][conn - 1], m);
 }
 
+static void r_executed(void *ctx, const struct proto_cid *cid, uint64_t slot)
+{
+	struct h_rctx *r = ctx;
+	if (r->h->on_executed && cid->client >= 100 && cid->client < 100 + H_MAX_SESSIONS)
+		r->h->on_executed(r->h, r->id, (int)(cid->client - 100), cid->seq, slot);
+}
+
 static void r_intake(void *ctx, bool open)
 {
 	struct h_rctx *r = ctx;
@@ -116,7 +123,8 @@ void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 		struct core_io io = {.ctx = &h->rctx[r],
 				     .to_peer = r_to_peer,
 				     .to_client = r_to_client,
-				     .client_intake = r_intake};
+				     .client_intake = r_intake,
+				     .executed = r_executed};
 		if (core_create(&cfg, h->leader, &io, &h->cores[r]) != 0)
 			abort();
 	}
@@ -297,6 +305,17 @@ void h_crash(struct harness *h, int r)
 void h_restart(struct harness *h, int r)
 {
 	h->down[r] = false;
+}
+
+void h_view_change(struct harness *h, uint64_t view, int leader)
+{
+	h->leader = leader;
+	for (int r = 0; r < h->n; r++)
+		if (!h->down[r])
+			core_view_change(h->cores[r], view, leader, h->now);
+	for (int r = 0; r < h->n; r++)
+		if (!h->down[r])
+			core_flush(h->cores[r], h->now);
 }
 
 void h_advance(struct harness *h, uint64_t ns)

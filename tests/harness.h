@@ -33,6 +33,8 @@ struct harness {
 	/* called when a session learns the slot of one of its commands (the session's `ordered`
 	 * hook), with the session index */
 	void (*on_ordered)(struct harness *h, int sess, uint64_t seq, uint64_t slot);
+	/* called when replica r executes a command of session sess (client id 100 + sess) */
+	void (*on_executed)(struct harness *h, int r, int sess, uint64_t seq, uint64_t slot);
 	void *user;
 	bool trace; /* print the weak-read traffic of one command (debugging aid) */
 	uint64_t trace_client, trace_seq;
@@ -47,7 +49,7 @@ struct harness {
 	uint64_t delivered;
 	bool intake[H_MAX_REPLICAS];
 	struct proto_limits lim;
-	struct proto_msg msg;   /* delivery scratch (large: kept off the stack) */
+	struct proto_msg msg;  /* delivery scratch (large: kept off the stack) */
 	uint8_t *take_scratch; /* bytes of the frame last returned by h_take */
 	/* per-replica I/O contexts */
 	struct h_rctx {
@@ -78,6 +80,9 @@ void h_drain(struct harness *h);
 void h_drain_peers(struct harness *h);
 /* Advances simulated time and ticks every core (that is up) and session. */
 void h_advance(struct harness *h, uint64_t ns);
+/* Tells every replica that is up that `leader` leads `view` (the master's role). */
+void h_view_change(struct harness *h, uint64_t view, int leader);
+
 /* Stops replica r: every frame queued to or from it is dropped, and until h_restart nothing is
  * delivered to it and nothing it would send is kept; its timers do not run. Its state is kept
  * (a process paused or cut off, not one that lost its memory). */

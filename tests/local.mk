@@ -17,10 +17,11 @@ tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libclust
 # with one known bug re-introduced and passes only if the simulation catches it.
 SIM_LIBS = client/libsession.a proto/libproto.a verify/libverify.a desc/libdesc.a \
 	cmap/libcmap.a oset/liboset.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) -lm
-check_PROGRAMS += tests/test_sim tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
-	tests/sim_mutant_exec_on_timeout
-TESTS += tests/test_sim tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
-	tests/sim_mutant_exec_on_timeout
+SIM_MUTANTS = tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
+	tests/sim_mutant_exec_on_timeout tests/sim_mutant_no_conflict_check \
+	tests/sim_mutant_no_replay tests/sim_mutant_no_fencing
+check_PROGRAMS += tests/test_sim $(SIM_MUTANTS)
+TESTS += tests/test_sim $(SIM_MUTANTS)
 tests_test_sim_SOURCES = tests/sim.c tests/harness.c tests/harness.h
 tests_test_sim_LDADD = replica/libcore.a $(SIM_LIBS)
 tests_sim_mutant_stale_spec_SOURCES = tests/sim.c tests/harness.c replica/core.c
@@ -35,3 +36,15 @@ tests_sim_mutant_exec_on_timeout_SOURCES = tests/sim.c tests/harness.c replica/c
 tests_sim_mutant_exec_on_timeout_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_EXEC_ON_TIMEOUT \
 	-DCURPKV_MUTANT='"execution on timeout"'
 tests_sim_mutant_exec_on_timeout_LDADD = $(SIM_LIBS)
+tests_sim_mutant_no_conflict_check_SOURCES = tests/sim.c tests/harness.c replica/core.c
+tests_sim_mutant_no_conflict_check_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_CONFLICT_CHECK \
+	-DCURPKV_MUTANT='"no witness conflict check"'
+tests_sim_mutant_no_conflict_check_LDADD = $(SIM_LIBS)
+tests_sim_mutant_no_replay_SOURCES = tests/sim.c tests/harness.c replica/core.c
+tests_sim_mutant_no_replay_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_REPLAY \
+	-DCURPKV_MUTANT='"no witness replay"'
+tests_sim_mutant_no_replay_LDADD = $(SIM_LIBS)
+tests_sim_mutant_no_fencing_SOURCES = tests/sim.c tests/harness.c replica/core.c
+tests_sim_mutant_no_fencing_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_FENCING \
+	-DCURPKV_MUTANT='"no fencing"'
+tests_sim_mutant_no_fencing_LDADD = $(SIM_LIBS)

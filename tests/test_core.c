@@ -318,17 +318,31 @@ static void test_stale_view_refused(void **state)
 	core_on_client(h.cores[1], 1, &m, h.now);
 	assert_true(h_take(&h, H_R2C, 1, 0, &r));
 	assert_false(r.ok);
+	/* the fence: once in view 7 (led by replica 2), the old leader's ACCEPTs of view 0 are
+	 * refused, and so are ACCEPTs of view 7 from a replica that does not lead it */
+	core_view_change(h.cores[1], 7, 2, h.now);
 	struct proto_msg a = {.type = PROTO_ACCEPT,
-			      .view = 7,
+			      .view = 0,
 			      .slot = 0,
 			      .cid = {100, 1},
 			      .cmd = mk_cmd(PROTO_OP_PUT, &k, "v"),
 			      .commit = 1};
 	core_on_peer(h.cores[1], 0, &a, h.now);
+	a.view = 7;
+	core_on_peer(h.cores[1], 0, &a, h.now);
 	struct core_stats st;
 	core_get_stats(h.cores[1], &st);
+	assert_int_equal(st.view, 7);
 	assert_int_equal(st.exec_index, 0);
-	assert_int_equal(st.stale_view, 2);
+	assert_int_equal(st.log_entries, 0);
+	assert_int_equal(st.stale_view, 3);
+	/* and a PROPOSE of view 7 before the view is installed is not recorded */
+	m.view = 7;
+	core_on_client(h.cores[1], 1, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_false(r.ok);
+	core_get_stats(h.cores[1], &st);
+	assert_int_equal(st.witness_records, 0);
 	h_free(&h);
 }
 
@@ -441,6 +455,67 @@ static void test_client_fast_needs_superquorum(void **state)
 	/* late answers for a completed command are ignored */
 	session_on_msg(s, 3, &ack, h.now);
 	assert_int_equal(d.n, 1);
+	h_free(&h);
+}
+
+/* A write completed on the fast path whose ACCEPTs never left the leader survives the leader's
+ * crash: the new leader finds ok records at both surviving witnesses (>= ceil(f/2)+1), appends
+ * it, and a strong read in the new view returns it. */
+static void test_view_change_replays_fast_path(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 31, NULL);
+	struct session *s = h.sess[0];
+	uint64_t k = 1;
+	struct proto_cmd put = mk_cmd(PROTO_OP_PUT, &k, "v1");
+	struct done d = {0};
+	assert_true(session_submit(s, &put, done_cb, &d, h.now) == 1);
+	for (int r = 0; r < 3; r++)
+		assert_true(h_deliver(&h, H_C2R, 0, r));
+	for (int r = 0; r < 3; r++)
+		assert_true(h_deliver(&h, H_R2C, r, 0));
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.path, SESSION_PATH_FAST);
+	assert_true(h_pending(&h, H_PEER, 0, 1) > 0); /* the ACCEPTs are still queued */
+	h_crash(&h, 0);				      /* ... and die with the leader */
+	h_view_change(&h, 1, 1);
+	h_drain(&h);
+	struct core_stats s1, s2;
+	core_get_stats(h.cores[1], &s1);
+	core_get_stats(h.cores[2], &s2);
+	assert_int_equal(s1.view, 1);
+	assert_true(s1.view_active);
+	assert_int_equal(s1.vc_recovered, 1);
+	assert_int_equal(s1.executed, 1);
+	assert_int_equal(s2.executed, 1);
+	assert_int_equal(s1.digest, s2.digest);
+	assert_int_equal(s2.witness_records, 0); /* the old view's records are gone */
+	/* the client follows the view; a strong read returns the recovered write */
+	session_set_view(s, 1, 1, h.now);
+	struct proto_cmd get = mk_cmd(PROTO_OP_GET, &k, NULL);
+	struct done g = {0};
+	assert_true(session_submit(s, &get, done_cb, &g, h.now) == 2);
+	h_drain(&h);
+	for (int i = 0; i < 20 && g.n == 0; i++) {
+		h_advance(&h, 100000000ull);
+		h_drain(&h);
+	}
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.res, SESSION_OK);
+	assert_int_equal(g.vlen, 2);
+	assert_memory_equal(g.val, "v1", 2);
+	/* the old leader comes back, learns the view from the new leader and catches up */
+	h_restart(&h, 0);
+	for (int i = 0; i < 20; i++) {
+		h_advance(&h, 250000000ull);
+		h_drain(&h);
+	}
+	struct core_stats s0;
+	core_get_stats(h.cores[0], &s0);
+	assert_int_equal(s0.view, 1);
+	assert_int_equal(s0.leader, 1);
+	assert_int_equal(s0.digest, s1.digest);
 	h_free(&h);
 }
 
@@ -1384,6 +1459,7 @@ int main(void)
 	    cmocka_unit_test(test_follower_exec_in_order),
 	    cmocka_unit_test(test_client_fast_needs_superquorum),
 	    cmocka_unit_test(test_client_slow_path),
+	    cmocka_unit_test(test_view_change_replays_fast_path),
 	    cmocka_unit_test(test_client_retry_then_timeout),
 	    cmocka_unit_test(test_client_per_command_state),
 	    cmocka_unit_test(test_cluster3_disjoint_keys),

@@ -235,6 +235,35 @@ static size_t make_samples(struct sample *s)
 	s[n++].m = (struct proto_msg){.type = PROTO_PING, .view = 7, .slot = 123456789};
 	s[n].file = "22-pong.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_PONG, .view = 7, .slot = 123456789};
+	s[n].file = "23-vc_req.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_VC_REQ, .view = 8, .slot = 77};
+	s[n].file = "24-vc_entry.bin";
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_VC_ENTRY,
+	    .view = 8,
+	    .slot = 79,
+	    .eview = 7,
+	    .cid = {5, 20},
+	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	s[n].file = "24-vc_entry-noop.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_VC_ENTRY,
+				      .view = 8,
+				      .slot = 80,
+				      .eview = 6,
+				      .cmd = {.op = PROTO_OP_NONE}};
+	s[n].file = "25-vc_record.bin";
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_VC_RECORD,
+	    .view = 8,
+	    .cid = {5, 21},
+	    .ok = true,
+	    .weak = true,
+	    .dep = 19,
+	    .bound = 2,
+	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	s[n].file = "26-vc_done.bin";
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_VC_DONE, .view = 8, .commit = 78, .slot = 76, .slot_hi = 3};
 	return n;
 }
 
@@ -380,6 +409,31 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->commit, want->commit);
 		break;
 	case PROTO_STATS_REQ:
+		break;
+	case PROTO_VC_REQ:
+		assert_int_equal(got->slot, want->slot);
+		break;
+	case PROTO_VC_ENTRY:
+	case PROTO_VC_RECORD:
+		assert_int_equal(got->cid.client, want->cid.client);
+		assert_int_equal(got->cid.seq, want->cid.seq);
+		assert_int_equal(got->cmd.op, want->cmd.op);
+		assert_bytes_equal(got->cmd.key, got->cmd.klen, want->cmd.key, want->cmd.klen);
+		assert_bytes_equal(got->cmd.val, got->cmd.vlen, want->cmd.val, want->cmd.vlen);
+		if (want->type == PROTO_VC_ENTRY) {
+			assert_int_equal(got->slot, want->slot);
+			assert_int_equal(got->eview, want->eview);
+		} else {
+			assert_int_equal(got->ok, want->ok);
+			assert_int_equal(got->weak, want->weak);
+			assert_int_equal(got->dep, want->dep);
+			assert_int_equal(got->bound, want->bound);
+		}
+		break;
+	case PROTO_VC_DONE:
+		assert_int_equal(got->commit, want->commit);
+		assert_int_equal(got->slot, want->slot);
+		assert_int_equal(got->slot_hi, want->slot_hi);
 		break;
 	case PROTO_STATS_REPLY:
 		assert_int_equal(got->n_stats, want->n_stats);
