@@ -37,6 +37,7 @@ struct pcmd {
 	uint8_t kind;  /* enum pcmd_kind */
 	int bound;     /* weak: the replica asked to answer at the last send */
 	uint64_t dep;  /* seq of the session's previous weak write when this was submitted */
+	uint64_t wdep; /* seq of the session's previous write, weak or strong (0 = none) */
 	uint64_t slot; /* strong: the leader's slot (REPLY) */
 	uint64_t ver;  /* strong: the REPLY's version (1 + slot of the write a GET read) */
 	uint32_t good_mask;   /* HO: witnesses whose ok passed the causal_deps check */
@@ -83,6 +84,7 @@ struct session {
 	uint64_t rtt[PROTO_MAX_REPLICAS]; /* smoothed, ns; 0 = not measured */
 	uint64_t next_probe_ns;
 	uint64_t last_weak_write; /* seq of the session's latest weak write (0 = none) */
+	uint64_t last_write;	  /* seq of its latest write, weak or strong (0 = none) */
 	/* HO: an own strong write still in flight that a weak read may have returned (from the
 	 * bound replica's pending record): nothing more is submitted until it completes (and so
 	 * is ordered), or a later command could be ordered before a write the session has seen */
@@ -212,6 +214,12 @@ static void send_propose(struct session *s, struct pcmd *p, int to)
 	m.cmd.val = p->val;
 	m.cmd.vlen = p->vlen;
 	m.cmd.scan_count = p->scan_count;
+	if (p->kind == PK_STRONG && s->cfg.protocol == CONF_PROTO_CURPHO && p->wdep > m.dep) {
+		/* HO: the leader orders nothing of the session before its previous write, strong
+		 * ones included, so a weak read that answers the session's own pending write never
+		 * sees a later write of the session executed before it */
+		m.dep = p->wdep;
+	}
 	if (p->kind == PK_WEAK_WRITE) {
 		m.type =
 		    s->cfg.protocol == CONF_PROTO_CURPHO ? PROTO_CAUSAL_PROPOSE : PROTO_WEAK_WRITE;
@@ -300,8 +308,11 @@ static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t ki
 	p->first_ns = now_ns;
 	p->kind = kind;
 	p->dep = s->last_weak_write;
+	p->wdep = s->last_write;
 	if (kind == PK_WEAK_WRITE)
 		s->last_weak_write = seq;
+	if (kind != PK_WEAK_READ && (cmd->op == PROTO_OP_PUT || cmd->op == PROTO_OP_DEL))
+		s->last_write = seq;
 	s->next_seq++;
 	s->inflight++;
 	send_cmd(s, p, now_ns);

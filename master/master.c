@@ -2,6 +2,8 @@
 #include "master/master.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +211,7 @@ static void on_stats_req(struct master_conn *mc)
 	    {"ready", m->ready},
 	    {"view", m->view},
 	    {"leader", (uint64_t)m->leader},
+	    {"view_changes", m->st.view_changes},
 	    {"registrations", m->st.registrations},
 	    {"clients_served", m->st.clients_served},
 	    {"ids_assigned", m->st.ids_assigned},
@@ -302,6 +305,95 @@ static void on_accept(struct net_listener *l, int fd, const char *peer, void *ar
 	m->conns = mc;
 }
 
+/* ---- views ------------------------------------------------------------------------------ */
+
+/* The file that keeps the current view in stateDir (PROTOCOL.md 7.4). */
+static void view_path(const struct master *m, char *out, size_t len)
+{
+	snprintf(out, len, "%s/master.view", m->s.state_dir);
+}
+
+/* Reads "view leader" from stateDir, if there is one. Returns 0 (found), -ENOENT, or -EINVAL. */
+static int view_load(const struct master *m, uint64_t *view, int *leader)
+{
+	if (m->s.state_dir[0] == 0)
+		return -ENOENT;
+	char path[600];
+	view_path(m, path, sizeof path);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -ENOENT;
+	uint64_t v;
+	int l;
+	int got = fscanf(f, "%" SCNu64 " %d", &v, &l);
+	fclose(f);
+	if (got != 2 || l < 0 || l >= m->n)
+		return -EINVAL;
+	*view = v;
+	*leader = l;
+	return 0;
+}
+
+/* Writes the view durably: a temporary file, fsync, rename over the old one. Returns 0 or a
+ * negative errno (the caller does not start a view it could not record). */
+static int view_store(const struct master *m, uint64_t view, int leader)
+{
+	if (m->s.state_dir[0] == 0)
+		return 0;
+	char path[600], tmp[620];
+	view_path(m, path, sizeof path);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	char buf[64];
+	int n = snprintf(buf, sizeof buf, "%" PRIu64 " %d\n", view, leader);
+	int rc = 0;
+	if (write(fd, buf, (size_t)n) != n || fsync(fd) != 0)
+		rc = -EIO;
+	if (close(fd) != 0 && rc == 0)
+		rc = -EIO;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	return rc;
+}
+
+/* The leader is silent: start view+1 with the live replica that executed furthest (ties: the
+ * next id after the old leader), if a majority is alive to carry it. Every connection (replicas
+ * and clients) is told. */
+static void start_view_change(struct master *m)
+{
+	int alive = 0, best = -1;
+	for (int k = 1; k <= m->n; k++) {
+		int i = (m->leader + k) % m->n;
+		const struct master_replica *rp = &m->reps[i];
+		if (!rp->registered || rp->down || rp->conn == NULL)
+			continue;
+		alive++;
+		if (i != m->leader && (best < 0 || rp->exec > m->reps[best].exec))
+			best = i;
+	}
+	if (best < 0 || alive < m->n / 2 + 1) {
+		LOG_WARN(m->log, "leader replica%d is down and only %d replica(s) answer: waiting",
+			 m->leader, alive);
+		return;
+	}
+	int rc = view_store(m, m->view + 1, best);
+	if (rc != 0) {
+		LOG_ERROR(m->log, "cannot record view %" PRIu64 " in %s: %s (not starting it)",
+			  m->view + 1, m->s.state_dir, strerror(-rc));
+		return;
+	}
+	LOG_WARN(m->log, "view change: view %" PRIu64 ", leader replica%d (replica%d silent)",
+		 m->view + 1, best, m->leader);
+	m->view++;
+	m->leader = best;
+	m->st.view_changes++;
+	for (struct master_conn *mc = m->conns; mc; mc = mc->next)
+		if (mc->role == PROTO_ROLE_REPLICA || mc->role == PROTO_ROLE_CLIENT)
+			send_info(mc, 0);
+}
+
 static void hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct master *m = w->data;
@@ -326,11 +418,11 @@ static void hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 			m->st.replicas_down++;
 			LOG_WARN(m->log, "replica%d is down: silent for %.0f ms%s", i,
 				 (now - rp->last_seen) * 1000.0,
-				 i == m->leader ? " (it is the leader; view changes are not "
-						  "implemented yet)"
-						: "");
+				 i == m->leader ? " (the leader)" : "");
 		}
 	}
+	if (m->ready && m->reps[m->leader].down)
+		start_view_change(m);
 }
 
 int master_create(struct ev_loop *loop, const struct master_options *opt, struct master **out)
@@ -365,6 +457,19 @@ int master_create(struct ev_loop *loop, const struct master_options *opt, struct
 	m->n = n;
 	m->leader = leader;
 	m->view = 0;
+	uint64_t sview;
+	int sleader;
+	rc = view_load(m, &sview, &sleader);
+	if (rc == 0) {
+		m->view = sview; /* a restarted master never reuses a view */
+		m->leader = sleader;
+		LOG_INFO(m->log, "master: view %" PRIu64 ", leader replica%d (from %s)", sview,
+			 sleader, m->s.state_dir);
+	} else if (rc == -EINVAL) {
+		LOG_ERROR(m->log, "master: %s/master.view is unreadable", m->s.state_dir);
+		free(m);
+		return -EINVAL;
+	}
 	m->id_hi = (common_wall_ns() / 1000000000ull) << 32;
 	m->id_next = 1;
 	struct net_config ncfg = {.lim = {.max_frame = m->s.max_frame_bytes,
@@ -384,7 +489,7 @@ int master_create(struct ev_loop *loop, const struct master_options *opt, struct
 	}
 	LOG_INFO(m->log, "master listening on %s:%u%s for %d replicas (leader replica%d)",
 		 m->lis.any ? "*" : addr, m->lis.port,
-		 m->lis.any ? " (conf address is not local)" : "", n, leader);
+		 m->lis.any ? " (conf address is not local)" : "", n, m->leader);
 	double period = (m->s.heartbeat_ms ? m->s.heartbeat_ms : 100) / 1000.0;
 	ev_timer_init(&m->hb, hb_cb, period, period);
 	m->hb.data = m;

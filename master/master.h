@@ -40,6 +40,7 @@ struct master_stats {
 	uint64_t heartbeats_sent;
 	uint64_t replicas_down;	  /* replica-down events (silence beyond leaderTimeoutMs) */
 	uint64_t protocol_errors; /* connections closed for a message out of place */
+	uint64_t view_changes;	  /* views started by this master (leader silent) */
 };
 
 /* Creates a master on loop and starts listening on the conf's master address and port.

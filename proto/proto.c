@@ -51,6 +51,7 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
     [PROTO_VC_ENTRY] = "VC_ENTRY",
     [PROTO_VC_RECORD] = "VC_RECORD",
     [PROTO_VC_DONE] = "VC_DONE",
+    [PROTO_VC_INSTALL] = "VC_INSTALL",
 };
 
 const char *proto_type_name(int type)
@@ -214,9 +215,11 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_VC_ENTRY:
 		return 5;
 	case PROTO_VC_RECORD:
-		return 7;
+		return 8;
 	case PROTO_VC_DONE:
-		return 3;
+		return 5;
+	case PROTO_VC_INSTALL:
+		return 2;
 	default:
 		return UINT32_MAX;
 	}
@@ -445,6 +448,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 	case PROTO_VC_RECORD:
 		msgpack_pack_uint64(&pk, m->cid.client);
 		msgpack_pack_uint64(&pk, m->cid.seq);
+		msgpack_pack_uint64(&pk, m->eview);
 		pack_bool(&pk, m->ok);
 		pack_bool(&pk, m->weak);
 		msgpack_pack_uint64(&pk, m->dep);
@@ -455,6 +459,12 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->commit);
 		msgpack_pack_uint64(&pk, m->slot);
 		msgpack_pack_uint64(&pk, m->slot_hi);
+		msgpack_pack_uint64(&pk, m->eview);
+		msgpack_pack_uint64(&pk, m->cut);
+		break;
+	case PROTO_VC_INSTALL:
+		msgpack_pack_uint64(&pk, m->cut);
+		msgpack_pack_uint64(&pk, m->commit);
 		break;
 	}
 	size_t body = b->len - start - PROTO_FRAME_HEADER;
@@ -818,14 +828,17 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_cid(f + 2, true, &m->cid) && get_cmd(&f[4], lim, true, &m->cmd) &&
 		       (m->cmd.op == PROTO_OP_NONE) == (m->cid.client == 0);
 	case PROTO_VC_RECORD:
-		return get_cid(f, false, &m->cid) && get_bool(&f[2], &m->ok) &&
-		       get_bool(&f[3], &m->weak) && get_u64(&f[4], &m->dep) &&
-		       m->dep < m->cid.seq &&
-		       get_i32(&f[5], 0, PROTO_MAX_REPLICAS - 1, &m->bound) &&
-		       get_cmd(&f[6], lim, false, &m->cmd);
+		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->eview) &&
+		       get_bool(&f[3], &m->ok) && get_bool(&f[4], &m->weak) &&
+		       get_u64(&f[5], &m->dep) && m->dep < m->cid.seq &&
+		       get_i32(&f[6], 0, PROTO_MAX_REPLICAS - 1, &m->bound) &&
+		       get_cmd(&f[7], lim, false, &m->cmd);
 	case PROTO_VC_DONE:
 		return get_u64(&f[0], &m->commit) && get_u64(&f[1], &m->slot) &&
-		       get_u64(&f[2], &m->slot_hi);
+		       get_u64(&f[2], &m->slot_hi) && get_u64(&f[3], &m->eview) &&
+		       get_u64(&f[4], &m->cut);
+	case PROTO_VC_INSTALL:
+		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit);
 	default:
 		return false;
 	}

@@ -56,12 +56,14 @@ enum proto_type {
 	PROTO_PING, /* client -> replica: slot (= nonce) */
 	PROTO_PONG, /* replica -> client: slot (= the nonce echoed) */
 	/* view change (PROTOCOL.md 7.2); view = the new view */
-	PROTO_VC_REQ,	 /* new leader -> replica: send your state from slot on */
-	PROTO_VC_ENTRY,	 /* replica -> new leader: slot, eview, cid, cmd (one accepted entry) */
-	PROTO_VC_RECORD, /* replica -> new leader: cid, ok, weak, dep, bound, cmd (one witness
-			  * record) */
-	PROTO_VC_DONE,	 /* replica -> new leader: commit, slot (= exec index), slot_hi (= the
-			  * VC_ENTRY and VC_RECORD frames sent before it since the last VC_DONE) */
+	PROTO_VC_REQ,	  /* new leader -> replica: send your state from slot on */
+	PROTO_VC_ENTRY,	  /* replica -> new leader: slot, eview, cid, cmd (one accepted entry) */
+	PROTO_VC_RECORD,  /* replica -> new leader: cid, eview (the view it was recorded in), ok,
+			   * weak, dep, bound, cmd (one witness record) */
+	PROTO_VC_DONE,	  /* replica -> new leader: commit, slot (= exec index), slot_hi (= the
+			   * VC_ENTRY and VC_RECORD frames sent before it since the last VC_DONE),
+			   * eview and cut (the last view installed here and where its log was cut) */
+	PROTO_VC_INSTALL, /* new leader -> replica: cut (the decided log ends there), commit */
 	PROTO_TYPE_MAX
 };
 
@@ -155,9 +157,11 @@ struct proto_msg {
 	/* HO: RECORD_ACK: highest seq of the session's weak writes executed at this witness (they
 	 * execute in session order, so every earlier one executed too; 0 = none) */
 	uint64_t dep_exec;
-	/* VC_ENTRY: the view the entry was accepted in; VC_RECORD: the record is weak (HO) */
+	/* VC_ENTRY: the view the entry was accepted in; VC_RECORD: the view it was recorded in;
+	 * VC_DONE: the last view installed at the sender */
 	uint64_t eview;
-	bool weak;
+	uint64_t cut; /* VC_DONE, VC_INSTALL: the slot where that view's decided log ended */
+	bool weak;    /* VC_RECORD: the record is weak (HO) */
 
 	/* STATS_REPLY: name/value pairs */
 	uint32_t n_stats;

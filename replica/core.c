@@ -68,6 +68,7 @@ struct keyidx {
  * write itself (for the session's own weak reads) and who to tell when it executes. */
 struct wrec {
 	struct proto_cid cid;
+	uint64_t view; /* the view it was recorded in */
 	bool write;
 	bool ok;
 	bool weak;
@@ -210,14 +211,23 @@ struct core {
 	 * installed (new leader: its decision; follower: the new leader's first ACCEPT/COMMIT).
 	 * Meanwhile nothing is recorded, ordered or acknowledged. */
 	bool active;
+	bool installing;   /* follower: VC_INSTALL came; active once it holds the log to vc_cut */
+	uint64_t vc_cut;   /* follower, installing: where the new leader's decided log ends */
 	uint64_t acc_next; /* follower: first slot >= exec_index not accepted in this view */
+	/* the last view installed here and where its decided log ended: entries of older views
+	 * at or after the cut were discarded by that view's leader (reported in VC_DONE) */
+	uint64_t inst_view, inst_cut;
+	uint32_t inst_acked;	  /* leader: replicas that acknowledged something in this view */
+	uint64_t install_sent_ns; /* leader: when VC_INSTALLs last went out */
 	/* new leader, collecting: the state of every replica whose VC_DONE arrived whole */
-	uint32_t vc_done;   /* bitmask of replicas collected (self included) */
-	uint64_t vc_commit; /* highest commit index among them */
+	uint32_t vc_done;	    /* bitmask of replicas collected (self included) */
+	uint64_t vc_commit;	    /* highest commit index among them */
+	uint64_t vc_iview, vc_icut; /* the latest view installed among them, and its cut */
 	uint64_t vc_exec[PROTO_MAX_REPLICAS];
 	struct vc_list vc_pending[PROTO_MAX_REPLICAS]; /* items since the replica's last VC_DONE */
 	struct vc_list vc_items;		       /* items of the collected replicas */
 	uint64_t vc_req_ns;			       /* when VC_REQ last went out */
+	uint64_t vc_start_ns;			       /* when this view was entered */
 
 	struct core_stats st;
 };
@@ -377,6 +387,7 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 		goto err;
 	c->intake_open = true;
 	c->active = true;
+	c->inst_acked = UINT32_MAX; /* view 0 is installed everywhere from the start */
 	*out = c;
 	return 0;
 err:
@@ -890,6 +901,7 @@ static enum cmap_update_result witness_add_cb(const void *key, size_t klen, void
 		*val = l;
 	}
 	l->r[l->n++] = (struct wrec){.cid = a->cid,
+				     .view = a->c->view,
 				     .write = a->write,
 				     .ok = a->ok,
 				     .weak = a->weak,
@@ -1931,6 +1943,7 @@ static void leader_on_ack(struct core *c, int from, const struct proto_msg *m, u
 		c->st.stale_view++;
 		return;
 	}
+	c->inst_acked |= 1u << from;
 	uint64_t hi = m->slot_hi < c->next_slot ? m->slot_hi : c->next_slot - 1;
 	if (c->next_slot == 0)
 		return;
@@ -1943,6 +1956,8 @@ static void leader_on_ack(struct core *c, int from, const struct proto_msg *m, u
 }
 
 /* ---- follower --------------------------------------------------------------------------- */
+
+static void vc_check_install(struct core *c);
 
 /* Acknowledges slots lo..hi (batched into one ACK range while they are consecutive). */
 static void follower_ack(struct core *c, uint64_t lo, uint64_t hi)
@@ -1982,9 +1997,9 @@ static void follower_accepted(struct core *c, uint64_t slot)
 		c->acc_next++;
 	}
 	follower_ack(c, slot, c->acc_next - 1);
+	if (c->installing)
+		vc_check_install(c);
 }
-
-static void vc_installed(struct core *c);
 
 static void follower_on_accept(struct core *c, int from, const struct proto_msg *m)
 {
@@ -1992,8 +2007,9 @@ static void follower_on_accept(struct core *c, int from, const struct proto_msg 
 		c->st.stale_view++;
 		return;
 	}
-	if (!c->active)
-		vc_installed(c); /* the new leader's first ACCEPT: its view is installed */
+	if (!c->active && !c->installing)
+		return; /* the view is not installed here yet: the leader re-sends after VC_INSTALL
+			 */
 	uint64_t slot = m->slot;
 	struct entry *old = slot_entry(c, slot);
 	if (slot < c->exec_index || (old != NULL && old->view == m->view)) {
@@ -2054,6 +2070,7 @@ static void vc_reset(struct core *c)
 		vc_list_clear(&c->vc_pending[i]);
 	c->vc_done = 0;
 	c->vc_commit = 0;
+	c->vc_iview = c->vc_icut = 0;
 	memset(c->vc_exec, 0, sizeof c->vc_exec);
 }
 
@@ -2146,6 +2163,7 @@ static int vc_record_cb(const void *key, size_t klen, void *val, void *arg)
 		const struct wrec *r = &l->r[i];
 		struct proto_msg m = {.type = PROTO_VC_RECORD,
 				      .view = o->c->view,
+				      .eview = r->view,
 				      .cid = r->cid,
 				      .ok = r->ok,
 				      .weak = r->weak,
@@ -2189,13 +2207,17 @@ static void vc_send_state(struct core *c, int to, uint64_t from_slot)
 		c->vc_done |= 1u << c->cfg.self;
 		c->vc_commit = commit;
 		c->vc_exec[c->cfg.self] = c->exec_index;
+		c->vc_iview = c->inst_view;
+		c->vc_icut = c->inst_cut;
 		return;
 	}
 	struct proto_msg d = {.type = PROTO_VC_DONE,
 			      .view = c->view,
 			      .commit = commit,
 			      .slot = c->exec_index,
-			      .slot_hi = o.count};
+			      .slot_hi = o.count,
+			      .eview = c->inst_view,
+			      .cut = c->inst_cut};
 	c->io.to_peer(c->io.ctx, to, &d);
 }
 
@@ -2263,11 +2285,55 @@ static void witness_drop_all(struct core *c)
 	}
 }
 
-/* Follower: the new leader's view is installed (its first ACCEPT or COMMIT arrived). */
-static void vc_installed(struct core *c)
+/* Follower, installing: once it holds, in this view, every slot from its execution index to
+ * the new leader's cut, the view is installed here: entries of older views from the cut on are
+ * dropped (the new leader discarded them), so are the older view's witness records, and
+ * witnesses record again. */
+static void vc_check_install(struct core *c)
 {
-	c->active = true;
+	if (c->acc_next < c->exec_index)
+		c->acc_next = c->exec_index;
+	for (;;) {
+		const struct entry *e = slot_entry(c, c->acc_next);
+		if (e == NULL || e->view != c->view)
+			break;
+		c->acc_next++;
+	}
+	if (c->acc_next < c->vc_cut)
+		return;
+	for (uint64_t s = c->vc_cut; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e != NULL && e->view < c->view && !e->executed)
+			entry_clear(e);
+	}
 	witness_drop_all(c);
+	c->inst_view = c->view;
+	c->inst_cut = c->vc_cut;
+	c->installing = false;
+	c->active = true;
+	if (c->acc_next > 0)
+		follower_ack(c, c->acc_next - 1, c->acc_next - 1); /* tells the leader */
+}
+
+static void send_install(struct core *c, int to)
+{
+	struct proto_msg m = {.type = PROTO_VC_INSTALL,
+			      .view = c->view,
+			      .cut = c->inst_cut,
+			      .commit = c->commit_index};
+	c->io.to_peer(c->io.ctx, to, &m);
+}
+
+static void on_vc_install(struct core *c, int from, const struct proto_msg *m)
+{
+	if (m->view != c->view || from != c->leader || c->active || is_leader(c))
+		return;
+	c->installing = true;
+	c->vc_cut = m->cut;
+	if (m->commit > c->commit_known)
+		c->commit_known = m->commit;
+	vc_check_install(c);
+	execute_ready(c);
 }
 
 /* Leader: registers e as in flight (cid index, key index, a descriptor if one is free). */
@@ -2315,6 +2381,17 @@ static struct entry *vc_place(struct core *c, uint64_t slot, struct vc_item *it)
 	return e;
 }
 
+/* True if a collected item takes part in the decision: an entry from slot lo on, unless an
+ * installed later view discarded it (an older view's entry at or after that view's cut); an ok
+ * strong record made in the latest view installed (older records were dealt with by that
+ * view's leader, or belong to commands that never completed). */
+static bool vc_useful(const struct core *c, const struct vc_item *it, uint64_t lo)
+{
+	if (it->record)
+		return it->ok && !it->weak && it->eview == c->vc_iview;
+	return it->slot >= lo && !(it->eview < c->vc_iview && it->slot >= c->vc_icut);
+}
+
 static int vc_entry_cmp(const void *a, const void *b)
 {
 	const struct vc_item *x = *(const struct vc_item *const *)a;
@@ -2351,10 +2428,8 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	uint32_t ne = 0, nr = 0;
 	for (uint32_t i = 0; i < c->vc_items.n; i++) {
 		const struct vc_item *it = &c->vc_items.v[i];
-		if (!it->record && it->slot >= lo)
-			ne++;
-		else if (it->record && it->ok && !it->weak)
-			nr++;
+		if (vc_useful(c, it, lo))
+			*(it->record ? &nr : &ne) += 1;
 	}
 	struct vc_item **ev = calloc(ne ? ne : 1, sizeof *ev);
 	struct vc_item **rv = calloc(nr ? nr : 1, sizeof *rv);
@@ -2365,10 +2440,12 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	ne = nr = 0;
 	for (uint32_t i = 0; i < c->vc_items.n; i++) {
 		struct vc_item *it = &c->vc_items.v[i];
-		if (!it->record && it->slot >= lo)
-			ev[ne++] = it;
-		else if (it->record && it->ok && !it->weak)
-			rv[nr++] = it;
+		if (vc_useful(c, it, lo)) {
+			if (it->record)
+				rv[nr++] = it;
+			else
+				ev[ne++] = it;
+		}
 	}
 	qsort(ev, ne, sizeof *ev, vc_entry_cmp);
 	uint64_t end = lo;
@@ -2393,6 +2470,10 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 		vc_place(c, s, chosen[s - lo]);
 	c->st.vc_truncated += c->log_end > end ? c->log_end - end : 0;
 	c->next_slot = c->log_end = end;
+	c->inst_view = c->view;
+	c->inst_cut = end;
+	c->inst_acked = 1u << c->cfg.self;
+	c->st.vc_last_us = (now_ns - c->vc_start_ns) / 1000;
 	/* every entry held is now of this view; followers that executed a slot have it */
 	for (uint64_t s = c->log_base; s < end; s++) {
 		struct entry *e = slot_entry(c, s);
@@ -2450,7 +2531,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	vc_reset(c);
 	for (int p = 0; p < c->cfg.n; p++)
 		if (p != c->cfg.self)
-			core_peer_up(c, p, now_ns);
+			core_peer_up(c, p, now_ns); /* VC_INSTALL, then what p lacks */
 	advance_commit(c, now_ns);
 	done = true;
 out:
@@ -2499,6 +2580,8 @@ static void view_enter(struct core *c, uint64_t view, int leader, uint64_t now_n
 	c->view = view;
 	c->leader = leader;
 	c->active = false;
+	c->installing = false;
+	c->vc_start_ns = now_ns;
 	c->ack_pending = false;
 	c->acc_next = c->exec_index;
 	vc_reset(c);
@@ -2537,6 +2620,10 @@ static void on_vc_item(struct core *c, int from, const struct proto_msg *m, uint
 		c->vc_exec[from] = m->slot;
 		if (m->commit > c->vc_commit)
 			c->vc_commit = m->commit;
+		if (m->eview > c->vc_iview) {
+			c->vc_iview = m->eview;
+			c->vc_icut = m->cut;
+		}
 		vc_try_decide(c, now_ns);
 	} else {
 		vc_list_clear(l);
@@ -2639,8 +2726,8 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 		return;
 	/* Only the leader of a view sends these in it: a replica that missed the view change
 	 * (down or cut off meanwhile) learns the view from them. */
-	if (m->view > c->view &&
-	    (m->type == PROTO_ACCEPT || m->type == PROTO_COMMIT || m->type == PROTO_VC_REQ))
+	if (m->view > c->view && (m->type == PROTO_ACCEPT || m->type == PROTO_COMMIT ||
+				  m->type == PROTO_VC_REQ || m->type == PROTO_VC_INSTALL))
 		view_enter(c, m->view, from, now_ns);
 	switch (m->type) {
 	case PROTO_ACCEPT:
@@ -2652,9 +2739,8 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 			leader_on_ack(c, from, m, now_ns);
 		break;
 	case PROTO_COMMIT:
-		if (!is_leader(c) && from == c->leader && m->view == c->view) {
-			if (!c->active)
-				vc_installed(c);
+		if (!is_leader(c) && from == c->leader && m->view == c->view &&
+		    (c->active || c->installing)) {
 			if (m->commit > c->commit_known)
 				c->commit_known = m->commit;
 			execute_ready(c);
@@ -2662,6 +2748,9 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 		break;
 	case PROTO_VC_REQ:
 		on_vc_req(c, from, m);
+		break;
+	case PROTO_VC_INSTALL:
+		on_vc_install(c, from, m);
 		break;
 	case PROTO_VC_ENTRY:
 	case PROTO_VC_RECORD:
@@ -2685,6 +2774,8 @@ void core_peer_up(struct core *c, int peer, uint64_t now_ns)
 {
 	if (!is_leader(c) || !c->active || peer < 0 || peer >= c->cfg.n || peer == c->cfg.self)
 		return;
+	if (!(c->inst_acked & (1u << peer)))
+		send_install(c, peer); /* it may not have installed this view yet */
 	for (uint64_t s = c->log_base; s < c->log_end; s++) {
 		struct entry *e = slot_entry(c, s);
 		if (e && !(e->acks & (1u << peer)))
@@ -2737,6 +2828,12 @@ void core_tick(struct core *c, uint64_t now_ns)
 		if (now_ns - c->vc_req_ns >= c->cfg.resend_after_ns)
 			vc_request(c, now_ns);
 		return;
+	}
+	if (now_ns - c->install_sent_ns >= c->cfg.resend_after_ns) {
+		for (int p = 0; p < c->cfg.n; p++)
+			if (p != c->cfg.self && !(c->inst_acked & (1u << p)))
+				send_install(c, p); /* a VC_INSTALL may have been lost */
+		c->install_sent_ns = now_ns;
 	}
 	/* Re-send ACCEPTs a follower has not acknowledged for a while (a reconnect lost them),
 	 * committed ones included: a follower that missed a slot the others committed would

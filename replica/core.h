@@ -115,6 +115,7 @@ struct core_stats {
 	uint64_t vc_recovered; /* new leader: commands recovered from witness records */
 	uint64_t vc_truncated; /* new leader: collected entries dropped after a hole */
 	uint64_t vc_stuck;     /* new leader: decisions postponed (committed slots not covered) */
+	uint64_t vc_last_us;   /* new leader: how long its last view change took (enter->install) */
 };
 
 /* Fills st. */

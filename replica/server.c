@@ -262,6 +262,10 @@ static void send_stats(struct server *s, struct net_conn *c)
 		core_get_stats(s->core, &st);
 		stat_add(m, "view", st.view);
 		stat_add(m, "leader", (uint64_t)(int64_t)st.leader);
+		stat_add(m, "view_active", st.view_active);
+		stat_add(m, "view_changes", st.view_changes);
+		stat_add(m, "vc_recovered", st.vc_recovered);
+		stat_add(m, "vc_last_us", st.vc_last_us);
 		stat_add(m, "next_slot", st.next_slot);
 		stat_add(m, "commit_index", st.commit_index);
 		stat_add(m, "exec_index", st.exec_index);
@@ -332,6 +336,8 @@ static void start_core(struct server *s, int leader, uint64_t view)
 	}
 	s->leader = leader;
 	s->view = view;
+	if (view > 0) /* the cluster moved on before this replica (re)started */
+		core_view_change(s->core, view, leader, now_ns());
 	s->intake_open = core_client_intake_open(s->core);
 	LOG_INFO(s->log, "replica%d serving: view %llu, leader replica%d%s, protocol %s", s->self,
 		 (unsigned long long)view, leader, leader == s->self ? " (me)" : "",
@@ -396,11 +402,17 @@ static void on_cluster_info(struct server *s, const struct proto_msg *m)
 		start_core(s, m->leader, m->view);
 		return;
 	}
-	if (m->view != s->view || m->leader != s->leader)
-		LOG_WARN(s->log,
-			 "master reports view %llu leader replica%d; view changes are not "
-			 "implemented yet (staying in view %llu)",
-			 (unsigned long long)m->view, m->leader, (unsigned long long)s->view);
+	struct core_stats st;
+	core_get_stats(s->core, &st);
+	if (m->view > st.view) {
+		LOG_WARN(s->log, "view change: view %llu, leader replica%d%s",
+			 (unsigned long long)m->view, m->leader,
+			 m->leader == s->self ? " (me)" : "");
+		core_view_change(s->core, m->view, m->leader, now_ns());
+		core_flush(s->core, now_ns());
+	}
+	s->view = m->view > s->view ? m->view : s->view;
+	s->leader = m->leader;
 }
 
 static void master_msg(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m,

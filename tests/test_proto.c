@@ -255,6 +255,7 @@ static size_t make_samples(struct sample *s)
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_VC_RECORD,
 	    .view = 8,
+	    .eview = 7,
 	    .cid = {5, 21},
 	    .ok = true,
 	    .weak = true,
@@ -262,8 +263,15 @@ static size_t make_samples(struct sample *s)
 	    .bound = 2,
 	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
 	s[n].file = "26-vc_done.bin";
-	s[n++].m = (struct proto_msg){
-	    .type = PROTO_VC_DONE, .view = 8, .commit = 78, .slot = 76, .slot_hi = 3};
+	s[n++].m = (struct proto_msg){.type = PROTO_VC_DONE,
+				      .view = 8,
+				      .commit = 78,
+				      .slot = 76,
+				      .slot_hi = 3,
+				      .eview = 6,
+				      .cut = 70};
+	s[n].file = "27-vc_install.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_VC_INSTALL, .view = 8, .cut = 81, .commit = 79};
 	return n;
 }
 
@@ -424,6 +432,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 			assert_int_equal(got->slot, want->slot);
 			assert_int_equal(got->eview, want->eview);
 		} else {
+			assert_int_equal(got->eview, want->eview);
 			assert_int_equal(got->ok, want->ok);
 			assert_int_equal(got->weak, want->weak);
 			assert_int_equal(got->dep, want->dep);
@@ -434,6 +443,12 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->commit, want->commit);
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->slot_hi, want->slot_hi);
+		assert_int_equal(got->eview, want->eview);
+		assert_int_equal(got->cut, want->cut);
+		break;
+	case PROTO_VC_INSTALL:
+		assert_int_equal(got->cut, want->cut);
+		assert_int_equal(got->commit, want->commit);
 		break;
 	case PROTO_STATS_REPLY:
 		assert_int_equal(got->n_stats, want->n_stats);
