@@ -26,6 +26,7 @@ struct master_conn {
 
 struct master_replica {
 	bool registered;
+	bool rejoin; /* registered again (or into a running later view): it lost its state */
 	struct master_conn *conn; /* the connection it registered on, NULL once closed */
 	char addr[CONF_ADDR_MAX];
 	uint16_t port;
@@ -45,6 +46,7 @@ struct master {
 	int leader;
 	uint64_t view;
 	bool ready;
+	bool leader_lost; /* the leader restarted: a view change is due even though it answers */
 	struct master_replica reps[PROTO_MAX_REPLICAS];
 	struct master_conn *conns;
 	uint64_t id_hi;	  /* start time (s) in the high 32 bits: ids differ across restarts */
@@ -79,6 +81,7 @@ static void cluster_info(struct master *m, struct proto_msg *r, int node_id, uin
 	r->type = PROTO_CLUSTER_INFO;
 	r->view = m->view;
 	r->ready = m->ready;
+	r->rejoin = node_id >= 0 && node_id < m->n && m->reps[node_id].rejoin;
 	r->leader = m->leader;
 	r->node_id = node_id;
 	r->client_id = client_id;
@@ -116,6 +119,8 @@ static void become_ready(struct master *m)
 	}
 }
 
+static void start_view_change(struct master *m);
+
 static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 {
 	struct master *m = mc->m;
@@ -145,6 +150,7 @@ static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 	}
 	bool again = rp->registered;
 	rp->registered = true;
+	rp->rejoin = again || (m->ready && m->view > 0);
 	rp->conn = mc;
 	memcpy(rp->addr, msg->addr, msg->addr_len);
 	rp->addr[msg->addr_len] = '\0';
@@ -155,6 +161,16 @@ static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 	m->st.registrations++;
 	LOG_INFO(m->log, "replica%d %sregistered at %s:%u (from %s)", id, again ? "re-" : "",
 		 rp->addr, rp->port, net_conn_peer(mc->c));
+	if (again && m->ready && id == m->leader) {
+		/* the leader restarted (faster than leaderTimeoutMs): its state is gone, so it
+		 * cannot lead the view it led; the others elect a new leader */
+		LOG_WARN(m->log, "replica%d, the leader, restarted: changing the view", id);
+		rp->exec = 0;
+		m->leader_lost = true;
+		start_view_change(m); /* tells everyone, this replica included */
+		if (m->leader == id)
+			return; /* not enough replicas yet: it learns the view once one starts */
+	}
 	if (!m->ready) {
 		int have = 0;
 		for (int i = 0; i < m->n; i++)
@@ -388,6 +404,7 @@ static void start_view_change(struct master *m)
 		 m->view + 1, best, m->leader);
 	m->view++;
 	m->leader = best;
+	m->leader_lost = false;
 	m->st.view_changes++;
 	for (struct master_conn *mc = m->conns; mc; mc = mc->next)
 		if (mc->role == PROTO_ROLE_REPLICA || mc->role == PROTO_ROLE_CLIENT)
@@ -421,7 +438,7 @@ static void hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 				 i == m->leader ? " (the leader)" : "");
 		}
 	}
-	if (m->ready && m->reps[m->leader].down)
+	if (m->ready && (m->reps[m->leader].down || m->leader_lost))
 		start_view_change(m);
 }
 

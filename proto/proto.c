@@ -52,6 +52,11 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
     [PROTO_VC_RECORD] = "VC_RECORD",
     [PROTO_VC_DONE] = "VC_DONE",
     [PROTO_VC_INSTALL] = "VC_INSTALL",
+    [PROTO_CATCHUP] = "CATCHUP",
+    [PROTO_SNAP_KV] = "SNAP_KV",
+    [PROTO_SNAP_CLIENT] = "SNAP_CLIENT",
+    [PROTO_SNAP_RESULT] = "SNAP_RESULT",
+    [PROTO_SNAP_DONE] = "SNAP_DONE",
 };
 
 const char *proto_type_name(int type)
@@ -174,7 +179,7 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_CLUSTER_REQ:
 		return 2;
 	case PROTO_CLUSTER_INFO:
-		return 5;
+		return 6;
 	case PROTO_HEARTBEAT:
 		return 3;
 	case PROTO_PROPOSE:
@@ -217,9 +222,18 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_VC_RECORD:
 		return 8;
 	case PROTO_VC_DONE:
+	case PROTO_SNAP_DONE:
 		return 5;
 	case PROTO_VC_INSTALL:
 		return 2;
+	case PROTO_CATCHUP:
+		return 2;
+	case PROTO_SNAP_KV:
+		return 2;
+	case PROTO_SNAP_CLIENT:
+		return 5;
+	case PROTO_SNAP_RESULT:
+		return 6;
 	default:
 		return UINT32_MAX;
 	}
@@ -260,9 +274,13 @@ static bool encodable(const struct proto_msg *m)
 	case PROTO_WEAK_READ:
 	case PROTO_VC_ENTRY:
 	case PROTO_VC_RECORD:
+	case PROTO_SNAP_KV:
 		return cmd_encodable(&m->cmd);
+	case PROTO_SNAP_CLIENT:
+		return m->vlen <= PROTO_MAX_XBITS && bytes_ok(m->value, m->vlen);
 	case PROTO_REPLY:
 	case PROTO_SYNC_REPLY:
+	case PROTO_SNAP_RESULT:
 	case PROTO_WEAK_REPLY:
 		return bytes_ok(m->value, m->vlen);
 	case PROTO_RECORD_ACK:
@@ -324,6 +342,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 			pack_str(&pk, r->addr, r->addr_len);
 			msgpack_pack_uint16(&pk, r->port);
 		}
+		pack_bool(&pk, m->rejoin);
 		break;
 	case PROTO_HEARTBEAT:
 		msgpack_pack_int32(&pk, m->node_id);
@@ -365,6 +384,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->low_seq);
 		break;
 	case PROTO_SYNC_REPLY:
+	case PROTO_SNAP_RESULT:
 		msgpack_pack_uint64(&pk, m->cid.client);
 		msgpack_pack_uint64(&pk, m->cid.seq);
 		msgpack_pack_uint64(&pk, m->slot);
@@ -438,6 +458,21 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 	case PROTO_VC_REQ:
 		msgpack_pack_uint64(&pk, m->slot);
 		break;
+	case PROTO_CATCHUP:
+		msgpack_pack_uint64(&pk, m->slot);
+		pack_bool(&pk, m->ok);
+		break;
+	case PROTO_SNAP_KV:
+		msgpack_pack_uint64(&pk, m->slot);
+		pack_cmd(&pk, &m->cmd);
+		break;
+	case PROTO_SNAP_CLIENT:
+		msgpack_pack_uint64(&pk, m->cid.client);
+		msgpack_pack_uint64(&pk, m->low_seq);
+		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->dep);
+		pack_bin(&pk, m->value, m->vlen);
+		break;
 	case PROTO_VC_ENTRY:
 		msgpack_pack_uint64(&pk, m->slot);
 		msgpack_pack_uint64(&pk, m->eview);
@@ -456,6 +491,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		pack_cmd(&pk, &m->cmd);
 		break;
 	case PROTO_VC_DONE:
+	case PROTO_SNAP_DONE:
 		msgpack_pack_uint64(&pk, m->commit);
 		msgpack_pack_uint64(&pk, m->slot);
 		msgpack_pack_uint64(&pk, m->slot_hi);
@@ -739,7 +775,7 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		for (uint32_t i = 0; i < m->n_replicas; i++)
 			if (!get_replica(&f[4].via.array.ptr[i], &m->replicas[i]))
 				return false;
-		return true;
+		return get_bool(&f[5], &m->rejoin);
 	case PROTO_HEARTBEAT:
 		return get_i32(&f[0], -1, 65535, &m->node_id) && get_u64(&f[1], &m->commit) &&
 		       get_u64(&f[2], &m->slot);
@@ -768,6 +804,7 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
 		       m->low_seq <= m->cid.seq;
 	case PROTO_SYNC_REPLY:
+	case PROTO_SNAP_RESULT:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
 		       get_u(&f[3], PROTO_ST_MAX, &u) && ((m->status = (uint8_t)u), true) &&
 		       get_bin(&f[4], lim->max_value, &m->value, &m->vlen) &&
@@ -823,6 +860,16 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_PONG:
 	case PROTO_VC_REQ:
 		return get_u64(&f[0], &m->slot);
+	case PROTO_CATCHUP:
+		return get_u64(&f[0], &m->slot) && get_bool(&f[1], &m->ok);
+	case PROTO_SNAP_KV:
+		return get_u64(&f[0], &m->slot) && get_cmd(&f[1], lim, false, &m->cmd) &&
+		       is_write(m->cmd.op);
+	case PROTO_SNAP_CLIENT:
+		return get_u64(&f[0], &m->cid.client) && m->cid.client != 0 &&
+		       get_u64(&f[1], &m->low_seq) && get_u64(&f[2], &m->slot) &&
+		       get_u64(&f[3], &m->dep) &&
+		       get_bin(&f[4], PROTO_MAX_XBITS, &m->value, &m->vlen) && m->vlen % 8 == 0;
 	case PROTO_VC_ENTRY:
 		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->eview) &&
 		       get_cid(f + 2, true, &m->cid) && get_cmd(&f[4], lim, true, &m->cmd) &&
@@ -834,6 +881,7 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_i32(&f[6], 0, PROTO_MAX_REPLICAS - 1, &m->bound) &&
 		       get_cmd(&f[7], lim, false, &m->cmd);
 	case PROTO_VC_DONE:
+	case PROTO_SNAP_DONE:
 		return get_u64(&f[0], &m->commit) && get_u64(&f[1], &m->slot) &&
 		       get_u64(&f[2], &m->slot_hi) && get_u64(&f[3], &m->eview) &&
 		       get_u64(&f[4], &m->cut);

@@ -22,8 +22,9 @@
 #define PROTO_MAX_REPLICAS  15
 #define PROTO_MAX_DEPS	    64 /* HO causal_deps carried in one RECORD_ACK */
 #define PROTO_ADDR_MAX	    256
-#define PROTO_MAX_STATS	    48 /* name/value pairs in one STATS_REPLY */
-#define PROTO_STAT_NAME_MAX 64 /* bytes of one stat name */
+#define PROTO_MAX_STATS	    64	 /* name/value pairs in one STATS_REPLY */
+#define PROTO_STAT_NAME_MAX 64	 /* bytes of one stat name */
+#define PROTO_MAX_XBITS	    8192 /* bytes of one SNAP_CLIENT executed-seq bitmap */
 
 enum proto_type {
 	/* connection set-up */
@@ -64,6 +65,16 @@ enum proto_type {
 			   * VC_ENTRY and VC_RECORD frames sent before it since the last VC_DONE),
 			   * eview and cut (the last view installed here and where its log was cut) */
 	PROTO_VC_INSTALL, /* new leader -> replica: cut (the decided log ends there), commit */
+	/* catch-up by state transfer (PROTOCOL.md 7.3); view = the current view */
+	PROTO_CATCHUP,	   /* follower -> leader: slot (= its exec index), ok (= send the state
+			    * even if the log reaches back there): send what I lack */
+	PROTO_SNAP_KV,	   /* leader -> follower: slot (= the write's slot), cmd (PUT key value,
+			    * or DEL key for a deleted key): one key of the executed state */
+	PROTO_SNAP_CLIENT, /* leader -> follower: cid.client, low_seq, slot (= xfloor), dep (=
+			    * highest weak write executed), value (executed-seq bitmap) */
+	PROTO_SNAP_RESULT, /* leader -> follower: one cached result (SYNC_REPLY's fields) */
+	PROTO_SNAP_DONE,   /* leader -> follower: commit, slot (= the exec index the state is
+			    * at), slot_hi (= SNAP_* frames before it), eview and cut (as VC_DONE) */
 	PROTO_TYPE_MAX
 };
 
@@ -120,6 +131,8 @@ struct proto_msg {
 	uint32_t addr_len;
 	/* CLUSTER_INFO */
 	bool ready;
+	bool rejoin; /* CLUSTER_INFO to a replica: it registered before (restarted): it lost its
+		      * witness records (PROTOCOL.md 7.3) */
 	int32_t leader;
 	uint32_t n_replicas;
 	struct proto_replica_addr replicas[PROTO_MAX_REPLICAS];

@@ -229,6 +229,25 @@ struct core {
 	uint64_t vc_req_ns;			       /* when VC_REQ last went out */
 	uint64_t vc_start_ns;			       /* when this view was entered */
 
+	/* catch-up and rejoin (PROTOCOL.md 7.3) */
+	bool hold;		  /* restarted: strong witness answers ok=false, no VC answers */
+	bool barrier_set;	  /* hold: the barrier below was fixed */
+	uint64_t hold_since_ns;	  /* hold: first tick (0: not yet) */
+	uint64_t hold_barrier;	  /* hold: released once exec_index reaches it */
+	bool snap_open;		  /* follower: a state transfer is arriving (state incomplete) */
+	bool state_bad;		  /* follower: the last transfer arrived incomplete */
+	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
+	uint64_t snap_prev_exec;  /* follower: its exec index when the transfer began */
+	bool snap_nomem;	  /* follower: an item of the open transfer could not be kept */
+	bool snap_wanted;	  /* follower: CATCHUP went out, no transfer ended since */
+	uint64_t snap_open_ns;	  /* follower: when the open transfer began */
+	uint64_t heard_ns;	  /* follower: last ACCEPT/COMMIT from the leader of its view */
+	bool caught_up_once;	  /* follower (rejoin): the first CATCHUP went out */
+	uint64_t catchup_sent_ns; /* follower: when CATCHUP last went out */
+	uint64_t stuck_since_ns;  /* follower: since when execution waits for a missing slot */
+	uint64_t stuck_at;	  /* follower: the exec index it waits at */
+	uint64_t snap_sent_ns[PROTO_MAX_REPLICAS]; /* leader: last transfer to each replica */
+
 	struct core_stats st;
 };
 
@@ -336,6 +355,7 @@ void core_config_default(struct core_config *cfg, int self, int n)
 	cfg->ht_early_reply = false;
 	cfg->max_parked = 4096;
 	cfg->park_ns = 500ull * 1000 * 1000;
+	cfg->rejoin_grace_ns = 500ull * 1000 * 1000;
 }
 
 int core_create(const struct core_config *cfg, int leader, const struct core_io *io,
@@ -358,6 +378,11 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 	c->cap = LOG_MIN_CAP;
 	while (c->cap < 2ull * cfg->max_desc)
 		c->cap *= 2;
+	if (cfg->log_cap) {
+		c->cap = 16;
+		while (c->cap < cfg->log_cap)
+			c->cap *= 2;
+	}
 	c->log_soft_cap = c->cap * 4;
 	c->ring = calloc(c->cap, sizeof *c->ring);
 	if (c->ring == NULL)
@@ -388,6 +413,7 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 	c->intake_open = true;
 	c->active = true;
 	c->inst_acked = UINT32_MAX; /* view 0 is installed everywhere from the start */
+	c->hold = cfg->rejoin;
 	*out = c;
 	return 0;
 err:
@@ -846,6 +872,7 @@ struct witness_arg {
 	int32_t bound;
 	uint64_t conn;
 	bool full;		   /* in: table at capacity */
+	bool force_ok;		   /* in: the leader's own record of a REPLY ok=true */
 	bool ok;		   /* out */
 	bool added;		   /* out: a new record was appended */
 	struct proto_cid read_dep; /* out: latest weak write record before this one */
@@ -874,7 +901,7 @@ static enum cmap_update_result witness_add_cb(const void *key, size_t klen, void
 			conflict = true;
 #endif
 	}
-	a->ok = a->weak || (!conflict && !a->full);
+	a->ok = a->weak || a->force_ok || (!conflict && !a->full);
 	if (a->full)
 		return CMAP_KEEP; /* never grows beyond the cap; a strong answer is ok=false */
 	uint8_t *v = NULL;
@@ -1075,6 +1102,13 @@ static void witness_on_propose(struct core *c, uint64_t conn, const struct proto
 		return;
 	}
 #endif
+	if (c->hold && !already_executed(c, &m->cid)) {
+		/* 7.3: restarted, its records lost: no super quorum may count on it yet */
+		c->st.conflicts++;
+		r.ok = false;
+		c->io.to_client(c->io.ctx, conn, &r);
+		return;
+	}
 	if (already_executed(c, &m->cid)) {
 		/* Executed here, hence committed: durable without a record. */
 		c->st.duplicates++;
@@ -1481,8 +1515,23 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 	e->reply_ok = ok;
 	r.ok = ok;
 	r.slot = slot;
-	if (ok)
+	if (ok) {
 		c->st.fast_ok++;
+		/* The leader is one of the super quorum (its REPLY ok): it keeps a record too, so
+		 * that a view change that collects it (back after a pause, or a follower of a later
+		 * view it never installed) counts it among the command's holders (7.2). */
+		struct witness_arg la = {.c = c,
+					 .cid = m->cid,
+					 .write = is_write_op(m->cmd.op),
+					 .op = m->cmd.op,
+					 .keep_val = is_write_op(m->cmd.op),
+					 .val = m->cmd.val,
+					 .vlen = m->cmd.vlen,
+					 .force_ok = true,
+					 .full = c->witness_n >= c->cfg.max_witness};
+		if (c->cfg.n > 1)
+			cmap_update(c->witness, m->cmd.key, m->cmd.klen, witness_add_cb, &la);
+	}
 	c->io.to_client(c->io.ctx, conn, &r);
 
 	/* 6. replicate */
@@ -1740,8 +1789,8 @@ static bool own_writes_here(struct core *c, uint64_t client, uint64_t dep)
 static bool weak_read_ready(struct core *c, const struct proto_cid *cid, uint8_t op, uint64_t token,
 			    uint64_t dep)
 {
-	if (token > c->exec_index)
-		return false;
+	if (token > c->exec_index || c->snap_open || c->state_bad)
+		return false; /* behind, or its state is being replaced by a transfer */
 	if (c->cfg.protocol != CONF_PROTO_CURPHO)
 		return true;
 	if (!own_writes_here(c, cid->client, dep))
@@ -1910,6 +1959,8 @@ static void log_gc(struct core *c)
 
 static void execute_ready(struct core *c)
 {
+	if (c->snap_open || c->state_bad)
+		return; /* the state is incomplete until a whole transfer arrived */
 	uint64_t limit = is_leader(c) ? c->commit_index : c->commit_known;
 	while (c->exec_index < limit) {
 		struct entry *e = slot_entry(c, c->exec_index);
@@ -2471,7 +2522,6 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	c->st.vc_truncated += c->log_end > end ? c->log_end - end : 0;
 	c->next_slot = c->log_end = end;
 	c->inst_view = c->view;
-	c->inst_cut = end;
 	c->inst_acked = 1u << c->cfg.self;
 	c->st.vc_last_us = (now_ns - c->vc_start_ns) / 1000;
 	/* every entry held is now of this view; followers that executed a slot have it */
@@ -2520,6 +2570,9 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 		}
 		i = j;
 	}
+	/* the decided log ends after the replayed commands: a follower installs this view (and
+	 * drops its older records) only once it holds all of them */
+	c->inst_cut = c->next_slot;
 	if (c->vc_commit > c->commit_index)
 		c->commit_index = c->vc_commit;
 	c->commit_known = c->commit_index;
@@ -2602,6 +2655,8 @@ static void on_vc_req(struct core *c, int from, const struct proto_msg *m)
 {
 	if (m->view != c->view || from != c->leader || c->active || is_leader(c))
 		return;
+	if (c->hold)
+		return; /* 7.3: its records were lost: it cannot be counted in the majority */
 	vc_send_state(c, from, m->slot);
 }
 
@@ -2627,6 +2682,383 @@ static void on_vc_item(struct core *c, int from, const struct proto_msg *m, uint
 		vc_try_decide(c, now_ns);
 	} else {
 		vc_list_clear(l);
+	}
+}
+
+/* ---- catch-up and state transfer (PROTOCOL.md 7.3) -------------------------------------- */
+
+struct snap_out {
+	struct core *c;
+	int to;
+	uint32_t count;
+};
+
+static void snap_emit(struct snap_out *o, const struct proto_msg *m)
+{
+	o->c->io.to_peer(o->c->io.ctx, o->to, m);
+	o->count++;
+}
+
+static int snap_kv_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct snap_out *o = arg;
+	const struct kv_val *v = val;
+	struct proto_msg m = {.type = PROTO_SNAP_KV, .view = o->c->view, .slot = v->ver};
+	m.cmd = (struct proto_cmd){.op = v->dead ? PROTO_OP_DEL : PROTO_OP_PUT,
+				   .key = key,
+				   .klen = (uint32_t)klen,
+				   .val = v->dead ? NULL : v->data,
+				   .vlen = v->dead ? 0 : v->len};
+	snap_emit(o, &m);
+	return 0;
+}
+
+static int snap_client_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct snap_out *o = arg;
+	const struct client_rec *cr = val;
+	uint64_t client;
+	if (klen != sizeof client)
+		return 0;
+	memcpy(&client, key, sizeof client);
+	/* the executed-seq ring, little-endian words */
+	uint8_t bits[XBITS_MAX_WORDS * 8];
+	uint32_t words = cr->xwords <= XBITS_MAX_WORDS ? cr->xwords : 0;
+	for (uint32_t w = 0; w < words; w++)
+		for (int b = 0; b < 8; b++)
+			bits[w * 8 + b] = (uint8_t)(cr->xbits[w] >> (8 * b));
+	struct proto_msg m = {.type = PROTO_SNAP_CLIENT,
+			      .view = o->c->view,
+			      .cid = {.client = client},
+			      .low_seq = cr->low_seq,
+			      .slot = cr->xfloor,
+			      .dep = cr->weak_exec_hi,
+			      .value = bits,
+			      .vlen = words * 8};
+	snap_emit(o, &m);
+	return 0;
+}
+
+static int snap_result_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct snap_out *o = arg;
+	const struct result *r = val;
+	struct proto_cid cid;
+	if (klen != 16)
+		return 0;
+	memcpy(&cid.client, key, 8);
+	memcpy(&cid.seq, (const uint8_t *)key + 8, 8);
+	struct proto_msg m = {.type = PROTO_SNAP_RESULT,
+			      .view = o->c->view,
+			      .cid = cid,
+			      .slot = r->slot,
+			      .ver = r->ver,
+			      .status = r->status,
+			      .value = r->v,
+			      .vlen = r->vlen};
+	snap_emit(o, &m);
+	return 0;
+}
+
+/* Leader: replica `from` lacks what follows its execution index m->slot. It is told the view
+ * (VC_INSTALL: a restarted replica never installed it), sent the executed state when the log
+ * no longer reaches back to what it lacks, and sent the log from there. At most one answer per
+ * re-send period and replica. */
+static void leader_on_catchup(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
+{
+	if (m->view != c->view) {
+		c->st.stale_view++;
+		return;
+	}
+	if (!c->active ||
+	    (c->snap_sent_ns[from] != 0 && now_ns - c->snap_sent_ns[from] < c->cfg.resend_after_ns))
+		return;
+	c->snap_sent_ns[from] = now_ns;
+	c->inst_acked &= ~(1u << from);
+	send_install(c, from);
+	uint64_t start = m->slot > c->log_base ? m->slot : c->log_base;
+	if (m->slot < c->log_base || m->ok) {
+		struct snap_out o = {.c = c, .to = from};
+		cmap_foreach(c->kv, snap_kv_cb, &o);
+		cmap_foreach(c->clients, snap_client_cb, &o); /* before the results (their seqs) */
+		cmap_foreach(c->results, snap_result_cb, &o);
+		struct proto_msg d = {.type = PROTO_SNAP_DONE,
+				      .view = c->view,
+				      .commit = c->commit_index,
+				      .slot = c->exec_index,
+				      .slot_hi = o.count,
+				      .eview = c->inst_view,
+				      .cut = c->inst_cut};
+		c->io.to_peer(c->io.ctx, from, &d);
+		c->st.snap_sent++;
+		start = c->exec_index;
+	}
+	for (uint64_t s = start; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e == NULL)
+			continue;
+		e->acks &= ~(1u << from); /* whatever it acknowledged before, it may have lost */
+		send_accept(c, e, from, now_ns);
+	}
+}
+
+/* Follower: replaces the executed state by an empty one (a transfer begins). */
+static bool snap_begin(struct core *c)
+{
+	struct cmap *kv = NULL, *results = NULL, *clients = NULL;
+	struct oset *order = NULL;
+	if (cmap_create(c->cfg.shards, free_val, &kv) != 0 ||
+	    oset_create((uint64_t)c->cfg.self + 1, &order) != 0 ||
+	    cmap_create(c->cfg.shards, free_val, &results) != 0 ||
+	    cmap_create(64, free_client_rec, &clients) != 0) {
+		if (kv)
+			cmap_destroy(kv);
+		if (order)
+			oset_destroy(order);
+		if (results)
+			cmap_destroy(results);
+		return false;
+	}
+	cmap_destroy(c->kv);
+	oset_destroy(c->order);
+	cmap_destroy(c->results);
+	cmap_destroy(c->clients);
+	c->kv = kv;
+	c->order = order;
+	c->results = results;
+	c->clients = clients;
+	c->digest = 0;
+	c->live_keys = 0;
+	c->order_lost = false;
+	c->snap_open = true;
+	c->snap_items = 0;
+	c->snap_nomem = false;
+	return true;
+}
+
+static void snap_client(struct core *c, const struct proto_msg *m)
+{
+	struct client_rec *cr = calloc(1, sizeof *cr);
+	uint32_t words = m->vlen / 8;
+	uint64_t *bits = words ? calloc(words, sizeof *bits) : NULL;
+	if (cr == NULL || (words && bits == NULL)) {
+		free(cr);
+		free(bits);
+		c->snap_nomem = true; /* the transfer cannot be whole */
+		return;
+	}
+	for (uint32_t w = 0; w < words; w++)
+		for (int b = 0; b < 8; b++)
+			bits[w] |= (uint64_t)m->value[w * 8 + b] << (8 * b);
+	cr->low_seq = m->low_seq;
+	cr->weak_exec_hi = m->dep;
+	cr->xfloor = m->slot;
+	cr->xwords = words;
+	cr->xbits = bits;
+	void *old = NULL;
+	if (cmap_put_u64(c->clients, m->cid.client, cr, &old) != 0) {
+		free_client_rec(cr);
+		c->snap_nomem = true;
+		return;
+	}
+	if (old)
+		free_client_rec(old);
+}
+
+struct sweep {
+	struct core *c;
+	struct proto_cid *cid;
+	uint32_t n, cap;
+};
+
+static void sweep_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct sweep *w = arg;
+	const struct wlist *l = val;
+	(void)key;
+	(void)klen;
+	for (uint32_t i = 0; i < l->n; i++) {
+		if (!already_executed(w->c, &l->r[i].cid))
+			continue;
+		if (w->n == w->cap) {
+			uint32_t ncap = w->cap ? w->cap * 2 : 16;
+			struct proto_cid *nc = realloc(w->cid, ncap * sizeof *nc);
+			if (nc == NULL)
+				return;
+			w->cid = nc;
+			w->cap = ncap;
+		}
+		w->cid[w->n++] = l->r[i].cid;
+	}
+}
+
+/* Drops the witness records of commands the transferred state says were executed (they would
+ * otherwise linger: their ACCEPTs, and the removal at execution, happened before the state). */
+static void witness_sweep_executed(struct core *c)
+{
+	struct keybag b = {0};
+	cmap_foreach(c->witness, keybag_cb, &b);
+	for (uint32_t i = 0; i < b.n; i++) {
+		struct sweep w = {.c = c};
+		cmap_get(c->witness, b.k[i], b.len[i], sweep_cb, &w);
+		for (uint32_t j = 0; j < w.n; j++) {
+			struct cached_slot cs = {0};
+			struct entry tmp = {.cid = w.cid[j], .key = b.k[i], .klen = b.len[i]};
+			if (cached_slot(c, &w.cid[j], &cs))
+				tmp.slot = cs.slot;
+			witness_remove(c, &tmp, PROTO_ST_OK);
+		}
+		free(w.cid);
+		free(b.k[i]);
+	}
+	free(b.k);
+	free(b.len);
+}
+
+/* Follower: the transfer is whole: the state is the leader's at slot `at`; the log from there
+ * on is what this replica holds (or will be sent). */
+static void snap_install(struct core *c, const struct proto_msg *m)
+{
+	uint64_t at = m->slot;
+	for (uint64_t s = c->log_base; s < at && s < c->log_base + c->cap; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e)
+			entry_clear(e);
+	}
+	if (c->log_base < at)
+		c->log_base = at;
+	for (uint64_t s = at; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e)
+			e->executed = false;
+	}
+	c->exec_index = at;
+	c->commit_index = at;
+	if (m->commit > c->commit_known)
+		c->commit_known = m->commit;
+	if (c->log_end < at)
+		c->log_end = at;
+	if (c->next_slot < at)
+		c->next_slot = at;
+	c->acc_next = at;
+	c->stuck_since_ns = 0;
+	c->st.snap_installed++;
+	witness_sweep_executed(c);
+	if (c->installing) {
+		vc_check_install(c);
+	} else if (c->active) {
+		while (1) {
+			const struct entry *e = slot_entry(c, c->acc_next);
+			if (e == NULL || e->view != c->view)
+				break;
+			c->acc_next++;
+		}
+		if (c->acc_next > at)
+			follower_ack(c, at, c->acc_next - 1);
+	}
+	execute_ready(c);
+}
+
+static void follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t now_ns)
+{
+	if (!c->snap_wanted)
+		return; /* not asked for (a late answer to an earlier CATCHUP) */
+	if (m->type != PROTO_SNAP_DONE) {
+		if (!c->snap_open) {
+			c->snap_prev_exec = c->exec_index;
+			c->snap_open_ns = now_ns;
+			if (!snap_begin(c))
+				return; /* counted missing: the transfer fails at SNAP_DONE */
+		}
+		c->snap_items++;
+		if (m->type == PROTO_SNAP_KV) {
+			struct entry tmp = {.slot = m->slot,
+					    .op = m->cmd.op,
+					    .key = (uint8_t *)m->cmd.key,
+					    .klen = m->cmd.klen,
+					    .val = (uint8_t *)m->cmd.val,
+					    .vlen = m->cmd.vlen};
+			if (!c->cfg.noop)
+				kv_apply(c, &tmp);
+		} else if (m->type == PROTO_SNAP_CLIENT) {
+			snap_client(c, m);
+		} else {
+			cache_result(c, &m->cid, m->slot, m->ver, m->status, m->value, m->vlen);
+		}
+		return;
+	}
+	if (!c->snap_open) {
+		c->snap_prev_exec = c->exec_index;
+		if (!snap_begin(c))
+			return;
+	}
+	c->snap_open = false;
+	c->snap_wanted = false;
+	if (c->snap_items != m->slot_hi || c->snap_nomem || m->slot < c->snap_prev_exec) {
+		/* incomplete (a frame lost on the way, or memory), or older than what this
+		 * replica had executed: the state is unusable; ask for everything again */
+		c->state_bad = true;
+		c->exec_index = 0;
+		c->st.snap_failed++;
+		c->catchup_sent_ns = 0;
+		return;
+	}
+	c->state_bad = false;
+	snap_install(c, m);
+}
+
+/* Follower, every tick: asks the leader for what it lacks (restarted, stuck at a slot the leader
+ * re-sends no more, or holding an unusable state), and ends the rejoin hold (7.3) once every
+ * slot the leader had assigned a grace period after the restart is executed here. */
+static void follower_tick(struct core *c, uint64_t now_ns)
+{
+	if (c->snap_open && now_ns - c->snap_open_ns >= 4 * c->cfg.resend_after_ns) {
+		/* its SNAP_DONE never came (the connection broke): start over */
+		c->snap_open = false;
+		c->state_bad = true;
+		c->exec_index = 0;
+		c->st.snap_failed++;
+		c->catchup_sent_ns = 0;
+	}
+	bool want = c->state_bad || (c->cfg.rejoin && !c->caught_up_once) ||
+		    (c->hold && !c->active && !c->installing);
+	if (!want && c->commit_known > c->exec_index && !c->snap_open) {
+		const struct entry *e = slot_entry(c, c->exec_index);
+		if (e == NULL || e->view != c->view) {
+			if (c->stuck_since_ns == 0 || c->stuck_at != c->exec_index) {
+				c->stuck_at = c->exec_index;
+				c->stuck_since_ns = now_ns;
+			} else if (now_ns - c->stuck_since_ns >= 2 * c->cfg.resend_after_ns) {
+				want = true;
+			}
+		}
+	}
+	if (want &&
+	    (c->catchup_sent_ns == 0 || now_ns - c->catchup_sent_ns >= c->cfg.resend_after_ns)) {
+		struct proto_msg q = {.type = PROTO_CATCHUP,
+				      .view = c->view,
+				      .slot = c->exec_index,
+				      .ok = c->state_bad};
+		c->io.to_peer(c->io.ctx, c->leader, &q);
+		c->catchup_sent_ns = now_ns;
+		c->caught_up_once = true;
+		c->snap_wanted = true;
+		c->st.catchups++;
+	}
+	if (!c->hold)
+		return;
+	if (c->hold_since_ns == 0)
+		c->hold_since_ns = now_ns;
+	if (!c->active || c->snap_open || c->state_bad ||
+	    c->heard_ns < c->hold_since_ns + c->cfg.rejoin_grace_ns)
+		return;
+	if (!c->barrier_set) {
+		c->hold_barrier = c->next_slot > c->commit_known ? c->next_slot : c->commit_known;
+		c->barrier_set = true;
+	}
+	if (c->exec_index >= c->hold_barrier) {
+		c->hold = false;
+		c->st.rejoin_us = (now_ns - c->hold_since_ns) / 1000;
 	}
 }
 
@@ -2729,6 +3161,9 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 	if (m->view > c->view && (m->type == PROTO_ACCEPT || m->type == PROTO_COMMIT ||
 				  m->type == PROTO_VC_REQ || m->type == PROTO_VC_INSTALL))
 		view_enter(c, m->view, from, now_ns);
+	if (!is_leader(c) && from == c->leader && m->view == c->view &&
+	    (m->type == PROTO_ACCEPT || m->type == PROTO_COMMIT) && (c->active || c->installing))
+		c->heard_ns = now_ns;
 	switch (m->type) {
 	case PROTO_ACCEPT:
 		if (!is_leader(c))
@@ -2748,6 +3183,17 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 		break;
 	case PROTO_VC_REQ:
 		on_vc_req(c, from, m);
+		break;
+	case PROTO_CATCHUP:
+		if (is_leader(c))
+			leader_on_catchup(c, from, m, now_ns);
+		break;
+	case PROTO_SNAP_KV:
+	case PROTO_SNAP_CLIENT:
+	case PROTO_SNAP_RESULT:
+	case PROTO_SNAP_DONE:
+		if (!is_leader(c) && from == c->leader && m->view == c->view)
+			follower_on_snap(c, m, now_ns);
 		break;
 	case PROTO_VC_INSTALL:
 		on_vc_install(c, from, m);
@@ -2821,8 +3267,14 @@ void core_tick(struct core *c, uint64_t now_ns)
 		execute_ready(c);
 	}
 #endif
-	if (!is_leader(c))
+	if (!is_leader(c)) {
+		follower_tick(c, now_ns);
 		return;
+	}
+	if (c->hold && c->active) {
+		c->hold = false; /* leading: its witness answers are not used */
+		c->st.rejoin_us = 0;
+	}
 	if (!c->active) {
 		/* collecting: ask again whoever has not answered whole */
 		if (now_ns - c->vc_req_ns >= c->cfg.resend_after_ns)
@@ -2871,6 +3323,7 @@ void core_get_stats(const struct core *c, struct core_stats *st)
 	st->view = c->view;
 	st->leader = c->leader;
 	st->view_active = c->active;
+	st->rejoining = c->hold || c->snap_open || c->state_bad;
 	st->next_slot = c->next_slot;
 	st->commit_index = c->commit_index;
 	st->exec_index = c->exec_index;

@@ -49,6 +49,13 @@ struct core_config {
 	bool ht_early_reply;	  /* curpht: answer a weak write at slot assignment, not commit */
 	uint32_t max_parked;	  /* weak reads waiting for execution to reach their token */
 	uint64_t park_ns;	  /* a parked weak read is answered WAIT after this long */
+	/* PROTOCOL.md 7.3: this replica restarted and lost its witness records: it answers no
+	 * strong PROPOSE ok=true (and takes no part in a view change) until `rejoin_grace_ns`
+	 * has passed (for commands sent before it came back to reach the leader) and every slot
+	 * the leader had assigned by then is committed and executed here */
+	bool rejoin;
+	uint64_t rejoin_grace_ns;
+	uint32_t log_cap; /* log ring entries (a power of two; 0: from max_desc) */
 };
 
 /* Fills cfg with defaults for replica `self` of `n` (callers then copy conf settings in). */
@@ -81,6 +88,14 @@ void core_peer_up(struct core *c, int peer, uint64_t now_ns);
 void core_flush(struct core *c, uint64_t now_ns);
 /* Periodic timer (e.g. every 10 ms): re-sends, housekeeping. */
 void core_tick(struct core *c, uint64_t now_ns);
+
+/* Catch-up (PROTOCOL.md 7.3): a follower that lacks slots the leader no longer holds (or that
+ * restarted) sends CATCHUP with its execution index; the leader answers with VC_INSTALL, and,
+ * when the follower is behind the leader's log window, a state transfer (SNAP_KV, SNAP_CLIENT,
+ * SNAP_RESULT..., SNAP_DONE: the executed state at the leader's execution index, with the
+ * exactly-once tables), then re-sends its log from there. A transfer that arrives incomplete is
+ * discarded and asked for again; meanwhile the follower executes nothing and answers weak reads
+ * WAIT. */
 
 /* True while the core can take another client command (descriptor available). */
 bool core_client_intake_open(const struct core *c);
@@ -116,6 +131,12 @@ struct core_stats {
 	uint64_t vc_truncated; /* new leader: collected entries dropped after a hole */
 	uint64_t vc_stuck;     /* new leader: decisions postponed (committed slots not covered) */
 	uint64_t vc_last_us;   /* new leader: how long its last view change took (enter->install) */
+	bool rejoining;	       /* 7.3 hold: restarted, witness answers ok=false until caught up */
+	uint64_t catchups;     /* CATCHUP requests sent (follower) */
+	uint64_t snap_sent;    /* state transfers sent (leader) */
+	uint64_t snap_installed; /* state transfers installed (follower) */
+	uint64_t snap_failed;	 /* state transfers discarded (incomplete) */
+	uint64_t rejoin_us;	 /* restart -> hold released (the last rejoin here) */
 };
 
 /* Fills st. */

@@ -266,6 +266,12 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "view_changes", st.view_changes);
 		stat_add(m, "vc_recovered", st.vc_recovered);
 		stat_add(m, "vc_last_us", st.vc_last_us);
+		stat_add(m, "rejoining", st.rejoining);
+		stat_add(m, "rejoin_us", st.rejoin_us);
+		stat_add(m, "catchups", st.catchups);
+		stat_add(m, "snap_sent", st.snap_sent);
+		stat_add(m, "snap_installed", st.snap_installed);
+		stat_add(m, "snap_failed", st.snap_failed);
 		stat_add(m, "next_slot", st.next_slot);
 		stat_add(m, "commit_index", st.commit_index);
 		stat_add(m, "exec_index", st.exec_index);
@@ -313,7 +319,7 @@ static void send_stats(struct server *s, struct net_conn *c)
 
 /* ---- the core comes to life -------------------------------------------------------------- */
 
-static void start_core(struct server *s, int leader, uint64_t view)
+static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
 {
 	struct core_config cfg;
 	core_config_default(&cfg, s->self, s->n);
@@ -324,6 +330,7 @@ static void start_core(struct server *s, int leader, uint64_t view)
 	cfg.max_key = s->set.max_key_bytes;
 	cfg.max_value = s->set.max_value_bytes;
 	cfg.ht_early_reply = s->set.ht_early_weak_reply;
+	cfg.rejoin = rejoin;
 	struct core_io io = {.ctx = s,
 			     .to_peer = io_to_peer,
 			     .to_client = io_to_client,
@@ -339,9 +346,10 @@ static void start_core(struct server *s, int leader, uint64_t view)
 	if (view > 0) /* the cluster moved on before this replica (re)started */
 		core_view_change(s->core, view, leader, now_ns());
 	s->intake_open = core_client_intake_open(s->core);
-	LOG_INFO(s->log, "replica%d serving: view %llu, leader replica%d%s, protocol %s", s->self,
+	LOG_INFO(s->log, "replica%d serving: view %llu, leader replica%d%s, protocol %s%s", s->self,
 		 (unsigned long long)view, leader, leader == s->self ? " (me)" : "",
-		 conf_protocol_name(cfg.protocol));
+		 conf_protocol_name(cfg.protocol),
+		 rejoin ? " (restarted: catching up, no fast-path answers until then)" : "");
 	ev_timer_start(s->loop, &s->tick);
 	/* Connections held back until now: peers first, then clients. */
 	for (struct server_in *in = s->ins; in; in = in->next)
@@ -399,7 +407,7 @@ static void on_cluster_info(struct server *s, const struct proto_msg *m)
 		return;
 	}
 	if (s->core == NULL) {
-		start_core(s, m->leader, m->view);
+		start_core(s, m->leader, m->view, m->rejoin);
 		return;
 	}
 	struct core_stats st;
@@ -433,7 +441,9 @@ static void master_msg(struct net_dialer *d, struct net_conn *c, const struct pr
 			struct core_stats st;
 			core_get_stats(s->core, &st);
 			r.commit = st.commit_index;
-			r.slot = st.exec_index;
+			/* a replica still rejoining (7.3) must not be picked to lead: it reports
+			 * nothing executed until it has caught up */
+			r.slot = st.rejoining ? 0 : st.exec_index;
 		}
 		(void)net_conn_send(c, &r);
 		break;

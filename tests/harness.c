@@ -92,6 +92,26 @@ static void s_ordered(void *ctx, uint64_t seq, uint64_t slot)
 		s->h->on_ordered(s->h, s->id, seq, slot);
 }
 
+/* Creates replica r's core; returns its protocol. */
+static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)
+{
+	struct core_config cfg;
+	core_config_default(&cfg, r, h->n);
+	if (h->core_cfg_fn)
+		h->core_cfg_fn(&cfg);
+	cfg.rejoin = rejoin;
+	h->rctx[r] = (struct h_rctx){.h = h, .id = r};
+	h->intake[r] = true;
+	struct core_io io = {.ctx = &h->rctx[r],
+			     .to_peer = r_to_peer,
+			     .to_client = r_to_client,
+			     .client_intake = r_intake,
+			     .executed = r_executed};
+	if (core_create(&cfg, h->leader, &io, &h->cores[r]) != 0)
+		abort();
+	return cfg.protocol; /* the sessions speak the replicas' protocol */
+}
+
 void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 	    void (*core_cfg_fn)(struct core_config *cfg))
 {
@@ -111,23 +131,10 @@ void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 			proto_buf_init(&h->c2r[i][j].buf, H_BUF_LIMIT);
 			proto_buf_init(&h->r2c[j][i].buf, H_BUF_LIMIT);
 		}
+	h->core_cfg_fn = core_cfg_fn;
 	enum conf_protocol proto = CONF_PROTO_CURP;
-	for (int r = 0; r < n; r++) {
-		struct core_config cfg;
-		core_config_default(&cfg, r, n);
-		if (core_cfg_fn)
-			core_cfg_fn(&cfg);
-		proto = cfg.protocol; /* the sessions speak the replicas' protocol */
-		h->rctx[r] = (struct h_rctx){.h = h, .id = r};
-		h->intake[r] = true;
-		struct core_io io = {.ctx = &h->rctx[r],
-				     .to_peer = r_to_peer,
-				     .to_client = r_to_client,
-				     .client_intake = r_intake,
-				     .executed = r_executed};
-		if (core_create(&cfg, h->leader, &io, &h->cores[r]) != 0)
-			abort();
-	}
+	for (int r = 0; r < n; r++)
+		proto = h_new_core(h, r, false);
 	h->window = window;
 	h->proto = proto;
 	for (int s = 0; s < nsess; s++)
@@ -219,11 +226,14 @@ bool h_deliver(struct harness *h, enum h_chan_kind k, int a, int b)
 	h->delivered++;
 	if (h->trace && (mp->type == PROTO_WEAK_READ || mp->type == PROTO_WEAK_REPLY) &&
 	    mp->cid.client == h->trace_client && mp->cid.seq == h->trace_seq)
-		fprintf(stderr,
-			"trace t=%llu %s %d->%d status %d token %llu dep %llu commit %llu\n",
-			(unsigned long long)h->now, proto_type_name(mp->type), a, b, mp->status,
-			(unsigned long long)mp->token, (unsigned long long)mp->dep,
-			(unsigned long long)mp->commit);
+		fprintf(
+		    stderr,
+		    "trace t=%llu %s %d->%d status %d token %llu dep %llu commit %llu slot %llu "
+		    "value '%.*s'\n",
+		    (unsigned long long)h->now, proto_type_name(mp->type), a, b, mp->status,
+		    (unsigned long long)mp->token, (unsigned long long)mp->dep,
+		    (unsigned long long)mp->commit, (unsigned long long)mp->slot,
+		    (int)(mp->vlen < 32 ? mp->vlen : 32), mp->value ? (const char *)mp->value : "");
 	switch (k) {
 	case H_PEER:
 		core_on_peer(h->cores[b], a, mp, h->now);
@@ -265,7 +275,8 @@ bool h_step(struct harness *h)
 	h->now += 1000 + common_rng_below(&h->rng, 20000); /* 1-21 us per delivery */
 	enum h_chan_kind k = (enum h_chan_kind)cand[pick].k;
 	int a = cand[pick].a, b = cand[pick].b;
-	if (h->loss_ppm && common_rng_below(&h->rng, 1000000) < h->loss_ppm) {
+	if ((k == H_PEER && (h->cut[a] || h->cut[b])) ||
+	    (h->loss_ppm && common_rng_below(&h->rng, 1000000) < h->loss_ppm)) {
 		struct proto_msg m;
 		h->lost++;
 		return h_take(h, k, a, b, &m); /* lost in transit */
@@ -307,9 +318,20 @@ void h_restart(struct harness *h, int r)
 	h->down[r] = false;
 }
 
+void h_restart_fresh(struct harness *h, int r)
+{
+	core_destroy(h->cores[r]);
+	h->cores[r] = NULL;
+	h_new_core(h, r, true);
+	if (h->view > 0)
+		core_view_change(h->cores[r], h->view, h->leader, h->now);
+	h->down[r] = false;
+}
+
 void h_view_change(struct harness *h, uint64_t view, int leader)
 {
 	h->leader = leader;
+	h->view = view;
 	for (int r = 0; r < h->n; r++)
 		if (!h->down[r])
 			core_view_change(h->cores[r], view, leader, h->now);

@@ -24,11 +24,16 @@ struct h_chan {
 
 struct harness {
 	int n, nsess, leader;
+	uint64_t view;				      /* the last view h_view_change announced */
+	void (*core_cfg_fn)(struct core_config *cfg); /* as given to h_init */
 	uint32_t window;
 	/* faults (h_step): frames lost or delivered twice, per million deliveries; replicas down
 	 * (h_crash: its channels emptied, nothing to or from it until h_restart) */
 	uint32_t loss_ppm, dup_ppm;
 	bool down[H_MAX_REPLICAS];
+	/* replicas cut off from the other replicas only (clients still reach them): frames
+	 * between such a replica and any other replica are lost */
+	bool cut[H_MAX_REPLICAS];
 	uint64_t lost, duplicated;
 	/* called when a session learns the slot of one of its commands (the session's `ordered`
 	 * hook), with the session index */
@@ -88,6 +93,9 @@ void h_view_change(struct harness *h, uint64_t view, int leader);
  * (a process paused or cut off, not one that lost its memory). */
 void h_crash(struct harness *h, int r);
 void h_restart(struct harness *h, int r);
+/* Restarts replica r as a new process: its state is gone; a fresh core (rejoining, PROTOCOL.md
+ * 7.3) is told the current view and leader. */
+void h_restart_fresh(struct harness *h, int r);
 
 /* Frames waiting on one channel. */
 uint32_t h_pending(struct harness *h, enum h_chan_kind k, int a, int b);

@@ -53,6 +53,8 @@ struct sim_cfg {
 	uint32_t loss_ppm, dup_ppm;
 	uint32_t crash_per_million_steps;
 	uint32_t leader_crash_per_million_steps; /* the leader: a view change follows */
+	uint32_t amnesia_pct; /* restarts that lose the replica's state (a new process) */
+	uint32_t log_cap;     /* replicas' log ring (small: state transfers happen) */
 };
 
 struct sim {
@@ -67,6 +69,9 @@ struct sim {
 	int ndown;
 	uint64_t crashes;		  /* faults injected */
 	uint64_t leader_crashes;	  /* of them, the leader's */
+	uint64_t amnesia;		  /* restarts with the state lost */
+	uint64_t isolations;		  /* leaders cut off from the replicas, not from clients */
+	uint64_t snapshots;		  /* state transfers installed */
 	uint64_t view;			  /* current view */
 	uint64_t vc_at;			  /* a view change is due at this time (0: none) */
 	uint64_t told_at[H_MAX_SESSIONS]; /* when each session learns the view (0: told) */
@@ -191,24 +196,67 @@ static void reap(struct sim *s)
 	}
 }
 
+/* A replica restarted without its state counts as down until it has rejoined (7.3). */
+static bool rejoining(struct sim *s, int r)
+{
+	struct core_stats st;
+	core_get_stats(s->h.cores[r], &st);
+	return !s->h.down[r] && st.rejoining;
+}
+
 static void faults(struct sim *s)
 {
 	int f = (s->cfg.n - 1) / 2;
 	struct harness *h = &s->h;
 	for (int r = 0; r < s->cfg.n; r++)
-		if (h->down[r] && h->now >= s->up_at[r]) {
-			h_restart(h, r);
+		if (h->cut[r] && h->now >= s->up_at[r]) {
+			h->cut[r] = false;
 			s->ndown--;
 			if (s->verbose)
-				fprintf(stderr, "sim: t=%" PRIu64 " replica %d up\n", h->now, r);
+				fprintf(stderr, "sim: t=%" PRIu64 " replica %d reconnected\n",
+					h->now, r);
+		} else if (h->down[r] && h->now >= s->up_at[r]) {
+			bool fresh = common_rng_below(&s->rng, 100) < s->cfg.amnesia_pct;
+			if (fresh && r == h->leader)
+				continue; /* still the leader: a new process waits for the new view
+					   */
+			if (fresh) {
+				h_restart_fresh(h, r);
+				s->amnesia++;
+				for (int i = 0; i < s->nops; i++)
+					s->ops[i].execs[r] = 0; /* a new process: counted afresh */
+			} else {
+				h_restart(h, r);
+			}
+			s->ndown--;
+			if (s->verbose)
+				fprintf(stderr, "sim: t=%" PRIu64 " replica %d up%s\n", h->now, r,
+					fresh ? " (state lost)" : "");
 		}
+	int nrejoin = 0;
+	for (int r = 0; r < s->cfg.n; r++)
+		nrejoin += rejoining(s, r);
 	/* the master: a view change some time after the leader went silent, to a live replica */
 	if (s->vc_at && h->now >= s->vc_at) {
 		int live[H_MAX_REPLICAS], nl = 0;
 		for (int r = 0; r < s->cfg.n; r++)
-			if (!h->down[r])
+			if (!h->down[r] && !h->cut[r] && !rejoining(s, r))
 				live[nl++] = r;
+		for (int r = 0; nl == 0 && r < s->cfg.n; r++)
+			if (!h->down[r] && !h->cut[r])
+				live[nl++] = r;
+		/* as the master does: the live replica that executed furthest (ties: random) */
 		int leader = live[common_rng_below(&s->rng, (uint64_t)nl)];
+		struct core_stats best;
+		core_get_stats(h->cores[leader], &best);
+		for (int i = 0; i < nl; i++) {
+			struct core_stats st;
+			core_get_stats(h->cores[live[i]], &st);
+			if (st.exec_index > best.exec_index) {
+				best = st;
+				leader = live[i];
+			}
+		}
 		s->view++;
 		s->vc_at = 0;
 		s->view_changes++;
@@ -224,12 +272,19 @@ static void faults(struct sim *s)
 			s->told_at[i] = 0;
 			session_set_view(h->sess[i], s->view, h->leader, h->now);
 		}
-	if (s->ndown >= f)
+	if (s->ndown + nrejoin >= f)
 		return;
-	if (s->vc_at == 0 && !h->down[h->leader] && s->cfg.leader_crash_per_million_steps &&
+	if (s->vc_at == 0 && !h->down[h->leader] && !h->cut[h->leader] &&
+	    s->cfg.leader_crash_per_million_steps &&
 	    common_rng_below(&s->rng, 1000000) < s->cfg.leader_crash_per_million_steps) {
 		int r = h->leader;
-		h_crash(h, r);
+		if (common_rng_below(&s->rng, 2) == 0) {
+			/* a deposed leader that clients still reach: only fencing stops it */
+			h->cut[r] = true;
+			s->isolations++;
+		} else {
+			h_crash(h, r);
+		}
 		s->ndown++;
 		s->crashes++;
 		s->leader_crashes++;
@@ -240,7 +295,8 @@ static void faults(struct sim *s)
 	} else if (s->cfg.crash_per_million_steps &&
 		   common_rng_below(&s->rng, 1000000) < s->cfg.crash_per_million_steps) {
 		int r = (int)common_rng_below(&s->rng, (uint64_t)s->cfg.n);
-		if (r == h->leader || h->down[r] || (s->vc_at && s->ndown + 1 > f))
+		if (r == h->leader || h->down[r] || h->cut[r] ||
+		    (s->vc_at && s->ndown + nrejoin + 1 > f))
 			return;
 		h_crash(h, r);
 		s->ndown++;
@@ -489,9 +545,11 @@ static bool check_replicas(struct sim *s)
 /* ---- one run ------------------------------------------------------------------------------ */
 
 static enum conf_protocol cur_proto;
+static uint32_t cur_log_cap;
 static void cfg_fn(struct core_config *cfg)
 {
 	cfg->protocol = cur_proto;
+	cfg->log_cap = cur_log_cap;
 }
 
 /* Runs one seed; returns true if every check passed (else s->why says what failed). */
@@ -503,6 +561,7 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 	s->cfg = *cfg;
 	common_rng_seed(&s->rng, seed * 0x9e3779b97f4a7c15ull + 1);
 	cur_proto = cfg->protocol;
+	cur_log_cap = cfg->log_cap;
 	h_init(&s->h, cfg->n, cfg->nsess, cfg->window, seed, cfg_fn);
 	s->h.user = s;
 	s->h.on_ordered = on_ordered;
@@ -536,9 +595,11 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 		}
 	}
 	/* heal, then let every replica catch up (no loss from here on) */
-	for (int r = 0; r < cfg->n; r++)
+	for (int r = 0; r < cfg->n; r++) {
 		if (s->h.down[r])
 			h_restart(&s->h, r);
+		s->h.cut[r] = false;
+	}
 	s->h.loss_ppm = s->h.dup_ppm = 0;
 	for (int round = 0; round < 200 && s->why[0] == 0; round++) {
 		h_drain(&s->h);
@@ -567,10 +628,13 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 				"replica %d: view %" PRIu64 "%s leader %d next %" PRIu64
 				" commit %" PRIu64 " exec %" PRIu64 " executed %" PRIu64
 				" log %" PRIu64 " witness %" PRIu64 " recovered %" PRIu64
-				" stuck %" PRIu64 "\n",
+				" stuck %" PRIu64 " catchups %" PRIu64 " snap sent %" PRIu64
+				" installed %" PRIu64 " failed %" PRIu64 "%s\n",
 				r, st.view, st.view_active ? "" : " (changing)", st.leader,
 				st.next_slot, st.commit_index, st.exec_index, st.executed,
-				st.log_entries, st.witness_records, st.vc_recovered, st.vc_stuck);
+				st.log_entries, st.witness_records, st.vc_recovered, st.vc_stuck,
+				st.catchups, st.snap_sent, st.snap_installed, st.snap_failed,
+				st.rejoining ? " rejoining" : "");
 		}
 	if (!ok && s->verbose)
 		for (int i = 0; i < s->nops; i++) {
@@ -597,6 +661,7 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 		struct core_stats st;
 		core_get_stats(s->h.cores[r], &st);
 		s->recovered += st.vc_recovered;
+		s->snapshots += st.snap_installed;
 	}
 	h_free(&s->h);
 	return ok;
@@ -622,7 +687,9 @@ static struct sim_cfg config_for(enum conf_protocol p, int n, uint64_t seed)
 			    .crash_per_million_steps = 200,
 			    /* leader crashes need the view change of curp's strong path; curpho's
 			     * weak records are not replayed yet */
-			    .leader_crash_per_million_steps = p == CONF_PROTO_CURPHO ? 0 : 600};
+			    .leader_crash_per_million_steps = p == CONF_PROTO_CURPHO ? 0 : 600,
+			    .amnesia_pct = 50,
+			    .log_cap = 32};
 	return c;
 }
 
@@ -708,7 +775,8 @@ int main(int argc, char **argv)
 				continue;
 			t++;
 			uint64_t ops = 0, lost = 0, dups = 0, crashes = 0, causal = 0;
-			uint64_t lcrashes = 0, vcs = 0, recovered = 0;
+			uint64_t lcrashes = 0, vcs = 0, recovered = 0, amnesia = 0, snaps = 0,
+				 iso = 0;
 			bool ok = true;
 			for (uint64_t seed = lo; seed <= hi && ok; seed++) {
 				struct sim_cfg c = config_for(protos[p], ns[k], seed);
@@ -725,17 +793,22 @@ int main(int argc, char **argv)
 				lcrashes += S.leader_crashes;
 				vcs += S.view_changes;
 				recovered += S.recovered;
+				amnesia += S.amnesia;
+				iso += S.isolations;
+				snaps += S.snapshots;
 				causal += (uint64_t)S.causal_checked;
 			}
 			failed += !ok;
-			printf("%s %d - %s N=%d: seeds %" PRIu64 "-%" PRIu64 ", %" PRIu64
-			       " operations checked, %" PRIu64 " frames lost, %" PRIu64
-			       " duplicated, %" PRIu64 " crashes (%" PRIu64
-			       " of the leader), %" PRIu64 " view changes, %" PRIu64
-			       " commands recovered from witnesses, %" PRIu64
-			       " runs also causally checked\n",
-			       ok ? "ok" : "not ok", t, pname(protos[p]), ns[k], lo, hi, ops, lost,
-			       dups, crashes, lcrashes, vcs, recovered, causal);
+			printf(
+			    "%s %d - %s N=%d: seeds %" PRIu64 "-%" PRIu64 ", %" PRIu64
+			    " operations checked, %" PRIu64 " frames lost, %" PRIu64
+			    " duplicated, %" PRIu64 " crashes (%" PRIu64 " of the leader, %" PRIu64
+			    " of them cut off from the replicas only), %" PRIu64
+			    " restarts with the state lost, %" PRIu64 " state transfers, %" PRIu64
+			    " view changes, %" PRIu64 " commands recovered from witnesses, %" PRIu64
+			    " runs also causally checked\n",
+			    ok ? "ok" : "not ok", t, pname(protos[p]), ns[k], lo, hi, ops, lost,
+			    dups, crashes, lcrashes, iso, amnesia, snaps, vcs, recovered, causal);
 			fflush(stdout);
 		}
 	return failed ? 1 : 0;

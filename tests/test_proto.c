@@ -36,7 +36,7 @@ static const struct proto_limits LIM = {.max_frame = 1u << 20, .max_key = 1024, 
 
 /* ---- sample messages (also the seed corpus) ---------------------------------------------- */
 
-#define MAX_SAMPLES 40
+#define MAX_SAMPLES 64
 
 struct sample {
 	const char *file; /* corpus file name */
@@ -46,6 +46,7 @@ struct sample {
 static const uint8_t S_KEY[] = {'k', 0x00, 'e', 0xff, 'y'};
 static const uint8_t S_VAL[] = {'v', 0x00, 0x01, 0xfe, 'a', 'l', 0x00};
 static const char *const S_ADDR[3] = {"127.0.0.1", "10.1.2.3", "replica-2.example"};
+static const uint8_t S_BITS[16] = {0x05, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0, 0, 0, 0, 0, 0, 0x01};
 static const char *const S_STAT[3] = {"ops", "frames_rejected", "commit_index"};
 
 /* Fills s (MAX_SAMPLES entries) with one or more valid messages of every type; returns how
@@ -80,6 +81,7 @@ static size_t make_samples(struct sample *s)
 	s[n].m.leader = 0;
 	s[n].m.node_id = -1;
 	s[n].m.client_id = 42;
+	s[n].m.rejoin = true;
 	s[n].m.n_replicas = 3;
 	for (int i = 0; i < 3; i++)
 		s[n].m.replicas[i] =
@@ -272,6 +274,45 @@ static size_t make_samples(struct sample *s)
 				      .cut = 70};
 	s[n].file = "27-vc_install.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_VC_INSTALL, .view = 8, .cut = 81, .commit = 79};
+	s[n].file = "28-catchup.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_CATCHUP, .view = 9, .slot = 1234, .ok = true};
+	s[n].file = "29-snap_kv.bin";
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_SNAP_KV,
+	    .view = 9,
+	    .slot = 1200,
+	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	s[n].file = "29-snap_kv-del.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_KV,
+				      .view = 9,
+				      .slot = 1201,
+				      .cmd = {.op = PROTO_OP_DEL, .key = S_KEY, .klen = 5}};
+	s[n].file = "30-snap_client.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_CLIENT,
+				      .view = 9,
+				      .cid = {.client = 77},
+				      .low_seq = 40,
+				      .slot = 41,
+				      .dep = 39,
+				      .value = S_BITS,
+				      .vlen = 16};
+	s[n].file = "31-snap_result.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_RESULT,
+				      .view = 9,
+				      .cid = {77, 45},
+				      .slot = 1190,
+				      .status = PROTO_ST_OK,
+				      .value = S_VAL,
+				      .vlen = 7,
+				      .ver = 1100};
+	s[n].file = "32-snap_done.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_DONE,
+				      .view = 9,
+				      .commit = 1210,
+				      .slot = 1205,
+				      .slot_hi = 4,
+				      .eview = 9,
+				      .cut = 1000};
 	return n;
 }
 
@@ -309,6 +350,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->leader, want->leader);
 		assert_int_equal(got->node_id, want->node_id);
 		assert_int_equal(got->client_id, want->client_id);
+		assert_int_equal(got->rejoin, want->rejoin);
 		assert_int_equal(got->n_replicas, want->n_replicas);
 		for (uint32_t i = 0; i < want->n_replicas; i++) {
 			assert_int_equal(got->replicas[i].id, want->replicas[i].id);
@@ -344,6 +386,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		break;
 	case PROTO_REPLY:
 	case PROTO_SYNC_REPLY:
+	case PROTO_SNAP_RESULT:
 		assert_int_equal(got->cid.client, want->cid.client);
 		assert_int_equal(got->cid.seq, want->cid.seq);
 		assert_int_equal(got->slot, want->slot);
@@ -421,6 +464,23 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 	case PROTO_VC_REQ:
 		assert_int_equal(got->slot, want->slot);
 		break;
+	case PROTO_CATCHUP:
+		assert_int_equal(got->slot, want->slot);
+		assert_int_equal(got->ok, want->ok);
+		break;
+	case PROTO_SNAP_KV:
+		assert_int_equal(got->slot, want->slot);
+		assert_int_equal(got->cmd.op, want->cmd.op);
+		assert_bytes_equal(got->cmd.key, got->cmd.klen, want->cmd.key, want->cmd.klen);
+		assert_bytes_equal(got->cmd.val, got->cmd.vlen, want->cmd.val, want->cmd.vlen);
+		break;
+	case PROTO_SNAP_CLIENT:
+		assert_int_equal(got->cid.client, want->cid.client);
+		assert_int_equal(got->low_seq, want->low_seq);
+		assert_int_equal(got->slot, want->slot);
+		assert_int_equal(got->dep, want->dep);
+		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
+		break;
 	case PROTO_VC_ENTRY:
 	case PROTO_VC_RECORD:
 		assert_int_equal(got->cid.client, want->cid.client);
@@ -440,6 +500,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		}
 		break;
 	case PROTO_VC_DONE:
+	case PROTO_SNAP_DONE:
 		assert_int_equal(got->commit, want->commit);
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->slot_hi, want->slot_hi);
@@ -791,7 +852,7 @@ static void test_roundtrip_limits(void **state)
 	m.node_id = -1;
 	roundtrip(&m, &o, &b);
 	proto_buf_free(&b);
-	/* STATS_REPLY with 48 stats, names up to PROTO_STAT_NAME_MAX */
+	/* STATS_REPLY with PROTO_MAX_STATS stats, names up to PROTO_STAT_NAME_MAX */
 	memset(&m, 0, sizeof m);
 	m.type = PROTO_STATS_REPLY;
 	m.n_stats = PROTO_MAX_STATS;
@@ -799,7 +860,7 @@ static void test_roundtrip_limits(void **state)
 	for (int i = 0; i < PROTO_MAX_STATS; i++) {
 		memset(names[i], 'a' + i % 26, sizeof names[i]);
 		m.stats[i].name = names[i];
-		m.stats[i].name_len = (uint32_t)(i + 17); /* 17..64 */
+		m.stats[i].name_len = (uint32_t)(1 + i % PROTO_STAT_NAME_MAX); /* 1..64 */
 		m.stats[i].value = i == 0 ? UINT64_MAX : (uint64_t)i * 1000000007ull;
 	}
 	roundtrip(&m, &o, &b);
@@ -1450,7 +1511,7 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(ack, L, o_uint(ack->slot), 3), 0);
 	assert_int_equal(PATCH(ack, L, o_uint(ack->slot - 1), 3), -EBADMSG);
 
-	/* STATS_REPLY: at most 48 pairs [name (str <= 64), value (uint)] */
+	/* STATS_REPLY: at most PROTO_MAX_STATS pairs [name (str <= 64), value (uint)] */
 	msgpack_object pair[PROTO_MAX_STATS + 1][2], pairs[PROTO_MAX_STATS + 1];
 	for (int i = 0; i <= PROTO_MAX_STATS; i++) {
 		pair[i][0] = o_str((const char *)big, PROTO_STAT_NAME_MAX);
