@@ -39,7 +39,8 @@ struct pcmd {
 	uint64_t dep;  /* seq of the session's previous weak write when this was submitted */
 	uint64_t wdep; /* seq of the session's previous write, weak or strong (0 = none) */
 	uint64_t slot; /* strong: the leader's slot (REPLY) */
-	uint64_t ver;  /* strong: the REPLY's version (1 + slot of the write a GET read) */
+	uint64_t sview;	      /* strong: the view of that REPLY */
+	uint64_t ver;	      /* strong: the REPLY's version (1 + slot of the write a GET read) */
 	uint32_t good_mask;   /* HO: witnesses whose ok passed the causal_deps check */
 	struct proto_cid lrd; /* HO GET: the leader's read_dep */
 	struct proto_cid rd[PROTO_MAX_REPLICAS]; /* HO GET: each witness's read_dep */
@@ -73,6 +74,10 @@ struct cache_ent {
 	uint8_t *val;
 	uint32_t vlen;
 	uint64_t slot;
+	uint64_t view; /* the view the slot was learned in: a view change may move a command that
+			* completed on the fast path to another slot, so slots learned in different
+			* views do not order the session's commands: their seqs do */
+	uint64_t seq;  /* the session's command that left it */
 };
 
 struct session {
@@ -418,13 +423,13 @@ static struct cache_ent *cache_slot(struct session *s, const uint8_t *key, uint3
 /* Records that slot `slot` left key with (found, value). An evicted entry raises the read token
  * past its slot, so a replica that has not executed it can never answer an older value. */
 static void cache_put(struct session *s, const uint8_t *key, uint32_t klen, bool found,
-		      const uint8_t *v, uint32_t vlen, uint64_t slot)
+		      const uint8_t *v, uint32_t vlen, uint64_t slot, uint64_t view, uint64_t seq)
 {
 	struct cache_ent *ce = cache_slot(s, key, klen);
 	if (ce == NULL)
 		return;
 	bool same = ce->used && ce->klen == klen && memcmp(ce->key, key, klen) == 0;
-	if (same && ce->slot >= slot)
+	if (same && (view == ce->view ? ce->slot >= slot : ce->seq >= seq))
 		return;
 	uint8_t *nv = vlen ? malloc(vlen) : NULL;
 	uint8_t *nk = same ? ce->key : malloc(klen ? klen : 1);
@@ -451,7 +456,9 @@ static void cache_put(struct session *s, const uint8_t *key, uint32_t klen, bool
 				 .klen = klen,
 				 .val = nv,
 				 .vlen = vlen,
-				 .slot = slot};
+				 .slot = slot,
+				 .view = view,
+				 .seq = seq};
 }
 
 /* A strong or weak command completed at `slot`: remember what it left (HT cache) or what the
@@ -461,7 +468,7 @@ static void cache_put(struct session *s, const uint8_t *key, uint32_t klen, bool
  * there, which the replica's ok=true RECORD_ACK guarantees (the leader keeps no strong
  * records), so only otherwise must the replica first execute it. */
 static void observe(struct session *s, const struct pcmd *p, uint64_t slot, uint64_t ver,
-		    bool found, const uint8_t *v, uint32_t vlen)
+		    uint64_t view, bool found, const uint8_t *v, uint32_t vlen)
 {
 	if (s->io.ordered)
 		s->io.ordered(s->io.ctx, p->seq, slot);
@@ -475,11 +482,11 @@ static void observe(struct session *s, const struct pcmd *p, uint64_t slot, uint
 			raise_token(s, slot + 1);
 	} else if (s->cfg.protocol == CONF_PROTO_CURPHT && p->op != PROTO_OP_SCAN) {
 		if (p->op == PROTO_OP_PUT)
-			cache_put(s, p->key, p->klen, true, p->val, p->vlen, slot);
+			cache_put(s, p->key, p->klen, true, p->val, p->vlen, slot, view, p->seq);
 		else if (p->op == PROTO_OP_DEL)
-			cache_put(s, p->key, p->klen, false, NULL, 0, slot);
+			cache_put(s, p->key, p->klen, false, NULL, 0, slot, view, p->seq);
 		else
-			cache_put(s, p->key, p->klen, found, v, vlen, slot);
+			cache_put(s, p->key, p->klen, found, v, vlen, slot, view, p->seq);
 	}
 }
 
@@ -529,7 +536,7 @@ static void try_fast(struct session *s, struct pcmd *p, uint64_t now_ns)
 	}
 	enum session_result res =
 	    p->leader_status == PROTO_ST_NOT_FOUND ? SESSION_NOT_FOUND : SESSION_OK;
-	observe(s, p, p->slot, p->ver, res == SESSION_OK, p->lval, p->lvlen);
+	observe(s, p, p->slot, p->ver, p->sview, res == SESSION_OK, p->lval, p->lvlen);
 	complete(s, p, res, p->resends ? SESSION_PATH_RETRY : SESSION_PATH_FAST, p->lval, p->lvlen);
 }
 
@@ -552,6 +559,7 @@ static void on_reply(struct session *s, int from, const struct proto_msg *m, str
 		p->leader_ok = m->ok;
 		p->leader_status = m->status;
 		p->slot = m->slot;
+		p->sview = m->view;
 		p->ver = m->ver;
 		p->lrd = m->read_dep;
 		if (m->vlen) {
@@ -607,7 +615,7 @@ static void on_sync_reply(struct session *s, const struct proto_msg *m, struct p
 		memcpy(v, m->value, m->vlen);
 	}
 	if (res != SESSION_FAILED)
-		observe(s, p, m->slot, m->ver, res == SESSION_OK, v, m->vlen);
+		observe(s, p, m->slot, m->ver, m->view, res == SESSION_OK, v, m->vlen);
 	complete(s, p, res, p->resends ? SESSION_PATH_RETRY : SESSION_PATH_SLOW, v, m->vlen);
 }
 
@@ -680,7 +688,7 @@ static void on_weak_reply(struct session *s, const struct proto_msg *m, struct p
 		return;
 	}
 	if (p->kind == PK_WEAK_WRITE) {
-		observe(s, p, m->slot, m->slot + 1, true, NULL, 0);
+		observe(s, p, m->slot, m->slot + 1, m->view, true, NULL, 0);
 		complete(s, p, SESSION_OK, SESSION_PATH_WEAK, NULL, 0);
 		return;
 	}

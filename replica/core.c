@@ -2404,8 +2404,10 @@ static void register_led(struct core *c, struct entry *e)
 		cmap_put(c->inflight, ck, 16, (void *)(uintptr_t)(e->slot + 1), NULL);
 	}
 	if (e->op != PROTO_OP_NONE) {
-		struct keyidx_arg ka = {
-		    .slot = e->slot, .write = is_write_op(e->op), .cid = e->cid};
+		struct keyidx_arg ka = {.slot = e->slot,
+					.write = is_write_op(e->op),
+					.weak = e->kind == EK_HO_WEAK,
+					.cid = e->cid};
 		cmap_update(c->keys, e->key, e->klen, keyidx_add_cb, &ka);
 	}
 	e->led = true;
@@ -2439,7 +2441,7 @@ static struct entry *vc_place(struct core *c, uint64_t slot, struct vc_item *it)
 static bool vc_useful(const struct core *c, const struct vc_item *it, uint64_t lo)
 {
 	if (it->record)
-		return it->ok && !it->weak && it->eview == c->vc_iview;
+		return (it->ok || it->weak) && it->eview == c->vc_iview;
 	return it->slot >= lo && !(it->eview < c->vc_iview && it->slot >= c->vc_icut);
 }
 
@@ -2463,6 +2465,71 @@ static int vc_record_cmp(const void *a, const void *b)
 	if (x->cid.seq != y->cid.seq)
 		return x->cid.seq < y->cid.seq ? -1 : 1;
 	return x->from - y->from;
+}
+
+/* New leader: one command to replay from witness records, rv[lo..hi) its records. */
+struct vc_cand {
+	uint32_t lo, hi;
+	bool weak;
+	bool placed;
+};
+
+/* True if command w was recorded before command s at some replica (same key). */
+static bool vc_before(struct core *c, struct vc_item **rv, const struct vc_cand *w,
+		      const struct vc_cand *s)
+{
+	const struct vc_item *a = rv[w->lo], *b = rv[s->lo];
+	if (a->klen != b->klen || memcmp(a->key, b->key, a->klen) != 0)
+		return false;
+	for (uint32_t i = s->lo; i < s->hi; i++)
+		for (uint32_t k = w->lo; k < w->hi; k++)
+			if (rv[k]->from == rv[i]->from && rv[k] < rv[i])
+				return true; /* items of one replica are in its arrival order */
+	return false;
+}
+
+/* New leader: appends the candidates to the log (7.2 step 3): each session's commands in session
+ * order (a weak write after its causal dep), weak writes (and a weak write and a strong
+ * command) of one key in the order the witnesses recorded them; what no order satisfies (never seen
+ * so far) goes in cid order. */
+static void vc_replay(struct core *c, struct vc_item **rv, struct vc_cand *cand, uint32_t nc)
+{
+	uint32_t left = nc;
+	for (int pass = 0; left > 0; pass++) {
+		bool progress = false;
+		for (uint32_t i = 0; i < nc; i++) {
+			struct vc_cand *x = &cand[i];
+			if (x->placed)
+				continue;
+			/* sorted by cid: the session's earlier candidate is the previous one */
+			if (pass < (int)nc && i > 0 && !cand[i - 1].placed &&
+			    rv[cand[i - 1].lo]->cid.client == rv[x->lo]->cid.client)
+				continue;
+			/* weak writes, and a weak write and a strong command, on one key keep the
+			 * order the witnesses recorded them in (the leader's order, as far as they
+			 * saw it): a strong GET answered on the fast path read the latest weak
+			 * write recorded before it (read_dep) */
+			bool wait = false;
+			for (uint32_t k = 0; pass < (int)nc && k < nc && !wait; k++)
+				wait = k != i && !cand[k].placed && (cand[k].weak || x->weak) &&
+				       vc_before(c, rv, &cand[k], x) &&
+				       !vc_before(c, rv, x, &cand[k]);
+			if (wait)
+				continue;
+			struct entry *e = vc_place(c, c->next_slot, rv[x->lo]);
+			c->next_slot++;
+			c->log_end = c->next_slot;
+			e->acks = 1u << c->cfg.self;
+			e->kind = x->weak ? EK_HO_WEAK : EK_STRONG;
+			register_led(c, e);
+			c->st.vc_recovered++;
+			x->placed = true;
+			left--;
+			progress = true;
+		}
+		if (!progress && pass < (int)nc)
+			pass = (int)nc - 1; /* stuck (a cycle): the rest in cid order */
+	}
 }
 
 /* New leader, holding the state of a majority: decides the log and installs it (7.2 step 3-4).
@@ -2546,30 +2613,33 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 #ifdef CURPKV_MUTANT_NO_REPLAY
 	threshold = c->cfg.n + 1; /* mutant: witness records are never replayed */
 #endif
+	/* candidates: every weak write recorded anywhere (HO), every strong command with ok
+	 * records at the threshold; neither executed nor in the log already */
+	struct vc_cand *cand = calloc(nr ? nr : 1, sizeof *cand);
+	uint32_t nc = 0;
+	if (cand == NULL)
+		goto out;
 	for (uint32_t i = 0; i < nr;) {
 		uint32_t j = i;
 		int holders = 0, last = -1;
+		bool weak = false;
 		for (; j < nr && rv[j]->cid.client == rv[i]->cid.client &&
 		       rv[j]->cid.seq == rv[i]->cid.seq;
 		     j++) {
 			if (rv[j]->from != last)
 				holders++;
 			last = rv[j]->from;
+			weak |= rv[j]->weak;
 		}
 		uint8_t ck[16];
 		cid_key(&rv[i]->cid, ck);
-		if (holders >= threshold && !already_executed(c, &rv[i]->cid) &&
-		    inflight_slot(c, ck) == NO_SLOT) {
-			struct entry *e = vc_place(c, c->next_slot, rv[i]);
-			c->next_slot++;
-			c->log_end = c->next_slot;
-			e->acks = 1u << c->cfg.self;
-			e->kind = EK_STRONG;
-			register_led(c, e);
-			c->st.vc_recovered++;
-		}
+		if ((weak || holders >= threshold) && !already_executed(c, &rv[i]->cid) &&
+		    inflight_slot(c, ck) == NO_SLOT)
+			cand[nc++] = (struct vc_cand){.lo = i, .hi = j, .weak = weak};
 		i = j;
 	}
+	vc_replay(c, rv, cand, nc);
+	free(cand);
 	/* the decided log ends after the replayed commands: a follower installs this view (and
 	 * drops its older records) only once it holds all of them */
 	c->inst_cut = c->next_slot;

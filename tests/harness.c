@@ -224,16 +224,19 @@ bool h_deliver(struct harness *h, enum h_chan_kind k, int a, int b)
 	if (!pop(h, chan(h, k, a, b), mp, &scratch))
 		return false;
 	h->delivered++;
-	if (h->trace && (mp->type == PROTO_WEAK_READ || mp->type == PROTO_WEAK_REPLY) &&
-	    mp->cid.client == h->trace_client && mp->cid.seq == h->trace_seq)
-		fprintf(
-		    stderr,
-		    "trace t=%llu %s %d->%d status %d token %llu dep %llu commit %llu slot %llu "
-		    "value '%.*s'\n",
-		    (unsigned long long)h->now, proto_type_name(mp->type), a, b, mp->status,
-		    (unsigned long long)mp->token, (unsigned long long)mp->dep,
-		    (unsigned long long)mp->commit, (unsigned long long)mp->slot,
-		    (int)(mp->vlen < 32 ? mp->vlen : 32), mp->value ? (const char *)mp->value : "");
+	if (h->trace && mp->cid.client == h->trace_client && mp->cid.seq == h->trace_seq)
+		fprintf(stderr,
+			"trace t=%llu %s %s %d->%d view %llu ok %d status %d token %llu dep %llu "
+			"commit %llu slot %llu value '%.*s'\n",
+			(unsigned long long)h->now, proto_type_name(mp->type),
+			k == H_PEER  ? "peer"
+			: k == H_C2R ? "c2r"
+				     : "r2c",
+			a, b, (unsigned long long)mp->view, mp->ok, mp->status,
+			(unsigned long long)mp->token, (unsigned long long)mp->dep,
+			(unsigned long long)mp->commit, (unsigned long long)mp->slot,
+			(int)(mp->vlen < 32 ? mp->vlen : 32),
+			mp->value ? (const char *)mp->value : "");
 	switch (k) {
 	case H_PEER:
 		core_on_peer(h->cores[b], a, mp, h->now);

@@ -685,9 +685,7 @@ static struct sim_cfg config_for(enum conf_protocol p, int n, uint64_t seed)
 			    .loss_ppm = 10000,
 			    .dup_ppm = 10000,
 			    .crash_per_million_steps = 200,
-			    /* leader crashes need the view change of curp's strong path; curpho's
-			     * weak records are not replayed yet */
-			    .leader_crash_per_million_steps = p == CONF_PROTO_CURPHO ? 0 : 600,
+			    .leader_crash_per_million_steps = 600,
 			    .amnesia_pct = 50,
 			    .log_cap = 32};
 	return c;

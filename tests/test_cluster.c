@@ -1503,7 +1503,17 @@ struct hy_run {
 	bool ho; /* curpho: causal across keys too (curpht: per key) */
 	ev_timer watchdog, drain;
 	struct common_logger lg;
+	struct proc *kill; /* SIGKILLed 0.5 s into the run (the leader), or NULL */
+	ev_timer kill_t;
 };
+
+static void hy_kill(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hy_run *r = w->data;
+	(void)loop;
+	(void)revents;
+	proc_signal(r->kill, SIGKILL);
+}
 
 static uint64_t hy_now(void)
 {
@@ -1877,17 +1887,21 @@ static uint64_t hy_check(struct hy_run *r)
 
 /* local >= 0: the client is co-located with that replica (Proxy section), so every session binds
  * to it; otherwise sessions bind by measured RTT. */
-static void run_hybrid(int n, const char *protocol, int local)
+/* With kill_leader: the leader is killed (SIGKILL) 0.5 s into the run and started again once it
+ * ended; the view change replays weak writes and strong commands from witness records (7.2),
+ * and the same history checks apply. */
+static void run_hybrid_k(int n, const char *protocol, int local, bool kill_leader)
 {
 	struct cluster_env e;
-	char extra[160];
+	char extra[200];
+	const char *hb = kill_leader ? "heartbeatMs: 50\nleaderTimeoutMs: 300\n" : "";
 	if (local >= 0)
-		snprintf(
-		    extra, sizeof extra,
-		    "weakRatio: 50\n-- Proxy --\nserver_alias replica%d\nclient0 (local)\n---\n",
-		    local);
+		snprintf(extra, sizeof extra,
+			 "weakRatio: 50\n%s-- Proxy --\nserver_alias replica%d\nclient0 "
+			 "(local)\n---\n",
+			 hb, local);
 	else
-		snprintf(extra, sizeof extra, "weakRatio: 50\n");
+		snprintf(extra, sizeof extra, "weakRatio: 50\n%s", hb);
 	env_protocol = protocol;
 	env_start(&e, n, extra);
 	env_protocol = "curp";
@@ -1906,9 +1920,18 @@ static void run_hybrid(int n, const char *protocol, int local)
 		common_rng_seed(&r->s[i].rng, 4242 + (uint64_t)i + 100 * (uint64_t)n);
 	}
 	common_logger_init(&r->lg, stderr, COMMON_LOG_INFO, "test-client");
-	struct cluster_options opt = {
-	    .on_ready = hy_cluster_ready, .arg = r, .window = 1, .log = &r->lg};
+	struct cluster_options opt = {.on_ready = hy_cluster_ready,
+				      .arg = r,
+				      .window = 1,
+				      .log = &r->lg,
+				      .connect_grace_s = kill_leader ? 0.5 : 0};
 	assert_int_equal(cluster_open(r->loop, e.conf, &e.s, "client0", &opt, &r->cl), 0);
+	if (kill_leader) {
+		r->kill = &e.replicas[0];
+		ev_timer_init(&r->kill_t, hy_kill, 0.5, 0.0);
+		r->kill_t.data = r;
+		ev_timer_start(r->loop, &r->kill_t);
+	}
 	ev_timer_init(&r->watchdog, hy_watchdog, 120.0, 0.0);
 	r->watchdog.data = r;
 	ev_timer_start(r->loop, &r->watchdog);
@@ -1951,6 +1974,38 @@ static void run_hybrid(int n, const char *protocol, int local)
 	cluster_close(r->cl);
 	ev_loop_destroy(r->loop);
 	free(r);
+	if (kill_leader) {
+		assert_int_equal(proc_wait(&e.replicas[0], 5000), 128 + SIGKILL);
+		char bin[512], log[600];
+		proc_curpkv_path(bin, sizeof bin);
+		snprintf(log, sizeof log, "%s/replica0.run2.log", e.dir);
+		char *argv[] = {bin,	     "-run",   "server",   "-config",
+				e.conf_path, "-alias", "replica0", NULL};
+		assert_int_equal(proc_start(&e.replicas[0], "replica0", log, argv), 0);
+		struct cluster_stats st;
+		char err[256];
+		bool back = false;
+		for (int attempt = 0; attempt < 200 && !back; attempt++) {
+			back = cluster_stats(e.conf, &e.s, 0, 5.0, &st, err) == 0 &&
+			       stat_of(&st, "ready") == 1 && stat_of(&st, "rejoining") == 0 &&
+			       stat_of(&st, "view_active") == 1;
+			if (!back)
+				poll(NULL, 0, 50);
+		}
+		assert_true(back);
+		struct cluster_stats ls;
+		assert_int_equal(
+		    cluster_stats(e.conf, &e.s, (int)stat_of(&st, "leader"), 5.0, &ls, err), 0);
+		fprintf(stderr,
+			"%s N=%d, leader killed: view %llu, %llu commands replayed from witness "
+			"records, the view change took %.1f ms\n",
+			protocol, n, (unsigned long long)stat_of(&ls, "view"),
+			(unsigned long long)stat_of(&ls, "vc_recovered"),
+			stat_of(&ls, "vc_last_us") / 1000.0);
+		check_replicas_identical(&e, slotted);
+		env_stop(&e);
+		return;
+	}
 	check_replicas_identical(&e, slotted);
 
 	/* the shell client's weak operations: a weak write, read back weakly and strongly */
@@ -1999,6 +2054,29 @@ static void run_hybrid(int n, const char *protocol, int local)
 	}
 	assert_int_equal(st, 0);
 	env_stop(&e);
+}
+
+static void run_hybrid(int n, const char *protocol, int local)
+{
+	run_hybrid_k(n, protocol, local, false);
+}
+
+static void test_hybrid_ho_3_leader_killed(void **state)
+{
+	(void)state;
+	run_hybrid_k(3, "curpho", -1, true);
+}
+
+static void test_hybrid_ht_3_leader_killed(void **state)
+{
+	(void)state;
+	run_hybrid_k(3, "curpht", -1, true);
+}
+
+static void test_hybrid_ho_5_leader_killed(void **state)
+{
+	(void)state;
+	run_hybrid_k(5, "curpho", -1, true);
 }
 
 static void test_hybrid_ho_3(void **state)
@@ -2066,6 +2144,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_hybrid_ho_5, teardown_procs),
 	    cmocka_unit_test_teardown(test_hybrid_ht_3, teardown_procs),
 	    cmocka_unit_test_teardown(test_hybrid_ht_5, teardown_procs),
+	    cmocka_unit_test_teardown(test_hybrid_ho_3_leader_killed, teardown_procs),
+	    cmocka_unit_test_teardown(test_hybrid_ho_5_leader_killed, teardown_procs),
+	    cmocka_unit_test_teardown(test_hybrid_ht_3_leader_killed, teardown_procs),
 	};
 	/* CLUSTER_TESTS=pattern runs only the matching tests (cmocka's filter) */
 	if (getenv("CLUSTER_TESTS"))
