@@ -75,8 +75,9 @@ struct cache_ent {
 	uint32_t vlen;
 	uint64_t slot;
 	uint64_t view; /* the view the slot was learned in: a view change may move a command that
-			* completed on the fast path to another slot, so slots learned in different
-			* views do not order the session's commands: their seqs do */
+			* completed on the fast path to another slot, so between entries of
+			* different views a later command of the session replaces the entry too
+			* (a heuristic: see docs/protocols.md) */
 	uint64_t seq;  /* the session's command that left it */
 };
 
@@ -429,7 +430,7 @@ static void cache_put(struct session *s, const uint8_t *key, uint32_t klen, bool
 	if (ce == NULL)
 		return;
 	bool same = ce->used && ce->klen == klen && memcmp(ce->key, key, klen) == 0;
-	if (same && (view == ce->view ? ce->slot >= slot : ce->seq >= seq))
+	if (same && (view == ce->view ? ce->slot >= slot : ce->slot >= slot && ce->seq >= seq))
 		return;
 	uint8_t *nv = vlen ? malloc(vlen) : NULL;
 	uint8_t *nk = same ? ce->key : malloc(klen ? klen : 1);

@@ -2336,6 +2336,96 @@ static void witness_drop_all(struct core *c)
 	}
 }
 
+static int cid_cmp(const void *a, const void *b)
+{
+	const struct proto_cid *x = a, *y = b;
+	if (x->client != y->client)
+		return x->client < y->client ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+struct keep_arg {
+	struct core *c;
+	const struct proto_cid *logged;
+	uint32_t nlogged;
+	struct proto_cid *gone; /* weak records dropped (their session index entries go too) */
+	uint32_t ngone, capgone;
+};
+
+static enum cmap_update_result keep_cb(const void *key, size_t klen, void **val, void *arg)
+{
+	struct keep_arg *a = arg;
+	struct wlist *l = *val;
+	(void)key;
+	(void)klen;
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < l->n; i++) {
+		struct wrec *r = &l->r[i];
+		if (bsearch(&r->cid, a->logged, a->nlogged, sizeof *a->logged, cid_cmp)) {
+			l->r[kept++] = *r;
+			continue;
+		}
+		if (r->weak) {
+			if (a->ngone == a->capgone) {
+				uint32_t ncap = a->capgone ? a->capgone * 2 : 16;
+				struct proto_cid *ng = realloc(a->gone, ncap * sizeof *ng);
+				if (ng != NULL) {
+					a->gone = ng;
+					a->capgone = ncap;
+				}
+			}
+			if (a->ngone < a->capgone)
+				a->gone[a->ngone++] = r->cid;
+		}
+		free(r->val);
+		a->c->witness_n--;
+	}
+	l->n = kept;
+	if (kept == 0) {
+		free(l);
+		*val = NULL;
+		return CMAP_DELETE;
+	}
+	return CMAP_KEEP;
+}
+
+/* A view is installed here: the older view's witness records go (7.2 step 4), except those of
+ * commands the installed log holds and this replica has not executed yet. Those stay until they
+ * execute: a session's weak read is answered from its own pending strong write's record when the
+ * witness said ok to it (PROTOCOL.md 5.3), and that promise must survive the view change. */
+static void witness_install(struct core *c)
+{
+	uint32_t n = 0;
+	struct proto_cid *logged = NULL;
+	if (c->log_end > c->exec_index)
+		logged = malloc((size_t)(c->log_end - c->exec_index) * sizeof *logged);
+	if (logged == NULL) {
+		witness_drop_all(c);
+		return;
+	}
+	for (uint64_t s = c->exec_index; s < c->log_end; s++) {
+		const struct entry *e = slot_entry(c, s);
+		if (e != NULL && e->view == c->view && e->cid.client != 0 && !e->executed)
+			logged[n++] = e->cid;
+	}
+	qsort(logged, n, sizeof *logged, cid_cmp);
+	struct keep_arg a = {.c = c, .logged = logged, .nlogged = n};
+	struct keybag b = {0};
+	cmap_foreach(c->witness, keybag_cb, &b);
+	for (uint32_t i = 0; i < b.n; i++) {
+		cmap_update(c->witness, b.k[i], b.len[i], keep_cb, &a);
+		free(b.k[i]);
+	}
+	free(b.k);
+	free(b.len);
+	for (uint32_t i = 0; i < a.ngone; i++) {
+		struct spend_arg sa = {.seq = a.gone[i].seq, .add = false};
+		cmap_update_u64(c->spend, a.gone[i].client, spend_cb, &sa);
+	}
+	free(a.gone);
+	free(logged);
+}
+
 /* Follower, installing: once it holds, in this view, every slot from its execution index to
  * the new leader's cut, the view is installed here: entries of older views from the cut on are
  * dropped (the new leader discarded them), so are the older view's witness records, and
@@ -2357,7 +2447,7 @@ static void vc_check_install(struct core *c)
 		if (e != NULL && e->view < c->view && !e->executed)
 			entry_clear(e);
 	}
-	witness_drop_all(c);
+	witness_install(c);
 	c->inst_view = c->view;
 	c->inst_cut = c->vc_cut;
 	c->installing = false;
@@ -2474,24 +2564,39 @@ struct vc_cand {
 	bool placed;
 };
 
-/* True if command w was recorded before command s at some replica (same key). */
-static bool vc_before(struct core *c, struct vc_item **rv, const struct vc_cand *w,
-		      const struct vc_cand *s)
+/* How many collected replicas recorded a before b, minus how many recorded b before a (same
+ * key; 0 for different keys). A replica holding a strong command but not the weak write counts
+ * as "strong first": a strong GET completed on the fast path only with Q-1 witnesses agreeing
+ * with the leader on the latest weak write before it (read_dep), so in any majority the
+ * witnesses that saw the leader's order outnumber the others. */
+static int vc_order(struct vc_item **rv, const struct vc_cand *a, const struct vc_cand *b)
 {
-	const struct vc_item *a = rv[w->lo], *b = rv[s->lo];
-	if (a->klen != b->klen || memcmp(a->key, b->key, a->klen) != 0)
-		return false;
-	for (uint32_t i = s->lo; i < s->hi; i++)
-		for (uint32_t k = w->lo; k < w->hi; k++)
-			if (rv[k]->from == rv[i]->from && rv[k] < rv[i])
-				return true; /* items of one replica are in its arrival order */
-	return false;
+	const struct vc_item *ka = rv[a->lo], *kb = rv[b->lo];
+	if (ka->klen != kb->klen || memcmp(ka->key, kb->key, ka->klen) != 0)
+		return 0;
+	int score = 0;
+	for (int r = 0; r < PROTO_MAX_REPLICAS; r++) {
+		const struct vc_item *ia = NULL, *ib = NULL;
+		for (uint32_t i = a->lo; i < a->hi && ia == NULL; i++)
+			if (rv[i]->from == r)
+				ia = rv[i];
+		for (uint32_t i = b->lo; i < b->hi && ib == NULL; i++)
+			if (rv[i]->from == r)
+				ib = rv[i];
+		if (ia && ib)
+			score += ia < ib ? 1 : -1; /* one replica's items are in arrival order */
+		else if (ia && !a->weak && b->weak)
+			score++;
+		else if (ib && !b->weak && a->weak)
+			score--;
+	}
+	return score;
 }
 
 /* New leader: appends the candidates to the log (7.2 step 3): each session's commands in session
  * order (a weak write after its causal dep), weak writes (and a weak write and a strong
- * command) of one key in the order the witnesses recorded them; what no order satisfies (never seen
- * so far) goes in cid order. */
+ * command) of one key in the order most witnesses recorded them; what no order satisfies (never
+ * seen so far) goes in cid order. */
 static void vc_replay(struct core *c, struct vc_item **rv, struct vc_cand *cand, uint32_t nc)
 {
 	uint32_t left = nc;
@@ -2512,8 +2617,7 @@ static void vc_replay(struct core *c, struct vc_item **rv, struct vc_cand *cand,
 			bool wait = false;
 			for (uint32_t k = 0; pass < (int)nc && k < nc && !wait; k++)
 				wait = k != i && !cand[k].placed && (cand[k].weak || x->weak) &&
-				       vc_before(c, rv, &cand[k], x) &&
-				       !vc_before(c, rv, x, &cand[k]);
+				       vc_order(rv, &cand[k], x) > 0;
 			if (wait)
 				continue;
 			struct entry *e = vc_place(c, c->next_slot, rv[x->lo]);
@@ -2646,7 +2750,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	if (c->vc_commit > c->commit_index)
 		c->commit_index = c->vc_commit;
 	c->commit_known = c->commit_index;
-	witness_drop_all(c);
+	witness_install(c);
 	c->active = true;
 	c->commit_sent = 0;
 	if (desc_in_use(c->desc) >= desc_capacity(c->desc))

@@ -46,5 +46,5 @@ tests_sim_mutant_no_replay_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_REPLAY \
 tests_sim_mutant_no_replay_LDADD = $(SIM_LIBS)
 tests_sim_mutant_no_fencing_SOURCES = tests/sim.c tests/harness.c replica/core.c
 tests_sim_mutant_no_fencing_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_FENCING \
-	-DCURPKV_MUTANT='"no fencing"' -DCURPKV_MUTANT_SEEDS=300
+	-DCURPKV_MUTANT='"no fencing"' -DCURPKV_MUTANT_SEEDS=600
 tests_sim_mutant_no_fencing_LDADD = $(SIM_LIBS)
