@@ -1791,6 +1791,10 @@ static bool weak_read_ready(struct core *c, const struct proto_cid *cid, uint8_t
 {
 	if (token > c->exec_index || c->snap_open || c->state_bad)
 		return false; /* behind, or its state is being replaced by a transfer */
+	if (c->exec_index < c->inst_cut)
+		return false; /* a view change moved fast-path commands (a token taken from an
+			       * older view's REPLY may name a slot they left): not before the
+			       * installed log, replays included, is executed here */
 	if (c->cfg.protocol != CONF_PROTO_CURPHO)
 		return true;
 	if (!own_writes_here(c, cid->client, dep))
