@@ -2601,8 +2601,82 @@ static int vc_order(struct vc_item **rv, const struct vc_cand *a, const struct v
  * order (a weak write after its causal dep), weak writes (and a weak write and a strong
  * command) of one key in the order most witnesses recorded them; what no order satisfies (never
  * seen so far) goes in cid order. */
-static void vc_replay(struct core *c, struct vc_item **rv, struct vc_cand *cand, uint32_t nc)
+/* The read_dep strong GET candidate g had at most of the replicas holding it: the latest weak
+ * record on its key recorded before it there (by cid; {0,0}: none). */
+static struct proto_cid vc_read_dep(struct vc_item **rv, uint32_t nr, const struct vc_cand *g)
 {
+	struct proto_cid dep[PROTO_MAX_REPLICAS];
+	int cnt[PROTO_MAX_REPLICAS], nd = 0, best = -1;
+	const struct vc_item *kg = rv[g->lo];
+	for (uint32_t i = g->lo; i < g->hi; i++) {
+		const struct vc_item *gi = rv[i], *last = NULL;
+		for (uint32_t k = 0; k < nr; k++) {
+			const struct vc_item *w = rv[k];
+			if (!w->weak || w->from != gi->from || w >= gi || (last && w < last) ||
+			    w->key == NULL || w->klen != kg->klen ||
+			    memcmp(w->key, kg->key, kg->klen) != 0)
+				continue;
+			last = w; /* one replica's items are in its arrival order */
+		}
+		struct proto_cid d = last ? last->cid : (struct proto_cid){0, 0};
+		int at = -1;
+		for (int k = 0; k < nd && at < 0; k++)
+			if (dep[k].client == d.client && dep[k].seq == d.seq)
+				at = k;
+		if (at < 0 && nd < PROTO_MAX_REPLICAS) {
+			at = nd++;
+			dep[at] = d;
+			cnt[at] = 0;
+		}
+		if (at >= 0 && ++cnt[at] > (best < 0 ? 0 : cnt[best]))
+			best = at;
+	}
+	return best < 0 ? (struct proto_cid){0, 0} : dep[best];
+}
+
+static bool vc_same_key(struct vc_item **rv, const struct vc_cand *a, const struct vc_cand *b)
+{
+	const struct vc_item *ka = rv[a->lo], *kb = rv[b->lo];
+	return ka->klen == kb->klen && memcmp(ka->key, kb->key, ka->klen) == 0;
+}
+
+/* True if candidate x must wait for unplaced candidate y (i != k, same key checked here). */
+static bool vc_waits(struct vc_item **rv, const struct vc_cand *cand, const int *rdep, uint32_t i,
+		     uint32_t k)
+{
+	const struct vc_cand *x = &cand[i], *y = &cand[k];
+	bool xg = !x->weak && rv[x->lo]->op == PROTO_OP_GET;
+	bool yg = !y->weak && rv[y->lo]->op == PROTO_OP_GET;
+	if (xg || yg) {
+		/* a strong GET read its read_dep R and no later write: R goes before it; a weak
+		 * write goes before it only if it goes before R, else after it */
+		const struct vc_cand *w = xg ? y : x;
+		uint32_t gi = xg ? i : k;
+		if (!w->weak)
+			return false;
+		int r = rdep[gi];
+		bool w_first = (r >= 0 && &cand[r] == w) ||
+			       (r >= 0 && !cand[r].placed && vc_order(rv, w, &cand[r]) > 0);
+		return xg ? w_first : !w_first;
+	}
+	return (x->weak || y->weak) && vc_order(rv, y, x) > 0;
+}
+
+static void vc_replay(struct core *c, struct vc_item **rv, uint32_t nr, struct vc_cand *cand,
+		      uint32_t nc)
+{
+	/* each strong GET's read_dep, as the index of a candidate (-1: none, or in the log) */
+	int *rdep = calloc(nc ? nc : 1, sizeof *rdep);
+	for (uint32_t i = 0; i < nc && rdep; i++) {
+		rdep[i] = -1;
+		if (cand[i].weak || rv[cand[i].lo]->op != PROTO_OP_GET)
+			continue;
+		struct proto_cid d = vc_read_dep(rv, nr, &cand[i]);
+		for (uint32_t k = 0; k < nc && d.client; k++)
+			if (cand[k].weak && rv[cand[k].lo]->cid.client == d.client &&
+			    rv[cand[k].lo]->cid.seq == d.seq)
+				rdep[i] = (int)k;
+	}
 	uint32_t left = nc;
 	for (int pass = 0; left > 0; pass++) {
 		bool progress = false;
@@ -2615,13 +2689,11 @@ static void vc_replay(struct core *c, struct vc_item **rv, struct vc_cand *cand,
 			    rv[cand[i - 1].lo]->cid.client == rv[x->lo]->cid.client)
 				continue;
 			/* weak writes, and a weak write and a strong command, on one key keep the
-			 * order the witnesses recorded them in (the leader's order, as far as they
-			 * saw it): a strong GET answered on the fast path read the latest weak
-			 * write recorded before it (read_dep) */
+			 * order most witnesses recorded them in; a strong GET keeps what it read */
 			bool wait = false;
-			for (uint32_t k = 0; pass < (int)nc && k < nc && !wait; k++)
-				wait = k != i && !cand[k].placed && (cand[k].weak || x->weak) &&
-				       vc_order(rv, &cand[k], x) > 0;
+			for (uint32_t k = 0; rdep && pass < (int)nc && k < nc && !wait; k++)
+				wait = k != i && !cand[k].placed && vc_same_key(rv, &cand[k], x) &&
+				       vc_waits(rv, cand, rdep, i, k);
 			if (wait)
 				continue;
 			struct entry *e = vc_place(c, c->next_slot, rv[x->lo]);
@@ -2638,6 +2710,7 @@ static void vc_replay(struct core *c, struct vc_item **rv, struct vc_cand *cand,
 		if (!progress && pass < (int)nc)
 			pass = (int)nc - 1; /* stuck (a cycle): the rest in cid order */
 	}
+	free(rdep);
 }
 
 /* New leader, holding the state of a majority: decides the log and installs it (7.2 step 3-4).
@@ -2746,7 +2819,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 			cand[nc++] = (struct vc_cand){.lo = i, .hi = j, .weak = weak};
 		i = j;
 	}
-	vc_replay(c, rv, cand, nc);
+	vc_replay(c, rv, nr, cand, nc);
 	free(cand);
 	/* the decided log ends after the replayed commands: a follower installs this view (and
 	 * drops its older records) only once it holds all of them */
