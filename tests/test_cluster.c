@@ -397,7 +397,11 @@ static void env_start(struct cluster_env *e, int n, const char *extra)
 	char *margv[] = {bin, "-run", "master", "-config", e->conf_path, "-alias", "master0", NULL};
 	assert_int_equal(proc_start(&e->master, "master0", log, margv), 0);
 	if (!proc_wait_log(&e->master, "cluster ready", 30000)) {
-		fprintf(stderr, "master never reported the cluster ready\n");
+		fprintf(stderr, "master never reported the cluster ready; the logs:\n");
+		char cmd[700];
+		snprintf(cmd, sizeof cmd, "tail -n 20 %s/*.log >&2", e->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "(no logs)\n");
 		fail();
 	}
 	struct conf_diags diags = {0};
