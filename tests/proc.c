@@ -84,7 +84,9 @@ uint16_t proc_free_ports(int count, uint64_t seed)
 	uint64_t x = seed ^ ((uint64_t)getpid() << 16);
 	for (int attempt = 0; attempt < 200; attempt++) {
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
-		uint16_t base = (uint16_t)(20000 + (x >> 33) % 30000);
+		/* below the kernel's ephemeral range (32768-60999 by default): a port probed free
+		 * there can be taken by an outgoing connection before the server binds it */
+		uint16_t base = (uint16_t)(20000 + (x >> 33) % 12000);
 		bool ok = true;
 		for (int i = 0; i < count && ok; i++)
 			ok = port_free((uint16_t)(base + i));
