@@ -2031,6 +2031,19 @@ static void follower_ack(struct core *c, uint64_t lo, uint64_t hi)
 	c->ack_hi = hi;
 }
 
+/* Moves acc_next past every slot held in this view from the execution index on. */
+static void acc_advance(struct core *c)
+{
+	if (c->acc_next < c->exec_index)
+		c->acc_next = c->exec_index;
+	for (;;) {
+		const struct entry *e = slot_entry(c, c->acc_next);
+		if (e == NULL || e->view != c->view)
+			break;
+		c->acc_next++;
+	}
+}
+
 /* Slot `slot` is held in this view: acknowledge it if every slot before it is too. Acks are
  * cumulative, so a slot is never committed while an earlier one is missing at the replicas
  * that committed it: a view change that finds a hole can drop everything after it (nothing
@@ -2045,12 +2058,7 @@ static void follower_accepted(struct core *c, uint64_t slot)
 	}
 	if (slot != c->acc_next)
 		return; /* acknowledged once the hole before it is filled */
-	for (;;) {
-		const struct entry *e = slot_entry(c, c->acc_next);
-		if (e == NULL || e->view != c->view)
-			break;
-		c->acc_next++;
-	}
+	acc_advance(c);
 	follower_ack(c, slot, c->acc_next - 1);
 	if (c->installing)
 		vc_check_install(c);
@@ -2314,30 +2322,33 @@ static int keybag_cb(const void *key, size_t klen, void *val, void *arg)
 	return 0;
 }
 
+/* Frees what a keybag holds (the key copies still in it, and its arrays). */
+static void keybag_free(struct keybag *b)
+{
+	for (uint32_t i = 0; i < b->n; i++)
+		free(b->k[i]);
+	free(b->k);
+	free(b->len);
+}
+
+/* Deletes every entry of m (its values freed by m's free function). */
+static void map_clear(struct cmap *m)
+{
+	for (int round = 0; round < 64 && cmap_size(m) > 0; round++) {
+		struct keybag b = {0};
+		cmap_foreach(m, keybag_cb, &b);
+		for (uint32_t i = 0; i < b.n; i++)
+			cmap_del(m, b.k[i], b.len[i], NULL);
+		keybag_free(&b);
+	}
+}
+
 /* Drops every witness record (they belong to an older view once a view is installed). */
 static void witness_drop_all(struct core *c)
 {
-	for (int round = 0; round < 64 && cmap_size(c->witness) > 0; round++) {
-		struct keybag b = {0};
-		cmap_foreach(c->witness, keybag_cb, &b);
-		for (uint32_t i = 0; i < b.n; i++) {
-			cmap_del(c->witness, b.k[i], b.len[i], NULL);
-			free(b.k[i]);
-		}
-		free(b.k);
-		free(b.len);
-	}
+	map_clear(c->witness);
 	c->witness_n = 0;
-	for (int round = 0; round < 64 && cmap_size(c->spend) > 0; round++) {
-		struct keybag b = {0};
-		cmap_foreach(c->spend, keybag_cb, &b);
-		for (uint32_t i = 0; i < b.n; i++) {
-			cmap_del(c->spend, b.k[i], b.len[i], NULL);
-			free(b.k[i]);
-		}
-		free(b.k);
-		free(b.len);
-	}
+	map_clear(c->spend);
 }
 
 static int cid_cmp(const void *a, const void *b)
@@ -2416,12 +2427,9 @@ static void witness_install(struct core *c)
 	struct keep_arg a = {.c = c, .logged = logged, .nlogged = n};
 	struct keybag b = {0};
 	cmap_foreach(c->witness, keybag_cb, &b);
-	for (uint32_t i = 0; i < b.n; i++) {
+	for (uint32_t i = 0; i < b.n; i++)
 		cmap_update(c->witness, b.k[i], b.len[i], keep_cb, &a);
-		free(b.k[i]);
-	}
-	free(b.k);
-	free(b.len);
+	keybag_free(&b);
 	for (uint32_t i = 0; i < a.ngone; i++) {
 		struct spend_arg sa = {.seq = a.gone[i].seq, .add = false};
 		cmap_update_u64(c->spend, a.gone[i].client, spend_cb, &sa);
@@ -2436,14 +2444,7 @@ static void witness_install(struct core *c)
  * witnesses record again. */
 static void vc_check_install(struct core *c)
 {
-	if (c->acc_next < c->exec_index)
-		c->acc_next = c->exec_index;
-	for (;;) {
-		const struct entry *e = slot_entry(c, c->acc_next);
-		if (e == NULL || e->view != c->view)
-			break;
-		c->acc_next++;
-	}
+	acc_advance(c);
 	if (c->acc_next < c->vc_cut)
 		return;
 	for (uint64_t s = c->vc_cut; s < c->log_end; s++) {
@@ -2568,6 +2569,12 @@ struct vc_cand {
 	bool placed;
 };
 
+static bool vc_same_key(struct vc_item **rv, const struct vc_cand *a, const struct vc_cand *b)
+{
+	const struct vc_item *ka = rv[a->lo], *kb = rv[b->lo];
+	return ka->klen == kb->klen && memcmp(ka->key, kb->key, ka->klen) == 0;
+}
+
 /* How many collected replicas recorded a before b, minus how many recorded b before a (same
  * key; 0 for different keys). A replica holding a strong command but not the weak write counts
  * as "strong first": a strong GET completed on the fast path only with Q-1 witnesses agreeing
@@ -2575,8 +2582,7 @@ struct vc_cand {
  * witnesses that saw the leader's order outnumber the others. */
 static int vc_order(struct vc_item **rv, const struct vc_cand *a, const struct vc_cand *b)
 {
-	const struct vc_item *ka = rv[a->lo], *kb = rv[b->lo];
-	if (ka->klen != kb->klen || memcmp(ka->key, kb->key, ka->klen) != 0)
+	if (!vc_same_key(rv, a, b))
 		return 0;
 	int score = 0;
 	for (int r = 0; r < PROTO_MAX_REPLICAS; r++) {
@@ -2632,12 +2638,6 @@ static struct proto_cid vc_read_dep(struct vc_item **rv, uint32_t nr, const stru
 			best = at;
 	}
 	return best < 0 ? (struct proto_cid){0, 0} : dep[best];
-}
-
-static bool vc_same_key(struct vc_item **rv, const struct vc_cand *a, const struct vc_cand *b)
-{
-	const struct vc_item *ka = rv[a->lo], *kb = rv[b->lo];
-	return ka->klen == kb->klen && memcmp(ka->key, kb->key, ka->klen) == 0;
 }
 
 /* True if candidate x must wait for unplaced candidate y (i != k, same key checked here). */
@@ -3054,8 +3054,10 @@ static void leader_on_catchup(struct core *c, int from, const struct proto_msg *
 }
 
 /* Follower: replaces the executed state by an empty one (a transfer begins). */
-static bool snap_begin(struct core *c)
+static bool snap_begin(struct core *c, uint64_t now_ns)
 {
+	c->snap_prev_exec = c->exec_index;
+	c->snap_open_ns = now_ns;
 	struct cmap *kv = NULL, *results = NULL, *clients = NULL;
 	struct oset *order = NULL;
 	if (cmap_create(c->cfg.shards, free_val, &kv) != 0 ||
@@ -3160,10 +3162,8 @@ static void witness_sweep_executed(struct core *c)
 			witness_remove(c, &tmp, PROTO_ST_OK);
 		}
 		free(w.cid);
-		free(b.k[i]);
 	}
-	free(b.k);
-	free(b.len);
+	keybag_free(&b);
 }
 
 /* Follower: the transfer is whole: the state is the leader's at slot `at`; the log from there
@@ -3198,16 +3198,21 @@ static void snap_install(struct core *c, const struct proto_msg *m)
 	if (c->installing) {
 		vc_check_install(c);
 	} else if (c->active) {
-		while (1) {
-			const struct entry *e = slot_entry(c, c->acc_next);
-			if (e == NULL || e->view != c->view)
-				break;
-			c->acc_next++;
-		}
+		acc_advance(c);
 		if (c->acc_next > at)
 			follower_ack(c, at, c->acc_next - 1);
 	}
 	execute_ready(c);
+}
+
+/* Follower: the transfer that replaced the state failed: the state is unusable; ask for all of
+ * it again at the next tick. */
+static void snap_fail(struct core *c)
+{
+	c->state_bad = true;
+	c->exec_index = 0;
+	c->st.snap_failed++;
+	c->catchup_sent_ns = 0;
 }
 
 static void follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t now_ns)
@@ -3215,12 +3220,8 @@ static void follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t
 	if (!c->snap_wanted)
 		return; /* not asked for (a late answer to an earlier CATCHUP) */
 	if (m->type != PROTO_SNAP_DONE) {
-		if (!c->snap_open) {
-			c->snap_prev_exec = c->exec_index;
-			c->snap_open_ns = now_ns;
-			if (!snap_begin(c))
-				return; /* counted missing: the transfer fails at SNAP_DONE */
-		}
+		if (!c->snap_open && !snap_begin(c, now_ns))
+			return; /* counted missing: the transfer fails at SNAP_DONE */
 		c->snap_items++;
 		if (m->type == PROTO_SNAP_KV) {
 			struct entry tmp = {.slot = m->slot,
@@ -3238,20 +3239,14 @@ static void follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t
 		}
 		return;
 	}
-	if (!c->snap_open) {
-		c->snap_prev_exec = c->exec_index;
-		if (!snap_begin(c))
-			return;
-	}
+	if (!c->snap_open && !snap_begin(c, now_ns))
+		return;
 	c->snap_open = false;
 	c->snap_wanted = false;
 	if (c->snap_items != m->slot_hi || c->snap_nomem || m->slot < c->snap_prev_exec) {
 		/* incomplete (a frame lost on the way, or memory), or older than what this
-		 * replica had executed: the state is unusable; ask for everything again */
-		c->state_bad = true;
-		c->exec_index = 0;
-		c->st.snap_failed++;
-		c->catchup_sent_ns = 0;
+		 * replica had executed */
+		snap_fail(c);
 		return;
 	}
 	c->state_bad = false;
@@ -3266,10 +3261,7 @@ static void follower_tick(struct core *c, uint64_t now_ns)
 	if (c->snap_open && now_ns - c->snap_open_ns >= 4 * c->cfg.resend_after_ns) {
 		/* its SNAP_DONE never came (the connection broke): start over */
 		c->snap_open = false;
-		c->state_bad = true;
-		c->exec_index = 0;
-		c->st.snap_failed++;
-		c->catchup_sent_ns = 0;
+		snap_fail(c);
 	}
 	bool want = c->state_bad || (c->cfg.rejoin && !c->caught_up_once) ||
 		    (c->hold && !c->active && !c->installing);

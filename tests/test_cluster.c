@@ -363,6 +363,21 @@ static const char *env_protocol = "curp";
 /* Replica i at 127.0.0.(10+i) instead of 127.0.0.1 (per-address network rules). */
 static bool env_spread = false;
 
+/* Starts replica i of e's conf as a new process; run > 0 (a restart) logs to
+ * replica<i>.run<run>.log, so the earlier process's log is kept. */
+static void env_start_replica(struct cluster_env *e, int i, int run)
+{
+	char bin[512], log[600], alias[32];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(alias, sizeof alias, "replica%d", i);
+	if (run > 0)
+		snprintf(log, sizeof log, "%s/%s.run%d.log", e->dir, alias, run);
+	else
+		snprintf(log, sizeof log, "%s/%s.log", e->dir, alias);
+	char *argv[] = {bin, "-run", "server", "-config", e->conf_path, "-alias", alias, NULL};
+	assert_int_equal(proc_start(&e->replicas[i], alias, log, argv), 0);
+}
+
 static void env_start(struct cluster_env *e, int n, const char *extra)
 {
 	memset(e, 0, sizeof *e);
@@ -383,16 +398,11 @@ static void env_start(struct cluster_env *e, int n, const char *extra)
 		(unsigned)(e->base + n), env_protocol, extra ? extra : "");
 	fclose(f);
 
-	char bin[512], log[600], alias[32];
-	proc_curpkv_path(bin, sizeof bin);
 	/* Replicas first, master last: start order must not matter. */
-	for (int i = 0; i < n; i++) {
-		snprintf(alias, sizeof alias, "replica%d", i);
-		snprintf(log, sizeof log, "%s/%s.log", e->dir, alias);
-		char *argv[] = {bin,	      "-run",	"server", "-config",
-				e->conf_path, "-alias", alias,	  NULL};
-		assert_int_equal(proc_start(&e->replicas[i], alias, log, argv), 0);
-	}
+	for (int i = 0; i < n; i++)
+		env_start_replica(e, i, 0);
+	char bin[512], log[600];
+	proc_curpkv_path(bin, sizeof bin);
 	snprintf(log, sizeof log, "%s/master.log", e->dir);
 	char *margv[] = {bin, "-run", "master", "-config", e->conf_path, "-alias", "master0", NULL};
 	assert_int_equal(proc_start(&e->master, "master0", log, margv), 0);
@@ -472,6 +482,28 @@ static void check_replicas_identical(struct cluster_env *e, uint64_t expect_exec
 	}
 }
 
+/* Waits (at most `attempts` × 50 ms) until every follower executed `expect` slots, then asserts
+ * that every replica did and that their digests are equal; st (e->n entries) gets their stats. */
+static void wait_identical(struct cluster_env *e, uint64_t expect, int attempts,
+			   struct cluster_stats *st)
+{
+	char err[256];
+	bool same = false;
+	for (int attempt = 0; attempt < attempts && !same; attempt++) {
+		same = true;
+		for (int i = 0; i < e->n; i++) {
+			assert_int_equal(cluster_stats(e->conf, &e->s, i, 5.0, &st[i], err), 0);
+			same &= i == 0 || stat_of(&st[i], "exec_index") == expect;
+		}
+		if (!same)
+			poll(NULL, 0, 50);
+	}
+	for (int i = 0; i < e->n; i++) {
+		assert_int_equal(stat_of(&st[i], "exec_index"), expect);
+		assert_int_equal(stat_of(&st[i], "digest"), stat_of(&st[0], "digest"));
+	}
+}
+
 static void run_workload(int n, const char *extra)
 {
 	struct cluster_env e;
@@ -543,20 +575,7 @@ static void test_follower_paused(void **state)
 	assert_true(slow + retry > 0); /* the pause was felt: a super quorum needs all 3 */
 	run_free(r);
 	struct cluster_stats st[3];
-	char err[256];
-	bool same = false;
-	for (int attempt = 0; attempt < 200 && !same; attempt++) {
-		for (int i = 0; i < 3; i++)
-			assert_int_equal(cluster_stats(e.conf, &e.s, i, 5.0, &st[i], err), 0);
-		same = stat_of(&st[2], "exec_index") == SESSIONS * 1000 &&
-		       stat_of(&st[1], "exec_index") == SESSIONS * 1000;
-		if (!same)
-			poll(NULL, 0, 50);
-	}
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(stat_of(&st[i], "exec_index"), SESSIONS * 1000);
-		assert_int_equal(stat_of(&st[i], "digest"), stat_of(&st[0], "digest"));
-	}
+	wait_identical(&e, SESSIONS * 1000, 200, st);
 	env_stop(&e);
 }
 
@@ -592,19 +611,7 @@ static void test_follower_connections_killed(void **state)
 	       (unsigned long long)slow, (unsigned long long)retry);
 	assert_int_equal(fast + slow + retry, SESSIONS * 1500);
 	run_free(r);
-	bool same = false;
-	for (int attempt = 0; attempt < 200 && !same; attempt++) {
-		for (int i = 0; i < 3; i++)
-			assert_int_equal(cluster_stats(e.conf, &e.s, i, 5.0, &st[i], err), 0);
-		same = stat_of(&st[2], "exec_index") == SESSIONS * 1500 &&
-		       stat_of(&st[1], "exec_index") == SESSIONS * 1500;
-		if (!same)
-			poll(NULL, 0, 50);
-	}
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(stat_of(&st[i], "exec_index"), SESSIONS * 1500);
-		assert_int_equal(stat_of(&st[i], "digest"), stat_of(&st[0], "digest"));
-	}
+	wait_identical(&e, SESSIONS * 1500, 200, st);
 	printf("# replica2 connections closed: %llu\n",
 	       (unsigned long long)(stat_of(&st[2], "conns_closed") - closed0));
 	assert_true(kills >= 1);
@@ -657,7 +664,6 @@ static void test_follower_partitioned(void **state)
 	struct cluster_env e;
 	env_start(&e, 3, NULL);
 	struct cluster_stats st[3];
-	char err[256];
 	struct drive_pause pz = {
 	    .p = &e.replicas[2], .at_s = 0.05, .for_s = 2.0, .on_cmd = on, .off_cmd = off};
 	struct run *r = drive_paused(e.conf, &e.s, 1500, 558, 120.0, e.replicas, 3, 0, &pz);
@@ -671,19 +677,7 @@ static void test_follower_partitioned(void **state)
 	assert_int_equal(fast + slow + retry, SESSIONS * 1500);
 	assert_true(slow + retry > 0); /* the partition was felt */
 	run_free(r);
-	bool same = false;
-	for (int attempt = 0; attempt < 400 && !same; attempt++) {
-		for (int i = 0; i < 3; i++)
-			assert_int_equal(cluster_stats(e.conf, &e.s, i, 5.0, &st[i], err), 0);
-		same = stat_of(&st[2], "exec_index") == SESSIONS * 1500 &&
-		       stat_of(&st[1], "exec_index") == SESSIONS * 1500;
-		if (!same)
-			poll(NULL, 0, 50);
-	}
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(stat_of(&st[i], "exec_index"), SESSIONS * 1500);
-		assert_int_equal(stat_of(&st[i], "digest"), stat_of(&st[0], "digest"));
-	}
+	wait_identical(&e, SESSIONS * 1500, 400, st);
 	env_stop(&e);
 }
 
@@ -739,13 +733,7 @@ static void leader_killed(int n, int kills, bool restart)
 		drv_key_salt = 0;
 		assert_int_equal(proc_wait(&e.replicas[leader], 5000), 128 + SIGKILL);
 		if (restart) {
-			char bin[512], log[600], alias[32];
-			proc_curpkv_path(bin, sizeof bin);
-			snprintf(alias, sizeof alias, "replica%d", leader);
-			snprintf(log, sizeof log, "%s/%s.run%d.log", e.dir, alias, k + 1);
-			char *argv[] = {bin,	     "-run",   "server", "-config",
-					e.conf_path, "-alias", alias,	 NULL};
-			assert_int_equal(proc_start(&e.replicas[leader], alias, log, argv), 0);
+			env_start_replica(&e, leader, k + 1);
 			dead[leader] = false;
 		}
 		/* the live replicas agree on the new view and leader, and on the state; a
@@ -892,11 +880,7 @@ static void test_follower_killed(void **state)
 	/* replica2 starts again as a new process: it catches up by state transfer (the leader's
 	 * log window no longer reaches back to slot 0 only if it is small; either way it ends
 	 * with the same state) and leaves its rejoin hold */
-	char bin[512], log[600];
-	proc_curpkv_path(bin, sizeof bin);
-	snprintf(log, sizeof log, "%s/replica2.run2.log", e.dir);
-	char *argv[] = {bin, "-run", "server", "-config", e.conf_path, "-alias", "replica2", NULL};
-	assert_int_equal(proc_start(&e.replicas[2], "replica2", log, argv), 0);
+	env_start_replica(&e, 2, 2);
 	struct cluster_stats st2;
 	bool caught = false;
 	for (int attempt = 0; attempt < 200 && !caught; attempt++) {
@@ -1980,12 +1964,7 @@ static void run_hybrid_k(int n, const char *protocol, int local, bool kill_leade
 	free(r);
 	if (kill_leader) {
 		assert_int_equal(proc_wait(&e.replicas[0], 5000), 128 + SIGKILL);
-		char bin[512], log[600];
-		proc_curpkv_path(bin, sizeof bin);
-		snprintf(log, sizeof log, "%s/replica0.run2.log", e.dir);
-		char *argv[] = {bin,	     "-run",   "server",   "-config",
-				e.conf_path, "-alias", "replica0", NULL};
-		assert_int_equal(proc_start(&e.replicas[0], "replica0", log, argv), 0);
+		env_start_replica(&e, 0, 2);
 		struct cluster_stats st;
 		char err[256];
 		bool back = false;
