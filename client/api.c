@@ -167,6 +167,20 @@ int curpkv_put(curpkv_client *c, const void *key, size_t klen, const void *val, 
 	return run_op(c, &cmd, NULL, 0);
 }
 
+int curpkv_append(curpkv_client *c, const void *key, size_t klen, const void *val, size_t vlen)
+{
+	if (klen > UINT32_MAX || vlen > UINT32_MAX)
+		return -EINVAL;
+	if (c->set.protocol != CONF_PROTO_CURP)
+		return -EINVAL;
+	struct proto_cmd cmd = {.op = PROTO_OP_APPEND,
+				.key = key,
+				.klen = (uint32_t)klen,
+				.val = val,
+				.vlen = (uint32_t)vlen};
+	return run_op(c, &cmd, NULL, 0);
+}
+
 int curpkv_get(curpkv_client *c, const void *key, size_t klen, void *buf, size_t cap, size_t *vlen)
 {
 	if (klen > UINT32_MAX)

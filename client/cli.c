@@ -137,7 +137,7 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 	struct cli_run r;
 	memset(&r, 0, sizeof r);
 	r.status = CLI_ERROR;
-	size_t want = !strcmp(op, "put") || !strcmp(op, "scan") ? 2 : 1;
+	size_t want = !strcmp(op, "put") || !strcmp(op, "append") || !strcmp(op, "scan") ? 2 : 1;
 	if (!strcmp(op, "get"))
 		r.cmd.op = PROTO_OP_GET;
 	else if (!strcmp(op, "put"))
@@ -146,6 +146,8 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 		r.cmd.op = PROTO_OP_DEL;
 	else if (!strcmp(op, "scan"))
 		r.cmd.op = PROTO_OP_SCAN;
+	else if (!strcmp(op, "append"))
+		r.cmd.op = PROTO_OP_APPEND;
 	else {
 		return CLI_USAGE;
 	}
@@ -172,6 +174,10 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 		fprintf(stderr,
 			"curpkv: --weak: protocol curp has no weak operations (use curpho or "
 			"curpht)\n");
+		return CLI_USAGE;
+	}
+	if (r.cmd.op == PROTO_OP_APPEND && (weak || s->protocol != CONF_PROTO_CURP)) {
+		fprintf(stderr, "curpkv: append is a strong operation of protocol curp only\n");
 		return CLI_USAGE;
 	}
 	r.weak = weak;

@@ -143,8 +143,9 @@ static void history_line(struct lg *g, struct lg_op *o, enum session_result res,
 	FILE *f = g->history;
 	fprintf(f, "{\"session\":%llu,\"seq\":%llu,\"op\":\"%s\",\"cons\":\"%s\",",
 		(unsigned long long)s->global, (unsigned long long)o->local_seq,
-		write		? "put"
-		: o->scan_count ? "scan"
+		write && g->s.appends ? "append"
+		: write		      ? "put"
+		: o->scan_count	      ? "scan"
 				: "get",
 		weak ? "weak" : "strong");
 	if (o->scan_count)
@@ -247,6 +248,8 @@ static void submit(struct lg_session *s, struct lg_op *o, const struct workload_
 		c.op = PROTO_OP_SCAN;
 		c.scan_count = op->scan_count;
 	}
+	if (op->write && g->s.appends && !op->weak)
+		c.op = PROTO_OP_APPEND; /* the exactly-once workload: a unique element */
 	if (op->write) {
 		workload_value(s->val, g->s.command_size, s->global, o->local_seq);
 		c.val = s->val;
@@ -434,6 +437,15 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 	if (set->command_size > set->max_value_bytes) {
 		LOG_ERROR(log, "commandSize %u exceeds maxValueBytes %u", set->command_size,
 			  set->max_value_bytes);
+		return 1;
+	}
+	if (set->appends && set->protocol != CONF_PROTO_CURP) {
+		LOG_ERROR(log, "appends: APPEND is an operation of protocol curp only (docs/conf.md)");
+		return 1;
+	}
+	if (set->appends && set->command_size < CONF_APPEND_MIN) {
+		LOG_ERROR(log, "appends: commandSize %u is below %d", set->command_size,
+			  CONF_APPEND_MIN);
 		return 1;
 	}
 	g.seed = set->seed_set ? set->seed : common_wall_ns();

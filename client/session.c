@@ -278,8 +278,10 @@ static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t ki
 		      void *arg, uint64_t now_ns)
 {
 	if (cmd->op != PROTO_OP_GET && cmd->op != PROTO_OP_PUT && cmd->op != PROTO_OP_DEL &&
-	    cmd->op != PROTO_OP_SCAN)
+	    cmd->op != PROTO_OP_SCAN && cmd->op != PROTO_OP_APPEND)
 		return -EINVAL;
+	if (cmd->op == PROTO_OP_APPEND && (kind != PK_STRONG || s->cfg.protocol != CONF_PROTO_CURP))
+		return -EINVAL; /* a strong curp operation (docs/protocols.md, "APPEND") */
 	if (kind != PK_STRONG && s->cfg.protocol == CONF_PROTO_CURP)
 		return -EINVAL;
 	if (s->inflight >= s->cfg.max_inflight || s->next_seq - s->low_seq >= s->cap)

@@ -45,10 +45,11 @@ static void usage(FILE *out)
 	    "       curpkv get|del -config FILE [--weak] KEY   curpkv put -config FILE [--weak] "
 	    "KEY VALUE\n"
 	    "       curpkv scan -config FILE [--weak] KEY COUNT   up to COUNT keys from KEY on\n"
+	    "       curpkv append -config FILE KEY VALUE   append to KEY's value (curp only)\n"
 	    "              exit status: 0 done, 1 get of a missing key, 2 usage, 3 no answer\n"
 	    "       curpkv check-history FILE [STEPS]   check a recorded history "
 	    "(linearizability,\n"
-	    "              causal consistency)\n"
+	    "              causal consistency, appends exactly once)\n"
 	    "              exit status: 0 linearizable, 1 violation, 3 undecided within STEPS per "
 	    "key\n"
 	    "       curpkv -h | -version\n"
@@ -204,8 +205,9 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	return status;
 }
 
-/* `curpkv check-history FILE [STEPS]`: the linearizability checker (strong operations) and the
- * causal checker (every operation; sessions one operation at a time) on a history file. */
+/* `curpkv check-history FILE [STEPS]`: the linearizability checker (strong operations), the
+ * causal checker (every operation; sessions one operation at a time) and the exactly-once
+ * append checker (keys with appends) on a history file. */
 static int check_history(int argc, char **argv)
 {
 	if (argc < 1 || argc > 2) {
@@ -230,10 +232,13 @@ static int check_history(int argc, char **argv)
 	struct verify_causal_result cr;
 	enum verify_status cst = verify_causal(&h, &cr);
 	verify_causal_print(stdout, &cr);
+	struct verify_append_result ar;
+	enum verify_status ast = verify_appends(&h, &ar);
+	verify_appends_print(stdout, &ar);
 	verify_free(&h);
-	if (st == VERIFY_FAIL || cst == VERIFY_FAIL)
+	if (st == VERIFY_FAIL || cst == VERIFY_FAIL || ast == VERIFY_FAIL)
 		return 1;
-	return st == VERIFY_OK ? 0 : 3;
+	return st == VERIFY_OK && ast != VERIFY_UNKNOWN ? 0 : 3;
 }
 
 int main(int argc, char **argv)
@@ -245,7 +250,7 @@ int main(int argc, char **argv)
 	/* Subcommand forms: `curpkv stats|get|put|del|scan -config F ...` (flags follow the word).
 	 */
 	const char *sub = NULL;
-	static const char *const subs[] = {"stats", "get", "put", "del", "scan"};
+	static const char *const subs[] = {"stats", "get", "put", "del", "scan", "append"};
 	for (size_t i = 0; argc > 1 && i < sizeof subs / sizeof subs[0]; i++)
 		if (!strcmp(argv[1], subs[i]))
 			sub = subs[i];

@@ -820,6 +820,12 @@ static int check_settings(const struct conf *c, const char *alias, const struct 
 		    max_line(line_of(c, alias, "commandSize"), line_of(c, alias, "maxValueBytes")),
 		    "commandSize: %" PRIu32 " is larger than maxValueBytes (%" PRIu32 ")",
 		    s->command_size, s->max_value_bytes);
+	if (s->appends && s->command_size < CONF_APPEND_MIN)
+		conf_diag_error(d, f,
+				max_line(line_of(c, alias, "appends"), line_of(c, alias, "commandSize")),
+				"appends: commandSize %" PRIu32 " is below %d (each appended element "
+				"must name its session and seq)",
+				s->command_size, CONF_APPEND_MIN);
 	if (s->max_key_bytes < 8)
 		conf_diag_error(d, f, line_of(c, alias, "maxKeyBytes"),
 				"maxKeyBytes: %" PRIu32

@@ -79,6 +79,7 @@ struct conf_settings {
 	double zipf_skew;	    /* zipfSkew, 0 */
 	uint32_t scan_ratio;	    /* scanRatio %, 0 */
 	uint32_t scan_count;	    /* scanCount, 0 */
+	bool appends; /* appends, false: strong writes are APPENDs (curpkv's exactly-once workload) */
 	uint32_t reply_timeout_s;   /* replyTimeout seconds, 10 */
 	uint32_t network_delay_ms;  /* networkDelay one-way ms, 0 */
 	uint32_t heartbeat_ms;	    /* heartbeatMs, 100 */
@@ -94,6 +95,10 @@ struct conf_settings {
 	uint64_t seed; /* seed, 0 = derive from time (curpkv addition for reproducible workloads) */
 	bool seed_set;
 };
+
+/* With `appends`, commandSize is at least this: every element appended is unique (it starts with
+ * "s<session>-<seq>-", at most 21 bytes for the load generator's sessions and seqs). */
+#define CONF_APPEND_MIN 24
 
 /* Fills s with the defaults of CONF.md section 2. */
 void conf_settings_default(struct conf_settings *s);

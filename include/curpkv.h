@@ -37,6 +37,12 @@ void curpkv_close(curpkv_client *c);
  * -ETIMEDOUT (no answer: the write may or may not have been applied) or -EIO (refused). */
 int curpkv_put(curpkv_client *c, const void *key, size_t klen, const void *val, size_t vlen);
 
+/* Appends val (vlen bytes) to key's value (a missing key counts as empty), exactly once even
+ * when the request is re-sent. Protocol curp only. Returns 0, -EINVAL (limits, or another
+ * protocol), -ETIMEDOUT (no answer: it may or may not have been applied) or -EIO (refused: the
+ * value would exceed maxValueBytes, nothing changed). */
+int curpkv_append(curpkv_client *c, const void *key, size_t klen, const void *val, size_t vlen);
+
 /* Reads key. On success copies min(value length, cap) bytes into buf and sets *vlen to the full
  * value length (call again with a larger buffer if *vlen > cap). Returns 0, -ENOENT (no such key),
  * -EINVAL, -ETIMEDOUT or -EIO. */

@@ -154,7 +154,7 @@ static void pack_cmd(msgpack_packer *pk, const struct proto_cmd *c)
 	msgpack_pack_array(pk, 4);
 	msgpack_pack_uint8(pk, c->op);
 	pack_bin(pk, c->key, c->klen);
-	if (c->op == PROTO_OP_PUT)
+	if (proto_op_has_val(c->op))
 		pack_bin(pk, c->val, c->vlen);
 	else
 		msgpack_pack_nil(pk);
@@ -247,8 +247,8 @@ static bool bytes_ok(const void *p, uint32_t len)
 
 static bool cmd_encodable(const struct proto_cmd *c)
 {
-	return c->op <= PROTO_OP_SCAN && bytes_ok(c->key, c->klen) &&
-	       (c->op != PROTO_OP_PUT || bytes_ok(c->val, c->vlen));
+	return c->op <= PROTO_OP_MAX && bytes_ok(c->key, c->klen) &&
+	       (!proto_op_has_val(c->op) || bytes_ok(c->val, c->vlen));
 }
 
 /* Checks what the encoder itself depends on: counts that size the arrays it walks, pointers it
@@ -689,12 +689,12 @@ static bool get_cmd(const msgpack_object *o, const struct proto_limits *lim, boo
 		return false;
 	const msgpack_object *f = o->via.array.ptr;
 	uint64_t op, scan;
-	if (!get_u(&f[0], PROTO_OP_SCAN, &op) || (op == PROTO_OP_NONE && !allow_none))
+	if (!get_u(&f[0], PROTO_OP_MAX, &op) || (op == PROTO_OP_NONE && !allow_none))
 		return false;
 	c->op = (uint8_t)op;
 	if (!get_bin(&f[1], lim->max_key, &c->key, &c->klen))
 		return false;
-	if (op == PROTO_OP_PUT) {
+	if (proto_op_has_val((unsigned)op)) {
 		if (!get_bin(&f[2], lim->max_value, &c->val, &c->vlen))
 			return false;
 	} else {
@@ -709,6 +709,7 @@ static bool get_cmd(const msgpack_object *o, const struct proto_limits *lim, boo
 	return true;
 }
 
+/* The writes a weak write or a state transfer carries (an APPEND is strong only). */
 static bool is_write(uint8_t op)
 {
 	return op == PROTO_OP_PUT || op == PROTO_OP_DEL;

@@ -80,7 +80,22 @@ enum proto_type {
 
 enum proto_role { PROTO_ROLE_CLIENT = 1, PROTO_ROLE_REPLICA = 2, PROTO_ROLE_ADMIN = 3 };
 
-enum proto_op { PROTO_OP_NONE = 0, PROTO_OP_GET = 1, PROTO_OP_PUT, PROTO_OP_DEL, PROTO_OP_SCAN };
+/* APPEND: the value becomes the old value (empty if none) followed by the command's value; a
+ * `curp` operation only (docs/protocols.md, "APPEND"), for the exactly-once workload. */
+enum proto_op {
+	PROTO_OP_NONE = 0,
+	PROTO_OP_GET = 1,
+	PROTO_OP_PUT,
+	PROTO_OP_DEL,
+	PROTO_OP_SCAN,
+	PROTO_OP_APPEND
+};
+#define PROTO_OP_MAX PROTO_OP_APPEND
+/* The ops that carry a value. */
+static inline bool proto_op_has_val(unsigned op)
+{
+	return op == PROTO_OP_PUT || op == PROTO_OP_APPEND;
+}
 
 /* Result status carried in REPLY / SYNC_REPLY. Protocol outcomes, not C errors. */
 enum proto_status {
@@ -104,7 +119,7 @@ struct proto_cmd {
 	uint8_t op; /* enum proto_op */
 	const uint8_t *key;
 	uint32_t klen;
-	const uint8_t *val; /* PUT only */
+	const uint8_t *val; /* PUT and APPEND only */
 	uint32_t vlen;
 	uint32_t scan_count; /* SCAN only */
 };
@@ -209,7 +224,7 @@ void proto_buf_consume(struct proto_buf *b, size_t n);
 
 /* Appends one framed message to b. Returns 0, -EINVAL (unknown type, or a field that cannot be
  * encoded: more than PROTO_MAX_REPLICAS replicas or PROTO_MAX_STATS stats, an addr longer than
- * PROTO_ADDR_MAX or a stat name longer than PROTO_STAT_NAME_MAX, an op beyond PROTO_OP_SCAN, a
+ * PROTO_ADDR_MAX or a stat name longer than PROTO_STAT_NAME_MAX, an op beyond PROTO_OP_MAX, a
  * NULL pointer with a non-zero length), -EMSGSIZE (the body would exceed max_frame), -ENOBUFS
  * (b's limit reached) or -ENOMEM; on any error b is unchanged. Semantic rules the decoder enforces
  * (seq >= 1, slot <= slot_hi, key/value limits...) are the sender's business and not re-checked

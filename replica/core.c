@@ -261,7 +261,7 @@ static inline void cid_key(const struct proto_cid *cid, uint8_t out[16])
 
 static inline bool is_write_op(uint8_t op)
 {
-	return op == PROTO_OP_PUT || op == PROTO_OP_DEL;
+	return op == PROTO_OP_PUT || op == PROTO_OP_DEL || op == PROTO_OP_APPEND;
 }
 
 static inline bool is_leader(const struct core *c)
@@ -763,6 +763,9 @@ struct kv_write {
 	const uint8_t *v;
 	uint32_t vlen;
 	bool del;
+	bool append; /* v goes after the old value; refused (too_big) beyond max */
+	uint32_t max;
+	bool too_big;
 	struct kv_val *old; /* handed back for freeing outside the lock */
 	bool was_live, now_live;
 };
@@ -771,7 +774,14 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 {
 	struct kv_write *w = arg;
 	struct kv_val *old = *val;
-	uint32_t len = w->del ? 0 : w->vlen;
+	uint32_t base = w->append && old && !old->dead ? old->len : 0;
+	if (w->append && (uint64_t)base + w->vlen > w->max) {
+		w->too_big = true; /* the same at every replica: the state decides it */
+		w->old = NULL;
+		w->was_live = w->now_live = old && !old->dead;
+		return CMAP_KEEP;
+	}
+	uint32_t len = w->del ? 0 : base + w->vlen;
 	struct kv_val *nv = malloc(sizeof *nv + len);
 	if (nv == NULL) {
 		/* Out of memory while executing: keep the old value and its digest so replicas
@@ -790,8 +800,10 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	nv->len = len;
 	nv->ver = w->ver;
 	nv->dead = w->del;
-	if (len)
-		memcpy(nv->data, w->v, len);
+	if (base)
+		memcpy(nv->data, old->data, base);
+	if (w->vlen && !w->del)
+		memcpy(nv->data + base, w->v, w->vlen);
 	if (!w->del) {
 		w->c->digest += kv_hash(key, klen, nv->data, nv->len);
 		w->c->live_keys++;
@@ -800,16 +812,26 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	return CMAP_KEEP;
 }
 
-static void kv_apply(struct core *c, const struct entry *e)
+/* Applies a write; returns false for an APPEND refused because the value would exceed
+ * max_value (nothing changes). */
+static bool kv_apply(struct core *c, const struct entry *e)
 {
-	struct kv_write w = {
-	    .c = c, .ver = e->slot, .v = e->val, .vlen = e->vlen, .del = e->op == PROTO_OP_DEL};
+	struct kv_write w = {.c = c,
+			     .ver = e->slot,
+			     .v = e->val,
+			     .vlen = e->vlen,
+			     .del = e->op == PROTO_OP_DEL,
+			     .append = e->op == PROTO_OP_APPEND,
+			     .max = c->cfg.max_value};
 	cmap_update(c->kv, e->key, e->klen, kv_write_cb, &w);
+	if (w.too_big)
+		return false;
 	free(w.old);
 	if (w.now_live && !w.was_live && oset_insert(c->order, e->key, e->klen) < 0)
 		c->order_lost = true;
 	else if (w.was_live && !w.now_live)
 		oset_remove(c->order, e->key, e->klen);
+	return true;
 }
 
 /* Sets m to the SCAN of up to count live keys from key on (ascending, PROTO_SCAN pairs), fewer
@@ -1485,6 +1507,13 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 			r.status = PROTO_ST_OK; /* index without its entry: never trust it */
 			ok = false;
 		} else {
+			if (we && we->op == PROTO_OP_APPEND) {
+				/* the value is the executed one plus pending appends: the slow
+				 * path answers (from the execution) */
+				r.status = PROTO_ST_OK;
+				ok = false;
+				goto get_done;
+			}
 			if (we) {
 				r.status =
 				    we->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
@@ -1501,6 +1530,7 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 			uint64_t sw = ho ? ka.prev_strong_write : w;
 			ok = sw == NO_SLOT || sw < c->exec_index || sw < c->commit_index;
 		}
+	get_done:
 		if (ho && ka.prev_weak_write != NO_SLOT && ka.prev_weak_write >= c->exec_index)
 			r.read_dep = ka.prev_weak_cid;
 	} else if (e->op == PROTO_OP_SCAN) {
@@ -1511,6 +1541,17 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 		r.ver = slot + 1;
 		uint64_t a = ho ? ka.prev_strong_any : ka.prev_any;
 		ok = a == NO_SLOT || a < c->commit_index;
+		if (e->op == PROTO_OP_APPEND && ok) {
+			/* its outcome (applied, or refused past maxValueBytes) depends on the
+			 * value's length: the fast path only when every earlier write of the key
+			 * has executed and it fits; else the execution answers */
+			struct proto_msg cur = {0};
+			if (ka.prev_write != NO_SLOT && ka.prev_write >= c->exec_index)
+				ok = false;
+			else if (kv_lookup(c, e->key, e->klen, &cur),
+				 (uint64_t)cur.vlen + e->vlen > c->cfg.max_value)
+				ok = false;
+		}
 	}
 	e->reply_ok = ok;
 	r.ok = ok;
@@ -1896,11 +1937,13 @@ static void execute_entry(struct core *c, struct entry *e)
 			r.status = PROTO_ST_NOT_FOUND;
 		else
 			r.ver = kv_lookup(c, e->key, e->klen, &r);
-	} else if (e->op == PROTO_OP_PUT || e->op == PROTO_OP_DEL) {
-		if (!c->cfg.noop)
-			kv_apply(c, e);
+	} else if (is_write_op(e->op)) {
 		r.status = PROTO_ST_OK;
 		r.ver = e->slot + 1;
+		if (!c->cfg.noop && !kv_apply(c, e)) {
+			r.status = PROTO_ST_INVALID; /* an APPEND past maxValueBytes: not applied */
+			r.ver = 0;
+		}
 	} else {
 		scan_exec(c, e->key, e->klen, e->scan_count, &r); /* SCAN: the state at this slot */
 		c->st.scans++;
@@ -3312,7 +3355,10 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 	switch (m->type) {
 	case PROTO_PROPOSE:
 		c->st.proposals++;
-		if (m->cmd.klen > c->cfg.max_key || m->cmd.vlen > c->cfg.max_value) {
+		if (m->cmd.klen > c->cfg.max_key || m->cmd.vlen > c->cfg.max_value ||
+		    (m->cmd.op == PROTO_OP_APPEND && c->cfg.protocol != CONF_PROTO_CURP)) {
+			/* (an APPEND is a curp operation: the hybrids' weak paths derive values
+			 * from recorded writes, docs/protocols.md "APPEND") */
 			struct proto_msg r = {.type = PROTO_SYNC_REPLY,
 					      .view = c->view,
 					      .cid = m->cid,

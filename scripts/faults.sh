@@ -2,13 +2,14 @@
 # The real-process fault tests of tests/test_cluster, repeated: a follower killed (SIGKILL) and
 # restarted, paused (SIGSTOP 3 s), its connections killed (ss -K), partitioned (nftables); the
 # leader killed and restarted (3 replicas, 5 replicas), paused past leaderTimeoutMs, killed under
-# a 50% weak load (curpho, curpht); hostile frames and a flood. Every run checks its results (per
-# session models, the linearizability and causal checkers) and the replicas' digests.
+# a 50% weak load (curpho, curpht), killed under the exactly-once append workload (a load-generator
+# process); hostile frames and a flood. Every run checks its results (per session models, the
+# linearizability, causal and append checkers) and the replicas' digests.
 #   scripts/faults.sh [-n rounds]      (default 5)
 # make check runs each once. Processes are started and stopped by PID by the test program.
 set -euo pipefail
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 rounds=5
 while getopts "n:h" opt; do
 	case "$opt" in
@@ -23,8 +24,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 [ -f Makefile ] || scripts/bootstrap.sh >&2
 make -s curpkv tests/test_cluster >&2
-patterns=('test_follower_*' 'test_leader_*' 'test_hybrid_*_leader_killed' 'test_flood'
-	'test_hostile_input')
+patterns=('test_follower_*' 'test_leader_*' 'test_hybrid_*_leader_killed'
+	'test_loadgen_appends_*' 'test_flood' 'test_hostile_input')
 pass=0
 fail=0
 start=$(date +%s)

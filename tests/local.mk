@@ -19,7 +19,8 @@ SIM_LIBS = client/libsession.a proto/libproto.a verify/libverify.a desc/libdesc.
 	cmap/libcmap.a oset/liboset.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) -lm
 SIM_MUTANTS = tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
 	tests/sim_mutant_exec_on_timeout tests/sim_mutant_no_conflict_check \
-	tests/sim_mutant_no_replay tests/sim_mutant_no_fencing
+	tests/sim_mutant_no_replay tests/sim_mutant_no_fencing \
+	tests/sim_mutant_double_exec_history
 check_PROGRAMS += tests/test_sim $(SIM_MUTANTS)
 TESTS += tests/test_sim $(SIM_MUTANTS)
 tests_test_sim_SOURCES = tests/sim.c tests/harness.c tests/harness.h
@@ -32,6 +33,13 @@ tests_sim_mutant_double_exec_SOURCES = tests/sim.c tests/harness.c replica/core.
 tests_sim_mutant_double_exec_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_DOUBLE_EXEC \
 	-DCURPKV_MUTANT='"retried cid executed twice"'
 tests_sim_mutant_double_exec_LDADD = $(SIM_LIBS)
+# the same mutant against the recorded histories only (no execution counts, slots or digests):
+# the exactly-once append check must catch it
+tests_sim_mutant_double_exec_history_SOURCES = tests/sim.c tests/harness.c replica/core.c
+tests_sim_mutant_double_exec_history_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_DOUBLE_EXEC \
+	-DCURPKV_SIM_BLACKBOX -DCURPKV_MUTANT_EXPECT='"exactly once"' \
+	-DCURPKV_MUTANT='"retried cid executed twice (histories only)"'
+tests_sim_mutant_double_exec_history_LDADD = $(SIM_LIBS)
 tests_sim_mutant_exec_on_timeout_SOURCES = tests/sim.c tests/harness.c replica/core.c
 tests_sim_mutant_exec_on_timeout_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_EXEC_ON_TIMEOUT \
 	-DCURPKV_MUTANT='"execution on timeout"'

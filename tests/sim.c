@@ -25,17 +25,21 @@
 
 #define SIM_KEYS    3
 #define SIM_MAX_OPS 4096
+/* curp runs also APPEND to one more key (the exactly-once workload): elements of SIM_ELEM
+ * characters, "<session><seq>" */
+#define SIM_APPEND_KEY SIM_KEYS
+#define SIM_ELEM       8
 
 struct sim_op {
 	int sess;
 	uint64_t seq;
-	uint8_t op; /* PROTO_OP_GET / PUT / DEL */
+	uint8_t op; /* PROTO_OP_GET / PUT / DEL / APPEND */
 	bool weak;
 	uint64_t key;
 	char val[32];
 	bool done;
 	enum session_result res;
-	char result[32];
+	char result[SIM_ELEM * 168]; /* an append list: every op of the run fits */
 	bool found;
 	uint64_t invoke, complete, ordered_at;
 	uint64_t slot;		       /* where it executed (the same at every replica: checked) */
@@ -78,6 +82,7 @@ struct sim {
 	uint64_t view_changes, recovered;
 	char why[512];	    /* first failed check */
 	int causal_checked; /* runs whose history also went through verify_causal */
+	uint64_t appends, append_reads; /* checked by verify_appends */
 	bool verbose;
 };
 
@@ -128,11 +133,13 @@ static void on_executed(struct harness *h, int r, int sess, uint64_t seq, uint64
 		return;
 	}
 	struct sim_op *o = &s->ops[s->by_seq[sess][seq] - 1];
+#ifndef CURPKV_SIM_BLACKBOX /* (a build that checks the histories only) */
 	if (++o->execs[r] > 1)
 		failf(s, "replica %d executed session %d seq %" PRIu64 " twice", r, sess, seq);
 	if (o->has_slot && o->slot != slot)
 		failf(s, "session %d seq %" PRIu64 " executed at slots %" PRIu64 " and %" PRIu64,
 		      sess, seq, o->slot, slot);
+#endif
 	o->slot = slot;
 	o->has_slot = true;
 }
@@ -150,10 +157,19 @@ static void issue(struct sim *s, int sess)
 	uint64_t r = common_rng_below(&s->rng, 100);
 	o->op = r < 50 ? PROTO_OP_GET : r < 92 ? PROTO_OP_PUT : PROTO_OP_DEL;
 	o->key = common_rng_below(&s->rng, SIM_KEYS);
+	if (c->protocol == CONF_PROTO_CURP && common_rng_coin(&s->rng, 30)) {
+		o->key = SIM_APPEND_KEY; /* (other protocols draw as before: same runs) */
+		o->op = r < 40 ? PROTO_OP_GET : PROTO_OP_APPEND;
+	}
 	uint8_t key[8];
 	for (int i = 0; i < 8; i++)
 		key[i] = (uint8_t)(o->key >> (56 - 8 * i));
 	struct proto_cmd cmd = {.op = o->op, .key = key, .klen = 8};
+	if (o->op == PROTO_OP_APPEND) {
+		snprintf(o->val, sizeof o->val, "%02d%06d", sess, s->issued[sess] + 1);
+		cmd.val = (const uint8_t *)o->val;
+		cmd.vlen = SIM_ELEM;
+	}
 	if (o->op == PROTO_OP_PUT) {
 		snprintf(o->val, sizeof o->val, "s%d-%d", sess, s->issued[sess] + 1);
 		cmd.val = (const uint8_t *)o->val;
@@ -339,17 +355,45 @@ static bool del_between(const struct sim *s, uint64_t key, uint64_t after, uint6
 	return false;
 }
 
-static bool check_history(struct sim *s)
+static bool akey(const struct sim_op *o)
 {
-	/* every op completed with a real answer (no leader faults: nothing may time out) */
-	for (int i = 0; i < s->nops; i++)
-		if (!ok_result(&s->ops[i]))
-			return failf(s, "op %d (session %d seq %" PRIu64 ") ended %d", i,
-				     s->ops[i].sess, s->ops[i].seq, s->ops[i].res);
+	return o->key == SIM_APPEND_KEY;
+}
+
+/* The append key's list just before slot `before`: its appends in slot order. */
+static void list_before(const struct sim *s, uint64_t before, char *out, size_t cap)
+{
+	size_t n = 0;
+	uint64_t last = 0;
+	bool first = true;
+	out[0] = 0;
+	for (;;) {
+		const struct sim_op *next = NULL;
+		for (int j = 0; j < s->nops; j++) {
+			const struct sim_op *w = &s->ops[j];
+			if (akey(w) && w->op == PROTO_OP_APPEND && w->has_slot && w->slot < before &&
+			    (first || w->slot > last) && (next == NULL || w->slot < next->slot))
+				next = w;
+		}
+		if (next == NULL || n + SIM_ELEM >= cap)
+			return;
+		memcpy(out + n, next->val, SIM_ELEM);
+		n += SIM_ELEM;
+		out[n] = 0;
+		last = next->slot;
+		first = false;
+	}
+}
+
+static bool check_verified(struct sim *s);
+
+/* The white-box checks: they use the slots where the replicas executed each command. */
+static bool check_slots(struct sim *s)
+{
 	/* reads return written values; writes and strong ops have unique slots */
 	for (int i = 0; i < s->nops; i++) {
 		const struct sim_op *o = &s->ops[i];
-		if (o->op == PROTO_OP_GET && read_from(s, o) == o)
+		if (o->op == PROTO_OP_GET && !akey(o) && read_from(s, o) == o)
 			return failf(
 			    s, "read of a value never written: session %d seq %" PRIu64 " got '%s'",
 			    o->sess, o->seq, o->result);
@@ -361,11 +405,24 @@ static bool check_history(struct sim *s)
 			if (s->ops[j].has_slot && s->ops[j].slot == o->slot)
 				return failf(s, "two commands at slot %" PRIu64, o->slot);
 	}
-	/* the certificate: a strong read returns exactly the latest write ordered before it */
+	/* the certificate: a strong read returns exactly the latest write ordered before it (of
+	 * the append key: the appends ordered before it, in order) */
 	for (int i = 0; i < s->nops; i++) {
 		const struct sim_op *a = &s->ops[i];
 		if (a->weak || a->op != PROTO_OP_GET)
 			continue;
+		if (akey(a)) {
+			static char want[sizeof a->result];
+			list_before(s, a->slot, want, sizeof want);
+			if (strcmp(want, a->found ? a->result : ""))
+				return failf(s,
+					     "strong read session %d seq %" PRIu64 " (slot %" PRIu64
+					     ") of the append key returned '%s', the appends before "
+					     "it make '%s'",
+					     a->sess, a->seq, a->slot, a->found ? a->result : "",
+					     want);
+			continue;
+		}
 		const struct sim_op *want = NULL;
 		for (int j = 0; j < s->nops; j++) {
 			const struct sim_op *w = &s->ops[j];
@@ -400,8 +457,8 @@ static bool check_history(struct sim *s)
 					     "real time: slot %" PRIu64
 					     " completed before slot %" PRIu64 " was invoked",
 					     a->slot, b->slot);
-			if (a->sess != b->sess || a->key != b->key)
-				continue;
+			if (a->sess != b->sess || a->key != b->key || akey(a))
+				continue; /* (the append key: its certificate says it all) */
 			bool aw = a->op != PROTO_OP_GET, bw = b->op != PROTO_OP_GET;
 			const struct sim_op *ra = aw ? NULL : read_from(s, a);
 			if (aw && bw && a->slot > b->slot)
@@ -433,6 +490,28 @@ static bool check_history(struct sim *s)
 					     rb ? rb->slot : 0, a->seq, floor);
 		}
 	}
+	return true;
+}
+
+static bool check_history(struct sim *s)
+{
+	/* every op completed with a real answer (no leader faults: nothing may time out) */
+	for (int i = 0; i < s->nops; i++)
+		if (!ok_result(&s->ops[i]))
+			return failf(s, "op %d (session %d seq %" PRIu64 ") ended %d", i,
+				     s->ops[i].sess, s->ops[i].seq, s->ops[i].res);
+#ifndef CURPKV_SIM_BLACKBOX
+	if (!check_slots(s))
+		return false;
+#else
+	(void)check_slots;
+#endif
+	return check_verified(s);
+}
+
+/* The checks of the recorded history alone (verify/): what a user's history file gets. */
+static bool check_verified(struct sim *s)
+{
 	/* per-key linearizability of the strong ops and the weak writes (each taking effect
 	 * between its invocation and the moment its slot was known) */
 	struct verify_history vh = {0};
@@ -442,16 +521,17 @@ static bool check_history(struct sim *s)
 			continue;
 		struct verify_op v = {.session = (uint64_t)o->sess,
 				      .seq = o->seq,
-				      .kind = o->op == PROTO_OP_GET   ? VERIFY_GET
-					      : o->op == PROTO_OP_PUT ? VERIFY_PUT
-								      : VERIFY_DEL,
+				      .kind = o->op == PROTO_OP_GET	 ? VERIFY_GET
+					      : o->op == PROTO_OP_PUT	 ? VERIFY_PUT
+					      : o->op == PROTO_OP_APPEND ? VERIFY_APPEND
+									 : VERIFY_DEL,
 				      .invoke_ns = o->invoke,
 				      .complete_ns = o->weak ? o->ordered_at : o->complete,
 				      .status = VERIFY_OK};
 		char hex[40];
 		snprintf(hex, sizeof hex, "%016" PRIx64, o->key);
 		v.key = strdup(hex);
-		if (o->op == PROTO_OP_PUT) {
+		if (o->op == PROTO_OP_PUT || o->op == PROTO_OP_APPEND) {
 			char *x = malloc(2 * strlen(o->val) + 1);
 			for (size_t k = 0; k < strlen(o->val); k++)
 				sprintf(x + 2 * k, "%02x", (unsigned char)o->val[k]);
@@ -470,14 +550,22 @@ static bool check_history(struct sim *s)
 	}
 	struct verify_result vr;
 	enum verify_status st = verify_linearizable(&vh, 2000000, &vr);
+	struct verify_append_result ar;
+	enum verify_status ast = verify_appends(&vh, &ar);
 	verify_free(&vh);
 	if (st == VERIFY_FAIL)
 		return failf(s, "not linearizable: %s", vr.first_violation);
+	if (ast != VERIFY_OK)
+		return failf(s, "appends: %s", ar.first_violation);
+	s->appends += ar.appends;
+	s->append_reads += ar.reads;
 	/* the causal checker over every operation, when sessions ran one at a time; not for
 	 * curpht, whose guarantees are per key (docs/protocols.md, "curpht") */
 	if (s->cfg.window == 1 && s->cfg.protocol != CONF_PROTO_CURPHT) {
 		for (int i = 0; i < s->nops; i++) {
 			const struct sim_op *o = &s->ops[i];
+			if (akey(o))
+				continue; /* (list semantics: the append check's) */
 			struct verify_op v = {.session = (uint64_t)o->sess,
 					      .seq = o->seq,
 					      .kind = o->op == PROTO_OP_GET   ? VERIFY_GET
@@ -521,6 +609,9 @@ static bool check_replicas(struct sim *s)
 	struct core_stats lst;
 	int L = s->h.leader;
 	core_get_stats(s->h.cores[L], &lst);
+#ifdef CURPKV_SIM_BLACKBOX
+	return true; /* (the histories only) */
+#endif
 	/* exactly once: nothing executes more often than it was submitted */
 	uint64_t slotted = 0;
 	for (int i = 0; i < s->nops; i++)
@@ -644,7 +735,8 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 				" val '%s' -> %d '%s' slot %s%" PRIu64 " [%" PRIu64 ", %" PRIu64
 				"] ordered %" PRIu64 "\n",
 				o->sess, o->seq, o->weak ? "weak" : "strong",
-				o->op == PROTO_OP_GET	? "get"
+				o->op == PROTO_OP_GET	   ? "get"
+				: o->op == PROTO_OP_APPEND ? "append"
 				: o->op == PROTO_OP_PUT ? "put"
 							: "del",
 				o->key, o->val, o->res, o->found ? o->result : "-",
@@ -753,7 +845,12 @@ int main(int argc, char **argv)
 				    (only_n && only_n != ns[k]))
 					continue;
 				struct sim_cfg c = config_for(protos[p], ns[k], seed);
+#ifdef CURPKV_MUTANT_EXPECT
+				/* caught by the named check only */
+				if (!sim_run(&S, &c, seed) && strstr(S.why, CURPKV_MUTANT_EXPECT)) {
+#else
 				if (!sim_run(&S, &c, seed)) {
+#endif
 					printf("ok 1 - mutant %s caught: --seed %" PRIu64
 					       " --protocol %s --n %d: %s\n",
 					       CURPKV_MUTANT, seed, pname(protos[p]), ns[k], S.why);
@@ -772,7 +869,8 @@ int main(int argc, char **argv)
 			    (only_n && only_n != ns[k]))
 				continue;
 			t++;
-			uint64_t ops = 0, lost = 0, dups = 0, crashes = 0, causal = 0;
+			uint64_t ops = 0, lost = 0, dups = 0, crashes = 0, causal = 0, appends = 0,
+				 areads = 0;
 			uint64_t lcrashes = 0, vcs = 0, recovered = 0, amnesia = 0, snaps = 0,
 				 iso = 0;
 			bool ok = true;
@@ -795,6 +893,8 @@ int main(int argc, char **argv)
 				iso += S.isolations;
 				snaps += S.snapshots;
 				causal += (uint64_t)S.causal_checked;
+				appends += S.appends;
+				areads += S.append_reads;
 			}
 			failed += !ok;
 			printf(
@@ -804,9 +904,11 @@ int main(int argc, char **argv)
 			    " of them cut off from the replicas only), %" PRIu64
 			    " restarts with the state lost, %" PRIu64 " state transfers, %" PRIu64
 			    " view changes, %" PRIu64 " commands recovered from witnesses, %" PRIu64
-			    " runs also causally checked\n",
+			    " runs also causally checked, %" PRIu64 " appends in %" PRIu64
+			    " reads checked exactly once\n",
 			    ok ? "ok" : "not ok", t, pname(protos[p]), ns[k], lo, hi, ops, lost,
-			    dups, crashes, lcrashes, iso, amnesia, snaps, vcs, recovered, causal);
+			    dups, crashes, lcrashes, iso, amnesia, snaps, vcs, recovered, causal,
+			    appends, areads);
 			fflush(stdout);
 		}
 	return failed ? 1 : 0;

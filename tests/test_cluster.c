@@ -1015,6 +1015,77 @@ static void test_loadgen_process(void **state)
 	proc_rmdir(dir);
 }
 
+/* The exactly-once workload on real processes: a load-generator process with `appends: true`
+ * (every strong write APPENDs a unique element) while the leader is killed -9 after the first
+ * progress line and started again; commands in flight are re-sent to the new leader. The history
+ * must pass the append check: no element twice (a retried command executed twice), none
+ * acknowledged and then lost, one order of execution that agrees with real time. */
+static void test_loadgen_appends_leader_killed(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	char extra[800], hist[300], dir[256];
+	assert_int_equal(proc_tmpdir(dir), 0);
+	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
+	snprintf(extra, sizeof extra,
+		 "heartbeatMs: 50\nleaderTimeoutMs: 300\nappends: true\ncommandSize: 24\n"
+		 "reqs: 0\nrunTime: 3s\nclientThreads: 4\nwrites: 60\nkeySpace: 400\nseed: 9\n"
+		 "historyFile: %s\n",
+		 hist);
+	env_start(&e, 3, extra);
+	char bin[512], log[600];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(log, sizeof log, "%s/client0.log", dir);
+	char *argv[] = {bin, "-run", "client", "-config", e.conf_path, "-alias", "client0", NULL};
+	struct proc c;
+	assert_int_equal(proc_start_in(&c, "client0", log, NULL, dir, argv), 0);
+	assert_true(proc_wait_log(&c, "progress:", 30000));
+	proc_signal(&e.replicas[0], SIGKILL); /* the leader of view 0 */
+	assert_int_equal(proc_wait(&e.replicas[0], 5000), 128 + SIGKILL);
+	env_start_replica(&e, 0, 1);
+	int cst = proc_wait(&c, 120000);
+	char *out = slurp(log);
+	assert_non_null(out);
+	if (cst != 0)
+		fprintf(stderr, "client exit status %d; its output:\n%s\n", cst, out);
+	assert_int_equal(cst, 0);
+	double fast = grab(out, "^Strong paths: fast ([0-9]+)");
+	double slow = grab(out, "\\| slow ([0-9]+)");
+	double retry = grab(out, "\\| retry ([0-9]+)");
+	printf("# appends, leader killed: %.0f ops: fast %.0f, slow %.0f, retry %.0f\n",
+	       grab(out, "^Total operations: ([0-9]+)"), fast, slow, retry);
+	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
+	assert_true(retry >= 1); /* commands in flight at the kill were re-sent */
+	free(out);
+	struct verify_history vh = {0};
+	int bad = 0;
+	assert_int_equal(verify_load(hist, &vh, &bad), 0);
+	struct verify_append_result ar;
+	enum verify_status ast = verify_appends(&vh, &ar);
+	verify_appends_print(stdout, &ar);
+	assert_int_equal(ast, VERIFY_OK);
+	assert_true(ar.keys > 100 && ar.appends > 1000 && ar.reads > 500);
+	assert_int_equal(ar.duplicates + ar.lost + ar.keys_violated + ar.keys_unsupported, 0);
+	verify_free(&vh);
+	/* the replicas agree (the restarted one caught up) */
+	struct cluster_stats st[MAX_N];
+	char err[256];
+	bool same = false;
+	for (int attempt = 0; attempt < 400 && !same; attempt++) {
+		same = true;
+		for (int i = 0; i < 3 && same; i++)
+			same = cluster_stats(e.conf, &e.s, i, 5.0, &st[i], err) == 0 &&
+			       stat_of(&st[i], "ready") == 1 && stat_of(&st[i], "rejoining") == 0 &&
+			       stat_of(&st[i], "exec_index") == stat_of(&st[0], "exec_index") &&
+			       stat_of(&st[i], "digest") == stat_of(&st[0], "digest");
+		if (!same)
+			poll(NULL, 0, 50);
+	}
+	assert_true(same);
+	env_stop(&e);
+	proc_rmdir(dir);
+}
+
 /* `curpkv get|put|del` from the shell: output and exit statuses a script can use. */
 static int cli(struct cluster_env *e, const char *dir, char *const *args, char **out)
 {
@@ -1090,6 +1161,21 @@ static void test_cli(void **state)
 	free(out);
 	char *scan_nocount[] = {"scan", "scan-", NULL};
 	assert_int_equal(cli(&e, e.dir, scan_nocount, &out), 2);
+	free(out);
+	/* append: to a missing key (empty), then after what is there */
+	char *app1[] = {"append", "list", "ab", NULL};
+	char *app2[] = {"append", "list", "cd", NULL};
+	char *getl[] = {"get", "list", NULL};
+	assert_int_equal(cli(&e, e.dir, app1, &out), 0);
+	free(out);
+	assert_int_equal(cli(&e, e.dir, app2, &out), 0);
+	free(out);
+	assert_int_equal(cli(&e, e.dir, getl, &out), 0);
+	assert_string_equal(out, "abcd\n");
+	free(out);
+	char *app_weak[] = {"append", "--weak", "list", "ef", NULL};
+	assert_int_equal(cli(&e, e.dir, app_weak, &out), 2);
+	assert_non_null(strstr(out, "curp"));
 	free(out);
 	env_stop(&e);
 }
@@ -1238,6 +1324,16 @@ static void test_public_api(void **state)
 	assert_int_equal(slen, 3 * (8 + 3 + 1));
 	off = 0;
 	assert_int_equal(curpkv_scan_next(sbuf, 10, &off, &k, &kl, &v, &vl), -EBADMSG);
+	/* append: exactly once each; past maxValueBytes (64 KiB) refused and nothing changes */
+	static char chunk[40 * 1024], got[80 * 1024];
+	memset(chunk, 'x', sizeof chunk);
+	assert_int_equal(curpkv_append(c, "ap", 2, "12", 2), 0);
+	assert_int_equal(curpkv_append(c, "ap", 2, chunk, sizeof chunk), 0);
+	assert_int_equal(curpkv_append(c, "ap", 2, chunk, sizeof chunk), -EIO);
+	assert_int_equal(curpkv_get(c, "ap", 2, got, sizeof got, &vlen), 0);
+	assert_int_equal(vlen, 2 + sizeof chunk);
+	assert_memory_equal(got, "12", 2);
+	assert_memory_equal(got + 2, chunk, sizeof chunk);
 	curpkv_close(c);
 	env_stop(&e);
 }
@@ -2121,6 +2217,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_leader_paused_3, teardown_procs),
 	    cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
 	    cmocka_unit_test_teardown(test_loadgen_scans, teardown_procs),
+	    cmocka_unit_test_teardown(test_loadgen_appends_leader_killed, teardown_procs),
 	    cmocka_unit_test_teardown(test_cli, teardown_procs),
 	    cmocka_unit_test_teardown(test_public_api, teardown_procs),
 	    cmocka_unit_test_teardown(test_hybrid_ho_3, teardown_procs),

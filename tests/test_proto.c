@@ -1010,8 +1010,10 @@ static void test_encode_errors(void **state)
 	m.addr_len = 1;
 	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
 	m = (struct proto_msg){.type = PROTO_PROPOSE, .cid = {1, 1}, .low_seq = 1};
-	m.cmd = (struct proto_cmd){.op = PROTO_OP_SCAN + 1, .key = val, .klen = 1};
+	m.cmd = (struct proto_cmd){.op = PROTO_OP_MAX + 1, .key = val, .klen = 1};
 	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
+	m.cmd = (struct proto_cmd){.op = PROTO_OP_APPEND, .key = val, .klen = 1, .vlen = 1};
+	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL); /* an APPEND's value is NULL */
 	m.cmd = (struct proto_cmd){.op = PROTO_OP_GET, .key = NULL, .klen = 1};
 	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
 	m.cmd =
@@ -1414,7 +1416,9 @@ static void test_field_ranges(void **state)
 
 	/* cmd: [op, key, value, scan_count] at PROPOSE root[6], ACCEPT root[5] */
 	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_NONE), 6, 0), -EBADMSG);
-	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_SCAN + 1), 6, 0), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_MAX + 1), 6, 0), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_APPEND), 6, 0), -EBADMSG); /* no value */
+	assert_int_equal(PATCH(put, L, o_uint(PROTO_OP_APPEND), 6, 0), 0); /* a strong APPEND */
 	assert_int_equal(PATCH(get, L, o_uint(255), 6, 0), -EBADMSG);
 	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_DEL), 6, 0), 0);
 	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_PUT), 6, 0), -EBADMSG); /* PUT, no value */
@@ -1480,6 +1484,12 @@ static void test_field_ranges(void **state)
 	msgpack_object scancmd[4] = {o_uint(PROTO_OP_SCAN), o_bin("k", 1), o_nil(), o_uint(10)};
 	assert_int_equal(PATCH(wr, L, o_arr(scancmd, 4), 6), 0); /* a weak SCAN */
 	assert_int_equal(PATCH(cp, L, o_arr(scancmd, 4), 7), -EBADMSG);
+	/* an APPEND is strong only: no weak write or state transfer carries it */
+	msgpack_object appcmd[4] = {o_uint(PROTO_OP_APPEND), o_bin("k", 1), o_bin("v", 1),
+				    o_uint(0)};
+	assert_int_equal(PATCH(cp, L, o_arr(appcmd, 4), 7), -EBADMSG);
+	assert_int_equal(PATCH(ww, L, o_arr(appcmd, 4), 6), -EBADMSG);
+	assert_int_equal(PATCH(wr, L, o_arr(appcmd, 4), 6), -EBADMSG);
 	/* read_dep: both halves zero or neither */
 	assert_int_equal(PATCH(reply, L, o_uint(0), 8), -EBADMSG);
 	assert_int_equal(PATCH(rdeps, L, o_uint(0), 6), -EBADMSG);

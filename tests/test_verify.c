@@ -1,4 +1,5 @@
-/* Tests of the linearizability checker on hand-made legal and illegal histories. */
+/* Tests of the history checkers (linearizability, causal, appends exactly once) on hand-made
+ * legal and illegal histories. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,13 +11,15 @@
 
 #include "verify/verify.h"
 
-/* Adds one operation: kind "put"/"get"/"del", val = written value or read result (NULL = null). */
+/* Adds one operation: kind "put"/"get"/"del"/"append", val = written value or read result
+ * (NULL = null). */
 static void add(struct verify_history *h, int session, const char *kind, const char *key,
 		const char *val, uint64_t inv, uint64_t cmp, const char *status)
 {
 	static uint64_t seq = 1;
 	char line[512];
-	const bool put = !strcmp(kind, "put"), get = !strcmp(kind, "get");
+	const bool put = !strcmp(kind, "put") || !strcmp(kind, "append"),
+		   get = !strcmp(kind, "get");
 	char result[128] = "\"\"";
 	if (get && val)
 		snprintf(result, sizeof result, "\"%s\"", val);
@@ -314,6 +317,164 @@ static void test_causal_other(void **state)
 	assert_true(r.unsupported);
 }
 
+/* ---- appends (exactly once) ---- */
+
+static enum verify_status appends(struct verify_history *h, struct verify_append_result *r)
+{
+	enum verify_status st = verify_appends(h, r);
+	verify_free(h);
+	return st;
+}
+
+static void test_append_legal(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_append_result r;
+	add(&h, 1, "get", "k", NULL, 1, 2, "ok"); /* missing: the empty list */
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 2, "get", "k", "a1", 25, 30, "ok");
+	add(&h, 1, "append", "k", "a2", 40, 60, "ok");
+	add(&h, 2, "get", "k", "a1", 45, 50, "ok"); /* concurrent with a2: either */
+	add(&h, 3, "append", "k", "a3", 41, 0, "unknown"); /* may apply, anywhere after 41 */
+	add(&h, 3, "append", "k", "a4", 42, 43, "fail");   /* never applies */
+	add(&h, 2, "get", "k", "a1a3a2", 70, 80, "ok");
+	add(&h, 1, "append", "k", "a5", 90, 0, "unknown"); /* never seen: fine */
+	add(&h, 1, "put", "other", "zz", 1, 2, "ok");	   /* a register key: not ours */
+	assert_int_equal(appends(&h, &r), VERIFY_OK);
+	assert_int_equal(r.keys, 1);
+	assert_int_equal(r.keys_ok, 1);
+	assert_int_equal(r.appends, 5);
+	assert_int_equal(r.reads, 4);
+	assert_int_equal(r.elements, 5);
+	/* no appends at all */
+	add(&h, 1, "put", "k", "01", 10, 20, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_OK);
+	assert_int_equal(r.keys, 0);
+}
+
+/* A retried append executed twice: its element appears twice. */
+static void test_append_twice(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_append_result r;
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 1, "append", "k", "a2", 30, 40, "ok");
+	add(&h, 2, "get", "k", "a1a2a1", 50, 60, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_int_equal(r.duplicates, 1);
+	assert_int_equal(r.keys_violated, 1);
+	assert_non_null(strstr(r.first_violation, "executed twice"));
+}
+
+/* An acknowledged append missing from a later read. */
+static void test_append_lost(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_append_result r;
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 1, "append", "k", "a2", 30, 40, "ok");
+	add(&h, 2, "get", "k", "a2", 50, 60, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_int_equal(r.lost, 1);
+	assert_non_null(strstr(r.first_violation, "lost"));
+	/* the read is empty */
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 2, "get", "k", NULL, 30, 40, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_int_equal(r.lost, 1);
+}
+
+/* Elements nobody appended, of a failed append, or not a list. */
+static void test_append_bad_elements(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_append_result r;
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 2, "get", "k", "a1a9", 30, 40, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "no append wrote"));
+	add(&h, 1, "append", "k", "a1", 10, 20, "fail");
+	add(&h, 2, "get", "k", "a1", 30, 40, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "failed"));
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 2, "get", "k", "a1a", 30, 40, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "not a list"));
+	/* read before the append was invoked */
+	add(&h, 2, "get", "k", "a1", 10, 20, "ok");
+	add(&h, 1, "append", "k", "a1", 30, 40, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "invoked after it completed"));
+}
+
+/* Orders that no execution explains. */
+static void test_append_order(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_append_result r;
+	/* two reads disagree */
+	add(&h, 1, "append", "k", "a1", 10, 100, "ok");
+	add(&h, 2, "append", "k", "a2", 10, 100, "ok");
+	add(&h, 3, "get", "k", "a1a2", 20, 30, "ok");
+	add(&h, 3, "get", "k", "a2a1", 40, 50, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "disagrees"));
+	/* a1 acknowledged before a2 was invoked, read in the other order */
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 2, "append", "k", "a2", 30, 40, "ok");
+	add(&h, 3, "get", "k", "a2a1", 50, 60, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "after it"));
+	/* a read shorter than one that completed before it */
+	add(&h, 1, "append", "k", "a1", 10, 100, "ok");
+	add(&h, 2, "append", "k", "a2", 10, 100, "ok");
+	add(&h, 3, "get", "k", "a1a2", 20, 30, "ok");
+	add(&h, 3, "get", "k", "a1", 40, 50, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "fewer"));
+	/* the same reads, overlapping: legal */
+	add(&h, 1, "append", "k", "a1", 10, 100, "ok");
+	add(&h, 2, "append", "k", "a2", 10, 100, "ok");
+	add(&h, 3, "get", "k", "a1a2", 20, 45, "ok");
+	add(&h, 4, "get", "k", "a1", 40, 50, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_OK);
+}
+
+/* Keys the append check leaves alone, and the other checkers' view of append keys. */
+static void test_append_unsupported(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_append_result r;
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 1, "put", "k", "b1", 30, 40, "ok");
+	assert_int_equal(appends(&h, &r), VERIFY_UNKNOWN);
+	assert_int_equal(r.keys_unsupported, 1);
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 1, "append", "k", "a1", 30, 40, "ok"); /* repeated value */
+	assert_int_equal(appends(&h, &r), VERIFY_UNKNOWN);
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 1, "append", "k", "abc1", 30, 40, "ok"); /* another width */
+	assert_int_equal(appends(&h, &r), VERIFY_UNKNOWN);
+	/* the register checker skips append keys; the causal checker declines */
+	struct verify_result lr;
+	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
+	add(&h, 2, "get", "k", "a1", 30, 40, "ok");
+	add(&h, 1, "put", "j", "01", 10, 20, "ok");
+	struct verify_causal_result cr;
+	assert_int_equal(verify_causal(&h, &cr), VERIFY_UNKNOWN);
+	assert_true(cr.unsupported);
+	assert_int_equal(check(&h, &lr), VERIFY_OK);
+	assert_int_equal(lr.keys, 1);
+	assert_int_equal(lr.append_keys, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -331,6 +492,12 @@ int main(void)
 	    cmocka_unit_test(test_causal_monotonic_reads),
 	    cmocka_unit_test(test_causal_writes_follow_reads),
 	    cmocka_unit_test(test_causal_other),
+	    cmocka_unit_test(test_append_legal),
+	    cmocka_unit_test(test_append_twice),
+	    cmocka_unit_test(test_append_lost),
+	    cmocka_unit_test(test_append_bad_elements),
+	    cmocka_unit_test(test_append_order),
+	    cmocka_unit_test(test_append_unsupported),
 	};
 	return cmocka_run_group_tests_name("verify", tests, NULL, NULL);
 }

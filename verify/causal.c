@@ -108,6 +108,15 @@ enum verify_status verify_causal(const struct verify_history *h, struct verify_c
 	long *queue = NULL;
 	if (order == NULL || c == NULL)
 		goto oom;
+	for (size_t i = 0; i < h->n; i++)
+		if (h->ops[i].kind == VERIFY_APPEND) {
+			snprintf(out->first_violation, sizeof out->first_violation,
+				 "a history with appends (line %d): the append check covers it",
+				 h->ops[i].line);
+			out->unsupported = true;
+			st = VERIFY_UNKNOWN;
+			goto done;
+		}
 	for (size_t i = 0; i < h->n; i++) {
 		const struct verify_op *o = &h->ops[i];
 		if (o->status == VERIFY_OK ||

@@ -1,6 +1,6 @@
 # verify: history checkers (`curpkv check-history FILE`).
 noinst_LIBRARIES += verify/libverify.a
-verify_libverify_a_SOURCES = verify/verify.h verify/verify.c verify/causal.c
+verify_libverify_a_SOURCES = verify/verify.h verify/verify.c verify/causal.c verify/append.c
 
 check_PROGRAMS += tests/test_verify
 TESTS += tests/test_verify

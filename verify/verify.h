@@ -10,7 +10,7 @@
 #include <stdio.h>
 
 enum verify_status { VERIFY_OK = 0, VERIFY_FAIL = 1, VERIFY_UNKNOWN = 2 };
-enum verify_kind { VERIFY_GET = 1, VERIFY_PUT, VERIFY_DEL };
+enum verify_kind { VERIFY_GET = 1, VERIFY_PUT, VERIFY_DEL, VERIFY_APPEND };
 
 /* One operation of a history. Strings are owned by the history. */
 struct verify_op {
@@ -18,7 +18,7 @@ struct verify_op {
 	enum verify_kind kind;
 	bool weak;
 	char *key;    /* lowercase hex */
-	char *value;  /* put: hex; else NULL */
+	char *value;  /* put, append: hex; else NULL */
 	char *result; /* get: hex, or NULL for a missing key */
 	uint64_t invoke_ns, complete_ns;
 	enum verify_status status; /* ok (completed), fail (not applied), unknown (may apply) */
@@ -46,6 +46,7 @@ struct verify_result {
 	size_t keys, ops_checked;
 	size_t keys_ok, keys_violated, keys_unknown;
 	size_t values_never_written; /* reads of a value no put wrote */
+	size_t append_keys;	     /* keys with appends: verify_appends checks them */
 	char first_violation[256];   /* a description of the first violating key */
 };
 
@@ -62,6 +63,23 @@ enum verify_status verify_linearizable(const struct verify_history *h, uint64_t 
 /* Prints a one-paragraph summary of r. */
 void verify_print(FILE *out, const struct verify_result *r);
 
+struct verify_append_result {
+	size_t keys, appends, reads, elements;
+	size_t keys_ok, keys_violated, keys_unsupported;
+	size_t duplicates; /* elements read twice: an append executed twice */
+	size_t lost;	   /* acknowledged appends missing from a later read */
+	char first_violation[320];
+};
+
+/* The exactly-once check of an append workload (verify/append.c), for every key with appends:
+ * each element read was appended once (never twice, never by a failed append), all strong reads
+ * are prefixes of one order, and that order agrees with real time (an acknowledged append is in
+ * every later read, and so on). Keys that mix appends with puts or deletes, elements of different
+ * widths or repeated values are reported unsupported. Returns VERIFY_OK, VERIFY_FAIL or
+ * VERIFY_UNKNOWN (unsupported keys, no violation). */
+enum verify_status verify_appends(const struct verify_history *h, struct verify_append_result *out);
+void verify_appends_print(FILE *out, const struct verify_append_result *r);
+
 struct verify_causal_result {
 	size_t ops_checked, sessions, reads_checked, violations;
 	bool unsupported;	   /* not checked (overlapping operations in a session, memory) */
@@ -74,7 +92,8 @@ struct verify_causal_result {
  * and no read may return a value that a write in its causal past had overwritten, nor nothing
  * when a put of the key is in its causal past and no delete could have followed it. Completed
  * operations and unknown writes take part; failed writes never do (reading one is a violation).
- * Sessions must run one operation at a time (else VERIFY_UNKNOWN, `unsupported`). Cost: vector
+ * Sessions must run one operation at a time (else VERIFY_UNKNOWN, `unsupported`); a history
+ * with appends is not checked (VERIFY_UNKNOWN, `unsupported`: verify_appends is). Cost: vector
  * clocks of one word per session per operation, and per read a scan of the key's writes.
  * Returns VERIFY_OK, VERIFY_FAIL or VERIFY_UNKNOWN. */
 enum verify_status verify_causal(const struct verify_history *h, struct verify_causal_result *out);
