@@ -313,6 +313,14 @@ static size_t make_samples(struct sample *s)
 				      .slot_hi = 4,
 				      .eview = 9,
 				      .cut = 1000};
+	/* (later additions at the end: tests index the samples above by position) */
+	s[n].file = "06-propose-append.bin";
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_PROPOSE,
+	    .view = 7,
+	    .cid = {5, 16},
+	    .low_seq = 16,
+	    .cmd = {.op = PROTO_OP_APPEND, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
 	return n;
 }
 
@@ -370,7 +378,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->cid.seq, want->cid.seq);
 		assert_int_equal(got->cmd.op, want->cmd.op);
 		assert_bytes_equal(got->cmd.key, got->cmd.klen, want->cmd.key, want->cmd.klen);
-		if (want->cmd.op == PROTO_OP_PUT)
+		if (proto_op_has_val(want->cmd.op))
 			assert_bytes_equal(got->cmd.val, got->cmd.vlen, want->cmd.val,
 					   want->cmd.vlen);
 		else
