@@ -1029,7 +1029,8 @@ static void test_loadgen_appends_leader_killed(void **state)
 	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
 	snprintf(extra, sizeof extra,
 		 "heartbeatMs: 50\nleaderTimeoutMs: 300\nappends: true\ncommandSize: 24\n"
-		 "reqs: 0\nrunTime: 3s\nclientThreads: 4\nwrites: 60\nkeySpace: 400\nseed: 9\n"
+		 "reqs: 0\nrunTime: 3s\nclientThreads: 4\npipeline: true\npendings: 8\nwrites: 60\n"
+		 "keySpace: 2000\nseed: 9\n"
 		 "historyFile: %s\n",
 		 hist);
 	env_start(&e, 3, extra);
@@ -1052,8 +1053,10 @@ static void test_loadgen_appends_leader_killed(void **state)
 	double fast = grab(out, "^Strong paths: fast ([0-9]+)");
 	double slow = grab(out, "\\| slow ([0-9]+)");
 	double retry = grab(out, "\\| retry ([0-9]+)");
-	printf("# appends, leader killed: %.0f ops: fast %.0f, slow %.0f, retry %.0f\n",
-	       grab(out, "^Total operations: ([0-9]+)"), fast, slow, retry);
+	double total = grab(out, "^Total operations: ([0-9]+)");
+	printf("# appends, leader killed: %.0f ops: fast %.0f, slow %.0f, retry %.0f\n", total,
+	       fast, slow, retry);
+	assert_true(fast + slow + retry == total); /* every measured operation has its path */
 	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
 	assert_true(retry >= 1); /* commands in flight at the kill were re-sent */
 	free(out);
