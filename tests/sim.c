@@ -527,7 +527,8 @@ static bool check_verified(struct sim *s)
 									 : VERIFY_DEL,
 				      .invoke_ns = o->invoke,
 				      .complete_ns = o->weak ? o->ordered_at : o->complete,
-				      .status = VERIFY_OK};
+				      .status = VERIFY_OK,
+				      .line = i + 1}; /* the checkers' "line": the -v listing's op */
 		char hex[40];
 		snprintf(hex, sizeof hex, "%016" PRIx64, o->key);
 		v.key = strdup(hex);
@@ -574,7 +575,8 @@ static bool check_verified(struct sim *s)
 					      .weak = o->weak,
 					      .invoke_ns = o->invoke,
 					      .complete_ns = o->complete,
-					      .status = VERIFY_OK};
+					      .status = VERIFY_OK,
+					      .line = i + 1};
 			char hexk[40];
 			snprintf(hexk, sizeof hexk, "%016" PRIx64, o->key);
 			v.key = strdup(hexk);
@@ -731,10 +733,10 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 		for (int i = 0; i < s->nops; i++) {
 			const struct sim_op *o = &s->ops[i];
 			fprintf(stderr,
-				"op s%d seq %" PRIu64 " %s %s key %" PRIu64
+				"op %d: s%d seq %" PRIu64 " %s %s key %" PRIu64
 				" val '%s' -> %d '%s' slot %s%" PRIu64 " [%" PRIu64 ", %" PRIu64
 				"] ordered %" PRIu64 "\n",
-				o->sess, o->seq, o->weak ? "weak" : "strong",
+				i + 1, o->sess, o->seq, o->weak ? "weak" : "strong",
 				o->op == PROTO_OP_GET	   ? "get"
 				: o->op == PROTO_OP_APPEND ? "append"
 				: o->op == PROTO_OP_PUT ? "put"
@@ -878,7 +880,8 @@ int main(int argc, char **argv)
 				struct sim_cfg c = config_for(protos[p], ns[k], seed);
 				if (!sim_run(&S, &c, seed)) {
 					printf("# FAILED: replay with: %s --seed %" PRIu64
-					       " --protocol %s --n %d -v\n# %s\n",
+					       " --protocol %s --n %d -v (\"line N\" below: op N of "
+					       "its listing)\n# %s\n",
 					       argv[0], seed, pname(protos[p]), ns[k], S.why);
 					ok = false;
 				}
