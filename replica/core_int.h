@@ -1,0 +1,398 @@
+/* replica/core internals: the state shared by core*.c (private to replica/core*.c; never include
+ * from elsewhere). Each function declared here is documented at its definition. */
+#ifndef CURPKV_CORE_INT_H
+#define CURPKV_CORE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmap/cmap.h"
+#include "desc/desc.h"
+#include "oset/oset.h"
+#include "replica/core.h"
+
+#define NO_SLOT		    UINT64_MAX
+#define LOG_MIN_CAP	    1024u
+#define MAX_CLIENTS_TRACKED 65536u
+
+/* What a log entry came from (the leader's answers differ; followers do not need to know). */
+enum entry_kind { EK_STRONG = 0, EK_HO_WEAK, EK_HT_WEAK };
+
+/* One log slot. Key and value bytes are owned by the entry. */
+struct entry {
+	bool used;
+	bool executed;
+	bool reply_ok;	  /* leader: REPLY went out with ok=true */
+	bool sync_wanted; /* leader: answer SYNC_REPLY at execution */
+	bool led;	  /* leader: registered in flight (cid index, key index, descriptor) */
+	uint8_t kind;	  /* leader: enum entry_kind */
+	uint8_t op;
+	uint64_t slot;
+	uint64_t view;
+	struct proto_cid cid;
+	uint8_t *key;
+	uint32_t klen;
+	uint8_t *val;
+	uint32_t vlen;
+	uint32_t scan_count; /* SCAN: keys asked for */
+	uint32_t acks;	     /* leader: bitmask of replicas that accepted (self included) */
+	uint64_t conn;	     /* leader: client connection to answer */
+	desc_id desc;	     /* leader: descriptor held while in flight */
+	uint64_t sent_ns;    /* leader: last time ACCEPT went out */
+};
+
+/* Leader: per-key pending index (slots assigned, not executed). NO_SLOT = none. */
+struct keyidx {
+	uint64_t last_any;	    /* highest slot touching the key */
+	uint64_t last_write;	    /* highest slot writing the key (weak or strong) */
+	uint64_t last_strong_any;   /* highest strong slot touching the key */
+	uint64_t last_strong_write; /* highest strong slot writing the key */
+	uint64_t last_weak_write;   /* highest weak write (HO read_dep) */
+	struct proto_cid weak_cid;  /* its cid */
+	uint32_t pending;
+};
+
+/* Witness: the pending records of one key, in arrival order. A weak record (HO) keeps the
+ * write itself (for the session's own weak reads) and who to tell when it executes. */
+struct wrec {
+	struct proto_cid cid;
+	uint64_t view; /* the view it was recorded in */
+	bool write;
+	bool ok;
+	bool weak;
+	uint8_t op;
+	int32_t bound; /* weak: the replica the session bound to */
+	uint64_t conn; /* weak: the client connection it came on */
+	uint8_t *val;  /* weak PUT: the value (owned) */
+	uint32_t vlen;
+};
+
+/* Witness (HO): the weak writes of one session pending here, ascending seqs, each with the
+ * session's previous weak write (its `dep`), so a chain of them can be followed. */
+struct spend {
+	uint32_t n, cap;
+	struct spend_ent {
+		uint64_t seq, dep;
+	} e[];
+};
+
+/* A weak read waiting for execution to reach its token. */
+struct parked {
+	uint64_t conn;
+	struct proto_cid cid;
+	uint64_t token;
+	uint64_t since_ns;
+	uint8_t *key;
+	uint32_t klen;
+	uint8_t op; /* GET or SCAN */
+	uint32_t scan_count;
+	uint64_t dep; /* HO: the session's latest weak write (WEAK_READ dep) */
+};
+struct wlist {
+	uint32_t n, cap;
+	struct wrec r[];
+};
+
+/* A cached post-execution result. */
+struct result {
+	uint64_t slot;
+	uint64_t ver;
+	uint8_t status;
+	uint32_t vlen;
+	uint8_t v[];
+};
+
+/* Result-cache bookkeeping per client: watermark and the seqs cached, in execution order. */
+struct client_rec {
+	uint64_t low_seq;
+	uint64_t weak_exec_hi; /* HO witness: highest seq of its weak writes executed here */
+	uint32_t head, n, cap;
+	uint64_t *seqs;
+	/* exactly-once across view changes: every seq below xfloor executed here, and of the
+	 * seqs in [xfloor, xfloor + 64 * xwords) those whose bit (seq mod the ring) is set. The
+	 * result cache forgets below the client's watermark; this does not (a witness may still
+	 * hold a record of a command executed here long ago, and a view change must not order
+	 * it again). */
+	uint64_t xfloor;
+	uint32_t xwords;
+	uint64_t *xbits;
+};
+
+#define XBITS_MAX_WORDS 1024u /* 65,536 seqs of one session in flight at most */
+
+/* A key's executed value, or a tombstone (dead) that remembers the slot of its deletion so a
+ * read of a deleted key can say how recent its answer is. */
+struct kv_val {
+	uint64_t ver; /* slot of the write that stored it */
+	bool dead;
+	uint32_t len;
+	uint8_t data[];
+};
+
+/* View change: one item of a replica's state as the new leader collected it (PROTOCOL.md 7.2).
+ * Key and value bytes are owned by the item until placed in the log. */
+struct vc_item {
+	bool record; /* a witness record (else an accepted log entry) */
+	bool ok, weak;
+	int from;
+	uint8_t op;
+	uint64_t slot, eview; /* entry: its slot and the view it was accepted in */
+	uint64_t dep;	      /* record (HO weak): the session's previous weak write */
+	int32_t bound;
+	struct proto_cid cid;
+	uint8_t *key;
+	uint32_t klen;
+	uint8_t *val;
+	uint32_t vlen;
+	uint32_t scan_count;
+};
+
+struct vc_list {
+	struct vc_item *v;
+	uint32_t n, cap;
+	bool nomem; /* an item could not be kept: this list is incomplete */
+};
+
+struct core {
+	struct core_config cfg;
+	struct core_io io;
+	int f, majority;
+	uint64_t view;
+	int leader;
+
+	/* log window [log_base, log_end) in a power-of-two ring */
+	struct entry *ring;
+	uint64_t cap;
+	uint64_t log_base, log_end;
+	uint64_t next_slot;	 /* leader: next slot to assign */
+	uint64_t commit_index;	 /* slots below are committed */
+	uint64_t commit_known;	 /* follower: highest commit index heard from the leader */
+	uint64_t exec_index;	 /* slots below are executed */
+	uint64_t commit_sent;	 /* leader: last commit index sent to followers */
+	uint64_t commit_sent_ns; /* leader: when a COMMIT last went out */
+	uint64_t log_soft_cap;
+
+	/* follower: accepted-slot range not yet acknowledged */
+	uint64_t ack_lo, ack_hi;
+	bool ack_pending;
+
+	struct cmap *kv; /* key -> struct kv_val */
+	uint64_t digest;
+	uint64_t live_keys; /* keys in kv that are not tombstones */
+	struct oset *order; /* the live keys of kv in key order (SCAN) */
+	bool order_lost;    /* an insert into order ran out of memory: SCANs refuse */
+	uint8_t *scan_buf;  /* the last SCAN result (valid until the next SCAN) */
+	size_t scan_cap;
+	struct cmap *keys;     /* leader: key -> struct keyidx */
+	struct cmap *inflight; /* leader: cid -> slot + 1 (pointer-encoded) */
+	struct cmap *witness;  /* key -> struct wlist */
+	uint64_t witness_n;
+	struct cmap *spend;    /* HO: client id -> struct spend */
+	struct parked *parked; /* weak reads waiting, FIFO ring of cfg.max_parked */
+	uint32_t park_head, park_n;
+	struct cmap *results; /* cid -> struct result */
+	struct cmap *clients; /* client id -> struct client_rec */
+	struct desc_pool *desc;
+	bool intake_open;
+
+	/* view change: false from the moment a replica learns a new view until the view is
+	 * installed (new leader: its decision; follower: the new leader's first ACCEPT/COMMIT).
+	 * Meanwhile nothing is recorded, ordered or acknowledged. */
+	bool active;
+	bool installing;   /* follower: VC_INSTALL came; active once it holds the log to vc_cut */
+	uint64_t vc_cut;   /* follower, installing: where the new leader's decided log ends */
+	uint64_t acc_next; /* follower: first slot >= exec_index not accepted in this view */
+	/* the last view installed here and where its decided log ended: entries of older views
+	 * at or after the cut were discarded by that view's leader (reported in VC_DONE) */
+	uint64_t inst_view, inst_cut;
+	uint32_t inst_acked;	  /* leader: replicas that acknowledged something in this view */
+	uint64_t install_sent_ns; /* leader: when VC_INSTALLs last went out */
+	/* new leader, collecting: the state of every replica whose VC_DONE arrived whole */
+	uint32_t vc_done;	    /* bitmask of replicas collected (self included) */
+	uint64_t vc_commit;	    /* highest commit index among them */
+	uint64_t vc_iview, vc_icut; /* the latest view installed among them, and its cut */
+	uint64_t vc_exec[PROTO_MAX_REPLICAS];
+	struct vc_list vc_pending[PROTO_MAX_REPLICAS]; /* items since the replica's last VC_DONE */
+	struct vc_list vc_items;		       /* items of the collected replicas */
+	uint64_t vc_req_ns;			       /* when VC_REQ last went out */
+	uint64_t vc_start_ns;			       /* when this view was entered */
+
+	/* catch-up and rejoin (PROTOCOL.md 7.3) */
+	bool hold;		  /* restarted: strong witness answers ok=false, no VC answers */
+	bool barrier_set;	  /* hold: the barrier below was fixed */
+	uint64_t hold_since_ns;	  /* hold: first tick (0: not yet) */
+	uint64_t hold_barrier;	  /* hold: released once exec_index reaches it */
+	bool snap_open;		  /* follower: a state transfer is arriving (state incomplete) */
+	bool state_bad;		  /* follower: the last transfer arrived incomplete */
+	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
+	uint64_t snap_prev_exec;  /* follower: its exec index when the transfer began */
+	bool snap_nomem;	  /* follower: an item of the open transfer could not be kept */
+	bool snap_wanted;	  /* follower: CATCHUP went out, no transfer ended since */
+	uint64_t snap_open_ns;	  /* follower: when the open transfer began */
+	uint64_t heard_ns;	  /* follower: last ACCEPT/COMMIT from the leader of its view */
+	bool caught_up_once;	  /* follower (rejoin): the first CATCHUP went out */
+	uint64_t catchup_sent_ns; /* follower: when CATCHUP last went out */
+	uint64_t stuck_since_ns;  /* follower: since when execution waits for a missing slot */
+	uint64_t stuck_at;	  /* follower: the exec index it waits at */
+	uint64_t snap_sent_ns[PROTO_MAX_REPLICAS]; /* leader: last transfer to each replica */
+
+	struct core_stats st;
+};
+
+/* Leader: a slot entering the per-key pending index (core_keyidx_add_cb). */
+struct keyidx_arg {
+	uint64_t slot;
+	bool write;
+	bool weak;
+	struct proto_cid cid;
+	/* out: the index before this slot */
+	uint64_t prev_any, prev_write, prev_strong_any, prev_strong_write, prev_weak_write;
+	struct proto_cid prev_weak_cid;
+};
+
+/* What the result cache says of an executed cid (core_cached_slot). */
+struct cached_slot {
+	uint64_t slot;
+	uint8_t status;
+	bool found;
+};
+
+/* A witness record to add, or a record to take out (core_witness_add_cb, core_witness_remove). */
+struct witness_arg {
+	struct core *c;
+	struct proto_cid cid;
+	bool write;
+	bool weak;	   /* HO weak write record */
+	bool keep_val;	   /* HO: keep the written value (the session's own weak reads) */
+	bool weak_neutral; /* HO: weak records do not make a strong command conflict */
+	uint8_t op;
+	const uint8_t *val; /* weak PUT value (copied) */
+	uint32_t vlen;
+	int32_t bound;
+	uint64_t conn;
+	bool full;		   /* in: table at capacity */
+	bool force_ok;		   /* in: the leader's own record of a REPLY ok=true */
+	bool ok;		   /* out */
+	bool added;		   /* out: a new record was appended */
+	struct proto_cid read_dep; /* out: latest weak write record before this one */
+	struct wrec removed; /* out (remove): the record taken out (val now owned by caller) */
+	bool was_removed;
+};
+
+/* HO: the session's pending weak writes at this witness. */
+struct spend_arg {
+	uint64_t seq;
+	uint64_t dep; /* add: the write's dep */
+	bool add;
+	bool failed;
+};
+
+/* Keys copied out of a cmap (core_keybag_cb); the bag owns them until core_keybag_free. */
+struct keybag {
+	uint8_t **k;
+	uint32_t *len;
+	uint32_t n, cap;
+	bool nomem;
+};
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+static inline void cid_key(const struct proto_cid *cid, uint8_t out[16])
+{
+	memcpy(out, &cid->client, 8);
+	memcpy(out + 8, &cid->seq, 8);
+}
+
+static inline bool is_write_op(uint8_t op)
+{
+	return op == PROTO_OP_PUT || op == PROTO_OP_DEL || op == PROTO_OP_APPEND;
+}
+
+static inline bool is_leader(const struct core *c)
+{
+	return c->leader == c->cfg.self;
+}
+
+static inline int popcount32(uint32_t x)
+{
+	return __builtin_popcount(x);
+}
+
+static inline struct entry *slot_entry(struct core *c, uint64_t slot)
+{
+	if (slot < c->log_base || slot >= c->log_base + c->cap)
+		return NULL;
+	struct entry *e = &c->ring[slot & (c->cap - 1)];
+	return (e->used && e->slot == slot) ? e : NULL;
+}
+
+/* ---- core.c: configuration, result cache, executed state, leader, execution, follower, entry
+ * points */
+
+void core_entry_clear(struct entry *e);
+void core_free_val(void *v);
+void core_free_client_rec(void *v);
+int core_ring_fit(struct core *c, uint64_t slot);
+void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t slot, uint64_t ver,
+		       uint8_t status, const uint8_t *v, uint32_t vlen);
+bool core_already_executed(struct core *c, const struct proto_cid *cid);
+uint64_t core_inflight_slot(struct core *c, const uint8_t ck[16]);
+uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
+bool core_kv_apply(struct core *c, const struct entry *e);
+void core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
+		    struct proto_msg *m);
+enum cmap_update_result core_keyidx_add_cb(const void *key, size_t klen, void **val, void *arg);
+void core_set_intake(struct core *c, bool open);
+void core_send_accept(struct core *c, struct entry *e, int to, uint64_t now_ns);
+bool core_dep_ordered(struct core *c, uint64_t client, uint64_t dep);
+struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_msg *m,
+			      uint8_t kind);
+void core_replicate(struct core *c, struct entry *e, uint64_t now_ns);
+void core_unregister_led(struct core *c, struct entry *e);
+void core_execute_ready(struct core *c);
+void core_advance_commit(struct core *c, uint64_t now_ns);
+void core_follower_ack(struct core *c, uint64_t lo, uint64_t hi);
+void core_acc_advance(struct core *c);
+
+/* ---- core_witness.c: witness records (PROTOCOL.md 3) */
+
+enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void **val, void *arg);
+enum cmap_update_result core_spend_cb(const void *key, size_t klen, void **val, void *arg);
+void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg);
+void core_witness_remove(struct core *c, const struct entry *e, uint8_t status);
+void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m);
+int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_msg *m);
+bool core_own_pending_write(struct core *c, const struct proto_cid *read, const uint8_t *key,
+			    uint32_t klen, struct proto_msg *m);
+
+/* ---- core_weak.c: weak writes and weak reads (curpho, curpht) */
+
+void core_weak_write_answer(struct core *c, uint64_t conn, const struct proto_cid *cid,
+			    uint8_t type, uint64_t slot, bool executed, uint8_t status);
+bool core_cached_slot(struct core *c, const struct proto_cid *cid, struct cached_slot *cs);
+void core_on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns);
+void core_on_weak_read(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns);
+void core_parked_drain(struct core *c, bool expire, uint64_t now_ns);
+
+/* ---- core_vc.c: view change (PROTOCOL.md 7.2) */
+
+void core_vc_reset(struct core *c);
+int core_keybag_cb(const void *key, size_t klen, void *val, void *arg);
+void core_keybag_free(struct keybag *b);
+void core_vc_check_install(struct core *c);
+void core_send_install(struct core *c, int to);
+void core_on_vc_install(struct core *c, int from, const struct proto_msg *m);
+void core_vc_request(struct core *c, uint64_t now_ns);
+void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns);
+void core_on_vc_req(struct core *c, int from, const struct proto_msg *m);
+void core_on_vc_item(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
+
+/* ---- core_snap.c: catch-up and state transfer (PROTOCOL.md 7.3) */
+
+void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
+void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t now_ns);
+void core_follower_tick(struct core *c, uint64_t now_ns);
+
+#endif

@@ -1,0 +1,377 @@
+/* replica/core_snap: catch-up and state transfer (PROTOCOL.md 7.3): a follower that misses log
+ * entries asks the leader, which re-sends them or sends its whole executed state. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/core_int.h"
+
+/* ---- catch-up and state transfer (PROTOCOL.md 7.3) -------------------------------------- */
+
+struct snap_out {
+	struct core *c;
+	int to;
+	uint32_t count;
+};
+
+static void snap_emit(struct snap_out *o, const struct proto_msg *m)
+{
+	o->c->io.to_peer(o->c->io.ctx, o->to, m);
+	o->count++;
+}
+
+static int snap_kv_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct snap_out *o = arg;
+	const struct kv_val *v = val;
+	struct proto_msg m = {.type = PROTO_SNAP_KV, .view = o->c->view, .slot = v->ver};
+	m.cmd = (struct proto_cmd){.op = v->dead ? PROTO_OP_DEL : PROTO_OP_PUT,
+				   .key = key,
+				   .klen = (uint32_t)klen,
+				   .val = v->dead ? NULL : v->data,
+				   .vlen = v->dead ? 0 : v->len};
+	snap_emit(o, &m);
+	return 0;
+}
+
+static int snap_client_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct snap_out *o = arg;
+	const struct client_rec *cr = val;
+	uint64_t client;
+	if (klen != sizeof client)
+		return 0;
+	memcpy(&client, key, sizeof client);
+	/* the executed-seq ring, little-endian words */
+	uint8_t bits[XBITS_MAX_WORDS * 8];
+	uint32_t words = cr->xwords <= XBITS_MAX_WORDS ? cr->xwords : 0;
+	for (uint32_t w = 0; w < words; w++)
+		for (int b = 0; b < 8; b++)
+			bits[w * 8 + b] = (uint8_t)(cr->xbits[w] >> (8 * b));
+	struct proto_msg m = {.type = PROTO_SNAP_CLIENT,
+			      .view = o->c->view,
+			      .cid = {.client = client},
+			      .low_seq = cr->low_seq,
+			      .slot = cr->xfloor,
+			      .dep = cr->weak_exec_hi,
+			      .value = bits,
+			      .vlen = words * 8};
+	snap_emit(o, &m);
+	return 0;
+}
+
+static int snap_result_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct snap_out *o = arg;
+	const struct result *r = val;
+	struct proto_cid cid;
+	if (klen != 16)
+		return 0;
+	memcpy(&cid.client, key, 8);
+	memcpy(&cid.seq, (const uint8_t *)key + 8, 8);
+	struct proto_msg m = {.type = PROTO_SNAP_RESULT,
+			      .view = o->c->view,
+			      .cid = cid,
+			      .slot = r->slot,
+			      .ver = r->ver,
+			      .status = r->status,
+			      .value = r->v,
+			      .vlen = r->vlen};
+	snap_emit(o, &m);
+	return 0;
+}
+
+/* Leader: replica `from` lacks what follows its execution index m->slot. It is told the view
+ * (VC_INSTALL: a restarted replica never installed it), sent the executed state when the log
+ * no longer reaches back to what it lacks, and sent the log from there. At most one answer per
+ * re-send period and replica. */
+void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
+{
+	if (m->view != c->view) {
+		c->st.stale_view++;
+		return;
+	}
+	if (!c->active ||
+	    (c->snap_sent_ns[from] != 0 && now_ns - c->snap_sent_ns[from] < c->cfg.resend_after_ns))
+		return;
+	c->snap_sent_ns[from] = now_ns;
+	c->inst_acked &= ~(1u << from);
+	core_send_install(c, from);
+	uint64_t start = m->slot > c->log_base ? m->slot : c->log_base;
+	if (m->slot < c->log_base || m->ok) {
+		struct snap_out o = {.c = c, .to = from};
+		cmap_foreach(c->kv, snap_kv_cb, &o);
+		cmap_foreach(c->clients, snap_client_cb, &o); /* before the results (their seqs) */
+		cmap_foreach(c->results, snap_result_cb, &o);
+		struct proto_msg d = {.type = PROTO_SNAP_DONE,
+				      .view = c->view,
+				      .commit = c->commit_index,
+				      .slot = c->exec_index,
+				      .slot_hi = o.count,
+				      .eview = c->inst_view,
+				      .cut = c->inst_cut};
+		c->io.to_peer(c->io.ctx, from, &d);
+		c->st.snap_sent++;
+		start = c->exec_index;
+	}
+	for (uint64_t s = start; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e == NULL)
+			continue;
+		e->acks &= ~(1u << from); /* whatever it acknowledged before, it may have lost */
+		core_send_accept(c, e, from, now_ns);
+	}
+}
+
+/* Follower: replaces the executed state by an empty one (a transfer begins). */
+static bool snap_begin(struct core *c, uint64_t now_ns)
+{
+	c->snap_prev_exec = c->exec_index;
+	c->snap_open_ns = now_ns;
+	struct cmap *kv = NULL, *results = NULL, *clients = NULL;
+	struct oset *order = NULL;
+	if (cmap_create(c->cfg.shards, core_free_val, &kv) != 0 ||
+	    oset_create((uint64_t)c->cfg.self + 1, &order) != 0 ||
+	    cmap_create(c->cfg.shards, core_free_val, &results) != 0 ||
+	    cmap_create(64, core_free_client_rec, &clients) != 0) {
+		if (kv)
+			cmap_destroy(kv);
+		if (order)
+			oset_destroy(order);
+		if (results)
+			cmap_destroy(results);
+		return false;
+	}
+	cmap_destroy(c->kv);
+	oset_destroy(c->order);
+	cmap_destroy(c->results);
+	cmap_destroy(c->clients);
+	c->kv = kv;
+	c->order = order;
+	c->results = results;
+	c->clients = clients;
+	c->digest = 0;
+	c->live_keys = 0;
+	c->order_lost = false;
+	c->snap_open = true;
+	c->snap_items = 0;
+	c->snap_nomem = false;
+	return true;
+}
+
+static void snap_client(struct core *c, const struct proto_msg *m)
+{
+	struct client_rec *cr = calloc(1, sizeof *cr);
+	uint32_t words = m->vlen / 8;
+	uint64_t *bits = words ? calloc(words, sizeof *bits) : NULL;
+	if (cr == NULL || (words && bits == NULL)) {
+		free(cr);
+		free(bits);
+		c->snap_nomem = true; /* the transfer cannot be whole */
+		return;
+	}
+	for (uint32_t w = 0; w < words; w++)
+		for (int b = 0; b < 8; b++)
+			bits[w] |= (uint64_t)m->value[w * 8 + b] << (8 * b);
+	cr->low_seq = m->low_seq;
+	cr->weak_exec_hi = m->dep;
+	cr->xfloor = m->slot;
+	cr->xwords = words;
+	cr->xbits = bits;
+	void *old = NULL;
+	if (cmap_put_u64(c->clients, m->cid.client, cr, &old) != 0) {
+		core_free_client_rec(cr);
+		c->snap_nomem = true;
+		return;
+	}
+	if (old)
+		core_free_client_rec(old);
+}
+
+struct sweep {
+	struct core *c;
+	struct proto_cid *cid;
+	uint32_t n, cap;
+};
+
+static void sweep_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct sweep *w = arg;
+	const struct wlist *l = val;
+	(void)key;
+	(void)klen;
+	for (uint32_t i = 0; i < l->n; i++) {
+		if (!core_already_executed(w->c, &l->r[i].cid))
+			continue;
+		if (w->n == w->cap) {
+			uint32_t ncap = w->cap ? w->cap * 2 : 16;
+			struct proto_cid *nc = realloc(w->cid, ncap * sizeof *nc);
+			if (nc == NULL)
+				return;
+			w->cid = nc;
+			w->cap = ncap;
+		}
+		w->cid[w->n++] = l->r[i].cid;
+	}
+}
+
+/* Drops the witness records of commands the transferred state says were executed (they would
+ * otherwise linger: their ACCEPTs, and the removal at execution, happened before the state). */
+static void witness_sweep_executed(struct core *c)
+{
+	struct keybag b = {0};
+	cmap_foreach(c->witness, core_keybag_cb, &b);
+	for (uint32_t i = 0; i < b.n; i++) {
+		struct sweep w = {.c = c};
+		cmap_get(c->witness, b.k[i], b.len[i], sweep_cb, &w);
+		for (uint32_t j = 0; j < w.n; j++) {
+			struct cached_slot cs = {0};
+			struct entry tmp = {.cid = w.cid[j], .key = b.k[i], .klen = b.len[i]};
+			if (core_cached_slot(c, &w.cid[j], &cs))
+				tmp.slot = cs.slot;
+			core_witness_remove(c, &tmp, PROTO_ST_OK);
+		}
+		free(w.cid);
+	}
+	core_keybag_free(&b);
+}
+
+/* Follower: the transfer is whole: the state is the leader's at slot `at`; the log from there
+ * on is what this replica holds (or will be sent). */
+static void snap_install(struct core *c, const struct proto_msg *m)
+{
+	uint64_t at = m->slot;
+	for (uint64_t s = c->log_base; s < at && s < c->log_base + c->cap; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e)
+			core_entry_clear(e);
+	}
+	if (c->log_base < at)
+		c->log_base = at;
+	for (uint64_t s = at; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e)
+			e->executed = false;
+	}
+	c->exec_index = at;
+	c->commit_index = at;
+	if (m->commit > c->commit_known)
+		c->commit_known = m->commit;
+	if (c->log_end < at)
+		c->log_end = at;
+	if (c->next_slot < at)
+		c->next_slot = at;
+	c->acc_next = at;
+	c->stuck_since_ns = 0;
+	c->st.snap_installed++;
+	witness_sweep_executed(c);
+	if (c->installing) {
+		core_vc_check_install(c);
+	} else if (c->active) {
+		core_acc_advance(c);
+		if (c->acc_next > at)
+			core_follower_ack(c, at, c->acc_next - 1);
+	}
+	core_execute_ready(c);
+}
+
+/* Follower: the transfer that replaced the state failed: the state is unusable; ask for all of
+ * it again at the next tick. */
+static void snap_fail(struct core *c)
+{
+	c->state_bad = true;
+	c->exec_index = 0;
+	c->st.snap_failed++;
+	c->catchup_sent_ns = 0;
+}
+
+void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t now_ns)
+{
+	if (!c->snap_wanted)
+		return; /* not asked for (a late answer to an earlier CATCHUP) */
+	if (m->type != PROTO_SNAP_DONE) {
+		if (!c->snap_open && !snap_begin(c, now_ns))
+			return; /* counted missing: the transfer fails at SNAP_DONE */
+		c->snap_items++;
+		if (m->type == PROTO_SNAP_KV) {
+			struct entry tmp = {.slot = m->slot,
+					    .op = m->cmd.op,
+					    .key = (uint8_t *)m->cmd.key,
+					    .klen = m->cmd.klen,
+					    .val = (uint8_t *)m->cmd.val,
+					    .vlen = m->cmd.vlen};
+			if (!c->cfg.noop)
+				core_kv_apply(c, &tmp);
+		} else if (m->type == PROTO_SNAP_CLIENT) {
+			snap_client(c, m);
+		} else {
+			core_cache_result(c, &m->cid, m->slot, m->ver, m->status, m->value,
+					  m->vlen);
+		}
+		return;
+	}
+	if (!c->snap_open && !snap_begin(c, now_ns))
+		return;
+	c->snap_open = false;
+	c->snap_wanted = false;
+	if (c->snap_items != m->slot_hi || c->snap_nomem || m->slot < c->snap_prev_exec) {
+		/* incomplete (a frame lost on the way, or memory), or older than what this
+		 * replica had executed */
+		snap_fail(c);
+		return;
+	}
+	c->state_bad = false;
+	snap_install(c, m);
+}
+
+/* Follower, every tick: asks the leader for what it lacks (restarted, stuck at a slot the leader
+ * re-sends no more, or holding an unusable state), and ends the rejoin hold (7.3) once every
+ * slot the leader had assigned a grace period after the restart is executed here. */
+void core_follower_tick(struct core *c, uint64_t now_ns)
+{
+	if (c->snap_open && now_ns - c->snap_open_ns >= 4 * c->cfg.resend_after_ns) {
+		/* its SNAP_DONE never came (the connection broke): start over */
+		c->snap_open = false;
+		snap_fail(c);
+	}
+	bool want = c->state_bad || (c->cfg.rejoin && !c->caught_up_once) ||
+		    (c->hold && !c->active && !c->installing);
+	if (!want && c->commit_known > c->exec_index && !c->snap_open) {
+		const struct entry *e = slot_entry(c, c->exec_index);
+		if (e == NULL || e->view != c->view) {
+			if (c->stuck_since_ns == 0 || c->stuck_at != c->exec_index) {
+				c->stuck_at = c->exec_index;
+				c->stuck_since_ns = now_ns;
+			} else if (now_ns - c->stuck_since_ns >= 2 * c->cfg.resend_after_ns) {
+				want = true;
+			}
+		}
+	}
+	if (want &&
+	    (c->catchup_sent_ns == 0 || now_ns - c->catchup_sent_ns >= c->cfg.resend_after_ns)) {
+		struct proto_msg q = {.type = PROTO_CATCHUP,
+				      .view = c->view,
+				      .slot = c->exec_index,
+				      .ok = c->state_bad};
+		c->io.to_peer(c->io.ctx, c->leader, &q);
+		c->catchup_sent_ns = now_ns;
+		c->caught_up_once = true;
+		c->snap_wanted = true;
+		c->st.catchups++;
+	}
+	if (!c->hold)
+		return;
+	if (c->hold_since_ns == 0)
+		c->hold_since_ns = now_ns;
+	if (!c->active || c->snap_open || c->state_bad ||
+	    c->heard_ns < c->hold_since_ns + c->cfg.rejoin_grace_ns)
+		return;
+	if (!c->barrier_set) {
+		c->hold_barrier = c->next_slot > c->commit_known ? c->next_slot : c->commit_known;
+		c->barrier_set = true;
+	}
+	if (c->exec_index >= c->hold_barrier) {
+		c->hold = false;
+		c->st.rejoin_us = (now_ns - c->hold_since_ns) / 1000;
+	}
+}

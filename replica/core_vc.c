@@ -1,0 +1,823 @@
+/* replica/core_vc: view change (PROTOCOL.md 7.2): collecting the replicas' logs and witness
+ * records, deciding the new log (replaying witnessed commands), and installing it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/core_int.h"
+
+/* ---- view change (PROTOCOL.md 7.2) ------------------------------------------------------- */
+
+static void vc_list_clear(struct vc_list *l)
+{
+	for (uint32_t i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].val);
+	}
+	l->n = 0;
+	l->nomem = false;
+}
+
+/* Forgets everything collected (items are freed; the arrays are kept for the next time). */
+void core_vc_reset(struct core *c)
+{
+	vc_list_clear(&c->vc_items);
+	for (int i = 0; i < PROTO_MAX_REPLICAS; i++)
+		vc_list_clear(&c->vc_pending[i]);
+	c->vc_done = 0;
+	c->vc_commit = 0;
+	c->vc_iview = c->vc_icut = 0;
+	memset(c->vc_exec, 0, sizeof c->vc_exec);
+}
+
+/* Copies one item of a replica's state (VC_ENTRY or VC_RECORD) into l. */
+static void vc_list_add(struct vc_list *l, int from, const struct proto_msg *m)
+{
+	if (l->nomem)
+		return;
+	if (l->n == l->cap) {
+		uint32_t ncap = l->cap ? l->cap * 2 : 64;
+		struct vc_item *nv = realloc(l->v, ncap * sizeof *nv);
+		if (nv == NULL) {
+			l->nomem = true;
+			return;
+		}
+		l->v = nv;
+		l->cap = ncap;
+	}
+	struct vc_item *it = &l->v[l->n];
+	memset(it, 0, sizeof *it);
+	it->key = malloc(m->cmd.klen ? m->cmd.klen : 1);
+	it->val = m->cmd.vlen ? malloc(m->cmd.vlen) : NULL;
+	if (it->key == NULL || (m->cmd.vlen && it->val == NULL)) {
+		free(it->key);
+		free(it->val);
+		l->nomem = true;
+		return;
+	}
+	if (m->cmd.klen)
+		memcpy(it->key, m->cmd.key, m->cmd.klen);
+	if (m->cmd.vlen)
+		memcpy(it->val, m->cmd.val, m->cmd.vlen);
+	it->klen = m->cmd.klen;
+	it->vlen = m->cmd.vlen;
+	it->op = m->cmd.op;
+	it->scan_count = m->cmd.scan_count;
+	it->record = m->type == PROTO_VC_RECORD;
+	it->from = from;
+	it->slot = m->slot;
+	it->eview = m->eview;
+	it->cid = m->cid;
+	it->ok = m->ok;
+	it->weak = m->weak;
+	it->dep = m->dep;
+	it->bound = m->bound;
+	l->n++;
+}
+
+/* Moves every item of src to the end of dst (src is left empty). Returns 0 or -ENOMEM. */
+static int vc_list_move(struct vc_list *dst, struct vc_list *src)
+{
+	if (dst->n + src->n > dst->cap) {
+		uint32_t ncap = dst->cap ? dst->cap : 64;
+		while (ncap < dst->n + src->n)
+			ncap *= 2;
+		struct vc_item *nv = realloc(dst->v, ncap * sizeof *nv);
+		if (nv == NULL)
+			return -ENOMEM;
+		dst->v = nv;
+		dst->cap = ncap;
+	}
+	if (src->n)
+		memcpy(dst->v + dst->n, src->v, src->n * sizeof *src->v);
+	dst->n += src->n;
+	src->n = 0;
+	return 0;
+}
+
+/* Where a replica's state goes: to the new leader (a peer), or into its own collection. */
+struct vc_out {
+	struct core *c;
+	int to; /* -1: self */
+	uint32_t count;
+};
+
+static void vc_emit(struct vc_out *o, const struct proto_msg *m)
+{
+	if (o->to < 0)
+		vc_list_add(&o->c->vc_items, o->c->cfg.self, m);
+	else
+		o->c->io.to_peer(o->c->io.ctx, o->to, m);
+	o->count++;
+}
+
+static int vc_record_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct vc_out *o = arg;
+	const struct wlist *l = val;
+	for (uint32_t i = 0; i < l->n; i++) {
+		const struct wrec *r = &l->r[i];
+		struct proto_msg m = {.type = PROTO_VC_RECORD,
+				      .view = o->c->view,
+				      .eview = r->view,
+				      .cid = r->cid,
+				      .ok = r->ok,
+				      .weak = r->weak,
+				      .bound = r->bound > 0 ? r->bound : 0};
+		m.cmd = (struct proto_cmd){.op = r->op,
+					   .key = key,
+					   .klen = (uint32_t)klen,
+					   .val = r->val,
+					   .vlen = r->vlen};
+		vc_emit(o, &m);
+	}
+	return 0;
+}
+
+/* Sends (or, on the new leader, collects) this replica's state for the current view: its
+ * accepted entries from slot `from_slot` on (with the view each was accepted in), its witness
+ * records, then VC_DONE with its commit and execution indexes and the count of items. */
+static void vc_send_state(struct core *c, int to, uint64_t from_slot)
+{
+	struct vc_out o = {.c = c, .to = to};
+	for (uint64_t s = from_slot > c->log_base ? from_slot : c->log_base; s < c->log_end; s++) {
+		const struct entry *e = slot_entry(c, s);
+		if (e == NULL)
+			continue;
+		struct proto_msg m = {.type = PROTO_VC_ENTRY,
+				      .view = c->view,
+				      .slot = s,
+				      .eview = e->view,
+				      .cid = e->cid};
+		m.cmd = (struct proto_cmd){.op = e->op,
+					   .key = e->key,
+					   .klen = e->klen,
+					   .val = e->val,
+					   .vlen = e->vlen,
+					   .scan_count = e->scan_count};
+		vc_emit(&o, &m);
+	}
+	cmap_foreach(c->witness, vc_record_cb, &o);
+	uint64_t commit = c->commit_known > c->commit_index ? c->commit_known : c->commit_index;
+	if (to < 0) {
+		c->vc_done |= 1u << c->cfg.self;
+		c->vc_commit = commit;
+		c->vc_exec[c->cfg.self] = c->exec_index;
+		c->vc_iview = c->inst_view;
+		c->vc_icut = c->inst_cut;
+		return;
+	}
+	struct proto_msg d = {.type = PROTO_VC_DONE,
+			      .view = c->view,
+			      .commit = commit,
+			      .slot = c->exec_index,
+			      .slot_hi = o.count,
+			      .eview = c->inst_view,
+			      .cut = c->inst_cut};
+	c->io.to_peer(c->io.ctx, to, &d);
+}
+
+int core_keybag_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	(void)val;
+	struct keybag *b = arg;
+	if (b->n == b->cap) {
+		uint32_t ncap = b->cap ? b->cap * 2 : 64;
+		uint8_t **nk = realloc(b->k, ncap * sizeof *nk);
+		if (nk == NULL) {
+			b->nomem = true;
+			return 1;
+		}
+		b->k = nk;
+		uint32_t *nl = realloc(b->len, ncap * sizeof *nl);
+		if (nl == NULL) {
+			b->nomem = true;
+			return 1;
+		}
+		b->len = nl;
+		b->cap = ncap;
+	}
+	uint8_t *copy = malloc(klen ? klen : 1);
+	if (copy == NULL) {
+		b->nomem = true;
+		return 1;
+	}
+	memcpy(copy, key, klen);
+	b->k[b->n] = copy;
+	b->len[b->n++] = (uint32_t)klen;
+	return 0;
+}
+
+/* Frees what a keybag holds (the key copies still in it, and its arrays). */
+void core_keybag_free(struct keybag *b)
+{
+	for (uint32_t i = 0; i < b->n; i++)
+		free(b->k[i]);
+	free(b->k);
+	free(b->len);
+}
+
+/* Deletes every entry of m (its values freed by m's free function). */
+static void map_clear(struct cmap *m)
+{
+	for (int round = 0; round < 64 && cmap_size(m) > 0; round++) {
+		struct keybag b = {0};
+		cmap_foreach(m, core_keybag_cb, &b);
+		for (uint32_t i = 0; i < b.n; i++)
+			cmap_del(m, b.k[i], b.len[i], NULL);
+		core_keybag_free(&b);
+	}
+}
+
+/* Drops every witness record (they belong to an older view once a view is installed). */
+static void witness_drop_all(struct core *c)
+{
+	map_clear(c->witness);
+	c->witness_n = 0;
+	map_clear(c->spend);
+}
+
+static int cid_cmp(const void *a, const void *b)
+{
+	const struct proto_cid *x = a, *y = b;
+	if (x->client != y->client)
+		return x->client < y->client ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+struct keep_arg {
+	struct core *c;
+	const struct proto_cid *logged;
+	uint32_t nlogged;
+	struct proto_cid *gone; /* weak records dropped (their session index entries go too) */
+	uint32_t ngone, capgone;
+};
+
+static enum cmap_update_result keep_cb(const void *key, size_t klen, void **val, void *arg)
+{
+	struct keep_arg *a = arg;
+	struct wlist *l = *val;
+	(void)key;
+	(void)klen;
+	uint32_t kept = 0;
+	for (uint32_t i = 0; i < l->n; i++) {
+		struct wrec *r = &l->r[i];
+		if (bsearch(&r->cid, a->logged, a->nlogged, sizeof *a->logged, cid_cmp)) {
+			l->r[kept++] = *r;
+			continue;
+		}
+		if (r->weak) {
+			if (a->ngone == a->capgone) {
+				uint32_t ncap = a->capgone ? a->capgone * 2 : 16;
+				struct proto_cid *ng = realloc(a->gone, ncap * sizeof *ng);
+				if (ng != NULL) {
+					a->gone = ng;
+					a->capgone = ncap;
+				}
+			}
+			if (a->ngone < a->capgone)
+				a->gone[a->ngone++] = r->cid;
+		}
+		free(r->val);
+		a->c->witness_n--;
+	}
+	l->n = kept;
+	if (kept == 0) {
+		free(l);
+		*val = NULL;
+		return CMAP_DELETE;
+	}
+	return CMAP_KEEP;
+}
+
+/* A view is installed here: the older view's witness records go (7.2 step 4), except those of
+ * commands the installed log holds and this replica has not executed yet. Those stay until they
+ * execute: a session's weak read is answered from its own pending strong write's record when the
+ * witness said ok to it (PROTOCOL.md 5.3), and that promise must survive the view change. */
+static void witness_install(struct core *c)
+{
+	uint32_t n = 0;
+	struct proto_cid *logged = NULL;
+	if (c->log_end > c->exec_index)
+		logged = malloc((size_t)(c->log_end - c->exec_index) * sizeof *logged);
+	if (logged == NULL) {
+		witness_drop_all(c);
+		return;
+	}
+	for (uint64_t s = c->exec_index; s < c->log_end; s++) {
+		const struct entry *e = slot_entry(c, s);
+		if (e != NULL && e->view == c->view && e->cid.client != 0 && !e->executed)
+			logged[n++] = e->cid;
+	}
+	qsort(logged, n, sizeof *logged, cid_cmp);
+	struct keep_arg a = {.c = c, .logged = logged, .nlogged = n};
+	struct keybag b = {0};
+	cmap_foreach(c->witness, core_keybag_cb, &b);
+	for (uint32_t i = 0; i < b.n; i++)
+		cmap_update(c->witness, b.k[i], b.len[i], keep_cb, &a);
+	core_keybag_free(&b);
+	for (uint32_t i = 0; i < a.ngone; i++) {
+		struct spend_arg sa = {.seq = a.gone[i].seq, .add = false};
+		cmap_update_u64(c->spend, a.gone[i].client, core_spend_cb, &sa);
+	}
+	free(a.gone);
+	free(logged);
+}
+
+/* Follower, installing: once it holds, in this view, every slot from its execution index to
+ * the new leader's cut, the view is installed here: entries of older views from the cut on are
+ * dropped (the new leader discarded them), so are the older view's witness records, and
+ * witnesses record again. */
+void core_vc_check_install(struct core *c)
+{
+	core_acc_advance(c);
+	if (c->acc_next < c->vc_cut)
+		return;
+	for (uint64_t s = c->vc_cut; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e != NULL && e->view < c->view && !e->executed)
+			core_entry_clear(e);
+	}
+	witness_install(c);
+	c->inst_view = c->view;
+	c->inst_cut = c->vc_cut;
+	c->installing = false;
+	c->active = true;
+	if (c->acc_next > 0)
+		core_follower_ack(c, c->acc_next - 1, c->acc_next - 1); /* tells the leader */
+}
+
+void core_send_install(struct core *c, int to)
+{
+	struct proto_msg m = {.type = PROTO_VC_INSTALL,
+			      .view = c->view,
+			      .cut = c->inst_cut,
+			      .commit = c->commit_index};
+	c->io.to_peer(c->io.ctx, to, &m);
+}
+
+void core_on_vc_install(struct core *c, int from, const struct proto_msg *m)
+{
+	if (m->view != c->view || from != c->leader || c->active || is_leader(c))
+		return;
+	c->installing = true;
+	c->vc_cut = m->cut;
+	if (m->commit > c->commit_known)
+		c->commit_known = m->commit;
+	core_vc_check_install(c);
+	core_execute_ready(c);
+}
+
+/* Leader: registers e as in flight (cid index, key index, a descriptor if one is free). */
+static void register_led(struct core *c, struct entry *e)
+{
+	desc_id did;
+	void *payload;
+	if (desc_acquire(c->desc, false, &did, &payload) == 0) {
+		e->desc = did;
+		*(uint64_t *)payload = e->slot;
+	} else {
+		e->desc = 0; /* the pool is full: the entry is in flight all the same */
+	}
+	if (e->cid.client != 0) {
+		uint8_t ck[16];
+		cid_key(&e->cid, ck);
+		cmap_put(c->inflight, ck, 16, (void *)(uintptr_t)(e->slot + 1), NULL);
+	}
+	if (e->op != PROTO_OP_NONE) {
+		struct keyidx_arg ka = {.slot = e->slot,
+					.write = is_write_op(e->op),
+					.weak = e->kind == EK_HO_WEAK,
+					.cid = e->cid};
+		cmap_update(c->keys, e->key, e->klen, core_keyidx_add_cb, &ka);
+	}
+	e->led = true;
+}
+
+/* Puts item it at `slot` of the log (the ring has room); the entry takes its bytes. */
+static struct entry *vc_place(struct core *c, uint64_t slot, struct vc_item *it)
+{
+	struct entry *e = &c->ring[slot & (c->cap - 1)];
+	if (e->used)
+		core_entry_clear(e);
+	e->used = true;
+	e->slot = slot;
+	e->view = c->view;
+	e->cid = it->cid;
+	e->op = it->op;
+	e->key = it->key;
+	e->klen = it->klen;
+	e->val = it->val;
+	e->vlen = it->vlen;
+	e->scan_count = it->op == PROTO_OP_SCAN ? it->scan_count : 0;
+	it->key = NULL;
+	it->val = NULL;
+	return e;
+}
+
+/* True if a collected item takes part in the decision: an entry from slot lo on, unless an
+ * installed later view discarded it (an older view's entry at or after that view's cut); an ok
+ * strong record made in the latest view installed (older records were dealt with by that
+ * view's leader, or belong to commands that never completed). */
+static bool vc_useful(const struct core *c, const struct vc_item *it, uint64_t lo)
+{
+	if (it->record)
+		return (it->ok || it->weak) && it->eview == c->vc_iview;
+	return it->slot >= lo && !(it->eview < c->vc_iview && it->slot >= c->vc_icut);
+}
+
+static int vc_entry_cmp(const void *a, const void *b)
+{
+	const struct vc_item *x = *(const struct vc_item *const *)a;
+	const struct vc_item *y = *(const struct vc_item *const *)b;
+	if (x->slot != y->slot)
+		return x->slot < y->slot ? -1 : 1;
+	if (x->eview != y->eview)
+		return x->eview > y->eview ? -1 : 1; /* highest view first */
+	return x->from - y->from;
+}
+
+static int vc_record_cmp(const void *a, const void *b)
+{
+	const struct vc_item *x = *(const struct vc_item *const *)a;
+	const struct vc_item *y = *(const struct vc_item *const *)b;
+	if (x->cid.client != y->cid.client)
+		return x->cid.client < y->cid.client ? -1 : 1;
+	if (x->cid.seq != y->cid.seq)
+		return x->cid.seq < y->cid.seq ? -1 : 1;
+	return x->from - y->from;
+}
+
+/* New leader: one command to replay from witness records, rv[lo..hi) its records. */
+struct vc_cand {
+	uint32_t lo, hi;
+	bool weak;
+	bool placed;
+};
+
+static bool vc_same_key(struct vc_item **rv, const struct vc_cand *a, const struct vc_cand *b)
+{
+	const struct vc_item *ka = rv[a->lo], *kb = rv[b->lo];
+	return ka->klen == kb->klen && memcmp(ka->key, kb->key, ka->klen) == 0;
+}
+
+/* How many collected replicas recorded a before b, minus how many recorded b before a (same
+ * key; 0 for different keys). A replica holding a strong command but not the weak write counts
+ * as "strong first": a strong GET completed on the fast path only with Q-1 witnesses agreeing
+ * with the leader on the latest weak write before it (read_dep), so in any majority the
+ * witnesses that saw the leader's order outnumber the others. */
+static int vc_order(struct vc_item **rv, const struct vc_cand *a, const struct vc_cand *b)
+{
+	if (!vc_same_key(rv, a, b))
+		return 0;
+	int score = 0;
+	for (int r = 0; r < PROTO_MAX_REPLICAS; r++) {
+		const struct vc_item *ia = NULL, *ib = NULL;
+		for (uint32_t i = a->lo; i < a->hi && ia == NULL; i++)
+			if (rv[i]->from == r)
+				ia = rv[i];
+		for (uint32_t i = b->lo; i < b->hi && ib == NULL; i++)
+			if (rv[i]->from == r)
+				ib = rv[i];
+		if (ia && ib)
+			score += ia < ib ? 1 : -1; /* one replica's items are in arrival order */
+		else if (ia && !a->weak && b->weak)
+			score++;
+		else if (ib && !b->weak && a->weak)
+			score--;
+	}
+	return score;
+}
+
+/* New leader: appends the candidates to the log (7.2 step 3): each session's commands in session
+ * order (a weak write after its causal dep), weak writes (and a weak write and a strong
+ * command) of one key in the order most witnesses recorded them; what no order satisfies (never
+ * seen so far) goes in cid order. */
+/* The read_dep strong GET candidate g had at most of the replicas holding it: the latest weak
+ * record on its key recorded before it there (by cid; {0,0}: none). */
+static struct proto_cid vc_read_dep(struct vc_item **rv, uint32_t nr, const struct vc_cand *g)
+{
+	struct proto_cid dep[PROTO_MAX_REPLICAS];
+	int cnt[PROTO_MAX_REPLICAS], nd = 0, best = -1;
+	const struct vc_item *kg = rv[g->lo];
+	for (uint32_t i = g->lo; i < g->hi; i++) {
+		const struct vc_item *gi = rv[i], *last = NULL;
+		for (uint32_t k = 0; k < nr; k++) {
+			const struct vc_item *w = rv[k];
+			if (!w->weak || w->from != gi->from || w >= gi || (last && w < last) ||
+			    w->key == NULL || w->klen != kg->klen ||
+			    memcmp(w->key, kg->key, kg->klen) != 0)
+				continue;
+			last = w; /* one replica's items are in its arrival order */
+		}
+		struct proto_cid d = last ? last->cid : (struct proto_cid){0, 0};
+		int at = -1;
+		for (int k = 0; k < nd && at < 0; k++)
+			if (dep[k].client == d.client && dep[k].seq == d.seq)
+				at = k;
+		if (at < 0 && nd < PROTO_MAX_REPLICAS) {
+			at = nd++;
+			dep[at] = d;
+			cnt[at] = 0;
+		}
+		if (at >= 0 && ++cnt[at] > (best < 0 ? 0 : cnt[best]))
+			best = at;
+	}
+	return best < 0 ? (struct proto_cid){0, 0} : dep[best];
+}
+
+/* True if candidate x must wait for unplaced candidate y (i != k, same key checked here). */
+static bool vc_waits(struct vc_item **rv, const struct vc_cand *cand, const int *rdep, uint32_t i,
+		     uint32_t k)
+{
+	const struct vc_cand *x = &cand[i], *y = &cand[k];
+	bool xg = !x->weak && rv[x->lo]->op == PROTO_OP_GET;
+	bool yg = !y->weak && rv[y->lo]->op == PROTO_OP_GET;
+	if (xg || yg) {
+		/* a strong GET read its read_dep R and no later write: R goes before it; a weak
+		 * write goes before it only if it goes before R, else after it */
+		const struct vc_cand *w = xg ? y : x;
+		uint32_t gi = xg ? i : k;
+		if (!w->weak)
+			return false;
+		int r = rdep[gi];
+		bool w_first = (r >= 0 && &cand[r] == w) ||
+			       (r >= 0 && !cand[r].placed && vc_order(rv, w, &cand[r]) > 0);
+		return xg ? w_first : !w_first;
+	}
+	return (x->weak || y->weak) && vc_order(rv, y, x) > 0;
+}
+
+static void vc_replay(struct core *c, struct vc_item **rv, uint32_t nr, struct vc_cand *cand,
+		      uint32_t nc)
+{
+	/* each strong GET's read_dep, as the index of a candidate (-1: none, or in the log) */
+	int *rdep = calloc(nc ? nc : 1, sizeof *rdep);
+	for (uint32_t i = 0; i < nc && rdep; i++) {
+		rdep[i] = -1;
+		if (cand[i].weak || rv[cand[i].lo]->op != PROTO_OP_GET)
+			continue;
+		struct proto_cid d = vc_read_dep(rv, nr, &cand[i]);
+		for (uint32_t k = 0; k < nc && d.client; k++)
+			if (cand[k].weak && rv[cand[k].lo]->cid.client == d.client &&
+			    rv[cand[k].lo]->cid.seq == d.seq)
+				rdep[i] = (int)k;
+	}
+	uint32_t left = nc;
+	for (int pass = 0; left > 0; pass++) {
+		bool progress = false;
+		for (uint32_t i = 0; i < nc; i++) {
+			struct vc_cand *x = &cand[i];
+			if (x->placed)
+				continue;
+			/* sorted by cid: the session's earlier candidate is the previous one */
+			if (pass < (int)nc && i > 0 && !cand[i - 1].placed &&
+			    rv[cand[i - 1].lo]->cid.client == rv[x->lo]->cid.client)
+				continue;
+			/* weak writes, and a weak write and a strong command, on one key keep the
+			 * order most witnesses recorded them in; a strong GET keeps what it read */
+			bool wait = false;
+			for (uint32_t k = 0; rdep && pass < (int)nc && k < nc && !wait; k++)
+				wait = k != i && !cand[k].placed && vc_same_key(rv, &cand[k], x) &&
+				       vc_waits(rv, cand, rdep, i, k);
+			if (wait)
+				continue;
+			struct entry *e = vc_place(c, c->next_slot, rv[x->lo]);
+			c->next_slot++;
+			c->log_end = c->next_slot;
+			e->acks = 1u << c->cfg.self;
+			e->kind = x->weak ? EK_HO_WEAK : EK_STRONG;
+			register_led(c, e);
+			c->st.vc_recovered++;
+			x->placed = true;
+			left--;
+			progress = true;
+		}
+		if (!progress && pass < (int)nc)
+			pass = (int)nc - 1; /* stuck (a cycle): the rest in cid order */
+	}
+	free(rdep);
+}
+
+/* New leader, holding the state of a majority: decides the log and installs it (7.2 step 3-4).
+ * Slots from its own execution index on take the entry accepted in the highest view; the log
+ * ends at the first slot nobody collected holds (acknowledgements are cumulative, so nothing
+ * after a hole committed). Then every strong write with ok records at ceil(f/2)+1 of the
+ * collected replicas, not in the log and not executed, is appended: a command completed on the
+ * fast path had Q-1 ok records, so at least that many survive in any majority, and two
+ * conflicting commands never both reach it. Returns false (and waits for more state) when the
+ * collected entries cannot cover every committed slot. */
+static bool vc_decide(struct core *c, uint64_t now_ns)
+{
+	uint64_t lo = c->exec_index;
+	uint32_t ne = 0, nr = 0;
+	for (uint32_t i = 0; i < c->vc_items.n; i++) {
+		const struct vc_item *it = &c->vc_items.v[i];
+		if (vc_useful(c, it, lo))
+			*(it->record ? &nr : &ne) += 1;
+	}
+	struct vc_item **ev = calloc(ne ? ne : 1, sizeof *ev);
+	struct vc_item **rv = calloc(nr ? nr : 1, sizeof *rv);
+	struct vc_item **chosen = calloc(ne ? ne : 1, sizeof *chosen);
+	bool done = false;
+	if (ev == NULL || rv == NULL || chosen == NULL)
+		goto out;
+	ne = nr = 0;
+	for (uint32_t i = 0; i < c->vc_items.n; i++) {
+		struct vc_item *it = &c->vc_items.v[i];
+		if (vc_useful(c, it, lo)) {
+			if (it->record)
+				rv[nr++] = it;
+			else
+				ev[ne++] = it;
+		}
+	}
+	qsort(ev, ne, sizeof *ev, vc_entry_cmp);
+	uint64_t end = lo;
+	for (uint32_t i = 0; i < ne; i++) {
+		if (ev[i]->slot < end)
+			continue; /* the same slot accepted in a lower view */
+		if (ev[i]->slot != end)
+			break; /* a hole */
+		chosen[end - lo] = ev[i];
+		end++;
+	}
+	if (end < c->vc_commit || core_ring_fit(c, end + nr) != 0) {
+		c->st.vc_stuck++; /* e.g. a replica that executed further collected its log */
+		goto out;
+	}
+	for (uint64_t s = lo; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e != NULL)
+			core_entry_clear(e);
+	}
+	for (uint64_t s = lo; s < end; s++)
+		vc_place(c, s, chosen[s - lo]);
+	c->st.vc_truncated += c->log_end > end ? c->log_end - end : 0;
+	c->next_slot = c->log_end = end;
+	c->inst_view = c->view;
+	c->inst_acked = 1u << c->cfg.self;
+	c->st.vc_last_us = (now_ns - c->vc_start_ns) / 1000;
+	/* every entry held is now of this view; followers that executed a slot have it */
+	for (uint64_t s = c->log_base; s < end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e == NULL)
+			continue;
+		e->view = c->view;
+		e->acks = 1u << c->cfg.self;
+		for (int p = 0; p < c->cfg.n; p++)
+			if ((c->vc_done & (1u << p)) && c->vc_exec[p] > s)
+				e->acks |= 1u << p;
+		e->reply_ok = e->sync_wanted = false;
+		e->conn = 0;
+		e->kind = EK_STRONG;
+		e->sent_ns = 0;
+		if (!e->executed)
+			register_led(c, e);
+	}
+	qsort(rv, nr, sizeof *rv, vc_record_cmp);
+	int threshold = (c->f + 1) / 2 + 1;
+#ifdef CURPKV_MUTANT_NO_REPLAY
+	threshold = c->cfg.n + 1; /* mutant: witness records are never replayed */
+#endif
+	/* candidates: every weak write recorded anywhere (HO), every strong command with ok
+	 * records at the threshold; neither executed nor in the log already */
+	struct vc_cand *cand = calloc(nr ? nr : 1, sizeof *cand);
+	uint32_t nc = 0;
+	if (cand == NULL)
+		goto out;
+	for (uint32_t i = 0; i < nr;) {
+		uint32_t j = i;
+		int holders = 0, last = -1;
+		bool weak = false;
+		for (; j < nr && rv[j]->cid.client == rv[i]->cid.client &&
+		       rv[j]->cid.seq == rv[i]->cid.seq;
+		     j++) {
+			if (rv[j]->from != last)
+				holders++;
+			last = rv[j]->from;
+			weak |= rv[j]->weak;
+		}
+		uint8_t ck[16];
+		cid_key(&rv[i]->cid, ck);
+		if ((weak || holders >= threshold) && !core_already_executed(c, &rv[i]->cid) &&
+		    core_inflight_slot(c, ck) == NO_SLOT)
+			cand[nc++] = (struct vc_cand){.lo = i, .hi = j, .weak = weak};
+		i = j;
+	}
+	vc_replay(c, rv, nr, cand, nc);
+	free(cand);
+	/* the decided log ends after the replayed commands: a follower installs this view (and
+	 * drops its older records) only once it holds all of them */
+	c->inst_cut = c->next_slot;
+	if (c->vc_commit > c->commit_index)
+		c->commit_index = c->vc_commit;
+	c->commit_known = c->commit_index;
+	witness_install(c);
+	c->active = true;
+	c->commit_sent = 0;
+	if (desc_in_use(c->desc) >= desc_capacity(c->desc))
+		core_set_intake(c, false);
+	core_vc_reset(c);
+	for (int p = 0; p < c->cfg.n; p++)
+		if (p != c->cfg.self)
+			core_peer_up(c, p, now_ns); /* VC_INSTALL, then what p lacks */
+	core_advance_commit(c, now_ns);
+	done = true;
+out:
+	free(ev);
+	free(rv);
+	free(chosen);
+	return done;
+}
+
+static void vc_try_decide(struct core *c, uint64_t now_ns)
+{
+	if (c->active || !is_leader(c) || popcount32(c->vc_done) < c->majority)
+		return;
+	vc_decide(c, now_ns);
+}
+
+/* New leader: asks every replica not collected yet for its state. */
+void core_vc_request(struct core *c, uint64_t now_ns)
+{
+	struct proto_msg r = {.type = PROTO_VC_REQ, .view = c->view, .slot = c->exec_index};
+	for (int p = 0; p < c->cfg.n; p++)
+		if (p != c->cfg.self && !(c->vc_done & (1u << p)))
+			c->io.to_peer(c->io.ctx, p, &r);
+	c->vc_req_ns = now_ns;
+}
+
+/* Leader stepping down: nothing of its view is in flight any more. */
+static void step_down(struct core *c)
+{
+	for (uint64_t s = c->log_base; s < c->log_end; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (e != NULL && e->led)
+			core_unregister_led(c, e);
+	}
+	core_set_intake(c, true);
+}
+
+/* Enters `view` led by `leader` (7.2 step 1, the fence): from now on nothing of an older view
+ * is recorded, accepted, acknowledged or answered here. */
+void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
+{
+	if (view <= c->view || leader < 0 || leader >= c->cfg.n)
+		return;
+	if (is_leader(c))
+		step_down(c);
+	c->view = view;
+	c->leader = leader;
+	c->active = false;
+	c->installing = false;
+	c->vc_start_ns = now_ns;
+	c->ack_pending = false;
+	c->acc_next = c->exec_index;
+	core_vc_reset(c);
+	c->st.view_changes++;
+	if (leader == c->cfg.self) {
+		vc_send_state(c, -1, c->exec_index);
+		core_vc_request(c, now_ns);
+		vc_try_decide(c, now_ns);
+	}
+}
+
+void core_view_change(struct core *c, uint64_t view, int leader, uint64_t now_ns)
+{
+	core_view_enter(c, view, leader, now_ns);
+}
+
+void core_on_vc_req(struct core *c, int from, const struct proto_msg *m)
+{
+	if (m->view != c->view || from != c->leader || c->active || is_leader(c))
+		return;
+	if (c->hold)
+		return; /* 7.3: its records were lost: it cannot be counted in the majority */
+	vc_send_state(c, from, m->slot);
+}
+
+void core_on_vc_item(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
+{
+	if (m->view != c->view || !is_leader(c) || c->active || (c->vc_done & (1u << from)))
+		return;
+	struct vc_list *l = &c->vc_pending[from];
+	if (m->type != PROTO_VC_DONE) {
+		vc_list_add(l, from, m);
+		return;
+	}
+	/* whole (no frame lost on the way) or nothing: a re-request gets it again */
+	if (!l->nomem && l->n == m->slot_hi && vc_list_move(&c->vc_items, l) == 0) {
+		c->vc_done |= 1u << from;
+		c->vc_exec[from] = m->slot;
+		if (m->commit > c->vc_commit)
+			c->vc_commit = m->commit;
+		if (m->eview > c->vc_iview) {
+			c->vc_iview = m->eview;
+			c->vc_icut = m->cut;
+		}
+		vc_try_decide(c, now_ns);
+	} else {
+		vc_list_clear(l);
+	}
+}

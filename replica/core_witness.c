@@ -1,0 +1,351 @@
+/* replica/core_witness: the witness role of the core (PROTOCOL.md 3): records of unsynced
+ * commands per key, conflict checks, and what weak writes (HO) leave for reads and recovery. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replica/core_int.h"
+
+/* ---- witness -------------------------------------------------------------------------- */
+
+enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void **val, void *arg)
+{
+	struct witness_arg *a = arg;
+	struct wlist *l = *val;
+	bool conflict = false;
+	for (uint32_t i = 0; l && i < l->n; i++) {
+		const struct wrec *r = &l->r[i];
+		if (r->cid.client == a->cid.client && r->cid.seq == a->cid.seq) {
+			a->ok = r->ok; /* a re-sent command gets the same answer */
+			return CMAP_KEEP;
+		}
+		if (r->weak) {
+			a->read_dep = r->cid; /* arrival order: the last one wins */
+			if (a->weak_neutral)
+				continue;
+		}
+#ifndef CURPKV_MUTANT_NO_CONFLICT_CHECK
+		if (r->write || a->write)
+			conflict = true;
+#endif
+	}
+	a->ok = a->weak || a->force_ok || (!conflict && !a->full);
+	if (a->full)
+		return CMAP_KEEP; /* never grows beyond the cap; a strong answer is ok=false */
+	uint8_t *v = NULL;
+	if (a->keep_val && a->vlen) {
+		v = malloc(a->vlen);
+		if (v == NULL) {
+			a->ok = false;
+			return CMAP_KEEP;
+		}
+		memcpy(v, a->val, a->vlen);
+	}
+	if (l == NULL || l->n == l->cap) {
+		uint32_t ncap = l ? l->cap * 2 : 2;
+		struct wlist *nl = realloc(l, sizeof *nl + ncap * sizeof nl->r[0]);
+		if (nl == NULL) {
+			free(v);
+			a->ok = false;
+			return CMAP_KEEP;
+		}
+		if (l == NULL)
+			nl->n = 0;
+		nl->cap = ncap;
+		l = nl;
+		*val = l;
+	}
+	l->r[l->n++] = (struct wrec){.cid = a->cid,
+				     .view = a->c->view,
+				     .write = a->write,
+				     .ok = a->ok,
+				     .weak = a->weak,
+				     .op = a->op,
+				     .bound = a->bound,
+				     .conn = a->conn,
+				     .val = v,
+				     .vlen = a->keep_val ? a->vlen : 0};
+	a->added = true;
+	a->c->witness_n++;
+	return CMAP_KEEP;
+}
+
+static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, void **val,
+						 void *arg)
+{
+	struct witness_arg *a = arg;
+	struct wlist *l = *val;
+	if (l == NULL)
+		return CMAP_KEEP;
+	for (uint32_t i = 0; i < l->n; i++) {
+		if (l->r[i].cid.client == a->cid.client && l->r[i].cid.seq == a->cid.seq) {
+			a->removed = l->r[i];
+			a->was_removed = true;
+			/* keep arrival order: read_dep is "the latest" weak record */
+			memmove(&l->r[i], &l->r[i + 1], (l->n - i - 1) * sizeof l->r[0]);
+			l->n--;
+			a->c->witness_n--;
+			break;
+		}
+	}
+	if (l->n == 0) {
+		free(l);
+		*val = NULL;
+		return CMAP_DELETE;
+	}
+	return CMAP_KEEP;
+}
+
+enum cmap_update_result core_spend_cb(const void *key, size_t klen, void **val, void *arg)
+{
+	struct spend_arg *a = arg;
+	struct spend *sp = *val;
+	if (!a->add) {
+		if (sp == NULL)
+			return CMAP_KEEP;
+		for (uint32_t i = 0; i < sp->n; i++) {
+			if (sp->e[i].seq == a->seq) {
+				memmove(&sp->e[i], &sp->e[i + 1],
+					(sp->n - i - 1) * sizeof sp->e[0]);
+				sp->n--;
+				break;
+			}
+		}
+		if (sp->n == 0) {
+			free(sp);
+			*val = NULL;
+			return CMAP_DELETE;
+		}
+		return CMAP_KEEP;
+	}
+	if (sp == NULL || sp->n == sp->cap) {
+		uint32_t ncap = sp ? sp->cap * 2 : 4;
+		struct spend *ns = realloc(sp, sizeof *ns + ncap * sizeof ns->e[0]);
+		if (ns == NULL) {
+			a->failed = true;
+			return CMAP_KEEP;
+		}
+		if (sp == NULL)
+			ns->n = 0;
+		ns->cap = ncap;
+		sp = ns;
+		*val = sp;
+	}
+	uint32_t i = sp->n; /* ascending: arrivals are almost always in order */
+	while (i > 0 && sp->e[i - 1].seq > a->seq)
+		i--;
+	memmove(&sp->e[i + 1], &sp->e[i], (sp->n - i) * sizeof sp->e[0]);
+	sp->e[i] = (struct spend_ent){.seq = a->seq, .dep = a->dep};
+	sp->n++;
+	return CMAP_KEEP;
+}
+
+struct deps_arg {
+	struct proto_msg *m;
+	uint64_t below; /* only seqs below this (the strong command's own seq) */
+	bool overflow;
+};
+
+static void deps_read_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct deps_arg *a = arg;
+	const struct spend *sp = val;
+	for (uint32_t i = 0; i < sp->n && sp->e[i].seq < a->below; i++) {
+		if (a->m->n_deps == PROTO_MAX_DEPS) {
+			a->overflow = true;
+			return;
+		}
+		a->m->deps[a->m->n_deps++] = sp->e[i].seq;
+	}
+}
+
+static enum cmap_update_result weak_exec_cb(const void *key, size_t klen, void **val, void *arg)
+{
+	const struct spend_arg *a = arg;
+	struct client_rec *cr = *val;
+	if (cr != NULL && a->seq > cr->weak_exec_hi)
+		cr->weak_exec_hi = a->seq; /* no record for an unknown client: reported as 0 */
+	return CMAP_KEEP;
+}
+
+void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	*(uint64_t *)arg = ((const struct client_rec *)val)->weak_exec_hi;
+}
+
+/* Removes e's witness record (it executed here). An HO weak record of a session bound to this
+ * replica tells that session its write is executed (the client's write set shrinks only then). */
+void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
+{
+	struct witness_arg a = {.c = c, .cid = e->cid};
+	if (!cmap_contains(c->witness, e->key, e->klen))
+		return;
+	cmap_update(c->witness, e->key, e->klen, witness_remove_cb, &a);
+	if (!a.was_removed)
+		return;
+	free(a.removed.val);
+	if (!a.removed.weak)
+		return;
+	struct spend_arg sa = {.seq = e->cid.seq, .add = false};
+	cmap_update_u64(c->spend, e->cid.client, core_spend_cb, &sa);
+	cmap_update_u64(c->clients, e->cid.client, weak_exec_cb, &sa);
+	if (a.removed.bound == c->cfg.self) {
+		struct proto_msg r = {.type = PROTO_CAUSAL_REPLY,
+				      .view = c->view,
+				      .cid = e->cid,
+				      .slot = e->slot,
+				      .ok = true,
+				      .status = status};
+		c->io.to_client(c->io.ctx, a.removed.conn, &r);
+	}
+}
+
+void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m)
+{
+	struct proto_msg r = {.type = PROTO_RECORD_ACK, .view = c->view, .cid = m->cid};
+#ifdef CURPKV_MUTANT_NO_FENCING
+	/* mutant: a witness still records for (and answers as) an older view's leader */
+	if (m->view < c->view)
+		r.view = m->view;
+	else
+#endif
+	    if (m->view != c->view) {
+		c->st.stale_view++;
+		r.ok = false;
+		c->io.to_client(c->io.ctx, conn, &r);
+		return;
+	}
+#ifndef CURPKV_MUTANT_NO_FENCING
+	if (!c->active) {
+		r.ok = false; /* a view change is running: nothing is recorded until it ends */
+		c->io.to_client(c->io.ctx, conn, &r);
+		return;
+	}
+#endif
+	if (c->hold && !core_already_executed(c, &m->cid)) {
+		/* 7.3: restarted, its records lost: no super quorum may count on it yet */
+		c->st.conflicts++;
+		r.ok = false;
+		c->io.to_client(c->io.ctx, conn, &r);
+		return;
+	}
+	if (core_already_executed(c, &m->cid)) {
+		/* Executed here, hence committed: durable without a record. */
+		c->st.duplicates++;
+		r.ok = true;
+		c->io.to_client(c->io.ctx, conn, &r);
+		return;
+	}
+	bool ho = c->cfg.protocol == CONF_PROTO_CURPHO;
+	struct witness_arg a = {.c = c,
+				.cid = m->cid,
+				.write = is_write_op(m->cmd.op),
+				.op = m->cmd.op,
+				.keep_val = is_write_op(m->cmd.op), /* a view change replays it */
+				.val = m->cmd.val,
+				.vlen = m->cmd.vlen,
+				.weak_neutral = ho,
+				.full = c->witness_n >= c->cfg.max_witness};
+	if (m->cmd.op == PROTO_OP_SCAN) {
+		a.ok = false; /* strong SCAN: slow path only (range conflicts are not tracked) */
+	} else {
+		cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a);
+	}
+	if (ho) {
+		/* 5.3: the session's own pending weak writes, and for a GET the latest pending weak
+		 * write of any session on the key (seen before this GET was inserted). */
+		struct deps_arg da = {.m = &r, .below = m->cid.seq};
+		cmap_get_u64(c->spend, m->cid.client, deps_read_cb, &da);
+		if (da.overflow) {
+			a.ok =
+			    false; /* cannot report them all: the client must take the slow path */
+			r.n_deps = 0;
+		}
+		if (m->cmd.op == PROTO_OP_GET)
+			r.read_dep = a.read_dep;
+		/* weak writes of the session executed here (in session order): durable, so the
+		 * client need not find them among the deps */
+		uint64_t hi = 0;
+		cmap_get_u64(c->clients, m->cid.client, core_weak_exec_read_cb, &hi);
+		r.dep_exec = hi < m->cid.seq ? hi : m->cid.seq - 1;
+	}
+	if (!a.ok)
+		c->st.conflicts++;
+	r.ok = a.ok;
+	c->io.to_client(c->io.ctx, conn, &r);
+}
+
+/* HO: records a weak write (every replica, the leader included). Returns 0 when recorded (or
+ * already recorded), -ENOSPC when the table is full or memory ran out. */
+int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_msg *m)
+{
+	struct witness_arg a = {.c = c,
+				.cid = m->cid,
+				.write = true,
+				.weak = true,
+				.keep_val = true,
+				.op = m->cmd.op,
+				.val = m->cmd.val,
+				.vlen = m->cmd.vlen,
+				.bound = m->bound,
+				.conn = conn,
+				.full = c->witness_n >= c->cfg.max_witness};
+	cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a);
+	if (!a.ok)
+		return -ENOSPC;
+	if (a.added) {
+		struct spend_arg sa = {.seq = m->cid.seq, .dep = m->dep, .add = true};
+		cmap_update_u64(c->spend, m->cid.client, core_spend_cb, &sa);
+		if (sa.failed) {
+			/* without the session index the record would be invisible to causal_deps:
+			 * take it back */
+			struct witness_arg ra = {.c = c, .cid = m->cid};
+			cmap_update(c->witness, m->cmd.key, m->cmd.klen, witness_remove_cb, &ra);
+			if (ra.was_removed)
+				free(ra.removed.val);
+			return -ENOSPC;
+		}
+	}
+	return 0;
+}
+
+struct own_arg {
+	uint64_t client;
+	uint64_t below; /* only writes the session issued before the read (session order) */
+	struct proto_msg *m;
+	bool found;
+};
+
+static void own_pending_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	(void)key;
+	(void)klen;
+	struct own_arg *a = arg;
+	const struct wlist *l = val;
+	/* the session's latest write in session order (highest seq), not the latest to arrive: a
+	 * re-sent write can arrive after a later one */
+	const struct wrec *best = NULL;
+	for (uint32_t i = 0; i < l->n; i++) {
+		const struct wrec *r = &l->r[i];
+		if (r->write && r->cid.client == a->client && r->cid.seq < a->below &&
+		    (best == NULL || r->cid.seq > best->cid.seq))
+			best = r;
+	}
+	if (best) {
+		a->found = true;
+		a->m->status = best->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
+		a->m->value = best->op == PROTO_OP_PUT ? best->val : NULL;
+		a->m->vlen = best->op == PROTO_OP_PUT ? best->vlen : 0;
+	}
+}
+
+/* HO weak read: the session's own latest pending write (weak, or strong) to key, if this replica
+ * holds one (nothing after it has executed here: execution is in slot order).
+ * The value pointer stays valid until the witness table next changes (single thread). */
+bool core_own_pending_write(struct core *c, const struct proto_cid *read, const uint8_t *key,
+			    uint32_t klen, struct proto_msg *m)
+{
+	struct own_arg a = {.client = read->client, .below = read->seq, .m = m};
+	cmap_get(c->witness, key, klen, own_pending_cb, &a);
+	return a.found;
+}
