@@ -24,6 +24,7 @@ struct cli_args {
 	const char *latency;  /* -latency F */
 	const char *quorum;   /* -quorum F */
 	const char *log;      /* -log F */
+	const char *xlog;     /* -xlog F (server) */
 	bool check;
 	bool help;
 	bool version;
@@ -40,6 +41,7 @@ static void usage(FILE *out)
 	    "usage: curpkv -run master|server|replica|client -config FILE [-alias NAME]\n"
 	    "              [-protocol curp|curpho|curpht] [-latency FILE] [-quorum FILE] [-log "
 	    "FILE]\n"
+	    "              [-xlog FILE]\n"
 	    "       curpkv -check -config FILE [-alias NAME] [-protocol P]\n"
 	    "       curpkv stats -config FILE      print every replica's counters\n"
 	    "       curpkv get|del -config FILE [--weak] KEY   curpkv put -config FILE [--weak] "
@@ -62,6 +64,9 @@ static void usage(FILE *out)
 	    "<rtt>\" rows)\n"
 	    "  -quorum FILE   quorum file (its leader line picks the initial leader)\n"
 	    "  -log FILE      log to FILE (truncated) instead of stderr\n"
+	    "  -xlog FILE     server: write \"<slot> <client> <seq>\" to FILE (truncated) for "
+	    "every\n"
+	    "                 command it executes (a testing aid; see docs/testing.md)\n"
 	    "  -check         parse and validate the conf, print the effective settings, exit\n"
 	    "  -version       print the version\n"
 	    "Flags may be written -flag or --flag, with the value as the next argument or after "
@@ -82,6 +87,7 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
 	    {"latency", offsetof(struct cli_args, latency)},
 	    {"quorum", offsetof(struct cli_args, quorum)},
 	    {"log", offsetof(struct cli_args, log)},
+	    {"xlog", offsetof(struct cli_args, xlog)},
 	};
 	bool allow_pos = a->allow_pos;
 	memset(a, 0, sizeof *a);
@@ -191,6 +197,12 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	}
 	bool master = !strcasecmp(a->run, "master");
 	bool client = !strcasecmp(a->run, "client");
+	if (a->xlog && (master || client)) {
+		fprintf(stderr, "curpkv: -xlog is for -run server\n");
+		if (out != stderr)
+			fclose(out);
+		return 2;
+	}
 	struct common_logger lg;
 	common_logger_init(&lg, out, COMMON_LOG_INFO,
 			   a->alias ? a->alias
@@ -199,7 +211,7 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 						: "replica"));
 	int status = master   ? master_main(c, s, a->quorum, &lg)
 		     : client ? loadgen_main(c, s, a->alias, &lg)
-			      : server_main(c, s, a->alias, a->latency, a->quorum, &lg);
+			      : server_main(c, s, a->alias, a->latency, a->quorum, a->xlog, &lg);
 	if (out != stderr)
 		fclose(out);
 	return status;

@@ -16,6 +16,7 @@
 #include "replica/core.h"
 
 #define SERVER_TICK_S 0.005 /* core_tick period */
+#define XLOG_FLUSH_S  0.1   /* -xlog: the execution log is flushed this often */
 
 struct server;
 
@@ -71,6 +72,9 @@ struct server {
 	bool intake_open;
 	uint32_t client_delay_us; /* delay for non-co-located clients */
 	ev_timer tick;
+	/* -xlog: a line per command executed here, or NULL (not owned); flushed by xlog_t */
+	FILE *xlog;
+	ev_timer xlog_t;
 	/* counters of the shell (the net ones are in nl.st) */
 	uint64_t dropped_to_peer, dropped_to_client, clients_refused, protocol_errors;
 };
@@ -157,6 +161,23 @@ static void set_client_reading(struct server *s)
 		else
 			net_conn_pause(in->c);
 	}
+}
+
+/* -xlog: "<slot> <client> <seq>" per command executed here, in execution (= slot) order. Slots
+ * installed by a state transfer are not listed. stdio-buffered; flushed every XLOG_FLUSH_S. */
+static void io_executed(void *ctx, const struct proto_cid *cid, uint64_t slot)
+{
+	struct server *s = ctx;
+	fprintf(s->xlog, "%llu %llu %llu\n", (unsigned long long)slot,
+		(unsigned long long)cid->client, (unsigned long long)cid->seq);
+}
+
+static void xlog_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct server *s = w->data;
+	(void)loop;
+	(void)revents;
+	fflush(s->xlog);
 }
 
 static void io_client_intake(void *ctx, bool open)
@@ -334,7 +355,8 @@ static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
 	struct core_io io = {.ctx = s,
 			     .to_peer = io_to_peer,
 			     .to_client = io_to_client,
-			     .client_intake = io_client_intake};
+			     .client_intake = io_client_intake,
+			     .executed = s->xlog ? io_executed : NULL};
 	int rc = core_create(&cfg, leader, &io, &s->core);
 	if (rc != 0) {
 		LOG_ERROR(s->log, "cannot create the replica core: %s", strerror(-rc));
@@ -781,6 +803,12 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 	}
 	ev_timer_init(&s->tick, tick_cb, SERVER_TICK_S, SERVER_TICK_S);
 	s->tick.data = s;
+	s->xlog = opt->xlog;
+	if (s->xlog) {
+		ev_timer_init(&s->xlog_t, xlog_flush_cb, XLOG_FLUSH_S, XLOG_FLUSH_S);
+		s->xlog_t.data = s;
+		ev_timer_start(s->loop, &s->xlog_t);
+	}
 	*out = s;
 	return 0;
 
@@ -806,6 +834,10 @@ void server_destroy(struct server *s)
 		return;
 	cloops_destroy(s->cloops); /* joins the client loops before the core goes away */
 	ev_timer_stop(s->loop, &s->tick);
+	if (s->xlog) {
+		ev_timer_stop(s->loop, &s->xlog_t);
+		fflush(s->xlog);
+	}
 	net_listener_close(&s->lis);
 	net_dialer_stop(&s->master);
 	for (int j = 0; j < s->n; j++)
@@ -842,7 +874,8 @@ static void stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 }
 
 int server_main(const struct conf *conf, const struct conf_settings *s, const char *alias,
-		const char *latency_path, const char *quorum_path, const struct common_logger *log)
+		const char *latency_path, const char *quorum_path, const char *xlog_path,
+		const struct common_logger *log)
 {
 	int status = 1;
 	const struct conf_host *h = alias ? conf_find_replica(conf, alias) : NULL;
@@ -876,19 +909,29 @@ int server_main(const struct conf *conf, const struct conf_settings *s, const ch
 		}
 		LOG_INFO(log, "quorum file names leader %d; the master's choice is used", leader);
 	}
+	FILE *xlog = NULL;
+	if (xlog_path) {
+		xlog = fopen(xlog_path, "w");
+		if (xlog == NULL) {
+			LOG_ERROR(log, "cannot open the execution log %s: %s", xlog_path,
+				  strerror(errno));
+			goto out_lat;
+		}
+	}
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	if (loop == NULL) {
 		LOG_ERROR(log, "cannot create the event loop");
-		goto out_lat;
+		goto out_xlog;
 	}
 	struct server_options opt = {.conf = conf,
 				     .settings = s,
 				     .self = h->id,
 				     .latency = have_lat ? &lat : NULL,
-				     .log = log};
+				     .log = log,
+				     .xlog = xlog};
 	struct server *srv;
 	if (server_create(loop, &opt, &srv) != 0)
-		goto out_lat;
+		goto out_xlog;
 	ev_signal sigint, sigterm;
 	ev_signal_init(&sigint, stop_cb, SIGINT);
 	ev_signal_init(&sigterm, stop_cb, SIGTERM);
@@ -901,6 +944,11 @@ int server_main(const struct conf *conf, const struct conf_settings *s, const ch
 	server_destroy(srv);
 	LOG_INFO(log, "replica%d stopped", h->id);
 	status = 0;
+out_xlog:
+	if (xlog && fclose(xlog) != 0) {
+		LOG_ERROR(log, "execution log %s: %s", xlog_path, strerror(errno));
+		status = 1;
+	}
 out_lat:
 	if (have_lat)
 		conf_latency_free(&lat);

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <ev.h>
 
@@ -36,6 +37,8 @@ struct server_options {
 	int self;			      /* this replica's id */
 	const struct conf_latency *latency;   /* -latency file, NULL if none; not owned */
 	const struct common_logger *log;      /* not owned; may be NULL */
+	FILE
+	    *xlog; /* the execution log (-xlog), or NULL; not owned, written on the loop's thread */
 };
 
 /* Creates the server on loop: listens, starts dialing the master and the peers. Returns 0 and
@@ -51,9 +54,12 @@ bool server_ready(const struct server *s);
 uint16_t server_port(const struct server *s);
 
 /* `curpkv -run server|replica`: runs replica `alias` on the default loop until SIGINT/SIGTERM.
- * latency_path and quorum_path may be NULL (the leader comes from the master; a quorum file
- * only produces a warning if it disagrees). Returns the process exit status. Thread: main. */
+ * latency_path, quorum_path and xlog_path may be NULL (the leader comes from the master; a
+ * quorum file only produces a warning if it disagrees). xlog_path: the execution log, truncated,
+ * one line "<slot> <client> <seq>" per command executed here (a testing aid: docs/testing.md).
+ * Returns the process exit status. Thread: main. */
 int server_main(const struct conf *conf, const struct conf_settings *s, const char *alias,
-		const char *latency_path, const char *quorum_path, const struct common_logger *log);
+		const char *latency_path, const char *quorum_path, const char *xlog_path,
+		const struct common_logger *log);
 
 #endif

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <arpa/inet.h>
 #include <errno.h>
+#include <glob.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -370,6 +371,8 @@ static char live_dir[256];
 static const char *env_protocol = "curp";
 /* Replica i at 127.0.0.(10+i) instead of 127.0.0.1 (per-address network rules). */
 static bool env_spread = false;
+/* Replicas write execution logs (-xlog) to replica<i>[.run<run>].xlog in the scratch directory. */
+static bool env_xlog = false;
 
 /* Starts replica i of e's conf as a new process; run > 0 (a restart) logs to
  * replica<i>.run<run>.log, so the earlier process's log is kept. */
@@ -382,7 +385,18 @@ static void env_start_replica(struct cluster_env *e, int i, int run)
 		snprintf(log, sizeof log, "%s/%s.run%d.log", e->dir, alias, run);
 	else
 		snprintf(log, sizeof log, "%s/%s.log", e->dir, alias);
-	char *argv[] = {bin, "-run", "server", "-config", e->conf_path, "-alias", alias, NULL};
+	char xlog[600];
+	if (run > 0)
+		snprintf(xlog, sizeof xlog, "%s/%s.run%d.xlog", e->dir, alias, run);
+	else
+		snprintf(xlog, sizeof xlog, "%s/%s.xlog", e->dir, alias);
+	char *argv[10] = {bin, "-run", "server", "-config", e->conf_path, "-alias", alias};
+	int k = 7;
+	if (env_xlog) {
+		argv[k++] = "-xlog";
+		argv[k++] = xlog;
+	}
+	argv[k] = NULL;
 	assert_int_equal(proc_start(&e->replicas[i], alias, log, argv), 0);
 }
 
@@ -1144,6 +1158,18 @@ static void test_cli(void **state)
 	assert_int_equal(cli(&e, e.dir, weak, &out), 2); /* curp has no weak operations */
 	assert_non_null(strstr(out, "curp has no weak operations"));
 	free(out);
+	/* the execution log is a server's: a master refuses it (usage) */
+	char bin[512], log[600], xl[600];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(log, sizeof log, "%s/xlog-master.log", e.dir);
+	snprintf(xl, sizeof xl, "%s/master.xlog", e.dir);
+	char *mx[] = {bin, "-run", "master", "-config", e.conf_path, "-xlog", xl, NULL};
+	struct proc mp;
+	assert_int_equal(proc_start(&mp, "master-xlog", log, mx), 0);
+	assert_int_equal(proc_wait(&mp, 30000), 2);
+	out = slurp(log);
+	assert_non_null(strstr(out, "-xlog is for -run server"));
+	free(out);
 	/* scan: the live keys from KEY on, in byte order, "key<TAB>value" lines */
 	const char *kv[][2] = {{"scan-c", "3"}, {"scan-a", "1"}, {"scan-b", "2"}, {"scan-d", "4"}};
 	for (int i = 0; i < 4; i++) {
@@ -1573,8 +1599,9 @@ struct hy_op {
 	int key;
 	uint32_t val; /* write: its value id (index + 1); read: the id read, 0 = not found */
 	uint64_t invoke_ns, complete_ns, slot_ns;
-	uint64_t slot; /* UINT64_MAX until learned */
-	int path;      /* enum session_path of its completion */
+	uint64_t slot;	/* UINT64_MAX until learned */
+	uint64_t xslot; /* where the replicas executed it (execution logs); UINT64_MAX: not seen */
+	int path;	/* enum session_path of its completion */
 };
 
 struct hy_run;
@@ -1586,6 +1613,12 @@ struct hy_sess {
 	uint64_t submitted;
 	uint32_t *by_seq; /* session seq -> op index */
 	struct common_rng rng;
+	/* the session refused the next operation (-EAGAIN: HO, a write it read is not ordered
+	 * yet); the same operation is submitted again on the retry timer */
+	bool pending;
+	uint32_t pend_idx;
+	uint64_t stalls;
+	ev_timer retry;
 };
 
 struct hy_run {
@@ -1682,14 +1715,20 @@ static void hy_next(struct hy_sess *s)
 	struct hy_run *r = s->r;
 	if (s->submitted >= r->per_session)
 		return;
-	uint32_t idx = r->n_ops++;
+	if (!s->pending) {
+		uint32_t idx = r->n_ops++;
+		struct hy_op *o = &r->ops[idx];
+		o->sess = s->id;
+		o->key = (int)common_rng_below(&s->rng, HY_KEYS);
+		o->weak = common_rng_below(&s->rng, 100) < 50;
+		o->write = common_rng_below(&s->rng, 100) < 50;
+		o->slot = UINT64_MAX;
+		o->val = o->write ? idx + 1 : 0;
+		s->pending = true;
+		s->pend_idx = idx;
+	}
+	uint32_t idx = s->pend_idx;
 	struct hy_op *o = &r->ops[idx];
-	o->sess = s->id;
-	o->key = (int)common_rng_below(&s->rng, HY_KEYS);
-	o->weak = common_rng_below(&s->rng, 100) < 50;
-	o->write = common_rng_below(&s->rng, 100) < 50;
-	o->slot = UINT64_MAX;
-	o->val = o->write ? idx + 1 : 0;
 	char val[24];
 	snprintf(val, sizeof val, "v%u", idx + 1);
 	uint64_t key = 0x6b6579u << 8 | (uint64_t)o->key;
@@ -1702,6 +1741,13 @@ static void hy_next(struct hy_sess *s)
 	o->invoke_ns = hy_now();
 	int64_t seq = o->weak ? cluster_session_submit_weak(s->cs, &c, hy_done, s)
 			      : cluster_session_submit(s->cs, &c, hy_done, s);
+	if (seq == -EAGAIN) {
+		s->stalls++;
+		ev_timer_set(&s->retry, 0.001, 0.0);
+		ev_timer_start(r->loop, &s->retry);
+		return;
+	}
+	s->pending = false;
 	if (seq <= 0) {
 		fprintf(stderr, "session %d: submit failed: %lld\n", s->id, (long long)seq);
 		r->failed = true;
@@ -1711,6 +1757,13 @@ static void hy_next(struct hy_sess *s)
 	o->seq = (uint64_t)seq;
 	s->by_seq[seq] = idx;
 	s->submitted++;
+}
+
+static void hy_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	hy_next(w->data);
 }
 
 static void hy_session_ready(struct cluster_session *cs, void *arg)
@@ -1777,11 +1830,144 @@ static int cmp_ev(const void *a, const void *b)
 	return x->t < y->t ? -1 : x->t > y->t;
 }
 
-/* The certificate checks of the header comment. Returns the number of slotted operations. */
-static uint64_t hy_check(struct hy_run *r)
+/* One pass over the replicas' execution logs (-xlog files in dir, whole lines only): checks
+ * that they agree (one command per slot, one slot per command, across every replica and
+ * process) and sets each operation's xslot. Returns how many slotted operations are still not
+ * seen (a follower's log may lag its flush). */
+static uint32_t hy_xlog_pass(struct hy_run *r, const char *dir, uint64_t *lines, int *files)
+{
+	char pat[600];
+	snprintf(pat, sizeof pat, "%s/replica*.xlog", dir);
+	glob_t g;
+	int grc = glob(pat, 0, NULL, &g);
+	assert_true(grc == 0 || grc == GLOB_NOMATCH);
+	/* slot -> the command executed there: (client, seq); client 0 = none seen */
+	uint64_t cap = 1024, *at_client = calloc(cap, 8), *at_seq = calloc(cap, 8);
+	assert_true(at_client && at_seq);
+	uint64_t client_of[HY_SESSIONS];
+	for (int s = 0; s < HY_SESSIONS; s++)
+		client_of[s] = session_client_id(cluster_session_get(r->s[s].cs));
+	for (uint32_t i = 0; i < r->n_ops; i++)
+		r->ops[i].xslot = UINT64_MAX;
+	*lines = 0;
+	*files = grc == 0 ? (int)g.gl_pathc : 0;
+	for (size_t f = 0; grc == 0 && f < g.gl_pathc; f++) {
+		FILE *in = fopen(g.gl_pathv[f], "r");
+		assert_non_null(in);
+		char line[128];
+		while (fgets(line, sizeof line, in)) {
+			unsigned long long slot, client, seq;
+			if (strchr(line, '\n') == NULL)
+				break; /* the last line, half flushed */
+			if (sscanf(line, "%llu %llu %llu", &slot, &client, &seq) != 3 ||
+			    client == 0)
+				fail_msg("%s: not an execution log line: %s", g.gl_pathv[f], line);
+			(*lines)++;
+			while (slot >= cap) {
+				at_client = realloc(at_client, 2 * cap * 8);
+				at_seq = realloc(at_seq, 2 * cap * 8);
+				assert_true(at_client && at_seq);
+				memset(at_client + cap, 0, cap * 8);
+				memset(at_seq + cap, 0, cap * 8);
+				cap *= 2;
+			}
+			if (at_client[slot] == 0) {
+				at_client[slot] = client;
+				at_seq[slot] = seq;
+			} else if (at_client[slot] != client || at_seq[slot] != seq) {
+				fail_msg("slot %llu: %s executed client %llu seq %llu, another "
+					 "replica client %llu seq %llu",
+					 slot, g.gl_pathv[f], client, seq,
+					 (unsigned long long)at_client[slot],
+					 (unsigned long long)at_seq[slot]);
+			}
+			for (int s = 0; s < HY_SESSIONS; s++) {
+				if (client_of[s] != client)
+					continue;
+				if (seq == 0 || seq > r->s[s].submitted)
+					fail_msg("%s: client %llu seq %llu was never submitted",
+						 g.gl_pathv[f], client, seq);
+				struct hy_op *o = &r->ops[r->s[s].by_seq[seq]];
+				if (o->xslot != UINT64_MAX && o->xslot != slot)
+					fail_msg(
+					    "session %d seq %llu executed at slots %llu and %llu",
+					    s, seq, (unsigned long long)o->xslot, slot);
+				o->xslot = slot;
+			}
+		}
+		fclose(in);
+	}
+	if (grc == 0)
+		globfree(&g);
+	free(at_client);
+	free(at_seq);
+	uint32_t missing = 0;
+	for (uint32_t i = 0; i < r->n_ops; i++) {
+		const struct hy_op *o = &r->ops[i];
+		missing += (o->write || !o->weak) && o->xslot == UINT64_MAX;
+	}
+	return missing;
+}
+
+/* The replicas' execution logs against the slots the sessions learned: each slotted operation
+ * takes the slot where it executed. The two differ only when the leader was killed, for a
+ * command completed on the fast path (or a weak write ordered) by the deposed leader whose slot
+ * no survivor had accepted: the view change replayed it from witness records at another slot. */
+static void hy_xlog_check(struct hy_run *r, const char *dir)
+{
+	uint64_t lines = 0;
+	int files = 0;
+	uint32_t missing = 0;
+	for (int attempt = 0; attempt < 200; attempt++) {
+		missing = hy_xlog_pass(r, dir, &lines, &files);
+		if (missing == 0)
+			break;
+		poll(NULL, 0, 50);
+	}
+	for (uint32_t i = 0; i < r->n_ops && missing; i++) {
+		const struct hy_op *o = &r->ops[i];
+		if ((o->write || !o->weak) && o->xslot == UINT64_MAX)
+			fail_msg("op %u (session %d seq %llu, %s %s, slot %llu) is in no execution "
+				 "log",
+				 i, o->sess, (unsigned long long)o->seq,
+				 o->weak ? "weak" : "strong", o->write ? "write" : "read",
+				 (unsigned long long)o->slot);
+	}
+	uint32_t moved = 0;
+	for (uint32_t i = 0; i < r->n_ops; i++) {
+		struct hy_op *o = &r->ops[i];
+		if (!(o->write || !o->weak) || o->slot == o->xslot)
+			continue;
+		if (r->kill == NULL ||
+		    (o->path != SESSION_PATH_FAST && o->path != SESSION_PATH_WEAK))
+			fail_msg("op %u (session %d seq %llu, %s %s, path %d) was reported at slot "
+				 "%llu and executed at slot %llu",
+				 i, o->sess, (unsigned long long)o->seq,
+				 o->weak ? "weak" : "strong", o->write ? "write" : "read", o->path,
+				 (unsigned long long)o->slot, (unsigned long long)o->xslot);
+		fprintf(stderr,
+			"  moved by the view change: session %d seq %llu %s %s, path %d, completed "
+			"%+.1f ms from the kill: slot %llu -> %llu\n",
+			o->sess, (unsigned long long)o->seq, o->weak ? "weak" : "strong",
+			o->write ? "write" : "read", o->path,
+			((double)o->complete_ns - (double)r->kill_ns) / 1e6,
+			(unsigned long long)o->slot, (unsigned long long)o->xslot);
+		o->slot = o->xslot;
+		moved++;
+	}
+	fprintf(stderr,
+		"execution logs: %d files, %llu lines agree (one command per slot, one slot per "
+		"command); %u slots reported by sessions moved by a view change\n",
+		files, (unsigned long long)lines, moved);
+}
+
+/* The certificate checks of the header comment, on the slots where the replicas executed each
+ * operation. Returns the number of slotted operations. */
+static uint64_t hy_check(struct hy_run *r, const char *dir)
 {
 	uint32_t n = r->n_ops;
 	struct hy_op *ops = r->ops;
+	hy_xlog_check(r, dir);
 	/* every write and strong read ordered; slots dense and distinct */
 	uint64_t *slots = calloc(n, sizeof *slots);
 	assert_non_null(slots);
@@ -1805,15 +1991,17 @@ static uint64_t hy_check(struct hy_run *r)
 			for (uint32_t k = 0; k < n; k++) {
 				const struct hy_op *o = &ops[k];
 				if (o->slot != UINT64_MAX && o->slot + 3 >= i && o->slot <= i + 3)
-					fprintf(stderr,
-						"  slot %llu: session %d seq %llu %s %s, path %d, "
-						"completed %+.1f ms from the kill\n",
-						(unsigned long long)o->slot, o->sess,
-						(unsigned long long)o->seq, o->weak ? "weak" : "strong",
-						o->write ? "write" : "read", o->path,
-						r->kill_ns ? ((double)o->complete_ns -
-							      (double)r->kill_ns) / 1e6
-							   : 0.0);
+					fprintf(
+					    stderr,
+					    "  slot %llu: session %d seq %llu %s %s, path %d, "
+					    "completed %+.1f ms from the kill\n",
+					    (unsigned long long)o->slot, o->sess,
+					    (unsigned long long)o->seq, o->weak ? "weak" : "strong",
+					    o->write ? "write" : "read", o->path,
+					    r->kill_ns
+						? ((double)o->complete_ns - (double)r->kill_ns) /
+						      1e6
+						: 0.0);
 			}
 			for (uint32_t k = 1; k < ns; k++)
 				if (slots[k] == slots[k - 1])
@@ -2023,8 +2211,10 @@ static void run_hybrid_k(int n, const char *protocol, int local, bool kill_leade
 	else
 		snprintf(extra, sizeof extra, "weakRatio: 50\n%s", hb);
 	env_protocol = protocol;
+	env_xlog = true;
 	env_start(&e, n, extra);
 	env_protocol = "curp";
+	env_xlog = false;
 	struct hy_run *r = calloc(1, sizeof *r);
 	assert_non_null(r);
 	r->loop = ev_loop_new(EVFLAG_AUTO);
@@ -2038,6 +2228,8 @@ static void run_hybrid_k(int n, const char *protocol, int local, bool kill_leade
 		r->s[i].by_seq = calloc(r->per_session + 2, sizeof *r->s[i].by_seq);
 		assert_non_null(r->s[i].by_seq);
 		common_rng_seed(&r->s[i].rng, 4242 + (uint64_t)i + 100 * (uint64_t)n);
+		ev_timer_init(&r->s[i].retry, hy_retry, 0.001, 0.0);
+		r->s[i].retry.data = &r->s[i];
 	}
 	common_logger_init(&r->lg, stderr, COMMON_LOG_INFO, "test-client");
 	struct cluster_options opt = {.on_ready = hy_cluster_ready,
@@ -2069,7 +2261,11 @@ static void run_hybrid_k(int n, const char *protocol, int local, bool kill_leade
 	ev_timer_stop(r->loop, &r->drain);
 	ev_timer_stop(r->loop, &r->watchdog);
 	assert_false(r->failed);
-	uint64_t fast = 0, slow = 0, retry = 0, weak = 0, refused = 0;
+	uint64_t fast = 0, slow = 0, retry = 0, weak = 0, refused = 0, stalls = 0;
+	for (int i = 0; i < HY_SESSIONS; i++) {
+		ev_timer_stop(r->loop, &r->s[i].retry);
+		stalls += r->s[i].stalls;
+	}
 	for (int i = 0; i < HY_SESSIONS; i++) {
 		struct session_stats st;
 		session_get_stats(cluster_session_get(r->s[i].cs), &st);
@@ -2081,15 +2277,16 @@ static void run_hybrid_k(int n, const char *protocol, int local, bool kill_leade
 	}
 	fprintf(stderr,
 		"%s N=%d: strong fast %llu, slow %llu, retry %llu; weak %llu; HO checks "
-		"refused %llu\n",
+		"refused %llu; submissions deferred (a read write not ordered yet) %llu\n",
 		protocol, n, (unsigned long long)fast, (unsigned long long)slow,
-		(unsigned long long)retry, (unsigned long long)weak, (unsigned long long)refused);
+		(unsigned long long)retry, (unsigned long long)weak, (unsigned long long)refused,
+		(unsigned long long)stalls);
 	assert_int_equal(fast + slow + retry + weak, HY_OPS);
 	assert_true(weak > HY_OPS / 3);
 	if (local >= 0)
 		for (int i = 0; i < HY_SESSIONS; i++)
 			assert_int_equal(session_bound(cluster_session_get(r->s[i].cs)), local);
-	uint64_t slotted = hy_check(r);
+	uint64_t slotted = hy_check(r, e.dir);
 	for (int i = 0; i < HY_SESSIONS; i++)
 		free(r->s[i].by_seq);
 	free(r->ops);
