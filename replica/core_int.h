@@ -118,6 +118,8 @@ struct client_rec {
 	uint64_t xfloor;
 	uint32_t xwords;
 	uint64_t *xbits;
+	bool from_snap; /* installed by a SNAP_CLIENT of the transfer in progress or last installed
+			 */
 };
 
 #define XBITS_MAX_WORDS 1024u /* 65,536 seqs of one session in flight at most */
@@ -229,6 +231,7 @@ struct core {
 	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
 	uint64_t snap_prev_exec;  /* follower: its exec index when the transfer began */
 	bool snap_nomem;	  /* follower: an item of the open transfer could not be kept */
+	bool snap_dup;		  /* follower: an item of the open transfer came twice */
 	bool snap_wanted;	  /* follower: CATCHUP went out, no transfer ended since */
 	uint64_t snap_open_ns;	  /* follower: when the open transfer began */
 	uint64_t heard_ns;	  /* follower: last ACCEPT/COMMIT from the leader of its view */

@@ -293,6 +293,7 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "snap_sent", st.snap_sent);
 		stat_add(m, "snap_installed", st.snap_installed);
 		stat_add(m, "snap_failed", st.snap_failed);
+		stat_add(m, "snap_dups", st.snap_dups);
 		stat_add(m, "next_slot", st.next_slot);
 		stat_add(m, "commit_index", st.commit_index);
 		stat_add(m, "exec_index", st.exec_index);
