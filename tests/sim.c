@@ -80,8 +80,8 @@ struct sim {
 	uint64_t vc_at;			  /* a view change is due at this time (0: none) */
 	uint64_t told_at[H_MAX_SESSIONS]; /* when each session learns the view (0: told) */
 	uint64_t view_changes, recovered;
-	char why[512];	    /* first failed check */
-	int causal_checked; /* runs whose history also went through verify_causal */
+	char why[512];			/* first failed check */
+	int causal_checked;		/* runs whose history also went through verify_causal */
 	uint64_t appends, append_reads; /* checked by verify_appends */
 	bool verbose;
 };
@@ -371,8 +371,9 @@ static void list_before(const struct sim *s, uint64_t before, char *out, size_t 
 		const struct sim_op *next = NULL;
 		for (int j = 0; j < s->nops; j++) {
 			const struct sim_op *w = &s->ops[j];
-			if (akey(w) && w->op == PROTO_OP_APPEND && w->has_slot && w->slot < before &&
-			    (first || w->slot > last) && (next == NULL || w->slot < next->slot))
+			if (akey(w) && w->op == PROTO_OP_APPEND && w->has_slot &&
+			    w->slot < before && (first || w->slot > last) &&
+			    (next == NULL || w->slot < next->slot))
 				next = w;
 		}
 		if (next == NULL || n + SIM_ELEM >= cap)
@@ -415,12 +416,12 @@ static bool check_slots(struct sim *s)
 			static char want[sizeof a->result];
 			list_before(s, a->slot, want, sizeof want);
 			if (strcmp(want, a->found ? a->result : ""))
-				return failf(s,
-					     "strong read session %d seq %" PRIu64 " (slot %" PRIu64
-					     ") of the append key returned '%s', the appends before "
-					     "it make '%s'",
-					     a->sess, a->seq, a->slot, a->found ? a->result : "",
-					     want);
+				return failf(
+				    s,
+				    "strong read session %d seq %" PRIu64 " (slot %" PRIu64
+				    ") of the append key returned '%s', the appends before "
+				    "it make '%s'",
+				    a->sess, a->seq, a->slot, a->found ? a->result : "", want);
 			continue;
 		}
 		const struct sim_op *want = NULL;
@@ -528,7 +529,8 @@ static bool check_verified(struct sim *s)
 				      .invoke_ns = o->invoke,
 				      .complete_ns = o->weak ? o->ordered_at : o->complete,
 				      .status = VERIFY_OK,
-				      .line = i + 1}; /* the checkers' "line": the -v listing's op */
+				      .line =
+					  i + 1}; /* the checkers' "line": the -v listing's op */
 		char hex[40];
 		snprintf(hex, sizeof hex, "%016" PRIx64, o->key);
 		v.key = strdup(hex);
@@ -739,8 +741,8 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 				i + 1, o->sess, o->seq, o->weak ? "weak" : "strong",
 				o->op == PROTO_OP_GET	   ? "get"
 				: o->op == PROTO_OP_APPEND ? "append"
-				: o->op == PROTO_OP_PUT ? "put"
-							: "del",
+				: o->op == PROTO_OP_PUT	   ? "put"
+							   : "del",
 				o->key, o->val, o->res, o->found ? o->result : "-",
 				o->has_slot ? "" : "none/", o->slot, o->invoke, o->complete,
 				o->ordered_at);
@@ -863,7 +865,21 @@ int main(int argc, char **argv)
 	       lo, hi);
 	return 1;
 #else
-	printf("1..%d\n", tests);
+	/* seeds beyond the default range that once failed, replayed with the default sweep */
+	static const struct {
+		enum conf_protocol p;
+		int n;
+		uint64_t seed;
+	} regress[] = {
+	    {CONF_PROTO_CURP, 3, 1945}, /* a state transfer whose lost frame a duplicate hid */
+	};
+	int nregress =
+	    have_one || lo != 1 || hi != 60 ? 0 : (int)(sizeof regress / sizeof regress[0]);
+	for (int i = 0; i < nregress; i++)
+		if ((only_p >= 0 && only_p != (int)regress[i].p) ||
+		    (only_n && only_n != regress[i].n))
+			nregress--; /* (counted below only when it runs) */
+	printf("1..%d\n", tests + (nregress > 0));
 	int t = 0, failed = 0;
 	for (int p = 0; p < 3; p++)
 		for (int k = 0; k < 2; k++) {
@@ -879,10 +895,11 @@ int main(int argc, char **argv)
 			for (uint64_t seed = lo; seed <= hi && ok; seed++) {
 				struct sim_cfg c = config_for(protos[p], ns[k], seed);
 				if (!sim_run(&S, &c, seed)) {
-					printf("# FAILED: replay with: %s --seed %" PRIu64
-					       " --protocol %s --n %d -v (\"line N\" below: op N of "
-					       "its listing)\n# %s\n",
-					       argv[0], seed, pname(protos[p]), ns[k], S.why);
+					printf(
+					    "# FAILED: replay with: %s --seed %" PRIu64
+					    " --protocol %s --n %d -v (\"line N\" below: op N of "
+					    "its listing)\n# %s\n",
+					    argv[0], seed, pname(protos[p]), ns[k], S.why);
 					ok = false;
 				}
 				ops += (uint64_t)S.nops;
@@ -914,6 +931,29 @@ int main(int argc, char **argv)
 			    appends, areads);
 			fflush(stdout);
 		}
+	if (nregress > 0) {
+		bool ok = true;
+		char which[256] = "";
+		for (size_t i = 0; i < sizeof regress / sizeof regress[0]; i++) {
+			if ((only_p >= 0 && only_p != (int)regress[i].p) ||
+			    (only_n && only_n != regress[i].n))
+				continue;
+			struct sim_cfg c = config_for(regress[i].p, regress[i].n, regress[i].seed);
+			if (!sim_run(&S, &c, regress[i].seed)) {
+				printf("# FAILED: replay with: %s --seed %" PRIu64
+				       " --protocol %s --n %d -v\n# %s\n",
+				       argv[0], regress[i].seed, pname(regress[i].p), regress[i].n,
+				       S.why);
+				ok = false;
+			}
+			size_t len = strlen(which);
+			snprintf(which + len, sizeof which - len, "%s%s N=%d seed %" PRIu64,
+				 len ? ", " : "", pname(regress[i].p), regress[i].n,
+				 regress[i].seed);
+		}
+		failed += !ok;
+		printf("%s %d - regression seeds: %s\n", ok ? "ok" : "not ok", ++t, which);
+	}
 	return failed ? 1 : 0;
 #endif
 }
