@@ -795,6 +795,20 @@ void core_replicate(struct core *c, struct entry *e, uint64_t now_ns)
 		core_advance_commit(c, now_ns);
 }
 
+/* A command re-sent while in flight at slot `known` (counted a duplicate): its answer goes to
+ * conn when it executes, as `kind` (an entry a view change recovered has no kind yet). Returns
+ * the entry, or NULL if it has executed or left the log window. */
+struct entry *core_attach_resend(struct core *c, uint64_t known, uint64_t conn, uint8_t kind)
+{
+	c->st.duplicates++;
+	struct entry *e = slot_entry(c, known);
+	if (e == NULL || e->executed)
+		return NULL;
+	e->conn = conn;
+	e->sync_wanted = true;
+	e->kind = kind;
+	return e;
+}
 static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m,
 			      uint64_t now_ns)
 {
@@ -826,14 +840,7 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 	known = NO_SLOT;
 #endif
 	if (known != NO_SLOT) {
-		c->st.duplicates++;
-		struct entry *e = slot_entry(c, known);
-		if (e && !e->executed) {
-			e->conn = conn;
-			e->sync_wanted = true;
-			e->kind =
-			    EK_STRONG; /* (an entry a view change recovered has no kind yet) */
-		}
+		(void)core_attach_resend(c, known, conn, EK_STRONG);
 		return;
 	}
 	/* 2. session order (the session's previous weak write first), a descriptor, a slot */

@@ -353,6 +353,7 @@ bool core_dep_ordered(struct core *c, uint64_t client, uint64_t dep);
 struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_msg *m,
 			      uint8_t kind);
 void core_replicate(struct core *c, struct entry *e, uint64_t now_ns);
+struct entry *core_attach_resend(struct core *c, uint64_t known, uint64_t conn, uint8_t kind);
 void core_unregister_led(struct core *c, struct entry *e);
 void core_execute_ready(struct core *c);
 void core_advance_commit(struct core *c, uint64_t now_ns);

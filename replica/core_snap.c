@@ -306,16 +306,17 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 		 * Either way the transfer is failed: a duplicate counted would make up for a lost
 		 * frame in SNAP_DONE's count (seen in the simulation: curp N=3 seed 1945 installed
 		 * a state without the append key), and two transfers' items mixed are no state. */
-		uint8_t ck[16];
-		cid_key(&m->cid, ck);
 		bool again = false;
 		if (m->type == PROTO_SNAP_KV)
 			again = cmap_get(c->kv, m->cmd.key, m->cmd.klen, NULL, NULL) == 0;
 		else if (m->type ==
 			 PROTO_SNAP_CLIENT) /* (client records also come from PROPOSEs) */
 			(void)cmap_get_u64(c->clients, m->cid.client, snap_client_seen_cb, &again);
-		else
+		else {
+			uint8_t ck[16];
+			cid_key(&m->cid, ck);
 			again = cmap_get(c->results, ck, 16, NULL, NULL) == 0;
+		}
 		if (again) {
 			c->st.snap_dups++;
 			c->snap_dup = true;

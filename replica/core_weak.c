@@ -96,17 +96,10 @@ void core_on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m
 	} else if (known != NO_SLOT) {
 		/* HT re-send of a write in flight: answer when it executes (or now, if the early
 		 * reply was already given: the client may have missed it) */
-		c->st.duplicates++;
-		struct entry *e = slot_entry(c, known);
-		if (e && !e->executed) {
-			e->conn = conn;
-			e->sync_wanted = true;
-			e->kind =
-			    EK_HT_WEAK; /* (an entry a view change recovered has no kind yet) */
-			if (c->cfg.ht_early_reply)
-				core_weak_write_answer(c, conn, &m->cid, rtype, e->slot, false,
-						       PROTO_ST_OK);
-		}
+		struct entry *e = core_attach_resend(c, known, conn, EK_HT_WEAK);
+		if (e && c->cfg.ht_early_reply)
+			core_weak_write_answer(c, conn, &m->cid, rtype, e->slot, false,
+					       PROTO_ST_OK);
 		return;
 	}
 	/* the leader orders it, in session order */
