@@ -66,6 +66,16 @@ const char *proto_type_name(int type)
 	return type_names[type];
 }
 
+const char *proto_op_name(int op)
+{
+	static const char *const names[] = {[PROTO_OP_NONE] = "NOOP",	[PROTO_OP_GET] = "GET",
+					    [PROTO_OP_PUT] = "PUT",	[PROTO_OP_DEL] = "DEL",
+					    [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND"};
+	if (op < 0 || op > PROTO_OP_MAX)
+		return "?";
+	return names[op];
+}
+
 /* ---- buffers ------------------------------------------------------------------------- */
 
 void proto_buf_init(struct proto_buf *b, size_t limit)
@@ -183,7 +193,7 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_HEARTBEAT:
 		return 3;
 	case PROTO_PROPOSE:
-		return 5;
+		return 6;
 	case PROTO_REPLY:
 		return 9;
 	case PROTO_RECORD_ACK:
@@ -220,12 +230,13 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_VC_ENTRY:
 		return 5;
 	case PROTO_VC_RECORD:
-		return 8;
+		return 12;
 	case PROTO_VC_DONE:
+		return 7;
 	case PROTO_SNAP_DONE:
 		return 5;
 	case PROTO_VC_INSTALL:
-		return 2;
+		return 3;
 	case PROTO_CATCHUP:
 		return 2;
 	case PROTO_SNAP_KV:
@@ -355,6 +366,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->low_seq);
 		msgpack_pack_uint64(&pk, m->dep);
 		pack_cmd(&pk, &m->cmd);
+		msgpack_pack_uint64(&pk, m->weak_dep);
 		break;
 	case PROTO_REPLY:
 		msgpack_pack_uint64(&pk, m->cid.client);
@@ -489,6 +501,10 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->dep);
 		msgpack_pack_int32(&pk, m->bound);
 		pack_cmd(&pk, &m->cmd);
+		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->read_dep.client);
+		msgpack_pack_uint64(&pk, m->read_dep.seq);
+		msgpack_pack_uint64(&pk, m->weak_dep);
 		break;
 	case PROTO_VC_DONE:
 	case PROTO_SNAP_DONE:
@@ -497,10 +513,15 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->slot_hi);
 		msgpack_pack_uint64(&pk, m->eview);
 		msgpack_pack_uint64(&pk, m->cut);
+		if (m->type == PROTO_VC_DONE) {
+			msgpack_pack_uint64(&pk, m->dview);
+			msgpack_pack_uint64(&pk, m->dhole);
+		}
 		break;
 	case PROTO_VC_INSTALL:
 		msgpack_pack_uint64(&pk, m->cut);
 		msgpack_pack_uint64(&pk, m->commit);
+		msgpack_pack_uint64(&pk, m->slot);
 		break;
 	}
 	size_t body = b->len - start - PROTO_FRAME_HEADER;
@@ -783,7 +804,8 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_PROPOSE:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
 		       m->low_seq <= m->cid.seq && get_u64(&f[3], &m->dep) && m->dep < m->cid.seq &&
-		       get_cmd(&f[4], lim, false, &m->cmd);
+		       get_cmd(&f[4], lim, false, &m->cmd) && get_u64(&f[5], &m->weak_dep) &&
+		       m->weak_dep <= m->dep;
 	case PROTO_REPLY:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
 		       get_bool(&f[3], &m->ok) && get_u(&f[4], PROTO_ST_MAX, &u) &&
@@ -880,14 +902,20 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_bool(&f[3], &m->ok) && get_bool(&f[4], &m->weak) &&
 		       get_u64(&f[5], &m->dep) && m->dep < m->cid.seq &&
 		       get_i32(&f[6], 0, PROTO_MAX_REPLICAS - 1, &m->bound) &&
-		       get_cmd(&f[7], lim, false, &m->cmd);
+		       get_cmd(&f[7], lim, false, &m->cmd) && get_u64(&f[8], &m->slot) &&
+		       get_cid(f + 9, true, &m->read_dep) && get_u64(&f[11], &m->weak_dep) &&
+		       m->weak_dep <= m->dep;
 	case PROTO_VC_DONE:
 	case PROTO_SNAP_DONE:
 		return get_u64(&f[0], &m->commit) && get_u64(&f[1], &m->slot) &&
 		       get_u64(&f[2], &m->slot_hi) && get_u64(&f[3], &m->eview) &&
-		       get_u64(&f[4], &m->cut);
+		       get_u64(&f[4], &m->cut) &&
+		       (m->type != PROTO_VC_DONE ||
+			(get_u64(&f[5], &m->dview) && get_u64(&f[6], &m->dhole) &&
+			 m->dview >= m->eview));
 	case PROTO_VC_INSTALL:
-		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit);
+		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit) &&
+		       get_u64(&f[2], &m->slot) && m->slot <= m->cut;
 	default:
 		return false;
 	}

@@ -173,6 +173,10 @@ struct proto_msg {
 	 * (HO): the session's latest weak write; the replica answers only once it holds that
 	 * write's record or has executed it */
 	uint64_t dep;
+	/* PROPOSE, VC_RECORD: the session's previous weak write (<= dep: a curpho strong
+	 * command's dep is its previous write, weak or strong); a fast-path completion needs it
+	 * recorded at its witnesses, so a view change replays no command without it */
+	uint64_t weak_dep;
 	int32_t bound;	/* CAUSAL_PROPOSE: the replica the session is bound to (answers it) */
 	uint64_t token; /* WEAK_READ: answer only once every slot below token is executed */
 	/* REPLY, SYNC_REPLY: 1 + the slot of the write whose value (or deletion) a GET returns, 0
@@ -189,6 +193,11 @@ struct proto_msg {
 	 * VC_DONE: the last view installed at the sender */
 	uint64_t eview;
 	uint64_t cut; /* VC_DONE, VC_INSTALL: the slot where that view's decided log ended */
+	/* VC_DONE: the latest view whose leader's decision the sender knows (its VC_INSTALL came,
+	 * installed or not; >= eview), and that decision's hole (VC_INSTALL's: where the entries
+	 * its leader collected ended and its replayed commands began; nothing of an older view
+	 * at or after it was committed) */
+	uint64_t dview, dhole;
 	bool weak;    /* VC_RECORD: the record is weak (HO) */
 
 	/* STATS_REPLY: name/value pairs */
@@ -247,6 +256,8 @@ int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim
 
 /* Returns a static name for a message type ("PROPOSE"...), "?" if unknown. */
 const char *proto_type_name(int type);
+/* Returns a static name for an operation ("GET"...), "?" if unknown. Pure function: any thread. */
+const char *proto_op_name(int op);
 
 /*
  * SCAN results. The value of a SCAN's REPLY / SYNC_REPLY / WEAK_REPLY is a sequence of pairs in

@@ -934,6 +934,10 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 					 .val = m->cmd.val,
 					 .vlen = m->cmd.vlen,
 					 .force_ok = true,
+					 .dep = m->dep,
+					 .weak_dep = m->weak_dep,
+					 .leader_rd = true,
+					 .leader_read_dep = r.read_dep,
 					 .full = c->witness_n >= c->cfg.max_witness};
 		if (c->cfg.n > 1)
 			cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &la);

@@ -57,6 +57,10 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 	}
 	l->r[l->n++] = (struct wrec){.cid = a->cid,
 				     .view = a->c->view,
+				     .arr = a->c->arr_next++,
+				     .dep = a->dep,
+				     .weak_dep = a->weak_dep,
+				     .read_dep = a->leader_rd ? a->leader_read_dep : a->read_dep,
 				     .write = a->write,
 				     .ok = a->ok,
 				     .weak = a->weak,
@@ -245,6 +249,8 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 				.val = m->cmd.val,
 				.vlen = m->cmd.vlen,
 				.weak_neutral = ho,
+				.dep = m->dep,
+				.weak_dep = m->weak_dep,
 				.full = c->witness_n >= c->cfg.max_witness};
 	if (m->cmd.op == PROTO_OP_SCAN) {
 		a.ok = false; /* strong SCAN: slow path only (range conflicts are not tracked) */
@@ -289,6 +295,8 @@ int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_m
 				.vlen = m->cmd.vlen,
 				.bound = m->bound,
 				.conn = conn,
+				.dep = m->dep,
+				.weak_dep = m->dep, /* a weak write's dep is the previous weak write */
 				.full = c->witness_n >= c->cfg.max_witness};
 	cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a);
 	if (!a.ok)

@@ -172,6 +172,16 @@ static void io_executed(void *ctx, const struct proto_cid *cid, uint64_t slot)
 		(unsigned long long)cid->client, (unsigned long long)cid->seq);
 }
 
+/* View-change decisions: the summary in the log, each replayed command at debug level. */
+static void io_note(void *ctx, bool detail, const char *line)
+{
+	struct server *s = ctx;
+	if (detail)
+		LOG_DEBUG(s->log, "%s", line);
+	else
+		LOG_INFO(s->log, "%s", line);
+}
+
 static void xlog_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct server *s = w->data;
@@ -286,6 +296,8 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "view_active", st.view_active);
 		stat_add(m, "view_changes", st.view_changes);
 		stat_add(m, "vc_recovered", st.vc_recovered);
+		stat_add(m, "vc_dropped", st.vc_dropped);
+		stat_add(m, "vc_relaxed", st.vc_relaxed);
 		stat_add(m, "vc_last_us", st.vc_last_us);
 		stat_add(m, "rejoining", st.rejoining);
 		stat_add(m, "rejoin_us", st.rejoin_us);
@@ -357,7 +369,8 @@ static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
 			     .to_peer = io_to_peer,
 			     .to_client = io_to_client,
 			     .client_intake = io_client_intake,
-			     .executed = s->xlog ? io_executed : NULL};
+			     .executed = s->xlog ? io_executed : NULL,
+			     .note = io_note};
 	int rc = core_create(&cfg, leader, &io, &s->core);
 	if (rc != 0) {
 		LOG_ERROR(s->log, "cannot create the replica core: %s", strerror(-rc));

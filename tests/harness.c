@@ -92,6 +92,15 @@ static void s_ordered(void *ctx, uint64_t seq, uint64_t slot)
 		s->h->on_ordered(s->h, s->id, seq, slot);
 }
 
+static void r_note(void *ctx, bool detail, const char *line)
+{
+	struct h_rctx *rc = ctx;
+	(void)detail;
+	if (rc->h->notes)
+		fprintf(stderr, "sim: t=%llu replica %d: %s\n", (unsigned long long)rc->h->now,
+			rc->id, line);
+}
+
 /* Creates replica r's core; returns its protocol. */
 static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)
 {
@@ -106,7 +115,8 @@ static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)
 			     .to_peer = r_to_peer,
 			     .to_client = r_to_client,
 			     .client_intake = r_intake,
-			     .executed = r_executed};
+			     .executed = r_executed,
+			     .note = r_note};
 	if (core_create(&cfg, h->leader, &io, &h->cores[r]) != 0)
 		abort();
 	return cfg.protocol; /* the sessions speak the replicas' protocol */

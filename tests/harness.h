@@ -42,6 +42,7 @@ struct harness {
 	void (*on_executed)(struct harness *h, int r, int sess, uint64_t seq, uint64_t slot);
 	void *user;
 	bool trace; /* print the weak-read traffic of one command (debugging aid) */
+	bool notes; /* print the cores' notes (view-change decisions) on stderr */
 	uint64_t trace_client, trace_seq;
 	int proto; /* enum conf_protocol of the cores, spoken by the sessions */
 	struct core *cores[H_MAX_REPLICAS];

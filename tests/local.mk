@@ -6,6 +6,13 @@ tests_test_core_SOURCES = tests/test_core.c tests/harness.c tests/harness.h
 tests_test_core_LDADD = replica/libcore.a oset/liboset.a client/libsession.a proto/libproto.a \
 	desc/libdesc.a cmap/libcmap.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
+# The view change's replay order (replica/core_replay.c) on hand-made witness records.
+check_PROGRAMS += tests/test_replay
+TESTS += tests/test_replay
+tests_test_replay_SOURCES = tests/test_replay.c
+tests_test_replay_LDADD = replica/libcore.a oset/liboset.a proto/libproto.a desc/libdesc.a \
+	cmap/libcmap.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
+
 # System test: master + replicas as real processes on 127.0.0.1 (needs the curpkv binary).
 check_PROGRAMS += tests/test_cluster
 TESTS += tests/test_cluster

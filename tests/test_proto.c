@@ -100,6 +100,7 @@ static size_t make_samples(struct sample *s)
 	    .cid = {5, 12},
 	    .low_seq = 9,
 	    .dep = 11,
+	    .weak_dep = 10,
 	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
 	s[n].file = "06-propose-get.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_PROPOSE,
@@ -263,7 +264,10 @@ static size_t make_samples(struct sample *s)
 	    .weak = true,
 	    .dep = 19,
 	    .bound = 2,
-	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7},
+	    .slot = 1234,
+	    .read_dep = {6, 3},
+	    .weak_dep = 19};
 	s[n].file = "26-vc_done.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_VC_DONE,
 				      .view = 8,
@@ -271,9 +275,12 @@ static size_t make_samples(struct sample *s)
 				      .slot = 76,
 				      .slot_hi = 3,
 				      .eview = 6,
-				      .cut = 70};
+				      .cut = 70,
+				      .dview = 7,
+				      .dhole = 72};
 	s[n].file = "27-vc_install.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_VC_INSTALL, .view = 8, .cut = 81, .commit = 79};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_VC_INSTALL, .view = 8, .cut = 81, .commit = 79, .slot = 77};
 	s[n].file = "28-catchup.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_CATCHUP, .view = 9, .slot = 1234, .ok = true};
 	s[n].file = "29-snap_kv.bin";
@@ -387,6 +394,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		if (want->type == PROTO_PROPOSE) {
 			assert_int_equal(got->low_seq, want->low_seq);
 			assert_int_equal(got->dep, want->dep);
+			assert_int_equal(got->weak_dep, want->weak_dep);
 		} else {
 			assert_int_equal(got->slot, want->slot);
 			assert_int_equal(got->commit, want->commit);
@@ -402,6 +410,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 			assert_int_equal(got->ok, want->ok);
 			assert_int_equal(got->read_dep.client, want->read_dep.client);
 			assert_int_equal(got->read_dep.seq, want->read_dep.seq);
+			assert_int_equal(got->weak_dep, want->weak_dep);
 		}
 		assert_int_equal(got->status, want->status);
 		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
@@ -505,6 +514,10 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 			assert_int_equal(got->weak, want->weak);
 			assert_int_equal(got->dep, want->dep);
 			assert_int_equal(got->bound, want->bound);
+			assert_int_equal(got->slot, want->slot);
+			assert_int_equal(got->read_dep.client, want->read_dep.client);
+			assert_int_equal(got->read_dep.seq, want->read_dep.seq);
+			assert_int_equal(got->weak_dep, want->weak_dep);
 		}
 		break;
 	case PROTO_VC_DONE:
@@ -514,10 +527,13 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->slot_hi, want->slot_hi);
 		assert_int_equal(got->eview, want->eview);
 		assert_int_equal(got->cut, want->cut);
+		assert_int_equal(got->dview, want->dview);
+		assert_int_equal(got->dhole, want->dhole);
 		break;
 	case PROTO_VC_INSTALL:
 		assert_int_equal(got->cut, want->cut);
 		assert_int_equal(got->commit, want->commit);
+		assert_int_equal(got->slot, want->slot);
 		break;
 	case PROTO_STATS_REPLY:
 		assert_int_equal(got->n_stats, want->n_stats);
@@ -880,6 +896,9 @@ static void test_roundtrip_limits(void **state)
 
 	assert_string_equal(proto_type_name(PROTO_PROPOSE), "PROPOSE");
 	assert_string_equal(proto_type_name(PROTO_STATS_REPLY), "STATS_REPLY");
+	assert_string_equal(proto_op_name(PROTO_OP_APPEND), "APPEND");
+	assert_string_equal(proto_op_name(PROTO_OP_NONE), "NOOP");
+	assert_string_equal(proto_op_name(PROTO_OP_MAX + 1), "?");
 	for (int t = 1; t < PROTO_TYPE_MAX; t++)
 		assert_string_not_equal(proto_type_name(t), "?");
 	assert_string_equal(proto_type_name(0), "?");
@@ -1477,6 +1496,9 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(ww, L, o_uint(ww->cid.seq + 1), 5), -EBADMSG);
 	assert_int_equal(PATCH(wr, L, o_uint(wr->cid.seq), 5), -EBADMSG);
 	assert_int_equal(PATCH(wr, L, o_uint(wr->cid.seq - 1), 5), 0);
+	/* weak_dep <= dep (the session's previous weak write; dep may be a later strong write) */
+	assert_int_equal(PATCH(put, L, o_uint(put->dep), 7), 0);
+	assert_int_equal(PATCH(put, L, o_uint(put->dep + 1), 7), -EBADMSG);
 	/* bound is a replica id */
 	assert_int_equal(PATCH(cp, L, o_uint(PROTO_MAX_REPLICAS - 1), 6), 0);
 	assert_int_equal(PATCH(cp, L, o_uint(PROTO_MAX_REPLICAS), 6), -EBADMSG);
