@@ -302,6 +302,7 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "slow_replies", st.slow_replies);
 		stat_add(m, "conflicts", st.conflicts);
 		stat_add(m, "duplicates", st.duplicates);
+		stat_add(m, "cid_reused", st.cid_reused);
 		stat_add(m, "busy", st.busy);
 		stat_add(m, "stale_view", st.stale_view);
 		stat_add(m, "executed", st.executed);

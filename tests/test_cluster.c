@@ -125,7 +125,7 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	r->done_total++;
 	if (o->after_kill && r->first_after_ns == 0)
 		r->first_after_ns = mono_ns();
-	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+	if (res != SESSION_OK && res != SESSION_NOT_FOUND) {
 		d->errors++;
 		fprintf(stderr, "session %d seq %llu: result %d\n", d->id, (unsigned long long)seq,
 			res);
@@ -1669,7 +1669,7 @@ static void hy_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	r->done_total++;
 	if (path == SESSION_PATH_WEAK)
 		r->weak_done++;
-	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+	if (res != SESSION_OK && res != SESSION_NOT_FOUND) {
 		r->errors++;
 		fprintf(stderr, "session %d seq %llu: result %d\n", s->id, (unsigned long long)seq,
 			res);
