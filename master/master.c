@@ -67,7 +67,7 @@ struct master {
 	uint64_t epoch;	      /* 0 until known: no id is handed out before */
 	uint64_t id_next;     /* counter in the low 32 bits, from 1 */
 	uint64_t seen_epoch;  /* the highest epoch of a client id a replica reported */
-	uint64_t epoch_floor; /* stateDir/master.epoch + 1 (1 without one): no epoch below it */
+	uint64_t epoch_floor; /* no epoch below it: the recorded or last used epoch + 1 */
 	ev_timer hb;
 	struct master_stats st;
 };
@@ -180,10 +180,10 @@ static int epoch_load(const struct master *m, uint64_t *epoch)
 
 /* ---- client ids ------------------------------------------------------------------------- */
 
-static void pay_ids(struct master *m);
-
-/* Starts handing out ids of epoch e (> the current one), recorded in stateDir first. Returns 0
- * or a negative errno (then no id is handed out until a later call succeeds). */
+/* Starts handing out ids of epoch e (above every epoch used or seen), recorded in stateDir
+ * first. Returns 0 or a negative errno: then no id is handed out (logged) until a later call
+ * succeeds (the next master start at the latest). The caller answers waiting requests
+ * (pay_ids). */
 static int epoch_set(struct master *m, uint64_t e)
 {
 	if (e > MASTER_EPOCH_MAX) {
@@ -205,10 +205,10 @@ static int epoch_set(struct master *m, uint64_t e)
 	}
 	m->epoch = e;
 	m->id_next = 1;
+	m->epoch_floor = e + 1; /* a later epoch (the counter used up, a report) is above it */
 	m->st.id_epoch = e;
 	LOG_INFO(m->log, "client ids: epoch %" PRIu64 "%s", e,
 		 m->s.state_dir[0] ? " (recorded)" : "");
-	pay_ids(m);
 	return 0;
 }
 
@@ -355,7 +355,8 @@ static void become_ready(struct master *m, int have)
 			e = m->seen_epoch + 1;
 		if (e < m->epoch_floor)
 			e = m->epoch_floor;
-		(void)epoch_set(m, e);
+		if (epoch_set(m, e) == 0)
+			pay_ids(m);
 	}
 	for (struct master_conn *mc = m->conns; mc; mc = mc->next) {
 		if (mc->replica >= 0 || mc->waiting) {
