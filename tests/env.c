@@ -143,7 +143,11 @@ void env_wait_identical(struct cluster_env *e, uint64_t expect, int attempts,
 		same = true;
 		for (int i = 0; i < e->n; i++) {
 			assert_int_equal(cluster_stats(e->conf, &e->s, i, 5.0, &st[i], err), 0);
-			same &= i == 0 || env_stat(&st[i], "exec_index") == expect;
+			/* the leader too: its stats are read before the followers', and a client
+			 * completes on the fast path before the leader executes, so a leader read
+			 * one slot short while the followers were read done failed the check below
+			 * (seen once in test_follower_paused under ASan: 3999 != 4000) */
+			same &= env_stat(&st[i], "exec_index") == expect;
 		}
 		if (!same)
 			poll(NULL, 0, 50);
