@@ -267,10 +267,19 @@ static void send_cmd(struct session *s, struct pcmd *p, uint64_t now_ns)
 
 static void send_sync(struct session *s, struct pcmd *p, uint64_t now_ns)
 {
+	/* the fingerprint lets the replica tell this command's result from that of another
+	 * command under the same cid (a reused client id) */
+	struct proto_cmd cmd = {.op = p->op,
+				.key = p->key,
+				.klen = p->klen,
+				.val = p->val,
+				.vlen = p->vlen,
+				.scan_count = p->scan_count};
 	struct proto_msg m = {.type = PROTO_SYNC,
 			      .view = s->view,
 			      .cid = {.client = s->cfg.client_id, .seq = p->seq},
-			      .low_seq = s->low_seq};
+			      .low_seq = s->low_seq,
+			      .fp = proto_cmd_fp(&cmd)};
 	s->io.send(s->io.ctx, s->leader, &m);
 	p->sync_sent = true;
 	p->sync_ns = now_ns;
@@ -595,6 +604,9 @@ static void on_reply(struct session *s, int from, const struct proto_msg *m, str
 		if (s->io.need_view)
 			s->io.need_view(s->io.ctx, m->view);
 		return;
+	case PROTO_ST_CID_REUSED:
+		complete(s, p, SESSION_CID_REUSED, SESSION_PATH_SLOW, NULL, 0);
+		return;
 	default:
 		return;
 	}
@@ -613,6 +625,9 @@ static void on_sync_reply(struct session *s, const struct proto_msg *m, struct p
 	case PROTO_ST_INVALID:
 		res = SESSION_FAILED;
 		break;
+	case PROTO_ST_CID_REUSED:
+		res = SESSION_CID_REUSED; /* never another command's result */
+		break;
 	default:
 		return; /* TOO_OLD and others: not a result */
 	}
@@ -623,7 +638,7 @@ static void on_sync_reply(struct session *s, const struct proto_msg *m, struct p
 			return; /* try again on the next SYNC */
 		memcpy(v, m->value, m->vlen);
 	}
-	if (res != SESSION_FAILED)
+	if (res != SESSION_FAILED && res != SESSION_CID_REUSED)
 		observe(s, p, m->slot, m->ver, m->view, res == SESSION_OK, v, m->vlen);
 	complete(s, p, res, p->resends ? SESSION_PATH_RETRY : SESSION_PATH_SLOW, v, m->vlen);
 }
@@ -660,10 +675,19 @@ static void on_causal_reply(struct session *s, int from, const struct proto_msg 
 			s->io.need_view(s->io.ctx, m->view);
 		return;
 	case PROTO_ST_INVALID:
-		if (p->done)
+	case PROTO_ST_CID_REUSED:
+		if (p->done) {
+			/* completed to the caller on the bound replica's word, then refused by
+			 * the leader (CID_REUSED: the bound replica had not seen the other
+			 * command): it will never be ordered; counted as a failure */
+			s->st.failures += m->status == PROTO_ST_CID_REUSED;
 			weak_write_retire(s, p);
-		else
-			complete(s, p, SESSION_FAILED, SESSION_PATH_WEAK, NULL, 0);
+		} else {
+			complete(s, p,
+				 m->status == PROTO_ST_INVALID ? SESSION_FAILED
+							       : SESSION_CID_REUSED,
+				 SESSION_PATH_WEAK, NULL, 0);
+		}
 		return;
 	default:
 		return;
@@ -692,6 +716,9 @@ static void on_weak_reply(struct session *s, const struct proto_msg *m, struct p
 		return;
 	case PROTO_ST_INVALID:
 		complete(s, p, SESSION_FAILED, SESSION_PATH_WEAK, NULL, 0);
+		return;
+	case PROTO_ST_CID_REUSED:
+		complete(s, p, SESSION_CID_REUSED, SESSION_PATH_WEAK, NULL, 0);
 		return;
 	default:
 		return;

@@ -115,6 +115,7 @@ struct core_stats {
 	uint64_t slow_replies; /* SYNC_REPLYs sent */
 	uint64_t conflicts;    /* witness ok=false answers (conflict or full table) */
 	uint64_t duplicates;   /* PROPOSEs of a cid already known */
+	uint64_t cid_reused;   /* commands refused (CID_REUSED): another command under their cid */
 	uint64_t busy;	       /* commands refused for lack of descriptors */
 	uint64_t stale_view;   /* messages of another view refused */
 	uint64_t executed;     /* commands executed */

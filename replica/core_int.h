@@ -100,8 +100,11 @@ struct wlist {
 	struct wrec r[];
 };
 
-/* A cached post-execution result. */
+/* A cached post-execution result, with the fingerprint of the command it is the result of
+ * (proto_cmd_fp; 0 = unknown): a command under the same cid with another fingerprint is not a
+ * re-send but a reused client id, refused (PROTO_ST_CID_REUSED). */
 struct result {
+	uint64_t fp;
 	uint64_t slot;
 	uint64_t ver;
 	uint8_t status;
@@ -274,6 +277,7 @@ struct keyidx_arg {
 /* What the result cache says of an executed cid (core_cached_slot). */
 struct cached_slot {
 	uint64_t slot;
+	uint64_t fp; /* fingerprint of the command executed under the cid (0 = unknown) */
 	uint8_t status;
 	bool found;
 };
@@ -298,6 +302,7 @@ struct witness_arg {
 	struct proto_cid leader_read_dep;
 	bool ok;		   /* out */
 	bool added;		   /* out: a new record was appended */
+	bool reused; /* out: a record of the cid holds another command (op or value): refused */
 	struct proto_cid read_dep; /* out: latest weak write record before this one */
 	struct wrec removed; /* out (remove): the record taken out (val now owned by caller) */
 	bool was_removed;
@@ -325,6 +330,25 @@ static inline void cid_key(const struct proto_cid *cid, uint8_t out[16])
 {
 	memcpy(out, &cid->client, 8);
 	memcpy(out + 8, &cid->seq, 8);
+}
+
+/* The fingerprint of an entry's command (proto_cmd_fp). */
+static inline uint64_t entry_fp(const struct entry *e)
+{
+	struct proto_cmd cmd = {.op = e->op,
+				.key = e->key,
+				.klen = e->klen,
+				.val = e->val,
+				.vlen = e->vlen,
+				.scan_count = e->scan_count};
+	return proto_cmd_fp(&cmd);
+}
+
+/* True when fingerprints a and b, both known (non-zero), differ: two different commands under
+ * one cid. */
+static inline bool fp_differ(uint64_t a, uint64_t b)
+{
+	return a != 0 && b != 0 && a != b;
 }
 
 static inline bool is_write_op(uint8_t op)
@@ -357,8 +381,9 @@ void core_entry_clear(struct entry *e);
 void core_free_val(void *v);
 void core_free_client_rec(void *v);
 int core_ring_fit(struct core *c, uint64_t slot);
-void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t slot, uint64_t ver,
-		       uint8_t status, const uint8_t *v, uint32_t vlen);
+void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
+		       uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen);
+bool core_inflight_reused(struct core *c, uint64_t known, uint64_t fp);
 bool core_already_executed(struct core *c, const struct proto_cid *cid);
 uint64_t core_inflight_slot(struct core *c, const uint8_t ck[16]);
 uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);

@@ -153,9 +153,14 @@ void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 
 void h_bind(struct harness *h, int s, int r)
 {
+	h_bind_id(h, s, r, 100 + (uint64_t)s);
+}
+
+void h_bind_id(struct harness *h, int s, int r, uint64_t client_id)
+{
 	session_destroy(h->sess[s]);
 	struct session_config cfg;
-	session_config_default(&cfg, 100 + (uint64_t)s, h->n);
+	session_config_default(&cfg, client_id, h->n);
 	cfg.max_inflight = h->window;
 	cfg.protocol = h->proto;
 	cfg.preferred = r;

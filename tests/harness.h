@@ -76,6 +76,9 @@ void h_free(struct harness *h);
 /* (Re)creates session s bound to replica r (its co-located replica; -1: none, the leader until
  * probes say otherwise). Call before the session sends anything. */
 void h_bind(struct harness *h, int s, int r);
+/* The same with another client id than session s's own (100 + s): two sessions under one id
+ * (a client id handed out twice). */
+void h_bind_id(struct harness *h, int s, int r, uint64_t client_id);
 
 /* Delivers one frame from a randomly chosen non-empty channel (then flushes the receiver).
  * Returns false when every channel is empty. */
