@@ -9,16 +9,20 @@
  * exactly-once execution, and identical replicas at the end.
  *
  *   tests/test_sim                     the make-check sweep (TAP)
- *   tests/test_sim --seeds A-B [--protocol P] [--n N]   more seeds (scripts/sim.sh)
+ *   tests/test_sim --seeds A-B [--protocol P] [--n N] [--keep-going]
+ *                                      more seeds (scripts/sim.sh); with --keep-going every
+ *                                      seed runs and each failing one is printed
  *   tests/test_sim --seed S --protocol P --n N [-v]     replay one run exactly
  * A mutant build (-DCURPKV_MUTANT_*, tests/sim_mutant_*) instead succeeds when some seed fails.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/harness.h"
 #include "verify/verify.h"
@@ -789,6 +793,30 @@ static struct sim_cfg config_for(enum conf_protocol p, int n, uint64_t seed)
 
 static struct sim S; /* large: kept off the stack */
 
+/* The replay command of the run in progress, printed if the process aborts (a harness or core
+ * assertion), so that a crash in a long sweep names its seed like any failure. Written before
+ * each run; the handler only write()s it. */
+static char running[256];
+static size_t running_len;
+
+static void on_abort(int sig)
+{
+	(void)sig;
+	if (running_len && write(STDOUT_FILENO, running, running_len) < 0)
+		running_len = 0; /* nothing more to do in a handler */
+	signal(SIGABRT, SIG_DFL);
+	raise(SIGABRT); /* delivered on return: the process ends as it would have */
+}
+
+static void note_run(const char *prog, uint64_t seed, enum conf_protocol p, int n)
+{
+	int len =
+	    snprintf(running, sizeof running,
+		     "# CRASHED: replay with: %s --seed %" PRIu64 " --protocol %s --n %d -v\n",
+		     prog, seed, pname(p), n);
+	running_len = len > 0 && (size_t)len < sizeof running ? (size_t)len : 0;
+}
+
 int main(int argc, char **argv)
 {
 #ifdef CURPKV_MUTANT_SEEDS
@@ -796,7 +824,7 @@ int main(int argc, char **argv)
 #else
 	uint64_t lo = 1, hi = 60, one = 0;
 #endif
-	bool have_one = false;
+	bool have_one = false, keep_going = false;
 	int only_n = 0;
 	int only_p = -1;
 	for (int i = 1; i < argc; i++) {
@@ -822,9 +850,12 @@ int main(int argc, char **argv)
 			}
 		} else if (!strcmp(argv[i], "-v")) {
 			S.verbose = true;
+		} else if (!strcmp(argv[i], "--keep-going")) {
+			keep_going = true;
 		} else {
 			fprintf(stderr,
-				"usage: %s [--seed S | --seeds A-B] [--protocol P] [--n N] [-v]\n",
+				"usage: %s [--seed S | --seeds A-B] [--protocol P] [--n N] "
+				"[--keep-going] [-v]\n",
 				argv[0]);
 			return 2;
 		}
@@ -841,7 +872,11 @@ int main(int argc, char **argv)
 				 (!only_n || only_n == ns[k]);
 #ifdef CURPKV_MUTANT
 	/* a mutant build: the sweep must find a failing seed in some configuration */
+	(void)keep_going; /* (it stops at the first catch) */
 	printf("1..1\n");
+	fflush(stdout);
+	if (signal(SIGABRT, on_abort) == SIG_ERR)
+		perror("signal");
 	for (uint64_t seed = lo; seed <= hi; seed++)
 		for (int p = 0; p < 3; p++)
 			for (int k = 0; k < 2; k++) {
@@ -849,6 +884,7 @@ int main(int argc, char **argv)
 				    (only_n && only_n != ns[k]))
 					continue;
 				struct sim_cfg c = config_for(protos[p], ns[k], seed);
+				note_run(argv[0], seed, protos[p], ns[k]);
 #ifdef CURPKV_MUTANT_EXPECT
 				/* caught by the named check only */
 				if (!sim_run(&S, &c, seed) && strstr(S.why, CURPKV_MUTANT_EXPECT)) {
@@ -883,6 +919,9 @@ int main(int argc, char **argv)
 		nregress += pick[i];
 	}
 	printf("1..%d\n", tests + (nregress > 0));
+	fflush(stdout);
+	if (signal(SIGABRT, on_abort) == SIG_ERR)
+		perror("signal");
 	int t = 0, failed = 0;
 	for (int p = 0; p < 3; p++)
 		for (int k = 0; k < 2; k++) {
@@ -895,15 +934,20 @@ int main(int argc, char **argv)
 			uint64_t lcrashes = 0, vcs = 0, recovered = 0, amnesia = 0, snaps = 0,
 				 iso = 0;
 			bool ok = true;
-			for (uint64_t seed = lo; seed <= hi && ok; seed++) {
+			uint64_t runs = 0, nfailed = 0;
+			for (uint64_t seed = lo; seed <= hi && (ok || keep_going); seed++) {
 				struct sim_cfg c = config_for(protos[p], ns[k], seed);
+				note_run(argv[0], seed, protos[p], ns[k]);
+				runs++;
 				if (!sim_run(&S, &c, seed)) {
 					printf(
 					    "# FAILED: replay with: %s --seed %" PRIu64
 					    " --protocol %s --n %d -v (\"line N\" below: op N of "
 					    "its listing)\n# %s\n",
 					    argv[0], seed, pname(protos[p]), ns[k], S.why);
+					fflush(stdout);
 					ok = false;
+					nfailed++;
 				}
 				ops += (uint64_t)S.nops;
 				lost += S.h.lost;
@@ -932,6 +976,10 @@ int main(int argc, char **argv)
 			    ok ? "ok" : "not ok", t, pname(protos[p]), ns[k], lo, hi, ops, lost,
 			    dups, crashes, lcrashes, iso, amnesia, snaps, vcs, recovered, causal,
 			    appends, areads);
+			if (keep_going) /* the tally scripts/sim.sh adds up over its chunks */
+				printf("# sim: %s N=%d seeds %" PRIu64 "-%" PRIu64 ": %" PRIu64
+				       " runs, %" PRIu64 " failed\n",
+				       pname(protos[p]), ns[k], lo, hi, runs, nfailed);
 			fflush(stdout);
 		}
 	if (nregress > 0) {
@@ -941,6 +989,7 @@ int main(int argc, char **argv)
 			if (!pick[i])
 				continue;
 			struct sim_cfg c = config_for(regress[i].p, regress[i].n, regress[i].seed);
+			note_run(argv[0], regress[i].seed, regress[i].p, regress[i].n);
 			if (!sim_run(&S, &c, regress[i].seed)) {
 				printf("# FAILED: replay with: %s --seed %" PRIu64
 				       " --protocol %s --n %d -v\n# %s\n",
