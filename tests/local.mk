@@ -20,7 +20,8 @@ SIM_LIBS = client/libsession.a proto/libproto.a verify/libverify.a desc/libdesc.
 SIM_MUTANTS = tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
 	tests/sim_mutant_exec_on_timeout tests/sim_mutant_no_conflict_check \
 	tests/sim_mutant_no_replay tests/sim_mutant_no_fencing \
-	tests/sim_mutant_double_exec_history
+	tests/sim_mutant_double_exec_history tests/sim_mutant_scan_short \
+	tests/sim_mutant_scan_stale
 SIM_SOURCES = tests/sim.c tests/sim_check.c tests/sim.h tests/harness.c tests/harness.h
 check_PROGRAMS += tests/test_sim $(SIM_MUTANTS)
 TESTS += tests/test_sim $(SIM_MUTANTS)
@@ -57,3 +58,13 @@ tests_sim_mutant_no_fencing_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
 tests_sim_mutant_no_fencing_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_FENCING \
 	-DCURPKV_MUTANT='"no fencing"' -DCURPKV_MUTANT_SEEDS=600
 tests_sim_mutant_no_fencing_LDADD = $(SIM_LIBS)
+# Mutants of what the sessions return (the cores are the real ones): SCAN results altered on
+# their way to the history, which the SCAN checks (tests/sim_check.c) must catch.
+tests_sim_mutant_scan_short_SOURCES = $(SIM_SOURCES)
+tests_sim_mutant_scan_short_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_SCAN=1 \
+	-DCURPKV_MUTANT_EXPECT='"strong SCAN"' -DCURPKV_MUTANT='"strong SCAN missing its last pair"'
+tests_sim_mutant_scan_short_LDADD = replica/libcore.a $(SIM_LIBS)
+tests_sim_mutant_scan_stale_SOURCES = $(SIM_SOURCES)
+tests_sim_mutant_scan_stale_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_SCAN=2 \
+	-DCURPKV_MUTANT_EXPECT='"weak SCAN"' -DCURPKV_MUTANT='"weak SCAN with a stale value"'
+tests_sim_mutant_scan_stale_LDADD = replica/libcore.a $(SIM_LIBS)

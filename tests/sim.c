@@ -183,6 +183,51 @@ static bool all_done(struct sim *s)
 	return true;
 }
 
+#ifdef CURPKV_MUTANT_SCAN
+/* A mutant of what the sessions return, not of the cores (tests/sim_mutant_scan_*): the SCAN
+ * checks must catch a result altered on its way to the history. 1: a strong SCAN loses its
+ * last pair; 2: a weak SCAN's last pair gets the value of the first PUT of its key instead. */
+static void corrupt_scan(struct sim *s, struct sim_op *o)
+{
+	uint32_t off = 0, last = 0, klen, vlen;
+	const uint8_t *k, *v;
+	int np = 0;
+	while (proto_scan_next((const uint8_t *)o->result, o->rlen, &off, &k, &klen, &v, &vlen) ==
+	       1) {
+		last = off - (uint32_t)proto_scan_pair_size(klen, vlen);
+		np++;
+	}
+	if (np == 0 || o->weak != (CURPKV_MUTANT_SCAN == 2))
+		return;
+	if (CURPKV_MUTANT_SCAN == 1) {
+		o->rlen = last;
+		return;
+	}
+	uint64_t key = 0;
+	for (uint32_t i = 0; i < klen; i++)
+		key = key << 8 | k[i];
+	for (int i = 0; i < s->nops; i++) {
+		const struct sim_op *w = &s->ops[i];
+		if (w->op != PROTO_OP_PUT || w->key != key)
+			continue;
+		if (strlen(w->val) == vlen && !memcmp(w->val, v, vlen))
+			return; /* (the first PUT's value already) */
+		uint8_t kb[8];
+		memcpy(kb, k, 8);
+		size_t need = last + proto_scan_pair_size(8, (uint32_t)strlen(w->val)) + 1;
+		char *r = realloc(o->result, need);
+		if (r == NULL)
+			abort();
+		o->result = r;
+		o->rlen = last + (uint32_t)proto_scan_put((uint8_t *)r + last, kb, 8,
+							  (const uint8_t *)w->val,
+							  (uint32_t)strlen(w->val));
+		r[o->rlen] = 0;
+		return;
+	}
+}
+#endif
+
 /* Collects completions (callbacks only mark ops done) and stamps their completion time. */
 static void reap(struct sim *s)
 {
@@ -194,6 +239,10 @@ static void reap(struct sim *s)
 		}
 		o->complete = s->h.now;
 		s->inflight[o->sess]--;
+#ifdef CURPKV_MUTANT_SCAN
+		if (o->op == PROTO_OP_SCAN && o->res == SESSION_OK)
+			corrupt_scan(s, o);
+#endif
 		s->pend[i] = s->pend[--s->npend]; /* (the order of the list does not matter) */
 	}
 }
