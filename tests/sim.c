@@ -481,12 +481,13 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 				" commit %" PRIu64 " exec %" PRIu64 " executed %" PRIu64
 				" log %" PRIu64 " witness %" PRIu64 " recovered %" PRIu64
 				" stuck %" PRIu64 " catchups %" PRIu64 " snap sent %" PRIu64
-				" installed %" PRIu64 " failed %" PRIu64 "%s\n",
+				" installed %" PRIu64 " failed %" PRIu64 " digest %016" PRIx64
+				"%s\n",
 				r, st.view, st.view_active ? "" : " (changing)", st.leader,
 				st.next_slot, st.commit_index, st.exec_index, st.executed,
 				st.log_entries, st.witness_records, st.vc_recovered, st.vc_stuck,
 				st.catchups, st.snap_sent, st.snap_installed, st.snap_failed,
-				st.rejoining ? " rejoining" : "");
+				core_digest(s->h.cores[r]), st.rejoining ? " rejoining" : "");
 		}
 	if (!ok && s->verbose)
 		for (int i = 0; i < s->nops; i++)
