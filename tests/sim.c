@@ -403,10 +403,9 @@ static void list_op(const struct sim *s, int i)
 /* Runs one seed; returns true if every check passed (else s->why says what failed). */
 static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 {
-	bool verbose = s->verbose, strict = s->strict;
+	bool verbose = s->verbose;
 	memset(s, 0, sizeof *s);
 	s->verbose = verbose;
-	s->strict = strict;
 	s->cfg = *cfg;
 	/* profile 1 keeps the streams its seeds were found with; profile 2 derives its own */
 	common_rng_seed(&s->rng, cfg->profile == 1 ? seed * 0x9e3779b97f4a7c15ull + 1
@@ -595,7 +594,7 @@ static bool run_one(const char *prog, enum conf_protocol p, int n, int profile, 
 /* Figures of a sweep over one configuration, added up run by run. */
 struct tally {
 	uint64_t runs, failed, ops, lost, dups, crashes, lcrashes, iso, amnesia, snaps, vcs,
-	    recovered, causal, appends, areads, scans_strong, scans_weak, lin_unknown, ht_gaps;
+	    recovered, causal, appends, areads, scans_strong, scans_weak, lin_unknown;
 };
 
 static void tally_add(struct tally *t, const struct sim *s, bool ok)
@@ -618,7 +617,6 @@ static void tally_add(struct tally *t, const struct sim *s, bool ok)
 	t->scans_strong += s->scans_strong;
 	t->scans_weak += s->scans_weak;
 	t->lin_unknown += s->lin_unknown;
-	t->ht_gaps += s->ht_gaps;
 }
 
 /* One seed of one configuration, and why it is listed. */
@@ -693,12 +691,10 @@ int main(int argc, char **argv)
 			S.verbose = true;
 		} else if (!strcmp(argv[i], "--keep-going")) {
 			keep_going = true;
-		} else if (!strcmp(argv[i], "--strict")) {
-			S.strict = true;
 		} else {
 			fprintf(stderr,
 				"usage: %s [--seed S | --seeds A-B] [--protocol P] [--n N] "
-				"[--profile 1|2|both] [--keep-going] [--strict] [-v]\n",
+				"[--profile 1|2|both] [--keep-going] [-v]\n",
 				argv[0]);
 			return 2;
 		}
@@ -860,10 +856,6 @@ int main(int argc, char **argv)
 					       " keys beyond the linearizability search budget",
 					       y.scans_strong + y.scans_weak, y.scans_strong,
 					       y.lin_unknown);
-				if (protos[p] == CONF_PROTO_CURPHT && prof == 2)
-					printf(", %" PRIu64 " weak reads behind a strong read let "
-					       "through (the SCAN gap: --strict)",
-					       y.ht_gaps);
 				printf("\n");
 				if (keep_going) /* the tally scripts/sim.sh adds up over its chunks
 						 */

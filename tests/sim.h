@@ -89,9 +89,7 @@ struct sim {
 	uint64_t appends, append_reads;	   /* checked by verify_appends */
 	uint64_t scans_strong, scans_weak; /* SCAN results checked */
 	uint64_t lin_unknown; /* keys beyond the linearizability search's budget (not failures) */
-	uint64_t ht_gaps; /* curpht reads behind a SCAN let through (sim_check.c, ht_scan_gap) */
 	bool verbose;
-	bool strict; /* also fail on the known curpht SCAN gap (sim_check.c, ht_scan_gap) */
 };
 
 /* Records the first failed check of a run in s->why (later ones are dropped). Returns false. */

@@ -133,7 +133,6 @@ struct obs {
 	uint64_t key;
 	bool write;		 /* o writes key */
 	const struct sim_op *rf; /* a read: the PUT whose value it returned (NULL: none) */
-	bool gap;		 /* let through by ht_scan_gap (counted once) */
 };
 
 struct ck {
@@ -492,38 +491,6 @@ static bool check_weak_scans(struct ck *c)
 	return true;
 }
 
-/* curpht's session keeps monotonic reads per key with a cache of what its strong operations
- * and weak writes left, key by key, and a read token raised by its weak reads and writes
- * (docs/protocols.md, "curpht"). A SCAN falls between the two: a strong SCAN's keys go into
- * no cache entry and raise no token, so a later weak read of one of them may be answered by a
- * replica that had not executed that far; and a weak SCAN's token covers the session's writes
- * but not what its strong reads saw (the cache holds that, for a GET), directly or through a
- * weak GET the cache answered. Both are weak reads going behind an earlier strong read of the
- * session, found by profile 2 (e.g. curpht N=3 seed 1: a weak GET of key 2 returned a write
- * older than the one the session's strong SCAN had returned; N=5 seed 393: a weak SCAN behind
- * a strong GET, seen through a weak GET). client/session.c is not changed here: the run lets
- * exactly those through (b behind the floor A set, which a strong read of the session set
- * too, one of them a SCAN), counts them, and --strict makes them fail. */
-static bool ht_scan_gap(const struct ck *c, const struct obs *A, const struct obs *B,
-			uint64_t floor)
-{
-	const struct sim *s = c->s;
-	const struct sim_op *a = A->o, *b = B->o;
-	if (s->cfg.protocol != CONF_PROTO_CURPHT || s->strict || !b->weak || B->write || A->write)
-		return false;
-	if (!a->weak && (a->op == PROTO_OP_SCAN || b->op == PROTO_OP_SCAN))
-		return true; /* (a is the strong read) */
-	if (b->op != PROTO_OP_SCAN)
-		return false;
-	for (int i = 0; i < c->nkobs[B->key]; i++) { /* a weak GET the cache answered */
-		const struct obs *R = &c->obs[c->kobs[B->key][i]];
-		if (R->o->sess == b->sess && !R->write && !R->o->weak &&
-		    R->o->complete < b->invoke && R->rf && R->rf->slot >= floor)
-			return true;
-	}
-	return false;
-}
-
 /* Real time between conflicting strong operations; per session and key: monotonic writes,
  * read-your-writes, monotonic reads, writes-follow-reads (weak operations and each key a SCAN
  * covered included). */
@@ -583,11 +550,6 @@ static bool check_sessions(struct ck *c)
 				continue; /* a found nothing: no floor */
 			bool behind = rb ? rb->slot < floor
 					 : (floor_found && !del_between(c, A->key, floor, limit));
-			if (behind && ht_scan_gap(c, A, B, floor)) {
-				s->ht_gaps += !B->gap; /* (each read of a key once) */
-				c->obs[j].gap = true;
-				continue;
-			}
 			if (behind)
 				return sim_failf(
 				    s,
