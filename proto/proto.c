@@ -228,13 +228,13 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_PONG:
 		return 1;
 	case PROTO_VC_REQ:
-		return 1;
+		return 2;
 	case PROTO_VC_ENTRY:
-		return 5;
-	case PROTO_VC_RECORD:
-		return 12;
-	case PROTO_VC_DONE:
 		return 7;
+	case PROTO_VC_RECORD:
+		return 14;
+	case PROTO_VC_DONE:
+		return 8;
 	case PROTO_SNAP_DONE:
 		return 5;
 	case PROTO_VC_INSTALL:
@@ -476,8 +476,11 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		break;
 	case PROTO_PING:
 	case PROTO_PONG:
+		msgpack_pack_uint64(&pk, m->slot);
+		break;
 	case PROTO_VC_REQ:
 		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->round);
 		break;
 	case PROTO_CATCHUP:
 		msgpack_pack_uint64(&pk, m->slot);
@@ -500,6 +503,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->cid.client);
 		msgpack_pack_uint64(&pk, m->cid.seq);
 		pack_cmd(&pk, &m->cmd);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_VC_RECORD:
 		msgpack_pack_uint64(&pk, m->cid.client);
@@ -514,6 +519,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->read_dep.client);
 		msgpack_pack_uint64(&pk, m->read_dep.seq);
 		msgpack_pack_uint64(&pk, m->weak_dep);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_VC_DONE:
 	case PROTO_SNAP_DONE:
@@ -525,6 +532,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		if (m->type == PROTO_VC_DONE) {
 			msgpack_pack_uint64(&pk, m->dview);
 			msgpack_pack_uint64(&pk, m->dhole);
+			msgpack_pack_uint64(&pk, m->round);
 		}
 		break;
 	case PROTO_VC_INSTALL:
@@ -893,8 +901,9 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_bin(&f[5], lim->max_value, &m->value, &m->vlen);
 	case PROTO_PING:
 	case PROTO_PONG:
-	case PROTO_VC_REQ:
 		return get_u64(&f[0], &m->slot);
+	case PROTO_VC_REQ:
+		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->round);
 	case PROTO_CATCHUP:
 		return get_u64(&f[0], &m->slot) && get_bool(&f[1], &m->ok);
 	case PROTO_SNAP_KV:
@@ -908,7 +917,8 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_VC_ENTRY:
 		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->eview) &&
 		       get_cid(f + 2, true, &m->cid) && get_cmd(&f[4], lim, true, &m->cmd) &&
-		       (m->cmd.op == PROTO_OP_NONE) == (m->cid.client == 0);
+		       (m->cmd.op == PROTO_OP_NONE) == (m->cid.client == 0) &&
+		       get_u64(&f[5], &m->round) && get_u64(&f[6], &m->slot_hi);
 	case PROTO_VC_RECORD:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->eview) &&
 		       get_bool(&f[3], &m->ok) && get_bool(&f[4], &m->weak) &&
@@ -916,7 +926,8 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_i32(&f[6], 0, PROTO_MAX_REPLICAS - 1, &m->bound) &&
 		       get_cmd(&f[7], lim, false, &m->cmd) && get_u64(&f[8], &m->slot) &&
 		       get_cid(f + 9, true, &m->read_dep) && get_u64(&f[11], &m->weak_dep) &&
-		       m->weak_dep <= m->dep;
+		       m->weak_dep <= m->dep && get_u64(&f[12], &m->round) &&
+		       get_u64(&f[13], &m->slot_hi);
 	case PROTO_VC_DONE:
 	case PROTO_SNAP_DONE:
 		return get_u64(&f[0], &m->commit) && get_u64(&f[1], &m->slot) &&
@@ -924,7 +935,7 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_u64(&f[4], &m->cut) &&
 		       (m->type != PROTO_VC_DONE ||
 			(get_u64(&f[5], &m->dview) && get_u64(&f[6], &m->dhole) &&
-			 m->dview >= m->eview));
+			 m->dview >= m->eview && get_u64(&f[7], &m->round)));
 	case PROTO_VC_INSTALL:
 		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit) &&
 		       get_u64(&f[2], &m->slot) && m->slot <= m->cut;

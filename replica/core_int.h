@@ -165,7 +165,10 @@ struct vc_item {
 struct vc_list {
 	struct vc_item *v;
 	uint32_t n, cap;
-	bool nomem; /* an item could not be kept: this list is incomplete */
+	bool nomem;	/* an item could not be kept: this list is incomplete */
+	uint64_t round; /* the request the items answer (vc_pending) */
+	uint64_t next;	/* the index the next item must carry (vc_pending) */
+	bool broken;	/* an item was missing (lost): this answer is incomplete */
 };
 
 struct core {
@@ -235,7 +238,10 @@ struct core {
 	uint64_t vc_iview, vc_icut; /* the latest view installed among them, and its cut */
 	uint64_t vc_dview, vc_dhole; /* the latest view decided among them, and its hole */
 	uint64_t vc_exec[PROTO_MAX_REPLICAS];
-	struct vc_list vc_pending[PROTO_MAX_REPLICAS]; /* items since the replica's last VC_DONE */
+	struct vc_list vc_pending[PROTO_MAX_REPLICAS]; /* the answer each replica is sending */
+	uint64_t vc_round;			       /* the last VC_REQ's number */
+	uint64_t vc_req_round[PROTO_MAX_REPLICAS];     /* the last request to each replica */
+	uint64_t vc_heard_ns[PROTO_MAX_REPLICAS];      /* its last item of that answer (0: none) */
 	struct vc_list vc_items;		       /* items of the collected replicas */
 	uint64_t vc_req_ns;			       /* when VC_REQ last went out */
 	uint64_t vc_start_ns;			       /* when this view was entered */

@@ -782,6 +782,7 @@ int main(int argc, char **argv)
 	    {CONF_PROTO_CURPHO, 3, 2, 54, "an acknowledged write never executed"},
 	    {CONF_PROTO_CURPHO, 5, 2, 55, "a strong read missing a write ordered before it"},
 	    {CONF_PROTO_CURPHT, 3, 2, 24, "a strong read returning an overwritten value"},
+	    {CONF_PROTO_CURP, 3, 2, 447, "a view change's answer: a lost item, a duplicated one"},
 	};
 	/* seeds of the default range that fail on a protocol bug not fixed yet (issue 16, the
 	 * view change): the sweep leaves them out and runs each as a TAP TODO test, which the
