@@ -71,3 +71,10 @@ tests_sim_mutant_no_fencing_SOURCES = tests/sim.c tests/harness.c $(CORE_SOURCES
 tests_sim_mutant_no_fencing_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_FENCING \
 	-DCURPKV_MUTANT='"no fencing"' -DCURPKV_MUTANT_SEEDS=600
 tests_sim_mutant_no_fencing_LDADD = $(SIM_LIBS)
+
+# The run scripts' shared code (scripts/run-common.sh). A shell test: automake's default driver
+# (exit 0 = PASS, 77 = SKIP), not the TAP driver of the cmocka programs.
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = bash
+TESTS += tests/test_dist.sh
+EXTRA_DIST += tests/test_dist.sh
