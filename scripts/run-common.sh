@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shared by scripts/run-local.sh (sourced, not run): the binary, the effective conf of a run,
-# its summary and its report, so every run script writes the same files and prints the same lines.
+# Shared by scripts/run-local.sh and scripts/run-multi-client.sh (sourced, not run): the binary,
+# the effective conf of a run, its summary and its report, so a local and a distributed run of
+# the same conf write the same files and print the same lines.
 # Needs $top (the source tree). CURPKV_BIN names the binary to run (default $top/curpkv, built by
 # scripts/bootstrap.sh when missing); the test suite sets it for builds outside the source tree.
 

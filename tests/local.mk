@@ -72,8 +72,9 @@ tests_sim_mutant_no_fencing_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_FENCING
 	-DCURPKV_MUTANT='"no fencing"' -DCURPKV_MUTANT_SEEDS=600
 tests_sim_mutant_no_fencing_LDADD = $(SIM_LIBS)
 
-# The run scripts' shared code (scripts/run-common.sh). A shell test: automake's default driver
-# (exit 0 = PASS, 77 = SKIP), not the TAP driver of the cmocka programs.
+# The distributed mode of scripts/run-multi-client.sh end to end, through an sshd the test starts
+# itself on 127.0.0.40-43 (skipped with a message where sshd cannot run). A shell test: automake's
+# default driver (exit 0 = PASS, 77 = SKIP), not the TAP driver of the cmocka programs.
 TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = bash
 TESTS += tests/test_dist.sh
