@@ -236,17 +236,17 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_VC_DONE:
 		return 8;
 	case PROTO_SNAP_DONE:
-		return 5;
+		return 6;
 	case PROTO_VC_INSTALL:
 		return 3;
 	case PROTO_CATCHUP:
-		return 2;
+		return 3;
 	case PROTO_SNAP_KV:
-		return 2;
+		return 4;
 	case PROTO_SNAP_CLIENT:
-		return 5;
-	case PROTO_SNAP_RESULT:
 		return 7;
+	case PROTO_SNAP_RESULT:
+		return 9;
 	default:
 		return UINT32_MAX;
 	}
@@ -410,8 +410,11 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint8(&pk, m->status);
 		pack_bin(&pk, m->value, m->vlen);
 		msgpack_pack_uint64(&pk, m->ver);
-		if (m->type == PROTO_SNAP_RESULT)
+		if (m->type == PROTO_SNAP_RESULT) {
 			msgpack_pack_uint64(&pk, m->fp);
+			msgpack_pack_uint64(&pk, m->round);
+			msgpack_pack_uint64(&pk, m->slot_hi);
+		}
 		break;
 	case PROTO_ACCEPT:
 		msgpack_pack_uint64(&pk, m->slot);
@@ -485,10 +488,13 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 	case PROTO_CATCHUP:
 		msgpack_pack_uint64(&pk, m->slot);
 		pack_bool(&pk, m->ok);
+		msgpack_pack_uint64(&pk, m->round);
 		break;
 	case PROTO_SNAP_KV:
 		msgpack_pack_uint64(&pk, m->slot);
 		pack_cmd(&pk, &m->cmd);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_SNAP_CLIENT:
 		msgpack_pack_uint64(&pk, m->cid.client);
@@ -496,6 +502,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->slot);
 		msgpack_pack_uint64(&pk, m->dep);
 		pack_bin(&pk, m->value, m->vlen);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_VC_ENTRY:
 		msgpack_pack_uint64(&pk, m->slot);
@@ -532,8 +540,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		if (m->type == PROTO_VC_DONE) {
 			msgpack_pack_uint64(&pk, m->dview);
 			msgpack_pack_uint64(&pk, m->dhole);
-			msgpack_pack_uint64(&pk, m->round);
 		}
+		msgpack_pack_uint64(&pk, m->round);
 		break;
 	case PROTO_VC_INSTALL:
 		msgpack_pack_uint64(&pk, m->cut);
@@ -851,7 +859,9 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_u(&f[3], PROTO_ST_MAX, &u) && ((m->status = (uint8_t)u), true) &&
 		       get_bin(&f[4], lim->max_value, &m->value, &m->vlen) &&
 		       get_u64(&f[5], &m->ver) &&
-		       (m->type != PROTO_SNAP_RESULT || get_u64(&f[6], &m->fp));
+		       (m->type != PROTO_SNAP_RESULT ||
+			(get_u64(&f[6], &m->fp) && get_u64(&f[7], &m->round) &&
+			 get_u64(&f[8], &m->slot_hi)));
 	case PROTO_ACCEPT:
 		return get_u64(&f[0], &m->slot) && get_cid(f + 1, true, &m->cid) &&
 		       get_cmd(&f[3], lim, true, &m->cmd) && get_u64(&f[4], &m->commit) &&
@@ -905,15 +915,18 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_VC_REQ:
 		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->round);
 	case PROTO_CATCHUP:
-		return get_u64(&f[0], &m->slot) && get_bool(&f[1], &m->ok);
+		return get_u64(&f[0], &m->slot) && get_bool(&f[1], &m->ok) &&
+		       get_u64(&f[2], &m->round);
 	case PROTO_SNAP_KV:
 		return get_u64(&f[0], &m->slot) && get_cmd(&f[1], lim, false, &m->cmd) &&
-		       is_write(m->cmd.op);
+		       is_write(m->cmd.op) && get_u64(&f[2], &m->round) &&
+		       get_u64(&f[3], &m->slot_hi);
 	case PROTO_SNAP_CLIENT:
 		return get_u64(&f[0], &m->cid.client) && m->cid.client != 0 &&
 		       get_u64(&f[1], &m->low_seq) && get_u64(&f[2], &m->slot) &&
 		       get_u64(&f[3], &m->dep) &&
-		       get_bin(&f[4], PROTO_MAX_XBITS, &m->value, &m->vlen) && m->vlen % 8 == 0;
+		       get_bin(&f[4], PROTO_MAX_XBITS, &m->value, &m->vlen) && m->vlen % 8 == 0 &&
+		       get_u64(&f[5], &m->round) && get_u64(&f[6], &m->slot_hi);
 	case PROTO_VC_ENTRY:
 		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->eview) &&
 		       get_cid(f + 2, true, &m->cid) && get_cmd(&f[4], lim, true, &m->cmd) &&
@@ -933,9 +946,10 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		return get_u64(&f[0], &m->commit) && get_u64(&f[1], &m->slot) &&
 		       get_u64(&f[2], &m->slot_hi) && get_u64(&f[3], &m->eview) &&
 		       get_u64(&f[4], &m->cut) &&
-		       (m->type != PROTO_VC_DONE ||
-			(get_u64(&f[5], &m->dview) && get_u64(&f[6], &m->dhole) &&
-			 m->dview >= m->eview && get_u64(&f[7], &m->round)));
+		       (m->type == PROTO_VC_DONE
+			    ? get_u64(&f[5], &m->dview) && get_u64(&f[6], &m->dhole) &&
+				  m->dview >= m->eview && get_u64(&f[7], &m->round)
+			    : get_u64(&f[5], &m->round));
 	case PROTO_VC_INSTALL:
 		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit) &&
 		       get_u64(&f[2], &m->slot) && m->slot <= m->cut;

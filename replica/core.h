@@ -145,7 +145,8 @@ struct core_stats {
 	uint64_t snap_sent;    /* state transfers sent (leader) */
 	uint64_t snap_installed; /* state transfers installed (follower) */
 	uint64_t snap_failed;	 /* state transfers discarded (incomplete) */
-	uint64_t snap_dups; /* transfer frames whose item had come already (the transfer fails) */
+	uint64_t snap_dups; /* transfer items that came twice (ignored) or late, of an earlier
+			     * transfer (ignored) */
 	uint64_t rejoin_us; /* restart -> hold released (the last rejoin here) */
 };
 

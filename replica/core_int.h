@@ -126,8 +126,6 @@ struct client_rec {
 	uint64_t xfloor;
 	uint32_t xwords;
 	uint64_t *xbits;
-	bool from_snap; /* installed by a SNAP_CLIENT of the transfer in progress or last installed
-			 */
 };
 
 #define XBITS_MAX_WORDS 1024u /* 65,536 seqs of one session in flight at most */
@@ -256,9 +254,11 @@ struct core {
 	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
 	uint64_t snap_prev_exec;  /* follower: its exec index when the transfer began */
 	bool snap_nomem;	  /* follower: an item of the open transfer could not be kept */
-	bool snap_dup;		  /* follower: an item of the open transfer came twice */
+	bool snap_broken;	  /* follower: an item of the open transfer is missing (lost) */
+	uint64_t snap_round;	  /* follower: the last CATCHUP's number (its transfer carries it) */
+	uint64_t snap_next;	  /* follower: the index the next item of the transfer must carry */
 	bool snap_wanted;	  /* follower: CATCHUP went out, no transfer ended since */
-	uint64_t snap_open_ns;	  /* follower: when the open transfer began */
+	uint64_t snap_heard_ns;	  /* follower: the open transfer's last item */
 	uint64_t heard_ns;	  /* follower: last ACCEPT/COMMIT from the leader of its view */
 	bool caught_up_once;	  /* follower (rejoin): the first CATCHUP went out */
 	uint64_t catchup_sent_ns; /* follower: when CATCHUP last went out */

@@ -783,6 +783,7 @@ int main(int argc, char **argv)
 	    {CONF_PROTO_CURPHO, 5, 2, 55, "a strong read missing a write ordered before it"},
 	    {CONF_PROTO_CURPHT, 3, 2, 24, "a strong read returning an overwritten value"},
 	    {CONF_PROTO_CURP, 3, 2, 447, "a view change's answer: a lost item, a duplicated one"},
+	    {CONF_PROTO_CURP, 3, 2, 345, "a transfer's item lost, one of an earlier transfer"},
 	};
 	/* seeds of the default range that fail on a protocol bug not fixed yet (issue 16, the
 	 * view change): the sweep leaves them out and runs each as a TAP TODO test, which the

@@ -292,18 +292,23 @@ static size_t make_samples(struct sample *s)
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_VC_INSTALL, .view = 8, .cut = 81, .commit = 79, .slot = 77};
 	s[n].file = "28-catchup.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_CATCHUP, .view = 9, .slot = 1234, .ok = true};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_CATCHUP, .view = 9, .slot = 1234, .ok = true, .round = 6};
 	s[n].file = "29-snap_kv.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_SNAP_KV,
 	    .view = 9,
 	    .slot = 1200,
-	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7},
+	    .round = 6,
+	    .slot_hi = 0};
 	s[n].file = "29-snap_kv-del.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_KV,
 				      .view = 9,
 				      .slot = 1201,
-				      .cmd = {.op = PROTO_OP_DEL, .key = S_KEY, .klen = 5}};
+				      .cmd = {.op = PROTO_OP_DEL, .key = S_KEY, .klen = 5},
+				      .round = 6,
+				      .slot_hi = 1};
 	s[n].file = "30-snap_client.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_CLIENT,
 				      .view = 9,
@@ -312,7 +317,9 @@ static size_t make_samples(struct sample *s)
 				      .slot = 41,
 				      .dep = 39,
 				      .value = S_BITS,
-				      .vlen = 16};
+				      .vlen = 16,
+				      .round = 6,
+				      .slot_hi = 2};
 	s[n].file = "31-snap_result.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_RESULT,
 				      .view = 9,
@@ -322,7 +329,9 @@ static size_t make_samples(struct sample *s)
 				      .value = S_VAL,
 				      .vlen = 7,
 				      .ver = 1100,
-				      .fp = UINT64_MAX};
+				      .fp = UINT64_MAX,
+				      .round = 6,
+				      .slot_hi = 3};
 	s[n].file = "32-snap_done.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_DONE,
 				      .view = 9,
@@ -330,7 +339,8 @@ static size_t make_samples(struct sample *s)
 				      .slot = 1205,
 				      .slot_hi = 4,
 				      .eview = 9,
-				      .cut = 1000};
+				      .cut = 1000,
+				      .round = 6};
 	/* (later additions at the end: tests index the samples above by position) */
 	s[n].file = "06-propose-append.bin";
 	s[n++].m = (struct proto_msg){
@@ -430,6 +440,10 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->status, want->status);
 		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
 		assert_int_equal(got->ver, want->ver);
+		if (want->type == PROTO_SNAP_RESULT) {
+			assert_int_equal(got->round, want->round);
+			assert_int_equal(got->slot_hi, want->slot_hi);
+		}
 		if (want->type == PROTO_SNAP_RESULT)
 			assert_int_equal(got->fp, want->fp);
 		break;
@@ -503,8 +517,11 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 	case PROTO_CATCHUP:
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->ok, want->ok);
+		assert_int_equal(got->round, want->round);
 		break;
 	case PROTO_SNAP_KV:
+		assert_int_equal(got->round, want->round);
+		assert_int_equal(got->slot_hi, want->slot_hi);
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->cmd.op, want->cmd.op);
 		assert_bytes_equal(got->cmd.key, got->cmd.klen, want->cmd.key, want->cmd.klen);
@@ -516,6 +533,8 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->dep, want->dep);
 		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
+		assert_int_equal(got->round, want->round);
+		assert_int_equal(got->slot_hi, want->slot_hi);
 		break;
 	case PROTO_VC_ENTRY:
 	case PROTO_VC_RECORD:
