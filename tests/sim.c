@@ -784,6 +784,10 @@ int main(int argc, char **argv)
 	    {CONF_PROTO_CURPHT, 3, 2, 24, "a strong read returning an overwritten value"},
 	    {CONF_PROTO_CURP, 3, 2, 447, "a view change's answer: a lost item, a duplicated one"},
 	    {CONF_PROTO_CURP, 3, 2, 345, "a transfer's item lost, one of an earlier transfer"},
+	    {CONF_PROTO_CURP, 5, 2, 507, "a fast-path GET found only in records of an older view"},
+	    {CONF_PROTO_CURP, 3, 2, 920, "a new leader's log window full of a grown ring's tail"},
+	    {CONF_PROTO_CURPHO, 5, 2, 135, "an acknowledged write lost by a third view change"},
+	    {CONF_PROTO_CURPHT, 5, 2, 751, "an acknowledged write lost by a third view change"},
 	};
 	/* seeds of the default range that fail on a protocol bug not fixed yet (issue 16, the
 	 * view change): the sweep leaves them out and runs each as a TAP TODO test, which the
