@@ -228,7 +228,7 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_PONG:
 		return 1;
 	case PROTO_VC_REQ:
-		return 2;
+		return 3;
 	case PROTO_VC_ENTRY:
 		return 7;
 	case PROTO_VC_RECORD:
@@ -484,6 +484,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 	case PROTO_VC_REQ:
 		msgpack_pack_uint64(&pk, m->slot);
 		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_CATCHUP:
 		msgpack_pack_uint64(&pk, m->slot);
@@ -913,7 +914,8 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_PONG:
 		return get_u64(&f[0], &m->slot);
 	case PROTO_VC_REQ:
-		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->round);
+		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->round) &&
+		       get_u64(&f[2], &m->slot_hi);
 	case PROTO_CATCHUP:
 		return get_u64(&f[0], &m->slot) && get_bool(&f[1], &m->ok) &&
 		       get_u64(&f[2], &m->round);

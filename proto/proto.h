@@ -169,7 +169,8 @@ struct proto_msg {
 			       * VC_REQ (first slot wanted), VC_ENTRY, VC_DONE (exec index) */
 	uint64_t slot_hi;     /* ACK: last slot of the accepted range; VC_ENTRY, VC_RECORD,
 			       * SNAP_KV, SNAP_CLIENT, SNAP_RESULT: the item's index in its answer
-			       * (0, 1, ...); VC_DONE, SNAP_DONE: how many items */
+			       * (0, 1, ...); VC_DONE, SNAP_DONE: how many items; VC_REQ: the first
+			       * item wanted (an answer resumed after a lost one) */
 	/* VC_REQ, CATCHUP: which request of the sender's (a counter); VC_ENTRY, VC_RECORD,
 	 * VC_DONE, SNAP_*: the request they answer (answers to an earlier one are ignored) */
 	uint64_t round;

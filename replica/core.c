@@ -159,6 +159,7 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 	c->active = true;
 	c->inst_acked = UINT32_MAX; /* view 0 is installed everywhere from the start */
 	c->hold = cfg->rejoin;
+	c->vc_pull_from = -1;
 	*out = c;
 	return 0;
 err:
@@ -1403,12 +1404,15 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 	case PROTO_CATCHUP:
 		if (is_leader(c))
 			core_leader_on_catchup(c, from, m, now_ns);
+		else
+			core_follower_on_pull(c, from, m);
 		break;
 	case PROTO_SNAP_KV:
 	case PROTO_SNAP_CLIENT:
 	case PROTO_SNAP_RESULT:
 	case PROTO_SNAP_DONE:
-		if (!is_leader(c) && from == c->leader && m->view == c->view)
+		if (m->view == c->view &&
+		    (is_leader(c) ? !c->active && from == c->vc_pull_from : from == c->leader))
 			core_follower_on_snap(c, m, now_ns);
 		break;
 	case PROTO_VC_INSTALL:

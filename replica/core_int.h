@@ -166,7 +166,6 @@ struct vc_list {
 	bool nomem;	/* an item could not be kept: this list is incomplete */
 	uint64_t round; /* the request the items answer (vc_pending) */
 	uint64_t next;	/* the index the next item must carry (vc_pending) */
-	bool broken;	/* an item was missing (lost): this answer is incomplete */
 };
 
 struct core {
@@ -243,6 +242,7 @@ struct core {
 	struct vc_list vc_items;		       /* items of the collected replicas */
 	uint64_t vc_req_ns;			       /* when VC_REQ last went out */
 	uint64_t vc_start_ns;			       /* when this view was entered */
+	int vc_pull_from; /* new leader: the replica whose executed state it asked for (-1) */
 
 	/* catch-up and rejoin (PROTOCOL.md 7.3) */
 	bool hold;		  /* restarted: strong witness answers ok=false, no VC answers */
@@ -442,6 +442,7 @@ void core_vc_request(struct core *c, uint64_t now_ns);
 void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns);
 void core_on_vc_req(struct core *c, int from, const struct proto_msg *m);
 void core_on_vc_item(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
+void core_vc_collect(struct core *c, uint64_t now_ns);
 
 /* ---- core_replay.c: the order of the commands a view change replays (7.2 step 3) */
 
@@ -466,5 +467,7 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
 void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t now_ns);
 void core_follower_tick(struct core *c, uint64_t now_ns);
+void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m);
+void core_vc_pull(struct core *c, int p, uint64_t now_ns);
 
 #endif

@@ -92,6 +92,26 @@ static int snap_result_cb(const void *key, size_t klen, void *val, void *arg)
  * (VC_INSTALL: a restarted replica never installed it), sent the executed state when the log
  * no longer reaches back to what it lacks, and sent the log from there. At most one answer per
  * re-send period and replica. */
+/* Sends this replica's executed state (at its execution index) to `to` as one transfer
+ * answering request `round`: SNAP_KV, SNAP_CLIENT, SNAP_RESULT items, then SNAP_DONE. */
+static void snap_send_state(struct core *c, int to, uint64_t round)
+{
+	struct snap_out o = {.c = c, .to = to, .round = round};
+	cmap_foreach(c->kv, snap_kv_cb, &o);
+	cmap_foreach(c->clients, snap_client_cb, &o); /* before the results (their seqs) */
+	cmap_foreach(c->results, snap_result_cb, &o);
+	struct proto_msg d = {.type = PROTO_SNAP_DONE,
+			      .view = c->view,
+			      .commit = c->commit_index,
+			      .slot = c->exec_index,
+			      .slot_hi = o.count,
+			      .eview = c->inst_view,
+			      .cut = c->inst_cut,
+			      .round = round};
+	c->io.to_peer(c->io.ctx, to, &d);
+	c->st.snap_sent++;
+}
+
 void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
 {
 	if (m->view != c->view) {
@@ -106,20 +126,7 @@ void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m,
 	core_send_install(c, from);
 	uint64_t start = m->slot > c->log_base ? m->slot : c->log_base;
 	if (m->slot < c->log_base || m->ok) {
-		struct snap_out o = {.c = c, .to = from, .round = m->round};
-		cmap_foreach(c->kv, snap_kv_cb, &o);
-		cmap_foreach(c->clients, snap_client_cb, &o); /* before the results (their seqs) */
-		cmap_foreach(c->results, snap_result_cb, &o);
-		struct proto_msg d = {.type = PROTO_SNAP_DONE,
-				      .view = c->view,
-				      .commit = c->commit_index,
-				      .slot = c->exec_index,
-				      .slot_hi = o.count,
-				      .eview = c->inst_view,
-				      .cut = c->inst_cut,
-				      .round = m->round};
-		c->io.to_peer(c->io.ctx, from, &d);
-		c->st.snap_sent++;
+		snap_send_state(c, from, m->round);
 		start = c->exec_index;
 	}
 	for (uint64_t s = start; s < c->log_end; s++) {
@@ -129,6 +136,37 @@ void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m,
 		e->acks &= ~(1u << from); /* whatever it acknowledged before, it may have lost */
 		core_send_accept(c, e, from, now_ns);
 	}
+}
+
+/* Follower: the new leader of its view, collecting the view change, cannot decide: committed
+ * slots below the highest commit index collected are in no collected log, and this replica
+ * executed further (vc_pull in core_vc.c). It sends its executed state, if it has a whole
+ * one; a transfer that would not be whole is not sent (the leader asks again). */
+void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m)
+{
+	if (m->view != c->view || from != c->leader || c->active || c->snap_open || c->state_bad ||
+	    c->hold)
+		return;
+	snap_send_state(c, from, m->round);
+}
+
+/* New leader, collecting: asks replica p for its executed state (core_follower_on_pull), at
+ * most once per re-send period. */
+void core_vc_pull(struct core *c, int p, uint64_t now_ns)
+{
+	if (c->snap_open ||
+	    (c->catchup_sent_ns != 0 && now_ns - c->catchup_sent_ns < c->cfg.resend_after_ns))
+		return;
+	struct proto_msg q = {.type = PROTO_CATCHUP,
+			      .view = c->view,
+			      .slot = c->exec_index,
+			      .ok = true,
+			      .round = ++c->snap_round};
+	c->io.to_peer(c->io.ctx, p, &q);
+	c->catchup_sent_ns = now_ns;
+	c->snap_wanted = true;
+	c->vc_pull_from = p;
+	c->st.vc_pulls++;
 }
 
 /* Follower: replaces the executed state by an empty one (a transfer begins). */
@@ -343,6 +381,8 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 	}
 	c->state_bad = false;
 	snap_install(c, m);
+	if (is_leader(c) && !c->active)
+		core_vc_collect(c, now_ns); /* again, from its new execution index */
 }
 
 /* Follower, every tick: asks the leader for what it lacks (restarted, stuck at a slot the leader

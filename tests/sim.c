@@ -786,6 +786,11 @@ int main(int argc, char **argv)
 	    {CONF_PROTO_CURP, 3, 2, 345, "a transfer's item lost, one of an earlier transfer"},
 	    {CONF_PROTO_CURP, 5, 2, 507, "a fast-path GET found only in records of an older view"},
 	    {CONF_PROTO_CURP, 3, 2, 920, "a new leader's log window full of a grown ring's tail"},
+	    {CONF_PROTO_CURP, 3, 2, 1250, "a new leader behind every collected log: pulls the state"},
+	    {CONF_PROTO_CURP, 5, 2, 1859, "a new leader behind every collected log: pulls the state"},
+	    {CONF_PROTO_CURP, 3, 2, 1471, "a 694-item view-change answer under loss: resumed"},
+	    {CONF_PROTO_CURPHO, 3, 2, 1357, "a view change that never collected a majority whole"},
+	    {CONF_PROTO_CURPHO, 3, 2, 1999, "a view change that never collected a majority whole"},
 	    {CONF_PROTO_CURPHO, 5, 2, 135, "an acknowledged write lost by a third view change"},
 	    {CONF_PROTO_CURPHT, 5, 2, 751, "an acknowledged write lost by a third view change"},
 	};

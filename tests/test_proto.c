@@ -244,7 +244,8 @@ static size_t make_samples(struct sample *s)
 	s[n].file = "22-pong.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_PONG, .view = 7, .slot = 123456789};
 	s[n].file = "23-vc_req.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_VC_REQ, .view = 8, .slot = 77, .round = 3};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_VC_REQ, .view = 8, .slot = 77, .round = 3, .slot_hi = 12};
 	s[n].file = "24-vc_entry.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_VC_ENTRY,
@@ -513,6 +514,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 	case PROTO_VC_REQ:
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->round, want->round);
+		assert_int_equal(got->slot_hi, want->slot_hi);
 		break;
 	case PROTO_CATCHUP:
 		assert_int_equal(got->slot, want->slot);
