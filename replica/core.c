@@ -181,6 +181,12 @@ void core_destroy(struct core *c)
 				core_entry_clear(&c->ring[i]);
 		free(c->ring);
 	}
+	if (c->snap_old.kv) { /* a transfer was open */
+		cmap_destroy(c->snap_old.kv);
+		oset_destroy(c->snap_old.order);
+		cmap_destroy(c->snap_old.results);
+		cmap_destroy(c->snap_old.clients);
+	}
 	if (c->kv)
 		cmap_destroy(c->kv);
 	oset_destroy(c->order);
@@ -1125,8 +1131,8 @@ static void log_gc(struct core *c)
 
 void core_execute_ready(struct core *c)
 {
-	if (c->snap_open || c->state_bad)
-		return; /* the state is incomplete until a whole transfer arrived */
+	if (c->snap_open)
+		return; /* the state is being replaced by a transfer */
 	uint64_t limit = is_leader(c) ? c->commit_index : c->commit_known;
 	while (c->exec_index < limit) {
 		struct entry *e = slot_entry(c, c->exec_index);
@@ -1496,9 +1502,7 @@ void core_tick(struct core *c, uint64_t now_ns)
 		c->st.rejoin_us = 0;
 	}
 	if (!c->active) {
-		/* collecting: ask again whoever has not answered whole */
-		if (now_ns - c->vc_req_ns >= c->cfg.resend_after_ns)
-			core_vc_request(c, now_ns);
+		core_vc_tick(c, now_ns); /* collecting */
 		return;
 	}
 	if (now_ns - c->install_sent_ns >= c->cfg.resend_after_ns) {
@@ -1543,7 +1547,7 @@ void core_get_stats(const struct core *c, struct core_stats *st)
 	st->view = c->view;
 	st->leader = c->leader;
 	st->view_active = c->active;
-	st->rejoining = c->hold || c->snap_open || c->state_bad;
+	st->rejoining = c->hold || c->snap_open || c->snap_retry;
 	st->next_slot = c->next_slot;
 	st->commit_index = c->commit_index;
 	st->exec_index = c->exec_index;

@@ -250,7 +250,15 @@ struct core {
 	uint64_t hold_since_ns;	  /* hold: first tick (0: not yet) */
 	uint64_t hold_barrier;	  /* hold: released once exec_index reaches it */
 	bool snap_open;		  /* follower: a state transfer is arriving (state incomplete) */
-	bool state_bad;		  /* follower: the last transfer arrived incomplete */
+	bool snap_retry;	  /* follower: the last transfer failed: ask again at once */
+	/* the executed state a transfer replaces, kept until it is whole (then freed) or fails
+	 * (then put back): a failed transfer leaves the replica as it was */
+	struct {
+		struct cmap *kv, *results, *clients;
+		struct oset *order;
+		uint64_t digest, live_keys;
+		bool order_lost;
+	} snap_old;
 	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
 	uint64_t snap_prev_exec;  /* follower: its exec index when the transfer began */
 	bool snap_nomem;	  /* follower: an item of the open transfer could not be kept */
@@ -443,6 +451,7 @@ void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 void core_on_vc_req(struct core *c, int from, const struct proto_msg *m);
 void core_on_vc_item(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
 void core_vc_collect(struct core *c, uint64_t now_ns);
+void core_vc_tick(struct core *c, uint64_t now_ns);
 
 /* ---- core_replay.c: the order of the commands a view change replays (7.2 step 3) */
 
@@ -469,5 +478,6 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 void core_follower_tick(struct core *c, uint64_t now_ns);
 void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m);
 void core_vc_pull(struct core *c, int p, uint64_t now_ns);
+void core_snap_abandon(struct core *c);
 
 #endif

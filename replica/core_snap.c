@@ -144,7 +144,7 @@ void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m,
  * one; a transfer that would not be whole is not sent (the leader asks again). */
 void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m)
 {
-	if (m->view != c->view || from != c->leader || c->active || c->snap_open || c->state_bad ||
+	if (m->view != c->view || from != c->leader || c->active || c->snap_open ||
 	    c->hold)
 		return;
 	snap_send_state(c, from, m->round);
@@ -169,7 +169,9 @@ void core_vc_pull(struct core *c, int p, uint64_t now_ns)
 	c->st.vc_pulls++;
 }
 
-/* Follower: replaces the executed state by an empty one (a transfer begins). */
+/* Follower (or a new leader pulling): a transfer begins. The executed state it replaces is
+ * set aside (snap_old) and fresh tables receive the items; snap_end puts back or frees the
+ * old one. */
 static bool snap_begin(struct core *c, uint64_t now_ns)
 {
 	c->snap_prev_exec = c->exec_index;
@@ -188,10 +190,13 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 			cmap_destroy(results);
 		return false;
 	}
-	cmap_destroy(c->kv);
-	oset_destroy(c->order);
-	cmap_destroy(c->results);
-	cmap_destroy(c->clients);
+	c->snap_old.kv = c->kv;
+	c->snap_old.order = c->order;
+	c->snap_old.results = c->results;
+	c->snap_old.clients = c->clients;
+	c->snap_old.digest = c->digest;
+	c->snap_old.live_keys = c->live_keys;
+	c->snap_old.order_lost = c->order_lost;
 	c->kv = kv;
 	c->order = order;
 	c->results = results;
@@ -205,6 +210,42 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 	c->snap_broken = false;
 	c->snap_next = 0;
 	return true;
+}
+
+/* Ends the open transfer: keeps the new state (whole) or puts the old one back. */
+static void snap_end(struct core *c, bool whole)
+{
+	if (!c->snap_open)
+		return;
+	c->snap_open = false;
+	if (!whole) {
+		cmap_destroy(c->kv);
+		oset_destroy(c->order);
+		cmap_destroy(c->results);
+		cmap_destroy(c->clients);
+		c->kv = c->snap_old.kv;
+		c->order = c->snap_old.order;
+		c->results = c->snap_old.results;
+		c->clients = c->snap_old.clients;
+		c->digest = c->snap_old.digest;
+		c->live_keys = c->snap_old.live_keys;
+		c->order_lost = c->snap_old.order_lost;
+	} else {
+		cmap_destroy(c->snap_old.kv);
+		oset_destroy(c->snap_old.order);
+		cmap_destroy(c->snap_old.results);
+		cmap_destroy(c->snap_old.clients);
+	}
+	memset(&c->snap_old, 0, sizeof c->snap_old);
+}
+
+/* A new leader that asked for a state no longer needs it (it can decide without): the open
+ * transfer, if any, is dropped and the state it would have replaced is back. */
+void core_snap_abandon(struct core *c)
+{
+	snap_end(c, false);
+	c->snap_wanted = false;
+	c->vc_pull_from = -1;
 }
 
 static void snap_client(struct core *c, const struct proto_msg *m)
@@ -327,8 +368,8 @@ static void snap_install(struct core *c, const struct proto_msg *m)
  * it again at the next tick. */
 static void snap_fail(struct core *c)
 {
-	c->state_bad = true;
-	c->exec_index = 0;
+	snap_end(c, false); /* the replica is as it was before the transfer */
+	c->snap_retry = true;
 	c->st.snap_failed++;
 	c->catchup_sent_ns = 0;
 }
@@ -370,7 +411,6 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 		}
 		return;
 	}
-	c->snap_open = false;
 	c->snap_wanted = false;
 	if (c->snap_items != m->slot_hi || c->snap_next != m->slot_hi || c->snap_nomem ||
 	    c->snap_broken || m->slot < c->snap_prev_exec) {
@@ -379,7 +419,8 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 		snap_fail(c);
 		return;
 	}
-	c->state_bad = false;
+	snap_end(c, true);
+	c->snap_retry = false;
 	snap_install(c, m);
 	if (is_leader(c) && !c->active)
 		core_vc_collect(c, now_ns); /* again, from its new execution index */
@@ -392,10 +433,9 @@ void core_follower_tick(struct core *c, uint64_t now_ns)
 {
 	if (c->snap_open && now_ns - c->snap_heard_ns >= 4 * c->cfg.resend_after_ns) {
 		/* the transfer stopped before its SNAP_DONE (the connection broke): start over */
-		c->snap_open = false;
 		snap_fail(c);
 	}
-	bool want = c->state_bad || (c->cfg.rejoin && !c->caught_up_once) ||
+	bool want = c->snap_retry || (c->cfg.rejoin && !c->caught_up_once) ||
 		    (c->hold && !c->active && !c->installing);
 	if (!want && c->commit_known > c->exec_index && !c->snap_open) {
 		const struct entry *e = slot_entry(c, c->exec_index);
@@ -414,7 +454,7 @@ void core_follower_tick(struct core *c, uint64_t now_ns)
 		struct proto_msg q = {.type = PROTO_CATCHUP,
 				      .view = c->view,
 				      .slot = c->exec_index,
-				      .ok = c->state_bad,
+				      .ok = c->snap_retry,
 				      .round = ++c->snap_round};
 		c->io.to_peer(c->io.ctx, c->leader, &q);
 		c->catchup_sent_ns = now_ns;
@@ -426,7 +466,7 @@ void core_follower_tick(struct core *c, uint64_t now_ns)
 		return;
 	if (c->hold_since_ns == 0)
 		c->hold_since_ns = now_ns;
-	if (!c->active || c->snap_open || c->state_bad ||
+	if (!c->active || c->snap_open || c->snap_retry ||
 	    c->heard_ns < c->hold_since_ns + c->cfg.rejoin_grace_ns)
 		return;
 	if (!c->barrier_set) {

@@ -589,16 +589,32 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 		}
 	}
 	qsort(ev, ne, sizeof *ev, vc_entry_cmp);
+	/* a slot a collected replica executed is decided: take its entry if it still holds it,
+	 * whatever view another replica's entry there is of (one that missed that slot's view
+	 * may hold a stale one, and the replicas that executed it may have freed theirs: sim
+	 * curpht N=5 profile 2 seed 1212, a weak write executed at two slots) */
+	uint64_t exec_hi = lo;
+	for (int p = 0; p < c->cfg.n; p++)
+		if ((c->vc_done & (1u << p)) && c->vc_exec[p] > exec_hi)
+			exec_hi = c->vc_exec[p];
 	uint64_t end = lo;
-	for (uint32_t i = 0; i < ne; i++) {
-		if (ev[i]->slot < end)
-			continue; /* the same slot accepted in a lower view */
-		if (ev[i]->slot != end)
-			break; /* a hole */
-		chosen[end - lo] = ev[i];
-		end++;
+	for (uint32_t i = 0; i < ne && ev[i]->slot <= end;) {
+		uint32_t j = i;
+		while (j < ne && ev[j]->slot == ev[i]->slot)
+			j++;
+		if (ev[i]->slot == end) {
+			struct vc_item *pick = end < exec_hi ? NULL : ev[i]; /* highest view first */
+			for (uint32_t k = i; k < j && pick == NULL; k++)
+				if (c->vc_exec[ev[k]->from] > end && ev[k]->from != c->cfg.self)
+					pick = ev[k];
+			if (pick == NULL)
+				break; /* executed elsewhere, freed there: ask for the state */
+			chosen[end - lo] = pick;
+			end++;
+		}
+		i = j;
 	}
-	if (end < c->vc_commit || core_ring_fit(c, end + nr) != 0) {
+	if (end < c->vc_commit || end < exec_hi || core_ring_fit(c, end + nr) != 0) {
 		/* committed slots no collected log holds any more: a replica that executed past
 		 * them dropped them (its log keeps a tail). Its executed state is what this
 		 * leader lacks: ask for it, and collect again from there (sim curp N=3 profile 2
@@ -616,10 +632,15 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 			if (p != c->cfg.self && (c->vc_done & (1u << p)) &&
 			    c->vc_exec[p] > c->exec_index && (best < 0 || c->vc_exec[p] > c->vc_exec[best]))
 				best = p;
-		if (best >= 0 && end < c->vc_commit)
-			core_vc_pull(c, best, now_ns);
+		if (best >= 0 && (end < c->vc_commit || end < exec_hi))
+			core_vc_pull(c, best, now_ns); /* (unless one is under way) */
 		goto out;
 	}
+	/* a state asked for (vc_pull) is not needed now that the collected logs reach far
+	 * enough; deciding over a transfer half arrived would read its tables as this replica's
+	 * state (sim curpho N=3 profile 2 seed 1714: an executed weak write replayed again) */
+	if (c->snap_wanted && c->vc_pull_from >= 0)
+		core_snap_abandon(c);
 	for (uint64_t s = lo; s < c->log_end; s++) {
 		struct entry *e = slot_entry(c, s);
 		if (e != NULL)
@@ -726,7 +747,23 @@ static void vc_try_decide(struct core *c, uint64_t now_ns)
 {
 	if (c->active || !is_leader(c) || popcount32(c->vc_done) < c->majority)
 		return;
+
 	vc_decide(c, now_ns);
+}
+
+/* New leader, collecting, every tick: gives up a state transfer it asked for that stopped
+ * arriving, asks again whoever has not answered whole, and tries to decide again (which asks
+ * for a state again if it still needs one). */
+void core_vc_tick(struct core *c, uint64_t now_ns)
+{
+	if (c->snap_open && now_ns - c->snap_heard_ns >= 4 * c->cfg.resend_after_ns) {
+		core_snap_abandon(c);
+		c->st.snap_failed++;
+	}
+	if (now_ns - c->vc_req_ns < c->cfg.resend_after_ns)
+		return;
+	core_vc_request(c, now_ns);
+	vc_try_decide(c, now_ns);
 }
 
 /* New leader: asks every replica not collected yet for its state. */
