@@ -822,6 +822,10 @@ void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 		return;
 	if (is_leader(c))
 		step_down(c);
+	/* a transfer belongs to the view it was asked in: one still arriving is dropped (its
+	 * frames of the old view would be ignored from now on) and the state it was replacing
+	 * is back; whoever needs one asks again */
+	core_snap_abandon(c);
 	c->view = view;
 	c->leader = leader;
 	c->active = false;

@@ -295,8 +295,25 @@ bool h_step(struct harness *h)
 	h->now += 1000 + common_rng_below(&h->rng, 20000); /* 1-21 us per delivery */
 	enum h_chan_kind k = (enum h_chan_kind)cand[pick].k;
 	int a = cand[pick].a, b = cand[pick].b;
+	if (h->reset_ppm && h->n > 1 && common_rng_below(&h->rng, 1000000) < h->reset_ppm) {
+		/* a peer connection breaks: what is in flight both ways is lost; both ends see
+		 * the reconnect (the server calls core_peer_up when a peer connection is up) */
+		int x = (int)common_rng_below(&h->rng, (uint64_t)h->n);
+		int y = (int)common_rng_below(&h->rng, (uint64_t)h->n - 1);
+		y += y >= x;
+		proto_buf_consume(&h->peer[x][y].buf, SIZE_MAX);
+		proto_buf_consume(&h->peer[y][x].buf, SIZE_MAX);
+		h->resets++;
+		if (!h->down[x] && !h->down[y] && !h->cut[x] && !h->cut[y]) {
+			core_peer_up(h->cores[x], y, h->now);
+			core_peer_up(h->cores[y], x, h->now);
+		}
+		if (chan(h, k, a, b)->buf.len == 0)
+			return true; /* the frame picked went with it */
+	}
 	if ((k == H_PEER && (h->cut[a] || h->cut[b])) ||
-	    (h->loss_ppm && common_rng_below(&h->rng, 1000000) < h->loss_ppm)) {
+	    ((k != H_PEER || !h->reset_ppm) && h->loss_ppm &&
+	     common_rng_below(&h->rng, 1000000) < h->loss_ppm)) {
 		struct proto_msg m;
 		h->lost++;
 		return h_take(h, k, a, b, &m); /* lost in transit */

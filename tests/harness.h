@@ -30,6 +30,11 @@ struct harness {
 	/* faults (h_step): frames lost or delivered twice, per million deliveries; replicas down
 	 * (h_crash: its channels emptied, nothing to or from it until h_restart) */
 	uint32_t loss_ppm, dup_ppm;
+	/* peer connections reset instead (reset_ppm > 0): per million steps, one random replica
+	 * pair loses what is in flight between them both ways and reconnects (core_peer_up at
+	 * both ends), as TCP does; frames between replicas are then never lost one by one */
+	uint32_t reset_ppm;
+	uint64_t resets;
 	bool down[H_MAX_REPLICAS];
 	/* replicas cut off from the other replicas only (clients still reach them): frames
 	 * between such a replica and any other replica are lost */

@@ -55,6 +55,7 @@ struct sim_cfg {
 	uint32_t scan_pct;   /* profile 2: SCANs of 1..max_scan keys */
 	uint32_t max_scan;
 	uint32_t loss_ppm, dup_ppm;
+	uint32_t reset_ppm; /* peer connections break instead of losing frames (profile 2) */
 	uint32_t crash_per_million_steps;
 	uint32_t leader_crash_per_million_steps; /* the leader: a view change follows */
 	uint32_t amnesia_pct; /* restarts that lose the replica's state (a new process) */
