@@ -798,6 +798,8 @@ int main(int argc, char **argv)
 	    {CONF_PROTO_CURPHO, 3, 2, 1714, "a view change decided over a pulled transfer"},
 	    {CONF_PROTO_CURPHT, 5, 2, 1212, "a stale entry at a slot another replica executed"},
 	    {CONF_PROTO_CURPHO, 3, 2, 26, "a pulled transfer that failed, never asked again"},
+	    {CONF_PROTO_CURPHO, 3, 2, 2782, "transfers lost mid-stream (now: connections break)"},
+	    {CONF_PROTO_CURPHT, 3, 2, 665, "transfers lost mid-stream (now: connections break)"},
 	    {CONF_PROTO_CURP, 3, 2, 2447, "a pulled transfer that failed, never asked again"},
 	    {CONF_PROTO_CURPHO, 3, 2, 1371, "a view change decided over a pulled transfer"},
 	    {CONF_PROTO_CURPHO, 5, 2, 135, "an acknowledged write lost by a third view change"},
