@@ -56,3 +56,8 @@ tests_sim_mutant_no_fencing_SOURCES = tests/sim.c tests/harness.c $(CORE_SOURCES
 tests_sim_mutant_no_fencing_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_FENCING \
 	-DCURPKV_MUTANT='"no fencing"' -DCURPKV_MUTANT_SEEDS=600
 tests_sim_mutant_no_fencing_LDADD = $(SIM_LIBS)
+
+# The nemesis on real processes (scripts/nemesis.sh): one 30-second run per protocol on 3
+# replicas against the tree's curpkv, after a check of its lost-write counter (TAP).
+TESTS += tests/test_nemesis.sh
+EXTRA_DIST += tests/test_nemesis.sh
