@@ -98,6 +98,12 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	case SESSION_NOT_FOUND:
 		r->status = r->cmd.op == PROTO_OP_GET ? CLI_NOT_FOUND : CLI_OK;
 		break;
+	case SESSION_CID_REUSED:
+		fprintf(stderr, "curpkv: the operation was refused and not applied: the replicas "
+				"hold another command under its id (the master handed out this "
+				"client id twice)\n");
+		r->status = CLI_ERROR;
+		break;
 	default:
 		fprintf(stderr, "curpkv: the operation %s\n",
 			res == SESSION_TIMEOUT

@@ -162,9 +162,8 @@ static void history_line(struct lg *g, struct lg_session *s, const struct lg_hre
 	enum session_result res = o->res;
 	bool write = o->cls == WL_STRONG_WRITE || o->cls == WL_WEAK_WRITE;
 	bool weak = o->cls == WL_WEAK_WRITE || o->cls == WL_WEAK_READ;
-	const char *status = res == SESSION_TIMEOUT  ? "unknown"
-			     : res == SESSION_FAILED ? "fail"
-						     : "ok";
+	bool failed = res == SESSION_FAILED || res == SESSION_CID_REUSED; /* not applied */
+	const char *status = res == SESSION_TIMEOUT ? "unknown" : failed ? "fail" : "ok";
 	uint8_t key[8];
 	key_bytes(o->key, key);
 	pthread_mutex_lock(&g->history_lock);
@@ -186,7 +185,7 @@ static void history_line(struct lg *g, struct lg_session *s, const struct lg_hre
 		hexs(f, s->val, g->s.command_size);
 	}
 	fputs("\",\"result\":", f);
-	if (write || res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+	if (write || res == SESSION_TIMEOUT || failed) {
 		fputs("\"\"", f);
 	} else if (res == SESSION_NOT_FOUND) {
 		fputs("null", f);
@@ -304,7 +303,7 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	uint64_t t1 = common_now_ns();
 	o->used = false;
 	s->inflight--;
-	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+	if (res == SESSION_TIMEOUT || res == SESSION_FAILED || res == SESSION_CID_REUSED) {
 		if (res == SESSION_TIMEOUT)
 			t->timeouts++;
 		else
@@ -313,8 +312,10 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 			t->failed = true;
 			snprintf(t->why, sizeof t->why, "session %llu: a request %s",
 				 (unsigned long long)s->global,
-				 res == SESSION_TIMEOUT ? "got no reply within replyTimeout"
-							: "failed");
+				 res == SESSION_TIMEOUT	     ? "got no reply within replyTimeout"
+				 : res == SESSION_CID_REUSED ? "was refused: its client id was "
+							       "handed out twice (cid reused)"
+							     : "failed");
 		}
 	}
 	if (o->warmup) {

@@ -91,9 +91,10 @@ struct session {
 	uint64_t next_probe_ns;
 	uint64_t last_weak_write; /* seq of the session's latest weak write (0 = none) */
 	uint64_t last_write;	  /* seq of its latest write, weak or strong (0 = none) */
-	/* HO: an own strong write still in flight that a weak read may have returned (from the
-	 * bound replica's pending record): nothing more is submitted until it completes (and so
-	 * is ordered), or a later command could be ordered before a write the session has seen */
+	/* HO: a weak read that may have returned an own strong write still in flight (from the
+	 * bound replica's pending record): nothing more is submitted until every strong write
+	 * the session sent before that read completes (and so is ordered), or a later command
+	 * could be ordered before a write the session has seen */
 	uint64_t read_floor;
 	uint64_t token;		 /* weak reads: slots below it must be executed at the replica */
 	uint64_t write_hi;	 /* 1 + the highest slot of the session's completed writes */
@@ -213,7 +214,8 @@ static void send_propose(struct session *s, struct pcmd *p, int to)
 			      .view = s->view,
 			      .cid = {.client = s->cfg.client_id, .seq = p->seq},
 			      .low_seq = s->low_seq,
-			      .dep = p->dep};
+			      .dep = p->dep,
+			      .weak_dep = p->dep};
 	m.cmd.op = p->op;
 	m.cmd.key = p->key;
 	m.cmd.klen = p->klen;
@@ -265,10 +267,19 @@ static void send_cmd(struct session *s, struct pcmd *p, uint64_t now_ns)
 
 static void send_sync(struct session *s, struct pcmd *p, uint64_t now_ns)
 {
+	/* the fingerprint lets the replica tell this command's result from that of another
+	 * command under the same cid (a reused client id) */
+	struct proto_cmd cmd = {.op = p->op,
+				.key = p->key,
+				.klen = p->klen,
+				.val = p->val,
+				.vlen = p->vlen,
+				.scan_count = p->scan_count};
 	struct proto_msg m = {.type = PROTO_SYNC,
 			      .view = s->view,
 			      .cid = {.client = s->cfg.client_id, .seq = p->seq},
-			      .low_seq = s->low_seq};
+			      .low_seq = s->low_seq,
+			      .fp = proto_cmd_fp(&cmd)};
 	s->io.send(s->io.ctx, s->leader, &m);
 	p->sync_sent = true;
 	p->sync_ns = now_ns;
@@ -287,9 +298,13 @@ static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t ki
 	if (s->inflight >= s->cfg.max_inflight || s->next_seq - s->low_seq >= s->cap)
 		return -EAGAIN;
 	if (s->read_floor) {
-		const struct pcmd *f = &s->ring[s->read_floor & (s->cap - 1)];
-		if (f->used && f->seq == s->read_floor)
-			return -EAGAIN; /* HO: a write the session has seen is not ordered yet */
+		for (uint64_t q = s->low_seq; q < s->read_floor; q++) {
+			const struct pcmd *f = &s->ring[q & (s->cap - 1)];
+			if (f->used && f->seq == q && f->kind == PK_STRONG &&
+			    (f->op == PROTO_OP_PUT || f->op == PROTO_OP_DEL))
+				return -EAGAIN; /* HO: a write the session may have seen is not
+						 * ordered yet */
+		}
 		s->read_floor = 0;
 	}
 	uint64_t seq = s->next_seq;
@@ -589,6 +604,9 @@ static void on_reply(struct session *s, int from, const struct proto_msg *m, str
 		if (s->io.need_view)
 			s->io.need_view(s->io.ctx, m->view);
 		return;
+	case PROTO_ST_CID_REUSED:
+		complete(s, p, SESSION_CID_REUSED, SESSION_PATH_SLOW, NULL, 0);
+		return;
 	default:
 		return;
 	}
@@ -607,6 +625,9 @@ static void on_sync_reply(struct session *s, const struct proto_msg *m, struct p
 	case PROTO_ST_INVALID:
 		res = SESSION_FAILED;
 		break;
+	case PROTO_ST_CID_REUSED:
+		res = SESSION_CID_REUSED; /* never another command's result */
+		break;
 	default:
 		return; /* TOO_OLD and others: not a result */
 	}
@@ -617,7 +638,7 @@ static void on_sync_reply(struct session *s, const struct proto_msg *m, struct p
 			return; /* try again on the next SYNC */
 		memcpy(v, m->value, m->vlen);
 	}
-	if (res != SESSION_FAILED)
+	if (res != SESSION_FAILED && res != SESSION_CID_REUSED)
 		observe(s, p, m->slot, m->ver, m->view, res == SESSION_OK, v, m->vlen);
 	complete(s, p, res, p->resends ? SESSION_PATH_RETRY : SESSION_PATH_SLOW, v, m->vlen);
 }
@@ -654,10 +675,19 @@ static void on_causal_reply(struct session *s, int from, const struct proto_msg 
 			s->io.need_view(s->io.ctx, m->view);
 		return;
 	case PROTO_ST_INVALID:
-		if (p->done)
+	case PROTO_ST_CID_REUSED:
+		if (p->done) {
+			/* completed to the caller on the bound replica's word, then refused by
+			 * the leader (CID_REUSED: the bound replica had not seen the other
+			 * command): it will never be ordered; counted as a failure */
+			s->st.failures += m->status == PROTO_ST_CID_REUSED;
 			weak_write_retire(s, p);
-		else
-			complete(s, p, SESSION_FAILED, SESSION_PATH_WEAK, NULL, 0);
+		} else {
+			complete(s, p,
+				 m->status == PROTO_ST_INVALID ? SESSION_FAILED
+							       : SESSION_CID_REUSED,
+				 SESSION_PATH_WEAK, NULL, 0);
+		}
 		return;
 	default:
 		return;
@@ -687,6 +717,9 @@ static void on_weak_reply(struct session *s, const struct proto_msg *m, struct p
 	case PROTO_ST_INVALID:
 		complete(s, p, SESSION_FAILED, SESSION_PATH_WEAK, NULL, 0);
 		return;
+	case PROTO_ST_CID_REUSED:
+		complete(s, p, SESSION_CID_REUSED, SESSION_PATH_WEAK, NULL, 0);
+		return;
 	default:
 		return;
 	}
@@ -698,14 +731,18 @@ static void on_weak_reply(struct session *s, const struct proto_msg *m, struct p
 	raise_token(s, m->commit); /* monotonic reads: never read below what was seen */
 	if (s->cfg.protocol == CONF_PROTO_CURPHO && p->op == PROTO_OP_GET && m->slot == 0) {
 		/* answered from a pending record (or a key never written): if it may be one of
-		 * the session's own strong writes still in flight, order what follows after it */
+		 * the session's own strong writes still in flight, order what follows after all
+		 * of them. Which one it was is not known (the replica answers the latest it holds,
+		 * and a later one may have executed there already: seed curpho N=3 2849, where
+		 * the session waited only for the latest, and its next read went behind the one
+		 * it had seen) */
 		for (uint64_t q = s->low_seq; q < p->seq; q++) {
 			const struct pcmd *w = &s->ring[q & (s->cap - 1)];
 			if (w->used && w->seq == q && w->kind == PK_STRONG &&
 			    (w->op == PROTO_OP_PUT || w->op == PROTO_OP_DEL) &&
 			    w->klen == p->klen && memcmp(w->key, p->key, p->klen) == 0 &&
-			    q > s->read_floor)
-				s->read_floor = q;
+			    p->seq > s->read_floor)
+				s->read_floor = p->seq;
 		}
 	}
 	bool found = m->status == PROTO_ST_OK;

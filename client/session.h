@@ -30,6 +30,9 @@ enum session_result {
 	SESSION_NOT_FOUND,      /* GET of a missing key */
 	SESSION_FAILED,         /* definitely not applied (e.g. invalid command) */
 	SESSION_TIMEOUT,        /* no answer within the reply timeout: may or may not be applied */
+	SESSION_CID_REUSED,     /* refused, not applied: the replicas hold another command under
+				 * this command's id (the session's client id was handed out twice;
+				 * docs/recovery.md, "Client ids") */
 };
 
 /* Completion callback: fires exactly once per submitted command. value is valid during the
@@ -105,7 +108,7 @@ uint64_t session_client_id(const struct session *s);
 
 struct session_stats {
 	uint64_t fast, slow, retry;  /* completions per path */
-	uint64_t timeouts, failures;
+	uint64_t timeouts, failures; /* failures: FAILED and CID_REUSED completions */
 	uint64_t conflicts;          /* witness or leader ok=false seen */
 	uint64_t resends;
 	uint64_t weak;               /* weak operations completed */

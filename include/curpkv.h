@@ -6,7 +6,10 @@
  * conf's replyTimeout passes. Operations are strong (linearizable).
  *
  * Threading: a handle must be used by one thread at a time; open one handle per thread.
- * Errors are negative errno values; 0 is success.
+ * Errors are negative errno values; 0 is success. -EIO means the cluster refused the operation
+ * and did not apply it (for instance: the replicas hold another command under its id, a client id
+ * handed out twice; docs/recovery.md "Client ids"); it is never returned for an operation that
+ * may have been applied.
  *
  * Build: cc prog.c $(pkg-config --cflags --libs curpkv)
  */

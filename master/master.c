@@ -14,6 +14,9 @@
 #include "net/net.h"
 #include "proto/proto.h"
 
+/* The last client-id epoch: ids are epoch << 32 | counter. */
+#define MASTER_EPOCH_MAX 0xffffffffu
+
 /* One accepted connection. */
 struct master_conn {
 	struct master *m;
@@ -21,18 +24,24 @@ struct master_conn {
 	int role;     /* enum proto_role; 0 until HELLO */
 	int replica;  /* the replica id this connection registered, -1 if none */
 	bool waiting; /* a client told ready=false: push CLUSTER_INFO when ready */
+	/* client CLUSTER_REQs not answered yet: no id is handed out before the id epoch is known
+	 * (each is answered, in order, with an id once it is) */
+	uint32_t ids_owed;
 	struct master_conn *prev, *next;
 };
 
 struct master_replica {
 	bool registered;
-	bool rejoin; /* registered again (or into a running later view): it lost its state */
+	bool live;   /* its last REGISTER: it already serves a cluster (not a fresh process) */
+	bool rejoin; /* a fresh process in a running cluster (or restarted): it lost its state */
 	struct master_conn *conn; /* the connection it registered on, NULL once closed */
 	char addr[CONF_ADDR_MAX];
 	uint16_t port;
-	double last_seen; /* ev_now of its last message */
+	double last_seen; /* ev_now of its last message (unregistered: of becoming ready) */
 	bool down;
 	uint64_t commit, exec;
+	uint64_t view; /* the view and leader its last REGISTER reported (live only) */
+	int leader;
 };
 
 struct master {
@@ -45,12 +54,20 @@ struct master {
 	int n;
 	int leader;
 	uint64_t view;
-	bool ready;
+	bool ready; /* a majority registered; the view is known (docs/recovery.md, "The master") */
+	/* when it became ready, a replica already served a cluster (or the view was past 0): a
+	 * fresh process that registers now has lost whatever it had (rejoin) */
+	bool running;
 	bool leader_lost; /* the leader restarted: a view change is due even though it answers */
 	struct master_replica reps[PROTO_MAX_REPLICAS];
 	struct master_conn *conns;
-	uint64_t id_hi;	  /* start time (s) in the high 32 bits: ids differ across restarts */
-	uint64_t id_next; /* counter in the low 32 bits, from 1 */
+	/* client ids are epoch << 32 | counter (docs/recovery.md, "Client ids"): the epoch is
+	 * above every epoch handed out before (stateDir/master.epoch + 1, or above what a majority
+	 * of replicas has seen and above the wall clock's seconds), recorded before use */
+	uint64_t epoch;	      /* 0 until known: no id is handed out before */
+	uint64_t id_next;     /* counter in the low 32 bits, from 1 */
+	uint64_t seen_epoch;  /* the highest epoch of a client id a replica reported */
+	uint64_t epoch_floor; /* no epoch below it: the recorded or last used epoch + 1 */
 	ev_timer hb;
 	struct master_stats st;
 };
@@ -74,15 +91,163 @@ static void conn_violation(struct master_conn *mc, const char *why)
 	net_conn_close(mc->c);
 }
 
-/* Fills a CLUSTER_INFO for a receiver (node_id: its replica id or -1). */
+/* ---- state kept in stateDir (PROTOCOL.md 7.4) ------------------------------------------- */
+
+static void state_path(const struct master *m, const char *name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%s", m->s.state_dir, name);
+}
+
+/* Writes text to stateDir/name durably: a temporary file, fsync, rename over the old one, fsync
+ * of the directory. Returns 0 (also without stateDir) or a negative errno (the caller does not
+ * use what it could not record). */
+static int state_store(const struct master *m, const char *name, const char *text)
+{
+	if (m->s.state_dir[0] == 0)
+		return 0;
+	char path[600], tmp[620];
+	state_path(m, name, path, sizeof path);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	size_t n = strlen(text);
+	int rc = 0;
+	if (write(fd, text, n) != (ssize_t)n || fsync(fd) != 0)
+		rc = -EIO;
+	if (close(fd) != 0 && rc == 0)
+		rc = -EIO;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc == 0) {
+		/* the rename itself is durable once the directory is */
+		int dfd = open(m->s.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0 || fsync(dfd) != 0)
+			rc = -EIO;
+		if (dfd >= 0)
+			(void)close(dfd);
+	}
+	return rc;
+}
+
+/* Reads "view leader" from stateDir/master.view, if there is one. Returns 0 (found), -ENOENT,
+ * or -EINVAL. */
+static int view_load(const struct master *m, uint64_t *view, int *leader)
+{
+	if (m->s.state_dir[0] == 0)
+		return -ENOENT;
+	char path[600];
+	state_path(m, "master.view", path, sizeof path);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -ENOENT;
+	uint64_t v;
+	int l;
+	int got = fscanf(f, "%" SCNu64 " %d", &v, &l);
+	fclose(f);
+	if (got != 2 || l < 0 || l >= m->n)
+		return -EINVAL;
+	*view = v;
+	*leader = l;
+	return 0;
+}
+
+static int view_store(const struct master *m, uint64_t view, int leader)
+{
+	char buf[64];
+	snprintf(buf, sizeof buf, "%" PRIu64 " %d\n", view, leader);
+	return state_store(m, "master.view", buf);
+}
+
+/* Reads the last client-id epoch from stateDir/master.epoch. Returns 0, -ENOENT or -EINVAL. */
+static int epoch_load(const struct master *m, uint64_t *epoch)
+{
+	if (m->s.state_dir[0] == 0)
+		return -ENOENT;
+	char path[600];
+	state_path(m, "master.epoch", path, sizeof path);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return -ENOENT;
+	uint64_t e;
+	int got = fscanf(f, "%" SCNu64, &e);
+	fclose(f);
+	if (got != 1 || e == 0 || e > MASTER_EPOCH_MAX)
+		return -EINVAL;
+	*epoch = e;
+	return 0;
+}
+
+/* ---- client ids ------------------------------------------------------------------------- */
+
+/* Starts handing out ids of epoch e (above every epoch used or seen), recorded in stateDir
+ * first. Returns 0 or a negative errno: then no id is handed out (logged) until a later call
+ * succeeds (the next master start at the latest). The caller answers waiting requests
+ * (pay_ids). */
+static int epoch_set(struct master *m, uint64_t e)
+{
+	if (e > MASTER_EPOCH_MAX) {
+		LOG_ERROR(m->log,
+			  "client ids: epoch %" PRIu64 " is past the last one (%u): "
+			  "no more client ids",
+			  e, MASTER_EPOCH_MAX);
+		m->epoch = 0;
+		return -ERANGE;
+	}
+	char buf[32];
+	snprintf(buf, sizeof buf, "%" PRIu64 "\n", e);
+	int rc = state_store(m, "master.epoch", buf);
+	if (rc != 0) {
+		LOG_ERROR(m->log, "cannot record client-id epoch %" PRIu64 " in %s: %s (no ids)", e,
+			  m->s.state_dir, strerror(-rc));
+		m->epoch = 0;
+		return rc;
+	}
+	m->epoch = e;
+	m->id_next = 1;
+	m->epoch_floor = e + 1; /* a later epoch (the counter used up, a report) is above it */
+	m->st.id_epoch = e;
+	LOG_INFO(m->log, "client ids: epoch %" PRIu64 "%s", e,
+		 m->s.state_dir[0] ? " (recorded)" : "");
+	return 0;
+}
+
+/* A fresh client id, or 0 if none may be handed out yet (epoch unknown, or not recordable). */
+static uint64_t next_id(struct master *m)
+{
+	if (m->epoch == 0)
+		return 0;
+	if (m->id_next > 0xffffffffu && epoch_set(m, m->epoch + 1) != 0)
+		return 0; /* the counter is used up: the next epoch first */
+	m->st.ids_assigned++;
+	return m->epoch << 32 | m->id_next++;
+}
+
+/* A replica saw client ids up to `id`: no id handed out from now on is at or below its epoch. */
+static void saw_client_id(struct master *m, uint64_t id)
+{
+	uint64_t e = id >> 32;
+	if (e > m->seen_epoch)
+		m->seen_epoch = e;
+	if (m->epoch != 0 && e >= m->epoch) {
+		LOG_WARN(m->log, "a replica has seen client ids of epoch %" PRIu64 ": moving on",
+			 e);
+		(void)epoch_set(m, e + 1);
+	}
+}
+
+/* ---- registration and readiness --------------------------------------------------------- */
+
+/* Fills a CLUSTER_INFO for a receiver (node_id: its replica id or -1). Before the master is
+ * ready it says nothing of the view (view 0, leader -1): it does not know it yet. */
 static void cluster_info(struct master *m, struct proto_msg *r, int node_id, uint64_t client_id)
 {
 	memset(r, 0, sizeof *r);
 	r->type = PROTO_CLUSTER_INFO;
-	r->view = m->view;
+	r->view = m->ready ? m->view : 0;
 	r->ready = m->ready;
 	r->rejoin = node_id >= 0 && node_id < m->n && m->reps[node_id].rejoin;
-	r->leader = m->leader;
+	r->leader = m->ready ? m->leader : -1;
 	r->node_id = node_id;
 	r->client_id = client_id;
 	r->n_replicas = (uint32_t)m->n;
@@ -106,20 +271,108 @@ static void send_info(struct master_conn *mc, uint64_t client_id)
 	(void)net_conn_send(mc->c, &r);
 }
 
-static void become_ready(struct master *m)
+/* Answers the CLUSTER_REQs that waited for the id epoch, each with its own id, in order. */
+static void pay_ids(struct master *m)
 {
+	for (struct master_conn *mc = m->conns; mc; mc = mc->next) {
+		while (mc->ids_owed > 0) {
+			uint64_t id = next_id(m);
+			if (id == 0)
+				return;
+			mc->ids_owed--;
+			send_info(mc, id);
+		}
+	}
+}
+
+static void start_view_change(struct master *m);
+
+/* Tells every replica and client connection the current view. */
+static void tell_all(struct master *m)
+{
+	for (struct master_conn *mc = m->conns; mc; mc = mc->next)
+		if (mc->role == PROTO_ROLE_REPLICA || mc->role == PROTO_ROLE_CLIENT)
+			send_info(mc, 0);
+}
+
+/* The cluster is in view `view` led by `leader` (live replicas report it), above what the
+ * master knew (it restarted): adopted and recorded. The cluster runs in that view whether or
+ * not it can be recorded; an unrecorded one is learned again from the replicas after a restart,
+ * and only views this master starts must be recorded first (start_view_change). */
+static void adopt_view(struct master *m, uint64_t view, int leader, const char *why)
+{
+	int rc = view_store(m, view, leader);
+	if (rc != 0)
+		LOG_ERROR(m->log, "cannot record view %" PRIu64 " in %s: %s", view, m->s.state_dir,
+			  strerror(-rc));
+	LOG_INFO(m->log, "view %" PRIu64 ", leader replica%d (%s)", view, leader, why);
+	m->view = view;
+	m->leader = leader;
+	m->leader_lost = false;
+}
+
+/* A majority registered: the master learns the running cluster's view from them, hands out
+ * client ids, and tells everyone (docs/recovery.md, "The master"). */
+static void become_ready(struct master *m, int have)
+{
+	double now = ev_now(m->loop);
+	uint64_t view = 0;
+	int leader = -1;
+	bool any_live = false;
+	for (int i = 0; i < m->n; i++) {
+		const struct master_replica *rp = &m->reps[i];
+		if (!rp->registered || !rp->live)
+			continue;
+		any_live = true;
+		if (rp->leader >= 0 && rp->leader < m->n && (leader < 0 || rp->view > view)) {
+			view = rp->view;
+			leader = rp->leader;
+		}
+	}
+	/* the highest view a live replica is in: a view that served anything was entered by a
+	 * majority, which shares a replica with the majority registered here; never below the
+	 * view recorded in stateDir (a view number is never reused) */
+	if (leader >= 0 && (view > m->view || (view == m->view && leader != m->leader)))
+		adopt_view(m, view, leader, "learned from the replicas");
+	m->running = any_live || m->view > 0;
 	m->ready = true;
-	LOG_INFO(m->log, "cluster ready: %d replicas, view %llu, leader replica%d", m->n,
-		 (unsigned long long)m->view, m->leader);
+	for (int i = 0; i < m->n; i++) {
+		struct master_replica *rp = &m->reps[i];
+		rp->rejoin = rp->registered && !rp->live && m->running;
+		rp->last_seen = now; /* silence (an absent replica's too) counts from here */
+		rp->down = false;
+	}
+	LOG_INFO(m->log,
+		 "cluster ready: %d of %d replicas registered, view %" PRIu64
+		 ", leader replica%d%s",
+		 have, m->n, m->view, m->leader, any_live ? " (a running cluster)" : "");
+	if (m->epoch == 0) {
+		/* above every epoch a majority has seen (any client that completed anything was
+		 * seen by a majority, and majorities intersect), the recorded one, and the wall
+		 * clock's seconds */
+		uint64_t e = common_wall_ns() / 1000000000ull;
+		if (e < m->seen_epoch + 1)
+			e = m->seen_epoch + 1;
+		if (e < m->epoch_floor)
+			e = m->epoch_floor;
+		if (epoch_set(m, e) == 0)
+			pay_ids(m);
+	}
 	for (struct master_conn *mc = m->conns; mc; mc = mc->next) {
 		if (mc->replica >= 0 || mc->waiting) {
 			mc->waiting = false;
 			send_info(mc, 0);
 		}
 	}
+	const struct master_replica *lp = &m->reps[m->leader];
+	if (lp->registered && lp->rejoin) {
+		/* the leader is a fresh process: its state is gone, it cannot lead this view */
+		LOG_WARN(m->log, "replica%d, the leader, lost its state: changing the view",
+			 m->leader);
+		m->leader_lost = true;
+		start_view_change(m);
+	}
 }
-
-static void start_view_change(struct master *m);
 
 static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 {
@@ -137,6 +390,10 @@ static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 		conn_violation(mc, "REGISTER with an empty or oversized address");
 		return;
 	}
+	if (msg->live && (msg->leader < 0 || msg->leader >= m->n)) {
+		conn_violation(mc, "REGISTER of a serving replica without a leader in the conf");
+		return;
+	}
 	struct master_replica *rp = &m->reps[id];
 	if (rp->conn && rp->conn != mc) {
 		/* A restarted replica registers before its old connection's EOF arrived. */
@@ -150,18 +407,32 @@ static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 	}
 	bool again = rp->registered;
 	rp->registered = true;
-	rp->rejoin = again || (m->ready && m->view > 0);
+	rp->live = msg->live;
+	rp->view = msg->live ? msg->view : 0;
+	rp->leader = msg->live ? msg->leader : -1;
+	/* a fresh process that this master saw before, or that joins a running cluster, lost
+	 * its state (7.3); a live replica that merely registers again (a new master, a broken
+	 * connection) did not */
+	rp->rejoin = !msg->live && (again || (m->ready && (m->running || m->view > 0)));
 	rp->conn = mc;
 	memcpy(rp->addr, msg->addr, msg->addr_len);
 	rp->addr[msg->addr_len] = '\0';
 	rp->port = msg->port;
 	rp->last_seen = ev_now(m->loop);
 	rp->down = false;
+	rp->exec = msg->slot;
 	mc->replica = id;
 	m->st.registrations++;
-	LOG_INFO(m->log, "replica%d %sregistered at %s:%u (from %s)", id, again ? "re-" : "",
-		 rp->addr, rp->port, net_conn_peer(mc->c));
-	if (again && m->ready && id == m->leader) {
+	LOG_INFO(m->log, "replica%d %sregistered at %s:%u (from %s): %s", id, again ? "re-" : "",
+		 rp->addr, rp->port, net_conn_peer(mc->c),
+		 msg->live ? "live"
+			   : (rp->rejoin ? "a fresh process, rejoining" : "a fresh process"));
+	saw_client_id(m, msg->client_id);
+	if (m->ready && msg->live && msg->view > m->view) {
+		adopt_view(m, msg->view, msg->leader, "a replica is in it");
+		tell_all(m);
+	}
+	if (rp->rejoin && m->ready && id == m->leader) {
 		/* the leader restarted (faster than leaderTimeoutMs): its state is gone, so it
 		 * cannot lead the view it led; the others elect a new leader */
 		LOG_WARN(m->log, "replica%d, the leader, restarted: changing the view", id);
@@ -175,11 +446,12 @@ static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 		int have = 0;
 		for (int i = 0; i < m->n; i++)
 			have += m->reps[i].registered;
-		if (have == m->n) {
-			become_ready(m); /* pushes to this replica too */
+		if (have >= m->n / 2 + 1) {
+			become_ready(m, have); /* pushes to this replica too */
 			return;
 		}
-		LOG_INFO(m->log, "waiting for %d more replica(s)", m->n - have);
+		LOG_INFO(m->log, "waiting for %d more replica(s) (a majority of %d)",
+			 m->n / 2 + 1 - have, m->n);
 	}
 	send_info(mc, 0);
 }
@@ -189,10 +461,15 @@ static void on_cluster_req(struct master_conn *mc)
 	struct master *m = mc->m;
 	uint64_t id = 0;
 	if (mc->role == PROTO_ROLE_CLIENT) {
-		id = m->id_hi | (m->id_next++ & 0xffffffffu);
-		m->st.ids_assigned++;
 		if (!m->ready)
 			mc->waiting = true;
+		id = mc->ids_owed == 0 ? next_id(m) : 0;
+		if (id == 0) {
+			/* no id before the epoch is known: answered, in order, once it is */
+			mc->ids_owed++;
+			m->st.clients_served++;
+			return;
+		}
 	}
 	m->st.clients_served++;
 	send_info(mc, id);
@@ -231,6 +508,7 @@ static void on_stats_req(struct master_conn *mc)
 	    {"registrations", m->st.registrations},
 	    {"clients_served", m->st.clients_served},
 	    {"ids_assigned", m->st.ids_assigned},
+	    {"id_epoch", m->epoch},
 	    {"heartbeats_sent", m->st.heartbeats_sent},
 	    {"replicas_down", m->st.replicas_down},
 	    {"protocol_errors", m->st.protocol_errors},
@@ -321,58 +599,7 @@ static void on_accept(struct net_listener *l, int fd, const char *peer, void *ar
 	m->conns = mc;
 }
 
-/* ---- views ------------------------------------------------------------------------------ */
-
-/* The file that keeps the current view in stateDir (PROTOCOL.md 7.4). */
-static void view_path(const struct master *m, char *out, size_t len)
-{
-	snprintf(out, len, "%s/master.view", m->s.state_dir);
-}
-
-/* Reads "view leader" from stateDir, if there is one. Returns 0 (found), -ENOENT, or -EINVAL. */
-static int view_load(const struct master *m, uint64_t *view, int *leader)
-{
-	if (m->s.state_dir[0] == 0)
-		return -ENOENT;
-	char path[600];
-	view_path(m, path, sizeof path);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return -ENOENT;
-	uint64_t v;
-	int l;
-	int got = fscanf(f, "%" SCNu64 " %d", &v, &l);
-	fclose(f);
-	if (got != 2 || l < 0 || l >= m->n)
-		return -EINVAL;
-	*view = v;
-	*leader = l;
-	return 0;
-}
-
-/* Writes the view durably: a temporary file, fsync, rename over the old one. Returns 0 or a
- * negative errno (the caller does not start a view it could not record). */
-static int view_store(const struct master *m, uint64_t view, int leader)
-{
-	if (m->s.state_dir[0] == 0)
-		return 0;
-	char path[600], tmp[620];
-	view_path(m, path, sizeof path);
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	char buf[64];
-	int n = snprintf(buf, sizeof buf, "%" PRIu64 " %d\n", view, leader);
-	int rc = 0;
-	if (write(fd, buf, (size_t)n) != n || fsync(fd) != 0)
-		rc = -EIO;
-	if (close(fd) != 0 && rc == 0)
-		rc = -EIO;
-	if (rc == 0 && rename(tmp, path) != 0)
-		rc = -errno;
-	return rc;
-}
+/* ---- view changes ---------------------------------------------------------------------- */
 
 /* The leader is silent: start view+1 with the live replica that executed furthest (ties: the
  * next id after the old leader), if a majority is alive to carry it. Every connection (replicas
@@ -406,9 +633,7 @@ static void start_view_change(struct master *m)
 	m->leader = best;
 	m->leader_lost = false;
 	m->st.view_changes++;
-	for (struct master_conn *mc = m->conns; mc; mc = mc->next)
-		if (mc->role == PROTO_ROLE_REPLICA || mc->role == PROTO_ROLE_CLIENT)
-			send_info(mc, 0);
+	tell_all(m);
 }
 
 static void hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -420,10 +645,13 @@ static void hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct proto_msg hb;
 	memset(&hb, 0, sizeof hb);
 	hb.type = PROTO_HEARTBEAT;
-	hb.view = m->view;
+	hb.view = m->ready ? m->view : 0; /* (replicas do not take views from heartbeats) */
 	for (int i = 0; i < m->n; i++) {
 		struct master_replica *rp = &m->reps[i];
-		if (!rp->registered)
+		/* an unregistered replica is judged once the master is ready: one that never
+		 * registers (the leader a restarted master learned, dead meanwhile) is down after
+		 * leaderTimeoutMs, which starts the next view */
+		if (!rp->registered && !m->ready)
 			continue;
 		if (rp->conn) {
 			hb.commit = rp->commit;
@@ -433,7 +661,8 @@ static void hb_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		if (!rp->down && now - rp->last_seen > limit) {
 			rp->down = true;
 			m->st.replicas_down++;
-			LOG_WARN(m->log, "replica%d is down: silent for %.0f ms%s", i,
+			LOG_WARN(m->log, "replica%d is down: %s for %.0f ms%s", i,
+				 rp->registered ? "silent" : "not registered",
 				 (now - rp->last_seen) * 1000.0,
 				 i == m->leader ? " (the leader)" : "");
 		}
@@ -487,8 +716,21 @@ int master_create(struct ev_loop *loop, const struct master_options *opt, struct
 		free(m);
 		return -EINVAL;
 	}
-	m->id_hi = (common_wall_ns() / 1000000000ull) << 32;
-	m->id_next = 1;
+	uint64_t sepoch;
+	m->epoch_floor = 1;
+	rc = epoch_load(m, &sepoch);
+	if (rc == -EINVAL) {
+		LOG_ERROR(m->log, "master: %s/master.epoch is unreadable", m->s.state_dir);
+		free(m);
+		return -EINVAL;
+	}
+	if (rc == 0) {
+		/* one more than the last recorded epoch, recorded before any id of it is handed
+		 * out: ids right away, unique against every id of a master that used stateDir */
+		m->epoch_floor = sepoch + 1;
+		(void)epoch_set(m, sepoch + 1);
+	}
+	/* else: no id before a majority of replicas reported what they have seen */
 	struct net_config ncfg = {.lim = {.max_frame = m->s.max_frame_bytes,
 					  .max_key = m->s.max_key_bytes,
 					  .max_value = m->s.max_value_bytes}};

@@ -12,13 +12,19 @@
 
 /*
  * The master listens on masterPort. Replicas connect, send HELLO(role replica, node_id) and
- * REGISTER(node_id, addr, port), and get CLUSTER_INFO back: ready=false until every replica of
- * the conf has registered, then CLUSTER_INFO ready=true (view 0, leader, replica list) is pushed
- * to every registered replica and every client still waiting. Clients send HELLO(role client)
- * and CLUSTER_REQ; every CLUSTER_REQ from a client is answered with a fresh, cluster-unique
- * client id (never 0) in client_id; pushes carry client_id 0, so a client matches answers to its
- * requests in FIFO order. The master heartbeats replicas every heartbeatMs and logs a replica as
- * down after leaderTimeoutMs of silence (view changes come later). It is never on the data path.
+ * REGISTER(node_id, addr, port, and what they serve: view, leader, exec index, live, the highest
+ * client id seen), and get CLUSTER_INFO back: ready=false until a majority of the conf's
+ * replicas has registered; then the master takes the highest view a serving replica reports
+ * (never below the one recorded in stateDir), and pushes CLUSTER_INFO ready=true (view, leader,
+ * replica list, rejoin for a fresh process joining a running cluster) to every registered
+ * replica and every client still waiting; the others join later. Clients send HELLO(role
+ * client) and CLUSTER_REQ; every CLUSTER_REQ from a client is answered with a fresh client id
+ * (never 0, never one handed out before: docs/recovery.md "Client ids") in client_id, in
+ * request order, once the id epoch is known (at once with stateDir/master.epoch, else when
+ * ready); pushes carry client_id 0, so a client matches answers to its requests in FIFO order.
+ * The master heartbeats replicas every heartbeatMs, marks a replica down after leaderTimeoutMs
+ * of silence (a replica that never registered, from the moment it became ready) and, when that
+ * is the leader, starts the next view (docs/recovery.md). It is never on the data path.
  *
  * Everything runs on the thread of the loop given to master_create.
  */
@@ -41,6 +47,7 @@ struct master_stats {
 	uint64_t replicas_down;	  /* replica-down events (silence beyond leaderTimeoutMs) */
 	uint64_t protocol_errors; /* connections closed for a message out of place */
 	uint64_t view_changes;	  /* views started by this master (leader silent) */
+	uint64_t id_epoch;	  /* the epoch of the client ids handed out (0: not known yet) */
 };
 
 /* Creates a master on loop and starts listening on the conf's master address and port.
@@ -50,7 +57,7 @@ int master_create(struct ev_loop *loop, const struct master_options *opt, struct
 /* Closes every connection and frees m. Thread: loop's. */
 void master_destroy(struct master *m);
 
-/* True once every replica has registered. */
+/* True once a majority of the replicas has registered (the view is known). */
 bool master_ready(const struct master *m);
 /* The port actually listened on. */
 uint16_t master_port(const struct master *m);

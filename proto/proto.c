@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hash.h"
+
 #define PROTO_MAX_DEPTH	  4
 #define PROTO_MAX_OBJECTS 4096
 #define PROTO_MAX_SCAN	  1000000u
@@ -64,6 +66,16 @@ const char *proto_type_name(int type)
 	if (type <= 0 || type >= PROTO_TYPE_MAX || type_names[type] == NULL)
 		return "?";
 	return type_names[type];
+}
+
+const char *proto_op_name(int op)
+{
+	static const char *const names[] = {[PROTO_OP_NONE] = "NOOP",	[PROTO_OP_GET] = "GET",
+					    [PROTO_OP_PUT] = "PUT",	[PROTO_OP_DEL] = "DEL",
+					    [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND"};
+	if (op < 0 || op > PROTO_OP_MAX)
+		return "?";
+	return names[op];
 }
 
 /* ---- buffers ------------------------------------------------------------------------- */
@@ -175,7 +187,7 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_HELLO:
 		return 3;
 	case PROTO_REGISTER:
-		return 3;
+		return 7;
 	case PROTO_CLUSTER_REQ:
 		return 2;
 	case PROTO_CLUSTER_INFO:
@@ -183,13 +195,13 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_HEARTBEAT:
 		return 3;
 	case PROTO_PROPOSE:
-		return 5;
+		return 6;
 	case PROTO_REPLY:
 		return 9;
 	case PROTO_RECORD_ACK:
 		return 7;
 	case PROTO_SYNC:
-		return 3;
+		return 4;
 	case PROTO_SYNC_REPLY:
 		return 6;
 	case PROTO_ACCEPT:
@@ -220,12 +232,13 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_VC_ENTRY:
 		return 5;
 	case PROTO_VC_RECORD:
-		return 8;
+		return 12;
 	case PROTO_VC_DONE:
+		return 7;
 	case PROTO_SNAP_DONE:
 		return 5;
 	case PROTO_VC_INSTALL:
-		return 2;
+		return 3;
 	case PROTO_CATCHUP:
 		return 2;
 	case PROTO_SNAP_KV:
@@ -233,7 +246,7 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_SNAP_CLIENT:
 		return 5;
 	case PROTO_SNAP_RESULT:
-		return 6;
+		return 7;
 	default:
 		return UINT32_MAX;
 	}
@@ -324,6 +337,10 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_int32(&pk, m->node_id);
 		pack_str(&pk, m->addr, m->addr_len);
 		msgpack_pack_uint16(&pk, m->port);
+		msgpack_pack_int32(&pk, m->leader);
+		msgpack_pack_uint64(&pk, m->slot);
+		pack_bool(&pk, m->live);
+		msgpack_pack_uint64(&pk, m->client_id);
 		break;
 	case PROTO_CLUSTER_REQ:
 		msgpack_pack_uint8(&pk, m->role);
@@ -355,6 +372,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->low_seq);
 		msgpack_pack_uint64(&pk, m->dep);
 		pack_cmd(&pk, &m->cmd);
+		msgpack_pack_uint64(&pk, m->weak_dep);
 		break;
 	case PROTO_REPLY:
 		msgpack_pack_uint64(&pk, m->cid.client);
@@ -382,6 +400,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->cid.client);
 		msgpack_pack_uint64(&pk, m->cid.seq);
 		msgpack_pack_uint64(&pk, m->low_seq);
+		msgpack_pack_uint64(&pk, m->fp);
 		break;
 	case PROTO_SYNC_REPLY:
 	case PROTO_SNAP_RESULT:
@@ -391,6 +410,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint8(&pk, m->status);
 		pack_bin(&pk, m->value, m->vlen);
 		msgpack_pack_uint64(&pk, m->ver);
+		if (m->type == PROTO_SNAP_RESULT)
+			msgpack_pack_uint64(&pk, m->fp);
 		break;
 	case PROTO_ACCEPT:
 		msgpack_pack_uint64(&pk, m->slot);
@@ -489,6 +510,10 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->dep);
 		msgpack_pack_int32(&pk, m->bound);
 		pack_cmd(&pk, &m->cmd);
+		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->read_dep.client);
+		msgpack_pack_uint64(&pk, m->read_dep.seq);
+		msgpack_pack_uint64(&pk, m->weak_dep);
 		break;
 	case PROTO_VC_DONE:
 	case PROTO_SNAP_DONE:
@@ -497,10 +522,15 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->slot_hi);
 		msgpack_pack_uint64(&pk, m->eview);
 		msgpack_pack_uint64(&pk, m->cut);
+		if (m->type == PROTO_VC_DONE) {
+			msgpack_pack_uint64(&pk, m->dview);
+			msgpack_pack_uint64(&pk, m->dhole);
+		}
 		break;
 	case PROTO_VC_INSTALL:
 		msgpack_pack_uint64(&pk, m->cut);
 		msgpack_pack_uint64(&pk, m->commit);
+		msgpack_pack_uint64(&pk, m->slot);
 		break;
 	}
 	size_t body = b->len - start - PROTO_FRAME_HEADER;
@@ -760,7 +790,9 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_REGISTER:
 		return get_i32(&f[0], 0, 65535, &m->node_id) &&
 		       get_str(&f[1], PROTO_ADDR_MAX, &m->addr, &m->addr_len) &&
-		       get_u(&f[2], 65535, &u) && u != 0 && ((m->port = (uint16_t)u), true);
+		       get_u(&f[2], 65535, &u) && u != 0 && ((m->port = (uint16_t)u), true) &&
+		       get_i32(&f[3], -1, 65535, &m->leader) && get_u64(&f[4], &m->slot) &&
+		       get_bool(&f[5], &m->live) && get_u64(&f[6], &m->client_id);
 	case PROTO_CLUSTER_REQ:
 		if (!get_u(&f[0], PROTO_ROLE_ADMIN, &u) || u == 0)
 			return false;
@@ -783,7 +815,8 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_PROPOSE:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
 		       m->low_seq <= m->cid.seq && get_u64(&f[3], &m->dep) && m->dep < m->cid.seq &&
-		       get_cmd(&f[4], lim, false, &m->cmd);
+		       get_cmd(&f[4], lim, false, &m->cmd) && get_u64(&f[5], &m->weak_dep) &&
+		       m->weak_dep <= m->dep;
 	case PROTO_REPLY:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
 		       get_bool(&f[3], &m->ok) && get_u(&f[4], PROTO_ST_MAX, &u) &&
@@ -803,13 +836,14 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		return get_u64(&f[6], &m->dep_exec) && m->dep_exec < m->cid.seq;
 	case PROTO_SYNC:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->low_seq) &&
-		       m->low_seq <= m->cid.seq;
+		       m->low_seq <= m->cid.seq && get_u64(&f[3], &m->fp);
 	case PROTO_SYNC_REPLY:
 	case PROTO_SNAP_RESULT:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->slot) &&
 		       get_u(&f[3], PROTO_ST_MAX, &u) && ((m->status = (uint8_t)u), true) &&
 		       get_bin(&f[4], lim->max_value, &m->value, &m->vlen) &&
-		       get_u64(&f[5], &m->ver);
+		       get_u64(&f[5], &m->ver) &&
+		       (m->type != PROTO_SNAP_RESULT || get_u64(&f[6], &m->fp));
 	case PROTO_ACCEPT:
 		return get_u64(&f[0], &m->slot) && get_cid(f + 1, true, &m->cid) &&
 		       get_cmd(&f[3], lim, true, &m->cmd) && get_u64(&f[4], &m->commit) &&
@@ -880,14 +914,20 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_bool(&f[3], &m->ok) && get_bool(&f[4], &m->weak) &&
 		       get_u64(&f[5], &m->dep) && m->dep < m->cid.seq &&
 		       get_i32(&f[6], 0, PROTO_MAX_REPLICAS - 1, &m->bound) &&
-		       get_cmd(&f[7], lim, false, &m->cmd);
+		       get_cmd(&f[7], lim, false, &m->cmd) && get_u64(&f[8], &m->slot) &&
+		       get_cid(f + 9, true, &m->read_dep) && get_u64(&f[11], &m->weak_dep) &&
+		       m->weak_dep <= m->dep;
 	case PROTO_VC_DONE:
 	case PROTO_SNAP_DONE:
 		return get_u64(&f[0], &m->commit) && get_u64(&f[1], &m->slot) &&
 		       get_u64(&f[2], &m->slot_hi) && get_u64(&f[3], &m->eview) &&
-		       get_u64(&f[4], &m->cut);
+		       get_u64(&f[4], &m->cut) &&
+		       (m->type != PROTO_VC_DONE ||
+			(get_u64(&f[5], &m->dview) && get_u64(&f[6], &m->dhole) &&
+			 m->dview >= m->eview));
 	case PROTO_VC_INSTALL:
-		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit);
+		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit) &&
+		       get_u64(&f[2], &m->slot) && m->slot <= m->cut;
 	default:
 		return false;
 	}
@@ -918,6 +958,18 @@ int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim
 	}
 	msgpack_zone_destroy(&zone);
 	return rc;
+}
+
+/* ---- command fingerprints ------------------------------------------------------------------ */
+
+uint64_t proto_cmd_fp(const struct proto_cmd *c)
+{
+	/* the lengths go into the seeds, so no two (key, value) splits of the same bytes meet */
+	uint64_t h = common_hash64(c->key, c->klen,
+				   common_mix64((uint64_t)c->op << 32 ^ c->scan_count) ^ c->klen);
+	if (proto_op_has_val(c->op))
+		h = common_hash64(c->val, c->vlen, h ^ common_mix64(c->vlen + 1));
+	return h ? h : 1; /* 0 means "no fingerprint" on the wire */
 }
 
 /* ---- SCAN results ---------------------------------------------------------------------- */

@@ -30,7 +30,8 @@ enum proto_type {
 	/* connection set-up */
 	PROTO_HELLO = 1, /* any -> replica/master: who is connecting (role, node_id, client_id) */
 	/* master control plane */
-	PROTO_REGISTER,	    /* replica -> master: node_id, addr, port */
+	PROTO_REGISTER,	    /* replica -> master: node_id, addr, port, leader, slot (= exec index),
+			     * live, client_id (= the highest client id it has seen) */
 	PROTO_CLUSTER_REQ,  /* client/replica -> master: role, node_id (asks for the cluster) */
 	PROTO_CLUSTER_INFO, /* master -> all: ready, leader, node_id, client_id, replicas */
 	PROTO_HEARTBEAT,    /* master <-> replica: node_id, commit, slot (= exec index) */
@@ -38,7 +39,7 @@ enum proto_type {
 	PROTO_PROPOSE,	  /* client -> every replica: cid, cmd, low_seq */
 	PROTO_REPLY,	  /* leader -> client: cid, slot, ok, status, value */
 	PROTO_RECORD_ACK, /* witness -> client: cid, ok */
-	PROTO_SYNC,	  /* client -> replica: cid, low_seq (asks for the post-execution result) */
+	PROTO_SYNC, /* client -> replica: cid, low_seq, fp (asks for the post-execution result) */
 	PROTO_SYNC_REPLY, /* replica -> client: cid, slot, status, value */
 	/* replication */
 	PROTO_ACCEPT, /* leader -> follower: slot, cid, cmd, commit */
@@ -72,7 +73,7 @@ enum proto_type {
 			    * or DEL key for a deleted key): one key of the executed state */
 	PROTO_SNAP_CLIENT, /* leader -> follower: cid.client, low_seq, slot (= xfloor), dep (=
 			    * highest weak write executed), value (executed-seq bitmap) */
-	PROTO_SNAP_RESULT, /* leader -> follower: one cached result (SYNC_REPLY's fields) */
+	PROTO_SNAP_RESULT, /* leader -> follower: one cached result (SYNC_REPLY's fields, and fp) */
 	PROTO_SNAP_DONE,   /* leader -> follower: commit, slot (= the exec index the state is
 			    * at), slot_hi (= SNAP_* frames before it), eview and cut (as VC_DONE) */
 	PROTO_TYPE_MAX
@@ -107,8 +108,10 @@ enum proto_status {
 	PROTO_ST_TOO_OLD,	/* cid below the client's watermark: result was collected */
 	PROTO_ST_INVALID,	/* malformed command (limits) */
 	PROTO_ST_WAIT,		/* weak read: the replica has not executed up to the token yet */
+	PROTO_ST_CID_REUSED,	/* the replica holds another command under this cid (a client id
+				 * handed out twice): refused, nothing applied for it */
 };
-#define PROTO_ST_MAX PROTO_ST_WAIT
+#define PROTO_ST_MAX PROTO_ST_CID_REUSED
 
 struct proto_cid {
 	uint64_t client; /* unique cluster-wide, assigned by the master; 0 = none */
@@ -140,18 +143,22 @@ struct proto_msg {
 	uint8_t role;	 /* enum proto_role */
 	int32_t node_id; /* HELLO/CLUSTER_REQ (replica id, -1 = none), REGISTER, CLUSTER_INFO (your
 			  * id, -1 = none), HEARTBEAT */
-	/* REGISTER */
+	/* REGISTER (also: view, leader, slot = its exec index, client_id = the highest client id
+	 * it has seen) */
 	uint16_t port;
 	const char *addr;
 	uint32_t addr_len;
+	bool live; /* REGISTER: the replica already serves a cluster (a master made it start
+		    * before): not a fresh process */
 	/* CLUSTER_INFO */
 	bool ready;
-	bool rejoin; /* CLUSTER_INFO to a replica: it registered before (restarted): it lost its
-		      * witness records (PROTOCOL.md 7.3) */
-	int32_t leader;
+	bool rejoin;	/* CLUSTER_INFO to a replica: it registered before (restarted): it lost its
+			 * witness records (PROTOCOL.md 7.3) */
+	int32_t leader; /* CLUSTER_INFO; REGISTER: the leader of its view, -1 if not serving */
 	uint32_t n_replicas;
 	struct proto_replica_addr replicas[PROTO_MAX_REPLICAS];
-	/* CLUSTER_INFO: assigned client id (0 for replicas); HELLO: client id */
+	/* CLUSTER_INFO: assigned client id (0 for replicas); HELLO: client id; REGISTER: the
+	 * highest client id the replica has seen (0: none) */
 	uint64_t client_id;
 
 	/* PROPOSE / REPLY / RECORD_ACK / SYNC / SYNC_REPLY / ACCEPT */
@@ -161,6 +168,8 @@ struct proto_msg {
 	uint64_t slot;	      /* REPLY, SYNC_REPLY, ACCEPT, ACK (first), HEARTBEAT (exec index),
 			       * VC_REQ (first slot wanted), VC_ENTRY, VC_DONE (exec index) */
 	uint64_t slot_hi;     /* ACK: last slot of the accepted range */
+	/* SYNC, SNAP_RESULT: the command's fingerprint (proto_cmd_fp; 0 = not given) */
+	uint64_t fp;
 	/* ACCEPT, COMMIT, HEARTBEAT: commit index (slots < commit are committed) */
 	uint64_t commit;
 	bool ok;	      /* REPLY, RECORD_ACK */
@@ -173,6 +182,10 @@ struct proto_msg {
 	 * (HO): the session's latest weak write; the replica answers only once it holds that
 	 * write's record or has executed it */
 	uint64_t dep;
+	/* PROPOSE, VC_RECORD: the session's previous weak write (<= dep: a curpho strong
+	 * command's dep is its previous write, weak or strong); a fast-path completion needs it
+	 * recorded at its witnesses, so a view change replays no command without it */
+	uint64_t weak_dep;
 	int32_t bound;	/* CAUSAL_PROPOSE: the replica the session is bound to (answers it) */
 	uint64_t token; /* WEAK_READ: answer only once every slot below token is executed */
 	/* REPLY, SYNC_REPLY: 1 + the slot of the write whose value (or deletion) a GET returns, 0
@@ -189,6 +202,11 @@ struct proto_msg {
 	 * VC_DONE: the last view installed at the sender */
 	uint64_t eview;
 	uint64_t cut; /* VC_DONE, VC_INSTALL: the slot where that view's decided log ended */
+	/* VC_DONE: the latest view whose leader's decision the sender knows (its VC_INSTALL came,
+	 * installed or not; >= eview), and that decision's hole (VC_INSTALL's: where the entries
+	 * its leader collected ended and its replayed commands began; nothing of an older view
+	 * at or after it was committed) */
+	uint64_t dview, dhole;
 	bool weak;    /* VC_RECORD: the record is weak (HO) */
 
 	/* STATS_REPLY: name/value pairs */
@@ -245,8 +263,16 @@ long proto_frame_peek(const uint8_t *p, size_t len, uint32_t max_frame);
 int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim,
 		 struct proto_msg *m);
 
+/* Returns a 64-bit fingerprint of a command (op, key, value of the ops that carry one, scan
+ * count), never 0. Replicas keep it with what they hold under a cid (an in-flight entry, a cached
+ * result) to tell a re-sent command from a different command under the same cid (a client id
+ * handed out twice): docs/recovery.md, "Client ids". Pure function: any thread. */
+uint64_t proto_cmd_fp(const struct proto_cmd *c);
+
 /* Returns a static name for a message type ("PROPOSE"...), "?" if unknown. */
 const char *proto_type_name(int type);
+/* Returns a static name for an operation ("GET"...), "?" if unknown. Pure function: any thread. */
+const char *proto_op_name(int op);
 
 /*
  * SCAN results. The value of a SCAN's REPLY / SYNC_REPLY / WEAK_REPLY is a sequence of pairs in

@@ -211,6 +211,7 @@ void core_destroy(struct core *c)
 struct result_copy {
 	const struct result *r; /* valid only inside the read callback */
 	struct proto_msg *m;
+	uint64_t fp;
 	bool found;
 };
 
@@ -219,6 +220,7 @@ static void read_result_cb(const void *key, size_t klen, void *val, void *arg)
 	struct result_copy *rc = arg;
 	const struct result *r = val;
 	rc->found = true;
+	rc->fp = r->fp;
 	rc->m->slot = r->slot;
 	rc->m->ver = r->ver;
 	rc->m->status = r->status;
@@ -226,10 +228,22 @@ static void read_result_cb(const void *key, size_t klen, void *val, void *arg)
 	rc->m->value = r->v; /* used by the caller only while the entry cannot change: see below */
 }
 
-/* Sends the cached result of cid to conn as SYNC_REPLY. Returns true if one was cached.
- * Single-threaded core: the result cannot be freed between lookup and send (only this thread
- * mutates the cache), so the value pointer stays valid across the send. */
-static bool send_cached_result(struct core *c, uint64_t conn, const struct proto_cid *cid)
+/* Refuses cid to conn with SYNC_REPLY status CID_REUSED: this replica holds another command
+ * under it (docs/recovery.md, "Client ids"). */
+static void send_cid_reused(struct core *c, uint64_t conn, const struct proto_cid *cid)
+{
+	struct proto_msg r = {
+	    .type = PROTO_SYNC_REPLY, .view = c->view, .cid = *cid, .status = PROTO_ST_CID_REUSED};
+	c->st.cid_reused++;
+	c->io.to_client(c->io.ctx, conn, &r);
+}
+
+/* Sends the cached result of cid to conn as SYNC_REPLY, or CID_REUSED if it is the result of
+ * another command than the one of fingerprint fp (0: not known, no check). Returns true if a
+ * result was cached. Single-threaded core: the result cannot be freed between lookup and send
+ * (only this thread mutates the cache), so the value pointer stays valid across the send. */
+static bool send_cached_result(struct core *c, uint64_t conn, const struct proto_cid *cid,
+			       uint64_t fp)
 {
 	uint8_t k[16];
 	cid_key(cid, k);
@@ -237,6 +251,10 @@ static bool send_cached_result(struct core *c, uint64_t conn, const struct proto
 	struct result_copy rc = {.m = &m};
 	if (cmap_get(c->results, k, 16, read_result_cb, &rc) != 0)
 		return false;
+	if (fp_differ(rc.fp, fp)) {
+		send_cid_reused(c, conn, cid);
+		return true;
+	}
 	c->st.slow_replies++;
 	c->io.to_client(c->io.ctx, conn, &m);
 	return true;
@@ -332,13 +350,15 @@ static enum cmap_update_result client_remember_cb(const void *key, size_t klen, 
 	return CMAP_KEEP;
 }
 
-/* Stores the result of an executed command (exactly-once record). */
-void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t slot, uint64_t ver,
-		       uint8_t status, const uint8_t *v, uint32_t vlen)
+/* Stores the result of an executed command (exactly-once record), with the fingerprint of the
+ * command (proto_cmd_fp). */
+void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
+		       uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen)
 {
 	struct result *r = malloc(sizeof *r + vlen);
 	if (r == NULL)
 		return; /* exactly-once is still kept by the watermark for completed commands */
+	r->fp = fp;
 	r->slot = slot;
 	r->ver = ver;
 	r->status = status;
@@ -795,6 +815,16 @@ void core_replicate(struct core *c, struct entry *e, uint64_t now_ns)
 		core_advance_commit(c, now_ns);
 }
 
+/* Leader: true (counted, and the caller refuses with CID_REUSED) if the entry in flight at slot
+ * `known` holds another command than the one of fingerprint fp: the same cid from another
+ * client (a reused client id), not a re-send. Attaching it would hand that client the other
+ * command's result. */
+bool core_inflight_reused(struct core *c, uint64_t known, uint64_t fp)
+{
+	const struct entry *e = slot_entry(c, known);
+	return e != NULL && e->cid.client != 0 && fp_differ(entry_fp(e), fp);
+}
+
 /* A command re-sent while in flight at slot `known` (counted a duplicate): its answer goes to
  * conn when it executes, as `kind` (an entry a view change recovered has no kind yet). Returns
  * the entry, or NULL if it has executed or left the log window. */
@@ -827,10 +857,11 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 	uint8_t ck[16];
 	cid_key(&m->cid, ck);
 	/* 1. dedup: executed -> cached result; in flight -> answer when it executes */
+	uint64_t fp = proto_cmd_fp(&m->cmd);
 #ifdef CURPKV_MUTANT_DOUBLE_EXEC
 	if (false) { /* mutant: a retried cid gets a new slot */
 #else
-	if (send_cached_result(c, conn, &m->cid)) {
+	if (send_cached_result(c, conn, &m->cid, fp)) {
 #endif
 		c->st.duplicates++;
 		return;
@@ -839,6 +870,10 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 #ifdef CURPKV_MUTANT_DOUBLE_EXEC
 	known = NO_SLOT;
 #endif
+	if (known != NO_SLOT && core_inflight_reused(c, known, fp)) {
+		send_cid_reused(c, conn, &m->cid);
+		return;
+	}
 	if (known != NO_SLOT) {
 		(void)core_attach_resend(c, known, conn, EK_STRONG);
 		return;
@@ -934,6 +969,10 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 					 .val = m->cmd.val,
 					 .vlen = m->cmd.vlen,
 					 .force_ok = true,
+					 .dep = m->dep,
+					 .weak_dep = m->weak_dep,
+					 .leader_rd = true,
+					 .leader_read_dep = r.read_dep,
 					 .full = c->witness_n >= c->cfg.max_witness};
 		if (c->cfg.n > 1)
 			cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &la);
@@ -947,11 +986,15 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 /* Sends the answer to a weak write: HO CAUSAL_REPLY (executed = ok), HT WEAK_REPLY. */
 static void leader_on_sync(struct core *c, uint64_t conn, const struct proto_msg *m)
 {
-	if (send_cached_result(c, conn, &m->cid))
+	if (send_cached_result(c, conn, &m->cid, m->fp))
 		return;
 	uint8_t ck[16];
 	cid_key(&m->cid, ck);
 	uint64_t known = core_inflight_slot(c, ck);
+	if (known != NO_SLOT && core_inflight_reused(c, known, m->fp)) {
+		send_cid_reused(c, conn, &m->cid);
+		return;
+	}
 	if (known != NO_SLOT) {
 		struct entry *e = slot_entry(c, known);
 		if (e && !e->executed) {
@@ -988,6 +1031,14 @@ static void execute_entry(struct core *c, struct entry *e)
 #ifdef CURPKV_MUTANT_DOUBLE_EXEC
 	dup = false; /* mutant: executed again */
 #endif
+	uint64_t fp = e->op != PROTO_OP_NONE ? entry_fp(e) : 0;
+	struct cached_slot cs;
+	if (dup && core_cached_slot(c, &e->cid, &cs) && fp_differ(cs.fp, fp)) {
+		/* another command executed under this cid (a reused client id): this one is not
+		 * executed, and its client is told so, not given the other one's result */
+		r.status = PROTO_ST_CID_REUSED;
+		c->st.cid_reused++;
+	}
 	if (e->op == PROTO_OP_NONE || dup) {
 		/* no-op slot, or a cid executed before: exactly once */
 	} else if (e->op == PROTO_OP_GET) {
@@ -1008,7 +1059,7 @@ static void execute_entry(struct core *c, struct entry *e)
 		c->st.scans++;
 	}
 	if (!dup && e->op != PROTO_OP_NONE) {
-		core_cache_result(c, &e->cid, e->slot, r.ver, r.status, r.value, r.vlen);
+		core_cache_result(c, &e->cid, fp, e->slot, r.ver, r.status, r.value, r.vlen);
 		mark_executed(c, &e->cid);
 		c->st.executed++;
 		if (c->io.executed)
@@ -1023,13 +1074,17 @@ static void execute_entry(struct core *c, struct entry *e)
 			 */
 		} else if (e->kind == EK_HT_WEAK) {
 			if (!e->reply_ok || e->sync_wanted)
-				core_weak_write_answer(c, e->conn, &e->cid, PROTO_WEAK_REPLY,
-						       e->slot, true, PROTO_ST_OK);
+				core_weak_write_answer(
+				    c, e->conn, &e->cid, PROTO_WEAK_REPLY, e->slot, true,
+				    r.status == PROTO_ST_CID_REUSED ? PROTO_ST_CID_REUSED
+								    : PROTO_ST_OK);
 		} else if (e->kind == EK_HO_WEAK) {
 			/* answered by the bound replica's record (core_witness_remove) */
 		} else if (!e->reply_ok || e->sync_wanted) {
-			if (dup)
-				send_cached_result(c, e->conn, &e->cid);
+			if (r.status == PROTO_ST_CID_REUSED)
+				c->io.to_client(c->io.ctx, e->conn, &r); /* counted above */
+			else if (dup)
+				send_cached_result(c, e->conn, &e->cid, 0);
 			else {
 				c->st.slow_replies++;
 				c->io.to_client(c->io.ctx, e->conn, &r);
@@ -1232,7 +1287,7 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 			return;
 		}
 		if (client_watermark(c, m->cid.client, m->low_seq, m->cid.seq) &&
-		    !send_cached_result(c, conn, &m->cid)) {
+		    !send_cached_result(c, conn, &m->cid, proto_cmd_fp(&m->cmd))) {
 			/* Below the client's own watermark: it completed this command already (a
 			 * late duplicate); refuse explicitly instead of ordering it again. */
 			struct proto_msg r = {.type = PROTO_SYNC_REPLY,
@@ -1262,13 +1317,16 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 		if (client_watermark(c, m->cid.client, m->low_seq, m->cid.seq)) {
 			/* below the session's watermark: executed and collected already */
 			struct cached_slot cs;
+			bool cached = core_cached_slot(c, &m->cid, &cs);
+			bool reused = cached && fp_differ(cs.fp, proto_cmd_fp(&m->cmd));
+			c->st.cid_reused += reused;
 			if (m->type == PROTO_WEAK_WRITE || m->bound == c->cfg.self)
 				core_weak_write_answer(
 				    c, conn, &m->cid,
 				    m->type == PROTO_CAUSAL_PROPOSE ? PROTO_CAUSAL_REPLY
 								    : PROTO_WEAK_REPLY,
-				    core_cached_slot(c, &m->cid, &cs) ? cs.slot : 0, true,
-				    PROTO_ST_TOO_OLD);
+				    cached && !reused ? cs.slot : 0, !reused,
+				    reused ? PROTO_ST_CID_REUSED : PROTO_ST_TOO_OLD);
 			return;
 		}
 		core_on_weak_write(c, conn, m, now_ns);
@@ -1293,7 +1351,7 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 		client_watermark(c, m->cid.client, m->low_seq, 0);
 		if (is_leader(c)) {
 			leader_on_sync(c, conn, m);
-		} else if (!send_cached_result(c, conn, &m->cid)) {
+		} else if (!send_cached_result(c, conn, &m->cid, m->fp)) {
 			struct proto_msg r = {.type = PROTO_REPLY,
 					      .view = c->view,
 					      .cid = m->cid,

@@ -34,6 +34,10 @@ struct core_io {
 	void (*client_intake)(void *ctx, bool open);
 	/* Observation hook (tests): cid executed here at slot. May be NULL. */
 	void (*executed)(void *ctx, const struct proto_cid *cid, uint64_t slot);
+	/* One line on a decision worth reading later: a summary (a view change decided: what it
+	 * kept and replayed) or, with detail, each of its steps (every replayed command, where).
+	 * The line is valid during the call only. May be NULL. */
+	void (*note)(void *ctx, bool detail, const char *line);
 };
 
 struct core_config {
@@ -111,6 +115,7 @@ struct core_stats {
 	uint64_t slow_replies; /* SYNC_REPLYs sent */
 	uint64_t conflicts;    /* witness ok=false answers (conflict or full table) */
 	uint64_t duplicates;   /* PROPOSEs of a cid already known */
+	uint64_t cid_reused;   /* commands refused (CID_REUSED): another command under their cid */
 	uint64_t busy;	       /* commands refused for lack of descriptors */
 	uint64_t stale_view;   /* messages of another view refused */
 	uint64_t executed;     /* commands executed */
@@ -130,6 +135,10 @@ struct core_stats {
 	uint64_t vc_recovered; /* new leader: commands recovered from witness records */
 	uint64_t vc_truncated; /* new leader: collected entries dropped after a hole */
 	uint64_t vc_stuck;     /* new leader: decisions postponed (committed slots not covered) */
+	uint64_t vc_dropped;   /* new leader: recovered commands left out (their session's
+				* earlier weak write missing: the session re-sends them) */
+	uint64_t vc_relaxed;   /* new leader: replayed with contradictory evidence relaxed */
+	uint64_t vc_nomem;     /* new leader: replay orders decided without memory (cid order) */
 	uint64_t vc_last_us;   /* new leader: how long its last view change took (enter->install) */
 	bool rejoining;	       /* 7.3 hold: restarted, witness answers ok=false until caught up */
 	uint64_t catchups;     /* CATCHUP requests sent (follower) */

@@ -59,6 +59,11 @@ struct keyidx {
 struct wrec {
 	struct proto_cid cid;
 	uint64_t view; /* the view it was recorded in */
+	uint64_t arr;  /* arrival stamp: this replica's records in the order they were made */
+	uint64_t dep;  /* what the leader orders before it (PROPOSE's dep) */
+	uint64_t weak_dep; /* the session's previous weak write (HO) */
+	/* HO strong GET: the latest weak write on the key before it, as answered (read_dep) */
+	struct proto_cid read_dep;
 	bool write;
 	bool ok;
 	bool weak;
@@ -95,8 +100,11 @@ struct wlist {
 	struct wrec r[];
 };
 
-/* A cached post-execution result. */
+/* A cached post-execution result, with the fingerprint of the command it is the result of
+ * (proto_cmd_fp; 0 = unknown): a command under the same cid with another fingerprint is not a
+ * re-send but a reused client id, refused (PROTO_ST_CID_REUSED). */
 struct result {
+	uint64_t fp;
 	uint64_t slot;
 	uint64_t ver;
 	uint8_t status;
@@ -140,8 +148,11 @@ struct vc_item {
 	bool ok, weak;
 	int from;
 	uint8_t op;
-	uint64_t slot, eview; /* entry: its slot and the view it was accepted in */
-	uint64_t dep;	      /* record (HO weak): the session's previous weak write */
+	uint64_t slot, eview; /* entry: its slot and the view it was accepted in; record: its
+			       * arrival stamp at `from` (comparable only with `from`'s) */
+	uint64_t dep;	      /* record: what the leader orders before it (PROPOSE's dep) */
+	uint64_t weak_dep;    /* record (HO): the session's previous weak write */
+	struct proto_cid read_dep; /* record (HO strong GET): the read_dep it was answered with */
 	int32_t bound;
 	struct proto_cid cid;
 	uint8_t *key;
@@ -191,6 +202,7 @@ struct core {
 	struct cmap *inflight; /* leader: cid -> slot + 1 (pointer-encoded) */
 	struct cmap *witness;  /* key -> struct wlist */
 	uint64_t witness_n;
+	uint64_t arr_next; /* the next witness record's arrival stamp */
 	struct cmap *spend;    /* HO: client id -> struct spend */
 	struct parked *parked; /* weak reads waiting, FIFO ring of cfg.max_parked */
 	uint32_t park_head, park_n;
@@ -209,12 +221,19 @@ struct core {
 	/* the last view installed here and where its decided log ended: entries of older views
 	 * at or after the cut were discarded by that view's leader (reported in VC_DONE) */
 	uint64_t inst_view, inst_cut;
+	/* the latest view whose leader's decision reached here (VC_INSTALL, installed or not) and
+	 * its hole: where the entries that leader collected ended (its replays began). Nothing
+	 * of an older view at or after the hole was committed (acknowledgements are cumulative,
+	 * and that leader's majority held none), and that leader put other commands there */
+	uint64_t dec_view, dec_hole;
+	uint64_t inst_hole; /* leader: the hole of the view it decided (sent in VC_INSTALL) */
 	uint32_t inst_acked;	  /* leader: replicas that acknowledged something in this view */
 	uint64_t install_sent_ns; /* leader: when VC_INSTALLs last went out */
 	/* new leader, collecting: the state of every replica whose VC_DONE arrived whole */
 	uint32_t vc_done;	    /* bitmask of replicas collected (self included) */
 	uint64_t vc_commit;	    /* highest commit index among them */
 	uint64_t vc_iview, vc_icut; /* the latest view installed among them, and its cut */
+	uint64_t vc_dview, vc_dhole; /* the latest view decided among them, and its hole */
 	uint64_t vc_exec[PROTO_MAX_REPLICAS];
 	struct vc_list vc_pending[PROTO_MAX_REPLICAS]; /* items since the replica's last VC_DONE */
 	struct vc_list vc_items;		       /* items of the collected replicas */
@@ -258,6 +277,7 @@ struct keyidx_arg {
 /* What the result cache says of an executed cid (core_cached_slot). */
 struct cached_slot {
 	uint64_t slot;
+	uint64_t fp; /* fingerprint of the command executed under the cid (0 = unknown) */
 	uint8_t status;
 	bool found;
 };
@@ -277,8 +297,12 @@ struct witness_arg {
 	uint64_t conn;
 	bool full;		   /* in: table at capacity */
 	bool force_ok;		   /* in: the leader's own record of a REPLY ok=true */
+	uint64_t dep, weak_dep;	   /* in: the message's (kept for recovery) */
+	bool leader_rd;		   /* in: record leader_read_dep (the leader's REPLY said it) */
+	struct proto_cid leader_read_dep;
 	bool ok;		   /* out */
 	bool added;		   /* out: a new record was appended */
+	bool reused; /* out: a record of the cid holds another command (op or value): refused */
 	struct proto_cid read_dep; /* out: latest weak write record before this one */
 	struct wrec removed; /* out (remove): the record taken out (val now owned by caller) */
 	bool was_removed;
@@ -306,6 +330,25 @@ static inline void cid_key(const struct proto_cid *cid, uint8_t out[16])
 {
 	memcpy(out, &cid->client, 8);
 	memcpy(out + 8, &cid->seq, 8);
+}
+
+/* The fingerprint of an entry's command (proto_cmd_fp). */
+static inline uint64_t entry_fp(const struct entry *e)
+{
+	struct proto_cmd cmd = {.op = e->op,
+				.key = e->key,
+				.klen = e->klen,
+				.val = e->val,
+				.vlen = e->vlen,
+				.scan_count = e->scan_count};
+	return proto_cmd_fp(&cmd);
+}
+
+/* True when fingerprints a and b, both known (non-zero), differ: two different commands under
+ * one cid. */
+static inline bool fp_differ(uint64_t a, uint64_t b)
+{
+	return a != 0 && b != 0 && a != b;
 }
 
 static inline bool is_write_op(uint8_t op)
@@ -338,8 +381,9 @@ void core_entry_clear(struct entry *e);
 void core_free_val(void *v);
 void core_free_client_rec(void *v);
 int core_ring_fit(struct core *c, uint64_t slot);
-void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t slot, uint64_t ver,
-		       uint8_t status, const uint8_t *v, uint32_t vlen);
+void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
+		       uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen);
+bool core_inflight_reused(struct core *c, uint64_t known, uint64_t fp);
 bool core_already_executed(struct core *c, const struct proto_cid *cid);
 uint64_t core_inflight_slot(struct core *c, const uint8_t ck[16]);
 uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
@@ -392,6 +436,24 @@ void core_vc_request(struct core *c, uint64_t now_ns);
 void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns);
 void core_on_vc_req(struct core *c, int from, const struct proto_msg *m);
 void core_on_vc_item(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
+
+/* ---- core_replay.c: the order of the commands a view change replays (7.2 step 3) */
+
+/* One command recovered from witness records: rv[lo..hi) are its records (one cid, sorted by
+ * replica). */
+struct replay_cand {
+	uint32_t lo, hi;
+	bool weak;	     /* an HO weak write */
+	bool weak_dep_known; /* its weak_dep is 0 or ordered here (log, executed, watermark) */
+};
+
+struct replay_stats {
+	uint32_t dropped; /* left out: the session's previous weak write is missing */
+	uint32_t relaxed; /* placed with a constraint relaxed (contradictory evidence) */
+};
+
+int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand, uint32_t nc,
+		      int threshold, bool ho, uint32_t *order, struct replay_stats *st);
 
 /* ---- core_snap.c: catch-up and state transfer (PROTOCOL.md 7.3) */
 

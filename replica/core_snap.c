@@ -72,6 +72,7 @@ static int snap_result_cb(const void *key, size_t klen, void *val, void *arg)
 	struct proto_msg m = {.type = PROTO_SNAP_RESULT,
 			      .view = o->c->view,
 			      .cid = cid,
+			      .fp = r->fp,
 			      .slot = r->slot,
 			      .ver = r->ver,
 			      .status = r->status,
@@ -335,7 +336,7 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 		} else if (m->type == PROTO_SNAP_CLIENT) {
 			snap_client(c, m);
 		} else {
-			core_cache_result(c, &m->cid, m->slot, m->ver, m->status, m->value,
+			core_cache_result(c, &m->cid, m->fp, m->slot, m->ver, m->status, m->value,
 					  m->vlen);
 		}
 		return;

@@ -1,6 +1,8 @@
 /* replica/core_vc: view change (PROTOCOL.md 7.2): collecting the replicas' logs and witness
  * records, deciding the new log (replaying witnessed commands), and installing it. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +29,7 @@ void core_vc_reset(struct core *c)
 	c->vc_done = 0;
 	c->vc_commit = 0;
 	c->vc_iview = c->vc_icut = 0;
+	c->vc_dview = c->vc_dhole = 0;
 	memset(c->vc_exec, 0, sizeof c->vc_exec);
 }
 
@@ -71,6 +74,8 @@ static void vc_list_add(struct vc_list *l, int from, const struct proto_msg *m)
 	it->ok = m->ok;
 	it->weak = m->weak;
 	it->dep = m->dep;
+	it->weak_dep = m->weak_dep;
+	it->read_dep = m->read_dep;
 	it->bound = m->bound;
 	l->n++;
 }
@@ -123,6 +128,10 @@ static int vc_record_cb(const void *key, size_t klen, void *val, void *arg)
 				      .cid = r->cid,
 				      .ok = r->ok,
 				      .weak = r->weak,
+				      .dep = r->dep,
+				      .weak_dep = r->weak_dep,
+				      .slot = r->arr,
+				      .read_dep = r->read_dep,
 				      .bound = r->bound > 0 ? r->bound : 0};
 		m.cmd = (struct proto_cmd){.op = r->op,
 					   .key = key,
@@ -165,6 +174,8 @@ static void vc_send_state(struct core *c, int to, uint64_t from_slot)
 		c->vc_exec[c->cfg.self] = c->exec_index;
 		c->vc_iview = c->inst_view;
 		c->vc_icut = c->inst_cut;
+		c->vc_dview = c->dec_view;
+		c->vc_dhole = c->dec_hole;
 		return;
 	}
 	struct proto_msg d = {.type = PROTO_VC_DONE,
@@ -173,7 +184,9 @@ static void vc_send_state(struct core *c, int to, uint64_t from_slot)
 			      .slot = c->exec_index,
 			      .slot_hi = o.count,
 			      .eview = c->inst_view,
-			      .cut = c->inst_cut};
+			      .cut = c->inst_cut,
+			      .dview = c->dec_view,
+			      .dhole = c->dec_hole};
 	c->io.to_peer(c->io.ctx, to, &d);
 }
 
@@ -352,8 +365,19 @@ void core_send_install(struct core *c, int to)
 	struct proto_msg m = {.type = PROTO_VC_INSTALL,
 			      .view = c->view,
 			      .cut = c->inst_cut,
-			      .commit = c->commit_index};
+			      .commit = c->commit_index,
+			      .slot = c->inst_hole};
 	c->io.to_peer(c->io.ctx, to, &m);
+}
+
+/* Remembers that view's leader decided a log whose collected entries ended at hole (reported
+ * in VC_DONE). */
+static void note_decided(struct core *c, uint64_t view, uint64_t hole)
+{
+	if (view > c->dec_view) {
+		c->dec_view = view;
+		c->dec_hole = hole;
+	}
 }
 
 void core_on_vc_install(struct core *c, int from, const struct proto_msg *m)
@@ -362,6 +386,7 @@ void core_on_vc_install(struct core *c, int from, const struct proto_msg *m)
 		return;
 	c->installing = true;
 	c->vc_cut = m->cut;
+	note_decided(c, m->view, m->slot);
 	if (m->commit > c->commit_known)
 		c->commit_known = m->commit;
 	core_vc_check_install(c);
@@ -415,15 +440,24 @@ static struct entry *vc_place(struct core *c, uint64_t slot, struct vc_item *it)
 	return e;
 }
 
-/* True if a collected item takes part in the decision: an entry from slot lo on, unless an
- * installed later view discarded it (an older view's entry at or after that view's cut); an ok
- * strong record made in the latest view installed (older records were dealt with by that
- * view's leader, or belong to commands that never completed). */
+/* True if a collected item takes part in the decision: an entry from slot lo on, unless a
+ * later view's leader discarded it: an older view's entry at or after the cut of the latest
+ * view installed at a collected replica, or at or after the hole of the latest view whose
+ * decision reached one (its VC_INSTALL came, installed or not). That leader put other commands
+ * there, and none of those older entries was committed. Found by the simulation: curpho N=3
+ * seed 2440, a deposed leader back from a pause had ordered a session's writes in its old view
+ * past the cut of a view decided without it, and seed 4672, a deposed leader's entries landed
+ * on slots where the next view replayed other commands; mixed with the later view's entries,
+ * they put a session's writes out of order; a
+ * record made in the latest view installed (older records were dealt with by that view's
+ * leader, or belong to commands that never completed). Strong records with ok=false count for
+ * nothing but the order in which their replica recorded things (core_replay.c). */
 static bool vc_useful(const struct core *c, const struct vc_item *it, uint64_t lo)
 {
 	if (it->record)
-		return (it->ok || it->weak) && it->eview == c->vc_iview;
-	return it->slot >= lo && !(it->eview < c->vc_iview && it->slot >= c->vc_icut);
+		return it->eview == c->vc_iview;
+	return it->slot >= lo && !(it->eview < c->vc_iview && it->slot >= c->vc_icut) &&
+	       !(it->eview < c->vc_dview && it->slot >= c->vc_dhole);
 }
 
 static int vc_entry_cmp(const void *a, const void *b)
@@ -448,155 +482,61 @@ static int vc_record_cmp(const void *a, const void *b)
 	return x->from - y->from;
 }
 
-/* New leader: one command to replay from witness records, rv[lo..hi) its records. */
-struct vc_cand {
-	uint32_t lo, hi;
-	bool weak;
-	bool placed;
-};
-
-static bool vc_same_key(struct vc_item **rv, const struct vc_cand *a, const struct vc_cand *b)
+/* Hands one line to io.note (if set). */
+static void vc_note(struct core *c, bool detail, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void vc_note(struct core *c, bool detail, const char *fmt, ...)
 {
-	const struct vc_item *ka = rv[a->lo], *kb = rv[b->lo];
-	return ka->klen == kb->klen && memcmp(ka->key, kb->key, ka->klen) == 0;
+	if (c->io.note == NULL)
+		return;
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	c->io.note(c->io.ctx, detail, line);
 }
 
-/* How many collected replicas recorded a before b, minus how many recorded b before a (same
- * key; 0 for different keys). A replica holding a strong command but not the weak write counts
- * as "strong first": a strong GET completed on the fast path only with Q-1 witnesses agreeing
- * with the leader on the latest weak write before it (read_dep), so in any majority the
- * witnesses that saw the leader's order outnumber the others. */
-static int vc_order(struct vc_item **rv, const struct vc_cand *a, const struct vc_cand *b)
+/* New leader: appends the commands recovered from witness records in the order core_replay.c
+ * decides (docs/recovery.md "Replay order"). */
+static void vc_replay(struct core *c, struct vc_item **rv, const struct replay_cand *cand,
+		      uint32_t nc, int threshold)
 {
-	if (!vc_same_key(rv, a, b))
-		return 0;
-	int score = 0;
-	for (int r = 0; r < PROTO_MAX_REPLICAS; r++) {
-		const struct vc_item *ia = NULL, *ib = NULL;
-		for (uint32_t i = a->lo; i < a->hi && ia == NULL; i++)
-			if (rv[i]->from == r)
-				ia = rv[i];
-		for (uint32_t i = b->lo; i < b->hi && ib == NULL; i++)
-			if (rv[i]->from == r)
-				ib = rv[i];
-		if (ia && ib)
-			score += ia < ib ? 1 : -1; /* one replica's items are in arrival order */
-		else if (ia && !a->weak && b->weak)
-			score++;
-		else if (ib && !b->weak && a->weak)
-			score--;
+	uint32_t *order = malloc((nc ? nc : 1) * sizeof *order);
+	struct replay_stats rs;
+	int n = order ? core_replay_order(rv, cand, nc, threshold,
+					  c->cfg.protocol == CONF_PROTO_CURPHO, order, &rs)
+		      : -ENOMEM;
+	if (n < 0) {
+		/* no memory to decide an order: the cid order, which keeps each session's own */
+		c->st.vc_nomem++;
+		free(order);
+		order = NULL;
+		n = (int)nc;
+		memset(&rs, 0, sizeof rs);
 	}
-	return score;
-}
 
-/* New leader: appends the candidates to the log (7.2 step 3): each session's commands in session
- * order (a weak write after its causal dep), weak writes (and a weak write and a strong
- * command) of one key in the order most witnesses recorded them; what no order satisfies (never
- * seen so far) goes in cid order. */
-/* The read_dep strong GET candidate g had at most of the replicas holding it: the latest weak
- * record on its key recorded before it there (by cid; {0,0}: none). */
-static struct proto_cid vc_read_dep(struct vc_item **rv, uint32_t nr, const struct vc_cand *g)
-{
-	struct proto_cid dep[PROTO_MAX_REPLICAS];
-	int cnt[PROTO_MAX_REPLICAS], nd = 0, best = -1;
-	const struct vc_item *kg = rv[g->lo];
-	for (uint32_t i = g->lo; i < g->hi; i++) {
-		const struct vc_item *gi = rv[i], *last = NULL;
-		for (uint32_t k = 0; k < nr; k++) {
-			const struct vc_item *w = rv[k];
-			if (!w->weak || w->from != gi->from || w >= gi || (last && w < last) ||
-			    w->key == NULL || w->klen != kg->klen ||
-			    memcmp(w->key, kg->key, kg->klen) != 0)
-				continue;
-			last = w; /* one replica's items are in its arrival order */
-		}
-		struct proto_cid d = last ? last->cid : (struct proto_cid){0, 0};
-		int at = -1;
-		for (int k = 0; k < nd && at < 0; k++)
-			if (dep[k].client == d.client && dep[k].seq == d.seq)
-				at = k;
-		if (at < 0 && nd < PROTO_MAX_REPLICAS) {
-			at = nd++;
-			dep[at] = d;
-			cnt[at] = 0;
-		}
-		if (at >= 0 && ++cnt[at] > (best < 0 ? 0 : cnt[best]))
-			best = at;
+	c->st.vc_dropped += rs.dropped;
+	c->st.vc_relaxed += rs.relaxed;
+	for (int k = 0; k < n; k++) {
+		const struct replay_cand *x = &cand[order ? order[k] : (uint32_t)k];
+		struct entry *e = vc_place(c, c->next_slot, rv[x->lo]);
+		c->next_slot++;
+		c->log_end = c->next_slot;
+		e->acks = 1u << c->cfg.self;
+		e->kind = x->weak ? EK_HO_WEAK : EK_STRONG;
+		register_led(c, e);
+		c->st.vc_recovered++;
+		vc_note(c, true, "view %llu: slot %llu: %s %s of %llu-%llu replayed",
+			(unsigned long long)c->view, (unsigned long long)e->slot,
+			x->weak ? "weak" : "strong", proto_op_name(e->op),
+			(unsigned long long)e->cid.client, (unsigned long long)e->cid.seq);
 	}
-	return best < 0 ? (struct proto_cid){0, 0} : dep[best];
-}
-
-/* True if candidate x must wait for unplaced candidate y (i != k, same key checked here). */
-static bool vc_waits(struct vc_item **rv, const struct vc_cand *cand, const int *rdep, uint32_t i,
-		     uint32_t k)
-{
-	const struct vc_cand *x = &cand[i], *y = &cand[k];
-	bool xg = !x->weak && rv[x->lo]->op == PROTO_OP_GET;
-	bool yg = !y->weak && rv[y->lo]->op == PROTO_OP_GET;
-	if (xg || yg) {
-		/* a strong GET read its read_dep R and no later write: R goes before it; a weak
-		 * write goes before it only if it goes before R, else after it */
-		const struct vc_cand *w = xg ? y : x;
-		uint32_t gi = xg ? i : k;
-		if (!w->weak)
-			return false;
-		int r = rdep[gi];
-		bool w_first = (r >= 0 && &cand[r] == w) ||
-			       (r >= 0 && !cand[r].placed && vc_order(rv, w, &cand[r]) > 0);
-		return xg ? w_first : !w_first;
-	}
-	return (x->weak || y->weak) && vc_order(rv, y, x) > 0;
-}
-
-static void vc_replay(struct core *c, struct vc_item **rv, uint32_t nr, struct vc_cand *cand,
-		      uint32_t nc)
-{
-	/* each strong GET's read_dep, as the index of a candidate (-1: none, or in the log) */
-	int *rdep = calloc(nc ? nc : 1, sizeof *rdep);
-	for (uint32_t i = 0; i < nc && rdep; i++) {
-		rdep[i] = -1;
-		if (cand[i].weak || rv[cand[i].lo]->op != PROTO_OP_GET)
-			continue;
-		struct proto_cid d = vc_read_dep(rv, nr, &cand[i]);
-		for (uint32_t k = 0; k < nc && d.client; k++)
-			if (cand[k].weak && rv[cand[k].lo]->cid.client == d.client &&
-			    rv[cand[k].lo]->cid.seq == d.seq)
-				rdep[i] = (int)k;
-	}
-	uint32_t left = nc;
-	for (int pass = 0; left > 0; pass++) {
-		bool progress = false;
-		for (uint32_t i = 0; i < nc; i++) {
-			struct vc_cand *x = &cand[i];
-			if (x->placed)
-				continue;
-			/* sorted by cid: the session's earlier candidate is the previous one */
-			if (pass < (int)nc && i > 0 && !cand[i - 1].placed &&
-			    rv[cand[i - 1].lo]->cid.client == rv[x->lo]->cid.client)
-				continue;
-			/* weak writes, and a weak write and a strong command, on one key keep the
-			 * order most witnesses recorded them in; a strong GET keeps what it read */
-			bool wait = false;
-			for (uint32_t k = 0; rdep && pass < (int)nc && k < nc && !wait; k++)
-				wait = k != i && !cand[k].placed && vc_same_key(rv, &cand[k], x) &&
-				       vc_waits(rv, cand, rdep, i, k);
-			if (wait)
-				continue;
-			struct entry *e = vc_place(c, c->next_slot, rv[x->lo]);
-			c->next_slot++;
-			c->log_end = c->next_slot;
-			e->acks = 1u << c->cfg.self;
-			e->kind = x->weak ? EK_HO_WEAK : EK_STRONG;
-			register_led(c, e);
-			c->st.vc_recovered++;
-			x->placed = true;
-			left--;
-			progress = true;
-		}
-		if (!progress && pass < (int)nc)
-			pass = (int)nc - 1; /* stuck (a cycle): the rest in cid order */
-	}
-	free(rdep);
+	free(order);
+	vc_note(c, false,
+		"view %llu: %u command(s) replayed from witness records, %u left out (their "
+		"session re-sends them), %u placed against contradictory evidence",
+		(unsigned long long)c->view, (unsigned)n, rs.dropped, rs.relaxed);
 }
 
 /* New leader, holding the state of a majority: decides the log and installs it (7.2 step 3-4).
@@ -676,13 +616,14 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 			register_led(c, e);
 	}
 	qsort(rv, nr, sizeof *rv, vc_record_cmp);
+
 	int threshold = (c->f + 1) / 2 + 1;
 #ifdef CURPKV_MUTANT_NO_REPLAY
 	threshold = c->cfg.n + 1; /* mutant: witness records are never replayed */
 #endif
 	/* candidates: every weak write recorded anywhere (HO), every strong command with ok
 	 * records at the threshold; neither executed nor in the log already */
-	struct vc_cand *cand = calloc(nr ? nr : 1, sizeof *cand);
+	struct replay_cand *cand = calloc(nr ? nr : 1, sizeof *cand);
 	uint32_t nc = 0;
 	if (cand == NULL)
 		goto out;
@@ -693,23 +634,31 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 		for (; j < nr && rv[j]->cid.client == rv[i]->cid.client &&
 		       rv[j]->cid.seq == rv[i]->cid.seq;
 		     j++) {
-			if (rv[j]->from != last)
+			if (rv[j]->ok && rv[j]->from != last) {
 				holders++;
-			last = rv[j]->from;
+				last = rv[j]->from;
+			}
 			weak |= rv[j]->weak;
 		}
 		uint8_t ck[16];
 		cid_key(&rv[i]->cid, ck);
 		if ((weak || holders >= threshold) && !core_already_executed(c, &rv[i]->cid) &&
-		    core_inflight_slot(c, ck) == NO_SLOT)
-			cand[nc++] = (struct vc_cand){.lo = i, .hi = j, .weak = weak};
+		    core_inflight_slot(c, ck) == NO_SLOT) {
+			struct proto_cid d = {rv[i]->cid.client, rv[i]->weak_dep};
+			bool known = d.seq == 0 || core_dep_ordered(c, d.client, d.seq) ||
+				     core_already_executed(c, &d);
+			cand[nc++] = (struct replay_cand){
+			    .lo = i, .hi = j, .weak = weak, .weak_dep_known = known};
+		}
 		i = j;
 	}
-	vc_replay(c, rv, nr, cand, nc);
+	vc_replay(c, rv, cand, nc, threshold);
 	free(cand);
 	/* the decided log ends after the replayed commands: a follower installs this view (and
 	 * drops its older records) only once it holds all of them */
 	c->inst_cut = c->next_slot;
+	c->inst_hole = end;
+	note_decided(c, c->view, end);
 	if (c->vc_commit > c->commit_index)
 		c->commit_index = c->vc_commit;
 	c->commit_known = c->commit_index;
@@ -815,6 +764,10 @@ void core_on_vc_item(struct core *c, int from, const struct proto_msg *m, uint64
 		if (m->eview > c->vc_iview) {
 			c->vc_iview = m->eview;
 			c->vc_icut = m->cut;
+		}
+		if (m->dview > c->vc_dview) {
+			c->vc_dview = m->dview;
+			c->vc_dhole = m->dhole;
 		}
 		vc_try_decide(c, now_ns);
 	} else {

@@ -23,6 +23,7 @@ static void cached_slot_cb(const void *key, size_t klen, void *val, void *arg)
 	struct cached_slot *cs = arg;
 	const struct result *r = val;
 	cs->found = true;
+	cs->fp = r->fp;
 	cs->slot = r->slot;
 	cs->status = r->status;
 }
@@ -65,8 +66,17 @@ void core_on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m
 			core_weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_BUSY);
 		return;
 	}
+	uint64_t fp = proto_cmd_fp(&m->cmd);
 	struct cached_slot cs;
-	if (core_cached_slot(c, &m->cid, &cs)) {
+	if (core_cached_slot(c, &m->cid, &cs) && fp_differ(cs.fp, fp)) {
+		/* another command executed under this cid (a reused client id): refused */
+		c->st.cid_reused++;
+		if (answer)
+			core_weak_write_answer(c, conn, &m->cid, rtype, 0, false,
+					       PROTO_ST_CID_REUSED);
+		return;
+	}
+	if (cs.found) {
 		/* executed here already: say so (HO: this also empties the client's write set) */
 		c->st.duplicates++;
 		if (answer)
@@ -76,8 +86,23 @@ void core_on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m
 	uint8_t ck[16];
 	cid_key(&m->cid, ck);
 	uint64_t known = is_leader(c) ? core_inflight_slot(c, ck) : NO_SLOT;
+	if (known != NO_SLOT && core_inflight_reused(c, known, fp)) {
+		/* (HO: told even when not bound, as for BUSY below: the bound replica may have
+		 * said OK, and only the leader orders) */
+		c->st.cid_reused++;
+		core_weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_CID_REUSED);
+		return;
+	}
 	if (ho) {
 		int rc = core_witness_record_weak(c, conn, m);
+		if (rc == -EEXIST) {
+			/* a record of this cid on the key holds another write: refused */
+			c->st.cid_reused++;
+			if (answer)
+				core_weak_write_answer(c, conn, &m->cid, rtype, 0, false,
+						       PROTO_ST_CID_REUSED);
+			return;
+		}
 		if (rc == 0 && c->park_n > 0)
 			core_parked_drain(c, false, 0); /* a read may have waited for this record */
 		if (rc != 0 && answer) {
@@ -229,6 +254,12 @@ static bool weak_read_ready(struct core *c, const struct proto_cid *cid, uint8_t
 {
 	if (token > c->exec_index || c->snap_open || c->state_bad)
 		return false; /* behind, or its state is being replaced by a transfer */
+	if (c->hold)
+		return false; /* restarted, its records lost: a session that completed a strong
+			       * write with this replica's ok=true reads it back from that record
+			       * (its token does not cover the write), so not before every slot
+			       * assigned before the restart is executed here (the hold's end:
+			       * simulation seed curpho N=5 4987) */
 	if (c->exec_index < c->inst_cut)
 		return false; /* a view change moved fast-path commands (a token taken from an
 			       * older view's REPLY may name a slot they left): not before the

@@ -16,7 +16,14 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 	for (uint32_t i = 0; l && i < l->n; i++) {
 		const struct wrec *r = &l->r[i];
 		if (r->cid.client == a->cid.client && r->cid.seq == a->cid.seq) {
-			a->ok = r->ok; /* a re-sent command gets the same answer */
+			/* a re-sent command gets the same answer; another command under the same
+			 * cid (a reused client id) gets none: its op or written value differs
+			 * (values are kept for writes; the key is this list's) */
+			a->reused =
+			    r->op != a->op || (r->write && a->keep_val &&
+					       (r->vlen != a->vlen ||
+						(a->vlen && memcmp(r->val, a->val, a->vlen) != 0)));
+			a->ok = r->ok && !a->reused;
 			return CMAP_KEEP;
 		}
 		if (r->weak) {
@@ -57,6 +64,10 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 	}
 	l->r[l->n++] = (struct wrec){.cid = a->cid,
 				     .view = a->c->view,
+				     .arr = a->c->arr_next++,
+				     .dep = a->dep,
+				     .weak_dep = a->weak_dep,
+				     .read_dep = a->leader_rd ? a->leader_read_dep : a->read_dep,
 				     .write = a->write,
 				     .ok = a->ok,
 				     .weak = a->weak,
@@ -222,6 +233,15 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 		return;
 	}
 #endif
+	struct cached_slot cs;
+	if (core_cached_slot(c, &m->cid, &cs) && fp_differ(cs.fp, proto_cmd_fp(&m->cmd))) {
+		/* another command executed here under this cid (a reused client id): never
+		 * counted as durable; the leader refuses it (CID_REUSED) */
+		c->st.cid_reused++;
+		r.ok = false;
+		c->io.to_client(c->io.ctx, conn, &r);
+		return;
+	}
 	if (c->hold && !core_already_executed(c, &m->cid)) {
 		/* 7.3: restarted, its records lost: no super quorum may count on it yet */
 		c->st.conflicts++;
@@ -245,6 +265,8 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 				.val = m->cmd.val,
 				.vlen = m->cmd.vlen,
 				.weak_neutral = ho,
+				.dep = m->dep,
+				.weak_dep = m->weak_dep,
 				.full = c->witness_n >= c->cfg.max_witness};
 	if (m->cmd.op == PROTO_OP_SCAN) {
 		a.ok = false; /* strong SCAN: slow path only (range conflicts are not tracked) */
@@ -269,14 +291,17 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 		cmap_get_u64(c->clients, m->cid.client, core_weak_exec_read_cb, &hi);
 		r.dep_exec = hi < m->cid.seq ? hi : m->cid.seq - 1;
 	}
-	if (!a.ok)
+	if (a.reused)
+		c->st.cid_reused++;
+	else if (!a.ok)
 		c->st.conflicts++;
 	r.ok = a.ok;
 	c->io.to_client(c->io.ctx, conn, &r);
 }
 
 /* HO: records a weak write (every replica, the leader included). Returns 0 when recorded (or
- * already recorded), -ENOSPC when the table is full or memory ran out. */
+ * already recorded), -EEXIST when a record of the cid on the key holds another write (a reused
+ * client id), -ENOSPC when the table is full or memory ran out. */
 int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_msg *m)
 {
 	struct witness_arg a = {.c = c,
@@ -289,8 +314,12 @@ int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_m
 				.vlen = m->cmd.vlen,
 				.bound = m->bound,
 				.conn = conn,
+				.dep = m->dep,
+				.weak_dep = m->dep, /* a weak write's dep is the previous weak write */
 				.full = c->witness_n >= c->cfg.max_witness};
 	cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a);
+	if (a.reused)
+		return -EEXIST;
 	if (!a.ok)
 		return -ENOSPC;
 	if (a.added) {

@@ -69,6 +69,9 @@ struct server {
 	struct cloops *cloops; /* client loops when replicaLoops > 1, else NULL */
 	uint64_t view;
 	int leader;
+	/* the highest client id in any message received (clients and peers): reported when
+	 * registering, so a new master hands out ids above it (docs/recovery.md, "Client ids") */
+	uint64_t max_client;
 	bool intake_open;
 	uint32_t client_delay_us; /* delay for non-co-located clients */
 	ev_timer tick;
@@ -172,6 +175,16 @@ static void io_executed(void *ctx, const struct proto_cid *cid, uint64_t slot)
 		(unsigned long long)cid->client, (unsigned long long)cid->seq);
 }
 
+/* View-change decisions: the summary in the log, each replayed command at debug level. */
+static void io_note(void *ctx, bool detail, const char *line)
+{
+	struct server *s = ctx;
+	if (detail)
+		LOG_DEBUG(s->log, "%s", line);
+	else
+		LOG_INFO(s->log, "%s", line);
+}
+
 static void xlog_flush_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct server *s = w->data;
@@ -236,10 +249,19 @@ static void pre_flush(void *arg)
 		cloops_flush(s->cloops);
 }
 
+/* Notes the client id m carries (a cid, a state transfer's client, a client's HELLO). */
+static void saw_client(struct server *s, const struct proto_msg *m)
+{
+	uint64_t id = m->type == PROTO_HELLO ? m->client_id : m->cid.client;
+	if (id > s->max_client)
+		s->max_client = id;
+}
+
 /* A client message from a client loop (replicaLoops > 1). */
 static void loop_msg(void *ctx, uint64_t conn, const struct proto_msg *m)
 {
 	struct server *s = ctx;
+	saw_client(s, m);
 	if (s->core)
 		core_on_client(s->core, conn, m, now_ns());
 }
@@ -286,6 +308,8 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "view_active", st.view_active);
 		stat_add(m, "view_changes", st.view_changes);
 		stat_add(m, "vc_recovered", st.vc_recovered);
+		stat_add(m, "vc_dropped", st.vc_dropped);
+		stat_add(m, "vc_relaxed", st.vc_relaxed);
 		stat_add(m, "vc_last_us", st.vc_last_us);
 		stat_add(m, "rejoining", st.rejoining);
 		stat_add(m, "rejoin_us", st.rejoin_us);
@@ -302,6 +326,7 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "slow_replies", st.slow_replies);
 		stat_add(m, "conflicts", st.conflicts);
 		stat_add(m, "duplicates", st.duplicates);
+		stat_add(m, "cid_reused", st.cid_reused);
 		stat_add(m, "busy", st.busy);
 		stat_add(m, "stale_view", st.stale_view);
 		stat_add(m, "executed", st.executed);
@@ -357,7 +382,8 @@ static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
 			     .to_peer = io_to_peer,
 			     .to_client = io_to_client,
 			     .client_intake = io_client_intake,
-			     .executed = s->xlog ? io_executed : NULL};
+			     .executed = s->xlog ? io_executed : NULL,
+			     .note = io_note};
 	int rc = core_create(&cfg, leader, &io, &s->core);
 	if (rc != 0) {
 		LOG_ERROR(s->log, "cannot create the replica core: %s", strerror(-rc));
@@ -400,13 +426,29 @@ static void master_up(struct net_dialer *d, struct net_conn *c, void *arg)
 	(void)net_conn_send(c, &m);
 	memset(&m, 0, sizeof m);
 	m.type = PROTO_REGISTER;
-	m.view = s->view;
 	m.node_id = s->self;
 	m.addr = s->host->addr;
 	m.addr_len = (uint32_t)strlen(s->host->addr);
 	m.port = s->host->port;
+	m.leader = -1;
+	m.client_id = s->max_client;
+	if (s->core) {
+		/* a master (re)starting learns the running cluster's view from a majority of
+		 * these, and must not take this live replica for one that lost its state */
+		struct core_stats st;
+		core_get_stats(s->core, &st);
+		m.live = true;
+		m.view = st.view;
+		m.leader = st.leader;
+		m.slot = st.rejoining ? 0 : st.exec_index; /* as in heartbeats: not a leader yet */
+	}
 	(void)net_conn_send(c, &m);
-	LOG_INFO(s->log, "connected to the master at %s: registering", net_conn_peer(c));
+	if (m.live)
+		LOG_INFO(s->log, "connected to the master at %s: registering (live in view %llu)",
+			 net_conn_peer(c), (unsigned long long)m.view);
+	else
+		LOG_INFO(s->log, "connected to the master at %s: registering (a fresh process)",
+			 net_conn_peer(c));
 }
 
 static void master_down(struct net_dialer *d, int reason, void *arg)
@@ -435,6 +477,13 @@ static void on_cluster_info(struct server *s, const struct proto_msg *m)
 	}
 	struct core_stats st;
 	core_get_stats(s->core, &st);
+	if (m->view < st.view) {
+		/* a master that has not learned the current view (it restarted): a replica never
+		 * goes back to a lower view, nor takes that view's leader */
+		LOG_INFO(s->log, "master says view %llu, leader replica%d; staying in view %llu",
+			 (unsigned long long)m->view, m->leader, (unsigned long long)st.view);
+		return;
+	}
 	if (m->view > st.view) {
 		LOG_WARN(s->log, "view change: view %llu, leader replica%d%s",
 			 (unsigned long long)m->view, m->leader,
@@ -442,8 +491,9 @@ static void on_cluster_info(struct server *s, const struct proto_msg *m)
 		core_view_change(s->core, m->view, m->leader, now_ns());
 		core_flush(s->core, now_ns());
 	}
-	s->view = m->view > s->view ? m->view : s->view;
-	s->leader = m->leader;
+	core_get_stats(s->core, &st);
+	s->view = st.view;
+	s->leader = st.leader;
 }
 
 static void master_msg(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m,
@@ -569,6 +619,7 @@ static void on_hello(struct server_in *in, const struct proto_msg *m)
 		break;
 	}
 	case PROTO_ROLE_CLIENT: {
+		saw_client(s, m); /* its client id, before it sends anything */
 		if (s->cloops) {
 			if (cloops_conns(s->cloops) >= s->max_clients) {
 				s->clients_refused++;
@@ -644,6 +695,8 @@ static void in_msg(struct net_conn *c, const struct proto_msg *m, void *arg)
 		in_violation(in, "second HELLO");
 		return;
 	}
+	if (in->role == PROTO_ROLE_REPLICA || in->role == PROTO_ROLE_CLIENT)
+		saw_client(s, m);
 	if (s->core == NULL)
 		return; /* an admin connection asking for something else before start: ignored */
 	if (in->role == PROTO_ROLE_REPLICA)

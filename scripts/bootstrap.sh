@@ -15,7 +15,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 packages=(
 	build-essential autoconf automake libtool pkg-config
 	libev-dev libmsgpack-dev libck-dev libcmocka-dev
-	gnuplot-nox procps iproute2 nftables
+	gnuplot-nox procps iproute2 nftables faketime
 )
 
 missing=()

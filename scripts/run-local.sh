@@ -96,6 +96,14 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 grep -q "cluster ready" "$out/$master.log" || { echo "run-local: the cluster did not become ready; see $out" >&2; exit 1; }
+# The master is ready with a majority; the last replicas start serving a moment later.
+for r in $replicas; do
+	for _ in $(seq 300); do
+		grep -q "serving: view" "$out/$r.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -q "serving: view" "$out/$r.log" || { echo "run-local: $r does not serve; see $out" >&2; exit 1; }
+done
 
 cpids=()
 for c in $clients; do

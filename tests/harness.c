@@ -92,6 +92,15 @@ static void s_ordered(void *ctx, uint64_t seq, uint64_t slot)
 		s->h->on_ordered(s->h, s->id, seq, slot);
 }
 
+static void r_note(void *ctx, bool detail, const char *line)
+{
+	struct h_rctx *rc = ctx;
+	(void)detail;
+	if (rc->h->notes)
+		fprintf(stderr, "sim: t=%llu replica %d: %s\n", (unsigned long long)rc->h->now,
+			rc->id, line);
+}
+
 /* Creates replica r's core; returns its protocol. */
 static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)
 {
@@ -106,7 +115,8 @@ static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)
 			     .to_peer = r_to_peer,
 			     .to_client = r_to_client,
 			     .client_intake = r_intake,
-			     .executed = r_executed};
+			     .executed = r_executed,
+			     .note = r_note};
 	if (core_create(&cfg, h->leader, &io, &h->cores[r]) != 0)
 		abort();
 	return cfg.protocol; /* the sessions speak the replicas' protocol */
@@ -143,9 +153,14 @@ void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 
 void h_bind(struct harness *h, int s, int r)
 {
+	h_bind_id(h, s, r, 100 + (uint64_t)s);
+}
+
+void h_bind_id(struct harness *h, int s, int r, uint64_t client_id)
+{
 	session_destroy(h->sess[s]);
 	struct session_config cfg;
-	session_config_default(&cfg, 100 + (uint64_t)s, h->n);
+	session_config_default(&cfg, client_id, h->n);
 	cfg.max_inflight = h->window;
 	cfg.protocol = h->proto;
 	cfg.preferred = r;

@@ -42,6 +42,7 @@ struct harness {
 	void (*on_executed)(struct harness *h, int r, int sess, uint64_t seq, uint64_t slot);
 	void *user;
 	bool trace; /* print the weak-read traffic of one command (debugging aid) */
+	bool notes; /* print the cores' notes (view-change decisions) on stderr */
 	uint64_t trace_client, trace_seq;
 	int proto; /* enum conf_protocol of the cores, spoken by the sessions */
 	struct core *cores[H_MAX_REPLICAS];
@@ -75,6 +76,9 @@ void h_free(struct harness *h);
 /* (Re)creates session s bound to replica r (its co-located replica; -1: none, the leader until
  * probes say otherwise). Call before the session sends anything. */
 void h_bind(struct harness *h, int s, int r);
+/* The same with another client id than session s's own (100 + s): two sessions under one id
+ * (a client id handed out twice). */
+void h_bind_id(struct harness *h, int s, int r, uint64_t client_id);
 
 /* Delivers one frame from a randomly chosen non-empty channel (then flushes the receiver).
  * Returns false when every channel is empty. */

@@ -30,9 +30,10 @@
 #include "common/rng.h"
 #include "conf/conf.h"
 #include "net/net.h"
+#include "tests/env.h"
 #include "tests/proc.h"
 
-#define MAX_N	  5
+#define MAX_N	  ENV_MAX_N
 #define SESSIONS  4
 #define TOTAL_OPS 10000
 #define KEYS	  256
@@ -125,7 +126,7 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	r->done_total++;
 	if (o->after_kill && r->first_after_ns == 0)
 		r->first_after_ns = mono_ns();
-	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+	if (res != SESSION_OK && res != SESSION_NOT_FOUND) {
 		d->errors++;
 		fprintf(stderr, "session %d seq %llu: result %d\n", d->id, (unsigned long long)seq,
 			res);
@@ -354,122 +355,6 @@ static void run_free(struct run *r)
 	free(r);
 }
 
-struct cluster_env {
-	char dir[256];
-	char conf_path[512];
-	int n;
-	uint16_t base;
-	struct proc master;
-	struct proc replicas[MAX_N];
-	struct conf *conf;
-	struct conf_settings s;
-};
-
-/* The scratch directory of the running test, removed by the teardown if the test fails. */
-static char live_dir[256];
-/* The protocol env_start writes into the conf. */
-static const char *env_protocol = "curp";
-/* Replica i at 127.0.0.(10+i) instead of 127.0.0.1 (per-address network rules). */
-static bool env_spread = false;
-/* Replicas write execution logs (-xlog) to replica<i>[.run<run>].xlog in the scratch directory. */
-static bool env_xlog = false;
-
-/* Starts replica i of e's conf as a new process; run > 0 (a restart) logs to
- * replica<i>.run<run>.log, so the earlier process's log is kept. */
-static void env_start_replica(struct cluster_env *e, int i, int run)
-{
-	char bin[512], log[600], alias[32];
-	proc_curpkv_path(bin, sizeof bin);
-	snprintf(alias, sizeof alias, "replica%d", i);
-	if (run > 0)
-		snprintf(log, sizeof log, "%s/%s.run%d.log", e->dir, alias, run);
-	else
-		snprintf(log, sizeof log, "%s/%s.log", e->dir, alias);
-	char xlog[600];
-	if (run > 0)
-		snprintf(xlog, sizeof xlog, "%s/%s.run%d.xlog", e->dir, alias, run);
-	else
-		snprintf(xlog, sizeof xlog, "%s/%s.xlog", e->dir, alias);
-	char *argv[10] = {bin, "-run", "server", "-config", e->conf_path, "-alias", alias};
-	int k = 7;
-	if (env_xlog) {
-		argv[k++] = "-xlog";
-		argv[k++] = xlog;
-	}
-	argv[k] = NULL;
-	assert_int_equal(proc_start(&e->replicas[i], alias, log, argv), 0);
-}
-
-static void env_start(struct cluster_env *e, int n, const char *extra)
-{
-	memset(e, 0, sizeof *e);
-	e->n = n;
-	assert_int_equal(proc_tmpdir(e->dir), 0);
-	snprintf(live_dir, sizeof live_dir, "%s", e->dir);
-	e->base = proc_free_ports(n + 1, (uint64_t)n * 7919);
-	assert_true(e->base != 0);
-	snprintf(e->conf_path, sizeof e->conf_path, "%s/cluster.conf", e->dir);
-	FILE *f = fopen(e->conf_path, "w");
-	assert_non_null(f);
-	fprintf(f, "-- Replicas --\n");
-	for (int i = 0; i < n; i++)
-		fprintf(f, "replica%d 127.0.0.%d:%u\n", i, env_spread ? 10 + i : 1,
-			(unsigned)(e->base + i));
-	fprintf(f, "-- Clients --\nclient0 127.0.0.1\n-- Master --\nmaster0 127.0.0.1\n");
-	fprintf(f, "masterPort: %u\nprotocol: %s\nshards: 64\nmaxDescRoutines: 1000\n%s",
-		(unsigned)(e->base + n), env_protocol, extra ? extra : "");
-	fclose(f);
-
-	/* Replicas first, master last: start order must not matter. */
-	for (int i = 0; i < n; i++)
-		env_start_replica(e, i, 0);
-	char bin[512], log[600];
-	proc_curpkv_path(bin, sizeof bin);
-	snprintf(log, sizeof log, "%s/master.log", e->dir);
-	char *margv[] = {bin, "-run", "master", "-config", e->conf_path, "-alias", "master0", NULL};
-	assert_int_equal(proc_start(&e->master, "master0", log, margv), 0);
-	if (!proc_wait_log(&e->master, "cluster ready", 30000)) {
-		fprintf(stderr, "master never reported the cluster ready; the logs:\n");
-		char cmd[700];
-		snprintf(cmd, sizeof cmd, "tail -n 20 %s/*.log >&2", e->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "(no logs)\n");
-		fail();
-	}
-	struct conf_diags diags = {0};
-	assert_int_equal(conf_load(e->conf_path, &e->conf, &diags), 0);
-	conf_diags_free(&diags);
-	assert_int_equal(conf_settings_for(e->conf, "client0", &e->s, NULL), 0);
-}
-
-static void env_stop(struct cluster_env *e)
-{
-	for (int i = 0; i < e->n; i++) {
-		int st = proc_stop(&e->replicas[i], 10000);
-		if (st != 0) {
-			fprintf(stderr, "replica%d exit status %d; its log:\n", i, st);
-			char cmd[700];
-			snprintf(cmd, sizeof cmd, "tail -n 30 %s >&2", e->replicas[i].log);
-			if (system(cmd) != 0)
-				fprintf(stderr, "(no log)\n");
-		}
-		assert_int_equal(st, 0); /* SIGTERM stops a replica cleanly */
-	}
-	assert_int_equal(proc_stop(&e->master, 10000), 0);
-	conf_free(e->conf);
-	proc_rmdir(e->dir);
-	live_dir[0] = 0;
-}
-
-static uint64_t stat_of(const struct cluster_stats *st, const char *name)
-{
-	for (uint32_t i = 0; i < st->n; i++)
-		if (strcmp(st->v[i].name, name) == 0)
-			return st->v[i].value;
-	fail_msg("stat %s missing", name);
-	return 0;
-}
-
 /* Waits (bounded) until every replica executed what the leader executed; returns digests equal. */
 static void check_replicas_identical(struct cluster_env *e, uint64_t expect_exec)
 {
@@ -483,7 +368,7 @@ static void check_replicas_identical(struct cluster_env *e, uint64_t expect_exec
 				all = false;
 				break;
 			}
-			all = stat_of(&st, "exec_index") == expect_exec;
+			all = env_stat(&st, "exec_index") == expect_exec;
 		}
 		if (all)
 			break;
@@ -491,38 +376,16 @@ static void check_replicas_identical(struct cluster_env *e, uint64_t expect_exec
 	}
 	for (int i = 0; i < e->n; i++) {
 		assert_int_equal(cluster_stats(e->conf, &e->s, i, 5.0, &st, err), 0);
-		assert_int_equal(stat_of(&st, "exec_index"), expect_exec);
-		uint64_t d = stat_of(&st, "digest");
+		assert_int_equal(env_stat(&st, "exec_index"), expect_exec);
+		uint64_t d = env_stat(&st, "digest");
 		if (i == 0)
 			digest0 = d;
 		assert_int_equal(d, digest0);
 		/* bounded tables once idle */
-		assert_int_equal(stat_of(&st, "desc_in_use"), 0);
-		assert_int_equal(stat_of(&st, "witness_records"), 0);
-		assert_true(stat_of(&st, "log_entries") <= 4096);
-		assert_true(stat_of(&st, "result_cache") <= 64 * SESSIONS);
-	}
-}
-
-/* Waits (at most `attempts` × 50 ms) until every follower executed `expect` slots, then asserts
- * that every replica did and that their digests are equal; st (e->n entries) gets their stats. */
-static void wait_identical(struct cluster_env *e, uint64_t expect, int attempts,
-			   struct cluster_stats *st)
-{
-	char err[256];
-	bool same = false;
-	for (int attempt = 0; attempt < attempts && !same; attempt++) {
-		same = true;
-		for (int i = 0; i < e->n; i++) {
-			assert_int_equal(cluster_stats(e->conf, &e->s, i, 5.0, &st[i], err), 0);
-			same &= i == 0 || stat_of(&st[i], "exec_index") == expect;
-		}
-		if (!same)
-			poll(NULL, 0, 50);
-	}
-	for (int i = 0; i < e->n; i++) {
-		assert_int_equal(stat_of(&st[i], "exec_index"), expect);
-		assert_int_equal(stat_of(&st[i], "digest"), stat_of(&st[0], "digest"));
+		assert_int_equal(env_stat(&st, "desc_in_use"), 0);
+		assert_int_equal(env_stat(&st, "witness_records"), 0);
+		assert_true(env_stat(&st, "log_entries") <= 4096);
+		assert_true(env_stat(&st, "result_cache") <= 64 * SESSIONS);
 	}
 }
 
@@ -597,7 +460,7 @@ static void test_follower_paused(void **state)
 	assert_true(slow + retry > 0); /* the pause was felt: a super quorum needs all 3 */
 	run_free(r);
 	struct cluster_stats st[3];
-	wait_identical(&e, SESSIONS * 1000, 200, st);
+	env_wait_identical(&e, SESSIONS * 1000, 200, st);
 	env_stop(&e);
 }
 
@@ -617,7 +480,7 @@ static void test_follower_connections_killed(void **state)
 	struct cluster_stats st[3];
 	char err[256];
 	assert_int_equal(cluster_stats(e.conf, &e.s, 2, 5.0, &st[2], err), 0);
-	uint64_t closed0 = stat_of(&st[2], "conns_closed");
+	uint64_t closed0 = env_stat(&st[2], "conns_closed");
 	struct drive_pause pz = {.p = &e.replicas[2],
 				 .at_s = 0.05,
 				 .for_s = 0.2,
@@ -633,15 +496,13 @@ static void test_follower_connections_killed(void **state)
 	       (unsigned long long)slow, (unsigned long long)retry);
 	assert_int_equal(fast + slow + retry, SESSIONS * 1500);
 	run_free(r);
-	wait_identical(&e, SESSIONS * 1500, 200, st);
+	env_wait_identical(&e, SESSIONS * 1500, 200, st);
 	printf("# replica2 connections closed: %llu\n",
-	       (unsigned long long)(stat_of(&st[2], "conns_closed") - closed0));
+	       (unsigned long long)(env_stat(&st[2], "conns_closed") - closed0));
 	assert_true(kills >= 1);
-	assert_true(stat_of(&st[2], "conns_closed") > closed0); /* the kills were felt */
+	assert_true(env_stat(&st[2], "conns_closed") > closed0); /* the kills were felt */
 	env_stop(&e);
 }
-
-static int teardown_procs(void **state);
 
 static char nft_table[64]; /* the partition test's nftables table, deleted by its teardown */
 
@@ -655,7 +516,7 @@ static int teardown_partition(void **state)
 		nft_table[0] = 0;
 	}
 	env_spread = false;
-	return teardown_procs(state);
+	return env_teardown(state);
 }
 
 /* A follower cut off by nftables (every packet from or to its address dropped) for 2 s under
@@ -699,7 +560,7 @@ static void test_follower_partitioned(void **state)
 	assert_int_equal(fast + slow + retry, SESSIONS * 1500);
 	assert_true(slow + retry > 0); /* the partition was felt */
 	run_free(r);
-	wait_identical(&e, SESSIONS * 1500, 400, st);
+	env_wait_identical(&e, SESSIONS * 1500, 400, st);
 	env_stop(&e);
 }
 
@@ -771,35 +632,36 @@ static void leader_killed(int n, int kills, bool restart)
 				if (dead[i])
 					continue;
 				if (cluster_stats(e.conf, &e.s, i, 5.0, &st[i], err) != 0 ||
-				    stat_of(&st[i], "ready") == 0) {
+				    env_stat(&st[i], "ready") == 0) {
 					same = false; /* a restarted replica not serving yet */
 					break;
 				}
 				if (first < 0)
 					first = i;
-				same &= stat_of(&st[i], "view") == (uint64_t)k + 1 &&
-					stat_of(&st[i], "view_active") == 1 &&
-					stat_of(&st[i], "rejoining") == 0 &&
-					stat_of(&st[i], "exec_index") ==
-					    stat_of(&st[first], "exec_index") &&
-					stat_of(&st[i], "digest") == stat_of(&st[first], "digest");
+				same &=
+				    env_stat(&st[i], "view") == (uint64_t)k + 1 &&
+				    env_stat(&st[i], "view_active") == 1 &&
+				    env_stat(&st[i], "rejoining") == 0 &&
+				    env_stat(&st[i], "exec_index") ==
+					env_stat(&st[first], "exec_index") &&
+				    env_stat(&st[i], "digest") == env_stat(&st[first], "digest");
 			}
 			if (!same)
 				poll(NULL, 0, 50);
 		}
 		assert_true(same);
 		int killed = leader;
-		leader = (int)stat_of(&st[first], "leader");
+		leader = (int)env_stat(&st[first], "leader");
 		assert_false(dead[leader]);
 		assert_int_not_equal(leader, killed);
 		printf("# view %d: leader replica%d, its view change took %.1f ms, %llu commands "
 		       "replayed from witness records",
-		       k + 1, leader, stat_of(&st[leader], "vc_last_us") / 1000.0,
-		       (unsigned long long)stat_of(&st[leader], "vc_recovered"));
+		       k + 1, leader, env_stat(&st[leader], "vc_last_us") / 1000.0,
+		       (unsigned long long)env_stat(&st[leader], "vc_recovered"));
 		if (restart)
 			printf("; replica%d restarted: %llu state transfer(s), rejoined in %.0f ms",
-			       killed, (unsigned long long)stat_of(&st[killed], "snap_installed"),
-			       stat_of(&st[killed], "rejoin_us") / 1000.0);
+			       killed, (unsigned long long)env_stat(&st[killed], "snap_installed"),
+			       env_stat(&st[killed], "rejoin_us") / 1000.0);
 		printf("\n");
 	}
 	qsort(to_first, (size_t)kills, sizeof to_first[0], cmp_u64);
@@ -813,7 +675,7 @@ static void leader_killed(int n, int kills, bool restart)
 	assert_int_equal(proc_stop(&e.master, 10000), 0);
 	conf_free(e.conf);
 	proc_rmdir(e.dir);
-	live_dir[0] = 0;
+	env_live_dir[0] = 0;
 }
 
 /* CURPKV_KILLS_3 / CURPKV_KILLS_5 set the number of kills (scripts/leader-kills.sh: 20 and 10) */
@@ -853,20 +715,20 @@ static void test_leader_paused_3(void **state)
 		same = true;
 		for (int i = 0; i < 3 && same; i++) {
 			assert_int_equal(cluster_stats(e.conf, &e.s, i, 5.0, &st[i], err), 0);
-			same &= stat_of(&st[i], "view") == 1 &&
-				stat_of(&st[i], "view_active") == 1 &&
-				stat_of(&st[i], "exec_index") == stat_of(&st[0], "exec_index") &&
-				stat_of(&st[i], "digest") == stat_of(&st[0], "digest");
+			same &= env_stat(&st[i], "view") == 1 &&
+				env_stat(&st[i], "view_active") == 1 &&
+				env_stat(&st[i], "exec_index") == env_stat(&st[0], "exec_index") &&
+				env_stat(&st[i], "digest") == env_stat(&st[0], "digest");
 		}
 		if (!same)
 			poll(NULL, 0, 50);
 	}
 	assert_true(same);
-	assert_int_not_equal(stat_of(&st[0], "leader"), 0);
+	assert_int_not_equal(env_stat(&st[0], "leader"), 0);
 	printf(
 	    "# view 1: leader replica%llu; the old leader refused %llu messages of another view\n",
-	    (unsigned long long)stat_of(&st[0], "leader"),
-	    (unsigned long long)stat_of(&st[0], "stale_view"));
+	    (unsigned long long)env_stat(&st[0], "leader"),
+	    (unsigned long long)env_stat(&st[0], "stale_view"));
 	env_stop(&e);
 }
 
@@ -892,13 +754,13 @@ static void test_follower_killed(void **state)
 	for (int attempt = 0; attempt < 100; attempt++) {
 		assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st0, err), 0);
 		assert_int_equal(cluster_stats(e.conf, &e.s, 1, 5.0, &st1, err), 0);
-		if (stat_of(&st1, "exec_index") == SESSIONS * 100)
+		if (env_stat(&st1, "exec_index") == SESSIONS * 100)
 			break;
 		poll(NULL, 0, 50);
 	}
-	assert_int_equal(stat_of(&st0, "exec_index"), SESSIONS * 100);
-	assert_int_equal(stat_of(&st1, "exec_index"), SESSIONS * 100);
-	assert_int_equal(stat_of(&st0, "digest"), stat_of(&st1, "digest"));
+	assert_int_equal(env_stat(&st0, "exec_index"), SESSIONS * 100);
+	assert_int_equal(env_stat(&st1, "exec_index"), SESSIONS * 100);
+	assert_int_equal(env_stat(&st0, "digest"), env_stat(&st1, "digest"));
 	/* replica2 starts again as a new process: it catches up by state transfer (the leader's
 	 * log window no longer reaches back to slot 0 only if it is small; either way it ends
 	 * with the same state) and leaves its rejoin hold */
@@ -907,44 +769,30 @@ static void test_follower_killed(void **state)
 	bool caught = false;
 	for (int attempt = 0; attempt < 200 && !caught; attempt++) {
 		caught = cluster_stats(e.conf, &e.s, 2, 5.0, &st2, err) == 0 &&
-			 stat_of(&st2, "ready") == 1 &&
-			 stat_of(&st2, "exec_index") == SESSIONS * 100 &&
-			 stat_of(&st2, "rejoining") == 0;
+			 env_stat(&st2, "ready") == 1 &&
+			 env_stat(&st2, "exec_index") == SESSIONS * 100 &&
+			 env_stat(&st2, "rejoining") == 0;
 		if (!caught)
 			poll(NULL, 0, 50);
 	}
 	assert_true(caught);
-	assert_int_equal(stat_of(&st2, "digest"), stat_of(&st0, "digest"));
+	assert_int_equal(env_stat(&st2, "digest"), env_stat(&st0, "digest"));
 	printf("# replica2 restarted: caught up to %llu, %llu state transfer(s), %llu catch-up "
 	       "request(s), rejoined in %.0f ms\n",
-	       (unsigned long long)stat_of(&st2, "exec_index"),
-	       (unsigned long long)stat_of(&st2, "snap_installed"),
-	       (unsigned long long)stat_of(&st2, "catchups"), stat_of(&st2, "rejoin_us") / 1000.0);
+	       (unsigned long long)env_stat(&st2, "exec_index"),
+	       (unsigned long long)env_stat(&st2, "snap_installed"),
+	       (unsigned long long)env_stat(&st2, "catchups"),
+	       env_stat(&st2, "rejoin_us") / 1000.0);
 	assert_int_equal(proc_stop(&e.replicas[2], 10000), 0);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(proc_stop(&e.replicas[i], 10000), 0);
 	assert_int_equal(proc_stop(&e.master, 10000), 0);
 	conf_free(e.conf);
 	proc_rmdir(e.dir);
-	live_dir[0] = 0;
+	env_live_dir[0] = 0;
 }
 
 /* ---- the load generator as a process --------------------------------------------------------- */
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *b = malloc((size_t)n + 1);
-	size_t got = fread(b, 1, (size_t)n, f);
-	b[got] = 0;
-	fclose(f);
-	return b;
-}
 
 /* Extracts the first group of re in text as a number; fails the test if it does not match. */
 static double grab(const char *text, const char *re)
@@ -993,7 +841,7 @@ static void test_loadgen_process(void **state)
 			fprintf(stderr, "(none)\n");
 	}
 	assert_int_equal(cst, 0);
-	char *out = slurp(log);
+	char *out = env_slurp(log);
 	assert_non_null(out);
 	assert_true(grab(out, "^Total operations: ([0-9]+)") == 1500);
 	assert_true(grab(out, "Throughput: ([0-9.]+) ops/sec") > 0);
@@ -1007,13 +855,13 @@ static void test_loadgen_process(void **state)
 	free(out);
 	char path[400];
 	snprintf(path, sizeof path, "%s/latencies-client0.json", dir);
-	char *json = slurp(path);
+	char *json = env_slurp(path);
 	assert_non_null(json);
 	assert_non_null(strstr(json, "\"strong_read\":["));
 	assert_non_null(strstr(json, "\"weak_write\":[]"));
 	free(json);
 	/* one history line per measured operation, values unique */
-	char *h = slurp(hist);
+	char *h = env_slurp(hist);
 	assert_non_null(h);
 	int lines = 0;
 	for (char *q = h; (q = strchr(q, '\n')) != NULL; q++)
@@ -1067,7 +915,7 @@ static void test_loadgen_appends_leader_killed(void **state)
 	assert_int_equal(proc_wait(&e.replicas[0], 5000), 128 + SIGKILL);
 	env_start_replica(&e, 0, 1);
 	int cst = proc_wait(&c, 120000);
-	char *out = slurp(log);
+	char *out = env_slurp(log);
 	assert_non_null(out);
 	if (cst != 0)
 		fprintf(stderr, "client exit status %d; its output:\n%s\n", cst, out);
@@ -1100,36 +948,16 @@ static void test_loadgen_appends_leader_killed(void **state)
 		same = true;
 		for (int i = 0; i < 3 && same; i++)
 			same = cluster_stats(e.conf, &e.s, i, 5.0, &st[i], err) == 0 &&
-			       stat_of(&st[i], "ready") == 1 && stat_of(&st[i], "rejoining") == 0 &&
-			       stat_of(&st[i], "exec_index") == stat_of(&st[0], "exec_index") &&
-			       stat_of(&st[i], "digest") == stat_of(&st[0], "digest");
+			       env_stat(&st[i], "ready") == 1 &&
+			       env_stat(&st[i], "rejoining") == 0 &&
+			       env_stat(&st[i], "exec_index") == env_stat(&st[0], "exec_index") &&
+			       env_stat(&st[i], "digest") == env_stat(&st[0], "digest");
 		if (!same)
 			poll(NULL, 0, 50);
 	}
 	assert_true(same);
 	env_stop(&e);
 	proc_rmdir(dir);
-}
-
-/* `curpkv get|put|del` from the shell: output and exit statuses a script can use. */
-static int cli(struct cluster_env *e, const char *dir, char *const *args, char **out)
-{
-	char bin[512], log[600];
-	proc_curpkv_path(bin, sizeof bin);
-	snprintf(log, sizeof log, "%s/cli.log", dir);
-	char *argv[8] = {bin};
-	int n = 1;
-	argv[n++] = args[0];
-	argv[n++] = "-config";
-	argv[n++] = e->conf_path;
-	for (int i = 1; args[i] && n < 7; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	struct proc c;
-	assert_int_equal(proc_start(&c, "cli", log, argv), 0);
-	int st = proc_wait(&c, 30000);
-	*out = slurp(log);
-	return st;
 }
 
 static void test_cli(void **state)
@@ -1139,23 +967,23 @@ static void test_cli(void **state)
 	env_start(&e, 3, NULL);
 	char *out;
 	char *put[] = {"put", "greeting", "hello world", NULL};
-	assert_int_equal(cli(&e, e.dir, put, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, put, &out), 0);
 	free(out);
 	char *get[] = {"get", "greeting", NULL};
-	assert_int_equal(cli(&e, e.dir, get, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, get, &out), 0);
 	assert_string_equal(out, "hello world\n");
 	free(out);
 	char *del[] = {"del", "greeting", NULL};
-	assert_int_equal(cli(&e, e.dir, del, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, del, &out), 0);
 	free(out);
-	assert_int_equal(cli(&e, e.dir, get, &out), 1); /* missing key */
+	assert_int_equal(env_cli(&e, e.dir, get, &out), 1); /* missing key */
 	assert_string_equal(out, "");
 	free(out);
 	char *bad[] = {"put", "only-a-key", NULL};
-	assert_int_equal(cli(&e, e.dir, bad, &out), 2); /* usage */
+	assert_int_equal(env_cli(&e, e.dir, bad, &out), 2); /* usage */
 	free(out);
 	char *weak[] = {"get", "--weak", "greeting", NULL};
-	assert_int_equal(cli(&e, e.dir, weak, &out), 2); /* curp has no weak operations */
+	assert_int_equal(env_cli(&e, e.dir, weak, &out), 2); /* curp has no weak operations */
 	assert_non_null(strstr(out, "curp has no weak operations"));
 	free(out);
 	/* the execution log is a server's: a master refuses it (usage) */
@@ -1167,87 +995,87 @@ static void test_cli(void **state)
 	struct proc mp;
 	assert_int_equal(proc_start(&mp, "master-xlog", log, mx), 0);
 	assert_int_equal(proc_wait(&mp, 30000), 2);
-	out = slurp(log);
+	out = env_slurp(log);
 	assert_non_null(strstr(out, "-xlog is for -run server"));
 	free(out);
 	/* scan: the live keys from KEY on, in byte order, "key<TAB>value" lines */
 	const char *kv[][2] = {{"scan-c", "3"}, {"scan-a", "1"}, {"scan-b", "2"}, {"scan-d", "4"}};
 	for (int i = 0; i < 4; i++) {
 		char *p[] = {"put", (char *)kv[i][0], (char *)kv[i][1], NULL};
-		assert_int_equal(cli(&e, e.dir, p, &out), 0);
+		assert_int_equal(env_cli(&e, e.dir, p, &out), 0);
 		free(out);
 	}
 	char *delb[] = {"del", "scan-b", NULL};
-	assert_int_equal(cli(&e, e.dir, delb, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, delb, &out), 0);
 	free(out);
 	char *scan[] = {"scan", "scan-", "10", NULL};
-	assert_int_equal(cli(&e, e.dir, scan, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, scan, &out), 0);
 	assert_string_equal(out, "scan-a\t1\nscan-c\t3\nscan-d\t4\n");
 	free(out);
 	char *scan2[] = {"scan", "scan-b", "2", NULL};
-	assert_int_equal(cli(&e, e.dir, scan2, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, scan2, &out), 0);
 	assert_string_equal(out, "scan-c\t3\nscan-d\t4\n");
 	free(out);
 	char *scan_end[] = {"scan", "zzz", "5", NULL};
-	assert_int_equal(cli(&e, e.dir, scan_end, &out), 0); /* nothing after: empty, exit 0 */
+	assert_int_equal(env_cli(&e, e.dir, scan_end, &out), 0); /* nothing after: empty, exit 0 */
 	assert_string_equal(out, "");
 	free(out);
 	char *scan_bad[] = {"scan", "scan-", "0", NULL};
-	assert_int_equal(cli(&e, e.dir, scan_bad, &out), 2);
+	assert_int_equal(env_cli(&e, e.dir, scan_bad, &out), 2);
 	assert_non_null(strstr(out, "COUNT must be"));
 	free(out);
 	char *scan_nocount[] = {"scan", "scan-", NULL};
-	assert_int_equal(cli(&e, e.dir, scan_nocount, &out), 2);
+	assert_int_equal(env_cli(&e, e.dir, scan_nocount, &out), 2);
 	free(out);
 	/* append: to a missing key (empty), then after what is there */
 	char *app1[] = {"append", "list", "ab", NULL};
 	char *app2[] = {"append", "list", "cd", NULL};
 	char *getl[] = {"get", "list", NULL};
-	assert_int_equal(cli(&e, e.dir, app1, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, app1, &out), 0);
 	free(out);
-	assert_int_equal(cli(&e, e.dir, app2, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, app2, &out), 0);
 	free(out);
-	assert_int_equal(cli(&e, e.dir, getl, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, getl, &out), 0);
 	assert_string_equal(out, "abcd\n");
 	free(out);
 	char *app_weak[] = {"append", "--weak", "list", "ef", NULL};
-	assert_int_equal(cli(&e, e.dir, app_weak, &out), 2);
+	assert_int_equal(env_cli(&e, e.dir, app_weak, &out), 2);
 	assert_non_null(strstr(out, "curp"));
 	free(out);
 	/* --hex: any bytes as key and value (the load generator's 8-byte keys), output in hex */
 	char *hput[] = {"put", "--hex", "0000000000000007", "00ff0a09", NULL};
-	assert_int_equal(cli(&e, e.dir, hput, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, hput, &out), 0);
 	free(out);
 	char *hget[] = {"get", "--hex", "0000000000000007", NULL};
-	assert_int_equal(cli(&e, e.dir, hget, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, hget, &out), 0);
 	assert_string_equal(out, "00ff0a09\n");
 	free(out);
 	char *happ[] = {"append", "--hex", "0000000000000007", "AB", NULL};
-	assert_int_equal(cli(&e, e.dir, happ, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, happ, &out), 0);
 	free(out);
 	char *hscan[] = {"scan", "--hex", "00", "1", NULL};
-	assert_int_equal(cli(&e, e.dir, hscan, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, hscan, &out), 0);
 	assert_string_equal(out, "0000000000000007\t00ff0a09ab\n");
 	free(out);
 	char *hbad[] = {"get", "--hex", "000", NULL}; /* odd */
-	assert_int_equal(cli(&e, e.dir, hbad, &out), 2);
+	assert_int_equal(env_cli(&e, e.dir, hbad, &out), 2);
 	assert_non_null(strstr(out, "hex digits"));
 	free(out);
 	char *hbad2[] = {"put", "--hex", "00", "zz", NULL};
-	assert_int_equal(cli(&e, e.dir, hbad2, &out), 2);
+	assert_int_equal(env_cli(&e, e.dir, hbad2, &out), 2);
 	free(out);
 	/* stats of one process: a replica's, the master's (its view and leader); not a client's */
 	char *st_m[] = {"stats", "-alias", "master0", NULL};
-	assert_int_equal(cli(&e, e.dir, st_m, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, st_m, &out), 0);
 	assert_non_null(strstr(out, "master0\n  ready 1\n  view 0\n  leader 0\n"));
 	free(out);
 	char *st_r[] = {"stats", "-alias", "replica2", NULL};
-	assert_int_equal(cli(&e, e.dir, st_r, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, st_r, &out), 0);
 	assert_non_null(strstr(out, "replica2\n  ready 1\n"));
 	assert_null(strstr(out, "replica0"));
 	free(out);
 	char *st_c[] = {"stats", "-alias", "client0", NULL};
-	assert_int_equal(cli(&e, e.dir, st_c, &out), 1);
+	assert_int_equal(env_cli(&e, e.dir, st_c, &out), 1);
 	assert_non_null(strstr(out, "not a replica or the master"));
 	free(out);
 	env_stop(&e);
@@ -1363,12 +1191,12 @@ static void test_loadgen_scans(void **state)
 	struct proc c;
 	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
 	assert_int_equal(proc_wait(&c, 120000), 0);
-	char *out = slurp(log);
+	char *out = env_slurp(log);
 	assert_non_null(out);
 	assert_true(grab(out, "^Total operations: ([0-9]+)") == 1200);
 	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
 	free(out);
-	char *h = slurp(hist);
+	char *h = env_slurp(hist);
 	assert_non_null(h);
 	int scans = 0, pairs = 0;
 	static uint8_t res[70000];
@@ -1636,7 +1464,7 @@ static void test_flood(void **state)
 	struct cluster_stats st;
 	char err[256];
 	assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st, err), 0);
-	uint64_t rejected0 = stat_of(&st, "frames_rejected");
+	uint64_t rejected0 = env_stat(&st, "frames_rejected");
 	struct flood f = {.port = e.base, .rounds = 4000, .seed = 1234};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, flood_main, &f), 0);
@@ -1646,7 +1474,7 @@ static void test_flood(void **state)
 	assert_true(proc_alive(&e.replicas[0]));
 	uint64_t rss1 = proc_rss_kib(&e.replicas[0]);
 	assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st, err), 0);
-	uint64_t rejected = stat_of(&st, "frames_rejected") - rejected0;
+	uint64_t rejected = env_stat(&st, "frames_rejected") - rejected0;
 	printf("# flood: %d garbage, %d oversized, %d truncated frames, %d idle/slow connections "
 	       "(%d connects refused); leader rejected %llu frames; RSS %llu -> %llu KiB; 8,000 "
 	       "correct operations checked\n",
@@ -1674,7 +1502,7 @@ static void test_hostile_input(void **state)
 	struct cluster_stats st;
 	char err[256];
 	assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st, err), 0);
-	assert_true(stat_of(&st, "frames_rejected") >= 7);
+	assert_true(env_stat(&st, "frames_rejected") >= 7);
 
 	/* a correct client still works end to end */
 	run_free(drive(e.conf, &e.s, 250, 77, 60.0, e.replicas, 3, 0));
@@ -1778,7 +1606,7 @@ static void hy_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	r->done_total++;
 	if (path == SESSION_PATH_WEAK)
 		r->weak_done++;
-	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+	if (res != SESSION_OK && res != SESSION_NOT_FOUND) {
 		r->errors++;
 		fprintf(stderr, "session %d seq %llu: result %d\n", s->id, (unsigned long long)seq,
 			res);
@@ -2410,21 +2238,21 @@ static void run_hybrid_k(int n, const char *protocol, int local, bool kill_leade
 		bool back = false;
 		for (int attempt = 0; attempt < 200 && !back; attempt++) {
 			back = cluster_stats(e.conf, &e.s, 0, 5.0, &st, err) == 0 &&
-			       stat_of(&st, "ready") == 1 && stat_of(&st, "rejoining") == 0 &&
-			       stat_of(&st, "view_active") == 1;
+			       env_stat(&st, "ready") == 1 && env_stat(&st, "rejoining") == 0 &&
+			       env_stat(&st, "view_active") == 1;
 			if (!back)
 				poll(NULL, 0, 50);
 		}
 		assert_true(back);
 		struct cluster_stats ls;
 		assert_int_equal(
-		    cluster_stats(e.conf, &e.s, (int)stat_of(&st, "leader"), 5.0, &ls, err), 0);
+		    cluster_stats(e.conf, &e.s, (int)env_stat(&st, "leader"), 5.0, &ls, err), 0);
 		fprintf(stderr,
 			"%s N=%d, leader killed: view %llu, %llu commands replayed from witness "
 			"records, the view change took %.1f ms\n",
-			protocol, n, (unsigned long long)stat_of(&ls, "view"),
-			(unsigned long long)stat_of(&ls, "vc_recovered"),
-			stat_of(&ls, "vc_last_us") / 1000.0);
+			protocol, n, (unsigned long long)env_stat(&ls, "view"),
+			(unsigned long long)env_stat(&ls, "vc_recovered"),
+			env_stat(&ls, "vc_last_us") / 1000.0);
 		check_replicas_identical(&e, slotted);
 		env_stop(&e);
 		return;
@@ -2434,18 +2262,18 @@ static void run_hybrid_k(int n, const char *protocol, int local, bool kill_leade
 	/* the shell client's weak operations: a weak write, read back weakly and strongly */
 	char *out;
 	char *wput[] = {"put", "--weak", "cli-key", "cli-value", NULL};
-	assert_int_equal(cli(&e, e.dir, wput, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, wput, &out), 0);
 	free(out);
 	char *wget[] = {"get", "--weak", "cli-key", NULL};
 	char *sget[] = {"get", "cli-key", NULL};
-	assert_int_equal(cli(&e, e.dir, sget, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, sget, &out), 0);
 	assert_string_equal(out, "cli-value\n");
 	free(out);
 	/* a new process is a new session: no causal tie to the writer, so its weak read may see
 	 * the bound replica slightly behind; it must converge (bounded) */
 	int st = -1;
 	for (int i = 0; i < 50; i++) {
-		st = cli(&e, e.dir, wget, &out);
+		st = env_cli(&e, e.dir, wget, &out);
 		bool seen = st == 0 && strcmp(out, "cli-value\n") == 0;
 		free(out);
 		if (seen)
@@ -2454,21 +2282,21 @@ static void run_hybrid_k(int n, const char *protocol, int local, bool kill_leade
 	}
 	assert_int_equal(st, 0);
 	char *wdel[] = {"del", "--weak", "cli-key", NULL};
-	assert_int_equal(cli(&e, e.dir, wdel, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, wdel, &out), 0);
 	free(out);
-	assert_int_equal(cli(&e, e.dir, sget, &out), 1);
+	assert_int_equal(env_cli(&e, e.dir, sget, &out), 1);
 	free(out);
 	/* scans: strong (slow path) and weak (a new session: converges, bounded) */
 	char *zput[] = {"put", "zz-cli", "v", NULL};
-	assert_int_equal(cli(&e, e.dir, zput, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, zput, &out), 0);
 	free(out);
 	char *sscan[] = {"scan", "zz-", "3", NULL};
-	assert_int_equal(cli(&e, e.dir, sscan, &out), 0);
+	assert_int_equal(env_cli(&e, e.dir, sscan, &out), 0);
 	assert_string_equal(out, "zz-cli\tv\n");
 	free(out);
 	char *wscan[] = {"scan", "--weak", "zz-", "3", NULL};
 	for (int i = 0; i < 50; i++) {
-		st = cli(&e, e.dir, wscan, &out);
+		st = env_cli(&e, e.dir, wscan, &out);
 		bool seen = st == 0 && strcmp(out, "zz-cli\tv\n") == 0;
 		free(out);
 		if (seen)
@@ -2526,16 +2354,6 @@ static void test_hybrid_ht_5(void **state)
 	run_hybrid(5, "curpht", -1);
 }
 
-/* After a failed assertion the test body is gone: stop whatever it started, by PID. */
-static int teardown_procs(void **state)
-{
-	(void)state;
-	proc_kill_all();
-	proc_rmdir(live_dir);
-	live_dir[0] = 0;
-	return 0;
-}
-
 int main(void)
 {
 	atexit(proc_kill_all);
@@ -2547,32 +2365,32 @@ int main(void)
 	snprintf(opts, sizeof opts, "%s%squarantine_size_mb=1", asan ? asan : "", asan ? " " : "");
 	setenv("ASAN_OPTIONS", opts, 1);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_hostile_input, teardown_procs),
-	    cmocka_unit_test_teardown(test_flood, teardown_procs),
-	    cmocka_unit_test_teardown(test_cluster_3, teardown_procs),
-	    cmocka_unit_test_teardown(test_cluster_5, teardown_procs),
-	    cmocka_unit_test_teardown(test_cluster_3_loops, teardown_procs),
-	    cmocka_unit_test_teardown(test_follower_killed, teardown_procs),
-	    cmocka_unit_test_teardown(test_follower_paused, teardown_procs),
-	    cmocka_unit_test_teardown(test_follower_connections_killed, teardown_procs),
+	    cmocka_unit_test_teardown(test_hostile_input, env_teardown),
+	    cmocka_unit_test_teardown(test_flood, env_teardown),
+	    cmocka_unit_test_teardown(test_cluster_3, env_teardown),
+	    cmocka_unit_test_teardown(test_cluster_5, env_teardown),
+	    cmocka_unit_test_teardown(test_cluster_3_loops, env_teardown),
+	    cmocka_unit_test_teardown(test_follower_killed, env_teardown),
+	    cmocka_unit_test_teardown(test_follower_paused, env_teardown),
+	    cmocka_unit_test_teardown(test_follower_connections_killed, env_teardown),
 	    cmocka_unit_test_teardown(test_follower_partitioned, teardown_partition),
-	    cmocka_unit_test_teardown(test_leader_killed_3, teardown_procs),
-	    cmocka_unit_test_teardown(test_leader_killed_5, teardown_procs),
-	    cmocka_unit_test_teardown(test_leader_paused_3, teardown_procs),
-	    cmocka_unit_test_teardown(test_loadgen_process, teardown_procs),
-	    cmocka_unit_test_teardown(test_loadgen_scans, teardown_procs),
-	    cmocka_unit_test_teardown(test_loadgen_appends_leader_killed, teardown_procs),
-	    cmocka_unit_test_teardown(test_cli, teardown_procs),
-	    cmocka_unit_test_teardown(test_loadgen_weak_history_ho, teardown_procs),
-	    cmocka_unit_test_teardown(test_loadgen_weak_history_ht, teardown_procs),
-	    cmocka_unit_test_teardown(test_public_api, teardown_procs),
-	    cmocka_unit_test_teardown(test_hybrid_ho_3, teardown_procs),
-	    cmocka_unit_test_teardown(test_hybrid_ho_5, teardown_procs),
-	    cmocka_unit_test_teardown(test_hybrid_ht_3, teardown_procs),
-	    cmocka_unit_test_teardown(test_hybrid_ht_5, teardown_procs),
-	    cmocka_unit_test_teardown(test_hybrid_ho_3_leader_killed, teardown_procs),
-	    cmocka_unit_test_teardown(test_hybrid_ho_5_leader_killed, teardown_procs),
-	    cmocka_unit_test_teardown(test_hybrid_ht_3_leader_killed, teardown_procs),
+	    cmocka_unit_test_teardown(test_leader_killed_3, env_teardown),
+	    cmocka_unit_test_teardown(test_leader_killed_5, env_teardown),
+	    cmocka_unit_test_teardown(test_leader_paused_3, env_teardown),
+	    cmocka_unit_test_teardown(test_loadgen_process, env_teardown),
+	    cmocka_unit_test_teardown(test_loadgen_scans, env_teardown),
+	    cmocka_unit_test_teardown(test_loadgen_appends_leader_killed, env_teardown),
+	    cmocka_unit_test_teardown(test_cli, env_teardown),
+	    cmocka_unit_test_teardown(test_loadgen_weak_history_ho, env_teardown),
+	    cmocka_unit_test_teardown(test_loadgen_weak_history_ht, env_teardown),
+	    cmocka_unit_test_teardown(test_public_api, env_teardown),
+	    cmocka_unit_test_teardown(test_hybrid_ho_3, env_teardown),
+	    cmocka_unit_test_teardown(test_hybrid_ho_5, env_teardown),
+	    cmocka_unit_test_teardown(test_hybrid_ht_3, env_teardown),
+	    cmocka_unit_test_teardown(test_hybrid_ht_5, env_teardown),
+	    cmocka_unit_test_teardown(test_hybrid_ho_3_leader_killed, env_teardown),
+	    cmocka_unit_test_teardown(test_hybrid_ho_5_leader_killed, env_teardown),
+	    cmocka_unit_test_teardown(test_hybrid_ht_3_leader_killed, env_teardown),
 	};
 	/* CLUSTER_TESTS=pattern runs only the matching tests (cmocka's filter) */
 	if (getenv("CLUSTER_TESTS"))

@@ -662,7 +662,7 @@ static void drv_done(void *arg, uint64_t seq, enum session_result res, enum sess
 	struct drv *d = o->d;
 	d->completed++;
 	d->busy[o->key] = false;
-	if (res == SESSION_TIMEOUT || res == SESSION_FAILED) {
+	if (res != SESSION_OK && res != SESSION_NOT_FOUND) {
 		d->errors++;
 	} else if (o->op == PROTO_OP_GET && !d->shared) {
 		const char *want = d->model[o->key];
@@ -1092,6 +1092,241 @@ static void test_ho_client_read_dep_check(void **state)
 /* Weak reads (5.2): wait for the read token (a follower that has not executed what the session
  * observed must not answer), answer the session's own pending weak write before the executed
  * value, and never another session's pending write. */
+/* ---- a client id handed out twice (issue 16; docs/recovery.md, "Client ids") -------------- */
+
+static struct proto_msg sync_of(uint64_t client, uint64_t seq, const struct proto_cmd *cmd)
+{
+	struct proto_msg m = {.type = PROTO_SYNC,
+			      .view = 0,
+			      .cid = {client, seq},
+			      .low_seq = seq,
+			      .fp = proto_cmd_fp(cmd)};
+	return m;
+}
+
+static struct proto_msg weak_write(uint64_t client, uint64_t seq, struct proto_cmd cmd)
+{
+	struct proto_msg m = {
+	    .type = PROTO_WEAK_WRITE, .view = 0, .cid = {client, seq}, .low_seq = 1, .cmd = cmd};
+	return m;
+}
+
+/* Takes the next frame replica r sent to connection conn (1-based) and checks its type and
+ * status. */
+static void expect(struct harness *h, int r, int conn, uint8_t type, uint8_t status)
+{
+	struct proto_msg m;
+	assert_true(h_take(h, H_R2C, r, conn - 1, &m));
+	assert_int_equal(m.type, type);
+	assert_int_equal(m.status, status);
+	if (status == PROTO_ST_CID_REUSED)
+		assert_int_equal(m.vlen, 0); /* never another command's value */
+}
+
+static uint64_t reused_at(struct harness *h, int r)
+{
+	struct core_stats st;
+	core_get_stats(h->cores[r], &st);
+	return st.cid_reused;
+}
+
+/* Strong paths: a command under a cid that holds another command is refused with CID_REUSED (a
+ * witness says ok=false), never answered with the other command's result, never ordered: when
+ * executed (the result cache), in flight at the leader (a SYNC for it does not steal the other
+ * command's answer), at a witness holding a record of the cid; a genuine re-send still gets the
+ * cached result. Without the fingerprints the leader answered "PUT k3 CCC" with the result of
+ * "PUT k1 AAA" and nothing was written. */
+static void test_cid_reused_strong(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 3, 4, 41, NULL);
+	uint64_t k1 = 1, k3 = 3;
+	struct proto_cmd old = mk_cmd(PROTO_OP_PUT, &k1, "AAA"),
+			 neu = mk_cmd(PROTO_OP_PUT, &k3, "CCC");
+	struct proto_msg m = propose(100, 1, old);
+	for (int r = 0; r < 3; r++)
+		core_on_client(h.cores[r], 1, &m, h.now);
+	h_drain(&h);
+	for (int r = 0; r < 3; r++)
+		drop_replies(&h, r, 0);
+
+	/* executed: another command under (100, 1), at the leader, a witness, and by SYNC */
+	m = propose(100, 1, neu);
+	core_on_client(h.cores[0], 2, &m, h.now);
+	expect(&h, 0, 2, PROTO_SYNC_REPLY, PROTO_ST_CID_REUSED);
+	core_on_client(h.cores[1], 2, &m, h.now);
+	struct proto_msg r;
+	assert_true(h_take(&h, H_R2C, 1, 1, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_false(r.ok);
+	struct proto_msg sy = sync_of(100, 1, &neu);
+	core_on_client(h.cores[0], 2, &sy, h.now);
+	expect(&h, 0, 2, PROTO_SYNC_REPLY, PROTO_ST_CID_REUSED);
+	core_on_client(h.cores[2], 2, &sy, h.now);
+	expect(&h, 2, 2, PROTO_SYNC_REPLY, PROTO_ST_CID_REUSED);
+	/* the genuine re-send, and its SYNC, get the cached result */
+	m = propose(100, 1, old);
+	core_on_client(h.cores[0], 1, &m, h.now);
+	expect(&h, 0, 1, PROTO_SYNC_REPLY, PROTO_ST_OK);
+	sy = sync_of(100, 1, &old);
+	core_on_client(h.cores[2], 1, &sy, h.now);
+	expect(&h, 2, 1, PROTO_SYNC_REPLY, PROTO_ST_OK);
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.cid_reused, 2);
+	assert_int_equal(st.executed, 1);
+	assert_int_equal(st.next_slot, 1); /* never ordered */
+	assert_int_equal(reused_at(&h, 1), 1);
+	assert_int_equal(reused_at(&h, 2), 1);
+
+	/* in flight at the leader (the followers have not acknowledged it yet) */
+	uint64_t kx = 10, ky = 11;
+	struct proto_cmd a = mk_cmd(PROTO_OP_PUT, &kx, "x"), b = mk_cmd(PROTO_OP_PUT, &ky, "y");
+	m = propose(200, 1, a);
+	core_on_client(h.cores[0], 1, &m, h.now);
+	drop_replies(&h, 0, 0);
+	m = propose(200, 1, b);
+	core_on_client(h.cores[0], 2, &m, h.now);
+	expect(&h, 0, 2, PROTO_SYNC_REPLY, PROTO_ST_CID_REUSED);
+	sy = sync_of(200, 1, &b);
+	core_on_client(h.cores[0], 2, &sy, h.now);
+	expect(&h, 0, 2, PROTO_SYNC_REPLY, PROTO_ST_CID_REUSED);
+	sy = sync_of(200, 1, &a); /* the real client asks: the answer at execution is its own */
+	core_on_client(h.cores[0], 1, &sy, h.now);
+	h_drain_peers(&h);
+	expect(&h, 0, 1, PROTO_SYNC_REPLY, PROTO_ST_OK);
+	assert_int_equal(h_pending(&h, H_R2C, 0, 1), 0);
+	assert_int_equal(reused_at(&h, 0), 4);
+
+	/* a witness holding a record of (300, 1) "PUT kw a" refuses another command under it */
+	uint64_t kw = 20;
+	m = propose(300, 1, mk_cmd(PROTO_OP_PUT, &kw, "a"));
+	core_on_client(h.cores[1], 1, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_true(r.ok);
+	m = propose(300, 1, mk_cmd(PROTO_OP_PUT, &kw, "b"));
+	core_on_client(h.cores[1], 2, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 1, &r));
+	assert_false(r.ok);
+	m = propose(300, 1, mk_cmd(PROTO_OP_DEL, &kw, NULL));
+	core_on_client(h.cores[1], 2, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 1, &r));
+	assert_false(r.ok);
+	m = propose(300, 1, mk_cmd(PROTO_OP_PUT, &kw, "a")); /* a re-send: the same answer */
+	core_on_client(h.cores[1], 1, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_true(r.ok);
+	assert_int_equal(reused_at(&h, 1), 3);
+	h_free(&h);
+}
+
+/* Weak paths: curpho CAUSAL_PROPOSE (executed, in flight at the leader, recorded at a witness)
+ * and curpht WEAK_WRITE (in flight, executed) refuse another write under a cid they hold. */
+static void test_cid_reused_weak(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 3, 4, 42, ho_cfg);
+	uint64_t k1 = 1, k3 = 3, kx = 10, ky = 11, kw = 20;
+	struct proto_msg m = causal(100, 1, 0, 1, mk_cmd(PROTO_OP_PUT, &k1, "AAA"));
+	for (int r = 0; r < 3; r++)
+		core_on_client(h.cores[r], 1, &m, h.now);
+	h_drain(&h);
+	for (int r = 0; r < 3; r++)
+		drop_replies(&h, r, 0);
+	m = causal(100, 1, 0, 1, mk_cmd(PROTO_OP_PUT, &k3, "CCC"));
+	core_on_client(h.cores[1], 2, &m, h.now); /* the bound replica */
+	expect(&h, 1, 2, PROTO_CAUSAL_REPLY, PROTO_ST_CID_REUSED);
+	core_on_client(h.cores[0], 2, &m,
+		       h.now); /* the leader, not bound: counts, orders nothing */
+	assert_int_equal(h_pending(&h, H_R2C, 0, 1), 0);
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.cid_reused, 1);
+	assert_int_equal(st.next_slot, 1);
+	/* in flight at the leader */
+	m = causal(200, 1, 0, 0, mk_cmd(PROTO_OP_PUT, &kx, "x"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	expect(&h, 0, 1, PROTO_CAUSAL_REPLY, PROTO_ST_OK);
+	m = causal(200, 1, 0, 0, mk_cmd(PROTO_OP_PUT, &ky, "y"));
+	core_on_client(h.cores[0], 2, &m, h.now);
+	expect(&h, 0, 2, PROTO_CAUSAL_REPLY, PROTO_ST_CID_REUSED);
+	/* recorded at a witness (not the leader), the same key, another value */
+	m = causal(300, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &kw, "a"));
+	core_on_client(h.cores[2], 1, &m, h.now);
+	expect(&h, 2, 1, PROTO_CAUSAL_REPLY, PROTO_ST_OK);
+	m = causal(300, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &kw, "b"));
+	core_on_client(h.cores[2], 2, &m, h.now);
+	expect(&h, 2, 2, PROTO_CAUSAL_REPLY, PROTO_ST_CID_REUSED);
+	assert_int_equal(reused_at(&h, 2), 1);
+	h_free(&h);
+
+	h_init(&h, 3, 3, 4, 43, ht_cfg);
+	struct proto_cmd v = mk_cmd(PROTO_OP_PUT, &k1, "v"), w = mk_cmd(PROTO_OP_PUT, &k1, "w");
+	m = weak_write(400, 1, v);
+	core_on_client(h.cores[0], 1, &m, h.now); /* in flight: answered at commit */
+	m = weak_write(400, 1, w);
+	core_on_client(h.cores[0], 2, &m, h.now);
+	expect(&h, 0, 2, PROTO_WEAK_REPLY, PROTO_ST_CID_REUSED);
+	h_drain_peers(&h);
+	expect(&h, 0, 1, PROTO_WEAK_REPLY, PROTO_ST_OK);
+	core_on_client(h.cores[0], 2, &m, h.now); /* executed */
+	expect(&h, 0, 2, PROTO_WEAK_REPLY, PROTO_ST_CID_REUSED);
+	m = weak_write(400, 1, v); /* the genuine re-send: executed, its slot */
+	core_on_client(h.cores[0], 1, &m, h.now);
+	expect(&h, 0, 1, PROTO_WEAK_REPLY, PROTO_ST_OK);
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.cid_reused, 2);
+	assert_int_equal(st.executed, 1);
+	h_free(&h);
+}
+
+/* End to end through the client library: a second session under the id of one that wrote
+ * (100, 1) "PUT k1 AAA" gets SESSION_CID_REUSED for its "PUT k3 CCC" (the old code completed it
+ * with SESSION_OK and dropped it), and nothing of it is applied. */
+static void test_cid_reused_session(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 3, 4, 44, NULL);
+	uint64_t k1 = 1, k3 = 3;
+	struct proto_cmd put1 = mk_cmd(PROTO_OP_PUT, &k1, "AAA"),
+			 put3 = mk_cmd(PROTO_OP_PUT, &k3, "CCC");
+	struct done d0 = {0}, d1 = {0}, g = {0};
+	assert_true(session_submit(h.sess[0], &put1, done_cb, &d0, h.now) == 1);
+	h_drain(&h);
+	assert_int_equal(d0.n, 1);
+	assert_int_equal(d0.res, SESSION_OK);
+	h_bind_id(&h, 1, -1, 100); /* a new client, given the first one's id */
+	assert_true(session_submit(h.sess[1], &put3, done_cb, &d1, h.now) == 1);
+	for (int i = 0; i < 10 && d1.n == 0; i++) {
+		h_drain(&h);
+		h_advance(&h, 50ull * 1000 * 1000);
+	}
+	assert_int_equal(d1.n, 1);
+	assert_int_equal(d1.res, SESSION_CID_REUSED);
+	assert_int_equal(d1.vlen, 0);
+	struct session_stats ss;
+	session_get_stats(h.sess[1], &ss);
+	assert_int_equal(ss.failures, 1);
+	struct proto_cmd get3 = mk_cmd(PROTO_OP_GET, &k3, NULL);
+	assert_true(session_submit(h.sess[2], &get3, done_cb, &g, h.now) == 1);
+	for (int i = 0; i < 10 && g.n == 0; i++) {
+		h_drain(&h);
+		h_advance(&h, 50ull * 1000 * 1000);
+	}
+	assert_int_equal(g.n, 1);
+	assert_int_equal(g.res, SESSION_NOT_FOUND);
+	for (int r = 0; r < 3; r++) {
+		struct core_stats st;
+		core_get_stats(h.cores[r], &st);
+		assert_int_equal(st.executed, 2); /* PUT k1 and the GET, not PUT k3 */
+	}
+	assert_true(reused_at(&h, 0) >= 1);
+	h_free(&h);
+}
+
 static void test_weak_read_rules(void **state)
 {
 	(void)state;
@@ -1451,6 +1686,9 @@ int main(void)
 	    cmocka_unit_test(test_leader_ok_rule),
 	    cmocka_unit_test(test_leader_dedup),
 	    cmocka_unit_test(test_leader_watermark),
+	    cmocka_unit_test(test_cid_reused_strong),
+	    cmocka_unit_test(test_cid_reused_weak),
+	    cmocka_unit_test(test_cid_reused_session),
 	    cmocka_unit_test(test_leader_backpressure),
 	    cmocka_unit_test(test_witness_conflicts),
 	    cmocka_unit_test(test_witness_gc_on_execute),

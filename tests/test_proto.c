@@ -66,11 +66,15 @@ static size_t make_samples(struct sample *s)
 				      .client_id = 0x1122334455ull};
 	s[n].file = "02-register.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_REGISTER,
-				      .view = 0,
+				      .view = 4,
 				      .node_id = 2,
 				      .addr = S_ADDR[0],
 				      .addr_len = 9,
-				      .port = 7072};
+				      .port = 7072,
+				      .leader = 1,
+				      .slot = 1205,
+				      .live = true,
+				      .client_id = 0x6571a2b300000007ull};
 	s[n].file = "03-cluster_req.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_CLUSTER_REQ, .view = 1, .role = PROTO_ROLE_CLIENT, .node_id = -1};
@@ -100,6 +104,7 @@ static size_t make_samples(struct sample *s)
 	    .cid = {5, 12},
 	    .low_seq = 9,
 	    .dep = 11,
+	    .weak_dep = 10,
 	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
 	s[n].file = "06-propose-get.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_PROPOSE,
@@ -156,7 +161,8 @@ static size_t make_samples(struct sample *s)
 		s[n].m.deps[i] = i + 1;
 	n++;
 	s[n].file = "09-sync.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_SYNC, .view = 7, .cid = {5, 12}, .low_seq = 10};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_SYNC, .view = 7, .cid = {5, 12}, .low_seq = 10, .fp = 0x8badf00d1234ull};
 	s[n].file = "10-sync_reply.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SYNC_REPLY,
 				      .view = 7,
@@ -263,7 +269,10 @@ static size_t make_samples(struct sample *s)
 	    .weak = true,
 	    .dep = 19,
 	    .bound = 2,
-	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7},
+	    .slot = 1234,
+	    .read_dep = {6, 3},
+	    .weak_dep = 19};
 	s[n].file = "26-vc_done.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_VC_DONE,
 				      .view = 8,
@@ -271,9 +280,12 @@ static size_t make_samples(struct sample *s)
 				      .slot = 76,
 				      .slot_hi = 3,
 				      .eview = 6,
-				      .cut = 70};
+				      .cut = 70,
+				      .dview = 7,
+				      .dhole = 72};
 	s[n].file = "27-vc_install.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_VC_INSTALL, .view = 8, .cut = 81, .commit = 79};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_VC_INSTALL, .view = 8, .cut = 81, .commit = 79, .slot = 77};
 	s[n].file = "28-catchup.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_CATCHUP, .view = 9, .slot = 1234, .ok = true};
 	s[n].file = "29-snap_kv.bin";
@@ -304,7 +316,8 @@ static size_t make_samples(struct sample *s)
 				      .status = PROTO_ST_OK,
 				      .value = S_VAL,
 				      .vlen = 7,
-				      .ver = 1100};
+				      .ver = 1100,
+				      .fp = UINT64_MAX};
 	s[n].file = "32-snap_done.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_DONE,
 				      .view = 9,
@@ -348,6 +361,10 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->node_id, want->node_id);
 		assert_bytes_equal(got->addr, got->addr_len, want->addr, want->addr_len);
 		assert_int_equal(got->port, want->port);
+		assert_int_equal(got->leader, want->leader);
+		assert_int_equal(got->slot, want->slot);
+		assert_int_equal(got->live, want->live);
+		assert_int_equal(got->client_id, want->client_id);
 		break;
 	case PROTO_CLUSTER_REQ:
 		assert_int_equal(got->role, want->role);
@@ -387,6 +404,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		if (want->type == PROTO_PROPOSE) {
 			assert_int_equal(got->low_seq, want->low_seq);
 			assert_int_equal(got->dep, want->dep);
+			assert_int_equal(got->weak_dep, want->weak_dep);
 		} else {
 			assert_int_equal(got->slot, want->slot);
 			assert_int_equal(got->commit, want->commit);
@@ -402,10 +420,13 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 			assert_int_equal(got->ok, want->ok);
 			assert_int_equal(got->read_dep.client, want->read_dep.client);
 			assert_int_equal(got->read_dep.seq, want->read_dep.seq);
+			assert_int_equal(got->weak_dep, want->weak_dep);
 		}
 		assert_int_equal(got->status, want->status);
 		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
 		assert_int_equal(got->ver, want->ver);
+		if (want->type == PROTO_SNAP_RESULT)
+			assert_int_equal(got->fp, want->fp);
 		break;
 	case PROTO_RECORD_ACK:
 		assert_int_equal(got->cid.client, want->cid.client);
@@ -459,6 +480,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->cid.client, want->cid.client);
 		assert_int_equal(got->cid.seq, want->cid.seq);
 		assert_int_equal(got->low_seq, want->low_seq);
+		assert_int_equal(got->fp, want->fp);
 		break;
 	case PROTO_ACK:
 		assert_int_equal(got->slot, want->slot);
@@ -505,6 +527,10 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 			assert_int_equal(got->weak, want->weak);
 			assert_int_equal(got->dep, want->dep);
 			assert_int_equal(got->bound, want->bound);
+			assert_int_equal(got->slot, want->slot);
+			assert_int_equal(got->read_dep.client, want->read_dep.client);
+			assert_int_equal(got->read_dep.seq, want->read_dep.seq);
+			assert_int_equal(got->weak_dep, want->weak_dep);
 		}
 		break;
 	case PROTO_VC_DONE:
@@ -514,10 +540,13 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->slot_hi, want->slot_hi);
 		assert_int_equal(got->eview, want->eview);
 		assert_int_equal(got->cut, want->cut);
+		assert_int_equal(got->dview, want->dview);
+		assert_int_equal(got->dhole, want->dhole);
 		break;
 	case PROTO_VC_INSTALL:
 		assert_int_equal(got->cut, want->cut);
 		assert_int_equal(got->commit, want->commit);
+		assert_int_equal(got->slot, want->slot);
 		break;
 	case PROTO_STATS_REPLY:
 		assert_int_equal(got->n_stats, want->n_stats);
@@ -829,7 +858,10 @@ static void test_roundtrip_limits(void **state)
 			       .node_id = 65535,
 			       .addr = addr,
 			       .addr_len = PROTO_ADDR_MAX,
-			       .port = 65535};
+			       .port = 65535,
+			       .leader = -1,
+			       .slot = UINT64_MAX,
+			       .client_id = UINT64_MAX};
 	roundtrip(&m, &o, &b);
 	assert_inside(&b, o.addr, o.addr_len);
 	proto_buf_free(&b);
@@ -880,6 +912,9 @@ static void test_roundtrip_limits(void **state)
 
 	assert_string_equal(proto_type_name(PROTO_PROPOSE), "PROPOSE");
 	assert_string_equal(proto_type_name(PROTO_STATS_REPLY), "STATS_REPLY");
+	assert_string_equal(proto_op_name(PROTO_OP_APPEND), "APPEND");
+	assert_string_equal(proto_op_name(PROTO_OP_NONE), "NOOP");
+	assert_string_equal(proto_op_name(PROTO_OP_MAX + 1), "?");
 	for (int t = 1; t < PROTO_TYPE_MAX; t++)
 		assert_string_not_equal(proto_type_name(t), "?");
 	assert_string_equal(proto_type_name(0), "?");
@@ -1376,6 +1411,27 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(creq, L, o_int(-2), 3), -EBADMSG);
 	assert_int_equal(PATCH(reg, L, o_int(-1), 2), -EBADMSG);
 	assert_int_equal(PATCH(reg, L, o_uint(65535), 2), 0);
+	/* REGISTER's view report: leader -1 (not serving) .. 65535, live a bool, any u64 exec
+	 * index and client id */
+	assert_int_equal(PATCH(reg, L, o_int(-1), 5), 0);
+	assert_int_equal(PATCH(reg, L, o_int(-2), 5), -EBADMSG);
+	assert_int_equal(PATCH(reg, L, o_uint(65536), 5), -EBADMSG);
+	assert_int_equal(PATCH(reg, L, o_uint(UINT64_MAX), 6), 0);
+	assert_int_equal(PATCH(reg, L, o_int(-1), 6), -EBADMSG);
+	assert_int_equal(PATCH(reg, L, o_bool(false), 7), 0);
+	assert_int_equal(PATCH(reg, L, o_uint(1), 7), -EBADMSG);
+	assert_int_equal(PATCH(reg, L, o_uint(UINT64_MAX), 8), 0);
+	assert_int_equal(PATCH(reg, L, o_nil(), 8), -EBADMSG);
+	/* fingerprints: any u64 (0 = not given), nothing else */
+	assert_int_equal(PATCH(sync, L, o_uint(0), 5), 0);
+	assert_int_equal(PATCH(sync, L, o_int(-1), 5), -EBADMSG);
+	const struct proto_msg *sres = NULL;
+	for (size_t i = 0; i < MAX_SAMPLES && sres == NULL; i++)
+		if (s[i].m.type == PROTO_SNAP_RESULT)
+			sres = &s[i].m;
+	assert_non_null(sres);
+	assert_int_equal(PATCH(sres, L, o_uint(0), 8), 0);
+	assert_int_equal(PATCH(sres, L, o_bin("x", 1), 8), -EBADMSG);
 	assert_int_equal(PATCH(hb, L, o_int(-2), 2), -EBADMSG);
 	assert_int_equal(PATCH(info, L, o_int(-2), 3), -EBADMSG);	/* leader */
 	assert_int_equal(PATCH(info, L, o_int(-2), 4), -EBADMSG);	/* node_id */
@@ -1477,6 +1533,9 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(ww, L, o_uint(ww->cid.seq + 1), 5), -EBADMSG);
 	assert_int_equal(PATCH(wr, L, o_uint(wr->cid.seq), 5), -EBADMSG);
 	assert_int_equal(PATCH(wr, L, o_uint(wr->cid.seq - 1), 5), 0);
+	/* weak_dep <= dep (the session's previous weak write; dep may be a later strong write) */
+	assert_int_equal(PATCH(put, L, o_uint(put->dep), 7), 0);
+	assert_int_equal(PATCH(put, L, o_uint(put->dep + 1), 7), -EBADMSG);
 	/* bound is a replica id */
 	assert_int_equal(PATCH(cp, L, o_uint(PROTO_MAX_REPLICAS - 1), 6), 0);
 	assert_int_equal(PATCH(cp, L, o_uint(PROTO_MAX_REPLICAS), 6), -EBADMSG);
@@ -1702,6 +1761,41 @@ static int write_corpus(const char *dir)
 
 /* SCAN results: pairs round-trip in order, the empty key and value are fine, and every
  * truncation or overlong length is refused. */
+/* Command fingerprints: the same command always gives the same one; any change of op, key,
+ * value (even moving a byte between key and value) or scan count gives another; never 0. */
+static void test_cmd_fp(void **state)
+{
+	(void)state;
+	const uint8_t ab[] = "abc";
+	struct proto_cmd put = {.op = PROTO_OP_PUT, .key = ab, .klen = 1, .val = ab + 1, .vlen = 2};
+	struct proto_cmd put2 = put;
+	assert_int_equal(proto_cmd_fp(&put), proto_cmd_fp(&put2));
+	assert_int_not_equal(proto_cmd_fp(&put), 0);
+	const struct proto_cmd others[] = {
+	    {.op = PROTO_OP_PUT, .key = ab, .klen = 2, .val = ab + 2, .vlen = 1}, /* split moved */
+	    {.op = PROTO_OP_PUT, .key = ab, .klen = 1, .val = ab + 1, .vlen = 1}, /* value */
+	    {.op = PROTO_OP_APPEND, .key = ab, .klen = 1, .val = ab + 1, .vlen = 2},
+	    {.op = PROTO_OP_DEL, .key = ab, .klen = 1},
+	    {.op = PROTO_OP_GET, .key = ab, .klen = 1},
+	    {.op = PROTO_OP_GET, .key = ab + 1, .klen = 1}, /* key */
+	    {.op = PROTO_OP_SCAN, .key = ab, .klen = 1, .scan_count = 1},
+	    {.op = PROTO_OP_SCAN, .key = ab, .klen = 1, .scan_count = 2},
+	    {.op = PROTO_OP_GET, .klen = 0},
+	};
+	size_t n = sizeof others / sizeof others[0];
+	for (size_t i = 0; i < n; i++) {
+		assert_int_not_equal(proto_cmd_fp(&others[i]), 0);
+		assert_int_not_equal(proto_cmd_fp(&others[i]), proto_cmd_fp(&put));
+		for (size_t j = i + 1; j < n; j++)
+			assert_int_not_equal(proto_cmd_fp(&others[i]), proto_cmd_fp(&others[j]));
+	}
+	/* a value pointer on an op without a value is not part of it */
+	struct proto_cmd get = others[4];
+	get.val = ab;
+	get.vlen = 3;
+	assert_int_equal(proto_cmd_fp(&get), proto_cmd_fp(&others[4]));
+}
+
 static void test_scan_result(void **state)
 {
 	(void)state;
@@ -1763,6 +1857,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_mutation_robustness),
 	    cmocka_unit_test(test_corpus),
 	    cmocka_unit_test(test_scan_result),
+	    cmocka_unit_test(test_cmd_fp),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

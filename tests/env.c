@@ -1,0 +1,203 @@
+/* tests/env: real curpkv processes for the system tests (see tests/env.h). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tests/env.h"
+
+char env_live_dir[256];
+const char *env_protocol = "curp";
+bool env_spread = false;
+bool env_xlog = false;
+bool env_state = false;
+
+void env_start_replica(struct cluster_env *e, int i, int run)
+{
+	char bin[512], log[600], alias[32];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(alias, sizeof alias, "replica%d", i);
+	if (run > 0)
+		snprintf(log, sizeof log, "%s/%s.run%d.log", e->dir, alias, run);
+	else
+		snprintf(log, sizeof log, "%s/%s.log", e->dir, alias);
+	char xlog[600];
+	if (run > 0)
+		snprintf(xlog, sizeof xlog, "%s/%s.run%d.xlog", e->dir, alias, run);
+	else
+		snprintf(xlog, sizeof xlog, "%s/%s.xlog", e->dir, alias);
+	char *argv[10] = {bin, "-run", "server", "-config", e->conf_path, "-alias", alias};
+	int k = 7;
+	if (env_xlog) {
+		argv[k++] = "-xlog";
+		argv[k++] = xlog;
+	}
+	argv[k] = NULL;
+	assert_int_equal(proc_start(&e->replicas[i], alias, log, argv), 0);
+}
+
+void env_start_master(struct cluster_env *e, int run)
+{
+	char bin[512], log[600];
+	proc_curpkv_path(bin, sizeof bin);
+	if (run > 0)
+		snprintf(log, sizeof log, "%s/master.run%d.log", e->dir, run);
+	else
+		snprintf(log, sizeof log, "%s/master.log", e->dir);
+	char *argv[] = {bin, "-run", "master", "-config", e->conf_path, "-alias", "master0", NULL};
+	assert_int_equal(proc_start(&e->master, "master0", log, argv), 0);
+}
+
+void env_expect_log(struct cluster_env *e, const struct proc *p, const char *needle, int ms)
+{
+	if (proc_wait_log(p, needle, ms))
+		return;
+	fprintf(stderr, "%s never logged \"%s\"; the logs:\n", p->name, needle);
+	char cmd[700];
+	snprintf(cmd, sizeof cmd, "tail -n 20 %s/*.log >&2", e->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no logs)\n");
+	fail();
+}
+
+void env_start(struct cluster_env *e, int n, const char *extra)
+{
+	memset(e, 0, sizeof *e);
+	e->n = n;
+	assert_int_equal(proc_tmpdir(e->dir), 0);
+	snprintf(env_live_dir, sizeof env_live_dir, "%s", e->dir);
+	e->base = proc_free_ports(n + 1, (uint64_t)n * 7919);
+	assert_true(e->base != 0);
+	snprintf(e->conf_path, sizeof e->conf_path, "%s/cluster.conf", e->dir);
+	FILE *f = fopen(e->conf_path, "w");
+	assert_non_null(f);
+	fprintf(f, "-- Replicas --\n");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "replica%d 127.0.0.%d:%u\n", i, env_spread ? 10 + i : 1,
+			(unsigned)(e->base + i));
+	fprintf(f, "-- Clients --\nclient0 127.0.0.1\n-- Master --\nmaster0 127.0.0.1\n");
+	fprintf(f, "masterPort: %u\nprotocol: %s\nshards: 64\nmaxDescRoutines: 1000\n%s",
+		(unsigned)(e->base + n), env_protocol, extra ? extra : "");
+	if (env_state) {
+		char sd[300];
+		snprintf(sd, sizeof sd, "%s/state", e->dir);
+		assert_int_equal(mkdir(sd, 0700), 0);
+		fprintf(f, "stateDir: %s\n", sd);
+	}
+	fclose(f);
+
+	/* Replicas first, master last: start order must not matter. */
+	for (int i = 0; i < n; i++)
+		env_start_replica(e, i, 0);
+	env_start_master(e, 0);
+	env_expect_log(e, &e->master, "cluster ready", 30000);
+	/* the master is ready with a majority; the last replicas join a moment later */
+	for (int i = 0; i < n; i++)
+		env_expect_log(e, &e->replicas[i], "serving: view", 30000);
+	struct conf_diags diags = {0};
+	assert_int_equal(conf_load(e->conf_path, &e->conf, &diags), 0);
+	conf_diags_free(&diags);
+	assert_int_equal(conf_settings_for(e->conf, "client0", &e->s, NULL), 0);
+}
+
+void env_stop(struct cluster_env *e)
+{
+	for (int i = 0; i < e->n; i++) {
+		int st = proc_stop(&e->replicas[i], 10000);
+		if (st != 0) {
+			fprintf(stderr, "replica%d exit status %d; its log:\n", i, st);
+			char cmd[700];
+			snprintf(cmd, sizeof cmd, "tail -n 30 %s >&2", e->replicas[i].log);
+			if (system(cmd) != 0)
+				fprintf(stderr, "(no log)\n");
+		}
+		assert_int_equal(st, 0); /* SIGTERM stops a replica cleanly */
+	}
+	assert_int_equal(proc_stop(&e->master, 10000), 0);
+	conf_free(e->conf);
+	proc_rmdir(e->dir);
+	env_live_dir[0] = 0;
+}
+
+uint64_t env_stat(const struct cluster_stats *st, const char *name)
+{
+	for (uint32_t i = 0; i < st->n; i++)
+		if (strcmp(st->v[i].name, name) == 0)
+			return st->v[i].value;
+	fail_msg("stat %s missing", name);
+	return 0;
+}
+
+void env_wait_identical(struct cluster_env *e, uint64_t expect, int attempts,
+			struct cluster_stats *st)
+{
+	char err[256];
+	bool same = false;
+	for (int attempt = 0; attempt < attempts && !same; attempt++) {
+		same = true;
+		for (int i = 0; i < e->n; i++) {
+			assert_int_equal(cluster_stats(e->conf, &e->s, i, 5.0, &st[i], err), 0);
+			/* the leader too: its stats are read before the followers', and a client
+			 * completes on the fast path before the leader executes, so a leader read
+			 * one slot short while the followers were read done failed the check below
+			 * (seen once in test_follower_paused under ASan: 3999 != 4000) */
+			same &= env_stat(&st[i], "exec_index") == expect;
+		}
+		if (!same)
+			poll(NULL, 0, 50);
+	}
+	for (int i = 0; i < e->n; i++) {
+		assert_int_equal(env_stat(&st[i], "exec_index"), expect);
+		assert_int_equal(env_stat(&st[i], "digest"), env_stat(&st[0], "digest"));
+	}
+}
+
+char *env_slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *b = malloc((size_t)n + 1);
+	size_t got = fread(b, 1, (size_t)n, f);
+	b[got] = 0;
+	fclose(f);
+	return b;
+}
+
+int env_cli(struct cluster_env *e, const char *dir, char *const *args, char **out)
+{
+	char bin[512], log[600];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(log, sizeof log, "%s/cli.log", dir);
+	char *argv[8] = {bin};
+	int n = 1;
+	argv[n++] = args[0];
+	argv[n++] = "-config";
+	argv[n++] = e->conf_path;
+	for (int i = 1; args[i] && n < 7; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	struct proc c;
+	assert_int_equal(proc_start(&c, "cli", log, argv), 0);
+	int st = proc_wait(&c, 30000);
+	*out = env_slurp(log);
+	return st;
+}
+
+int env_teardown(void **state)
+{
+	(void)state;
+	proc_kill_all();
+	proc_rmdir(env_live_dir);
+	env_live_dir[0] = 0;
+	return 0;
+}

@@ -1,0 +1,69 @@
+/* tests/env: a master and N replicas as real `curpkv` processes on 127.0.0.1 for the system tests
+ * (tests/test_cluster.c, tests/test_master.c): conf, start, restart, stop (by PID), stats and the
+ * `curpkv` command line. Assertions are cmocka's: call from a test body only. */
+#ifndef CURPKV_TESTS_ENV_H
+#define CURPKV_TESTS_ENV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/cluster.h"
+#include "conf/conf.h"
+#include "tests/proc.h"
+
+#define ENV_MAX_N 5
+
+struct cluster_env {
+	char dir[256]; /* scratch directory: conf, logs (and state/ with env_state) */
+	char conf_path[512];
+	int n;
+	uint16_t base;
+	struct proc master;
+	struct proc replicas[ENV_MAX_N];
+	struct conf *conf;
+	struct conf_settings s;
+};
+
+/* The scratch directory of the running test, removed by env_teardown if the test fails. */
+extern char env_live_dir[256];
+/* The protocol env_start writes into the conf. */
+extern const char *env_protocol;
+/* Replica i at 127.0.0.(10+i) instead of 127.0.0.1 (per-address network rules). */
+extern bool env_spread;
+/* Replicas write execution logs (-xlog) to replica<i>[.run<run>].xlog in the scratch directory. */
+extern bool env_xlog;
+/* The master keeps its state in <dir>/state (conf key stateDir). */
+extern bool env_state;
+
+/* Writes a conf for n replicas (extra: more conf lines, or NULL), starts the replicas, then the
+ * master, and waits until the master reports the cluster ready and every replica serves. */
+void env_start(struct cluster_env *e, int n, const char *extra);
+/* Starts replica i as a new process; run > 0 (a restart) logs to replica<i>.run<run>.log, so the
+ * earlier process's log is kept. */
+void env_start_replica(struct cluster_env *e, int i, int run);
+/* Starts the master as a new process (run > 0: a restart, logging to master.run<run>.log), with
+ * this process's environment. Does not wait. */
+void env_start_master(struct cluster_env *e, int run);
+/* Waits up to ms for needle in p's log; on timeout prints the scratch directory's log tails and
+ * fails the test. */
+void env_expect_log(struct cluster_env *e, const struct proc *p, const char *needle, int ms);
+/* Stops every process (SIGTERM: each must exit 0) and removes the scratch directory. */
+void env_stop(struct cluster_env *e);
+
+/* The value of stat `name` (fails the test if missing). */
+uint64_t env_stat(const struct cluster_stats *st, const char *name);
+/* Waits (at most `attempts` × 50 ms) until every follower executed `expect` slots, then asserts
+ * that every replica did and that their digests are equal; st (e->n entries) gets their stats. */
+void env_wait_identical(struct cluster_env *e, uint64_t expect, int attempts,
+			struct cluster_stats *st);
+
+/* Runs `curpkv args[0] -config <conf> args[1]...` (at most 5 more) to completion (30 s at most);
+ * *out gets its stdout and stderr (malloc'd, NULL if unreadable). Returns its exit status. */
+int env_cli(struct cluster_env *e, const char *dir, char *const *args, char **out);
+/* A file's contents, malloc'd and NUL-terminated, or NULL. */
+char *env_slurp(const char *path);
+
+/* cmocka teardown: kills whatever the failed test started (by PID) and removes its directory. */
+int env_teardown(void **state);
+
+#endif
