@@ -11,7 +11,8 @@
 # follower, restarted 0.2-2 s later with its state lost; SIGSTOP/SIGCONT of the leader or a
 # follower for 0.2-3 s; nftables drops for 0.2-3 s (a replica isolated, the leader cut from the
 # followers and the master while clients still reach it, a one-way drop out of or into a
-# replica); ss -K of a replica's connections; kill -9 of the master, restarted 0.2-2 s later.
+# replica); ss -K of a replica's connections; kill -9 of the master, restarted 0.2-2 s later
+# with its stateDir or (half of the time) replaced by one without it.
 # The load: 8 sessions, one operation at a time, 50% writes of unique values on 32 shared keys
 # (curpho, curpht: half of the operations weak) or appends to 64 keys (curp), networkDelay 1 ms,
 # its history in OUTDIR/history.jsonl. At the end: every fault healed, a final write and a
@@ -27,7 +28,7 @@
 # B per run); processes are stopped by PID; the nftables table is removed on exit and on Ctrl-C.
 set -euo pipefail
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
 proto=""
 n=3
@@ -97,7 +98,6 @@ pids=()     # replica pids (index = id), 0 = not running
 incs=()     # replica incarnations
 mpid=0      # master pid
 minc=0
-mstart=0    # when the master was last started (ms)
 lpid=0      # load generator pid
 problems=() # failed checks other than history violations
 down=()     # fault id holding replica i down, or ""
@@ -176,8 +176,6 @@ start_master() {
 	minc=$((minc + 1))
 	"$bin" -run master -config "$conf" -alias master0 -log "$dir/master.$minc.log" 2>>"$dir/master.err" &
 	mpid=$!
-	now
-	mstart=$NOW
 	ev "start master (pid $mpid, incarnation $minc)"
 }
 
@@ -187,13 +185,17 @@ stats_of() {
 }
 sv() { awk -v k="$1" '$1 == k {print $2; exit}' <<<"$STATS"; }
 
-# leader from the master: LEADER (id) when the master is ready, else returns 1
+# LEADER: the master's (when it is ready), else, while the nemesis has the master down or
+# restarting (no view can change then), the last one it named; returns 1 if neither is known
+LAST_LEADER=""
 find_leader() {
-	stats_of master0 || return 1
-	[ "$(sv ready)" = 1 ] || return 1
-	LEADER=$(sv leader)
-	VIEW=$(sv view)
-	[[ "$LEADER" =~ ^[0-9]+$ ]]
+	if stats_of master0 && [ "$(sv ready)" = 1 ] && [[ "$(sv leader)" =~ ^[0-9]+$ ]]; then
+		LEADER=$(sv leader)
+		LAST_LEADER=$LEADER
+		return 0
+	fi
+	[ -n "$master_fault" ] && [ -n "$LAST_LEADER" ] || return 1
+	LEADER=$LAST_LEADER
 }
 
 stop_all() {
@@ -277,9 +279,10 @@ write_conf() {
 }
 
 # ---- the schedule -------------------------------------------------------------------------------
-# One line per fault: "gap_ms kind role dur_ms pick extra"; gap is from the previous start (a
-# fault that must wait for a free replica delays the ones after it). pair=1: starts with the
-# previous one (N >= 5).
+# One line per fault: "gap_ms kind role dur_ms pick dir pair"; gap is from the previous start (a
+# fault that must wait for a free replica delays the ones after it); pick chooses among the
+# eligible followers; dir: oneway out of or into the replica, master restarted with its stateDir
+# (out) or replaced without it (in); pair=1: starts with the previous one (N >= 5).
 KINDS=(kill kill kill pause pause isolate cut oneway sskill master)
 write_schedule() {
 	local i gap kind role d pick dirn pair
@@ -343,7 +346,6 @@ active_faults() { # number of faults not done
 # resolve ROLE PICK -> TGT (replica id) or return 1 (not now)
 resolve() {
 	local role=$1 pick=$2 i cand=()
-	[ -z "$master_fault" ] || return 1
 	[ "$(ndown)" -lt "$f" ] || [ "${3:-}" = nodown ] || return 1
 	find_leader || return 1
 	if [ "$role" = leader ]; then
@@ -382,17 +384,21 @@ start_fault() {
 	local id=$1 kind=$2 role=$3 d=$4 pick=$5 dirn=$6 t a o what
 	case "$kind" in
 	master)
-		[ -z "$master_fault" ] && [ "$(active_faults)" -eq 0 ] && [ "$(ndown)" -eq 0 ] || return 1
-		now
-		# a master started within the same second hands out client ids again (known issue;
-		# the branch `ids` fixes it): at least 2 s between master starts
-		[ $((NOW - mstart)) -ge 2000 ] || return 1
+		[ -z "$master_fault" ] || return 1
+		find_leader || true # remembered while the master is down
 		kill -KILL "$mpid" 2>/dev/null || true
 		reap "$mpid"
 		mpid=0
 		master_fault=$id
 		F_TGT[id]=m
-		what="kill -9 master (restart after $d ms)"
+		if [ "$dirn" = in ]; then
+			# a replacement master: nothing of the old one's stateDir (view, id epoch)
+			rm -rf "$dir/master-state"
+			mkdir -p "$dir/master-state"
+			what="kill -9 master, replaced by a new one without its stateDir after $d ms"
+		else
+			what="kill -9 master (restart after $d ms, same stateDir)"
+		fi
 		;;
 	sskill)
 		[ "$ss_ok" -eq 1 ] || { say "skip $kind: ss -K unusable"; return 2; }
