@@ -135,7 +135,7 @@ reap() { # reap PID -> RC (its status)
 
 # ---- address block, ports, lock ---------------------------------------------------------
 release_block() {
-	[ -z "$block" ] || rm -rf "$lockroot/$block"
+	[ -z "$block" ] || rm -rf "${lockroot:?}/$block"
 	block=""
 }
 
@@ -147,7 +147,7 @@ take_block() {
 		if ! mkdir "$lockroot/$b" 2>/dev/null; then
 			p=$(cat "$lockroot/$b/pid" 2>/dev/null || echo 0)
 			if [ "$p" -gt 0 ] 2>/dev/null && kill -0 "$p" 2>/dev/null; then continue; fi
-			rm -rf "$lockroot/$b"
+			rm -rf "${lockroot:?}/$b"
 			mkdir "$lockroot/$b" 2>/dev/null || continue
 		fi
 		echo $$ >"$lockroot/$b/pid"
@@ -300,7 +300,7 @@ write_schedule() {
 			fi
 			rnd ${#KINDS[@]}
 			kind=${KINDS[R]}
-			[ "$pair" -eq 0 ] || [ "$kind" != master ] || kind=kill
+			[ "$pair" -eq 0 ] || [ "$kind" != master ] || kind="kill"
 			rnd 2
 			role=$([ "$R" -eq 0 ] && echo leader || echo follower)
 			[ "$kind" != cut ] || role=leader
@@ -339,7 +339,7 @@ ndown() {
 
 active_faults() { # number of faults not done
 	local k c=0
-	for k in "${!F_PHASE[@]}"; do [ "${F_PHASE[k]}" = done ] || c=$((c + 1)); done
+	for k in "${!F_PHASE[@]}"; do [ "${F_PHASE[k]}" = over ] || c=$((c + 1)); done
 	echo "$c"
 }
 
@@ -457,7 +457,7 @@ start_fault() {
 	F_KIND[id]=$kind
 	F_END[id]=$((NOW + d))
 	F_PHASE[id]=hold
-	[ "$kind" != sskill ] || F_PHASE[id]=done
+	[ "$kind" != sskill ] || F_PHASE[id]=over
 	nfaults=$((nfaults + 1))
 	COUNT[$kind]=$((${COUNT[$kind]:-0} + 1))
 	sayt "fault $nfaults: $what"
@@ -469,7 +469,7 @@ step_fault() {
 	local id=$1 force=${2:-0} t=${F_TGT[$1]}
 	now
 	case "${F_KIND[id]}:${F_PHASE[id]}" in
-	*:done) return 0 ;;
+	*:over) return 0 ;;
 	kill:hold | master:hold)
 		[ "$force" -eq 1 ] || [ "$NOW" -ge "${F_END[id]}" ] || return 0
 		if [ "$t" = m ]; then start_master; else start_replica "$t"; fi
@@ -484,17 +484,17 @@ step_fault() {
 			if stats_of master0 && [ "$(sv ready)" = 1 ]; then
 				ev "master ready again (view $(sv view), leader replica$(sv leader))"
 				master_fault=""
-				F_PHASE[id]=done
+				F_PHASE[id]=over
 			elif [ "$NOW" -ge "${F_DEADLINE[id]}" ]; then
 				problem "the restarted master was not ready within $((20 * slow)) s"
 				master_fault=""
-				F_PHASE[id]=done
+				F_PHASE[id]=over
 			fi
 		else
 			if stats_of "replica$t" && [ "$(sv ready)" = 1 ] && [ "$(sv rejoining)" = 0 ]; then
 				ev "replica$t rejoined (view $(sv view), exec ${STATS:+$(sv exec_index)})"
 				down[t]=""
-				F_PHASE[id]=done
+				F_PHASE[id]=over
 			elif [ "$NOW" -ge "${F_DEADLINE[id]}" ]; then
 				problem "replica$t did not rejoin within $((20 * slow)) s of its restart"
 				F_PHASE[id]=stuck # stays down
@@ -506,26 +506,27 @@ step_fault() {
 		kill -CONT "${pids[t]}" 2>/dev/null || true
 		ev "SIGCONT replica$t"
 		down[t]=""
-		F_PHASE[id]=done
+		F_PHASE[id]=over
 		;;
 	isolate:hold | cut:hold | oneway:hold)
 		[ "$force" -eq 1 ] || [ "$NOW" -ge "${F_END[id]}" ] || return 0
 		nft_unchain "$id"
 		ev "healed ${F_KIND[id]} of replica$t"
 		down[t]=""
-		F_PHASE[id]=done
+		F_PHASE[id]=over
 		;;
 	esac
 }
 
 # Processes that died without being killed: recorded, and started again.
 check_deaths() {
-	local i
+	local i why
 	for ((i = 0; i < n; i++)); do
 		[ "${pids[i]:-0}" -gt 0 ] || continue
 		alive "${pids[i]}" && continue
 		reap "${pids[i]}"
-		problem "replica$i (pid ${pids[i]}) died by itself (status $RC; see $dir/replica$i.err and replica$i.${incs[i]}.log)"
+		why=$(grep -m1 -E "runtime error|ERROR: |Assertion|abort" "$dir/replica$i.err" 2>/dev/null || true)
+		problem "replica$i (pid ${pids[i]}) died by itself (status $RC${why:+: $why}; see $dir/replica$i.err and replica$i.${incs[i]}.log)"
 		pids[i]=0
 		start_replica "$i"
 	done
@@ -602,8 +603,9 @@ final_ops() {
 		elif [ "$rc" -eq 1 ]; then
 			line="\"result\":null"
 		else
-			problem "the final read of key $key failed (exit $rc)"
-			continue
+			# no answer: the cluster does not serve; the other keys would wait as long
+			problem "the final read of key $key failed (exit $rc); no further final reads"
+			break
 		fi
 		echo "{\"session\":1000000,\"seq\":$((i + 1)),\"op\":\"get\",\"cons\":\"strong\",\"key\":\"$key\",\"value\":\"\",$line,\"invoke_ns\":$((t + 2 * i + 1)),\"complete_ns\":$((t + 2 * i + 2)),\"status\":\"ok\"}" >>"$dir/history.jsonl"
 	done
@@ -759,7 +761,7 @@ run_one() {
 		now
 		[ "$NOW" -lt "$hdeadline" ] || break
 		for k in "${!F_PHASE[@]}"; do
-			[ "${F_PHASE[k]}" != stuck ] || F_PHASE[k]=done
+			[ "${F_PHASE[k]}" != stuck ] || F_PHASE[k]=over
 			step_fault "$k"
 		done
 		sleep 0.1
@@ -805,8 +807,9 @@ finish() {
 		done
 		# the history
 		cst=0
-		"$bin" check-history $([ "$proto" = curpht ] && echo --causal-per-key) "$dir/history.jsonl" \
-			>"$dir/check.txt" 2>&1 || cst=$?
+		local copt=()
+		[ "$proto" != curpht ] || copt=(--causal-per-key)
+		"$bin" check-history "${copt[@]}" "$dir/history.jsonl" >"$dir/check.txt" 2>&1 || cst=$?
 		sed 's/^/  /' "$dir/check.txt" >>"$dir/events.log"
 		viol=$(awk '
 			/^linearizability:/ { for (i = 1; i <= NF; i++) if ($i ~ /^violations/) v += $(i - 1) }
