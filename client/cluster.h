@@ -95,7 +95,7 @@ uint64_t cluster_session_client_id(const struct cluster_session *cs);
 /* ---- synchronous helpers (CLI, tests) ---------------------------------------------------- */
 
 #define CLUSTER_STAT_NAME 48
-#define CLUSTER_MAX_STATS 48
+#define CLUSTER_MAX_STATS PROTO_MAX_STATS /* every counter a STATS_REPLY can carry */
 
 struct cluster_stats {
 	uint32_t n;

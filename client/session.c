@@ -98,6 +98,9 @@ struct session {
 	uint64_t read_floor;
 	uint64_t token;		 /* weak reads: slots below it must be executed at the replica */
 	uint64_t write_hi;	 /* 1 + the highest slot of the session's completed writes */
+	/* curpht: 1 + the highest slot any completion showed the session (its cache entries):
+	 * a weak SCAN's token covers it, as the cache cannot overlay a range */
+	uint64_t seen_hi;
 	struct cache_ent *cache; /* curpht, cfg.cache_slots entries */
 	int q;			 /* super quorum */
 	uint64_t next_seq;
@@ -242,6 +245,8 @@ static void send_propose(struct session *s, struct pcmd *p, int to)
 		m.dep = s->cfg.protocol == CONF_PROTO_CURPHO && unsettled ? p->dep : 0;
 		if (p->op == PROTO_OP_SCAN && s->write_hi > m.token)
 			m.token = s->write_hi;
+		if (p->op == PROTO_OP_SCAN && s->seen_hi > m.token)
+			m.token = s->seen_hi;
 	}
 	s->io.send(s->io.ctx, to, &m);
 }
@@ -498,7 +503,14 @@ static void observe(struct session *s, const struct pcmd *p, uint64_t slot, uint
 				    p->kind == PK_STRONG && p->op == PROTO_OP_GET ? ver : slot + 1);
 		else if (s->bound == s->leader || !(p->ok_mask & (1u << s->bound)))
 			raise_token(s, slot + 1);
-	} else if (s->cfg.protocol == CONF_PROTO_CURPHT && p->op != PROTO_OP_SCAN) {
+	} else if (s->cfg.protocol == CONF_PROTO_CURPHT && p->op == PROTO_OP_SCAN) {
+		/* a strong SCAN's keys go into no cache entry: later reads must not go behind it,
+		 * so they wait for a replica that executed its slot */
+		if (p->kind == PK_STRONG)
+			raise_token(s, slot + 1);
+	} else if (s->cfg.protocol == CONF_PROTO_CURPHT) {
+		if (slot + 1 > s->seen_hi)
+			s->seen_hi = slot + 1;
 		if (p->op == PROTO_OP_PUT)
 			cache_put(s, p->key, p->klen, true, p->val, p->vlen, slot, view, p->seq);
 		else if (p->op == PROTO_OP_DEL)

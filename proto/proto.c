@@ -228,25 +228,25 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_PONG:
 		return 1;
 	case PROTO_VC_REQ:
-		return 1;
+		return 3;
 	case PROTO_VC_ENTRY:
-		return 5;
-	case PROTO_VC_RECORD:
-		return 12;
-	case PROTO_VC_DONE:
 		return 7;
+	case PROTO_VC_RECORD:
+		return 14;
+	case PROTO_VC_DONE:
+		return 8;
 	case PROTO_SNAP_DONE:
-		return 5;
+		return 6;
 	case PROTO_VC_INSTALL:
 		return 3;
 	case PROTO_CATCHUP:
-		return 2;
+		return 3;
 	case PROTO_SNAP_KV:
-		return 2;
+		return 4;
 	case PROTO_SNAP_CLIENT:
-		return 5;
-	case PROTO_SNAP_RESULT:
 		return 7;
+	case PROTO_SNAP_RESULT:
+		return 9;
 	default:
 		return UINT32_MAX;
 	}
@@ -410,8 +410,11 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint8(&pk, m->status);
 		pack_bin(&pk, m->value, m->vlen);
 		msgpack_pack_uint64(&pk, m->ver);
-		if (m->type == PROTO_SNAP_RESULT)
+		if (m->type == PROTO_SNAP_RESULT) {
 			msgpack_pack_uint64(&pk, m->fp);
+			msgpack_pack_uint64(&pk, m->round);
+			msgpack_pack_uint64(&pk, m->slot_hi);
+		}
 		break;
 	case PROTO_ACCEPT:
 		msgpack_pack_uint64(&pk, m->slot);
@@ -476,16 +479,23 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		break;
 	case PROTO_PING:
 	case PROTO_PONG:
+		msgpack_pack_uint64(&pk, m->slot);
+		break;
 	case PROTO_VC_REQ:
 		msgpack_pack_uint64(&pk, m->slot);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_CATCHUP:
 		msgpack_pack_uint64(&pk, m->slot);
 		pack_bool(&pk, m->ok);
+		msgpack_pack_uint64(&pk, m->round);
 		break;
 	case PROTO_SNAP_KV:
 		msgpack_pack_uint64(&pk, m->slot);
 		pack_cmd(&pk, &m->cmd);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_SNAP_CLIENT:
 		msgpack_pack_uint64(&pk, m->cid.client);
@@ -493,6 +503,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->slot);
 		msgpack_pack_uint64(&pk, m->dep);
 		pack_bin(&pk, m->value, m->vlen);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_VC_ENTRY:
 		msgpack_pack_uint64(&pk, m->slot);
@@ -500,6 +512,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->cid.client);
 		msgpack_pack_uint64(&pk, m->cid.seq);
 		pack_cmd(&pk, &m->cmd);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_VC_RECORD:
 		msgpack_pack_uint64(&pk, m->cid.client);
@@ -514,6 +528,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->read_dep.client);
 		msgpack_pack_uint64(&pk, m->read_dep.seq);
 		msgpack_pack_uint64(&pk, m->weak_dep);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	case PROTO_VC_DONE:
 	case PROTO_SNAP_DONE:
@@ -526,6 +542,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 			msgpack_pack_uint64(&pk, m->dview);
 			msgpack_pack_uint64(&pk, m->dhole);
 		}
+		msgpack_pack_uint64(&pk, m->round);
 		break;
 	case PROTO_VC_INSTALL:
 		msgpack_pack_uint64(&pk, m->cut);
@@ -843,7 +860,9 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_u(&f[3], PROTO_ST_MAX, &u) && ((m->status = (uint8_t)u), true) &&
 		       get_bin(&f[4], lim->max_value, &m->value, &m->vlen) &&
 		       get_u64(&f[5], &m->ver) &&
-		       (m->type != PROTO_SNAP_RESULT || get_u64(&f[6], &m->fp));
+		       (m->type != PROTO_SNAP_RESULT ||
+			(get_u64(&f[6], &m->fp) && get_u64(&f[7], &m->round) &&
+			 get_u64(&f[8], &m->slot_hi)));
 	case PROTO_ACCEPT:
 		return get_u64(&f[0], &m->slot) && get_cid(f + 1, true, &m->cid) &&
 		       get_cmd(&f[3], lim, true, &m->cmd) && get_u64(&f[4], &m->commit) &&
@@ -893,22 +912,28 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_bin(&f[5], lim->max_value, &m->value, &m->vlen);
 	case PROTO_PING:
 	case PROTO_PONG:
-	case PROTO_VC_REQ:
 		return get_u64(&f[0], &m->slot);
+	case PROTO_VC_REQ:
+		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->round) &&
+		       get_u64(&f[2], &m->slot_hi);
 	case PROTO_CATCHUP:
-		return get_u64(&f[0], &m->slot) && get_bool(&f[1], &m->ok);
+		return get_u64(&f[0], &m->slot) && get_bool(&f[1], &m->ok) &&
+		       get_u64(&f[2], &m->round);
 	case PROTO_SNAP_KV:
 		return get_u64(&f[0], &m->slot) && get_cmd(&f[1], lim, false, &m->cmd) &&
-		       is_write(m->cmd.op);
+		       is_write(m->cmd.op) && get_u64(&f[2], &m->round) &&
+		       get_u64(&f[3], &m->slot_hi);
 	case PROTO_SNAP_CLIENT:
 		return get_u64(&f[0], &m->cid.client) && m->cid.client != 0 &&
 		       get_u64(&f[1], &m->low_seq) && get_u64(&f[2], &m->slot) &&
 		       get_u64(&f[3], &m->dep) &&
-		       get_bin(&f[4], PROTO_MAX_XBITS, &m->value, &m->vlen) && m->vlen % 8 == 0;
+		       get_bin(&f[4], PROTO_MAX_XBITS, &m->value, &m->vlen) && m->vlen % 8 == 0 &&
+		       get_u64(&f[5], &m->round) && get_u64(&f[6], &m->slot_hi);
 	case PROTO_VC_ENTRY:
 		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->eview) &&
 		       get_cid(f + 2, true, &m->cid) && get_cmd(&f[4], lim, true, &m->cmd) &&
-		       (m->cmd.op == PROTO_OP_NONE) == (m->cid.client == 0);
+		       (m->cmd.op == PROTO_OP_NONE) == (m->cid.client == 0) &&
+		       get_u64(&f[5], &m->round) && get_u64(&f[6], &m->slot_hi);
 	case PROTO_VC_RECORD:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->eview) &&
 		       get_bool(&f[3], &m->ok) && get_bool(&f[4], &m->weak) &&
@@ -916,15 +941,17 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       get_i32(&f[6], 0, PROTO_MAX_REPLICAS - 1, &m->bound) &&
 		       get_cmd(&f[7], lim, false, &m->cmd) && get_u64(&f[8], &m->slot) &&
 		       get_cid(f + 9, true, &m->read_dep) && get_u64(&f[11], &m->weak_dep) &&
-		       m->weak_dep <= m->dep;
+		       m->weak_dep <= m->dep && get_u64(&f[12], &m->round) &&
+		       get_u64(&f[13], &m->slot_hi);
 	case PROTO_VC_DONE:
 	case PROTO_SNAP_DONE:
 		return get_u64(&f[0], &m->commit) && get_u64(&f[1], &m->slot) &&
 		       get_u64(&f[2], &m->slot_hi) && get_u64(&f[3], &m->eview) &&
 		       get_u64(&f[4], &m->cut) &&
-		       (m->type != PROTO_VC_DONE ||
-			(get_u64(&f[5], &m->dview) && get_u64(&f[6], &m->dhole) &&
-			 m->dview >= m->eview));
+		       (m->type == PROTO_VC_DONE
+			    ? get_u64(&f[5], &m->dview) && get_u64(&f[6], &m->dhole) &&
+				  m->dview >= m->eview && get_u64(&f[7], &m->round)
+			    : get_u64(&f[5], &m->round));
 	case PROTO_VC_INSTALL:
 		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit) &&
 		       get_u64(&f[2], &m->slot) && m->slot <= m->cut;

@@ -167,7 +167,13 @@ struct proto_msg {
 	uint64_t low_seq;     /* PROPOSE, SYNC: lowest seq the session still waits for */
 	uint64_t slot;	      /* REPLY, SYNC_REPLY, ACCEPT, ACK (first), HEARTBEAT (exec index),
 			       * VC_REQ (first slot wanted), VC_ENTRY, VC_DONE (exec index) */
-	uint64_t slot_hi;     /* ACK: last slot of the accepted range */
+	uint64_t slot_hi;     /* ACK: last slot of the accepted range; VC_ENTRY, VC_RECORD,
+			       * SNAP_KV, SNAP_CLIENT, SNAP_RESULT: the item's index in its answer
+			       * (0, 1, ...); VC_DONE, SNAP_DONE: how many items; VC_REQ: the first
+			       * item wanted (an answer resumed after a lost one) */
+	/* VC_REQ, CATCHUP: which request of the sender's (a counter); VC_ENTRY, VC_RECORD,
+	 * VC_DONE, SNAP_*: the request they answer (answers to an earlier one are ignored) */
+	uint64_t round;
 	/* SYNC, SNAP_RESULT: the command's fingerprint (proto_cmd_fp; 0 = not given) */
 	uint64_t fp;
 	/* ACCEPT, COMMIT, HEARTBEAT: commit index (slots < commit are committed) */

@@ -139,13 +139,16 @@ struct core_stats {
 				* earlier weak write missing: the session re-sends them) */
 	uint64_t vc_relaxed;   /* new leader: replayed with contradictory evidence relaxed */
 	uint64_t vc_nomem;     /* new leader: replay orders decided without memory (cid order) */
+	uint64_t vc_pulls;     /* new leader: executed states asked of a replica that executed
+				* further than every collected log reaches (vc_stuck otherwise) */
 	uint64_t vc_last_us;   /* new leader: how long its last view change took (enter->install) */
 	bool rejoining;	       /* 7.3 hold: restarted, witness answers ok=false until caught up */
 	uint64_t catchups;     /* CATCHUP requests sent (follower) */
 	uint64_t snap_sent;    /* state transfers sent (leader) */
 	uint64_t snap_installed; /* state transfers installed (follower) */
 	uint64_t snap_failed;	 /* state transfers discarded (incomplete) */
-	uint64_t snap_dups; /* transfer frames whose item had come already (the transfer fails) */
+	uint64_t snap_dups; /* transfer items that came twice (ignored) or late, of an earlier
+			     * transfer (ignored) */
 	uint64_t rejoin_us; /* restart -> hold released (the last rejoin here) */
 };
 

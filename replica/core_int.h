@@ -126,8 +126,6 @@ struct client_rec {
 	uint64_t xfloor;
 	uint32_t xwords;
 	uint64_t *xbits;
-	bool from_snap; /* installed by a SNAP_CLIENT of the transfer in progress or last installed
-			 */
 };
 
 #define XBITS_MAX_WORDS 1024u /* 65,536 seqs of one session in flight at most */
@@ -165,7 +163,9 @@ struct vc_item {
 struct vc_list {
 	struct vc_item *v;
 	uint32_t n, cap;
-	bool nomem; /* an item could not be kept: this list is incomplete */
+	bool nomem;	/* an item could not be kept: this list is incomplete */
+	uint64_t round; /* the request the items answer (vc_pending) */
+	uint64_t next;	/* the index the next item must carry (vc_pending) */
 };
 
 struct core {
@@ -235,10 +235,14 @@ struct core {
 	uint64_t vc_iview, vc_icut; /* the latest view installed among them, and its cut */
 	uint64_t vc_dview, vc_dhole; /* the latest view decided among them, and its hole */
 	uint64_t vc_exec[PROTO_MAX_REPLICAS];
-	struct vc_list vc_pending[PROTO_MAX_REPLICAS]; /* items since the replica's last VC_DONE */
+	struct vc_list vc_pending[PROTO_MAX_REPLICAS]; /* the answer each replica is sending */
+	uint64_t vc_round;			       /* the last VC_REQ's number */
+	uint64_t vc_req_round[PROTO_MAX_REPLICAS];     /* the last request to each replica */
+	uint64_t vc_heard_ns[PROTO_MAX_REPLICAS];      /* its last item of that answer (0: none) */
 	struct vc_list vc_items;		       /* items of the collected replicas */
 	uint64_t vc_req_ns;			       /* when VC_REQ last went out */
 	uint64_t vc_start_ns;			       /* when this view was entered */
+	int vc_pull_from; /* new leader: the replica whose executed state it asked for (-1) */
 
 	/* catch-up and rejoin (PROTOCOL.md 7.3) */
 	bool hold;		  /* restarted: strong witness answers ok=false, no VC answers */
@@ -246,13 +250,23 @@ struct core {
 	uint64_t hold_since_ns;	  /* hold: first tick (0: not yet) */
 	uint64_t hold_barrier;	  /* hold: released once exec_index reaches it */
 	bool snap_open;		  /* follower: a state transfer is arriving (state incomplete) */
-	bool state_bad;		  /* follower: the last transfer arrived incomplete */
+	bool snap_retry;	  /* follower: the last transfer failed: ask again at once */
+	/* the executed state a transfer replaces, kept until it is whole (then freed) or fails
+	 * (then put back): a failed transfer leaves the replica as it was */
+	struct {
+		struct cmap *kv, *results, *clients;
+		struct oset *order;
+		uint64_t digest, live_keys;
+		bool order_lost;
+	} snap_old;
 	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
 	uint64_t snap_prev_exec;  /* follower: its exec index when the transfer began */
 	bool snap_nomem;	  /* follower: an item of the open transfer could not be kept */
-	bool snap_dup;		  /* follower: an item of the open transfer came twice */
+	bool snap_broken;	  /* follower: an item of the open transfer is missing (lost) */
+	uint64_t snap_round;	  /* follower: the last CATCHUP's number (its transfer carries it) */
+	uint64_t snap_next;	  /* follower: the index the next item of the transfer must carry */
 	bool snap_wanted;	  /* follower: CATCHUP went out, no transfer ended since */
-	uint64_t snap_open_ns;	  /* follower: when the open transfer began */
+	uint64_t snap_heard_ns;	  /* follower: the open transfer's last item */
 	uint64_t heard_ns;	  /* follower: last ACCEPT/COMMIT from the leader of its view */
 	bool caught_up_once;	  /* follower (rejoin): the first CATCHUP went out */
 	uint64_t catchup_sent_ns; /* follower: when CATCHUP last went out */
@@ -436,6 +450,8 @@ void core_vc_request(struct core *c, uint64_t now_ns);
 void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns);
 void core_on_vc_req(struct core *c, int from, const struct proto_msg *m);
 void core_on_vc_item(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
+void core_vc_collect(struct core *c, uint64_t now_ns);
+void core_vc_tick(struct core *c, uint64_t now_ns);
 
 /* ---- core_replay.c: the order of the commands a view change replays (7.2 step 3) */
 
@@ -460,5 +476,8 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
 void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t now_ns);
 void core_follower_tick(struct core *c, uint64_t now_ns);
+void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m);
+void core_vc_pull(struct core *c, int p, uint64_t now_ns);
+void core_snap_abandon(struct core *c);
 
 #endif

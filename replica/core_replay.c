@@ -410,7 +410,8 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 	}
 	if (E.nomem)
 		goto out;
-	qsort(E.v, E.n, sizeof *E.v, edge_cmp);
+	if (E.n)
+		qsort(E.v, E.n, sizeof *E.v, edge_cmp);
 	uint32_t ne = 0;
 	for (uint32_t e = 0; e < E.n; e++)
 		if (ne == 0 || E.v[ne - 1].from != E.v[e].from || E.v[ne - 1].to != E.v[e].to)
@@ -436,7 +437,8 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 		goto out;
 	if (E.n)
 		memcpy(preds, E.v, E.n * sizeof *preds);
-	qsort(preds, E.n, sizeof *preds, edge_to_cmp);
+	if (E.n)
+		qsort(preds, E.n, sizeof *preds, edge_to_cmp);
 	for (uint32_t e = 0, i = 0; i < nc; i++) {
 		plo[i] = e;
 		while (e < E.n && preds[e].to == i)

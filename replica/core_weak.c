@@ -252,7 +252,7 @@ static bool own_writes_here(struct core *c, uint64_t client, uint64_t dep)
 static bool weak_read_ready(struct core *c, const struct proto_cid *cid, uint8_t op, uint64_t token,
 			    uint64_t dep)
 {
-	if (token > c->exec_index || c->snap_open || c->state_bad)
+	if (token > c->exec_index || c->snap_open)
 		return false; /* behind, or its state is being replaced by a transfer */
 	if (c->hold)
 		return false; /* restarted, its records lost: a session that completed a strong

@@ -1,61 +1,54 @@
 #!/usr/bin/env bash
 # Runs a whole cluster of a conf on this machine under the load generator and prints the report.
-#   scripts/run-local.sh [-c conf] [-t threads] [-p protocol] [-o outdir] [-h]
+#   scripts/run-local.sh [-c conf] [-t threads] [-p protocol] [-l latency] [-o outdir] [-h]
 #     -c conf     cluster conf (default: conf/local.conf: 3 replicas, a master, 1 client process)
 #     -t threads  client threads per client process (rewrites clientThreads in the copy)
 #     -p protocol curp, curpho or curpht (rewrites protocol in the copy)
+#     -l latency  latency file given to every replica and client (-latency; docs/conf.md)
 #     -o outdir   where results go (default: results/local-<timestamp>)
-# Builds curpkv first if needed (scripts/bootstrap.sh). Starts the master and every replica of the
-# conf, waits until the master says the cluster is ready, runs every client of the conf, waits
-# for them, and stops exactly the processes it started. The outdir gets the conf used
-# (benchmark.conf), every log, latencies-<client>.json, the merged latencies.json and
-# summary.txt (aggregate throughput = sum over client processes; percentiles from the merged
-# samples). Exits non-zero if any client failed.
+# Builds curpkv first if needed (scripts/bootstrap.sh; CURPKV_BIN names another binary). Starts
+# the master and every replica of the conf, waits until the master says the cluster is ready,
+# runs every client of the conf, waits for them, and stops exactly the processes it started.
+# The outdir gets the conf used (benchmark.conf), every log, latencies-<client>.json, the merged
+# latencies.json and summary.txt (aggregate throughput = sum over client processes; percentiles
+# from the merged samples). Exits non-zero if any client failed.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$top/scripts/run-common.sh"
 conf="$top/conf/local.conf"
 threads=""
 protocol=""
+latency=""
 out=""
-while getopts "c:t:p:o:h" opt; do
+while getopts "c:t:p:l:o:h" opt; do
 	case "$opt" in
 	c) conf=$OPTARG ;;
 	t) threads=$OPTARG ;;
 	p) protocol=$OPTARG ;;
+	l) latency=$OPTARG ;;
 	o) out=$OPTARG ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
 done
 [ -f "$conf" ] || { echo "run-local: no conf file $conf" >&2; exit 2; }
-if [ -n "$threads" ] && ! [[ "$threads" =~ ^[1-9][0-9]*$ ]]; then
-	echo "run-local: -t needs a positive integer" >&2
-	exit 2
-fi
-
-bin="$top/curpkv"
-if [ ! -x "$bin" ]; then
-	"$top/scripts/bootstrap.sh" >&2
-fi
+[ -z "$latency" ] || [ -f "$latency" ] || { echo "run-local: no latency file $latency" >&2; exit 2; }
+run_check_args "$threads" "$protocol"
+bin=$(run_bin)
 
 out=${out:-"$top/results/local-$(date +%Y%m%d-%H%M%S)"}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 run_conf="$out/benchmark.conf"
-case "$protocol" in "" | curp | curpho | curpht) ;; *) echo "run-local: -p: curp, curpho or curpht" >&2; exit 2 ;; esac
-# Overrides go first (a key line before the first section is global) and the conf's own lines
-# for those keys are dropped from the copy.
-drop='a^' # matches no line
-[ -z "$threads" ] || drop="$drop|^[[:space:]]*(clientThreads|clones)[[:space:]:]"
-[ -z "$protocol" ] || drop="$drop|^[[:space:]]*protocol[[:space:]:]"
-{
-	[ -z "$threads" ] || echo "clientThreads: $threads"
-	[ -z "$protocol" ] || echo "protocol: $protocol"
-	grep -v -i -E "$drop" "$conf" || true
-} >"$run_conf"
+run_conf "$conf" "$threads" "$protocol" "$run_conf"
+lat=()
+if [ -n "$latency" ]; then
+	cp "$latency" "$out/latency.txt"
+	lat=(-latency "$out/latency.txt")
+fi
 
 # Hosts from the effective settings (also validates the conf).
 check=$("$bin" -check -config "$run_conf" 2>"$out/check.err") || {
@@ -83,7 +76,7 @@ trap 'echo "run-local: interrupted" >&2; exit 130' INT TERM
 "$bin" -run master -config "$run_conf" -alias "$master" -log "$out/$master.log" &
 pids+=($!)
 for r in $replicas; do
-	"$bin" -run server -config "$run_conf" -alias "$r" -log "$out/$r.log" &
+	"$bin" -run server -config "$run_conf" -alias "$r" "${lat[@]}" -log "$out/$r.log" &
 	pids+=($!)
 done
 
@@ -107,7 +100,7 @@ done
 
 cpids=()
 for c in $clients; do
-	(cd "$out" && exec "$bin" -run client -config "$run_conf" -alias "$c" >"$out/$c.log" 2>"$out/$c.err") &
+	(cd "$out" && exec "$bin" -run client -config "$run_conf" -alias "$c" "${lat[@]}" >"$out/$c.log" 2>"$out/$c.err") &
 	cpids+=($!)
 done
 status=0
@@ -116,38 +109,6 @@ for p in "${cpids[@]}"; do
 done
 cleanup
 
-# Summary: throughput summed over client processes; percentiles from every sample.
-{
-	echo "conf: $conf"
-	echo "clients: $(echo $clients)"
-	awk '/^Throughput:/ {t += $2; n++} END {printf "Aggregate throughput: %.2f ops/sec (%d client processes)\n", t, n}' $(for c in $clients; do echo "$out/$c.log"; done)
-	for class in strong_write strong_read weak_write weak_read; do
-		for c in $clients; do
-			f="$out/latencies-$c.json"
-			[ -f "$f" ] && sed -n "s/.*\"$class\":\[\([^]]*\)\].*/\1/p" "$f" | tr ',' '\n'
-		done | grep -v '^$' | sort -g >"$out/.$class" || true
-		awk -v name="$class" '{v[NR] = $1; s += $1}
-			function pct(p,  r) { r = int(p / 100 * NR); if (r < p / 100 * NR) r++; if (r < 1) r = 1; return v[r] }
-			END { if (NR) printf "%s: %d ops | Avg: %.2fms | Median: %.2fms | P99: %.2fms | P99.9: %.2fms\n", name, NR, s / NR, pct(50), pct(99), pct(99.9) }' "$out/.$class"
-	done
-	grep -h "^Strong paths:\|^Errors:" $(for c in $clients; do echo "$out/$c.log"; done) | sed 's/^/  /'
-} >"$out/summary.txt"
-{
-	printf '{'
-	sep=""
-	for class in strong_write strong_read weak_write weak_read; do
-		printf '%s"%s":[%s]' "$sep" "$class" "$(paste -sd, "$out/.$class")"
-		sep=","
-		rm -f "$out/.$class"
-	done
-	printf '}\n'
-} >"$out/latencies.json"
-
-for c in $clients; do
-	echo "== $c"
-	cat "$out/$c.log"
-	[ "$status" -eq 0 ] || cat "$out/$c.err" >&2
-done
-echo "== summary ($out/summary.txt)"
-cat "$out/summary.txt"
+run_summary "$out" "$conf" $clients
+run_report "$out" "$status" $clients
 exit "$status"

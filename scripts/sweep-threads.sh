@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Sweeps client threads (and protocols) over a local cluster and tabulates the results.
-#   scripts/sweep-threads.sh [-c conf] [-t "1 2 4 8 16"] [-r reps] [-p "curp curpho curpht"] [-o outdir] [-h]
-# One scripts/run-local.sh run per protocol x threads x repetition (each run is a fresh cluster).
+# Sweeps client threads (and protocols) over a cluster and tabulates the results.
+#   scripts/sweep-threads.sh [-d] [-c conf] [-t "1 2 4 8 16"] [-r reps] [-p "curp curpho curpht"]
+#                            [-l latency] [-o outdir] [-h]
+# One scripts/run-local.sh run per protocol x threads x repetition (each run is a fresh cluster);
+# with -d, one scripts/run-multi-client.sh -d run instead: every role on the host its conf line
+# names, over ssh (SSH_USER, SSH_OPTS, REMOTE_DIR... as that script's header says).
 # Writes <outdir>/results.csv with the columns
 #   protocol,threads,rep,throughput,s_p50,s_p99,w_p50,w_p99,fast_fraction
 # (latencies in ms from each run's merged samples; fast_fraction = fast / all strong completions)
@@ -9,20 +12,24 @@
 # "1 2 4 8 16", 3 repetitions, the conf's protocol, results/sweep-<timestamp>.
 set -euo pipefail
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 conf="$top/conf/local.conf"
 threads="1 2 4 8 16"
 reps=3
 protocols=""
+latency=()
 out=""
-while getopts "c:t:r:p:o:h" opt; do
+runner=("$top/scripts/run-local.sh")
+while getopts "dc:t:r:p:l:o:h" opt; do
 	case "$opt" in
 	c) conf=$OPTARG ;;
 	t) threads=$OPTARG ;;
 	r) reps=$OPTARG ;;
 	p) protocols=$OPTARG ;;
+	l) latency=(-l "$OPTARG") ;;
+	d) runner=("$top/scripts/run-multi-client.sh" -d) ;;
 	o) out=$OPTARG ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -54,7 +61,7 @@ for p in $protocols; do
 			popt=()
 			[ "$p" = conf ] || popt=(-p "$p")
 			echo "sweep: protocol $p, $t threads, repetition $rep" >&2
-			if ! "$top/scripts/run-local.sh" -c "$conf" -t "$t" "${popt[@]}" -o "$run" >"$run.out" 2>&1; then
+			if ! "${runner[@]}" -c "$conf" -t "$t" "${popt[@]}" "${latency[@]}" -o "$run" >"$run.out" 2>&1; then
 				echo "sweep: run failed, see $run.out" >&2
 				echo "$p,$t,$rep,0,0,0,0,0,0" >>"$csv"
 				continue

@@ -256,10 +256,12 @@ bool h_deliver(struct harness *h, enum h_chan_kind k, int a, int b)
 	case H_PEER:
 		core_on_peer(h->cores[b], a, mp, h->now);
 		core_flush(h->cores[b], h->now);
+		h->gen[b]++;
 		break;
 	case H_C2R:
 		core_on_client(h->cores[b], (uint64_t)a + 1, mp, h->now);
 		core_flush(h->cores[b], h->now);
+		h->gen[b]++;
 		break;
 	case H_R2C:
 		session_on_msg(h->sess[b], a, mp, h->now);
@@ -343,6 +345,7 @@ void h_restart_fresh(struct harness *h, int r)
 	h_new_core(h, r, true);
 	if (h->view > 0)
 		core_view_change(h->cores[r], h->view, h->leader, h->now);
+	h->gen[r]++;
 	h->down[r] = false;
 }
 
@@ -354,8 +357,10 @@ void h_view_change(struct harness *h, uint64_t view, int leader)
 		if (!h->down[r])
 			core_view_change(h->cores[r], view, leader, h->now);
 	for (int r = 0; r < h->n; r++)
-		if (!h->down[r])
+		if (!h->down[r]) {
 			core_flush(h->cores[r], h->now);
+			h->gen[r]++;
+		}
 }
 
 void h_advance(struct harness *h, uint64_t ns)
@@ -366,6 +371,7 @@ void h_advance(struct harness *h, uint64_t ns)
 			continue;
 		core_tick(h->cores[r], h->now);
 		core_flush(h->cores[r], h->now);
+		h->gen[r]++;
 	}
 	for (int s = 0; s < h->nsess; s++)
 		session_tick(h->sess[s], h->now);
@@ -375,8 +381,10 @@ void h_drain(struct harness *h)
 {
 	for (long i = 0; i < 50000000L; i++) {
 		if (!h_step(h)) {
-			for (int r = 0; r < h->n; r++)
+			for (int r = 0; r < h->n; r++) {
 				core_flush(h->cores[r], h->now);
+				h->gen[r]++;
+			}
 			if (!h_step(h))
 				return;
 		}
@@ -395,8 +403,10 @@ void h_drain_peers(struct harness *h)
 			for (int b = 0; b < h->n; b++)
 				while (h_deliver(h, H_PEER, a, b))
 					any = true;
-		for (int r = 0; r < h->n; r++)
+		for (int r = 0; r < h->n; r++) {
 			core_flush(h->cores[r], h->now);
+			h->gen[r]++;
+		}
 		if (!any)
 			return;
 	}

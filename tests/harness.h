@@ -53,6 +53,10 @@ struct harness {
 	struct common_rng rng;
 	uint64_t now;
 	uint64_t delivered;
+	/* bumped whenever the harness calls into replica r's core (a delivery, a tick, a flush, a
+	 * view change, a restart): what a caller derived from that core's state is current while
+	 * gen[r] has not moved (a caller that calls a core itself bumps it too) */
+	uint64_t gen[H_MAX_REPLICAS];
 	bool intake[H_MAX_REPLICAS];
 	struct proto_limits lim;
 	struct proto_msg msg;  /* delivery scratch (large: kept off the stack) */

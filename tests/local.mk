@@ -35,42 +35,62 @@ SIM_LIBS = client/libsession.a proto/libproto.a verify/libverify.a desc/libdesc.
 SIM_MUTANTS = tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
 	tests/sim_mutant_exec_on_timeout tests/sim_mutant_no_conflict_check \
 	tests/sim_mutant_no_replay tests/sim_mutant_no_fencing \
-	tests/sim_mutant_double_exec_history
+	tests/sim_mutant_double_exec_history tests/sim_mutant_scan_short \
+	tests/sim_mutant_scan_stale
+SIM_SOURCES = tests/sim.c tests/sim_check.c tests/sim.h tests/harness.c tests/harness.h
 check_PROGRAMS += tests/test_sim $(SIM_MUTANTS)
 TESTS += tests/test_sim $(SIM_MUTANTS)
-tests_test_sim_SOURCES = tests/sim.c tests/harness.c tests/harness.h
+tests_test_sim_SOURCES = $(SIM_SOURCES)
 tests_test_sim_LDADD = replica/libcore.a $(SIM_LIBS)
-tests_sim_mutant_stale_spec_SOURCES = tests/sim.c tests/harness.c $(CORE_SOURCES)
+tests_sim_mutant_stale_spec_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
 tests_sim_mutant_stale_spec_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_STALE_SPEC \
 	-DCURPKV_MUTANT='"stale speculative value"'
 tests_sim_mutant_stale_spec_LDADD = $(SIM_LIBS)
-tests_sim_mutant_double_exec_SOURCES = tests/sim.c tests/harness.c $(CORE_SOURCES)
+tests_sim_mutant_double_exec_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
 tests_sim_mutant_double_exec_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_DOUBLE_EXEC \
 	-DCURPKV_MUTANT='"retried cid executed twice"'
 tests_sim_mutant_double_exec_LDADD = $(SIM_LIBS)
 # the same mutant against the recorded histories only (no execution counts, slots or digests):
 # the exactly-once append check must catch it
-tests_sim_mutant_double_exec_history_SOURCES = tests/sim.c tests/harness.c $(CORE_SOURCES)
+tests_sim_mutant_double_exec_history_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
 tests_sim_mutant_double_exec_history_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_DOUBLE_EXEC \
 	-DCURPKV_SIM_BLACKBOX -DCURPKV_MUTANT_EXPECT='"exactly once"' \
 	-DCURPKV_MUTANT='"retried cid executed twice (histories only)"'
 tests_sim_mutant_double_exec_history_LDADD = $(SIM_LIBS)
-tests_sim_mutant_exec_on_timeout_SOURCES = tests/sim.c tests/harness.c $(CORE_SOURCES)
+tests_sim_mutant_exec_on_timeout_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
 tests_sim_mutant_exec_on_timeout_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_EXEC_ON_TIMEOUT \
 	-DCURPKV_MUTANT='"execution on timeout"'
 tests_sim_mutant_exec_on_timeout_LDADD = $(SIM_LIBS)
-tests_sim_mutant_no_conflict_check_SOURCES = tests/sim.c tests/harness.c $(CORE_SOURCES)
+tests_sim_mutant_no_conflict_check_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
 tests_sim_mutant_no_conflict_check_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_CONFLICT_CHECK \
 	-DCURPKV_MUTANT='"no witness conflict check"'
 tests_sim_mutant_no_conflict_check_LDADD = $(SIM_LIBS)
-tests_sim_mutant_no_replay_SOURCES = tests/sim.c tests/harness.c $(CORE_SOURCES)
+tests_sim_mutant_no_replay_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
 tests_sim_mutant_no_replay_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_REPLAY \
 	-DCURPKV_MUTANT='"no witness replay"'
 tests_sim_mutant_no_replay_LDADD = $(SIM_LIBS)
-tests_sim_mutant_no_fencing_SOURCES = tests/sim.c tests/harness.c $(CORE_SOURCES)
+tests_sim_mutant_no_fencing_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
 tests_sim_mutant_no_fencing_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_FENCING \
 	-DCURPKV_MUTANT='"no fencing"' -DCURPKV_MUTANT_SEEDS=600
 tests_sim_mutant_no_fencing_LDADD = $(SIM_LIBS)
+# Mutants of what the sessions return (the cores are the real ones): SCAN results altered on
+# their way to the history, which the SCAN checks (tests/sim_check.c) must catch.
+tests_sim_mutant_scan_short_SOURCES = $(SIM_SOURCES)
+tests_sim_mutant_scan_short_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_SCAN=1 \
+	-DCURPKV_MUTANT_EXPECT='"strong SCAN"' -DCURPKV_MUTANT='"strong SCAN missing its last pair"'
+tests_sim_mutant_scan_short_LDADD = replica/libcore.a $(SIM_LIBS)
+tests_sim_mutant_scan_stale_SOURCES = $(SIM_SOURCES)
+tests_sim_mutant_scan_stale_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_SCAN=2 \
+	-DCURPKV_MUTANT_EXPECT='"weak SCAN"' -DCURPKV_MUTANT='"weak SCAN with a stale value"'
+tests_sim_mutant_scan_stale_LDADD = replica/libcore.a $(SIM_LIBS)
+
+# The distributed mode of scripts/run-multi-client.sh end to end, through an sshd the test starts
+# itself on 127.0.0.40-43 (skipped with a message where sshd cannot run). A shell test: automake's
+# default driver (exit 0 = PASS, 77 = SKIP), not the TAP driver of the cmocka programs.
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = bash
+TESTS += tests/test_dist.sh
+EXTRA_DIST += tests/test_dist.sh
 
 # The nemesis on real processes (scripts/nemesis.sh): one 30-second run per protocol on 3
 # replicas against the tree's curpkv, after a check of its lost-write counter (TAP).

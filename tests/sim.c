@@ -1,101 +1,41 @@
 /* Deterministic simulation (TESTING.md tier 2): the protocol cores of N replicas and several
  * client sessions in one process over the harness's seeded channels, with message loss,
- * duplication, reordering across connections and follower crashes (never more than f down at
- * once; a crashed follower keeps its state: see h_crash), in simulated time. Each run's history
- * is checked: a slot certificate (every strong read returns the latest write ordered before it;
- * strong operations ordered consistently with real time; per session read-your-writes,
- * monotonic reads and monotonic writes, for weak operations too), the per-key linearizability
- * checker over the strong operations and weak writes, weak reads only of written values,
- * exactly-once execution, and identical replicas at the end.
+ * duplication, reordering across connections, follower and leader crashes, leaders cut off
+ * from the replicas, state-losing restarts and state transfers (never more than f down at
+ * once), in simulated time. Two workloads ("profiles", tests/sim.h): 4 sessions on 3 hot keys,
+ * and 8 pipelined sessions on 16-64 keys with SCANs. Each run's history is checked
+ * (tests/sim_check.c): a slot certificate (every strong read and SCAN returns what the writes
+ * ordered before it left; strong operations ordered consistently with real time; per session
+ * read-your-writes, monotonic reads and writes, writes-follow-reads, weak operations and each
+ * key a SCAN covered included; a weak SCAN returns the state of some log prefix executed by
+ * its completion), the per-key linearizability checker over the strong operations and weak
+ * writes, the causal checker (window-1 runs), reads only of written values, exactly-once
+ * execution, and identical replicas at the end.
  *
- *   tests/test_sim                     the make-check sweep (TAP)
- *   tests/test_sim --seeds A-B [--protocol P] [--n N]   more seeds (scripts/sim.sh)
- *   tests/test_sim --seed S --protocol P --n N [-v]     replay one run exactly
+ *   tests/test_sim                     the make-check sweep (TAP): seeds 1-60 of both profiles,
+ *                                      then the regression seeds
+ *   tests/test_sim --seeds A-B [--protocol P] [--n N] [--profile 1|2|both] [--keep-going]
+ *                                      more seeds (scripts/sim.sh; profile 1 unless told);
+ *                                      with --keep-going every seed runs and each failing one
+ *                                      is printed
+ *   tests/test_sim --seed S --protocol P --n N [--profile X] [-v]   replay one run exactly
  * A mutant build (-DCURPKV_MUTANT_*, tests/sim_mutant_*) instead succeeds when some seed fails.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "tests/harness.h"
-#include "verify/verify.h"
+#include "common/hash.h"
+#include "tests/sim.h"
 
-#define SIM_KEYS    3
-#define SIM_MAX_OPS 4096
-/* curp runs also APPEND to one more key (the exactly-once workload): elements of SIM_ELEM
- * characters, "<session><seq>" */
-#define SIM_APPEND_KEY SIM_KEYS
-#define SIM_ELEM       8
-
-struct sim_op {
-	int sess;
-	uint64_t seq;
-	uint8_t op; /* PROTO_OP_GET / PUT / DEL / APPEND */
-	bool weak;
-	uint64_t key;
-	char val[32];
-	bool done;
-	enum session_result res;
-	char result[SIM_ELEM * 168]; /* an append list: every op of the run fits */
-	bool found;
-	uint64_t invoke, complete, ordered_at;
-	uint64_t slot;		       /* where it executed (the same at every replica: checked) */
-	bool has_slot;		       /* executed somewhere */
-	uint8_t execs[H_MAX_REPLICAS]; /* executions per replica (exactly once: checked) */
-};
-
-struct sim_cfg {
-	enum conf_protocol protocol;
-	int n;
-	int nsess;
-	uint32_t window;
-	int ops_per_session;
-	uint32_t weak_pct;
-	uint32_t loss_ppm, dup_ppm;
-	uint32_t crash_per_million_steps;
-	uint32_t leader_crash_per_million_steps; /* the leader: a view change follows */
-	uint32_t amnesia_pct; /* restarts that lose the replica's state (a new process) */
-	uint32_t log_cap;     /* replicas' log ring (small: state transfers happen) */
-};
-
-struct sim {
-	struct harness h;
-	struct sim_cfg cfg;
-	struct common_rng rng;
-	struct sim_op ops[SIM_MAX_OPS];
-	int nops;
-	int by_seq[H_MAX_SESSIONS][SIM_MAX_OPS + 1]; /* session seq -> op index (+1; 0 = none) */
-	int issued[H_MAX_SESSIONS], inflight[H_MAX_SESSIONS];
-	uint64_t up_at[H_MAX_REPLICAS]; /* replicas down (h.down) come back at this time */
-	int ndown;
-	uint64_t crashes;		  /* faults injected */
-	uint64_t leader_crashes;	  /* of them, the leader's */
-	uint64_t amnesia;		  /* restarts with the state lost */
-	uint64_t isolations;		  /* leaders cut off from the replicas, not from clients */
-	uint64_t snapshots;		  /* state transfers installed */
-	uint64_t view;			  /* current view */
-	uint64_t vc_at;			  /* a view change is due at this time (0: none) */
-	uint64_t told_at[H_MAX_SESSIONS]; /* when each session learns the view (0: told) */
-	uint64_t view_changes, recovered;
-	char why[512];			/* first failed check */
-	int causal_checked;		/* runs whose history also went through verify_causal */
-	uint64_t appends, append_reads; /* checked by verify_appends */
-	bool verbose;
-};
-
-static bool failf(struct sim *s, const char *fmt, ...)
-{
-	if (s->why[0] == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(s->why, sizeof s->why, fmt, ap);
-		va_end(ap);
-	}
-	return false;
-}
+/* Independent streams of a seed for profile 2 (xor-ed into it before mixing). */
+#define SIM_P2_CFG_SALT 0x70726f66696c6532ull /* "profile2" */
+#define SIM_P2_RUN_SALT 0x72756e2d73747265ull
+#define SIM_P2_NET_SALT 0x6e65742d73747265ull
 
 static void op_done(void *arg, uint64_t seq, enum session_result res, enum session_path path,
 		    const uint8_t *value, uint32_t vlen)
@@ -106,10 +46,14 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	o->done = true;
 	o->res = res;
 	o->found = res == SESSION_OK && o->op == PROTO_OP_GET;
-	if (o->found) {
-		uint32_t n = vlen < sizeof o->result - 1 ? vlen : (uint32_t)sizeof o->result - 1;
-		memcpy(o->result, value, n);
-		o->result[n] = 0;
+	if (o->found || (res == SESSION_OK && o->op == PROTO_OP_SCAN)) {
+		o->result = malloc((size_t)vlen + 1);
+		if (o->result == NULL)
+			abort(); /* (a test: no way to go on without the result) */
+		if (vlen)
+			memcpy(o->result, value, vlen);
+		o->result[vlen] = 0;
+		o->rlen = vlen;
 	}
 }
 
@@ -128,20 +72,61 @@ static void on_executed(struct harness *h, int r, int sess, uint64_t seq, uint64
 {
 	struct sim *s = h->user;
 	if (seq > SIM_MAX_OPS || s->by_seq[sess][seq] == 0) {
-		failf(s, "replica %d executed session %d seq %" PRIu64 ", never submitted", r, sess,
-		      seq);
+		sim_failf(s, "replica %d executed session %d seq %" PRIu64 ", never submitted", r,
+			  sess, seq);
 		return;
 	}
 	struct sim_op *o = &s->ops[s->by_seq[sess][seq] - 1];
+	if (o->exec_at == 0 || h->now < o->exec_at)
+		o->exec_at = h->now;
 #ifndef CURPKV_SIM_BLACKBOX /* (a build that checks the histories only) */
 	if (++o->execs[r] > 1)
-		failf(s, "replica %d executed session %d seq %" PRIu64 " twice", r, sess, seq);
+		sim_failf(s, "replica %d executed session %d seq %" PRIu64 " twice", r, sess, seq);
 	if (o->has_slot && o->slot != slot)
-		failf(s, "session %d seq %" PRIu64 " executed at slots %" PRIu64 " and %" PRIu64,
-		      sess, seq, o->slot, slot);
+		sim_failf(s,
+			  "session %d seq %" PRIu64 " executed at slots %" PRIu64 " and %" PRIu64,
+			  sess, seq, o->slot, slot);
 #endif
 	o->slot = slot;
 	o->has_slot = true;
+}
+
+/* Profile 1's draws: the regression seeds replay only while these stay exactly as they are. */
+static void draw_p1(struct sim *s, struct sim_op *o)
+{
+	struct sim_cfg *c = &s->cfg;
+	o->weak = c->protocol != CONF_PROTO_CURP && common_rng_coin(&s->rng, c->weak_pct);
+	uint64_t r = common_rng_below(&s->rng, 100);
+	o->op = r < 50 ? PROTO_OP_GET : r < 92 ? PROTO_OP_PUT : PROTO_OP_DEL;
+	o->key = common_rng_below(&s->rng, c->nkeys);
+	if (c->protocol == CONF_PROTO_CURP && common_rng_coin(&s->rng, c->append_pct)) {
+		o->key = c->nkeys; /* (other protocols draw as before: same runs) */
+		o->op = r < 40 ? PROTO_OP_GET : PROTO_OP_APPEND;
+	}
+}
+
+/* Profile 2: 35% reads, scan_pct% SCANs, 40% puts, the rest deletes; a third of the keys drawn
+ * among 4 hot ones (conflicts), the others over every key; a SCAN asks for 1..max_scan keys
+ * (short ones more often) from its key, so it may run past the last key or into curp's append
+ * key. */
+static void draw_p2(struct sim *s, struct sim_op *o)
+{
+	struct sim_cfg *c = &s->cfg;
+	o->weak = c->protocol != CONF_PROTO_CURP && common_rng_coin(&s->rng, c->weak_pct);
+	uint64_t r = common_rng_below(&s->rng, 100);
+	o->op = r < 35		       ? PROTO_OP_GET
+		: r < 35 + c->scan_pct ? PROTO_OP_SCAN
+		: r < 75 + c->scan_pct ? PROTO_OP_PUT
+				       : PROTO_OP_DEL;
+	o->key = common_rng_coin(&s->rng, 33) ? common_rng_below(&s->rng, 4)
+					      : common_rng_below(&s->rng, c->nkeys);
+	if (o->op == PROTO_OP_SCAN) {
+		o->count = 1 + (uint32_t)common_rng_below(
+				   &s->rng, 1 + common_rng_below(&s->rng, c->max_scan));
+	} else if (c->protocol == CONF_PROTO_CURP && common_rng_coin(&s->rng, c->append_pct)) {
+		o->key = c->nkeys;
+		o->op = r < 40 ? PROTO_OP_GET : PROTO_OP_APPEND;
+	}
 }
 
 static void issue(struct sim *s, int sess)
@@ -153,18 +138,14 @@ static void issue(struct sim *s, int sess)
 	struct sim_op *o = &s->ops[s->nops];
 	memset(o, 0, sizeof *o);
 	o->sess = sess;
-	o->weak = c->protocol != CONF_PROTO_CURP && common_rng_coin(&s->rng, c->weak_pct);
-	uint64_t r = common_rng_below(&s->rng, 100);
-	o->op = r < 50 ? PROTO_OP_GET : r < 92 ? PROTO_OP_PUT : PROTO_OP_DEL;
-	o->key = common_rng_below(&s->rng, SIM_KEYS);
-	if (c->protocol == CONF_PROTO_CURP && common_rng_coin(&s->rng, 30)) {
-		o->key = SIM_APPEND_KEY; /* (other protocols draw as before: same runs) */
-		o->op = r < 40 ? PROTO_OP_GET : PROTO_OP_APPEND;
-	}
+	if (c->profile == 1)
+		draw_p1(s, o);
+	else
+		draw_p2(s, o);
 	uint8_t key[8];
 	for (int i = 0; i < 8; i++)
 		key[i] = (uint8_t)(o->key >> (56 - 8 * i));
-	struct proto_cmd cmd = {.op = o->op, .key = key, .klen = 8};
+	struct proto_cmd cmd = {.op = o->op, .key = key, .klen = 8, .scan_count = o->count};
 	if (o->op == PROTO_OP_APPEND) {
 		snprintf(o->val, sizeof o->val, "%02d%06d", sess, s->issued[sess] + 1);
 		cmd.val = (const uint8_t *)o->val;
@@ -179,13 +160,15 @@ static void issue(struct sim *s, int sess)
 	int64_t seq = o->weak ? session_submit_weak(s->h.sess[sess], &cmd, op_done, o, s->h.now)
 			      : session_submit(s->h.sess[sess], &cmd, op_done, o, s->h.now);
 	if (seq == -EAGAIN)
-		return; /* HO: weak writes not yet executed fill the window */
+		return; /* HO: the write set fills the session's ring, or a write it read is
+			   unordered */
 	if (seq <= 0 || seq > SIM_MAX_OPS) {
-		failf(s, "submit returned %" PRId64, seq);
+		sim_failf(s, "submit returned %" PRId64, seq);
 		return;
 	}
 	o->seq = (uint64_t)seq;
 	s->by_seq[sess][seq] = s->nops + 1;
+	s->pend[s->npend++] = s->nops;
 	s->nops++;
 	s->issued[sess]++;
 	s->inflight[sess]++;
@@ -200,24 +183,82 @@ static bool all_done(struct sim *s)
 	return true;
 }
 
+#ifdef CURPKV_MUTANT_SCAN
+/* A mutant of what the sessions return, not of the cores (tests/sim_mutant_scan_*): the SCAN
+ * checks must catch a result altered on its way to the history. 1: a strong SCAN loses its
+ * last pair; 2: a weak SCAN's last pair gets the value of the first PUT of its key instead. */
+static void corrupt_scan(struct sim *s, struct sim_op *o)
+{
+	uint32_t off = 0, last = 0, klen, vlen;
+	const uint8_t *k, *v;
+	int np = 0;
+	while (proto_scan_next((const uint8_t *)o->result, o->rlen, &off, &k, &klen, &v, &vlen) ==
+	       1) {
+		last = off - (uint32_t)proto_scan_pair_size(klen, vlen);
+		np++;
+	}
+	if (np == 0 || o->weak != (CURPKV_MUTANT_SCAN == 2))
+		return;
+	if (CURPKV_MUTANT_SCAN == 1) {
+		o->rlen = last;
+		return;
+	}
+	uint64_t key = 0;
+	for (uint32_t i = 0; i < klen; i++)
+		key = key << 8 | k[i];
+	for (int i = 0; i < s->nops; i++) {
+		const struct sim_op *w = &s->ops[i];
+		if (w->op != PROTO_OP_PUT || w->key != key)
+			continue;
+		if (strlen(w->val) == vlen && !memcmp(w->val, v, vlen))
+			return; /* (the first PUT's value already) */
+		uint8_t kb[8];
+		memcpy(kb, k, 8);
+		size_t need = last + proto_scan_pair_size(8, (uint32_t)strlen(w->val)) + 1;
+		char *r = realloc(o->result, need);
+		if (r == NULL)
+			abort();
+		o->result = r;
+		o->rlen = last + (uint32_t)proto_scan_put((uint8_t *)r + last, kb, 8,
+							  (const uint8_t *)w->val,
+							  (uint32_t)strlen(w->val));
+		r[o->rlen] = 0;
+		return;
+	}
+}
+#endif
+
 /* Collects completions (callbacks only mark ops done) and stamps their completion time. */
 static void reap(struct sim *s)
 {
-	for (int i = 0; i < s->nops; i++) {
-		struct sim_op *o = &s->ops[i];
-		if (o->done && o->complete == 0) {
-			o->complete = s->h.now;
-			s->inflight[o->sess]--;
+	for (int i = 0; i < s->npend;) {
+		struct sim_op *o = &s->ops[s->pend[i]];
+		if (!o->done) {
+			i++;
+			continue;
 		}
+		o->complete = s->h.now;
+		s->inflight[o->sess]--;
+#ifdef CURPKV_MUTANT_SCAN
+		if (o->op == PROTO_OP_SCAN && o->res == SESSION_OK)
+			corrupt_scan(s, o);
+#endif
+		s->pend[i] = s->pend[--s->npend]; /* (the order of the list does not matter) */
 	}
 }
 
 /* A replica restarted without its state counts as down until it has rejoined (7.3). */
 static bool rejoining(struct sim *s, int r)
 {
-	struct core_stats st;
-	core_get_stats(s->h.cores[r], &st);
-	return !s->h.down[r] && st.rejoining;
+	if (s->h.down[r])
+		return false;
+	if (s->rejoin_gen[r] != s->h.gen[r] + 1) { /* (asked every step: read once per change) */
+		struct core_stats st;
+		core_get_stats(s->h.cores[r], &st);
+		s->rejoin[r] = st.rejoining;
+		s->rejoin_gen[r] = s->h.gen[r] + 1;
+	}
+	return s->rejoin[r];
 }
 
 static void faults(struct sim *s)
@@ -323,320 +364,6 @@ static void faults(struct sim *s)
 	}
 }
 
-/* ---- checks ------------------------------------------------------------------------------- */
-
-/* The write whose value a read returned (NULL: none / not found). */
-static const struct sim_op *read_from(const struct sim *s, const struct sim_op *r)
-{
-	if (!r->found)
-		return NULL;
-	for (int i = 0; i < s->nops; i++) {
-		const struct sim_op *w = &s->ops[i];
-		if (w->op == PROTO_OP_PUT && w->key == r->key && !strcmp(w->val, r->result))
-			return w;
-	}
-	return r; /* a value nobody wrote: flagged by the caller */
-}
-
-static bool ok_result(const struct sim_op *o)
-{
-	return o->done && (o->res == SESSION_OK || o->res == SESSION_NOT_FOUND);
-}
-
-/* A delete of key ordered after slot `after` (and before `before`): what can explain a read that
- * found nothing where an earlier write left a value. */
-static bool del_between(const struct sim *s, uint64_t key, uint64_t after, uint64_t before)
-{
-	for (int k = 0; k < s->nops; k++) {
-		const struct sim_op *d = &s->ops[k];
-		if (d->key == key && d->op == PROTO_OP_DEL && d->slot > after && d->slot < before)
-			return true;
-	}
-	return false;
-}
-
-static bool akey(const struct sim_op *o)
-{
-	return o->key == SIM_APPEND_KEY;
-}
-
-/* The append key's list just before slot `before`: its appends in slot order. */
-static void list_before(const struct sim *s, uint64_t before, char *out, size_t cap)
-{
-	size_t n = 0;
-	uint64_t last = 0;
-	bool first = true;
-	out[0] = 0;
-	for (;;) {
-		const struct sim_op *next = NULL;
-		for (int j = 0; j < s->nops; j++) {
-			const struct sim_op *w = &s->ops[j];
-			if (akey(w) && w->op == PROTO_OP_APPEND && w->has_slot &&
-			    w->slot < before && (first || w->slot > last) &&
-			    (next == NULL || w->slot < next->slot))
-				next = w;
-		}
-		if (next == NULL || n + SIM_ELEM >= cap)
-			return;
-		memcpy(out + n, next->val, SIM_ELEM);
-		n += SIM_ELEM;
-		out[n] = 0;
-		last = next->slot;
-		first = false;
-	}
-}
-
-static bool check_verified(struct sim *s);
-
-/* The white-box checks: they use the slots where the replicas executed each command. */
-static bool check_slots(struct sim *s)
-{
-	/* reads return written values; writes and strong ops have unique slots */
-	for (int i = 0; i < s->nops; i++) {
-		const struct sim_op *o = &s->ops[i];
-		if (o->op == PROTO_OP_GET && !akey(o) && read_from(s, o) == o)
-			return failf(
-			    s, "read of a value never written: session %d seq %" PRIu64 " got '%s'",
-			    o->sess, o->seq, o->result);
-		bool slotted = !o->weak || o->op != PROTO_OP_GET;
-		if (slotted && !o->has_slot)
-			return failf(s, "session %d seq %" PRIu64 " completed without a slot",
-				     o->sess, o->seq);
-		for (int j = i + 1; slotted && j < s->nops; j++)
-			if (s->ops[j].has_slot && s->ops[j].slot == o->slot)
-				return failf(s, "two commands at slot %" PRIu64, o->slot);
-	}
-	/* the certificate: a strong read returns exactly the latest write ordered before it (of
-	 * the append key: the appends ordered before it, in order) */
-	for (int i = 0; i < s->nops; i++) {
-		const struct sim_op *a = &s->ops[i];
-		if (a->weak || a->op != PROTO_OP_GET)
-			continue;
-		if (akey(a)) {
-			static char want[sizeof a->result];
-			list_before(s, a->slot, want, sizeof want);
-			if (strcmp(want, a->found ? a->result : ""))
-				return failf(
-				    s,
-				    "strong read session %d seq %" PRIu64 " (slot %" PRIu64
-				    ") of the append key returned '%s', the appends before "
-				    "it make '%s'",
-				    a->sess, a->seq, a->slot, a->found ? a->result : "", want);
-			continue;
-		}
-		const struct sim_op *want = NULL;
-		for (int j = 0; j < s->nops; j++) {
-			const struct sim_op *w = &s->ops[j];
-			if (w->key == a->key && w->op != PROTO_OP_GET && w->slot < a->slot &&
-			    (want == NULL || w->slot > want->slot))
-				want = w;
-		}
-		bool want_found = want && want->op == PROTO_OP_PUT;
-		if (a->found != want_found || (a->found && strcmp(a->result, want->val) != 0))
-			return failf(
-			    s,
-			    "strong read session %d seq %" PRIu64 " (slot %" PRIu64
-			    ") returned '%s', the latest write before it left '%s' (slot %" PRIu64
-			    ")",
-			    a->sess, a->seq, a->slot, a->found ? a->result : "",
-			    want_found ? want->val : "", want ? want->slot : 0);
-	}
-	/* real time between strong ops; per session and key: monotonic writes, read-your-writes,
-	 * monotonic reads, writes-follow-reads (weak operations included) */
-	for (int i = 0; i < s->nops; i++) {
-		const struct sim_op *a = &s->ops[i];
-		for (int j = 0; j < s->nops; j++) {
-			const struct sim_op *b = &s->ops[j];
-			if (i == j || a->complete >= b->invoke)
-				continue; /* a completed before b was invoked */
-			/* per key, for conflicting commands (linearizability is local, and reads
-			 * commute: a view change may replay commands that completed on the fast
-			 * path in another order, but never two that conflict) */
-			if (!a->weak && !b->weak && a->key == b->key &&
-			    (a->op != PROTO_OP_GET || b->op != PROTO_OP_GET) && a->slot > b->slot)
-				return failf(s,
-					     "real time: slot %" PRIu64
-					     " completed before slot %" PRIu64 " was invoked",
-					     a->slot, b->slot);
-			if (a->sess != b->sess || a->key != b->key || akey(a))
-				continue; /* (the append key: its certificate says it all) */
-			bool aw = a->op != PROTO_OP_GET, bw = b->op != PROTO_OP_GET;
-			const struct sim_op *ra = aw ? NULL : read_from(s, a);
-			if (aw && bw && a->slot > b->slot)
-				return failf(s,
-					     "monotonic writes: session %d seq %" PRIu64
-					     " ordered before seq %" PRIu64,
-					     a->sess, b->seq, a->seq);
-			if (!aw && bw && ra && ra->slot > b->slot)
-				return failf(s,
-					     "writes follow reads: session %d seq %" PRIu64
-					     " ordered before the write seq %" PRIu64 " read",
-					     a->sess, b->seq, a->seq);
-			if (bw)
-				continue;
-			/* b is a read: it must not go behind what the session wrote or saw */
-			const struct sim_op *rb = read_from(s, b);
-			uint64_t floor = aw ? a->slot : ra ? ra->slot : 0;
-			bool floor_found = aw ? a->op == PROTO_OP_PUT : ra != NULL;
-			uint64_t limit = b->weak ? UINT64_MAX : b->slot;
-			if (!aw && ra == NULL)
-				continue; /* a found nothing: no floor */
-			if (rb ? rb->slot < floor
-			       : (floor_found && !del_between(s, a->key, floor, limit)))
-				return failf(s,
-					     "session %d: read seq %" PRIu64
-					     " returned '%s' (slot %" PRIu64
-					     "), behind its seq %" PRIu64 " (slot %" PRIu64 ")",
-					     a->sess, b->seq, rb ? rb->val : "nothing",
-					     rb ? rb->slot : 0, a->seq, floor);
-		}
-	}
-	return true;
-}
-
-static bool check_history(struct sim *s)
-{
-	/* every op completed with a real answer (no leader faults: nothing may time out) */
-	for (int i = 0; i < s->nops; i++)
-		if (!ok_result(&s->ops[i]))
-			return failf(s, "op %d (session %d seq %" PRIu64 ") ended %d", i,
-				     s->ops[i].sess, s->ops[i].seq, s->ops[i].res);
-#ifndef CURPKV_SIM_BLACKBOX
-	if (!check_slots(s))
-		return false;
-#else
-	(void)check_slots;
-#endif
-	return check_verified(s);
-}
-
-/* The checks of the recorded history alone (verify/): what a user's history file gets. */
-static bool check_verified(struct sim *s)
-{
-	/* per-key linearizability of the strong ops and the weak writes (each taking effect
-	 * between its invocation and the moment its slot was known) */
-	struct verify_history vh = {0};
-	for (int i = 0; i < s->nops; i++) {
-		const struct sim_op *o = &s->ops[i];
-		if (o->weak && o->op == PROTO_OP_GET)
-			continue;
-		struct verify_op v = {.session = (uint64_t)o->sess,
-				      .seq = o->seq,
-				      .kind = o->op == PROTO_OP_GET	 ? VERIFY_GET
-					      : o->op == PROTO_OP_PUT	 ? VERIFY_PUT
-					      : o->op == PROTO_OP_APPEND ? VERIFY_APPEND
-									 : VERIFY_DEL,
-				      .invoke_ns = o->invoke,
-				      .complete_ns = o->weak ? o->ordered_at : o->complete,
-				      .status = VERIFY_OK,
-				      .line =
-					  i + 1}; /* the checkers' "line": the -v listing's op */
-		char hex[40];
-		snprintf(hex, sizeof hex, "%016" PRIx64, o->key);
-		v.key = strdup(hex);
-		if (o->op == PROTO_OP_PUT || o->op == PROTO_OP_APPEND) {
-			char *x = malloc(2 * strlen(o->val) + 1);
-			for (size_t k = 0; k < strlen(o->val); k++)
-				sprintf(x + 2 * k, "%02x", (unsigned char)o->val[k]);
-			x[2 * strlen(o->val)] = 0;
-			v.value = x;
-		}
-		if (o->op == PROTO_OP_GET && o->found) {
-			char *x = malloc(2 * strlen(o->result) + 1);
-			for (size_t k = 0; k < strlen(o->result); k++)
-				sprintf(x + 2 * k, "%02x", (unsigned char)o->result[k]);
-			x[2 * strlen(o->result)] = 0;
-			v.result = x;
-		}
-		if (v.key == NULL || verify_add(&vh, &v) != 0)
-			abort();
-	}
-	struct verify_result vr;
-	enum verify_status st = verify_linearizable(&vh, 2000000, &vr);
-	struct verify_append_result ar;
-	enum verify_status ast = verify_appends(&vh, &ar);
-	verify_free(&vh);
-	if (st == VERIFY_FAIL)
-		return failf(s, "not linearizable: %s", vr.first_violation);
-	if (ast != VERIFY_OK)
-		return failf(s, "appends: %s", ar.first_violation);
-	s->appends += ar.appends;
-	s->append_reads += ar.reads;
-	/* the causal checker over every operation, when sessions ran one at a time; not for
-	 * curpht, whose guarantees are per key (docs/protocols.md, "curpht") */
-	if (s->cfg.window == 1 && s->cfg.protocol != CONF_PROTO_CURPHT) {
-		for (int i = 0; i < s->nops; i++) {
-			const struct sim_op *o = &s->ops[i];
-			if (akey(o))
-				continue; /* (list semantics: the append check's) */
-			struct verify_op v = {.session = (uint64_t)o->sess,
-					      .seq = o->seq,
-					      .kind = o->op == PROTO_OP_GET   ? VERIFY_GET
-						      : o->op == PROTO_OP_PUT ? VERIFY_PUT
-									      : VERIFY_DEL,
-					      .weak = o->weak,
-					      .invoke_ns = o->invoke,
-					      .complete_ns = o->complete,
-					      .status = VERIFY_OK,
-					      .line = i + 1};
-			char hexk[40];
-			snprintf(hexk, sizeof hexk, "%016" PRIx64, o->key);
-			v.key = strdup(hexk);
-			const char *b = o->op == PROTO_OP_PUT ? o->val
-					: o->found	      ? o->result
-							      : NULL;
-			if (b) {
-				char *x = malloc(2 * strlen(b) + 1);
-				for (size_t k = 0; k < strlen(b); k++)
-					sprintf(x + 2 * k, "%02x", (unsigned char)b[k]);
-				x[2 * strlen(b)] = 0;
-				if (o->op == PROTO_OP_PUT)
-					v.value = x;
-				else
-					v.result = x;
-			}
-			if (v.key == NULL || verify_add(&vh, &v) != 0)
-				abort();
-		}
-		struct verify_causal_result cr;
-		enum verify_status cs = verify_causal(&vh, &cr);
-		verify_free(&vh);
-		if (cs != VERIFY_OK)
-			return failf(s, "causal check: %s", cr.first_violation);
-		s->causal_checked++;
-	}
-	return true;
-}
-
-static bool check_replicas(struct sim *s)
-{
-	struct core_stats lst;
-	int L = s->h.leader;
-	core_get_stats(s->h.cores[L], &lst);
-#ifdef CURPKV_SIM_BLACKBOX
-	return true; /* (the histories only) */
-#endif
-	/* exactly once: nothing executes more often than it was submitted */
-	uint64_t slotted = 0;
-	for (int i = 0; i < s->nops; i++)
-		slotted += !(s->ops[i].weak && s->ops[i].op == PROTO_OP_GET);
-	if (lst.executed > slotted)
-		return failf(s, "%" PRIu64 " executions of %" PRIu64 " commands", lst.executed,
-			     slotted);
-	uint64_t d = core_digest(s->h.cores[L]);
-	for (int r = 0; r < s->cfg.n; r++) {
-		struct core_stats st;
-		core_get_stats(s->h.cores[r], &st);
-		if (core_digest(s->h.cores[r]) != d || st.exec_index != lst.exec_index)
-			return failf(s,
-				     "replica %d diverged: exec %" PRIu64 " vs %" PRIu64
-				     ", digest %016" PRIx64 " vs %016" PRIx64,
-				     r, st.exec_index, lst.exec_index, core_digest(s->h.cores[r]),
-				     d);
-	}
-	return true;
-}
-
 /* ---- one run ------------------------------------------------------------------------------ */
 
 static enum conf_protocol cur_proto;
@@ -647,6 +374,32 @@ static void cfg_fn(struct core_config *cfg)
 	cfg->log_cap = cur_log_cap;
 }
 
+/* Prints op i of the run for -v (a checker's "line N" is op N). */
+static void list_op(const struct sim *s, int i)
+{
+	const struct sim_op *o = &s->ops[i];
+	char arg[64], text[4096];
+	const char *res = o->found ? o->result : "-";
+	if (o->op == PROTO_OP_SCAN) { /* the pairs as key=value */
+		snprintf(arg, sizeof arg, "count %" PRIu32, o->count);
+		sim_scan_text(s, o, text, sizeof text);
+		res = text;
+	} else {
+		snprintf(arg, sizeof arg, "val '%s'", o->val);
+	}
+	fprintf(stderr,
+		"op %d: s%d seq %" PRIu64 " %s %s key %" PRIu64 " %s -> %d '%s' slot %s%" PRIu64
+		" [%" PRIu64 ", %" PRIu64 "] ordered %" PRIu64 "\n",
+		i + 1, o->sess, o->seq, o->weak ? "weak" : "strong",
+		o->op == PROTO_OP_GET	   ? "get"
+		: o->op == PROTO_OP_APPEND ? "append"
+		: o->op == PROTO_OP_PUT	   ? "put"
+		: o->op == PROTO_OP_SCAN   ? "scan"
+					   : "del",
+		o->key, arg, o->res, res, o->has_slot ? "" : "none/", o->slot, o->invoke,
+		o->complete, o->ordered_at);
+}
+
 /* Runs one seed; returns true if every check passed (else s->why says what failed). */
 static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 {
@@ -654,10 +407,13 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 	memset(s, 0, sizeof *s);
 	s->verbose = verbose;
 	s->cfg = *cfg;
-	common_rng_seed(&s->rng, seed * 0x9e3779b97f4a7c15ull + 1);
+	/* profile 1 keeps the streams its seeds were found with; profile 2 derives its own */
+	common_rng_seed(&s->rng, cfg->profile == 1 ? seed * 0x9e3779b97f4a7c15ull + 1
+						   : common_mix64(seed ^ SIM_P2_RUN_SALT));
 	cur_proto = cfg->protocol;
 	cur_log_cap = cfg->log_cap;
-	h_init(&s->h, cfg->n, cfg->nsess, cfg->window, seed, cfg_fn);
+	h_init(&s->h, cfg->n, cfg->nsess, cfg->window,
+	       cfg->profile == 1 ? seed : common_mix64(seed ^ SIM_P2_NET_SALT), cfg_fn);
 	s->h.user = s;
 	s->h.on_ordered = on_ordered;
 	s->h.on_executed = on_executed;
@@ -686,7 +442,7 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 		reap(s);
 		faults(s);
 		if (++steps > 20000000L) {
-			failf(s, "no progress after %ld steps", steps);
+			sim_failf(s, "no progress after %ld steps", steps);
 			break;
 		}
 	}
@@ -713,7 +469,7 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 	}
 	reap(s);
 	if (s->why[0] == 0)
-		ok = check_history(s) && check_replicas(s);
+		ok = sim_check_history(s) && sim_check_replicas(s);
 	else
 		ok = false;
 	if (!ok && s->verbose)
@@ -725,29 +481,17 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 				" commit %" PRIu64 " exec %" PRIu64 " executed %" PRIu64
 				" log %" PRIu64 " witness %" PRIu64 " recovered %" PRIu64
 				" stuck %" PRIu64 " catchups %" PRIu64 " snap sent %" PRIu64
-				" installed %" PRIu64 " failed %" PRIu64 "%s\n",
+				" installed %" PRIu64 " failed %" PRIu64 " digest %016" PRIx64
+				"%s\n",
 				r, st.view, st.view_active ? "" : " (changing)", st.leader,
 				st.next_slot, st.commit_index, st.exec_index, st.executed,
 				st.log_entries, st.witness_records, st.vc_recovered, st.vc_stuck,
 				st.catchups, st.snap_sent, st.snap_installed, st.snap_failed,
-				st.rejoining ? " rejoining" : "");
+				core_digest(s->h.cores[r]), st.rejoining ? " rejoining" : "");
 		}
 	if (!ok && s->verbose)
-		for (int i = 0; i < s->nops; i++) {
-			const struct sim_op *o = &s->ops[i];
-			fprintf(stderr,
-				"op %d: s%d seq %" PRIu64 " %s %s key %" PRIu64
-				" val '%s' -> %d '%s' slot %s%" PRIu64 " [%" PRIu64 ", %" PRIu64
-				"] ordered %" PRIu64 "\n",
-				i + 1, o->sess, o->seq, o->weak ? "weak" : "strong",
-				o->op == PROTO_OP_GET	   ? "get"
-				: o->op == PROTO_OP_APPEND ? "append"
-				: o->op == PROTO_OP_PUT	   ? "put"
-							   : "del",
-				o->key, o->val, o->res, o->found ? o->result : "-",
-				o->has_slot ? "" : "none/", o->slot, o->invoke, o->complete,
-				o->ordered_at);
-		}
+		for (int i = 0; i < s->nops; i++)
+			list_op(s, i);
 	if (s->verbose)
 		fprintf(stderr,
 			"sim: %d ops, %" PRIu64 " frames, %" PRIu64 " lost, %" PRIu64
@@ -761,6 +505,10 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 		s->snapshots += st.snap_installed;
 	}
 	h_free(&s->h);
+	for (int i = 0; i < s->nops; i++) {
+		free(s->ops[i].result);
+		s->ops[i].result = NULL;
+	}
 	return ok;
 }
 
@@ -771,24 +519,130 @@ static const char *pname(enum conf_protocol p)
 	return p == CONF_PROTO_CURP ? "curp" : p == CONF_PROTO_CURPHO ? "curpho" : "curpht";
 }
 
-static struct sim_cfg config_for(enum conf_protocol p, int n, uint64_t seed)
+/* The run of (protocol, n, profile, seed): profile 1 as it always was; profile 2 draws its
+ * shape from its own stream of the seed (the same for every protocol and size). */
+static struct sim_cfg config_for(enum conf_protocol p, int n, int profile, uint64_t seed)
 {
 	struct sim_cfg c = {.protocol = p,
+			    .profile = profile,
 			    .n = n,
 			    .nsess = 4,
 			    .window = 1 + (uint32_t)(seed % 3),
 			    .ops_per_session = 40,
+			    .nkeys = 3,
 			    .weak_pct = 50,
+			    .append_pct = 30,
 			    .loss_ppm = 10000,
 			    .dup_ppm = 10000,
 			    .crash_per_million_steps = 200,
 			    .leader_crash_per_million_steps = 600,
 			    .amnesia_pct = 50,
 			    .log_cap = 32};
+	if (profile == 2) {
+		struct common_rng r;
+		common_rng_seed(&r, common_mix64(seed ^ SIM_P2_CFG_SALT));
+		c.nsess = 8;
+		c.window = 1 + (uint32_t)common_rng_below(&r, 8);
+		c.ops_per_session = 100 + (int)common_rng_below(&r, 101);
+		c.nkeys = 16 + (uint32_t)common_rng_below(&r, SIM_MAX_KEYS - 16 + 1);
+		c.weak_pct = 40;
+		c.append_pct = 10;
+		c.scan_pct = 10;
+		c.max_scan = 16;
+		/* A state transfer (PROTOCOL.md 7.3) fails if any of its frames is lost or comes
+		 * twice, and here one holds some 200 frames (the keys, the sessions' clients and
+		 * their cached results): at 1% of each, 1 in 60 would succeed and a replica would
+		 * stay unusable for seconds (weak reads bound to it time out). A TCP connection
+		 * loses no frame inside a stream, it breaks; these rates keep transfers possible
+		 * (about 1 in 3 succeeds) and still lose a few hundred frames per run. */
+		c.loss_ppm = 3000;
+		c.dup_ppm = 3000;
+	}
 	return c;
 }
 
 static struct sim S; /* large: kept off the stack */
+
+/* The replay command of the run in progress, printed if the process aborts (a harness or core
+ * assertion), so that a crash in a long sweep names its seed like any failure. Written before
+ * each run; the handler only write()s it. */
+static char running[256];
+static size_t running_len;
+
+static void on_abort(int sig)
+{
+	(void)sig;
+	if (running_len && write(STDOUT_FILENO, running, running_len) < 0)
+		running_len = 0; /* nothing more to do in a handler */
+	signal(SIGABRT, SIG_DFL);
+	raise(SIGABRT); /* delivered on return: the process ends as it would have */
+}
+
+/* Runs one seed of one configuration (recording its replay command for on_abort). */
+static bool run_one(const char *prog, enum conf_protocol p, int n, int profile, uint64_t seed)
+{
+	int len = snprintf(running, sizeof running,
+			   "# CRASHED: replay with: %s --seed %" PRIu64
+			   " --protocol %s --n %d --profile %d -v\n",
+			   prog, seed, pname(p), n, profile);
+	running_len = len > 0 && (size_t)len < sizeof running ? (size_t)len : 0;
+	struct sim_cfg c = config_for(p, n, profile, seed);
+	return sim_run(&S, &c, seed);
+}
+
+#ifndef CURPKV_MUTANT
+/* Figures of a sweep over one configuration, added up run by run. */
+struct tally {
+	uint64_t runs, failed, ops, lost, dups, crashes, lcrashes, iso, amnesia, snaps, vcs,
+	    recovered, causal, appends, areads, scans_strong, scans_weak, lin_unknown;
+};
+
+static void tally_add(struct tally *t, const struct sim *s, bool ok)
+{
+	t->runs++;
+	t->failed += !ok;
+	t->ops += (uint64_t)s->nops;
+	t->lost += s->h.lost;
+	t->dups += s->h.duplicated;
+	t->crashes += s->crashes;
+	t->lcrashes += s->leader_crashes;
+	t->iso += s->isolations;
+	t->amnesia += s->amnesia;
+	t->snaps += s->snapshots;
+	t->vcs += s->view_changes;
+	t->recovered += s->recovered;
+	t->causal += (uint64_t)s->causal_checked;
+	t->appends += s->appends;
+	t->areads += s->append_reads;
+	t->scans_strong += s->scans_strong;
+	t->scans_weak += s->scans_weak;
+	t->lin_unknown += s->lin_unknown;
+}
+
+/* One seed of one configuration, and why it is listed. */
+struct sim_seed {
+	enum conf_protocol p;
+	int n, profile;
+	uint64_t seed;
+	const char *what;
+};
+
+/* Is r among the configurations the filters select? */
+static bool picked(const struct sim_seed *r, int profiles, int only_p, int only_n)
+{
+	return (profiles & r->profile) && (only_p < 0 || only_p == (int)r->p) &&
+	       (!only_n || only_n == r->n);
+}
+
+static bool listed(const struct sim_seed *list, size_t n, const struct sim_seed *me)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i].p == me->p && list[i].n == me->n && list[i].profile == me->profile &&
+		    list[i].seed == me->seed)
+			return true;
+	return false;
+}
+#endif
 
 int main(int argc, char **argv)
 {
@@ -797,9 +651,10 @@ int main(int argc, char **argv)
 #else
 	uint64_t lo = 1, hi = 60, one = 0;
 #endif
-	bool have_one = false;
+	bool have_one = false, have_range = false, keep_going = false;
 	int only_n = 0;
 	int only_p = -1;
+	int profiles = 0; /* bit 1: profile 1, bit 2: profile 2; 0: the default */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
 			one = strtoull(argv[++i], NULL, 10);
@@ -809,6 +664,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "--seeds A-B\n");
 				return 2;
 			}
+			have_range = true;
 		} else if (!strcmp(argv[i], "--n") && i + 1 < argc) {
 			only_n = atoi(argv[++i]);
 		} else if (!strcmp(argv[i], "--protocol") && i + 1 < argc) {
@@ -821,158 +677,240 @@ int main(int argc, char **argv)
 				fprintf(stderr, "--protocol curp|curpho|curpht\n");
 				return 2;
 			}
+		} else if (!strcmp(argv[i], "--profile") && i + 1 < argc) {
+			i++;
+			profiles = !strcmp(argv[i], "1")      ? 1
+				   : !strcmp(argv[i], "2")    ? 2
+				   : !strcmp(argv[i], "both") ? 3
+							      : -1;
+			if (profiles < 0) {
+				fprintf(stderr, "--profile 1|2|both\n");
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "-v")) {
 			S.verbose = true;
+		} else if (!strcmp(argv[i], "--keep-going")) {
+			keep_going = true;
 		} else {
 			fprintf(stderr,
-				"usage: %s [--seed S | --seeds A-B] [--protocol P] [--n N] [-v]\n",
+				"usage: %s [--seed S | --seeds A-B] [--protocol P] [--n N] "
+				"[--profile 1|2|both] [--keep-going] [-v]\n",
 				argv[0]);
 			return 2;
 		}
 	}
 	if (have_one)
 		lo = hi = one;
+	/* without --profile: both for the argument-less sweep (make check), profile 1 for a
+	 * chosen seed or range, so that every replay command printed before profile 2 existed
+	 * still replays the same run */
+	if (profiles == 0)
+		profiles = have_one || have_range ? 1 : 3;
 	static const enum conf_protocol protos[] = {CONF_PROTO_CURP, CONF_PROTO_CURPHO,
 						    CONF_PROTO_CURPHT};
 	static const int ns[] = {3, 5};
 	int tests = 0;
-	for (int p = 0; p < 3; p++)
-		for (int k = 0; k < 2; k++)
-			tests += (only_p < 0 || only_p == (int)protos[p]) &&
-				 (!only_n || only_n == ns[k]);
-#ifdef CURPKV_MUTANT
-	/* a mutant build: the sweep must find a failing seed in some configuration */
-	printf("1..1\n");
-	for (uint64_t seed = lo; seed <= hi; seed++)
+	for (int prof = 1; prof <= 2; prof++)
 		for (int p = 0; p < 3; p++)
-			for (int k = 0; k < 2; k++) {
-				if ((only_p >= 0 && only_p != (int)protos[p]) ||
-				    (only_n && only_n != ns[k]))
-					continue;
-				struct sim_cfg c = config_for(protos[p], ns[k], seed);
+			for (int k = 0; k < 2; k++)
+				tests += (profiles & prof) &&
+					 (only_p < 0 || only_p == (int)protos[p]) &&
+					 (!only_n || only_n == ns[k]);
+	if (signal(SIGABRT, on_abort) == SIG_ERR)
+		perror("signal");
+#ifdef CURPKV_MUTANT
+	/* a mutant build: the sweep must find a failing seed in some configuration (profile 1
+	 * first at each seed: the first catches stay those of before profile 2) */
+	(void)keep_going; /* (it stops at the first catch) */
+	(void)tests;
+	printf("1..1\n");
+	fflush(stdout);
+	for (uint64_t seed = lo; seed <= hi; seed++)
+		for (int prof = 1; prof <= 2; prof++)
+			for (int p = 0; p < 3; p++)
+				for (int k = 0; k < 2; k++) {
+					if (!(profiles & prof) ||
+					    (only_p >= 0 && only_p != (int)protos[p]) ||
+					    (only_n && only_n != ns[k]))
+						continue;
+					bool ok = run_one(argv[0], protos[p], ns[k], prof, seed);
 #ifdef CURPKV_MUTANT_EXPECT
-				/* caught by the named check only */
-				if (!sim_run(&S, &c, seed) && strstr(S.why, CURPKV_MUTANT_EXPECT)) {
-#else
-				if (!sim_run(&S, &c, seed)) {
+					/* caught by the named check only */
+					ok = ok || !strstr(S.why, CURPKV_MUTANT_EXPECT);
 #endif
+					if (ok)
+						continue;
 					printf("ok 1 - mutant %s caught: --seed %" PRIu64
-					       " --protocol %s --n %d: %s\n",
-					       CURPKV_MUTANT, seed, pname(protos[p]), ns[k], S.why);
+					       " --protocol %s --n %d --profile %d: %s\n",
+					       CURPKV_MUTANT, seed, pname(protos[p]), ns[k], prof,
+					       S.why);
 					return 0;
 				}
-			}
-	printf("not ok 1 - mutant %s NOT caught by seeds %" PRIu64 "-%" PRIu64 "\n", CURPKV_MUTANT,
-	       lo, hi);
+	printf("not ok 1 - mutant %s NOT caught by seeds %" PRIu64 "-%" PRIu64 "%s\n",
+	       CURPKV_MUTANT, lo, hi,
+	       profiles == 1   ? " of profile 1"
+	       : profiles == 2 ? " of profile 2"
+			       : "");
 	return 1;
 #else
+	/* the argument-less sweep (make check; --protocol, --n and --profile filter it): seeds
+	 * 1-60, then regress[] and known[]. A range given with --seeds runs every seed of it. */
+	bool sweep = !have_one && !have_range;
 	/* seeds beyond the default range that once failed, replayed with the default sweep */
-	static const struct {
-		enum conf_protocol p;
-		int n;
-		uint64_t seed;
-	} regress[] = {
-	    {CONF_PROTO_CURP, 3, 1945}, /* a state transfer whose lost frame a duplicate hid */
+	static const struct sim_seed regress[] = {
+	    {CONF_PROTO_CURP, 3, 1, 1945, "a state transfer whose lost frame a duplicate hid"},
 	    /* curpho view changes (docs/recovery.md "Replay order"; these seeds replayed the
 	     * failures on the code before the fix; tests/test_replay keeps their shapes) */
-	    {CONF_PROTO_CURPHO, 3, 2036},  /* a GET's read_dep, its session's write between */
-	    {CONF_PROTO_CURPHO, 3, 2440},  /* a deposed leader's entries past a decided hole */
-	    {CONF_PROTO_CURPHO, 3, 2443},  /* a strong read older than the replay's order */
-	    {CONF_PROTO_CURPHO, 3, 2849},  /* the session's read floor */
-	    {CONF_PROTO_CURPHO, 3, 4672},  /* entries under a decided view's replays */
-	    {CONF_PROTO_CURPHO, 3, 5359},  /* a read behind the session's earlier one */
-	    {CONF_PROTO_CURPHO, 3, 694},   /* a GET placed before its session's write */
-	    {CONF_PROTO_CURPHO, 3, 5},     /* a GET whose strong dep never completed */
-	    {CONF_PROTO_CURPHO, 5, 1957},  /* a strong read older than the replay's order */
-	    {CONF_PROTO_CURPHO, 5, 800},   /* a broken weak-write chain */
-	    {CONF_PROTO_CURPHO, 5, 2727},  /* contradictory arrival evidence */
-	    {CONF_PROTO_CURPHO, 5, 4987},  /* a weak read at a restarted replica */
-	    {CONF_PROTO_CURPHO, 5, 6371},  /* a read behind the session's earlier one */
-	    {CONF_PROTO_CURPHO, 5, 5357},  /* writes follow reads */
-	    {CONF_PROTO_CURPHO, 5, 1272},  /* the lookahead of rule 3 */
+	    {CONF_PROTO_CURPHO, 3, 1, 2036, "a GET's read_dep, its session's write between"},
+	    {CONF_PROTO_CURPHO, 3, 1, 2440, "a deposed leader's entries past a decided hole"},
+	    {CONF_PROTO_CURPHO, 3, 1, 2443, "a strong read older than the replay's order"},
+	    {CONF_PROTO_CURPHO, 3, 1, 2849, "the session's read floor"},
+	    {CONF_PROTO_CURPHO, 3, 1, 4672, "entries under a decided view's replays"},
+	    {CONF_PROTO_CURPHO, 3, 1, 5359, "a read behind the session's earlier one"},
+	    {CONF_PROTO_CURPHO, 3, 1, 694, "a GET placed before its session's write"},
+	    {CONF_PROTO_CURPHO, 3, 1, 5, "a GET whose strong dep never completed"},
+	    {CONF_PROTO_CURPHO, 5, 1, 1957, "a strong read older than the replay's order"},
+	    {CONF_PROTO_CURPHO, 5, 1, 800, "a broken weak-write chain"},
+	    {CONF_PROTO_CURPHO, 5, 1, 2727, "contradictory arrival evidence"},
+	    {CONF_PROTO_CURPHO, 5, 1, 4987, "a weak read at a restarted replica"},
+	    {CONF_PROTO_CURPHO, 5, 1, 6371, "a read behind the session's earlier one"},
+	    {CONF_PROTO_CURPHO, 5, 1, 5357, "writes follow reads"},
+	    {CONF_PROTO_CURPHO, 5, 1, 1272, "the lookahead of rule 3"},
+	    /* profile 2 seeds of 1-60 that failed before the replay order of docs/recovery.md */
+	    {CONF_PROTO_CURP, 5, 2, 14,
+	     "a fast-path write replayed after the session's later write of its key"},
+	    {CONF_PROTO_CURPHO, 3, 2, 54, "an acknowledged write never executed"},
+	    {CONF_PROTO_CURPHO, 5, 2, 55, "a strong read missing a write ordered before it"},
+	    {CONF_PROTO_CURPHT, 3, 2, 24, "a strong read returning an overwritten value"},
+	    {CONF_PROTO_CURP, 3, 2, 447, "a view change's answer: a lost item, a duplicated one"},
+	    {CONF_PROTO_CURP, 3, 2, 345, "a transfer's item lost, one of an earlier transfer"},
+	    {CONF_PROTO_CURP, 5, 2, 507, "a fast-path GET found only in records of an older view"},
+	    {CONF_PROTO_CURP, 3, 2, 920, "a new leader's log window full of a grown ring's tail"},
+	    {CONF_PROTO_CURP, 3, 2, 1250, "a new leader behind every collected log: pulls the state"},
+	    {CONF_PROTO_CURP, 5, 2, 1859, "a new leader behind every collected log: pulls the state"},
+	    {CONF_PROTO_CURP, 3, 2, 1471, "a 694-item view-change answer under loss: resumed"},
+	    {CONF_PROTO_CURPHO, 3, 2, 1357, "a view change that never collected a majority whole"},
+	    {CONF_PROTO_CURPHO, 3, 2, 1999, "a view change that never collected a majority whole"},
+	    {CONF_PROTO_CURPHO, 3, 2, 1714, "a view change decided over a pulled transfer"},
+	    {CONF_PROTO_CURPHT, 5, 2, 1212, "a stale entry at a slot another replica executed"},
+	    {CONF_PROTO_CURPHO, 3, 2, 26, "a pulled transfer that failed, never asked again"},
+	    {CONF_PROTO_CURPHO, 5, 2, 135, "an acknowledged write lost by a third view change"},
+	    {CONF_PROTO_CURPHT, 5, 2, 751, "an acknowledged write lost by a third view change"},
 	};
-	/* with the default range only, those the -protocol/-n filters keep */
-	bool pick[sizeof regress / sizeof regress[0]];
-	int nregress = 0;
-	for (size_t i = 0; i < sizeof regress / sizeof regress[0]; i++) {
-		pick[i] = !have_one && lo == 1 && hi == 60 &&
-			  (only_p < 0 || only_p == (int)regress[i].p) &&
-			  (!only_n || only_n == regress[i].n);
-		nregress += pick[i];
-	}
-	printf("1..%d\n", tests + (nregress > 0));
+	/* seeds of the default range that fail on a protocol bug not fixed yet (issue 16, the
+	 * view change): the sweep leaves them out and runs each as a TAP TODO test, which the
+	 * TAP driver counts as an expected failure while it fails, and as a failure (XPASS) once
+	 * it passes: then it belongs in regress[] */
+	static const struct sim_seed known[] = {
+	    {CONF_PROTO_CURP, 0, 0, 0, ""}, /* none now (n 0 matches no configuration) */
+	};
+	int nregress = 0, nknown = 0;
+	for (size_t i = 0; i < sizeof regress / sizeof regress[0]; i++)
+		nregress += sweep && picked(&regress[i], profiles, only_p, only_n);
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+		nknown += sweep && picked(&known[i], profiles, only_p, only_n);
+	printf("1..%d\n", tests + (nregress > 0) + nknown);
+	fflush(stdout);
 	int t = 0, failed = 0;
-	for (int p = 0; p < 3; p++)
-		for (int k = 0; k < 2; k++) {
-			if ((only_p >= 0 && only_p != (int)protos[p]) ||
-			    (only_n && only_n != ns[k]))
-				continue;
-			t++;
-			uint64_t ops = 0, lost = 0, dups = 0, crashes = 0, causal = 0, appends = 0,
-				 areads = 0;
-			uint64_t lcrashes = 0, vcs = 0, recovered = 0, amnesia = 0, snaps = 0,
-				 iso = 0;
-			bool ok = true;
-			for (uint64_t seed = lo; seed <= hi && ok; seed++) {
-				struct sim_cfg c = config_for(protos[p], ns[k], seed);
-				if (!sim_run(&S, &c, seed)) {
-					printf(
-					    "# FAILED: replay with: %s --seed %" PRIu64
-					    " --protocol %s --n %d -v (\"line N\" below: op N of "
-					    "its listing)\n# %s\n",
-					    argv[0], seed, pname(protos[p]), ns[k], S.why);
-					ok = false;
+	for (int prof = 1; prof <= 2; prof++)
+		for (int p = 0; p < 3; p++)
+			for (int k = 0; k < 2; k++) {
+				if (!(profiles & prof) ||
+				    (only_p >= 0 && only_p != (int)protos[p]) ||
+				    (only_n && only_n != ns[k]))
+					continue;
+				t++;
+				struct tally y = {0};
+				int skipped = 0;
+				for (uint64_t seed = lo; seed <= hi && (!y.failed || keep_going);
+				     seed++) {
+					struct sim_seed me = {protos[p], ns[k], prof, seed, NULL};
+					if (sweep &&
+					    listed(known, sizeof known / sizeof known[0], &me)) {
+						skipped++; /* (a TODO test below) */
+						continue;
+					}
+					bool ok = run_one(argv[0], protos[p], ns[k], prof, seed);
+					if (!ok) {
+						printf("# FAILED: replay with: %s --seed %" PRIu64
+						       " --protocol %s --n %d --profile %d -v "
+						       "(\"line N\" below: op N of its listing)\n# "
+						       "%s\n",
+						       argv[0], seed, pname(protos[p]), ns[k], prof,
+						       S.why);
+						fflush(stdout);
+					}
+					tally_add(&y, &S, ok);
 				}
-				ops += (uint64_t)S.nops;
-				lost += S.h.lost;
-				dups += S.h.duplicated;
-				crashes += S.crashes;
-				lcrashes += S.leader_crashes;
-				vcs += S.view_changes;
-				recovered += S.recovered;
-				amnesia += S.amnesia;
-				iso += S.isolations;
-				snaps += S.snapshots;
-				causal += (uint64_t)S.causal_checked;
-				appends += S.appends;
-				areads += S.append_reads;
+				failed += y.failed > 0;
+				char name[64];
+				snprintf(name, sizeof name, "%s N=%d%s", pname(protos[p]), ns[k],
+					 prof == 1 ? "" : " profile 2");
+				char apart[64] =
+				    ""; /* (profile 1 has none: its line is unchanged) */
+				if (skipped)
+					snprintf(apart, sizeof apart, " (%d known failure%s apart)",
+						 skipped, skipped > 1 ? "s" : "");
+				printf("%s %d - %s: seeds %" PRIu64 "-%" PRIu64 "%s, %" PRIu64
+				       " operations checked, %" PRIu64 " frames lost, %" PRIu64
+				       " duplicated, %" PRIu64 " crashes (%" PRIu64
+				       " of the leader, %" PRIu64
+				       " of them cut off from the replicas only), %" PRIu64
+				       " restarts with the state lost, %" PRIu64
+				       " state transfers, %" PRIu64 " view changes, %" PRIu64
+				       " commands recovered from witnesses, %" PRIu64
+				       " runs also causally checked, %" PRIu64
+				       " appends in %" PRIu64 " reads checked exactly once",
+				       y.failed ? "not ok" : "ok", t, name, lo, hi, apart, y.ops,
+				       y.lost, y.dups, y.crashes, y.lcrashes, y.iso, y.amnesia,
+				       y.snaps, y.vcs, y.recovered, y.causal, y.appends, y.areads);
+				if (prof == 2) /* (profile 1's line stays as it always was) */
+					printf(", %" PRIu64 " scans checked (%" PRIu64
+					       " strong), %" PRIu64
+					       " keys beyond the linearizability search budget",
+					       y.scans_strong + y.scans_weak, y.scans_strong,
+					       y.lin_unknown);
+				printf("\n");
+				if (keep_going) /* the tally scripts/sim.sh adds up over its chunks
+						 */
+					printf("# sim: %s N=%d profile %d seeds %" PRIu64
+					       "-%" PRIu64 ": %" PRIu64 " runs, %" PRIu64
+					       " failed\n",
+					       pname(protos[p]), ns[k], prof, lo, hi, y.runs,
+					       y.failed);
+				fflush(stdout);
 			}
-			failed += !ok;
-			printf(
-			    "%s %d - %s N=%d: seeds %" PRIu64 "-%" PRIu64 ", %" PRIu64
-			    " operations checked, %" PRIu64 " frames lost, %" PRIu64
-			    " duplicated, %" PRIu64 " crashes (%" PRIu64 " of the leader, %" PRIu64
-			    " of them cut off from the replicas only), %" PRIu64
-			    " restarts with the state lost, %" PRIu64 " state transfers, %" PRIu64
-			    " view changes, %" PRIu64 " commands recovered from witnesses, %" PRIu64
-			    " runs also causally checked, %" PRIu64 " appends in %" PRIu64
-			    " reads checked exactly once\n",
-			    ok ? "ok" : "not ok", t, pname(protos[p]), ns[k], lo, hi, ops, lost,
-			    dups, crashes, lcrashes, iso, amnesia, snaps, vcs, recovered, causal,
-			    appends, areads);
-			fflush(stdout);
-		}
 	if (nregress > 0) {
 		bool ok = true;
 		char which[256] = "";
 		for (size_t i = 0; i < sizeof regress / sizeof regress[0]; i++) {
-			if (!pick[i])
+			const struct sim_seed *r = &regress[i];
+			if (!picked(r, profiles, only_p, only_n))
 				continue;
-			struct sim_cfg c = config_for(regress[i].p, regress[i].n, regress[i].seed);
-			if (!sim_run(&S, &c, regress[i].seed)) {
+			if (!run_one(argv[0], r->p, r->n, r->profile, r->seed)) {
 				printf("# FAILED: replay with: %s --seed %" PRIu64
-				       " --protocol %s --n %d -v\n# %s\n",
-				       argv[0], regress[i].seed, pname(regress[i].p), regress[i].n,
-				       S.why);
+				       " --protocol %s --n %d --profile %d -v\n# %s\n",
+				       argv[0], r->seed, pname(r->p), r->n, r->profile, S.why);
 				ok = false;
 			}
 			size_t len = strlen(which);
-			snprintf(which + len, sizeof which - len, "%s%s N=%d seed %" PRIu64,
-				 len ? ", " : "", pname(regress[i].p), regress[i].n,
-				 regress[i].seed);
+			snprintf(which + len, sizeof which - len, "%s%s N=%d%s seed %" PRIu64,
+				 len ? ", " : "", pname(r->p), r->n,
+				 r->profile == 1 ? "" : " profile 2", r->seed);
 		}
 		failed += !ok;
 		printf("%s %d - regression seeds: %s\n", ok ? "ok" : "not ok", ++t, which);
+	}
+	for (size_t i = 0; sweep && i < sizeof known / sizeof known[0]; i++) {
+		const struct sim_seed *r = &known[i];
+		if (!picked(r, profiles, only_p, only_n))
+			continue;
+		bool ok = run_one(argv[0], r->p, r->n, r->profile, r->seed);
+		printf("%s %d - known failure, %s N=%d profile %d seed %" PRIu64 " (%s)%s%s # TODO "
+		       "protocol bug not fixed yet%s\n",
+		       ok ? "ok" : "not ok", ++t, pname(r->p), r->n, r->profile, r->seed, r->what,
+		       ok ? "" : ": ", ok ? "" : S.why,
+		       ok ? ": it passes now, move it to the regression seeds" : "");
 	}
 	return failed ? 1 : 0;
 #endif

@@ -244,7 +244,8 @@ static size_t make_samples(struct sample *s)
 	s[n].file = "22-pong.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_PONG, .view = 7, .slot = 123456789};
 	s[n].file = "23-vc_req.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_VC_REQ, .view = 8, .slot = 77};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_VC_REQ, .view = 8, .slot = 77, .round = 3, .slot_hi = 12};
 	s[n].file = "24-vc_entry.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_VC_ENTRY,
@@ -252,7 +253,9 @@ static size_t make_samples(struct sample *s)
 	    .slot = 79,
 	    .eview = 7,
 	    .cid = {5, 20},
-	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7},
+	    .round = 3,
+	    .slot_hi = 4};
 	s[n].file = "24-vc_entry-noop.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_VC_ENTRY,
 				      .view = 8,
@@ -272,7 +275,9 @@ static size_t make_samples(struct sample *s)
 	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7},
 	    .slot = 1234,
 	    .read_dep = {6, 3},
-	    .weak_dep = 19};
+	    .weak_dep = 19,
+	    .round = 3,
+	    .slot_hi = 5};
 	s[n].file = "26-vc_done.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_VC_DONE,
 				      .view = 8,
@@ -282,23 +287,29 @@ static size_t make_samples(struct sample *s)
 				      .eview = 6,
 				      .cut = 70,
 				      .dview = 7,
-				      .dhole = 72};
+				      .dhole = 72,
+				      .round = 3};
 	s[n].file = "27-vc_install.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_VC_INSTALL, .view = 8, .cut = 81, .commit = 79, .slot = 77};
 	s[n].file = "28-catchup.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_CATCHUP, .view = 9, .slot = 1234, .ok = true};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_CATCHUP, .view = 9, .slot = 1234, .ok = true, .round = 6};
 	s[n].file = "29-snap_kv.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_SNAP_KV,
 	    .view = 9,
 	    .slot = 1200,
-	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7},
+	    .round = 6,
+	    .slot_hi = 0};
 	s[n].file = "29-snap_kv-del.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_KV,
 				      .view = 9,
 				      .slot = 1201,
-				      .cmd = {.op = PROTO_OP_DEL, .key = S_KEY, .klen = 5}};
+				      .cmd = {.op = PROTO_OP_DEL, .key = S_KEY, .klen = 5},
+				      .round = 6,
+				      .slot_hi = 1};
 	s[n].file = "30-snap_client.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_CLIENT,
 				      .view = 9,
@@ -307,7 +318,9 @@ static size_t make_samples(struct sample *s)
 				      .slot = 41,
 				      .dep = 39,
 				      .value = S_BITS,
-				      .vlen = 16};
+				      .vlen = 16,
+				      .round = 6,
+				      .slot_hi = 2};
 	s[n].file = "31-snap_result.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_RESULT,
 				      .view = 9,
@@ -317,7 +330,9 @@ static size_t make_samples(struct sample *s)
 				      .value = S_VAL,
 				      .vlen = 7,
 				      .ver = 1100,
-				      .fp = UINT64_MAX};
+				      .fp = UINT64_MAX,
+				      .round = 6,
+				      .slot_hi = 3};
 	s[n].file = "32-snap_done.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_DONE,
 				      .view = 9,
@@ -325,7 +340,8 @@ static size_t make_samples(struct sample *s)
 				      .slot = 1205,
 				      .slot_hi = 4,
 				      .eview = 9,
-				      .cut = 1000};
+				      .cut = 1000,
+				      .round = 6};
 	/* (later additions at the end: tests index the samples above by position) */
 	s[n].file = "06-propose-append.bin";
 	s[n++].m = (struct proto_msg){
@@ -425,6 +441,10 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->status, want->status);
 		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
 		assert_int_equal(got->ver, want->ver);
+		if (want->type == PROTO_SNAP_RESULT) {
+			assert_int_equal(got->round, want->round);
+			assert_int_equal(got->slot_hi, want->slot_hi);
+		}
 		if (want->type == PROTO_SNAP_RESULT)
 			assert_int_equal(got->fp, want->fp);
 		break;
@@ -493,12 +513,17 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		break;
 	case PROTO_VC_REQ:
 		assert_int_equal(got->slot, want->slot);
+		assert_int_equal(got->round, want->round);
+		assert_int_equal(got->slot_hi, want->slot_hi);
 		break;
 	case PROTO_CATCHUP:
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->ok, want->ok);
+		assert_int_equal(got->round, want->round);
 		break;
 	case PROTO_SNAP_KV:
+		assert_int_equal(got->round, want->round);
+		assert_int_equal(got->slot_hi, want->slot_hi);
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->cmd.op, want->cmd.op);
 		assert_bytes_equal(got->cmd.key, got->cmd.klen, want->cmd.key, want->cmd.klen);
@@ -510,6 +535,8 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->dep, want->dep);
 		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
+		assert_int_equal(got->round, want->round);
+		assert_int_equal(got->slot_hi, want->slot_hi);
 		break;
 	case PROTO_VC_ENTRY:
 	case PROTO_VC_RECORD:
@@ -518,6 +545,8 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->cmd.op, want->cmd.op);
 		assert_bytes_equal(got->cmd.key, got->cmd.klen, want->cmd.key, want->cmd.klen);
 		assert_bytes_equal(got->cmd.val, got->cmd.vlen, want->cmd.val, want->cmd.vlen);
+		assert_int_equal(got->round, want->round);
+		assert_int_equal(got->slot_hi, want->slot_hi);
 		if (want->type == PROTO_VC_ENTRY) {
 			assert_int_equal(got->slot, want->slot);
 			assert_int_equal(got->eview, want->eview);
@@ -542,6 +571,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->cut, want->cut);
 		assert_int_equal(got->dview, want->dview);
 		assert_int_equal(got->dhole, want->dhole);
+		assert_int_equal(got->round, want->round);
 		break;
 	case PROTO_VC_INSTALL:
 		assert_int_equal(got->cut, want->cut);
@@ -744,9 +774,9 @@ static int decode_resized(const struct proto_msg *m, int delta)
 	size_t off = 0;
 	assert_int_equal(msgpack_unpack_next(&u, (const char *)body, blen, &off),
 			 MSGPACK_UNPACK_SUCCESS);
-	msgpack_object items[16];
+	msgpack_object items[24];
 	uint32_t n = u.data.via.array.size;
-	assert_true(n + 1 <= 16);
+	assert_true(n + 1 <= 24);
 	memcpy(items, u.data.via.array.ptr, n * sizeof items[0]);
 	if (delta > 0)
 		items[n++] = o_nil();

@@ -1,0 +1,88 @@
+# shellcheck shell=bash
+# Shared by scripts/run-local.sh and scripts/run-multi-client.sh (sourced, not run): the binary,
+# the effective conf of a run, its summary and its report, so a local and a distributed run of
+# the same conf write the same files and print the same lines.
+# Needs $top (the source tree). CURPKV_BIN names the binary to run (default $top/curpkv, built by
+# scripts/bootstrap.sh when missing); the test suite sets it for builds outside the source tree.
+
+# run_bin: prints the binary's path, building it first if it is the default and missing.
+run_bin() {
+	local bin=${CURPKV_BIN:-$top/curpkv}
+	if [ ! -x "$bin" ] && [ -z "${CURPKV_BIN:-}" ]; then
+		"$top/scripts/bootstrap.sh" >&2
+	fi
+	[ -x "$bin" ] || { echo "${0##*/}: no curpkv binary at $bin" >&2; return 1; }
+	echo "$bin"
+}
+
+# run_conf <conf> <threads> <protocol> <dest>: writes the conf of the run to dest. A non-empty
+# threads or protocol overrides the conf's: the override goes first (a key line before the first
+# section is global) and the conf's own lines for that key are dropped from the copy.
+run_conf() {
+	local drop='a^' # matches no line
+	[ -z "$2" ] || drop="$drop|^[[:space:]]*(clientThreads|clones)[[:space:]:]"
+	[ -z "$3" ] || drop="$drop|^[[:space:]]*protocol[[:space:]:]"
+	{
+		[ -z "$2" ] || echo "clientThreads: $2"
+		[ -z "$3" ] || echo "protocol: $3"
+		grep -v -i -E "$drop" "$1" || true
+	} >"$4"
+}
+
+# run_check_args <threads> <protocol>: validates -t and -p (usage errors exit 2).
+run_check_args() {
+	if [ -n "$1" ] && ! [[ "$1" =~ ^[1-9][0-9]*$ ]]; then
+		echo "${0##*/}: -t needs a positive integer" >&2
+		exit 2
+	fi
+	case "$2" in "" | curp | curpho | curpht) ;; *) echo "${0##*/}: -p: curp, curpho or curpht" >&2; exit 2 ;; esac
+}
+
+# run_summary <outdir> <conf> <client...>: from every client's report (<outdir>/<client>.log) and
+# latencies-<client>.json, writes summary.txt (throughput summed over client processes;
+# percentiles over every sample) and the merged latencies.json.
+run_summary() {
+	local out=$1 conf=$2 class c f logs=()
+	shift 2
+	for c; do logs+=("$out/$c.log"); done
+	{
+		echo "conf: $conf"
+		echo "clients: $*"
+		awk '/^Throughput:/ {t += $2; n++} END {printf "Aggregate throughput: %.2f ops/sec (%d client processes)\n", t, n}' "${logs[@]}"
+		for class in strong_write strong_read weak_write weak_read; do
+			for c; do
+				f="$out/latencies-$c.json"
+				[ -f "$f" ] && sed -n "s/.*\"$class\":\[\([^]]*\)\].*/\1/p" "$f" | tr ',' '\n'
+			done | grep -v '^$' | sort -g >"$out/.$class" || true
+			awk -v name="$class" '{v[NR] = $1; s += $1}
+				function pct(p,  r) { r = int(p / 100 * NR); if (r < p / 100 * NR) r++; if (r < 1) r = 1; return v[r] }
+				END { if (NR) printf "%s: %d ops | Avg: %.2fms | Median: %.2fms | P99: %.2fms | P99.9: %.2fms\n", name, NR, s / NR, pct(50), pct(99), pct(99.9) }' "$out/.$class"
+		done
+		# a client that failed has no report: the summary is still written
+		grep -h "^Strong paths:\|^Errors:" "${logs[@]}" | sed 's/^/  /' || true
+	} >"$out/summary.txt"
+	{
+		printf '{'
+		local sep=""
+		for class in strong_write strong_read weak_write weak_read; do
+			printf '%s"%s":[%s]' "$sep" "$class" "$(paste -sd, "$out/.$class")"
+			sep=","
+			rm -f "$out/.$class"
+		done
+		printf '}\n'
+	} >"$out/latencies.json"
+}
+
+# run_report <outdir> <status> <client...>: prints every client's report (and its stderr when
+# the run failed), then the summary.
+run_report() {
+	local out=$1 status=$2 c
+	shift 2
+	for c; do
+		echo "== $c"
+		cat "$out/$c.log"
+		[ "$status" -eq 0 ] || cat "$out/$c.err" >&2
+	done
+	echo "== summary ($out/summary.txt)"
+	cat "$out/summary.txt"
+}
