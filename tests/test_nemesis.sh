@@ -3,7 +3,8 @@
 # replicas (TAP). First its lost-write counter on two hand-made histories (one acknowledged write
 # lost, none lost), so the count it reports can fail. Seeds: NEMESIS_SEED (default 1, 2, 3 for
 # curp, curpho, curpht: the same schedules every time); NEMESIS_SECONDS (default 30).
-# A failing run keeps its directory (printed) and its replay command.
+# A failing run keeps its directory (printed) and its replay command. The output is TAP; the exit
+# status is 1 if any check failed (automake runs .sh tests with its exit-status driver).
 set -uo pipefail
 
 src=${CURPKV_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -40,10 +41,12 @@ line() { # line SESSION SEQ OP CONS KEY VALUE RESULT INVOKE COMPLETE [ORDERED]
 grep -v '"key":"01"' "$tmp/lost.jsonl" >"$tmp/none.jsonl"
 a=$("$nemesis" -L "$tmp/lost.jsonl" 2>&1)
 b=$("$nemesis" -L "$tmp/none.jsonl" 2>&1)
+status=0
 if [ "$a" = 1 ] && [ "$b" = 0 ]; then
 	echo "ok 1 - lost-write counter: 1 lost, then 0"
 else
 	echo "not ok 1 - lost-write counter: '$a' (want 1), '$b' (want 0)"
+	status=1
 fi
 
 t=2
@@ -58,6 +61,8 @@ for p in curp curpho curpht; do
 		echo "ok $t - $end"
 	else
 		echo "not ok $t - ${end:-nemesis -p $p exited $rc} (replay: scripts/nemesis.sh -p $p -n 3 -d $secs -s $seed)"
+		status=1
 	fi
 	t=$((t + 1))
 done
+exit $status
