@@ -1,5 +1,6 @@
 #include "client/cli.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@ struct cli_run {
 	int status;
 	bool done;
 	bool weak;
+	bool hex; /* arguments and output in hex */
 	struct cluster_session *cs;
 	ev_timer timer;
 	ev_timer settle; /* curpho weak write: wait until it is reported executed */
@@ -22,16 +24,51 @@ struct cli_run {
 
 static void settle_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
+/* Prints bytes as they are, or in lowercase hex. */
+static void print_bytes(const uint8_t *p, uint32_t n, bool hex)
+{
+	if (!hex) {
+		fwrite(p, 1, n, stdout);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		printf("%02x", p[i]);
+}
+
+/* Decodes hex text (an even number of hex digits) into a new buffer. Returns its length, or -1. */
+static long unhex(const char *text, uint8_t **out)
+{
+	size_t n = strlen(text);
+	*out = NULL;
+	if (n % 2)
+		return -1;
+	uint8_t *b = malloc(n / 2 + 1);
+	if (b == NULL)
+		return -1;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+		if (!isxdigit((unsigned char)text[2 * i]) ||
+		    !isxdigit((unsigned char)text[2 * i + 1]) ||
+		    sscanf(text + 2 * i, "%2x", &v) != 1) {
+			free(b);
+			return -1;
+		}
+		b[i] = (uint8_t)v;
+	}
+	*out = b;
+	return (long)(n / 2);
+}
+
 /* Prints a SCAN result as "key<TAB>value" lines; CLI_ERROR if it does not decode. */
-static int print_scan(const uint8_t *value, uint32_t vlen)
+static int print_scan(const uint8_t *value, uint32_t vlen, bool hex)
 {
 	uint32_t off = 0, kl, vl;
 	const uint8_t *k, *v;
 	int rc;
 	while ((rc = proto_scan_next(value, vlen, &off, &k, &kl, &v, &vl)) == 1) {
-		fwrite(k, 1, kl, stdout);
+		print_bytes(k, kl, hex);
 		fputc('\t', stdout);
-		fwrite(v, 1, vl, stdout);
+		print_bytes(v, vl, hex);
 		fputc('\n', stdout);
 	}
 	if (rc < 0) {
@@ -52,10 +89,10 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	case SESSION_OK:
 		r->status = CLI_OK;
 		if (r->cmd.op == PROTO_OP_GET) {
-			fwrite(value, 1, vlen, stdout);
+			print_bytes(value, vlen, r->hex);
 			fputc('\n', stdout);
 		} else if (r->cmd.op == PROTO_OP_SCAN) {
-			r->status = print_scan(value, vlen);
+			r->status = print_scan(value, vlen, r->hex);
 		}
 		break;
 	case SESSION_NOT_FOUND:
@@ -138,7 +175,7 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 int cli_main(const struct conf *conf, const struct conf_settings *s, const char *op, int argc,
-	     char **argv, bool weak)
+	     char **argv, bool weak, bool hex)
 {
 	struct cli_run r;
 	memset(&r, 0, sizeof r);
@@ -187,27 +224,43 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 		return CLI_USAGE;
 	}
 	r.weak = weak;
+	r.hex = hex;
+	uint8_t *hkey = NULL, *hval = NULL; /* the decoded arguments with `hex` */
 	size_t klen = strlen(argv[0]);
 	size_t vlen = want == 2 ? strlen(argv[1]) : 0;
+	int status = CLI_USAGE;
+	if (hex) {
+		long kl = unhex(argv[0], &hkey);
+		long vl = want == 2 ? unhex(argv[1], &hval) : 0;
+		if (kl < 0 || vl < 0) {
+			fprintf(stderr,
+				"curpkv: --hex: KEY%s must be an even number of hex digits\n",
+				want == 2 ? " and VALUE" : "");
+			goto out;
+		}
+		klen = (size_t)kl;
+		vlen = (size_t)vl;
+	}
 	if (klen > s->max_key_bytes || vlen > s->max_value_bytes) {
 		fprintf(stderr, "curpkv: key or value longer than maxKeyBytes/maxValueBytes\n");
-		return CLI_USAGE;
+		goto out;
 	}
-	r.cmd.key = (const uint8_t *)argv[0];
+	r.cmd.key = hex ? hkey : (const uint8_t *)argv[0];
 	r.cmd.klen = (uint32_t)klen;
 	if (want == 2) {
-		r.cmd.val = (const uint8_t *)argv[1];
+		r.cmd.val = hex ? hval : (const uint8_t *)argv[1];
 		r.cmd.vlen = (uint32_t)vlen;
 	}
+	status = CLI_ERROR;
 	r.loop = ev_loop_new(EVFLAG_AUTO);
 	if (r.loop == NULL)
-		return CLI_ERROR;
+		goto out;
 	struct cluster *cl = NULL;
 	struct cluster_options opt = {.on_ready = cluster_ready, .arg = &r, .window = 1};
 	if (cluster_open(r.loop, conf, s, NULL, &opt, &cl) != 0) {
 		fprintf(stderr, "curpkv: cannot reach the master of %s\n", conf->path);
 		ev_loop_destroy(r.loop);
-		return CLI_ERROR;
+		goto out;
 	}
 	ev_timer_init(&r.timer, timeout_cb, s->reply_timeout_s, 0.);
 	r.timer.data = &r;
@@ -217,5 +270,9 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 	ev_timer_stop(r.loop, &r.settle);
 	cluster_close(cl);
 	ev_loop_destroy(r.loop);
-	return r.status;
+	status = r.status;
+out:
+	free(hkey);
+	free(hval);
+	return status;
 }

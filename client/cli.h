@@ -17,12 +17,14 @@ enum cli_status {
 /* Largest COUNT of `curpkv scan` (the wire's scan_count limit). */
 #define CLI_SCAN_MAX 1000000u
 
-/* Runs op ("get", "put", "del", "scan") with its positional arguments (key [value | count]) as
- * one operation of a fresh session (strong, or weak with `weak`), waiting at most the conf's
- * replyTimeout. get writes the value's bytes and a newline to stdout; scan writes one
+/* Runs op ("get", "put", "del", "scan", "append") with its positional arguments (key [value |
+ * count]) as one operation of a fresh session (strong, or weak with `weak`), waiting at most the
+ * conf's replyTimeout. get writes the value's bytes and a newline to stdout; scan writes one
  * "key<TAB>value" line per key, in key order (up to count keys from key on, fewer when the
- * result reaches maxValueBytes). Returns an enum cli_status. Thread: any (own loop). */
+ * result reaches maxValueBytes). With `hex`, key and value arguments are lowercase or uppercase
+ * hex (any bytes, e.g. the load generator's 8-byte keys) and keys and values are printed in
+ * lowercase hex. Returns an enum cli_status. Thread: any (own loop). */
 int cli_main(const struct conf *conf, const struct conf_settings *s, const char *op, int argc,
-	     char **argv, bool weak);
+	     char **argv, bool weak, bool hex);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/clock.h"
 #include "net/net.h"
@@ -655,6 +656,12 @@ int cluster_stats(const struct conf *conf, const struct conf_settings *s, int re
 		snprintf(err, NET_ERR_LEN, "replica%d is not in the conf", replica_id);
 		return -EINVAL;
 	}
+	return cluster_stats_at(s, h->addr, h->port, timeout_s, out, err);
+}
+
+int cluster_stats_at(const struct conf_settings *s, const char *addr, uint16_t port,
+		     double timeout_s, struct cluster_stats *out, char *err)
+{
 	int rc;
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 	if (loop == NULL) {
@@ -673,7 +680,7 @@ int cluster_stats(const struct conf *conf, const struct conf_settings *s, int re
 	struct net_dialer d;
 	struct stats_fetch f = {.loop = loop, .out = out, .rc = -ETIMEDOUT, .err = err, .d = &d};
 	memset(out, 0, sizeof *out);
-	rc = net_dialer_start(&d, &nl, h->addr, h->port, &stats_cbs, &f);
+	rc = net_dialer_start(&d, &nl, addr, port, &stats_cbs, &f);
 	if (rc != 0) {
 		snprintf(err, NET_ERR_LEN, "%s", d.err);
 		goto err_net;
@@ -697,26 +704,43 @@ err_loop:
 	return rc;
 }
 
-int cluster_stats_main(const struct conf *conf, const struct conf_settings *s)
+/* Prints one process's counters under its alias. Returns 0, or 1 if it did not answer. */
+static int stats_print(const struct conf_settings *s, const char *alias, const char *addr,
+		       uint16_t port, struct cluster_stats *st)
+{
+	char err[NET_ERR_LEN];
+	int rc = cluster_stats_at(s, addr, port, 2.0, st, err);
+	printf("%s\n", alias);
+	if (rc != 0) {
+		printf("  error %s\n", err);
+		fprintf(stderr, "curpkv: %s (%s:%u): %s\n", alias, addr, port, err);
+		return 1;
+	}
+	for (uint32_t k = 0; k < st->n; k++)
+		printf("  %s %llu\n", st->v[k].name, (unsigned long long)st->v[k].value);
+	return 0;
+}
+
+int cluster_stats_main(const struct conf *conf, const struct conf_settings *s, const char *alias)
 {
 	int status = 0;
 	struct cluster_stats *st = malloc(sizeof *st);
 	if (st == NULL)
 		return 1;
-	for (size_t i = 0; i < conf->n_replicas; i++) {
+	bool master = alias && conf->has_master && !strcasecmp(conf->master.alias, alias);
+	if (master) {
+		uint16_t port = conf->master.port ? conf->master.port : s->master_port;
+		status = stats_print(s, conf->master.alias, conf->master.addr, port, st);
+	} else if (alias && conf_find_replica(conf, alias) == NULL) {
+		fprintf(stderr, "curpkv: stats: '%s' is not a replica or the master\n", alias);
+		master = true; /* nothing to print */
+		status = 1;
+	}
+	for (size_t i = 0; !master && i < conf->n_replicas; i++) {
 		const struct conf_host *h = &conf->replicas[i];
-		char err[NET_ERR_LEN];
-		int rc = cluster_stats(conf, s, h->id, 2.0, st, err);
-		printf("%s\n", h->alias);
-		if (rc != 0) {
-			printf("  error %s\n", err);
-			fprintf(stderr, "curpkv: %s (%s:%u): %s\n", h->alias, h->addr, h->port,
-				err);
-			status = 1;
+		if (alias && strcasecmp(h->alias, alias))
 			continue;
-		}
-		for (uint32_t k = 0; k < st->n; k++)
-			printf("  %s %llu\n", st->v[k].name, (unsigned long long)st->v[k].value);
+		status |= stats_print(s, h->alias, h->addr, h->port, st);
 	}
 	free(st);
 	return status;

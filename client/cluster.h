@@ -112,8 +112,14 @@ struct cluster_stats {
 int cluster_stats(const struct conf *conf, const struct conf_settings *s, int replica_id,
 		  double timeout_s, struct cluster_stats *out, char *err);
 
-/* `curpkv stats -config F`: prints every replica's counters ("replicaN" then "  name value"
- * lines) on stdout. Returns the exit status (non-zero if a replica did not answer). */
-int cluster_stats_main(const struct conf *conf, const struct conf_settings *s);
+/* The same from the process at addr:port (a replica or the master: both answer STATS_REQ). */
+int cluster_stats_at(const struct conf_settings *s, const char *addr, uint16_t port,
+		     double timeout_s, struct cluster_stats *out, char *err);
+
+/* `curpkv stats -config F [-alias A]`: prints every replica's counters ("replicaN" then
+ * "  name value" lines) on stdout, or only A's (a replica, or the master: ready, view, leader,
+ * view_changes...). Returns the exit status (non-zero if a process did not answer, or A is a
+ * client). */
+int cluster_stats_main(const struct conf *conf, const struct conf_settings *s, const char *alias);
 
 #endif

@@ -34,6 +34,28 @@ struct lg_op {
 	uint64_t t0;
 };
 
+/* A weak write's history line waits here until its session learned the slot that ordered it
+ * (curpho learns it after completion: `ordered_ns` in the line, docs/conf.md), and an ordering
+ * time learned before the completion waits for it. Indexed by cid seq: a session keeps fewer than
+ * LG_ORDER_RING seqs outstanding (client/session.c's ring). */
+#define LG_ORDER_RING 1024
+
+struct lg_hrec {
+	enum workload_class cls;
+	uint64_t key;
+	uint32_t scan_count;
+	uint64_t local_seq;
+	uint64_t t0, t1;
+	enum session_result res;
+};
+
+struct lg_order {
+	uint64_t seq;	     /* cid seq, 0 = free */
+	uint64_t ordered_ns; /* 0 = not learned yet */
+	bool waiting;	     /* rec is a completed weak write's line, not written yet */
+	struct lg_hrec rec;
+};
+
 struct lg_session {
 	struct lg_thread *t;
 	struct cluster_session *cs;
@@ -44,8 +66,9 @@ struct lg_session {
 	bool done;	 /* stopped issuing and nothing in flight */
 	bool stalled;	 /* the session refused a command (-EAGAIN): retry on the timer */
 	uint32_t inflight;
-	struct lg_op *ops; /* window slots */
-	uint8_t *val;	   /* value buffer (commandSize) */
+	struct lg_op *ops;	/* window slots */
+	uint8_t *val;		/* value buffer (commandSize) */
+	struct lg_order *order; /* LG_ORDER_RING entries, with historyFile only */
 };
 
 struct lg_thread {
@@ -58,13 +81,16 @@ struct lg_thread {
 	int nsess;
 	int ndone;
 	struct report_lat lat;
-	ev_timer watchdog;  /* the cluster must become ready within replyTimeout */
-	ev_timer progress;  /* thread 0 only */
-	ev_timer unstall;   /* re-issues for stalled sessions */
+	ev_timer watchdog; /* the cluster must become ready within replyTimeout */
+	ev_timer progress; /* thread 0 only */
+	ev_timer unstall;  /* re-issues for stalled sessions */
+	ev_timer settle;   /* at the end: until curpho weak writes are reported executed */
+	uint64_t settle_deadline_ns;
 	uint64_t completed; /* ck_pr: measured completions */
 	uint64_t first_ns, last_ns;
 	uint64_t errors, timeouts;
-	uint64_t paths[3]; /* measured strong completions by path (fast, slow, retry) */
+	uint64_t unordered; /* weak writes whose line went out without ordered_ns */
+	uint64_t paths[3];  /* measured strong completions by path (fast, slow, retry) */
 	bool failed;
 	char why[256];
 	struct common_logger log;
@@ -129,10 +155,11 @@ static void hexs(FILE *f, const uint8_t *p, size_t n)
 		fprintf(f, "%02x", p[i]);
 }
 
-static void history_line(struct lg *g, struct lg_op *o, enum session_result res,
-			 const uint8_t *value, uint32_t vlen, uint64_t t1)
+/* One line (CONF.md 5); ordered_ns > 0 adds the time a weak write's slot was learned. */
+static void history_line(struct lg *g, struct lg_session *s, const struct lg_hrec *o,
+			 const uint8_t *value, uint32_t vlen, uint64_t ordered_ns)
 {
-	struct lg_session *s = o->sess;
+	enum session_result res = o->res;
 	bool write = o->cls == WL_STRONG_WRITE || o->cls == WL_WEAK_WRITE;
 	bool weak = o->cls == WL_WEAK_WRITE || o->cls == WL_WEAK_READ;
 	bool failed = res == SESSION_FAILED || res == SESSION_CID_REUSED; /* not applied */
@@ -146,7 +173,7 @@ static void history_line(struct lg *g, struct lg_op *o, enum session_result res,
 		write && g->s.appends ? "append"
 		: write		      ? "put"
 		: o->scan_count	      ? "scan"
-				: "get",
+				      : "get",
 		weak ? "weak" : "strong");
 	if (o->scan_count)
 		fprintf(f, "\"count\":%u,", o->scan_count);
@@ -167,19 +194,103 @@ static void history_line(struct lg *g, struct lg_op *o, enum session_result res,
 		hexs(f, value, vlen);
 		fputc('"', f);
 	}
-	fprintf(f, ",\"invoke_ns\":%llu,\"complete_ns\":%llu,\"status\":\"%s\"}\n",
-		(unsigned long long)o->t0, (unsigned long long)t1, status);
+	fprintf(f, ",\"invoke_ns\":%llu,\"complete_ns\":%llu,\"status\":\"%s\"",
+		(unsigned long long)o->t0, (unsigned long long)o->t1, status);
+	if (ordered_ns)
+		fprintf(f, ",\"ordered_ns\":%llu", (unsigned long long)ordered_ns);
+	fputs("}\n", f);
 	pthread_mutex_unlock(&g->history_lock);
+}
+
+/* Writes a waiting weak write's line (without ordered_ns when never learned) and frees e. */
+static void order_flush(struct lg_session *s, struct lg_order *e)
+{
+	if (e->waiting) {
+		if (e->ordered_ns == 0)
+			s->t->unordered++;
+		history_line(s->t->g, s, &e->rec, NULL, 0, e->ordered_ns);
+	}
+	memset(e, 0, sizeof *e);
+}
+
+/* cluster_order_cb: the session learned the slot of its command seq. */
+static void on_order(void *arg, uint64_t seq, uint64_t slot)
+{
+	struct lg_session *s = arg;
+	(void)slot;
+	struct lg_order *e = &s->order[seq % LG_ORDER_RING];
+	if (e->seq != seq)
+		order_flush(s, e); /* (an older seq's waiting line, never ordered) */
+	if (e->ordered_ns == 0) {
+		e->seq = seq;
+		e->ordered_ns = common_now_ns();
+	}
+	if (e->waiting)
+		order_flush(s, e);
+}
+
+/* The history line of a completed operation: a weak write's waits for its ordering time. */
+static void history_done(struct lg_session *s, const struct lg_hrec *rec, uint64_t seq,
+			 const uint8_t *value, uint32_t vlen)
+{
+	if (rec->cls != WL_WEAK_WRITE || rec->res != SESSION_OK) {
+		history_line(s->t->g, s, rec, value, vlen, 0);
+		return;
+	}
+	struct lg_order *e = &s->order[seq % LG_ORDER_RING];
+	if (e->seq != seq)
+		order_flush(s, e);
+	e->seq = seq;
+	e->rec = *rec;
+	e->waiting = true;
+	if (e->ordered_ns)
+		order_flush(s, e);
 }
 
 /* ---- one session ---------------------------------------------------------------------- */
 
 static void issue(struct lg_session *s);
 
+static uint32_t thread_unsettled(struct lg_thread *t)
+{
+	uint32_t n = 0;
+	for (int i = 0; i < t->nsess; i++) {
+		struct session *ps = t->sess[i].cs ? cluster_session_get(t->sess[i].cs) : NULL;
+		if (ps)
+			n += session_unsettled(ps);
+	}
+	return n;
+}
+
+/* Every session is done: curpho weak writes completed on one replica are re-sent until a replica
+ * reports them executed, so the loop runs on until then (at most replyTimeout), as the CLI does:
+ * closing earlier could lose them. */
+static void settle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lg_thread *t = w->data;
+	(void)revents;
+	uint32_t n = thread_unsettled(t);
+	if (n && common_now_ns() < t->settle_deadline_ns)
+		return;
+	if (n && !t->failed) {
+		t->failed = true;
+		snprintf(t->why, sizeof t->why,
+			 "%u weak write(s) acknowledged but not reported executed within "
+			 "replyTimeout",
+			 n);
+	}
+	ev_timer_stop(loop, w);
+	ev_break(loop, EVBREAK_ALL);
+}
+
 static void thread_session_done(struct lg_thread *t)
 {
-	if (++t->ndone == t->nsess)
-		ev_break(t->loop, EVBREAK_ALL);
+	if (++t->ndone < t->nsess)
+		return;
+	t->settle_deadline_ns = common_now_ns() + t->g->s.reply_timeout_s * 1000000000ull;
+	ev_timer_init(&t->settle, settle_cb, 0., 0.005);
+	t->settle.data = t;
+	ev_timer_start(t->loop, &t->settle);
 }
 
 static void op_done(void *arg, uint64_t seq, enum session_result res, enum session_path path,
@@ -190,7 +301,6 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	struct lg_thread *t = s->t;
 	struct lg *g = t->g;
 	uint64_t t1 = common_now_ns();
-	(void)seq;
 	o->used = false;
 	s->inflight--;
 	if (res == SESSION_TIMEOUT || res == SESSION_FAILED || res == SESSION_CID_REUSED) {
@@ -220,8 +330,16 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 			ck_pr_inc_64(&t->completed);
 			t->last_ns = t1;
 		}
-		if (g->history)
-			history_line(g, o, res, value, vlen, t1);
+		if (g->history) {
+			struct lg_hrec rec = {.cls = o->cls,
+					      .key = o->key,
+					      .scan_count = o->scan_count,
+					      .local_seq = o->local_seq,
+					      .t0 = o->t0,
+					      .t1 = t1,
+					      .res = res};
+			history_done(s, &rec, seq, value, vlen);
+		}
 	}
 	if (t->failed && !s->done && s->inflight == 0) {
 		s->done = true; /* a failed run stops issuing */
@@ -339,6 +457,8 @@ static void cluster_ready(struct cluster *cl, void *arg)
 	ev_timer_stop(t->loop, &t->watchdog);
 	for (int i = 0; i < t->nsess; i++) {
 		int rc = cluster_session_open(cl, session_ready, &t->sess[i], &t->sess[i].cs);
+		if (rc == 0 && t->g->history)
+			cluster_session_on_order(t->sess[i].cs, on_order, &t->sess[i]);
 		if (rc != 0) {
 			t->failed = true;
 			snprintf(t->why, sizeof t->why, "cannot open a session: %s", strerror(-rc));
@@ -416,6 +536,10 @@ static void *thread_main(void *arg)
 	ev_timer_stop(t->loop, &t->watchdog);
 	ev_timer_stop(t->loop, &t->progress);
 	ev_timer_stop(t->loop, &t->unstall);
+	ev_timer_stop(t->loop, &t->settle);
+	for (int i = 0; g->history && i < t->nsess; i++)
+		for (int k = 0; k < LG_ORDER_RING; k++)
+			order_flush(&t->sess[i], &t->sess[i].order[k]);
 	return NULL;
 }
 
@@ -443,7 +567,8 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 		return 1;
 	}
 	if (set->appends && set->protocol != CONF_PROTO_CURP) {
-		LOG_ERROR(log, "appends: APPEND is an operation of protocol curp only (docs/conf.md)");
+		LOG_ERROR(log,
+			  "appends: APPEND is an operation of protocol curp only (docs/conf.md)");
 		return 1;
 	}
 	if (set->appends && set->command_size < CONF_APPEND_MIN) {
@@ -492,7 +617,9 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 			workload_init(&s->wl, &g.s, s->global, g.seed);
 			s->ops = calloc(g.window, sizeof *s->ops);
 			s->val = malloc(g.s.command_size ? g.s.command_size : 1);
-			if (s->ops == NULL || s->val == NULL)
+			if (g.history)
+				s->order = calloc(LG_ORDER_RING, sizeof *s->order);
+			if (s->ops == NULL || s->val == NULL || (g.history && s->order == NULL))
 				goto out;
 			for (uint32_t w = 0; w < g.window; w++)
 				s->ops[w].sess = s;
@@ -515,6 +642,7 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 	memset(&tot, 0, sizeof tot);
 	uint64_t first = UINT64_MAX, last = 0;
 	bool failed = false;
+	uint64_t unordered = 0;
 	for (int i = 0; i < g.nthreads; i++) {
 		struct lg_thread *t = &g.th[i];
 		report_merge(&all, &t->lat);
@@ -523,6 +651,7 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 		if (t->last_ns > last)
 			last = t->last_ns;
 		tot.errors += t->errors;
+		unordered += t->unordered;
 		tot.timeouts += t->timeouts;
 		/* the measured operations only (not the warm-up), so the paths add up to the
 		 * strong operations of the report */
@@ -552,6 +681,10 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 			LOG_ERROR(log, "%s", t->why);
 		}
 	}
+	if (unordered)
+		LOG_INFO(log,
+			 "history: %llu weak write(s) whose slot was never learned (no ordered_ns)",
+			 (unsigned long long)unordered);
 	tot.duration_s = last > first ? (double)(last - first) / 1e9 : 0;
 	tot.weak_protocol = set->protocol != CONF_PROTO_CURP;
 	report_sort(&all);
@@ -573,6 +706,7 @@ out:
 			for (int k = 0; t->sess && k < t->nsess; k++) {
 				free(t->sess[k].ops);
 				free(t->sess[k].val);
+				free(t->sess[k].order);
 			}
 			free(t->sess);
 			report_free(&t->lat);

@@ -91,3 +91,9 @@ TEST_EXTENSIONS = .sh
 SH_LOG_COMPILER = bash
 TESTS += tests/test_dist.sh
 EXTRA_DIST += tests/test_dist.sh
+
+# The nemesis on real processes (scripts/nemesis.sh): one 30-second run per protocol on 3
+# replicas against the tree's curpkv, after a check of its lost-write counter (TAP output; the
+# .sh driver above goes by the exit status).
+TESTS += tests/test_nemesis.sh
+EXTRA_DIST += tests/test_nemesis.sh

@@ -36,6 +36,30 @@ static void add(struct verify_history *h, int session, const char *kind, const c
 	assert_int_equal(verify_add(h, &op), 0);
 }
 
+/* A weak write (kind "put"/"del") or weak read ("get"), with the load generator's ordered_ns
+ * (0: the field is left out, as when the session never learned the slot). */
+static void add_weak(struct verify_history *h, int session, const char *kind, const char *key,
+		     const char *val, uint64_t inv, uint64_t cmp, uint64_t ordered)
+{
+	static uint64_t seq = 1;
+	char line[512], result[128] = "\"\"", ord[48] = "";
+	const bool get = !strcmp(kind, "get");
+	if (get)
+		snprintf(result, sizeof result, val ? "\"%s\"" : "null", val);
+	if (ordered)
+		snprintf(ord, sizeof ord, ",\"ordered_ns\":%llu", (unsigned long long)ordered);
+	snprintf(line, sizeof line,
+		 "{\"session\":%d,\"seq\":%llu,\"op\":\"%s\",\"cons\":\"weak\",\"key\":\"%s\","
+		 "\"value\":\"%s\",\"result\":%s,\"invoke_ns\":%llu,\"complete_ns\":%llu,"
+		 "\"status\":\"ok\"%s}",
+		 session, (unsigned long long)seq++, kind, key, !get && val ? val : "", result,
+		 (unsigned long long)inv, (unsigned long long)cmp, ord);
+	struct verify_op op;
+	assert_int_equal(verify_parse_line(line, &op), 0);
+	assert_int_equal(op.ordered_ns, ordered);
+	assert_int_equal(verify_add(h, &op), 0);
+}
+
 static enum verify_status check(struct verify_history *h, struct verify_result *r)
 {
 	enum verify_status st = verify_linearizable(h, 1000000, r);
@@ -203,6 +227,46 @@ static void test_parse_errors(void **state)
 	    -EINVAL);
 }
 
+/* Weak writes take part in the search, taking effect between their invocation and ordered_ns
+ * (the load generator's histories of curpho/curpht: a strong read may return a weak write's
+ * value); weak reads do not. */
+static void test_weak_writes(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_result r;
+	/* completed at 12 (curpho: recorded at one replica), ordered at 30 */
+	add_weak(&h, 1, "put", "k", "aa", 10, 12, 30);
+	add(&h, 2, "get", "k", NULL, 14, 20, "ok"); /* before it was ordered: legal */
+	add(&h, 2, "get", "k", "aa", 22, 25, "ok");
+	add_weak(&h, 3, "get", "k", NULL, 40, 45, 0); /* a lagging weak read: not this check's */
+	assert_int_equal(check(&h, &r), VERIFY_OK);
+	assert_int_equal(r.ops_checked, 3);
+	assert_int_equal(r.values_never_written, 0);
+
+	/* a strong read invoked after the slot was learned must see the write */
+	add_weak(&h, 1, "put", "k", "aa", 10, 12, 30);
+	add(&h, 2, "get", "k", NULL, 40, 50, "ok");
+	assert_int_equal(check(&h, &r), VERIFY_FAIL);
+	assert_int_equal(r.keys_violated, 1);
+
+	/* never ordered: it may take effect at any time after its invocation, or never */
+	add_weak(&h, 1, "put", "k", "aa", 10, 12, 0);
+	add(&h, 2, "get", "k", NULL, 40, 50, "ok");
+	add(&h, 2, "get", "k", "aa", 60, 70, "ok");
+	assert_int_equal(check(&h, &r), VERIFY_OK);
+	/* ...but not before it: a read completed before its invocation cannot return it */
+	add_weak(&h, 1, "put", "k", "aa", 100, 112, 0);
+	add(&h, 2, "get", "k", "aa", 40, 50, "ok");
+	assert_int_equal(check(&h, &r), VERIFY_FAIL);
+
+	/* a weak delete ordered at 30 hides an earlier strong put from later strong reads */
+	add(&h, 1, "put", "k", "bb", 0, 5, "ok");
+	add_weak(&h, 1, "del", "k", NULL, 10, 12, 30);
+	add(&h, 2, "get", "k", "bb", 40, 50, "ok");
+	assert_int_equal(check(&h, &r), VERIFY_FAIL);
+}
+
 /* ---- causal consistency ------------------------------------------------------------------ */
 
 static enum verify_status causal(struct verify_history *h, struct verify_causal_result *r)
@@ -293,6 +357,37 @@ static void test_causal_writes_follow_reads(void **state)
 	add(&h, 3, "get", "y", "y1", 90, 100, "ok");
 	add(&h, 3, "get", "x", "x0", 110, 120, "ok");
 	assert_int_equal(causal(&h, &r), VERIFY_OK);
+}
+
+/* --causal-per-key (curpht): session guarantees per key, not causality across keys. Session 1
+ * wrote x then y; session 2 read y1, then nothing for x: a causal violation across keys (x1 is
+ * in its causal past), fine for each key alone; a per-key violation stays one. */
+static void test_causal_per_key(void **state)
+{
+	(void)state;
+	struct verify_history h = {0};
+	struct verify_causal_result r;
+	for (int per_key = 0; per_key < 2; per_key++) {
+		add(&h, 1, "put", "x", "x1", 10, 20, "ok");
+		add(&h, 1, "put", "y", "y1", 30, 40, "ok");
+		add(&h, 2, "get", "y", "y1", 50, 60, "ok");
+		add(&h, 2, "get", "x", NULL, 70, 80, "ok");
+		enum verify_status st =
+		    per_key ? verify_causal_per_key(&h, &r) : verify_causal(&h, &r);
+		verify_causal_print(stdout, &r);
+		verify_free(&h);
+		assert_int_equal(st, per_key ? VERIFY_OK : VERIFY_FAIL);
+		assert_int_equal(r.keys, per_key ? 2 : 0);
+		assert_int_equal(r.ops_checked, 4);
+	}
+	add(&h, 1, "put", "x", "x1", 10, 20, "ok");
+	add(&h, 1, "put", "x", "x2", 30, 40, "ok");
+	add(&h, 1, "put", "y", "y1", 30, 40, "ok");
+	add(&h, 1, "get", "x", "x1", 50, 60, "ok"); /* read-your-writes broken on x */
+	assert_int_equal(verify_causal_per_key(&h, &r), VERIFY_FAIL);
+	assert_int_equal(r.violations, 1);
+	assert_non_null(strstr(r.first_violation, "(session 1 seq"));
+	verify_free(&h);
 }
 
 /* A cycle (a read returns a write that came after it in its own session), a value never
@@ -493,6 +588,8 @@ int main(void)
 	    cmocka_unit_test(test_causal_writes_follow_reads),
 	    cmocka_unit_test(test_causal_other),
 	    cmocka_unit_test(test_append_legal),
+	    cmocka_unit_test(test_weak_writes),
+	    cmocka_unit_test(test_causal_per_key),
 	    cmocka_unit_test(test_append_twice),
 	    cmocka_unit_test(test_append_lost),
 	    cmocka_unit_test(test_append_bad_elements),

@@ -345,14 +345,81 @@ done:
 	return st;
 }
 
+static int cmp_op_key(const void *a, const void *b, void *h)
+{
+	const struct verify_op *ops = ((const struct verify_history *)h)->ops;
+	int c = strcmp(ops[*(const size_t *)a].key, ops[*(const size_t *)b].key);
+	if (c)
+		return c;
+	return *(const size_t *)a < *(const size_t *)b ? -1
+						       : *(const size_t *)a > *(const size_t *)b;
+}
+
+enum verify_status verify_causal_per_key(const struct verify_history *h,
+					 struct verify_causal_result *out)
+{
+	memset(out, 0, sizeof *out);
+	size_t *idx = malloc((h->n ? h->n : 1) * sizeof *idx);
+	/* each key's history shares the operations' strings: only its array is freed */
+	struct verify_history sub = {.ops = malloc((h->n ? h->n : 1) * sizeof *sub.ops)};
+	if (idx == NULL || sub.ops == NULL) {
+		free(idx);
+		free(sub.ops);
+		out->unsupported = true;
+		snprintf(out->first_violation, sizeof out->first_violation, "out of memory");
+		return VERIFY_UNKNOWN;
+	}
+	for (size_t i = 0; i < h->n; i++)
+		idx[i] = i;
+	qsort_r(idx, h->n, sizeof *idx, cmp_op_key, (void *)h);
+	enum verify_status all = VERIFY_OK;
+	for (size_t i = 0; i < h->n;) {
+		size_t j = i;
+		sub.n = 0;
+		while (j < h->n && !strcmp(h->ops[idx[j]].key, h->ops[idx[i]].key))
+			sub.ops[sub.n++] = h->ops[idx[j++]];
+		struct verify_causal_result r;
+		enum verify_status st = verify_causal(&sub, &r);
+		out->keys++;
+		out->ops_checked += r.ops_checked;
+		out->reads_checked += r.reads_checked;
+		out->violations += r.violations;
+		if (r.sessions > out->sessions)
+			out->sessions = r.sessions;
+		/* the first violation, else the first reason a key was not checked */
+		if ((st == VERIFY_FAIL && all != VERIFY_FAIL) ||
+		    (st == VERIFY_UNKNOWN && !out->first_violation[0]))
+			snprintf(out->first_violation, sizeof out->first_violation, "%s",
+				 r.first_violation);
+		if (st == VERIFY_FAIL)
+			all = VERIFY_FAIL;
+		else if (st == VERIFY_UNKNOWN && all == VERIFY_OK)
+			all = VERIFY_UNKNOWN;
+		i = j;
+	}
+	free(idx);
+	free(sub.ops);
+	out->unsupported = all == VERIFY_UNKNOWN;
+	return all;
+}
+
 void verify_causal_print(FILE *out, const struct verify_causal_result *r)
 {
 	if (r->unsupported) {
-		fprintf(out, "causal: not checked: %s\n", r->first_violation);
+		fprintf(out, "causal%s: not checked: %s\n", r->keys ? " per key" : "",
+			r->first_violation);
 		return;
 	}
-	fprintf(out, "causal: %zu operations of %zu sessions, %zu reads checked: %zu violations\n",
-		r->ops_checked, r->sessions, r->reads_checked, r->violations);
+	if (r->keys)
+		fprintf(out,
+			"causal per key: %zu keys, %zu operations, %zu reads checked: %zu "
+			"violations\n",
+			r->keys, r->ops_checked, r->reads_checked, r->violations);
+	else
+		fprintf(out,
+			"causal: %zu operations of %zu sessions, %zu reads checked: %zu "
+			"violations\n",
+			r->ops_checked, r->sessions, r->reads_checked, r->violations);
 	if (r->first_violation[0])
 		fprintf(out, "first causal violation: %s\n", r->first_violation);
 }

@@ -21,6 +21,9 @@ struct verify_op {
 	char *value;  /* put, append: hex; else NULL */
 	char *result; /* get: hex, or NULL for a missing key */
 	uint64_t invoke_ns, complete_ns;
+	/* weak write: when its session learned the slot that ordered it (the optional history
+	 * field "ordered_ns"; 0 = never learned) */
+	uint64_t ordered_ns;
 	enum verify_status status; /* ok (completed), fail (not applied), unknown (may apply) */
 	int line;
 };
@@ -50,11 +53,14 @@ struct verify_result {
 	char first_violation[256];   /* a description of the first violating key */
 };
 
-/* Checks the strong operations of h, key by key: a key is linearizable if its completed operations
- * can be ordered consistently with real time (an operation that completed before another was
- * invoked comes first) and with register semantics, where `unknown` operations may take effect
- * at any time after their invocation or not at all and `fail` operations never do. Each key gets
- * at most budget search steps: beyond it the key is reported unknown, never as a violation.
+/* Checks the strong operations and the weak writes of h, key by key: a key is linearizable if its
+ * completed operations can be ordered consistently with real time (an operation that completed
+ * before another was invoked comes first) and with register semantics, where `unknown` operations
+ * may take effect at any time after their invocation or not at all and `fail` operations never
+ * do. A weak write takes effect between its invocation and its ordered_ns (once its session
+ * learned its slot, every strong operation invoked later is ordered after it), or, without
+ * ordered_ns, like an unknown write; weak reads are the causal check's. Each key gets at most
+ * budget search steps: beyond it the key is reported unknown, never as a violation.
  * Returns VERIFY_OK, VERIFY_FAIL (some key violated) or VERIFY_UNKNOWN (no violation, but some
  * key exceeded the budget). */
 enum verify_status verify_linearizable(const struct verify_history *h, uint64_t budget,
@@ -82,7 +88,8 @@ void verify_appends_print(FILE *out, const struct verify_append_result *r);
 
 struct verify_causal_result {
 	size_t ops_checked, sessions, reads_checked, violations;
-	bool unsupported;	   /* not checked (overlapping operations in a session, memory) */
+	size_t keys;	  /* verify_causal_per_key: the keys checked (0: one check over all keys) */
+	bool unsupported; /* not checked (overlapping operations in a session, memory) */
 	char first_violation[320]; /* or why it was not checked */
 };
 
@@ -97,6 +104,11 @@ struct verify_causal_result {
  * clocks of one word per session per operation, and per read a scan of the key's writes.
  * Returns VERIFY_OK, VERIFY_FAIL or VERIFY_UNKNOWN. */
 enum verify_status verify_causal(const struct verify_history *h, struct verify_causal_result *out);
+/* verify_causal on each key's operations alone (session order restricted to the key): the
+ * per-key session guarantees that `curpht` gives (docs/protocols.md), not causality across keys.
+ * The counts are summed over keys; `sessions` is the largest count of one key. */
+enum verify_status verify_causal_per_key(const struct verify_history *h,
+					 struct verify_causal_result *out);
 void verify_causal_print(FILE *out, const struct verify_causal_result *r);
 
 #endif
