@@ -256,6 +256,12 @@ static void send_propose(struct session *s, struct pcmd *p, int to)
 static void send_cmd(struct session *s, struct pcmd *p, uint64_t now_ns)
 {
 	p->sent_ns = now_ns;
+	/* Witness answers count for the fast path only until the command is sent again: a
+	 * witness that restarted in between lost the record behind its ok, and the rejoin hold
+	 * (PROTOCOL.md 7.3) covers only what the leader ordered within its grace period, not a
+	 * command it never received or refused (BUSY) and orders from this later send (sim
+	 * curpho N=3 profile 2 seed 390, curpht 1376: docs/recovery.md) */
+	p->ok_mask = p->nok_mask = p->good_mask = 0;
 	if (p->kind == PK_WEAK_READ) {
 		p->bound = s->bound;
 		send_propose(s, p, p->bound);

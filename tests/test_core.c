@@ -593,6 +593,39 @@ static void test_client_retry_then_timeout(void **state)
 	h_free(&h);
 }
 
+/* A witness's ok counts only until the command is sent again: the witness may restart in between
+ * and lose the record, and the leader may order the command only from the later send, past the
+ * rejoin hold (sim curpho N=3 profile 2 seed 390, curpht 1376: an acknowledged write lost). */
+static void test_client_ok_before_resend(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 15, NULL);
+	struct session *s = h.sess[0];
+	uint64_t k = 1;
+	struct proto_cmd c = mk_cmd(PROTO_OP_PUT, &k, "v");
+	struct done d = {0};
+	session_submit(s, &c, done_cb, &d, h.now);
+	struct proto_msg ack = {.type = PROTO_RECORD_ACK, .view = 0, .cid = {100, 1}, .ok = true};
+	session_on_msg(s, 1, &ack, h.now);    /* the PROPOSE to the leader is lost */
+	h_advance(&h, 1100ull * 1000 * 1000); /* past retry_after: sent again */
+	struct proto_msg r;
+	int proposes = 0;
+	while (h_take(&h, H_C2R, 0, 0, &r))
+		proposes += r.type == PROTO_PROPOSE;
+	assert_int_equal(proposes, 2);
+	struct proto_msg reply = {
+	    .type = PROTO_REPLY, .view = 0, .cid = {100, 1}, .ok = true, .status = PROTO_ST_OK};
+	session_on_msg(s, 0, &reply, h.now);
+	session_on_msg(s, 2, &ack, h.now);
+	assert_int_equal(d.n, 0);	   /* witness 1's ok answered the first send */
+	session_on_msg(s, 1, &ack, h.now); /* its answer to the second */
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.path, SESSION_PATH_RETRY);
+	assert_int_equal(d.res, SESSION_OK);
+	h_free(&h);
+}
+
 /* Per-command reply state: two pipelined GETs get their own values (the anchor shared one). */
 static void test_client_per_command_state(void **state)
 {
@@ -1699,6 +1732,7 @@ int main(void)
 	    cmocka_unit_test(test_client_slow_path),
 	    cmocka_unit_test(test_view_change_replays_fast_path),
 	    cmocka_unit_test(test_client_retry_then_timeout),
+	    cmocka_unit_test(test_client_ok_before_resend),
 	    cmocka_unit_test(test_client_per_command_state),
 	    cmocka_unit_test(test_cluster3_disjoint_keys),
 	    cmocka_unit_test(test_cluster5_pipelined),
