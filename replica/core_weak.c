@@ -260,10 +260,15 @@ static bool weak_read_ready(struct core *c, const struct proto_cid *cid, uint8_t
 			       * (its token does not cover the write), so not before every slot
 			       * assigned before the restart is executed here (the hold's end:
 			       * simulation seed curpho N=5 4987) */
-	if (c->exec_index < c->inst_cut)
+	if (!c->active || c->exec_index < c->inst_cut)
 		return false; /* a view change moved fast-path commands (a token taken from an
 			       * older view's REPLY may name a slot they left): not before the
-			       * installed log, replays included, is executed here */
+			       * installed log, replays included, is executed here. inst_cut is
+			       * the cut of the view last installed here: a replica that entered a
+			       * later view and has not installed it may already execute that
+			       * view's first slots (while it installs, or from a state transfer)
+			       * without knowing where its replays end, so it waits too
+			       * (simulation seeds curpho N=3 2263, N=5 2003) */
 	if (c->cfg.protocol != CONF_PROTO_CURPHO)
 		return true;
 	if (!own_writes_here(c, cid->client, dep))

@@ -806,6 +806,9 @@ int main(int argc, char **argv)
 	    {CONF_PROTO_CURPHT, 5, 2, 751, "an acknowledged write lost by a third view change"},
 	    {CONF_PROTO_CURPHO, 3, 2, 390, "a witness's ok from before its restart (BUSY)"},
 	    {CONF_PROTO_CURPHT, 3, 2, 1376, "a witness's ok from before its restart (lost)"},
+	    {CONF_PROTO_CURPHO, 3, 2, 2263, "a weak SCAN at a replica installing a view"},
+	    {CONF_PROTO_CURPHO, 5, 2, 2003, "a weak SCAN at a replica installing a view"},
+	    {CONF_PROTO_CURPHT, 3, 2, 2968, "a cache entry evicted under a weak GET in flight"},
 	};
 	/* seeds of the default range that fail on a protocol bug not fixed yet (issue 16, the
 	 * view change): the sweep leaves them out and runs each as a TAP TODO test, which the

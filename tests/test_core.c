@@ -1477,6 +1477,145 @@ static void test_weak_read_waits_for_own_writes(void **state)
 	h_free(&h);
 }
 
+/* A follower that entered view 1 and installs it (VC_INSTALL: the decided log, replays
+ * included, ends at cut 2) executes slot 0 of the new view before it holds slot 1. A session's
+ * token taken from an older view's fast REPLY (its write at slot 0, token 1) may name a slot its
+ * write left in the replay (here: now at slot 1): the follower must not answer a weak read
+ * before it installed the view and executed to the cut. It used to judge by the cut of the view
+ * installed before (0) and answered without the write (simulation seeds curpho N=3 2263, N=5
+ * 2003). */
+static void test_weak_read_waits_for_install(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 38, ho_cfg);
+	struct core *f = h.cores[2];
+	uint64_t k = 5;
+	struct proto_msg r;
+	core_view_change(f, 1, 1, h.now);
+	struct proto_msg inst = {.type = PROTO_VC_INSTALL, .view = 1, .cut = 2, .commit = 2};
+	core_on_peer(f, 1, &inst, h.now);
+	struct proto_msg a = {.type = PROTO_ACCEPT,
+			      .view = 1,
+			      .slot = 0,
+			      .cid = {101, 1},
+			      .cmd = mk_cmd(PROTO_OP_PUT, &k, "other"),
+			      .commit = 1};
+	core_on_peer(f, 1, &a, h.now);
+	struct core_stats st;
+	core_get_stats(f, &st);
+	assert_int_equal(st.exec_index, 1); /* slot 0 of view 1 executed, view not installed */
+	assert_false(st.view_active);
+	struct proto_msg rd = {.type = PROTO_WEAK_READ,
+			       .view = 1,
+			       .cid = {100, 2},
+			       .token = 1,
+			       .cmd = mk_cmd(PROTO_OP_GET, &k, NULL)};
+	core_on_client(f, 1, &rd, h.now);
+	bool early = false;
+	while (h_take(&h, H_R2C, 2, 0, &r))
+		early |= r.type == PROTO_WEAK_REPLY;
+	assert_false(early); /* held: the view's replays are not executed here yet */
+	/* the replayed write arrives: installed and executed to the cut, the read is answered */
+	a.slot = 1;
+	a.cid = (struct proto_cid){100, 1};
+	a.cmd = mk_cmd(PROTO_OP_PUT, &k, "mine");
+	a.commit = 2;
+	core_on_peer(f, 1, &a, h.now);
+	core_get_stats(f, &st);
+	assert_true(st.view_active);
+	assert_int_equal(st.exec_index, 2);
+	bool got = false;
+	while (h_take(&h, H_R2C, 2, 0, &r))
+		if (r.type == PROTO_WEAK_REPLY) {
+			assert_int_equal(r.status, PROTO_ST_OK);
+			assert_int_equal(r.vlen, 4);
+			assert_memory_equal(r.value, "mine", 4);
+			got = true;
+		}
+	assert_true(got);
+	h_free(&h);
+}
+
+/* ---- curpht session cache ----------------------------------------------------------------- */
+
+struct sent {
+	struct proto_msg last; /* the header of the last message sent (no payload) */
+	int to, n;
+};
+
+static void sent_cb(void *ctx, int to, const struct proto_msg *m)
+{
+	struct sent *c = ctx;
+	c->last = *m;
+	c->last.cmd.key = c->last.cmd.val = NULL;
+	c->to = to;
+	c->n++;
+}
+
+/* curpht: a weak GET sent while the cache held the session's own write of its key counts on
+ * that entry (its token does not cover the write's slot). If a later completion evicts the
+ * entry before the answer, an answer from a replica that has not executed the write is behind
+ * it: the session asks again, with the token now past the write, instead of returning the older
+ * value (simulation seed curpht N=3 2968). One cache slot makes every key collide. */
+static void test_ht_cache_eviction_in_flight_read(void **state)
+{
+	(void)state;
+	struct session_config cfg;
+	session_config_default(&cfg, 100, 3);
+	cfg.protocol = CONF_PROTO_CURPHT;
+	cfg.max_inflight = 4;
+	cfg.preferred = 1;
+	cfg.cache_slots = 1;
+	struct sent c = {0};
+	struct session_io io = {.ctx = &c, .send = sent_cb};
+	struct session *s;
+	assert_int_equal(session_create(&cfg, 0, 0, &io, &s), 0);
+	uint64_t k1 = 1, k2 = 2;
+	struct proto_cmd w1 = mk_cmd(PROTO_OP_PUT, &k1, "mine"),
+			 w2 = mk_cmd(PROTO_OP_PUT, &k2, "x"), g1 = mk_cmd(PROTO_OP_GET, &k1, NULL);
+	struct done dw1 = {0}, dw2 = {0}, dg = {0};
+	assert_true(session_submit_weak(s, &w1, done_cb, &dw1, 1) == 1);
+	struct proto_msg rep = {
+	    .type = PROTO_WEAK_REPLY, .view = 0, .cid = {100, 1}, .slot = 10, .commit = 10};
+	session_on_msg(s, 0, &rep, 2);
+	assert_int_equal(dw1.n, 1);
+	assert_true(session_submit_weak(s, &g1, done_cb, &dg, 3) == 2);
+	assert_int_equal(c.to, 1);
+	assert_true(c.last.token <= 10); /* the cache answers for slot 10 */
+	assert_true(session_submit_weak(s, &w2, done_cb, &dw2, 4) == 3);
+	rep.cid.seq = 3;
+	rep.slot = 11;
+	session_on_msg(s, 0, &rep, 5); /* evicts key 1's entry */
+	assert_int_equal(dw2.n, 1);
+	int before = c.n;
+	struct proto_msg old = {.type = PROTO_WEAK_REPLY,
+				.view = 0,
+				.cid = {100, 2},
+				.status = PROTO_ST_NOT_FOUND,
+				.commit = 5};
+	session_on_msg(s, 1, &old, 6); /* executed to 5 only: behind the write at 10 */
+	assert_int_equal(dg.n, 0);
+	assert_int_equal(c.n, before + 1); /* asked again ... */
+	assert_int_equal(c.last.type, PROTO_WEAK_READ);
+	assert_int_equal(c.last.cid.seq, 2);
+	assert_true(c.last.token >= 11); /* ... waiting for the write */
+	struct proto_msg now = {.type = PROTO_WEAK_REPLY,
+				.view = 0,
+				.cid = {100, 2},
+				.status = PROTO_ST_OK,
+				.slot = 10,
+				.commit = 12,
+				.value = (const uint8_t *)"mine",
+				.vlen = 4};
+	session_on_msg(s, 1, &now, 7);
+	assert_int_equal(dg.n, 1);
+	assert_int_equal(dg.res, SESSION_OK);
+	assert_int_equal(dg.vlen, 4);
+	assert_memory_equal(dg.val, "mine", 4);
+	session_destroy(s);
+}
+
 /* ---- SCAN -------------------------------------------------------------------------------- */
 
 struct scan_done {
@@ -1744,6 +1883,8 @@ int main(void)
 	    cmocka_unit_test(test_ho_client_read_dep_check),
 	    cmocka_unit_test(test_weak_read_rules),
 	    cmocka_unit_test(test_weak_read_waits_for_own_writes),
+	    cmocka_unit_test(test_weak_read_waits_for_install),
+	    cmocka_unit_test(test_ht_cache_eviction_in_flight_read),
 	    cmocka_unit_test(test_scan_curp),
 	    cmocka_unit_test(test_scan_curpho),
 	    cmocka_unit_test(test_scan_curpht),
