@@ -503,6 +503,9 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 		struct core_stats st;
 		core_get_stats(s->h.cores[r], &st);
 		s->recovered += st.vc_recovered;
+		s->relaxed += st.vc_relaxed;
+		s->left_out += st.vc_dropped;
+		s->pulls += st.vc_pulls;
 		s->snapshots += st.snap_installed;
 	}
 	h_free(&s->h);
@@ -597,7 +600,8 @@ static bool run_one(const char *prog, enum conf_protocol p, int n, int profile, 
 /* Figures of a sweep over one configuration, added up run by run. */
 struct tally {
 	uint64_t runs, failed, ops, lost, dups, crashes, lcrashes, iso, amnesia, snaps, vcs,
-	    recovered, causal, appends, areads, scans_strong, scans_weak, lin_unknown, resets;
+	    recovered, causal, appends, areads, scans_strong, scans_weak, lin_unknown, resets,
+	    relaxed, left_out, pulls;
 };
 
 static void tally_add(struct tally *t, const struct sim *s, bool ok)
@@ -621,6 +625,9 @@ static void tally_add(struct tally *t, const struct sim *s, bool ok)
 	t->scans_weak += s->scans_weak;
 	t->lin_unknown += s->lin_unknown;
 	t->resets += s->h.resets;
+	t->relaxed += s->relaxed;
+	t->left_out += s->left_out;
+	t->pulls += s->pulls;
 }
 
 /* One seed of one configuration, and why it is listed. */
@@ -884,7 +891,10 @@ int main(int argc, char **argv)
 					       " peer connections broken",
 					       y.scans_strong + y.scans_weak, y.scans_strong,
 					       y.lin_unknown, y.resets);
-				printf("\n");
+				printf(", %" PRIu64 " replayed commands placed against contradictory "
+				       "evidence, %" PRIu64 " left out, %" PRIu64
+				       " states pulled by a new leader\n",
+				       y.relaxed, y.left_out, y.pulls);
 				if (keep_going) /* the tally scripts/sim.sh adds up over its chunks
 						 */
 					printf("# sim: %s N=%d profile %d seeds %" PRIu64

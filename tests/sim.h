@@ -85,6 +85,7 @@ struct sim {
 	uint64_t vc_at;			  /* a view change is due at this time (0: none) */
 	uint64_t told_at[H_MAX_SESSIONS]; /* when each session learns the view (0: told) */
 	uint64_t view_changes, recovered;
+	uint64_t relaxed, left_out, pulls; /* replay orders relaxed, commands left out, pulls */
 	char why[512];			   /* first failed check */
 	int causal_checked;		   /* runs whose history also went through verify_causal */
 	uint64_t appends, append_reads;	   /* checked by verify_appends */
