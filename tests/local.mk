@@ -97,3 +97,7 @@ EXTRA_DIST += tests/test_dist.sh
 # .sh driver above goes by the exit status).
 TESTS += tests/test_nemesis.sh
 EXTRA_DIST += tests/test_nemesis.sh
+
+# State transfers of hundreds of chunks on real processes (scripts/large-state.sh, small).
+TESTS += tests/test_large_state.sh
+EXTRA_DIST += tests/test_large_state.sh
