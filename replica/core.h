@@ -168,6 +168,7 @@ struct core_stats {
 	uint64_t snap_bytes;	/* chunk bytes of state transfers sent */
 	uint64_t snap_chunks;	/* chunks of state transfers sent (SNAP_KV) */
 	uint64_t snap_overflow; /* transfers restarted: more keys changed than XDELTA_MAX_BYTES */
+	uint64_t snap_last_us;	/* the last transfer installed here: its first item to SNAP_DONE */
 	uint64_t rejoin_us; /* restart -> hold released (the last rejoin here) */
 };
 

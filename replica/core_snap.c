@@ -91,6 +91,7 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 {
 	c->snap_prev_exec = c->exec_index;
 	c->snap_heard_ns = now_ns;
+	c->snap_begin_ns = now_ns;
 	struct cmap *kv = NULL, *results = NULL, *clients = NULL;
 	struct oset *order = NULL;
 	if (cmap_create(c->cfg.shards, core_free_val, &kv) != 0 ||
@@ -345,6 +346,7 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 	}
 	snap_end(c, true);
 	c->snap_retry = false;
+	c->st.snap_last_us = (now_ns - c->snap_begin_ns) / 1000;
 	c->del_ver = m->ver;
 	snap_install(c, m);
 	if (is_leader(c) && !c->active)

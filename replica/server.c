@@ -369,6 +369,7 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "snap_bytes", st.snap_bytes);
 		stat_add(m, "snap_chunks", st.snap_chunks);
 		stat_add(m, "snap_overflow", st.snap_overflow);
+		stat_add(m, "snap_last_us", st.snap_last_us);
 		stat_add(m, "next_slot", st.next_slot);
 		stat_add(m, "commit_index", st.commit_index);
 		stat_add(m, "exec_index", st.exec_index);

@@ -237,6 +237,8 @@ restart() {
 	done
 	((t_done > 0)) || { echo "  replica$i did not rejoin within $(((limit - t_up) / 1000)) s" >&2; fail=1; return; }
 	hw=$(hwm_kb "${pids[$i]}")
+	local xfer_us
+	xfer_us=$(sv snap_last_us) # (STATS: the receiver's, from the wait above)
 	stats_of "replica$sender"
 	local bytes=$(($(sv snap_bytes) - b0)) chunks=$(($(sv snap_chunks) - c0)) core_max
 	core_max=$(sv xfer_call_max_us)
@@ -246,11 +248,12 @@ restart() {
 	secs=$(awk -v a="$t_up" -v b="$t_done" 'BEGIN {printf "%.1f", (b - a) / 1000}')
 	echo "$what replica$i restarted with its state lost: rejoined in $secs s;" \
 		"$(awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "%.0f MB", b / 1e6}') in $chunks chunks" \
-		"($(awk -v b="$bytes" -v a="$t_up" -v c="$t_done" 'BEGIN {printf "%.0f", b / 1e6 / ((c - a) / 1000)}') MB/s over the rejoin);" \
+		"($(awk -v b="$bytes" -v a="$t_up" -v c="$t_done" 'BEGIN {printf "%.0f", b / 1e6 / ((c - a) / 1000)}') MB/s over the rejoin;" \
+		"the transfer itself $(awk -v u="$xfer_us" -v b="$bytes" 'BEGIN {printf "%.1f s, %.0f MB/s", u / 1e6, (u > 0 ? b / u : 0)}'));" \
 		"sender replica$sender RSS +$(mb $((peak_rss - base_rss))) (peak $(mb "$peak_rss")), receiver peak RSS $(mb "$hw");" \
 		"$vcs view change(s) during the transfer; most CPU in one loop call at the sender while sending ${core_max} us"
 	if [ "$what" = follower ] && [ "$vcs" -ne 0 ]; then fail=1; fi
-	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max" >>"$dir/figures.txt"
+	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max $xfer_us" >>"$dir/figures.txt"
 }
 
 restart 2 follower
