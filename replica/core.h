@@ -117,6 +117,9 @@ bool core_client_intake_open(const struct core *c);
 /* True while this replica sends a state transfer (its chunks are produced in core_flush and
  * core_tick: the server measures those calls then). */
 bool core_xfer_sending(const struct core *c);
+/* True when the last core_flush left transfer work that its connection has room for (the
+ * per-call budget ran out): call core_flush again soon, not only when an event comes. */
+bool core_xfer_more(const struct core *c);
 
 struct core_stats {
 	uint64_t view;

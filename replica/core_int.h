@@ -265,6 +265,7 @@ struct core {
 	 * re-send scan starts there, not at log_base: a 65,536-entry log cost 0.6 ms per scan);
 	 * lowered by core_unacked */
 	uint64_t acked_floor;
+	bool xfer_more; /* the last core_xfer_pump stopped at its budget, not at a full connection */
 	/* new leader, collecting: the state of every replica whose VC_DONE arrived whole */
 	uint32_t vc_done;	    /* bitmask of replicas collected (self included) */
 	uint64_t vc_commit;	    /* highest commit index among them */

@@ -285,6 +285,8 @@ static void pre_flush(void *arg)
 		uint64_t t0 = xfer_call_begin(s);
 		core_flush(s->core, now_ns());
 		xfer_call_end(s, t0);
+		if (core_xfer_more(s->core))
+			net_loop_again(&s->nl); /* the rest of a transfer, next iteration */
 	}
 	if (s->cloops)
 		cloops_flush(s->cloops);

@@ -220,6 +220,9 @@ restart() {
 	stats_of "replica$sender"
 	b0=$(sv snap_bytes)
 	c0=$(sv snap_chunks)
+	local s0 o0 sent over failed
+	s0=$(sv snap_sent)
+	o0=$(sv snap_overflow)
 	base_rss=$(rss_kb "${pids[$sender]}")
 	peak_rss=$base_rss
 	start_replica "$i"
@@ -239,9 +242,12 @@ restart() {
 	hw=$(hwm_kb "${pids[$i]}")
 	local xfer_us
 	xfer_us=$(sv snap_last_us) # (STATS: the receiver's, from the wait above)
+	failed=$(sv snap_failed)
 	stats_of "replica$sender"
 	local bytes=$(($(sv snap_bytes) - b0)) chunks=$(($(sv snap_chunks) - c0)) core_max
 	core_max=$(sv xfer_call_max_us)
+	sent=$(($(sv snap_sent) - s0))
+	over=$(($(sv snap_overflow) - o0))
 	stats_of master0
 	local vcs=$(($(sv view_changes) - vc0))
 	local secs
@@ -251,7 +257,8 @@ restart() {
 		"($(awk -v b="$bytes" -v a="$t_up" -v c="$t_done" 'BEGIN {printf "%.0f", b / 1e6 / ((c - a) / 1000)}') MB/s over the rejoin;" \
 		"the transfer itself $(awk -v u="$xfer_us" -v b="$bytes" 'BEGIN {printf "%.1f s, %.0f MB/s", u / 1e6, (u > 0 ? b / u : 0)}'));" \
 		"sender replica$sender RSS +$(mb $((peak_rss - base_rss))) (peak $(mb "$peak_rss")), receiver peak RSS $(mb "$hw");" \
-		"$vcs view change(s) during the transfer; most CPU in one loop call at the sender while sending ${core_max} us"
+		"$vcs view change(s) during the transfer; most CPU in one loop call at the sender while sending ${core_max} us;" \
+		"transfers: $sent completed, $failed failed at the receiver, $over stopped by too many changes"
 	if [ "$what" = follower ] && [ "$vcs" -ne 0 ]; then fail=1; fi
 	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max $xfer_us" >>"$dir/figures.txt"
 }
