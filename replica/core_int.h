@@ -307,6 +307,7 @@ struct core {
 	bool snap_wanted;	  /* follower: CATCHUP went out, no transfer ended since */
 	uint64_t snap_heard_ns;	  /* follower: the open transfer's last item */
 	uint64_t snap_begin_ns;	  /* follower: when the open transfer's first item came */
+	uint32_t snap_silent_ticks; /* follower: core_ticks since the open transfer's last item */
 	uint64_t heard_ns;	  /* follower: last ACCEPT/COMMIT from the leader of its view */
 	bool caught_up_once;	  /* follower (rejoin): the first CATCHUP went out */
 	uint64_t catchup_sent_ns; /* follower: when CATCHUP last went out */
