@@ -19,7 +19,7 @@
 #define MAX_OVERRIDES 10000 /* Apply-to key lines per file */
 #define MAX_APPLY     4096  /* Apply-to sections per file */
 #define MAX_PROXY     (2 * CONF_MAX_HOSTS)
-#define SECRET_MIN    16   /* bytes (auth/auth.h AUTH_SECRET_MIN) */
+#define SECRET_MIN	16   /* bytes (auth/auth.h AUTH_SECRET_MIN) */
 #define SECRET_FILE_MAX 4096 /* bytes read from a secretFile at most */
 
 /* ---- protocol names ------------------------------------------------------------------------ */
@@ -857,9 +857,9 @@ static int check_settings(const struct conf *c, const char *alias, const struct 
 				")",
 				s->leader_timeout_ms, s->heartbeat_ms);
 	if (s->secret[0] && s->secret_file[0])
-		conf_diag_error(d, f,
-				max_line(line_of(c, alias, "secret"), line_of(c, alias, "secretFile")),
-				"secret and secretFile are both set: keep one");
+		conf_diag_error(
+		    d, f, max_line(line_of(c, alias, "secret"), line_of(c, alias, "secretFile")),
+		    "secret and secretFile are both set: keep one");
 	return d->n_errors > before ? -EINVAL : 0;
 }
 
@@ -911,10 +911,11 @@ static int load_secret_file(const struct conf *c, const char *alias, struct conf
 			conf_diag_error(d, c->path, line, "secretFile: %.200s holds a NUL byte",
 					path);
 		else if (len < SECRET_MIN)
-			conf_diag_error(d, c->path, line,
-					"secretFile: %.200s holds %zu bytes: too short a secret (at "
-					"least %d; 32 random bytes are recommended)",
-					path, len, SECRET_MIN);
+			conf_diag_error(
+			    d, c->path, line,
+			    "secretFile: %.200s holds %zu bytes: too short a secret (at "
+			    "least %d; 32 random bytes are recommended)",
+			    path, len, SECRET_MIN);
 		else {
 			memcpy(s->secret, buf, len);
 			s->secret[len] = '\0';

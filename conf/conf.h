@@ -89,7 +89,7 @@ struct conf_settings {
 	uint32_t max_key_bytes;	    /* maxKeyBytes, 1 KiB */
 	uint32_t max_value_bytes;   /* maxValueBytes, 64 KiB */
 	uint32_t max_clients;	    /* maxClients, 1024 */
-	char secret[256];	    /* secret, "" = none; conf_settings_for puts secretFile's here */
+	char secret[256];	    /* secret, "" = none (or secretFile's) */
 	char secret_file[512];	    /* secretFile, "" = none */
 	char state_dir[512];	    /* stateDir, "" = none */
 	char history_file[512];	    /* historyFile, "" = none */

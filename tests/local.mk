@@ -17,16 +17,16 @@ tests_test_replay_LDADD = replica/libcore.a oset/liboset.a proto/libproto.a desc
 check_PROGRAMS += tests/test_cluster
 TESTS += tests/test_cluster
 tests_test_cluster_SOURCES = tests/test_cluster.c tests/env.c tests/env.h tests/proc.c tests/proc.h
-tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a conf/libconf.a \
-	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
+tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
+	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
 
 # System test of master restarts: client ids, readiness with a majority, the view learned from
 # the replicas (real processes; shares tests/env.c with test_cluster).
 check_PROGRAMS += tests/test_master
 TESTS += tests/test_master
 tests_test_master_SOURCES = tests/test_master.c tests/env.c tests/env.h tests/proc.c tests/proc.h
-tests_test_master_LDADD = client/libcluster.a client/libsession.a net/libnet.a conf/libconf.a \
-	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
+tests_test_master_LDADD = client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
+	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
 # Deterministic simulation with faults (tests/sim.c), and its mutants: each builds the core
 # with one known bug re-introduced and passes only if the simulation catches it.

@@ -48,14 +48,12 @@ static const uint8_t S_VAL[] = {'v', 0x00, 0x01, 0xfe, 'a', 'l', 0x00};
 static const char *const S_ADDR[3] = {"127.0.0.1", "10.1.2.3", "replica-2.example"};
 static const uint8_t S_BITS[16] = {0x05, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0, 0, 0, 0, 0, 0, 0x01};
 static const char *const S_STAT[3] = {"ops", "frames_rejected", "commit_index"};
-static const uint8_t S_NONCE[PROTO_AUTH_BYTES] = {0x00, 0x01, 0xfe, 0xff, 'n', 'o', 'n', 'c', 'e', 9,
-						   10,	 11,   12,   13,   14,	15,  16,  17,  18,  19,
-						   20,	 21,   22,   23,   24,	25,  26,  27,  28,  29,
-						   0x80, 0x7f};
-static const uint8_t S_MAC[PROTO_AUTH_BYTES] = {0xde, 0xad, 0xbe, 0xef, 'm', 'a', 'c', 0, 1, 2,
-						 3,    4,    5,	   6,	 7,   8,   9,	10, 11, 12,
-						 13,   14,   15,   16,	 17,  18,  19,	20, 21, 22,
-						 0xc1, 0xc4};
+static const uint8_t S_NONCE[PROTO_AUTH_BYTES] = {
+    0x00, 0x01, 0xfe, 0xff, 'n', 'o', 'n', 'c', 'e', 9,	 10, 11, 12, 13, 14,   15,
+    16,	  17,	18,   19,   20,	 21,  22,  23,	24,  25, 26, 27, 28, 29, 0x80, 0x7f};
+static const uint8_t S_MAC[PROTO_AUTH_BYTES] = {
+    0xde, 0xad, 0xbe, 0xef, 'm', 'a', 'c', 0,  1,  2,  3,  4,  5,  6,  7,    8,
+    9,	  10,	11,   12,   13,	 14,  15,  16, 17, 18, 19, 20, 21, 22, 0xc1, 0xc4};
 
 /* Fills s (MAX_SAMPLES entries) with one or more valid messages of every type; returns how
  * many. Byte fields point at the static constants above. */
@@ -359,10 +357,8 @@ static size_t make_samples(struct sample *s)
 	    .low_seq = 16,
 	    .cmd = {.op = PROTO_OP_APPEND, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
 	s[n].file = "33-auth_hello.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_AUTH_HELLO,
-				      .role = PROTO_ROLE_REPLICA,
-				      .node_id = 2,
-				      .nonce = S_NONCE};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_AUTH_HELLO, .role = PROTO_ROLE_REPLICA, .node_id = 2, .nonce = S_NONCE};
 	s[n].file = "33-auth_hello-client.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_AUTH_HELLO,
 				      .view = 5,
@@ -1562,8 +1558,7 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(ahello, L, o_bin(big, PROTO_AUTH_BYTES), 4), 0);
 	assert_int_equal(PATCH(ahello, L, o_bin(big, PROTO_AUTH_BYTES - 1), 4), -EBADMSG);
 	assert_int_equal(PATCH(ahello, L, o_bin(big, PROTO_AUTH_BYTES + 1), 4), -EBADMSG);
-	assert_int_equal(PATCH(ahello, L, o_str((const char *)big, PROTO_AUTH_BYTES), 4),
-			 -EBADMSG);
+	assert_int_equal(PATCH(ahello, L, o_str((const char *)big, PROTO_AUTH_BYTES), 4), -EBADMSG);
 	assert_int_equal(PATCH(aproof, L, o_bin(big, PROTO_AUTH_BYTES), 2), 0);
 	assert_int_equal(PATCH(aproof, L, o_bin(big, 0), 2), -EBADMSG);
 	assert_int_equal(PATCH(aproof, L, o_bin(big, PROTO_AUTH_BYTES + 1), 2), -EBADMSG);
