@@ -1317,11 +1317,8 @@ static void test_public_api(void **state)
 
 static int dial(uint16_t port)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = proc_dial(port);
 	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
 	return fd;
 }
 
@@ -1380,20 +1377,6 @@ struct flood {
 	int garbage, oversized, truncated, idle, connect_failed;
 };
 
-static int flood_dial(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* The flooding thread: no cmocka calls here (counts only; the main thread asserts). */
 static void *flood_main(void *arg)
 {
@@ -1404,7 +1387,7 @@ static void *flood_main(void *arg)
 	int nidle = 0;
 	uint8_t buf[2048];
 	for (int i = 0; i < f->rounds; i++) {
-		int fd = flood_dial(f->port);
+		int fd = proc_dial(f->port);
 		if (fd < 0) {
 			f->connect_failed++;
 			continue;
