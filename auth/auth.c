@@ -220,6 +220,22 @@ int auth_hs_step(struct auth_hs *hs, const struct proto_msg *m, struct proto_msg
 	}
 }
 
+const char *auth_role_name(int role)
+{
+	switch (role) {
+	case PROTO_ROLE_CLIENT:
+		return "client";
+	case PROTO_ROLE_REPLICA:
+		return "replica";
+	case PROTO_ROLE_ADMIN:
+		return "admin";
+	case PROTO_ROLE_MASTER:
+		return "master";
+	default:
+		return "unidentified";
+	}
+}
+
 bool auth_is_handshake_type(int type)
 {
 	return type >= PROTO_AUTH_HELLO && type <= PROTO_AUTH_FAIL;

@@ -98,6 +98,9 @@ enum auth_step { AUTH_MORE = 0, AUTH_DONE, AUTH_FAILED };
 int auth_hs_step(struct auth_hs *hs, const struct proto_msg *m, struct proto_msg *reply,
 		 bool *has_reply);
 
+/* "client", "replica", "admin", "master", or "unidentified" (0 and anything else). */
+const char *auth_role_name(int role);
+
 /* True for the AUTH_* message types (handled below owners, by net/). */
 bool auth_is_handshake_type(int type);
 
@@ -125,10 +128,11 @@ struct auth_limiter {
 	uint64_t suppressed; /* failures not logged */
 };
 
-/* True if a failure from addr (the peer's address without its port, e.g. net_peer_ip's) may be
- * logged at time now (seconds): the first for that address in AUTH_LOG_PERIOD_S, and a free slot
- * left (else counted in suppressed: a scan from many addresses logs at most AUTH_LOG_SLOTS lines
- * per period). */
+/* True if a failure about addr (an accepting side: the peer's address without its port, e.g.
+ * net_peer_ip's; a dialing side: the destination host:port) may be logged at time now
+ * (seconds): the first for that address in AUTH_LOG_PERIOD_S, and a free slot left (else counted
+ * in suppressed: a scan from many addresses logs at most AUTH_LOG_SLOTS lines per period).
+ * Addresses are compared on their first 47 bytes. */
 bool auth_limiter_allow(struct auth_limiter *l, const char *addr, double now);
 
 #endif

@@ -97,3 +97,13 @@ EXTRA_DIST += tests/test_dist.sh
 # .sh driver above goes by the exit status).
 TESTS += tests/test_nemesis.sh
 EXTRA_DIST += tests/test_nemesis.sh
+
+# The shared-secret handshake and roles (issue 19): the auth state machine, then real processes
+# (every role with the right secret, wrong/missing secrets refused, the injected ACCEPT/COMMIT
+# and REGISTER attacks without a handshake and with a replayed one, the deadline, maxClients).
+check_PROGRAMS += tests/test_auth
+TESTS += tests/test_auth
+tests_test_auth_SOURCES = tests/test_auth.c tests/env.c tests/env.h tests/proc.c tests/proc.h
+tests_test_auth_LDADD = client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a \
+	auth/libauth.a conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) \
+	$(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
