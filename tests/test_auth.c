@@ -1127,8 +1127,74 @@ static void test_deadline_and_max_clients(void **state)
 	env_stop(&e);
 }
 
-int main(void)
+/* ---- the seed corpus of fuzz/fuzz_auth.c ------------------------------------------------------
+ */
+
+static int write_file(const char *dir, const char *name, const struct proto_buf *b)
 {
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (f == NULL || fwrite(b->data, 1, b->len, f) != b->len) {
+		perror(path);
+		if (f)
+			fclose(f);
+		return 1;
+	}
+	return fclose(f) == 0 ? 0 : 1;
+}
+
+/* Writes frame streams of real handshakes (the nonces and MACs change at every run; the shapes
+ * are what matters): what a connector and an acceptor send, and the attacks' prefixes.
+ * tests/data/auth/ was written by: tests/test_auth --write-corpus tests/data/auth */
+static int write_corpus(const char *dir)
+{
+	struct auth_key k;
+	make_key(&k, SECRET, THREE);
+	struct proto_buf conn, acc, b;
+	proto_buf_init(&conn, 1u << 16);
+	proto_buf_init(&acc, 1u << 16);
+	proto_buf_init(&b, 1u << 16);
+	struct auth_hs c, a;
+	struct proto_msg out, in, reply;
+	bool has;
+	auth_hs_accept(&a, &k, PROTO_ROLE_REPLICA, 0);
+	auth_hs_connect(&c, &k, PROTO_ROLE_REPLICA, 1, PROTO_ROLE_REPLICA, 0, &out);
+	for (int step = 0; step < 4; step++) {
+		struct proto_buf *sent = step % 2 == 0 ? &conn : &acc;
+		wire(&out, &in, &b, sent);
+		if (auth_hs_step(step % 2 == 0 ? &a : &c, &in, &reply, &has) == AUTH_FAILED || !has)
+			break;
+		out = reply;
+	}
+	int rc = write_file(dir, "connector-hello-proof.bin", &conn);
+	rc |= write_file(dir, "acceptor-challenge-ok.bin", &acc);
+	long l1 = proto_frame_peek(conn.data, conn.len, LIM.max_frame);
+	b.len = 0;
+	buf_append(&b, conn.data, (size_t)l1);
+	rc |= write_file(dir, "hello.bin", &b);
+	hello(&b, PROTO_ROLE_REPLICA);
+	forge_accept(&b, 7);
+	rc |= write_file(dir, "hello-then-accept.bin", &b);
+	b.len = 0;
+	struct proto_msg fail = {.type = PROTO_AUTH_FAIL};
+	assert_int_equal(proto_encode(&b, &fail, LIM.max_frame), 0);
+	rc |= write_file(dir, "fail.bin", &b);
+	proto_buf_free(&conn);
+	proto_buf_free(&acc);
+	proto_buf_free(&b);
+	auth_key_wipe(&k);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
+		return write_corpus(argv[2]);
+	if (argc != 1) {
+		fprintf(stderr, "usage: %s [--write-corpus DIR]\n", argv[0]);
+		return 2;
+	}
 	atexit(proc_kill_all);
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
