@@ -160,6 +160,7 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 	c->inst_acked = UINT32_MAX; /* view 0 is installed everywhere from the start */
 	c->hold = cfg->rejoin;
 	c->vc_pull_from = -1;
+	c->vc_pull_last = -1;
 	*out = c;
 	return 0;
 err:

@@ -141,6 +141,8 @@ struct core_stats {
 	uint64_t vc_nomem;     /* new leader: replay orders decided without memory (cid order) */
 	uint64_t vc_pulls;     /* new leader: executed states asked of a replica that executed
 				* further than every collected log reaches (vc_stuck otherwise) */
+	uint64_t vc_recollect; /* new leader: collections begun again, a replica not sending the
+				* state it reported (lost since, or cut off) */
 	uint64_t vc_last_us;   /* new leader: how long its last view change took (enter->install) */
 	bool rejoining;	       /* 7.3 hold: restarted, witness answers ok=false until caught up */
 	uint64_t catchups;     /* CATCHUP requests sent (follower) */

@@ -243,6 +243,8 @@ struct core {
 	uint64_t vc_req_ns;			       /* when VC_REQ last went out */
 	uint64_t vc_start_ns;			       /* when this view was entered */
 	int vc_pull_from; /* new leader: the replica whose executed state it asked for (-1) */
+	int vc_pull_last; /* new leader: the replica asked last (-1), and how many times in a */
+	uint32_t vc_pull_tries; /* row since the collection began */
 
 	/* catch-up and rejoin (PROTOCOL.md 7.3) */
 	bool hold;		  /* restarted: strong witness answers ok=false, no VC answers */
@@ -479,5 +481,8 @@ void core_follower_tick(struct core *c, uint64_t now_ns);
 void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m);
 void core_vc_pull(struct core *c, int p, uint64_t now_ns);
 void core_snap_abandon(struct core *c);
+/* Hands one line to io.note (if set): detail lines only under -v (core_io.note). */
+void core_vc_note(struct core *c, bool detail, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

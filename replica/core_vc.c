@@ -33,6 +33,8 @@ void core_vc_reset(struct core *c)
 	c->vc_dview = c->vc_dhole = 0;
 	memset(c->vc_exec, 0, sizeof c->vc_exec);
 	memset(c->vc_heard_ns, 0, sizeof c->vc_heard_ns);
+	c->vc_pull_last = -1;
+	c->vc_pull_tries = 0;
 }
 
 /* Copies one item of a replica's state (VC_ENTRY or VC_RECORD) into l. */
@@ -498,10 +500,7 @@ static int vc_record_cmp(const void *a, const void *b)
 	return x->from - y->from;
 }
 
-/* Hands one line to io.note (if set). */
-static void vc_note(struct core *c, bool detail, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void vc_note(struct core *c, bool detail, const char *fmt, ...)
+void core_vc_note(struct core *c, bool detail, const char *fmt, ...)
 {
 	if (c->io.note == NULL)
 		return;
@@ -543,13 +542,13 @@ static void vc_replay(struct core *c, struct vc_item **rv, const struct replay_c
 		e->kind = x->weak ? EK_HO_WEAK : EK_STRONG;
 		register_led(c, e);
 		c->st.vc_recovered++;
-		vc_note(c, true, "view %llu: slot %llu: %s %s of %llu-%llu replayed",
+		core_vc_note(c, true, "view %llu: slot %llu: %s %s of %llu-%llu replayed",
 			(unsigned long long)c->view, (unsigned long long)e->slot,
 			x->weak ? "weak" : "strong", proto_op_name(e->op),
 			(unsigned long long)e->cid.client, (unsigned long long)e->cid.seq);
 	}
 	free(order);
-	vc_note(c, false,
+	core_vc_note(c, false,
 		"view %llu: %u command(s) replayed from witness records, %u left out (their "
 		"session re-sends them), %u placed against contradictory evidence",
 		(unsigned long long)c->view, (unsigned)n, rs.dropped, rs.relaxed);
@@ -621,7 +620,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 		 * seed 1250: a deposed leader back in the majority had executed 55 slots further,
 		 * and the view change waited forever) */
 		c->st.vc_stuck++;
-		vc_note(c, true,
+		core_vc_note(c, true,
 			"view %llu: collected entries end at %llu, below the commit index %llu "
 			"collected (replicas 0x%x, executed here %llu)",
 			(unsigned long long)c->view, (unsigned long long)end,
@@ -648,7 +647,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	}
 	for (uint64_t s = lo; s < end; s++)
 		vc_place(c, s, chosen[s - lo]);
-	vc_note(c, true,
+	core_vc_note(c, true,
 		"view %llu: log [%llu, %llu) from the entries of replicas 0x%x (commit %llu; "
 		"installed view %llu cut %llu, decided view %llu hole %llu), %llu dropped after",
 		(unsigned long long)c->view, (unsigned long long)lo, (unsigned long long)end,

@@ -322,6 +322,7 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "vc_dropped", st.vc_dropped);
 		stat_add(m, "vc_relaxed", st.vc_relaxed);
 		stat_add(m, "vc_pulls", st.vc_pulls);
+		stat_add(m, "vc_recollect", st.vc_recollect);
 		stat_add(m, "vc_last_us", st.vc_last_us);
 		stat_add(m, "rejoining", st.rejoining);
 		stat_add(m, "rejoin_us", st.rejoin_us);

@@ -816,6 +816,7 @@ int main(int argc, char **argv)
 	    {CONF_PROTO_CURPHO, 3, 2, 2263, "a weak SCAN at a replica installing a view"},
 	    {CONF_PROTO_CURPHO, 5, 2, 2003, "a weak SCAN at a replica installing a view"},
 	    {CONF_PROTO_CURPHT, 3, 2, 2968, "a cache entry evicted under a weak GET in flight"},
+	    {CONF_PROTO_CURPHO, 3, 1, 4090, "a pulled state its holder lost: collected again"},
 	};
 	/* seeds of the default range that fail on a protocol bug not fixed yet (issue 16, the
 	 * view change): the sweep leaves them out and runs each as a TAP TODO test, which the

@@ -8,7 +8,9 @@
 #      throughput and 0 errors; every server log ends with its clean stop (SIGTERM reached curpkv
 #      itself, not a wrapper); every latencies-<client>.json came back; no sanitizer report;
 #   2. the same run sent SIGTERM while its clients run: it stops every remote process, says so;
-#   3. the hosts' sshd port wrong: the run fails at once, naming the host, and starts nothing.
+#   3. the hosts' sshd port wrong: the run fails at once, naming the host, and starts nothing;
+#   4. scripts/sweep-threads.sh -d over 1 and 2 client threads, one repetition each: two rows of
+#      results.csv with a positive throughput, every run's processes stopped.
 # After each run no process of the PID files the script recorded in REMOTE_DIR is running.
 # Before all that (no sshd needed): the summary of a run whose clients all failed is written.
 # Exits 77 (automake SKIP) with the reason where sshd cannot run here.
@@ -264,3 +266,17 @@ show "$tmp/run3.out"
 grep -q "cannot reach $user@${addrs[0]}:" "$tmp/run3.out" || fail "the failure does not name ${addrs[0]}"
 [ -z "$(ls "$remote"/*.pid 2>/dev/null)" ] || fail "processes were started although a host was unreachable"
 echo "ok 3: no sshd on the port: failed after $secs s naming ${addrs[0]}, nothing started"
+
+# --- 4. a sweep in distributed mode -------------------------------------------------------------
+rm -f "$remote"/*.pid
+start=$EPOCHREALTIME
+status=0
+timeout -k 10 240 "$src/scripts/sweep-threads.sh" -d -c "$tmp/run.conf" -t "1 2" -r 1 -o "$tmp/out4" >"$tmp/run4.out" 2>&1 || status=$?
+secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.1f", b - a}')
+show "$tmp/run4.out"
+[ "$status" -eq 0 ] || fail "sweep-threads.sh -d exited $status"
+csv=$tmp/out4/results.csv
+[ "$(awk -F, 'NR > 1 && $4 > 0' "$csv" | wc -l)" -eq 2 ] || fail "results.csv does not have 2 rows with a positive throughput: $(cat "$csv")"
+awk -F, 'NR > 1 {printf "%s %s threads %s ops/s; ", $1, $2, $4}' "$csv" >"$tmp/rows"
+[ -z "$(left_running)" ] || fail "processes left after the sweep: $(left_running)"
+echo "ok 4: sweep-threads.sh -d: $(cat "$tmp/rows")none left ($secs s)"
