@@ -89,6 +89,7 @@ struct conf_settings {
 	uint32_t max_key_bytes;	    /* maxKeyBytes, 1 KiB */
 	uint32_t max_value_bytes;   /* maxValueBytes, 64 KiB */
 	uint32_t max_clients;	    /* maxClients, 1024 */
+	uint32_t snap_chunk_bytes;  /* snapChunkBytes, 256 KiB: state transfers go in chunks of it */
 	char secret[256];	    /* secret, "" = none (or secretFile's) */
 	char secret_file[512];	    /* secretFile, "" = none */
 	char state_dir[512];	    /* stateDir, "" = none */

@@ -57,6 +57,7 @@ static const struct conf_key keys[] = {
     {"maxKeyBytes", CK_SIZE, OFF(max_key_bytes), 0, 8, MIB, NULL},
     {"maxValueBytes", CK_SIZE, OFF(max_value_bytes), 0, 1, 512 * MIB, NULL},
     {"maxClients", CK_U32, OFF(max_clients), 0, 1, 1000000, NULL},
+    {"snapChunkBytes", CK_SIZE, OFF(snap_chunk_bytes), 0, 1, 64 * MIB, "state-transfer chunks"},
     /* min: a shorter secret is refused (auth/auth.h AUTH_SECRET_MIN) */
     {"secret", CK_STR, OFF(secret), STRSZ(secret), 16, 0, NULL},
     {"secretFile", CK_STR, OFF(secret_file), STRSZ(secret_file), 0, 0, NULL},

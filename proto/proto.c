@@ -241,13 +241,13 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_VC_DONE:
 		return 8;
 	case PROTO_SNAP_DONE:
-		return 6;
+		return 7;
 	case PROTO_VC_INSTALL:
 		return 3;
 	case PROTO_CATCHUP:
 		return 3;
 	case PROTO_SNAP_KV:
-		return 4;
+		return 3;
 	case PROTO_SNAP_CLIENT:
 		return 7;
 	case PROTO_SNAP_RESULT:
@@ -511,8 +511,7 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->round);
 		break;
 	case PROTO_SNAP_KV:
-		msgpack_pack_uint64(&pk, m->slot);
-		pack_cmd(&pk, &m->cmd);
+		pack_bin(&pk, m->value, m->vlen);
 		msgpack_pack_uint64(&pk, m->round);
 		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
@@ -562,6 +561,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 			msgpack_pack_uint64(&pk, m->dhole);
 		}
 		msgpack_pack_uint64(&pk, m->round);
+		if (m->type == PROTO_SNAP_DONE)
+			msgpack_pack_uint64(&pk, m->ver);
 		break;
 	case PROTO_VC_INSTALL:
 		msgpack_pack_uint64(&pk, m->cut);
@@ -820,6 +821,18 @@ static bool get_auth_bytes(const msgpack_object *o, const uint8_t **p)
 	return get_bin(o, PROTO_AUTH_BYTES, p, &len) && len == PROTO_AUTH_BYTES;
 }
 
+/* A SNAP_KV chunk: well-formed items, keys and values within the limits. */
+static bool snap_items_ok(const uint8_t *buf, uint32_t len, const struct proto_limits *lim)
+{
+	uint32_t off = 0;
+	struct proto_snap_item it;
+	int rc;
+	while ((rc = proto_snap_next(buf, len, &off, &it)) == 1)
+		if (it.klen == 0 || it.klen > lim->max_key || it.vlen > lim->max_value)
+			return false;
+	return rc == 0;
+}
+
 /* Maps the checked object tree to m. Returns true if every field is valid. */
 static bool decode_fields(const msgpack_object *root, const struct proto_limits *lim,
 			  struct proto_msg *m)
@@ -958,9 +971,9 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		return get_u64(&f[0], &m->slot) && get_bool(&f[1], &m->ok) &&
 		       get_u64(&f[2], &m->round);
 	case PROTO_SNAP_KV:
-		return get_u64(&f[0], &m->slot) && get_cmd(&f[1], lim, false, &m->cmd) &&
-		       is_write(m->cmd.op) && get_u64(&f[2], &m->round) &&
-		       get_u64(&f[3], &m->slot_hi);
+		return get_bin(&f[0], lim->max_frame, &m->value, &m->vlen) &&
+		       snap_items_ok(m->value, m->vlen, lim) && get_u64(&f[1], &m->round) &&
+		       get_u64(&f[2], &m->slot_hi);
 	case PROTO_SNAP_CLIENT:
 		return get_u64(&f[0], &m->cid.client) && m->cid.client != 0 &&
 		       get_u64(&f[1], &m->low_seq) && get_u64(&f[2], &m->slot) &&
@@ -989,7 +1002,7 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       (m->type == PROTO_VC_DONE
 			    ? get_u64(&f[5], &m->dview) && get_u64(&f[6], &m->dhole) &&
 				  m->dview >= m->eview && get_u64(&f[7], &m->round)
-			    : get_u64(&f[5], &m->round));
+			    : get_u64(&f[5], &m->round) && get_u64(&f[6], &m->ver));
 	case PROTO_VC_INSTALL:
 		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit) &&
 		       get_u64(&f[2], &m->slot) && m->slot <= m->cut;
@@ -1073,6 +1086,34 @@ size_t proto_scan_put(uint8_t *p, const uint8_t *key, uint32_t klen, const uint8
 	if (vlen)
 		memcpy(p + 8 + klen, val, vlen);
 	return proto_scan_pair_size(klen, vlen);
+}
+
+size_t proto_snap_put(uint8_t *p, const uint8_t *key, uint32_t klen, const uint8_t *val,
+		      uint32_t vlen, uint64_t ver, bool del)
+{
+	p[0] = del ? 1 : 0;
+	for (int b = 0; b < 8; b++)
+		p[1 + b] = (uint8_t)(ver >> (8 * b));
+	return PROTO_SNAP_ITEM_HEAD + proto_scan_put(p + PROTO_SNAP_ITEM_HEAD, key, klen, val, vlen);
+}
+
+int proto_snap_next(const uint8_t *buf, uint32_t len, uint32_t *off, struct proto_snap_item *it)
+{
+	uint32_t o = *off;
+	if (o >= len)
+		return 0;
+	if (len - o < PROTO_SNAP_ITEM_HEAD || buf[o] > 1)
+		return -EBADMSG;
+	it->del = buf[o] == 1;
+	it->ver = 0;
+	for (int b = 0; b < 8; b++)
+		it->ver |= (uint64_t)buf[o + 1 + b] << (8 * b);
+	o += PROTO_SNAP_ITEM_HEAD;
+	int rc = proto_scan_next(buf, len, &o, &it->key, &it->klen, &it->val, &it->vlen);
+	if (rc != 1 || (it->del && it->vlen != 0))
+		return -EBADMSG;
+	*off = o;
+	return 1;
 }
 
 int proto_scan_next(const uint8_t *buf, uint32_t len, uint32_t *off, const uint8_t **key,

@@ -22,7 +22,7 @@
 #define PROTO_MAX_REPLICAS  15
 #define PROTO_MAX_DEPS	    64 /* HO causal_deps carried in one RECORD_ACK */
 #define PROTO_ADDR_MAX	    256
-#define PROTO_MAX_STATS	    64	 /* name/value pairs in one STATS_REPLY */
+#define PROTO_MAX_STATS	    128	 /* name/value pairs in one STATS_REPLY */
 #define PROTO_STAT_NAME_MAX 64	 /* bytes of one stat name */
 #define PROTO_MAX_XBITS	    8192 /* bytes of one SNAP_CLIENT executed-seq bitmap */
 #define PROTO_AUTH_BYTES    32	 /* bytes of a handshake nonce and of a handshake MAC */
@@ -70,8 +70,8 @@ enum proto_type {
 	/* catch-up by state transfer (PROTOCOL.md 7.3); view = the current view */
 	PROTO_CATCHUP,	   /* follower -> leader: slot (= its exec index), ok (= send the state
 			    * even if the log reaches back there): send what I lack */
-	PROTO_SNAP_KV,	   /* leader -> follower: slot (= the write's slot), cmd (PUT key value,
-			    * or DEL key for a deleted key): one key of the executed state */
+	PROTO_SNAP_KV,	   /* leader -> follower: value (a chunk of keys: proto_snap_next), round,
+			    * index: part of the executed state */
 	PROTO_SNAP_CLIENT, /* leader -> follower: cid.client, low_seq, slot (= xfloor), dep (=
 			    * highest weak write executed), value (executed-seq bitmap) */
 	PROTO_SNAP_RESULT, /* leader -> follower: one cached result (SYNC_REPLY's fields, and fp) */
@@ -214,7 +214,8 @@ struct proto_msg {
 	int32_t bound;	/* CAUSAL_PROPOSE: the replica the session is bound to (answers it) */
 	uint64_t token; /* WEAK_READ: answer only once every slot below token is executed */
 	/* REPLY, SYNC_REPLY: 1 + the slot of the write whose value (or deletion) a GET returns, 0
-	 * if no write is known (the key was never written) */
+	 * if no write is known; SNAP_DONE: 1 + the slot of the latest DEL executed (the version of
+	 * every absent key) */
 	uint64_t ver;
 	/* HO: RECORD_ACK, REPLY (strong GET): latest pending weak write on the key, or {0,0} */
 	struct proto_cid read_dep;
@@ -319,5 +320,30 @@ size_t proto_scan_put(uint8_t *p, const uint8_t *key, uint32_t klen, const uint8
  * 0 (the end) or -EBADMSG (a truncated or overlong pair). */
 int proto_scan_next(const uint8_t *buf, uint32_t len, uint32_t *off, const uint8_t **key,
 		    uint32_t *klen, const uint8_t **val, uint32_t *vlen);
+
+/*
+ * State-transfer chunks. A SNAP_KV's value is a sequence of items, each: flags (1 byte: 1 = the
+ * key was deleted), the version (8 bytes, little-endian: the slot of the write that left the
+ * value), then a SCAN pair (key, value; a deleted key's value is empty). A chunk holds as many
+ * items as fit the sender's chunk size. Pure functions: any thread.
+ */
+#define PROTO_SNAP_ITEM_HEAD 9u
+struct proto_snap_item {
+	const uint8_t *key, *val; /* into the chunk */
+	uint32_t klen, vlen;
+	uint64_t ver;
+	bool del;
+};
+/* Bytes one item takes. */
+static inline size_t proto_snap_item_size(uint32_t klen, uint32_t vlen)
+{
+	return PROTO_SNAP_ITEM_HEAD + proto_scan_pair_size(klen, vlen);
+}
+/* Writes one item at p (proto_snap_item_size bytes, the caller's room); returns that size. */
+size_t proto_snap_put(uint8_t *p, const uint8_t *key, uint32_t klen, const uint8_t *val,
+		      uint32_t vlen, uint64_t ver, bool del);
+/* Reads the item at *off of buf[0..len) (pointers into buf) and advances *off. Returns 1 (an
+ * item), 0 (the end) or -EBADMSG (truncated, overlong, bad flags, a deleted key with a value). */
+int proto_snap_next(const uint8_t *buf, uint32_t len, uint32_t *off, struct proto_snap_item *it);
 
 #endif

@@ -101,6 +101,8 @@ void core_config_default(struct core_config *cfg, int self, int n)
 	cfg->max_parked = 4096;
 	cfg->park_ns = 500ull * 1000 * 1000;
 	cfg->rejoin_grace_ns = 500ull * 1000 * 1000;
+	cfg->snap_chunk_bytes = 512u << 10;
+	cfg->snap_low_water = 4u << 20;
 }
 
 int core_create(const struct core_config *cfg, int leader, const struct core_io *io,
@@ -116,6 +118,11 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 	c->cfg = *cfg;
 	if (c->cfg.max_parked == 0)
 		c->cfg.max_parked = 1;
+	/* The leader's own heartbeats and COMMITs of a tick are in a connection's backlog when it
+	 * re-sends ACCEPTs: below a few of them the re-sends would never find room (sim seed 45
+	 * of curpht N=5 profile 1, with a low water of 8 bytes, never re-sent a slot again). */
+	if (c->cfg.snap_low_water < CORE_MIN_LOW_WATER)
+		c->cfg.snap_low_water = CORE_MIN_LOW_WATER;
 	c->io = *io;
 	c->f = (cfg->n - 1) / 2;
 	c->majority = c->f + 1;
@@ -182,6 +189,9 @@ void core_destroy(struct core *c)
 				core_entry_clear(&c->ring[i]);
 		free(c->ring);
 	}
+	core_xfer_stop_all(c);
+	free(c->xdelta.v);
+	free(c->xbuf);
 	if (c->snap_old.kv) { /* a transfer was open */
 		cmap_destroy(c->snap_old.kv);
 		oset_destroy(c->snap_old.order);
@@ -505,17 +515,19 @@ static void kv_read_cb(const void *key, size_t klen, void *val, void *arg)
 {
 	struct kv_read *r = arg;
 	const struct kv_val *kv = val;
-	r->found = !kv->dead;
+	r->found = true;
 	r->m->value = kv->data; /* single-threaded core: stable until the next kv mutation */
 	r->m->vlen = kv->len;
 	r->ver = kv->ver + 1;
 }
 
 /* Sets m->status/value/vlen to the executed value of key; returns 1 + the slot of the write that
- * left it so (a deletion included), 0 if the key was never written. */
+ * left it so. A deleted key leaves no tombstone: an absent key reports 1 + the slot of the
+ * latest DEL executed here (0: none), at least its own deletion's, which is what a version is
+ * for (a curpho read token, a curpht cache comparison: docs/recovery.md "Tombstones"). */
 uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m)
 {
-	struct kv_read r = {.m = m};
+	struct kv_read r = {.m = m, .ver = c->del_ver};
 	m->value = NULL;
 	m->vlen = 0;
 	if (cmap_get(c->kv, key, klen, kv_read_cb, &r) == 0 && r.found) {
@@ -545,40 +557,47 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 {
 	struct kv_write *w = arg;
 	struct kv_val *old = *val;
-	uint32_t base = w->append && old && !old->dead ? old->len : 0;
+	w->was_live = old != NULL;
+	if (w->del) {
+		w->now_live = false;
+		w->old = old;
+		if (old == NULL)
+			return CMAP_KEEP;
+		w->c->digest -= kv_hash(key, klen, old->data, old->len);
+		w->c->live_keys--;
+		*val = NULL;
+		return CMAP_DELETE; /* no tombstone (core_kv_lookup) */
+	}
+	uint32_t base = w->append && old ? old->len : 0;
 	if (w->append && (uint64_t)base + w->vlen > w->max) {
 		w->too_big = true; /* the same at every replica: the state decides it */
 		w->old = NULL;
-		w->was_live = w->now_live = old && !old->dead;
+		w->now_live = w->was_live;
 		return CMAP_KEEP;
 	}
-	uint32_t len = w->del ? 0 : base + w->vlen;
+	uint32_t len = base + w->vlen;
 	struct kv_val *nv = malloc(sizeof *nv + len);
 	if (nv == NULL) {
 		/* Out of memory while executing: keep the old value and its digest so replicas
 		 * that did execute will be seen to diverge by the digest check. */
 		w->old = NULL;
-		w->was_live = w->now_live = old && !old->dead;
+		w->now_live = w->was_live;
 		return CMAP_KEEP;
 	}
-	w->was_live = old && !old->dead;
-	w->now_live = !w->del;
-	if (old && !old->dead) {
+	w->now_live = true;
+	if (old) {
 		w->c->digest -= kv_hash(key, klen, old->data, old->len);
 		w->c->live_keys--;
 	}
 	w->old = old;
 	nv->len = len;
 	nv->ver = w->ver;
-	nv->dead = w->del;
 	if (base)
 		memcpy(nv->data, old->data, base);
-	if (w->vlen && !w->del)
+	if (w->vlen)
 		memcpy(nv->data + base, w->v, w->vlen);
-	if (!w->del) {
-		w->c->digest += kv_hash(key, klen, nv->data, nv->len);
-		w->c->live_keys++;
-	}
+	w->c->digest += kv_hash(key, klen, nv->data, nv->len);
+	w->c->live_keys++;
 	*val = nv;
 	return CMAP_KEEP;
 }
@@ -598,6 +617,10 @@ bool core_kv_apply(struct core *c, const struct entry *e)
 	if (w.too_big)
 		return false;
 	free(w.old);
+	if (w.del && e->slot + 1 > c->del_ver)
+		c->del_ver = e->slot + 1;
+	if (w.was_live || w.now_live)
+		core_xfer_note(c, e->key, e->klen); /* a transfer under way sends it again */
 	if (w.now_live && !w.was_live && oset_insert(c->order, e->key, e->klen) < 0)
 		c->order_lost = true;
 	else if (w.was_live && !w.now_live)
@@ -804,6 +827,7 @@ struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_
 	e->vlen = m->cmd.vlen;
 	e->scan_count = m->cmd.op == PROTO_OP_SCAN ? m->cmd.scan_count : 0;
 	e->acks = 1u << c->cfg.self;
+	core_unacked(c, e->slot); /* (a floor left by an earlier view may lie past it) */
 	e->conn = conn;
 	e->desc = did;
 	e->led = true;
@@ -1412,7 +1436,7 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 		if (is_leader(c))
 			core_leader_on_catchup(c, from, m, now_ns);
 		else
-			core_follower_on_pull(c, from, m);
+			core_follower_on_pull(c, from, m, now_ns);
 		break;
 	case PROTO_SNAP_KV:
 	case PROTO_SNAP_CLIENT:
@@ -1443,21 +1467,72 @@ void core_client_closed(struct core *c, uint64_t conn)
 	(void)conn;
 }
 
+/* Whether more may be queued to peer p now: connected, and its connection drained below the low
+ * water mark (re-sent log entries, like a state transfer's chunks, only queue behind a full
+ * one; core_flush runs again as it drains). */
+bool core_peer_room(struct core *c, int p)
+{
+	size_t backlog = c->io.peer_backlog ? c->io.peer_backlog(c->io.ctx, p) : 0;
+	return backlog != SIZE_MAX && backlog < c->cfg.snap_low_water;
+}
+
+/* Leader: sends peer p (in `to`) the entries of the log it has not acknowledged and that were
+ * not sent for resend_after (every entry with old = false), while its connection has room. */
+static void send_unacked(struct core *c, uint32_t to, bool old, uint64_t now_ns)
+{
+	uint32_t all = (uint32_t)((1ull << c->cfg.n) - 1);
+	bool floor = true; /* every entry so far acknowledged by all: acked_floor follows */
+	uint64_t s = c->acked_floor > c->log_base ? c->acked_floor : c->log_base;
+	for (; s < c->log_end && to != 0; s++) {
+		struct entry *e = slot_entry(c, s);
+		if (floor && e != NULL && (e->acks & all) == all) {
+			c->acked_floor = s + 1;
+			continue;
+		}
+		floor = false;
+		if (e == NULL || (e->acks & to) == to ||
+		    (old && now_ns - e->sent_ns < c->cfg.resend_after_ns))
+			continue;
+		for (int p = 0; p < c->cfg.n; p++) {
+			if (!(to & (1u << p)) || (e->acks & (1u << p)))
+				continue;
+			core_send_accept(c, e, p, now_ns);
+			if (!core_peer_room(c, p))
+				to &= ~(1u << p); /* the rest when it has drained */
+		}
+	}
+}
+
+/* Leader: re-sends the ACCEPTs a follower has not acknowledged for a while (a reconnect lost
+ * them), committed ones included: a follower that missed a slot the others committed would
+ * otherwise stop executing at that hole for good. Not to a follower that is down (core_peer_up
+ * sends them when it is back), nor more than its connection has room for, nor to one
+ * receiving a state transfer (the log follows the transfer): re-sending a log tail of 65,536
+ * entries every 200 ms into the connection that carried a transfer kept it full. Runs at most
+ * every resend_after / 4 (each run looks at every entry of the log). */
+static void resend_accepts(struct core *c, uint64_t now_ns)
+{
+	c->resend_scan_ns = now_ns;
+	uint32_t to = 0;
+	for (int p = 0; p < c->cfg.n; p++)
+		if (p != c->cfg.self && !c->xfer[p].on && !c->xlog[p].on && core_peer_room(c, p))
+			to |= 1u << p;
+	send_unacked(c, to, true, now_ns);
+}
+
 void core_peer_up(struct core *c, int peer, uint64_t now_ns)
 {
 	if (!is_leader(c) || !c->active || peer < 0 || peer >= c->cfg.n || peer == c->cfg.self)
 		return;
 	if (!(c->inst_acked & (1u << peer)))
 		core_send_install(c, peer); /* it may not have installed this view yet */
-	for (uint64_t s = c->log_base; s < c->log_end; s++) {
-		struct entry *e = slot_entry(c, s);
-		if (e && !(e->acks & (1u << peer)))
-			core_send_accept(c, e, peer, now_ns);
-	}
+	if (!c->xfer[peer].on && !c->xlog[peer].on && core_peer_room(c, peer))
+		send_unacked(c, 1u << peer, false, now_ns); /* the rest: resend_accepts */
 }
 
 void core_flush(struct core *c, uint64_t now_ns)
 {
+	core_xfer_pump(c, now_ns);
 	if (!is_leader(c)) {
 		if (c->ack_pending) {
 			struct proto_msg a = {.type = PROTO_ACK,
@@ -1484,6 +1559,7 @@ void core_flush(struct core *c, uint64_t now_ns)
 
 void core_tick(struct core *c, uint64_t now_ns)
 {
+	core_xfer_pump(c, now_ns);
 	if (c->park_n > 0)
 		core_parked_drain(c, true, now_ns);
 #ifdef CURPKV_MUTANT_EXEC_ON_TIMEOUT
@@ -1512,29 +1588,30 @@ void core_tick(struct core *c, uint64_t now_ns)
 				core_send_install(c, p); /* a VC_INSTALL may have been lost */
 		c->install_sent_ns = now_ns;
 	}
-	/* Re-send ACCEPTs a follower has not acknowledged for a while (a reconnect lost them),
-	 * committed ones included: a follower that missed a slot the others committed would
-	 * otherwise stop executing at that hole for good. */
 	/* Repeat the commit index now and then: a follower that lost the last COMMIT would not
 	 * execute the last commands until the next one (and keeps their witness records). */
 	if (c->commit_index > 0 && now_ns - c->commit_sent_ns >= c->cfg.resend_after_ns) {
 		c->commit_sent = 0;
 		core_flush(c, now_ns);
 	}
-	for (uint64_t s = c->log_base; s < c->log_end; s++) {
-		struct entry *e = slot_entry(c, s);
-		if (e == NULL || now_ns - e->sent_ns < c->cfg.resend_after_ns)
-			continue;
-		for (int p = 0; p < c->cfg.n; p++)
-			if (p != c->cfg.self && !(e->acks & (1u << p)))
-				core_send_accept(c, e, p, now_ns);
-	}
+	if (now_ns - c->resend_scan_ns >= c->cfg.resend_after_ns / 4)
+		resend_accepts(c, now_ns);
 	log_gc(c);
 }
 
 bool core_client_intake_open(const struct core *c)
 {
 	return c->intake_open;
+}
+
+bool core_xfer_sending(const struct core *c)
+{
+	return c->xfer_on > 0 || c->xlog_on > 0;
+}
+
+bool core_xfer_more(const struct core *c)
+{
+	return c->xfer_more && core_xfer_sending(c);
 }
 
 uint64_t core_digest(const struct core *c)

@@ -32,6 +32,10 @@ struct core_io {
 	/* Back-pressure: called with false when the core cannot take more client commands
 	 * (descriptor pool exhausted) and with true when it can again. May be NULL. */
 	void (*client_intake)(void *ctx, bool open);
+	/* Bytes queued to replica `peer` and not written yet (a state transfer produces more only
+	 * below cfg.snap_low_water); SIZE_MAX when that peer is not connected. May be NULL (no
+	 * flow control). */
+	size_t (*peer_backlog)(void *ctx, int peer);
 	/* Observation hook (tests): cid executed here at slot. May be NULL. */
 	void (*executed)(void *ctx, const struct proto_cid *cid, uint64_t slot);
 	/* One line on a decision worth reading later: a summary (a view change decided: what it
@@ -60,7 +64,14 @@ struct core_config {
 	bool rejoin;
 	uint64_t rejoin_grace_ns;
 	uint32_t log_cap; /* log ring entries (a power of two; 0: from max_desc) */
+	/* state transfers are sent in chunks of about snap_chunk_bytes, and only while less than
+	 * snap_low_water bytes wait to go out to the receiver (at least CORE_MIN_LOW_WATER); the
+	 * leader re-sends ACCEPTs to a peer under the same mark */
+	uint32_t snap_chunk_bytes;
+	uint32_t snap_low_water;
 };
+
+#define CORE_MIN_LOW_WATER 1024u
 
 /* Fills cfg with defaults for replica `self` of `n` (callers then copy conf settings in). */
 void core_config_default(struct core_config *cfg, int self, int n);
@@ -95,14 +106,20 @@ void core_tick(struct core *c, uint64_t now_ns);
 
 /* Catch-up (PROTOCOL.md 7.3): a follower that lacks slots the leader no longer holds (or that
  * restarted) sends CATCHUP with its execution index; the leader answers with VC_INSTALL, and,
- * when the follower is behind the leader's log window, a state transfer (SNAP_KV, SNAP_CLIENT,
- * SNAP_RESULT..., SNAP_DONE: the executed state at the leader's execution index, with the
- * exactly-once tables), then re-sends its log from there. A transfer that arrives incomplete is
- * discarded and asked for again; meanwhile the follower executes nothing and answers weak reads
- * WAIT. */
+ * when the follower is behind the leader's log window, a state transfer (SNAP_KV chunks of keys
+ * sent as the connection drains, then SNAP_CLIENT, SNAP_RESULT..., SNAP_DONE: the executed state
+ * at the leader's execution index, with the exactly-once tables), then re-sends its log from
+ * there. A transfer that arrives incomplete is discarded and asked for again; meanwhile the
+ * follower executes nothing and answers weak reads WAIT. */
 
 /* True while the core can take another client command (descriptor available). */
 bool core_client_intake_open(const struct core *c);
+/* True while this replica sends a state transfer (its chunks are produced in core_flush and
+ * core_tick: the server measures those calls then). */
+bool core_xfer_sending(const struct core *c);
+/* True when the last core_flush left transfer work that its connection has room for (the
+ * per-call budget ran out): call core_flush again soon, not only when an event comes. */
+bool core_xfer_more(const struct core *c);
 
 struct core_stats {
 	uint64_t view;
@@ -151,6 +168,10 @@ struct core_stats {
 	uint64_t snap_failed;	 /* state transfers discarded (incomplete) */
 	uint64_t snap_dups; /* transfer items that came twice (ignored) or late, of an earlier
 			     * transfer (ignored) */
+	uint64_t snap_bytes;	/* chunk bytes of state transfers sent */
+	uint64_t snap_chunks;	/* chunks of state transfers sent (SNAP_KV) */
+	uint64_t snap_overflow; /* transfers restarted: more keys changed than XDELTA_MAX_BYTES */
+	uint64_t snap_last_us;	/* the last transfer installed here: its first item to SNAP_DONE */
 	uint64_t rejoin_us; /* restart -> hold released (the last rejoin here) */
 };
 

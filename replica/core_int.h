@@ -130,11 +130,9 @@ struct client_rec {
 
 #define XBITS_MAX_WORDS 1024u /* 65,536 seqs of one session in flight at most */
 
-/* A key's executed value, or a tombstone (dead) that remembers the slot of its deletion so a
- * read of a deleted key can say how recent its answer is. */
+/* A key's executed value (a deleted key leaves nothing: core.del_ver stands for it). */
 struct kv_val {
 	uint64_t ver; /* slot of the write that stored it */
-	bool dead;
 	uint32_t len;
 	uint8_t data[];
 };
@@ -168,6 +166,37 @@ struct vc_list {
 	uint64_t next;	/* the index the next item must carry (vc_pending) */
 };
 
+/* A state transfer this replica is sending (core_xfer.c). */
+struct xfer {
+	bool on;
+	bool then_log;	     /* leader: its log from the state's slot follows (a CATCHUP) */
+	bool keys_done;	     /* the pass over the keys is over */
+	uint64_t round;	     /* the request it answers */
+	uint64_t count;	     /* items sent: the next one's index */
+	uint64_t delta_pos;  /* keys changed from this xdelta position on are sent again */
+	uint64_t bytes;	     /* chunk bytes sent */
+	uint64_t started_ns;
+	uint8_t *cursor;     /* the last key the pass sent (key order) */
+	uint32_t cursor_len;
+};
+
+/* The log being sent to a follower catching up, as its connection drains (core_xfer.c). */
+struct xlog {
+	bool on;
+	uint64_t next; /* the slot to send next */
+};
+
+/* The keys changed while transfers are sent (core_xfer.c), oldest first. */
+struct xdelta {
+	uint64_t base; /* the position of v[0] */
+	uint32_t n, cap;
+	uint64_t bytes;
+	struct xdelta_key {
+		uint8_t *key;
+		uint32_t klen;
+	} *v;
+};
+
 struct core {
 	struct core_config cfg;
 	struct core_io io;
@@ -193,7 +222,9 @@ struct core {
 
 	struct cmap *kv; /* key -> struct kv_val */
 	uint64_t digest;
-	uint64_t live_keys; /* keys in kv that are not tombstones */
+	uint64_t live_keys; /* keys in kv */
+	uint64_t del_ver;   /* 1 + the slot of the latest DEL executed (0: none): the version of
+			     * every absent key (core_kv_lookup) */
 	struct oset *order; /* the live keys of kv in key order (SCAN) */
 	bool order_lost;    /* an insert into order ran out of memory: SCANs refuse */
 	uint8_t *scan_buf;  /* the last SCAN result (valid until the next SCAN) */
@@ -229,6 +260,12 @@ struct core {
 	uint64_t inst_hole; /* leader: the hole of the view it decided (sent in VC_INSTALL) */
 	uint32_t inst_acked;	  /* leader: replicas that acknowledged something in this view */
 	uint64_t install_sent_ns; /* leader: when VC_INSTALLs last went out */
+	uint64_t resend_scan_ns;  /* leader: when core_tick last looked for ACCEPTs to re-send */
+	/* leader: every entry of the log below this slot is acknowledged by every replica (the
+	 * re-send scan starts there, not at log_base: a 65,536-entry log cost 0.6 ms per scan);
+	 * lowered by core_unacked */
+	uint64_t acked_floor;
+	bool xfer_more; /* the last core_xfer_pump stopped at its budget, not at a full connection */
 	/* new leader, collecting: the state of every replica whose VC_DONE arrived whole */
 	uint32_t vc_done;	    /* bitmask of replicas collected (self included) */
 	uint64_t vc_commit;	    /* highest commit index among them */
@@ -258,7 +295,7 @@ struct core {
 	struct {
 		struct cmap *kv, *results, *clients;
 		struct oset *order;
-		uint64_t digest, live_keys;
+		uint64_t digest, live_keys, del_ver;
 		bool order_lost;
 	} snap_old;
 	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
@@ -269,12 +306,22 @@ struct core {
 	uint64_t snap_next;	  /* follower: the index the next item of the transfer must carry */
 	bool snap_wanted;	  /* follower: CATCHUP went out, no transfer ended since */
 	uint64_t snap_heard_ns;	  /* follower: the open transfer's last item */
+	uint64_t snap_begin_ns;	  /* follower: when the open transfer's first item came */
 	uint64_t heard_ns;	  /* follower: last ACCEPT/COMMIT from the leader of its view */
 	bool caught_up_once;	  /* follower (rejoin): the first CATCHUP went out */
 	uint64_t catchup_sent_ns; /* follower: when CATCHUP last went out */
 	uint64_t stuck_since_ns;  /* follower: since when execution waits for a missing slot */
 	uint64_t stuck_at;	  /* follower: the exec index it waits at */
 	uint64_t snap_sent_ns[PROTO_MAX_REPLICAS]; /* leader: last transfer to each replica */
+
+	/* state transfers being sent (core_xfer.c) */
+	struct xfer xfer[PROTO_MAX_REPLICAS];
+	uint32_t xfer_on;
+	struct xlog xlog[PROTO_MAX_REPLICAS];
+	uint32_t xlog_on;
+	struct xdelta xdelta;
+	uint8_t *xbuf; /* the chunk being filled */
+	size_t xbuf_used, xbuf_cap;
 
 	struct core_stats st;
 };
@@ -473,16 +520,35 @@ struct replay_stats {
 int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand, uint32_t nc,
 		      int threshold, bool ho, uint32_t *order, struct replay_stats *st);
 
+/* ---- core_xfer.c: sending a state transfer as a stream */
+
+bool core_peer_room(struct core *c, int p);
+
+void core_xfer_start(struct core *c, int to, uint64_t round, bool then_log, uint64_t now_ns);
+void core_xlog_start(struct core *c, int to, uint64_t from, uint64_t now_ns);
+void core_xfer_stop(struct core *c, int to);
+void core_xfer_stop_all(struct core *c);
+void core_xfer_note(struct core *c, const uint8_t *key, uint32_t klen);
+void core_xfer_pump(struct core *c, uint64_t now_ns);
+
 /* ---- core_snap.c: catch-up and state transfer (PROTOCOL.md 7.3) */
 
 void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
 void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t now_ns);
 void core_follower_tick(struct core *c, uint64_t now_ns);
-void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m);
+void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
 void core_vc_pull(struct core *c, int p, uint64_t now_ns);
 void core_snap_abandon(struct core *c);
 /* Hands one line to io.note (if set): detail lines only under -v (core_io.note). */
 void core_vc_note(struct core *c, bool detail, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Leader: slot s is no longer acknowledged by every replica (a view's entries, a log re-sent
+ * to a replica that lost it). */
+static inline void core_unacked(struct core *c, uint64_t s)
+{
+	if (s < c->acked_floor)
+		c->acked_floor = s;
+}
 
 #endif

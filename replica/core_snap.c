@@ -8,110 +8,11 @@
 
 /* ---- catch-up and state transfer (PROTOCOL.md 7.3) -------------------------------------- */
 
-struct snap_out {
-	struct core *c;
-	int to;
-	uint64_t round; /* the CATCHUP answered */
-	uint32_t count;
-};
-
-/* Sends one item of a transfer with the CATCHUP's round and its index in the transfer, so the
- * follower sees a lost, duplicated or late item (a count alone can be made up by a duplicate
- * for a lost one: the simulation found both, curp N=3 seed 1945 and profile 2 seed 345). */
-static void snap_emit(struct snap_out *o, struct proto_msg *m)
-{
-	m->round = o->round;
-	m->slot_hi = o->count;
-	o->c->io.to_peer(o->c->io.ctx, o->to, m);
-	o->count++;
-}
-
-static int snap_kv_cb(const void *key, size_t klen, void *val, void *arg)
-{
-	struct snap_out *o = arg;
-	const struct kv_val *v = val;
-	struct proto_msg m = {.type = PROTO_SNAP_KV, .view = o->c->view, .slot = v->ver};
-	m.cmd = (struct proto_cmd){.op = v->dead ? PROTO_OP_DEL : PROTO_OP_PUT,
-				   .key = key,
-				   .klen = (uint32_t)klen,
-				   .val = v->dead ? NULL : v->data,
-				   .vlen = v->dead ? 0 : v->len};
-	snap_emit(o, &m);
-	return 0;
-}
-
-static int snap_client_cb(const void *key, size_t klen, void *val, void *arg)
-{
-	struct snap_out *o = arg;
-	const struct client_rec *cr = val;
-	uint64_t client;
-	if (klen != sizeof client)
-		return 0;
-	memcpy(&client, key, sizeof client);
-	/* the executed-seq ring, little-endian words */
-	uint8_t bits[XBITS_MAX_WORDS * 8];
-	uint32_t words = cr->xwords <= XBITS_MAX_WORDS ? cr->xwords : 0;
-	for (uint32_t w = 0; w < words; w++)
-		for (int b = 0; b < 8; b++)
-			bits[w * 8 + b] = (uint8_t)(cr->xbits[w] >> (8 * b));
-	struct proto_msg m = {.type = PROTO_SNAP_CLIENT,
-			      .view = o->c->view,
-			      .cid = {.client = client},
-			      .low_seq = cr->low_seq,
-			      .slot = cr->xfloor,
-			      .dep = cr->weak_exec_hi,
-			      .value = bits,
-			      .vlen = words * 8};
-	snap_emit(o, &m);
-	return 0;
-}
-
-static int snap_result_cb(const void *key, size_t klen, void *val, void *arg)
-{
-	struct snap_out *o = arg;
-	const struct result *r = val;
-	struct proto_cid cid;
-	if (klen != 16)
-		return 0;
-	memcpy(&cid.client, key, 8);
-	memcpy(&cid.seq, (const uint8_t *)key + 8, 8);
-	struct proto_msg m = {.type = PROTO_SNAP_RESULT,
-			      .view = o->c->view,
-			      .cid = cid,
-			      .fp = r->fp,
-			      .slot = r->slot,
-			      .ver = r->ver,
-			      .status = r->status,
-			      .value = r->v,
-			      .vlen = r->vlen};
-	snap_emit(o, &m);
-	return 0;
-}
-
 /* Leader: replica `from` lacks what follows its execution index m->slot. It is told the view
- * (VC_INSTALL: a restarted replica never installed it), sent the executed state when the log
- * no longer reaches back to what it lacks, and sent the log from there. At most one answer per
- * re-send period and replica. */
-/* Sends this replica's executed state (at its execution index) to `to` as one transfer
- * answering request `round`: SNAP_KV, SNAP_CLIENT, SNAP_RESULT items, then SNAP_DONE. */
-static void snap_send_state(struct core *c, int to, uint64_t round)
-{
-	struct snap_out o = {.c = c, .to = to, .round = round};
-	cmap_foreach(c->kv, snap_kv_cb, &o);
-	cmap_foreach(c->clients, snap_client_cb, &o); /* before the results (their seqs) */
-	cmap_foreach(c->results, snap_result_cb, &o);
-	struct proto_msg d = {.type = PROTO_SNAP_DONE,
-			      .view = c->view,
-			      .commit = c->commit_index,
-			      .slot = c->exec_index,
-			      .slot_hi = o.count,
-			      .eview = c->inst_view,
-			      .cut = c->inst_cut,
-			      .round = round};
-	c->io.to_peer(c->io.ctx, to, &d);
-	c->st.snap_sent++;
-}
-
+ * (VC_INSTALL: a restarted replica never installed it), then sent its log from there, or, when
+ * the log no longer reaches back that far (or it asks for the state outright), the executed
+ * state as a stream (core_xfer.c), the log from the state's slot following it. At most one
+ * answer per re-send period and replica. */
 void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
 {
 	if (m->view != c->view) {
@@ -124,30 +25,23 @@ void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m,
 	c->snap_sent_ns[from] = now_ns;
 	c->inst_acked &= ~(1u << from);
 	core_send_install(c, from);
-	uint64_t start = m->slot > c->log_base ? m->slot : c->log_base;
 	if (m->slot < c->log_base || m->ok) {
-		snap_send_state(c, from, m->round);
-		start = c->exec_index;
+		core_xfer_start(c, from, m->round, true, now_ns);
+		return;
 	}
-	for (uint64_t s = start; s < c->log_end; s++) {
-		struct entry *e = slot_entry(c, s);
-		if (e == NULL)
-			continue;
-		e->acks &= ~(1u << from); /* whatever it acknowledged before, it may have lost */
-		core_send_accept(c, e, from, now_ns);
-	}
+	core_xfer_stop(c, from); /* (a transfer it no longer waits for) */
+	core_xlog_start(c, from, m->slot, now_ns);
 }
 
 /* Follower: the new leader of its view, collecting the view change, cannot decide: committed
  * slots below the highest commit index collected are in no collected log, and this replica
  * executed further (vc_pull in core_vc.c). It sends its executed state, if it has a whole
  * one; a transfer that would not be whole is not sent (the leader asks again). */
-void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m)
+void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
 {
-	if (m->view != c->view || from != c->leader || c->active || c->snap_open ||
-	    c->hold)
+	if (m->view != c->view || from != c->leader || c->active || c->snap_open || c->hold)
 		return;
-	snap_send_state(c, from, m->round);
+	core_xfer_start(c, from, m->round, false, now_ns);
 }
 
 /* New leader, collecting: asks replica p for its executed state (core_follower_on_pull), at
@@ -197,6 +91,7 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 {
 	c->snap_prev_exec = c->exec_index;
 	c->snap_heard_ns = now_ns;
+	c->snap_begin_ns = now_ns;
 	struct cmap *kv = NULL, *results = NULL, *clients = NULL;
 	struct oset *order = NULL;
 	if (cmap_create(c->cfg.shards, core_free_val, &kv) != 0 ||
@@ -218,6 +113,8 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 	c->snap_old.digest = c->digest;
 	c->snap_old.live_keys = c->live_keys;
 	c->snap_old.order_lost = c->order_lost;
+	c->snap_old.del_ver = c->del_ver;
+	core_xfer_stop_all(c); /* the state it was sending is being replaced */
 	c->kv = kv;
 	c->order = order;
 	c->results = results;
@@ -225,6 +122,7 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 	c->digest = 0;
 	c->live_keys = 0;
 	c->order_lost = false;
+	c->del_ver = 0;
 	c->snap_open = true;
 	c->snap_items = 0;
 	c->snap_nomem = false;
@@ -251,6 +149,7 @@ static void snap_end(struct core *c, bool whole)
 		c->digest = c->snap_old.digest;
 		c->live_keys = c->snap_old.live_keys;
 		c->order_lost = c->snap_old.order_lost;
+		c->del_ver = c->snap_old.del_ver;
 	} else {
 		cmap_destroy(c->snap_old.kv);
 		oset_destroy(c->snap_old.order);
@@ -416,14 +315,19 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 		c->snap_next = m->slot_hi + 1;
 		c->snap_items++;
 		if (m->type == PROTO_SNAP_KV) {
-			struct entry tmp = {.slot = m->slot,
-					    .op = m->cmd.op,
-					    .key = (uint8_t *)m->cmd.key,
-					    .klen = m->cmd.klen,
-					    .val = (uint8_t *)m->cmd.val,
-					    .vlen = m->cmd.vlen};
-			if (!c->cfg.noop)
-				core_kv_apply(c, &tmp);
+			/* a chunk of keys (checked when decoded), in the order they were sent */
+			uint32_t off = 0;
+			struct proto_snap_item it;
+			while (proto_snap_next(m->value, m->vlen, &off, &it) == 1) {
+				struct entry tmp = {.slot = it.ver,
+						    .op = it.del ? PROTO_OP_DEL : PROTO_OP_PUT,
+						    .key = (uint8_t *)it.key,
+						    .klen = it.klen,
+						    .val = (uint8_t *)it.val,
+						    .vlen = it.vlen};
+				if (!c->cfg.noop)
+					core_kv_apply(c, &tmp);
+			}
 		} else if (m->type == PROTO_SNAP_CLIENT) {
 			snap_client(c, m);
 		} else {
@@ -442,6 +346,8 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 	}
 	snap_end(c, true);
 	c->snap_retry = false;
+	c->st.snap_last_us = (now_ns - c->snap_begin_ns) / 1000;
+	c->del_ver = m->ver;
 	snap_install(c, m);
 	if (is_leader(c) && !c->active)
 		core_vc_collect(c, now_ns); /* again, from its new execution index */

@@ -539,6 +539,7 @@ static void vc_replay(struct core *c, struct vc_item **rv, const struct replay_c
 		c->next_slot++;
 		c->log_end = c->next_slot;
 		e->acks = 1u << c->cfg.self;
+		core_unacked(c, e->slot);
 		e->kind = x->weak ? EK_HO_WEAK : EK_STRONG;
 		register_led(c, e);
 		c->st.vc_recovered++;
@@ -667,6 +668,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 			continue;
 		e->view = c->view;
 		e->acks = 1u << c->cfg.self;
+		core_unacked(c, s);
 		for (int p = 0; p < c->cfg.n; p++)
 			if ((c->vc_done & (1u << p)) && c->vc_exec[p] > s)
 				e->acks |= 1u << p;
@@ -825,6 +827,7 @@ void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 	 * frames of the old view would be ignored from now on) and the state it was replacing
 	 * is back; whoever needs one asks again */
 	core_snap_abandon(c);
+	core_xfer_stop_all(c); /* what this replica was sending belongs to the old view too */
 	c->view = view;
 	c->leader = leader;
 	c->active = false;

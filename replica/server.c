@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -89,6 +90,9 @@ struct server {
 	/* counters of the shell (the net ones are in nl.st) */
 	uint64_t dropped_to_peer, dropped_to_client, clients_refused, protocol_errors;
 	uint64_t role_violations; /* messages (or a HELLO) the connection's role may not send */
+	/* the most CPU time a core_flush or core_tick took while a state transfer was being sent,
+	 * since the last stats request (a transfer's chunks are produced in those calls) */
+	uint64_t xfer_call_max_ns;
 };
 
 static uint64_t now_ns(void)
@@ -137,6 +141,15 @@ static void io_to_peer(void *ctx, int to, const struct proto_msg *m)
 	struct net_conn *c = to >= 0 && to < s->n ? net_dialer_conn(&s->peers[to].d) : NULL;
 	if (c == NULL || !s->peers[to].up || net_conn_send(c, m) != 0)
 		s->dropped_to_peer++; /* the core re-sends when the peer is back (core_peer_up) */
+}
+
+static size_t io_peer_backlog(void *ctx, int peer)
+{
+	struct server *s = ctx;
+	struct net_conn *c = peer >= 0 && peer < s->n ? net_dialer_conn(&s->peers[peer].d) : NULL;
+	if (c == NULL || !s->peers[peer].up)
+		return SIZE_MAX;
+	return net_conn_out_pending(c);
 }
 
 static struct server_in *client_by_conn(struct server *s, uint64_t conn)
@@ -247,13 +260,43 @@ static void hand_off_clients(struct server *s)
 	}
 }
 
+/* This thread's CPU time (not the wall clock: a descheduled loop is not a busy one). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Before a call into the core: its start, if a state transfer is being sent (else 0). */
+static uint64_t xfer_call_begin(struct server *s)
+{
+	return core_xfer_sending(s->core) ? thread_cpu_ns() : 0;
+}
+
+/* After it: notes the CPU time it took (docs/recovery.md "State transfer"). */
+static void xfer_call_end(struct server *s, uint64_t t0)
+{
+	if (t0 == 0)
+		return;
+	uint64_t d = thread_cpu_ns() - t0;
+	if (d > s->xfer_call_max_ns)
+		s->xfer_call_max_ns = d;
+}
+
 static void pre_flush(void *arg)
 {
 	struct server *s = arg;
 	if (s->cloops && s->core)
 		hand_off_clients(s);
-	if (s->core)
+	if (s->core) {
+		uint64_t t0 = xfer_call_begin(s);
 		core_flush(s->core, now_ns());
+		xfer_call_end(s, t0);
+		if (core_xfer_more(s->core))
+			net_loop_again(&s->nl); /* the rest of a transfer, next iteration */
+	}
 	if (s->cloops)
 		cloops_flush(s->cloops);
 }
@@ -280,8 +323,11 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct server *s = w->data;
 	(void)loop;
 	(void)revents;
-	if (s->core)
+	if (s->core) {
+		uint64_t t0 = xfer_call_begin(s);
 		core_tick(s->core, now_ns());
+		xfer_call_end(s, t0);
+	}
 }
 
 /* ---- stats ------------------------------------------------------------------------------- */
@@ -331,6 +377,10 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "snap_installed", st.snap_installed);
 		stat_add(m, "snap_failed", st.snap_failed);
 		stat_add(m, "snap_dups", st.snap_dups);
+		stat_add(m, "snap_bytes", st.snap_bytes);
+		stat_add(m, "snap_chunks", st.snap_chunks);
+		stat_add(m, "snap_overflow", st.snap_overflow);
+		stat_add(m, "snap_last_us", st.snap_last_us);
 		stat_add(m, "next_slot", st.next_slot);
 		stat_add(m, "commit_index", st.commit_index);
 		stat_add(m, "exec_index", st.exec_index);
@@ -377,6 +427,8 @@ static void send_stats(struct server *s, struct net_conn *c)
 		 s->role_violations + (s->cloops ? cloops_role_violations(s->cloops) : 0));
 	stat_add(m, "protocol_errors", s->protocol_errors);
 	stat_add(m, "dropped_to_peer", s->dropped_to_peer);
+	stat_add(m, "xfer_call_max_us", s->xfer_call_max_ns / 1000);
+	s->xfer_call_max_ns = 0;
 	stat_add(m, "dropped_to_client", s->dropped_to_client);
 	(void)net_conn_send(c, m);
 	free(m);
@@ -396,7 +448,13 @@ static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
 	cfg.max_value = s->set.max_value_bytes;
 	cfg.ht_early_reply = s->set.ht_early_weak_reply;
 	cfg.rejoin = rejoin;
+	/* a chunk and one more item fit a frame */
+	uint64_t room = (uint64_t)s->set.max_frame_bytes - s->set.max_value_bytes -
+			s->set.max_key_bytes - 1024;
+	cfg.snap_chunk_bytes = s->set.snap_chunk_bytes < room ? s->set.snap_chunk_bytes
+							      : (uint32_t)room;
 	struct core_io io = {.ctx = s,
+			     .peer_backlog = io_peer_backlog,
 			     .to_peer = io_to_peer,
 			     .to_client = io_to_client,
 			     .client_intake = io_client_intake,

@@ -92,6 +92,15 @@ static void s_ordered(void *ctx, uint64_t seq, uint64_t slot)
 		s->h->on_ordered(s->h, s->id, seq, slot);
 }
 
+static size_t r_peer_backlog(void *ctx, int peer)
+{
+	struct h_rctx *rc = ctx;
+	struct harness *h = rc->h;
+	if (peer < 0 || peer >= h->n || h->down[peer])
+		return SIZE_MAX;
+	return h->peer[rc->id][peer].buf.len;
+}
+
 static void r_note(void *ctx, bool detail, const char *line)
 {
 	struct h_rctx *rc = ctx;
@@ -116,7 +125,8 @@ static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)
 			     .to_client = r_to_client,
 			     .client_intake = r_intake,
 			     .executed = r_executed,
-			     .note = r_note};
+			     .note = r_note,
+			     .peer_backlog = r_peer_backlog};
 	if (core_create(&cfg, h->leader, &io, &h->cores[r]) != 0)
 		abort();
 	return cfg.protocol; /* the sessions speak the replicas' protocol */

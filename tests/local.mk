@@ -107,3 +107,7 @@ tests_test_auth_SOURCES = tests/test_auth.c tests/env.c tests/env.h tests/proc.c
 tests_test_auth_LDADD = client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a \
 	auth/libauth.a conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) \
 	$(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
+
+# State transfers of hundreds of chunks on real processes (scripts/large-state.sh, small).
+TESTS += tests/test_large_state.sh
+EXTRA_DIST += tests/test_large_state.sh

@@ -368,10 +368,16 @@ static void faults(struct sim *s)
 
 static enum conf_protocol cur_proto;
 static uint32_t cur_log_cap;
+static uint32_t cur_chunk;
 static void cfg_fn(struct core_config *cfg)
 {
 	cfg->protocol = cur_proto;
 	cfg->log_cap = cur_log_cap;
+	/* state transfers in chunks of one to a few items, a few chunks in flight at most, so
+	 * that a transfer spans many chunks (lost, duplicated, cut by a reset or a crash) and
+	 * keys change under it (docs/recovery.md "State transfer") */
+	cfg->snap_chunk_bytes = cur_chunk;
+	cfg->snap_low_water = 8 * cur_chunk;
 }
 
 /* Prints op i of the run for -v (a checker's "line N" is op N). */
@@ -412,6 +418,7 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 						   : common_mix64(seed ^ SIM_P2_RUN_SALT));
 	cur_proto = cfg->protocol;
 	cur_log_cap = cfg->log_cap;
+	cur_chunk = 1u << (seed % 9); /* 1 to 256 bytes */
 	h_init(&s->h, cfg->n, cfg->nsess, cfg->window,
 	       cfg->profile == 1 ? seed : common_mix64(seed ^ SIM_P2_NET_SALT), cfg_fn);
 	s->h.user = s;
@@ -817,6 +824,7 @@ int main(int argc, char **argv)
 	    {CONF_PROTO_CURPHO, 5, 2, 2003, "a weak SCAN at a replica installing a view"},
 	    {CONF_PROTO_CURPHT, 3, 2, 2968, "a cache entry evicted under a weak GET in flight"},
 	    {CONF_PROTO_CURPHO, 3, 1, 4090, "a pulled state its holder lost: collected again"},
+	    {CONF_PROTO_CURPHT, 5, 1, 45, "re-sends under a low water mark below one heartbeat"},
 	};
 	/* seeds of the default range that fail on a protocol bug not fixed yet (issue 16, the
 	 * view change): the sweep leaves them out and runs each as a TAP TODO test, which the

@@ -46,6 +46,13 @@ struct sample {
 static const uint8_t S_KEY[] = {'k', 0x00, 'e', 0xff, 'y'};
 static const uint8_t S_VAL[] = {'v', 0x00, 0x01, 0xfe, 'a', 'l', 0x00};
 static const char *const S_ADDR[3] = {"127.0.0.1", "10.1.2.3", "replica-2.example"};
+/* a state-transfer chunk (proto_snap_next): S_KEY = S_VAL written at slot 1200, then "k2"
+ * deleted (version 1201) */
+static const uint8_t S_CHUNK[] = {
+    0, 0xb0, 0x04, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 'k', 0x00, 'e', 0xff, 'y',
+    7, 0, 0, 0, 'v', 0x00, 0x01, 0xfe, 'a', 'l', 0x00,
+    1, 0xb1, 0x04, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 'k', '2', 0, 0, 0, 0};
+#define S_CHUNK_PUT 29 /* bytes of its first item */
 static const uint8_t S_BITS[16] = {0x05, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0, 0, 0, 0, 0, 0, 0x01};
 static const char *const S_STAT[3] = {"ops", "frames_rejected", "commit_index"};
 static const uint8_t S_NONCE[PROTO_AUTH_BYTES] = {
@@ -302,18 +309,17 @@ static size_t make_samples(struct sample *s)
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_CATCHUP, .view = 9, .slot = 1234, .ok = true, .round = 6};
 	s[n].file = "29-snap_kv.bin";
-	s[n++].m = (struct proto_msg){
-	    .type = PROTO_SNAP_KV,
-	    .view = 9,
-	    .slot = 1200,
-	    .cmd = {.op = PROTO_OP_PUT, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7},
-	    .round = 6,
-	    .slot_hi = 0};
+	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_KV,
+				      .view = 9,
+				      .value = S_CHUNK,
+				      .vlen = sizeof S_CHUNK,
+				      .round = 6,
+				      .slot_hi = 0};
 	s[n].file = "29-snap_kv-del.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_SNAP_KV,
 				      .view = 9,
-				      .slot = 1201,
-				      .cmd = {.op = PROTO_OP_DEL, .key = S_KEY, .klen = 5},
+				      .value = S_CHUNK + S_CHUNK_PUT,
+				      .vlen = sizeof S_CHUNK - S_CHUNK_PUT,
 				      .round = 6,
 				      .slot_hi = 1};
 	s[n].file = "30-snap_client.bin";
@@ -347,7 +353,8 @@ static size_t make_samples(struct sample *s)
 				      .slot_hi = 4,
 				      .eview = 9,
 				      .cut = 1000,
-				      .round = 6};
+				      .round = 6,
+				      .ver = 1202};
 	/* (later additions at the end: tests index the samples above by position) */
 	s[n].file = "06-propose-append.bin";
 	s[n++].m = (struct proto_msg){
@@ -550,10 +557,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 	case PROTO_SNAP_KV:
 		assert_int_equal(got->round, want->round);
 		assert_int_equal(got->slot_hi, want->slot_hi);
-		assert_int_equal(got->slot, want->slot);
-		assert_int_equal(got->cmd.op, want->cmd.op);
-		assert_bytes_equal(got->cmd.key, got->cmd.klen, want->cmd.key, want->cmd.klen);
-		assert_bytes_equal(got->cmd.val, got->cmd.vlen, want->cmd.val, want->cmd.vlen);
+		assert_bytes_equal(got->value, got->vlen, want->value, want->vlen);
 		break;
 	case PROTO_SNAP_CLIENT:
 		assert_int_equal(got->cid.client, want->cid.client);
@@ -598,6 +602,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->dview, want->dview);
 		assert_int_equal(got->dhole, want->dhole);
 		assert_int_equal(got->round, want->round);
+		assert_int_equal(got->ver, want->ver);
 		break;
 	case PROTO_VC_INSTALL:
 		assert_int_equal(got->cut, want->cut);
@@ -1938,6 +1943,69 @@ static void test_scan_result(void **state)
 	assert_int_equal(proto_scan_next(bad, sizeof bad, &off, &k, &kl, &v, &vl), -EBADMSG);
 }
 
+/* State-transfer chunks: the items proto_snap_put writes are the layout proto.h documents, read
+ * back by proto_snap_next; malformed items are refused, and a SNAP_KV carrying one is too. */
+static void test_snap_chunk(void **state)
+{
+	(void)state;
+	uint8_t buf[64];
+	size_t n = proto_snap_put(buf, S_KEY, 5, S_VAL, 7, 1200, false);
+	assert_int_equal(n, S_CHUNK_PUT);
+	assert_int_equal(n, proto_snap_item_size(5, 7));
+	n += proto_snap_put(buf + n, (const uint8_t *)"k2", 2, NULL, 0, 1201, true);
+	assert_int_equal(n, sizeof S_CHUNK);
+	assert_memory_equal(buf, S_CHUNK, n);
+	uint32_t off = 0;
+	struct proto_snap_item it;
+	assert_int_equal(proto_snap_next(S_CHUNK, sizeof S_CHUNK, &off, &it), 1);
+	assert_false(it.del);
+	assert_int_equal(it.ver, 1200);
+	assert_bytes_equal(it.key, it.klen, S_KEY, 5);
+	assert_bytes_equal(it.val, it.vlen, S_VAL, 7);
+	assert_int_equal(proto_snap_next(S_CHUNK, sizeof S_CHUNK, &off, &it), 1);
+	assert_true(it.del);
+	assert_int_equal(it.ver, 1201);
+	assert_bytes_equal(it.key, it.klen, "k2", 2);
+	assert_int_equal(it.vlen, 0);
+	assert_int_equal(proto_snap_next(S_CHUNK, sizeof S_CHUNK, &off, &it), 0);
+	/* every proper prefix ends in a refused item, or at the item boundary */
+	for (uint32_t cut = 1; cut < sizeof S_CHUNK; cut++) {
+		off = 0;
+		int rc;
+		while ((rc = proto_snap_next(S_CHUNK, cut, &off, &it)) == 1)
+			;
+		assert_int_equal(rc, cut == S_CHUNK_PUT ? 0 : -EBADMSG);
+	}
+	/* flags other than 0 and 1; a deleted key with a value */
+	memcpy(buf, S_CHUNK, sizeof S_CHUNK);
+	buf[0] = 2;
+	off = 0;
+	assert_int_equal(proto_snap_next(buf, S_CHUNK_PUT, &off, &it), -EBADMSG);
+	buf[0] = 1;
+	off = 0;
+	assert_int_equal(proto_snap_next(buf, S_CHUNK_PUT, &off, &it), -EBADMSG);
+	/* the decoder checks every item against the limits */
+	const struct proto_limits L = {.max_frame = 1u << 20, .max_key = 4, .max_value = 64};
+	struct proto_msg m = {.type = PROTO_SNAP_KV, .view = 1, .value = S_CHUNK,
+			      .vlen = sizeof S_CHUNK, .round = 1};
+	size_t len;
+	uint8_t *body = encode_body(&m, &len);
+	struct proto_msg got;
+	assert_int_equal(proto_decode(body, len, &L, &got), -EBADMSG); /* a 5-byte key */
+	struct proto_limits L2 = L;
+	L2.max_key = 5;
+	assert_int_equal(proto_decode(body, len, &L2, &got), 0);
+	assert_bytes_equal(got.value, got.vlen, S_CHUNK, sizeof S_CHUNK);
+	L2.max_value = 6;
+	assert_int_equal(proto_decode(body, len, &L2, &got), -EBADMSG); /* a 7-byte value */
+	free(body);
+	buf[0] = 2; /* a bad item inside a well-formed frame */
+	m.value = buf;
+	body = encode_body(&m, &len);
+	assert_int_equal(proto_decode(body, len, &LIM, &got), -EBADMSG);
+	free(body);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
@@ -1959,6 +2027,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_mutation_robustness),
 	    cmocka_unit_test(test_corpus),
 	    cmocka_unit_test(test_scan_result),
+	    cmocka_unit_test(test_snap_chunk),
 	    cmocka_unit_test(test_cmd_fp),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);

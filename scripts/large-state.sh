@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Replicas with a large state rejoin (docs/recovery.md "State transfer"; figures in
+# docs/benchmarks.md). A 3-replica cluster on 127.0.0.1 is loaded with KEYS unique keys of BYTES
+# bytes, then, under a running write load, a follower is killed -9 and started again with its
+# state lost, then the leader is. For each restart it prints: the time to rejoin, the bytes and
+# chunks sent, the transfer rate, the RSS of the sender (growth and peak) and the receiver's
+# peak, the view changes during the transfer, the longest call into the sender's core, and
+# whether the replicas' digests are equal once the load stops.
+#   scripts/large-state.sh [-k KEYS] [-v BYTES] [-p curp|curpho|curpht] [-C CHUNK] [-w WRITES]
+#                          [-t THREADS] [-o DIR]
+# -k keys to load (default 4194304), -v value bytes (default 256): 4 M x 256 B is 1 GiB of values.
+# -C snapChunkBytes (default: the conf default, 256KiB), -w the running load's write percentage
+# (default 10; 0: no load during the restarts), -t the loader's client threads (default 16),
+# -o keep the run's directory (logs, conf, stats) there instead of a removed temporary one.
+# Exit status 0 if every restart rejoined with equal digests and no view change happened during
+# a follower's transfer; 1 otherwise; 2 on a usage error.
+set -euo pipefail
+
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+keys=4194304
+vbytes=256
+proto=curp
+chunk=
+wpct=10
+threads=16
+outdir=
+while getopts "k:v:p:C:w:t:o:h" opt; do
+	case "$opt" in
+	k) keys=$OPTARG ;;
+	v) vbytes=$OPTARG ;;
+	p) proto=$OPTARG ;;
+	C) chunk=$OPTARG ;;
+	w) wpct=$OPTARG ;;
+	t) threads=$OPTARG ;;
+	o) outdir=$OPTARG ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+for v in "$keys" "$vbytes" "$threads"; do
+	[[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "large-state: -k, -v and -t need positive integers" >&2; exit 2; }
+done
+[[ "$wpct" =~ ^[0-9]+$ ]] && ((wpct <= 100)) || { echo "large-state: -w needs 0..100" >&2; exit 2; }
+case "$proto" in curp | curpho | curpht) ;; *) echo "large-state: -p curp|curpho|curpht" >&2; exit 2 ;; esac
+((keys >= threads)) || threads=$keys
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/run-common.sh
+. "$top/scripts/run-common.sh"
+bin=$(run_bin)
+if [ -n "$outdir" ]; then
+	mkdir -p "$outdir"
+	dir=$(cd "$outdir" && pwd)
+else
+	dir=$(mktemp -d)
+fi
+conf=$dir/large-state.conf
+pids=(0 0 0)
+mpid=0
+lpid=0
+fail=0
+
+alive() { [ "$1" -gt 0 ] 2>/dev/null && kill -0 "$1" 2>/dev/null; }
+stop_pid() { # stop_pid PID: TERM, then KILL after 10 s
+	local p=$1 i
+	alive "$p" || { wait "$p" 2>/dev/null || true; return 0; }
+	kill -TERM "$p" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do alive "$p" || break; sleep 0.1; done
+	alive "$p" && kill -KILL "$p" 2>/dev/null
+	wait "$p" 2>/dev/null || true
+}
+cleanup() {
+	local p
+	for p in "$lpid" "${pids[@]}" "$mpid"; do stop_pid "$p"; done
+	[ -n "$outdir" ] || rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'echo "large-state: interrupted" >&2; exit 130' INT TERM
+
+ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+mb() { awk -v k="$1" 'BEGIN {printf "%.0f MB", k * 1024 / 1e6}'; }
+stats_of() { STATS=$("$bin" stats -config "$conf" -alias "$1" 2>/dev/null) || return 1; }
+sv() { awk -v k="$1" '$1 == k {print $2; exit}' <<<"$STATS"; }
+die() { echo "large-state: $*" >&2; exit 1; }
+
+# ---- the cluster --------------------------------------------------------------------------
+base=0
+for ((try = 0; try < 50; try++)); do
+	b=$((21000 + (($$ + try * 37) % 400) * 10))
+	if [ -z "$(ss -Htln "( sport >= :$b and sport <= :$((b + 9)) )" 2>/dev/null | head -1)" ]; then
+		base=$b
+		break
+	fi
+done
+((base > 0)) || die "no free ports"
+{
+	echo "// scripts/large-state.sh -k $keys -v $vbytes -p $proto"
+	echo "-- Replicas --"
+	for i in 0 1 2; do echo "replica$i 127.0.0.1:$((base + i))"; done
+	echo "-- Clients --"
+	echo "client0 127.0.0.1"
+	echo "load0 127.0.0.1"
+	echo "-- Master --"
+	echo "master0 127.0.0.1:$((base + 9))"
+	echo "protocol: $proto"
+	echo "replyTimeout: 60"
+	echo "clientThreads: $threads"
+	echo "pipeline: true"
+	echo "pendings: 8"
+	echo "commandSize: $vbytes"
+	echo "weakRatio: 0"
+	[ -z "$chunk" ] || echo "snapChunkBytes: $chunk"
+	echo "-- Apply to client0 --"
+	echo "reqs: $(((keys + threads - 1) / threads))"
+	echo "writes: 100"
+	echo "keySpace: 0"
+	echo "-- Apply to load0 --"
+	echo "clientThreads: 4"
+	echo "pendings: 2"
+	echo "reqs: 0"
+	echo "runTime: 86400s"
+	echo "writes: $wpct"
+	echo "keySpace: $keys"
+} >"$conf"
+"$bin" -check -config "$conf" >/dev/null || die "bad conf $conf"
+
+inc=(0 0 0)
+start_replica() {
+	inc[$1]=$((inc[$1] + 1))
+	"$bin" -run server -config "$conf" -alias "replica$1" -log "$dir/replica$1.${inc[$1]}.log" \
+		2>>"$dir/replica$1.err" &
+	pids[$1]=$!
+}
+for i in 0 1 2; do start_replica "$i"; done
+"$bin" -run master -config "$conf" -alias master0 -log "$dir/master.log" 2>>"$dir/master.err" &
+mpid=$!
+
+# wait_ready I: replica I serves and has left its rejoin hold (60 s at most + 1 s per 10 MB)
+wait_ready() {
+	local limit=$(($(ms) + 60000 + keys * vbytes / 10000))
+	while (($(ms) < limit)); do
+		if stats_of "replica$1" && [ "$(sv ready)" = 1 ] && [ "$(sv rejoining)" = 0 ]; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+for i in 0 1 2; do wait_ready "$i" || die "replica$i never served (see $dir)"; done
+leader() { stats_of master0 && [ "$(sv ready)" = 1 ] && LEADER=$(sv leader) && [[ "$LEADER" =~ ^[0-9]+$ ]]; }
+
+# converge: every replica executed the same slots as the leader committed, digests equal
+converge() {
+	local limit=$(($(ms) + 120000)) out
+	while (($(ms) < limit)); do
+		if out=$("$bin" stats -config "$conf" 2>/dev/null) && awk '
+			/^replica/ { r = $1; next }
+			{ v[r, $1] = $2 }
+			END {
+				for (i = 0; i < 3; i++) {
+					r = "replica" i
+					if (v[r, "ready"] != 1 || v[r, "rejoining"] != 0) exit 1
+					if (v[r, "exec_index"] != v[r, "commit_index"]) exit 1
+					if (v[r, "exec_index"] != v["replica0", "exec_index"]) exit 1
+					if (v[r, "digest"] != v["replica0", "digest"]) exit 1
+				}
+			}' <<<"$out"; then
+			DIGEST=$(awk '$1 == "digest" {print $2; exit}' <<<"$out")
+			KEYS_NOW=$(awk '$1 == "keys" {print $2; exit}' <<<"$out")
+			return 0
+		fi
+		sleep 0.2
+	done
+	echo "$out" >"$dir/stats-diverged.txt"
+	return 1
+}
+
+mb_state=$(awk -v k="$keys" -v v="$vbytes" 'BEGIN {b = k * v; if (b >= 1e9) printf "%.2f GB", b / 1e9; else printf "%.1f MB", b / 1e6}')
+echo "large-state: $proto N=3, $keys keys x $vbytes B ($mb_state of values), chunks ${chunk:-256KiB}, a ${wpct}% write load during the restarts"
+
+# ---- load -----------------------------------------------------------------------------------
+t0=$(ms)
+(cd "$dir" && exec "$bin" -run client -config "$conf" -alias client0 >"$dir/load.log" 2>"$dir/load.err") ||
+	die "the loader failed (see $dir/load.err)"
+t1=$(ms)
+converge || die "the replicas disagree after the load (see $dir)"
+leader || die "no leader"
+echo "load: $keys writes in $(((t1 - t0) / 1000)).$((((t1 - t0) % 1000) / 100)) s; $KEYS_NOW keys; replica RSS $(mb "$(rss_kb "${pids[0]}")"), $(mb "$(rss_kb "${pids[1]}")"), $(mb "$(rss_kb "${pids[2]}")"); leader replica$LEADER"
+
+if ((wpct > 0)); then
+	(cd "$dir" && exec "$bin" -run client -config "$conf" -alias load0 >"$dir/load0.log" 2>"$dir/load0.err") &
+	lpid=$!
+	sleep 1
+fi
+
+# restart I WHAT: kills replica I (-9), starts it with its state lost, measures its rejoin
+restart() {
+	local i=$1 what=$2 sender v0 vc0 b0 c0 base_rss peak_rss r t_kill t_up t_done limit hw
+	leader || die "no leader before the $what restart"
+	v0=$(sv view)
+	stats_of master0
+	vc0=$(sv view_changes)
+	kill -KILL "${pids[$i]}"
+	wait "${pids[$i]}" 2>/dev/null || true
+	t_kill=$(ms)
+	if [ "$what" = leader ]; then # a new leader first (the transfer comes from it)
+		limit=$(($(ms) + 30000))
+		while (($(ms) < limit)); do
+			if leader && [ "$LEADER" != "$i" ]; then break; fi
+			sleep 0.05
+		done
+		[ "$LEADER" != "$i" ] || die "no new leader after replica$i was killed"
+		stats_of master0
+		vc0=$(sv view_changes)
+		echo "  view change: leader replica$LEADER in $(((($(ms) - t_kill)) / 1000)).$(((($(ms) - t_kill) % 1000) / 100)) s"
+	fi
+	sender=$LEADER
+	stats_of "replica$sender"
+	b0=$(sv snap_bytes)
+	c0=$(sv snap_chunks)
+	local s0 o0 sent over failed
+	s0=$(sv snap_sent)
+	o0=$(sv snap_overflow)
+	base_rss=$(rss_kb "${pids[$sender]}")
+	peak_rss=$base_rss
+	start_replica "$i"
+	t_up=$(ms)
+	limit=$((t_up + 60000 + keys * vbytes / 10000))
+	t_done=0
+	while (($(ms) < limit)); do
+		r=$(rss_kb "${pids[$sender]}")
+		((r <= peak_rss)) || peak_rss=$r
+		if stats_of "replica$i" && [ "$(sv ready)" = 1 ] && [ "$(sv rejoining)" = 0 ]; then
+			t_done=$(ms)
+			break
+		fi
+		sleep 0.05
+	done
+	((t_done > 0)) || { echo "  replica$i did not rejoin within $(((limit - t_up) / 1000)) s" >&2; fail=1; return; }
+	hw=$(hwm_kb "${pids[$i]}")
+	local xfer_us
+	xfer_us=$(sv snap_last_us) # (STATS: the receiver's, from the wait above)
+	failed=$(sv snap_failed)
+	stats_of "replica$sender"
+	local bytes=$(($(sv snap_bytes) - b0)) chunks=$(($(sv snap_chunks) - c0)) core_max
+	core_max=$(sv xfer_call_max_us)
+	sent=$(($(sv snap_sent) - s0))
+	over=$(($(sv snap_overflow) - o0))
+	stats_of master0
+	local vcs=$(($(sv view_changes) - vc0))
+	local secs
+	secs=$(awk -v a="$t_up" -v b="$t_done" 'BEGIN {printf "%.1f", (b - a) / 1000}')
+	echo "$what replica$i restarted with its state lost: rejoined in $secs s;" \
+		"$(awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "%.0f MB", b / 1e6}') in $chunks chunks" \
+		"($(awk -v b="$bytes" -v a="$t_up" -v c="$t_done" 'BEGIN {printf "%.0f", b / 1e6 / ((c - a) / 1000)}') MB/s over the rejoin;" \
+		"the transfer itself $(awk -v u="$xfer_us" -v b="$bytes" 'BEGIN {printf "%.1f s, %.0f MB/s", u / 1e6, (u > 0 ? b / u : 0)}'));" \
+		"sender replica$sender RSS +$(mb $((peak_rss - base_rss))) (peak $(mb "$peak_rss")), receiver peak RSS $(mb "$hw");" \
+		"$vcs view change(s) during the transfer; most CPU in one loop call at the sender while sending ${core_max} us;" \
+		"transfers: $sent completed, $failed failed at the receiver, $over stopped by too many changes"
+	if [ "$what" = follower ] && [ "$vcs" -ne 0 ]; then fail=1; fi
+	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max $xfer_us" >>"$dir/figures.txt"
+}
+
+restart 2 follower
+leader
+restart "$LEADER" leader
+if ((lpid > 0)); then
+	stop_pid "$lpid"
+	lpid=0
+	grep -h "^Errors:\|^Throughput:" "$dir/load0.log" | sed 's/^/  write load: /' || true
+fi
+if converge; then
+	echo "digests: equal ($DIGEST), $KEYS_NOW keys on every replica"
+else
+	echo "digests: NOT equal (see $dir/stats-diverged.txt)"
+	fail=1
+fi
+exit "$fail"
