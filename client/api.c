@@ -26,6 +26,7 @@ struct curpkv_client {
 	size_t cap, vlen;
 	ev_timer timer;
 	bool timed_out;
+	bool auth_failed; /* a connection was refused for authentication */
 };
 
 const char *curpkv_version(void)
@@ -45,6 +46,16 @@ static void cluster_ready(struct cluster *cl, void *arg)
 {
 	struct curpkv_client *c = arg;
 	if (cluster_session_open(cl, session_ready, c, &c->cs) != 0)
+		ev_break(c->loop, EVBREAK_ALL);
+}
+
+/* Refused for authentication: curpkv_open gives up at once (-EACCES). */
+static void auth_failed_cb(struct cluster *cl, void *arg)
+{
+	struct curpkv_client *c = arg;
+	(void)cl;
+	c->auth_failed = true;
+	if (!c->ready)
 		ev_break(c->loop, EVBREAK_ALL);
 }
 
@@ -89,12 +100,13 @@ int curpkv_open(const char *conf_path, const char *alias, curpkv_client **out)
 	}
 	ev_timer_init(&c->timer, timeout_cb, 0., 0.);
 	c->timer.data = c;
-	struct cluster_options opt = {.on_ready = cluster_ready, .arg = c, .window = 1};
+	struct cluster_options opt = {
+	    .on_ready = cluster_ready, .on_auth_failed = auth_failed_cb, .arg = c, .window = 1};
 	rc = cluster_open(c->loop, c->conf, &c->set, alias, &opt, &c->cl);
 	if (rc != 0)
 		goto err;
 	if (!run_bounded(c) || !c->ready) {
-		rc = -ETIMEDOUT;
+		rc = c->auth_failed ? -EACCES : -ETIMEDOUT;
 		goto err;
 	}
 	*out = c;

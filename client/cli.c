@@ -158,6 +158,21 @@ static void cluster_ready(struct cluster *cl, void *arg)
 	}
 }
 
+_Static_assert(CLI_AUTH == CLUSTER_EXIT_AUTH, "one exit status for authentication failures");
+
+static void auth_failed(struct cluster *cl, void *arg)
+{
+	struct cli_run *r = arg;
+	(void)cl;
+	fprintf(stderr, "curpkv: authentication failed: the cluster refused this conf's secret, or "
+			"it has a secret and this conf none, or the other way round (secret, "
+			"secretFile)\n");
+	if (r->done)
+		return; /* the operation itself went through (a replica refused later) */
+	r->status = CLI_AUTH;
+	ev_break(r->loop, EVBREAK_ALL);
+}
+
 static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cli_run *r = w->data;
@@ -256,7 +271,8 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 	if (r.loop == NULL)
 		goto out;
 	struct cluster *cl = NULL;
-	struct cluster_options opt = {.on_ready = cluster_ready, .arg = &r, .window = 1};
+	struct cluster_options opt = {
+	    .on_ready = cluster_ready, .on_auth_failed = auth_failed, .arg = &r, .window = 1};
 	if (cluster_open(r.loop, conf, s, NULL, &opt, &cl) != 0) {
 		fprintf(stderr, "curpkv: cannot reach the master of %s\n", conf->path);
 		ev_loop_destroy(r.loop);

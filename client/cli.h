@@ -12,6 +12,7 @@ enum cli_status {
 	CLI_NOT_FOUND = 1, /* get: the key does not exist */
 	CLI_USAGE = 2,     /* bad arguments */
 	CLI_ERROR = 3,     /* the cluster did not answer in time, or refused the command */
+	CLI_AUTH = 4,	   /* authentication failed: a wrong or missing secret (either side) */
 };
 
 /* Largest COUNT of `curpkv scan` (the wire's scan_count limit). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth/auth.h"
 #include "common/clock.h"
 #include "net/net.h"
 
@@ -65,11 +66,37 @@ struct cluster {
 	bool view_req_pending;
 	struct cluster_session *sessions;
 	ev_timer tick;
+	struct auth_key key; /* the shared secret's keys (has_auth) */
+	bool has_auth;
+	bool auth_failed;      /* reported (once): the master, or a majority of replicas, refused */
+	uint32_t refused_mask; /* replicas that refused a handshake (bit r) */
 };
 
 static uint64_t now_ns(void)
 {
 	return common_now_ns();
+}
+
+/* A connection closed. A refused handshake is reported once (a wrong or missing secret cannot
+ * fix itself; the caller decides whether to give up) when it is the master's, or when a majority
+ * of the replicas refused: a single replica with another secret is that replica's problem, and
+ * the others still serve. replica: the replica dialed, -1 for the master. */
+static void note_refusal(struct cluster *cl, const struct net_dialer *d, int reason, int replica)
+{
+	if (reason != NET_CLOSE_AUTH || cl->auth_failed)
+		return;
+	if (replica >= 0) {
+		uint32_t bit = 1u << replica;
+		if (!(cl->refused_mask & bit))
+			LOG_WARN(cl->log, "replica%d: %s", replica, d->err);
+		cl->refused_mask |= bit;
+		if (__builtin_popcount(cl->refused_mask) < session_majority(cl->n))
+			return;
+	}
+	cl->auth_failed = true;
+	LOG_ERROR(cl->log, "%s: check that secret/secretFile are the cluster's", d->err);
+	if (cl->opt.on_auth_failed)
+		cl->opt.on_auth_failed(cl, cl->opt.arg);
 }
 
 /* ---- master requests --------------------------------------------------------------------- */
@@ -202,7 +229,7 @@ static void link_msg(struct net_dialer *d, struct net_conn *c, const struct prot
 static void link_down(struct net_dialer *d, int reason, void *arg)
 {
 	struct cluster_link *lk = arg;
-	(void)d;
+	note_refusal(lk->cs->cl, d, reason, lk->r);
 	if (lk->up)
 		LOG_DEBUG(lk->cs->cl->log, "client %llu: lost replica%d (%s)",
 			  (unsigned long long)lk->cs->client_id, lk->r,
@@ -277,6 +304,7 @@ static void session_start(struct cluster_session *cs, uint64_t client_id)
 			LOG_ERROR(cl->log, "replica%d: %s", r, lk->d.err);
 			continue;
 		}
+		net_dialer_expect(&lk->d, PROTO_ROLE_REPLICA, r);
 		net_dialer_set_delay_us(&lk->d, link_delay_us(cl, r));
 	}
 	ev_timer_set(&cs->grace, cl->opt.connect_grace_s, cl->opt.connect_grace_s);
@@ -306,7 +334,7 @@ static void master_up(struct net_dialer *d, struct net_conn *c, void *arg)
 static void master_down(struct net_dialer *d, int reason, void *arg)
 {
 	struct cluster *cl = arg;
-	(void)d;
+	note_refusal(cl, d, reason, -1);
 	cl->master_up = false;
 	LOG_DEBUG(cl->log, "lost the master (%s): reconnecting", net_close_reason_name(reason));
 }
@@ -419,7 +447,16 @@ int cluster_open(struct ev_loop *loop, const struct conf *conf, const struct con
 		cl->local_replica = cl->me->proxy_replica;
 	struct net_config ncfg = {.lim = {.max_frame = s->max_frame_bytes,
 					  .max_key = s->max_key_bytes,
-					  .max_value = s->max_value_bytes}};
+					  .max_value = s->max_value_bytes},
+				  .role = PROTO_ROLE_CLIENT,
+				  .node_id = -1};
+	if (s->secret[0]) {
+		rc = auth_key_init(&cl->key, s->secret, strlen(s->secret), conf);
+		if (rc != 0)
+			goto err_free;
+		cl->has_auth = true;
+		ncfg.auth = &cl->key;
+	}
 	rc = net_loop_init(&cl->nl, loop, &ncfg);
 	if (rc != 0)
 		goto err_free;
@@ -432,6 +469,7 @@ int cluster_open(struct ev_loop *loop, const struct conf *conf, const struct con
 		LOG_ERROR(cl->log, "master: %s", cl->master.err);
 		goto err_net;
 	}
+	net_dialer_expect(&cl->master, PROTO_ROLE_MASTER, -1);
 	rc = request(cl, NULL); /* the first CLUSTER_REQ goes out on connect */
 	if (rc != 0)
 		goto err_dial;
@@ -443,6 +481,7 @@ err_dial:
 err_net:
 	net_loop_destroy(&cl->nl);
 err_free:
+	auth_key_wipe(&cl->key);
 	free(cl);
 	return rc;
 }
@@ -481,12 +520,18 @@ void cluster_close(struct cluster *cl)
 	ev_timer_stop(cl->loop, &cl->tick);
 	net_dialer_stop(&cl->master);
 	net_loop_destroy(&cl->nl);
+	auth_key_wipe(&cl->key);
 	free(cl);
 }
 
 bool cluster_is_ready(const struct cluster *cl)
 {
 	return cl->ready;
+}
+
+bool cluster_auth_failed(const struct cluster *cl)
+{
+	return cl->auth_failed;
 }
 
 uint64_t cluster_view(const struct cluster *cl)
@@ -617,10 +662,18 @@ static void stats_msg(struct net_dialer *d, struct net_conn *c, const struct pro
 static void stats_down(struct net_dialer *d, int reason, void *arg)
 {
 	struct stats_fetch *f = arg;
-	(void)d;
-	snprintf(f->err, NET_ERR_LEN, "connection closed before the answer (%s)",
-		 net_close_reason_name(reason));
-	f->rc = -ECONNRESET;
+	if (reason == NET_CLOSE_AUTH) {
+		snprintf(f->err, NET_ERR_LEN,
+			 "authentication failed (check that secret/secretFile are the cluster's)");
+		f->rc = -EACCES;
+	} else if (reason == NET_CLOSE_AUTH_TIMEOUT) {
+		snprintf(f->err, NET_ERR_LEN, "%s", d->err);
+		f->rc = -ETIMEDOUT;
+	} else {
+		snprintf(f->err, NET_ERR_LEN, "connection closed before the answer (%s)",
+			 net_close_reason_name(reason));
+		f->rc = -ECONNRESET;
+	}
 	ev_break(f->loop, EVBREAK_ALL);
 }
 
@@ -656,22 +709,34 @@ int cluster_stats(const struct conf *conf, const struct conf_settings *s, int re
 		snprintf(err, NET_ERR_LEN, "replica%d is not in the conf", replica_id);
 		return -EINVAL;
 	}
-	return cluster_stats_at(s, h->addr, h->port, timeout_s, out, err);
+	return cluster_stats_at(conf, s, h->addr, h->port, timeout_s, out, err);
 }
 
-int cluster_stats_at(const struct conf_settings *s, const char *addr, uint16_t port,
-		     double timeout_s, struct cluster_stats *out, char *err)
+int cluster_stats_at(const struct conf *conf, const struct conf_settings *s, const char *addr,
+		     uint16_t port, double timeout_s, struct cluster_stats *out, char *err)
 {
 	int rc;
+	struct auth_key key;
+	struct net_config ncfg = {.lim = {.max_frame = s->max_frame_bytes,
+					  .max_key = s->max_key_bytes,
+					  .max_value = s->max_value_bytes},
+				  .role = PROTO_ROLE_ADMIN,
+				  .node_id = -1};
+	if (s->secret[0]) {
+		rc = auth_key_init(&key, s->secret, strlen(s->secret), conf);
+		if (rc != 0) {
+			snprintf(err, NET_ERR_LEN, "cannot use the secret: %s", strerror(-rc));
+			return rc;
+		}
+		ncfg.auth = &key;
+	}
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 	if (loop == NULL) {
 		snprintf(err, NET_ERR_LEN, "cannot create an event loop");
-		return -ENOMEM;
+		rc = -ENOMEM;
+		goto err_key;
 	}
 	struct net_loop nl;
-	struct net_config ncfg = {.lim = {.max_frame = s->max_frame_bytes,
-					  .max_key = s->max_key_bytes,
-					  .max_value = s->max_value_bytes}};
 	rc = net_loop_init(&nl, loop, &ncfg);
 	if (rc != 0) {
 		snprintf(err, NET_ERR_LEN, "bad frame limits in the conf");
@@ -701,20 +766,23 @@ err_net:
 	net_loop_destroy(&nl);
 err_loop:
 	ev_loop_destroy(loop);
+err_key:
+	auth_key_wipe(&key);
 	return rc;
 }
 
-/* Prints one process's counters under its alias. Returns 0, or 1 if it did not answer. */
-static int stats_print(const struct conf_settings *s, const char *alias, const char *addr,
-		       uint16_t port, struct cluster_stats *st)
+/* Prints one process's counters under its alias. Returns 0, CLUSTER_EXIT_AUTH if it refused the
+ * authentication, or 1 if it did not answer. */
+static int stats_print(const struct conf *conf, const struct conf_settings *s, const char *alias,
+		       const char *addr, uint16_t port, struct cluster_stats *st)
 {
 	char err[NET_ERR_LEN];
-	int rc = cluster_stats_at(s, addr, port, 2.0, st, err);
+	int rc = cluster_stats_at(conf, s, addr, port, 2.0, st, err);
 	printf("%s\n", alias);
 	if (rc != 0) {
 		printf("  error %s\n", err);
 		fprintf(stderr, "curpkv: %s (%s:%u): %s\n", alias, addr, port, err);
-		return 1;
+		return rc == -EACCES ? CLUSTER_EXIT_AUTH : 1;
 	}
 	for (uint32_t k = 0; k < st->n; k++)
 		printf("  %s %llu\n", st->v[k].name, (unsigned long long)st->v[k].value);
@@ -730,7 +798,7 @@ int cluster_stats_main(const struct conf *conf, const struct conf_settings *s, c
 	bool master = alias && conf->has_master && !strcasecmp(conf->master.alias, alias);
 	if (master) {
 		uint16_t port = conf->master.port ? conf->master.port : s->master_port;
-		status = stats_print(s, conf->master.alias, conf->master.addr, port, st);
+		status = stats_print(conf, s, conf->master.alias, conf->master.addr, port, st);
 	} else if (alias && conf_find_replica(conf, alias) == NULL) {
 		fprintf(stderr, "curpkv: stats: '%s' is not a replica or the master\n", alias);
 		master = true; /* nothing to print */
@@ -740,7 +808,9 @@ int cluster_stats_main(const struct conf *conf, const struct conf_settings *s, c
 		const struct conf_host *h = &conf->replicas[i];
 		if (alias && strcasecmp(h->alias, alias))
 			continue;
-		status |= stats_print(s, h->alias, h->addr, h->port, st);
+		int rc = stats_print(conf, s, h->alias, h->addr, h->port, st);
+		if (rc == CLUSTER_EXIT_AUTH || status == 0)
+			status = rc; /* an authentication failure is the status to report */
 	}
 	free(st);
 	return status;

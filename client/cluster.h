@@ -22,6 +22,11 @@
  * (networkDelay, -latency file, Proxy "(local)" exemption) is applied to what the client
  * receives from each replica.
  *
+ * With a secret in the settings (secret/secretFile), every connection authenticates first
+ * (auth/auth.h): as a client (admin for the stats fetch), expecting the master at the master's
+ * address and replica r at replica r's. A refusal by the master or a majority of the replicas
+ * is reported once (on_auth_failed).
+ *
  * Threading: a cluster and its sessions belong to the thread running their loop; a
  * multi-threaded load generator opens one cluster per thread. No callback is ever called from
  * inside the library call that caused it, except session_cb completions, which come from the
@@ -34,13 +39,18 @@ struct cluster_session;
 
 /* The cluster became ready (fires once). */
 typedef void (*cluster_ready_cb)(struct cluster *cl, void *arg);
+/* The master, or a majority of the replicas, refused this client's handshake: a wrong or
+ * missing secret on one side (fires once; the connections keep retrying). A minority of
+ * replicas refusing is only logged: the others serve. */
+typedef void (*cluster_auth_failed_cb)(struct cluster *cl, void *arg);
 /* The session is ready to take commands (fires at most once, from the loop). */
 typedef void (*cluster_session_ready_cb)(struct cluster_session *cs, void *arg);
 
 struct cluster_options {
-	const struct conf_latency *latency; /* -latency file, NULL = none; not owned */
-	const struct common_logger *log;    /* not owned; may be NULL */
-	cluster_ready_cb on_ready;	    /* may be NULL */
+	const struct conf_latency *latency;    /* -latency file, NULL = none; not owned */
+	const struct common_logger *log;       /* not owned; may be NULL */
+	cluster_ready_cb on_ready;	       /* may be NULL */
+	cluster_auth_failed_cb on_auth_failed; /* may be NULL */
 	void *arg;
 	uint32_t window;	/* in-flight commands per session; 0 = the conf's */
 	uint32_t tick_us;	/* session_tick period; 0 = 2000 */
@@ -59,6 +69,8 @@ int cluster_open(struct ev_loop *loop, const struct conf *conf, const struct con
 void cluster_close(struct cluster *cl);
 
 bool cluster_is_ready(const struct cluster *cl);
+/* True once a connection was refused for authentication (see cluster_auth_failed_cb). */
+bool cluster_auth_failed(const struct cluster *cl);
 uint64_t cluster_view(const struct cluster *cl);
 int cluster_leader(const struct cluster *cl);
 int cluster_n_replicas(const struct cluster *cl);
@@ -105,21 +117,26 @@ struct cluster_stats {
 	} v[CLUSTER_MAX_STATS];
 };
 
-/* Fetches STATS_REPLY from replica `replica_id` of conf (HELLO role admin + STATS_REQ) on a
- * temporary loop of its own, waiting at most timeout_s. Returns 0, or a negative errno with a
- * message in err (NET_ERR_LEN bytes): -ECONNREFUSED and the like, -ETIMEDOUT, -EINVAL.
- * Thread: any thread that does not run a libev default loop callback. */
+/* Fetches STATS_REPLY from replica `replica_id` of conf (HELLO role admin + STATS_REQ; with a
+ * secret, after the handshake) on a temporary loop of its own, waiting at most timeout_s.
+ * Returns 0, or a negative errno with a message in err (NET_ERR_LEN bytes): -ECONNREFUSED and the
+ * like, -ETIMEDOUT, -EINVAL, -EACCES (authentication failed). Thread: any thread that does not
+ * run a libev default loop callback. */
 int cluster_stats(const struct conf *conf, const struct conf_settings *s, int replica_id,
 		  double timeout_s, struct cluster_stats *out, char *err);
 
-/* The same from the process at addr:port (a replica or the master: both answer STATS_REQ). */
-int cluster_stats_at(const struct conf_settings *s, const char *addr, uint16_t port,
-		     double timeout_s, struct cluster_stats *out, char *err);
+/* The same from the process at addr:port of conf's cluster (a replica or the master: both answer
+ * STATS_REQ). */
+int cluster_stats_at(const struct conf *conf, const struct conf_settings *s, const char *addr,
+		     uint16_t port, double timeout_s, struct cluster_stats *out, char *err);
+
+/* Exit status of a command refused for authentication (CLI_AUTH of client/cli.h). */
+#define CLUSTER_EXIT_AUTH 4
 
 /* `curpkv stats -config F [-alias A]`: prints every replica's counters ("replicaN" then
  * "  name value" lines) on stdout, or only A's (a replica, or the master: ready, view, leader,
- * view_changes...). Returns the exit status (non-zero if a process did not answer, or A is a
- * client). */
+ * view_changes...). Returns the exit status (CLUSTER_EXIT_AUTH if a process refused the
+ * authentication, else non-zero if a process did not answer, or A is a client). */
 int cluster_stats_main(const struct conf *conf, const struct conf_settings *s, const char *alias);
 
 #endif

@@ -92,6 +92,7 @@ struct lg_thread {
 	uint64_t unordered; /* weak writes whose line went out without ordered_ns */
 	uint64_t paths[3];  /* measured strong completions by path (fast, slow, retry) */
 	bool failed;
+	bool auth_failed; /* refused for authentication: the process exits CLI_AUTH */
 	char why[256];
 	struct common_logger log;
 };
@@ -468,6 +469,17 @@ static void cluster_ready(struct cluster *cl, void *arg)
 	}
 }
 
+static void auth_failed_cb(struct cluster *cl, void *arg)
+{
+	struct lg_thread *t = arg;
+	(void)cl;
+	t->failed = true;
+	t->auth_failed = true;
+	snprintf(t->why, sizeof t->why,
+		 "authentication failed: check that secret/secretFile are the cluster's");
+	ev_break(t->loop, EVBREAK_ALL);
+}
+
 static void watchdog_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct lg_thread *t = w->data;
@@ -513,8 +525,11 @@ static void *thread_main(void *arg)
 {
 	struct lg_thread *t = arg;
 	struct lg *g = t->g;
-	struct cluster_options opt = {
-	    .on_ready = cluster_ready, .arg = t, .log = &t->log, .window = g->window};
+	struct cluster_options opt = {.on_ready = cluster_ready,
+				      .on_auth_failed = auth_failed_cb,
+				      .arg = t,
+				      .log = &t->log,
+				      .window = g->window};
 	int rc = cluster_open(t->loop, g->conf, &g->s, g->alias, &opt, &t->cl);
 	if (rc != 0) {
 		t->failed = true;
@@ -641,7 +656,7 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 	struct report_totals tot;
 	memset(&tot, 0, sizeof tot);
 	uint64_t first = UINT64_MAX, last = 0;
-	bool failed = false;
+	bool failed = false, auth = false;
 	uint64_t unordered = 0;
 	for (int i = 0; i < g.nthreads; i++) {
 		struct lg_thread *t = &g.th[i];
@@ -678,6 +693,7 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 		}
 		if (t->failed) {
 			failed = true;
+			auth = auth || t->auth_failed;
 			LOG_ERROR(log, "%s", t->why);
 		}
 	}
@@ -696,7 +712,7 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 	if (rc != 0)
 		LOG_ERROR(log, "cannot write %s: %s", path, strerror(-rc));
 	report_free(&all);
-	status = failed || rc != 0 ? 1 : 0;
+	status = auth ? CLUSTER_EXIT_AUTH : failed || rc != 0 ? 1 : 0;
 out:
 	if (g.th) {
 		for (int i = 0; i < g.nthreads; i++) {

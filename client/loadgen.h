@@ -14,8 +14,9 @@
  * error lines), writes latencies-<alias>.json in the working directory, and, with historyFile,
  * one JSON line per operation. Once a second it prints a progress line on stderr.
  *
- * Returns the process exit status: 0, or 1 if any request failed or timed out, the cluster never
- * became ready, or the workload cannot run (the reason is logged).
+ * Returns the process exit status: 0; CLUSTER_EXIT_AUTH (4) if the cluster refused the
+ * authentication (a wrong or missing secret); or 1 if any request failed or timed out, the
+ * cluster never became ready, or the workload cannot run (the reason is logged).
  */
 int loadgen_main(const struct conf *conf, const struct conf_settings *s, const char *alias,
 		 const struct common_logger *log);

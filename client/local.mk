@@ -16,7 +16,7 @@ tests_test_loadgen_LDADD = client/libloadgen.a conf/libconf.a common/libcommon.a
 lib_LIBRARIES = client/libcurpkv.a
 client_libcurpkv_a_SOURCES = client/api.c
 client_libcurpkv_a_LIBADD = $(client_libcluster_a_OBJECTS) $(client_libsession_a_OBJECTS) \
-	$(net_libnet_a_OBJECTS) $(conf_libconf_a_OBJECTS) $(proto_libproto_a_OBJECTS) \
+	$(net_libnet_a_OBJECTS) $(auth_libauth_a_OBJECTS) $(conf_libconf_a_OBJECTS) $(proto_libproto_a_OBJECTS) \
 	$(common_libcommon_a_OBJECTS)
 # The objects above come from other targets: make must build them before archiving.
 client_libcurpkv_a_DEPENDENCIES = $(client_libcurpkv_a_LIBADD)

@@ -5,17 +5,22 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf/conf_int.h"
 
 #define MAX_OVERRIDES 10000 /* Apply-to key lines per file */
 #define MAX_APPLY     4096  /* Apply-to sections per file */
 #define MAX_PROXY     (2 * CONF_MAX_HOSTS)
+#define SECRET_MIN	16   /* bytes (auth/auth.h AUTH_SECRET_MIN) */
+#define SECRET_FILE_MAX 4096 /* bytes read from a secretFile at most */
 
 /* ---- protocol names ------------------------------------------------------------------------ */
 
@@ -852,7 +857,75 @@ static int check_settings(const struct conf *c, const char *alias, const struct 
 				"leaderTimeoutMs: %" PRIu32 " must exceed heartbeatMs (%" PRIu32
 				")",
 				s->leader_timeout_ms, s->heartbeat_ms);
+	if (s->secret[0] && s->secret_file[0])
+		conf_diag_error(
+		    d, f, max_line(line_of(c, alias, "secret"), line_of(c, alias, "secretFile")),
+		    "secret and secretFile are both set: keep one");
 	return d->n_errors > before ? -EINVAL : 0;
+}
+
+/* Reads the secret of s->secret_file into s->secret (docs/conf.md "Security"). Returns 0 or
+ * -EINVAL after an error naming the secretFile line; the secret's bytes never appear in a
+ * diagnostic. */
+static int load_secret_file(const struct conf *c, const char *alias, struct conf_settings *s,
+			    struct conf_diags *d)
+{
+	const char *path = s->secret_file;
+	int line = line_of(c, alias, "secretFile");
+	/* O_NONBLOCK: a FIFO or a device named by mistake must not block; it is refused below */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		conf_diag_error(d, c->path, line, "secretFile: cannot open %.200s: %s", path,
+				strerror(errno));
+		return -EINVAL;
+	}
+	int rc = -EINVAL;
+	struct stat st;
+	char buf[SECRET_FILE_MAX + 1];
+	ssize_t n = 0;
+	if (fstat(fd, &st) != 0) {
+		conf_diag_error(d, c->path, line, "secretFile: %.200s: %s", path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		conf_diag_error(d, c->path, line, "secretFile: %.200s is not a regular file", path);
+	} else if (st.st_uid != geteuid()) {
+		conf_diag_error(d, c->path, line,
+				"secretFile: %.200s is owned by uid %u, not by this user (uid %u)",
+				path, (unsigned)st.st_uid, (unsigned)geteuid());
+	} else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		conf_diag_error(d, c->path, line,
+				"secretFile: %.200s has mode %04o: group or others may access it "
+				"(chmod 600 it)",
+				path, (unsigned)(st.st_mode & 07777));
+	} else if ((n = read(fd, buf, sizeof buf)) < 0) {
+		conf_diag_error(d, c->path, line, "secretFile: cannot read %.200s: %s", path,
+				strerror(errno));
+	} else {
+		size_t len = (size_t)n;
+		while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+				   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+			len--;
+		if ((size_t)n > SECRET_FILE_MAX || len >= sizeof s->secret)
+			conf_diag_error(d, c->path, line,
+					"secretFile: %.200s holds more than %zu bytes", path,
+					sizeof s->secret - 1);
+		else if (memchr(buf, '\0', len))
+			conf_diag_error(d, c->path, line, "secretFile: %.200s holds a NUL byte",
+					path);
+		else if (len < SECRET_MIN)
+			conf_diag_error(
+			    d, c->path, line,
+			    "secretFile: %.200s holds %zu bytes: too short a secret (at "
+			    "least %d; 32 random bytes are recommended)",
+			    path, len, SECRET_MIN);
+		else {
+			memcpy(s->secret, buf, len);
+			s->secret[len] = '\0';
+			rc = 0;
+		}
+	}
+	explicit_bzero(buf, sizeof buf);
+	close(fd);
+	return rc;
 }
 
 static void check_replicas(const struct conf *c, struct conf_diags *d)
@@ -994,6 +1067,9 @@ int conf_settings_for(const struct conf *c, const char *alias, struct conf_setti
 	}
 	if (out->protocol == CONF_PROTO_CURP)
 		out->weak_ratio = 0;
+	/* both set is refused by check_settings; the file is read only when it is the one */
+	if (out->secret_file[0] && !out->secret[0] && load_secret_file(c, alias, out, d) != 0)
+		rc = -EINVAL;
 	conf_diags_free(&local);
 	return rc;
 }

@@ -90,7 +90,8 @@ struct conf_settings {
 	uint32_t max_value_bytes;   /* maxValueBytes, 64 KiB */
 	uint32_t max_clients;	    /* maxClients, 1024 */
 	uint32_t snap_chunk_bytes;  /* snapChunkBytes, 256 KiB: state transfers go in chunks of it */
-	char secret[256];	    /* secret, "" = none */
+	char secret[256];	    /* secret, "" = none (or secretFile's) */
+	char secret_file[512];	    /* secretFile, "" = none */
 	char state_dir[512];	    /* stateDir, "" = none */
 	char history_file[512];	    /* historyFile, "" = none */
 	uint64_t seed; /* seed, 0 = derive from time (curpkv addition for reproducible workloads) */
@@ -167,9 +168,12 @@ void conf_free(struct conf *c);
 int conf_validate(const struct conf *c, struct conf_diags *diags);
 
 /* Effective settings for the process named alias (NULL = none): the globals plus its Apply-to
- * keys (case-insensitive alias), in file order; weak_ratio is 0 for protocol curp. Returns 0, or
- * -EINVAL when an override is bad or breaks a relation between keys (reported in diags, which
- * may be NULL; out is still filled). */
+ * keys (case-insensitive alias), in file order; weak_ratio is 0 for protocol curp. With
+ * secretFile, the secret is read from that file into out->secret: a regular file owned by this
+ * user, without any permission for group or others, holding 16..255 bytes (trailing white space
+ * and line ends dropped); anything else is an error naming the secretFile line. Returns 0, or
+ * -EINVAL when an override is bad, breaks a relation between keys or the secret file is refused
+ * (reported in diags, which may be NULL; out is still filled, never with a refused secret). */
 int conf_settings_for(const struct conf *c, const char *alias, struct conf_settings *out,
 		      struct conf_diags *diags);
 

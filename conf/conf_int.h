@@ -26,7 +26,7 @@ enum conf_key_type {
 	CK_DOUBLE,   /* finite, min..max */
 	CK_DURATION, /* into uint64_t milliseconds */
 	CK_SIZE,     /* bytes with k/K/KiB/m/M/MiB suffixes, min..max, into uint32_t */
-	CK_STR,	     /* into char[size]; "none" clears */
+	CK_STR,	     /* into char[size], at least min bytes; "none" clears */
 	CK_PROTOCOL,
 	CK_POW2,   /* power of two within min..max */
 	CK_COMPAT, /* a prototype boolean accepted for compatibility, no effect */

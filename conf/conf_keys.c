@@ -58,7 +58,9 @@ static const struct conf_key keys[] = {
     {"maxValueBytes", CK_SIZE, OFF(max_value_bytes), 0, 1, 512 * MIB, NULL},
     {"maxClients", CK_U32, OFF(max_clients), 0, 1, 1000000, NULL},
     {"snapChunkBytes", CK_SIZE, OFF(snap_chunk_bytes), 0, 1, 64 * MIB, "state-transfer chunks"},
-    {"secret", CK_STR, OFF(secret), STRSZ(secret), 0, 0, NULL},
+    /* min: a shorter secret is refused (auth/auth.h AUTH_SECRET_MIN) */
+    {"secret", CK_STR, OFF(secret), STRSZ(secret), 16, 0, NULL},
+    {"secretFile", CK_STR, OFF(secret_file), STRSZ(secret_file), 0, 0, NULL},
     {"stateDir", CK_STR, OFF(state_dir), STRSZ(state_dir), 0, 0, NULL},
     {"historyFile", CK_STR, OFF(history_file), STRSZ(history_file), 0, 0, NULL},
     {"seed", CK_SEED, OFF(seed), 0, 0, UINT64_MAX, NULL},
@@ -388,10 +390,19 @@ int conf_key_apply(const struct conf_key *k, const char *value, struct conf_sett
 					k->size - 1);
 			return -EINVAL;
 		}
-		if (!strcasecmp(value, "none"))
+		if (!strcasecmp(value, "none")) {
 			((char *)(base + k->off))[0] = 0;
-		else
+		} else if (strlen(value) < k->min) {
+			/* the length only, never the value: diagnostics are printed */
+			conf_diag_error(d, file, line,
+					"%s: %zu bytes is too short (at least %" PRIu64
+					"; 32 random bytes, e.g. `head -c 32 /dev/urandom | "
+					"base64`, are recommended)",
+					k->name, strlen(value), k->min);
+			return -EINVAL;
+		} else {
 			memcpy(base + k->off, value, strlen(value) + 1);
+		}
 		return 0;
 	case CK_PROTOCOL: {
 		enum conf_protocol p;

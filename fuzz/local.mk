@@ -1,7 +1,7 @@
 # fuzz: libFuzzer targets (scripts/fuzz.sh builds them with clang -fsanitize=fuzzer) and their
 # smoke in `make check` through a stand-alone driver over the committed seed corpus.
-check_PROGRAMS += tests/fuzz_proto_smoke tests/fuzz_conf_smoke
-TESTS += tests/fuzz_proto_smoke tests/fuzz_conf_smoke
+check_PROGRAMS += tests/fuzz_proto_smoke tests/fuzz_conf_smoke tests/fuzz_auth_smoke
+TESTS += tests/fuzz_proto_smoke tests/fuzz_conf_smoke tests/fuzz_auth_smoke
 tests_fuzz_proto_smoke_SOURCES = fuzz/fuzz.h fuzz/fuzz_proto.c fuzz/driver.c
 tests_fuzz_proto_smoke_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_CORPUS='"$(abs_top_srcdir)/tests/data/proto"'
 tests_fuzz_proto_smoke_LDADD = proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) -lm
@@ -9,3 +9,10 @@ tests_fuzz_conf_smoke_SOURCES = fuzz/fuzz.h fuzz/fuzz_conf.c fuzz/driver.c
 tests_fuzz_conf_smoke_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DFUZZ_CORPUS='"$(abs_top_srcdir)/tests/data/compat:$(abs_top_srcdir)/tests/data/bad:$(abs_top_srcdir)/tests/data/warn"'
 tests_fuzz_conf_smoke_LDADD = conf/libconf.a common/libcommon.a -lm
+# the handshake (auth/): recorded handshakes and attack prefixes (tests/data/auth, written by
+# tests/test_auth --write-corpus) and the message samples (tests/data/proto, AUTH_* among them)
+tests_fuzz_auth_smoke_SOURCES = fuzz/fuzz.h fuzz/fuzz_auth.c fuzz/driver.c
+tests_fuzz_auth_smoke_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DFUZZ_CORPUS='"$(abs_top_srcdir)/tests/data/auth:$(abs_top_srcdir)/tests/data/proto"'
+tests_fuzz_auth_smoke_LDADD = auth/libauth.a conf/libconf.a proto/libproto.a common/libcommon.a \
+	$(MSGPACK_LIBS) $(SODIUM_LIBS) -lm

@@ -9,7 +9,8 @@
  * Errors are negative errno values; 0 is success. -EIO means the cluster refused the operation
  * and did not apply it (for instance: the replicas hold another command under its id, a client id
  * handed out twice; docs/recovery.md "Client ids"); it is never returned for an operation that
- * may have been applied.
+ * may have been applied. -EACCES means authentication failed: the conf's secret (secret,
+ * secretFile) is not the cluster's, or one side has a secret and the other none.
  *
  * Build: cc prog.c $(pkg-config --cflags --libs curpkv)
  */
@@ -30,7 +31,8 @@ const char *curpkv_version(void);
 /* Loads conf_path, connects and waits until the cluster is ready and the session is open.
  * alias names this client in the conf's Clients section (NULL = none). On failure *out is NULL
  * and the return value is -ENOENT (no such conf file), -EINVAL (the conf has errors: they are
- * printed on stderr), -ETIMEDOUT (no ready cluster within replyTimeout) or -ENOMEM. */
+ * printed on stderr), -EACCES (authentication failed), -ETIMEDOUT (no ready cluster within
+ * replyTimeout) or -ENOMEM. */
 int curpkv_open(const char *conf_path, const char *alias, curpkv_client **out);
 
 /* Closes the connections and frees the handle (NULL is allowed). */

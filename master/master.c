@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "common/clock.h"
 #include "net/net.h"
 #include "proto/proto.h"
@@ -38,6 +39,9 @@ struct master_replica {
 	char addr[CONF_ADDR_MAX];
 	uint16_t port;
 	double last_seen; /* ev_now of its last message (unregistered: of becoming ready) */
+	/* with a secret: its conf address when that address is one of this machine's (then it
+	 * must register from there), else "" */
+	char local_ip[64];
 	bool down;
 	uint64_t commit, exec;
 	uint64_t view; /* the view and leader its last REGISTER reported (live only) */
@@ -69,6 +73,10 @@ struct master {
 	uint64_t seen_epoch;  /* the highest epoch of a client id a replica reported */
 	uint64_t epoch_floor; /* no epoch below it: the recorded or last used epoch + 1 */
 	ev_timer hb;
+	/* the shared secret's keys (has_auth), and when failures from each address were logged */
+	struct auth_key key;
+	bool has_auth;
+	struct auth_limiter auth_log;
 	struct master_stats st;
 };
 
@@ -88,6 +96,19 @@ static void conn_violation(struct master_conn *mc, const char *why)
 	struct master *m = mc->m;
 	m->st.protocol_errors++;
 	LOG_WARN(m->log, "closing %s: %s", net_conn_peer(mc->c), why);
+	net_conn_close(mc->c);
+}
+
+/* Closes a connection whose role may not do what it did (a message type outside its role's, an
+ * identity other than the proven one); logged at most once per address per minute. */
+static void conn_role_violation(struct master_conn *mc, const char *why)
+{
+	struct master *m = mc->m;
+	m->st.role_violations++;
+	char ip[64];
+	net_peer_ip(net_conn_peer(mc->c), ip, sizeof ip);
+	if (auth_limiter_allow(&m->auth_log, ip, ev_now(m->loop)))
+		LOG_WARN(m->log, "closing %s: %s", net_conn_peer(mc->c), why);
 	net_conn_close(mc->c);
 }
 
@@ -386,6 +407,19 @@ static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 		conn_violation(mc, "REGISTER with a replica id outside the conf");
 		return;
 	}
+	if (m->has_auth && id != net_conn_peer_node(mc->c)) {
+		conn_role_violation(mc, "REGISTER as another replica than the handshake proved");
+		return;
+	}
+	if (m->has_auth && m->reps[id].local_ip[0]) {
+		char ip[64];
+		net_peer_ip(net_conn_peer(mc->c), ip, sizeof ip);
+		if (strcmp(ip, m->reps[id].local_ip) != 0) {
+			conn_role_violation(mc, "a replica registering from another address than "
+						"its conf address");
+			return;
+		}
+	}
 	if (msg->addr_len == 0 || msg->addr_len >= CONF_ADDR_MAX) {
 		conn_violation(mc, "REGISTER with an empty or oversized address");
 		return;
@@ -513,6 +547,11 @@ static void on_stats_req(struct master_conn *mc)
 	    {"replicas_down", m->st.replicas_down},
 	    {"protocol_errors", m->st.protocol_errors},
 	    {"frames_rejected", m->nl.st.frames_rejected},
+	    {"auth", m->has_auth},
+	    {"auth_ok", m->nl.st.auth_ok},
+	    {"auth_failed", m->nl.st.auth_failed},
+	    {"role_violations", m->st.role_violations},
+	    {"conns_refused", m->nl.st.conns_refused},
 	};
 	for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
 		r.stats[i].name = v[i].name;
@@ -534,11 +573,24 @@ static void conn_msg(struct net_conn *c, const struct proto_msg *msg, void *arg)
 	}
 	if (mc->replica >= 0)
 		m->reps[mc->replica].last_seen = ev_now(m->loop);
+	if (mc->role != 0 && msg->type != PROTO_HELLO &&
+	    !auth_may_send(AUTH_TO_MASTER, mc->role, msg->type)) {
+		char why[96];
+		snprintf(why, sizeof why, "a %s connection may not send %s",
+			 auth_role_name(mc->role), proto_type_name(msg->type));
+		conn_role_violation(mc, why);
+		return;
+	}
 	switch (msg->type) {
 	case PROTO_HELLO:
 		if (mc->role != 0 || msg->role < PROTO_ROLE_CLIENT ||
 		    msg->role > PROTO_ROLE_ADMIN) {
 			conn_violation(mc, "bad or repeated HELLO");
+			return;
+		}
+		if (m->has_auth && msg->role != net_conn_peer_role(mc->c)) {
+			conn_role_violation(mc,
+					    "HELLO claims another role than the handshake proved");
 			return;
 		}
 		mc->role = msg->role;
@@ -565,7 +617,18 @@ static void conn_close(struct net_conn *c, int reason, void *arg)
 {
 	struct master_conn *mc = arg;
 	struct master *m = mc->m;
-	(void)c;
+	if (m->has_auth && !net_conn_authenticated(c)) {
+		/* the reason in the log only: the peer got AUTH_FAIL whatever it was */
+		char ip[64];
+		net_peer_ip(net_conn_peer(c), ip, sizeof ip);
+		if (auth_limiter_allow(&m->auth_log, ip, ev_now(m->loop)))
+			LOG_WARN(m->log,
+				 "authentication failed from %s: %s (further failures from this "
+				 "address are not logged for a minute; %llu not logged so far)",
+				 net_conn_peer(c),
+				 net_conn_auth_why(c) ? net_conn_auth_why(c) : "?",
+				 (unsigned long long)m->auth_log.suppressed);
+	}
 	if (mc->replica >= 0 && m->reps[mc->replica].conn == mc) {
 		m->reps[mc->replica].conn = NULL;
 		LOG_INFO(m->log, "replica%d disconnected (%s)", mc->replica,
@@ -581,6 +644,19 @@ static void on_accept(struct net_listener *l, int fd, const char *peer, void *ar
 {
 	struct master *m = arg;
 	(void)l;
+	/* unauthenticated connections are bounded by maxClients (each lasts NET_AUTH_TIMEOUT_S at
+	 * most): a flood of them cannot exhaust the master */
+	if (m->has_auth && net_loop_unauth(&m->nl) >= m->s.max_clients) {
+		net_loop_count_refused(&m->nl);
+		char ip[64];
+		net_peer_ip(peer, ip, sizeof ip);
+		if (auth_limiter_allow(&m->auth_log, ip, ev_now(m->loop)))
+			LOG_WARN(m->log,
+				 "refusing %s: maxClients (%u) unauthenticated connections already",
+				 peer, m->s.max_clients);
+		(void)close(fd);
+		return;
+	}
 	struct master_conn *mc = calloc(1, sizeof *mc);
 	if (mc == NULL) {
 		net_loop_count_refused(&m->nl);
@@ -733,7 +809,26 @@ int master_create(struct ev_loop *loop, const struct master_options *opt, struct
 	/* else: no id before a majority of replicas reported what they have seen */
 	struct net_config ncfg = {.lim = {.max_frame = m->s.max_frame_bytes,
 					  .max_key = m->s.max_key_bytes,
-					  .max_value = m->s.max_value_bytes}};
+					  .max_value = m->s.max_value_bytes},
+				  .role = PROTO_ROLE_MASTER,
+				  .node_id = -1};
+	if (m->s.secret[0]) {
+		rc = auth_key_init(&m->key, m->s.secret, strlen(m->s.secret), conf);
+		if (rc != 0) {
+			LOG_ERROR(m->log, "master: cannot use the secret: %s", strerror(-rc));
+			goto err_free;
+		}
+		m->has_auth = true;
+		ncfg.auth = &m->key;
+		char err[NET_ERR_LEN];
+		for (int i = 0; i < n; i++)
+			if (net_addr_local(conf_replica_by_id(conf, i)->addr, m->reps[i].local_ip,
+					   sizeof m->reps[i].local_ip, err) != 1)
+				m->reps[i].local_ip[0] = '\0';
+	} else {
+		LOG_WARN(m->log, "no secret: any host that reaches this port can join the cluster "
+				 "(set secret or secretFile: docs/conf.md, \"Security\")");
+	}
 	rc = net_loop_init(&m->nl, loop, &ncfg);
 	if (rc != 0)
 		goto err_free;
@@ -759,6 +854,7 @@ int master_create(struct ev_loop *loop, const struct master_options *opt, struct
 err_net:
 	net_loop_destroy(&m->nl);
 err_free:
+	auth_key_wipe(&m->key);
 	free(m);
 	return rc;
 }
@@ -776,6 +872,7 @@ void master_destroy(struct master *m)
 		free(mc);
 	}
 	net_loop_destroy(&m->nl);
+	auth_key_wipe(&m->key);
 	free(m);
 }
 

@@ -26,6 +26,11 @@
  * of silence (a replica that never registered, from the moment it became ready) and, when that
  * is the leader, starts the next view (docs/recovery.md). It is never on the data path.
  *
+ * With a secret (conf secret/secretFile) every connection first completes the handshake of
+ * auth/auth.h; a replica must REGISTER as the replica id it proved (from its conf address when
+ * that address is local here); unauthenticated connections are capped at maxClients. On every
+ * connection a message type its role may not send (auth_may_send) closes it.
+ *
  * Everything runs on the thread of the loop given to master_create.
  */
 
@@ -46,6 +51,8 @@ struct master_stats {
 	uint64_t heartbeats_sent;
 	uint64_t replicas_down;	  /* replica-down events (silence beyond leaderTimeoutMs) */
 	uint64_t protocol_errors; /* connections closed for a message out of place */
+	uint64_t role_violations; /* connections closed for a message their role may not send, or
+				   * an identity other than the handshake proved */
 	uint64_t view_changes;	  /* views started by this master (leader silent) */
 	uint64_t id_epoch;	  /* the epoch of the client ids handed out (0: not known yet) */
 };

@@ -91,22 +91,55 @@ static void dialer_schedule(struct net_dialer *d, double after)
 	ev_timer_start(loop, &d->retry);
 }
 
+/* Schedules the next attempt after the current backoff, which then doubles (capped). */
+static void dialer_back_off(struct net_dialer *d)
+{
+	dialer_schedule(d, d->backoff);
+	d->backoff *= 2;
+	if (d->backoff > d->backoff_max)
+		d->backoff = d->backoff_max;
+}
+
 static void dialer_conn_close(struct net_conn *c, int reason, void *arg)
 {
 	struct net_dialer *d = arg;
-	(void)c;
+	bool was_up = d->up;
+	if (!was_up) /* the handshake did not complete: say why (the local view only) */
+		snprintf(d->err, sizeof d->err, "%.200s:%u: %s (%s)", d->host, d->port,
+			 net_close_reason_name(reason),
+			 net_conn_auth_why(c) ? net_conn_auth_why(c) : "no reason");
 	d->conn = NULL;
+	d->up = false;
 	if (d->cbs->on_down)
 		d->cbs->on_down(d, reason, d->arg);
-	if (d->running) {
+	if (!d->running)
+		return;
+	if (was_up) {
 		d->backoff = d->backoff_min;
 		dialer_schedule(d, d->backoff_min);
+	} else {
+		dialer_back_off(d); /* refused: no tight loop of handshakes */
 	}
+}
+
+/* The connection is usable: connected and, with a secret, authenticated. */
+static void dialer_up(struct net_dialer *d, struct net_conn *c)
+{
+	d->up = true;
+	d->backoff = d->backoff_min;
+	d->err[0] = '\0';
+	d->cbs->on_up(d, c, d->arg);
+}
+
+static void dialer_conn_auth(struct net_conn *c, void *arg)
+{
+	dialer_up(arg, c);
 }
 
 static const struct net_conn_cbs dialer_conn_cbs = {
     .on_msg = dialer_conn_msg,
     .on_close = dialer_conn_close,
+    .on_auth = dialer_conn_auth,
 };
 
 /* The attempt failed: count it and try again after the (doubling, capped) backoff. */
@@ -114,10 +147,7 @@ static void dialer_failed(struct net_dialer *d)
 {
 	d->failures++;
 	d->nl->st.connect_failures++;
-	dialer_schedule(d, d->backoff);
-	d->backoff *= 2;
-	if (d->backoff > d->backoff_max)
-		d->backoff = d->backoff_max;
+	dialer_back_off(d);
 }
 
 static void dialer_connected(struct net_dialer *d, int fd)
@@ -126,7 +156,8 @@ static void dialer_connected(struct net_dialer *d, int fd)
 	snprintf(peer, sizeof peer, "%.200s:%u", d->host, d->port);
 	ev_timer_stop(d->nl->loop, &d->retry);
 	struct net_conn *c;
-	int rc = net_conn_create(d->nl, fd, peer, &dialer_conn_cbs, d, &c);
+	int rc = net_conn_create_as(d->nl, fd, peer, &dialer_conn_cbs, d, NET_MODE_CONNECT,
+				    d->expect_role, d->expect_node, &c);
 	if (rc != 0) {
 		snprintf(d->err, sizeof d->err, "%.200s: %s", peer, strerror(-rc));
 		dialer_failed(d);
@@ -134,9 +165,9 @@ static void dialer_connected(struct net_dialer *d, int fd)
 	}
 	net_conn_set_delay_us(c, d->delay_us);
 	d->conn = c;
-	d->backoff = d->backoff_min;
-	d->err[0] = '\0';
-	d->cbs->on_up(d, c, d->arg);
+	d->up = false;
+	if (d->nl->cfg.auth == NULL)
+		dialer_up(d, c); /* else once authenticated (dialer_conn_auth) */
 }
 
 static void dialer_abort_attempt(struct net_dialer *d)
@@ -219,6 +250,7 @@ int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host
 	d->backoff_min = NET_DIAL_BACKOFF_MIN;
 	d->backoff_max = NET_DIAL_BACKOFF_MAX;
 	d->backoff = d->backoff_min;
+	d->expect_node = -1;
 	snprintf(d->host, sizeof d->host, "%s", host);
 	int rc = net_resolve(host, port, &d->sa, &d->salen, d->err);
 	if (rc != 0)
@@ -243,6 +275,12 @@ int net_dialer_set_source(struct net_dialer *d, const char *host)
 	return 0;
 }
 
+void net_dialer_expect(struct net_dialer *d, uint8_t role, int32_t node)
+{
+	d->expect_role = role;
+	d->expect_node = node;
+}
+
 void net_dialer_stop(struct net_dialer *d)
 {
 	if (d->nl == NULL || !d->running)
@@ -254,6 +292,7 @@ void net_dialer_stop(struct net_dialer *d)
 		net_conn_abandon(d->conn);
 		d->conn = NULL;
 	}
+	d->up = false;
 }
 
 void net_dialer_set_delay_us(struct net_dialer *d, uint32_t delay_us)

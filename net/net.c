@@ -26,6 +26,10 @@ const char *net_close_reason_name(int reason)
 		return "oversized frame";
 	case NET_CLOSE_OVERFLOW:
 		return "output buffer full";
+	case NET_CLOSE_AUTH:
+		return "authentication failed";
+	case NET_CLOSE_AUTH_TIMEOUT:
+		return "authentication timed out";
 	default:
 		return "?";
 	}
@@ -67,10 +71,22 @@ void net_conn_shutdown(struct net_conn *c, int reason)
 		return;
 	c->closed = true;
 	c->reason = reason;
+	if (c->hs_active) {
+		/* closed before its handshake completed: an accepted connection always counts (a
+		 * visitor that never proved anything), a dialed one when it was refused */
+		if (c->hs.acceptor || reason == NET_CLOSE_AUTH || reason == NET_CLOSE_AUTH_TIMEOUT)
+			nl->st.auth_failed++;
+		if (c->hs.acceptor)
+			nl->unauth--;
+		if (c->hs.why == NULL)
+			c->hs.why = net_close_reason_name(reason);
+		c->hs_active = false;
+	}
 	ev_io_stop(nl->loop, &c->rio);
 	ev_io_stop(nl->loop, &c->wio);
 	ev_timer_stop(nl->loop, &c->dtimer);
 	ev_timer_stop(nl->loop, &c->htimer);
+	ev_timer_stop(nl->loop, &c->atimer);
 	close(c->fd);
 	c->fd = -1;
 	/* Unsent output is dropped now; the buffer struct stays valid (empty) for late sends. */
@@ -176,7 +192,8 @@ static void flush_dirty(struct net_loop *nl)
 		nl->st.flushes++;
 }
 
-int net_conn_send(struct net_conn *c, const struct proto_msg *m)
+/* Encodes m onto c's output (net_conn_send without the handshake checks). */
+static int conn_send(struct net_conn *c, const struct proto_msg *m)
 {
 	struct net_loop *nl = c->nl;
 	if (c->closed)
@@ -204,6 +221,17 @@ int net_conn_send(struct net_conn *c, const struct proto_msg *m)
 		ev_idle_start(nl->loop, &nl->idle);
 	}
 	return 0;
+}
+
+int net_conn_send(struct net_conn *c, const struct proto_msg *m)
+{
+	if (c->closed)
+		return -EPIPE;
+	if (c->hs_active)
+		return -ENOTCONN; /* nothing of the owner's leaves before the handshake ends */
+	if (auth_is_handshake_type(m->type))
+		return -EINVAL; /* the handshake is net's alone */
+	return conn_send(c, m);
 }
 
 /* ---- the flush point --------------------------------------------------------------------- */
@@ -296,6 +324,8 @@ void net_loop_destroy(struct net_loop *nl)
 			ev_io_stop(nl->loop, &c->rio);
 			ev_io_stop(nl->loop, &c->wio);
 			ev_timer_stop(nl->loop, &c->dtimer);
+			ev_timer_stop(nl->loop, &c->htimer);
+			ev_timer_stop(nl->loop, &c->atimer);
 			close(c->fd);
 		}
 		conn_free(c);
@@ -308,19 +338,101 @@ void net_loop_destroy(struct net_loop *nl)
 	nl->loop = NULL;
 }
 
+/* ---- the handshake ------------------------------------------------------------------------ */
+
+/* Ends c for an authentication failure: with `tell`, AUTH_FAIL is written at once (best
+ * effort: the close drops unsent output), then c closes with reason. */
+static void conn_auth_fail(struct net_conn *c, int reason, bool tell)
+{
+	if (c->closed)
+		return;
+	if (tell) {
+		struct proto_msg f = {.type = PROTO_AUTH_FAIL};
+		if (conn_send(c, &f) == 0)
+			conn_flush(c);
+	}
+	if (!c->closed)
+		net_conn_shutdown(c, reason);
+}
+
+/* One handshake message (c->hs_active). */
+static void conn_auth_step(struct net_conn *c, const struct proto_msg *m)
+{
+	struct net_loop *nl = c->nl;
+	struct proto_msg reply;
+	bool has_reply;
+	int rc = auth_hs_step(&c->hs, m, &reply, &has_reply);
+	if (rc == AUTH_FAILED) {
+		/* the acceptor answers, the same whatever the reason (not an AUTH_FAIL with one) */
+		conn_auth_fail(c, NET_CLOSE_AUTH, c->hs.acceptor && m->type != PROTO_AUTH_FAIL);
+		return;
+	}
+	if (has_reply && conn_send(c, &reply) != 0) {
+		if (!c->closed)
+			net_conn_shutdown(c, NET_CLOSE_ERROR);
+		return;
+	}
+	if (rc != AUTH_DONE)
+		return;
+	c->hs_active = false;
+	c->authed = true;
+	ev_timer_stop(nl->loop, &c->atimer);
+	if (c->hs.acceptor)
+		nl->unauth--;
+	nl->st.auth_ok++;
+	if (c->cbs && c->cbs->on_auth)
+		c->cbs->on_auth(c, c->arg);
+}
+
+/* A handshake message outside a handshake: a peer refusing us (AUTH_FAIL), a peer with a
+ * secret reaching a loop without one (AUTH_HELLO: answered AUTH_FAIL so that it knows), or a
+ * stray one after authentication. Each closes c. */
+static void conn_auth_stray(struct net_conn *c, const struct proto_msg *m)
+{
+	c->nl->st.auth_failed++;
+	bool refused = m->type == PROTO_AUTH_FAIL;
+	c->hs.why = refused ? "refused by the peer" : "a handshake message out of place";
+	conn_auth_fail(c, NET_CLOSE_AUTH, !refused);
+}
+
+static void conn_auth_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct net_conn *c = w->data;
+	(void)loop;
+	(void)revents;
+	if (c->closed || !c->hs_active)
+		return;
+	c->hs.why = "handshake timed out";
+	conn_auth_fail(c, NET_CLOSE_AUTH_TIMEOUT, c->hs.acceptor);
+}
+
 /* ---- input ------------------------------------------------------------------------------- */
 
-/* Decodes one frame body and hands it to the owner; a bad frame closes the connection. */
+/* Decodes one frame body and hands it to the owner (or to the handshake); a bad frame closes
+ * the connection. */
 static void conn_deliver(struct net_conn *c, const uint8_t *body, size_t len)
 {
 	struct net_loop *nl = c->nl;
 	memset(&nl->msg, 0, sizeof nl->msg);
 	if (proto_decode(body, len, &nl->cfg.lim, &nl->msg) != 0) {
 		nl->st.frames_rejected++;
+		if (c->hs_active) {
+			c->hs.why = "malformed frame";
+			conn_auth_fail(c, NET_CLOSE_AUTH, c->hs.acceptor);
+			return;
+		}
 		net_conn_shutdown(c, NET_CLOSE_BAD_FRAME);
 		return;
 	}
 	nl->st.frames_in++;
+	if (c->hs_active) {
+		conn_auth_step(c, &nl->msg);
+		return;
+	}
+	if (auth_is_handshake_type(nl->msg.type)) {
+		conn_auth_stray(c, &nl->msg);
+		return;
+	}
 	if (c->cbs && c->cbs->on_msg)
 		c->cbs->on_msg(c, &nl->msg, c->arg);
 }
@@ -414,15 +526,22 @@ static void conn_process(struct net_conn *c)
 	size_t off = 0;
 	bool queued = false;
 	while (!c->closed) {
-		bool delayed = c->delay > 0 || c->dq.frames > 0;
+		/* the handshake is never delayed (the emulated latency is for what follows it) */
+		bool delayed = !c->hs_active && (c->delay > 0 || c->dq.frames > 0);
 		if (c->paused && !delayed)
 			break; /* frames wait in rbuf until net_conn_resume */
-		long fl = proto_frame_peek(c->rbuf + off, c->rlen - off, nl->cfg.lim.max_frame);
+		uint32_t cap = c->hs_active ? NET_AUTH_MAX_FRAME : nl->cfg.lim.max_frame;
+		long fl = proto_frame_peek(c->rbuf + off, c->rlen - off, cap);
 		if (fl == 0)
 			break;
 		if (fl < 0) {
 			nl->st.frames_rejected++;
 			nl->st.frames_oversized++;
+			if (c->hs_active) {
+				c->hs.why = "oversized frame";
+				conn_auth_fail(c, NET_CLOSE_AUTH, c->hs.acceptor);
+				return;
+			}
 			net_conn_shutdown(c, NET_CLOSE_OVERSIZED);
 			return;
 		}
@@ -522,6 +641,13 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 int net_conn_create(struct net_loop *nl, int fd, const char *peer, const struct net_conn_cbs *cbs,
 		    void *arg, struct net_conn **out)
 {
+	return net_conn_create_as(nl, fd, peer, cbs, arg, NET_MODE_ACCEPT, 0, -1, out);
+}
+
+int net_conn_create_as(struct net_loop *nl, int fd, const char *peer,
+		       const struct net_conn_cbs *cbs, void *arg, enum net_conn_mode mode,
+		       uint8_t expect_role, int32_t expect_node, struct net_conn **out)
+{
 	char err[NET_ERR_LEN];
 	int rc = net_set_nonblock(fd, err);
 	if (rc != 0)
@@ -554,11 +680,28 @@ int net_conn_create(struct net_loop *nl, int fd, const char *peer, const struct 
 	c->dtimer.data = c;
 	ev_timer_init(&c->htimer, conn_hold_cb, 0., 0.);
 	c->htimer.data = c;
+	ev_timer_init(&c->atimer, conn_auth_timeout_cb, 0., 0.);
+	c->atimer.data = c;
 	c->all_next = nl->all;
 	if (nl->all)
 		nl->all->all_prev = c;
 	nl->all = c;
 	nl->st.conns_opened++;
+	if (nl->cfg.auth) {
+		c->hs_active = true;
+		double t = nl->cfg.auth_timeout_s > 0 ? nl->cfg.auth_timeout_s : NET_AUTH_TIMEOUT_S;
+		ev_timer_set(&c->atimer, t, 0.);
+		ev_timer_start(nl->loop, &c->atimer);
+		if (mode == NET_MODE_ACCEPT) {
+			auth_hs_accept(&c->hs, nl->cfg.auth, nl->cfg.role, nl->cfg.node_id);
+			nl->unauth++;
+		} else {
+			struct proto_msg hello;
+			auth_hs_connect(&c->hs, nl->cfg.auth, nl->cfg.role, nl->cfg.node_id,
+					expect_role, expect_node, &hello);
+			(void)conn_send(c, &hello); /* a fresh buffer: only an allocation fails */
+		}
+	}
 	ev_io_start(nl->loop, &c->rio);
 	*out = c;
 	return 0;
@@ -574,6 +717,8 @@ int net_conn_send_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 {
 	if (c->closed)
 		return -EPIPE;
+	if (c->hs_active)
+		return -ENOTCONN;
 	if (len < PROTO_FRAME_HEADER)
 		return -EINVAL;
 	if (c->out.len + len > c->out.limit) {
@@ -609,11 +754,12 @@ int net_conn_send_frame(struct net_conn *c, const uint8_t *frame, size_t len)
 int net_conn_detach(struct net_conn *c, int *fd, uint8_t **rest, size_t *rest_len)
 {
 	struct net_loop *nl = c->nl;
-	if (c->closed || !c->paused || c->dq.frames > 0 || c->out.len > 0)
+	if (c->closed || !c->paused || c->hs_active || c->dq.frames > 0 || c->out.len > 0)
 		return -EBUSY;
 	ev_io_stop(nl->loop, &c->rio);
 	ev_io_stop(nl->loop, &c->wio);
 	ev_timer_stop(nl->loop, &c->dtimer);
+	ev_timer_stop(nl->loop, &c->htimer);
 	if (c->dirty)
 		dirty_unlink(nl, c);
 	*fd = c->fd;
@@ -715,6 +861,26 @@ void net_conn_set_hold_us(struct net_conn *c, uint32_t hold_us)
 void net_conn_set_delay_us(struct net_conn *c, uint32_t delay_us)
 {
 	c->delay = (double)delay_us / 1e6;
+}
+
+bool net_conn_authenticated(const struct net_conn *c)
+{
+	return c->authed;
+}
+
+int net_conn_peer_role(const struct net_conn *c)
+{
+	return c->authed ? c->hs.peer_role : 0;
+}
+
+int32_t net_conn_peer_node(const struct net_conn *c)
+{
+	return c->authed ? c->hs.peer_node : -1;
+}
+
+const char *net_conn_auth_why(const struct net_conn *c)
+{
+	return c->hs.why;
 }
 
 uint64_t net_conn_id(const struct net_conn *c)

@@ -24,6 +24,17 @@
  * without re-entering themselves. After on_close returns the connection is freed, so the owner
  * drops its pointer there. net_conn_abandon() closes without any callback (for teardown).
  *
+ * Authentication: when net_config.auth is set, every connection of the loop opens with the
+ * handshake of auth/auth.h before anything else: accepted connections (net_conn_create) as the
+ * acceptor, a dialer's as the connector. Until it completes nothing is delivered to the owner
+ * and net_conn_send refuses (-ENOTCONN); frames are capped at NET_AUTH_MAX_FRAME, and the
+ * handshake must end within auth_timeout_s. Any failure closes the connection with
+ * NET_CLOSE_AUTH (an acceptor first answers AUTH_FAIL, the same answer whatever went wrong) and
+ * is counted in auth_failed. A dialer calls on_up only once authenticated. AUTH_* messages never
+ * reach an owner: on a loop without a secret an AUTH_HELLO is answered AUTH_FAIL (so a client
+ * with a secret hears why it cannot get in), and an AUTH_FAIL received closes with
+ * NET_CLOSE_AUTH (so a client without a secret does too).
+ *
  * Output: net_conn_send() encodes into the connection's buffer (capped, see net_config) and marks
  * the connection dirty; one ev_prepare watcher per net_loop writes every dirty connection once
  * per loop iteration (after an optional pre-flush hook, e.g. core_flush). If the socket would
@@ -33,15 +44,19 @@
 
 #define NET_DEFAULT_OUT_CAP (64u << 20) /* bytes of unsent output per connection */
 #define NET_ERR_LEN	    256		/* size of the error-text buffers of the socket helpers */
+#define NET_AUTH_MAX_FRAME  128		/* bytes of body of a frame before authentication */
+#define NET_AUTH_TIMEOUT_S  3.0		/* default handshake deadline */
 
 /* Why a connection closed (passed to on_close). */
 enum net_close_reason {
-	NET_CLOSE_LOCAL = 0, /* net_conn_close() */
-	NET_CLOSE_EOF,	     /* the peer closed */
-	NET_CLOSE_ERROR,     /* read/write error (connection reset...) */
-	NET_CLOSE_BAD_FRAME, /* a frame failed to decode (counted in frames_rejected) */
-	NET_CLOSE_OVERSIZED, /* a frame header declared more than maxFrameBytes (counted too) */
-	NET_CLOSE_OVERFLOW,  /* the output buffer reached its cap (overflow_disconnects) */
+	NET_CLOSE_LOCAL = 0,	/* net_conn_close() */
+	NET_CLOSE_EOF,		/* the peer closed */
+	NET_CLOSE_ERROR,	/* read/write error (connection reset...) */
+	NET_CLOSE_BAD_FRAME,	/* a frame failed to decode (counted in frames_rejected) */
+	NET_CLOSE_OVERSIZED,	/* a frame header declared more than maxFrameBytes (counted too) */
+	NET_CLOSE_OVERFLOW,	/* the output buffer reached its cap (overflow_disconnects) */
+	NET_CLOSE_AUTH,		/* the handshake failed, or the peer refused ours (auth_failed) */
+	NET_CLOSE_AUTH_TIMEOUT, /* the handshake did not end in time (auth_failed) */
 };
 
 /* Returns a static description of a close reason ("closed by peer"...). */
@@ -59,15 +74,26 @@ struct net_stats {
 	uint64_t overflow_disconnects; /* peers disconnected because their output buffer was full */
 	uint64_t connect_failures;     /* dialer attempts that failed */
 	uint64_t flushes;	       /* prepare-time flush passes that wrote something */
+	uint64_t auth_ok;	       /* handshakes completed (either side) */
+	uint64_t auth_failed;	       /* connections closed before their handshake completed:
+					* failed, refused, timed out, or (accepted ones) gone */
 };
 
 struct net_conn;
 struct net_loop;
 
-/* Configuration of a net_loop (decode limits from the conf, output cap). */
+struct auth_key;
+
+/* Configuration of a net_loop (decode limits from the conf, output cap, authentication). */
 struct net_config {
 	struct proto_limits lim; /* maxFrameBytes, maxKeyBytes, maxValueBytes */
 	size_t out_cap;		 /* 0 = NET_DEFAULT_OUT_CAP */
+	/* the cluster's keys (auth/auth.h; not owned, must outlive the loop): every connection
+	 * authenticates; NULL = no secret, no handshake */
+	const struct auth_key *auth;
+	uint8_t role;	       /* this process in handshakes (enum proto_role) */
+	int32_t node_id;       /* its replica id, or -1 */
+	double auth_timeout_s; /* handshake deadline; 0 = NET_AUTH_TIMEOUT_S */
 };
 
 /* Per-loop context: the flush point, the decode scratch and the counters. Embed it in the
@@ -84,6 +110,7 @@ struct net_loop {
 	void *pre_flush_arg;
 	bool again; /* net_loop_again: the pre_flush hook has more to do next iteration */
 	uint64_t next_id;
+	uint32_t unauth;      /* accepted connections whose handshake has not completed */
 	struct proto_msg msg; /* decode scratch (large: kept off the stack) */
 	struct net_stats st;
 };
@@ -100,6 +127,11 @@ void net_loop_again(struct net_loop *nl);
 void net_loop_flush(struct net_loop *nl);
 /* Counts a connection the owner refused (maxClients): stats only. */
 void net_loop_count_refused(struct net_loop *nl);
+/* Accepted connections still in their handshake (they count against maxClients). */
+static inline uint32_t net_loop_unauth(const struct net_loop *nl)
+{
+	return nl->unauth;
+}
 /* Frees every connection still held, WITHOUT callbacks (owners abandon or forget theirs first),
  * and stops the loop's watchers. The ev_loop itself is the caller's. */
 void net_loop_destroy(struct net_loop *nl);
@@ -112,6 +144,9 @@ struct net_conn_cbs {
 	/* The connection closed for `reason` (enum net_close_reason). Called exactly once, from
 	 * the flush point; c is freed when it returns. May be NULL. */
 	void (*on_close)(struct net_conn *c, int reason, void *arg);
+	/* The handshake completed (loops with a secret; the peer's identity is then known). May
+	 * be NULL. */
+	void (*on_auth)(struct net_conn *c, void *arg);
 };
 
 /* Wraps a connected socket (takes ownership of fd: it is closed on failure too), sets it
@@ -123,8 +158,9 @@ int net_conn_create(struct net_loop *nl, int fd, const char *peer, const struct 
 void net_conn_set_cbs(struct net_conn *c, const struct net_conn_cbs *cbs, void *arg);
 
 /* Encodes m onto c's output buffer (sent at the next flush point). Returns 0, -EPIPE (c is
- * closed: the message is dropped), -ENOBUFS (the buffer reached its cap: c is being closed and
- * counted), -EMSGSIZE or -EINVAL (m cannot be encoded; c stays open). */
+ * closed: the message is dropped), -ENOTCONN (its handshake has not completed), -ENOBUFS (the
+ * buffer reached its cap: c is being closed and counted), -EMSGSIZE or -EINVAL (m cannot be
+ * encoded, or is a handshake message; c stays open). */
 int net_conn_send(struct net_conn *c, const struct proto_msg *m);
 
 /* Closes c (idempotent): I/O stops now, on_close(NET_CLOSE_LOCAL) runs at the flush point. Unsent
@@ -168,6 +204,14 @@ int net_conn_inject(struct net_conn *c, const uint8_t *bytes, size_t len);
  * The loop's timers decide the real resolution (about a millisecond with epoll). */
 void net_conn_set_hold_us(struct net_conn *c, uint32_t hold_us);
 
+/* What the handshake proved: true once it completed (always false on a loop without a
+ * secret), and then the peer's role (enum proto_role) and node id (a replica id, or -1). */
+bool net_conn_authenticated(const struct net_conn *c);
+int net_conn_peer_role(const struct net_conn *c);
+int32_t net_conn_peer_node(const struct net_conn *c);
+/* Why the handshake failed (static text for the local log, never sent), or NULL. */
+const char *net_conn_auth_why(const struct net_conn *c);
+
 /* Accessors. */
 uint64_t net_conn_id(const struct net_conn *c); /* unique per net_loop, never 0 */
 const char *net_conn_peer(const struct net_conn *c);
@@ -207,7 +251,8 @@ void net_listener_close(struct net_listener *l);
 struct net_dialer;
 
 struct net_dialer_cbs {
-	/* Connected (again): c is the new connection, valid until on_down. Send the HELLO here. */
+	/* Connected (again) and, with a secret, authenticated: c is the new connection, valid until
+	 * on_down. Send the HELLO here. */
 	void (*on_up)(struct net_dialer *d, struct net_conn *c, void *arg);
 	/* A message on the current connection (see net_conn_cbs.on_msg). */
 	void (*on_msg)(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m,
@@ -238,6 +283,9 @@ struct net_dialer {
 	char err[NET_ERR_LEN]; /* why the last attempt failed */
 	struct sockaddr_storage src; /* local address to connect from (srclen 0: any) */
 	socklen_t srclen;
+	bool up;	     /* on_up was called for the current connection */
+	uint8_t expect_role; /* with a secret: the process it must reach (0: any) */
+	int32_t expect_node;
 };
 
 #define NET_DIAL_BACKOFF_MIN 0.01 /* s */
@@ -253,6 +301,10 @@ int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host
  * here, e.g. a public address behind NAT) is ignored at connect time. Returns 0 or -EINVAL (not
  * a numeric address, or another family than the destination's). */
 int net_dialer_set_source(struct net_dialer *d, const char *host);
+/* With a secret: the handshake fails unless the peer proves to be role (enum proto_role) and
+ * node (a replica id, or -1 for the master). Call after net_dialer_start, before the loop
+ * runs. */
+void net_dialer_expect(struct net_dialer *d, uint8_t role, int32_t node);
 /* Stops for good: cancels attempts and abandons the connection (no on_down). Idempotent. */
 void net_dialer_stop(struct net_dialer *d);
 /* Sets the emulated receive delay of this dialer's connections (the current one too). */
@@ -283,5 +335,12 @@ int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16
 		   bool *any, char *err);
 /* Formats sa as "addr:port" into out (NET_ERR_LEN bytes at most are needed: 64 is enough). */
 void net_format_addr(const struct sockaddr *sa, char *out, size_t outlen);
+/* Resolves host (as net_resolve: start-up only) and tells whether it is an address of this
+ * machine (a socket can be bound to it). Returns 1 (local; *ip, iplen bytes, gets the address as
+ * net_format_addr prints it, without the port), 0 (not local) or a negative errno with err. */
+int net_addr_local(const char *host, char *ip, size_t iplen, char *err);
+/* The address part of a peer name "addr:port" / "[addr6]:port" (as net_format_addr writes
+ * them) into out. */
+void net_peer_ip(const char *peer, char *out, size_t outlen);
 
 #endif

@@ -2,6 +2,7 @@
 #ifndef CURPKV_NET_INT_H
 #define CURPKV_NET_INT_H
 
+#include "auth/auth.h"
 #include "net/net.h"
 
 #define NET_RBUF_MIN	 (16u << 10)  /* initial read buffer and minimum free space per read */
@@ -38,7 +39,13 @@ struct net_conn {
 	bool paused;
 	bool dirty;
 	bool read_blocked; /* reading stopped because the delay queue is full */
-	int reason;	   /* why it closed */
+	/* the handshake (loops with a secret): hs_active until it completes or fails; no frame
+	 * is delivered to the owner, queued for delay or sent by the owner before authed */
+	bool hs_active;
+	bool authed;
+	struct auth_hs hs;
+	ev_timer atimer; /* the handshake's deadline */
+	int reason;	 /* why it closed */
 	struct net_conn *dirty_next;
 	struct net_conn *dead_next;
 	struct net_conn *all_prev, *all_next;
@@ -47,5 +54,14 @@ struct net_conn {
 
 /* Closes c now for I/O with reason and queues its on_close (net.c). */
 void net_conn_shutdown(struct net_conn *c, int reason);
+
+/* How a new connection starts (net_conn_create_as). */
+enum net_conn_mode { NET_MODE_ACCEPT, NET_MODE_CONNECT };
+/* net_conn_create, as the acceptor or the connector of the handshake when the loop has a
+ * secret (a connector sends its AUTH_HELLO at once; expect_role/expect_node as in
+ * net_dialer_expect). Same returns. */
+int net_conn_create_as(struct net_loop *nl, int fd, const char *peer,
+		       const struct net_conn_cbs *cbs, void *arg, enum net_conn_mode mode,
+		       uint8_t expect_role, int32_t expect_node, struct net_conn **out);
 
 #endif

@@ -199,3 +199,46 @@ err_close:
 	close(s);
 	return rc;
 }
+
+int net_addr_local(const char *host, char *ip, size_t iplen, char *err)
+{
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	int rc = net_resolve(host, 0, &sa, &salen, err);
+	if (rc != 0)
+		return rc;
+	int s = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "socket: %s", strerror(-rc));
+		return rc;
+	}
+	/* binding succeeds only for an address of this machine (port 0: nothing is taken) */
+	bool local = bind(s, (struct sockaddr *)&sa, salen) == 0;
+	close(s);
+	char text[64];
+	net_format_addr((struct sockaddr *)&sa, text, sizeof text);
+	net_peer_ip(text, ip, iplen);
+	return local ? 1 : 0;
+}
+
+void net_peer_ip(const char *peer, char *out, size_t outlen)
+{
+	const char *p = peer;
+	size_t len = strlen(p);
+	if (p[0] == '[') {
+		const char *end = strchr(p, ']');
+		if (end) {
+			p++;
+			len = (size_t)(end - p);
+		}
+	} else {
+		const char *colon = strrchr(p, ':');
+		if (colon && colon == strchr(p, ':')) /* one colon: addr:port */
+			len = (size_t)(colon - p);
+	}
+	if (len >= outlen)
+		len = outlen - 1;
+	memcpy(out, p, len);
+	out[len] = '\0';
+}

@@ -59,6 +59,11 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
     [PROTO_SNAP_CLIENT] = "SNAP_CLIENT",
     [PROTO_SNAP_RESULT] = "SNAP_RESULT",
     [PROTO_SNAP_DONE] = "SNAP_DONE",
+    [PROTO_AUTH_HELLO] = "AUTH_HELLO",
+    [PROTO_AUTH_CHALLENGE] = "AUTH_CHALLENGE",
+    [PROTO_AUTH_PROOF] = "AUTH_PROOF",
+    [PROTO_AUTH_OK] = "AUTH_OK",
+    [PROTO_AUTH_FAIL] = "AUTH_FAIL",
 };
 
 const char *proto_type_name(int type)
@@ -247,6 +252,14 @@ static uint32_t field_count(uint8_t type)
 		return 7;
 	case PROTO_SNAP_RESULT:
 		return 9;
+	case PROTO_AUTH_HELLO:
+	case PROTO_AUTH_CHALLENGE:
+		return 3;
+	case PROTO_AUTH_PROOF:
+	case PROTO_AUTH_OK:
+		return 1;
+	case PROTO_AUTH_FAIL:
+		return 0;
 	default:
 		return UINT32_MAX;
 	}
@@ -306,6 +319,12 @@ static bool encodable(const struct proto_msg *m)
 			    !bytes_ok(m->stats[i].name, m->stats[i].name_len))
 				return false;
 		return true;
+	case PROTO_AUTH_HELLO:
+	case PROTO_AUTH_CHALLENGE:
+		return m->nonce != NULL; /* PROTO_AUTH_BYTES are read from it */
+	case PROTO_AUTH_PROOF:
+	case PROTO_AUTH_OK:
+		return m->mac != NULL;
 	default:
 		return true;
 	}
@@ -550,6 +569,18 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		msgpack_pack_uint64(&pk, m->commit);
 		msgpack_pack_uint64(&pk, m->slot);
 		break;
+	case PROTO_AUTH_HELLO:
+	case PROTO_AUTH_CHALLENGE:
+		msgpack_pack_uint8(&pk, m->role);
+		msgpack_pack_int32(&pk, m->node_id);
+		pack_bin(&pk, m->nonce, PROTO_AUTH_BYTES);
+		break;
+	case PROTO_AUTH_PROOF:
+	case PROTO_AUTH_OK:
+		pack_bin(&pk, m->mac, PROTO_AUTH_BYTES);
+		break;
+	case PROTO_AUTH_FAIL:
+		break;
 	}
 	size_t body = b->len - start - PROTO_FRAME_HEADER;
 	if (e.err || body > max_frame) {
@@ -783,6 +814,13 @@ static bool get_replica(const msgpack_object *o, struct proto_replica_addr *r)
 	       get_u(&f[2], 65535, &port) && port != 0 && ((r->port = (uint16_t)port), true);
 }
 
+/* A bin of exactly PROTO_AUTH_BYTES (a handshake nonce or MAC). */
+static bool get_auth_bytes(const msgpack_object *o, const uint8_t **p)
+{
+	uint32_t len;
+	return get_bin(o, PROTO_AUTH_BYTES, p, &len) && len == PROTO_AUTH_BYTES;
+}
+
 /* A SNAP_KV chunk: well-formed items, keys and values within the limits. */
 static bool snap_items_ok(const uint8_t *buf, uint32_t len, const struct proto_limits *lim)
 {
@@ -968,6 +1006,17 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_VC_INSTALL:
 		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit) &&
 		       get_u64(&f[2], &m->slot) && m->slot <= m->cut;
+	case PROTO_AUTH_HELLO:
+	case PROTO_AUTH_CHALLENGE:
+		if (!get_u(&f[0], PROTO_ROLE_MASTER, &u) || u == 0)
+			return false;
+		m->role = (uint8_t)u;
+		return get_i32(&f[1], -1, 65535, &m->node_id) && get_auth_bytes(&f[2], &m->nonce);
+	case PROTO_AUTH_PROOF:
+	case PROTO_AUTH_OK:
+		return get_auth_bytes(&f[0], &m->mac);
+	case PROTO_AUTH_FAIL:
+		return true;
 	default:
 		return false;
 	}

@@ -22,9 +22,10 @@
 #define PROTO_MAX_REPLICAS  15
 #define PROTO_MAX_DEPS	    64 /* HO causal_deps carried in one RECORD_ACK */
 #define PROTO_ADDR_MAX	    256
-#define PROTO_MAX_STATS	    64	 /* name/value pairs in one STATS_REPLY */
+#define PROTO_MAX_STATS	    128	 /* name/value pairs in one STATS_REPLY */
 #define PROTO_STAT_NAME_MAX 64	 /* bytes of one stat name */
 #define PROTO_MAX_XBITS	    8192 /* bytes of one SNAP_CLIENT executed-seq bitmap */
+#define PROTO_AUTH_BYTES    32	 /* bytes of a handshake nonce and of a handshake MAC */
 
 enum proto_type {
 	/* connection set-up */
@@ -76,10 +77,24 @@ enum proto_type {
 	PROTO_SNAP_RESULT, /* leader -> follower: one cached result (SYNC_REPLY's fields, and fp) */
 	PROTO_SNAP_DONE,   /* leader -> follower: commit, slot (= the exec index the state is
 			    * at), slot_hi (= SNAP_* frames before it), eview and cut (as VC_DONE) */
+	/* the handshake that opens every connection when the conf has a secret (auth/auth.h,
+	 * docs/wire.md "Handshake"); handled by net/, never delivered to a connection's owner */
+	PROTO_AUTH_HELLO,     /* connector -> acceptor: role, node_id, nonce (the connector's) */
+	PROTO_AUTH_CHALLENGE, /* acceptor -> connector: role, node_id, nonce (the acceptor's) */
+	PROTO_AUTH_PROOF,     /* connector -> acceptor: mac (the connector's proof) */
+	PROTO_AUTH_OK,	      /* acceptor -> connector: mac (the acceptor's proof) */
+	PROTO_AUTH_FAIL,      /* either way: refused (the same answer whatever the reason) */
 	PROTO_TYPE_MAX
 };
 
-enum proto_role { PROTO_ROLE_CLIENT = 1, PROTO_ROLE_REPLICA = 2, PROTO_ROLE_ADMIN = 3 };
+/* Roles in HELLO and CLUSTER_REQ (1..3); the handshake's AUTH_HELLO/AUTH_CHALLENGE also name the
+ * master (4), which only ever accepts connections. */
+enum proto_role {
+	PROTO_ROLE_CLIENT = 1,
+	PROTO_ROLE_REPLICA = 2,
+	PROTO_ROLE_ADMIN = 3,
+	PROTO_ROLE_MASTER = 4
+};
 
 /* APPEND: the value becomes the old value (empty if none) followed by the command's value; a
  * `curp` operation only (docs/protocols.md, "APPEND"), for the exactly-once workload. */
@@ -139,10 +154,14 @@ struct proto_msg {
 	uint8_t type;
 	uint64_t view;
 
-	/* HELLO, CLUSTER_REQ */
+	/* HELLO, CLUSTER_REQ, AUTH_HELLO, AUTH_CHALLENGE */
 	uint8_t role;	 /* enum proto_role */
 	int32_t node_id; /* HELLO/CLUSTER_REQ (replica id, -1 = none), REGISTER, CLUSTER_INFO (your
-			  * id, -1 = none), HEARTBEAT */
+			  * id, -1 = none), HEARTBEAT, AUTH_HELLO/AUTH_CHALLENGE (the sender's) */
+	/* AUTH_HELLO, AUTH_CHALLENGE: the sender's fresh nonce; AUTH_PROOF, AUTH_OK: its MAC. Both
+	 * PROTO_AUTH_BYTES long (the decoder refuses any other length) */
+	const uint8_t *nonce;
+	const uint8_t *mac;
 	/* REGISTER (also: view, leader, slot = its exec index, client_id = the highest client id
 	 * it has seen) */
 	uint16_t port;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "cmap/cmap.h"
 #include "common/tsan.h"
 
@@ -54,6 +55,7 @@ struct cloop {
 	struct proto_buf scratch;
 	uint32_t live;	   /* ck_pr: live connections (main increments on adopt) */
 	uint64_t rejected; /* ck_pr: copy of nl.st.frames_rejected */
+	uint64_t role_violations; /* ck_pr: written by this loop, read by main */
 	int stop;	   /* ck_pr */
 };
 
@@ -173,6 +175,12 @@ static void lconn_msg(struct net_conn *c, const struct proto_msg *m, void *arg)
 	struct cloop *l = arg;
 	if (m->type == PROTO_HELLO) {
 		net_conn_close(c); /* a second HELLO: protocol violation */
+		return;
+	}
+	if (!auth_may_send(AUTH_TO_REPLICA, PROTO_ROLE_CLIENT, m->type)) {
+		/* every connection here said HELLO as a client (server.c hands only those over) */
+		ck_pr_inc_64(&l->role_violations);
+		net_conn_close(c);
 		return;
 	}
 	uint64_t id = (uint64_t)(l->idx + 1) << 56 | (net_conn_id(c) & LOCAL_ID_MASK);
@@ -331,8 +339,12 @@ int cloops_create(int n, struct ev_loop *main, const struct net_config *ncfg, cl
 		l->intake_applied = true;
 		proto_buf_init(&l->scratch, (size_t)ncfg->lim.max_frame + PROTO_FRAME_HEADER);
 		l->loop = ev_loop_new(EVFLAG_AUTO);
+		/* adopted connections completed their handshake on the main loop: none here */
+		struct net_config lcfg = *ncfg;
+		lcfg.auth = NULL;
 		if (l->loop == NULL || xq_init(&l->in) != 0 || xq_init(&l->out) != 0 ||
-		    cmap_create(16, NULL, &l->conns) != 0 || net_loop_init(&l->nl, l->loop, ncfg) != 0) {
+		    cmap_create(16, NULL, &l->conns) != 0 ||
+		    net_loop_init(&l->nl, l->loop, &lcfg) != 0) {
 			rc = -ENOMEM;
 			goto err;
 		}
@@ -460,5 +472,13 @@ uint64_t cloops_frames_rejected(const struct cloops *cl)
 	uint64_t n = 0;
 	for (int i = 0; i < cl->n; i++)
 		n += ck_pr_load_64((uint64_t *)&cl->loops[i].rejected);
+	return n;
+}
+
+uint64_t cloops_role_violations(const struct cloops *cl)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < cl->n; i++)
+		n += ck_pr_load_64((uint64_t *)&cl->loops[i].role_violations);
 	return n;
 }

@@ -36,7 +36,8 @@ struct cloops;
  * fields are valid only during the call. */
 typedef void (*cloops_msg_fn)(void *ctx, uint64_t conn, const struct proto_msg *m);
 
-/* Starts n (2..CLOOPS_MAX) client loops. main is the core's loop. Returns 0 or -errno. */
+/* Starts n (2..CLOOPS_MAX) client loops. main is the core's loop. ncfg's limits are used; its
+ * secret is not: the connections handed over are authenticated already. Returns 0 or -errno. */
 int cloops_create(int n, struct ev_loop *main, const struct net_config *ncfg, cloops_msg_fn fn,
 		  void *ctx, struct cloops **out);
 /* Stops and joins every client loop, closing their connections, and frees everything. */
@@ -65,9 +66,11 @@ void cloops_set_intake(struct cloops *cl, bool open);
  * loop's flush point. */
 void cloops_flush(struct cloops *cl);
 
-/* Live connections over all client loops, and frames they rejected (approximate: read without
- * stopping the loops). */
+/* Live connections over all client loops, frames they rejected, and connections they closed for
+ * a message type a client may not send (auth_may_send) (approximate: read without stopping the
+ * loops). */
 uint32_t cloops_conns(const struct cloops *cl);
 uint64_t cloops_frames_rejected(const struct cloops *cl);
+uint64_t cloops_role_violations(const struct cloops *cl);
 
 #endif

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "common/clock.h"
 #include "net/net.h"
 #include "proto/proto.h"
@@ -29,6 +30,9 @@ struct server_peer {
 	bool up;	      /* connected and HELLO sent */
 	uint32_t delay_us;    /* emulated delay of what we RECEIVE from this peer */
 	struct server_in *in; /* the connection this peer dialed to us, NULL if none */
+	/* with a secret: its conf address when that address is one of this machine's (then its
+	 * connections must come from there), else "" */
+	char local_ip[64];
 };
 
 /* An accepted connection: a peer's outgoing connection, a client or a tool. */
@@ -76,11 +80,16 @@ struct server {
 	bool intake_open;
 	uint32_t client_delay_us; /* delay for non-co-located clients */
 	ev_timer tick;
+	/* the shared secret's keys (has_auth), and when failures from each address were logged */
+	struct auth_key key;
+	bool has_auth;
+	struct auth_limiter auth_log;
 	/* -xlog: a line per command executed here, or NULL (not owned); flushed by xlog_t */
 	FILE *xlog;
 	ev_timer xlog_t;
 	/* counters of the shell (the net ones are in nl.st) */
 	uint64_t dropped_to_peer, dropped_to_client, clients_refused, protocol_errors;
+	uint64_t role_violations; /* messages (or a HELLO) the connection's role may not send */
 	/* the most CPU time a core_flush or core_tick took while a state transfer was being sent,
 	 * since the last stats request (a transfer's chunks are produced in those calls) */
 	uint64_t xfer_call_max_ns;
@@ -411,6 +420,11 @@ static void send_stats(struct server *s, struct net_conn *c)
 	stat_add(m, "frames_oversized", ns->frames_oversized);
 	stat_add(m, "overflow_disconnects", ns->overflow_disconnects);
 	stat_add(m, "connect_failures", ns->connect_failures);
+	stat_add(m, "auth", s->has_auth);
+	stat_add(m, "auth_ok", ns->auth_ok);
+	stat_add(m, "auth_failed", ns->auth_failed);
+	stat_add(m, "role_violations",
+		 s->role_violations + (s->cloops ? cloops_role_violations(s->cloops) : 0));
 	stat_add(m, "protocol_errors", s->protocol_errors);
 	stat_add(m, "dropped_to_peer", s->dropped_to_peer);
 	stat_add(m, "xfer_call_max_us", s->xfer_call_max_ns / 1000);
@@ -513,10 +527,31 @@ static void master_up(struct net_dialer *d, struct net_conn *c, void *arg)
 			 net_conn_peer(c));
 }
 
+/* A handshake this replica started was refused: logged at most once per destination per
+ * minute (the retries go on meanwhile). */
+static void dial_refused(struct server *s, const struct net_dialer *d, const char *whom)
+{
+	char dest[300];
+	snprintf(dest, sizeof dest, "%.200s:%u", d->host, d->port);
+	if (auth_limiter_allow(&s->auth_log, dest, ev_now(s->loop)))
+		LOG_ERROR(s->log,
+			  "cannot authenticate to %s: %s: check that it has the same secret "
+			  "(retrying; not logged again for a minute)",
+			  whom, d->err);
+}
+
+static bool auth_refusal(int reason)
+{
+	return reason == NET_CLOSE_AUTH || reason == NET_CLOSE_AUTH_TIMEOUT;
+}
+
 static void master_down(struct net_dialer *d, int reason, void *arg)
 {
 	struct server *s = arg;
-	(void)d;
+	if (auth_refusal(reason)) {
+		dial_refused(s, d, "the master");
+		return;
+	}
 	LOG_WARN(s->log, "lost the master (%s): reconnecting", net_close_reason_name(reason));
 }
 
@@ -629,10 +664,14 @@ static void peer_msg(struct net_dialer *d, struct net_conn *c, const struct prot
 static void peer_down(struct net_dialer *d, int reason, void *arg)
 {
 	struct server_peer *p = arg;
-	(void)d;
-	if (p->up)
+	if (auth_refusal(reason)) {
+		char who[32];
+		snprintf(who, sizeof who, "replica%d", p->id);
+		dial_refused(p->s, d, who);
+	} else if (p->up) {
 		LOG_WARN(p->s->log, "lost replica%d (%s): reconnecting", p->id,
 			 net_close_reason_name(reason));
+	}
 	p->up = false;
 }
 
@@ -649,6 +688,48 @@ static void in_violation(struct server_in *in, const char *why)
 	net_conn_close(in->c);
 }
 
+/* Closes a connection whose role may not do what it did (a message type outside its role's, a
+ * HELLO that does not match the proven identity); logged at most once per address per minute. */
+static void in_role_violation(struct server_in *in, const char *why)
+{
+	struct server *s = in->s;
+	s->role_violations++;
+	char ip[64];
+	net_peer_ip(net_conn_peer(in->c), ip, sizeof ip);
+	if (auth_limiter_allow(&s->auth_log, ip, ev_now(s->loop)))
+		LOG_WARN(s->log, "closing %s: %s", net_conn_peer(in->c), why);
+	net_conn_close(in->c);
+}
+
+/* With a secret: HELLO must say what the handshake proved. Returns false (c closed) if not. */
+static bool hello_matches_proof(struct server_in *in, const struct proto_msg *m)
+{
+	struct server *s = in->s;
+	struct net_conn *c = in->c;
+	if (!s->has_auth)
+		return true;
+	if (m->role != net_conn_peer_role(c)) {
+		in_role_violation(in, "HELLO claims another role than the handshake proved");
+		return false;
+	}
+	if (m->role != PROTO_ROLE_REPLICA)
+		return true;
+	if (m->node_id != net_conn_peer_node(c)) {
+		in_role_violation(in, "HELLO claims another replica id than the handshake proved");
+		return false;
+	}
+	if (m->node_id >= 0 && m->node_id < s->n && s->peers[m->node_id].local_ip[0]) {
+		char ip[64];
+		net_peer_ip(net_conn_peer(c), ip, sizeof ip);
+		if (strcmp(ip, s->peers[m->node_id].local_ip) != 0) {
+			in_role_violation(in, "a replica connecting from another address than "
+					      "its conf address");
+			return false;
+		}
+	}
+	return true;
+}
+
 static uint64_t client_conn_id(const struct server *s, const struct server_in *in)
 {
 	return (uint64_t)s->clients[in->slot].gen << 32 | (uint64_t)(in->slot + 1);
@@ -657,6 +738,8 @@ static uint64_t client_conn_id(const struct server *s, const struct server_in *i
 static void on_hello(struct server_in *in, const struct proto_msg *m)
 {
 	struct server *s = in->s;
+	if (!hello_matches_proof(in, m))
+		return;
 	switch (m->role) {
 	case PROTO_ROLE_REPLICA: {
 		int j = m->node_id;
@@ -749,12 +832,19 @@ static void in_msg(struct net_conn *c, const struct proto_msg *m, void *arg)
 			on_hello(in, m);
 		return;
 	}
-	if (m->type == PROTO_STATS_REQ) {
-		send_stats(s, in->c);
-		return;
-	}
 	if (m->type == PROTO_HELLO) {
 		in_violation(in, "second HELLO");
+		return;
+	}
+	if (!auth_may_send(AUTH_TO_REPLICA, in->role, m->type)) {
+		char why[96];
+		snprintf(why, sizeof why, "a %s connection may not send %s",
+			 auth_role_name(in->role), proto_type_name(m->type));
+		in_role_violation(in, why);
+		return;
+	}
+	if (m->type == PROTO_STATS_REQ) {
+		send_stats(s, in->c);
 		return;
 	}
 	if (in->role == PROTO_ROLE_REPLICA || in->role == PROTO_ROLE_CLIENT)
@@ -767,11 +857,27 @@ static void in_msg(struct net_conn *c, const struct proto_msg *m, void *arg)
 		core_on_client(s->core, client_conn_id(s, in), m, now_ns());
 }
 
+/* An accepted connection that never completed its handshake: logged at most once per address
+ * per minute (the reason in the log only; the peer got AUTH_FAIL whatever it was). */
+static void log_auth_failure(struct server *s, struct net_conn *c)
+{
+	char ip[64];
+	net_peer_ip(net_conn_peer(c), ip, sizeof ip);
+	if (auth_limiter_allow(&s->auth_log, ip, ev_now(s->loop)))
+		LOG_WARN(
+		    s->log,
+		    "authentication failed from %s: %s (further failures from this address are "
+		    "not logged for a minute; %llu not logged so far)",
+		    net_conn_peer(c), net_conn_auth_why(c) ? net_conn_auth_why(c) : "?",
+		    (unsigned long long)s->auth_log.suppressed);
+}
+
 static void in_close(struct net_conn *c, int reason, void *arg)
 {
 	struct server_in *in = arg;
 	struct server *s = in->s;
-	(void)c;
+	if (s->has_auth && !net_conn_authenticated(c))
+		log_auth_failure(s, c);
 	if (in->role == PROTO_ROLE_REPLICA && in->peer >= 0 && s->peers[in->peer].in == in) {
 		s->peers[in->peer].in = NULL;
 		LOG_INFO(s->log, "replica%d's connection closed (%s)", in->peer,
@@ -794,6 +900,24 @@ static void on_accept(struct net_listener *l, int fd, const char *peer, void *ar
 {
 	struct server *s = arg;
 	(void)l;
+	/* unauthenticated connections take client slots (the peers' own reconnections keep
+	 * n - 1 of slack): a flood of them is bounded, and each lasts NET_AUTH_TIMEOUT_S at most */
+	uint32_t clients = s->n_clients + (s->cloops ? cloops_conns(s->cloops) : 0);
+	if (s->has_auth &&
+	    net_loop_unauth(&s->nl) + clients >= s->max_clients + (uint32_t)(s->n - 1)) {
+		s->clients_refused++;
+		net_loop_count_refused(&s->nl);
+		char ip[64];
+		net_peer_ip(peer, ip, sizeof ip);
+		if (auth_limiter_allow(&s->auth_log, ip, ev_now(s->loop)))
+			LOG_WARN(
+			    s->log,
+			    "refusing %s: maxClients (%u) reached, unauthenticated connections "
+			    "included",
+			    peer, s->max_clients);
+		(void)close(fd);
+		return;
+	}
 	struct server_in *in = calloc(1, sizeof *in);
 	if (in == NULL) {
 		net_loop_count_refused(&s->nl);
@@ -861,7 +985,27 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 	s->n_free = s->max_clients;
 	struct net_config ncfg = {.lim = {.max_frame = s->set.max_frame_bytes,
 					  .max_key = s->set.max_key_bytes,
-					  .max_value = s->set.max_value_bytes}};
+					  .max_value = s->set.max_value_bytes},
+				  .role = PROTO_ROLE_REPLICA,
+				  .node_id = s->self};
+	if (s->set.secret[0]) {
+		rc = auth_key_init(&s->key, s->set.secret, strlen(s->set.secret), conf);
+		if (rc != 0) {
+			LOG_ERROR(log, "cannot use the secret: %s", strerror(-rc));
+			goto err_free;
+		}
+		s->has_auth = true;
+		ncfg.auth = &s->key;
+		for (int j = 0; j < n; j++) {
+			const struct conf_host *h = conf_replica_by_id(conf, j);
+			if (j != s->self && net_addr_local(h->addr, s->peers[j].local_ip,
+							   sizeof s->peers[j].local_ip, err) != 1)
+				s->peers[j].local_ip[0] = '\0';
+		}
+	} else {
+		LOG_WARN(log, "no secret: any host that reaches this port can join the cluster "
+			      "(set secret or secretFile: docs/conf.md, \"Security\")");
+	}
 	rc = net_loop_init(&s->nl, loop, &ncfg);
 	if (rc != 0) {
 		LOG_ERROR(log, "bad limits in the conf (maxFrameBytes/maxKeyBytes/maxValueBytes)");
@@ -897,6 +1041,7 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 		LOG_ERROR(log, "master: %s", s->master.err);
 		goto err_lis;
 	}
+	net_dialer_expect(&s->master, PROTO_ROLE_MASTER, -1);
 	/* connect from the conf address when it is local, so peers and the master see the
 	 * replica's own address (and per-address network rules apply to all its traffic) */
 	if (!s->lis.any)
@@ -914,6 +1059,7 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 			LOG_ERROR(log, "replica%d: %s", j, p->d.err);
 			goto err_dial;
 		}
+		net_dialer_expect(&p->d, PROTO_ROLE_REPLICA, j);
 		if (!s->lis.any)
 			(void)net_dialer_set_source(&p->d, s->host->addr);
 	}
@@ -938,6 +1084,7 @@ err_net:
 	cloops_destroy(s->cloops);
 	net_loop_destroy(&s->nl);
 err_free:
+	auth_key_wipe(&s->key);
 	free(s->clients);
 	free(s->free_slots);
 	free(s);
@@ -966,6 +1113,7 @@ void server_destroy(struct server *s)
 	}
 	net_loop_destroy(&s->nl);
 	core_destroy(s->core);
+	auth_key_wipe(&s->key);
 	free(s->clients);
 	free(s->free_slots);
 	free(s);

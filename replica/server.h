@@ -20,6 +20,11 @@
  *   - from clients: HELLO(role client, client_id, node_id = the replica the client is co-located
  *     with or -1), up to maxClients connections (beyond: closed and counted);
  *   - from tools: HELLO(role admin), then STATS_REQ.
+ * With a secret (conf secret/secretFile) every connection first completes the handshake of
+ * auth/auth.h (net/ runs it), unauthenticated connections count against maxClients, HELLO must
+ * carry the proven role (and a replica its proven id, from its conf address when that address is
+ * local here); without one a warning is logged at start. On every connection, a message type its
+ * role may not send (auth_may_send) closes it (role_violations).
  * Once the master reports the cluster ready, the server creates the core (replica/core.h) with the
  * leader from CLUSTER_INFO and starts reading peer and client connections (until then they are
  * paused after their HELLO). STATS_REQ on any connection is answered with STATS_REPLY: every

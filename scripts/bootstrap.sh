@@ -14,7 +14,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 packages=(
 	build-essential autoconf automake libtool pkg-config
-	libev-dev libmsgpack-dev libck-dev libcmocka-dev
+	libev-dev libmsgpack-dev libck-dev libcmocka-dev libsodium-dev
 	gnuplot-nox procps iproute2 nftables faketime
 	openssh-client openssh-server
 )

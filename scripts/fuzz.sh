@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets (fuzz/) for a while each and prints executions and crashes.
-#   scripts/fuzz.sh [-t seconds-per-target] [-o outdir] [target...]   (targets: proto conf)
+#   scripts/fuzz.sh [-t seconds-per-target] [-o outdir] [target...]   (targets: proto conf auth)
 # Builds every target with clang -fsanitize=fuzzer,address,undefined in a mktemp -d directory
 # (installs clang from Debian if missing), runs each over a scratch corpus seeded from the
-# committed one (tests/data/proto; tests/data/{compat,bad,warn} for conf) so the repository is
-# never written, and prints one line per target: "<target>: N executions, M crashes". Crash
-# inputs are kept in outdir (default: ./fuzz-out) and the script exits 1 if there are any.
+# committed one (tests/data/proto; tests/data/{compat,bad,warn} for conf; tests/data/auth and
+# tests/data/proto for auth, the handshake) so the repository is never written, and prints one
+# line per target: "<target>: N executions, M crashes". Crash inputs are kept in outdir (default:
+# ./fuzz-out) and the script exits 1 if there are any.
 set -euo pipefail
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
 secs=60
 out=fuzz-out
 while getopts "t:o:h" opt; do
@@ -21,7 +22,7 @@ while getopts "t:o:h" opt; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto conf)
+[ ${#targets[@]} -gt 0 ] || targets=(proto conf auth)
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 if ! command -v clang >/dev/null; then
@@ -41,8 +42,10 @@ mkdir -p "$out"
 printf '#define _GNU_SOURCE 1\n#define PACKAGE_VERSION "fuzz"\n' > "$tmp/config.h"
 cflags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 	-std=gnu11 -include "$tmp/config.h" -I"$top" -I"$top/include"
-	$(pkg-config --cflags msgpack-c 2>/dev/null || pkg-config --cflags msgpack))
+	$(pkg-config --cflags msgpack-c 2>/dev/null || pkg-config --cflags msgpack)
+	$(pkg-config --cflags libsodium))
 mlibs=$(pkg-config --libs msgpack-c 2>/dev/null || pkg-config --libs msgpack)
+slibs=$(pkg-config --libs libsodium)
 
 status=0
 for t in "${targets[@]}"; do
@@ -51,9 +54,12 @@ for t in "${targets[@]}"; do
 	       seeds=("$top/tests/data/proto") ;;
 	conf) srcs=("$top/fuzz/fuzz_conf.c" "$top"/conf/*.c "$top"/common/*.c)
 	      seeds=("$top/tests/data/compat" "$top/tests/data/bad" "$top/tests/data/warn") ;;
-	*) echo "fuzz: unknown target $t (proto, conf)" >&2; exit 2 ;;
+	auth) srcs=("$top/fuzz/fuzz_auth.c" "$top/auth/auth.c" "$top/proto/proto.c" "$top"/conf/*.c
+		    "$top"/common/*.c)
+	      seeds=("$top/tests/data/auth" "$top/tests/data/proto") ;;
+	*) echo "fuzz: unknown target $t (proto, conf, auth)" >&2; exit 2 ;;
 	esac
-	clang "${cflags[@]}" "${srcs[@]}" -o "$tmp/fuzz_$t" $mlibs -lm -lpthread
+	clang "${cflags[@]}" "${srcs[@]}" -o "$tmp/fuzz_$t" $mlibs $slibs -lm -lpthread
 	mkdir -p "$tmp/corpus_$t"
 	log="$tmp/fuzz_$t.log"
 	set +e

@@ -66,7 +66,7 @@ void env_expect_log(struct cluster_env *e, const struct proc *p, const char *nee
 	fail();
 }
 
-void env_start(struct cluster_env *e, int n, const char *extra)
+void env_prepare(struct cluster_env *e, int n, const char *extra)
 {
 	memset(e, 0, sizeof *e);
 	e->n = n;
@@ -82,16 +82,30 @@ void env_start(struct cluster_env *e, int n, const char *extra)
 		fprintf(f, "replica%d 127.0.0.%d:%u\n", i, env_spread ? 10 + i : 1,
 			(unsigned)(e->base + i));
 	fprintf(f, "-- Clients --\nclient0 127.0.0.1\n-- Master --\nmaster0 127.0.0.1\n");
-	fprintf(f, "masterPort: %u\nprotocol: %s\nshards: 64\nmaxDescRoutines: 1000\n%s",
-		(unsigned)(e->base + n), env_protocol, extra ? extra : "");
+	fprintf(f, "masterPort: %u\nprotocol: %s\nshards: 64\nmaxDescRoutines: 1000\n",
+		(unsigned)(e->base + n), env_protocol);
 	if (env_state) {
 		char sd[300];
 		snprintf(sd, sizeof sd, "%s/state", e->dir);
 		assert_int_equal(mkdir(sd, 0700), 0);
 		fprintf(f, "stateDir: %s\n", sd);
 	}
+	/* last: extra may end with Apply-to sections */
+	fprintf(f, "%s", extra ? extra : "");
 	fclose(f);
+	struct conf_diags diags = {0};
+	int rc = conf_load(e->conf_path, &e->conf, &diags);
+	if (rc == 0)
+		rc = conf_settings_for(e->conf, "client0", &e->s, &diags);
+	if (rc != 0)
+		conf_diags_print(&diags, stderr);
+	conf_diags_free(&diags);
+	assert_int_equal(rc, 0);
+}
 
+void env_start(struct cluster_env *e, int n, const char *extra)
+{
+	env_prepare(e, n, extra);
 	/* Replicas first, master last: start order must not matter. */
 	for (int i = 0; i < n; i++)
 		env_start_replica(e, i, 0);
@@ -100,10 +114,6 @@ void env_start(struct cluster_env *e, int n, const char *extra)
 	/* the master is ready with a majority; the last replicas join a moment later */
 	for (int i = 0; i < n; i++)
 		env_expect_log(e, &e->replicas[i], "serving: view", 30000);
-	struct conf_diags diags = {0};
-	assert_int_equal(conf_load(e->conf_path, &e->conf, &diags), 0);
-	conf_diags_free(&diags);
-	assert_int_equal(conf_settings_for(e->conf, "client0", &e->s, NULL), 0);
 }
 
 void env_stop(struct cluster_env *e)

@@ -1,6 +1,7 @@
 /* tests/env: a master and N replicas as real `curpkv` processes on 127.0.0.1 for the system tests
- * (tests/test_cluster.c, tests/test_master.c): conf, start, restart, stop (by PID), stats and the
- * `curpkv` command line. Assertions are cmocka's: call from a test body only. */
+ * (tests/test_cluster.c, tests/test_master.c, tests/test_auth.c): conf, start, restart, stop (by
+ * PID), stats and the `curpkv` command line. Assertions are cmocka's: call from a test body
+ * only. */
 #ifndef CURPKV_TESTS_ENV_H
 #define CURPKV_TESTS_ENV_H
 
@@ -35,8 +36,12 @@ extern bool env_xlog;
 /* The master keeps its state in <dir>/state (conf key stateDir). */
 extern bool env_state;
 
-/* Writes a conf for n replicas (extra: more conf lines, or NULL), starts the replicas, then the
- * master, and waits until the master reports the cluster ready and every replica serves. */
+/* Makes the scratch directory, writes a conf for n replicas (extra: more conf lines written
+ * last, so it may end with Apply-to sections; or NULL) and loads it into e->conf and e->s
+ * (client0's settings). Starts nothing. */
+void env_prepare(struct cluster_env *e, int n, const char *extra);
+/* env_prepare, then starts the replicas, then the master, and waits until the master reports
+ * the cluster ready and every replica serves. */
 void env_start(struct cluster_env *e, int n, const char *extra);
 /* Starts replica i as a new process; run > 0 (a restart) logs to replica<i>.run<run>.log, so the
  * earlier process's log is kept. */

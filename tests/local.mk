@@ -17,16 +17,16 @@ tests_test_replay_LDADD = replica/libcore.a oset/liboset.a proto/libproto.a desc
 check_PROGRAMS += tests/test_cluster
 TESTS += tests/test_cluster
 tests_test_cluster_SOURCES = tests/test_cluster.c tests/env.c tests/env.h tests/proc.c tests/proc.h
-tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a conf/libconf.a \
-	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
+tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
+	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
 
 # System test of master restarts: client ids, readiness with a majority, the view learned from
 # the replicas (real processes; shares tests/env.c with test_cluster).
 check_PROGRAMS += tests/test_master
 TESTS += tests/test_master
 tests_test_master_SOURCES = tests/test_master.c tests/env.c tests/env.h tests/proc.c tests/proc.h
-tests_test_master_LDADD = client/libcluster.a client/libsession.a net/libnet.a conf/libconf.a \
-	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
+tests_test_master_LDADD = client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
+	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
 # Deterministic simulation with faults (tests/sim.c), and its mutants: each builds the core
 # with one known bug re-introduced and passes only if the simulation catches it.
@@ -97,6 +97,16 @@ EXTRA_DIST += tests/test_dist.sh
 # .sh driver above goes by the exit status).
 TESTS += tests/test_nemesis.sh
 EXTRA_DIST += tests/test_nemesis.sh
+
+# The shared-secret handshake and roles (issue 19): the auth state machine, then real processes
+# (every role with the right secret, wrong/missing secrets refused, the injected ACCEPT/COMMIT
+# and REGISTER attacks without a handshake and with a replayed one, the deadline, maxClients).
+check_PROGRAMS += tests/test_auth
+TESTS += tests/test_auth
+tests_test_auth_SOURCES = tests/test_auth.c tests/env.c tests/env.h tests/proc.c tests/proc.h
+tests_test_auth_LDADD = client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a \
+	auth/libauth.a conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) \
+	$(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
 # State transfers of hundreds of chunks on real processes (scripts/large-state.sh, small).
 TESTS += tests/test_large_state.sh

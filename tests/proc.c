@@ -96,6 +96,21 @@ uint16_t proc_free_ports(int count, uint64_t seed)
 	return 0;
 }
 
+int proc_dial(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
 int proc_start(struct proc *p, const char *name, const char *logpath, char *const argv[])
 {
 	return proc_start_in(p, name, logpath, NULL, NULL, argv);
@@ -233,7 +248,11 @@ uint64_t proc_rss_kib(const struct proc *p)
 
 const char *proc_curpkv_path(char *buf, size_t len)
 {
+	/* absolute even without CURPKV_BUILDDIR: some tests start it in another directory */
 	const char *b = getenv("CURPKV_BUILDDIR");
-	snprintf(buf, len, "%s/curpkv", b && *b ? b : ".");
+	char cwd[400];
+	if (!(b && *b))
+		b = getcwd(cwd, sizeof cwd) ? cwd : ".";
+	snprintf(buf, len, "%s/curpkv", b);
 	return buf;
 }

@@ -22,6 +22,9 @@ void proc_rmdir(const char *dir);
  * binding), or 0. */
 uint16_t proc_free_ports(int count, uint64_t seed);
 
+/* A blocking TCP connection to 127.0.0.1:port: the socket, or a negative errno. */
+int proc_dial(uint16_t port);
+
 /* Starts argv[0] (a path) with argv, stdout and stderr to p->log. Returns 0 or -errno. */
 int proc_start(struct proc *p, const char *name, const char *logpath, char *const argv[]);
 /* The same in working directory dir (NULL = ours), with stderr to errpath (NULL = the log). */
@@ -43,7 +46,8 @@ uint64_t proc_rss_kib(const struct proc *p);
 /* Kills (SIGKILL) and reaps every process started by proc_start that has not been reaped yet:
  * for teardown after a failed assertion, so no test leaves processes behind. */
 void proc_kill_all(void);
-/* Path of the curpkv binary under test ($CURPKV_BUILDDIR/curpkv, else ./curpkv). */
+/* Path of the curpkv binary under test ($CURPKV_BUILDDIR/curpkv, else curpkv in the current
+ * directory, made absolute). */
 const char *proc_curpkv_path(char *buf, size_t len);
 
 #endif

@@ -1317,11 +1317,8 @@ static void test_public_api(void **state)
 
 static int dial(uint16_t port)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	int fd = proc_dial(port);
 	assert_true(fd >= 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
 	return fd;
 }
 
@@ -1380,20 +1377,6 @@ struct flood {
 	int garbage, oversized, truncated, idle, connect_failed;
 };
 
-static int flood_dial(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0)
-		return -1;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* The flooding thread: no cmocka calls here (counts only; the main thread asserts). */
 static void *flood_main(void *arg)
 {
@@ -1404,7 +1387,7 @@ static void *flood_main(void *arg)
 	int nidle = 0;
 	uint8_t buf[2048];
 	for (int i = 0; i < f->rounds; i++) {
-		int fd = flood_dial(f->port);
+		int fd = proc_dial(f->port);
 		if (fd < 0) {
 			f->connect_failed++;
 			continue;
@@ -1455,18 +1438,21 @@ static void *flood_main(void *arg)
 
 /* Thousands of garbage, oversized and truncated frames and idle or slow connections against the
  * leader, while 4 correct sessions run 2,000 operations each: every result checks out, nothing
- * times out, the leader's memory stays bounded, and it counts the frames it refused. */
-static void test_flood(void **state)
+ * times out, the leader's memory stays bounded, and it counts the frames it refused. With a
+ * secret (extra), every hostile connection fails its handshake and is counted in auth_failed,
+ * while the correct sessions authenticate. */
+static void flood(const char *extra)
 {
-	(void)state;
 	struct cluster_env e;
-	env_start(&e, 3, NULL);
+	env_start(&e, 3, extra);
 	uint64_t rss0 = proc_rss_kib(&e.replicas[0]);
 	struct cluster_stats st;
 	char err[256];
 	assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st, err), 0);
 	uint64_t rejected0 = env_stat(&st, "frames_rejected");
+	uint64_t auth_failed0 = env_stat(&st, "auth_failed");
 	struct flood f = {.port = e.base, .rounds = 4000, .seed = 1234};
+	uint64_t t0 = mono_ns();
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, flood_main, &f), 0);
 	struct run *r = drive(e.conf, &e.s, 2000, 79, 120.0, e.replicas, 3, 0);
@@ -1476,15 +1462,47 @@ static void test_flood(void **state)
 	uint64_t rss1 = proc_rss_kib(&e.replicas[0]);
 	assert_int_equal(cluster_stats(e.conf, &e.s, 0, 5.0, &st, err), 0);
 	uint64_t rejected = env_stat(&st, "frames_rejected") - rejected0;
-	printf("# flood: %d garbage, %d oversized, %d truncated frames, %d idle/slow connections "
-	       "(%d connects refused); leader rejected %llu frames; RSS %llu -> %llu KiB; 8,000 "
-	       "correct operations checked\n",
-	       f.garbage, f.oversized, f.truncated, f.idle, f.connect_failed,
-	       (unsigned long long)rejected, (unsigned long long)rss0, (unsigned long long)rss1);
+	uint64_t auth_failed = env_stat(&st, "auth_failed") - auth_failed0;
+	printf("# flood%s: %d garbage, %d oversized, %d truncated frames, %d idle/slow connections "
+	       "(%d connects refused); leader rejected %llu frames, %llu failed handshakes; RSS "
+	       "%llu -> %llu KiB; 8,000 correct operations checked\n",
+	       extra ? " (with a secret)" : "", f.garbage, f.oversized, f.truncated, f.idle,
+	       f.connect_failed, (unsigned long long)rejected, (unsigned long long)auth_failed,
+	       (unsigned long long)rss0, (unsigned long long)rss1);
 	assert_true(f.garbage + f.oversized > 1000);
 	assert_true(rejected >= (uint64_t)(f.garbage + f.oversized) / 2);
 	assert_true(rss1 < rss0 + 64 * 1024); /* bounded: no per-garbage growth */
+	if (extra) {
+		/* every garbage, oversized or truncated connection, and the idle ones closed by
+		 * then, failed its handshake; the sessions' own handshakes did not */
+		assert_true(auth_failed >= (uint64_t)(f.garbage + f.oversized + f.truncated));
+		assert_int_equal(env_stat(&st, "auth"), 1);
+		assert_true(env_stat(&st, "auth_ok") > 0);
+		/* every hostile connection came from 127.0.0.1: one log line per minute at most */
+		double minutes = (double)(mono_ns() - t0) / 60e9;
+		char *log = env_slurp(e.replicas[0].log);
+		assert_non_null(log);
+		int lines = 0;
+		for (const char *p = log; (p = strstr(p, "authentication failed from")); p++)
+			lines++;
+		free(log);
+		printf("# %d authentication-failure lines logged in %.1f minutes\n", lines,
+		       minutes);
+		assert_true(lines >= 1 && lines <= 1 + (int)minutes);
+	}
 	env_stop(&e);
+}
+
+static void test_flood(void **state)
+{
+	(void)state;
+	flood(NULL);
+}
+
+static void test_flood_auth(void **state)
+{
+	(void)state;
+	flood("secret: flood-secret-0123456789\n");
 }
 
 static void test_hostile_input(void **state)
@@ -2368,6 +2386,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_hostile_input, env_teardown),
 	    cmocka_unit_test_teardown(test_flood, env_teardown),
+	    cmocka_unit_test_teardown(test_flood_auth, env_teardown),
 	    cmocka_unit_test_teardown(test_cluster_3, env_teardown),
 	    cmocka_unit_test_teardown(test_cluster_5, env_teardown),
 	    cmocka_unit_test_teardown(test_cluster_3_loops, env_teardown),

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/rng.h"
@@ -76,6 +77,7 @@ static void assert_settings_equal(const struct conf_settings *a, const struct co
 	assert_int_equal(a->max_value_bytes, e->max_value_bytes);
 	assert_int_equal(a->max_clients, e->max_clients);
 	assert_string_equal(a->secret, e->secret);
+	assert_string_equal(a->secret_file, e->secret_file);
 	assert_string_equal(a->state_dir, e->state_dir);
 	assert_string_equal(a->history_file, e->history_file);
 	assert_int_equal(a->seed_set, e->seed_set);
@@ -1193,8 +1195,12 @@ static const struct vcase value_cases[] = {
     BAD("maxValueBytes: 64KB!", "is not a size"),
     OK_U32("maxClients: 5", max_clients, 5),
     BAD("maxClients: 0", "maxClients: 0 is not an integer in 1..1000000"),
-    OK_STR("secret: s3cr3t", secret, "s3cr3t"),
+    OK_STR("secret: s3cr3t-0123456789", secret, "s3cr3t-0123456789"),
+    OK_STR("secret: 0123456789abcdef", secret, "0123456789abcdef"),
+    BAD("secret: 0123456789abcde", "secret: 15 bytes is too short (at least 16"),
+    BAD("secret: s3cr3t", "secret: 6 bytes is too short"),
     OK_STR("secret: none", secret, ""),
+    OK_STR("secretFile: /etc/curpkv/secret", secret_file, "/etc/curpkv/secret"),
     OK_STR("stateDir: /var/lib/curpkv", state_dir, "/var/lib/curpkv"),
     OK_STR("historyFile: h.jsonl", history_file, "h.jsonl"),
     OK_SEED("seed: 0", true, 0),
@@ -1736,6 +1742,111 @@ static void test_diag_print(void **state)
 /* ---- printing
  * ---------------------------------------------------------------------------------------- */
 
+/* secretFile: the secret comes from a private regular file (owner only, 16..255 bytes after
+ * trailing white space); every refusal names the secretFile line, none shows the secret. */
+static void check_secret_file(const char *text, const char *alias, const char *want_secret,
+			      int line, const char *frag)
+{
+	struct conf *c = NULL;
+	struct conf_diags d = {0};
+	assert_int_equal(conf_load_string("sf.conf", text, &c, &d), 0);
+	struct conf_settings st;
+	int rc = conf_settings_for(c, alias, &st, &d);
+	if (want_secret) {
+		if (rc != 0)
+			conf_diags_print(&d, stderr);
+		assert_int_equal(rc, 0);
+		assert_string_equal(st.secret, want_secret);
+	} else {
+		if (rc != -EINVAL || !has_diag(&d, true, line, frag)) {
+			fprintf(stderr, "wanted line %d '%s':\n", line, frag);
+			conf_diags_print(&d, stderr);
+		}
+		assert_int_equal(rc, -EINVAL);
+		assert_true(has_diag(&d, true, line, frag));
+		assert_string_equal(st.secret, ""); /* never a refused secret */
+		for (size_t i = 0; i < d.n; i++)
+			assert_null(strstr(d.v[i].msg, "0123456789")); /* never its bytes */
+	}
+	conf_diags_free(&d);
+	conf_free(c);
+}
+
+static void test_secret_file(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/curpkv-test-secret-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[300], text[1024];
+	snprintf(path, sizeof path, "%s/secret", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("0123456789abcdef-xyz \r\n", f); /* trailing white space and line end dropped */
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	snprintf(text, sizeof text, BASE "secretFile: %s\n", path);
+	check_secret_file(text, NULL, "0123456789abcdef-xyz", 0, NULL);
+	check_secret_file(text, "replica1", "0123456789abcdef-xyz", 0, NULL);
+	assert_int_equal(chmod(path, 0400), 0);
+	check_secret_file(text, NULL, "0123456789abcdef-xyz", 0, NULL);
+	/* group or others: any permission bit refuses it */
+	assert_int_equal(chmod(path, 0640), 0);
+	check_secret_file(text, NULL, NULL, 7, "has mode 0640: group or others may access it");
+	assert_int_equal(chmod(path, 0602), 0);
+	check_secret_file(text, NULL, NULL, 7, "has mode 0602");
+	assert_int_equal(chmod(path, 0610), 0);
+	check_secret_file(text, NULL, NULL, 7, "has mode 0610");
+	assert_int_equal(chmod(path, 0600), 0);
+	/* another owner (only root can give a file away: checked when the test runs as root) */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(path, 4242, (gid_t)-1), 0);
+		check_secret_file(text, NULL, NULL, 7, "is owned by uid 4242, not by this user");
+		assert_int_equal(chown(path, 0, (gid_t)-1), 0);
+	}
+	/* too short, too long, a NUL byte */
+	f = fopen(path, "w");
+	fputs("0123456789abcde\n", f);
+	fclose(f);
+	check_secret_file(text, NULL, NULL, 7, "holds 15 bytes: too short a secret");
+	f = fopen(path, "w");
+	for (int i = 0; i < 256; i++)
+		fputc('a', f);
+	fclose(f);
+	check_secret_file(text, NULL, NULL, 7, "holds more than 255 bytes");
+	f = fopen(path, "w");
+	fwrite("0123456789\0abcdefgh", 1, 20, f);
+	fclose(f);
+	check_secret_file(text, NULL, NULL, 7, "holds a NUL byte");
+	/* not a regular file: a directory, a FIFO (refused without blocking), nothing */
+	snprintf(text, sizeof text, BASE "secretFile: %s\n", dir);
+	check_secret_file(text, NULL, NULL, 7, "is not a regular file");
+	char fifo[300];
+	snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(text, sizeof text, BASE "secretFile: %s\n", fifo);
+	check_secret_file(text, NULL, NULL, 7, "is not a regular file");
+	snprintf(text, sizeof text, BASE "secretFile: %s/missing\n", dir);
+	check_secret_file(text, NULL, NULL, 7, "cannot open");
+	/* an Apply-to secretFile: its own line */
+	snprintf(text, sizeof text,
+		 BASE "-- Clients --\nclient0 127.0.0.1\n-- Apply to client0 --\nsecretFile: "
+		      "%s/missing\n",
+		 dir);
+	check_secret_file(text, "client0", NULL, 10, "cannot open");
+	check_secret_file(text, "replica0", "", 0, NULL); /* the others have no secret */
+	/* secret and secretFile together: the file is refused with the conf */
+	snprintf(text, sizeof text, BASE "secret: 0123456789abcdef\nsecretFile: %s\n", path);
+	struct conf *c = NULL;
+	struct conf_diags d = {0};
+	assert_int_equal(conf_load_string("sf.conf", text, &c, &d), -EINVAL);
+	assert_true(has_diag(&d, true, 8, "secret and secretFile are both set"));
+	conf_diags_free(&d);
+	conf_free(c);
+	assert_int_equal(unlink(fifo), 0);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 static void test_print(void **state)
 {
 	(void)state;
@@ -1809,6 +1920,7 @@ static void test_print(void **state)
 	    "maxValueBytes",
 	    "maxClients",
 	    "secret",
+	    "secretFile",
 	    "stateDir",
 	    "historyFile",
 	    "seed",
@@ -1831,15 +1943,15 @@ static void test_print(void **state)
 	    "-- Replicas --\nreplica0 ::1\n-- Master --\nm0 [::1]:9000\n"
 	    "-- Clients --\nc0 ::1\n"
 	    "runTime: 1m30s\nmaxFrameBytes: 2MiB\ncommandSize: 1000\nzipfSkew: 0.99\n"
-	    "seed: 17\nsecret: hunter2\nstateDir: /tmp/x\npipeline: true\n"
+	    "seed: 17\nsecret: hunter2-hunter2-hunter2\nstateDir: /tmp/x\npipeline: true\n"
 	    "pendings: 15\nmaxValueBytes: 100000\nnoop: yes\nshards: 64\n"
 	    "networkDelay: 25\nkey: 9\nprotocol: curp\n"
-	    "-- Apply to c0 --\nsecret: other\nwrites: 5\n";
+	    "-- Apply to c0 --\nsecret: other-other-other-1\nwrites: 5\n";
 	assert_int_equal(conf_load_string("print.conf", text, &c, &d), 0);
 	assert_int_equal(conf_settings_for(c, NULL, &s, NULL), 0);
 	out = print_to_string(c, &s);
 	assert_null(strstr(out, "hunter2"));
-	assert_null(strstr(out, "other"));
+	assert_null(strstr(out, "other-other"));
 	assert_non_null(strstr(out, "  replica0 [::1]:7070 (id 0)\n"));
 	assert_non_null(strstr(out, "master: m0 [::1]:9000\n"));
 	assert_non_null(strstr(out, "overrides: 2\n  c0: secret: (not shown) // line 23\n"
@@ -2286,6 +2398,7 @@ int main(void)
 	    cmocka_unit_test(test_diag_cap),
 	    cmocka_unit_test(test_diag_print),
 	    cmocka_unit_test(test_print),
+	    cmocka_unit_test(test_secret_file),
 	    cmocka_unit_test(test_latency),
 	    cmocka_unit_test(test_quorum),
 	    cmocka_unit_test(test_limits),

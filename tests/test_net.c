@@ -1,5 +1,6 @@
 /* tests/test_net: the net module over socketpairs and a real 127.0.0.1 listener: framing and
- * ordering, hostile frames, the output cap, pause/resume, emulated delay, the dialer. The loop
+ * ordering, hostile frames, the output cap, pause/resume, emulated delay, the dialer, the
+ * shared-secret handshake (success, wrong/missing secret both ways, deadline, frame cap). The loop
  * runs until a condition holds (bounded by a guard timer); nothing sleeps. */
 #include <errno.h>
 #include <setjmp.h>
@@ -14,6 +15,8 @@
 #include <cmocka.h>
 #include <ev.h>
 
+#include "auth/auth.h"
+#include "conf/conf.h"
 #include "net/net.h"
 
 #define GUARD_S 20.0 /* a condition not met within this many seconds fails the test */
@@ -711,14 +714,314 @@ static void test_listen_wildcard(void **state)
 	close(fd);
 }
 
+/* ---- the shared-secret handshake --------------------------------------------------------- */
+
+/* Keys for secret over a one-replica conf (the cluster identity needs one). */
+static void make_key(struct auth_key *k, const char *secret)
+{
+	struct conf *c = NULL;
+	assert_int_equal(conf_load_string("t.conf",
+					  "-- Replicas --\nreplica0 127.0.0.1\n-- Master --\nm0 "
+					  "127.0.0.1\n",
+					  &c, NULL),
+			 0);
+	assert_int_equal(auth_key_init(k, secret, strlen(secret), c), 0);
+	conf_free(c);
+}
+
+/* One end of an authenticated pair: the server side of a listener. */
+struct auth_srv {
+	struct net_loop *nl;
+	struct end end;
+	int auths;
+	int send_before_auth; /* net_conn_send's return before the handshake */
+};
+
+static void srv_auth(struct net_conn *c, void *arg)
+{
+	struct auth_srv *sv = arg;
+	(void)c;
+	sv->auths++;
+}
+
+static void srv_msg(struct net_conn *c, const struct proto_msg *m, void *arg)
+{
+	on_msg(c, m, &((struct auth_srv *)arg)->end);
+}
+
+static void srv_close(struct net_conn *c, int reason, void *arg)
+{
+	on_close(c, reason, &((struct auth_srv *)arg)->end);
+}
+
+static const struct net_conn_cbs srv_cbs = {
+    .on_msg = srv_msg, .on_close = srv_close, .on_auth = srv_auth};
+
+static void srv_accept(struct net_listener *l, int fd, const char *peer, void *arg)
+{
+	struct auth_srv *sv = arg;
+	(void)l;
+	assert_int_equal(net_conn_create(sv->nl, fd, peer, &srv_cbs, sv, &sv->end.c), 0);
+	if (sv->nl->cfg.auth) {
+		struct proto_msg m = msg_seq(1, "v", 1);
+		sv->send_before_auth = net_conn_send(sv->end.c, &m);
+	}
+}
+
+/* A server loop (replica 0, with `server_key` or no secret) and a client loop (a client, with
+ * `client_key` or none) on one ev_loop, the client dialing the server and expecting
+ * (expect_role, expect_node). */
+struct auth_rig {
+	struct ev_loop *loop;
+	struct net_loop snl, cnl;
+	struct net_listener l;
+	struct net_dialer d;
+	struct auth_srv sv;
+	struct end client;
+	struct dial_ctx dx;
+};
+
+static void rig_start(struct auth_rig *r, const struct auth_key *server_key,
+		      const struct auth_key *client_key, uint8_t expect_role, int32_t expect_node)
+{
+	memset(r, 0, sizeof *r);
+	r->loop = ev_loop_new(EVFLAG_AUTO);
+	struct net_config scfg = test_cfg(0), ccfg = test_cfg(0);
+	scfg.auth = server_key;
+	scfg.role = PROTO_ROLE_REPLICA;
+	scfg.node_id = 0;
+	ccfg.auth = client_key;
+	ccfg.role = PROTO_ROLE_CLIENT;
+	ccfg.node_id = -1;
+	assert_int_equal(net_loop_init(&r->snl, r->loop, &scfg), 0);
+	assert_int_equal(net_loop_init(&r->cnl, r->loop, &ccfg), 0);
+	r->sv.nl = &r->snl;
+	end_init(&r->sv.end, r->loop);
+	end_init(&r->client, r->loop);
+	char err[NET_ERR_LEN];
+	assert_int_equal(net_listener_open(&r->l, &r->snl, "127.0.0.1", 0, srv_accept, &r->sv, err),
+			 0);
+	r->dx.end = &r->client;
+	assert_int_equal(
+	    net_dialer_start(&r->d, &r->cnl, "127.0.0.1", r->l.port, &dial_cbs, &r->dx), 0);
+	if (expect_role)
+		net_dialer_expect(&r->d, expect_role, expect_node);
+}
+
+static void rig_stop(struct auth_rig *r)
+{
+	net_dialer_stop(&r->d);
+	net_listener_close(&r->l);
+	net_loop_destroy(&r->cnl);
+	net_loop_destroy(&r->snl);
+	ev_loop_destroy(r->loop);
+}
+
+static bool rig_up(void *arg)
+{
+	struct auth_rig *r = arg;
+	return r->dx.ups > 0 && r->sv.auths > 0;
+}
+
+static bool dialer_up_cond(void *arg)
+{
+	return ((struct auth_rig *)arg)->dx.ups > 0;
+}
+
+static bool rig_refused(void *arg)
+{
+	struct auth_rig *r = arg;
+	return r->dx.downs > 0 && r->sv.end.closed > 0;
+}
+
+static void test_auth_handshake(void **state)
+{
+	(void)state;
+	struct auth_key k;
+	make_key(&k, "the-right-secret-0123");
+	struct auth_rig r;
+	rig_start(&r, &k, &k, PROTO_ROLE_REPLICA, 0);
+	run_until(r.loop, rig_up, &r);
+	/* nothing of the owner's left before the handshake ended */
+	assert_int_equal(r.sv.send_before_auth, -ENOTCONN);
+	assert_int_equal(r.dx.ups, 1);
+	assert_true(net_conn_authenticated(r.sv.end.c));
+	assert_int_equal(net_conn_peer_role(r.sv.end.c), PROTO_ROLE_CLIENT);
+	assert_int_equal(net_conn_peer_node(r.sv.end.c), -1);
+	struct net_conn *cc = net_dialer_conn(&r.d);
+	assert_int_equal(net_conn_peer_role(cc), PROTO_ROLE_REPLICA);
+	assert_int_equal(net_conn_peer_node(cc), 0);
+	assert_int_equal(r.snl.st.auth_ok, 1);
+	assert_int_equal(r.cnl.st.auth_ok, 1);
+	assert_int_equal(r.snl.st.auth_failed + r.cnl.st.auth_failed, 0);
+	assert_int_equal(net_loop_unauth(&r.snl), 0);
+	/* then frames flow both ways, in order, at full size (the handshake cap is gone) */
+	static uint8_t big[60000];
+	memset(big, 'b', sizeof big);
+	struct two t = {.a = &r.client, .b = &r.sv.end, .n = 100};
+	for (uint64_t i = 1; i <= t.n; i++) {
+		struct proto_msg m = msg_seq(i, big, i == 1 ? sizeof big : 3);
+		assert_int_equal(net_conn_send(cc, &m), 0);
+		assert_int_equal(net_conn_send(r.sv.end.c, &m), 0);
+	}
+	run_until(r.loop, both_got, &t);
+	assert_true(r.client.order_ok && r.sv.end.order_ok);
+	/* an owner cannot send a handshake message */
+	struct proto_msg f = {.type = PROTO_AUTH_FAIL};
+	assert_int_equal(net_conn_send(cc, &f), -EINVAL);
+	rig_stop(&r);
+}
+
+/* Wrong secret, missing secret on either side, and a server that is not the one expected:
+ * both ends close with NET_CLOSE_AUTH (the client is told by AUTH_FAIL), nothing reaches an
+ * owner, and the failures are counted. */
+static void refused(const struct auth_key *skey, const struct auth_key *ckey, uint8_t expect_role,
+		    int32_t expect_node, bool client_sends)
+{
+	struct auth_rig r;
+	rig_start(&r, skey, ckey, expect_role, expect_node);
+	if (client_sends) {
+		/* a client without a secret is up at once and speaks first */
+		run_until(r.loop, dialer_up_cond, &r);
+		struct proto_msg m = msg_seq(1, "v", 1);
+		assert_int_equal(net_conn_send(net_dialer_conn(&r.d), &m), 0);
+	}
+	run_until(r.loop, rig_refused, &r);
+	assert_int_equal(r.client.reason, NET_CLOSE_AUTH);
+	assert_int_equal(r.sv.end.got, 0);
+	assert_int_equal(r.client.got, 0);
+	assert_int_equal(r.sv.auths, 0);
+	assert_int_equal(r.snl.st.auth_ok, 0);
+	assert_true(r.snl.st.auth_failed >= 1);
+	assert_true(r.cnl.st.auth_failed >= 1);
+	assert_int_equal(net_loop_unauth(&r.snl), 0);
+	if (ckey) {
+		assert_int_equal(r.dx.ups, 0); /* never up */
+		assert_non_null(strstr(r.d.err, "authentication failed"));
+	}
+	rig_stop(&r);
+}
+
+static void test_auth_refused(void **state)
+{
+	(void)state;
+	struct auth_key k, other;
+	make_key(&k, "the-right-secret-0123");
+	make_key(&other, "another-secret-456789");
+	refused(&k, &other, 0, -1, false);	       /* wrong secret */
+	refused(&other, &k, 0, -1, false);	       /* the other way round */
+	refused(&k, NULL, 0, -1, true);		       /* the client has no secret */
+	refused(NULL, &k, 0, -1, false);	       /* the server has none */
+	refused(&k, &k, PROTO_ROLE_REPLICA, 1, false); /* replica 0, not 1 */
+	refused(&k, &k, PROTO_ROLE_MASTER, -1, false); /* not the master */
+}
+
+/* A raw peer on a socketpair facing an acceptor with a secret: returns the acceptor end. */
+static int raw_acceptor(struct net_loop *nl, struct end *e)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(net_conn_create(nl, sv[0], "raw", &cbs, e, &e->c), 0);
+	assert_int_equal(net_loop_unauth(nl), 1);
+	return sv[1];
+}
+
+static bool end_closed(void *arg)
+{
+	return ((struct end *)arg)->closed > 0;
+}
+
+/* Reads what the acceptor wrote until EOF; true if it is exactly one AUTH_FAIL frame. */
+static bool got_auth_fail_then_eof(int fd)
+{
+	uint8_t buf[256];
+	size_t len = 0;
+	ssize_t n;
+	while ((n = read(fd, buf + len, sizeof buf - len)) > 0)
+		len += (size_t)n;
+	if (n < 0 || proto_frame_peek(buf, len, 128) != (long)len)
+		return false;
+	struct proto_msg m;
+	static const struct proto_limits lim = {.max_frame = 128, .max_key = 8, .max_value = 8};
+	return proto_decode(buf + 4, len - 4, &lim, &m) == 0 && m.type == PROTO_AUTH_FAIL;
+}
+
+static void test_auth_deadline_and_caps(void **state)
+{
+	(void)state;
+	struct auth_key k;
+	make_key(&k, "the-right-secret-0123");
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct net_loop nl;
+	struct net_config cfg = test_cfg(0);
+	cfg.auth = &k;
+	cfg.role = PROTO_ROLE_REPLICA;
+	cfg.node_id = 0;
+	cfg.auth_timeout_s = 0.2;
+	assert_int_equal(net_loop_init(&nl, loop, &cfg), 0);
+
+	/* silent: closed at the deadline, told AUTH_FAIL */
+	struct end e;
+	end_init(&e, loop);
+	int fd = raw_acceptor(&nl, &e);
+	run_until(loop, end_closed, &e);
+	assert_int_equal(e.reason, NET_CLOSE_AUTH_TIMEOUT);
+	assert_true(got_auth_fail_then_eof(fd));
+	close(fd);
+	assert_int_equal(nl.st.auth_failed, 1);
+
+	/* a first frame above NET_AUTH_MAX_FRAME: refused at its header */
+	end_init(&e, loop);
+	fd = raw_acceptor(&nl, &e);
+	uint8_t hdr[4 + 8] = {NET_AUTH_MAX_FRAME + 1, 0, 0, 0};
+	assert_int_equal(write(fd, hdr, sizeof hdr), (ssize_t)sizeof hdr);
+	run_until(loop, end_closed, &e);
+	assert_int_equal(e.reason, NET_CLOSE_AUTH);
+	assert_true(got_auth_fail_then_eof(fd));
+	close(fd);
+	assert_int_equal(nl.st.frames_oversized, 1);
+
+	/* a plain HELLO (a peer without the secret) and a message behind it: nothing delivered */
+	end_init(&e, loop);
+	fd = raw_acceptor(&nl, &e);
+	struct proto_buf pb;
+	proto_buf_init(&pb, 1u << 20);
+	struct proto_msg hello = {.type = PROTO_HELLO, .role = PROTO_ROLE_REPLICA, .node_id = 1};
+	struct proto_msg acc = msg_seq(1, "v", 1);
+	acc.type = PROTO_ACCEPT;
+	assert_int_equal(proto_encode(&pb, &hello, 1u << 20), 0);
+	assert_int_equal(proto_encode(&pb, &acc, 1u << 20), 0);
+	assert_int_equal(write(fd, pb.data, pb.len), (ssize_t)pb.len);
+	proto_buf_free(&pb);
+	run_until(loop, end_closed, &e);
+	assert_int_equal(e.reason, NET_CLOSE_AUTH);
+	assert_int_equal(e.got, 0);
+	assert_true(got_auth_fail_then_eof(fd));
+	close(fd);
+	assert_int_equal(nl.st.auth_failed, 3);
+	assert_int_equal(nl.st.auth_ok, 0);
+	assert_int_equal(net_loop_unauth(&nl), 0);
+
+	net_loop_destroy(&nl);
+	ev_loop_destroy(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_tcp_roundtrip_order), cmocka_unit_test(test_garbage_frame),
-	    cmocka_unit_test(test_oversized_frame),	cmocka_unit_test(test_output_cap),
-	    cmocka_unit_test(test_pause_resume),	cmocka_unit_test(test_close_in_callback),
-	    cmocka_unit_test(test_delay_fifo), cmocka_unit_test(test_output_hold),		cmocka_unit_test(test_dialer_retry),
+	    cmocka_unit_test(test_tcp_roundtrip_order),
+	    cmocka_unit_test(test_garbage_frame),
+	    cmocka_unit_test(test_oversized_frame),
+	    cmocka_unit_test(test_output_cap),
+	    cmocka_unit_test(test_pause_resume),
+	    cmocka_unit_test(test_close_in_callback),
+	    cmocka_unit_test(test_delay_fifo),
+	    cmocka_unit_test(test_output_hold),
+	    cmocka_unit_test(test_dialer_retry),
 	    cmocka_unit_test(test_listen_wildcard),
+	    cmocka_unit_test(test_auth_handshake),
+	    cmocka_unit_test(test_auth_refused),
+	    cmocka_unit_test(test_auth_deadline_and_caps),
 	};
 	return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

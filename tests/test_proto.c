@@ -55,6 +55,12 @@ static const uint8_t S_CHUNK[] = {
 #define S_CHUNK_PUT 29 /* bytes of its first item */
 static const uint8_t S_BITS[16] = {0x05, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0, 0, 0, 0, 0, 0, 0x01};
 static const char *const S_STAT[3] = {"ops", "frames_rejected", "commit_index"};
+static const uint8_t S_NONCE[PROTO_AUTH_BYTES] = {
+    0x00, 0x01, 0xfe, 0xff, 'n', 'o', 'n', 'c', 'e', 9,	 10, 11, 12, 13, 14,   15,
+    16,	  17,	18,   19,   20,	 21,  22,  23,	24,  25, 26, 27, 28, 29, 0x80, 0x7f};
+static const uint8_t S_MAC[PROTO_AUTH_BYTES] = {
+    0xde, 0xad, 0xbe, 0xef, 'm', 'a', 'c', 0,  1,  2,  3,  4,  5,  6,  7,    8,
+    9,	  10,	11,   12,   13,	 14,  15,  16, 17, 18, 19, 20, 21, 22, 0xc1, 0xc4};
 
 /* Fills s (MAX_SAMPLES entries) with one or more valid messages of every type; returns how
  * many. Byte fields point at the static constants above. */
@@ -357,6 +363,26 @@ static size_t make_samples(struct sample *s)
 	    .cid = {5, 16},
 	    .low_seq = 16,
 	    .cmd = {.op = PROTO_OP_APPEND, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	s[n].file = "33-auth_hello.bin";
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_AUTH_HELLO, .role = PROTO_ROLE_REPLICA, .node_id = 2, .nonce = S_NONCE};
+	s[n].file = "33-auth_hello-client.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_AUTH_HELLO,
+				      .view = 5,
+				      .role = PROTO_ROLE_CLIENT,
+				      .node_id = -1,
+				      .nonce = S_NONCE};
+	s[n].file = "34-auth_challenge.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_AUTH_CHALLENGE,
+				      .role = PROTO_ROLE_MASTER,
+				      .node_id = -1,
+				      .nonce = S_NONCE};
+	s[n].file = "35-auth_proof.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_AUTH_PROOF, .mac = S_MAC};
+	s[n].file = "36-auth_ok.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_AUTH_OK, .mac = S_MAC};
+	s[n].file = "37-auth_fail.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_AUTH_FAIL};
 	return n;
 }
 
@@ -590,6 +616,18 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 					   want->stats[i].name, want->stats[i].name_len);
 			assert_int_equal(got->stats[i].value, want->stats[i].value);
 		}
+		break;
+	case PROTO_AUTH_HELLO:
+	case PROTO_AUTH_CHALLENGE:
+		assert_int_equal(got->role, want->role);
+		assert_int_equal(got->node_id, want->node_id);
+		assert_bytes_equal(got->nonce, PROTO_AUTH_BYTES, want->nonce, PROTO_AUTH_BYTES);
+		break;
+	case PROTO_AUTH_PROOF:
+	case PROTO_AUTH_OK:
+		assert_bytes_equal(got->mac, PROTO_AUTH_BYTES, want->mac, PROTO_AUTH_BYTES);
+		break;
+	case PROTO_AUTH_FAIL:
 		break;
 	default:
 		fail_msg("unknown type %d", want->type);
@@ -1100,6 +1138,13 @@ static void test_encode_errors(void **state)
 	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
 	m = (struct proto_msg){.type = PROTO_SYNC_REPLY, .cid = {1, 1}, .value = NULL, .vlen = 4};
 	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
+	/* a handshake message without its nonce or MAC (PROTO_AUTH_BYTES would be read) */
+	const uint8_t no_bytes_types[] = {PROTO_AUTH_HELLO, PROTO_AUTH_CHALLENGE, PROTO_AUTH_PROOF,
+					  PROTO_AUTH_OK};
+	for (size_t i = 0; i < sizeof no_bytes_types; i++) {
+		m = (struct proto_msg){.type = no_bytes_types[i], .role = PROTO_ROLE_CLIENT};
+		assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
+	}
 	assert_int_equal(b.len, 0);
 	proto_buf_free(&b);
 }
@@ -1496,6 +1541,33 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(info, L, o_arr(trip[0], 2), 6, 0), -EBADMSG);
 	msgpack_object four[4] = {trip[0][0], trip[0][1], trip[0][2], o_nil()};
 	assert_int_equal(PATCH(info, L, o_arr(four, 4), 6, 0), -EBADMSG);
+
+	/* handshake: roles 1..4 (the master only in AUTH_*), node ids -1..65535, nonces and MACs
+	 * exactly PROTO_AUTH_BYTES of bin */
+	const struct proto_msg *ahello = NULL, *aproof = NULL;
+	for (size_t i = 0; i < MAX_SAMPLES; i++) {
+		if (s[i].m.type == PROTO_AUTH_HELLO && ahello == NULL)
+			ahello = &s[i].m;
+		if (s[i].m.type == PROTO_AUTH_PROOF)
+			aproof = &s[i].m;
+	}
+	assert_non_null(ahello);
+	assert_non_null(aproof);
+	assert_int_equal(PATCH(ahello, L, o_uint(PROTO_ROLE_MASTER), 2), 0);
+	assert_int_equal(PATCH(ahello, L, o_uint(PROTO_ROLE_MASTER + 1), 2), -EBADMSG);
+	assert_int_equal(PATCH(ahello, L, o_uint(0), 2), -EBADMSG);
+	assert_int_equal(PATCH(hello, L, o_uint(PROTO_ROLE_MASTER), 2), -EBADMSG);
+	assert_int_equal(PATCH(ahello, L, o_int(-1), 3), 0);
+	assert_int_equal(PATCH(ahello, L, o_int(-2), 3), -EBADMSG);
+	assert_int_equal(PATCH(ahello, L, o_uint(65536), 3), -EBADMSG);
+	assert_int_equal(PATCH(ahello, L, o_bin(big, PROTO_AUTH_BYTES), 4), 0);
+	assert_int_equal(PATCH(ahello, L, o_bin(big, PROTO_AUTH_BYTES - 1), 4), -EBADMSG);
+	assert_int_equal(PATCH(ahello, L, o_bin(big, PROTO_AUTH_BYTES + 1), 4), -EBADMSG);
+	assert_int_equal(PATCH(ahello, L, o_str((const char *)big, PROTO_AUTH_BYTES), 4), -EBADMSG);
+	assert_int_equal(PATCH(aproof, L, o_bin(big, PROTO_AUTH_BYTES), 2), 0);
+	assert_int_equal(PATCH(aproof, L, o_bin(big, 0), 2), -EBADMSG);
+	assert_int_equal(PATCH(aproof, L, o_bin(big, PROTO_AUTH_BYTES + 1), 2), -EBADMSG);
+	assert_int_equal(PATCH(aproof, L, o_nil(), 2), -EBADMSG);
 
 	/* cids: client != 0 and seq >= 1 in client messages; low_seq <= seq */
 	const struct proto_msg *with_cid[] = {put, reply, rack, sync, srep};
