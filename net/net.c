@@ -210,6 +210,7 @@ int net_conn_send(struct net_conn *c, const struct proto_msg *m)
 
 static void flush_point(struct net_loop *nl)
 {
+	nl->again = false;
 	for (int round = 0; round < NET_FLUSH_ROUNDS; round++) {
 		if (nl->pre_flush)
 			nl->pre_flush(nl->pre_flush_arg);
@@ -220,8 +221,9 @@ static void flush_point(struct net_loop *nl)
 		if (nl->dirty == NULL && nl->dead == NULL)
 			break;
 	}
-	/* Work left over (a storm of closes): keep the loop from blocking until it is done. */
-	if (nl->dirty || nl->dead)
+	/* Work left over (a storm of closes, the hook's): keep the loop from blocking until it is
+	 * done. */
+	if (nl->dirty || nl->dead || nl->again)
 		ev_idle_start(nl->loop, &nl->idle);
 	else
 		ev_idle_stop(nl->loop, &nl->idle);
@@ -266,6 +268,11 @@ void net_loop_set_pre_flush(struct net_loop *nl, void (*fn)(void *arg), void *ar
 {
 	nl->pre_flush = fn;
 	nl->pre_flush_arg = arg;
+}
+
+void net_loop_again(struct net_loop *nl)
+{
+	nl->again = true;
 }
 
 void net_loop_flush(struct net_loop *nl)

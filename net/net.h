@@ -82,6 +82,7 @@ struct net_loop {
 	struct net_conn *all;	/* every connection not yet freed (for net_loop_destroy) */
 	void (*pre_flush)(void *arg);
 	void *pre_flush_arg;
+	bool again; /* net_loop_again: the pre_flush hook has more to do next iteration */
 	uint64_t next_id;
 	struct proto_msg msg; /* decode scratch (large: kept off the stack) */
 	struct net_stats st;
@@ -92,6 +93,9 @@ int net_loop_init(struct net_loop *nl, struct ev_loop *loop, const struct net_co
 /* Sets a hook called at the flush point before output is written (e.g. core_flush), so that
  * what it sends goes out in the same write. fn may be NULL. */
 void net_loop_set_pre_flush(struct net_loop *nl, void (*fn)(void *arg), void *arg);
+/* Called by the pre_flush hook: it stopped with work left that no event will announce (a state
+ * transfer that used its per-iteration budget): the loop polls without blocking once more. */
+void net_loop_again(struct net_loop *nl);
 /* Writes every dirty connection now (what the flush point does), e.g. before exiting. */
 void net_loop_flush(struct net_loop *nl);
 /* Counts a connection the owner refused (maxClients): stats only. */

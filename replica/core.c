@@ -1609,6 +1609,11 @@ bool core_xfer_sending(const struct core *c)
 	return c->xfer_on > 0 || c->xlog_on > 0;
 }
 
+bool core_xfer_more(const struct core *c)
+{
+	return c->xfer_more && core_xfer_sending(c);
+}
+
 uint64_t core_digest(const struct core *c)
 {
 	return c->digest;

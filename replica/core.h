@@ -117,6 +117,9 @@ bool core_client_intake_open(const struct core *c);
 /* True while this replica sends a state transfer (its chunks are produced in core_flush and
  * core_tick: the server measures those calls then). */
 bool core_xfer_sending(const struct core *c);
+/* True when the last core_flush left transfer work that its connection has room for (the
+ * per-call budget ran out): call core_flush again soon, not only when an event comes. */
+bool core_xfer_more(const struct core *c);
 
 struct core_stats {
 	uint64_t view;
@@ -168,6 +171,7 @@ struct core_stats {
 	uint64_t snap_bytes;	/* chunk bytes of state transfers sent */
 	uint64_t snap_chunks;	/* chunks of state transfers sent (SNAP_KV) */
 	uint64_t snap_overflow; /* transfers restarted: more keys changed than XDELTA_MAX_BYTES */
+	uint64_t snap_last_us;	/* the last transfer installed here: its first item to SNAP_DONE */
 	uint64_t rejoin_us; /* restart -> hold released (the last rejoin here) */
 };
 

@@ -265,6 +265,7 @@ struct core {
 	 * re-send scan starts there, not at log_base: a 65,536-entry log cost 0.6 ms per scan);
 	 * lowered by core_unacked */
 	uint64_t acked_floor;
+	bool xfer_more; /* the last core_xfer_pump stopped at its budget, not at a full connection */
 	/* new leader, collecting: the state of every replica whose VC_DONE arrived whole */
 	uint32_t vc_done;	    /* bitmask of replicas collected (self included) */
 	uint64_t vc_commit;	    /* highest commit index among them */
@@ -305,6 +306,7 @@ struct core {
 	uint64_t snap_next;	  /* follower: the index the next item of the transfer must carry */
 	bool snap_wanted;	  /* follower: CATCHUP went out, no transfer ended since */
 	uint64_t snap_heard_ns;	  /* follower: the open transfer's last item */
+	uint64_t snap_begin_ns;	  /* follower: when the open transfer's first item came */
 	uint64_t heard_ns;	  /* follower: last ACCEPT/COMMIT from the leader of its view */
 	bool caught_up_once;	  /* follower (rejoin): the first CATCHUP went out */
 	uint64_t catchup_sent_ns; /* follower: when CATCHUP last went out */

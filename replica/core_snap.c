@@ -91,6 +91,7 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 {
 	c->snap_prev_exec = c->exec_index;
 	c->snap_heard_ns = now_ns;
+	c->snap_begin_ns = now_ns;
 	struct cmap *kv = NULL, *results = NULL, *clients = NULL;
 	struct oset *order = NULL;
 	if (cmap_create(c->cfg.shards, core_free_val, &kv) != 0 ||
@@ -285,8 +286,10 @@ static void snap_install(struct core *c, const struct proto_msg *m)
 
 /* Follower: the transfer that replaced the state failed: the state is unusable; ask for all of
  * it again at the next tick. */
-static void snap_fail(struct core *c)
+static void snap_fail(struct core *c, const char *why)
 {
+	core_vc_note(c, false, "state transfer round %llu failed after %llu item(s): %s; asking again",
+		     (unsigned long long)c->snap_round, (unsigned long long)c->snap_items, why);
 	snap_end(c, false); /* the replica is as it was before the transfer */
 	c->snap_retry = true;
 	c->st.snap_failed++;
@@ -340,11 +343,15 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 	    c->snap_broken || m->slot < c->snap_prev_exec) {
 		/* incomplete (an item lost on the way, or memory), or older than what this
 		 * replica had executed */
-		snap_fail(c);
+		snap_fail(c, c->snap_nomem		? "out of memory"
+			     : c->snap_broken		? "an item lost on the way"
+			     : m->slot < c->snap_prev_exec ? "older than the state here"
+						       : "items missing at its end");
 		return;
 	}
 	snap_end(c, true);
 	c->snap_retry = false;
+	c->st.snap_last_us = (now_ns - c->snap_begin_ns) / 1000;
 	c->del_ver = m->ver;
 	snap_install(c, m);
 	if (is_leader(c) && !c->active)
@@ -358,7 +365,7 @@ void core_follower_tick(struct core *c, uint64_t now_ns)
 {
 	if (c->snap_open && now_ns - c->snap_heard_ns >= 4 * c->cfg.resend_after_ns) {
 		/* the transfer stopped before its SNAP_DONE (the connection broke): start over */
-		snap_fail(c);
+		snap_fail(c, "nothing came for 4 re-send periods");
 	}
 	bool want = c->snap_retry || (c->cfg.rejoin && !c->caught_up_once) ||
 		    (c->hold && !c->active && !c->installing);

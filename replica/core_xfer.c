@@ -321,6 +321,9 @@ void core_xfer_pump(struct core *c, uint64_t now_ns)
 		if (c->xlog[p].on && !c->xfer[p].on)
 			xlog_pump_one(c, p, now_ns, &budget);
 	}
+	/* The budget ran out with transfers still on: the next call need not wait for the
+	 * connection to drain (core_xfer_more) */
+	c->xfer_more = (budget == 0 || chunks == 0) && (c->xfer_on > 0 || c->xlog_on > 0);
 	xdelta_trim(c);
 }
 

@@ -285,6 +285,8 @@ static void pre_flush(void *arg)
 		uint64_t t0 = xfer_call_begin(s);
 		core_flush(s->core, now_ns());
 		xfer_call_end(s, t0);
+		if (core_xfer_more(s->core))
+			net_loop_again(&s->nl); /* the rest of a transfer, next iteration */
 	}
 	if (s->cloops)
 		cloops_flush(s->cloops);
@@ -369,6 +371,7 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "snap_bytes", st.snap_bytes);
 		stat_add(m, "snap_chunks", st.snap_chunks);
 		stat_add(m, "snap_overflow", st.snap_overflow);
+		stat_add(m, "snap_last_us", st.snap_last_us);
 		stat_add(m, "next_slot", st.next_slot);
 		stat_add(m, "commit_index", st.commit_index);
 		stat_add(m, "exec_index", st.exec_index);

@@ -82,6 +82,15 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 mb() { awk -v k="$1" 'BEGIN {printf "%.0f MB", k * 1024 / 1e6}'; }
 stats_of() { STATS=$("$bin" stats -config "$conf" -alias "$1" 2>/dev/null) || return 1; }
+# stats_must NAME: stats_of, retried for 10 s (a loaded machine), or the script stops saying so
+stats_must() {
+	local k
+	for ((k = 0; k < 50; k++)); do
+		stats_of "$1" && return 0
+		sleep 0.2
+	done
+	die "$1 does not answer stats (see $dir)"
+}
 sv() { awk -v k="$1" '$1 == k {print $2; exit}' <<<"$STATS"; }
 die() { echo "large-state: $*" >&2; exit 1; }
 
@@ -150,6 +159,14 @@ wait_ready() {
 }
 for i in 0 1 2; do wait_ready "$i" || die "replica$i never served (see $dir)"; done
 leader() { stats_of master0 && [ "$(sv ready)" = 1 ] && LEADER=$(sv leader) && [[ "$LEADER" =~ ^[0-9]+$ ]]; }
+leader_wait() { # leader, retried for 10 s
+	local k
+	for ((k = 0; k < 50; k++)); do
+		leader && return 0
+		sleep 0.2
+	done
+	return 1
+}
 
 # converge: every replica executed the same slots as the leader committed, digests equal
 converge() {
@@ -186,7 +203,7 @@ t0=$(ms)
 	die "the loader failed (see $dir/load.err)"
 t1=$(ms)
 converge || die "the replicas disagree after the load (see $dir)"
-leader || die "no leader"
+leader_wait || die "no leader"
 echo "load: $keys writes in $(((t1 - t0) / 1000)).$((((t1 - t0) % 1000) / 100)) s; $KEYS_NOW keys; replica RSS $(mb "$(rss_kb "${pids[0]}")"), $(mb "$(rss_kb "${pids[1]}")"), $(mb "$(rss_kb "${pids[2]}")"); leader replica$LEADER"
 
 if ((wpct > 0)); then
@@ -198,9 +215,9 @@ fi
 # restart I WHAT: kills replica I (-9), starts it with its state lost, measures its rejoin
 restart() {
 	local i=$1 what=$2 sender v0 vc0 b0 c0 base_rss peak_rss r t_kill t_up t_done limit hw
-	leader || die "no leader before the $what restart"
+	leader_wait || die "no leader before the $what restart"
 	v0=$(sv view)
-	stats_of master0
+	stats_must master0
 	vc0=$(sv view_changes)
 	kill -KILL "${pids[$i]}"
 	wait "${pids[$i]}" 2>/dev/null || true
@@ -212,14 +229,17 @@ restart() {
 			sleep 0.05
 		done
 		[ "$LEADER" != "$i" ] || die "no new leader after replica$i was killed"
-		stats_of master0
+		stats_must master0
 		vc0=$(sv view_changes)
 		echo "  view change: leader replica$LEADER in $(((($(ms) - t_kill)) / 1000)).$(((($(ms) - t_kill) % 1000) / 100)) s"
 	fi
 	sender=$LEADER
-	stats_of "replica$sender"
+	stats_must "replica$sender"
 	b0=$(sv snap_bytes)
 	c0=$(sv snap_chunks)
+	local s0 o0 sent over failed
+	s0=$(sv snap_sent)
+	o0=$(sv snap_overflow)
 	base_rss=$(rss_kb "${pids[$sender]}")
 	peak_rss=$base_rss
 	start_replica "$i"
@@ -237,24 +257,32 @@ restart() {
 	done
 	((t_done > 0)) || { echo "  replica$i did not rejoin within $(((limit - t_up) / 1000)) s" >&2; fail=1; return; }
 	hw=$(hwm_kb "${pids[$i]}")
-	stats_of "replica$sender"
+	local xfer_us
+	xfer_us=$(sv snap_last_us) # (STATS: the receiver's, from the wait above)
+	failed=$(sv snap_failed)
+	stats_must "replica$sender"
 	local bytes=$(($(sv snap_bytes) - b0)) chunks=$(($(sv snap_chunks) - c0)) core_max
 	core_max=$(sv xfer_call_max_us)
-	stats_of master0
+	sent=$(($(sv snap_sent) - s0))
+	over=$(($(sv snap_overflow) - o0))
+	stats_must master0
 	local vcs=$(($(sv view_changes) - vc0))
 	local secs
 	secs=$(awk -v a="$t_up" -v b="$t_done" 'BEGIN {printf "%.1f", (b - a) / 1000}')
 	echo "$what replica$i restarted with its state lost: rejoined in $secs s;" \
 		"$(awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "%.0f MB", b / 1e6}') in $chunks chunks" \
-		"($(awk -v b="$bytes" -v a="$t_up" -v c="$t_done" 'BEGIN {printf "%.0f", b / 1e6 / ((c - a) / 1000)}') MB/s over the rejoin);" \
+		"($(awk -v b="$bytes" -v a="$t_up" -v c="$t_done" 'BEGIN {printf "%.0f", b / 1e6 / ((c - a) / 1000)}') MB/s over the rejoin;" \
+		"the transfer itself $(awk -v u="$xfer_us" -v b="$bytes" 'BEGIN {printf "%.1f s, %.0f MB/s", u / 1e6, (u > 0 ? b / u : 0)}'));" \
 		"sender replica$sender RSS +$(mb $((peak_rss - base_rss))) (peak $(mb "$peak_rss")), receiver peak RSS $(mb "$hw");" \
-		"$vcs view change(s) during the transfer; most CPU in one loop call at the sender while sending ${core_max} us"
+		"$vcs view change(s) during the transfer; most CPU in one loop call at the sender while sending ${core_max} us;" \
+		"transfers: $sent completed, $failed failed at the receiver, $over stopped by too many changes"
 	if [ "$what" = follower ] && [ "$vcs" -ne 0 ]; then fail=1; fi
-	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max" >>"$dir/figures.txt"
+	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max $xfer_us" >>"$dir/figures.txt"
 }
 
-restart 2 follower
-leader
+leader_wait || die "no leader"
+restart $(((LEADER + 1) % 3)) follower
+leader_wait || die "no leader after the follower's restart"
 restart "$LEADER" leader
 if ((lpid > 0)); then
 	stop_pid "$lpid"
