@@ -28,6 +28,7 @@ struct lg_op {
 	bool used;
 	bool warmup;
 	enum workload_class cls;
+	bool del; /* a write that is a DEL */
 	uint64_t key;
 	uint32_t scan_count; /* > 0: a SCAN */
 	uint64_t local_seq;
@@ -42,6 +43,7 @@ struct lg_op {
 
 struct lg_hrec {
 	enum workload_class cls;
+	bool del;
 	uint64_t key;
 	uint32_t scan_count;
 	uint64_t local_seq;
@@ -91,6 +93,7 @@ struct lg_thread {
 	uint64_t errors, timeouts;
 	uint64_t unordered; /* weak writes whose line went out without ordered_ns */
 	uint64_t paths[3];  /* measured strong completions by path (fast, slow, retry) */
+	uint64_t dels[2];   /* measured DEL completions: strong, weak */
 	bool failed;
 	bool auth_failed; /* refused for authentication: the process exits CLI_AUTH */
 	char why[256];
@@ -171,17 +174,18 @@ static void history_line(struct lg *g, struct lg_session *s, const struct lg_hre
 	FILE *f = g->history;
 	fprintf(f, "{\"session\":%llu,\"seq\":%llu,\"op\":\"%s\",\"cons\":\"%s\",",
 		(unsigned long long)s->global, (unsigned long long)o->local_seq,
-		write && g->s.appends ? "append"
-		: write		      ? "put"
-		: o->scan_count	      ? "scan"
-				      : "get",
+		o->del			? "del"
+		: write && g->s.appends ? "append"
+		: write			? "put"
+		: o->scan_count		? "scan"
+					: "get",
 		weak ? "weak" : "strong");
 	if (o->scan_count)
 		fprintf(f, "\"count\":%u,", o->scan_count);
 	fputs("\"key\":\"", f);
 	hexs(f, key, 8);
 	fputs("\",\"value\":\"", f);
-	if (write) {
+	if (write && !o->del) {
 		workload_value(s->val, g->s.command_size, s->global, o->local_seq);
 		hexs(f, s->val, g->s.command_size);
 	}
@@ -325,6 +329,8 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 		double ms = (double)(t1 - o->t0) / 1e6;
 		if (res == SESSION_OK || res == SESSION_NOT_FOUND) {
 			report_add(&t->lat, o->cls, ms);
+			if (o->del)
+				t->dels[o->cls == WL_WEAK_WRITE]++;
 			if (path <= SESSION_PATH_RETRY)
 				t->paths[path]++;
 			ck_pr_inc_64(&g->hist[hist_bucket(ms * 1000)]);
@@ -333,6 +339,7 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 		}
 		if (g->history) {
 			struct lg_hrec rec = {.cls = o->cls,
+					      .del = o->del,
 					      .key = o->key,
 					      .scan_count = o->scan_count,
 					      .local_seq = o->local_seq,
@@ -365,20 +372,25 @@ static void submit(struct lg_session *s, struct lg_op *o, const struct workload_
 	struct lg *g = s->t->g;
 	uint8_t key[8];
 	key_bytes(op->key, key);
-	struct proto_cmd c = {.op = op->write ? PROTO_OP_PUT : PROTO_OP_GET, .key = key, .klen = 8};
+	struct proto_cmd c = {.op = op->del	? PROTO_OP_DEL
+				    : op->write ? PROTO_OP_PUT
+						: PROTO_OP_GET,
+			      .key = key,
+			      .klen = 8};
 	if (op->scan_count) {
 		c.op = PROTO_OP_SCAN;
 		c.scan_count = op->scan_count;
 	}
 	if (op->write && g->s.appends && !op->weak)
 		c.op = PROTO_OP_APPEND; /* the exactly-once workload: a unique element */
-	if (op->write) {
+	if (op->write && !op->del) {
 		workload_value(s->val, g->s.command_size, s->global, o->local_seq);
 		c.val = s->val;
 		c.vlen = g->s.command_size;
 	}
 	o->used = true;
 	o->cls = op->cls;
+	o->del = op->del;
 	o->key = op->key;
 	o->scan_count = op->scan_count;
 	o->t0 = common_now_ns();
@@ -586,6 +598,11 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 			  "appends: APPEND is an operation of protocol curp only (docs/conf.md)");
 		return 1;
 	}
+	if (set->appends && set->deletes > 0) {
+		LOG_ERROR(log, "deletes: %u with appends: true: set one of them (docs/conf.md)",
+			  set->deletes);
+		return 1;
+	}
 	if (set->appends && set->command_size < CONF_APPEND_MIN) {
 		LOG_ERROR(log, "appends: commandSize %u is below %d", set->command_size,
 			  CONF_APPEND_MIN);
@@ -673,6 +690,8 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 		tot.fast += t->paths[SESSION_PATH_FAST];
 		tot.slow += t->paths[SESSION_PATH_SLOW];
 		tot.retry += t->paths[SESSION_PATH_RETRY];
+		tot.dels_strong += t->dels[0];
+		tot.dels_weak += t->dels[1];
 		for (int k = 0; k < t->nsess; k++) {
 			struct session *ps =
 			    t->sess[k].cs ? cluster_session_get(t->sess[k].cs) : NULL;
@@ -703,6 +722,7 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 			 (unsigned long long)unordered);
 	tot.duration_s = last > first ? (double)(last - first) / 1e9 : 0;
 	tot.weak_protocol = set->protocol != CONF_PROTO_CURP;
+	tot.deletes = set->deletes > 0;
 	report_sort(&all);
 	report_print(stdout, &all, &tot);
 	fflush(stdout);

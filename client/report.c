@@ -134,6 +134,12 @@ void report_print(FILE *out, const struct report_lat *l, const struct report_tot
 		(unsigned long long)t->retry);
 	fprintf(out, "Errors: %llu | Timeouts: %llu\n", (unsigned long long)t->errors,
 		(unsigned long long)t->timeouts);
+	/* DELs are writes in the groups above (the prototype's lines have no place for them) */
+	if (t->deletes)
+		fprintf(out, "Deletes: %llu of %zu writes (strong %llu | weak %llu)\n",
+			(unsigned long long)(t->dels_strong + t->dels_weak),
+			l->n[WL_STRONG_WRITE] + l->n[WL_WEAK_WRITE],
+			(unsigned long long)t->dels_strong, (unsigned long long)t->dels_weak);
 	if (!t->weak_protocol)
 		return;
 	fprintf(out, "Weak: %llu completed on one replica | read waits %llu | HO checks refused %llu\n",

@@ -35,13 +35,15 @@ struct report_totals {
 	uint64_t weak_waits;        /* weak reads a replica asked to repeat */
 	uint64_t ho_check_failed;   /* HO witness answers refused by the causal_deps/read_dep checks */
 	bool weak_protocol;         /* curpho/curpht: print the weak and binding lines */
+	bool deletes;               /* deletes > 0: print the Deletes line */
+	uint64_t dels_strong, dels_weak; /* measured DELs completed (counted among the writes) */
 	uint32_t n_bound;           /* sessions listed in bound[] */
 	int bound[REPORT_MAX_BOUND]; /* replica each session bound to */
 	double bound_rtt_ms[REPORT_MAX_BOUND];
 };
 
 /* Prints the report of CONF.md section 4 (groups only when non-empty) and the path and error
- * lines after it. l must be sorted. */
+ * lines after it, then, when t->deletes, how many of the writes were DELs. l must be sorted. */
 void report_print(FILE *out, const struct report_lat *l, const struct report_totals *t);
 
 /* Writes {"strong_write":[...],"strong_read":[...],"weak_write":[...],"weak_read":[...]} (ms,

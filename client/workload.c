@@ -94,6 +94,9 @@ void workload_next(struct workload *w, struct workload_op *op)
 		double c = ceil(exp(common_rng_unit(&w->rng) * log((double)s->scan_count)));
 		op->scan_count = c < 1 ? 1 : c > s->scan_count ? s->scan_count : (uint32_t)c;
 	}
+	/* last, and only when asked for: with deletes 0 the stream of draws is the one seeded runs
+	 * made before this key existed */
+	op->del = op->write && s->deletes > 0 && common_rng_coin(&w->rng, s->deletes);
 	op->cls = op->weak ? (op->write ? WL_WEAK_WRITE : WL_WEAK_READ)
 			   : (op->write ? WL_STRONG_WRITE : WL_STRONG_READ);
 }

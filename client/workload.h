@@ -43,6 +43,7 @@ struct workload {
 struct workload_op {
 	bool weak;
 	bool write;
+	bool del; /* a write that is a DEL (deletes% of the writes), not a PUT */
 	uint64_t key;
 	uint32_t scan_count; /* > 0: a SCAN of that many keys from key (a weak read) */
 	enum workload_class cls;
@@ -53,7 +54,9 @@ void workload_init(struct workload *w, const struct conf_settings *s, uint64_t s
 		   uint64_t seed);
 /* Draws the next operation. A weak read becomes a SCAN with probability scanRatio% when
  * scanCount > 0; its count is log-uniform over [1, scanCount] (ceil(exp(u * ln scanCount))), as
- * the prototype drew it. Scans are weak reads (WL_WEAK_READ). */
+ * the prototype drew it. Scans are weak reads (WL_WEAK_READ). A write (strong or weak) becomes a
+ * DEL with probability deletes%; that coin is drawn last and only when deletes > 0, so a seed
+ * gives the same operations as before the key existed when deletes is 0. */
 void workload_next(struct workload *w, struct workload_op *op);
 
 /* Fills val (len bytes) with the value written by (session, seq): it starts with

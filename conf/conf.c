@@ -827,11 +827,18 @@ static int check_settings(const struct conf *c, const char *alias, const struct 
 		    "commandSize: %" PRIu32 " is larger than maxValueBytes (%" PRIu32 ")",
 		    s->command_size, s->max_value_bytes);
 	if (s->appends && s->command_size < CONF_APPEND_MIN)
-		conf_diag_error(d, f,
-				max_line(line_of(c, alias, "appends"), line_of(c, alias, "commandSize")),
-				"appends: commandSize %" PRIu32 " is below %d (each appended element "
-				"must name its session and seq)",
-				s->command_size, CONF_APPEND_MIN);
+		conf_diag_error(
+		    d, f, max_line(line_of(c, alias, "appends"), line_of(c, alias, "commandSize")),
+		    "appends: commandSize %" PRIu32 " is below %d (each appended element "
+		    "must name its session and seq)",
+		    s->command_size, CONF_APPEND_MIN);
+	if (s->appends && s->deletes > 0)
+		conf_diag_error(
+		    d, f, max_line(line_of(c, alias, "appends"), line_of(c, alias, "deletes")),
+		    "deletes: %" PRIu32 " with appends: true: the append workload's keys "
+		    "are lists that are never deleted (the exactly-once check reads every "
+		    "element back); set one of them",
+		    s->deletes);
 	if (s->max_key_bytes < 8)
 		conf_diag_error(d, f, line_of(c, alias, "maxKeyBytes"),
 				"maxKeyBytes: %" PRIu32

@@ -80,6 +80,7 @@ struct conf_settings {
 	uint32_t scan_ratio;	    /* scanRatio %, 0 */
 	uint32_t scan_count;	    /* scanCount, 0 */
 	bool appends; /* appends, false: strong writes are APPENDs (curpkv's exactly-once workload) */
+	uint32_t deletes; /* deletes %, 0: of the writes (strong and weak), DELs instead of PUTs */
 	uint32_t reply_timeout_s;   /* replyTimeout seconds, 10 */
 	uint32_t network_delay_ms;  /* networkDelay one-way ms, 0 */
 	uint32_t heartbeat_ms;	    /* heartbeatMs, 100 */

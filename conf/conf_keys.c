@@ -48,6 +48,7 @@ static const struct conf_key keys[] = {
     {"scanRatio", CK_PCT, OFF(scan_ratio), 0, 0, 100, "% of weak reads"},
     {"scanCount", CK_U32, OFF(scan_count), 0, 0, 1000000, NULL},
     {"appends", CK_BOOL, OFF(appends), 0, 0, 0, "strong writes are APPENDs (curp)"},
+    {"deletes", CK_PCT, OFF(deletes), 0, 0, 100, "% of writes that are DELs"},
     {"replyTimeout", CK_U32, OFF(reply_timeout_s), 0, 1, 86400, "seconds"},
     {"networkDelay", CK_U32, OFF(network_delay_ms), 0, 0, 60000, "ms, one way"},
     {"heartbeatMs", CK_U32, OFF(heartbeat_ms), 0, 1, 600000, NULL},

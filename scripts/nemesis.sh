@@ -540,8 +540,12 @@ check_deaths() {
 
 # ---- checks ---------------------------------------------------------------------------------------
 # Acknowledged register writes lost: for each key, the final read returned write W (or nothing);
-# every acknowledged write of the key invoked after W took effect (W's completion; a weak write's
-# ordered_ns) should have replaced it: each is lost. A value never written counts one.
+# every acknowledged write (put or del) of the key invoked after W took effect (W's completion; a
+# weak write's ordered_ns) should have replaced it: each is lost. A value never written counts one.
+# Nothing returned: the last write to take effect was a del, so the puts invoked after the latest
+# acknowledged del took effect are lost (every put when the key has no del; none when a weak del's
+# ordering time is unknown or a del's outcome is, which may take effect at any time); a del
+# invoked later leaves the key absent too and is not lost.
 count_lost_registers() { # count_lost_registers HISTORY
 	awk '
 	function fld(name,   r) {
@@ -554,19 +558,33 @@ count_lost_registers() { # count_lost_registers HISTORY
 	{
 		op = fld("op"); st = fld("status"); k = fld("key")
 		if (fld("session") == 1000000) { final[k] = fld("result"); next }
-		if (op != "put" || st != "ok") next
-		v = fld("value")
+		if (op == "del" && st == "unknown") { dunknown[k] = 1; ndel[k]++; next } # may take effect any time
+		if ((op != "put" && op != "del") || st != "ok") next
+		if (fld("cons") == "weak") { o = fld("ordered_ns"); d = o == "" ? -1 : o + 0 }
+		else d = fld("complete_ns") + 0
 		nw[k]++
 		winv[k, nw[k]] = fld("invoke_ns") + 0
-		if (fld("cons") == "weak") { o = fld("ordered_ns"); done[v] = o == "" ? -1 : o + 0 }
-		else done[v] = fld("complete_ns") + 0
+		if (op == "del") {
+			ndel[k]++
+			if (d < 0) dunknown[k] = 1
+			else if (!(k in dlast) || d > dlast[k]) dlast[k] = d
+			next
+		}
+		isput[k, nw[k]] = 1
+		v = fld("value")
+		done[v] = d
 		written[v] = k
 	}
 	END {
 		lost = 0
 		for (k in final) {
 			v = final[k]
-			if (v == "null") { lost += nw[k]; continue }
+			if (v == "null") {
+				if (!(k in ndel)) { lost += nw[k]; continue }
+				if (k in dunknown) continue # a weak del whose ordering time is unknown
+				for (i = 1; i <= nw[k]; i++) if (isput[k, i] && winv[k, i] > dlast[k]) lost++
+				continue
+			}
 			if (!(v in written) || written[v] != k) { lost++; continue }
 			c = done[v]
 			if (c < 0) continue # a weak write whose ordering time is unknown

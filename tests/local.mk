@@ -111,3 +111,8 @@ tests_test_auth_LDADD = client/libcurpkv.a client/libcluster.a client/libsession
 # State transfers of hundreds of chunks on real processes (scripts/large-state.sh, small).
 TESTS += tests/test_large_state.sh
 EXTRA_DIST += tests/test_large_state.sh
+
+# scripts/del-soak.sh: its verdict on made-up samples, then a 20-second DEL-heavy soak (the
+# 10-minute one is run by hand: docs/benchmarks.md "DEL soak").
+TESTS += tests/test_del_soak.sh
+EXTRA_DIST += tests/test_del_soak.sh

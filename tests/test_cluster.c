@@ -1155,6 +1155,121 @@ static void test_loadgen_weak_history_ht(void **state)
 	run_loadgen_weak_history("curpht");
 }
 
+/* `deletes: 50`: half of the load generator's writes, strong and weak, are DELs on 8 shared keys
+ * (4 sessions, one operation at a time). The history names them `"op":"del"` (weak ones with
+ * ordered_ns, like weak puts), as many as the report's Deletes line counts; the history is
+ * linearizable and causal with them (a DEL that did not remove its key, or a PUT recorded as a
+ * DEL, makes a later read contradict it), and the replicas end with equal digests. */
+static void run_loadgen_deletes(const char *protocol)
+{
+	struct cluster_env e;
+	char extra[700], hist[300], dir[256];
+	bool weak = strcmp(protocol, "curp") != 0;
+	assert_int_equal(proc_tmpdir(dir), 0);
+	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
+	snprintf(extra, sizeof extra,
+		 "reqs: 400\nclientThreads: 4\npipeline: false\nwrites: 50\nweakRatio: %d\n"
+		 "weakWrites: 50\ndeletes: 50\nkeySpace: 8\nseed: 13\nhistoryFile: %s\n",
+		 weak ? 50 : 0, hist);
+	env_protocol = protocol;
+	env_start(&e, 3, extra);
+	env_protocol = "curp";
+	char bin[512], log[600], err[600];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(log, sizeof log, "%s/client0.log", dir);
+	snprintf(err, sizeof err, "%s/client0.err", dir);
+	char *argv[] = {bin, "-run", "client", "-config", e.conf_path, "-alias", "client0", NULL};
+	struct proc c;
+	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
+	assert_int_equal(proc_wait(&c, 120000), 0);
+	char *out = env_slurp(log);
+	assert_non_null(out);
+	double rep_dels = grab(out, "^Deletes: ([0-9]+) of [0-9]+ writes");
+	double rep_weak = grab(out, "^Deletes: .*\\| weak ([0-9]+)\\)$");
+	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
+	free(out);
+	struct verify_history vh = {0};
+	int bad = 0;
+	assert_int_equal(verify_load(hist, &vh, &bad), 0);
+	assert_int_equal(vh.n, 1600);
+	size_t writes = 0, dels = 0, weak_dels = 0, ordered = 0, absent_reads = 0;
+	for (size_t i = 0; i < vh.n; i++) {
+		const struct verify_op *o = &vh.ops[i];
+		if (o->kind == VERIFY_GET) {
+			absent_reads += o->status == VERIFY_OK && o->result == NULL;
+			continue;
+		}
+		writes++;
+		if (o->kind != VERIFY_DEL)
+			continue;
+		dels++;
+		assert_null(o->value);
+		if (o->weak) {
+			weak_dels++;
+			ordered += o->ordered_ns >= o->invoke_ns;
+		}
+	}
+	fprintf(stderr,
+		"loadgen deletes (%s): %zu writes, %zu DELs (%zu weak), %zu reads of an "
+		"absent key\n",
+		protocol, writes, dels, weak_dels, absent_reads);
+	assert_true(dels * 100 > writes * 35 && dels * 100 < writes * 65);
+	assert_true(rep_dels == (double)dels && rep_weak == (double)weak_dels);
+	assert_int_equal(ordered, weak_dels);
+	if (weak)
+		assert_true(weak_dels > 30); /* about 1600 x 50% weak x 50% x 50% = 200 */
+	else
+		assert_int_equal(weak_dels, 0);
+	assert_true(absent_reads > 20); /* keys written then deleted are read absent */
+	struct verify_result vr;
+	enum verify_status vst = verify_linearizable(&vh, 10000000, &vr);
+	verify_print(stdout, &vr);
+	assert_int_equal(vst, VERIFY_OK);
+	assert_int_equal(vr.values_never_written, 0);
+	struct verify_causal_result cr;
+	enum verify_status cst =
+	    !strcmp(protocol, "curpht") ? verify_causal_per_key(&vh, &cr) : verify_causal(&vh, &cr);
+	verify_causal_print(stdout, &cr);
+	assert_int_equal(cst, VERIFY_OK);
+	verify_free(&vh);
+	/* the replicas agree on what the DELs left */
+	struct cluster_stats st[MAX_N];
+	char serr[256];
+	bool same = false;
+	for (int attempt = 0; attempt < 400 && !same; attempt++) {
+		same = true;
+		for (int i = 0; i < 3 && same; i++)
+			same = cluster_stats(e.conf, &e.s, i, 5.0, &st[i], serr) == 0 &&
+			       env_stat(&st[i], "exec_index") == env_stat(&st[0], "exec_index") &&
+			       env_stat(&st[i], "digest") == env_stat(&st[0], "digest") &&
+			       env_stat(&st[i], "keys") == env_stat(&st[0], "keys");
+		if (!same)
+			poll(NULL, 0, 50);
+	}
+	assert_true(same);
+	assert_true(env_stat(&st[0], "keys") <= 8);
+	env_stop(&e);
+	proc_rmdir(dir);
+}
+
+static void test_loadgen_deletes_curp(void **state)
+{
+	(void)state;
+	run_loadgen_deletes("curp");
+}
+
+static void test_loadgen_deletes_ho(void **state)
+{
+	(void)state;
+	run_loadgen_deletes("curpho");
+}
+
+static void test_loadgen_deletes_ht(void **state)
+{
+	(void)state;
+	run_loadgen_deletes("curpht");
+}
+
 static int unhex(const char *h, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n / 2; i++) {
@@ -2403,6 +2518,9 @@ int main(void)
 	    cmocka_unit_test_teardown(test_cli, env_teardown),
 	    cmocka_unit_test_teardown(test_loadgen_weak_history_ho, env_teardown),
 	    cmocka_unit_test_teardown(test_loadgen_weak_history_ht, env_teardown),
+	    cmocka_unit_test_teardown(test_loadgen_deletes_curp, env_teardown),
+	    cmocka_unit_test_teardown(test_loadgen_deletes_ho, env_teardown),
+	    cmocka_unit_test_teardown(test_loadgen_deletes_ht, env_teardown),
 	    cmocka_unit_test_teardown(test_public_api, env_teardown),
 	    cmocka_unit_test_teardown(test_hybrid_ho_3, env_teardown),
 	    cmocka_unit_test_teardown(test_hybrid_ho_5, env_teardown),

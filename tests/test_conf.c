@@ -1516,6 +1516,37 @@ static void test_validation(void **state)
 	conf_diags_free(&d);
 	conf_free(c);
 
+	/* deletes: a percentage of the writes, with every protocol; not with appends (the line
+	 * named is the later of the two) */
+	assert_int_equal(conf_load_string("d.conf", BASE "deletes: 50\nprotocol: curpht\n", &c, &d),
+			 0);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(c->settings.deletes, 50);
+	conf_free(c);
+	assert_int_equal(conf_load_string("d.conf", BASE "deletes: 101\n", &c, &d), -EINVAL);
+	assert_true(has_diag(&d, true, 7, "deletes: 101 is not a percentage (0-100)"));
+	conf_diags_free(&d);
+	conf_free(c);
+	assert_int_equal(conf_load_string("d.conf",
+					  BASE "appends: true\ncommandSize: 24\ndeletes: 10\n", &c,
+					  &d),
+			 -EINVAL);
+	assert_int_equal(d.n_errors, 1);
+	assert_true(has_diag(&d, true, 9, "deletes: 10 with appends: true"));
+	conf_diags_free(&d);
+	conf_free(c);
+	/* deletes 0 with appends is fine; an Apply-to deletes breaks it for that process only */
+	assert_int_equal(conf_load_string("d.conf",
+					  BASE "appends: true\ncommandSize: 24\ndeletes: 0\n"
+					       "-- Apply to replica1 --\ndeletes: 5\n",
+					  &c, &d),
+			 0);
+	assert_int_equal(conf_settings_for(c, "replica0", &s, NULL), 0);
+	assert_int_equal(conf_settings_for(c, "replica1", &s, &d), -EINVAL);
+	assert_true(has_diag(&d, true, 11, "deletes: 5 with appends: true"));
+	conf_diags_free(&d);
+	conf_free(c);
+
 	/* reqs: 0 is fine with a runTime */
 	assert_int_equal(conf_load_string("r.conf", BASE "reqs: 0\nrunTime: 30s\n", &c, &d), 0);
 	conf_diags_free(&d);

@@ -144,6 +144,78 @@ static void test_keys_hot_and_unique(void **state)
 	assert_true(same < 5);
 }
 
+/* FNV-1a over what a stream of n operations draws (weak, write, key, scan count). */
+static uint64_t stream_digest(const struct conf_settings *s, uint64_t session, uint64_t seed, int n)
+{
+	struct workload w;
+	workload_init(&w, s, session, seed);
+	uint64_t h = 1469598103934665603ull;
+	for (int i = 0; i < n; i++) {
+		struct workload_op op;
+		workload_next(&w, &op);
+		assert_false(op.del && s->deletes == 0);
+		uint64_t v[4] = {op.weak, op.write, op.key, op.scan_count};
+		for (int j = 0; j < 4; j++) {
+			h ^= v[j];
+			h *= 1099511628211ull;
+		}
+	}
+	return h;
+}
+
+/* deletes% of the writes, strong and weak, are DELs (reads never are); and with deletes 0 a
+ * seed draws exactly the stream it drew before the key existed: the digest below was computed
+ * with the workload of the commit before `deletes` (51c5a35), so drawing the DEL coin when
+ * deletes is 0 (or anywhere but last) fails here. */
+static void test_deletes_mix(void **state)
+{
+	(void)state;
+	struct conf_settings s;
+	conf_settings_default(&s);
+	s.writes = 30;
+	s.weak_ratio = 40;
+	s.weak_writes = 60;
+	s.key_space = 1000;
+	s.zipf_skew = 0.9;
+	s.conflicts = 5;
+	s.key = 7;
+	s.scan_ratio = 20;
+	s.scan_count = 50;
+	assert_true(stream_digest(&s, 3, 42, 2000) == 0xcebb4fb790e78041ull);
+	s.deletes = 50;
+	assert_true(stream_digest(&s, 3, 42, 2000) != 0xcebb4fb790e78041ull);
+	struct workload w;
+	workload_init(&w, &s, 3, 42);
+	uint64_t n = 200000, sw = 0, sd = 0, ww = 0, wd = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		struct workload_op op;
+		workload_next(&w, &op);
+		if (!op.write) {
+			assert_false(op.del);
+			continue;
+		}
+		assert_int_equal(op.scan_count, 0);
+		assert_int_equal(op.cls, op.weak ? WL_WEAK_WRITE : WL_STRONG_WRITE);
+		if (op.weak) {
+			ww++;
+			wd += op.del;
+		} else {
+			sw++;
+			sd += op.del;
+		}
+	}
+	assert_in_range(sd * 1000 / sw, 485, 515);
+	assert_in_range(wd * 1000 / ww, 485, 515);
+	/* 100: every write */
+	s.deletes = 100;
+	workload_init(&w, &s, 1, 5);
+	for (int i = 0; i < 10000; i++) {
+		struct workload_op op;
+		workload_next(&w, &op);
+		assert_int_equal(op.del, op.write);
+	}
+}
+
 static void test_zipf_shape(void **state)
 {
 	(void)state;
@@ -245,6 +317,17 @@ static void test_report_format(void **state)
 	assert_true(
 	    matches(buf, "^Strong paths: fast 1090 \\(99\\.1%\\) \\| slow 10 \\| retry 0$", NULL));
 	assert_true(matches(buf, "^Errors: 0 \\| Timeouts: 0$", NULL));
+	assert_false(matches(buf, "Deletes", NULL)); /* deletes 0: the reference's lines only */
+	free(buf);
+	/* deletes > 0: one more line, DELs among the writes counted above */
+	t.deletes = true;
+	t.dels_strong = 40;
+	t.dels_weak = 2;
+	f = open_memstream(&buf, &len);
+	report_print(f, &l, &t);
+	fclose(f);
+	assert_true(matches(buf, "^  Writes: 100 \\| Reads: 1000$", NULL));
+	assert_true(matches(buf, "^Deletes: 42 of 100 writes \\(strong 40 \\| weak 2\\)$", NULL));
 	free(buf);
 	report_free(&l);
 }
@@ -255,7 +338,7 @@ int main(void)
 	    cmocka_unit_test(test_mix_exact),		cmocka_unit_test(test_scan_mix),
 	    cmocka_unit_test(test_keys_hot_and_unique), cmocka_unit_test(test_zipf_shape),
 	    cmocka_unit_test(test_values_unique),	cmocka_unit_test(test_percentiles),
-	    cmocka_unit_test(test_report_format),
+	    cmocka_unit_test(test_report_format),	cmocka_unit_test(test_deletes_mix),
 	};
 	return cmocka_run_group_tests_name("loadgen", tests, NULL, NULL);
 }
