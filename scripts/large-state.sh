@@ -80,6 +80,9 @@ trap 'echo "large-state: interrupted" >&2; exit 130' INT TERM
 ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# cpu_ms PID: user + system CPU time the process has used, in ms (/proc/PID/stat fields 14, 15;
+# the command name in field 2 has no spaces here)
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($14 + $15) * 1000 / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 mb() { awk -v k="$1" 'BEGIN {printf "%.0f MB", k * 1024 / 1e6}'; }
 stats_of() { STATS=$("$bin" stats -config "$conf" -alias "$1" 2>/dev/null) || return 1; }
 # stats_must NAME: stats_of, retried for 10 s (a loaded machine), or the script stops saying so
@@ -241,6 +244,8 @@ restart() {
 	s0=$(sv snap_sent)
 	o0=$(sv snap_overflow)
 	base_rss=$(rss_kb "${pids[$sender]}")
+	local cpu_s0
+	cpu_s0=$(cpu_ms "${pids[$sender]}")
 	peak_rss=$base_rss
 	start_replica "$i"
 	t_up=$(ms)
@@ -257,6 +262,9 @@ restart() {
 	done
 	((t_done > 0)) || { echo "  replica$i did not rejoin within $(((limit - t_up) / 1000)) s" >&2; fail=1; return; }
 	hw=$(hwm_kb "${pids[$i]}")
+	local cpu_r cpu_s
+	cpu_r=$(cpu_ms "${pids[$i]}")
+	cpu_s=$(($(cpu_ms "${pids[$sender]}") - cpu_s0))
 	local xfer_us
 	xfer_us=$(sv snap_last_us) # (STATS: the receiver's, from the wait above)
 	failed=$(sv snap_failed)
@@ -275,9 +283,10 @@ restart() {
 		"the transfer itself $(awk -v u="$xfer_us" -v b="$bytes" 'BEGIN {printf "%.1f s, %.0f MB/s", u / 1e6, (u > 0 ? b / u : 0)}'));" \
 		"sender replica$sender RSS +$(mb $((peak_rss - base_rss))) (peak $(mb "$peak_rss")), receiver peak RSS $(mb "$hw");" \
 		"$vcs view change(s) during the transfer; most CPU in one loop call at the sender while sending ${core_max} us;" \
-		"transfers: $sent completed, $failed failed at the receiver, $over stopped by too many changes"
+		"transfers: $sent completed, $failed failed at the receiver, $over stopped by too many changes;" \
+		"CPU over the rejoin: receiver $(awk -v m="$cpu_r" -v b="$bytes" 'BEGIN {printf "%.1f s (%.0f MB per CPU second)", m / 1000, (m > 0 ? b / m / 1000 : 0)}'), sender $(awk -v m="$cpu_s" 'BEGIN {printf "%.1f s", m / 1000}') (its client load included)"
 	if [ "$what" = follower ] && [ "$vcs" -ne 0 ]; then fail=1; fi
-	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max $xfer_us" >>"$dir/figures.txt"
+	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max $xfer_us $cpu_r $cpu_s" >>"$dir/figures.txt"
 }
 
 leader_wait || die "no leader"
