@@ -82,6 +82,9 @@ fi
 top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/run-common.sh
 . "$top/scripts/run-common.sh"
+name=del-soak
+# shellcheck source=scripts/cluster-common.sh
+. "$top/scripts/cluster-common.sh"
 bin=$(run_bin)
 if [ -n "$outdir" ]; then
 	mkdir -p "$outdir"
@@ -94,15 +97,6 @@ pids=(0 0 0)
 mpid=0
 lpid=0
 
-alive() { [ "$1" -gt 0 ] 2>/dev/null && kill -0 "$1" 2>/dev/null; }
-stop_pid() { # stop_pid PID: TERM, then KILL after 10 s
-	local p=$1 i
-	alive "$p" || { wait "$p" 2>/dev/null || true; return 0; }
-	kill -TERM "$p" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do alive "$p" || break; sleep 0.1; done
-	alive "$p" && kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null || true
-}
 cleanup() {
 	local p
 	for p in "$lpid" "${pids[@]}" "$mpid"; do stop_pid "$p"; done
@@ -111,22 +105,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "del-soak: interrupted" >&2; exit 130' INT TERM
 
-ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
-stats_of() { STATS=$("$bin" stats -config "$conf" -alias "$1" 2>/dev/null) || return 1; }
-sv() { awk -v k="$1" '$1 == k {print $2; exit}' <<<"$STATS"; }
-die() { echo "del-soak: $*" >&2; exit 1; }
 
 # ---- the cluster --------------------------------------------------------------------------
-base=0
-for ((try = 0; try < 50; try++)); do
-	b=$((21000 + (($$ + try * 37) % 400) * 10))
-	if [ -z "$(ss -Htln "( sport >= :$b and sport <= :$((b + 9)) )" 2>/dev/null | head -1)" ]; then
-		base=$b
-		break
-	fi
-done
-((base > 0)) || die "no free ports"
+free_ports || die "no free ports"
+base=$BASE
 {
 	echo "// scripts/del-soak.sh -p $proto -k $keys -d $secs -t $threads"
 	echo "-- Replicas --"
@@ -162,46 +144,8 @@ done
 "$bin" -run master -config "$conf" -alias master0 -log "$dir/master.log" 2>>"$dir/master.err" &
 mpid=$!
 
-# wait_ready I: replica I serves (60 s at most)
-wait_ready() {
-	local limit=$(($(ms) + 60000))
-	while (($(ms) < limit)); do
-		alive "${pids[$1]}" || return 1
-		if stats_of "replica$1" && [ "$(sv ready)" = 1 ] && [ "$(sv rejoining)" = 0 ]; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	return 1
-}
 for i in 0 1 2; do wait_ready "$i" || die "replica$i never served (see $dir)"; done
 
-# converge: every replica executed what the leader committed, digests and key counts equal
-converge() {
-	local limit=$(($(ms) + 120000)) out
-	while (($(ms) < limit)); do
-		if out=$("$bin" stats -config "$conf" 2>/dev/null) && awk '
-			/^replica/ { r = $1; next }
-			{ v[r, $1] = $2 }
-			END {
-				for (i = 0; i < 3; i++) {
-					r = "replica" i
-					if (v[r, "ready"] != 1 || v[r, "rejoining"] != 0) exit 1
-					if (v[r, "exec_index"] != v[r, "commit_index"]) exit 1
-					if (v[r, "exec_index"] != v["replica0", "exec_index"]) exit 1
-					if (v[r, "digest"] != v["replica0", "digest"]) exit 1
-					if (v[r, "keys"] != v["replica0", "keys"]) exit 1
-				}
-			}' <<<"$out"; then
-			DIGEST=$(awk '$1 == "digest" {print $2; exit}' <<<"$out")
-			KEYS_NOW=$(awk '$1 == "keys" {print $2; exit}' <<<"$out")
-			return 0
-		fi
-		sleep 0.2
-	done
-	echo "$out" >"$dir/stats-diverged.txt"
-	return 1
-}
 
 weak=""
 [ "$proto" = curp ] || weak=", half of them weak,"

@@ -47,6 +47,9 @@ case "$proto" in curp | curpho | curpht) ;; *) echo "large-state: -p curp|curpho
 top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/run-common.sh
 . "$top/scripts/run-common.sh"
+name=large-state
+# shellcheck source=scripts/cluster-common.sh
+. "$top/scripts/cluster-common.sh"
 bin=$(run_bin)
 if [ -n "$outdir" ]; then
 	mkdir -p "$outdir"
@@ -60,15 +63,6 @@ mpid=0
 lpid=0
 fail=0
 
-alive() { [ "$1" -gt 0 ] 2>/dev/null && kill -0 "$1" 2>/dev/null; }
-stop_pid() { # stop_pid PID: TERM, then KILL after 10 s
-	local p=$1 i
-	alive "$p" || { wait "$p" 2>/dev/null || true; return 0; }
-	kill -TERM "$p" 2>/dev/null || true
-	for ((i = 0; i < 100; i++)); do alive "$p" || break; sleep 0.1; done
-	alive "$p" && kill -KILL "$p" 2>/dev/null
-	wait "$p" 2>/dev/null || true
-}
 cleanup() {
 	local p
 	for p in "$lpid" "${pids[@]}" "$mpid"; do stop_pid "$p"; done
@@ -77,14 +71,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "large-state: interrupted" >&2; exit 130' INT TERM
 
-ms() { local t=${EPOCHREALTIME/./}; echo $((10#$t / 1000)); }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # cpu_ms PID: user + system CPU time the process has used, in ms (/proc/PID/stat fields 14, 15;
 # the command name in field 2 has no spaces here)
 cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{printf "%d", ($14 + $15) * 1000 / hz}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 mb() { awk -v k="$1" 'BEGIN {printf "%.0f MB", k * 1024 / 1e6}'; }
-stats_of() { STATS=$("$bin" stats -config "$conf" -alias "$1" 2>/dev/null) || return 1; }
 # stats_must NAME: stats_of, retried for 10 s (a loaded machine), or the script stops saying so
 stats_must() {
 	local k
@@ -94,19 +85,10 @@ stats_must() {
 	done
 	die "$1 does not answer stats (see $dir)"
 }
-sv() { awk -v k="$1" '$1 == k {print $2; exit}' <<<"$STATS"; }
-die() { echo "large-state: $*" >&2; exit 1; }
 
 # ---- the cluster --------------------------------------------------------------------------
-base=0
-for ((try = 0; try < 50; try++)); do
-	b=$((21000 + (($$ + try * 37) % 400) * 10))
-	if [ -z "$(ss -Htln "( sport >= :$b and sport <= :$((b + 9)) )" 2>/dev/null | head -1)" ]; then
-		base=$b
-		break
-	fi
-done
-((base > 0)) || die "no free ports"
+free_ports || die "no free ports"
+base=$BASE
 {
 	echo "// scripts/large-state.sh -k $keys -v $vbytes -p $proto"
 	echo "-- Replicas --"
@@ -149,17 +131,6 @@ for i in 0 1 2; do start_replica "$i"; done
 "$bin" -run master -config "$conf" -alias master0 -log "$dir/master.log" 2>>"$dir/master.err" &
 mpid=$!
 
-# wait_ready I: replica I serves and has left its rejoin hold (60 s at most + 1 s per 10 MB)
-wait_ready() {
-	local limit=$(($(ms) + 60000 + keys * vbytes / 10000))
-	while (($(ms) < limit)); do
-		if stats_of "replica$1" && [ "$(sv ready)" = 1 ] && [ "$(sv rejoining)" = 0 ]; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	return 1
-}
 for i in 0 1 2; do wait_ready "$i" || die "replica$i never served (see $dir)"; done
 leader() { stats_of master0 && [ "$(sv ready)" = 1 ] && LEADER=$(sv leader) && [[ "$LEADER" =~ ^[0-9]+$ ]]; }
 leader_wait() { # leader, retried for 10 s
@@ -171,31 +142,6 @@ leader_wait() { # leader, retried for 10 s
 	return 1
 }
 
-# converge: every replica executed the same slots as the leader committed, digests equal
-converge() {
-	local limit=$(($(ms) + 120000)) out
-	while (($(ms) < limit)); do
-		if out=$("$bin" stats -config "$conf" 2>/dev/null) && awk '
-			/^replica/ { r = $1; next }
-			{ v[r, $1] = $2 }
-			END {
-				for (i = 0; i < 3; i++) {
-					r = "replica" i
-					if (v[r, "ready"] != 1 || v[r, "rejoining"] != 0) exit 1
-					if (v[r, "exec_index"] != v[r, "commit_index"]) exit 1
-					if (v[r, "exec_index"] != v["replica0", "exec_index"]) exit 1
-					if (v[r, "digest"] != v["replica0", "digest"]) exit 1
-				}
-			}' <<<"$out"; then
-			DIGEST=$(awk '$1 == "digest" {print $2; exit}' <<<"$out")
-			KEYS_NOW=$(awk '$1 == "keys" {print $2; exit}' <<<"$out")
-			return 0
-		fi
-		sleep 0.2
-	done
-	echo "$out" >"$dir/stats-diverged.txt"
-	return 1
-}
 
 mb_state=$(awk -v k="$keys" -v v="$vbytes" 'BEGIN {b = k * v; if (b >= 1e9) printf "%.2f GB", b / 1e9; else printf "%.1f MB", b / 1e6}')
 echo "large-state: $proto N=3, $keys keys x $vbytes B ($mb_state of values), chunks ${chunk:-256KiB}, a ${wpct}% write load during the restarts"
@@ -217,9 +163,8 @@ fi
 
 # restart I WHAT: kills replica I (-9), starts it with its state lost, measures its rejoin
 restart() {
-	local i=$1 what=$2 sender v0 vc0 b0 c0 base_rss peak_rss r t_kill t_up t_done limit hw
+	local i=$1 what=$2 sender vc0 b0 c0 base_rss peak_rss r t_kill t_up t_done limit hw
 	leader_wait || die "no leader before the $what restart"
-	v0=$(sv view)
 	stats_must master0
 	vc0=$(sv view_changes)
 	kill -KILL "${pids[$i]}"
@@ -234,7 +179,7 @@ restart() {
 		[ "$LEADER" != "$i" ] || die "no new leader after replica$i was killed"
 		stats_must master0
 		vc0=$(sv view_changes)
-		echo "  view change: leader replica$LEADER in $(((($(ms) - t_kill)) / 1000)).$(((($(ms) - t_kill) % 1000) / 100)) s"
+		echo "  view change: leader replica$LEADER in $((($(ms) - t_kill) / 1000)).$(((($(ms) - t_kill) % 1000) / 100)) s"
 	fi
 	sender=$LEADER
 	stats_must "replica$sender"
