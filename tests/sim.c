@@ -833,6 +833,7 @@ int main(int argc, char **argv)
 	static const struct sim_seed known[] = {
 	    {CONF_PROTO_CURPHO, 5, 2, 4479, "stale entries of two views mixed below a decided hole"},
 	    {CONF_PROTO_CURP, 5, 2, 5612, "stale entries of two views mixed below a decided hole"},
+	    {CONF_PROTO_CURPHO, 5, 2, 6582, "stale entries of two views mixed below a decided hole"},
 	};
 	int nregress = 0, nknown = 0;
 	for (size_t i = 0; i < sizeof regress / sizeof regress[0]; i++)
