@@ -1,13 +1,34 @@
 # shellcheck shell=bash
 # shellcheck disable=SC2154,SC2034 # the caller sets the globals below; the functions set BASE, STATS, DIGEST, KEYS_NOW for it
 # The pieces of a 3-replica test cluster that scripts/large-state.sh and scripts/del-soak.sh
-# share: sourced after the script has set
-#   name   its name, for messages ("large-state")
-#   bin    the curpkv binary (run-common.sh's run_bin)
-#   conf   the conf file the cluster runs from
-#   dir    the directory of its logs
-#   pids   an array of the replicas' PIDs (0: not running)
-# Every process is stopped by its PID (stop_pid); loops are bounded.
+# share: sourced after run-common.sh, once the script has set
+#   name    its name, for messages and its conf file ("large-state")
+#   top     the source tree
+#   outdir  where logs go ("": a mktemp -d directory, removed at exit)
+# cluster_init then sets bin (run-common.sh's run_bin), dir (the logs), conf ($dir/$name.conf),
+# pids (the replicas' PIDs, 0: not running), mpid (the master's) and lpid (a load generator's),
+# and stops all of them by PID at exit. Loops are bounded.
+
+cluster_init() {
+	bin=$(run_bin)
+	if [ -n "$outdir" ]; then
+		mkdir -p "$outdir"
+		dir=$(cd "$outdir" && pwd)
+	else
+		dir=$(mktemp -d)
+	fi
+	conf=$dir/$name.conf
+	pids=(0 0 0)
+	mpid=0
+	lpid=0
+	trap cluster_cleanup EXIT
+	trap 'echo "$name: interrupted" >&2; exit 130' INT TERM
+}
+cluster_cleanup() {
+	local p
+	for p in "$lpid" "${pids[@]}" "$mpid"; do stop_pid "$p"; done
+	[ -n "$outdir" ] || rm -rf "$dir"
+}
 
 alive() { [ "$1" -gt 0 ] 2>/dev/null && kill -0 "$1" 2>/dev/null; }
 stop_pid() { # stop_pid PID: TERM, then KILL after 10 s

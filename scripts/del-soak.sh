@@ -85,25 +85,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 name=del-soak
 # shellcheck source=scripts/cluster-common.sh
 . "$top/scripts/cluster-common.sh"
-bin=$(run_bin)
-if [ -n "$outdir" ]; then
-	mkdir -p "$outdir"
-	dir=$(cd "$outdir" && pwd)
-else
-	dir=$(mktemp -d)
-fi
-conf=$dir/del-soak.conf
-pids=(0 0 0)
-mpid=0
-lpid=0
-
-cleanup() {
-	local p
-	for p in "$lpid" "${pids[@]}" "$mpid"; do stop_pid "$p"; done
-	[ -n "$outdir" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'echo "del-soak: interrupted" >&2; exit 130' INT TERM
+cluster_init
 
 
 # ---- the cluster --------------------------------------------------------------------------

@@ -50,26 +50,8 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 name=large-state
 # shellcheck source=scripts/cluster-common.sh
 . "$top/scripts/cluster-common.sh"
-bin=$(run_bin)
-if [ -n "$outdir" ]; then
-	mkdir -p "$outdir"
-	dir=$(cd "$outdir" && pwd)
-else
-	dir=$(mktemp -d)
-fi
-conf=$dir/large-state.conf
-pids=(0 0 0)
-mpid=0
-lpid=0
+cluster_init
 fail=0
-
-cleanup() {
-	local p
-	for p in "$lpid" "${pids[@]}" "$mpid"; do stop_pid "$p"; done
-	[ -n "$outdir" ] || rm -rf "$dir"
-}
-trap cleanup EXIT
-trap 'echo "large-state: interrupted" >&2; exit 130' INT TERM
 
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 # cpu_ms PID: user + system CPU time the process has used, in ms (/proc/PID/stat fields 14, 15;

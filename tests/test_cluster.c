@@ -810,6 +810,31 @@ static double grab(const char *text, const char *re)
 	return v;
 }
 
+/* Runs the load generator `client0` of e's conf in dir (its report in dir/client0.log, stderr in
+ * dir/client0.err, the history wherever the conf says) and waits for it (2 minutes at most).
+ * Fills log with the report's path; returns its exit status, after printing the end of its
+ * stderr if that is not 0. */
+static int run_client0(const struct cluster_env *e, const char *dir, char log[600])
+{
+	char bin[512], err[600];
+	proc_curpkv_path(bin, sizeof bin);
+	snprintf(log, 600, "%s/client0.log", dir);
+	snprintf(err, sizeof err, "%s/client0.err", dir);
+	char *argv[] = {bin, "-run", "client", "-config", (char *)e->conf_path, "-alias",
+			"client0", NULL};
+	struct proc c;
+	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
+	int cst = proc_wait(&c, 120000);
+	if (cst != 0) {
+		fprintf(stderr, "client exit status %d; its stderr:\n", cst);
+		char cmd[700];
+		snprintf(cmd, sizeof cmd, "tail -n 40 %s >&2", err);
+		if (system(cmd) != 0)
+			fprintf(stderr, "(none)\n");
+	}
+	return cst;
+}
+
 /* `curpkv -run client` against a live cluster: its report parsed with the regular expressions
  * of the prototype's scripts, its latency JSON and its history file. */
 static void test_loadgen_process(void **state)
@@ -826,22 +851,8 @@ static void test_loadgen_process(void **state)
 		 "keySpace: 1000\nseed: 5\nhistoryFile: %s\n",
 		 hist);
 	env_start(&e, 3, extra);
-	char bin[512], log[600], err[600];
-	proc_curpkv_path(bin, sizeof bin);
-	snprintf(log, sizeof log, "%s/client0.log", dir);
-	snprintf(err, sizeof err, "%s/client0.err", dir);
-	char *argv[] = {bin, "-run", "client", "-config", e.conf_path, "-alias", "client0", NULL};
-	struct proc c;
-	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
-	int cst = proc_wait(&c, 120000);
-	if (cst != 0) {
-		fprintf(stderr, "client exit status %d; its stderr:\n", cst);
-		char cmd[700];
-		snprintf(cmd, sizeof cmd, "tail -n 40 %s >&2", err);
-		if (system(cmd) != 0)
-			fprintf(stderr, "(none)\n");
-	}
-	assert_int_equal(cst, 0);
+	char log[600];
+	assert_int_equal(run_client0(&e, dir, log), 0);
 	char *out = env_slurp(log);
 	assert_non_null(out);
 	assert_true(grab(out, "^Total operations: ([0-9]+)") == 1500);
@@ -1101,14 +1112,8 @@ static void run_loadgen_weak_history(const char *protocol)
 	env_protocol = protocol;
 	env_start(&e, 3, extra);
 	env_protocol = "curp";
-	char bin[512], log[600], err[600];
-	proc_curpkv_path(bin, sizeof bin);
-	snprintf(log, sizeof log, "%s/client0.log", dir);
-	snprintf(err, sizeof err, "%s/client0.err", dir);
-	char *argv[] = {bin, "-run", "client", "-config", e.conf_path, "-alias", "client0", NULL};
-	struct proc c;
-	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
-	assert_int_equal(proc_wait(&c, 120000), 0);
+	char log[600];
+	assert_int_equal(run_client0(&e, dir, log), 0);
 	struct verify_history vh = {0};
 	int bad = 0;
 	assert_int_equal(verify_load(hist, &vh, &bad), 0);
@@ -1174,14 +1179,8 @@ static void run_loadgen_deletes(const char *protocol)
 	env_protocol = protocol;
 	env_start(&e, 3, extra);
 	env_protocol = "curp";
-	char bin[512], log[600], err[600];
-	proc_curpkv_path(bin, sizeof bin);
-	snprintf(log, sizeof log, "%s/client0.log", dir);
-	snprintf(err, sizeof err, "%s/client0.err", dir);
-	char *argv[] = {bin, "-run", "client", "-config", e.conf_path, "-alias", "client0", NULL};
-	struct proc c;
-	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
-	assert_int_equal(proc_wait(&c, 120000), 0);
+	char log[600];
+	assert_int_equal(run_client0(&e, dir, log), 0);
 	char *out = env_slurp(log);
 	assert_non_null(out);
 	double rep_dels = grab(out, "^Deletes: ([0-9]+) of [0-9]+ writes");
@@ -1299,14 +1298,8 @@ static void test_loadgen_scans(void **state)
 	env_protocol = "curpho";
 	env_start(&e, 3, extra);
 	env_protocol = "curp";
-	char bin[512], log[600], err[600];
-	proc_curpkv_path(bin, sizeof bin);
-	snprintf(log, sizeof log, "%s/client0.log", dir);
-	snprintf(err, sizeof err, "%s/client0.err", dir);
-	char *argv[] = {bin, "-run", "client", "-config", e.conf_path, "-alias", "client0", NULL};
-	struct proc c;
-	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
-	assert_int_equal(proc_wait(&c, 120000), 0);
+	char log[600];
+	assert_int_equal(run_client0(&e, dir, log), 0);
 	char *out = env_slurp(log);
 	assert_non_null(out);
 	assert_true(grab(out, "^Total operations: ([0-9]+)") == 1200);
