@@ -820,8 +820,8 @@ static int run_client0(const struct cluster_env *e, const char *dir, char log[60
 	proc_curpkv_path(bin, sizeof bin);
 	snprintf(log, 600, "%s/client0.log", dir);
 	snprintf(err, sizeof err, "%s/client0.err", dir);
-	char *argv[] = {bin, "-run", "client", "-config", (char *)e->conf_path, "-alias",
-			"client0", NULL};
+	char *argv[] = {bin,	  "-run",    "client", "-config", (char *)e->conf_path,
+			"-alias", "client0", NULL};
 	struct proc c;
 	assert_int_equal(proc_start_in(&c, "client0", log, err, dir, argv), 0);
 	int cst = proc_wait(&c, 120000);
