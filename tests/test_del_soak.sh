@@ -18,7 +18,7 @@ soak=$src/scripts/del-soak.sh
 # +47 MiB in the last 10 s of one replica while the others and the key count stayed flat). A
 # 1 MiB quarantine makes RSS follow the store again (use-after-free is still caught, over a
 # shorter window).
-if ldd "$CURPKV_BIN" 2>/dev/null | grep -q libasan; then
+if ldd "$CURPKV_BIN" 2>/dev/null | grep libasan >/dev/null; then # (not -q: under pipefail an early exit of grep fails ldd with SIGPIPE)
 	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1"
 fi
 
