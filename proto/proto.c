@@ -64,6 +64,7 @@ static const char *const type_names[PROTO_TYPE_MAX] = {
     [PROTO_AUTH_PROOF] = "AUTH_PROOF",
     [PROTO_AUTH_OK] = "AUTH_OK",
     [PROTO_AUTH_FAIL] = "AUTH_FAIL",
+    [PROTO_VC_DECIDED] = "VC_DECIDED",
 };
 
 const char *proto_type_name(int type)
@@ -260,6 +261,8 @@ static uint32_t field_count(uint8_t type)
 		return 1;
 	case PROTO_AUTH_FAIL:
 		return 0;
+	case PROTO_VC_DECIDED:
+		return 4;
 	default:
 		return UINT32_MAX;
 	}
@@ -580,6 +583,12 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 		pack_bin(&pk, m->mac, PROTO_AUTH_BYTES);
 		break;
 	case PROTO_AUTH_FAIL:
+		break;
+	case PROTO_VC_DECIDED:
+		msgpack_pack_uint64(&pk, m->dview);
+		msgpack_pack_uint64(&pk, m->dhole);
+		msgpack_pack_uint64(&pk, m->round);
+		msgpack_pack_uint64(&pk, m->slot_hi);
 		break;
 	}
 	size_t body = b->len - start - PROTO_FRAME_HEADER;
@@ -1017,6 +1026,9 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		return get_auth_bytes(&f[0], &m->mac);
 	case PROTO_AUTH_FAIL:
 		return true;
+	case PROTO_VC_DECIDED:
+		return get_u64(&f[0], &m->dview) && m->dview > 0 && get_u64(&f[1], &m->dhole) &&
+		       get_u64(&f[2], &m->round) && get_u64(&f[3], &m->slot_hi);
 	default:
 		return false;
 	}

@@ -84,6 +84,10 @@ enum proto_type {
 	PROTO_AUTH_PROOF,     /* connector -> acceptor: mac (the connector's proof) */
 	PROTO_AUTH_OK,	      /* acceptor -> connector: mac (the acceptor's proof) */
 	PROTO_AUTH_FAIL,      /* either way: refused (the same answer whatever the reason) */
+	/* view change, added after the handshake (type numbers never change) */
+	PROTO_VC_DECIDED, /* replica -> new leader: dview, dhole (one decision of a view it has not
+			   * installed yet, or of the one it installed last: where that view's
+			   * leader's collected entries ended), round, slot_hi (= its index) */
 	PROTO_TYPE_MAX
 };
 

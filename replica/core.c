@@ -1452,6 +1452,7 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 	case PROTO_VC_ENTRY:
 	case PROTO_VC_RECORD:
 	case PROTO_VC_DONE:
+	case PROTO_VC_DECIDED:
 		core_on_vc_item(c, from, m, now_ns);
 		break;
 	default:

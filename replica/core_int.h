@@ -140,7 +140,8 @@ struct kv_val {
 /* View change: one item of a replica's state as the new leader collected it (PROTOCOL.md 7.2).
  * Key and value bytes are owned by the item until placed in the log. */
 struct vc_item {
-	bool record; /* a witness record (else an accepted log entry) */
+	bool record;  /* a witness record (else an accepted log entry, or a decision) */
+	bool decided; /* a decision (VC_DECIDED): eview = its view, slot = its hole */
 	bool ok, weak;
 	int from;
 	uint8_t op;
@@ -157,6 +158,16 @@ struct vc_item {
 	uint32_t vlen;
 	uint32_t scan_count;
 };
+
+/* A view's decision as far as older views' entries go: its leader's collected entries ended at
+ * `hole` (its replayed commands began there), so no entry of an older view at or after `hole`
+ * was committed, nor ever will be. */
+struct vc_decision {
+	uint64_t view, hole;
+};
+/* Decisions kept per replica (a staircase: see core_vc.c). More accumulate only while a replica
+ * learns of view after view without installing one; beyond it the oldest is forgotten. */
+#define CORE_DECISIONS_MAX 64
 
 struct vc_list {
 	struct vc_item *v;
@@ -257,6 +268,11 @@ struct core {
 	 * of an older view at or after the hole was committed (acknowledgements are cumulative,
 	 * and that leader's majority held none), and that leader put other commands there */
 	uint64_t dec_view, dec_hole;
+	/* every decision known here of a view after the last one installed here (and of that
+	 * one), as a staircase (core_vc.c, "decisions"): a new leader needs them all, not just
+	 * the latest, to tell which collected entries an older view's leader discarded */
+	struct vc_decision decs[CORE_DECISIONS_MAX];
+	uint32_t n_decs;
 	uint64_t inst_hole; /* leader: the hole of the view it decided (sent in VC_INSTALL) */
 	uint32_t inst_acked;	  /* leader: replicas that acknowledged something in this view */
 	uint64_t install_sent_ns; /* leader: when VC_INSTALLs last went out */

@@ -37,7 +37,7 @@ void core_vc_reset(struct core *c)
 	c->vc_pull_tries = 0;
 }
 
-/* Copies one item of a replica's state (VC_ENTRY or VC_RECORD) into l. */
+/* Copies one item of a replica's state (VC_ENTRY, VC_RECORD or VC_DECIDED) into l. */
 static void vc_list_add(struct vc_list *l, int from, const struct proto_msg *m)
 {
 	if (l->nomem)
@@ -54,6 +54,14 @@ static void vc_list_add(struct vc_list *l, int from, const struct proto_msg *m)
 	}
 	struct vc_item *it = &l->v[l->n];
 	memset(it, 0, sizeof *it);
+	it->from = from;
+	if (m->type == PROTO_VC_DECIDED) {
+		it->decided = true;
+		it->eview = m->dview;
+		it->slot = m->dhole;
+		l->n++;
+		return;
+	}
 	it->key = malloc(m->cmd.klen ? m->cmd.klen : 1);
 	it->val = m->cmd.vlen ? malloc(m->cmd.vlen) : NULL;
 	if (it->key == NULL || (m->cmd.vlen && it->val == NULL)) {
@@ -158,7 +166,8 @@ static int vc_record_cb(const void *key, size_t klen, void *val, void *arg)
 
 /* Sends (or, on the new leader, collects) this replica's state for the current view: its
  * accepted entries from slot `from_slot` on (with the view each was accepted in), its witness
- * records, then VC_DONE with its commit and execution indexes and the count of items. */
+ * records, the decisions it knows (VC_DECIDED), then VC_DONE with its commit and execution
+ * indexes and the count of items. */
 static void vc_send_state(struct core *c, int to, uint64_t from_slot, uint64_t round,
 			  uint64_t from_item)
 {
@@ -181,6 +190,15 @@ static void vc_send_state(struct core *c, int to, uint64_t from_slot, uint64_t r
 		vc_emit(&o, &m);
 	}
 	cmap_foreach(c->witness, vc_record_cb, &o);
+	for (uint32_t i = 0; i < c->n_decs; i++) {
+		if (c->decs[i].view == c->dec_view)
+			continue; /* the latest: VC_DONE carries it */
+		struct proto_msg m = {.type = PROTO_VC_DECIDED,
+				      .view = c->view,
+				      .dview = c->decs[i].view,
+				      .dhole = c->decs[i].hole};
+		vc_emit(&o, &m);
+	}
 	uint64_t commit = c->commit_known > c->commit_index ? c->commit_known : c->commit_index;
 	if (to < 0) {
 		c->vc_done |= 1u << c->cfg.self;
@@ -352,6 +370,70 @@ static void witness_install(struct core *c)
 	free(logged);
 }
 
+/* ---- decisions ----------------------------------------------------------------------------
+ * A decision (view v, hole h) says that no entry of a view below v at a slot at or after h was
+ * committed, nor ever will be: v's leader collected a majority, and a slot committed in an older
+ * view is held there (acknowledgements are cumulative within a view) or executed by one of them,
+ * so the entries it collected reached past that slot. An entry of view e at slot s is therefore
+ * stale once a decision of any view above e has its hole at or below s: the bound of view e is
+ * the least hole among the decisions of views above it. A new leader needs every decision its
+ * collected replicas know, not only the latest: sim curpho N=5 profile 2 seed 4479, view 4
+ * decided hole 509 and view 5 hole 532; view 6's leader knew only view 5's, and took view-3
+ * entries at 509-526 (discarded by view 4) with view-4 entries after them, and a command
+ * invoked after a fast-path DEL completed was ordered before it.
+ * Only the decisions that set a bound are kept: sorted by view, their holes strictly increase (an
+ * earlier view's decision whose hole is at or above a later one's bounds nothing more). Nothing
+ * of views up to the last one installed at a collected replica matters (that replica holds every
+ * slot up to its cut in that view or a later one, and the cut bounds older entries after it), so
+ * a replica keeps the decisions from its installed view on. */
+
+/* The slot from which entries accepted in view `eview` are stale (UINT64_MAX: none). */
+static uint64_t dec_bound(const struct vc_decision *d, uint32_t n, uint64_t eview)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (d[i].view > eview)
+			return d[i].hole; /* the least hole of the views above eview */
+	return UINT64_MAX;
+}
+
+/* Adds a decision to the staircase d[0..*n) (capacity CORE_DECISIONS_MAX). Returns false if the
+ * staircase was full and its oldest decision (or this one, if older still) was forgotten. */
+static bool dec_add(struct vc_decision *d, uint32_t *n, uint64_t view, uint64_t hole)
+{
+	uint32_t i = 0;
+	while (i < *n && d[i].view < view)
+		i++;
+	if (i < *n && d[i].hole <= hole)
+		return true; /* a decision of this view or a later one bounds as much */
+	uint32_t j = i; /* d[j..i): earlier views whose holes this one undercuts */
+	while (j > 0 && d[j - 1].hole >= hole)
+		j--;
+	bool kept = true;
+	if (*n - (i - j) == CORE_DECISIONS_MAX) {
+		kept = false;
+		if (i == 0)
+			return false; /* older than all of them: this one goes */
+		memmove(d, d + 1, (*n - 1) * sizeof *d);
+		(*n)--;
+		i--;
+		j = j ? j - 1 : 0;
+	}
+	memmove(d + j + 1, d + i, (*n - i) * sizeof *d);
+	d[j] = (struct vc_decision){.view = view, .hole = hole};
+	*n = *n - (i - j) + 1;
+	return kept;
+}
+
+/* Forgets the decisions of views before `view` (a view installed here). */
+static void dec_trim(struct core *c, uint64_t view)
+{
+	uint32_t k = 0;
+	while (k < c->n_decs && c->decs[k].view < view)
+		k++;
+	memmove(c->decs, c->decs + k, (c->n_decs - k) * sizeof *c->decs);
+	c->n_decs -= k;
+}
+
 /* Follower, installing: once it holds, in this view, every slot from its execution index to
  * the new leader's cut, the view is installed here: entries of older views from the cut on are
  * dropped (the new leader discarded them), so are the older view's witness records, and
@@ -369,6 +451,7 @@ void core_vc_check_install(struct core *c)
 	witness_install(c);
 	c->inst_view = c->view;
 	c->inst_cut = c->vc_cut;
+	dec_trim(c, c->inst_view);
 	c->installing = false;
 	c->active = true;
 	if (c->acc_next > 0)
@@ -386,13 +469,19 @@ void core_send_install(struct core *c, int to)
 }
 
 /* Remembers that view's leader decided a log whose collected entries ended at hole (reported
- * in VC_DONE). */
+ * in VC_DONE and VC_DECIDED). */
 static void note_decided(struct core *c, uint64_t view, uint64_t hole)
 {
 	if (view > c->dec_view) {
 		c->dec_view = view;
 		c->dec_hole = hole;
 	}
+	if (view >= c->inst_view && !dec_add(c->decs, &c->n_decs, view, hole))
+		core_vc_note(c, false,
+			     "view %llu: more than %d decisions known since view %llu was installed "
+			     "here: the oldest forgotten",
+			     (unsigned long long)c->view, CORE_DECISIONS_MAX,
+			     (unsigned long long)c->inst_view);
 }
 
 void core_on_vc_install(struct core *c, int from, const struct proto_msg *m)
@@ -470,12 +559,15 @@ static struct entry *vc_place(struct core *c, uint64_t slot, struct vc_item *it)
  * later view (sim curp N=5 profile 2 seed 507: a fast-path GET, replayed by view 1 and view 2,
  * lost by view 3, which counted only records of view 1). Strong records with ok=false count
  * for nothing but the order in which their replica recorded things (core_replay.c). */
-static bool vc_useful(const struct core *c, const struct vc_item *it, uint64_t lo)
+static bool vc_useful(const struct core *c, const struct vc_item *it, uint64_t lo,
+		      const struct vc_decision *dec, uint32_t ndec)
 {
+	if (it->decided)
+		return false;
 	if (it->record)
 		return true;
 	return it->slot >= lo && !(it->eview < c->vc_iview && it->slot >= c->vc_icut) &&
-	       !(it->eview < c->vc_dview && it->slot >= c->vc_dhole);
+	       it->slot < dec_bound(dec, ndec, it->eview);
 }
 
 static int vc_entry_cmp(const void *a, const void *b)
@@ -567,9 +659,21 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 {
 	uint64_t lo = c->exec_index;
 	uint32_t ne = 0, nr = 0;
+	/* every decision the collected replicas know ("decisions" above) */
+	struct vc_decision dec[CORE_DECISIONS_MAX];
+	uint32_t ndec = 0;
+	if (c->vc_dview > 0)
+		(void)dec_add(dec, &ndec, c->vc_dview, c->vc_dhole);
 	for (uint32_t i = 0; i < c->vc_items.n; i++) {
 		const struct vc_item *it = &c->vc_items.v[i];
-		if (vc_useful(c, it, lo))
+		if (it->decided && !dec_add(dec, &ndec, it->eview, it->slot))
+			core_vc_note(c, false, "view %llu: more than %d decisions collected: the "
+					       "oldest forgotten",
+				     (unsigned long long)c->view, CORE_DECISIONS_MAX);
+	}
+	for (uint32_t i = 0; i < c->vc_items.n; i++) {
+		const struct vc_item *it = &c->vc_items.v[i];
+		if (vc_useful(c, it, lo, dec, ndec))
 			*(it->record ? &nr : &ne) += 1;
 	}
 	struct vc_item **ev = calloc(ne ? ne : 1, sizeof *ev);
@@ -581,7 +685,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	ne = nr = 0;
 	for (uint32_t i = 0; i < c->vc_items.n; i++) {
 		struct vc_item *it = &c->vc_items.v[i];
-		if (vc_useful(c, it, lo)) {
+		if (vc_useful(c, it, lo, dec, ndec)) {
 			if (it->record)
 				rv[nr++] = it;
 			else
@@ -650,11 +754,14 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 		vc_place(c, s, chosen[s - lo]);
 	core_vc_note(c, true,
 		"view %llu: log [%llu, %llu) from the entries of replicas 0x%x (commit %llu; "
-		"installed view %llu cut %llu, decided view %llu hole %llu), %llu dropped after",
+		"installed view %llu cut %llu, decided view %llu hole %llu, %u decisions from view "
+		"%llu hole %llu), %llu dropped after",
 		(unsigned long long)c->view, (unsigned long long)lo, (unsigned long long)end,
 		c->vc_done, (unsigned long long)c->vc_commit, (unsigned long long)c->vc_iview,
 		(unsigned long long)c->vc_icut, (unsigned long long)c->vc_dview,
-		(unsigned long long)c->vc_dhole,
+		(unsigned long long)c->vc_dhole, ndec,
+		(unsigned long long)(ndec ? dec[0].view : 0),
+		(unsigned long long)(ndec ? dec[0].hole : 0),
 		(unsigned long long)(c->log_end > end ? c->log_end - end : 0));
 	c->st.vc_truncated += c->log_end > end ? c->log_end - end : 0;
 	c->next_slot = c->log_end = end;
@@ -723,6 +830,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	c->inst_cut = c->next_slot;
 	c->inst_hole = end;
 	note_decided(c, c->view, end);
+	dec_trim(c, c->inst_view);
 	if (c->vc_commit > c->commit_index)
 		c->commit_index = c->vc_commit;
 	c->commit_known = c->commit_index;

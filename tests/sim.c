@@ -825,20 +825,27 @@ int main(int argc, char **argv)
 	    {CONF_PROTO_CURPHT, 3, 2, 2968, "a cache entry evicted under a weak GET in flight"},
 	    {CONF_PROTO_CURPHO, 3, 1, 4090, "a pulled state its holder lost: collected again"},
 	    {CONF_PROTO_CURPHT, 5, 1, 45, "re-sends under a low water mark below one heartbeat"},
+	    /* (these replayed the failure on the code before the fix; test_core's
+	     * test_view_change_all_decisions keeps its shape) */
+	    {CONF_PROTO_CURPHO, 5, 2, 4479, "stale entries of a view an earlier decision discarded"},
+	    {CONF_PROTO_CURP, 5, 2, 5612, "stale entries of a view an earlier decision discarded"},
+	    {CONF_PROTO_CURPHO, 5, 2, 6582, "stale entries of a view an earlier decision discarded"},
 	};
 	/* seeds that fail on a protocol bug not fixed yet (issue 16, the view change); one of the
 	 * default range would be left out of the sweep: each runs as a TAP TODO test, which the
 	 * TAP driver counts as an expected failure while it fails, and as a failure (XPASS) once
 	 * it passes: then it belongs in regress[] */
 	static const struct sim_seed known[] = {
-	    {CONF_PROTO_CURPHO, 5, 2, 4479, "stale entries of two views mixed below a decided hole"},
-	    {CONF_PROTO_CURP, 5, 2, 5612, "stale entries of two views mixed below a decided hole"},
-	    {CONF_PROTO_CURPHO, 5, 2, 6582, "stale entries of two views mixed below a decided hole"},
+	    /* none today; the list ends with seed 0 */
+	    {CONF_PROTO_CURP, 0, 0, 0, NULL},
 	};
+	size_t nknown_seeds = 0;
+	while (known[nknown_seeds].seed != 0)
+		nknown_seeds++;
 	int nregress = 0, nknown = 0;
 	for (size_t i = 0; i < sizeof regress / sizeof regress[0]; i++)
 		nregress += sweep && picked(&regress[i], profiles, only_p, only_n);
-	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+	for (size_t i = 0; i < nknown_seeds; i++)
 		nknown += sweep && picked(&known[i], profiles, only_p, only_n);
 	printf("1..%d\n", tests + (nregress > 0) + nknown);
 	fflush(stdout);
@@ -857,7 +864,7 @@ int main(int argc, char **argv)
 				     seed++) {
 					struct sim_seed me = {protos[p], ns[k], prof, seed, NULL};
 					if (sweep &&
-					    listed(known, sizeof known / sizeof known[0], &me)) {
+					    listed(known, nknown_seeds, &me)) {
 						skipped++; /* (a TODO test below) */
 						continue;
 					}
@@ -936,7 +943,7 @@ int main(int argc, char **argv)
 		failed += !ok;
 		printf("%s %d - regression seeds: %s\n", ok ? "ok" : "not ok", ++t, which);
 	}
-	for (size_t i = 0; sweep && i < sizeof known / sizeof known[0]; i++) {
+	for (size_t i = 0; sweep && i < nknown_seeds; i++) {
 		const struct sim_seed *r = &known[i];
 		if (!picked(r, profiles, only_p, only_n))
 			continue;

@@ -519,6 +519,85 @@ static void test_view_change_replays_fast_path(void **state)
 	h_free(&h);
 }
 
+/* Sends one collected item of replica `from`'s answer to the new leader of `view` (the next
+ * index of that answer; round: the request answered). */
+static void vc_feed(struct harness *h, int leader, int from, struct proto_msg *m, uint64_t round,
+		    uint64_t *index)
+{
+	m->round = round;
+	if (m->type != PROTO_VC_DONE)
+		m->slot_hi = (*index)++;
+	else
+		m->slot_hi = *index;
+	core_on_peer(h->cores[leader], from, m, h->now);
+	h->gen[leader]++;
+}
+
+/* One accepted entry of view eview at slot, a PUT of its own key (client 100 + slot). */
+static void vc_feed_entry(struct harness *h, int leader, int from, uint64_t view, uint64_t slot,
+			  uint64_t eview, uint64_t round, uint64_t *index)
+{
+	static uint64_t keys[64];
+	keys[slot] = slot;
+	struct proto_msg m = {.type = PROTO_VC_ENTRY,
+			      .view = view,
+			      .slot = slot,
+			      .eview = eview,
+			      .cid = {100 + slot, 1},
+			      .cmd = mk_cmd(PROTO_OP_PUT, &keys[slot], "v")};
+	vc_feed(h, leader, from, &m, round, index);
+}
+
+/* A new leader takes into account every decision its collected replicas know, not only the
+ * latest: view 2 decided hole 3 and view 3 hole 8; a replica that missed both holds view-1
+ * entries at 0-6, another a view-2 entry at 6. The view-1 entries at 3 and after were discarded
+ * by view 2's leader (nothing of view 1 there was committed), so the decided log ends at 3 and
+ * nothing of view 1 or 2 past it is taken. Knowing only view 3's decision, the leader took
+ * view-1 entries at 3-5 and the view-2 entry at 6 after them (sim curpho N=5 profile 2 seed
+ * 4479: a command ordered before a fast-path DEL that completed before it was invoked). */
+static void test_view_change_all_decisions(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 5, 1, 4, 33, NULL);
+	const int L = 1;
+	const uint64_t V = 6;
+	core_view_change(h.cores[L], V, L, h.now);
+	h.gen[L]++;
+	uint64_t round[5] = {0};
+	for (int p = 0; p < 5; p++) {
+		struct proto_msg m;
+		if (p == L)
+			continue;
+		while (h_take(&h, H_PEER, L, p, &m))
+			if (m.type == PROTO_VC_REQ)
+				round[p] = m.round;
+		assert_true(round[p] > 0);
+	}
+	/* replica 4: view-1 entries at 0-6, no decision known */
+	uint64_t i4 = 0;
+	for (uint64_t s = 0; s <= 6; s++)
+		vc_feed_entry(&h, L, 4, V, s, 1, round[4], &i4);
+	struct proto_msg d4 = {.type = PROTO_VC_DONE, .view = V};
+	vc_feed(&h, L, 4, &d4, round[4], &i4);
+	/* replica 0: view-1 entries at 0-2, a view-2 entry at 6; it knows the decisions of
+	 * views 2 (hole 3, VC_DECIDED) and 3 (hole 8, the latest: in VC_DONE) */
+	uint64_t i0 = 0;
+	for (uint64_t s = 0; s <= 2; s++)
+		vc_feed_entry(&h, L, 0, V, s, 1, round[0], &i0);
+	vc_feed_entry(&h, L, 0, V, 6, 2, round[0], &i0);
+	struct proto_msg dec = {.type = PROTO_VC_DECIDED, .view = V, .dview = 2, .dhole = 3};
+	vc_feed(&h, L, 0, &dec, round[0], &i0);
+	struct proto_msg d0 = {.type = PROTO_VC_DONE, .view = V, .dview = 3, .dhole = 8};
+	vc_feed(&h, L, 0, &d0, round[0], &i0);
+	struct core_stats st;
+	core_get_stats(h.cores[L], &st);
+	assert_true(st.view_active); /* decided: replicas 0, 1 and 4 are a majority */
+	assert_int_equal(st.next_slot, 3);
+	assert_int_equal(st.vc_truncated, 0);
+	h_free(&h);
+}
+
 /* The leader's ok=false, or a witness's ok=false, means the slow path: the result is the
  * SYNC_REPLY, never the leader's speculative value; a witness ok=false triggers SYNC at once. */
 static void test_client_slow_path(void **state)
@@ -1870,6 +1949,7 @@ int main(void)
 	    cmocka_unit_test(test_client_fast_needs_superquorum),
 	    cmocka_unit_test(test_client_slow_path),
 	    cmocka_unit_test(test_view_change_replays_fast_path),
+	    cmocka_unit_test(test_view_change_all_decisions),
 	    cmocka_unit_test(test_client_retry_then_timeout),
 	    cmocka_unit_test(test_client_ok_before_resend),
 	    cmocka_unit_test(test_client_per_command_state),

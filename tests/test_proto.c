@@ -383,6 +383,9 @@ static size_t make_samples(struct sample *s)
 	s[n++].m = (struct proto_msg){.type = PROTO_AUTH_OK, .mac = S_MAC};
 	s[n].file = "37-auth_fail.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_AUTH_FAIL};
+	s[n].file = "38-vc_decided.bin";
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_VC_DECIDED, .view = 8, .dview = 5, .dhole = 509, .round = 3, .slot_hi = 6};
 	return n;
 }
 
@@ -591,6 +594,12 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 			assert_int_equal(got->read_dep.seq, want->read_dep.seq);
 			assert_int_equal(got->weak_dep, want->weak_dep);
 		}
+		break;
+	case PROTO_VC_DECIDED:
+		assert_int_equal(got->dview, want->dview);
+		assert_int_equal(got->dhole, want->dhole);
+		assert_int_equal(got->round, want->round);
+		assert_int_equal(got->slot_hi, want->slot_hi);
 		break;
 	case PROTO_VC_DONE:
 	case PROTO_SNAP_DONE:
