@@ -129,7 +129,15 @@ void env_stop(struct cluster_env *e)
 		}
 		assert_int_equal(st, 0); /* SIGTERM stops a replica cleanly */
 	}
-	assert_int_equal(proc_stop(&e->master, 10000), 0);
+	int st = proc_stop(&e->master, 10000);
+	if (st != 0) {
+		fprintf(stderr, "master exit status %d; its log:\n", st);
+		char cmd[700];
+		snprintf(cmd, sizeof cmd, "tail -n 30 %s >&2", e->master.log);
+		if (system(cmd) != 0)
+			fprintf(stderr, "(no log)\n");
+	}
+	assert_int_equal(st, 0); /* and the master */
 	conf_free(e->conf);
 	proc_rmdir(e->dir);
 	env_live_dir[0] = 0;
