@@ -5,20 +5,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "common/clock.h"
 #include "proto/proto.h"
 
 static const char usage[] =
-    "usage: bench_proto [-d seconds] [-r reps] [-h]\n"
+    "usage: bench_proto [-d seconds] [-r reps] [-n ops] [-h]\n"
     "Measures proto_encode (into a reused buffer) and proto_decode (of the encoded body) of\n"
     "one message at a time. Messages: PROPOSE and ACCEPT of a PUT (16-byte key, 100-byte\n"
     "value), RECORD_ACK, REPLY of a GET (100-byte value), ACK, COMMIT, and VC_RECORD (the\n"
     "widest message). One CSV line per case (case,ops,ns_per_op_median,ns_per_op_min); the\n"
     "last two lines, encode_all and decode_all, sum the medians over the messages.\n"
+    "Times are the thread's CPU time (CLOCK_THREAD_CPUTIME_ID): what other processes of a\n"
+    "shared machine take does not count, their effect on the caches does.\n"
     "  -d seconds   duration of each repetition of each case (default 0.2)\n"
     "  -r reps      repetitions of each case (default 5); the median is reported\n"
+    "  -n ops       ops operations (rounded up to 256) per repetition instead of -d (for an\n"
+    "               instruction count under valgrind, which no timing disturbs)\n"
     "  -h           this help\n";
 
 static const struct proto_limits lim = {.max_frame = 1u << 20, .max_key = 1024, .max_value = 65536};
@@ -73,16 +77,25 @@ static void make_msgs(struct proto_msg *m)
 				  .slot_hi = 17};
 }
 
+/* This thread's CPU time. */
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return x < y ? -1 : x > y;
 }
 
-/* Runs one case reps times for `seconds` each; returns the median ns per operation (the
- * minimum in *min), or a negative value if an operation failed. */
+/* Runs one case reps times for `seconds` each (exactly `count` operations if count > 0);
+ * returns the median ns per operation (the minimum in *min), or a negative value if an operation
+ * failed. */
 static double measure(const struct proto_msg *m, const uint8_t *body, size_t blen, bool encode,
-		      double seconds, int reps, double *min, uint64_t *total_ops)
+		      double seconds, uint64_t count, int reps, double *min, uint64_t *total_ops)
 {
 	double ns_op[MAX_REPS];
 	struct proto_buf b;
@@ -93,7 +106,7 @@ static double measure(const struct proto_msg *m, const uint8_t *body, size_t ble
 	uint64_t budget = (uint64_t)(seconds * 1e9);
 	*total_ops = 0;
 	for (int r = 0; r < reps; r++) {
-		uint64_t ops = 0, t0 = common_now_ns(), t;
+		uint64_t ops = 0, t0 = cpu_ns(), t;
 		do {
 			for (int i = 0; i < 256; i++, ops++) {
 				int rc;
@@ -109,7 +122,7 @@ static double measure(const struct proto_msg *m, const uint8_t *body, size_t ble
 					return -1;
 				}
 			}
-		} while ((t = common_now_ns()) - t0 < budget);
+		} while ((t = cpu_ns()) - t0 < budget && (count == 0 || ops < count));
 		ns_op[r] = (double)(t - t0) / (double)ops;
 		*total_ops += ops;
 	}
@@ -124,13 +137,18 @@ int main(int argc, char **argv)
 {
 	double secs = 0.2;
 	int reps = 5, opt;
-	while ((opt = getopt(argc, argv, "d:r:h")) != -1) {
+	uint64_t count = 0;
+	while ((opt = getopt(argc, argv, "d:r:n:h")) != -1) {
 		switch (opt) {
 		case 'd':
 			secs = atof(optarg);
 			break;
 		case 'r':
 			reps = atoi(optarg);
+			break;
+		case 'n':
+			count = strtoull(optarg, NULL, 10);
+			secs = 1e9; /* the count ends each repetition */
 			break;
 		case 'h':
 			fputs(usage, stdout);
@@ -165,7 +183,7 @@ int main(int argc, char **argv)
 			uint64_t ops;
 			double med =
 			    measure(&m[i], b.data + PROTO_FRAME_HEADER, b.len - PROTO_FRAME_HEADER,
-				    dir == 0, secs, reps, &min, &ops);
+				    dir == 0, secs, count, reps, &min, &ops);
 			proto_buf_free(&b);
 			if (med < 0) {
 				fprintf(stderr, "bench_proto: %s of %s failed\n",
