@@ -173,6 +173,20 @@ static void auth_failed(struct cluster *cl, void *arg)
 	ev_break(r->loop, EVBREAK_ALL);
 }
 
+/* Nothing answers at the master's address: say so at once rather than after the reply timeout
+ * (which stays for a cluster that is up but does not answer). */
+static void unreachable(struct cluster *cl, const char *host, uint16_t port, int err, void *arg)
+{
+	struct cli_run *r = arg;
+	(void)cl;
+	char why[128];
+	snprintf(why, sizeof why, "%s", strerror(-err));
+	why[0] = (char)tolower((unsigned char)why[0]); /* "connection refused" */
+	fprintf(stderr, "curpkv: cannot reach the master at %s:%u: %s\n", host, port, why);
+	r->status = CLI_ERROR;
+	ev_break(r->loop, EVBREAK_ALL);
+}
+
 static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct cli_run *r = w->data;
@@ -271,8 +285,11 @@ int cli_main(const struct conf *conf, const struct conf_settings *s, const char 
 	if (r.loop == NULL)
 		goto out;
 	struct cluster *cl = NULL;
-	struct cluster_options opt = {
-	    .on_ready = cluster_ready, .on_auth_failed = auth_failed, .arg = &r, .window = 1};
+	struct cluster_options opt = {.on_ready = cluster_ready,
+				      .on_auth_failed = auth_failed,
+				      .on_unreachable = unreachable,
+				      .arg = &r,
+				      .window = 1};
 	if (cluster_open(r.loop, conf, s, NULL, &opt, &cl) != 0) {
 		fprintf(stderr, "curpkv: cannot reach the master of %s\n", conf->path);
 		ev_loop_destroy(r.loop);

@@ -339,6 +339,16 @@ static void master_down(struct net_dialer *d, int reason, void *arg)
 	LOG_DEBUG(cl->log, "lost the master (%s): reconnecting", net_close_reason_name(reason));
 }
 
+/* An attempt to connect to the master failed; the dialer retries. When it was the first attempt
+ * (none ever succeeded), the caller hears of it (on_unreachable). */
+static void master_fail(struct net_dialer *d, int err, void *arg)
+{
+	struct cluster *cl = arg;
+	LOG_DEBUG(cl->log, "master: %s: retrying", d->err);
+	if (d->attempts == 1 && d->failures == 1 && cl->opt.on_unreachable)
+		cl->opt.on_unreachable(cl, d->host, d->port, err, cl->opt.arg);
+}
+
 static void apply_info(struct cluster *cl, const struct proto_msg *m)
 {
 	if (!m->ready)
@@ -408,7 +418,7 @@ static void master_msg(struct net_dialer *d, struct net_conn *c, const struct pr
 }
 
 static const struct net_dialer_cbs master_cbs = {
-    .on_up = master_up, .on_msg = master_msg, .on_down = master_down};
+    .on_up = master_up, .on_msg = master_msg, .on_down = master_down, .on_fail = master_fail};
 
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {

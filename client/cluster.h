@@ -43,6 +43,12 @@ typedef void (*cluster_ready_cb)(struct cluster *cl, void *arg);
  * missing secret on one side (fires once; the connections keep retrying). A minority of
  * replicas refusing is only logged: the others serve. */
 typedef void (*cluster_auth_failed_cb)(struct cluster *cl, void *arg);
+/* The master could not be reached: the first attempt to connect to it (host:port) failed with
+ * err (a negative errno: -ECONNREFUSED when nothing listens there...) before any attempt ever
+ * succeeded. Fires at most once; the connection keeps retrying (a master that starts later is
+ * found), so a caller that would rather wait for it can ignore this. */
+typedef void (*cluster_unreachable_cb)(struct cluster *cl, const char *host, uint16_t port, int err,
+				       void *arg);
 /* The session is ready to take commands (fires at most once, from the loop). */
 typedef void (*cluster_session_ready_cb)(struct cluster_session *cs, void *arg);
 
@@ -51,6 +57,7 @@ struct cluster_options {
 	const struct common_logger *log;       /* not owned; may be NULL */
 	cluster_ready_cb on_ready;	       /* may be NULL */
 	cluster_auth_failed_cb on_auth_failed; /* may be NULL */
+	cluster_unreachable_cb on_unreachable; /* may be NULL */
 	void *arg;
 	uint32_t window;	/* in-flight commands per session; 0 = the conf's */
 	uint32_t tick_us;	/* session_tick period; 0 = 2000 */

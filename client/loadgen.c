@@ -114,6 +114,12 @@ struct lg {
 	pthread_mutex_t history_lock;
 	uint64_t hist[HIST_BUCKETS]; /* ck_pr: latency histogram for the progress line */
 	uint64_t last_completed;
+	/* The start gate: threads wait at it until every thread was created (GATE_OPEN: run), or
+	 * one could not be (GATE_ABORT: return at once), so that none runs while the state they
+	 * share is freed after a failed start. */
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate_cond;
+	enum { GATE_WAIT, GATE_OPEN, GATE_ABORT } gate;
 };
 
 /* ---- latency histogram (progress line only; the report uses exact samples) ------------- */
@@ -533,10 +539,32 @@ static void unstall_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_stop(loop, w);
 }
 
+/* Waits at the start gate; true if the thread is to run. */
+static bool gate_pass(struct lg *g)
+{
+	pthread_mutex_lock(&g->gate_lock);
+	while (g->gate == GATE_WAIT)
+		pthread_cond_wait(&g->gate_cond, &g->gate_lock);
+	bool run = g->gate == GATE_OPEN;
+	pthread_mutex_unlock(&g->gate_lock);
+	return run;
+}
+
+/* Opens (GATE_OPEN) or aborts (GATE_ABORT) the start gate for every thread waiting at it. */
+static void gate_set(struct lg *g, int state)
+{
+	pthread_mutex_lock(&g->gate_lock);
+	g->gate = state;
+	pthread_cond_broadcast(&g->gate_cond);
+	pthread_mutex_unlock(&g->gate_lock);
+}
+
 static void *thread_main(void *arg)
 {
 	struct lg_thread *t = arg;
 	struct lg *g = t->g;
+	if (!gate_pass(g))
+		return NULL; /* another thread could not start: nothing was done */
 	struct cluster_options opt = {.on_ready = cluster_ready,
 				      .on_auth_failed = auth_failed_cb,
 				      .arg = t,
@@ -578,96 +606,172 @@ static int online_cpus(void)
 	return n > 0 ? (int)n : 1;
 }
 
-int loadgen_main(const struct conf *conf, const struct conf_settings *set, const char *alias,
-		 const struct common_logger *log)
+/* Refuses settings the workload cannot run with (the reason is logged). Returns 0 or -EINVAL. */
+static int check_settings(const struct conf_settings *set, const struct common_logger *log)
 {
-	struct lg g;
-	memset(&g, 0, sizeof g);
-	g.conf = conf;
-	g.s = *set;
-	g.alias = alias ? alias : "client0";
-	g.log = log;
-	g.window = conf_settings_window(set);
 	if (set->command_size > set->max_value_bytes) {
 		LOG_ERROR(log, "commandSize %u exceeds maxValueBytes %u", set->command_size,
 			  set->max_value_bytes);
-		return 1;
+		return -EINVAL;
 	}
 	if (set->appends && set->protocol != CONF_PROTO_CURP) {
 		LOG_ERROR(log,
 			  "appends: APPEND is an operation of protocol curp only (docs/conf.md)");
-		return 1;
+		return -EINVAL;
 	}
 	if (set->appends && set->deletes > 0) {
 		LOG_ERROR(log, "deletes: %u with appends: true: set one of them (docs/conf.md)",
 			  set->deletes);
-		return 1;
+		return -EINVAL;
 	}
 	if (set->appends && set->command_size < CONF_APPEND_MIN) {
 		LOG_ERROR(log, "appends: commandSize %u is below %d", set->command_size,
 			  CONF_APPEND_MIN);
-		return 1;
+		return -EINVAL;
 	}
-	g.seed = set->seed_set ? set->seed : common_wall_ns();
+	return 0;
+}
+
+/* Sets up thread i of g: its logger, loop and sessions (`sessions` in the process, which is
+ * the rank-th client of the conf). Returns 0 or -ENOMEM (lg_free frees what was made). */
+static int thread_init(struct lg *g, int i, uint32_t sessions, uint64_t rank)
+{
+	struct lg_thread *t = &g->th[i];
+	t->g = g;
+	t->idx = i;
+	common_logger_init(&t->log, g->log->out, g->log->level, g->log->name);
+	t->nsess = (int)(sessions / (uint32_t)g->nthreads +
+			 ((uint32_t)i < sessions % (uint32_t)g->nthreads ? 1 : 0));
+	t->sess = calloc((size_t)t->nsess, sizeof *t->sess);
+	t->loop = ev_loop_new(EVFLAG_AUTO);
+	if (t->sess == NULL || t->loop == NULL)
+		return -ENOMEM;
+	for (int k = 0; k < t->nsess; k++) {
+		struct lg_session *s = &t->sess[k];
+		s->t = t;
+		s->global = rank * sessions + (uint64_t)(i + k * g->nthreads);
+		workload_init(&s->wl, &g->s, s->global, g->seed);
+		s->ops = calloc(g->window, sizeof *s->ops);
+		s->val = malloc(g->s.command_size ? g->s.command_size : 1);
+		if (g->history)
+			s->order = calloc(LG_ORDER_RING, sizeof *s->order);
+		if (s->ops == NULL || s->val == NULL || (g->history && s->order == NULL))
+			return -ENOMEM;
+		for (uint32_t w = 0; w < g->window; w++)
+			s->ops[w].sess = s;
+	}
+	return 0;
+}
+
+/* Fills g for a run of conf_settings_threads(set) sessions on min(sessions, clientLoops or
+ * online CPUs) threads, opening the history file if any. Returns 0 or a negative errno (logged;
+ * lg_free frees what was made). */
+static int lg_init(struct lg *g, const struct conf *conf, const struct conf_settings *set,
+		   const char *alias, const struct common_logger *log)
+{
+	g->conf = conf;
+	g->s = *set;
+	g->alias = alias ? alias : "client0";
+	g->log = log;
+	g->window = conf_settings_window(set);
+	g->seed = set->seed_set ? set->seed : common_wall_ns();
+	pthread_mutex_init(&g->history_lock, NULL);
+	pthread_mutex_init(&g->gate_lock, NULL);
+	pthread_cond_init(&g->gate_cond, NULL);
 	uint32_t sessions = conf_settings_threads(set);
 	/* clientLoops, or by default one loop per CPU (measured: docs/benchmarks.md, "Client
 	 * loops"); never more loops than sessions */
 	uint32_t loops = set->client_loops ? set->client_loops : (uint32_t)online_cpus();
-	g.nthreads = (int)(sessions < loops ? sessions : loops);
+	g->nthreads = (int)(sessions < loops ? sessions : loops);
 	/* Process rank among the conf's clients keeps session keys disjoint across processes. */
 	uint64_t rank = 0;
-	const struct conf_host *me = conf_find_client(conf, g.alias);
+	const struct conf_host *me = conf_find_client(conf, g->alias);
 	if (me)
 		rank = (uint64_t)me->id;
 	if (set->history_file[0]) {
-		g.history = fopen(set->history_file, "w");
-		if (g.history == NULL) {
-			LOG_ERROR(log, "historyFile %s: %s", set->history_file, strerror(errno));
-			return 1;
+		g->history = fopen(set->history_file, "w");
+		if (g->history == NULL) {
+			int rc = -errno;
+			LOG_ERROR(log, "historyFile %s: %s", set->history_file, strerror(-rc));
+			return rc;
 		}
 	}
-	pthread_mutex_init(&g.history_lock, NULL);
-	g.th = calloc((size_t)g.nthreads, sizeof *g.th);
-	int status = 1;
-	if (g.th == NULL)
-		goto out;
-	for (int i = 0; i < g.nthreads; i++) {
-		struct lg_thread *t = &g.th[i];
-		t->g = &g;
-		t->idx = i;
-		common_logger_init(&t->log, log->out, log->level, log->name);
-		t->nsess = (int)(sessions / (uint32_t)g.nthreads +
-				 ((uint32_t)i < sessions % (uint32_t)g.nthreads ? 1 : 0));
-		t->sess = calloc((size_t)t->nsess, sizeof *t->sess);
-		t->loop = ev_loop_new(EVFLAG_AUTO);
-		if (t->sess == NULL || t->loop == NULL)
-			goto out;
-		for (int k = 0; k < t->nsess; k++) {
-			struct lg_session *s = &t->sess[k];
-			s->t = t;
-			s->global = rank * sessions + (uint64_t)(i + k * g.nthreads);
-			workload_init(&s->wl, &g.s, s->global, g.seed);
-			s->ops = calloc(g.window, sizeof *s->ops);
-			s->val = malloc(g.s.command_size ? g.s.command_size : 1);
-			if (g.history)
-				s->order = calloc(LG_ORDER_RING, sizeof *s->order);
-			if (s->ops == NULL || s->val == NULL || (g.history && s->order == NULL))
-				goto out;
-			for (uint32_t w = 0; w < g.window; w++)
-				s->ops[w].sess = s;
-		}
+	g->th = calloc((size_t)g->nthreads, sizeof *g->th);
+	if (g->th == NULL)
+		return -ENOMEM;
+	for (int i = 0; i < g->nthreads; i++) {
+		int rc = thread_init(g, i, sessions, rank);
+		if (rc != 0)
+			return rc;
 	}
-	LOG_INFO(log, "%s: %u sessions on %d loops, window %u, %s", g.alias, sessions, g.nthreads,
-		 g.window, g.s.run_time_ms ? "timed run" : "request count");
-	if (g.s.run_time_ms)
-		g.deadline_ns = common_now_ns() + g.s.run_time_ms * 1000000ull;
-	for (int i = 0; i < g.nthreads; i++)
-		if (pthread_create(&g.th[i].th, NULL, thread_main, &g.th[i]) != 0)
-			goto out;
-	for (int i = 0; i < g.nthreads; i++)
-		pthread_join(g.th[i].th, NULL);
+	LOG_INFO(log, "%s: %u sessions on %d loops, window %u, %s", g->alias, sessions, g->nthreads,
+		 g->window, g->s.run_time_ms ? "timed run" : "request count");
+	return 0;
+}
 
-	/* Merge and report. */
+/* Frees everything lg_init made (whatever it got to). No thread of g may be running. */
+static void lg_free(struct lg *g)
+{
+	for (int i = 0; g->th && i < g->nthreads; i++) {
+		struct lg_thread *t = &g->th[i];
+		if (t->cl)
+			cluster_close(t->cl);
+		for (int k = 0; t->sess && k < t->nsess; k++) {
+			free(t->sess[k].ops);
+			free(t->sess[k].val);
+			free(t->sess[k].order);
+		}
+		free(t->sess);
+		report_free(&t->lat);
+		if (t->loop)
+			ev_loop_destroy(t->loop);
+	}
+	free(g->th);
+	if (g->history)
+		fclose(g->history);
+	pthread_cond_destroy(&g->gate_cond);
+	pthread_mutex_destroy(&g->gate_lock);
+	pthread_mutex_destroy(&g->history_lock);
+}
+
+static int create_thread(void *ctx, pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	(void)ctx;
+	return pthread_create(th, NULL, fn, arg);
+}
+
+/* Starts g's threads and waits until every one has returned. They wait at the start gate until
+ * all of them were created; if one cannot be (logged), the gate sends those already started
+ * back at once, and they are joined too: no thread is left running when the caller frees g
+ * (until 2026-12 a failed pthread_create freed the state of running threads under them).
+ * Returns 0, or a thread creation's error (a negative errno). */
+static int run_threads(struct lg *g, const struct loadgen_hooks *hooks)
+{
+	int (*create)(void *, pthread_t *, void *(*)(void *), void *) =
+	    hooks && hooks->thread_create ? hooks->thread_create : create_thread;
+	void *ctx = hooks ? hooks->ctx : NULL;
+	int started = 0, rc = 0;
+	if (g->s.run_time_ms)
+		g->deadline_ns = common_now_ns() + g->s.run_time_ms * 1000000ull;
+	for (; started < g->nthreads; started++) {
+		int err = create(ctx, &g->th[started].th, thread_main, &g->th[started]);
+		if (err != 0) {
+			rc = -err;
+			LOG_ERROR(g->log, "cannot start load thread %d of %d: %s", started + 1,
+				  g->nthreads, strerror(err));
+			break;
+		}
+	}
+	gate_set(g, rc == 0 ? GATE_OPEN : GATE_ABORT);
+	for (int i = 0; i < started; i++)
+		pthread_join(g->th[i].th, NULL);
+	return rc;
+}
+
+/* Merges the threads' figures, prints the report on stdout and writes
+ * latencies-<alias>.json. Returns the exit status (loadgen_main's). */
+static int report(struct lg *g)
+{
 	struct report_lat all;
 	memset(&all, 0, sizeof all);
 	struct report_totals tot;
@@ -675,8 +779,8 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 	uint64_t first = UINT64_MAX, last = 0;
 	bool failed = false, auth = false;
 	uint64_t unordered = 0;
-	for (int i = 0; i < g.nthreads; i++) {
-		struct lg_thread *t = &g.th[i];
+	for (int i = 0; i < g->nthreads; i++) {
+		struct lg_thread *t = &g->th[i];
 		report_merge(&all, &t->lat);
 		if (t->first_ns && t->first_ns < first)
 			first = t->first_ns;
@@ -713,46 +817,44 @@ int loadgen_main(const struct conf *conf, const struct conf_settings *set, const
 		if (t->failed) {
 			failed = true;
 			auth = auth || t->auth_failed;
-			LOG_ERROR(log, "%s", t->why);
+			LOG_ERROR(g->log, "%s", t->why);
 		}
 	}
 	if (unordered)
-		LOG_INFO(log,
+		LOG_INFO(g->log,
 			 "history: %llu weak write(s) whose slot was never learned (no ordered_ns)",
 			 (unsigned long long)unordered);
 	tot.duration_s = last > first ? (double)(last - first) / 1e9 : 0;
-	tot.weak_protocol = set->protocol != CONF_PROTO_CURP;
-	tot.deletes = set->deletes > 0;
+	tot.weak_protocol = g->s.protocol != CONF_PROTO_CURP;
+	tot.deletes = g->s.deletes > 0;
 	report_sort(&all);
 	report_print(stdout, &all, &tot);
 	fflush(stdout);
 	char path[300];
-	snprintf(path, sizeof path, "latencies-%s.json", g.alias);
+	snprintf(path, sizeof path, "latencies-%s.json", g->alias);
 	int rc = report_write_json(path, &all);
 	if (rc != 0)
-		LOG_ERROR(log, "cannot write %s: %s", path, strerror(-rc));
+		LOG_ERROR(g->log, "cannot write %s: %s", path, strerror(-rc));
 	report_free(&all);
-	status = auth ? CLUSTER_EXIT_AUTH : failed || rc != 0 ? 1 : 0;
-out:
-	if (g.th) {
-		for (int i = 0; i < g.nthreads; i++) {
-			struct lg_thread *t = &g.th[i];
-			if (t->cl)
-				cluster_close(t->cl);
-			for (int k = 0; t->sess && k < t->nsess; k++) {
-				free(t->sess[k].ops);
-				free(t->sess[k].val);
-				free(t->sess[k].order);
-			}
-			free(t->sess);
-			report_free(&t->lat);
-			if (t->loop)
-				ev_loop_destroy(t->loop);
-		}
-		free(g.th);
-	}
-	if (g.history)
-		fclose(g.history);
-	pthread_mutex_destroy(&g.history_lock);
+	return auth ? CLUSTER_EXIT_AUTH : failed || rc != 0 ? 1 : 0;
+}
+
+int loadgen_run(const struct conf *conf, const struct conf_settings *set, const char *alias,
+		const struct common_logger *log, const struct loadgen_hooks *hooks)
+{
+	if (check_settings(set, log) != 0)
+		return 1;
+	struct lg g;
+	memset(&g, 0, sizeof g);
+	int status = 1;
+	if (lg_init(&g, conf, set, alias, log) == 0 && run_threads(&g, hooks) == 0)
+		status = report(&g);
+	lg_free(&g);
 	return status;
+}
+
+int loadgen_main(const struct conf *conf, const struct conf_settings *set, const char *alias,
+		 const struct common_logger *log)
+{
+	return loadgen_run(conf, set, alias, log, NULL);
 }

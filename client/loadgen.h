@@ -2,6 +2,8 @@
 #ifndef CURPKV_CLIENT_LOADGEN_H
 #define CURPKV_CLIENT_LOADGEN_H
 
+#include <pthread.h>
+
 #include "common/log.h"
 #include "conf/conf.h"
 
@@ -20,5 +22,19 @@
  */
 int loadgen_main(const struct conf *conf, const struct conf_settings *s, const char *alias,
 		 const struct common_logger *log);
+
+/* What a test may replace in loadgen_run. thread_create creates a thread as pthread_create(th,
+ * NULL, fn, arg) does and returns 0 or an errno value; NULL: pthread_create. ctx is passed to
+ * it. */
+struct loadgen_hooks {
+	int (*thread_create)(void *ctx, pthread_t *th, void *(*fn)(void *), void *arg);
+	void *ctx;
+};
+
+/* loadgen_main with hooks (NULL: none, as loadgen_main). If a thread cannot be created, the run
+ * is refused (logged, status 1) once every thread already created has returned: none has
+ * touched the cluster by then. Thread: any; it creates and joins its own threads. */
+int loadgen_run(const struct conf *conf, const struct conf_settings *s, const char *alias,
+		const struct common_logger *log, const struct loadgen_hooks *hooks);
 
 #endif

@@ -10,7 +10,15 @@ client_libloadgen_a_SOURCES = client/loadgen.h client/loadgen.c client/cli.h cli
 check_PROGRAMS += tests/test_loadgen
 TESTS += tests/test_loadgen
 tests_test_loadgen_SOURCES = tests/test_loadgen.c
-tests_test_loadgen_LDADD = client/libloadgen.a conf/libconf.a common/libcommon.a $(TEST_LIBS) -lm
+tests_test_loadgen_LDADD = client/libloadgen.a client/libcluster.a client/libsession.a net/libnet.a \
+	auth/libauth.a conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) \
+	$(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
+
+# The CLI's errors on the real binary, without a cluster (a socket of the test plays the master).
+check_PROGRAMS += tests/test_cli
+TESTS += tests/test_cli
+tests_test_cli_SOURCES = tests/test_cli.c tests/proc.c tests/proc.h
+tests_test_cli_LDADD = $(TEST_LIBS)
 
 # The installed client library: the public API (include/curpkv.h) and every object it needs.
 lib_LIBRARIES = client/libcurpkv.a

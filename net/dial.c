@@ -142,12 +142,15 @@ static const struct net_conn_cbs dialer_conn_cbs = {
     .on_auth = dialer_conn_auth,
 };
 
-/* The attempt failed: count it and try again after the (doubling, capped) backoff. */
-static void dialer_failed(struct net_dialer *d)
+/* The attempt failed with err (a negative errno; d->err says why): count it, try again after
+ * the (doubling, capped) backoff, and tell the owner (last: it may stop d). */
+static void dialer_failed(struct net_dialer *d, int err)
 {
 	d->failures++;
 	d->nl->st.connect_failures++;
 	dialer_back_off(d);
+	if (d->cbs->on_fail)
+		d->cbs->on_fail(d, err, d->arg);
 }
 
 static void dialer_connected(struct net_dialer *d, int fd)
@@ -160,7 +163,7 @@ static void dialer_connected(struct net_dialer *d, int fd)
 				    d->expect_role, d->expect_node, &c);
 	if (rc != 0) {
 		snprintf(d->err, sizeof d->err, "%.200s: %s", peer, strerror(-rc));
-		dialer_failed(d);
+		dialer_failed(d, rc);
 		return;
 	}
 	net_conn_set_delay_us(c, d->delay_us);
@@ -197,7 +200,7 @@ static void dialer_connect_cb(struct ev_loop *loop, ev_io *w, int revents)
 		snprintf(d->err, sizeof d->err, "connect %.200s:%u: %s", d->host, d->port,
 			 strerror(soerr));
 		close(fd);
-		dialer_failed(d);
+		dialer_failed(d, -soerr);
 		return;
 	}
 	dialer_connected(d, fd);
@@ -218,7 +221,7 @@ static void dialer_attempt(struct net_dialer *d)
 		ev_io_start(d->nl->loop, &d->cio);
 		dialer_schedule(d, NET_CONNECT_TIMEOUT); /* the retry timer bounds the attempt */
 	} else {
-		dialer_failed(d);
+		dialer_failed(d, rc);
 	}
 }
 
@@ -232,7 +235,7 @@ static void dialer_retry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	if (d->fd >= 0) { /* the attempt in progress timed out */
 		snprintf(d->err, sizeof d->err, "connect %.200s:%u: timed out", d->host, d->port);
 		dialer_abort_attempt(d);
-		dialer_failed(d);
+		dialer_failed(d, -ETIMEDOUT);
 		return;
 	}
 	dialer_attempt(d);

@@ -259,6 +259,10 @@ struct net_dialer_cbs {
 		       void *arg);
 	/* The connection closed (reason as in on_close); a retry is scheduled. May be NULL. */
 	void (*on_down)(struct net_dialer *d, int reason, void *arg);
+	/* An attempt failed before there was a connection: err is a negative errno
+	 * (-ECONNREFUSED; -ETIMEDOUT for an attempt abandoned after 2 s...), d->err says why; the
+	 * next attempt is scheduled. It may stop d (net_dialer_stop), not free it. May be NULL. */
+	void (*on_fail)(struct net_dialer *d, int err, void *arg);
 };
 
 /* A connection that is (re)established forever with a capped exponential backoff: never a

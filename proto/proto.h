@@ -8,11 +8,11 @@
 
 /*
  * Wire format. A frame is a 4-byte little-endian body length followed by the body, one msgpack
- * array per message: [type, view, field...] with the fields of each type in the fixed order
- * listed in docs/wire.md (encoded: only the fields that type uses). Frames larger than the
- * receiver's maxFrameBytes are refused at the header. Decoding checks every field (type, range,
- * length) and never trusts a declared size: msgpack lengths are checked against the bytes that
- * remain and the nesting depth is bounded before msgpack-c's unpacker sees the body.
+ * array per message: [type, view, field...] with the fields of each type in the fixed order of
+ * the message table below (docs/wire.md describes the same, with each field's meaning). Frames
+ * larger than the receiver's maxFrameBytes are refused at the header. Decoding checks every field
+ * (type, range, length) and never trusts a declared size: msgpack lengths are checked against the
+ * bytes that remain and the nesting depth is bounded before msgpack-c's unpacker sees the body.
  *
  * Decoded byte fields (key, value, addr...) point INTO the frame buffer: they are valid until
  * the caller consumes the frame, and whoever keeps them must copy them.
@@ -27,69 +27,162 @@
 #define PROTO_MAX_XBITS	    8192 /* bytes of one SNAP_CLIENT executed-seq bitmap */
 #define PROTO_AUTH_BYTES    32	 /* bytes of a handshake nonce and of a handshake MAC */
 
+/*
+ * The message table: every message, in the order of its type code (HELLO = 1, REGISTER = 2...),
+ * each with its fields in wire order after [type, view] and the checks its decoder makes. It is
+ * the only list of messages and fields: the enum below, the type names, and proto.c's field
+ * count, encodability check, encoder and decoder are all made from it, so a new message is one
+ * row here (plus the members of struct proto_msg it needs, if new). Appending keeps the codes of
+ * the others; a row moved or removed changes codes on the wire (tests/data/proto catches it).
+ *
+ * A row is X(NAME, fields, checks). Fields follow one another (no commas between them), each
+ * naming a member of struct proto_msg (proto.c checks the member's C type at compile time):
+ *   F_U64(f)             u64                    F_U64NZ(f)       u64 != 0
+ *   F_U8(f, lo, hi)      uint8_t in lo..hi      F_U16(f, lo, hi) uint16_t in lo..hi
+ *   F_I32(f, lo, hi)     int32_t in lo..hi      F_BOOL(f)        msgpack true/false
+ *   F_CID(f)             two u64, both != 0     F_CID0(f)        two u64, both 0 or both != 0
+ *   F_CMD(f, OPS)        [op, key, value or nil, scan_count]; OPS: the ops allowed, ANY (not a
+ *                        no-op), ANY_OR_NOOP, WRITE (PUT, DEL) or READ (GET, SCAN)
+ *   F_BIN(p, len, B)     bin; B: VALUE (<= maxValueBytes), SNAP_CHUNK (<= maxFrameBytes, items
+ *                        as proto_snap_next reads them), XBITS (<= PROTO_MAX_XBITS, whole u64s)
+ *   F_ADDR(p, len)       str <= PROTO_ADDR_MAX  F_AUTH(p)        bin of PROTO_AUTH_BYTES
+ *   F_REPLICAS(a, n)     array <= PROTO_MAX_REPLICAS of [id (0..65535), addr, port (1..65535)]
+ *   F_DEPS(a, n)         array <= PROTO_MAX_DEPS of u64 != 0
+ *   F_STATS(a, n)        array <= PROTO_MAX_STATS of [name (str <= PROTO_STAT_NAME_MAX), u64]
+ * Checks, made once every field decoded, compare u64 fields: C_LE(a, b) a <= b, C_LT(a, b)
+ * a < b, and C_NOOP(cid, cmd): the command is a no-op exactly when the cid is {0, 0}.
+ * The encoder writes every integer in its shortest msgpack form and checks only what it reads
+ * (pointers, array counts, constant caps); the decoder checks everything listed.
+ */
+// clang-format off
+#define PROTO_MESSAGES(X)                                                                          \
+	/* connection set-up: any -> replica/master: who is connecting */                          \
+	X(HELLO, F_U8(role, 1, PROTO_ROLE_ADMIN) F_I32(node_id, -1, 65535) F_U64(client_id), )    \
+	/* master control plane */                                                                 \
+	/* replica -> master: slot = its exec index, client_id = the highest client id it has     \
+	 * seen; view = its current view */                                                        \
+	X(REGISTER, F_I32(node_id, 0, 65535) F_ADDR(addr, addr_len) F_U16(port, 1, 65535)          \
+		    F_I32(leader, -1, 65535) F_U64(slot) F_BOOL(live) F_U64(client_id), )          \
+	/* client/replica -> master: asks for the cluster */                                       \
+	X(CLUSTER_REQ, F_U8(role, 1, PROTO_ROLE_ADMIN) F_I32(node_id, -1, 65535), )                \
+	/* master -> all */                                                                        \
+	X(CLUSTER_INFO, F_BOOL(ready) F_I32(leader, -1, 65535) F_I32(node_id, -1, 65535)           \
+			F_U64(client_id) F_REPLICAS(replicas, n_replicas) F_BOOL(rejoin), )        \
+	/* master <-> replica: slot = exec index */                                                \
+	X(HEARTBEAT, F_I32(node_id, -1, 65535) F_U64(commit) F_U64(slot), )                        \
+	/* strong operations */                                                                    \
+	/* client -> every replica */                                                              \
+	X(PROPOSE, F_CID(cid) F_U64(low_seq) F_U64(dep) F_CMD(cmd, ANY) F_U64(weak_dep),           \
+		   C_LE(low_seq, cid.seq) C_LT(dep, cid.seq) C_LE(weak_dep, dep))                  \
+	/* leader -> client */                                                                     \
+	X(REPLY, F_CID(cid) F_U64(slot) F_BOOL(ok) F_U8(status, 0, PROTO_ST_MAX)                   \
+		 F_BIN(value, vlen, VALUE) F_CID0(read_dep) F_U64(ver), )                          \
+	/* witness -> client */                                                                    \
+	X(RECORD_ACK, F_CID(cid) F_BOOL(ok) F_CID0(read_dep) F_DEPS(deps, n_deps) F_U64(dep_exec), \
+		      C_LT(dep_exec, cid.seq))                                                     \
+	/* client -> replica: asks for the post-execution result */                                \
+	X(SYNC, F_CID(cid) F_U64(low_seq) F_U64(fp), C_LE(low_seq, cid.seq))                       \
+	/* replica -> client */                                                                    \
+	X(SYNC_REPLY, F_CID(cid) F_U64(slot) F_U8(status, 0, PROTO_ST_MAX)                         \
+		      F_BIN(value, vlen, VALUE) F_U64(ver), )                                      \
+	/* replication */                                                                          \
+	/* leader -> follower */                                                                   \
+	X(ACCEPT, F_U64(slot) F_CID0(cid) F_CMD(cmd, ANY_OR_NOOP) F_U64(commit), C_NOOP(cid, cmd)) \
+	/* follower -> leader: slot..slot_hi accepted */                                           \
+	X(ACK, F_U64(slot) F_U64(slot_hi), C_LE(slot, slot_hi))                                    \
+	/* leader -> follower: commit index */                                                     \
+	X(COMMIT, F_U64(commit), )                                                                 \
+	/* observability */                                                                        \
+	/* anyone -> replica */                                                                    \
+	X(STATS_REQ, , )                                                                           \
+	/* replica -> requester: counters */                                                       \
+	X(STATS_REPLY, F_STATS(stats, n_stats), )                                                  \
+	/* weak operations (PROTOCOL.md 5-6) */                                                    \
+	/* HO client -> every replica */                                                           \
+	X(CAUSAL_PROPOSE, F_CID(cid) F_U64(low_seq) F_U64(dep)                                     \
+			  F_I32(bound, 0, PROTO_MAX_REPLICAS - 1) F_CMD(cmd, WRITE),               \
+			  C_LE(low_seq, cid.seq) C_LT(dep, cid.seq))                               \
+	/* HO replica -> client: ok = executed */                                                  \
+	X(CAUSAL_REPLY, F_CID(cid) F_U64(slot) F_BOOL(ok) F_U8(status, 0, PROTO_ST_MAX), )         \
+	/* HT client -> leader */                                                                  \
+	X(WEAK_WRITE, F_CID(cid) F_U64(low_seq) F_U64(dep) F_CMD(cmd, WRITE),                      \
+		      C_LE(low_seq, cid.seq) C_LT(dep, cid.seq))                                   \
+	/* client -> bound/closest replica */                                                      \
+	X(WEAK_READ, F_CID(cid) F_U64(token) F_U64(dep) F_CMD(cmd, READ), C_LT(dep, cid.seq))      \
+	/* replica -> client */                                                                    \
+	X(WEAK_REPLY, F_CID(cid) F_U64(slot) F_U64(commit) F_U8(status, 0, PROTO_ST_MAX)           \
+		      F_BIN(value, vlen, VALUE), )                                                 \
+	/* round-trip probes (binding to the closest replica) */                                   \
+	/* client -> replica: slot = nonce */                                                      \
+	X(PING, F_U64(slot), )                                                                     \
+	/* replica -> client: slot = the nonce echoed */                                           \
+	X(PONG, F_U64(slot), )                                                                     \
+	/* view change (PROTOCOL.md 7.2); view = the new view */                                   \
+	/* new leader -> replica: send your state from slot on (slot_hi: the first item wanted) */ \
+	X(VC_REQ, F_U64(slot) F_U64(round) F_U64(slot_hi), )                                       \
+	/* replica -> new leader: one accepted entry */                                            \
+	X(VC_ENTRY, F_U64(slot) F_U64(eview) F_CID0(cid) F_CMD(cmd, ANY_OR_NOOP) F_U64(round)      \
+		    F_U64(slot_hi),                                                                \
+		    C_NOOP(cid, cmd))                                                              \
+	/* replica -> new leader: one witness record (eview: the view it was recorded in) */       \
+	X(VC_RECORD, F_CID(cid) F_U64(eview) F_BOOL(ok) F_BOOL(weak) F_U64(dep)                    \
+		     F_I32(bound, 0, PROTO_MAX_REPLICAS - 1) F_CMD(cmd, ANY) F_U64(slot)           \
+		     F_CID0(read_dep) F_U64(weak_dep) F_U64(round) F_U64(slot_hi),                 \
+		     C_LT(dep, cid.seq) C_LE(weak_dep, dep))                                       \
+	/* replica -> new leader: slot = exec index, slot_hi = the VC_ENTRY, VC_RECORD and        \
+	 * VC_DECIDED frames sent before it since the last VC_DONE, eview and cut = the last view  \
+	 * installed here and where its log was cut, dview and dhole = the latest decision known  \
+	 * here (VC_DECIDED: the older ones) */                                                    \
+	X(VC_DONE, F_U64(commit) F_U64(slot) F_U64(slot_hi) F_U64(eview) F_U64(cut) F_U64(dview)   \
+		   F_U64(dhole) F_U64(round),                                                      \
+		   C_LE(eview, dview))                                                             \
+	/* new leader -> replica: cut = the decided log ends there */                              \
+	X(VC_INSTALL, F_U64(cut) F_U64(commit) F_U64(slot), C_LE(slot, cut))                       \
+	/* catch-up by state transfer (PROTOCOL.md 7.3); view = the current view */                \
+	/* follower -> leader: slot = its exec index, ok = send the state even if the log reaches \
+	 * back there: send what I lack */                                                         \
+	X(CATCHUP, F_U64(slot) F_BOOL(ok) F_U64(round), )                                          \
+	/* leader -> follower: value = a chunk of keys (proto_snap_next), part of the executed     \
+	 * state */                                                                                \
+	X(SNAP_KV, F_BIN(value, vlen, SNAP_CHUNK) F_U64(round) F_U64(slot_hi), )                   \
+	/* leader -> follower: slot = xfloor, dep = highest weak write executed, value =           \
+	 * executed-seq bitmap */                                                                  \
+	X(SNAP_CLIENT, F_U64NZ(cid.client) F_U64(low_seq) F_U64(slot) F_U64(dep)                   \
+		       F_BIN(value, vlen, XBITS) F_U64(round) F_U64(slot_hi), )                    \
+	/* leader -> follower: one cached result (SYNC_REPLY's fields, and fp) */                  \
+	X(SNAP_RESULT, F_CID(cid) F_U64(slot) F_U8(status, 0, PROTO_ST_MAX)                        \
+		       F_BIN(value, vlen, VALUE) F_U64(ver) F_U64(fp) F_U64(round) F_U64(slot_hi), \
+		       )                                                                           \
+	/* leader -> follower: slot = the exec index the state is at, slot_hi = SNAP_* frames      \
+	 * before it, eview and cut as VC_DONE */                                                  \
+	X(SNAP_DONE, F_U64(commit) F_U64(slot) F_U64(slot_hi) F_U64(eview) F_U64(cut)              \
+		     F_U64(round) F_U64(ver), )                                                    \
+	/* the handshake that opens every connection when the conf has a secret (auth/auth.h,     \
+	 * docs/wire.md "Handshake"); handled by net/, never delivered to a connection's owner */  \
+	/* connector -> acceptor: nonce = the connector's */                                       \
+	X(AUTH_HELLO, F_U8(role, 1, PROTO_ROLE_MASTER) F_I32(node_id, -1, 65535) F_AUTH(nonce), )  \
+	/* acceptor -> connector: nonce = the acceptor's */                                        \
+	X(AUTH_CHALLENGE, F_U8(role, 1, PROTO_ROLE_MASTER) F_I32(node_id, -1, 65535)               \
+			  F_AUTH(nonce), )                                                         \
+	/* connector -> acceptor: mac = the connector's proof */                                   \
+	X(AUTH_PROOF, F_AUTH(mac), )                                                               \
+	/* acceptor -> connector: mac = the acceptor's proof */                                    \
+	X(AUTH_OK, F_AUTH(mac), )                                                                  \
+	/* either way: refused (the same answer whatever the reason) */                            \
+	X(AUTH_FAIL, , )                                                                           \
+	/* view change, added after the handshake (type numbers never change) */                   \
+	/* replica -> new leader: one decision it keeps other than the latest (VC_DONE carries     \
+	 * that one): dview and dhole = that view and where its leader's collected entries ended, \
+	 * slot_hi = its index in the answer */                                                    \
+	X(VC_DECIDED, F_U64NZ(dview) F_U64(dhole) F_U64(round) F_U64(slot_hi), )
+// clang-format on
+
+#define PROTO_TYPE_ENUM_(name, fields, checks) PROTO_##name,
 enum proto_type {
-	/* connection set-up */
-	PROTO_HELLO = 1, /* any -> replica/master: who is connecting (role, node_id, client_id) */
-	/* master control plane */
-	PROTO_REGISTER,	    /* replica -> master: node_id, addr, port, leader, slot (= exec index),
-			     * live, client_id (= the highest client id it has seen) */
-	PROTO_CLUSTER_REQ,  /* client/replica -> master: role, node_id (asks for the cluster) */
-	PROTO_CLUSTER_INFO, /* master -> all: ready, leader, node_id, client_id, replicas */
-	PROTO_HEARTBEAT,    /* master <-> replica: node_id, commit, slot (= exec index) */
-	/* strong operations */
-	PROTO_PROPOSE,	  /* client -> every replica: cid, cmd, low_seq */
-	PROTO_REPLY,	  /* leader -> client: cid, slot, ok, status, value */
-	PROTO_RECORD_ACK, /* witness -> client: cid, ok */
-	PROTO_SYNC, /* client -> replica: cid, low_seq, fp (asks for the post-execution result) */
-	PROTO_SYNC_REPLY, /* replica -> client: cid, slot, status, value */
-	/* replication */
-	PROTO_ACCEPT, /* leader -> follower: slot, cid, cmd, commit */
-	PROTO_ACK,    /* follower -> leader: slot..slot_hi accepted */
-	PROTO_COMMIT, /* leader -> follower: commit index */
-	/* observability */
-	PROTO_STATS_REQ,   /* anyone -> replica */
-	PROTO_STATS_REPLY, /* replica -> requester: counters */
-	/* weak operations (PROTOCOL.md 5-6) */
-	PROTO_CAUSAL_PROPOSE, /* HO client -> every replica: cid, low_seq, dep, bound, cmd */
-	PROTO_CAUSAL_REPLY,   /* HO replica -> client: cid, slot, ok (= executed), status */
-	PROTO_WEAK_WRITE,     /* HT client -> leader: cid, low_seq, dep, cmd */
-	PROTO_WEAK_READ,      /* client -> bound/closest replica: cid, token, cmd (GET) */
-	PROTO_WEAK_REPLY,     /* replica -> client: cid, slot, commit, status, value */
-	/* round-trip probes (binding to the closest replica) */
-	PROTO_PING, /* client -> replica: slot (= nonce) */
-	PROTO_PONG, /* replica -> client: slot (= the nonce echoed) */
-	/* view change (PROTOCOL.md 7.2); view = the new view */
-	PROTO_VC_REQ,	  /* new leader -> replica: send your state from slot on */
-	PROTO_VC_ENTRY,	  /* replica -> new leader: slot, eview, cid, cmd (one accepted entry) */
-	PROTO_VC_RECORD,  /* replica -> new leader: cid, eview (the view it was recorded in), ok,
-			   * weak, dep, bound, cmd (one witness record) */
-	PROTO_VC_DONE,	  /* replica -> new leader: commit, slot (= exec index), slot_hi (= the
-			   * VC_ENTRY and VC_RECORD frames sent before it since the last VC_DONE),
-			   * eview and cut (the last view installed here and where its log was cut) */
-	PROTO_VC_INSTALL, /* new leader -> replica: cut (the decided log ends there), commit */
-	/* catch-up by state transfer (PROTOCOL.md 7.3); view = the current view */
-	PROTO_CATCHUP,	   /* follower -> leader: slot (= its exec index), ok (= send the state
-			    * even if the log reaches back there): send what I lack */
-	PROTO_SNAP_KV,	   /* leader -> follower: value (a chunk of keys: proto_snap_next), round,
-			    * index: part of the executed state */
-	PROTO_SNAP_CLIENT, /* leader -> follower: cid.client, low_seq, slot (= xfloor), dep (=
-			    * highest weak write executed), value (executed-seq bitmap) */
-	PROTO_SNAP_RESULT, /* leader -> follower: one cached result (SYNC_REPLY's fields, and fp) */
-	PROTO_SNAP_DONE,   /* leader -> follower: commit, slot (= the exec index the state is
-			    * at), slot_hi (= SNAP_* frames before it), eview and cut (as VC_DONE) */
-	/* the handshake that opens every connection when the conf has a secret (auth/auth.h,
-	 * docs/wire.md "Handshake"); handled by net/, never delivered to a connection's owner */
-	PROTO_AUTH_HELLO,     /* connector -> acceptor: role, node_id, nonce (the connector's) */
-	PROTO_AUTH_CHALLENGE, /* acceptor -> connector: role, node_id, nonce (the acceptor's) */
-	PROTO_AUTH_PROOF,     /* connector -> acceptor: mac (the connector's proof) */
-	PROTO_AUTH_OK,	      /* acceptor -> connector: mac (the acceptor's proof) */
-	PROTO_AUTH_FAIL,      /* either way: refused (the same answer whatever the reason) */
-	/* view change, added after the handshake (type numbers never change) */
-	PROTO_VC_DECIDED, /* replica -> new leader: dview, dhole (one decision of a view it has not
-			   * installed yet, or of the one it installed last: where that view's
-			   * leader's collected entries ended), round, slot_hi (= its index) */
-	PROTO_TYPE_MAX
+	PROTO_TYPE_NONE = 0, /* not a message: codes start at 1 */
+	PROTO_MESSAGES(PROTO_TYPE_ENUM_) PROTO_TYPE_MAX
 };
+#undef PROTO_TYPE_ENUM_
 
 /* Roles in HELLO and CLUSTER_REQ (1..3); the handshake's AUTH_HELLO/AUTH_CHALLENGE also name the
  * master (4), which only ever accepts connections. */
@@ -241,7 +334,7 @@ struct proto_msg {
 
 	/* STATS_REPLY: name/value pairs */
 	uint32_t n_stats;
-	struct {
+	struct proto_stat {
 		const char *name;
 		uint32_t name_len;
 		uint64_t value;

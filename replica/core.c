@@ -153,7 +153,7 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 		goto err;
 	if ((rc = cmap_create(64, core_free_client_rec, &c->clients)) != 0)
 		goto err;
-	if ((rc = cmap_create(64, core_free_val, &c->spend)) != 0)
+	if ((rc = cmap_create(64, core_free_val, &c->pending_writes)) != 0)
 		goto err;
 	c->parked = calloc(cfg->max_parked ? cfg->max_parked : 1, sizeof *c->parked);
 	if (c->parked == NULL) {
@@ -212,8 +212,8 @@ void core_destroy(struct core *c)
 		cmap_destroy(c->results);
 	if (c->clients)
 		cmap_destroy(c->clients);
-	if (c->spend)
-		cmap_destroy(c->spend);
+	if (c->pending_writes)
+		cmap_destroy(c->pending_writes);
 	if (c->parked) {
 		for (uint32_t i = 0; i < c->park_n; i++)
 			free(c->parked[(c->park_head + i) % c->cfg.max_parked].key);
@@ -494,11 +494,11 @@ static void read_slot_cb(const void *key, size_t klen, void *val, void *arg)
 	*(uint64_t *)arg = (uint64_t)(uintptr_t)val - 1;
 }
 
-/* Leader: the slot of an in-flight cid, or NO_SLOT. */
-uint64_t core_inflight_slot(struct core *c, const uint8_t ck[16])
+/* Leader: the slot of the in-flight cid whose cid_key is inflight_key, or NO_SLOT. */
+uint64_t core_inflight_slot(struct core *c, const uint8_t inflight_key[16])
 {
 	uint64_t slot = NO_SLOT;
-	if (cmap_get(c->inflight, ck, 16, read_slot_cb, &slot) != 0)
+	if (cmap_get(c->inflight, inflight_key, 16, read_slot_cb, &slot) != 0)
 		return NO_SLOT;
 	return slot;
 }
@@ -832,9 +832,9 @@ struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_
 	e->desc = did;
 	e->led = true;
 	*(uint64_t *)payload = slot;
-	uint8_t ck[16];
-	cid_key(&m->cid, ck);
-	cmap_put(c->inflight, ck, 16, (void *)(uintptr_t)(slot + 1), NULL);
+	uint8_t inflight_key[16];
+	cid_key(&m->cid, inflight_key);
+	cmap_put(c->inflight, inflight_key, 16, (void *)(uintptr_t)(slot + 1), NULL);
 	return e;
 }
 
@@ -871,6 +871,104 @@ struct entry *core_attach_resend(struct core *c, uint64_t known, uint64_t conn, 
 	e->kind = kind;
 	return e;
 }
+/* Leader, step 3 of a strong GET (leader_on_propose): its speculative answer into r, computed
+ * over the pending-write overlay (weak writes included) from the key's index as it was before
+ * this command (ka, from core_keyidx_add_cb), and the ok rule's verdict. The answer is the value
+ * of the latest write of the key not yet executed, else the executed value. It is final (ok)
+ * only if no strong write of the key (any write outside curpho) is still pending: executed, or
+ * committed. With a pending APPEND, or an index entry whose log entry is gone, there is no
+ * value to give: not ok, the slow path answers from the execution. curpho: r->read_dep names a
+ * pending weak write of the key, which the client checks against its witnesses' answers. */
+static bool speculative_get(struct core *c, const struct entry *e, const struct keyidx_arg *ka,
+			    struct proto_msg *r)
+{
+	bool ho = c->cfg.protocol == CONF_PROTO_CURPHO;
+	uint64_t w = ka->prev_write;
+	bool pending_write = w != NO_SLOT && w >= c->exec_index;
+	const struct entry *we = pending_write ? slot_entry(c, w) : NULL;
+#ifdef CURPKV_MUTANT_STALE_SPEC
+	pending_write = false; /* mutant (the prototype's P1): the executed value only */
+	we = NULL;
+#endif
+	bool ok;
+	if (pending_write && we == NULL) {
+		r->status = PROTO_ST_OK; /* index without its entry: never trust it */
+		ok = false;
+	} else if (we && we->op == PROTO_OP_APPEND) {
+		/* the value is the executed one plus pending appends: the slow path answers (from
+		 * the execution) */
+		r->status = PROTO_ST_OK;
+		ok = false;
+	} else {
+		if (we) {
+			r->status = we->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
+			r->value = we->op == PROTO_OP_PUT ? we->val : NULL;
+			r->vlen = we->op == PROTO_OP_PUT ? we->vlen : 0;
+			r->ver = we->slot + 1;
+		} else if (c->cfg.noop) {
+			r->status = PROTO_ST_NOT_FOUND;
+		} else {
+			r->ver = core_kv_lookup(c, e->key, e->klen, r);
+		}
+		/* HO: an earlier weak write does not by itself make ok false (the client's
+		 * read_dep check covers it); strong writes do, everywhere. */
+		uint64_t sw = ho ? ka->prev_strong_write : w;
+		ok = sw == NO_SLOT || sw < c->exec_index || sw < c->commit_index;
+	}
+	if (ho && ka->prev_weak_write != NO_SLOT && ka->prev_weak_write >= c->exec_index)
+		r->read_dep = ka->prev_weak_cid;
+	return ok;
+}
+
+/* Leader, step 3 of a write (PUT, DEL, APPEND) at e's slot: its answer into r and the ok rule's
+ * verdict: final only if every earlier write of the key (curpho: every earlier strong one) is
+ * committed, and for an APPEND also executed and the result within maxValueBytes. */
+static bool speculative_write(struct core *c, const struct entry *e, const struct keyidx_arg *ka,
+			      struct proto_msg *r)
+{
+	bool ho = c->cfg.protocol == CONF_PROTO_CURPHO;
+	r->status = PROTO_ST_OK;
+	r->ver = e->slot + 1;
+	uint64_t a = ho ? ka->prev_strong_any : ka->prev_any;
+	bool ok = a == NO_SLOT || a < c->commit_index;
+	if (e->op == PROTO_OP_APPEND && ok) {
+		/* its outcome (applied, or refused past maxValueBytes) depends on the value's
+		 * length: the fast path only when every earlier write of the key has executed and
+		 * it fits; else the execution answers */
+		struct proto_msg cur = {0};
+		if (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index)
+			ok = false;
+		else if (core_kv_lookup(c, e->key, e->klen, &cur),
+			 (uint64_t)cur.vlen + e->vlen > c->cfg.max_value)
+			ok = false;
+	}
+	return ok;
+}
+
+/* Leader, step 4 of a command answered ok: the leader is one of the super quorum (its REPLY
+ * ok), so it keeps a witness record too; a view change that collects it (back after a pause, or
+ * a follower of a later view it never installed) then counts it among the command's holders
+ * (PROTOCOL.md 7.2). read_dep: the REPLY's. */
+static void leader_keep_record(struct core *c, const struct proto_msg *m, struct proto_cid read_dep)
+{
+	if (c->cfg.n == 1)
+		return;
+	struct witness_arg la = {.c = c,
+				 .cid = m->cid,
+				 .write = is_write_op(m->cmd.op),
+				 .op = m->cmd.op,
+				 .keep_val = is_write_op(m->cmd.op),
+				 .val = m->cmd.val,
+				 .vlen = m->cmd.vlen,
+				 .force_ok = true,
+				 .dep = m->dep,
+				 .weak_dep = m->weak_dep,
+				 .leader_rd = true,
+				 .leader_read_dep = read_dep,
+				 .full = c->witness_n >= c->cfg.max_witness};
+	cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &la);
+}
+
 static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m,
 			      uint64_t now_ns)
 {
@@ -886,9 +984,9 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-	uint8_t ck[16];
-	cid_key(&m->cid, ck);
 	/* 1. dedup: executed -> cached result; in flight -> answer when it executes */
+	uint8_t inflight_key[16];
+	cid_key(&m->cid, inflight_key);
 	uint64_t fp = proto_cmd_fp(&m->cmd);
 #ifdef CURPKV_MUTANT_DOUBLE_EXEC
 	if (false) { /* mutant: a retried cid gets a new slot */
@@ -898,7 +996,7 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 		c->st.duplicates++;
 		return;
 	}
-	uint64_t known = core_inflight_slot(c, ck);
+	uint64_t known = core_inflight_slot(c, inflight_key);
 #ifdef CURPKV_MUTANT_DOUBLE_EXEC
 	known = NO_SLOT;
 #endif
@@ -919,99 +1017,29 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-	uint64_t slot = e->slot;
-
-	/* 3. speculative value over the pending-write overlay (weak writes included), computed
-	 * from the index as it was before this command; 4. the ok rule */
-	bool ho = c->cfg.protocol == CONF_PROTO_CURPHO;
-	struct keyidx_arg ka = {.slot = slot, .write = is_write_op(e->op), .cid = e->cid};
+	/* 3. the speculative answer and the ok rule, from the key's index as it was before this
+	 * command (which this call adds it to) */
+	struct keyidx_arg ka = {.slot = e->slot, .write = is_write_op(e->op), .cid = e->cid};
 	cmap_update(c->keys, e->key, e->klen, core_keyidx_add_cb, &ka);
 	bool ok;
 	if (e->op == PROTO_OP_GET) {
-		uint64_t w = ka.prev_write;
-		bool pending_write = w != NO_SLOT && w >= c->exec_index;
-		const struct entry *we = pending_write ? slot_entry(c, w) : NULL;
-#ifdef CURPKV_MUTANT_STALE_SPEC
-		pending_write = false; /* mutant (the prototype's P1): the executed value only */
-		we = NULL;
-#endif
-		if (pending_write && we == NULL) {
-			r.status = PROTO_ST_OK; /* index without its entry: never trust it */
-			ok = false;
-		} else {
-			if (we && we->op == PROTO_OP_APPEND) {
-				/* the value is the executed one plus pending appends: the slow
-				 * path answers (from the execution) */
-				r.status = PROTO_ST_OK;
-				ok = false;
-				goto get_done;
-			}
-			if (we) {
-				r.status =
-				    we->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
-				r.value = we->op == PROTO_OP_PUT ? we->val : NULL;
-				r.vlen = we->op == PROTO_OP_PUT ? we->vlen : 0;
-				r.ver = we->slot + 1;
-			} else if (c->cfg.noop) {
-				r.status = PROTO_ST_NOT_FOUND;
-			} else {
-				r.ver = core_kv_lookup(c, e->key, e->klen, &r);
-			}
-			/* HO: an earlier weak write does not by itself make ok false (the client's
-			 * read_dep check covers it); strong writes do, everywhere. */
-			uint64_t sw = ho ? ka.prev_strong_write : w;
-			ok = sw == NO_SLOT || sw < c->exec_index || sw < c->commit_index;
-		}
-	get_done:
-		if (ho && ka.prev_weak_write != NO_SLOT && ka.prev_weak_write >= c->exec_index)
-			r.read_dep = ka.prev_weak_cid;
+		ok = speculative_get(c, e, &ka, &r);
 	} else if (e->op == PROTO_OP_SCAN) {
 		ok = false; /* strong SCAN goes through the slow path */
 		r.status = PROTO_ST_OK;
 	} else {
-		r.status = PROTO_ST_OK;
-		r.ver = slot + 1;
-		uint64_t a = ho ? ka.prev_strong_any : ka.prev_any;
-		ok = a == NO_SLOT || a < c->commit_index;
-		if (e->op == PROTO_OP_APPEND && ok) {
-			/* its outcome (applied, or refused past maxValueBytes) depends on the
-			 * value's length: the fast path only when every earlier write of the key
-			 * has executed and it fits; else the execution answers */
-			struct proto_msg cur = {0};
-			if (ka.prev_write != NO_SLOT && ka.prev_write >= c->exec_index)
-				ok = false;
-			else if (core_kv_lookup(c, e->key, e->klen, &cur),
-				 (uint64_t)cur.vlen + e->vlen > c->cfg.max_value)
-				ok = false;
-		}
+		ok = speculative_write(c, e, &ka, &r);
 	}
+	/* 4. the reply (ok: the leader's own witness record first) */
 	e->reply_ok = ok;
 	r.ok = ok;
-	r.slot = slot;
+	r.slot = e->slot;
 	if (ok) {
 		c->st.fast_ok++;
-		/* The leader is one of the super quorum (its REPLY ok): it keeps a record too, so
-		 * that a view change that collects it (back after a pause, or a follower of a later
-		 * view it never installed) counts it among the command's holders (7.2). */
-		struct witness_arg la = {.c = c,
-					 .cid = m->cid,
-					 .write = is_write_op(m->cmd.op),
-					 .op = m->cmd.op,
-					 .keep_val = is_write_op(m->cmd.op),
-					 .val = m->cmd.val,
-					 .vlen = m->cmd.vlen,
-					 .force_ok = true,
-					 .dep = m->dep,
-					 .weak_dep = m->weak_dep,
-					 .leader_rd = true,
-					 .leader_read_dep = r.read_dep,
-					 .full = c->witness_n >= c->cfg.max_witness};
-		if (c->cfg.n > 1)
-			cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &la);
+		leader_keep_record(c, m, r.read_dep);
 	}
 	c->io.to_client(c->io.ctx, conn, &r);
-
-	/* 6. core_replicate */
+	/* 5. replication */
 	core_replicate(c, e, now_ns);
 }
 
@@ -1020,9 +1048,9 @@ static void leader_on_sync(struct core *c, uint64_t conn, const struct proto_msg
 {
 	if (send_cached_result(c, conn, &m->cid, m->fp))
 		return;
-	uint8_t ck[16];
-	cid_key(&m->cid, ck);
-	uint64_t known = core_inflight_slot(c, ck);
+	uint8_t inflight_key[16];
+	cid_key(&m->cid, inflight_key);
+	uint64_t known = core_inflight_slot(c, inflight_key);
 	if (known != NO_SLOT && core_inflight_reused(c, known, m->fp)) {
 		send_cid_reused(c, conn, &m->cid);
 		return;
@@ -1043,9 +1071,9 @@ static void leader_on_sync(struct core *c, uint64_t conn, const struct proto_msg
 void core_unregister_led(struct core *c, struct entry *e)
 {
 	if (e->cid.client != 0) {
-		uint8_t ck[16];
-		cid_key(&e->cid, ck);
-		cmap_del(c->inflight, ck, 16, NULL);
+		uint8_t inflight_key[16];
+		cid_key(&e->cid, inflight_key);
+		cmap_del(c->inflight, inflight_key, 16, NULL);
 	}
 	if (e->op != PROTO_OP_NONE)
 		cmap_update(c->keys, e->key, e->klen, keyidx_done_cb, NULL);

@@ -76,9 +76,9 @@ struct wrec {
 
 /* Witness (HO): the weak writes of one session pending here, ascending seqs, each with the
  * session's previous weak write (its `dep`), so a chain of them can be followed. */
-struct spend {
+struct pending_writes {
 	uint32_t n, cap;
-	struct spend_ent {
+	struct pending_write {
 		uint64_t seq, dep;
 	} e[];
 };
@@ -245,7 +245,7 @@ struct core {
 	struct cmap *witness;  /* key -> struct wlist */
 	uint64_t witness_n;
 	uint64_t arr_next; /* the next witness record's arrival stamp */
-	struct cmap *spend;    /* HO: client id -> struct spend */
+	struct cmap *pending_writes; /* HO: client id -> struct pending_writes */
 	struct parked *parked; /* weak reads waiting, FIFO ring of cfg.max_parked */
 	uint32_t park_head, park_n;
 	struct cmap *results; /* cid -> struct result */
@@ -388,8 +388,9 @@ struct witness_arg {
 	bool was_removed;
 };
 
-/* HO: the session's pending weak writes at this witness. */
-struct spend_arg {
+/* HO: a weak write added to (add) or taken out of the session's struct pending_writes at this
+ * witness (core_pending_writes_cb). */
+struct pending_writes_arg {
 	uint64_t seq;
 	uint64_t dep; /* add: the write's dep */
 	bool add;
@@ -406,6 +407,7 @@ struct keybag {
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
+/* The 16 bytes that key a cid in the cid-keyed maps (c->inflight's inflight_key...). */
 static inline void cid_key(const struct proto_cid *cid, uint8_t out[16])
 {
 	memcpy(out, &cid->client, 8);
@@ -465,7 +467,7 @@ void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp,
 		       uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen);
 bool core_inflight_reused(struct core *c, uint64_t known, uint64_t fp);
 bool core_already_executed(struct core *c, const struct proto_cid *cid);
-uint64_t core_inflight_slot(struct core *c, const uint8_t ck[16]);
+uint64_t core_inflight_slot(struct core *c, const uint8_t inflight_key[16]);
 uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
 bool core_kv_apply(struct core *c, const struct entry *e);
 void core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
@@ -487,7 +489,7 @@ void core_acc_advance(struct core *c);
 /* ---- core_witness.c: witness records (PROTOCOL.md 3) */
 
 enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void **val, void *arg);
-enum cmap_update_result core_spend_cb(const void *key, size_t klen, void **val, void *arg);
+enum cmap_update_result core_pending_writes_cb(const void *key, size_t klen, void **val, void *arg);
 void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg);
 void core_witness_remove(struct core *c, const struct entry *e, uint8_t status);
 void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m);

@@ -280,7 +280,7 @@ static void witness_drop_all(struct core *c)
 {
 	map_clear(c->witness);
 	c->witness_n = 0;
-	map_clear(c->spend);
+	map_clear(c->pending_writes);
 }
 
 static int cid_cmp(const void *a, const void *b)
@@ -363,8 +363,8 @@ static void witness_install(struct core *c)
 		cmap_update(c->witness, b.k[i], b.len[i], keep_cb, &a);
 	core_keybag_free(&b);
 	for (uint32_t i = 0; i < a.ngone; i++) {
-		struct spend_arg sa = {.seq = a.gone[i].seq, .add = false};
-		cmap_update_u64(c->spend, a.gone[i].client, core_spend_cb, &sa);
+		struct pending_writes_arg sa = {.seq = a.gone[i].seq, .add = false};
+		cmap_update_u64(c->pending_writes, a.gone[i].client, core_pending_writes_cb, &sa);
 	}
 	free(a.gone);
 	free(logged);
@@ -509,9 +509,9 @@ static void register_led(struct core *c, struct entry *e)
 		e->desc = 0; /* the pool is full: the entry is in flight all the same */
 	}
 	if (e->cid.client != 0) {
-		uint8_t ck[16];
-		cid_key(&e->cid, ck);
-		cmap_put(c->inflight, ck, 16, (void *)(uintptr_t)(e->slot + 1), NULL);
+		uint8_t inflight_key[16];
+		cid_key(&e->cid, inflight_key);
+		cmap_put(c->inflight, inflight_key, 16, (void *)(uintptr_t)(e->slot + 1), NULL);
 	}
 	if (e->op != PROTO_OP_NONE) {
 		struct keyidx_arg ka = {.slot = e->slot,
@@ -811,10 +811,10 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 			}
 			weak |= rv[j]->weak;
 		}
-		uint8_t ck[16];
-		cid_key(&rv[i]->cid, ck);
+		uint8_t inflight_key[16];
+		cid_key(&rv[i]->cid, inflight_key);
 		if ((weak || holders >= threshold) && !core_already_executed(c, &rv[i]->cid) &&
-		    core_inflight_slot(c, ck) == NO_SLOT) {
+		    core_inflight_slot(c, inflight_key) == NO_SLOT) {
 			struct proto_cid d = {rv[i]->cid.client, rv[i]->weak_dep};
 			bool known = d.seq == 0 || core_dep_ordered(c, d.client, d.seq) ||
 				     core_already_executed(c, &d);

@@ -83,9 +83,9 @@ void core_on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m
 			core_weak_write_answer(c, conn, &m->cid, rtype, cs.slot, true, cs.status);
 		return;
 	}
-	uint8_t ck[16];
-	cid_key(&m->cid, ck);
-	uint64_t known = is_leader(c) ? core_inflight_slot(c, ck) : NO_SLOT;
+	uint8_t inflight_key[16];
+	cid_key(&m->cid, inflight_key);
+	uint64_t known = is_leader(c) ? core_inflight_slot(c, inflight_key) : NO_SLOT;
 	if (known != NO_SLOT && core_inflight_reused(c, known, fp)) {
 		/* (HO: told even when not bound, as for BUSY below: the bound replica may have
 		 * said OK, and only the leader orders) */
@@ -198,9 +198,9 @@ static void first_pending_cb(const void *key, size_t klen, void *val, void *arg)
 {
 	(void)key;
 	(void)klen;
-	const struct spend *sp = val;
-	if (sp->n)
-		*(uint64_t *)arg = sp->e[0].seq;
+	const struct pending_writes *pw = val;
+	if (pw->n)
+		*(uint64_t *)arg = pw->e[0].seq;
 }
 
 struct chain_arg {
@@ -213,20 +213,20 @@ static void chain_cb(const void *key, size_t klen, void *val, void *arg)
 {
 	(void)key;
 	(void)klen;
-	const struct spend *sp = val;
+	const struct pending_writes *pw = val;
 	struct chain_arg *a = arg;
 	uint64_t x = a->from;
-	for (uint32_t guard = 0; guard <= sp->n; guard++) {
+	for (uint32_t guard = 0; guard <= pw->n; guard++) {
 		if (x == 0 || x <= a->exec_hi) {
 			a->complete = true;
 			return;
 		}
 		uint32_t i = 0;
-		while (i < sp->n && sp->e[i].seq != x)
+		while (i < pw->n && pw->e[i].seq != x)
 			i++;
-		if (i == sp->n)
+		if (i == pw->n)
 			return; /* a write of the chain is neither here nor executed here */
-		x = sp->e[i].dep;
+		x = pw->e[i].dep;
 	}
 }
 
@@ -241,7 +241,7 @@ static bool own_writes_here(struct core *c, uint64_t client, uint64_t dep)
 	cmap_get_u64(c->clients, client, core_weak_exec_read_cb, &a.exec_hi);
 	if (dep <= a.exec_hi)
 		return true;
-	cmap_get_u64(c->spend, client, chain_cb, &a);
+	cmap_get_u64(c->pending_writes, client, chain_cb, &a);
 	return a.complete;
 }
 
@@ -276,7 +276,7 @@ static bool weak_read_ready(struct core *c, const struct proto_cid *cid, uint8_t
 	if (op != PROTO_OP_SCAN)
 		return true;
 	uint64_t first = 0;
-	cmap_get_u64(c->spend, cid->client, first_pending_cb, &first);
+	cmap_get_u64(c->pending_writes, cid->client, first_pending_cb, &first);
 	return first == 0 || first >= cid->seq;
 }
 

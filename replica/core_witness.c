@@ -107,47 +107,48 @@ static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, v
 	return CMAP_KEEP;
 }
 
-enum cmap_update_result core_spend_cb(const void *key, size_t klen, void **val, void *arg)
+enum cmap_update_result core_pending_writes_cb(const void *key, size_t klen, void **val, void *arg)
 {
-	struct spend_arg *a = arg;
-	struct spend *sp = *val;
+	struct pending_writes_arg *a = arg;
+	struct pending_writes *pw = *val;
 	if (!a->add) {
-		if (sp == NULL)
+		if (pw == NULL)
 			return CMAP_KEEP;
-		for (uint32_t i = 0; i < sp->n; i++) {
-			if (sp->e[i].seq == a->seq) {
-				memmove(&sp->e[i], &sp->e[i + 1],
-					(sp->n - i - 1) * sizeof sp->e[0]);
-				sp->n--;
+		for (uint32_t i = 0; i < pw->n; i++) {
+			if (pw->e[i].seq == a->seq) {
+				memmove(&pw->e[i], &pw->e[i + 1],
+					(pw->n - i - 1) * sizeof pw->e[0]);
+				pw->n--;
 				break;
 			}
 		}
-		if (sp->n == 0) {
-			free(sp);
+		if (pw->n == 0) {
+			free(pw);
 			*val = NULL;
 			return CMAP_DELETE;
 		}
 		return CMAP_KEEP;
 	}
-	if (sp == NULL || sp->n == sp->cap) {
-		uint32_t ncap = sp ? sp->cap * 2 : 4;
-		struct spend *ns = realloc(sp, sizeof *ns + ncap * sizeof ns->e[0]);
-		if (ns == NULL) {
+	if (pw == NULL || pw->n == pw->cap) {
+		uint32_t ncap = pw ? pw->cap * 2 : 4;
+		struct pending_writes *grown =
+		    realloc(pw, sizeof *grown + ncap * sizeof grown->e[0]);
+		if (grown == NULL) {
 			a->failed = true;
 			return CMAP_KEEP;
 		}
-		if (sp == NULL)
-			ns->n = 0;
-		ns->cap = ncap;
-		sp = ns;
-		*val = sp;
+		if (pw == NULL)
+			grown->n = 0;
+		grown->cap = ncap;
+		pw = grown;
+		*val = pw;
 	}
-	uint32_t i = sp->n; /* ascending: arrivals are almost always in order */
-	while (i > 0 && sp->e[i - 1].seq > a->seq)
+	uint32_t i = pw->n; /* ascending: arrivals are almost always in order */
+	while (i > 0 && pw->e[i - 1].seq > a->seq)
 		i--;
-	memmove(&sp->e[i + 1], &sp->e[i], (sp->n - i) * sizeof sp->e[0]);
-	sp->e[i] = (struct spend_ent){.seq = a->seq, .dep = a->dep};
-	sp->n++;
+	memmove(&pw->e[i + 1], &pw->e[i], (pw->n - i) * sizeof pw->e[0]);
+	pw->e[i] = (struct pending_write){.seq = a->seq, .dep = a->dep};
+	pw->n++;
 	return CMAP_KEEP;
 }
 
@@ -160,19 +161,19 @@ struct deps_arg {
 static void deps_read_cb(const void *key, size_t klen, void *val, void *arg)
 {
 	struct deps_arg *a = arg;
-	const struct spend *sp = val;
-	for (uint32_t i = 0; i < sp->n && sp->e[i].seq < a->below; i++) {
+	const struct pending_writes *pw = val;
+	for (uint32_t i = 0; i < pw->n && pw->e[i].seq < a->below; i++) {
 		if (a->m->n_deps == PROTO_MAX_DEPS) {
 			a->overflow = true;
 			return;
 		}
-		a->m->deps[a->m->n_deps++] = sp->e[i].seq;
+		a->m->deps[a->m->n_deps++] = pw->e[i].seq;
 	}
 }
 
 static enum cmap_update_result weak_exec_cb(const void *key, size_t klen, void **val, void *arg)
 {
-	const struct spend_arg *a = arg;
+	const struct pending_writes_arg *a = arg;
 	struct client_rec *cr = *val;
 	if (cr != NULL && a->seq > cr->weak_exec_hi)
 		cr->weak_exec_hi = a->seq; /* no record for an unknown client: reported as 0 */
@@ -197,8 +198,8 @@ void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
 	free(a.removed.val);
 	if (!a.removed.weak)
 		return;
-	struct spend_arg sa = {.seq = e->cid.seq, .add = false};
-	cmap_update_u64(c->spend, e->cid.client, core_spend_cb, &sa);
+	struct pending_writes_arg sa = {.seq = e->cid.seq, .add = false};
+	cmap_update_u64(c->pending_writes, e->cid.client, core_pending_writes_cb, &sa);
 	cmap_update_u64(c->clients, e->cid.client, weak_exec_cb, &sa);
 	if (a.removed.bound == c->cfg.self) {
 		struct proto_msg r = {.type = PROTO_CAUSAL_REPLY,
@@ -277,7 +278,7 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 		/* 5.3: the session's own pending weak writes, and for a GET the latest pending weak
 		 * write of any session on the key (seen before this GET was inserted). */
 		struct deps_arg da = {.m = &r, .below = m->cid.seq};
-		cmap_get_u64(c->spend, m->cid.client, deps_read_cb, &da);
+		cmap_get_u64(c->pending_writes, m->cid.client, deps_read_cb, &da);
 		if (da.overflow) {
 			a.ok =
 			    false; /* cannot report them all: the client must take the slow path */
@@ -323,8 +324,8 @@ int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_m
 	if (!a.ok)
 		return -ENOSPC;
 	if (a.added) {
-		struct spend_arg sa = {.seq = m->cid.seq, .dep = m->dep, .add = true};
-		cmap_update_u64(c->spend, m->cid.client, core_spend_cb, &sa);
+		struct pending_writes_arg sa = {.seq = m->cid.seq, .dep = m->dep, .add = true};
+		cmap_update_u64(c->pending_writes, m->cid.client, core_pending_writes_cb, &sa);
 		if (sa.failed) {
 			/* without the session index the record would be invisible to causal_deps:
 			 * take it back */

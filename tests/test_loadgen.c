@@ -5,12 +5,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "client/loadgen.h"
 #include "client/report.h"
 #include "client/workload.h"
 
@@ -332,13 +336,76 @@ static void test_report_format(void **state)
 	report_free(&l);
 }
 
+/* ---- thread start failure ------------------------------------------------------------------ */
+
+/* A thread creation that succeeds `allowed` times, then fails with EAGAIN; each thread it
+ * created records when its start routine has returned. */
+struct start_probe {
+	int allowed, created;
+	struct probe_thread {
+		void *(*fn)(void *);
+		void *arg;
+		atomic_bool returned;
+	} t[8];
+};
+
+static void *probe_thread_main(void *arg)
+{
+	struct probe_thread *pt = arg;
+	pt->fn(pt->arg);
+	atomic_store(&pt->returned, true);
+	return NULL;
+}
+
+static int probe_create(void *ctx, pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	struct start_probe *p = ctx;
+	if (p->created == p->allowed)
+		return EAGAIN;
+	struct probe_thread *pt = &p->t[p->created++];
+	pt->fn = fn;
+	pt->arg = arg;
+	return pthread_create(th, NULL, probe_thread_main, pt);
+}
+
+/* A thread that cannot be created: the run is refused (status 1), and by then every thread
+ * already created has returned (joined). Until 2026-12 loadgen_main freed their loops, sessions
+ * and cluster handles while they ran. No cluster is needed: they never reach it. */
+static void test_thread_start_failure(void **state)
+{
+	(void)state;
+	static const char text[] = "-- Replicas --\nreplica0 127.0.0.1:7601\n-- Clients --\n"
+				   "client0 127.0.0.1\n-- Master --\nmaster0 127.0.0.1:7600\n"
+				   "clientThreads: 4\nclientLoops: 4\nreqs: 10\n";
+	struct conf *conf;
+	assert_int_equal(conf_load_string("start.conf", text, &conf, NULL), 0);
+	struct conf_settings set;
+	assert_int_equal(conf_settings_for(conf, "client0", &set, NULL), 0);
+	struct common_logger log;
+	common_logger_init(&log, stderr, COMMON_LOG_ERROR, "client0");
+	for (int allowed = 0; allowed < 4; allowed++) {
+		struct start_probe p = {.allowed = allowed};
+		struct loadgen_hooks hooks = {.thread_create = probe_create, .ctx = &p};
+		assert_int_equal(loadgen_run(conf, &set, "client0", &log, &hooks), 1);
+		assert_int_equal(p.created, allowed);
+		for (int i = 0; i < p.created; i++)
+			assert_true(atomic_load(&p.t[i].returned));
+	}
+	conf_free(conf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_mix_exact),		cmocka_unit_test(test_scan_mix),
-	    cmocka_unit_test(test_keys_hot_and_unique), cmocka_unit_test(test_zipf_shape),
-	    cmocka_unit_test(test_values_unique),	cmocka_unit_test(test_percentiles),
-	    cmocka_unit_test(test_report_format),	cmocka_unit_test(test_deletes_mix),
+	    cmocka_unit_test(test_mix_exact),
+	    cmocka_unit_test(test_scan_mix),
+	    cmocka_unit_test(test_keys_hot_and_unique),
+	    cmocka_unit_test(test_zipf_shape),
+	    cmocka_unit_test(test_values_unique),
+	    cmocka_unit_test(test_percentiles),
+	    cmocka_unit_test(test_report_format),
+	    cmocka_unit_test(test_deletes_mix),
+	    cmocka_unit_test(test_thread_start_failure),
 	};
 	return cmocka_run_group_tests_name("loadgen", tests, NULL, NULL);
 }

@@ -163,6 +163,8 @@ static void on_accept(struct net_listener *l, int fd, const char *peer, void *ar
 struct dial_ctx {
 	struct end *end;
 	int ups, downs;
+	uint64_t fails; /* on_fail calls */
+	int fail_err;	/* the last one's err */
 };
 
 static void dial_up(struct net_dialer *d, struct net_conn *c, void *arg)
@@ -189,8 +191,16 @@ static void dial_down(struct net_dialer *d, int reason, void *arg)
 	dx->end->reason = reason;
 }
 
+static void dial_fail(struct net_dialer *d, int err, void *arg)
+{
+	struct dial_ctx *dx = arg;
+	(void)d;
+	dx->fails++;
+	dx->fail_err = err;
+}
+
 static const struct net_dialer_cbs dial_cbs = {
-    .on_up = dial_up, .on_msg = dial_msg, .on_down = dial_down};
+    .on_up = dial_up, .on_msg = dial_msg, .on_down = dial_down, .on_fail = dial_fail};
 
 struct two {
 	struct end *a, *b;
@@ -672,6 +682,9 @@ static void test_dialer_retry(void **state)
 	run_until(loop, redial_cond, &r);
 	assert_int_equal(dx.ups, 0);
 	assert_true(d.err[0] != '\0');
+	/* every failed attempt was reported, with its errno */
+	assert_int_equal(dx.fails, d.failures);
+	assert_int_equal(dx.fail_err, -ECONNREFUSED);
 
 	assert_int_equal(net_listener_open(&l, &nl, "127.0.0.1", port, on_accept, &ax, err), 0);
 	r.want_ups = 1;
@@ -688,6 +701,7 @@ static void test_dialer_retry(void **state)
 	assert_int_equal(dx.downs, 1);
 	assert_int_equal(server.closed, 1);
 	assert_int_equal(server.reason, NET_CLOSE_LOCAL);
+	assert_int_equal(dx.fails, d.failures); /* a closed connection is no failed attempt */
 
 	net_dialer_stop(&d);
 	net_listener_close(&l);

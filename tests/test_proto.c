@@ -1147,6 +1147,28 @@ static void test_encode_errors(void **state)
 	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
 	m = (struct proto_msg){.type = PROTO_SYNC_REPLY, .cid = {1, 1}, .value = NULL, .vlen = 4};
 	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
+	m = (struct proto_msg){.type = PROTO_SNAP_CLIENT, .cid = {1, 0}, .value = NULL, .vlen = 8};
+	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
+	m.value = val;
+	m.vlen = PROTO_MAX_XBITS + 8;
+	assert_int_equal(proto_encode(&b, &m, 1 << 20), -EINVAL);
+	/* SNAP_KV carries value, not cmd. Before the message table its check looked at cmd: a
+	 * NULL value with a length was packed (a NULL read, the process died) and a SNAP_KV whose
+	 * unused cmd held a stale op was refused. */
+	m = (struct proto_msg){.type = PROTO_SNAP_KV, .value = NULL, .vlen = 4};
+	assert_int_equal(proto_encode(&b, &m, 1024), -EINVAL);
+	struct proto_buf b2;
+	proto_buf_init(&b2, 1u << 20);
+	m = (struct proto_msg){.type = PROTO_SNAP_KV, .cmd = {.op = PROTO_OP_MAX + 1, .klen = 3}};
+	assert_int_equal(proto_encode(&b2, &m, 1024), 0);
+	proto_buf_free(&b2);
+	/* an unencodable message says -EINVAL even when the buffer has no room for its header */
+	proto_buf_init(&b2, 2);
+	m = (struct proto_msg){.type = PROTO_SNAP_KV, .value = NULL, .vlen = 4};
+	assert_int_equal(proto_encode(&b2, &m, 1024), -EINVAL);
+	m.value = val;
+	assert_int_equal(proto_encode(&b2, &m, 1024), -ENOBUFS);
+	proto_buf_free(&b2);
 	/* a handshake message without its nonce or MAC (PROTO_AUTH_BYTES would be read) */
 	const uint8_t no_bytes_types[] = {PROTO_AUTH_HELLO, PROTO_AUTH_CHALLENGE, PROTO_AUTH_PROOF,
 					  PROTO_AUTH_OK};

@@ -27,7 +27,8 @@ struct cop {
 	long next_in_sess; /* -1 none */
 };
 
-/* A string -> dense id table (open addressing). */
+/* A string -> dense id table (open addressing). The strings are the history's: not copied, not
+ * freed. */
 struct ids {
 	const char **k;
 	int *v;
@@ -95,123 +96,174 @@ static bool in_past(const struct cop *of, const struct cop *x)
 	return of->vc[x->sess] >= x->idx;
 }
 
-enum verify_status verify_causal(const struct verify_history *h, struct verify_causal_result *out)
+/* One verify_causal run: what its steps share. Every pointer is owned and freed by causal_free;
+ * keys and values are ids of strings of the history (not copied). */
+struct causal {
+	const struct verify_history *h;
+	struct verify_causal_result *out;
+	struct cop *c; /* the operations that take part, by session then invocation */
+	size_t n;
+	int nsess;
+	struct ids keys, values;
+	long *writer;  /* value id -> the cop that put it, -1: none */
+	uint32_t *vcs; /* the vector clocks: nsess words per cop */
+};
+
+/* A step's outcome besides 0 (go on) and -ENOMEM: the verdict is reached (out says it). */
+#define CAUSAL_DECIDED 1
+
+static void causal_free(struct causal *s)
 {
-	memset(out, 0, sizeof *out);
-	enum verify_status st = VERIFY_OK;
-	/* the operations that took part: completed ones, and unknown writes (which may have) */
-	size_t n = 0;
-	size_t *order = malloc((h->n ? h->n : 1) * sizeof *order);
-	struct cop *c = calloc(h->n ? h->n : 1, sizeof *c);
-	struct ids sessions = {0}, keys = {0}, values = {0};
-	uint32_t *vcs = NULL;
-	long *queue = NULL;
-	if (order == NULL || c == NULL)
-		goto oom;
-	for (size_t i = 0; i < h->n; i++)
-		if (h->ops[i].kind == VERIFY_APPEND) {
-			snprintf(out->first_violation, sizeof out->first_violation,
+	ids_free(&s->keys);
+	ids_free(&s->values);
+	free(s->writer);
+	free(s->vcs);
+	free(s->c);
+}
+
+/* A history with appends is the append check's: not checked here. */
+static int refuse_appends(struct causal *s)
+{
+	for (size_t i = 0; i < s->h->n; i++)
+		if (s->h->ops[i].kind == VERIFY_APPEND) {
+			snprintf(s->out->first_violation, sizeof s->out->first_violation,
 				 "a history with appends (line %d): the append check covers it",
-				 h->ops[i].line);
-			out->unsupported = true;
-			st = VERIFY_UNKNOWN;
-			goto done;
+				 s->h->ops[i].line);
+			s->out->unsupported = true;
+			return CAUSAL_DECIDED;
 		}
+	return 0;
+}
+
+/* The operations that took part (completed ones, and unknown writes, which may have), in
+ * session order then invocation order, into s->c. */
+static int collect_ops(struct causal *s)
+{
+	const struct verify_history *h = s->h;
+	size_t *order = malloc((h->n ? h->n : 1) * sizeof *order);
+	s->c = calloc(h->n ? h->n : 1, sizeof *s->c);
+	if (order == NULL || s->c == NULL) {
+		free(order);
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < h->n; i++) {
 		const struct verify_op *o = &h->ops[i];
 		if (o->status == VERIFY_OK ||
 		    (o->status == VERIFY_UNKNOWN && o->kind != VERIFY_GET))
-			order[n++] = i;
+			order[s->n++] = i;
 	}
-	qsort_r(order, n, sizeof *order, cmp_sess_invoke, (void *)h);
-	char sbuf[32];
-	int nsess = 0;
-	for (size_t i = 0; i < n; i++) {
-		const struct verify_op *o = &h->ops[order[i]];
-		c[i].op = order[i];
-		snprintf(sbuf, sizeof sbuf, "%llu", (unsigned long long)o->session);
-		int sid = ids_get(&sessions, sbuf, false);
-		if (sid == -ENOMEM)
-			goto oom;
-		if (sid == -ENOENT) {
-			char *d = strdup(sbuf);
-			if (d == NULL || (sid = ids_get(&sessions, d, true)) < 0)
-				goto oom;
-			nsess = sid + 1;
-		}
-		c[i].sess = sid;
-		c[i].idx = (i > 0 && c[i - 1].sess == sid) ? c[i - 1].idx + 1 : 1;
+	qsort_r(order, s->n, sizeof *order, cmp_sess_invoke, (void *)h);
+	for (size_t i = 0; i < s->n; i++)
+		s->c[i].op = order[i];
+	free(order);
+	return 0;
+}
+
+/* Numbers the operations: each session densely (a session's operations are consecutive, so its
+ * index is its run's), each operation's place in its session with an edge from the one before
+ * (which must have completed before it was invoked: else not checked), and dense key and value
+ * ids. */
+static int number_ops(struct causal *s)
+{
+	const struct verify_op *ops = s->h->ops;
+	struct cop *c = s->c;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct verify_op *o = &ops[c[i].op];
+		bool same = i > 0 && ops[c[i - 1].op].session == o->session;
+		if (!same)
+			s->nsess++;
+		c[i].sess = s->nsess - 1;
+		c[i].idx = same ? c[i - 1].idx + 1 : 1;
 		c[i].next_in_sess = -1;
-		if (i > 0 && c[i - 1].sess == sid) {
-			const struct verify_op *p = &h->ops[c[i - 1].op];
+		if (same) {
+			const struct verify_op *p = &ops[c[i - 1].op];
 			if (p->status != VERIFY_OK || p->complete_ns > o->invoke_ns) {
 				/* overlapping operations of one session: no session order to check
 				 */
 				snprintf(
-				    out->first_violation, sizeof out->first_violation,
+				    s->out->first_violation, sizeof s->out->first_violation,
 				    "session %llu has overlapping operations (line %d): the causal "
 				    "check needs one operation at a time per session",
 				    (unsigned long long)o->session, o->line);
-				out->unsupported = true;
-				st = VERIFY_UNKNOWN;
-				goto done;
+				s->out->unsupported = true;
+				return CAUSAL_DECIDED;
 			}
 			c[i - 1].next_in_sess = (long)i;
 			c[i].indeg++;
 		}
-		int kid = ids_get(&keys, o->key, true);
+		int kid = ids_get(&s->keys, o->key, true);
 		if (kid < 0)
-			goto oom;
+			return -ENOMEM;
 		c[i].key = kid;
 		c[i].rf = -1;
-		if (o->kind == VERIFY_PUT && ids_get(&values, o->value, true) < 0)
-			goto oom;
+		if (o->kind == VERIFY_PUT && ids_get(&s->values, o->value, true) < 0)
+			return -ENOMEM;
 	}
-	/* values -> writer (values are unique in a checked history) */
-	long *writer = malloc((values.n ? values.n : 1) * sizeof *writer);
-	if (writer == NULL)
-		goto oom;
-	for (size_t i = 0; i < values.n; i++)
-		writer[i] = -1;
-	for (size_t i = 0; i < n; i++) {
-		const struct verify_op *o = &h->ops[c[i].op];
-		if (o->kind == VERIFY_PUT)
-			writer[ids_get(&values, o->value, false)] = (long)i;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct verify_op *o = &h->ops[c[i].op];
+	return 0;
+}
+
+/* Reads-from: each read that returned a value follows the put that wrote it (values are unique
+ * in a checked history); a value no completed or pending put of the key wrote is a violation. */
+static int link_reads(struct causal *s)
+{
+	const struct verify_op *ops = s->h->ops;
+	struct cop *c = s->c;
+	s->writer = malloc((s->values.n ? s->values.n : 1) * sizeof *s->writer);
+	if (s->writer == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->values.n; i++)
+		s->writer[i] = -1;
+	for (size_t i = 0; i < s->n; i++)
+		if (ops[c[i].op].kind == VERIFY_PUT)
+			s->writer[ids_get(&s->values, ops[c[i].op].value, false)] = (long)i;
+	for (size_t i = 0; i < s->n; i++) {
+		const struct verify_op *o = &ops[c[i].op];
 		if (o->kind != VERIFY_GET || o->result == NULL)
 			continue;
-		int vid = ids_get(&values, o->result, false);
-		long w = vid >= 0 ? writer[vid] : -1;
+		int vid = ids_get(&s->values, o->result, false);
+		long w = vid >= 0 ? s->writer[vid] : -1;
 		if (w < 0 || c[w].key != c[i].key) {
-			out->violations++;
-			if (!out->first_violation[0])
-				snprintf(out->first_violation, sizeof out->first_violation,
+			s->out->violations++;
+			if (!s->out->first_violation[0])
+				snprintf(s->out->first_violation, sizeof s->out->first_violation,
 					 "line %d: a read of a value no completed or pending put "
-					 "of the key "
-					 "wrote",
+					 "of the key wrote",
 					 o->line);
 			continue;
 		}
 		c[i].rf = w;
 		c[i].indeg++;
 	}
-	out->ops_checked = n;
-	out->sessions = (size_t)nsess;
-	/* topological order: Kahn over session edges and reads-from edges */
-	vcs = calloc(n * (size_t)(nsess ? nsess : 1), sizeof *vcs);
-	queue = malloc((n ? n : 1) * sizeof *queue);
-	long *readers_head = malloc((n ? n : 1) * sizeof *readers_head);
-	long *readers_next = malloc((n ? n : 1) * sizeof *readers_next);
-	if (vcs == NULL || queue == NULL || readers_head == NULL || readers_next == NULL) {
-		free(writer);
-		free(readers_head);
-		free(readers_next);
-		goto oom;
-	}
+	s->out->ops_checked = s->n;
+	s->out->sessions = (size_t)s->nsess;
+	return 0;
+}
+
+/* Merges the causal past of `from` into that of `to`. */
+static void vc_merge(struct cop *to, const struct cop *from, int nsess)
+{
+	for (int k = 0; k < nsess; k++)
+		if (from->vc[k] > to->vc[k])
+			to->vc[k] = from->vc[k];
+}
+
+/* The causal past of every operation: vector clocks computed in a topological order of the
+ * session and reads-from edges (Kahn). Operations left out of the order are in their own
+ * causal past: a violation. */
+static int vector_clocks(struct causal *s)
+{
+	struct cop *c = s->c;
+	size_t n = s->n, nn = n ? n : 1;
+	int nsess = s->nsess;
+	s->vcs = calloc(n * (size_t)(nsess ? nsess : 1), sizeof *s->vcs);
+	long *queue = malloc(nn * sizeof *queue);
+	long *readers_head = malloc(nn * sizeof *readers_head);
+	long *readers_next = malloc(nn * sizeof *readers_next);
+	int rc = -ENOMEM;
+	if (s->vcs == NULL || queue == NULL || readers_head == NULL || readers_next == NULL)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
-		c[i].vc = vcs + i * (size_t)nsess;
+		c[i].vc = s->vcs + i * (size_t)nsess;
 		readers_head[i] = -1;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -219,130 +271,141 @@ enum verify_status verify_causal(const struct verify_history *h, struct verify_c
 			readers_next[i] = readers_head[c[i].rf];
 			readers_head[c[i].rf] = (long)i;
 		}
-	size_t qh = 0, qt = 0, done_n = 0;
+	size_t qh = 0, qt = 0;
 	for (size_t i = 0; i < n; i++)
 		if (c[i].indeg == 0)
 			queue[qt++] = (long)i;
 	while (qh < qt) {
 		long i = queue[qh++];
-		done_n++;
 		c[i].vc[c[i].sess] = c[i].idx;
 		long nx = c[i].next_in_sess;
 		if (nx >= 0) {
-			for (int s = 0; s < nsess; s++)
-				if (c[i].vc[s] > c[nx].vc[s])
-					c[nx].vc[s] = c[i].vc[s];
+			vc_merge(&c[nx], &c[i], nsess);
 			if (--c[nx].indeg == 0)
 				queue[qt++] = nx;
 		}
 		for (long r = readers_head[i]; r >= 0; r = readers_next[r]) {
-			for (int s = 0; s < nsess; s++)
-				if (c[i].vc[s] > c[r].vc[s])
-					c[r].vc[s] = c[i].vc[s];
+			vc_merge(&c[r], &c[i], nsess);
 			if (--c[r].indeg == 0)
 				queue[qt++] = r;
 		}
 	}
-	free(readers_head);
-	free(readers_next);
-	if (done_n < n) {
-		out->violations++;
-		snprintf(out->first_violation, sizeof out->first_violation,
+	rc = 0;
+	if (qh < n) {
+		s->out->violations++;
+		snprintf(s->out->first_violation, sizeof s->out->first_violation,
 			 "causality is cyclic: %zu operations are in their own causal past "
 			 "(a read returned a write that depends on the read)",
-			 n - done_n);
-		free(writer);
-		st = VERIFY_FAIL;
-		goto done;
+			 n - qh);
+		rc = CAUSAL_DECIDED;
 	}
-	/* the writes of each key */
-	size_t nkeys = keys.n;
+out:
+	free(queue);
+	free(readers_head);
+	free(readers_next);
+	return rc;
+}
+
+/* Does a write of r's key in r's causal past make r's answer (`seen`, NULL: nothing) wrong?
+ * Returns that write, or NULL. kw_head/kw_next: the writes of each key. */
+static const struct verify_op *read_culprit(const struct causal *s, const struct cop *r,
+					    const long *kw_head, const long *kw_next)
+{
+	const struct cop *c = s->c;
+	const struct verify_op *ops = s->h->ops;
+	const struct cop *seen = r->rf >= 0 ? &c[r->rf] : NULL;
+	for (long w = kw_head[r->key]; w >= 0; w = kw_next[w]) {
+		const struct cop *cw = &c[w];
+		if (cw == seen || !in_past(r, cw))
+			continue;
+		const struct verify_op *wo = &ops[cw->op];
+		if (seen) {
+			/* a write in r's past that overwrote what r returned */
+			if (in_past(cw, seen))
+				return wo;
+		} else if (wo->kind == VERIFY_PUT) {
+			/* nothing returned after a put in its past: only a delete of the key not
+			 * before that put can explain it */
+			bool explained = false;
+			for (long d = kw_head[r->key]; d >= 0 && !explained; d = kw_next[d])
+				explained = ops[c[d].op].kind == VERIFY_DEL && !in_past(cw, &c[d]);
+			if (!explained)
+				return wo;
+		}
+	}
+	return NULL;
+}
+
+/* Checks every read against the writes of its key in its causal past. */
+static int check_reads(struct causal *s)
+{
+	const struct verify_op *ops = s->h->ops;
+	const struct cop *c = s->c;
+	size_t n = s->n, nkeys = s->keys.n;
+	struct verify_causal_result *out = s->out;
 	long *kw_head = malloc((nkeys ? nkeys : 1) * sizeof *kw_head);
 	long *kw_next = malloc((n ? n : 1) * sizeof *kw_next);
 	if (kw_head == NULL || kw_next == NULL) {
 		free(kw_head);
 		free(kw_next);
-		free(writer);
-		goto oom;
+		return -ENOMEM;
 	}
 	for (size_t k = 0; k < nkeys; k++)
 		kw_head[k] = -1;
 	for (size_t i = n; i-- > 0;)
-		if (h->ops[c[i].op].kind != VERIFY_GET) {
+		if (ops[c[i].op].kind != VERIFY_GET) {
 			kw_next[i] = kw_head[c[i].key];
 			kw_head[c[i].key] = (long)i;
 		}
 	for (size_t i = 0; i < n; i++) {
-		const struct verify_op *o = &h->ops[c[i].op];
+		const struct verify_op *o = &ops[c[i].op];
 		if (o->kind != VERIFY_GET)
 			continue;
 		out->reads_checked++;
-		const struct cop *r = &c[i];
-		const struct cop *seen = r->rf >= 0 ? &c[r->rf] : NULL;
-		bool bad = false;
-		const struct verify_op *culprit = NULL;
-		for (long w = kw_head[r->key]; w >= 0 && !bad; w = kw_next[w]) {
-			const struct cop *cw = &c[w];
-			if (cw == seen || !in_past(r, cw))
-				continue;
-			const struct verify_op *wo = &h->ops[cw->op];
-			if (seen) {
-				/* a write in r's past that overwrote what r returned */
-				if (in_past(cw, seen)) {
-					bad = true;
-					culprit = wo;
-				}
-			} else if (wo->kind == VERIFY_PUT) {
-				/* nothing returned after a put in its past: only a delete of the
-				 * key not before that put can explain it */
-				bool explained = false;
-				for (long d = kw_head[r->key]; d >= 0 && !explained; d = kw_next[d])
-					explained = h->ops[c[d].op].kind == VERIFY_DEL &&
-						    !in_past(cw, &c[d]);
-				if (!explained) {
-					bad = true;
-					culprit = wo;
-				}
-			}
-		}
-		if (bad) {
-			out->violations++;
-			if (!out->first_violation[0])
-				snprintf(out->first_violation, sizeof out->first_violation,
-					 "line %d (session %llu seq %llu): the read returned %s, "
-					 "but the write "
-					 "of line %d (session %llu seq %llu), which came after %s, "
-					 "is in the "
-					 "read's causal past",
-					 o->line, (unsigned long long)o->session,
-					 (unsigned long long)o->seq, seen ? "a value" : "nothing",
-					 culprit->line, (unsigned long long)culprit->session,
-					 (unsigned long long)culprit->seq,
-					 seen ? "that value's write" : "no delete");
-		}
+		const struct verify_op *culprit = read_culprit(s, &c[i], kw_head, kw_next);
+		if (culprit == NULL)
+			continue;
+		out->violations++;
+		if (out->first_violation[0])
+			continue;
+		bool seen = c[i].rf >= 0;
+		snprintf(out->first_violation, sizeof out->first_violation,
+			 "line %d (session %llu seq %llu): the read returned %s, but the write "
+			 "of line %d (session %llu seq %llu), which came after %s, is in the "
+			 "read's causal past",
+			 o->line, (unsigned long long)o->session, (unsigned long long)o->seq,
+			 seen ? "a value" : "nothing", culprit->line,
+			 (unsigned long long)culprit->session, (unsigned long long)culprit->seq,
+			 seen ? "that value's write" : "no delete");
 	}
 	free(kw_head);
 	free(kw_next);
-	free(writer);
-	out->ops_checked = n;
-	out->sessions = (size_t)nsess;
-	st = out->violations ? VERIFY_FAIL : VERIFY_OK;
-	goto done;
-oom:
-	st = VERIFY_UNKNOWN;
-	out->unsupported = true;
-	snprintf(out->first_violation, sizeof out->first_violation, "out of memory");
-done:
-	for (size_t i = 0; i < sessions.cap; i++)
-		free((char *)(sessions.k ? sessions.k[i] : NULL));
-	ids_free(&sessions);
-	ids_free(&keys);
-	ids_free(&values);
-	free(vcs);
-	free(queue);
-	free(c);
-	free(order);
-	return st;
+	return 0;
+}
+
+enum verify_status verify_causal(const struct verify_history *h, struct verify_causal_result *out)
+{
+	memset(out, 0, sizeof *out);
+	struct causal s = {.h = h, .out = out};
+	int rc = refuse_appends(&s);
+	if (rc == 0)
+		rc = collect_ops(&s);
+	if (rc == 0)
+		rc = number_ops(&s);
+	if (rc == 0)
+		rc = link_reads(&s);
+	if (rc == 0)
+		rc = vector_clocks(&s);
+	if (rc == 0)
+		rc = check_reads(&s);
+	causal_free(&s);
+	if (rc == -ENOMEM) {
+		out->unsupported = true;
+		snprintf(out->first_violation, sizeof out->first_violation, "out of memory");
+	}
+	if (out->unsupported)
+		return VERIFY_UNKNOWN;
+	return out->violations ? VERIFY_FAIL : VERIFY_OK;
 }
 
 static int cmp_op_key(const void *a, const void *b, void *h)
