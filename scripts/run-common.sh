@@ -86,3 +86,31 @@ run_report() {
 	echo "== summary ($out/summary.txt)"
 	cat "$out/summary.txt"
 }
+
+# run_cpu_ticks <pid>: the CPU time (user + system, in clock ticks) process pid has used so far, 0
+# if it is gone. (The command name, field 2, may hold spaces: the fields are counted after it.)
+run_cpu_ticks() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+	stat=${stat##*) }
+	awk '{print $12 + $13}' <<<"$stat"
+}
+
+# run_times_s <file>: the children's CPU seconds (user + system) from bash's `times` output.
+run_times_s() {
+	awk 'NR == 2 { t = 0; for (i = 1; i <= 2; i++) { split($i, a, "m"); sub(/s$/, "", a[2]); t += a[1] * 60 + a[2] } printf "%.3f\n", t }' "$1" 2>/dev/null || echo 0
+}
+
+# run_cpu_report <outdir> <leader_s> <followers_s> <clients_s> <master_s>: appends the CPU time
+# per completed operation (total and per role, in microseconds) to <outdir>/summary.txt. The
+# operations are those of summary.txt's class lines.
+run_cpu_report() {
+	local out=$1
+	awk -v l="$2" -v f="$3" -v c="$4" -v m="$5" '
+		/^(strong|weak)_(read|write): [0-9]+ ops/ { n += $2 }
+		END {
+			if (n == 0) { print "CPU per op: no operation completed"; exit }
+			u = 1e6 / n
+			printf "CPU per op: %.2f us (leader %.2f, followers %.2f, clients %.2f, master %.2f) over %d ops; CPU seconds: leader %.2f, followers %.2f, clients %.2f, master %.2f\n", (l + f + c + m) * u, l * u, f * u, c * u, m * u, n, l, f, c, m
+		}' "$out/summary.txt" >>"$out/summary.txt"
+}

@@ -11,10 +11,12 @@
 # runs every client of the conf, waits for them, and stops exactly the processes it started.
 # The outdir gets the conf used (benchmark.conf), every log, latencies-<client>.json, the merged
 # latencies.json and summary.txt (aggregate throughput = sum over client processes; percentiles
-# from the merged samples). Exits non-zero if any client failed.
+# from the merged samples; the CPU time per completed operation, in total and per role: the
+# leader, the followers, the client processes, the master, from /proc over the clients' run and
+# each client process's whole life). Exits non-zero if any client failed.
 set -euo pipefail
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$top/scripts/run-common.sh"
@@ -98,17 +100,44 @@ for r in $replicas; do
 	grep -q "serving: view" "$out/$r.log" || { echo "run-local: $r does not serve; see $out" >&2; exit 1; }
 done
 
+# CPU time of the servers over the clients' run (from /proc); each client's own from `times`
+# in the subshell that waits for it (its whole life: the load generator measures from start)
+declare -A cpu0
+for p in "${pids[@]}"; do cpu0[$p]=$(run_cpu_ticks "$p"); done
 cpids=()
 for c in $clients; do
-	(cd "$out" && exec "$bin" -run client -config "$run_conf" -alias "$c" "${lat[@]}" >"$out/$c.log" 2>"$out/$c.err") &
+	(
+		cd "$out" || exit 1
+		st=0
+		"$bin" -run client -config "$run_conf" -alias "$c" "${lat[@]}" >"$out/$c.log" 2>"$out/$c.err" || st=$?
+		times >"$out/.$c.times"
+		exit "$st"
+	) &
 	cpids+=($!)
 done
 status=0
 for p in "${cpids[@]}"; do
 	wait "$p" || status=1
 done
+# the leader at the end (the master's last word on it); replica pids follow the master's
+leader=$(grep -o 'leader replica[0-9]*' "$out/$master.log" | tail -n 1 | sed 's/^leader //')
+tick=$(getconf CLK_TCK)
+cpu_m=0 cpu_l=0 cpu_f=0 cpu_c=0 i=0
+for r in $master $replicas; do
+	p=${pids[$i]}
+	d=$(awk -v a="$(run_cpu_ticks "$p")" -v b="${cpu0[$p]}" -v t="$tick" 'BEGIN {printf "%.3f", (a - b) / t}')
+	if [ "$i" -eq 0 ]; then cpu_m=$d
+	elif [ "$r" = "$leader" ]; then cpu_l=$d
+	else cpu_f=$(awk -v a="$cpu_f" -v b="$d" 'BEGIN {printf "%.3f", a + b}'); fi
+	i=$((i + 1))
+done
+for c in $clients; do
+	cpu_c=$(awk -v a="$cpu_c" -v b="$(run_times_s "$out/.$c.times")" 'BEGIN {printf "%.3f", a + b}')
+	rm -f "$out/.$c.times"
+done
 cleanup
 
 run_summary "$out" "$conf" $clients
+run_cpu_report "$out" "$cpu_l" "$cpu_f" "$cpu_c" "$cpu_m"
 run_report "$out" "$status" $clients
 exit "$status"

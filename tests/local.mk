@@ -116,3 +116,8 @@ EXTRA_DIST += tests/test_large_state.sh
 # 10-minute one is run by hand: docs/benchmarks.md "DEL soak").
 TESTS += tests/test_del_soak.sh
 EXTRA_DIST += tests/test_del_soak.sh
+
+# scripts/run-local.sh and scripts/sweep-threads.sh: the CPU time per completed operation in
+# summary.txt (total and per role) and results.csv's cpu_us_per_op (issue 21 item 1).
+TESTS += tests/test_run_local.sh
+EXTRA_DIST += tests/test_run_local.sh

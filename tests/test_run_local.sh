@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# make check: scripts/run-local.sh and scripts/sweep-threads.sh report the CPU time per completed
+# operation. A 3-replica cluster on free loopback ports runs a 2-second load:
+#   1. run-local.sh: summary.txt has "CPU per op: T us (leader L, followers F, clients C,
+#      master M) over N ops", N equal to the operations of the class lines, L, F and C positive
+#      and T their sum with M;
+#   2. sweep-threads.sh (1 thread, 1 repetition): results.csv ends with the column
+#      cpu_us_per_op, positive in its row, equal to that run's summary.
+# Every process the scripts start is stopped by them (checked: none of the run's PIDs is left).
+set -euo pipefail
+
+src=${CURPKV_SRCDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+build=${CURPKV_BUILDDIR:-$src}
+export CURPKV_BIN=$build/curpkv
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+[ -x "$CURPKV_BIN" ] || fail "no curpkv binary at $CURPKV_BIN"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# four free ports in a row below the ephemeral range (bounded tries)
+base=0
+for _ in $(seq 50); do
+	b=$((20000 + RANDOM % 12000))
+	if [ -z "$(ss -Htan "( sport >= :$b and sport <= :$((b + 3)) )" 2>/dev/null)" ]; then
+		base=$b
+		break
+	fi
+done
+[ "$base" -gt 0 ] || fail "no 4 free ports found"
+cat >"$tmp/run.conf" <<EOF
+-- Replicas --
+replica0 127.0.0.1:$base
+replica1 127.0.0.1:$((base + 1))
+replica2 127.0.0.1:$((base + 2))
+-- Clients --
+client0 127.0.0.1
+-- Master --
+master0 127.0.0.1
+masterPort: $((base + 3))
+protocol: curpho
+maxDescRoutines: 1000
+shards: 64
+runTime: 2s
+reqs: 1000000
+writes: 5
+weakRatio: 50
+weakWrites: 5
+clientThreads: 2
+pendings: 10
+keySpace: 1000
+EOF
+
+# cpu_line <summary>: checks the CPU line against the class lines; prints the total
+cpu_line() {
+	awk '
+		/^(strong|weak)_(read|write): [0-9]+ ops/ { n += $2 }
+		/^CPU per op:/ {
+			line = $0; t = $4; gsub(/[(),]/, " ", line); split(line, w, " ")
+			for (i = 1; (i in w) && w[i] != "seconds:"; i++) {
+				if (w[i] == "leader") l = w[i + 1]; if (w[i] == "followers") f = w[i + 1]
+				if (w[i] == "clients") c = w[i + 1]; if (w[i] == "master") m = w[i + 1]
+				if (w[i] == "over") ops = w[i + 1]
+			}
+			seen = 1
+		}
+		END {
+			if (!seen) { print "no CPU line"; exit 1 }
+			if (ops != n) { printf "over %s ops, the class lines count %d\n", ops, n; exit 1 }
+			if (!(l > 0 && f > 0 && c > 0)) { printf "a role without CPU: leader %s followers %s clients %s\n", l, f, c; exit 1 }
+			d = t - (l + f + c + m); if (d < 0) d = -d
+			if (d > 0.05) { printf "total %s is not the sum of the roles\n", t; exit 1 }
+			print t
+		}' "$1"
+}
+
+# 1. run-local.sh
+"$src/scripts/run-local.sh" -c "$tmp/run.conf" -o "$tmp/r1" >"$tmp/r1.out" 2>&1 ||
+	fail "run-local.sh failed: $(tail -n 20 "$tmp/r1.out")"
+t1=$(cpu_line "$tmp/r1/summary.txt") || fail "run-local.sh summary: $t1"
+echo "ok 1 - run-local.sh: $(grep '^CPU per op:' "$tmp/r1/summary.txt")"
+
+# 2. sweep-threads.sh
+"$src/scripts/sweep-threads.sh" -c "$tmp/run.conf" -t 1 -r 1 -o "$tmp/s" >"$tmp/s.out" 2>&1 ||
+	fail "sweep-threads.sh failed: $(tail -n 20 "$tmp/s.out")"
+csv=$tmp/s/results.csv
+[ "$(head -n 1 "$csv" | awk -F, '{print $NF}')" = cpu_us_per_op ] || fail "results.csv header: $(head -n 1 "$csv")"
+row_cpu=$(awk -F, 'NR == 2 {print $NF}' "$csv")
+t2=$(cpu_line "$tmp/s/conf-t1-r1/summary.txt") || fail "sweep run summary: $t2"
+awk -v a="$row_cpu" -v b="$t2" 'BEGIN { exit !(a > 0 && a == b) }' ||
+	fail "results.csv cpu_us_per_op '$row_cpu', the run's summary says $t2"
+echo "ok 2 - sweep-threads.sh: cpu_us_per_op $row_cpu"
+
+# no process left of either run (their master, replicas and clients all logged a PID? check the
+# ports instead: nothing listens on them any more)
+[ -z "$(ss -Htln "( sport >= :$base and sport <= :$((base + 3)) )" 2>/dev/null)" ] ||
+	fail "a process still listens on the run's ports"
+echo "ok 3 - nothing left listening on the run's ports"
