@@ -44,6 +44,7 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 		v = malloc(a->vlen);
 		if (v == NULL) {
 			a->ok = false;
+			a->nomem = true;
 			return CMAP_KEEP;
 		}
 		memcpy(v, a->val, a->vlen);
@@ -54,6 +55,7 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 		if (nl == NULL) {
 			free(v);
 			a->ok = false;
+			a->nomem = true;
 			return CMAP_KEEP;
 		}
 		if (l == NULL)
@@ -81,6 +83,7 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 	return CMAP_KEEP;
 }
 
+/* (changes or removes an entry that exists: core_update_present) */
 static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, void **val,
 						 void *arg)
 {
@@ -95,6 +98,7 @@ static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, v
 			/* keep arrival order: read_dep is "the latest" weak record */
 			memmove(&l->r[i], &l->r[i + 1], (l->n - i - 1) * sizeof l->r[0]);
 			l->n--;
+			assert(a->c->witness_n > 0);
 			a->c->witness_n--;
 			break;
 		}
@@ -111,7 +115,7 @@ enum cmap_update_result core_spend_cb(const void *key, size_t klen, void **val, 
 {
 	struct spend_arg *a = arg;
 	struct spend *sp = *val;
-	if (!a->add) {
+	if (!a->add) { /* (changes or removes an entry that exists: core_update_present) */
 		if (sp == NULL)
 			return CMAP_KEEP;
 		for (uint32_t i = 0; i < sp->n; i++) {
@@ -191,15 +195,15 @@ void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
 	struct witness_arg a = {.c = c, .cid = e->cid};
 	if (!cmap_contains(c->witness, e->key, e->klen))
 		return;
-	cmap_update(c->witness, e->key, e->klen, witness_remove_cb, &a);
+	core_update_present(c->witness, e->key, e->klen, witness_remove_cb, &a);
 	if (!a.was_removed)
 		return;
 	free(a.removed.val);
 	if (!a.removed.weak)
 		return;
 	struct spend_arg sa = {.seq = e->cid.seq, .add = false};
-	cmap_update_u64(c->spend, e->cid.client, core_spend_cb, &sa);
-	cmap_update_u64(c->clients, e->cid.client, weak_exec_cb, &sa);
+	core_update_present_u64(c->spend, e->cid.client, core_spend_cb, &sa);
+	core_update_present_u64(c->clients, e->cid.client, weak_exec_cb, &sa);
 	if (a.removed.bound == c->cfg.self) {
 		struct proto_msg r = {.type = PROTO_CAUSAL_REPLY,
 				      .view = c->view,
@@ -270,8 +274,9 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 				.full = c->witness_n >= c->cfg.max_witness};
 	if (m->cmd.op == PROTO_OP_SCAN) {
 		a.ok = false; /* strong SCAN: slow path only (range conflicts are not tracked) */
-	} else {
-		cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a);
+	} else if (cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a) < 0) {
+		/* no memory for a record: refused as by a full table (nothing kept) */
+		a.ok = false;
 	}
 	if (ho) {
 		/* 5.3: the session's own pending weak writes, and for a GET the latest pending weak
@@ -317,19 +322,20 @@ int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_m
 				.dep = m->dep,
 				.weak_dep = m->dep, /* a weak write's dep is the previous weak write */
 				.full = c->witness_n >= c->cfg.max_witness};
-	cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a);
+	if (cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a) < 0)
+		return -ENOSPC; /* no memory for the record: nothing kept */
 	if (a.reused)
 		return -EEXIST;
 	if (!a.ok)
 		return -ENOSPC;
 	if (a.added) {
 		struct spend_arg sa = {.seq = m->cid.seq, .dep = m->dep, .add = true};
-		cmap_update_u64(c->spend, m->cid.client, core_spend_cb, &sa);
-		if (sa.failed) {
+		if (cmap_update_u64(c->spend, m->cid.client, core_spend_cb, &sa) < 0 || sa.failed) {
 			/* without the session index the record would be invisible to causal_deps:
 			 * take it back */
 			struct witness_arg ra = {.c = c, .cid = m->cid};
-			cmap_update(c->witness, m->cmd.key, m->cmd.klen, witness_remove_cb, &ra);
+			core_update_present(c->witness, m->cmd.key, m->cmd.klen, witness_remove_cb,
+					    &ra);
 			if (ra.was_removed)
 				free(ra.removed.val);
 			return -ENOSPC;

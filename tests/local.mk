@@ -116,3 +116,13 @@ EXTRA_DIST += tests/test_large_state.sh
 # 10-minute one is run by hand: docs/benchmarks.md "DEL soak").
 TESTS += tests/test_del_soak.sh
 EXTRA_DIST += tests/test_del_soak.sh
+
+# The cores and the session when allocations fail (tests/failalloc): refusals, the stop with a
+# message, and a scripted run with each allocation failing in turn (docs/design.md "Out of
+# memory"; CURPKV_OOM_SAMPLES=all for every allocation).
+check_PROGRAMS += tests/test_core_oom
+TESTS += tests/test_core_oom
+tests_test_core_oom_SOURCES = tests/test_core_oom.c tests/harness.c tests/harness.h \
+	tests/failalloc.c tests/failalloc.h
+tests_test_core_oom_LDFLAGS = $(FAILALLOC_FLAGS)
+tests_test_core_oom_LDADD = $(tests_test_core_LDADD)
