@@ -30,7 +30,7 @@ tests_test_master_LDADD = client/libcluster.a client/libsession.a net/libnet.a a
 
 # Deterministic simulation with faults (tests/sim.c), and its mutants: each builds the core
 # with one known bug re-introduced and passes only if the simulation catches it.
-SIM_LIBS = client/libsession.a proto/libproto.a verify/libverify.a desc/libdesc.a \
+SIM_LIBS = client/libsession.a verify/libverify.a proto/libproto.a desc/libdesc.a \
 	cmap/libcmap.a oset/liboset.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) -lm
 SIM_MUTANTS = tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
 	tests/sim_mutant_exec_on_timeout tests/sim_mutant_no_conflict_check \
