@@ -13,15 +13,30 @@ tests_test_replay_SOURCES = tests/test_replay.c
 tests_test_replay_LDADD = replica/libcore.a oset/liboset.a proto/libproto.a desc/libdesc.a \
 	cmap/libcmap.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
-# System test: master + replicas as real processes on 127.0.0.1 (needs the curpkv binary).
-check_PROGRAMS += tests/test_cluster
-TESTS += tests/test_cluster
-tests_test_cluster_SOURCES = tests/test_cluster.c tests/env.c tests/env.h tests/proc.c tests/proc.h
-tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
-	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
+# System tests: master + replicas as real processes on 127.0.0.1 (needs the curpkv binary), in
+# four programs over tests/env.c (processes, stats, bounded waits) and tests/cluster_env.c (the
+# session driver): runs and faults; the load generator, the CLI and the C API; hostile input;
+# hybrid consistency (the slot certificate of verify/). CLUSTER_TESTS=pattern selects tests.
+CLUSTER_PROGS = tests/test_cluster_runs tests/test_cluster_clients \
+	tests/test_cluster_hostile tests/test_cluster_hybrid
+check_PROGRAMS += $(CLUSTER_PROGS)
+TESTS += $(CLUSTER_PROGS)
+CLUSTER_ENV_SOURCES = tests/env.c tests/env.h tests/proc.c tests/proc.h tests/cluster_env.c \
+	tests/cluster_env.h
+CLUSTER_ENV_LIBS = client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a \
+	conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) \
+	$(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
+tests_test_cluster_runs_SOURCES = tests/test_cluster_runs.c $(CLUSTER_ENV_SOURCES)
+tests_test_cluster_runs_LDADD = $(CLUSTER_ENV_LIBS)
+tests_test_cluster_clients_SOURCES = tests/test_cluster_clients.c $(CLUSTER_ENV_SOURCES)
+tests_test_cluster_clients_LDADD = verify/libverify.a client/libcurpkv.a $(CLUSTER_ENV_LIBS)
+tests_test_cluster_hostile_SOURCES = tests/test_cluster_hostile.c $(CLUSTER_ENV_SOURCES)
+tests_test_cluster_hostile_LDADD = $(CLUSTER_ENV_LIBS)
+tests_test_cluster_hybrid_SOURCES = tests/test_cluster_hybrid.c $(CLUSTER_ENV_SOURCES)
+tests_test_cluster_hybrid_LDADD = verify/libverify.a $(CLUSTER_ENV_LIBS)
 
 # System test of master restarts: client ids, readiness with a majority, the view learned from
-# the replicas (real processes; shares tests/env.c with test_cluster).
+# the replicas (real processes; shares tests/env.c with the test_cluster_* programs).
 check_PROGRAMS += tests/test_master
 TESTS += tests/test_master
 tests_test_master_SOURCES = tests/test_master.c tests/env.c tests/env.h tests/proc.c tests/proc.h
