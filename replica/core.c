@@ -1108,10 +1108,7 @@ static void execute_entry(struct core *c, struct entry *e)
 	assert(!e->led || is_leader(c)); /* only a leader registers entries in flight */
 	struct proto_msg r = {
 	    .type = PROTO_SYNC_REPLY, .view = c->view, .cid = e->cid, .slot = e->slot};
-	bool dup = e->cid.client != 0 && core_already_executed(c, &e->cid);
-#ifdef CURPKV_MUTANT_DOUBLE_EXEC
-	dup = false; /* mutant: executed again */
-#endif
+	bool dup = !MUTANT_DOUBLE_EXEC && e->cid.client != 0 && core_already_executed(c, &e->cid);
 	uint64_t fp = e->op != PROTO_OP_NONE ? entry_fp(e) : 0;
 	struct cached_slot cs;
 	if (dup && core_cached_slot(c, &e->cid, &cs) && fp_differ(cs.fp, fp)) {
@@ -1641,14 +1638,12 @@ static void tick(struct core *c, uint64_t now_ns)
 	core_xfer_pump(c, now_ns);
 	if (c->park_n > 0)
 		core_parked_drain(c, true, now_ns);
-#ifdef CURPKV_MUTANT_EXEC_ON_TIMEOUT
 	/* mutant (the prototype's P5): a follower stuck at a missing slot "proceeds anyway" */
-	if (!is_leader(c) && c->exec_index < c->commit_known &&
+	if (MUTANT_EXEC_ON_TIMEOUT && !is_leader(c) && c->exec_index < c->commit_known &&
 	    slot_entry(c, c->exec_index) == NULL) {
 		c->exec_index++;
 		core_execute_ready(c);
 	}
-#endif
 	if (!is_leader(c)) {
 		core_follower_tick(c, now_ns);
 		return;

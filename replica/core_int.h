@@ -439,6 +439,37 @@ static inline struct entry *slot_entry(struct core *c, uint64_t slot)
 	return (e->used && e->slot == slot) ? e : NULL;
 }
 
+/* ---- test-only mutants ------------------------------------------------------------------------
+ * The simulation's mutant builds (tests/local.mk; docs/testing.md, "Mutants") compile the core
+ * with one known bug put back (-DCURPKV_MUTANT_<NAME>). Each is a constant here, false in every
+ * other build: its branch reads as plain C in the function's flow, is compiled (so checked) in
+ * every build, and the compiler drops it: nothing on the hot path. */
+#ifdef CURPKV_MUTANT_DOUBLE_EXEC
+#define MUTANT_DOUBLE_EXEC true /* a retried cid executed twice */
+#else
+#define MUTANT_DOUBLE_EXEC false
+#endif
+#ifdef CURPKV_MUTANT_EXEC_ON_TIMEOUT
+#define MUTANT_EXEC_ON_TIMEOUT true /* a follower stuck at a hole proceeds anyway */
+#else
+#define MUTANT_EXEC_ON_TIMEOUT false
+#endif
+#ifdef CURPKV_MUTANT_NO_CONFLICT_CHECK
+#define MUTANT_NO_CONFLICT_CHECK true /* a witness never sees a conflict */
+#else
+#define MUTANT_NO_CONFLICT_CHECK false
+#endif
+#ifdef CURPKV_MUTANT_NO_FENCING
+#define MUTANT_NO_FENCING true /* a witness still serves an older view's leader */
+#else
+#define MUTANT_NO_FENCING false
+#endif
+#ifdef CURPKV_MUTANT_NO_REPLAY
+#define MUTANT_NO_REPLAY true /* a view change replays no witness record */
+#else
+#define MUTANT_NO_REPLAY false
+#endif
+
 /* ---- out of memory and invariants (docs/design.md, "Out of memory" and "Assertions") ------ */
 
 /* Stops the process: an allocation failed where the core has no refusal left (its state has

@@ -695,10 +695,8 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	}
 	qsort(rv, nr, sizeof *rv, vc_record_cmp);
 
-	int threshold = (c->f + 1) / 2 + 1;
-#ifdef CURPKV_MUTANT_NO_REPLAY
-	threshold = c->cfg.n + 1; /* mutant: witness records are never replayed */
-#endif
+	int threshold = MUTANT_NO_REPLAY ? c->cfg.n + 1 /* mutant: never replayed */
+					 : (c->f + 1) / 2 + 1;
 	/* candidates: every weak write recorded anywhere (HO), every strong command with ok
 	 * records at the threshold; neither executed nor in the log already */
 	struct replay_cand *cand = calloc(nr ? nr : 1, sizeof *cand);

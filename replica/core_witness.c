@@ -31,10 +31,8 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 			if (a->weak_neutral)
 				continue;
 		}
-#ifndef CURPKV_MUTANT_NO_CONFLICT_CHECK
-		if (r->write || a->write)
+		if (!MUTANT_NO_CONFLICT_CHECK && (r->write || a->write))
 			conflict = true;
-#endif
 	}
 	a->ok = a->weak || a->force_ok || (!conflict && !a->full);
 	if (a->full)
@@ -218,25 +216,20 @@ void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
 void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m)
 {
 	struct proto_msg r = {.type = PROTO_RECORD_ACK, .view = c->view, .cid = m->cid};
-#ifdef CURPKV_MUTANT_NO_FENCING
-	/* mutant: a witness still records for (and answers as) an older view's leader */
-	if (m->view < c->view)
+	if (MUTANT_NO_FENCING && m->view < c->view) {
+		/* mutant: a witness still records for (and answers as) an older view's leader */
 		r.view = m->view;
-	else
-#endif
-	    if (m->view != c->view) {
+	} else if (m->view != c->view) {
 		c->st.stale_view++;
 		r.ok = false;
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-#ifndef CURPKV_MUTANT_NO_FENCING
-	if (!c->active) {
+	if (!MUTANT_NO_FENCING && !c->active) {
 		r.ok = false; /* a view change is running: nothing is recorded until it ends */
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-#endif
 	struct cached_slot cs;
 	if (core_cached_slot(c, &m->cid, &cs) && fp_differ(cs.fp, proto_cmd_fp(&m->cmd))) {
 		/* another command executed here under this cid (a reused client id): never
