@@ -1,6 +1,6 @@
 /* tests/failalloc: a failing allocator, so that out-of-memory paths really run in tests.
  *
- * A test program linked with $(FAILALLOC_FLAGS) (tests/local.mk: -Wl,--wrap=malloc and the
+ * A test program linked with $(FAILALLOC_FLAGS) (Makefile.am: -Wl,--wrap=malloc and the
  * same for calloc, realloc, aligned_alloc, posix_memalign and strdup) sends every such call made
  * by its own objects and by the project's static libraries it links here; calls made inside
  * shared libraries (libc itself, cmocka, msgpack-c's unpacker) do not come here. Unarmed, each
