@@ -3,9 +3,9 @@ cmap_libcmap_a_SOURCES = cmap/cmap.h cmap/cmap_int.h cmap/cmap.c
 
 check_PROGRAMS += tests/test_cmap tests/test_cmap_stress
 TESTS += tests/test_cmap tests/test_cmap_stress
-tests_test_cmap_SOURCES = tests/test_cmap.c
-# The unit test fails chosen allocations (out-of-memory paths) by wrapping these two at link time.
-tests_test_cmap_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=malloc -Wl,--wrap=aligned_alloc
+tests_test_cmap_SOURCES = tests/test_cmap.c tests/failalloc.c tests/failalloc.h
+# The unit test fails chosen allocations (out-of-memory paths): tests/failalloc.
+tests_test_cmap_LDFLAGS = $(FAILALLOC_FLAGS)
 tests_test_cmap_LDADD = cmap/libcmap.a common/libcommon.a $(CK_LIBS) $(TEST_LIBS) -lm
 tests_test_cmap_stress_SOURCES = tests/test_cmap_stress.c
 tests_test_cmap_stress_LDADD = cmap/libcmap.a common/libcommon.a $(CK_LIBS) $(TEST_LIBS) -lm

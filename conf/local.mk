@@ -6,6 +6,7 @@ conf_libconf_a_SOURCES = \
 
 check_PROGRAMS += tests/test_conf
 TESTS += tests/test_conf
-tests_test_conf_SOURCES = tests/test_conf.c
+tests_test_conf_SOURCES = tests/test_conf.c tests/failalloc.c tests/failalloc.h
+tests_test_conf_LDFLAGS = $(FAILALLOC_FLAGS)
 tests_test_conf_LDADD = conf/libconf.a common/libcommon.a $(TEST_LIBS) -lm
 EXTRA_DIST += tests/data

@@ -19,6 +19,7 @@
 #include "replica/core.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,12 @@ void core_free_client_rec(void *v)
 static uint64_t kv_hash(const void *key, size_t klen, const void *val, size_t vlen)
 {
 	return common_hash64(val, vlen, common_hash64(key, klen, 0x6b76u) ^ (uint64_t)vlen);
+}
+
+void core_oom(const struct core *c, const char *what)
+{
+	fprintf(stderr, "curpkv: replica %d: out of memory (%s): stopping\n", c->cfg.self, what);
+	abort();
 }
 
 /* Grows the ring so that `slot` fits. Returns 0 or -ENOMEM. */
@@ -287,6 +294,7 @@ struct low_seq_arg {
 	/* seqs to drop from the result cache, collected under the clients-map lock */
 	uint64_t drop[64];
 	uint32_t ndrop;
+	bool nomem;
 };
 
 static enum cmap_update_result client_low_seq_cb(const void *key, size_t klen, void **val,
@@ -298,8 +306,10 @@ static enum cmap_update_result client_low_seq_cb(const void *key, size_t klen, v
 		if (a->c->clients && cmap_size(a->c->clients) >= MAX_CLIENTS_TRACKED)
 			return CMAP_KEEP; /* table full: no watermark for this client */
 		cr = calloc(1, sizeof *cr);
-		if (cr == NULL)
+		if (cr == NULL) {
+			a->nomem = true;
 			return CMAP_KEEP;
+		}
 		*val = cr;
 	}
 	if (a->low_seq > cr->low_seq)
@@ -321,7 +331,8 @@ static enum cmap_update_result client_low_seq_cb(const void *key, size_t klen, v
 static bool client_watermark(struct core *c, uint64_t client, uint64_t low_seq, uint64_t seq)
 {
 	struct low_seq_arg a = {.client = client, .low_seq = low_seq, .seq = seq, .c = c};
-	cmap_update_u64(c->clients, client, client_low_seq_cb, &a);
+	if (cmap_update_u64(c->clients, client, client_low_seq_cb, &a) < 0 || a.nomem)
+		core_oom(c, "a client's watermark");
 	for (uint32_t i = 0; i < a.ndrop; i++) {
 		struct proto_cid cid = {.client = client, .seq = a.drop[i]};
 		uint8_t k[16];
@@ -369,13 +380,13 @@ static enum cmap_update_result client_remember_cb(const void *key, size_t klen, 
 }
 
 /* Stores the result of an executed command (exactly-once record), with the fingerprint of the
- * command (proto_cmd_fp). */
-void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
-		       uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen)
+ * command (proto_cmd_fp). Returns 0, or -ENOMEM (no result cached). */
+int core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
+		      uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen)
 {
 	struct result *r = malloc(sizeof *r + vlen);
 	if (r == NULL)
-		return; /* exactly-once is still kept by the watermark for completed commands */
+		return -ENOMEM;
 	r->fp = fp;
 	r->slot = slot;
 	r->ver = ver;
@@ -387,10 +398,15 @@ void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp,
 	cid_key(cid, k);
 	if (cmap_put(c->results, k, 16, r, NULL) != 0) {
 		free(r);
-		return;
+		return -ENOMEM;
 	}
 	struct remember_arg a = {.seq = cid->seq};
-	cmap_update_u64(c->clients, cid->client, client_remember_cb, &a);
+	if (cmap_update_u64(c->clients, cid->client, client_remember_cb, &a) < 0 || a.failed) {
+		/* the result would stay cached for good: no watermark would ever drop it */
+		cmap_del(c->results, k, 16, NULL);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 static bool xbit(const struct client_rec *cr, uint64_t seq)
@@ -413,14 +429,22 @@ static void xbit_set(struct client_rec *cr, uint64_t seq, bool v)
 		cr->xbits[i / 64] &= ~(1ull << (i % 64));
 }
 
+struct xmark_arg {
+	uint64_t seq;
+	bool nomem;
+};
+
 static enum cmap_update_result xmark_cb(const void *key, size_t klen, void **val, void *arg)
 {
-	uint64_t seq = *(const uint64_t *)arg;
+	struct xmark_arg *a = arg;
+	uint64_t seq = a->seq;
 	struct client_rec *cr = *val;
 	if (cr == NULL) {
 		cr = calloc(1, sizeof *cr);
-		if (cr == NULL)
+		if (cr == NULL) {
+			a->nomem = true;
 			return CMAP_KEEP;
+		}
 		cr->xfloor = 1;
 		*val = cr;
 	}
@@ -442,8 +466,10 @@ static enum cmap_update_result xmark_cb(const void *key, size_t klen, void **val
 		}
 		uint32_t nw = cr->xwords ? cr->xwords * 2 : 2;
 		uint64_t *nb = calloc(nw, sizeof *nb);
-		if (nb == NULL)
+		if (nb == NULL) {
+			a->nomem = true;
 			return CMAP_KEEP;
+		}
 		uint64_t nspan = 64ull * nw;
 		for (uint64_t q = cr->xfloor; cr->xwords && q < cr->xfloor + 64ull * cr->xwords;
 		     q++)
@@ -467,11 +493,14 @@ static void xread_cb(const void *key, size_t klen, void *val, void *arg)
 	*seq = xbit(val, *seq) ? 1 : 0;
 }
 
-/* Records that cid executed here (exactly-once across view changes). */
-static void mark_executed(struct core *c, const struct proto_cid *cid)
+/* Records that cid executed here (exactly-once across view changes). Returns 0 or -ENOMEM
+ * (not recorded). */
+static int mark_executed(struct core *c, const struct proto_cid *cid)
 {
-	uint64_t seq = cid->seq;
-	cmap_update_u64(c->clients, cid->client, xmark_cb, &seq);
+	struct xmark_arg a = {.seq = cid->seq};
+	if (cmap_update_u64(c->clients, cid->client, xmark_cb, &a) < 0 || a.nomem)
+		return -ENOMEM;
+	return 0;
 }
 
 /* True if cid executed at this replica (its result cached, or its bit in the client's executed
@@ -551,6 +580,7 @@ struct kv_write {
 	bool too_big;
 	struct kv_val *old; /* handed back for freeing outside the lock */
 	bool was_live, now_live;
+	bool nomem; /* no memory for the new value: nothing changed */
 };
 
 static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **val, void *arg)
@@ -578,8 +608,7 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	uint32_t len = base + w->vlen;
 	struct kv_val *nv = malloc(sizeof *nv + len);
 	if (nv == NULL) {
-		/* Out of memory while executing: keep the old value and its digest so replicas
-		 * that did execute will be seen to diverge by the digest check. */
+		w->nomem = true;
 		w->old = NULL;
 		w->now_live = w->was_live;
 		return CMAP_KEEP;
@@ -602,9 +631,11 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	return CMAP_KEEP;
 }
 
-/* Applies a write; returns false for an APPEND refused because the value would exceed
- * max_value (nothing changes). */
-bool core_kv_apply(struct core *c, const struct entry *e)
+/* Applies a write. Returns 0; -EFBIG for an APPEND refused because the value would exceed
+ * max_value (nothing changes); or -ENOMEM: the key's value may have changed but the state is
+ * not whole (the key order, or the value itself, is missing): the caller stops the process or
+ * discards the state (a transfer that arrives). */
+int core_kv_apply(struct core *c, const struct entry *e)
 {
 	struct kv_write w = {.c = c,
 			     .ver = e->slot,
@@ -613,36 +644,34 @@ bool core_kv_apply(struct core *c, const struct entry *e)
 			     .del = e->op == PROTO_OP_DEL,
 			     .append = e->op == PROTO_OP_APPEND,
 			     .max = c->cfg.max_value};
-	cmap_update(c->kv, e->key, e->klen, kv_write_cb, &w);
+	if (cmap_update(c->kv, e->key, e->klen, kv_write_cb, &w) < 0 || w.nomem)
+		return -ENOMEM;
 	if (w.too_big)
-		return false;
+		return -EFBIG;
 	free(w.old);
 	if (w.del && e->slot + 1 > c->del_ver)
 		c->del_ver = e->slot + 1;
 	if (w.was_live || w.now_live)
 		core_xfer_note(c, e->key, e->klen); /* a transfer under way sends it again */
 	if (w.now_live && !w.was_live && oset_insert(c->order, e->key, e->klen) < 0)
-		c->order_lost = true;
-	else if (w.was_live && !w.now_live)
+		return -ENOMEM;
+	if (w.was_live && !w.now_live)
 		oset_remove(c->order, e->key, e->klen);
-	return true;
+	return 0;
 }
 
 /* Sets m to the SCAN of up to count live keys from key on (ascending, PROTO_SCAN pairs), fewer
  * when the next pair would take the result past maxValueBytes. m->value points into c->scan_buf,
- * valid until the next SCAN. */
-void core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
-		    struct proto_msg *m)
+ * valid until the next SCAN. Returns 0, or -ENOMEM (no room for the result: m is unusable; a
+ * shorter answer than the state holds would be a wrong one). */
+int core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
+		   struct proto_msg *m)
 {
 	m->status = PROTO_ST_OK;
 	m->value = NULL;
 	m->vlen = 0;
 	if (c->cfg.noop)
-		return;
-	if (c->order_lost) {
-		m->status = PROTO_ST_INVALID; /* the key order is incomplete: refuse, never omit */
-		return;
-	}
+		return 0;
 	size_t used = 0;
 	uint32_t got = 0;
 	for (const struct oset_node *n = oset_seek(c->order, key, klen); n && got < count;
@@ -662,7 +691,7 @@ void core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t 
 				cap *= 2;
 			uint8_t *nb = realloc(c->scan_buf, cap);
 			if (nb == NULL)
-				break; /* a shorter answer is still a correct prefix */
+				return -ENOMEM;
 			c->scan_buf = nb;
 			c->scan_cap = cap;
 		}
@@ -671,23 +700,19 @@ void core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t 
 	}
 	m->value = c->scan_buf;
 	m->vlen = (uint32_t)used;
+	return 0;
 }
 
 /* ---- leader --------------------------------------------------------------------------- */
 
-enum cmap_update_result core_keyidx_add_cb(const void *key, size_t klen, void **val, void *arg)
+static enum cmap_update_result keyidx_add_cb(const void *key, size_t klen, void **val, void *arg)
 {
 	struct keyidx_arg *a = arg;
 	struct keyidx *k = *val;
 	if (k == NULL) {
 		k = malloc(sizeof *k);
 		if (k == NULL) {
-			/* Without an index the overlay would be wrong: report an uncommitted
-			 * earlier write at this very slot, which forces ok=false (slow path:
-			 * the answer then comes from execution). */
-			a->prev_any = a->prev_write = a->prev_strong_any = a->prev_strong_write =
-			    a->slot;
-			a->prev_weak_write = NO_SLOT;
+			a->nomem = true;
 			return CMAP_KEEP;
 		}
 		k->last_any = k->last_write = k->last_strong_any = k->last_strong_write =
@@ -717,11 +742,23 @@ enum cmap_update_result core_keyidx_add_cb(const void *key, size_t klen, void **
 	return CMAP_KEEP;
 }
 
+/* Leader: slot ka->slot (entry e, just placed in the log) enters the per-key pending index;
+ * ka gets the index as it was before. Stops the process if the index cannot hold it: every
+ * later command on the key would be answered as if this one were not pending (a stale
+ * speculative value). */
+void core_keyidx_add(struct core *c, const struct entry *e, struct keyidx_arg *ka)
+{
+	assert(is_leader(c) && ka->slot == e->slot);
+	if (cmap_update(c->keys, e->key, e->klen, keyidx_add_cb, ka) < 0 || ka->nomem)
+		core_oom(c, "the leader's per-key index");
+}
+
 static enum cmap_update_result keyidx_done_cb(const void *key, size_t klen, void **val, void *arg)
 {
 	struct keyidx *k = *val;
 	if (k == NULL)
 		return CMAP_KEEP;
+	assert(k->pending > 0);
 	if (--k->pending == 0) {
 		free(k);
 		*val = NULL;
@@ -784,10 +821,11 @@ bool core_dep_ordered(struct core *c, uint64_t client, uint64_t dep)
 }
 
 /* Leader: appends m's command at the next slot with a descriptor. Returns the entry, or NULL
- * (no descriptor, window full, no memory: the caller answers BUSY). */
+ * (no descriptor, window full, no memory: nothing changed, the caller answers BUSY). */
 struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_msg *m,
 			      uint8_t kind)
 {
+	assert(is_leader(c) && c->active);
 	desc_id did;
 	void *payload;
 	if (desc_acquire(c->desc, false, &did, &payload) != 0) {
@@ -805,7 +843,10 @@ struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_
 	memset(e, 0, sizeof *e);
 	e->key = malloc(m->cmd.klen ? m->cmd.klen : 1);
 	e->val = m->cmd.vlen ? malloc(m->cmd.vlen) : NULL;
-	if (e->key == NULL || (m->cmd.vlen && e->val == NULL)) {
+	uint8_t inflight_key[16];
+	cid_key(&m->cid, inflight_key);
+	if (e->key == NULL || (m->cmd.vlen && e->val == NULL) ||
+	    cmap_put(c->inflight, inflight_key, 16, (void *)(uintptr_t)(slot + 1), NULL) != 0) {
 		free(e->key);
 		free(e->val);
 		memset(e, 0, sizeof *e);
@@ -832,14 +873,12 @@ struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_
 	e->desc = did;
 	e->led = true;
 	*(uint64_t *)payload = slot;
-	uint8_t inflight_key[16];
-	cid_key(&m->cid, inflight_key);
-	cmap_put(c->inflight, inflight_key, 16, (void *)(uintptr_t)(slot + 1), NULL);
 	return e;
 }
 
 void core_replicate(struct core *c, struct entry *e, uint64_t now_ns)
 {
+	assert(is_leader(c));
 	for (int p = 0; p < c->cfg.n; p++)
 		if (p != c->cfg.self)
 			core_send_accept(c, e, p, now_ns);
@@ -862,6 +901,7 @@ bool core_inflight_reused(struct core *c, uint64_t known, uint64_t fp)
  * the entry, or NULL if it has executed or left the log window. */
 struct entry *core_attach_resend(struct core *c, uint64_t known, uint64_t conn, uint8_t kind)
 {
+	assert(is_leader(c));
 	c->st.duplicates++;
 	struct entry *e = slot_entry(c, known);
 	if (e == NULL || e->executed)
@@ -966,12 +1006,15 @@ static void leader_keep_record(struct core *c, const struct proto_msg *m, struct
 				 .leader_rd = true,
 				 .leader_read_dep = read_dep,
 				 .full = c->witness_n >= c->cfg.max_witness};
-	cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &la);
+	if (cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &la) < 0 ||
+	    la.nomem)
+		core_oom(c, "the leader's witness record");
 }
 
 static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m,
 			      uint64_t now_ns)
 {
+	assert(is_leader(c));
 	struct proto_msg r = {.type = PROTO_REPLY, .view = c->view, .cid = m->cid};
 	if (m->view != c->view) {
 		c->st.stale_view++;
@@ -1020,7 +1063,7 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 	/* 3. the speculative answer and the ok rule, from the key's index as it was before this
 	 * command (which this call adds it to) */
 	struct keyidx_arg ka = {.slot = e->slot, .write = is_write_op(e->op), .cid = e->cid};
-	cmap_update(c->keys, e->key, e->klen, core_keyidx_add_cb, &ka);
+	core_keyidx_add(c, e, &ka);
 	bool ok;
 	if (e->op == PROTO_OP_GET) {
 		ok = speculative_get(c, e, &ka, &r);
@@ -1046,6 +1089,7 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 /* Sends the answer to a weak write: HO CAUSAL_REPLY (executed = ok), HT WEAK_REPLY. */
 static void leader_on_sync(struct core *c, uint64_t conn, const struct proto_msg *m)
 {
+	assert(is_leader(c));
 	if (send_cached_result(c, conn, &m->cid, m->fp))
 		return;
 	uint8_t inflight_key[16];
@@ -1070,27 +1114,29 @@ static void leader_on_sync(struct core *c, uint64_t conn, const struct proto_msg
 /* Leader: takes e out of the in-flight tables (it executed, or the leader stepped down). */
 void core_unregister_led(struct core *c, struct entry *e)
 {
+	assert(is_leader(c) && e->led);
 	if (e->cid.client != 0) {
 		uint8_t inflight_key[16];
 		cid_key(&e->cid, inflight_key);
 		cmap_del(c->inflight, inflight_key, 16, NULL);
 	}
 	if (e->op != PROTO_OP_NONE)
-		cmap_update(c->keys, e->key, e->klen, keyidx_done_cb, NULL);
+		core_update_present(c->keys, e->key, e->klen, keyidx_done_cb, NULL);
 	if (e->desc != 0)
 		desc_release(c->desc, e->desc);
 	e->desc = 0;
 	e->led = false;
 }
 
+/* Executes e (at the execution index). Its effect and its exactly-once records are kept whole
+ * or the process stops (core_oom): a replica that executed a command must not forget it. */
 static void execute_entry(struct core *c, struct entry *e)
 {
+	assert(e->slot == c->exec_index && !e->executed && !c->snap_open);
+	assert(!e->led || is_leader(c)); /* only a leader registers entries in flight */
 	struct proto_msg r = {
 	    .type = PROTO_SYNC_REPLY, .view = c->view, .cid = e->cid, .slot = e->slot};
-	bool dup = e->cid.client != 0 && core_already_executed(c, &e->cid);
-#ifdef CURPKV_MUTANT_DOUBLE_EXEC
-	dup = false; /* mutant: executed again */
-#endif
+	bool dup = !MUTANT_DOUBLE_EXEC && e->cid.client != 0 && core_already_executed(c, &e->cid);
 	uint64_t fp = e->op != PROTO_OP_NONE ? entry_fp(e) : 0;
 	struct cached_slot cs;
 	if (dup && core_cached_slot(c, &e->cid, &cs) && fp_differ(cs.fp, fp)) {
@@ -1109,18 +1155,24 @@ static void execute_entry(struct core *c, struct entry *e)
 	} else if (is_write_op(e->op)) {
 		r.status = PROTO_ST_OK;
 		r.ver = e->slot + 1;
-		if (!c->cfg.noop && !core_kv_apply(c, e)) {
+		int rc = c->cfg.noop ? 0 : core_kv_apply(c, e);
+		if (rc == -ENOMEM)
+			core_oom(c, "executing a write");
+		if (rc == -EFBIG) {
 			r.status = PROTO_ST_INVALID; /* an APPEND past maxValueBytes: not applied */
 			r.ver = 0;
 		}
 	} else {
-		core_scan_exec(c, e->key, e->klen, e->scan_count,
-			       &r); /* SCAN: the state at this slot */
+		/* SCAN: the state at this slot */
+		if (core_scan_exec(c, e->key, e->klen, e->scan_count, &r) != 0)
+			core_oom(c, "executing a SCAN");
 		c->st.scans++;
 	}
 	if (!dup && e->op != PROTO_OP_NONE) {
-		core_cache_result(c, &e->cid, fp, e->slot, r.ver, r.status, r.value, r.vlen);
-		mark_executed(c, &e->cid);
+		if (core_cache_result(c, &e->cid, fp, e->slot, r.ver, r.status, r.value, r.vlen) !=
+			0 ||
+		    mark_executed(c, &e->cid) != 0)
+			core_oom(c, "the exactly-once record of an executed command");
 		c->st.executed++;
 		if (c->io.executed)
 			c->io.executed(c->io.ctx, &e->cid, e->slot);
@@ -1204,6 +1256,7 @@ void core_execute_ready(struct core *c)
 
 void core_advance_commit(struct core *c, uint64_t now_ns)
 {
+	assert(is_leader(c));
 	while (c->commit_index < c->next_slot) {
 		struct entry *e = slot_entry(c, c->commit_index);
 		if (e == NULL || popcount32(e->acks) < c->majority)
@@ -1215,6 +1268,7 @@ void core_advance_commit(struct core *c, uint64_t now_ns)
 
 static void leader_on_ack(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
 {
+	assert(is_leader(c));
 	if (m->view != c->view) {
 		c->st.stale_view++;
 		return;
@@ -1236,6 +1290,7 @@ static void leader_on_ack(struct core *c, int from, const struct proto_msg *m, u
 /* Acknowledges slots lo..hi (batched into one ACK range while they are consecutive). */
 void core_follower_ack(struct core *c, uint64_t lo, uint64_t hi)
 {
+	assert(!is_leader(c) && lo <= hi);
 	if (c->ack_pending && lo == c->ack_hi + 1) {
 		c->ack_hi = hi;
 		return;
@@ -1285,6 +1340,7 @@ static void follower_accepted(struct core *c, uint64_t slot)
 
 static void follower_on_accept(struct core *c, int from, const struct proto_msg *m)
 {
+	assert(!is_leader(c));
 	if (m->view != c->view || from != c->leader) {
 		c->st.stale_view++;
 		return;
@@ -1334,7 +1390,7 @@ static void follower_on_accept(struct core *c, int from, const struct proto_msg 
 
 /* ---- entry points --------------------------------------------------------------------- */
 
-void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns)
+static void on_client(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns)
 {
 	switch (m->type) {
 	case PROTO_PROPOSE:
@@ -1428,7 +1484,13 @@ void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, ui
 	}
 }
 
-void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
+void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns)
+{
+	on_client(c, conn, m, now_ns);
+	core_check(c);
+}
+
+static void on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
 {
 	if (from < 0 || from >= c->cfg.n || from == c->cfg.self)
 		return;
@@ -1488,6 +1550,12 @@ void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t 
 	}
 }
 
+void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
+{
+	on_peer(c, from, m, now_ns);
+	core_check(c);
+}
+
 void core_client_closed(struct core *c, uint64_t conn)
 {
 	/* Entries keep the connection id; sends to a closed connection are dropped by the I/O
@@ -1509,6 +1577,7 @@ bool core_peer_room(struct core *c, int p)
  * not sent for resend_after (every entry with old = false), while its connection has room. */
 static void send_unacked(struct core *c, uint32_t to, bool old, uint64_t now_ns)
 {
+	assert(is_leader(c));
 	uint32_t all = (uint32_t)((1ull << c->cfg.n) - 1);
 	bool floor = true; /* every entry so far acknowledged by all: acked_floor follows */
 	uint64_t s = c->acked_floor > c->log_base ? c->acked_floor : c->log_base;
@@ -1557,9 +1626,10 @@ void core_peer_up(struct core *c, int peer, uint64_t now_ns)
 		core_send_install(c, peer); /* it may not have installed this view yet */
 	if (!c->xfer[peer].on && !c->xlog[peer].on && core_peer_room(c, peer))
 		send_unacked(c, 1u << peer, false, now_ns); /* the rest: resend_accepts */
+	core_check(c);
 }
 
-void core_flush(struct core *c, uint64_t now_ns)
+static void flush(struct core *c, uint64_t now_ns)
 {
 	core_xfer_pump(c, now_ns);
 	if (!is_leader(c)) {
@@ -1586,19 +1656,23 @@ void core_flush(struct core *c, uint64_t now_ns)
 	}
 }
 
-void core_tick(struct core *c, uint64_t now_ns)
+void core_flush(struct core *c, uint64_t now_ns)
+{
+	flush(c, now_ns);
+	core_check(c);
+}
+
+static void tick(struct core *c, uint64_t now_ns)
 {
 	core_xfer_pump(c, now_ns);
 	if (c->park_n > 0)
 		core_parked_drain(c, true, now_ns);
-#ifdef CURPKV_MUTANT_EXEC_ON_TIMEOUT
 	/* mutant (the prototype's P5): a follower stuck at a missing slot "proceeds anyway" */
-	if (!is_leader(c) && c->exec_index < c->commit_known &&
+	if (MUTANT_EXEC_ON_TIMEOUT && !is_leader(c) && c->exec_index < c->commit_known &&
 	    slot_entry(c, c->exec_index) == NULL) {
 		c->exec_index++;
 		core_execute_ready(c);
 	}
-#endif
 	if (!is_leader(c)) {
 		core_follower_tick(c, now_ns);
 		return;
@@ -1621,11 +1695,17 @@ void core_tick(struct core *c, uint64_t now_ns)
 	 * execute the last commands until the next one (and keeps their witness records). */
 	if (c->commit_index > 0 && now_ns - c->commit_sent_ns >= c->cfg.resend_after_ns) {
 		c->commit_sent = 0;
-		core_flush(c, now_ns);
+		flush(c, now_ns);
 	}
 	if (now_ns - c->resend_scan_ns >= c->cfg.resend_after_ns / 4)
 		resend_accepts(c, now_ns);
 	log_gc(c);
+}
+
+void core_tick(struct core *c, uint64_t now_ns)
+{
+	tick(c, now_ns);
+	core_check(c);
 }
 
 bool core_client_intake_open(const struct core *c)

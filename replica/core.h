@@ -155,7 +155,6 @@ struct core_stats {
 	uint64_t vc_dropped;   /* new leader: recovered commands left out (their session's
 				* earlier weak write missing: the session re-sends them) */
 	uint64_t vc_relaxed;   /* new leader: replayed with contradictory evidence relaxed */
-	uint64_t vc_nomem;     /* new leader: replay orders decided without memory (cid order) */
 	uint64_t vc_pulls;     /* new leader: executed states asked of a replica that executed
 				* further than every collected log reaches (vc_stuck otherwise) */
 	uint64_t vc_recollect; /* new leader: collections begun again, a replica not sending the

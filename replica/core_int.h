@@ -3,6 +3,7 @@
 #ifndef CURPKV_CORE_INT_H
 #define CURPKV_CORE_INT_H
 
+#include <assert.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -237,7 +238,6 @@ struct core {
 	uint64_t del_ver;   /* 1 + the slot of the latest DEL executed (0: none): the version of
 			     * every absent key (core_kv_lookup) */
 	struct oset *order; /* the live keys of kv in key order (SCAN) */
-	bool order_lost;    /* an insert into order ran out of memory: SCANs refuse */
 	uint8_t *scan_buf;  /* the last SCAN result (valid until the next SCAN) */
 	size_t scan_cap;
 	struct cmap *keys;     /* leader: key -> struct keyidx */
@@ -312,7 +312,6 @@ struct core {
 		struct cmap *kv, *results, *clients;
 		struct oset *order;
 		uint64_t digest, live_keys, del_ver;
-		bool order_lost;
 	} snap_old;
 	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
 	uint64_t snap_prev_exec;  /* follower: its exec index when the transfer began */
@@ -352,6 +351,7 @@ struct keyidx_arg {
 	/* out: the index before this slot */
 	uint64_t prev_any, prev_write, prev_strong_any, prev_strong_write, prev_weak_write;
 	struct proto_cid prev_weak_cid;
+	bool nomem; /* out: no memory for the key's index */
 };
 
 /* What the result cache says of an executed cid (core_cached_slot). */
@@ -376,6 +376,7 @@ struct witness_arg {
 	int32_t bound;
 	uint64_t conn;
 	bool full;		   /* in: table at capacity */
+	bool nomem;		   /* out: no record was kept for want of memory */
 	bool force_ok;		   /* in: the leader's own record of a REPLY ok=true */
 	uint64_t dep, weak_dep;	   /* in: the message's (kept for recovery) */
 	bool leader_rd;		   /* in: record leader_read_dep (the leader's REPLY said it) */
@@ -394,7 +395,7 @@ struct pending_writes_arg {
 	uint64_t seq;
 	uint64_t dep; /* add: the write's dep */
 	bool add;
-	bool failed;
+	bool failed; /* add: no memory for the entry */
 };
 
 /* Keys copied out of a cmap (core_keybag_cb); the bag owns them until core_keybag_free. */
@@ -456,6 +457,82 @@ static inline struct entry *slot_entry(struct core *c, uint64_t slot)
 	return (e->used && e->slot == slot) ? e : NULL;
 }
 
+/* ---- test-only mutants ------------------------------------------------------------------------
+ * The simulation's mutant builds (tests/local.mk; docs/testing.md, "Mutants") compile the core
+ * with one known bug put back (-DCURPKV_MUTANT_<NAME>). Each is a constant here, false in every
+ * other build: its branch reads as plain C in the function's flow, is compiled (so checked) in
+ * every build, and the compiler drops it: nothing on the hot path. */
+#ifdef CURPKV_MUTANT_DOUBLE_EXEC
+#define MUTANT_DOUBLE_EXEC true /* a retried cid executed twice */
+#else
+#define MUTANT_DOUBLE_EXEC false
+#endif
+#ifdef CURPKV_MUTANT_EXEC_ON_TIMEOUT
+#define MUTANT_EXEC_ON_TIMEOUT true /* a follower stuck at a hole proceeds anyway */
+#else
+#define MUTANT_EXEC_ON_TIMEOUT false
+#endif
+#ifdef CURPKV_MUTANT_NO_CONFLICT_CHECK
+#define MUTANT_NO_CONFLICT_CHECK true /* a witness never sees a conflict */
+#else
+#define MUTANT_NO_CONFLICT_CHECK false
+#endif
+#ifdef CURPKV_MUTANT_NO_FENCING
+#define MUTANT_NO_FENCING true /* a witness still serves an older view's leader */
+#else
+#define MUTANT_NO_FENCING false
+#endif
+#ifdef CURPKV_MUTANT_NO_REPLAY
+#define MUTANT_NO_REPLAY true /* a view change replays no witness record */
+#else
+#define MUTANT_NO_REPLAY false
+#endif
+
+/* ---- out of memory and invariants (docs/design.md, "Out of memory" and "Assertions") ------ */
+
+/* Stops the process: an allocation failed where the core has no refusal left (its state has
+ * begun to change, or what is missing is a record the protocol's guarantees rest on). Prints
+ * "curpkv: replica <self>: out of memory (<what>): stopping" on stderr and calls abort(). The
+ * other replicas see a crash, which the protocol tolerates and recovers from (PROTOCOL.md 7.3);
+ * a replica that went on without the record would not be tolerated. */
+_Noreturn void core_oom(const struct core *c, const char *what) __attribute__((cold));
+
+/* cmap_update with a callback that only changes or removes an entry that exists (it keeps
+ * nothing for an absent key). Its -ENOMEM can only mean that the key is absent (cmap.h: the
+ * room for a new entry is made before the callback runs), where the callback would have done
+ * nothing: it is not a failure. */
+static inline void core_update_present(struct cmap *m, const void *key, size_t klen,
+				       cmap_update_fn fn, void *arg)
+{
+	(void)cmap_update(m, key, klen, fn, arg);
+}
+
+static inline void core_update_present_u64(struct cmap *m, uint64_t key, cmap_update_fn fn,
+					   void *arg)
+{
+	(void)cmap_update_u64(m, key, fn, arg);
+}
+
+/* The invariants each entry point (core_on_client, core_on_peer, core_tick, core_flush,
+ * core_view_change, core_peer_up) leaves behind, asserted on its way out. assert() is compiled
+ * in unless NDEBUG is defined, which no build of the project does (docs/design.md). */
+static inline void core_check(const struct core *c)
+{
+	/* the log window: entries below log_base were executed, and it fits the ring */
+	assert(c->log_base <= c->exec_index);
+	assert(c->exec_index <= c->commit_index);
+	assert(c->log_base <= c->log_end && c->log_end - c->log_base <= c->cap);
+	assert(c->cap >= 16 && (c->cap & (c->cap - 1)) == 0);
+	/* an active leader's log ends where it assigns the next slot, and commits no further */
+	assert(!is_leader(c) || !c->active ||
+	       (c->next_slot == c->log_end && c->commit_index <= c->next_slot));
+	assert(!c->installing || !c->active);
+	assert(!c->ack_pending || c->ack_lo <= c->ack_hi);
+	assert(c->park_n <= c->cfg.max_parked);
+	assert(c->snap_open == (c->snap_old.kv != NULL)); /* the state a transfer replaces */
+	assert(c->xfer_on <= (uint32_t)c->cfg.n && c->xlog_on <= (uint32_t)c->cfg.n);
+}
+
 /* ---- core.c: configuration, result cache, executed state, leader, execution, follower, entry
  * points */
 
@@ -463,16 +540,16 @@ void core_entry_clear(struct entry *e);
 void core_free_val(void *v);
 void core_free_client_rec(void *v);
 int core_ring_fit(struct core *c, uint64_t slot);
-void core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
-		       uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen);
+int core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
+		      uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen);
 bool core_inflight_reused(struct core *c, uint64_t known, uint64_t fp);
 bool core_already_executed(struct core *c, const struct proto_cid *cid);
 uint64_t core_inflight_slot(struct core *c, const uint8_t inflight_key[16]);
 uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
-bool core_kv_apply(struct core *c, const struct entry *e);
-void core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
-		    struct proto_msg *m);
-enum cmap_update_result core_keyidx_add_cb(const void *key, size_t klen, void **val, void *arg);
+int core_kv_apply(struct core *c, const struct entry *e);
+int core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
+		   struct proto_msg *m);
+void core_keyidx_add(struct core *c, const struct entry *e, struct keyidx_arg *ka);
 void core_set_intake(struct core *c, bool open);
 void core_send_accept(struct core *c, struct entry *e, int to, uint64_t now_ns);
 bool core_dep_ordered(struct core *c, uint64_t client, uint64_t dep);

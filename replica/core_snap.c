@@ -15,6 +15,7 @@
  * answer per re-send period and replica. */
 void core_leader_on_catchup(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
 {
+	assert(is_leader(c));
 	if (m->view != c->view) {
 		c->st.stale_view++;
 		return;
@@ -49,6 +50,7 @@ void core_follower_on_pull(struct core *c, int from, const struct proto_msg *m, 
 #define VC_PULL_TRIES 4
 void core_vc_pull(struct core *c, int p, uint64_t now_ns)
 {
+	assert(is_leader(c) && !c->active);
 	if (c->snap_open ||
 	    (c->catchup_sent_ns != 0 && now_ns - c->catchup_sent_ns < c->cfg.resend_after_ns))
 		return;
@@ -113,7 +115,6 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 	c->snap_old.clients = c->clients;
 	c->snap_old.digest = c->digest;
 	c->snap_old.live_keys = c->live_keys;
-	c->snap_old.order_lost = c->order_lost;
 	c->snap_old.del_ver = c->del_ver;
 	core_xfer_stop_all(c); /* the state it was sending is being replaced */
 	c->kv = kv;
@@ -122,7 +123,6 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 	c->clients = clients;
 	c->digest = 0;
 	c->live_keys = 0;
-	c->order_lost = false;
 	c->del_ver = 0;
 	c->snap_open = true;
 	c->snap_items = 0;
@@ -149,7 +149,6 @@ static void snap_end(struct core *c, bool whole)
 		c->clients = c->snap_old.clients;
 		c->digest = c->snap_old.digest;
 		c->live_keys = c->snap_old.live_keys;
-		c->order_lost = c->snap_old.order_lost;
 		c->del_ver = c->snap_old.del_ver;
 	} else {
 		cmap_destroy(c->snap_old.kv);
@@ -202,6 +201,7 @@ struct sweep {
 	struct core *c;
 	struct proto_cid *cid;
 	uint32_t n, cap;
+	bool nomem;
 };
 
 static void sweep_cb(const void *key, size_t klen, void *val, void *arg)
@@ -216,8 +216,10 @@ static void sweep_cb(const void *key, size_t klen, void *val, void *arg)
 		if (w->n == w->cap) {
 			uint32_t ncap = w->cap ? w->cap * 2 : 16;
 			struct proto_cid *nc = realloc(w->cid, ncap * sizeof *nc);
-			if (nc == NULL)
+			if (nc == NULL) {
+				w->nomem = true;
 				return;
+			}
 			w->cid = nc;
 			w->cap = ncap;
 		}
@@ -226,14 +228,19 @@ static void sweep_cb(const void *key, size_t klen, void *val, void *arg)
 }
 
 /* Drops the witness records of commands the transferred state says were executed (they would
- * otherwise linger: their ACCEPTs, and the removal at execution, happened before the state). */
+ * otherwise linger: their ACCEPTs, and the removal at execution, happened before the state;
+ * a lingering weak record would answer its session's reads with a value overwritten since). */
 static void witness_sweep_executed(struct core *c)
 {
 	struct keybag b = {0};
 	cmap_foreach(c->witness, core_keybag_cb, &b);
+	if (b.nomem)
+		core_oom(c, "sweeping the witness records a state transfer executed");
 	for (uint32_t i = 0; i < b.n; i++) {
 		struct sweep w = {.c = c};
 		cmap_get(c->witness, b.k[i], b.len[i], sweep_cb, &w);
+		if (w.nomem)
+			core_oom(c, "sweeping the witness records a state transfer executed");
 		for (uint32_t j = 0; j < w.n; j++) {
 			struct cached_slot cs = {0};
 			struct entry tmp = {.cid = w.cid[j], .key = b.k[i], .klen = b.len[i]};
@@ -329,14 +336,14 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 						    .klen = it.klen,
 						    .val = (uint8_t *)it.val,
 						    .vlen = it.vlen};
-				if (!c->cfg.noop)
-					core_kv_apply(c, &tmp);
+				if (!c->cfg.noop && core_kv_apply(c, &tmp) != 0)
+					c->snap_nomem = true; /* the transfer cannot be whole */
 			}
 		} else if (m->type == PROTO_SNAP_CLIENT) {
 			snap_client(c, m);
-		} else {
-			core_cache_result(c, &m->cid, m->fp, m->slot, m->ver, m->status, m->value,
-					  m->vlen);
+		} else if (core_cache_result(c, &m->cid, m->fp, m->slot, m->ver, m->status,
+					     m->value, m->vlen) != 0) {
+			c->snap_nomem = true;
 		}
 		return;
 	}
@@ -365,6 +372,7 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
  * slot the leader had assigned a grace period after the restart is executed here. */
 void core_follower_tick(struct core *c, uint64_t now_ns)
 {
+	assert(!is_leader(c));
 	if (c->snap_open && ++c->snap_silent_ticks >= 2 &&
 	    now_ns - c->snap_heard_ns >= 4 * c->cfg.resend_after_ns) {
 		/* the transfer stopped before its SNAP_DONE (the connection broke): start over.

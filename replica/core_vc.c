@@ -264,23 +264,26 @@ void core_keybag_free(struct keybag *b)
 }
 
 /* Deletes every entry of m (its values freed by m's free function). */
-static void map_clear(struct cmap *m)
+static void map_clear(struct core *c, struct cmap *m)
 {
 	for (int round = 0; round < 64 && cmap_size(m) > 0; round++) {
 		struct keybag b = {0};
 		cmap_foreach(m, core_keybag_cb, &b);
 		for (uint32_t i = 0; i < b.n; i++)
 			cmap_del(m, b.k[i], b.len[i], NULL);
+		bool nomem = b.nomem;
 		core_keybag_free(&b);
+		if (nomem)
+			core_oom(c, "the keys of a table to clear");
 	}
 }
 
 /* Drops every witness record (they belong to an older view once a view is installed). */
 static void witness_drop_all(struct core *c)
 {
-	map_clear(c->witness);
+	map_clear(c, c->witness);
 	c->witness_n = 0;
-	map_clear(c->pending_writes);
+	map_clear(c, c->pending_writes);
 }
 
 static int cid_cmp(const void *a, const void *b)
@@ -297,8 +300,10 @@ struct keep_arg {
 	uint32_t nlogged;
 	struct proto_cid *gone; /* weak records dropped (their session index entries go too) */
 	uint32_t ngone, capgone;
+	bool nomem; /* a dropped weak record could not be listed in gone */
 };
 
+/* (changes or removes an entry that exists: core_update_present) */
 static enum cmap_update_result keep_cb(const void *key, size_t klen, void **val, void *arg)
 {
 	struct keep_arg *a = arg;
@@ -323,8 +328,11 @@ static enum cmap_update_result keep_cb(const void *key, size_t klen, void **val,
 			}
 			if (a->ngone < a->capgone)
 				a->gone[a->ngone++] = r->cid;
+			else
+				a->nomem = true;
 		}
 		free(r->val);
+		assert(a->c->witness_n > 0);
 		a->c->witness_n--;
 	}
 	l->n = kept;
@@ -339,17 +347,19 @@ static enum cmap_update_result keep_cb(const void *key, size_t klen, void **val,
 /* A view is installed here: the older view's witness records go (7.2 step 4), except those of
  * commands the installed log holds and this replica has not executed yet. Those stay until they
  * execute: a session's weak read is answered from its own pending strong write's record when the
- * witness said ok to it (PROTOCOL.md 5.3), and that promise must survive the view change. */
+ * witness said ok to it (PROTOCOL.md 5.3), and that promise must survive the view change (so
+ * the process stops rather than drop them all for want of memory). */
 static void witness_install(struct core *c)
 {
 	uint32_t n = 0;
 	struct proto_cid *logged = NULL;
-	if (c->log_end > c->exec_index)
-		logged = malloc((size_t)(c->log_end - c->exec_index) * sizeof *logged);
-	if (logged == NULL) {
-		witness_drop_all(c);
+	if (c->log_end <= c->exec_index) {
+		witness_drop_all(c); /* nothing logged and not executed: no record stays */
 		return;
 	}
+	logged = malloc((size_t)(c->log_end - c->exec_index) * sizeof *logged);
+	if (logged == NULL)
+		core_oom(c, "installing a view's witness records");
 	for (uint64_t s = c->exec_index; s < c->log_end; s++) {
 		const struct entry *e = slot_entry(c, s);
 		if (e != NULL && e->view == c->view && e->cid.client != 0 && !e->executed)
@@ -359,12 +369,17 @@ static void witness_install(struct core *c)
 	struct keep_arg a = {.c = c, .logged = logged, .nlogged = n};
 	struct keybag b = {0};
 	cmap_foreach(c->witness, core_keybag_cb, &b);
+	if (b.nomem)
+		core_oom(c, "installing a view's witness records");
 	for (uint32_t i = 0; i < b.n; i++)
-		cmap_update(c->witness, b.k[i], b.len[i], keep_cb, &a);
+		core_update_present(c->witness, b.k[i], b.len[i], keep_cb, &a);
 	core_keybag_free(&b);
+	if (a.nomem)
+		core_oom(c, "installing a view's witness records");
 	for (uint32_t i = 0; i < a.ngone; i++) {
 		struct pending_writes_arg sa = {.seq = a.gone[i].seq, .add = false};
-		cmap_update_u64(c->pending_writes, a.gone[i].client, core_pending_writes_cb, &sa);
+		core_update_present_u64(c->pending_writes, a.gone[i].client, core_pending_writes_cb,
+					&sa);
 	}
 	free(a.gone);
 	free(logged);
@@ -500,6 +515,7 @@ void core_on_vc_install(struct core *c, int from, const struct proto_msg *m)
 /* Leader: registers e as in flight (cid index, key index, a descriptor if one is free). */
 static void register_led(struct core *c, struct entry *e)
 {
+	assert(is_leader(c) && !e->led && !e->executed);
 	desc_id did;
 	void *payload;
 	if (desc_acquire(c->desc, false, &did, &payload) == 0) {
@@ -511,14 +527,16 @@ static void register_led(struct core *c, struct entry *e)
 	if (e->cid.client != 0) {
 		uint8_t inflight_key[16];
 		cid_key(&e->cid, inflight_key);
-		cmap_put(c->inflight, inflight_key, 16, (void *)(uintptr_t)(e->slot + 1), NULL);
+		if (cmap_put(c->inflight, inflight_key, 16, (void *)(uintptr_t)(e->slot + 1), NULL) !=
+		    0)
+			core_oom(c, "the leader's index of commands in flight");
 	}
 	if (e->op != PROTO_OP_NONE) {
 		struct keyidx_arg ka = {.slot = e->slot,
 					.write = is_write_op(e->op),
 					.weak = e->kind == EK_HO_WEAK,
 					.cid = e->cid};
-		cmap_update(c->keys, e->key, e->klen, core_keyidx_add_cb, &ka);
+		core_keyidx_add(c, e, &ka);
 	}
 	e->led = true;
 }
@@ -609,24 +627,21 @@ void core_vc_note(struct core *c, bool detail, const char *fmt, ...)
 static void vc_replay(struct core *c, struct vc_item **rv, const struct replay_cand *cand,
 		      uint32_t nc, int threshold)
 {
+	assert(is_leader(c) && !c->active);
 	uint32_t *order = malloc((nc ? nc : 1) * sizeof *order);
 	struct replay_stats rs;
 	int n = order ? core_replay_order(rv, cand, nc, threshold,
 					  c->cfg.protocol == CONF_PROTO_CURPHO, order, &rs)
 		      : -ENOMEM;
-	if (n < 0) {
-		/* no memory to decide an order: the cid order, which keeps each session's own */
-		c->st.vc_nomem++;
-		free(order);
-		order = NULL;
-		n = (int)nc;
-		memset(&rs, 0, sizeof rs);
-	}
+	if (n < 0) /* (the log below the replays is decided already) */
+		core_oom(c, "ordering a view change's replays");
+	assert((uint32_t)n <= nc);
 
 	c->st.vc_dropped += rs.dropped;
 	c->st.vc_relaxed += rs.relaxed;
 	for (int k = 0; k < n; k++) {
-		const struct replay_cand *x = &cand[order ? order[k] : (uint32_t)k];
+		assert(order[k] < nc);
+		const struct replay_cand *x = &cand[order[k]];
 		struct entry *e = vc_place(c, c->next_slot, rv[x->lo]);
 		c->next_slot++;
 		c->log_end = c->next_slot;
@@ -657,6 +672,7 @@ static void vc_replay(struct core *c, struct vc_item **rv, const struct replay_c
  * collected entries cannot cover every committed slot. */
 static bool vc_decide(struct core *c, uint64_t now_ns)
 {
+	assert(is_leader(c) && !c->active);
 	uint64_t lo = c->exec_index;
 	uint32_t ne = 0, nr = 0;
 	/* every decision the collected replicas know ("decisions" above) */
@@ -788,16 +804,14 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	}
 	qsort(rv, nr, sizeof *rv, vc_record_cmp);
 
-	int threshold = (c->f + 1) / 2 + 1;
-#ifdef CURPKV_MUTANT_NO_REPLAY
-	threshold = c->cfg.n + 1; /* mutant: witness records are never replayed */
-#endif
+	int threshold = MUTANT_NO_REPLAY ? c->cfg.n + 1 /* mutant: never replayed */
+					 : (c->f + 1) / 2 + 1;
 	/* candidates: every weak write recorded anywhere (HO), every strong command with ok
 	 * records at the threshold; neither executed nor in the log already */
 	struct replay_cand *cand = calloc(nr ? nr : 1, sizeof *cand);
 	uint32_t nc = 0;
-	if (cand == NULL)
-		goto out;
+	if (cand == NULL) /* (the log is half decided: no way back to collecting) */
+		core_oom(c, "a view change's replay candidates");
 	for (uint32_t i = 0; i < nr;) {
 		uint32_t j = i;
 		int holders = 0, last = -1;
@@ -878,6 +892,7 @@ void core_vc_tick(struct core *c, uint64_t now_ns)
 /* New leader: asks every replica not collected yet for its state. */
 void core_vc_request(struct core *c, uint64_t now_ns)
 {
+	assert(is_leader(c) && !c->active);
 	struct proto_msg r = {.type = PROTO_VC_REQ, .view = c->view, .slot = c->exec_index};
 	for (int p = 0; p < c->cfg.n; p++) {
 		if (p == c->cfg.self || (c->vc_done & (1u << p)))
@@ -916,9 +931,12 @@ static void step_down(struct core *c)
 /* New leader: (re)starts collecting the replicas' state from its own execution index. */
 void core_vc_collect(struct core *c, uint64_t now_ns)
 {
+	assert(is_leader(c) && !c->active);
 	core_vc_reset(c);
 	c->vc_pull_from = -1;
 	vc_send_state(c, -1, c->exec_index, 0, 0);
+	if (c->vc_items.nomem) /* (its own state is counted collected: it must be whole) */
+		core_oom(c, "collecting its own state for a view change");
 	core_vc_request(c, now_ns);
 	vc_try_decide(c, now_ns);
 }
@@ -952,6 +970,7 @@ void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 void core_view_change(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 {
 	core_view_enter(c, view, leader, now_ns);
+	core_check(c);
 }
 
 void core_on_vc_req(struct core *c, int from, const struct proto_msg *m)

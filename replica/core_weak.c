@@ -143,7 +143,7 @@ void core_on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m
 		return;
 	}
 	struct keyidx_arg ka = {.slot = e->slot, .write = true, .weak = true, .cid = e->cid};
-	cmap_update(c->keys, e->key, e->klen, core_keyidx_add_cb, &ka);
+	core_keyidx_add(c, e, &ka);
 	if (ho) {
 		if (answer)
 			core_weak_write_answer(c, conn, &m->cid, rtype, 0, false, PROTO_ST_OK);
@@ -157,19 +157,25 @@ void core_on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m
 
 /* ---- weak reads ------------------------------------------------------------------------ */
 
+static void weak_read_wait(struct core *c, uint64_t conn, const struct proto_cid *cid);
+
 /* Answers a weak read now. GET: HO, the session's own latest pending weak write to the key if
  * this replica holds one; otherwise the executed value and its version. SCAN: the executed
- * state, its version the executed index. `commit` tells the client how far this replica had
- * executed (its next read token). */
+ * state, its version the executed index (WAIT, the client asks again, if there is no memory for
+ * the result). `commit` tells the client how far this replica had executed (its next read
+ * token). */
 static void weak_read_answer(struct core *c, uint64_t conn, const struct proto_cid *cid, uint8_t op,
 			     const uint8_t *key, uint32_t klen, uint32_t scan_count)
 {
 	struct proto_msg r = {
 	    .type = PROTO_WEAK_REPLY, .view = c->view, .cid = *cid, .commit = c->exec_index};
+	if (op == PROTO_OP_SCAN && core_scan_exec(c, key, klen, scan_count, &r) != 0) {
+		weak_read_wait(c, conn, cid);
+		return;
+	}
 	c->st.weak_reads++;
 	if (op == PROTO_OP_SCAN) {
 		c->st.scans++;
-		core_scan_exec(c, key, klen, scan_count, &r);
 		r.slot = c->exec_index ? c->exec_index - 1 : 0;
 	} else if (c->cfg.protocol == CONF_PROTO_CURPHO &&
 		   core_own_pending_write(c, cid, key, klen, &r)) {

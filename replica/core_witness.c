@@ -31,10 +31,8 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 			if (a->weak_neutral)
 				continue;
 		}
-#ifndef CURPKV_MUTANT_NO_CONFLICT_CHECK
-		if (r->write || a->write)
+		if (!MUTANT_NO_CONFLICT_CHECK && (r->write || a->write))
 			conflict = true;
-#endif
 	}
 	a->ok = a->weak || a->force_ok || (!conflict && !a->full);
 	if (a->full)
@@ -44,6 +42,7 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 		v = malloc(a->vlen);
 		if (v == NULL) {
 			a->ok = false;
+			a->nomem = true;
 			return CMAP_KEEP;
 		}
 		memcpy(v, a->val, a->vlen);
@@ -54,6 +53,7 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 		if (nl == NULL) {
 			free(v);
 			a->ok = false;
+			a->nomem = true;
 			return CMAP_KEEP;
 		}
 		if (l == NULL)
@@ -81,6 +81,7 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 	return CMAP_KEEP;
 }
 
+/* (changes or removes an entry that exists: core_update_present) */
 static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, void **val,
 						 void *arg)
 {
@@ -95,6 +96,7 @@ static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, v
 			/* keep arrival order: read_dep is "the latest" weak record */
 			memmove(&l->r[i], &l->r[i + 1], (l->n - i - 1) * sizeof l->r[0]);
 			l->n--;
+			assert(a->c->witness_n > 0);
 			a->c->witness_n--;
 			break;
 		}
@@ -111,7 +113,7 @@ enum cmap_update_result core_pending_writes_cb(const void *key, size_t klen, voi
 {
 	struct pending_writes_arg *a = arg;
 	struct pending_writes *pw = *val;
-	if (!a->add) {
+	if (!a->add) { /* (changes or removes an entry that exists: core_update_present) */
 		if (pw == NULL)
 			return CMAP_KEEP;
 		for (uint32_t i = 0; i < pw->n; i++) {
@@ -192,15 +194,15 @@ void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
 	struct witness_arg a = {.c = c, .cid = e->cid};
 	if (!cmap_contains(c->witness, e->key, e->klen))
 		return;
-	cmap_update(c->witness, e->key, e->klen, witness_remove_cb, &a);
+	core_update_present(c->witness, e->key, e->klen, witness_remove_cb, &a);
 	if (!a.was_removed)
 		return;
 	free(a.removed.val);
 	if (!a.removed.weak)
 		return;
 	struct pending_writes_arg sa = {.seq = e->cid.seq, .add = false};
-	cmap_update_u64(c->pending_writes, e->cid.client, core_pending_writes_cb, &sa);
-	cmap_update_u64(c->clients, e->cid.client, weak_exec_cb, &sa);
+	core_update_present_u64(c->pending_writes, e->cid.client, core_pending_writes_cb, &sa);
+	core_update_present_u64(c->clients, e->cid.client, weak_exec_cb, &sa);
 	if (a.removed.bound == c->cfg.self) {
 		struct proto_msg r = {.type = PROTO_CAUSAL_REPLY,
 				      .view = c->view,
@@ -215,25 +217,20 @@ void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
 void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m)
 {
 	struct proto_msg r = {.type = PROTO_RECORD_ACK, .view = c->view, .cid = m->cid};
-#ifdef CURPKV_MUTANT_NO_FENCING
-	/* mutant: a witness still records for (and answers as) an older view's leader */
-	if (m->view < c->view)
+	if (MUTANT_NO_FENCING && m->view < c->view) {
+		/* mutant: a witness still records for (and answers as) an older view's leader */
 		r.view = m->view;
-	else
-#endif
-	    if (m->view != c->view) {
+	} else if (m->view != c->view) {
 		c->st.stale_view++;
 		r.ok = false;
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-#ifndef CURPKV_MUTANT_NO_FENCING
-	if (!c->active) {
+	if (!MUTANT_NO_FENCING && !c->active) {
 		r.ok = false; /* a view change is running: nothing is recorded until it ends */
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-#endif
 	struct cached_slot cs;
 	if (core_cached_slot(c, &m->cid, &cs) && fp_differ(cs.fp, proto_cmd_fp(&m->cmd))) {
 		/* another command executed here under this cid (a reused client id): never
@@ -271,8 +268,9 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 				.full = c->witness_n >= c->cfg.max_witness};
 	if (m->cmd.op == PROTO_OP_SCAN) {
 		a.ok = false; /* strong SCAN: slow path only (range conflicts are not tracked) */
-	} else {
-		cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a);
+	} else if (cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a) < 0) {
+		/* no memory for a record: refused as by a full table (nothing kept) */
+		a.ok = false;
 	}
 	if (ho) {
 		/* 5.3: the session's own pending weak writes, and for a GET the latest pending weak
@@ -318,19 +316,22 @@ int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_m
 				.dep = m->dep,
 				.weak_dep = m->dep, /* a weak write's dep is the previous weak write */
 				.full = c->witness_n >= c->cfg.max_witness};
-	cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a);
+	if (cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &a) < 0)
+		return -ENOSPC; /* no memory for the record: nothing kept */
 	if (a.reused)
 		return -EEXIST;
 	if (!a.ok)
 		return -ENOSPC;
 	if (a.added) {
 		struct pending_writes_arg sa = {.seq = m->cid.seq, .dep = m->dep, .add = true};
-		cmap_update_u64(c->pending_writes, m->cid.client, core_pending_writes_cb, &sa);
-		if (sa.failed) {
+		if (cmap_update_u64(c->pending_writes, m->cid.client, core_pending_writes_cb, &sa) <
+			0 ||
+		    sa.failed) {
 			/* without the session index the record would be invisible to causal_deps:
 			 * take it back */
 			struct witness_arg ra = {.c = c, .cid = m->cid};
-			cmap_update(c->witness, m->cmd.key, m->cmd.klen, witness_remove_cb, &ra);
+			core_update_present(c->witness, m->cmd.key, m->cmd.klen, witness_remove_cb,
+					    &ra);
 			if (ra.was_removed)
 				free(ra.removed.val);
 			return -ENOSPC;

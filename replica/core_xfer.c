@@ -152,18 +152,25 @@ static void xfer_send_chunk(struct core *c, struct xfer *x, int to)
 	c->xbuf_used = 0;
 }
 
-/* Room for one more item of at most the limits in the chunk buffer (grown to hold a chunk). */
-static bool xbuf_room(struct core *c)
+/* Grows the chunk buffer to hold a chunk and one more item of at most the limits. Returns 0 or
+ * -ENOMEM. */
+static int xbuf_reserve(struct core *c)
 {
 	size_t item = proto_snap_item_size(c->cfg.max_key, c->cfg.max_value);
 	size_t want = c->cfg.snap_chunk_bytes + item;
 	if (c->xbuf_cap < want) {
 		uint8_t *nb = realloc(c->xbuf, want);
 		if (nb == NULL)
-			return false;
+			return -ENOMEM;
 		c->xbuf = nb;
 		c->xbuf_cap = want;
 	}
+	return 0;
+}
+
+/* Room for one more item in the chunk buffer (xbuf_reserve made it big enough). */
+static bool xbuf_room(const struct core *c)
+{
 	return c->xbuf_used < c->cfg.snap_chunk_bytes;
 }
 
@@ -256,8 +263,10 @@ static void xfer_pump_one(struct core *c, int to, uint64_t now_ns, size_t *budge
 		}
 		if (backlog >= c->cfg.snap_low_water)
 			return; /* the connection drains first */
-		if (c->order_lost) {
-			core_xfer_stop(c, to); /* the key order is incomplete: no whole state */
+		if (xbuf_reserve(c) != 0) {
+			/* no chunk buffer: the receiver asks again (this loop made no progress
+			 * without one, and ran forever) */
+			core_xfer_stop(c, to);
 			return;
 		}
 		if (!x->keys_done) {

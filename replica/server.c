@@ -338,7 +338,7 @@ struct stat_list {
 
 static void stat_add(struct proto_msg *m, const char *name, uint64_t value)
 {
-	/* a reply carries PROTO_MAX_STATS counters: test_cluster's check_replicas_identical
+	/* a reply carries PROTO_MAX_STATS counters: tests/cluster_env.c's ce_check_replicas
 	 * reads the last one sent (dropped_to_client), so one more than fits fails a test */
 	if (m->n_stats >= sizeof m->stats / sizeof m->stats[0])
 		return;

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The real-process fault tests of tests/test_cluster, repeated: a follower killed (SIGKILL) and
-# restarted, paused (SIGSTOP 3 s), its connections killed (ss -K), partitioned (nftables); the
-# leader killed and restarted (3 replicas, 5 replicas), paused past leaderTimeoutMs, killed under
-# a 50% weak load (curpho, curpht), killed under the exactly-once append workload (a load-generator
-# process); hostile frames and a flood. Every run checks its results (per session models, the
-# linearizability, causal and append checkers) and the replicas' digests.
+# The real-process fault tests of tests/test_cluster_{runs,hybrid,clients,hostile}, repeated: a
+# follower killed (SIGKILL) and restarted, paused (SIGSTOP 3 s), its connections killed (ss -K),
+# partitioned (nftables); the leader killed and restarted (3 and 5 replicas), paused past
+# leaderTimeoutMs, killed under a 50% weak load (curpho, curpht) and under the exactly-once
+# append workload (a load-generator process); hostile frames and a flood. Every run checks its
+# results (session models, the linearizability, causal and append checkers) and the digests.
 #   scripts/faults.sh [-n rounds]      (default 5)
 # make check runs each once. Processes are started and stopped by PID by the test program.
 set -euo pipefail
@@ -23,19 +23,25 @@ done
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 [ -f Makefile ] || scripts/bootstrap.sh >&2
-make -s curpkv tests/test_cluster >&2
-patterns=('test_follower_*' 'test_leader_*' 'test_hybrid_*_leader_killed'
-	'test_loadgen_appends_*' 'test_flood' 'test_hostile_input')
+programs=(tests/test_cluster_runs tests/test_cluster_hybrid tests/test_cluster_clients
+	tests/test_cluster_hostile)
+make -s curpkv "${programs[@]}" >&2
+# program:pattern (CLUSTER_TESTS selects the tests of a program)
+runs=('tests/test_cluster_runs:test_follower_*' 'tests/test_cluster_runs:test_leader_*'
+	'tests/test_cluster_hybrid:test_hybrid_*_leader_killed'
+	'tests/test_cluster_clients:test_loadgen_appends_*'
+	'tests/test_cluster_hostile:test_flood' 'tests/test_cluster_hostile:test_hostile_input')
 pass=0
 fail=0
 start=$(date +%s)
 for ((i = 1; i <= rounds; i++)); do
-	for p in "${patterns[@]}"; do
-		if CLUSTER_TESTS=$p tests/test_cluster >/dev/null 2>&1; then
+	for r in "${runs[@]}"; do
+		prog=${r%%:*} p=${r#*:}
+		if CLUSTER_TESTS=$p "$prog" >/dev/null 2>&1; then
 			pass=$((pass + 1))
 		else
 			fail=$((fail + 1))
-			echo "faults: round $i: $p failed (rerun: CLUSTER_TESTS='$p' tests/test_cluster)"
+			echo "faults: round $i: $p failed (rerun: CLUSTER_TESTS='$p' $prog)"
 		fi
 	done
 done

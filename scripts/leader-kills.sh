@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Kills the leader with SIGKILL under load, over and over, on real processes (tests/test_cluster's
-# leader tests with more kills): master + 3 replicas (-k3 kills, default 20) and master + 5
-# replicas (-k5 kills, default 10), each killed replica started again (it catches up by state
-# transfer) before the next kill. Every operation's result is checked against the sessions'
-# models and the replicas must end identical. Prints each kill and the p50/p99 time from a kill
-# to the first completed operation in the new view.
+# Kills the leader with SIGKILL under load, over and over, on real processes (the leader tests
+# of tests/test_cluster_runs with more kills): master + 3 replicas (-k3 kills, default 20) and
+# master + 5 replicas (-k5 kills, default 10), each killed replica started again (it catches up
+# by state transfer) before the next kill. Every operation's result is checked against the
+# sessions' models and the replicas must end identical. Prints each kill and the p50/p99 time
+# from a kill to the first completed operation in the new view.
 #   scripts/leader-kills.sh [-a kills-on-3] [-b kills-on-5]
 # Processes are started and stopped by PID by the test program; its scratch dirs are removed.
 set -euo pipefail
@@ -26,11 +26,11 @@ done
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 [ -f Makefile ] || scripts/bootstrap.sh >&2
-make -s curpkv tests/test_cluster >&2
+make -s curpkv tests/test_cluster_runs >&2
 start=$(date +%s)
 set +e
 CURPKV_KILLS_3=$k3 CURPKV_KILLS_5=$k5 CLUSTER_TESTS='test_leader_killed_*' \
-	tests/test_cluster 2>&1 | grep -E '^# |OK|FAILED|ERROR'
+	tests/test_cluster_runs 2>&1 | grep -E '^# |OK|FAILED|ERROR'
 rc=${PIPESTATUS[0]}
 set -e
 status=0

@@ -1,7 +1,7 @@
 /* tests/env: a master and N replicas as real `curpkv` processes on 127.0.0.1 for the system tests
- * (tests/test_cluster.c, tests/test_master.c, tests/test_auth.c): conf, start, restart, stop (by
- * PID), stats and the `curpkv` command line. Assertions are cmocka's: call from a test body
- * only. */
+ * (tests/test_cluster_*.c, tests/test_master.c, tests/test_auth.c): conf, start, restart, stop
+ * (by PID), stats, bounded waits on them, and the `curpkv` command line. Assertions are
+ * cmocka's: call from a test body only. */
 #ifndef CURPKV_TESTS_ENV_H
 #define CURPKV_TESTS_ENV_H
 
@@ -57,7 +57,25 @@ void env_stop(struct cluster_env *e);
 
 /* The value of stat `name` (fails the test if missing). */
 uint64_t env_stat(const struct cluster_stats *st, const char *name);
-/* Waits (at most `attempts` × 50 ms) until every follower executed `expect` slots, then asserts
+/* Calls cond(arg) every period_ms until it returns true, for at most timeout_ms (at least once).
+ * Returns its last answer. The bounded wait of the system tests: never a fixed sleep. */
+bool env_until(int timeout_ms, int period_ms, bool (*cond)(void *arg), void *arg);
+
+/* What env_wait_converged waits for, besides every replica asked answering with the same
+ * exec_index and digest. */
+struct env_converge {
+	uint32_t skip;	/* replicas not asked (bit i: replica i is down) */
+	int64_t exec;	/* that exec_index (-1: any) */
+	int64_t view;	/* that view, installed (view_active) everywhere (-1: any) */
+	bool serving;	/* each ready and not rejoining (a restarted replica caught up) */
+	bool active;	/* each with its view installed (view_active) */
+	bool same_keys; /* the same count of keys too */
+};
+/* Reads the stats of the replicas every 50 ms, for at most timeout_ms, until they are as x
+ * says; st (e->n entries) gets the last stats read. Returns true if they were. */
+bool env_wait_converged(struct cluster_env *e, const struct env_converge *x, int timeout_ms,
+			struct cluster_stats *st);
+/* Waits (at most `attempts` × 50 ms) until every replica executed `expect` slots, then asserts
  * that every replica did and that their digests are equal; st (e->n entries) gets their stats. */
 void env_wait_identical(struct cluster_env *e, uint64_t expect, int attempts,
 			struct cluster_stats *st);

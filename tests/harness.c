@@ -21,9 +21,15 @@ static struct h_chan *chan(struct harness *h, enum h_chan_kind k, int a, int b)
 	}
 }
 
+/* Queues m on c. A frame that cannot be encoded for want of memory is lost, as a frame a
+ * connection could not buffer (tests that make allocations fail: tests/failalloc.h). */
 static void push(struct harness *h, struct h_chan *c, const struct proto_msg *m)
 {
 	int rc = proto_encode(&c->buf, m, H_MAX_FRAME);
+	if (rc == -ENOMEM) {
+		h->nomem_lost++;
+		return;
+	}
 	if (rc != 0) {
 		fprintf(stderr, "harness: encode %s failed: %d\n", proto_type_name(m->type), rc);
 		abort();
@@ -127,7 +133,11 @@ static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)
 			     .executed = r_executed,
 			     .note = r_note,
 			     .peer_backlog = r_peer_backlog};
-	if (core_create(&cfg, h->leader, &io, &h->cores[r]) != 0)
+	int rc = core_create(&cfg, h->leader, &io, &h->cores[r]);
+	if (rc == -ENOMEM) /* (a restart, in a test that makes allocations fail) */
+		fprintf(stderr,
+			"harness: replica %d: out of memory (creating its core): stopping\n", r);
+	if (rc != 0)
 		abort();
 	return cfg.protocol; /* the sessions speak the replicas' protocol */
 }
@@ -182,7 +192,8 @@ void h_bind_id(struct harness *h, int s, int r, uint64_t client_id)
 
 void h_free(struct harness *h)
 {
-	free(h->take_scratch);
+	free(h->take_buf.p);
+	free(h->deliver_buf.p);
 	for (int r = 0; r < h->n; r++)
 		core_destroy(h->cores[r]);
 	for (int s = 0; s < h->nsess; s++)
@@ -212,42 +223,62 @@ uint32_t h_pending(struct harness *h, enum h_chan_kind k, int a, int b)
 	return n;
 }
 
-/* Copies the first frame of c out (so the receiver may append to any channel) and decodes it. */
-static bool pop(struct harness *h, struct h_chan *c, struct proto_msg *m, uint8_t **scratch)
+enum pop_result { POP_EMPTY, POP_MSG, POP_LOST };
+
+/* Copies the first frame of c out into sb (so the receiver may append to any channel) and
+ * decodes it; m points into sb until sb's next use. A frame that cannot be copied or decoded
+ * for want of memory is lost (POP_LOST). */
+static enum pop_result pop(struct harness *h, struct h_chan *c, struct proto_msg *m,
+			   struct h_scratch *sb)
 {
 	if (c->buf.len == 0)
-		return false;
+		return POP_EMPTY;
 	long fl = proto_frame_peek(c->buf.data, c->buf.len, H_MAX_FRAME);
 	if (fl <= 0) {
 		fprintf(stderr, "harness: bad frame in channel\n");
 		abort();
 	}
-	*scratch = malloc((size_t)fl);
-	memcpy(*scratch, c->buf.data, (size_t)fl);
+	if ((size_t)fl > sb->cap) {
+		uint8_t *nb = realloc(sb->p, (size_t)fl);
+		if (nb == NULL) {
+			proto_buf_consume(&c->buf, (size_t)fl);
+			h->nomem_lost++;
+			return POP_LOST;
+		}
+		sb->p = nb;
+		sb->cap = (size_t)fl;
+	}
+	memcpy(sb->p, c->buf.data, (size_t)fl);
 	proto_buf_consume(&c->buf, (size_t)fl);
 	memset(m, 0, sizeof *m);
-	int rc = proto_decode(*scratch + PROTO_FRAME_HEADER, (size_t)fl - PROTO_FRAME_HEADER,
-			      &h->lim, m);
+	int rc =
+	    proto_decode(sb->p + PROTO_FRAME_HEADER, (size_t)fl - PROTO_FRAME_HEADER, &h->lim, m);
+	if (rc == -ENOMEM) {
+		h->nomem_lost++;
+		return POP_LOST;
+	}
 	if (rc != 0) {
 		fprintf(stderr, "harness: decode failed: %d\n", rc);
 		abort();
 	}
-	return true;
+	return POP_MSG;
 }
 
 bool h_take(struct harness *h, enum h_chan_kind k, int a, int b, struct proto_msg *m)
 {
-	free(h->take_scratch);
-	h->take_scratch = NULL;
-	return pop(h, chan(h, k, a, b), m, &h->take_scratch);
+	enum pop_result pr;
+	do
+		pr = pop(h, chan(h, k, a, b), m, &h->take_buf);
+	while (pr == POP_LOST);
+	return pr == POP_MSG;
 }
 
 bool h_deliver(struct harness *h, enum h_chan_kind k, int a, int b)
 {
 	struct proto_msg *mp = &h->msg;
-	uint8_t *scratch = NULL;
-	if (!pop(h, chan(h, k, a, b), mp, &scratch))
-		return false;
+	enum pop_result pr = pop(h, chan(h, k, a, b), mp, &h->deliver_buf);
+	if (pr != POP_MSG)
+		return pr == POP_LOST; /* (a frame went, none delivered) */
 	h->delivered++;
 	if (h->trace && mp->cid.client == h->trace_client && mp->cid.seq == h->trace_seq)
 		fprintf(stderr,
@@ -277,7 +308,6 @@ bool h_deliver(struct harness *h, enum h_chan_kind k, int a, int b)
 		session_on_msg(h->sess[b], a, mp, h->now);
 		break;
 	}
-	free(scratch);
 	return true;
 }
 

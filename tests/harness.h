@@ -40,6 +40,9 @@ struct harness {
 	 * between such a replica and any other replica are lost */
 	bool cut[H_MAX_REPLICAS];
 	uint64_t lost, duplicated;
+	/* frames lost because the harness could not allocate for them (only in tests that make
+	 * allocations fail: tests/failalloc.h) */
+	uint64_t nomem_lost;
 	/* called when a session learns the slot of one of its commands (the session's `ordered`
 	 * hook), with the session index */
 	void (*on_ordered)(struct harness *h, int sess, uint64_t seq, uint64_t slot);
@@ -64,8 +67,12 @@ struct harness {
 	uint64_t gen[H_MAX_REPLICAS];
 	bool intake[H_MAX_REPLICAS];
 	struct proto_limits lim;
-	struct proto_msg msg;  /* delivery scratch (large: kept off the stack) */
-	uint8_t *take_scratch; /* bytes of the frame last returned by h_take */
+	struct proto_msg msg; /* delivery scratch (large: kept off the stack) */
+	/* the bytes of the frame h_deliver hands over, and of the frame h_take last returned */
+	struct h_scratch {
+		uint8_t *p;
+		size_t cap;
+	} deliver_buf, take_buf;
 	/* per-replica I/O contexts */
 	struct h_rctx {
 		struct harness *h;
@@ -112,10 +119,11 @@ void h_restart_fresh(struct harness *h, int r);
 
 /* Frames waiting on one channel. */
 uint32_t h_pending(struct harness *h, enum h_chan_kind k, int a, int b);
-/* Delivers the first frame of one channel. Returns false if empty. */
+/* Delivers the first frame of one channel. Returns false if empty (a frame lost for want of
+ * memory, nomem_lost, counts as delivered). */
 bool h_deliver(struct harness *h, enum h_chan_kind k, int a, int b);
 /* Removes the first frame of a channel and decodes it into *m for inspection; the frame's bytes
- * stay valid until the next call on that channel. Returns false if empty. */
+ * stay valid until the next h_take. Returns false if empty. */
 bool h_take(struct harness *h, enum h_chan_kind k, int a, int b, struct proto_msg *m);
 
 #endif

@@ -13,15 +13,30 @@ tests_test_replay_SOURCES = tests/test_replay.c
 tests_test_replay_LDADD = replica/libcore.a oset/liboset.a proto/libproto.a desc/libdesc.a \
 	cmap/libcmap.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
-# System test: master + replicas as real processes on 127.0.0.1 (needs the curpkv binary).
-check_PROGRAMS += tests/test_cluster
-TESTS += tests/test_cluster
-tests_test_cluster_SOURCES = tests/test_cluster.c tests/env.c tests/env.h tests/proc.c tests/proc.h
-tests_test_cluster_LDADD = verify/libverify.a client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
-	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
+# System tests: master + replicas as real processes on 127.0.0.1 (needs the curpkv binary), in
+# four programs over tests/env.c (processes, stats, bounded waits) and tests/cluster_env.c (the
+# session driver): runs and faults; the load generator, the CLI and the C API; hostile input;
+# hybrid consistency (the slot certificate of verify/). CLUSTER_TESTS=pattern selects tests.
+CLUSTER_PROGS = tests/test_cluster_runs tests/test_cluster_clients \
+	tests/test_cluster_hostile tests/test_cluster_hybrid
+check_PROGRAMS += $(CLUSTER_PROGS)
+TESTS += $(CLUSTER_PROGS)
+CLUSTER_ENV_SOURCES = tests/env.c tests/env.h tests/proc.c tests/proc.h tests/cluster_env.c \
+	tests/cluster_env.h
+CLUSTER_ENV_LIBS = client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a \
+	conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) \
+	$(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
+tests_test_cluster_runs_SOURCES = tests/test_cluster_runs.c $(CLUSTER_ENV_SOURCES)
+tests_test_cluster_runs_LDADD = $(CLUSTER_ENV_LIBS)
+tests_test_cluster_clients_SOURCES = tests/test_cluster_clients.c $(CLUSTER_ENV_SOURCES)
+tests_test_cluster_clients_LDADD = verify/libverify.a client/libcurpkv.a $(CLUSTER_ENV_LIBS)
+tests_test_cluster_hostile_SOURCES = tests/test_cluster_hostile.c $(CLUSTER_ENV_SOURCES)
+tests_test_cluster_hostile_LDADD = $(CLUSTER_ENV_LIBS)
+tests_test_cluster_hybrid_SOURCES = tests/test_cluster_hybrid.c $(CLUSTER_ENV_SOURCES)
+tests_test_cluster_hybrid_LDADD = verify/libverify.a $(CLUSTER_ENV_LIBS)
 
 # System test of master restarts: client ids, readiness with a majority, the view learned from
-# the replicas (real processes; shares tests/env.c with test_cluster).
+# the replicas (real processes; shares tests/env.c with the test_cluster_* programs).
 check_PROGRAMS += tests/test_master
 TESTS += tests/test_master
 tests_test_master_SOURCES = tests/test_master.c tests/env.c tests/env.h tests/proc.c tests/proc.h
@@ -30,7 +45,7 @@ tests_test_master_LDADD = client/libcluster.a client/libsession.a net/libnet.a a
 
 # Deterministic simulation with faults (tests/sim.c), and its mutants: each builds the core
 # with one known bug re-introduced and passes only if the simulation catches it.
-SIM_LIBS = client/libsession.a proto/libproto.a verify/libverify.a desc/libdesc.a \
+SIM_LIBS = client/libsession.a verify/libverify.a proto/libproto.a desc/libdesc.a \
 	cmap/libcmap.a oset/liboset.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) -lm
 SIM_MUTANTS = tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
 	tests/sim_mutant_exec_on_timeout tests/sim_mutant_no_conflict_check \
@@ -121,3 +136,13 @@ EXTRA_DIST += tests/test_del_soak.sh
 # summary.txt (total and per role) and results.csv's cpu_us_per_op (issue 21 item 1).
 TESTS += tests/test_run_local.sh
 EXTRA_DIST += tests/test_run_local.sh
+
+# The cores and the session when allocations fail (tests/failalloc): refusals, the stop with a
+# message, and a scripted run with each allocation failing in turn (docs/design.md "Out of
+# memory"; CURPKV_OOM_SAMPLES=all for every allocation).
+check_PROGRAMS += tests/test_core_oom
+TESTS += tests/test_core_oom
+tests_test_core_oom_SOURCES = tests/test_core_oom.c tests/harness.c tests/harness.h \
+	tests/failalloc.c tests/failalloc.h
+tests_test_core_oom_LDFLAGS = $(FAILALLOC_FLAGS)
+tests_test_core_oom_LDADD = $(tests_test_core_LDADD)

@@ -1,5 +1,5 @@
 /* Unit tests for cmap/: single-thread semantics, ownership (val_free counts), key edge cases,
- * growth and shrink, and the out-of-memory paths (malloc/aligned_alloc wrapped at link time). */
+ * growth and shrink, and the out-of-memory paths (tests/failalloc: allocations fail on demand). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,35 +11,7 @@
 #include <string.h>
 
 #include "cmap/cmap.h"
-
-/* ---- failing allocator -------------------------------------------------------------------
- * The test links with -Wl,--wrap=malloc,--wrap=aligned_alloc, so every malloc/aligned_alloc
- * made by this file and by libcmap.a comes here (cmocka's own, in its shared library, does not).
- * fail_countdown > 0: the fail_countdown-th allocation from now fails (then it disarms). It is
- * the one mutable static of the test: malloc has no context argument to carry it. */
-static long fail_countdown;
-
-void *__real_malloc(size_t n);
-void *__real_aligned_alloc(size_t align, size_t n);
-void *__wrap_malloc(size_t n);
-void *__wrap_aligned_alloc(size_t align, size_t n);
-
-static int alloc_should_fail(void)
-{
-	if (fail_countdown > 0 && --fail_countdown == 0)
-		return 1;
-	return 0;
-}
-
-void *__wrap_malloc(size_t n)
-{
-	return alloc_should_fail() ? NULL : __real_malloc(n);
-}
-
-void *__wrap_aligned_alloc(size_t align, size_t n)
-{
-	return alloc_should_fail() ? NULL : __real_aligned_alloc(align, n);
-}
+#include "tests/failalloc.h"
 
 /* ---- test values ---------------------------------------------------------------------------
  * A heap value that counts its own destruction, so the map's val_free calls can be counted
@@ -790,16 +762,17 @@ static void test_enomem(void **state)
 
 	/* Creation: each of its allocations failing leaves nothing behind (ASan checks leaks). */
 	for (long n = 1; n <= 3; n++) { /* map, shards, per-CPU reader counts */
-		fail_countdown = n;
+		failalloc_nth(n);
 		assert_int_equal(cmap_create(16, NULL, &m), -ENOMEM);
+		assert_int_equal(failalloc_failed(), 1);
 		assert_null(m);
 	}
 	for (long n = 1; n <= 3; n++) { /* map, shards, pthread locks */
-		fail_countdown = n;
+		failalloc_nth(n);
 		assert_int_equal(cmap_create_lock(16, NULL, CMAP_LOCK_PTHREAD_RW, &m), -ENOMEM);
 		assert_null(m);
 	}
-	fail_countdown = 0;
+	failalloc_off();
 
 	unsigned frees = 0;
 	assert_int_equal(cmap_create(1, tval_free, &m), 0);
@@ -807,13 +780,13 @@ static void test_enomem(void **state)
 	/* First insert into a shard allocates its table: failure leaves val with the caller. */
 	struct tval *v = tval_new(&frees, 1);
 	void *old = pv(1);
-	fail_countdown = 1;
+	failalloc_nth(1);
 	assert_int_equal(cmap_put_u64(m, 1, v, &old), -ENOMEM);
 	assert_null(old);
 	assert_int_equal(cmap_size(m), 0);
 	assert_false(cmap_contains(m, NULL, 0));
 	/* update on an absent key: the failure is reported before the callback runs. */
-	fail_countdown = 1;
+	failalloc_nth(1);
 	assert_int_equal(cmap_update_u64(m, 1, must_not_run, NULL), -ENOMEM);
 	assert_int_equal(cmap_size(m), 0);
 
@@ -823,19 +796,20 @@ static void test_enomem(void **state)
 	assert_int_equal(cmap_put_u64(m, 3, tval_new(&frees, 3), NULL), 0);
 	/* The next insert must grow: make that fail, for put and update. */
 	v = tval_new(&frees, 4);
-	fail_countdown = 1;
+	failalloc_nth(1);
 	assert_int_equal(cmap_put_u64(m, 4, v, NULL), -ENOMEM);
-	fail_countdown = 1;
+	failalloc_nth(1);
 	assert_int_equal(cmap_update_u64(m, 4, must_not_run, NULL), -ENOMEM);
 	assert_int_equal(cmap_size(m), 3);
 	for (uint64_t k = 1; k <= 3; k++)
 		assert_int_equal(get_tval(m, &k, sizeof k), k);
 	/* A present key needs no allocation: update and put work while allocation fails. */
 	struct upd u = {.frees = &frees, .action = UPD_ADD, .v = 10};
-	fail_countdown = 1;
+	failalloc_nth(1);
 	assert_int_equal(cmap_update_u64(m, 2, upd_cb, &u), CMAP_KEEP);
 	assert_int_equal(cmap_put_u64(m, 3, v, NULL), 0); /* replaces 3, frees it */
-	fail_countdown = 0;
+	assert_int_equal(failalloc_seen(), 0);
+	failalloc_off();
 	assert_int_equal(frees, 1);
 	uint64_t k2 = 2, k3 = 3;
 	assert_int_equal(get_tval(m, &k2, sizeof k2), 12);
@@ -845,12 +819,12 @@ static void test_enomem(void **state)
 	char longk[100];
 	memset(longk, 'L', sizeof longk);
 	assert_int_equal(cmap_put(m, "s", 1, tval_new(&frees, 5), NULL), 0); /* grows: 4/8 */
-	fail_countdown = 1;
+	failalloc_nth(1);
 	assert_int_equal(cmap_update(m, longk, sizeof longk, must_not_run, NULL), -ENOMEM);
 	v = tval_new(&frees, 6);
-	fail_countdown = 1;
+	failalloc_nth(1);
 	assert_int_equal(cmap_put(m, longk, sizeof longk, v, NULL), -ENOMEM);
-	fail_countdown = 0;
+	failalloc_off();
 	assert_false(cmap_contains(m, longk, sizeof longk));
 	assert_int_equal(cmap_put(m, longk, sizeof longk, v, NULL), 0);
 	assert_int_equal(get_tval(m, longk, sizeof longk), 6);
@@ -859,13 +833,11 @@ static void test_enomem(void **state)
 	/* A failing shrink keeps the larger table; deletes still succeed. */
 	for (uint64_t k = 100; k < 200; k++)
 		assert_int_equal(cmap_put_u64(m, k, tval_new(&frees, k), NULL), 0);
-	fail_countdown = 1;
-	for (uint64_t k = 100; k < 200; k++) {
+	failalloc_from(1); /* every shrink attempt fails */
+	for (uint64_t k = 100; k < 200; k++)
 		assert_int_equal(cmap_del_u64(m, k, NULL), 0);
-		if (fail_countdown == 0)
-			fail_countdown = 1; /* every shrink attempt fails */
-	}
-	fail_countdown = 0;
+	assert_true(failalloc_failed() > 0);
+	failalloc_off();
 	assert_int_equal(cmap_size(m), 5);
 	assert_int_equal(get_tval(m, longk, sizeof longk), 6);
 	cmap_destroy(m);

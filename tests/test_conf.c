@@ -15,6 +15,7 @@
 
 #include "common/rng.h"
 #include "conf/conf.h"
+#include "tests/failalloc.h"
 
 /* Three replicas and a master on lines 1-6: a key appended to it is on line 7. */
 #define BASE                                                                                       \
@@ -2397,9 +2398,78 @@ static void test_random_input(void **state)
 	free(buf);
 }
 
+/* ---- out of memory (tests/failalloc) ------------------------------------------------------- */
+
+/* Each allocation of a load failing in turn: the load is refused (-ENOMEM, or -EINVAL with its
+ * first error saying "out of memory"), or, when only a diagnostic could not be listed, it is the
+ * same conf with that diagnostic still counted; never a conf with something missing. */
+static void test_out_of_memory(void **state)
+{
+	(void)state;
+	const char *text = BASE "-- Clients --\nclient0 127.0.0.1\nclient1 127.0.0.1\n"
+				"writes: 50\nreqs: 20\nnoSuchKey: 1\n"
+				"-- Apply to client1 --\nwrites: 10\npipeline: true\n";
+	struct conf *ref = NULL;
+	struct conf_diags rd = {0};
+	assert_int_equal(conf_load_string("oom.conf", text, &ref, &rd), 0);
+	assert_int_equal(rd.n_warnings, 1); /* noSuchKey */
+	struct conf_settings rs;
+	assert_int_equal(conf_settings_for(ref, "client1", &rs, NULL), 0);
+	char *want = print_to_string(ref, &rs);
+	uint64_t refused = 0, absorbed = 0, n;
+	for (n = 1; n < 100000; n++) {
+		struct conf *c = NULL;
+		struct conf_diags d = {0};
+		failalloc_nth(n);
+		int rc = conf_load_string("oom.conf", text, &c, &d);
+		failalloc_off();
+		if (failalloc_failed() == 0) { /* past the load's last allocation */
+			assert_int_equal(rc, 0);
+			conf_free(c);
+			conf_diags_free(&d);
+			break;
+		}
+		if (rc == 0) {
+			absorbed++;
+			assert_int_equal(d.n_warnings, rd.n_warnings);
+			assert_int_equal(d.n_errors, 0);
+			struct conf_settings cs;
+			assert_int_equal(conf_settings_for(c, "client1", &cs, NULL), 0);
+			char *got = print_to_string(c, &cs);
+			assert_string_equal(got, want);
+			free(got);
+		} else {
+			refused++;
+			if (rc == -EINVAL) {
+				/* the first error says so (those it caused may follow: a replica
+				 * missing makes the count even) */
+				size_t i = 0;
+				while (i < d.n && !d.v[i].error)
+					i++;
+				assert_true(i < d.n);
+				assert_string_equal(d.v[i].msg, "out of memory");
+			} else {
+				assert_int_equal(rc, -ENOMEM);
+				assert_null(c);
+			}
+		}
+		conf_free(c);
+		conf_diags_free(&d);
+	}
+	assert_true(n < 100000);
+	assert_true(refused > 0);
+	print_message("conf: %llu allocations: %llu refused, %llu absorbed\n",
+		      (unsigned long long)n - 1, (unsigned long long)refused,
+		      (unsigned long long)absorbed);
+	free(want);
+	conf_free(ref);
+	conf_diags_free(&rd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_out_of_memory),
 	    cmocka_unit_test(test_compat_local),
 	    cmocka_unit_test(test_compat_eval_local),
 	    cmocka_unit_test(test_compat_multi_client),

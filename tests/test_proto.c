@@ -21,6 +21,7 @@
 
 #include "common/rng.h"
 #include "proto/proto.h"
+#include "tests/failalloc.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 /* Under ASan any single allocation above 256 MiB is a fatal error: a msgpack bomb that slipped
@@ -2037,6 +2038,72 @@ static void test_snap_chunk(void **state)
 	free(body);
 }
 
+/* ---- out of memory (tests/failalloc) ------------------------------------------------------- */
+
+/* An encode whose buffer cannot grow returns -ENOMEM and leaves the buffer as it was, the frame
+ * queued before it intact; with memory back the same encode succeeds and both frames decode. */
+static void test_encode_out_of_memory(void **state)
+{
+	(void)state;
+	static uint8_t big[100000];
+	memset(big, 'b', sizeof big);
+	struct proto_buf b;
+	proto_buf_init(&b, 1u << 20);
+	struct proto_msg m = {.type = PROTO_PROPOSE,
+			      .view = 3,
+			      .cid = {7, 1},
+			      .low_seq = 1,
+			      .cmd = {.op = PROTO_OP_PUT,
+				      .key = (const uint8_t *)"k",
+				      .klen = 1,
+				      .val = (const uint8_t *)"small",
+				      .vlen = 5}};
+	struct proto_msg m2 = m;
+	m2.cid.seq = 2;
+	m2.cmd.val = big;
+	m2.cmd.vlen = sizeof big;
+	uint8_t first[256];
+	size_t first_len = 0;
+	int failures = 0;
+	for (uint64_t n = 1; n < 1000; n++) {
+		size_t before = b.len;
+		failalloc_nth(n);
+		int rc = proto_encode(&b, before ? &m2 : &m, 1u << 20);
+		failalloc_off();
+		if (failalloc_failed() == 0) {
+			assert_int_equal(rc, 0);
+			if (before)
+				break; /* both queued */
+			first_len = b.len;
+			assert_true(first_len <= sizeof first);
+			memcpy(first, b.data, first_len);
+			n = 0; /* now the big one, whose encode must grow the buffer */
+			continue;
+		}
+		failures++;
+		assert_int_equal(rc, -ENOMEM);
+		assert_int_equal(b.len, before); /* unchanged */
+		if (before)
+			assert_memory_equal(b.data, first, first_len);
+	}
+	assert_true(failures >= 2); /* one for each frame */
+	struct proto_limits lim = {.max_frame = 1u << 20, .max_key = 16, .max_value = 1u << 20};
+	size_t off = 0;
+	for (uint64_t seq = 1; seq <= 2; seq++) {
+		long fl = proto_frame_peek(b.data + off, b.len - off, 1u << 20);
+		assert_true(fl > PROTO_FRAME_HEADER);
+		struct proto_msg got;
+		assert_int_equal(proto_decode(b.data + off + PROTO_FRAME_HEADER,
+					      (size_t)fl - PROTO_FRAME_HEADER, &lim, &got),
+				 0);
+		assert_int_equal(got.cid.seq, seq);
+		assert_int_equal(got.cmd.vlen, seq == 1 ? 5 : sizeof big);
+		off += (size_t)fl;
+	}
+	assert_int_equal(off, b.len);
+	proto_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--write-corpus") == 0)
@@ -2060,6 +2127,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_scan_result),
 	    cmocka_unit_test(test_snap_chunk),
 	    cmocka_unit_test(test_cmd_fp),
+	    cmocka_unit_test(test_encode_out_of_memory),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }

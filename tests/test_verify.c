@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/proto.h"
 #include "verify/verify.h"
 
 /* ---- counting, failing allocator -----------------------------------------------------------
@@ -687,6 +688,93 @@ static void test_append_unsupported(void **state)
 	assert_int_equal(lr.append_keys, 1);
 }
 
+/* ---- the slot certificate (verify_slots) -------------------------------------------------- */
+
+/* A slotted operation of session sess at slot (invoked at 10 * slot, completed 5 later). */
+static struct verify_sop sop(uint64_t sess, uint64_t seq, uint8_t op, uint64_t key, const char *v,
+			     uint64_t slot)
+{
+	struct verify_sop o = {.session = sess,
+			       .seq = seq,
+			       .op = op,
+			       .key = key,
+			       .invoke = 10 * slot,
+			       .complete = 10 * slot + 5,
+			       .slot = slot,
+			       .has_slot = true};
+	if (op == PROTO_OP_GET) {
+		o.found = v != NULL;
+		o.result = v;
+		o.rlen = v ? (uint32_t)strlen(v) : 0;
+	} else {
+		o.val = v;
+	}
+	return o;
+}
+
+static enum verify_status slots(struct verify_sop *ops, size_t n, bool strict,
+				struct verify_slots_result *r)
+{
+	struct verify_slots_run run = {.ops = ops,
+				       .n = n,
+				       .nkeys = 2,
+				       .dense = strict,
+				       .session_order = strict,
+				       .real_time_all_keys = strict};
+	return verify_slots(&run, r);
+}
+
+/* A legal run passes; each kind of damage fails with its message. */
+static void test_slots(void **state)
+{
+	(void)state;
+	struct verify_slots_result r;
+	struct verify_sop ops[] = {
+	    sop(1, 1, PROTO_OP_PUT, 0, "a", 0), sop(2, 1, PROTO_OP_PUT, 1, "b", 1),
+	    sop(1, 2, PROTO_OP_GET, 0, "a", 2), sop(2, 2, PROTO_OP_DEL, 0, NULL, 3),
+	    sop(1, 3, PROTO_OP_GET, 0, NULL, 4), sop(2, 3, PROTO_OP_GET, 1, "b", 5)};
+	size_t n = sizeof ops / sizeof ops[0];
+	assert_int_equal(slots(ops, n, true, &r), VERIFY_OK);
+
+	struct verify_sop bad[sizeof ops / sizeof ops[0]];
+	memcpy(bad, ops, sizeof ops);
+	bad[4] = sop(1, 3, PROTO_OP_GET, 0, "a", 4); /* after the DEL */
+	assert_int_equal(slots(bad, n, false, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "strong read session 1 seq 3 (slot 4)"));
+
+	memcpy(bad, ops, sizeof ops);
+	bad[2] = sop(1, 2, PROTO_OP_GET, 0, "zz", 2);
+	assert_int_equal(slots(bad, n, false, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "never written"));
+
+	memcpy(bad, ops, sizeof ops);
+	bad[5].slot = 6; /* slot 5 holds nothing */
+	assert_int_equal(slots(bad, n, false, &r), VERIFY_OK);
+	assert_int_equal(slots(bad, n, true, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "not dense"));
+
+	memcpy(bad, ops, sizeof ops);
+	bad[1].has_slot = false;
+	assert_int_equal(slots(bad, n, false, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "without a slot"));
+
+	/* two writes of other keys ordered against the order they ran in: one session's (its
+	 * session order), then two sessions' (real time); only the stricter checks see it */
+	struct verify_sop two[] = {sop(1, 1, PROTO_OP_PUT, 0, "a", 1),
+				   sop(1, 2, PROTO_OP_PUT, 1, "b", 0)};
+	two[1].invoke = 20;
+	two[1].complete = 25;
+	assert_int_equal(slots(two, 2, false, &r), VERIFY_OK);
+	struct verify_slots_run run = {.ops = two, .n = 2, .nkeys = 2, .session_order = true};
+	assert_int_equal(verify_slots(&run, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "session 1: seq 2 ordered at slot 0"));
+	two[1].session = 2;
+	assert_int_equal(verify_slots(&run, &r), VERIFY_OK);
+	run.real_time_all_keys = true;
+	assert_int_equal(verify_slots(&run, &r), VERIFY_FAIL);
+	assert_non_null(strstr(r.first_violation, "real time: session 2 seq 2 (slot 0)"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -713,6 +801,7 @@ int main(void)
 	    cmocka_unit_test(test_append_bad_elements),
 	    cmocka_unit_test(test_append_order),
 	    cmocka_unit_test(test_append_unsupported),
+	    cmocka_unit_test(test_slots),
 	};
 	return cmocka_run_group_tests_name("verify", tests, NULL, NULL);
 }

@@ -111,4 +111,65 @@ enum verify_status verify_causal_per_key(const struct verify_history *h,
 					 struct verify_causal_result *out);
 void verify_causal_print(FILE *out, const struct verify_causal_result *r);
 
+/* ---- the slot certificate (verify/slots.c) -------------------------------------------------
+ * For a run in which the slot where the replicas executed each operation is known (the
+ * deterministic simulation; the system tests read it from the replicas' execution logs): exact
+ * checks, no search. Keys are indexes; values are unique in the run. */
+
+#define VERIFY_SCAN_MAX 64 /* the pairs a SCAN may ask for (its count) */
+
+/* One operation. Strings are the caller's. */
+struct verify_sop {
+	uint64_t session, seq;
+	uint8_t op; /* PROTO_OP_GET, _PUT, _DEL, _APPEND or _SCAN (proto/proto.h) */
+	bool weak;
+	uint64_t key;	    /* 0..nkeys-1 (nkeys: the append key); SCAN: its first key */
+	uint32_t count;	    /* SCAN: the keys it asked for (at most VERIFY_SCAN_MAX) */
+	const char *val;    /* PUT, APPEND: the value written, NUL-terminated */
+	bool found;	    /* GET: it returned a value */
+	const char *result; /* GET: that value, NUL-terminated; SCAN: PROTO_SCAN pairs of 8-byte
+			     * big-endian keys */
+	uint32_t rlen;	    /* bytes in result */
+	uint64_t invoke, complete; /* when it was invoked and completed (any one clock) */
+	uint64_t exec_at; /* a write: when some replica first executed it (0: never), for the
+			   * weak SCAN check */
+	uint64_t slot;	  /* where it executed (writes and strong operations) */
+	bool has_slot;
+};
+
+struct verify_slots_run {
+	const struct verify_sop *ops;
+	size_t n;
+	uint64_t nkeys; /* registers 0..nkeys-1 (at least 1) */
+	bool appends;	/* key nkeys is a list of APPENDed elements of elem bytes */
+	uint32_t elem;
+	/* Stricter checks for runs that allow them: every slot up to the highest holds one of
+	 * ops (nothing else was executed); each session's slotted operations ordered as it
+	 * issued them, any keys (sessions one operation at a time); strong operations ordered
+	 * consistently with real time across keys too (not just per key). */
+	bool dense, session_order, real_time_all_keys;
+};
+
+struct verify_slots_result {
+	uint64_t scans_strong, scans_weak; /* SCAN results checked */
+	bool nomem;
+	char first_violation[512];
+};
+
+/* Checks, in this order: reads return values written to their key and SCAN results are well
+ * formed (8-byte keys, ascending from the first, no more than asked for); every write and
+ * strong operation has a slot, one per slot; a strong read returns what the writes ordered
+ * before it left (the latest write of its key; of the append key, its appends in slot order),
+ * a strong SCAN exactly the live keys from its key on in that state; a weak SCAN the state of
+ * some prefix of the log that a replica had executed by its completion; per key, conflicting
+ * strong operations ordered consistently with real time; per session and key, monotonic
+ * writes, writes-follow-reads, read-your-writes and monotonic reads; then the stricter checks
+ * asked for. Returns VERIFY_OK, VERIFY_FAIL (the first failure in first_violation) or
+ * VERIFY_UNKNOWN (out of memory). */
+enum verify_status verify_slots(const struct verify_slots_run *run,
+				struct verify_slots_result *out);
+/* A SCAN's result as "key=value ..." text in out, or "(what is wrong with it)". */
+void verify_sop_scan_text(const struct verify_slots_run *run, const struct verify_sop *o, char *out,
+			  size_t cap);
+
 #endif
