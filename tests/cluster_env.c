@@ -281,6 +281,19 @@ static void drain_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+struct ce_cfg ce_strong_cfg(uint64_t per_session, uint64_t seed, struct cluster_env *e, int nprobe)
+{
+	return (struct ce_cfg){.sessions = CE_STRONG_SESSIONS,
+			       .per_session = per_session,
+			       .keys = 256,
+			       .put_pct = 45,
+			       .del_pct = 5,
+			       .seed = seed,
+			       .watchdog_s = 120.0,
+			       .probe = e->replicas,
+			       .nprobe = nprobe};
+}
+
 struct ce_run *ce_drive(const struct conf *conf, const struct conf_settings *set,
 			const struct ce_cfg *cfg)
 {

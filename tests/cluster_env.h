@@ -73,6 +73,11 @@ struct ce_cfg {
 	bool drain_slots;
 };
 
+/* The strong workload of the runs and fault tests: 4 sessions on 256 keys of their own, 45% PUTs,
+ * 5% DELs, 50% GETs, a 120 s watchdog; the RSS of e's first nprobe replicas sampled. */
+#define CE_STRONG_SESSIONS 4
+struct ce_cfg ce_strong_cfg(uint64_t per_session, uint64_t seed, struct cluster_env *e, int nprobe);
+
 struct ce_sess {
 	struct ce_run *r;
 	int id;

@@ -19,21 +19,6 @@
 #include "common/rng.h"
 #include "tests/cluster_env.h"
 
-/* The correct clients beside the hostile ones: 4 sessions on 256 keys of their own, every
- * result checked against the session's model. */
-static struct ce_cfg correct_sessions(uint64_t per_session, uint64_t seed, struct cluster_env *e)
-{
-	return (struct ce_cfg){.sessions = 4,
-			       .per_session = per_session,
-			       .keys = 256,
-			       .put_pct = 45,
-			       .del_pct = 5,
-			       .seed = seed,
-			       .watchdog_s = 120.0,
-			       .probe = e->replicas,
-			       .nprobe = e->n};
-}
-
 static int dial(uint16_t port)
 {
 	int fd = proc_dial(port);
@@ -174,7 +159,7 @@ static void flood(const char *extra)
 	uint64_t t0 = ce_now_ns();
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, flood_main, &f), 0);
-	struct ce_cfg cfg = correct_sessions(2000, 79, &e);
+	struct ce_cfg cfg = ce_strong_cfg(2000, 79, &e, e.n);
 	ce_run_free(ce_drive(e.conf, &e.s, &cfg));
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_true(proc_alive(&e.replicas[0]));
@@ -243,7 +228,7 @@ static void test_hostile_input(void **state)
 	assert_true(env_stat(&st, "frames_rejected") >= 7);
 
 	/* a correct client still works end to end */
-	struct ce_cfg cfg = correct_sessions(250, 77, &e);
+	struct ce_cfg cfg = ce_strong_cfg(250, 77, &e, e.n);
 	cfg.watchdog_s = 60.0;
 	ce_run_free(ce_drive(e.conf, &e.s, &cfg));
 	env_stop(&e);

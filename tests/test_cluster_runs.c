@@ -16,23 +16,8 @@
 
 #include "tests/cluster_env.h"
 
-#define SESSIONS  4
+#define SESSIONS  CE_STRONG_SESSIONS
 #define TOTAL_OPS 10000
-
-/* The strong workload of these tests: SESSIONS sessions on 256 keys of their own, 45% PUTs, 5%
- * DELs, 50% GETs. */
-static struct ce_cfg strong(uint64_t per_session, uint64_t seed, struct cluster_env *e, int nprobe)
-{
-	return (struct ce_cfg){.sessions = SESSIONS,
-			       .per_session = per_session,
-			       .keys = 256,
-			       .put_pct = 45,
-			       .del_pct = 5,
-			       .seed = seed,
-			       .watchdog_s = 120.0,
-			       .probe = e->replicas,
-			       .nprobe = nprobe};
-}
 
 static void print_paths(const char *what, struct ce_run *r, uint64_t *total, uint64_t *fast,
 			uint64_t *slow_or_retry)
@@ -51,7 +36,7 @@ static void run_workload(int n, const char *extra)
 {
 	struct cluster_env e;
 	env_start(&e, n, extra);
-	struct ce_cfg cfg = strong(TOTAL_OPS / SESSIONS, 1000, &e, n);
+	struct ce_cfg cfg = ce_strong_cfg(TOTAL_OPS / SESSIONS, 1000, &e, n);
 	cfg.watchdog_s = 180.0;
 	struct ce_run *r = ce_drive(e.conf, &e.s, &cfg);
 	char what[80];
@@ -104,7 +89,7 @@ static void test_follower_paused(void **state)
 	struct cluster_env e;
 	env_start(&e, 3, NULL);
 	struct ce_fault pz = {.p = &e.replicas[2], .at_s = 0.05, .for_s = 3.0};
-	struct ce_cfg cfg = strong(1000, 556, &e, 3);
+	struct ce_cfg cfg = ce_strong_cfg(1000, 556, &e, 3);
 	cfg.fault = &pz;
 	struct ce_run *r = ce_drive(e.conf, &e.s, &cfg);
 	uint64_t total, fast, other;
@@ -139,7 +124,7 @@ static void test_follower_connections_killed(void **state)
 			      .for_s = 0.2,
 			      .kill_port = (uint16_t)(e.base + 2),
 			      .kill_times = 10};
-	struct ce_cfg cfg = strong(1500, 557, &e, 3);
+	struct ce_cfg cfg = ce_strong_cfg(1500, 557, &e, 3);
 	cfg.fault = &pz;
 	struct ce_run *r = ce_drive(e.conf, &e.s, &cfg);
 	char what[80];
@@ -202,7 +187,7 @@ static void test_follower_partitioned(void **state)
 	struct cluster_stats st[3];
 	struct ce_fault pz = {
 	    .p = &e.replicas[2], .at_s = 0.05, .for_s = 2.0, .on_cmd = on, .off_cmd = off};
-	struct ce_cfg cfg = strong(1500, 558, &e, 3);
+	struct ce_cfg cfg = ce_strong_cfg(1500, 558, &e, 3);
 	cfg.fault = &pz;
 	struct ce_run *r = ce_drive(e.conf, &e.s, &cfg);
 	int cut = r->kills;
@@ -247,7 +232,7 @@ static void leader_killed(int n, int kills, bool restart)
 	for (int k = 0; k < kills; k++) {
 		struct ce_fault pz = {.p = &e.replicas[leader], .at_ops = 600, .kill9 = true};
 		dead |= 1u << leader;
-		struct ce_cfg cfg = strong(600, 560 + (uint64_t)k, &e, n);
+		struct ce_cfg cfg = ce_strong_cfg(600, 560 + (uint64_t)k, &e, n);
 		cfg.fault = &pz;
 		cfg.key_salt = (uint64_t)k + 1;
 		cfg.connect_grace_s = 0.5; /* ready with a majority of connections after 0.5 s */
@@ -328,7 +313,7 @@ static void test_leader_paused_3(void **state)
 	struct cluster_env e;
 	env_start(&e, 3, "heartbeatMs: 50\nleaderTimeoutMs: 300\n");
 	struct ce_fault pz = {.p = &e.replicas[0], .at_ops = 600, .for_s = 1.5};
-	struct ce_cfg cfg = strong(600, 777, &e, 3);
+	struct ce_cfg cfg = ce_strong_cfg(600, 777, &e, 3);
 	cfg.fault = &pz;
 	cfg.connect_grace_s = 0.5;
 	struct ce_run *r = ce_drive(e.conf, &e.s, &cfg);
@@ -359,7 +344,7 @@ static void test_follower_killed(void **state)
 	proc_signal(&e.replicas[2], SIGKILL);
 	assert_true(proc_wait(&e.replicas[2], 5000) == 128 + SIGKILL);
 	/* replica2 is gone: a session is ready with a majority of its connections after 0.5 s */
-	struct ce_cfg cfg = strong(100, 555, &e, 2);
+	struct ce_cfg cfg = ce_strong_cfg(100, 555, &e, 2);
 	cfg.watchdog_s = 90.0;
 	cfg.connect_grace_s = 0.5;
 	struct ce_run *r = ce_drive(e.conf, &e.s, &cfg);
