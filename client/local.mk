@@ -1,16 +1,16 @@
 # client/cluster: the client library's I/O shell (master connection, sessions, stats fetch).
-noinst_LIBRARIES += client/libcluster.a
-client_libcluster_a_SOURCES = client/cluster.h client/cluster.c
+noinst_LIBRARIES += cluster/libcluster.a
+cluster_libcluster_a_SOURCES = cluster/cluster.h cluster/cluster.c
 
 # client/loadgen: the load generator (`curpkv -run client`): workload, report, threads.
-noinst_LIBRARIES += client/libloadgen.a
-client_libloadgen_a_SOURCES = client/loadgen.h client/loadgen.c client/cli.h client/cli.c \
-	client/workload.h client/workload.c client/report.h client/report.c
+noinst_LIBRARIES += loadgen/libloadgen.a
+loadgen_libloadgen_a_SOURCES = loadgen/loadgen.h loadgen/loadgen.c cli/cli.h cli/cli.c \
+	workload/workload.h workload/workload.c report/report.h report/report.c
 
 check_PROGRAMS += tests/test_loadgen
 TESTS += tests/test_loadgen
 tests_test_loadgen_SOURCES = tests/test_loadgen.c
-tests_test_loadgen_LDADD = client/libloadgen.a client/libcluster.a client/libsession.a net/libnet.a \
+tests_test_loadgen_LDADD = loadgen/libloadgen.a cluster/libcluster.a client/libsession.a net/libnet.a \
 	auth/libauth.a conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) \
 	$(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
 
@@ -21,13 +21,13 @@ tests_test_cli_SOURCES = tests/test_cli.c tests/proc.c tests/proc.h
 tests_test_cli_LDADD = $(TEST_LIBS)
 
 # The installed client library: the public API (include/curpkv.h) and every object it needs.
-lib_LIBRARIES = client/libcurpkv.a
-client_libcurpkv_a_SOURCES = client/api.c
-client_libcurpkv_a_LIBADD = $(client_libcluster_a_OBJECTS) $(client_libsession_a_OBJECTS) \
+lib_LIBRARIES = api/libcurpkv.a
+api_libcurpkv_a_SOURCES = api/api.c
+api_libcurpkv_a_LIBADD = $(cluster_libcluster_a_OBJECTS) $(client_libsession_a_OBJECTS) \
 	$(net_libnet_a_OBJECTS) $(auth_libauth_a_OBJECTS) $(conf_libconf_a_OBJECTS) $(proto_libproto_a_OBJECTS) \
 	$(common_libcommon_a_OBJECTS)
 # The objects above come from other targets: make must build them before archiving.
-client_libcurpkv_a_DEPENDENCIES = $(client_libcurpkv_a_LIBADD)
+api_libcurpkv_a_DEPENDENCIES = $(api_libcurpkv_a_LIBADD)
 include_HEADERS = include/curpkv.h
 pkgconfigdir = $(libdir)/pkgconfig
 pkgconfig_DATA = curpkv.pc

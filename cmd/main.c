@@ -7,13 +7,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include "client/cli.h"
-#include "client/cluster.h"
-#include "client/loadgen.h"
+#include "cli/cli.h"
+#include "cluster/cluster.h"
+#include "loadgen/loadgen.h"
 #include "common/log.h"
 #include "conf/conf.h"
 #include "master/master.h"
-#include "replica/server.h"
+#include "server/server.h"
 #include "verify/verify.h"
 
 struct cli_args {

@@ -1,3 +1,3 @@
 # replica/server: the replica process's I/O shell around the core (`curpkv -run server`).
-noinst_LIBRARIES += replica/libserver.a
-replica_libserver_a_SOURCES = replica/server.h replica/server.c replica/cloops.h replica/cloops.c
+noinst_LIBRARIES += server/libserver.a
+server_libserver_a_SOURCES = server/server.h server/server.c cloops/cloops.h cloops/cloops.c

@@ -12,7 +12,7 @@
 
 #include <ev.h>
 
-#include "client/cluster.h"
+#include "cluster/cluster.h"
 #include "common/rng.h"
 #include "tests/env.h"
 

@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client/cluster.h"
+#include "cluster/cluster.h"
 #include "conf/conf.h"
 #include "tests/proc.h"
 

@@ -23,13 +23,13 @@ check_PROGRAMS += $(CLUSTER_PROGS)
 TESTS += $(CLUSTER_PROGS)
 CLUSTER_ENV_SOURCES = tests/env.c tests/env.h tests/proc.c tests/proc.h tests/cluster_env.c \
 	tests/cluster_env.h
-CLUSTER_ENV_LIBS = client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a \
+CLUSTER_ENV_LIBS = cluster/libcluster.a client/libsession.a net/libnet.a auth/libauth.a \
 	conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) \
 	$(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm -lpthread
 tests_test_cluster_runs_SOURCES = tests/test_cluster_runs.c $(CLUSTER_ENV_SOURCES)
 tests_test_cluster_runs_LDADD = $(CLUSTER_ENV_LIBS)
 tests_test_cluster_clients_SOURCES = tests/test_cluster_clients.c $(CLUSTER_ENV_SOURCES)
-tests_test_cluster_clients_LDADD = verify/libverify.a client/libcurpkv.a $(CLUSTER_ENV_LIBS)
+tests_test_cluster_clients_LDADD = verify/libverify.a api/libcurpkv.a $(CLUSTER_ENV_LIBS)
 tests_test_cluster_hostile_SOURCES = tests/test_cluster_hostile.c $(CLUSTER_ENV_SOURCES)
 tests_test_cluster_hostile_LDADD = $(CLUSTER_ENV_LIBS)
 tests_test_cluster_hybrid_SOURCES = tests/test_cluster_hybrid.c $(CLUSTER_ENV_SOURCES)
@@ -40,7 +40,7 @@ tests_test_cluster_hybrid_LDADD = verify/libverify.a $(CLUSTER_ENV_LIBS)
 check_PROGRAMS += tests/test_master
 TESTS += tests/test_master
 tests_test_master_SOURCES = tests/test_master.c tests/env.c tests/env.h tests/proc.c tests/proc.h
-tests_test_master_LDADD = client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
+tests_test_master_LDADD = cluster/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
 	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
 # Deterministic simulation with faults (tests/sim.c), and its mutants: each builds the core
@@ -119,7 +119,7 @@ EXTRA_DIST += tests/test_nemesis.sh
 check_PROGRAMS += tests/test_auth
 TESTS += tests/test_auth
 tests_test_auth_SOURCES = tests/test_auth.c tests/env.c tests/env.h tests/proc.c tests/proc.h
-tests_test_auth_LDADD = client/libcurpkv.a client/libcluster.a client/libsession.a net/libnet.a \
+tests_test_auth_LDADD = api/libcurpkv.a cluster/libcluster.a client/libsession.a net/libnet.a \
 	auth/libauth.a conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) \
 	$(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
-#include "client/cluster.h"
+#include "cluster/cluster.h"
 #include "curpkv.h"
 #include "net/net.h"
 #include "proto/proto.h"

@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/loadgen.h"
-#include "client/report.h"
-#include "client/workload.h"
+#include "loadgen/loadgen.h"
+#include "report/report.h"
+#include "workload/workload.h"
 
 static void test_mix_exact(void **state)
 {

@@ -1,4 +1,4 @@
-#include "client/cli.h"
+#include "cli/cli.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -8,7 +8,7 @@
 
 #include <ev.h>
 
-#include "client/cluster.h"
+#include "cluster/cluster.h"
 
 struct cli_run {
 	struct ev_loop *loop;

@@ -1,5 +1,5 @@
 /* replica/cloops: client-connection loops and the SPSC-ring hand-off to the core's loop. */
-#include "replica/cloops.h"
+#include "cloops/cloops.h"
 
 #include <ck_pr.h>
 #include <ck_ring.h>

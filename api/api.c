@@ -8,7 +8,7 @@
 
 #include <ev.h>
 
-#include "client/cluster.h"
+#include "cluster/cluster.h"
 #include "conf/conf.h"
 #include "proto/proto.h"
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "client/workload.h"
+#include "workload/workload.h"
 
 /* Latency samples in milliseconds per class; one per thread, merged at the end. Not thread-safe. */
 struct report_lat {

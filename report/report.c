@@ -1,4 +1,4 @@
-#include "client/report.h"
+#include "report/report.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* replica/server: the I/O shell of a replica: listener, master and peer dialers, client
  * connections, and the wiring of all of them to the protocol core on one libev loop. */
-#include "replica/server.h"
+#include "server/server.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -14,7 +14,7 @@
 #include "common/clock.h"
 #include "net/net.h"
 #include "proto/proto.h"
-#include "replica/cloops.h"
+#include "cloops/cloops.h"
 #include "replica/core.h"
 
 #define SERVER_TICK_S 0.005 /* core_tick period */

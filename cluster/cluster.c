@@ -1,6 +1,6 @@
 /* client/cluster: the master connection, per-session replica connections around struct session,
  * and the synchronous stats fetch. */
-#include "client/cluster.h"
+#include "cluster/cluster.h"
 
 #include <errno.h>
 #include <stdio.h>

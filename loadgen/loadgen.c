@@ -1,5 +1,5 @@
 /* client/loadgen: the load generator: threads of sessions driving the cluster, the report. */
-#include "client/loadgen.h"
+#include "loadgen/loadgen.h"
 
 #include <ck_pr.h>
 #include <errno.h>
@@ -13,9 +13,9 @@
 
 #include <ev.h>
 
-#include "client/cluster.h"
-#include "client/report.h"
-#include "client/workload.h"
+#include "cluster/cluster.h"
+#include "report/report.h"
+#include "workload/workload.h"
 #include "common/clock.h"
 
 #define HIST_BUCKETS 256 /* log2 buckets of 1/8 octave over microseconds: 1 us .. ~2^32 us */
