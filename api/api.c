@@ -1,4 +1,4 @@
-/* client/api: the public synchronous API of include/curpkv.h over the client library. */
+/* api: the public synchronous API of include/curpkv.h over the client library. */
 #include "curpkv.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
-/* client/cli: one-shot operations from the shell (`curpkv get|put|del|scan`). */
-#ifndef CURPKV_CLIENT_CLI_H
-#define CURPKV_CLIENT_CLI_H
+/* cli: one-shot operations from the shell (`curpkv get|put|del|scan`). */
+#ifndef CURPKV_CLI_H
+#define CURPKV_CLI_H
 
 #include <stddef.h>
 

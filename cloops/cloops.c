@@ -1,4 +1,4 @@
-/* replica/cloops: client-connection loops and the SPSC-ring hand-off to the core's loop. */
+/* cloops: client-connection loops and the SPSC-ring hand-off to the core's loop. */
 #include "cloops/cloops.h"
 
 #include <ck_pr.h>

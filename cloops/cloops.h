@@ -1,7 +1,7 @@
-/* replica/cloops: the extra event-loop threads that carry a replica's client connections
+/* cloops: the extra event-loop threads that carry a replica's client connections
  * (replicaLoops > 1), and the hand-off of messages between them and the core's loop. */
-#ifndef CURPKV_REPLICA_CLOOPS_H
-#define CURPKV_REPLICA_CLOOPS_H
+#ifndef CURPKV_CLOOPS_H
+#define CURPKV_CLOOPS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* client/cluster: the master connection, per-session replica connections around struct session,
+/* cluster: the master connection, per-session replica connections around struct session,
  * and the synchronous stats fetch. */
 #include "cluster/cluster.h"
 

@@ -1,7 +1,7 @@
-/* client/cluster: the client library's I/O shell: the master connection, sessions with one
+/* cluster: the client library's I/O shell: the master connection, sessions with one
  * connection per replica on the caller's libev loop, and a synchronous stats fetch. */
-#ifndef CURPKV_CLIENT_CLUSTER_H
-#define CURPKV_CLIENT_CLUSTER_H
+#ifndef CURPKV_CLUSTER_H
+#define CURPKV_CLUSTER_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -137,7 +137,7 @@ int cluster_stats(const struct conf *conf, const struct conf_settings *s, int re
 int cluster_stats_at(const struct conf *conf, const struct conf_settings *s, const char *addr,
 		     uint16_t port, double timeout_s, struct cluster_stats *out, char *err);
 
-/* Exit status of a command refused for authentication (CLI_AUTH of client/cli.h). */
+/* Exit status of a command refused for authentication (CLI_AUTH of cli/cli.h). */
 #define CLUSTER_EXIT_AUTH 4
 
 /* `curpkv stats -config F [-alias A]`: prints every replica's counters ("replicaN" then

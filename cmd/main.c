@@ -9,9 +9,9 @@
 
 #include "cli/cli.h"
 #include "cluster/cluster.h"
-#include "loadgen/loadgen.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "loadgen/loadgen.h"
 #include "master/master.h"
 #include "server/server.h"
 #include "verify/verify.h"

@@ -1,4 +1,4 @@
-/* client/loadgen: the load generator: threads of sessions driving the cluster, the report. */
+/* loadgen: the load generator: threads of sessions driving the cluster, the report. */
 #include "loadgen/loadgen.h"
 
 #include <ck_pr.h>
@@ -14,9 +14,9 @@
 #include <ev.h>
 
 #include "cluster/cluster.h"
+#include "common/clock.h"
 #include "report/report.h"
 #include "workload/workload.h"
-#include "common/clock.h"
 
 #define HIST_BUCKETS 256 /* log2 buckets of 1/8 octave over microseconds: 1 us .. ~2^32 us */
 

@@ -1,6 +1,6 @@
-/* client/loadgen: the load generator (`curpkv -run client`): sessions, workload, report. */
-#ifndef CURPKV_CLIENT_LOADGEN_H
-#define CURPKV_CLIENT_LOADGEN_H
+/* loadgen: the load generator (`curpkv -run client`): sessions, workload, report. */
+#ifndef CURPKV_LOADGEN_H
+#define CURPKV_LOADGEN_H
 
 #include <pthread.h>
 

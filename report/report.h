@@ -1,6 +1,6 @@
-/* client/report: latency samples and the load generator's report (CONF.md 4). */
-#ifndef CURPKV_CLIENT_REPORT_H
-#define CURPKV_CLIENT_REPORT_H
+/* report: latency samples and the load generator's report (CONF.md 4). */
+#ifndef CURPKV_REPORT_H
+#define CURPKV_REPORT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* replica/server: the I/O shell of a replica: listener, master and peer dialers, client
+/* server: the I/O shell of a replica: listener, master and peer dialers, client
  * connections, and the wiring of all of them to the protocol core on one libev loop. */
 #include "server/server.h"
 
@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "cloops/cloops.h"
 #include "common/clock.h"
 #include "net/net.h"
 #include "proto/proto.h"
-#include "cloops/cloops.h"
 #include "replica/core.h"
 
 #define SERVER_TICK_S 0.005 /* core_tick period */

@@ -1,6 +1,6 @@
-/* replica/server: the replica process: sockets, the master, peers and clients around the core. */
-#ifndef CURPKV_REPLICA_SERVER_H
-#define CURPKV_REPLICA_SERVER_H
+/* server: the replica process: sockets, the master, peers and clients around the core. */
+#ifndef CURPKV_SERVER_H
+#define CURPKV_SERVER_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
-/* client/workload: the load generator's operation mix (CONF.md 2): reproducible from a seed. */
-#ifndef CURPKV_CLIENT_WORKLOAD_H
-#define CURPKV_CLIENT_WORKLOAD_H
+/* workload: the load generator's operation mix (CONF.md 2): reproducible from a seed. */
+#ifndef CURPKV_WORKLOAD_H
+#define CURPKV_WORKLOAD_H
 
 #include <stdbool.h>
 #include <stdint.h>
