@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf/conf.h"
+#include "common/protocol.h"
 #include "proto/proto.h"
 
 /*

@@ -4,6 +4,7 @@ common_libcommon_a_SOURCES = \
 	common/rng.c common/rng.h \
 	common/hash.c common/hash.h \
 	common/log.c common/log.h \
+	common/protocol.h \
 	common/tsan.h
 
 check_PROGRAMS += tests/test_common

@@ -12,18 +12,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "common/protocol.h"
+
 #define CONF_ALIAS_MAX		  64
 #define CONF_ADDR_MAX		  256
 #define CONF_MAX_HOSTS		  1024
 #define CONF_DEFAULT_REPLICA_PORT 7070
 #define CONF_DEFAULT_MASTER_PORT  7087
 #define CONF_KEY_SLOTS		  64 /* >= the number of keys in CONF.md section 2 */
-
-enum conf_protocol {
-	CONF_PROTO_CURP = 0,
-	CONF_PROTO_CURPHO,
-	CONF_PROTO_CURPHT,
-};
 
 /* Returns "curp", "curpho" or "curpht". */
 const char *conf_protocol_name(enum conf_protocol p);
