@@ -1,4 +1,4 @@
-/* cmap: a concurrent hash map split into independently locked shards (replica shared state). */
+/* cmap: a concurrent hash map split into independently locked shards (the replica core's maps). */
 #ifndef CURPKV_CMAP_H
 #define CURPKV_CMAP_H
 
