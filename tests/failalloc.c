@@ -13,6 +13,9 @@ static struct {
 	bool sticky;
 } fa;
 
+/* failalloc_live: updated with relaxed atomics, as threads of the program may allocate. */
+static int64_t live;
+
 void failalloc_nth(uint64_t n)
 {
 	fa = (typeof(fa)){.fail_at = n};
@@ -39,6 +42,19 @@ uint64_t failalloc_failed(void)
 	return fa.failed;
 }
 
+int64_t failalloc_live(void)
+{
+	return __atomic_load_n(&live, __ATOMIC_RELAXED);
+}
+
+/* Counts a block an allocation returned (p may be NULL: nothing to count). */
+static void *counted(void *p)
+{
+	if (p)
+		__atomic_add_fetch(&live, 1, __ATOMIC_RELAXED);
+	return p;
+}
+
 /* Counts one allocation; true if it must fail (errno is then ENOMEM, as the real ones set it). */
 static bool should_fail(void)
 {
@@ -60,40 +76,65 @@ void *__real_realloc(void *p, size_t n);
 void *__real_aligned_alloc(size_t align, size_t n);
 int __real_posix_memalign(void **out, size_t align, size_t n);
 char *__real_strdup(const char *s);
+char *__real_strndup(const char *s, size_t n);
+void __real_free(void *p);
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t n, size_t size);
 void *__wrap_realloc(void *p, size_t n);
 void *__wrap_aligned_alloc(size_t align, size_t n);
 int __wrap_posix_memalign(void **out, size_t align, size_t n);
 char *__wrap_strdup(const char *s);
+char *__wrap_strndup(const char *s, size_t n);
+void __wrap_free(void *p);
 
 void *__wrap_malloc(size_t n)
 {
-	return should_fail() ? NULL : __real_malloc(n);
+	return should_fail() ? NULL : counted(__real_malloc(n));
 }
 
 void *__wrap_calloc(size_t n, size_t size)
 {
-	return should_fail() ? NULL : __real_calloc(n, size);
+	return should_fail() ? NULL : counted(__real_calloc(n, size));
 }
 
-/* A failed realloc leaves p as it was (the caller still owns it). */
+/* A failed realloc leaves p as it was (the caller still owns it). A block moved is still one
+ * block: only realloc(NULL, n) adds one. */
 void *__wrap_realloc(void *p, size_t n)
 {
-	return should_fail() ? NULL : __real_realloc(p, n);
+	if (should_fail())
+		return NULL;
+	void *np = __real_realloc(p, n);
+	return p == NULL ? counted(np) : np;
 }
 
 void *__wrap_aligned_alloc(size_t align, size_t n)
 {
-	return should_fail() ? NULL : __real_aligned_alloc(align, n);
+	return should_fail() ? NULL : counted(__real_aligned_alloc(align, n));
 }
 
 int __wrap_posix_memalign(void **out, size_t align, size_t n)
 {
-	return should_fail() ? ENOMEM : __real_posix_memalign(out, align, n);
+	if (should_fail())
+		return ENOMEM;
+	int rc = __real_posix_memalign(out, align, n);
+	if (rc == 0)
+		counted(*out);
+	return rc;
 }
 
 char *__wrap_strdup(const char *s)
 {
-	return should_fail() ? NULL : __real_strdup(s);
+	return should_fail() ? NULL : counted(__real_strdup(s));
+}
+
+char *__wrap_strndup(const char *s, size_t n)
+{
+	return should_fail() ? NULL : counted(__real_strndup(s, n));
+}
+
+void __wrap_free(void *p)
+{
+	if (p)
+		__atomic_sub_fetch(&live, 1, __ATOMIC_RELAXED);
+	__real_free(p);
 }

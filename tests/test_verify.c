@@ -11,77 +11,8 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "tests/failalloc.h"
 #include "verify/verify.h"
-
-/* ---- counting, failing allocator -----------------------------------------------------------
- * The test links with -Wl,--wrap= for malloc, calloc, realloc, strdup, strndup and free
- * (verify/local.mk), so every allocation made by this file and by libverify.a comes here
- * (cmocka's and libc's own do not). alloc_live counts the blocks allocated here and not yet
- * freed; only its change across a call means something (a block libc allocated inside getline
- * is freed here). alloc_fail_at > 0: the alloc_fail_at-th allocation from now fails (then it
- * disarms, back to 0). Mutable statics: the allocator has no context argument to carry them. */
-static long alloc_live, alloc_fail_at;
-
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t nmemb, size_t size);
-void *__real_realloc(void *p, size_t n);
-char *__real_strdup(const char *s);
-char *__real_strndup(const char *s, size_t n);
-void __real_free(void *p);
-void *__wrap_malloc(size_t n);
-void *__wrap_calloc(size_t nmemb, size_t size);
-void *__wrap_realloc(void *p, size_t n);
-char *__wrap_strdup(const char *s);
-char *__wrap_strndup(const char *s, size_t n);
-void __wrap_free(void *p);
-
-static bool alloc_fails(void)
-{
-	return alloc_fail_at > 0 && --alloc_fail_at == 0;
-}
-
-/* Counts a block that an allocation returned. */
-static void *counted(void *p)
-{
-	if (p)
-		alloc_live++;
-	return p;
-}
-
-void *__wrap_malloc(size_t n)
-{
-	return alloc_fails() ? NULL : counted(__real_malloc(n));
-}
-
-void *__wrap_calloc(size_t nmemb, size_t size)
-{
-	return alloc_fails() ? NULL : counted(__real_calloc(nmemb, size));
-}
-
-void *__wrap_realloc(void *p, size_t n)
-{
-	if (alloc_fails())
-		return NULL;
-	void *np = __real_realloc(p, n);
-	return p == NULL ? counted(np) : np; /* a block moved is still one block */
-}
-
-char *__wrap_strdup(const char *s)
-{
-	return alloc_fails() ? NULL : counted(__real_strdup(s));
-}
-
-char *__wrap_strndup(const char *s, size_t n)
-{
-	return alloc_fails() ? NULL : counted(__real_strndup(s, n));
-}
-
-void __wrap_free(void *p)
-{
-	if (p)
-		alloc_live--;
-	__real_free(p);
-}
 
 /* Adds one operation: kind "put"/"get"/"del"/"append", val = written value or read result
  * (NULL = null). */
@@ -503,15 +434,15 @@ static void test_causal_out_of_memory(void **state)
 	}
 	for (int per_key = 0; per_key < 2; per_key++) {
 		struct verify_causal_result r;
-		const long live = alloc_live;
+		const int64_t live = failalloc_live();
 		long fired = 0;
-		for (long k = 1;; k++) {
-			alloc_fail_at = k;
+		for (uint64_t k = 1;; k++) {
+			failalloc_nth(k);
 			enum verify_status st =
 			    per_key ? verify_causal_per_key(&h, &r) : verify_causal(&h, &r);
-			bool failed = alloc_fail_at == 0;
-			alloc_fail_at = 0;
-			assert_int_equal(alloc_live, live); /* nothing leaked, on any path */
+			bool failed = failalloc_failed() > 0;
+			failalloc_off();
+			assert_int_equal(failalloc_live(), live); /* nothing leaked, on any path */
 			if (!failed) {
 				/* fewer than k allocations: the check ran to its end */
 				assert_int_equal(st, VERIFY_OK);
