@@ -658,7 +658,7 @@ static void vc_replay(struct core *c, struct vc_item **rv, const struct replay_c
 	free(order);
 	core_vc_note(c, false,
 		"view %llu: %u command(s) replayed from witness records, %u left out (their "
-		"session re-sends them), %u placed against contradictory evidence",
+		"session re-sends them), evidence of %u given up as contradictory",
 		(unsigned long long)c->view, (unsigned)n, rs.dropped, rs.relaxed);
 }
 
