@@ -296,9 +296,10 @@ static bool ready(uint32_t i, const struct rnode *nodes, const struct gate *gate
 	uint32_t npred = x->npred, nsoft = x->nsoft;
 	if (ign >= 0) {
 		const struct rnode *o = &nodes[ign];
+		/* its read edge (a read of its own session's write is rule 1's too) */
 		if ((int)i == ign && o->attach >= 0 && !nodes[o->attach].placed &&
 		    !session_before(nodes, o->attach, ign))
-			npred--; /* its read edge; a read of its own session's write is rule 1 too */
+			npred--;
 		if ((int)i != ign && soft_edge(nodes, ev, (uint32_t)ign, i))
 			nsoft--;
 	}

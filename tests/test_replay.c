@@ -285,6 +285,34 @@ static void test_contradiction_relaxed(void **state)
 	assert_true(pos(&f, n, 2, 1) < pos(&f, n, 2, 2));
 }
 
+/* The shape of simulation seed curpho N=5 profile 2 7991. GET 2-1 completed on the fast path
+ * reading 4-2; its session then sent the weak write 2-2 and the strong GET 2-3, which never
+ * completed, but whose witnesses agree it read no recovered write of y: it would go before 4-1,
+ * session 4's earlier write. With 4-1 -> 4-2 (session), 4-2 -> 2-1 (read), 2-1 -> 2-2 (real
+ * time) and 2-2 -> 2-3 (session), nothing can be placed first. Giving up rule 2 edges first
+ * (the old relaxation) put 2-2 before 2-1, which its session saw complete before sending it;
+ * now one owner's evidence goes as a whole, 2-3's, the one recorded last. */
+static void test_contradiction_by_owner(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const struct rec r[] = {
+	    W(4, 1, 'y', 3, 6, 0), /* recorded at replica 3 only, late */
+	    W(4, 2, 'x', 1, 2, 1),	   W(4, 2, 'x', 2, 2, 1),
+	    GET(2, 1, 'x', 1, 3, 4, 2, 0), GET(2, 1, 'x', 2, 3, 4, 2, 0),
+	    W(2, 2, 'x', 1, 4, 0),	   W(2, 2, 'x', 2, 4, 0),
+	    GET(2, 3, 'y', 1, 5, 0, 0, 2), GET(2, 3, 'y', 2, 5, 0, 0, 2),
+	};
+	build(&f, r, sizeof r / sizeof r[0], 2, NULL, 0);
+	int n = run(&f, 2, true);
+	assert_int_equal(n, 5);
+	assert_true(pos(&f, n, 2, 1) < pos(&f, n, 2, 2)); /* real time of the completed GET */
+	assert_true(pos(&f, n, 4, 2) < pos(&f, n, 2, 1)); /* and what it read */
+	assert_true(pos(&f, n, 4, 1) < pos(&f, n, 4, 2));
+	assert_true(pos(&f, n, 2, 2) < pos(&f, n, 2, 3));
+	assert_int_equal(f.st.relaxed, 1); /* one owner: 2-3 */
+}
+
 /* curp: strong commands only; a session's commands keep their order, nothing is dropped. */
 static void test_curp_strong_only(void **state)
 {
@@ -315,6 +343,7 @@ int main(void)
 	    cmocka_unit_test(test_strong_before_later_weak),
 	    cmocka_unit_test(test_broken_chains_left_out),
 	    cmocka_unit_test(test_contradiction_relaxed),
+	    cmocka_unit_test(test_contradiction_by_owner),
 	    cmocka_unit_test(test_curp_strong_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
