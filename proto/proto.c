@@ -77,7 +77,8 @@ const char *proto_op_name(int op)
 {
 	static const char *const names[] = {[PROTO_OP_NONE] = "NOOP",	[PROTO_OP_GET] = "GET",
 					    [PROTO_OP_PUT] = "PUT",	[PROTO_OP_DEL] = "DEL",
-					    [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND"};
+					    [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND",
+					    [PROTO_OP_EXPIRE] = "EXPIRE"};
 	if (op < 0 || op > PROTO_OP_MAX)
 		return "?";
 	return names[op];
@@ -230,6 +231,7 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_WEAK_REPLY:
 		return 6;
 	case PROTO_PING:
+		return 2;
 	case PROTO_PONG:
 		return 1;
 	case PROTO_VC_REQ:
@@ -241,7 +243,7 @@ static uint32_t field_count(uint8_t type)
 	case PROTO_VC_DONE:
 		return 8;
 	case PROTO_SNAP_DONE:
-		return 7;
+		return 8;
 	case PROTO_VC_INSTALL:
 		return 3;
 	case PROTO_CATCHUP:
@@ -499,6 +501,8 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 	case PROTO_PING:
 	case PROTO_PONG:
 		msgpack_pack_uint64(&pk, m->slot);
+		if (m->type == PROTO_PING)
+			msgpack_pack_uint64(&pk, m->client_id);
 		break;
 	case PROTO_VC_REQ:
 		msgpack_pack_uint64(&pk, m->slot);
@@ -561,8 +565,10 @@ int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_fr
 			msgpack_pack_uint64(&pk, m->dhole);
 		}
 		msgpack_pack_uint64(&pk, m->round);
-		if (m->type == PROTO_SNAP_DONE)
+		if (m->type == PROTO_SNAP_DONE) {
 			msgpack_pack_uint64(&pk, m->ver);
+			msgpack_pack_uint64(&pk, m->client_id);
+		}
 		break;
 	case PROTO_VC_INSTALL:
 		msgpack_pack_uint64(&pk, m->cut);
@@ -768,7 +774,7 @@ static bool get_cmd(const msgpack_object *o, const struct proto_limits *lim, boo
 		return false;
 	const msgpack_object *f = o->via.array.ptr;
 	uint64_t op, scan;
-	if (!get_u(&f[0], PROTO_OP_MAX, &op) || (op == PROTO_OP_NONE && !allow_none))
+	if (!get_u(&f[0], PROTO_OP_MAX, &op) || (proto_op_internal((unsigned)op) && !allow_none))
 		return false;
 	c->op = (uint8_t)op;
 	if (!get_bin(&f[1], lim->max_key, &c->key, &c->klen))
@@ -784,6 +790,8 @@ static bool get_cmd(const msgpack_object *o, const struct proto_limits *lim, boo
 	}
 	if (!get_u(&f[3], PROTO_MAX_SCAN, &scan) || (op != PROTO_OP_SCAN && scan != 0))
 		return false;
+	if (op == PROTO_OP_EXPIRE && (c->klen != 0 || c->vlen % PROTO_EXPIRE_ITEM != 0))
+		return false; /* no key; whole items */
 	c->scan_count = (uint32_t)scan;
 	return true;
 }
@@ -917,7 +925,7 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_ACCEPT:
 		return get_u64(&f[0], &m->slot) && get_cid(f + 1, true, &m->cid) &&
 		       get_cmd(&f[3], lim, true, &m->cmd) && get_u64(&f[4], &m->commit) &&
-		       (m->cmd.op == PROTO_OP_NONE) == (m->cid.client == 0);
+		       proto_op_internal(m->cmd.op) == (m->cid.client == 0);
 	case PROTO_ACK:
 		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->slot_hi) &&
 		       m->slot_hi >= m->slot;
@@ -962,6 +970,7 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       ((m->status = (uint8_t)u), true) &&
 		       get_bin(&f[5], lim->max_value, &m->value, &m->vlen);
 	case PROTO_PING:
+		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->client_id);
 	case PROTO_PONG:
 		return get_u64(&f[0], &m->slot);
 	case PROTO_VC_REQ:
@@ -983,7 +992,7 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	case PROTO_VC_ENTRY:
 		return get_u64(&f[0], &m->slot) && get_u64(&f[1], &m->eview) &&
 		       get_cid(f + 2, true, &m->cid) && get_cmd(&f[4], lim, true, &m->cmd) &&
-		       (m->cmd.op == PROTO_OP_NONE) == (m->cid.client == 0) &&
+		       proto_op_internal(m->cmd.op) == (m->cid.client == 0) &&
 		       get_u64(&f[5], &m->round) && get_u64(&f[6], &m->slot_hi);
 	case PROTO_VC_RECORD:
 		return get_cid(f, false, &m->cid) && get_u64(&f[2], &m->eview) &&
@@ -1002,7 +1011,8 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 		       (m->type == PROTO_VC_DONE
 			    ? get_u64(&f[5], &m->dview) && get_u64(&f[6], &m->dhole) &&
 				  m->dview >= m->eview && get_u64(&f[7], &m->round)
-			    : get_u64(&f[5], &m->round) && get_u64(&f[6], &m->ver));
+			    : get_u64(&f[5], &m->round) && get_u64(&f[6], &m->ver) &&
+				  get_u64(&f[7], &m->client_id));
 	case PROTO_VC_INSTALL:
 		return get_u64(&f[0], &m->cut) && get_u64(&f[1], &m->commit) &&
 		       get_u64(&f[2], &m->slot) && m->slot <= m->cut;

@@ -56,7 +56,8 @@ enum proto_type {
 	PROTO_WEAK_READ,      /* client -> bound/closest replica: cid, token, cmd (GET) */
 	PROTO_WEAK_REPLY,     /* replica -> client: cid, slot, commit, status, value */
 	/* round-trip probes (binding to the closest replica) */
-	PROTO_PING, /* client -> replica: slot (= nonce) */
+	PROTO_PING, /* client -> replica: slot (= nonce), client_id (the session's: renews its lease
+		     * at the leader; 0 = none) */
 	PROTO_PONG, /* replica -> client: slot (= the nonce echoed) */
 	/* view change (PROTOCOL.md 7.2); view = the new view */
 	PROTO_VC_REQ,	  /* new leader -> replica: send your state from slot on */
@@ -76,7 +77,8 @@ enum proto_type {
 			    * highest weak write executed), value (executed-seq bitmap) */
 	PROTO_SNAP_RESULT, /* leader -> follower: one cached result (SYNC_REPLY's fields, and fp) */
 	PROTO_SNAP_DONE,   /* leader -> follower: commit, slot (= the exec index the state is
-			    * at), slot_hi (= SNAP_* frames before it), eview and cut (as VC_DONE) */
+			    * at), slot_hi (= SNAP_* frames before it), eview and cut (as VC_DONE),
+			    * ver (the version of absent keys), client_id (the expired-client floor) */
 	/* the handshake that opens every connection when the conf has a secret (auth/auth.h,
 	 * docs/wire.md "Handshake"); handled by net/, never delivered to a connection's owner */
 	PROTO_AUTH_HELLO,     /* connector -> acceptor: role, node_id, nonce (the connector's) */
@@ -104,13 +106,43 @@ enum proto_op {
 	PROTO_OP_PUT,
 	PROTO_OP_DEL,
 	PROTO_OP_SCAN,
-	PROTO_OP_APPEND
+	PROTO_OP_APPEND,
+	/* a log entry the leader makes, never a client's command (docs/recovery.md "Client
+	 * leases"): its value lists the clients whose records every replica drops at its slot,
+	 * PROTO_EXPIRE_ITEM bytes each (proto_expire_get); client = seq = 0 */
+	PROTO_OP_EXPIRE
 };
-#define PROTO_OP_MAX PROTO_OP_APPEND
+#define PROTO_OP_MAX PROTO_OP_EXPIRE
 /* The ops that carry a value. */
 static inline bool proto_op_has_val(unsigned op)
 {
-	return op == PROTO_OP_PUT || op == PROTO_OP_APPEND;
+	return op == PROTO_OP_PUT || op == PROTO_OP_APPEND || op == PROTO_OP_EXPIRE;
+}
+/* The ops only the leader puts in the log (ACCEPT, VC_ENTRY), with client = seq = 0: the no-op
+ * that fills a hole, and EXPIRE. A client message carrying one does not decode. */
+static inline bool proto_op_internal(unsigned op)
+{
+	return op == PROTO_OP_NONE || op == PROTO_OP_EXPIRE;
+}
+/* EXPIRE's value: items of a client id and the summary of its executed seqs the leader saw when
+ * it decided (both 8 bytes, little-endian). */
+#define PROTO_EXPIRE_ITEM 16u
+/* Writes item i of an EXPIRE value at p. Pure function: any thread. */
+static inline void proto_expire_put(uint8_t *p, uint64_t client, uint64_t summary)
+{
+	for (int b = 0; b < 8; b++) {
+		p[b] = (uint8_t)(client >> (8 * b));
+		p[8 + b] = (uint8_t)(summary >> (8 * b));
+	}
+}
+/* Reads the item at p (PROTO_EXPIRE_ITEM bytes). Pure function: any thread. */
+static inline void proto_expire_get(const uint8_t *p, uint64_t *client, uint64_t *summary)
+{
+	*client = *summary = 0;
+	for (int b = 0; b < 8; b++) {
+		*client |= (uint64_t)p[b] << (8 * b);
+		*summary |= (uint64_t)p[8 + b] << (8 * b);
+	}
 }
 
 /* Result status carried in REPLY / SYNC_REPLY. Protocol outcomes, not C errors. */
@@ -125,8 +157,11 @@ enum proto_status {
 	PROTO_ST_WAIT,		/* weak read: the replica has not executed up to the token yet */
 	PROTO_ST_CID_REUSED,	/* the replica holds another command under this cid (a client id
 				 * handed out twice): refused, nothing applied for it */
+	PROTO_ST_EXPIRED,	/* the client id expired (silent past clientLeaseMs: its records
+				 * were dropped): refused, and never executed under that id from
+				 * now on (docs/recovery.md "Client leases") */
 };
-#define PROTO_ST_MAX PROTO_ST_CID_REUSED
+#define PROTO_ST_MAX PROTO_ST_EXPIRED
 
 struct proto_cid {
 	uint64_t client; /* unique cluster-wide, assigned by the master; 0 = none */
@@ -176,8 +211,9 @@ struct proto_msg {
 	int32_t leader; /* CLUSTER_INFO; REGISTER: the leader of its view, -1 if not serving */
 	uint32_t n_replicas;
 	struct proto_replica_addr replicas[PROTO_MAX_REPLICAS];
-	/* CLUSTER_INFO: assigned client id (0 for replicas); HELLO: client id; REGISTER: the
-	 * highest client id the replica has seen (0: none) */
+	/* CLUSTER_INFO: assigned client id (0 for replicas); HELLO, PING: client id; REGISTER: the
+	 * highest client id the replica has seen (0: none); SNAP_DONE: the expired-client floor
+	 * (docs/recovery.md "Client leases") */
 	uint64_t client_id;
 
 	/* PROPOSE / REPLY / RECORD_ACK / SYNC / SYNC_REPLY / ACCEPT */
