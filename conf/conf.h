@@ -89,16 +89,16 @@ struct conf_settings {
 	 * exactly-once records dropped, its id refused from then on); 0 = never (docs/recovery.md
 	 * "Client leases") */
 	uint32_t client_lease_ms;
-	bool ht_early_weak_reply;   /* htEarlyWeakReply, false */
-	uint32_t max_frame_bytes;   /* maxFrameBytes, 1 MiB */
-	uint32_t max_key_bytes;	    /* maxKeyBytes, 1 KiB */
-	uint32_t max_value_bytes;   /* maxValueBytes, 64 KiB */
-	uint32_t max_clients;	    /* maxClients, 1024 */
-	uint32_t snap_chunk_bytes;  /* snapChunkBytes, 256 KiB: state transfers go in chunks of it */
-	char secret[256];	    /* secret, "" = none (or secretFile's) */
-	char secret_file[512];	    /* secretFile, "" = none */
-	char state_dir[512];	    /* stateDir, "" = none */
-	char history_file[512];	    /* historyFile, "" = none */
+	bool ht_early_weak_reply;  /* htEarlyWeakReply, false */
+	uint32_t max_frame_bytes;  /* maxFrameBytes, 1 MiB */
+	uint32_t max_key_bytes;	   /* maxKeyBytes, 1 KiB */
+	uint32_t max_value_bytes;  /* maxValueBytes, 64 KiB */
+	uint32_t max_clients;	   /* maxClients, 1024 */
+	uint32_t snap_chunk_bytes; /* snapChunkBytes, 256 KiB: state transfers go in chunks of it */
+	char secret[256];	   /* secret, "" = none (or secretFile's) */
+	char secret_file[512];	   /* secretFile, "" = none */
+	char state_dir[512];	   /* stateDir, "" = none */
+	char history_file[512];	   /* historyFile, "" = none */
 	uint64_t seed; /* seed, 0 = derive from time (curpkv addition for reproducible workloads) */
 	bool seed_set;
 };

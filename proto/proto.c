@@ -75,10 +75,10 @@ const char *proto_type_name(int type)
 
 const char *proto_op_name(int op)
 {
-	static const char *const names[] = {[PROTO_OP_NONE] = "NOOP",	[PROTO_OP_GET] = "GET",
-					    [PROTO_OP_PUT] = "PUT",	[PROTO_OP_DEL] = "DEL",
-					    [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND",
-					    [PROTO_OP_EXPIRE] = "EXPIRE"};
+	static const char *const names[] = {
+	    [PROTO_OP_NONE] = "NOOP",	 [PROTO_OP_GET] = "GET",   [PROTO_OP_PUT] = "PUT",
+	    [PROTO_OP_DEL] = "DEL",	 [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND",
+	    [PROTO_OP_EXPIRE] = "EXPIRE"};
 	if (op < 0 || op > PROTO_OP_MAX)
 		return "?";
 	return names[op];

@@ -78,7 +78,8 @@ enum proto_type {
 	PROTO_SNAP_RESULT, /* leader -> follower: one cached result (SYNC_REPLY's fields, and fp) */
 	PROTO_SNAP_DONE,   /* leader -> follower: commit, slot (= the exec index the state is
 			    * at), slot_hi (= SNAP_* frames before it), eview and cut (as VC_DONE),
-			    * ver (the version of absent keys), client_id (the expired-client floor) */
+			    * ver (the version of absent keys), client_id (the expired-client floor)
+			    */
 	/* the handshake that opens every connection when the conf has a secret (auth/auth.h,
 	 * docs/wire.md "Handshake"); handled by net/, never delivered to a connection's owner */
 	PROTO_AUTH_HELLO,     /* connector -> acceptor: role, node_id, nonce (the connector's) */

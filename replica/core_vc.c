@@ -424,7 +424,9 @@ static void register_led(struct core *c, struct entry *e)
 		cid_key(&e->cid, ck);
 		cmap_put(c->inflight, ck, 16, (void *)(uintptr_t)(e->slot + 1), NULL);
 	}
-	if (e->op != PROTO_OP_NONE) {
+	if (e->op == PROTO_OP_EXPIRE)
+		core_lease_led(c, e); /* its clients wait until it executes */
+	if (is_client_op(e->op)) {
 		struct keyidx_arg ka = {.slot = e->slot,
 					.write = is_write_op(e->op),
 					.weak = e->kind == EK_HO_WEAK,
@@ -728,6 +730,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	c->commit_known = c->commit_index;
 	witness_install(c);
 	c->active = true;
+	core_lease_installed(c, now_ns);
 	c->commit_sent = 0;
 	if (desc_in_use(c->desc) >= desc_capacity(c->desc))
 		core_set_intake(c, false);
@@ -823,6 +826,7 @@ void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 		return;
 	if (is_leader(c))
 		step_down(c);
+	core_lease_view_enter(c);
 	/* a transfer belongs to the view it was asked in: one still arriving is dropped (its
 	 * frames of the old view would be ignored from now on) and the state it was replacing
 	 * is back; whoever needs one asks again */
