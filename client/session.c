@@ -334,6 +334,8 @@ static void send_sync(struct session *s, struct pcmd *p, uint64_t now_ns)
 	p->sync_ns = now_ns;
 }
 
+static void lease_tick(struct session *s, uint64_t now_ns);
+
 static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t kind, session_cb cb,
 		      void *arg, uint64_t now_ns)
 {
@@ -344,6 +346,9 @@ static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t ki
 		return -EINVAL; /* a strong curp operation (docs/protocols.md, "APPEND") */
 	if (kind != PK_STRONG && s->cfg.protocol == CONF_PROTO_CURP)
 		return -EINVAL;
+	/* a process that did not run for a while (stopped, swapped out) must not send under an
+	 * id that may have expired meanwhile: its lease is looked at first */
+	lease_tick(s, now_ns);
 	if (s->inflight >= s->cfg.max_inflight || s->next_seq - s->low_seq >= s->cap ||
 	    s->retiring || s->renewing)
 		return -EAGAIN; /* (a new client id first: top of the file) */

@@ -67,6 +67,9 @@ static void read_xfloor_cb(const void *key, size_t klen, void *val, void *arg)
 /* True if client executed nothing here (no record, or a watermark only). */
 static bool executed_nothing(struct core *c, uint64_t client)
 {
+#ifdef CURPKV_MUTANT_NO_EXPIRY_REFUSAL
+	return false; /* mutant: the records go, the id lives on (the simulation must catch it) */
+#endif
 	uint64_t xfloor = 0;
 	cmap_get_u64(c->clients, client, read_xfloor_cb, &xfloor);
 	return xfloor == 0;
