@@ -28,6 +28,15 @@ tests_test_master_SOURCES = tests/test_master.c tests/env.c tests/env.h tests/pr
 tests_test_master_LDADD = client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
 	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
+# Client leases on real processes (issue 17 item 3): expired clients' records go, a late retry
+# of an expired id is refused EXPIRED.
+check_PROGRAMS += tests/test_lease
+TESTS += tests/test_lease
+tests_test_lease_SOURCES = tests/test_lease.c tests/env.c tests/env.h tests/proc.c tests/proc.h
+tests_test_lease_LDADD = client/libcluster.a client/libsession.a net/libnet.a auth/libauth.a \
+	conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) \
+	$(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
+
 # Deterministic simulation with faults (tests/sim.c), and its mutants: each builds the core
 # with one known bug re-introduced and passes only if the simulation catches it.
 SIM_LIBS = client/libsession.a proto/libproto.a verify/libverify.a desc/libdesc.a \
