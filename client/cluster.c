@@ -297,6 +297,7 @@ static void session_start(struct cluster_session *cs, uint64_t client_id)
 	if (cl->set.reply_timeout_s)
 		cfg.timeout_ns = (uint64_t)cl->set.reply_timeout_s * 1000000000ull;
 	cfg.lease_ns = (uint64_t)cl->set.client_lease_ms * 1000000ull;
+	cfg.id_ns = now_ns();
 	struct session_io io = {.ctx = cs,
 				.send = sess_send,
 				.need_view = sess_need_view,

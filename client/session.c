@@ -190,6 +190,7 @@ int session_create(const struct session_config *cfg, uint64_t view, int leader,
 	s->next_seq = 1;
 	s->low_seq = 1;
 	s->cache_seed = cfg->client_id;
+	s->id_since_ns = cfg->id_ns;
 	/* HO weak writes keep their slot until reported executed (about one replication round
 	 * after they completed), so the ring holds more than the window */
 	s->cap = 1024;

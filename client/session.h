@@ -79,6 +79,10 @@ struct session_config {
 	 * gives up its pending commands and takes a new id; an id under which nothing executed is
 	 * replaced after half a lease (docs/recovery.md "Client leases") */
 	uint64_t lease_ns;
+	/* when client_id was handed out (the session's clock; 0: at its first tick): the half-lease
+	 * rule counts from there, not from the first command (a session that sent nothing for a
+	 * while must not keep an id the replicas may refuse) */
+	uint64_t id_ns;
 };
 
 void session_config_default(struct session_config *cfg, uint64_t client_id, int n);

@@ -204,6 +204,7 @@ void h_bind_id(struct harness *h, int s, int r, uint64_t client_id)
 	cfg.protocol = h->proto;
 	cfg.preferred = r;
 	cfg.lease_ns = h->lease_ns;
+	cfg.id_ns = h->now;
 	h->sctx[s] = (struct h_sctx){.h = h, .id = s};
 	struct session_io io = {.ctx = &h->sctx[s],
 				.send = s_send,
