@@ -629,6 +629,13 @@ struct session *cluster_session_get(struct cluster_session *cs)
 	return cs->sess;
 }
 
+int cluster_session_new_id(struct cluster_session *cs)
+{
+	if (cs->sess == NULL || !cs->ready)
+		return -EAGAIN;
+	return session_new_id(cs->sess);
+}
+
 uint64_t cluster_session_client_id(const struct cluster_session *cs)
 {
 	return cs->client_id;

@@ -133,7 +133,7 @@ struct session {
 	uint64_t ping_ns;     /* when the last keep-alive went out */
 	bool anchored;	      /* a command executed (or was ordered) under the current id */
 	bool retiring;	      /* takes no command: asks for a new id once nothing is pending */
-	bool id_dead;	      /* the replicas said EXPIRED: the id is refused for good */
+	bool id_dead;	      /* EXPIRED, or given up: the id is not used again */
 	bool renewing;	      /* asked for a new id, waiting for session_set_client_id */
 	uint32_t inflight;
 	uint32_t cap; /* ring size, power of two */
@@ -503,14 +503,20 @@ static void weak_write_retire(struct session *s, struct pcmd *p)
 
 /* Nothing more goes out under the current id: every command still pending is given up
  * (SESSION_TIMEOUT: it may or may not have been applied; an HO weak write completed on its
- * bound replica's word leaves the write set, never reported executed). Callbacks may submit:
- * the session is retiring by then, so they get -EAGAIN. */
+ * bound replica's word leaves the write set, never reported executed). Weak reads go on: an
+ * expired id is no danger to them (nothing executes), and they end by themselves (answered, or
+ * timed out); the new id waits for them. Callbacks may submit: the session is retiring by
+ * then, so they get -EAGAIN. */
 static void lease_give_up(struct session *s)
 {
 	s->retiring = true;
+	/* for good: a keep-alive answered later does not bring the id back (the leader may have
+	 * decided its EXPIRE before that keep-alive reached it: test_lease_weak_read_outlives_
+	 * give_up) */
+	s->id_dead = true;
 	for (uint64_t seq = s->low_seq; seq < s->next_seq; seq++) {
 		struct pcmd *p = find(s, seq);
-		if (p == NULL)
+		if (p == NULL || p->kind == PK_WEAK_READ)
 			continue;
 		s->st.gave_up++;
 		if (p->done)
@@ -520,12 +526,15 @@ static void lease_give_up(struct session *s)
 	}
 }
 
-/* Asks for a new client id (nothing is pending under the current one). */
+/* Asks for a new client id once nothing is pending under the current one (until then the
+ * session is retiring: it takes no command; the tick asks again). */
 static void lease_renew(struct session *s)
 {
+	s->retiring = true;
 	if (s->io.need_id == NULL || s->renewing)
 		return; /* (without the hook the session keeps its id; a dead one takes nothing) */
-	s->retiring = true;
+	if (s->inflight > 0 || session_unsettled(s) > 0)
+		return;
 	s->renewing = true;
 	s->io.need_id(s->io.ctx);
 }
@@ -1057,16 +1066,12 @@ static void lease_tick(struct session *s, uint64_t now_ns)
 	if (s->anchored && s->renewed_ns > since)
 		since = s->renewed_ns;
 	if (s->io.need_id != NULL) {
-		bool pending = s->inflight > 0 || session_unsettled(s) > 0;
-		if (now_ns - since >= lease / 4 * 3) {
+		if (now_ns - since >= lease / 4 * 3)
 			lease_give_up(s); /* (nothing retried into an id that may have expired) */
-			lease_renew(s);
-			return;
-		}
-		if (!s->anchored && now_ns - s->id_since_ns >= lease / 2)
+		else if (!s->anchored && now_ns - s->id_since_ns >= lease / 2)
 			s->retiring = true;
-		if (s->retiring && !pending) {
-			lease_renew(s);
+		if (s->retiring) {
+			lease_renew(s); /* (once nothing is pending) */
 			return;
 		}
 	}
@@ -1211,6 +1216,16 @@ int session_set_client_id(struct session *s, uint64_t client_id, uint64_t now_ns
 	s->id_since_ns = now_ns ? now_ns : 1;
 	s->renewed_ns = s->ping_ns = 0;
 	s->st.new_ids++;
+	return 0;
+}
+
+int session_new_id(struct session *s)
+{
+	if (s->io.need_id == NULL)
+		return -ENOTSUP;
+	if (s->inflight > 0 || session_unsettled(s) > 0)
+		return -EBUSY;
+	lease_renew(s);
 	return 0;
 }
 

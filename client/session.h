@@ -123,6 +123,11 @@ void session_fail_all(struct session *s);
  * growing: wire seq + session_seq_base). Returns 0, or -EINVAL (id 0, or the session did not
  * ask). */
 int session_set_client_id(struct session *s, uint64_t client_id, uint64_t now_ns);
+/* Drops the current client id for a new one (session_io.need_id), as if its lease ran out: a
+ * gateway that serves many short-lived clients over one session. Returns 0 (submissions get
+ * -EAGAIN until the id comes), -EBUSY (commands pending: wait for them) or -ENOTSUP (no
+ * need_id hook). */
+int session_new_id(struct session *s);
 /* What to add to a wire seq of the current client id for the session's own seq. */
 uint64_t session_seq_base(const struct session *s);
 /* True while the session waits for a new client id, or drains its commands before it asks

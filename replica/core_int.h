@@ -336,6 +336,7 @@ struct core {
 				   * it: its commands are not ordered meanwhile (BUSY) */
 	uint64_t lease_since_ns;  /* leader: its clock for every client starts here (installed) */
 	uint64_t lease_scan_ns;	  /* leader: when it last looked for silent clients */
+	uint64_t lease_tick_ns;	  /* leader: its last tick (a long gap restarts its clock) */
 	uint64_t exp_hold; /* leader: 1 + the slot of an EXPIRE whose clients could not all be
 			    * noted pending (no memory): nobody's command is ordered before it */
 

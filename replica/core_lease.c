@@ -201,8 +201,13 @@ void core_lease_tick(struct core *c, uint64_t now_ns)
 {
 	if (c->cfg.lease_ns == 0 || !is_leader(c) || !c->active)
 		return;
-	if (c->lease_since_ns == 0)
-		c->lease_since_ns = now_ns; /* the first leader of view 0: from its first tick */
+	uint64_t gap = c->lease_tick_ns ? now_ns - c->lease_tick_ns : 0;
+	c->lease_tick_ns = now_ns;
+	if (c->lease_since_ns == 0 || gap > c->cfg.lease_ns / 8)
+		/* the first leader of view 0 (from its first tick), or a leader that did not run
+		 * for a while (stopped, starved): what its clients sent meanwhile may still wait
+		 * in its connections, so its clock starts again rather than expire them */
+		c->lease_since_ns = now_ns;
 	uint64_t period = c->cfg.lease_ns / 8;
 	if (now_ns - c->lease_since_ns < c->cfg.lease_ns ||
 	    (c->lease_scan_ns != 0 && now_ns - c->lease_scan_ns < period))
@@ -323,6 +328,7 @@ void core_lease_view_enter(struct core *c)
 	c->exp_hold = 0;
 	c->lease_since_ns = 0;
 	c->lease_scan_ns = 0;
+	c->lease_tick_ns = 0;
 }
 
 /* A new leader installed its view: its clock for every client starts now (what it heard as a

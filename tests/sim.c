@@ -678,7 +678,7 @@ static struct sim_cfg config_for(enum conf_protocol p, int n, int profile, uint6
 	}
 	if (leases && lease_run(profile, seed)) {
 		uint64_t h = common_mix64(seed ^ SIM_LEASE_SALT ^ 0x4c);
-		c.lease_ns = (2000 + h % 2001) * 1000000ull;
+		c.lease_ns = (5000 + h % 3001) * 1000000ull;
 		/* some 2-4 stopped sessions per run */
 		c.pause_per_million_steps = profile == 1 ? 1000 : 250;
 	}
