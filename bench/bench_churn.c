@@ -29,7 +29,7 @@ struct churn;
 struct slot {
 	struct churn *ch;
 	struct cluster_session *cs;
-	ev_timer kick; /* the next step, outside the session's callbacks */
+	ev_timer kick;	 /* the next step, outside the session's callbacks */
 	uint32_t served; /* clients served on the current connections */
 	bool busy;	 /* a write in flight */
 	bool fresh_id;	 /* asked for a new id (the next submit waits for it) */

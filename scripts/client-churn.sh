@@ -44,8 +44,10 @@ done
 for v in "$clients" "$sessions"; do
 	[[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "client-churn: -n and -s need positive integers" >&2; exit 2; }
 done
-[[ "$lease" =~ ^[0-9]+$ ]] && { ((lease == 0 || lease >= 100)); } ||
-	{ echo "client-churn: -l takes 0 or 100.. ms" >&2; exit 2; }
+if ! [[ "$lease" =~ ^[0-9]+$ ]] || ((lease > 0 && lease < 100)); then
+	echo "client-churn: -l takes 0 or 100.. ms" >&2
+	exit 2
+fi
 [[ "$reconnect" =~ ^[0-9]+$ ]] || { echo "client-churn: -r needs a number" >&2; exit 2; }
 case "$proto" in curp | curpho | curpht) ;; *) echo "client-churn: -p curp|curpho|curpht" >&2; exit 2 ;; esac
 

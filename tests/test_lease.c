@@ -20,8 +20,7 @@
 
 #define CLIENTS 12 /* short-lived clients (one `curpkv append` process each) */
 
-static const struct proto_limits LIM = {
-    .max_frame = 1u << 20, .max_key = 1024, .max_value = 65536};
+static const struct proto_limits LIM = {.max_frame = 1u << 20, .max_key = 1024, .max_value = 65536};
 
 static void replica_stats(struct cluster_env *e, int r, struct cluster_stats *st)
 {
@@ -84,7 +83,8 @@ static void test_lease_real(void **state)
 		char *args[] = {"append", "list", el, NULL};
 		int rc = env_cli(&e, e.dir, args, &out);
 		if (rc != 0)
-			fprintf(stderr, "curpkv append list %s: exit %d: %s", el, rc, out ? out : "");
+			fprintf(stderr, "curpkv append list %s: exit %d: %s", el, rc,
+				out ? out : "");
 		free(out);
 		assert_int_equal(rc, 0);
 		if (i == 1) { /* its record is at the leader */
@@ -111,7 +111,8 @@ static void test_lease_real(void **state)
 		replica_stats(&e, r, &st);
 		fprintf(stderr,
 			"# replica%d: clients_live %" PRIu64 ", clients_expired %" PRIu64
-			", result_cache %" PRIu64 ", expire_entries %" PRIu64 ", floor %#" PRIx64 "\n",
+			", result_cache %" PRIu64 ", expire_entries %" PRIu64 ", floor %#" PRIx64
+			"\n",
 			r, env_stat(&st, "clients_live"), env_stat(&st, "clients_expired"),
 			env_stat(&st, "result_cache"), env_stat(&st, "expire_entries"),
 			env_stat(&st, "expire_floor"));
