@@ -969,8 +969,9 @@ static void on_pong(struct session *s, int from, const struct proto_msg *m, uint
 	uint64_t sample = now_ns - m->slot;
 	if (sample == 0)
 		sample = 1;
-	if (from == s->leader)
-		lease_heard(s, m->slot); /* the leader answered a PING sent then */
+	if (from == s->leader && m->view == s->view)
+		lease_heard(s, m->slot); /* the leader answered a PING sent then (a replica of a
+					  * later view is not the leader the session knows) */
 	s->rtt[from] = s->rtt[from] ? (3 * s->rtt[from] + sample) / 4 : sample;
 	rebind(s);
 }
