@@ -958,8 +958,9 @@ int main(int argc, char **argv)
 	 * TAP driver counts as an expected failure while it fails, and as a failure (XPASS) once
 	 * it passes: then it belongs in regress[] */
 	static const struct sim_seed known[] = {
-	    /* none today; the list ends with seed 0 */
-	    {CONF_PROTO_CURP, 0, 0, 0, NULL},
+	    /* (found by the sweep of 7001-9000 on 2026-12-06; fails on 00a6308 too) */
+	    {CONF_PROTO_CURPHO, 5, 2, 7991, "a weak write ordered before its session's earlier GET"},
+	    {CONF_PROTO_CURP, 0, 0, 0, NULL}, /* the list ends with seed 0 */
 	};
 	size_t nknown_seeds = 0;
 	while (known[nknown_seeds].seed != 0)
