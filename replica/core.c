@@ -871,7 +871,8 @@ struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_
 	e->cid = m->cid;
 	e->kind = kind;
 	e->op = m->cmd.op;
-	memcpy(e->key, m->cmd.key, m->cmd.klen);
+	if (m->cmd.klen) /* (an EXPIRE has no key: memcpy from NULL is undefined even for 0) */
+		memcpy(e->key, m->cmd.key, m->cmd.klen);
 	e->klen = m->cmd.klen;
 	if (m->cmd.vlen)
 		memcpy(e->val, m->cmd.val, m->cmd.vlen);
