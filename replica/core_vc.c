@@ -531,7 +531,9 @@ static void register_led(struct core *c, struct entry *e)
 		    0)
 			core_oom(c, "the leader's index of commands in flight");
 	}
-	if (e->op != PROTO_OP_NONE) {
+	if (e->op == PROTO_OP_EXPIRE)
+		core_lease_led(c, e); /* its clients wait until it executes */
+	if (is_client_op(e->op)) {
 		struct keyidx_arg ka = {.slot = e->slot,
 					.write = is_write_op(e->op),
 					.weak = e->kind == EK_HO_WEAK,
@@ -850,6 +852,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	c->commit_known = c->commit_index;
 	witness_install(c);
 	c->active = true;
+	core_lease_installed(c, now_ns);
 	c->commit_sent = 0;
 	if (desc_in_use(c->desc) >= desc_capacity(c->desc))
 		core_set_intake(c, false);
@@ -949,6 +952,7 @@ void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 		return;
 	if (is_leader(c))
 		step_down(c);
+	core_lease_view_enter(c);
 	/* a transfer belongs to the view it was asked in: one still arriving is dropped (its
 	 * frames of the old view would be ignored from now on) and the state it was replacing
 	 * is back; whoever needs one asks again */
