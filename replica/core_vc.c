@@ -660,7 +660,7 @@ static void vc_replay(struct core *c, struct vc_item **rv, const struct replay_c
 	free(order);
 	core_vc_note(c, false,
 		"view %llu: %u command(s) replayed from witness records, %u left out (their "
-		"session re-sends them), evidence of %u given up as contradictory",
+		"session re-sends them), %u placed against contradictory evidence",
 		(unsigned long long)c->view, (unsigned)n, rs.dropped, rs.relaxed);
 }
 
