@@ -132,7 +132,8 @@
 	/* replica -> new leader: one witness record (eview: the view it was recorded in) */       \
 	X(VC_RECORD, F_CID(cid) F_U64(eview) F_BOOL(ok) F_BOOL(weak) F_U64(dep)                    \
 		     F_I32(bound, 0, PROTO_MAX_REPLICAS - 1) F_CMD(cmd, ANY) F_U64(slot)           \
-		     F_CID0(read_dep) F_U64(weak_dep) F_U64(round) F_U64(slot_hi),                 \
+		     F_CID0(read_dep) F_U64(weak_dep) F_U64(round) F_U64(slot_hi)                  \
+			 F_U64(low_seq),                                                           \
 		     C_LT(dep, cid.seq) C_LE(weak_dep, dep))                                       \
 	/* replica -> new leader: slot = exec index, slot_hi = the VC_ENTRY, VC_RECORD and        \
 	 * VC_DECIDED frames sent before it since the last VC_DONE, eview and cut = the last view  \

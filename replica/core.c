@@ -810,6 +810,15 @@ static void read_low_seq_cb(const void *key, size_t klen, void *val, void *arg)
 	((struct low_read *)arg)->low_seq = ((const struct client_rec *)val)->low_seq;
 }
 
+/* The client's watermark as heard here: the highest low_seq of its PROPOSEs, weak writes and
+ * SYNCs (every seq below it completed at the client), 0 if none. */
+uint64_t core_client_low_seq(struct core *c, uint64_t client)
+{
+	struct low_read lr = {0};
+	cmap_get_u64(c->clients, client, read_low_seq_cb, &lr);
+	return lr.low_seq;
+}
+
 /* Leader: true if the session's weak write `dep` is already ordered (in the log, executed, or
  * below the session's watermark, i.e. completed and collected). Nothing of a session is
  * ordered before its previous weak write: that is what keeps session order when a weak write
@@ -823,9 +832,7 @@ bool core_dep_ordered(struct core *c, uint64_t client, uint64_t dep)
 	cid_key(&d, k);
 	if (cmap_contains(c->inflight, k, 16) || cmap_contains(c->results, k, 16))
 		return true;
-	struct low_read lr = {0};
-	cmap_get_u64(c->clients, client, read_low_seq_cb, &lr);
-	return dep < lr.low_seq;
+	return dep < core_client_low_seq(c, client);
 }
 
 /* Leader: appends m's command at the next slot with a descriptor. Returns the entry, or NULL

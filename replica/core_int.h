@@ -161,6 +161,7 @@ struct vc_item {
 	uint8_t *val;
 	uint32_t vlen;
 	uint32_t scan_count;
+	uint64_t low_seq; /* record: the sender's watermark of the client (core_client_low_seq) */
 };
 
 /* A view's decision as far as older views' entries go: its leader's collected entries ended at
@@ -572,6 +573,7 @@ void core_keyidx_add(struct core *c, const struct entry *e, struct keyidx_arg *k
 void core_set_intake(struct core *c, bool open);
 void core_send_accept(struct core *c, struct entry *e, int to, uint64_t now_ns);
 bool core_dep_ordered(struct core *c, uint64_t client, uint64_t dep);
+uint64_t core_client_low_seq(struct core *c, uint64_t client);
 struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_msg *m,
 			      uint8_t kind);
 void core_replicate(struct core *c, struct entry *e, uint64_t now_ns);
@@ -625,6 +627,8 @@ struct replay_cand {
 	uint32_t lo, hi;
 	bool weak;	     /* an HO weak write */
 	bool weak_dep_known; /* its weak_dep is 0 or ordered here (log, executed, watermark) */
+	bool completed;	     /* its session declared it done: a collected replica heard a
+			      * low_seq above its seq (its evidence is true if it was fast) */
 };
 
 struct replay_stats {

@@ -15,11 +15,9 @@
  * "T holders of x recorded x first (or never saw y)" is taken as x -> y, and "T holders of GET
  * g agree on its read_dep" as g's read. Rules 1-3 become edges of a graph, rule 3 a gate per key
  * (after R no other recovered write of the key until the GETs that read R are placed), and the
- * order is a topological sort of it, ties broken by cid. Rules 2 and 3 are evidence, each piece
- * left by one strong command (its owner), true if that command completed on the fast path;
- * commands that never completed may leave evidence that contradicts the rest. When nothing can
- * be placed, the evidence of one owner is given up as a whole (and counted): an owner whose
- * withdrawal lets a command be placed, the one recorded last among them. Never session order.
+ * order is a topological sort of it, ties broken by cid. Commands that never completed may give
+ * evidence that contradicts the rest: then the command placed is the one that goes against the
+ * evidence of the fewest commands (least_against; counted), never against session order.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,7 +39,6 @@ struct rnode {
 	uint32_t npred;	  /* predecessors not placed yet (rules 1 and 3) */
 	uint32_t nsoft;	  /* rule 2 predecessors not placed yet */
 	uint32_t nget;	  /* write: attached GETs not placed yet */
-	bool given_up;	  /* strong: its evidence (rules 2 and 3) set aside as contradictory */
 	uint32_t e_lo, e_hi;
 };
 
@@ -56,7 +53,6 @@ struct gate {
 struct edge {
 	uint32_t from, to;
 	bool soft;
-	bool dead; /* evidence given up (give_up): counted nowhere any more */
 };
 
 static const struct vc_item *first(struct vc_item *const *rv, const struct replay_cand *x)
@@ -154,11 +150,9 @@ static int edge_cmp(const void *a, const void *b)
 	return (int)x->soft - (int)y->soft; /* a hard edge first: it wins over a soft twin */
 }
 
-/* edge indexes by target, then source (qsort_r over E) */
-static int edge_to_cmp(const void *a, const void *b, void *arg)
+static int edge_to_cmp(const void *a, const void *b)
 {
-	const struct edge *ev = arg;
-	const struct edge *x = &ev[*(const uint32_t *)a], *y = &ev[*(const uint32_t *)b];
+	const struct edge *x = a, *y = b;
 	if (x->to != y->to)
 		return x->to < y->to ? -1 : 1;
 	return (x->from > y->from) - (x->from < y->from);
@@ -182,7 +176,7 @@ static void add_edge(struct edges *e, uint32_t from, uint32_t to, bool soft)
 		e->v = nv;
 		e->cap = ncap;
 	}
-	e->v[e->n++] = (struct edge){from, to, soft, false};
+	e->v[e->n++] = (struct edge){from, to, soft};
 }
 
 /* Key groups: candidates of one key share an id. */
@@ -217,43 +211,27 @@ static bool session_pred(const struct rnode *nodes, const struct replay_cand *ca
 	return cand[k].weak || !cand[i].weak;
 }
 
+/* How strictly a candidate must be ready (relaxed only when nothing is). */
+enum strict { ALL = 0, NO_SOFT, NO_LOOKAHEAD, NO_GATE, SESSION_ONLY };
+
 /* Rule 3's lookahead for write w: would placing w now leave a GET that read it waiting for
  * another write of its key (directly or through its other predecessors)? That write would
  * then have to land between w and the GET, which the gate forbids. A depth-first walk over the
- * unplaced predecessors of w's GETs. `ign` (or -1): a strong command whose evidence is counted
- * as given up (readiness_gain asks what its withdrawal would free). */
+ * unplaced predecessors of w's GETs (rule 2's edges only at level ALL). */
 struct walk {
 	uint32_t *stack, *mark;
 	uint32_t epoch;
 	const uint32_t *pred_lo, *pred_hi;
-	const uint32_t *preds; /* edge indexes sorted by target */
+	const struct edge *preds; /* edges sorted by target: preds[k].from -> preds[k].to */
 };
 
-/* Is write a before GET g in their own session? Then the edge a -> g is rule 1's too. */
-static bool session_before(const struct rnode *nodes, int a, int g)
-{
-	return nodes[a].sess_lo == nodes[g].sess_lo && a < g;
-}
-
-/* Is edge e (of E) evidence left by command ign? Its rule 2 edges and its read edge. */
-static bool owned_by(const struct edge *e, const struct rnode *nodes, int ign)
-{
-	if (ign < 0)
-		return false;
-	if (e->soft)
-		return e->from == (uint32_t)ign;
-	return e->to == (uint32_t)ign && nodes[ign].attach == (int)e->from &&
-	       !session_before(nodes, (int)e->from, ign);
-}
-
-static bool lookahead_ok(uint32_t w, const struct rnode *nodes, const struct edge *ev, int ign,
-			 struct walk *wk)
+static bool lookahead_ok(uint32_t w, const struct rnode *nodes, const struct edge *ev,
+			 enum strict level, struct walk *wk)
 {
 	const struct rnode *x = &nodes[w];
 	for (uint32_t e = x->e_lo; e < x->e_hi; e++) {
 		const struct rnode *g = &nodes[ev[e].to];
-		if (ev[e].dead || !g->get || g->attach != (int)w || g->placed || g->dropped ||
-		    (int)ev[e].to == ign)
+		if (!g->get || g->attach != (int)w || g->placed || g->dropped)
 			continue;
 		wk->epoch++;
 		uint32_t sp = 0;
@@ -262,10 +240,9 @@ static bool lookahead_ok(uint32_t w, const struct rnode *nodes, const struct edg
 		while (sp > 0) {
 			uint32_t v = wk->stack[--sp];
 			for (uint32_t k = wk->pred_lo[v]; k < wk->pred_hi[v]; k++) {
-				const struct edge *pe = &ev[wk->preds[k]];
-				uint32_t u = pe->from;
-				if (pe->dead || owned_by(pe, nodes, ign) || u == w ||
-				    nodes[u].placed || nodes[u].dropped || wk->mark[u] == wk->epoch)
+				uint32_t u = wk->preds[k].from;
+				if (u == w || nodes[u].placed || nodes[u].dropped ||
+				    wk->mark[u] == wk->epoch || (wk->preds[k].soft && level != ALL))
 					continue;
 				if (nodes[u].write && nodes[u].key == x->key)
 					return false;
@@ -277,45 +254,103 @@ static bool lookahead_ok(uint32_t w, const struct rnode *nodes, const struct edg
 	return true;
 }
 
-/* Is there a live rule 2 edge from -> to? (one edge per pair: a hard twin wins) */
-static bool soft_edge(const struct rnode *nodes, const struct edge *ev, uint32_t from, uint32_t to)
-{
-	for (uint32_t e = nodes[from].e_lo; e < nodes[from].e_hi; e++)
-		if (ev[e].to == to)
-			return ev[e].soft && !ev[e].dead;
-	return false;
-}
-
-/* Can i be placed now, with the evidence of `ign` (or -1) counted as given up? */
-static bool ready(uint32_t i, const struct rnode *nodes, const struct gate *gates,
-		  const struct edge *ev, int ign, struct walk *wk)
+static bool ready(uint32_t i, const struct rnode *nodes, const struct replay_cand *cand,
+		  const struct gate *gates, const struct edge *ev, enum strict level,
+		  struct walk *wk)
 {
 	const struct rnode *x = &nodes[i];
 	if (x->placed || x->dropped)
 		return false;
-	uint32_t npred = x->npred, nsoft = x->nsoft;
-	if (ign >= 0) {
-		const struct rnode *o = &nodes[ign];
-		/* its read edge (a read of its own session's write is rule 1's too) */
-		if ((int)i == ign && o->attach >= 0 && !nodes[o->attach].placed &&
-		    !session_before(nodes, o->attach, ign))
-			npred--;
-		if ((int)i != ign && soft_edge(nodes, ev, (uint32_t)ign, i))
-			nsoft--;
-	}
-	if (npred > 0 || nsoft > 0)
-		return false;
-	if (!x->write)
+	if (level == SESSION_ONLY) {
+		for (uint32_t k = x->sess_lo; k < i; k++)
+			if (!nodes[k].placed && session_pred(nodes, cand, k, i))
+				return false;
 		return true;
-	uint32_t open = gates[x->key].open;
-	if (ign >= 0 && open > 0 && nodes[ign].get && nodes[ign].key == x->key &&
-	    nodes[ign].attach != NONE && nodes[ign].attach == gates[x->key].owner)
-		open--;
-	if (open > 0)
+	}
+	if (x->npred > 0 || (level == ALL && x->nsoft > 0))
 		return false;
+	if (!x->write || level >= NO_GATE)
+		return true;
+	if (gates[x->key].open > 0)
+		return false;
+	if (level >= NO_LOOKAHEAD)
+		return true;
 	/* a write some GETs read goes only when no write of their key must still come between
 	 * it and them: then the gate it opens closes again (lookahead_ok) */
-	return lookahead_ok(i, nodes, ev, ign, wk);
+	return lookahead_ok(i, nodes, ev, level, wk);
+}
+
+/* The weight of going against the evidence of the commands placing i now would: its rule 2
+ * predecessors not placed, the GETs its key's gate waits for and those the lookahead protects
+ * (a write), its own read (a GET whose read edge is not satisfied). Each is then taken as a
+ * command that did not complete on the fast path: 1 each, and more than all the others
+ * together for one its session declared done (replay_cand.completed). */
+static uint64_t against(uint32_t i, const struct rnode *nodes, const struct replay_cand *cand,
+			uint32_t nc, const struct gate *gates, const struct edge *ev,
+			struct walk *wk)
+{
+	const struct rnode *x = &nodes[i];
+	bool protect = x->write && x->nget > 0 && !lookahead_ok(i, nodes, ev, ALL, wk);
+	wk->epoch++; /* (after the lookahead's walk: marks below count each command once) */
+	uint64_t n = 0;
+#define AGAINST(o)                                                                                 \
+	do {                                                                                       \
+		if (wk->mark[o] != wk->epoch) {                                                    \
+			wk->mark[o] = wk->epoch;                                                   \
+			n += cand[o].completed ? (uint64_t)nc + 1 : 1;                             \
+		}                                                                                  \
+	} while (0)
+	for (uint32_t k = wk->pred_lo[i]; k < wk->pred_hi[i]; k++) {
+		uint32_t u = wk->preds[k].from;
+		if (nodes[u].placed || nodes[u].dropped)
+			continue;
+		if (wk->preds[k].soft)
+			AGAINST(u);
+		else
+			AGAINST(i); /* (session order is met: an unplaced hard edge is its read) */
+	}
+	if (x->write) {
+		const struct gate *g = &gates[x->key];
+		for (uint32_t k = 0; k < nc; k++) {
+			const struct rnode *y = &nodes[k];
+			if (!y->get || y->placed || y->dropped || y->key != x->key)
+				continue;
+			if ((g->open > 0 && y->attach == g->owner) ||
+			    (protect && y->attach == (int)i))
+				AGAINST(k);
+		}
+	}
+#undef AGAINST
+	return n;
+}
+
+/* Nothing can be placed: the evidence contradicts itself, so some of it was left by commands
+ * that never completed (docs/recovery.md "Contradictions"). The command placed is the one
+ * that goes against the evidence of the fewest commands (as few as possible are taken not to
+ * have completed); on a tie the one that needs the least relaxation, in the order rule 2's
+ * edges (left by any command recorded first), the lookahead, the gates, everything but
+ * session order; then GETs first and the lowest cid. -1 when everything is placed. */
+static int least_against(const struct rnode *nodes, const struct replay_cand *cand, uint32_t nc,
+			 const struct gate *gates, const struct edge *ev, struct walk *wk)
+{
+	int best = -1;
+	uint64_t best_n = 0;
+	enum strict best_lv = ALL;
+	for (uint32_t i = 0; i < nc; i++) {
+		if (!ready(i, nodes, cand, gates, ev, SESSION_ONLY, wk))
+			continue;
+		enum strict lv = NO_SOFT;
+		while (lv < SESSION_ONLY && !ready(i, nodes, cand, gates, ev, lv, wk))
+			lv++;
+		uint64_t n = against(i, nodes, cand, nc, gates, ev, wk);
+		if (best < 0 || n < best_n || (n == best_n && lv < best_lv) ||
+		    (n == best_n && lv == best_lv && nodes[i].get && !nodes[best].get)) {
+			best = (int)i;
+			best_n = n;
+			best_lv = lv;
+		}
+	}
+	return best;
 }
 
 static void place(struct rnode *nodes, uint32_t i, struct gate *gates, const struct edge *ev)
@@ -323,8 +358,6 @@ static void place(struct rnode *nodes, uint32_t i, struct gate *gates, const str
 	struct rnode *x = &nodes[i];
 	x->placed = true;
 	for (uint32_t e = x->e_lo; e < x->e_hi; e++) {
-		if (ev[e].dead)
-			continue;
 		if (ev[e].soft)
 			nodes[ev[e].to].nsoft--;
 		else
@@ -342,118 +375,6 @@ static void place(struct rnode *nodes, uint32_t i, struct gate *gates, const str
 	}
 }
 
-/* The first unplaced command whose session predecessors (rule 1) are placed, or -1. */
-static int session_ready(const struct rnode *nodes, const struct replay_cand *cand, uint32_t nc)
-{
-	for (uint32_t i = 0; i < nc; i++) {
-		if (nodes[i].placed || nodes[i].dropped)
-			continue;
-		bool ok = true;
-		for (uint32_t k = nodes[i].sess_lo; k < i && ok; k++)
-			ok = nodes[k].placed || !session_pred(nodes, cand, k, i);
-		if (ok)
-			return (int)i;
-	}
-	return -1;
-}
-
-/* The evidence of strong command o is given up: its rule 2 edges, and as a GET its read (the
- * edge from the write it read, unless that write is of its own session: rule 1 keeps it) and
- * its place in the gate of its key. */
-static void give_up(struct rnode *nodes, uint32_t o, struct gate *gates, struct edge *ev)
-{
-	struct rnode *x = &nodes[o];
-	x->given_up = true;
-	for (uint32_t e = x->e_lo; e < x->e_hi; e++) {
-		if (!ev[e].soft || ev[e].dead)
-			continue;
-		ev[e].dead = true;
-		nodes[ev[e].to].nsoft--; /* x is not placed: neither is anything it precedes */
-	}
-	if (x->attach == NONE)
-		return;
-	struct gate *g = &gates[x->key];
-	if (x->attach == START) {
-		if (g->owner == START && g->open > 0)
-			g->open--;
-	} else {
-		struct rnode *a = &nodes[x->attach];
-		if (!a->placed) {
-			a->nget--;
-		} else if (g->owner == x->attach && g->open > 0) {
-			g->open--;
-		}
-		if (!session_before(nodes, x->attach, (int)o)) {
-			for (uint32_t e = a->e_lo; e < a->e_hi; e++) {
-				if (ev[e].to != o || ev[e].dead)
-					continue;
-				ev[e].dead = true;
-				if (!a->placed)
-					x->npred--;
-			}
-		}
-	}
-	x->attach = NONE;
-}
-
-/* Has strong command o evidence that still holds back an unplaced command? */
-static bool has_evidence(const struct rnode *nodes, uint32_t o, const struct edge *ev)
-{
-	const struct rnode *x = &nodes[o];
-	if (x->given_up || x->placed || x->dropped)
-		return false;
-	if (x->get && x->attach != NONE)
-		return true;
-	for (uint32_t e = x->e_lo; e < x->e_hi; e++)
-		if (ev[e].soft && !ev[e].dead)
-			return true;
-	return false;
-}
-
-/* F2 as a tie-break: did o reach more of the replicas holding both o and p after p than
- * before it? */
-static bool recorded_later(struct vc_item *const *rv, const struct replay_cand *o,
-			   const struct replay_cand *p)
-{
-	int n = 0;
-	for (uint32_t i = o->lo; i < o->hi; i++) {
-		const struct vc_item *ro = rv[i];
-		const struct vc_item *rp = record_at(rv, p, ro->from);
-		if (!ro->record || rp == NULL || !rp->record)
-			continue;
-		n += ro->slot > rp->slot ? 1 : ro->slot < rp->slot ? -1 : 0;
-	}
-	return n > 0;
-}
-
-/* Nothing can be placed: the evidence contradicts itself, and a contradiction proves that one
- * of its owners did not complete on the fast path. The owner given up is one whose withdrawal
- * lets a command be placed (it is in the contradiction), the one recorded last among those
- * (the one most likely still in flight when the old leader stopped); without any such, the one
- * recorded last of all. Returns -1 when no evidence is left. */
-static int choose_give_up(struct vc_item *const *rv, const struct replay_cand *cand, uint32_t nc,
-			  const struct rnode *nodes, const struct gate *gates,
-			  const struct edge *ev, struct walk *wk)
-{
-	int best = -1;
-	bool best_frees = false;
-	for (uint32_t o = 0; o < nc; o++) {
-		if (cand[o].weak || !has_evidence(nodes, o, ev))
-			continue;
-		bool frees = false;
-		for (uint32_t i = 0; i < nc && !frees; i++)
-			frees = ready(i, nodes, gates, ev, (int)o, wk);
-		if (best >= 0 && (best_frees && !frees))
-			continue;
-		if (best < 0 || (frees && !best_frees) ||
-		    recorded_later(rv, &cand[o], &cand[best])) {
-			best = (int)o;
-			best_frees = frees;
-		}
-	}
-	return best;
-}
-
 int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand, uint32_t nc,
 		      int threshold, bool ho, uint32_t *order, struct replay_stats *st)
 {
@@ -466,7 +387,7 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 	struct keyref *kr = calloc(nc, sizeof *kr);
 	struct gate *gates = calloc(nc, sizeof *gates);
 	struct edges E = {0};
-	uint32_t *preds = NULL;
+	struct edge *preds = NULL;
 	uint32_t *plo = NULL, *phi = NULL, *stack = NULL, *mark = NULL;
 	if (nodes == NULL || kr == NULL || gates == NULL)
 		goto out;
@@ -587,13 +508,13 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 	mark = calloc(nc, sizeof *mark);
 	if (preds == NULL || plo == NULL || phi == NULL || stack == NULL || mark == NULL)
 		goto out;
-	for (uint32_t e = 0; e < E.n; e++)
-		preds[e] = e;
 	if (E.n)
-		qsort_r(preds, E.n, sizeof *preds, edge_to_cmp, E.v);
+		memcpy(preds, E.v, E.n * sizeof *preds);
+	if (E.n)
+		qsort(preds, E.n, sizeof *preds, edge_to_cmp);
 	for (uint32_t e = 0, i = 0; i < nc; i++) {
 		plo[i] = e;
-		while (e < E.n && E.v[preds[e]].to == i)
+		while (e < E.n && preds[e].to == i)
 			e++;
 		phi[i] = e;
 	}
@@ -604,23 +525,15 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 	for (;;) {
 		int best = -1;
 		for (uint32_t i = 0; i < nc; i++) {
-			if (!ready(i, nodes, gates, E.v, -1, &wk))
+			if (!ready(i, nodes, cand, gates, E.v, ALL, &wk))
 				continue;
 			if (best < 0 || (nodes[i].get && !nodes[best].get))
 				best = (int)i;
 		}
 		if (best < 0) {
-			int o = choose_give_up(rv, cand, nc, nodes, gates, E.v, &wk);
-			if (o >= 0) {
-				give_up(nodes, (uint32_t)o, gates, E.v);
-				st->relaxed++;
-				continue;
-			}
-			/* no evidence left: only rule 1 holds (acyclic), so this is reached only
-			 * when everything is placed; a command is never lost to a bug here */
-			best = session_ready(nodes, cand, nc);
+			best = least_against(nodes, cand, nc, gates, E.v, &wk);
 			if (best < 0)
-				break;
+				break; /* everything placed or dropped */
 			st->relaxed++;
 		}
 		place(nodes, (uint32_t)best, gates, E.v);

@@ -89,6 +89,7 @@ static void vc_list_add(struct vc_list *l, int from, const struct proto_msg *m)
 	it->weak_dep = m->weak_dep;
 	it->read_dep = m->read_dep;
 	it->bound = m->bound;
+	it->low_seq = m->low_seq;
 	l->n++;
 }
 
@@ -153,7 +154,8 @@ static int vc_record_cb(const void *key, size_t klen, void *val, void *arg)
 				      .weak_dep = r->weak_dep,
 				      .slot = r->arr,
 				      .read_dep = r->read_dep,
-				      .bound = r->bound > 0 ? r->bound : 0};
+				      .bound = r->bound > 0 ? r->bound : 0,
+				      .low_seq = core_client_low_seq(o->c, r->cid.client)};
 		m.cmd = (struct proto_cmd){.op = r->op,
 					   .key = key,
 					   .klen = (uint32_t)klen,
@@ -660,7 +662,7 @@ static void vc_replay(struct core *c, struct vc_item **rv, const struct replay_c
 	free(order);
 	core_vc_note(c, false,
 		"view %llu: %u command(s) replayed from witness records, %u left out (their "
-		"session re-sends them), evidence of %u given up as contradictory",
+		"session re-sends them), %u placed against contradictory evidence",
 		(unsigned long long)c->view, (unsigned)n, rs.dropped, rs.relaxed);
 }
 
@@ -814,7 +816,13 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	uint32_t nc = 0;
 	if (cand == NULL) /* (the log is half decided: no way back to collecting) */
 		core_oom(c, "a view change's replay candidates");
+	uint64_t low = 0; /* the client's highest watermark any collected replica heard */
 	for (uint32_t i = 0; i < nr;) {
+		if (i == 0 || rv[i]->cid.client != rv[i - 1]->cid.client) {
+			low = core_client_low_seq(c, rv[i]->cid.client);
+			for (uint32_t k = i; k < nr && rv[k]->cid.client == rv[i]->cid.client; k++)
+				low = rv[k]->low_seq > low ? rv[k]->low_seq : low;
+		}
 		uint32_t j = i;
 		int holders = 0, last = -1;
 		bool weak = false;
@@ -834,8 +842,11 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 			struct proto_cid d = {rv[i]->cid.client, rv[i]->weak_dep};
 			bool known = d.seq == 0 || core_dep_ordered(c, d.client, d.seq) ||
 				     core_already_executed(c, &d);
-			cand[nc++] = (struct replay_cand){
-			    .lo = i, .hi = j, .weak = weak, .weak_dep_known = known};
+			cand[nc++] = (struct replay_cand){.lo = i,
+							  .hi = j,
+							  .weak = weak,
+							  .weak_dep_known = known,
+							  .completed = low > rv[i]->cid.seq};
 		}
 		i = j;
 	}

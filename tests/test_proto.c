@@ -294,6 +294,7 @@ static size_t make_samples(struct sample *s)
 	    .slot = 1234,
 	    .read_dep = {6, 3},
 	    .weak_dep = 19,
+	    .low_seq = 22,
 	    .round = 3,
 	    .slot_hi = 5};
 	s[n].file = "26-vc_done.bin";
