@@ -1049,6 +1049,13 @@ static void probe(struct session *s, uint64_t now_ns)
 		s->io.send(s->io.ctx, r, &m);
 }
 
+/* The time from t to now, 0 if t is later: a caller's `now` may be older than a stamp taken
+ * during its own call (a callback that submitted with a fresher clock). */
+static uint64_t elapsed(uint64_t now_ns, uint64_t t)
+{
+	return now_ns > t ? now_ns - t : 0;
+}
+
 /* Lease bookkeeping (top of the file), before anything is re-sent. */
 static void lease_tick(struct session *s, uint64_t now_ns)
 {
@@ -1067,17 +1074,17 @@ static void lease_tick(struct session *s, uint64_t now_ns)
 	if (s->anchored && s->renewed_ns > since)
 		since = s->renewed_ns;
 	if (s->io.need_id != NULL) {
-		if (now_ns - since >= lease / 4 * 3)
+		if (elapsed(now_ns, since) >= lease / 4 * 3)
 			lease_give_up(s); /* (nothing retried into an id that may have expired) */
-		else if (!s->anchored && now_ns - s->id_since_ns >= lease / 2)
+		else if (!s->anchored && elapsed(now_ns, s->id_since_ns) >= lease / 2)
 			s->retiring = true;
 		if (s->retiring) {
 			lease_renew(s); /* (once nothing is pending) */
 			return;
 		}
 	}
-	if (s->anchored && !s->id_dead && now_ns - since >= lease / 4 &&
-	    (s->ping_ns == 0 || now_ns - s->ping_ns >= lease / 8)) {
+	if (s->anchored && !s->id_dead && elapsed(now_ns, since) >= lease / 4 &&
+	    (s->ping_ns == 0 || elapsed(now_ns, s->ping_ns) >= lease / 8)) {
 		struct proto_msg m = {.type = PROTO_PING,
 				      .view = s->view,
 				      .slot = now_ns ? now_ns : 1,
@@ -1092,23 +1099,27 @@ void session_tick(struct session *s, uint64_t now_ns)
 {
 	lease_tick(s, now_ns);
 	probe(s, now_ns);
-	for (uint64_t seq = s->low_seq; seq < s->next_seq; seq++) {
+	/* only what was submitted before this tick: a command a callback submits during it is not
+	 * due (before, its fresher first_ns made `now_ns - first_ns` wrap around, and it timed out
+	 * at once, its callback submitted the next, and so on through the whole workload) */
+	uint64_t end = s->next_seq;
+	for (uint64_t seq = s->low_seq; seq < end; seq++) {
 		struct pcmd *p = find(s, seq);
 		if (p == NULL)
 			continue;
 		if (p->done) {
 			/* HO write set: re-send until a replica reports it executed */
-			if (now_ns - p->sent_ns >= s->cfg.retry_after_ns) {
+			if (elapsed(now_ns, p->sent_ns) >= s->cfg.retry_after_ns) {
 				s->st.resends++;
 				send_cmd(s, p, now_ns);
 			}
 			continue;
 		}
-		if (now_ns - p->first_ns >= s->cfg.timeout_ns) {
+		if (elapsed(now_ns, p->first_ns) >= s->cfg.timeout_ns) {
 			complete(s, p, SESSION_TIMEOUT, SESSION_PATH_RETRY, NULL, 0);
 			continue;
 		}
-		if (now_ns - p->sent_ns >= s->cfg.retry_after_ns) {
+		if (elapsed(now_ns, p->sent_ns) >= s->cfg.retry_after_ns) {
 			p->resends++;
 			s->st.resends++;
 			p->sync_sent = false;
@@ -1117,9 +1128,9 @@ void session_tick(struct session *s, uint64_t now_ns)
 		}
 		if (p->kind != PK_STRONG)
 			continue;
-		if (!p->sync_sent && now_ns - p->sent_ns >= s->cfg.sync_after_ns)
+		if (!p->sync_sent && elapsed(now_ns, p->sent_ns) >= s->cfg.sync_after_ns)
 			send_sync(s, p, now_ns);
-		else if (p->sync_sent && now_ns - p->sync_ns >= s->cfg.sync_after_ns * 4)
+		else if (p->sync_sent && elapsed(now_ns, p->sync_ns) >= s->cfg.sync_after_ns * 4)
 			send_sync(s, p, now_ns);
 	}
 }

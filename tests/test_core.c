@@ -598,6 +598,48 @@ static void test_view_change_all_decisions(void **state)
 	h_free(&h);
 }
 
+/* A command a callback submits during session_tick, with a fresher clock than the tick's, is
+ * not due in that tick. Before, `now - first_ns` wrapped around: it timed out at once, its
+ * callback submitted the next, which timed out too, and so on through the whole workload (the
+ * sessions of test_hybrid_ho_3_leader_killed under load: one real timeout after the leader's
+ * kill, then thousands of SESSION_TIMEOUTs in a moment). */
+struct chain {
+	struct session *s;
+	struct proto_cmd c;
+	uint64_t now; /* the clock the callback submits with */
+	int n, timeouts;
+};
+
+static void chain_cb(void *arg, uint64_t seq, enum session_result res, enum session_path path,
+		     const uint8_t *value, uint32_t vlen)
+{
+	(void)seq, (void)path, (void)value, (void)vlen;
+	struct chain *ch = arg;
+	ch->n++;
+	ch->timeouts += res == SESSION_TIMEOUT;
+	if (ch->n < 5)
+		assert_true(session_submit(ch->s, &ch->c, chain_cb, ch, ch->now) > 0);
+}
+
+static void test_client_tick_stale_now(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 12, NULL);
+	uint64_t k = 1;
+	struct chain ch = {.s = h.sess[0], .c = mk_cmd(PROTO_OP_GET, &k, NULL)};
+	assert_true(session_submit(ch.s, &ch.c, chain_cb, &ch, h.now) == 1);
+	uint64_t tick = h.now + 3600ull * 1000000000ull; /* past any reply timeout */
+	ch.now = tick + 1000;
+	session_tick(ch.s, tick);
+	assert_int_equal(ch.n, 1); /* the first timed out, the one it submitted waits */
+	assert_int_equal(ch.timeouts, 1);
+	assert_int_equal(session_inflight(ch.s), 1);
+	session_tick(ch.s, tick + 2000);
+	assert_int_equal(ch.n, 1);
+	h_free(&h);
+}
+
 /* The leader's ok=false, or a witness's ok=false, means the slow path: the result is the
  * SYNC_REPLY, never the leader's speculative value; a witness ok=false triggers SYNC at once. */
 static void test_client_slow_path(void **state)
@@ -2397,6 +2439,7 @@ int main(void)
 	    cmocka_unit_test(test_follower_exec_in_order),
 	    cmocka_unit_test(test_client_fast_needs_superquorum),
 	    cmocka_unit_test(test_client_slow_path),
+	    cmocka_unit_test(test_client_tick_stale_now),
 	    cmocka_unit_test(test_view_change_replays_fast_path),
 	    cmocka_unit_test(test_view_change_all_decisions),
 	    cmocka_unit_test(test_client_retry_then_timeout),
