@@ -150,7 +150,19 @@ static int run_op(struct curpkv_client *c, const struct proto_cmd *cmd, void *bu
 	c->buf = buf;
 	c->cap = cap;
 	c->vlen = 0;
-	if (cluster_session_submit(c->cs, cmd, op_done, c) <= 0)
+	int64_t seq = cluster_session_submit(c->cs, cmd, op_done, c);
+	if (seq == -EAGAIN) {
+		/* the session is taking a new client id (its lease ran out while the caller was
+		 * away): wait for it, bounded by replyTimeout */
+		ev_tstamp until = ev_now(c->loop) + c->set.reply_timeout_s;
+		while (seq == -EAGAIN && ev_now(c->loop) < until) {
+			ev_run(c->loop, EVRUN_ONCE);
+			seq = cluster_session_submit(c->cs, cmd, op_done, c);
+		}
+		if (seq == -EAGAIN)
+			return -ETIMEDOUT;
+	}
+	if (seq <= 0)
 		return -EIO;
 	if (!run_bounded(c) || !c->done)
 		return -ETIMEDOUT; /* the session completes the command later, with nobody waiting
@@ -162,6 +174,8 @@ static int run_op(struct curpkv_client *c, const struct proto_cmd *cmd, void *bu
 		return cmd->op == PROTO_OP_GET ? -ENOENT : 0;
 	case SESSION_TIMEOUT:
 		return -ETIMEDOUT;
+	case SESSION_EXPIRED:
+		return -ESTALE; /* not applied: the client id had expired (a new one is in use) */
 	default:
 		return -EIO;
 	}

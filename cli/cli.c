@@ -104,6 +104,12 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 				"client id twice)\n");
 		r->status = CLI_ERROR;
 		break;
+	case SESSION_EXPIRED:
+		fprintf(stderr,
+			"curpkv: the operation was refused and not applied: this client's id "
+			"had expired at the replicas (silent longer than clientLeaseMs)\n");
+		r->status = CLI_ERROR;
+		break;
 	default:
 		fprintf(stderr, "curpkv: the operation %s\n",
 			res == SESSION_TIMEOUT

@@ -20,6 +20,21 @@
  *    an HO replica holds a SCAN until the session's earlier weak writes executed there.
  * The HO fast path additionally needs every witness answer used to list the write set in its
  * causal_deps and, for a GET, every answer (leader included) to report the same read_dep.
+ *
+ * Client leases (cfg.lease_ns; docs/recovery.md "Client leases"): the leader forgets a client it
+ * has not heard from for a lease, and refuses its id from then on (EXPIRED). So that no command
+ * is ever retried into an expired id, the session:
+ *  - renews its lease by its traffic: `renewed` is a time the leader surely heard from it after
+ *    (the first send of a command that completed, the send of a PING the leader answered); when
+ *    that is a quarter of a lease old, it sends a keep-alive PING to the leader;
+ *  - gives up (SESSION_TIMEOUT) the commands it still waits for once `renewed` is three quarters
+ *    of a lease old, and takes a new id (session_io.need_id) before sending anything else;
+ *  - takes a new id once half a lease has passed since it took its id if nothing executed under
+ *    it (not `anchored`): a client id below an expired one is refused unless it executed
+ *    something (core_lease.c), and such ids were handed out before the expired one;
+ *  - completes a command refused EXPIRED with SESSION_EXPIRED (not applied; SESSION_TIMEOUT if
+ *    it had been sent more than once), lets the others end, then takes a new id.
+ * Seqs on the wire start at 1 under each id (seq_base); the seqs callers see keep growing.
  */
 #include "client/session.h"
 
@@ -60,6 +75,7 @@ struct pcmd {
 	uint32_t ok_mask;  /* witnesses that answered ok=true */
 	uint32_t nok_mask; /* witnesses that answered ok=false */
 	uint32_t resends;
+	uint32_t sends; /* PROPOSEs (or weak writes) sent to the leader */
 	uint64_t first_ns, sent_ns, sync_ns;
 	session_cb cb;
 	void *arg;
@@ -109,6 +125,16 @@ struct session {
 	int q;			 /* super quorum */
 	uint64_t next_seq;
 	uint64_t low_seq; /* lowest seq still pending (next_seq when none) */
+	/* client leases (top of the file) */
+	uint64_t seq_base;    /* wire seq = seq - seq_base under the current id */
+	uint64_t cache_seed;  /* curpht: the cache's hash seed (the first id: ids change) */
+	uint64_t id_since_ns; /* when the current id was taken (0: not yet ticked) */
+	uint64_t renewed_ns;  /* the leader heard from the session after this (0: never) */
+	uint64_t ping_ns;     /* when the last keep-alive went out */
+	bool anchored;	      /* a command executed (or was ordered) under the current id */
+	bool retiring;	      /* takes no command: asks for a new id once nothing is pending */
+	bool id_dead;	      /* EXPIRED, or given up: the id is not used again */
+	bool renewing;	      /* asked for a new id, waiting for session_set_client_id */
 	uint32_t inflight;
 	uint32_t cap; /* ring size, power of two */
 	struct pcmd *ring;
@@ -163,6 +189,8 @@ int session_create(const struct session_config *cfg, uint64_t view, int leader,
 	s->q = session_superquorum(cfg->n);
 	s->next_seq = 1;
 	s->low_seq = 1;
+	s->cache_seed = cfg->client_id;
+	s->id_since_ns = cfg->id_ns;
 	/* HO weak writes keep their slot until reported executed (about one replication round
 	 * after they completed), so the ring holds more than the window */
 	s->cap = 1024;
@@ -215,14 +243,20 @@ static struct pcmd *find(struct session *s, uint64_t seq)
 	return (p->used && p->seq == seq) ? p : NULL;
 }
 
+/* A seq of the session as its current client id numbers it on the wire (0 stays 0: none). */
+static uint64_t wire(const struct session *s, uint64_t seq)
+{
+	return seq > s->seq_base ? seq - s->seq_base : 0;
+}
+
 static void send_propose(struct session *s, struct pcmd *p, int to)
 {
 	struct proto_msg m = {.type = PROTO_PROPOSE,
 			      .view = s->view,
-			      .cid = {.client = s->cfg.client_id, .seq = p->seq},
-			      .low_seq = s->low_seq,
-			      .dep = p->dep,
-			      .weak_dep = p->dep};
+			      .cid = {.client = s->cfg.client_id, .seq = wire(s, p->seq)},
+			      .low_seq = wire(s, s->low_seq),
+			      .dep = wire(s, p->dep),
+			      .weak_dep = wire(s, p->dep)};
 	m.cmd.op = p->op;
 	m.cmd.key = p->key;
 	m.cmd.klen = p->klen;
@@ -233,7 +267,7 @@ static void send_propose(struct session *s, struct pcmd *p, int to)
 		/* HO: the leader orders nothing of the session before its previous write, strong
 		 * ones included, so a weak read that answers the session's own pending write never
 		 * sees a later write of the session executed before it */
-		m.dep = p->wdep;
+		m.dep = wire(s, p->wdep);
 	}
 	if (p->kind == PK_WEAK_WRITE) {
 		m.type =
@@ -246,7 +280,7 @@ static void send_propose(struct session *s, struct pcmd *p, int to)
 		 * that write is not reported executed (after that, the token covers it) */
 		const struct pcmd *w = p->dep ? &s->ring[p->dep & (s->cap - 1)] : NULL;
 		bool unsettled = w && w->used && w->seq == p->dep;
-		m.dep = s->cfg.protocol == CONF_PROTO_CURPHO && unsettled ? p->dep : 0;
+		m.dep = s->cfg.protocol == CONF_PROTO_CURPHO && unsettled ? wire(s, p->dep) : 0;
 		if (p->op == PROTO_OP_SCAN && s->write_hi > m.token)
 			m.token = s->write_hi;
 		if (p->op == PROTO_OP_SCAN && s->seen_hi > m.token)
@@ -271,6 +305,7 @@ static void send_cmd(struct session *s, struct pcmd *p, uint64_t now_ns)
 		send_propose(s, p, p->bound);
 		return;
 	}
+	p->sends++;
 	if (p->kind == PK_WEAK_WRITE && s->cfg.protocol == CONF_PROTO_CURPHT) {
 		send_propose(s, p, s->leader);
 		return;
@@ -292,13 +327,15 @@ static void send_sync(struct session *s, struct pcmd *p, uint64_t now_ns)
 				.scan_count = p->scan_count};
 	struct proto_msg m = {.type = PROTO_SYNC,
 			      .view = s->view,
-			      .cid = {.client = s->cfg.client_id, .seq = p->seq},
-			      .low_seq = s->low_seq,
+			      .cid = {.client = s->cfg.client_id, .seq = wire(s, p->seq)},
+			      .low_seq = wire(s, s->low_seq),
 			      .fp = proto_cmd_fp(&cmd)};
 	s->io.send(s->io.ctx, s->leader, &m);
 	p->sync_sent = true;
 	p->sync_ns = now_ns;
 }
+
+static void lease_tick(struct session *s, uint64_t now_ns);
 
 static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t kind, session_cb cb,
 		      void *arg, uint64_t now_ns)
@@ -310,8 +347,12 @@ static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t ki
 		return -EINVAL; /* a strong curp operation (docs/protocols.md, "APPEND") */
 	if (kind != PK_STRONG && s->cfg.protocol == CONF_PROTO_CURP)
 		return -EINVAL;
-	if (s->inflight >= s->cfg.max_inflight || s->next_seq - s->low_seq >= s->cap)
-		return -EAGAIN;
+	/* a process that did not run for a while (stopped, swapped out) must not send under an
+	 * id that may have expired meanwhile: its lease is looked at first */
+	lease_tick(s, now_ns);
+	if (s->inflight >= s->cfg.max_inflight || s->next_seq - s->low_seq >= s->cap ||
+	    s->retiring || s->renewing)
+		return -EAGAIN; /* (a new client id first: top of the file) */
 	if (s->read_floor) {
 		for (uint64_t q = s->low_seq; q < s->read_floor; q++) {
 			const struct pcmd *f = &s->ring[q & (s->cap - 1)];
@@ -387,6 +428,22 @@ static void advance_low(struct session *s)
 		s->low_seq++;
 }
 
+/* The leader heard from the session after t (a command first sent at t completed, or it
+ * answered a PING sent at t). */
+static void lease_heard(struct session *s, uint64_t t)
+{
+	if (t > s->renewed_ns)
+		s->renewed_ns = t;
+}
+
+/* A command first sent at t was ordered by a leader: something executes under this id (its
+ * records at the replicas keep it from the floor), and the leader heard from it after t. */
+static void lease_ordered(struct session *s, uint64_t t)
+{
+	s->anchored = true;
+	lease_heard(s, t);
+}
+
 /* Completes p: frees its slot first (the callback may submit), then calls back. With keep (an
  * HO weak write not yet reported executed) the slot stays, marked done, in the write set. */
 static void complete_keep(struct session *s, struct pcmd *p, enum session_result res,
@@ -395,6 +452,8 @@ static void complete_keep(struct session *s, struct pcmd *p, enum session_result
 	session_cb cb = p->cb;
 	void *arg = p->arg;
 	uint64_t seq = p->seq;
+	uint8_t kind = p->kind;
+	uint64_t first_ns = p->first_ns;
 	if (p->lval == value)
 		p->lval = NULL; /* ownership of the leader value moves to this function */
 	if (keep) {
@@ -406,6 +465,8 @@ static void complete_keep(struct session *s, struct pcmd *p, enum session_result
 	}
 	s->inflight--;
 	advance_low(s);
+	if ((res == SESSION_OK || res == SESSION_NOT_FOUND) && kind != PK_WEAK_READ && !keep)
+		lease_ordered(s, first_ns); /* a leader ordered it: executed or will be */
 	if (res == SESSION_OK || res == SESSION_NOT_FOUND) {
 		if (path == SESSION_PATH_WEAK)
 			s->st.weak++;
@@ -438,6 +499,68 @@ static void weak_write_retire(struct session *s, struct pcmd *p)
 	advance_low(s);
 }
 
+/* ---- client leases (top of the file) ---------------------------------------------------- */
+
+/* Nothing more goes out under the current id: every command still pending is given up
+ * (SESSION_TIMEOUT: it may or may not have been applied; an HO weak write completed on its
+ * bound replica's word leaves the write set, never reported executed). Weak reads go on: an
+ * expired id is no danger to them (nothing executes), and they end by themselves (answered, or
+ * timed out); the new id waits for them. Callbacks may submit: the session is retiring by
+ * then, so they get -EAGAIN. */
+static void lease_give_up(struct session *s)
+{
+	s->retiring = true;
+	/* for good: a keep-alive answered later does not bring the id back (the leader may have
+	 * decided its EXPIRE before that keep-alive reached it: test_lease_weak_read_outlives_
+	 * give_up) */
+	s->id_dead = true;
+	for (uint64_t seq = s->low_seq; seq < s->next_seq; seq++) {
+		struct pcmd *p = find(s, seq);
+		if (p == NULL || p->kind == PK_WEAK_READ)
+			continue;
+		s->st.gave_up++;
+		if (p->done)
+			weak_write_retire(s, p);
+		else
+			complete(s, p, SESSION_TIMEOUT, SESSION_PATH_RETRY, NULL, 0);
+	}
+}
+
+/* Asks for a new client id once nothing is pending under the current one (until then the
+ * session is retiring: it takes no command; the tick asks again). */
+static void lease_renew(struct session *s)
+{
+	s->retiring = true;
+	if (s->io.need_id == NULL || s->renewing)
+		return; /* (without the hook the session keeps its id; a dead one takes nothing) */
+	if (s->inflight > 0 || session_unsettled(s) > 0)
+		return;
+	s->renewing = true;
+	s->io.need_id(s->io.ctx);
+}
+
+/* The replicas refused p (its send, its SYNC, or its execution): the client id expired there,
+ * for good. If p went out only once, it was ordered at most once and that was refused: not
+ * applied (SESSION_EXPIRED). Sent more than once, an earlier send may have executed before the
+ * expiry, its result since forgotten (SESSION_TIMEOUT). The other pending commands cannot
+ * execute under this id any more (an outcome from before the expiry is forgotten too): given
+ * up, then a new id. */
+static void on_expired(struct session *s, struct pcmd *p)
+{
+	s->st.expired++;
+	s->id_dead = true;
+	s->retiring = true;
+	if (p->done) {
+		s->st.failures++; /* completed on its bound replica's word, then refused */
+		weak_write_retire(s, p);
+	} else {
+		complete(s, p, p->sends == 1 ? SESSION_EXPIRED : SESSION_TIMEOUT, SESSION_PATH_SLOW,
+			 NULL, 0);
+	}
+	lease_give_up(s);
+	lease_renew(s);
+}
+
 static void raise_token(struct session *s, uint64_t t)
 {
 	if (t > s->token)
@@ -450,7 +573,7 @@ static struct cache_ent *cache_slot(struct session *s, const uint8_t *key, uint3
 {
 	if (s->cache == NULL)
 		return NULL;
-	return &s->cache[common_hash64(key, klen, s->cfg.client_id) % s->cfg.cache_slots];
+	return &s->cache[common_hash64(key, klen, s->cache_seed) % s->cfg.cache_slots];
 }
 
 /* A cache entry for a write or read at `slot` is gone (evicted, or could not be stored): reads
@@ -549,11 +672,11 @@ static bool deps_cover(struct session *s, const struct pcmd *p, const struct pro
 {
 	for (uint64_t seq = s->low_seq; seq < p->seq; seq++) {
 		const struct pcmd *w = find(s, seq);
-		if (w == NULL || w->kind != PK_WEAK_WRITE || seq <= m->dep_exec)
+		if (w == NULL || w->kind != PK_WEAK_WRITE || wire(s, seq) <= m->dep_exec)
 			continue; /* executed at that witness: committed, durable */
 		bool in = false;
 		for (uint32_t i = 0; i < m->n_deps && !in; i++)
-			in = m->deps[i] == seq;
+			in = m->deps[i] == wire(s, seq);
 		if (!in)
 			return false;
 	}
@@ -639,6 +762,9 @@ static void on_reply(struct session *s, int from, const struct proto_msg *m, str
 	case PROTO_ST_CID_REUSED:
 		complete(s, p, SESSION_CID_REUSED, SESSION_PATH_SLOW, NULL, 0);
 		return;
+	case PROTO_ST_EXPIRED:
+		on_expired(s, p);
+		return;
 	default:
 		return;
 	}
@@ -660,6 +786,9 @@ static void on_sync_reply(struct session *s, const struct proto_msg *m, struct p
 	case PROTO_ST_CID_REUSED:
 		res = SESSION_CID_REUSED; /* never another command's result */
 		break;
+	case PROTO_ST_EXPIRED:
+		on_expired(s, p); /* (at its execution, or a SYNC's answer) */
+		return;
 	default:
 		return; /* TOO_OLD and others: not a result */
 	}
@@ -690,6 +819,7 @@ static void on_causal_reply(struct session *s, int from, const struct proto_msg 
 				if (s->io.ordered)
 					s->io.ordered(s->io.ctx, p->seq, m->slot);
 			}
+			lease_ordered(s, p->first_ns);
 			if (p->done)
 				weak_write_retire(s, p);
 			else
@@ -705,6 +835,9 @@ static void on_causal_reply(struct session *s, int from, const struct proto_msg 
 	case PROTO_ST_NOT_LEADER:
 		if (s->io.need_view)
 			s->io.need_view(s->io.ctx, m->view);
+		return;
+	case PROTO_ST_EXPIRED:
+		on_expired(s, p);
 		return;
 	case PROTO_ST_INVALID:
 	case PROTO_ST_CID_REUSED:
@@ -751,6 +884,9 @@ static void on_weak_reply(struct session *s, const struct proto_msg *m, struct p
 		return;
 	case PROTO_ST_CID_REUSED:
 		complete(s, p, SESSION_CID_REUSED, SESSION_PATH_WEAK, NULL, 0);
+		return;
+	case PROTO_ST_EXPIRED:
+		on_expired(s, p);
 		return;
 	default:
 		return;
@@ -833,6 +969,9 @@ static void on_pong(struct session *s, int from, const struct proto_msg *m, uint
 	uint64_t sample = now_ns - m->slot;
 	if (sample == 0)
 		sample = 1;
+	if (from == s->leader && m->view == s->view)
+		lease_heard(s, m->slot); /* the leader answered a PING sent then (a replica of a
+					  * later view is not the leader the session knows) */
 	s->rtt[from] = s->rtt[from] ? (3 * s->rtt[from] + sample) / 4 : sample;
 	rebind(s);
 }
@@ -846,8 +985,8 @@ void session_on_msg(struct session *s, int from, const struct proto_msg *m, uint
 		return;
 	}
 	if (m->cid.client != s->cfg.client_id)
-		return;
-	struct pcmd *p = find(s, m->cid.seq);
+		return; /* (an earlier id's answers too: given up with it) */
+	struct pcmd *p = find(s, m->cid.seq + s->seq_base);
 	if (p == NULL)
 		return; /* late answer for a completed command */
 	if (m->view > s->view && s->io.need_view)
@@ -902,31 +1041,85 @@ static void probe(struct session *s, uint64_t now_ns)
 	if (s->cfg.protocol == CONF_PROTO_CURP || now_ns < s->next_probe_ns)
 		return;
 	s->next_probe_ns = now_ns + s->cfg.probe_ns;
-	struct proto_msg m = {.type = PROTO_PING, .view = s->view, .slot = now_ns ? now_ns : 1};
+	struct proto_msg m = {.type = PROTO_PING,
+			      .view = s->view,
+			      .slot = now_ns ? now_ns : 1,
+			      .client_id = s->cfg.client_id};
 	for (int r = 0; r < s->cfg.n; r++)
 		s->io.send(s->io.ctx, r, &m);
 }
 
+/* The time from t to now, 0 if t is later: a caller's `now` may be older than a stamp taken
+ * during its own call (a callback that submitted with a fresher clock). */
+static uint64_t elapsed(uint64_t now_ns, uint64_t t)
+{
+	return now_ns > t ? now_ns - t : 0;
+}
+
+/* Lease bookkeeping (top of the file), before anything is re-sent. */
+static void lease_tick(struct session *s, uint64_t now_ns)
+{
+	uint64_t lease = s->cfg.lease_ns;
+	if (lease == 0)
+		return;
+	if (s->id_since_ns == 0)
+		s->id_since_ns = now_ns;
+	if (s->renewing)
+		return;
+	if (s->retiring && !s->id_dead && s->anchored)
+		s->retiring = false; /* something executed under it after all */
+	/* what the leader knows of the id: an anchored one keeps its records while the leader
+	 * hears from it; one under which nothing executed is safe only while young */
+	uint64_t since = s->id_since_ns;
+	if (s->anchored && s->renewed_ns > since)
+		since = s->renewed_ns;
+	if (s->io.need_id != NULL) {
+		if (elapsed(now_ns, since) >= lease / 4 * 3)
+			lease_give_up(s); /* (nothing retried into an id that may have expired) */
+		else if (!s->anchored && elapsed(now_ns, s->id_since_ns) >= lease / 2)
+			s->retiring = true;
+		if (s->retiring) {
+			lease_renew(s); /* (once nothing is pending) */
+			return;
+		}
+	}
+	if (s->anchored && !s->id_dead && elapsed(now_ns, since) >= lease / 4 &&
+	    (s->ping_ns == 0 || elapsed(now_ns, s->ping_ns) >= lease / 8)) {
+		struct proto_msg m = {.type = PROTO_PING,
+				      .view = s->view,
+				      .slot = now_ns ? now_ns : 1,
+				      .client_id = s->cfg.client_id};
+		s->io.send(s->io.ctx, s->leader, &m);
+		s->ping_ns = now_ns;
+		s->st.keepalives++;
+	}
+}
+
 void session_tick(struct session *s, uint64_t now_ns)
 {
+	lease_tick(s, now_ns);
 	probe(s, now_ns);
-	for (uint64_t seq = s->low_seq; seq < s->next_seq; seq++) {
+	/* only what was submitted before this tick: a command a callback submits during it is not
+	 * due (before, its fresher first_ns made `now_ns - first_ns` wrap around, and it timed out
+	 * at once, its callback submitted the next, and so on through the whole workload) */
+	uint64_t end = s->next_seq;
+	for (uint64_t seq = s->low_seq; seq < end; seq++) {
 		struct pcmd *p = find(s, seq);
 		if (p == NULL)
 			continue;
 		if (p->done) {
 			/* HO write set: re-send until a replica reports it executed */
-			if (now_ns - p->sent_ns >= s->cfg.retry_after_ns) {
+			if (elapsed(now_ns, p->sent_ns) >= s->cfg.retry_after_ns) {
 				s->st.resends++;
 				send_cmd(s, p, now_ns);
 			}
 			continue;
 		}
-		if (now_ns - p->first_ns >= s->cfg.timeout_ns) {
+		if (elapsed(now_ns, p->first_ns) >= s->cfg.timeout_ns) {
 			complete(s, p, SESSION_TIMEOUT, SESSION_PATH_RETRY, NULL, 0);
 			continue;
 		}
-		if (now_ns - p->sent_ns >= s->cfg.retry_after_ns) {
+		if (elapsed(now_ns, p->sent_ns) >= s->cfg.retry_after_ns) {
 			p->resends++;
 			s->st.resends++;
 			p->sync_sent = false;
@@ -935,9 +1128,9 @@ void session_tick(struct session *s, uint64_t now_ns)
 		}
 		if (p->kind != PK_STRONG)
 			continue;
-		if (!p->sync_sent && now_ns - p->sent_ns >= s->cfg.sync_after_ns)
+		if (!p->sync_sent && elapsed(now_ns, p->sent_ns) >= s->cfg.sync_after_ns)
 			send_sync(s, p, now_ns);
-		else if (p->sync_sent && now_ns - p->sync_ns >= s->cfg.sync_after_ns * 4)
+		else if (p->sync_sent && elapsed(now_ns, p->sync_ns) >= s->cfg.sync_after_ns * 4)
 			send_sync(s, p, now_ns);
 	}
 }
@@ -981,6 +1174,8 @@ void session_replica_up(struct session *s, int replica, uint64_t now_ns)
 		    replica != s->leader)
 			continue;
 		send_propose(s, p, replica);
+		if (replica == s->leader && p->kind != PK_WEAK_READ)
+			p->sends++;
 		if (replica == s->leader && p->leader_replied == false)
 			p->sync_sent = false;
 	}
@@ -1017,6 +1212,43 @@ uint32_t session_unsettled(const struct session *s)
 uint64_t session_client_id(const struct session *s)
 {
 	return s->cfg.client_id;
+}
+
+int session_set_client_id(struct session *s, uint64_t client_id, uint64_t now_ns)
+{
+	if (client_id == 0 || !s->renewing)
+		return -EINVAL;
+	if (s->low_seq != s->next_seq)
+		return -EINVAL; /* (cannot happen: everything was given up before asking) */
+	s->cfg.client_id = client_id;
+	s->seq_base = s->next_seq - 1; /* its first command is seq 1 on the wire */
+	s->last_weak_write = s->last_write = 0;
+	s->read_floor = 0;
+	s->anchored = s->id_dead = s->retiring = s->renewing = false;
+	s->id_since_ns = now_ns ? now_ns : 1;
+	s->renewed_ns = s->ping_ns = 0;
+	s->st.new_ids++;
+	return 0;
+}
+
+int session_new_id(struct session *s)
+{
+	if (s->io.need_id == NULL)
+		return -ENOTSUP;
+	if (s->inflight > 0 || session_unsettled(s) > 0)
+		return -EBUSY;
+	lease_renew(s);
+	return 0;
+}
+
+uint64_t session_seq_base(const struct session *s)
+{
+	return s->seq_base;
+}
+
+bool session_renewing(const struct session *s)
+{
+	return s->retiring || s->renewing;
 }
 
 void session_get_stats(const struct session *s, struct session_stats *st)

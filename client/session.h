@@ -33,6 +33,11 @@ enum session_result {
 	SESSION_CID_REUSED,     /* refused, not applied: the replicas hold another command under
 				 * this command's id (the session's client id was handed out twice;
 				 * docs/recovery.md, "Client ids") */
+	SESSION_EXPIRED,        /* refused, not applied: the session's client id had expired at
+				 * the replicas (silent longer than clientLeaseMs); the session takes
+				 * a new id (a command sent more than once under the expired id ends
+				 * SESSION_TIMEOUT instead: an earlier send may have been applied;
+				 * docs/recovery.md, "Client leases") */
 };
 
 /* Completion callback: fires exactly once per submitted command. value is valid during the
@@ -51,6 +56,10 @@ struct session_io {
 	 * write's reply, an HO weak write reported executed). For histories and tests. May be
 	 * NULL. */
 	void (*ordered)(void *ctx, uint64_t seq, uint64_t slot);
+	/* The session needs a new client id (its lease may have run out, or its id expired): the
+	 * I/O layer asks the master for one and calls session_set_client_id; until then the session
+	 * takes no command (-EAGAIN). May be NULL (the session then keeps its id for good). */
+	void (*need_id)(void *ctx);
 };
 
 struct session_config {
@@ -64,6 +73,16 @@ struct session_config {
 	int preferred;             /* co-located replica from the Proxy section, -1 if none */
 	uint64_t probe_ns;         /* RTT probes (PING) to every replica this often */
 	uint32_t cache_slots;      /* curpht: entries of the key -> (value, slot) cache */
+	/* clientLeaseMs in ns (0 = leases off): the session renews its lease at the leader by its
+	 * traffic or a keep-alive (PING to the leader) every quarter of it; after three quarters
+	 * without an answer from the leader (since the send of the last command it answered) it
+	 * gives up its pending commands and takes a new id; an id under which nothing executed is
+	 * replaced after half a lease (docs/recovery.md "Client leases") */
+	uint64_t lease_ns;
+	/* when client_id was handed out (the session's clock; 0: at its first tick): the half-lease
+	 * rule counts from there, not from the first command (a session that sent nothing for a
+	 * while must not keep an id the replicas may refuse) */
+	uint64_t id_ns;
 };
 
 void session_config_default(struct session_config *cfg, uint64_t client_id, int n);
@@ -99,6 +118,21 @@ void session_set_view(struct session *s, uint64_t view, int leader, uint64_t now
 void session_replica_up(struct session *s, int replica, uint64_t now_ns);
 /* Completes every pending command with SESSION_TIMEOUT (shutdown). */
 void session_fail_all(struct session *s);
+/* The new client id the session asked for (session_io.need_id): from now on its commands go
+ * under it, with seqs from 1 on the wire (the seqs submit returns and callbacks carry go on
+ * growing: wire seq + session_seq_base). Returns 0, or -EINVAL (id 0, or the session did not
+ * ask). */
+int session_set_client_id(struct session *s, uint64_t client_id, uint64_t now_ns);
+/* Drops the current client id for a new one (session_io.need_id), as if its lease ran out: a
+ * gateway that serves many short-lived clients over one session. Returns 0 (submissions get
+ * -EAGAIN until the id comes), -EBUSY (commands pending: wait for them) or -ENOTSUP (no
+ * need_id hook). */
+int session_new_id(struct session *s);
+/* What to add to a wire seq of the current client id for the session's own seq. */
+uint64_t session_seq_base(const struct session *s);
+/* True while the session waits for a new client id, or drains its commands before it asks
+ * for one (submissions then return -EAGAIN). */
+bool session_renewing(const struct session *s);
 
 uint32_t session_inflight(const struct session *s);
 /* curpho: weak writes completed to the caller but not yet reported executed by a replica (the
@@ -114,6 +148,10 @@ struct session_stats {
 	uint64_t weak;               /* weak operations completed */
 	uint64_t weak_waits;         /* weak reads the replica asked to repeat (WAIT) */
 	uint64_t ho_check_failed;    /* HO witness answers refused by the causal_deps/read_dep checks */
+	uint64_t expired;            /* answers EXPIRED: the client id had expired at the replicas */
+	uint64_t gave_up;            /* commands given up: no answer from the leader for 3/4 lease */
+	uint64_t new_ids;            /* client ids taken after the first */
+	uint64_t keepalives;         /* keep-alive PINGs sent to the leader */
 };
 void session_get_stats(const struct session *s, struct session_stats *st);
 

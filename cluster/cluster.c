@@ -260,6 +260,17 @@ static void sess_need_view(void *ctx, uint64_t seen_view)
 		(void)request(cl, NULL);
 }
 
+/* session_io.need_id: the session's lease may have run out (or its id expired): a new id from
+ * the master, over the same connections (a replica needs no new HELLO: every command carries
+ * its client id). */
+static void sess_need_id(void *ctx)
+{
+	struct cluster_session *cs = ctx;
+	if (request(cs->cl, cs) != 0)
+		LOG_ERROR(cs->cl->log, "client %llu: cannot ask for a new client id",
+			  (unsigned long long)cs->client_id);
+}
+
 static void sess_ordered(void *ctx, uint64_t seq, uint64_t slot)
 {
 	struct cluster_session *cs = ctx;
@@ -285,8 +296,13 @@ static void session_start(struct cluster_session *cs, uint64_t client_id)
 	cfg.max_inflight = cl->opt.window ? cl->opt.window : conf_settings_window(&cl->set);
 	if (cl->set.reply_timeout_s)
 		cfg.timeout_ns = (uint64_t)cl->set.reply_timeout_s * 1000000000ull;
-	struct session_io io = {
-	    .ctx = cs, .send = sess_send, .need_view = sess_need_view, .ordered = sess_ordered};
+	cfg.lease_ns = (uint64_t)cl->set.client_lease_ms * 1000000ull;
+	cfg.id_ns = now_ns();
+	struct session_io io = {.ctx = cs,
+				.send = sess_send,
+				.need_view = sess_need_view,
+				.ordered = sess_ordered,
+				.need_id = sess_need_id};
 	int rc = session_create(&cfg, cl->view, cl->leader, &io, &cs->sess);
 	if (rc != 0) {
 		LOG_ERROR(cl->log, "cannot create a session: %s", strerror(-rc));
@@ -410,7 +426,13 @@ static void master_msg(struct net_dialer *d, struct net_conn *c, const struct pr
 	apply_info(cl, m);
 	if (q == NULL)
 		return;
-	if (q->cs && cl->ready)
+	if (q->cs && cl->ready && q->cs->sess) {
+		/* a new id for a running session (session_io.need_id) */
+		LOG_DEBUG(cl->log, "client %llu: now client %llu",
+			  (unsigned long long)q->cs->client_id, (unsigned long long)m->client_id);
+		q->cs->client_id = m->client_id;
+		(void)session_set_client_id(q->cs->sess, m->client_id, now_ns());
+	} else if (q->cs && cl->ready)
 		session_start(q->cs, m->client_id);
 	else if (q->cs)
 		(void)request(cl, q->cs); /* cannot happen: sessions open on a ready cluster */
@@ -615,6 +637,13 @@ bool cluster_session_ready(const struct cluster_session *cs)
 struct session *cluster_session_get(struct cluster_session *cs)
 {
 	return cs->sess;
+}
+
+int cluster_session_new_id(struct cluster_session *cs)
+{
+	if (cs->sess == NULL || !cs->ready)
+		return -EAGAIN;
+	return session_new_id(cs->sess);
 }
 
 uint64_t cluster_session_client_id(const struct cluster_session *cs)

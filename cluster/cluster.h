@@ -108,7 +108,12 @@ int64_t cluster_session_submit_weak(struct cluster_session *cs, const struct pro
 				    session_cb cb, void *arg);
 /* The protocol session (for session_get_stats, session_inflight...), NULL until ready. */
 struct session *cluster_session_get(struct cluster_session *cs);
-/* The session's client id (0 until the master gave one). */
+/* Makes the session take a new client id from the master (session_new_id: 0, -EBUSY while
+ * commands are pending, -EAGAIN if the session is not ready). Not from inside a completion
+ * callback of the session. */
+int cluster_session_new_id(struct cluster_session *cs);
+/* The session's client id (0 until the master gave one; it changes when the session takes a new
+ * one: client/session.h, session_io.need_id). */
 uint64_t cluster_session_client_id(const struct cluster_session *cs);
 
 /* ---- synchronous helpers (CLI, tests) ---------------------------------------------------- */

@@ -66,6 +66,7 @@ void conf_settings_default(struct conf_settings *s)
 	s->reply_timeout_s = 10;
 	s->heartbeat_ms = 100;
 	s->leader_timeout_ms = 1000;
+	s->client_lease_ms = 300000;
 	s->max_frame_bytes = 1u << 20;
 	s->snap_chunk_bytes = 256u << 10;
 	s->max_key_bytes = 1024;
@@ -864,6 +865,10 @@ static int check_settings(const struct conf *c, const char *alias, const struct 
 				"leaderTimeoutMs: %" PRIu32 " must exceed heartbeatMs (%" PRIu32
 				")",
 				s->leader_timeout_ms, s->heartbeat_ms);
+	if (s->client_lease_ms > 0 && s->client_lease_ms < CONF_LEASE_MIN_MS)
+		conf_diag_error(d, f, line_of(c, alias, "clientLeaseMs"),
+				"clientLeaseMs: %" PRIu32 " is below %u ms (0 = never expire)",
+				s->client_lease_ms, CONF_LEASE_MIN_MS);
 	if (s->secret[0] && s->secret_file[0])
 		conf_diag_error(
 		    d, f, max_line(line_of(c, alias, "secret"), line_of(c, alias, "secretFile")),

@@ -81,19 +81,26 @@ struct conf_settings {
 	uint32_t network_delay_ms;  /* networkDelay one-way ms, 0 */
 	uint32_t heartbeat_ms;	    /* heartbeatMs, 100 */
 	uint32_t leader_timeout_ms; /* leaderTimeoutMs, 1000 */
-	bool ht_early_weak_reply;   /* htEarlyWeakReply, false */
-	uint32_t max_frame_bytes;   /* maxFrameBytes, 1 MiB */
-	uint32_t max_key_bytes;	    /* maxKeyBytes, 1 KiB */
-	uint32_t max_value_bytes;   /* maxValueBytes, 64 KiB */
-	uint32_t max_clients;	    /* maxClients, 1024 */
-	uint32_t snap_chunk_bytes;  /* snapChunkBytes, 256 KiB: state transfers go in chunks of it */
-	char secret[256];	    /* secret, "" = none (or secretFile's) */
-	char secret_file[512];	    /* secretFile, "" = none */
-	char state_dir[512];	    /* stateDir, "" = none */
-	char history_file[512];	    /* historyFile, "" = none */
+	/* clientLeaseMs, 300000: a client silent that long is forgotten by the replicas (its
+	 * exactly-once records dropped, its id refused from then on); 0 = never (docs/recovery.md
+	 * "Client leases") */
+	uint32_t client_lease_ms;
+	bool ht_early_weak_reply;  /* htEarlyWeakReply, false */
+	uint32_t max_frame_bytes;  /* maxFrameBytes, 1 MiB */
+	uint32_t max_key_bytes;	   /* maxKeyBytes, 1 KiB */
+	uint32_t max_value_bytes;  /* maxValueBytes, 64 KiB */
+	uint32_t max_clients;	   /* maxClients, 1024 */
+	uint32_t snap_chunk_bytes; /* snapChunkBytes, 256 KiB: state transfers go in chunks of it */
+	char secret[256];	   /* secret, "" = none (or secretFile's) */
+	char secret_file[512];	   /* secretFile, "" = none */
+	char state_dir[512];	   /* stateDir, "" = none */
+	char history_file[512];	   /* historyFile, "" = none */
 	uint64_t seed; /* seed, 0 = derive from time (curpkv addition for reproducible workloads) */
 	bool seed_set;
 };
+
+/* The shortest clientLeaseMs but 0: a session renews its lease every quarter of it. */
+#define CONF_LEASE_MIN_MS 100
 
 /* With `appends`, commandSize is at least this: every element appended is unique (it starts with
  * "s<session>-<seq>-", at most 21 bytes for the load generator's sessions and seqs). */

@@ -53,6 +53,7 @@ static const struct conf_key keys[] = {
     {"networkDelay", CK_U32, OFF(network_delay_ms), 0, 0, 60000, "ms, one way"},
     {"heartbeatMs", CK_U32, OFF(heartbeat_ms), 0, 1, 600000, NULL},
     {"leaderTimeoutMs", CK_U32, OFF(leader_timeout_ms), 0, 2, 3600000, NULL},
+    {"clientLeaseMs", CK_U32, OFF(client_lease_ms), 0, 0, 86400000, "0 = never expire"},
     {"htEarlyWeakReply", CK_BOOL, OFF(ht_early_weak_reply), 0, 0, 0, NULL},
     {"maxFrameBytes", CK_SIZE, OFF(max_frame_bytes), 0, KIB, 1024 * MIB, NULL},
     {"maxKeyBytes", CK_SIZE, OFF(max_key_bytes), 0, 8, MIB, NULL},

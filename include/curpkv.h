@@ -9,8 +9,13 @@
  * Errors are negative errno values; 0 is success. -EIO means the cluster refused the operation
  * and did not apply it (for instance: the replicas hold another command under its id, a client id
  * handed out twice; docs/recovery.md "Client ids"); it is never returned for an operation that
- * may have been applied. -EACCES means authentication failed: the conf's secret (secret,
- * secretFile) is not the cluster's, or one side has a secret and the other none.
+ * may have been applied. -ESTALE means the same for a refusal because the handle's client id had
+ * expired at the replicas (the handle was idle, or cut off, longer than the conf's clientLeaseMs:
+ * docs/recovery.md "Client leases"): the operation was not applied, the handle has taken a new
+ * id, and the operation may be called again. (An operation that was re-sent before such a
+ * refusal returns -ETIMEDOUT: an earlier send may have been applied.) -EACCES means
+ * authentication failed: the conf's secret (secret, secretFile) is not the cluster's, or one side
+ * has a secret and the other none.
  *
  * Build: cc prog.c $(pkg-config --cflags --libs curpkv)
  */

@@ -172,7 +172,8 @@ static void history_line(struct lg *g, struct lg_session *s, const struct lg_hre
 	enum session_result res = o->res;
 	bool write = o->cls == WL_STRONG_WRITE || o->cls == WL_WEAK_WRITE;
 	bool weak = o->cls == WL_WEAK_WRITE || o->cls == WL_WEAK_READ;
-	bool failed = res == SESSION_FAILED || res == SESSION_CID_REUSED; /* not applied */
+	bool failed = res == SESSION_FAILED || res == SESSION_CID_REUSED ||
+		      res == SESSION_EXPIRED; /* not applied */
 	const char *status = res == SESSION_TIMEOUT ? "unknown" : failed ? "fail" : "ok";
 	uint8_t key[8];
 	key_bytes(o->key, key);
@@ -314,7 +315,8 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 	uint64_t t1 = common_now_ns();
 	o->used = false;
 	s->inflight--;
-	if (res == SESSION_TIMEOUT || res == SESSION_FAILED || res == SESSION_CID_REUSED) {
+	if (res == SESSION_TIMEOUT || res == SESSION_FAILED || res == SESSION_CID_REUSED ||
+	    res == SESSION_EXPIRED) {
 		if (res == SESSION_TIMEOUT)
 			t->timeouts++;
 		else
@@ -326,6 +328,8 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 				 res == SESSION_TIMEOUT	     ? "got no reply within replyTimeout"
 				 : res == SESSION_CID_REUSED ? "was refused: its client id was "
 							       "handed out twice (cid reused)"
+				 : res == SESSION_EXPIRED    ? "was refused: its client id had "
+							       "expired (clientLeaseMs)"
 							     : "failed");
 		}
 	}

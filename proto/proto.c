@@ -54,9 +54,10 @@ enum field_kind {
 	K_REPLICAS,
 	K_DEPS,
 	K_STATS,
-	K_LE,  /* check: the u64 at off <= the u64 at off2 */
-	K_LT,  /* check: the u64 at off < the u64 at off2 */
-	K_NOOP /* check: the command at off2 is a no-op exactly when the cid at off is {0, 0} */
+	K_LE,	   /* check: the u64 at off <= the u64 at off2 */
+	K_LT,	   /* check: the u64 at off < the u64 at off2 */
+	K_INTERNAL /* check: the command at off2 is the leader's own (the no-op or EXPIRE,
+		    * proto_op_internal) exactly when the cid at off is {0, 0} */
 };
 
 /* K_BIN's bound (its entry's hi). */
@@ -67,11 +68,12 @@ enum bin_bound {
 };
 
 /* K_CMD's op masks (its entry's hi): bit op set = op allowed. */
-#define OP_BIT(op)	(1u << (op))
-#define OPS_ANY_OR_NOOP ((OP_BIT(PROTO_OP_MAX) << 1) - 1)
-#define OPS_ANY		(OPS_ANY_OR_NOOP & ~OP_BIT(PROTO_OP_NONE))
-#define OPS_WRITE	(OP_BIT(PROTO_OP_PUT) | OP_BIT(PROTO_OP_DEL)) /* APPEND is strong only */
-#define OPS_READ	(OP_BIT(PROTO_OP_GET) | OP_BIT(PROTO_OP_SCAN))
+#define OP_BIT(op)	    (1u << (op))
+#define OPS_ANY_OR_INTERNAL ((OP_BIT(PROTO_OP_MAX) << 1) - 1)
+#define OPS_INTERNAL	    (OP_BIT(PROTO_OP_NONE) | OP_BIT(PROTO_OP_EXPIRE)) /* proto_op_internal */
+#define OPS_ANY		    (OPS_ANY_OR_INTERNAL & ~OPS_INTERNAL)
+#define OPS_WRITE	    (OP_BIT(PROTO_OP_PUT) | OP_BIT(PROTO_OP_DEL)) /* APPEND is strong only */
+#define OPS_READ	    (OP_BIT(PROTO_OP_GET) | OP_BIT(PROTO_OP_SCAN))
 
 /* One entry. off is the offset in struct proto_msg of the field (of a check's first operand);
  * off2 that of its length (K_BIN, K_ADDR), its element count (arrays) or a check's second
@@ -120,9 +122,10 @@ _Static_assert(sizeof(struct proto_msg) <= UINT16_MAX, "field offsets fit in 16 
 #define F_DEPS(a, n) PF(K_DEPS, 1, MEMBER(a, uint64_t *), MEMBER(n, uint32_t), 1, PROTO_MAX_DEPS)
 #define F_STATS(a, n)                                                                              \
 	PF(K_STATS, 1, MEMBER(a, struct proto_stat *), MEMBER(n, uint32_t), 0, PROTO_MAX_STATS)
-#define C_LE(a, b)	 PC(K_LE, MEMBER(a, uint64_t), MEMBER(b, uint64_t))
-#define C_LT(a, b)	 PC(K_LT, MEMBER(a, uint64_t), MEMBER(b, uint64_t))
-#define C_NOOP(cid, cmd) PC(K_NOOP, MEMBER(cid, struct proto_cid), MEMBER(cmd, struct proto_cmd))
+#define C_LE(a, b) PC(K_LE, MEMBER(a, uint64_t), MEMBER(b, uint64_t))
+#define C_LT(a, b) PC(K_LT, MEMBER(a, uint64_t), MEMBER(b, uint64_t))
+#define C_INTERNAL(cid, cmd)                                                                       \
+	PC(K_INTERNAL, MEMBER(cid, struct proto_cid), MEMBER(cmd, struct proto_cmd))
 
 /* A check in a fields column, or a field in a checks column, does not compile: */
 #define PF(kind, wire, off, off2, lo, hi) a_field_in_the_checks_column
@@ -163,8 +166,9 @@ const char *proto_type_name(int type)
 const char *proto_op_name(int op)
 {
 	static const char *const names[] = {
-	    [PROTO_OP_NONE] = "NOOP", [PROTO_OP_GET] = "GET",	[PROTO_OP_PUT] = "PUT",
-	    [PROTO_OP_DEL] = "DEL",   [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND"};
+	    [PROTO_OP_NONE] = "NOOP",	 [PROTO_OP_GET] = "GET",   [PROTO_OP_PUT] = "PUT",
+	    [PROTO_OP_DEL] = "DEL",	 [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND",
+	    [PROTO_OP_EXPIRE] = "EXPIRE"};
 	if (op < 0 || op > PROTO_OP_MAX)
 		return "?";
 	return names[op];
@@ -651,6 +655,8 @@ static bool get_cmd(const msgpack_object *o, const struct proto_limits *lim, uin
 	}
 	if (!get_u(&f[3], PROTO_MAX_SCAN, &scan) || (op != PROTO_OP_SCAN && scan != 0))
 		return false;
+	if (op == PROTO_OP_EXPIRE && (c->klen != 0 || c->vlen % PROTO_EXPIRE_ITEM != 0))
+		return false; /* no key; whole items */
 	c->scan_count = (uint32_t)scan;
 	return true;
 }
@@ -794,8 +800,8 @@ PROTO_HOT bool check_ok(const struct field *f, const struct proto_msg *m)
 		return *AT_C(m, f->off, uint64_t) <= *AT_C(m, f->off2, uint64_t);
 	case K_LT:
 		return *AT_C(m, f->off, uint64_t) < *AT_C(m, f->off2, uint64_t);
-	case K_NOOP:
-		return (AT_C(m, f->off2, struct proto_cmd)->op == PROTO_OP_NONE) ==
+	case K_INTERNAL:
+		return proto_op_internal(AT_C(m, f->off2, struct proto_cmd)->op) ==
 		       (AT_C(m, f->off, struct proto_cid)->client == 0);
 	default:
 		return false;

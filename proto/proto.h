@@ -41,8 +41,9 @@
  *   F_U8(f, lo, hi)      uint8_t in lo..hi      F_U16(f, lo, hi) uint16_t in lo..hi
  *   F_I32(f, lo, hi)     int32_t in lo..hi      F_BOOL(f)        msgpack true/false
  *   F_CID(f)             two u64, both != 0     F_CID0(f)        two u64, both 0 or both != 0
- *   F_CMD(f, OPS)        [op, key, value or nil, scan_count]; OPS: the ops allowed, ANY (not a
- *                        no-op), ANY_OR_NOOP, WRITE (PUT, DEL) or READ (GET, SCAN)
+ *   F_CMD(f, OPS)        [op, key, value or nil, scan_count]; OPS: the ops allowed, ANY (a
+ *                        client's: not the leader's own, proto_op_internal), ANY_OR_INTERNAL
+ *                        (also the no-op and EXPIRE), WRITE (PUT, DEL) or READ (GET, SCAN)
  *   F_BIN(p, len, B)     bin; B: VALUE (<= maxValueBytes), SNAP_CHUNK (<= maxFrameBytes, items
  *                        as proto_snap_next reads them), XBITS (<= PROTO_MAX_XBITS, whole u64s)
  *   F_ADDR(p, len)       str <= PROTO_ADDR_MAX  F_AUTH(p)        bin of PROTO_AUTH_BYTES
@@ -50,7 +51,8 @@
  *   F_DEPS(a, n)         array <= PROTO_MAX_DEPS of u64 != 0
  *   F_STATS(a, n)        array <= PROTO_MAX_STATS of [name (str <= PROTO_STAT_NAME_MAX), u64]
  * Checks, made once every field decoded, compare u64 fields: C_LE(a, b) a <= b, C_LT(a, b)
- * a < b, and C_NOOP(cid, cmd): the command is a no-op exactly when the cid is {0, 0}.
+ * a < b, and C_INTERNAL(cid, cmd): the command is the leader's own (the no-op or EXPIRE,
+ * proto_op_internal) exactly when the cid is {0, 0}.
  * The encoder writes every integer in its shortest msgpack form and checks only what it reads
  * (pointers, array counts, constant caps); the decoder checks everything listed.
  */
@@ -87,7 +89,9 @@
 		      F_BIN(value, vlen, VALUE) F_U64(ver), )                                      \
 	/* replication */                                                                          \
 	/* leader -> follower */                                                                   \
-	X(ACCEPT, F_U64(slot) F_CID0(cid) F_CMD(cmd, ANY_OR_NOOP) F_U64(commit), C_NOOP(cid, cmd)) \
+	/* (the no-op and EXPIRE, the leader's own entries, without a cid) */                      \
+	X(ACCEPT, F_U64(slot) F_CID0(cid) F_CMD(cmd, ANY_OR_INTERNAL) F_U64(commit),               \
+		  C_INTERNAL(cid, cmd))                                                            \
 	/* follower -> leader: slot..slot_hi accepted */                                           \
 	X(ACK, F_U64(slot) F_U64(slot_hi), C_LE(slot, slot_hi))                                    \
 	/* leader -> follower: commit index */                                                     \
@@ -113,21 +117,23 @@
 	X(WEAK_REPLY, F_CID(cid) F_U64(slot) F_U64(commit) F_U8(status, 0, PROTO_ST_MAX)           \
 		      F_BIN(value, vlen, VALUE), )                                                 \
 	/* round-trip probes (binding to the closest replica) */                                   \
-	/* client -> replica: slot = nonce */                                                      \
-	X(PING, F_U64(slot), )                                                                     \
+	/* client -> replica: slot = nonce, client_id = the session's (0 = none): renews its lease \
+	 * at the leader (docs/recovery.md "Client leases") */                                     \
+	X(PING, F_U64(slot) F_U64(client_id), )                                                    \
 	/* replica -> client: slot = the nonce echoed */                                           \
 	X(PONG, F_U64(slot), )                                                                     \
 	/* view change (PROTOCOL.md 7.2); view = the new view */                                   \
 	/* new leader -> replica: send your state from slot on (slot_hi: the first item wanted) */ \
 	X(VC_REQ, F_U64(slot) F_U64(round) F_U64(slot_hi), )                                       \
 	/* replica -> new leader: one accepted entry */                                            \
-	X(VC_ENTRY, F_U64(slot) F_U64(eview) F_CID0(cid) F_CMD(cmd, ANY_OR_NOOP) F_U64(round)      \
+	X(VC_ENTRY, F_U64(slot) F_U64(eview) F_CID0(cid) F_CMD(cmd, ANY_OR_INTERNAL) F_U64(round)  \
 		    F_U64(slot_hi),                                                                \
-		    C_NOOP(cid, cmd))                                                              \
+		    C_INTERNAL(cid, cmd))                                                          \
 	/* replica -> new leader: one witness record (eview: the view it was recorded in) */       \
 	X(VC_RECORD, F_CID(cid) F_U64(eview) F_BOOL(ok) F_BOOL(weak) F_U64(dep)                    \
 		     F_I32(bound, 0, PROTO_MAX_REPLICAS - 1) F_CMD(cmd, ANY) F_U64(slot)           \
-		     F_CID0(read_dep) F_U64(weak_dep) F_U64(round) F_U64(slot_hi),                 \
+		     F_CID0(read_dep) F_U64(weak_dep) F_U64(round) F_U64(slot_hi)                  \
+			 F_U64(low_seq),                                                           \
 		     C_LT(dep, cid.seq) C_LE(weak_dep, dep))                                       \
 	/* replica -> new leader: slot = exec index, slot_hi = the VC_ENTRY, VC_RECORD and        \
 	 * VC_DECIDED frames sent before it since the last VC_DONE, eview and cut = the last view  \
@@ -154,9 +160,10 @@
 		       F_BIN(value, vlen, VALUE) F_U64(ver) F_U64(fp) F_U64(round) F_U64(slot_hi), \
 		       )                                                                           \
 	/* leader -> follower: slot = the exec index the state is at, slot_hi = SNAP_* frames      \
-	 * before it, eview and cut as VC_DONE */                                                  \
+	 * before it, eview and cut as VC_DONE, ver = the version of absent keys, client_id = the  \
+	 * expired-client floor (docs/recovery.md "Client leases") */                              \
 	X(SNAP_DONE, F_U64(commit) F_U64(slot) F_U64(slot_hi) F_U64(eview) F_U64(cut)              \
-		     F_U64(round) F_U64(ver), )                                                    \
+		     F_U64(round) F_U64(ver) F_U64(client_id), )                                   \
 	/* the handshake that opens every connection when the conf has a secret (auth/auth.h,     \
 	 * docs/wire.md "Handshake"); handled by net/, never delivered to a connection's owner */  \
 	/* connector -> acceptor: nonce = the connector's */                                       \
@@ -201,13 +208,43 @@ enum proto_op {
 	PROTO_OP_PUT,
 	PROTO_OP_DEL,
 	PROTO_OP_SCAN,
-	PROTO_OP_APPEND
+	PROTO_OP_APPEND,
+	/* a log entry the leader makes, never a client's command (docs/recovery.md "Client
+	 * leases"): its value lists the clients whose records every replica drops at its slot,
+	 * PROTO_EXPIRE_ITEM bytes each (proto_expire_get); client = seq = 0 */
+	PROTO_OP_EXPIRE
 };
-#define PROTO_OP_MAX PROTO_OP_APPEND
+#define PROTO_OP_MAX PROTO_OP_EXPIRE
 /* The ops that carry a value. */
 static inline bool proto_op_has_val(unsigned op)
 {
-	return op == PROTO_OP_PUT || op == PROTO_OP_APPEND;
+	return op == PROTO_OP_PUT || op == PROTO_OP_APPEND || op == PROTO_OP_EXPIRE;
+}
+/* The ops only the leader puts in the log (ACCEPT, VC_ENTRY), with client = seq = 0: the no-op
+ * that fills a hole, and EXPIRE. A client message carrying one does not decode. */
+static inline bool proto_op_internal(unsigned op)
+{
+	return op == PROTO_OP_NONE || op == PROTO_OP_EXPIRE;
+}
+/* EXPIRE's value: items of a client id and the summary of its executed seqs the leader saw when
+ * it decided (both 8 bytes, little-endian). */
+#define PROTO_EXPIRE_ITEM 16u
+/* Writes item i of an EXPIRE value at p. Pure function: any thread. */
+static inline void proto_expire_put(uint8_t *p, uint64_t client, uint64_t summary)
+{
+	for (int b = 0; b < 8; b++) {
+		p[b] = (uint8_t)(client >> (8 * b));
+		p[8 + b] = (uint8_t)(summary >> (8 * b));
+	}
+}
+/* Reads the item at p (PROTO_EXPIRE_ITEM bytes). Pure function: any thread. */
+static inline void proto_expire_get(const uint8_t *p, uint64_t *client, uint64_t *summary)
+{
+	*client = *summary = 0;
+	for (int b = 0; b < 8; b++) {
+		*client |= (uint64_t)p[b] << (8 * b);
+		*summary |= (uint64_t)p[8 + b] << (8 * b);
+	}
 }
 
 /* Result status carried in REPLY / SYNC_REPLY. Protocol outcomes, not C errors. */
@@ -222,8 +259,11 @@ enum proto_status {
 	PROTO_ST_WAIT,		/* weak read: the replica has not executed up to the token yet */
 	PROTO_ST_CID_REUSED,	/* the replica holds another command under this cid (a client id
 				 * handed out twice): refused, nothing applied for it */
+	PROTO_ST_EXPIRED,	/* the client id expired (silent past clientLeaseMs: its records
+				 * were dropped): refused, and never executed under that id from
+				 * now on (docs/recovery.md "Client leases") */
 };
-#define PROTO_ST_MAX PROTO_ST_CID_REUSED
+#define PROTO_ST_MAX PROTO_ST_EXPIRED
 
 struct proto_cid {
 	uint64_t client; /* unique cluster-wide, assigned by the master; 0 = none */
@@ -273,8 +313,9 @@ struct proto_msg {
 	int32_t leader; /* CLUSTER_INFO; REGISTER: the leader of its view, -1 if not serving */
 	uint32_t n_replicas;
 	struct proto_replica_addr replicas[PROTO_MAX_REPLICAS];
-	/* CLUSTER_INFO: assigned client id (0 for replicas); HELLO: client id; REGISTER: the
-	 * highest client id the replica has seen (0: none) */
+	/* CLUSTER_INFO: assigned client id (0 for replicas); HELLO, PING: client id; REGISTER: the
+	 * highest client id the replica has seen (0: none); SNAP_DONE: the expired-client floor
+	 * (docs/recovery.md "Client leases") */
 	uint64_t client_id;
 
 	/* PROPOSE / REPLY / RECORD_ACK / SYNC / SYNC_REPLY / ACCEPT */

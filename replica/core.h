@@ -69,6 +69,10 @@ struct core_config {
 	 * leader re-sends ACCEPTs to a peer under the same mark */
 	uint32_t snap_chunk_bytes;
 	uint32_t snap_low_water;
+	/* clientLeaseMs (docs/recovery.md "Client leases"): the leader appends an EXPIRE entry for
+	 * the clients it has not heard from for this long (since it installed its view), and every
+	 * replica drops their records at that slot; 0 (the default here) = never */
+	uint64_t lease_ns;
 };
 
 #define CORE_MIN_LOW_WATER 1024u
@@ -172,6 +176,13 @@ struct core_stats {
 	uint64_t snap_overflow; /* transfers restarted: more keys changed than XDELTA_MAX_BYTES */
 	uint64_t snap_last_us;	/* the last transfer installed here: its first item to SNAP_DONE */
 	uint64_t rejoin_us; /* restart -> hold released (the last rejoin here) */
+	/* client leases (docs/recovery.md "Client leases") */
+	uint64_t clients_live; /* client records held (watermark, executed seqs, cached results) */
+	uint64_t clients_expired; /* client records dropped here by EXPIRE entries */
+	uint64_t expire_skipped;  /* clients an EXPIRE named that executed a command since */
+	uint64_t expire_entries;  /* leader: EXPIRE entries appended */
+	uint64_t expired_refused; /* messages and commands refused EXPIRED (an expired client id) */
+	uint64_t expire_floor; /* every id at or below it with nothing executed here is expired */
 };
 
 /* Fills st. */

@@ -127,6 +127,9 @@ struct client_rec {
 	uint64_t xfloor;
 	uint32_t xwords;
 	uint64_t *xbits;
+	/* leader: when a message of this client last came (local: never sent in a transfer; the
+	 * lease counts from the later of it and the leader's install, core_lease.c) */
+	uint64_t heard_ns;
 };
 
 #define XBITS_MAX_WORDS 1024u /* 65,536 seqs of one session in flight at most */
@@ -158,6 +161,7 @@ struct vc_item {
 	uint8_t *val;
 	uint32_t vlen;
 	uint32_t scan_count;
+	uint64_t low_seq; /* record: the sender's watermark of the client (core_client_low_seq) */
 };
 
 /* A view's decision as far as older views' entries go: its leader's collected entries ended at
@@ -311,7 +315,7 @@ struct core {
 	struct {
 		struct cmap *kv, *results, *clients;
 		struct oset *order;
-		uint64_t digest, live_keys, del_ver;
+		uint64_t digest, live_keys, del_ver, exp_floor;
 	} snap_old;
 	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
 	uint64_t snap_prev_exec;  /* follower: its exec index when the transfer began */
@@ -338,6 +342,17 @@ struct core {
 	struct xdelta xdelta;
 	uint8_t *xbuf; /* the chunk being filled */
 	size_t xbuf_used, xbuf_cap;
+
+	/* client leases (core_lease.c, docs/recovery.md "Client leases") */
+	uint64_t exp_floor; /* replicated (EXPIRE entries raise it; a transfer carries it): a client
+			     * id at or below it that executed nothing here is expired for good */
+	uint64_t exp_decided; /* leader: the highest id its log's unexecuted EXPIREs name (and at
+			       * least exp_floor): what the floor will be once they execute */
+	struct cmap *exp_pending; /* leader: client -> 1 + the slot of an unexecuted EXPIRE naming
+				   * it: its commands are not ordered meanwhile (BUSY) */
+	uint64_t lease_since_ns;  /* leader: its clock for every client starts here (installed) */
+	uint64_t lease_scan_ns;	  /* leader: when it last looked for silent clients */
+	uint64_t lease_tick_ns;	  /* leader: its last tick (a long gap restarts its clock) */
 
 	struct core_stats st;
 };
@@ -487,6 +502,11 @@ static inline struct entry *slot_entry(struct core *c, uint64_t slot)
 #else
 #define MUTANT_NO_REPLAY false
 #endif
+#ifdef CURPKV_MUTANT_NO_EXPIRY_REFUSAL
+#define MUTANT_NO_EXPIRY_REFUSAL true /* an expired client id executes again (its records gone) */
+#else
+#define MUTANT_NO_EXPIRY_REFUSAL false
+#endif
 
 /* ---- out of memory and invariants (docs/design.md, "Out of memory" and "Assertions") ------ */
 
@@ -553,6 +573,7 @@ void core_keyidx_add(struct core *c, const struct entry *e, struct keyidx_arg *k
 void core_set_intake(struct core *c, bool open);
 void core_send_accept(struct core *c, struct entry *e, int to, uint64_t now_ns);
 bool core_dep_ordered(struct core *c, uint64_t client, uint64_t dep);
+uint64_t core_client_low_seq(struct core *c, uint64_t client);
 struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_msg *m,
 			      uint8_t kind);
 void core_replicate(struct core *c, struct entry *e, uint64_t now_ns);
@@ -606,6 +627,8 @@ struct replay_cand {
 	uint32_t lo, hi;
 	bool weak;	     /* an HO weak write */
 	bool weak_dep_known; /* its weak_dep is 0 or ordered here (log, executed, watermark) */
+	bool completed;	     /* its session declared it done: a collected replica heard a
+			      * low_seq above its seq (its evidence is true if it was fast) */
 };
 
 struct replay_stats {
@@ -626,6 +649,28 @@ void core_xfer_stop(struct core *c, int to);
 void core_xfer_stop_all(struct core *c);
 void core_xfer_note(struct core *c, const uint8_t *key, uint32_t klen);
 void core_xfer_pump(struct core *c, uint64_t now_ns);
+
+/* ---- core_lease.c: client leases (docs/recovery.md "Client leases") */
+
+/* A real command of a client (not the leader's no-op or EXPIRE): it has a key, a cid, a place
+ * in the key index. */
+static inline bool is_client_op(uint8_t op)
+{
+	return !proto_op_internal(op);
+}
+
+int core_lease_create(struct core *c);
+void core_lease_destroy(struct core *c);
+bool core_lease_expired(struct core *c, uint64_t client);
+bool core_lease_refused(struct core *c, uint64_t conn, const struct proto_msg *m);
+bool core_lease_pending(struct core *c, uint64_t client);
+void core_lease_heard(struct core *c, uint64_t client, uint64_t now_ns);
+void core_lease_tick(struct core *c, uint64_t now_ns);
+void core_lease_execute(struct core *c, const struct entry *e);
+void core_lease_led(struct core *c, const struct entry *e);
+void core_lease_view_enter(struct core *c);
+void core_lease_installed(struct core *c, uint64_t now_ns);
+uint64_t core_lease_summary(const struct client_rec *cr);
 
 /* ---- core_snap.c: catch-up and state transfer (PROTOCOL.md 7.3) */
 

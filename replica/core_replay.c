@@ -16,8 +16,8 @@
  * g agree on its read_dep" as g's read. Rules 1-3 become edges of a graph, rule 3 a gate per key
  * (after R no other recovered write of the key until the GETs that read R are placed), and the
  * order is a topological sort of it, ties broken by cid. Commands that never completed may give
- * evidence that contradicts the rest; what cannot be satisfied is relaxed step by step (and
- * counted), never the session order.
+ * evidence that contradicts the rest: then the command placed is the one that goes against the
+ * evidence of the fewest commands (least_against; counted), never against session order.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -280,6 +280,79 @@ static bool ready(uint32_t i, const struct rnode *nodes, const struct replay_can
 	return lookahead_ok(i, nodes, ev, level, wk);
 }
 
+/* The weight of going against the evidence of the commands placing i now would: its rule 2
+ * predecessors not placed, the GETs its key's gate waits for and those the lookahead protects
+ * (a write), its own read (a GET whose read edge is not satisfied). Each is then taken as a
+ * command that did not complete on the fast path: 1 each, and more than all the others
+ * together for one its session declared done (replay_cand.completed). */
+static uint64_t against(uint32_t i, const struct rnode *nodes, const struct replay_cand *cand,
+			uint32_t nc, const struct gate *gates, const struct edge *ev,
+			struct walk *wk)
+{
+	const struct rnode *x = &nodes[i];
+	bool protect = x->write && x->nget > 0 && !lookahead_ok(i, nodes, ev, ALL, wk);
+	wk->epoch++; /* (after the lookahead's walk: marks below count each command once) */
+	uint64_t n = 0;
+#define AGAINST(o)                                                                                 \
+	do {                                                                                       \
+		if (wk->mark[o] != wk->epoch) {                                                    \
+			wk->mark[o] = wk->epoch;                                                   \
+			n += cand[o].completed ? (uint64_t)nc + 1 : 1;                             \
+		}                                                                                  \
+	} while (0)
+	for (uint32_t k = wk->pred_lo[i]; k < wk->pred_hi[i]; k++) {
+		uint32_t u = wk->preds[k].from;
+		if (nodes[u].placed || nodes[u].dropped)
+			continue;
+		if (wk->preds[k].soft)
+			AGAINST(u);
+		else
+			AGAINST(i); /* (session order is met: an unplaced hard edge is its read) */
+	}
+	if (x->write) {
+		const struct gate *g = &gates[x->key];
+		for (uint32_t k = 0; k < nc; k++) {
+			const struct rnode *y = &nodes[k];
+			if (!y->get || y->placed || y->dropped || y->key != x->key)
+				continue;
+			if ((g->open > 0 && y->attach == g->owner) ||
+			    (protect && y->attach == (int)i))
+				AGAINST(k);
+		}
+	}
+#undef AGAINST
+	return n;
+}
+
+/* Nothing can be placed: the evidence contradicts itself, so some of it was left by commands
+ * that never completed (docs/recovery.md "Contradictions"). The command placed is the one
+ * that goes against the evidence of the fewest commands (as few as possible are taken not to
+ * have completed); on a tie the one that needs the least relaxation, in the order rule 2's
+ * edges (left by any command recorded first), the lookahead, the gates, everything but
+ * session order; then GETs first and the lowest cid. -1 when everything is placed. */
+static int least_against(const struct rnode *nodes, const struct replay_cand *cand, uint32_t nc,
+			 const struct gate *gates, const struct edge *ev, struct walk *wk)
+{
+	int best = -1;
+	uint64_t best_n = 0;
+	enum strict best_lv = ALL;
+	for (uint32_t i = 0; i < nc; i++) {
+		if (!ready(i, nodes, cand, gates, ev, SESSION_ONLY, wk))
+			continue;
+		enum strict lv = NO_SOFT;
+		while (lv < SESSION_ONLY && !ready(i, nodes, cand, gates, ev, lv, wk))
+			lv++;
+		uint64_t n = against(i, nodes, cand, nc, gates, ev, wk);
+		if (best < 0 || n < best_n || (n == best_n && lv < best_lv) ||
+		    (n == best_n && lv == best_lv && nodes[i].get && !nodes[best].get)) {
+			best = (int)i;
+			best_n = n;
+			best_lv = lv;
+		}
+	}
+	return best;
+}
+
 static void place(struct rnode *nodes, uint32_t i, struct gate *gates, const struct edge *ev)
 {
 	struct rnode *x = &nodes[i];
@@ -451,21 +524,18 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 	/* topological order: GETs first when ready (they clear gates), then the lowest cid */
 	for (;;) {
 		int best = -1;
-		enum strict level = ALL;
-		for (; level <= SESSION_ONLY && best < 0; level++) {
-			for (uint32_t i = 0; i < nc; i++) {
-				if (!ready(i, nodes, cand, gates, E.v, level, &wk))
-					continue;
-				if (best < 0 || (nodes[i].get && !nodes[best].get))
-					best = (int)i;
-			}
-			if (best >= 0)
-				break;
+		for (uint32_t i = 0; i < nc; i++) {
+			if (!ready(i, nodes, cand, gates, E.v, ALL, &wk))
+				continue;
+			if (best < 0 || (nodes[i].get && !nodes[best].get))
+				best = (int)i;
 		}
-		if (best < 0)
-			break; /* everything placed or dropped */
-		if (level != ALL)
+		if (best < 0) {
+			best = least_against(nodes, cand, nc, gates, E.v, &wk);
+			if (best < 0)
+				break; /* everything placed or dropped */
 			st->relaxed++;
+		}
 		place(nodes, (uint32_t)best, gates, E.v);
 		order[nout++] = (uint32_t)best;
 	}

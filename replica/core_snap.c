@@ -116,6 +116,7 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 	c->snap_old.digest = c->digest;
 	c->snap_old.live_keys = c->live_keys;
 	c->snap_old.del_ver = c->del_ver;
+	c->snap_old.exp_floor = c->exp_floor;
 	core_xfer_stop_all(c); /* the state it was sending is being replaced */
 	c->kv = kv;
 	c->order = order;
@@ -124,6 +125,7 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 	c->digest = 0;
 	c->live_keys = 0;
 	c->del_ver = 0;
+	c->exp_floor = 0; /* (SNAP_DONE carries it; no client is refused meanwhile) */
 	c->snap_open = true;
 	c->snap_items = 0;
 	c->snap_nomem = false;
@@ -150,6 +152,7 @@ static void snap_end(struct core *c, bool whole)
 		c->digest = c->snap_old.digest;
 		c->live_keys = c->snap_old.live_keys;
 		c->del_ver = c->snap_old.del_ver;
+		c->exp_floor = c->snap_old.exp_floor;
 	} else {
 		cmap_destroy(c->snap_old.kv);
 		oset_destroy(c->snap_old.order);
@@ -362,6 +365,9 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 	c->snap_retry = false;
 	c->st.snap_last_us = (now_ns - c->snap_begin_ns) / 1000;
 	c->del_ver = m->ver;
+	c->exp_floor = m->client_id; /* the sender's, at the same slot */
+	if (c->exp_floor > c->exp_decided)
+		c->exp_decided = c->exp_floor;
 	snap_install(c, m);
 	if (is_leader(c) && !c->active)
 		core_vc_collect(c, now_ns); /* again, from its new execution index */

@@ -89,6 +89,7 @@ static void vc_list_add(struct vc_list *l, int from, const struct proto_msg *m)
 	it->weak_dep = m->weak_dep;
 	it->read_dep = m->read_dep;
 	it->bound = m->bound;
+	it->low_seq = m->low_seq;
 	l->n++;
 }
 
@@ -153,7 +154,8 @@ static int vc_record_cb(const void *key, size_t klen, void *val, void *arg)
 				      .weak_dep = r->weak_dep,
 				      .slot = r->arr,
 				      .read_dep = r->read_dep,
-				      .bound = r->bound > 0 ? r->bound : 0};
+				      .bound = r->bound > 0 ? r->bound : 0,
+				      .low_seq = core_client_low_seq(o->c, r->cid.client)};
 		m.cmd = (struct proto_cmd){.op = r->op,
 					   .key = key,
 					   .klen = (uint32_t)klen,
@@ -531,7 +533,9 @@ static void register_led(struct core *c, struct entry *e)
 		    0)
 			core_oom(c, "the leader's index of commands in flight");
 	}
-	if (e->op != PROTO_OP_NONE) {
+	if (e->op == PROTO_OP_EXPIRE)
+		core_lease_led(c, e); /* its clients wait until it executes */
+	if (is_client_op(e->op)) {
 		struct keyidx_arg ka = {.slot = e->slot,
 					.write = is_write_op(e->op),
 					.weak = e->kind == EK_HO_WEAK,
@@ -812,7 +816,13 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	uint32_t nc = 0;
 	if (cand == NULL) /* (the log is half decided: no way back to collecting) */
 		core_oom(c, "a view change's replay candidates");
+	uint64_t low = 0; /* the client's highest watermark any collected replica heard */
 	for (uint32_t i = 0; i < nr;) {
+		if (i == 0 || rv[i]->cid.client != rv[i - 1]->cid.client) {
+			low = core_client_low_seq(c, rv[i]->cid.client);
+			for (uint32_t k = i; k < nr && rv[k]->cid.client == rv[i]->cid.client; k++)
+				low = rv[k]->low_seq > low ? rv[k]->low_seq : low;
+		}
 		uint32_t j = i;
 		int holders = 0, last = -1;
 		bool weak = false;
@@ -832,8 +842,11 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 			struct proto_cid d = {rv[i]->cid.client, rv[i]->weak_dep};
 			bool known = d.seq == 0 || core_dep_ordered(c, d.client, d.seq) ||
 				     core_already_executed(c, &d);
-			cand[nc++] = (struct replay_cand){
-			    .lo = i, .hi = j, .weak = weak, .weak_dep_known = known};
+			cand[nc++] = (struct replay_cand){.lo = i,
+							  .hi = j,
+							  .weak = weak,
+							  .weak_dep_known = known,
+							  .completed = low > rv[i]->cid.seq};
 		}
 		i = j;
 	}
@@ -850,6 +863,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	c->commit_known = c->commit_index;
 	witness_install(c);
 	c->active = true;
+	core_lease_installed(c, now_ns);
 	c->commit_sent = 0;
 	if (desc_in_use(c->desc) >= desc_capacity(c->desc))
 		core_set_intake(c, false);
@@ -949,6 +963,7 @@ void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 		return;
 	if (is_leader(c))
 		step_down(c);
+	core_lease_view_enter(c);
 	/* a transfer belongs to the view it was asked in: one still arriving is dropped (its
 	 * frames of the old view would be ignored from now on) and the state it was replacing
 	 * is back; whoever needs one asks again */

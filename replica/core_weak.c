@@ -129,7 +129,7 @@ void core_on_weak_write(struct core *c, uint64_t conn, const struct proto_msg *m
 	}
 	/* the leader orders it, in session order */
 	struct entry *e = NULL;
-	if (!core_dep_ordered(c, m->cid.client, m->dep) ||
+	if (!core_dep_ordered(c, m->cid.client, m->dep) || core_lease_pending(c, m->cid.client) ||
 	    (e = core_log_append(c, conn, m, ho ? EK_HO_WEAK : EK_HT_WEAK)) == NULL) {
 		c->st.busy++;
 		if (answer) {

@@ -199,7 +199,8 @@ static void xfer_finish(struct core *c, int to, uint64_t now_ns)
 			      .eview = c->inst_view,
 			      .cut = c->inst_cut,
 			      .round = x->round,
-			      .ver = c->del_ver};
+			      .ver = c->del_ver,
+			      .client_id = c->exp_floor};
 	c->io.to_peer(c->io.ctx, to, &d);
 	c->st.snap_sent++;
 	bool then_log = x->then_log;

@@ -64,7 +64,8 @@ if [ "$mutants" -eq 1 ]; then
 	mutant_progs=(tests/sim_mutant_stale_spec tests/sim_mutant_double_exec
 		tests/sim_mutant_double_exec_history tests/sim_mutant_exec_on_timeout
 		tests/sim_mutant_no_conflict_check tests/sim_mutant_no_replay
-		tests/sim_mutant_no_fencing tests/sim_mutant_scan_short tests/sim_mutant_scan_stale)
+		tests/sim_mutant_no_fencing tests/sim_mutant_scan_short tests/sim_mutant_scan_stale
+		tests/sim_mutant_no_expiry_refusal)
 fi
 make -s tests/test_sim "${mutant_progs[@]}" >&2
 

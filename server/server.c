@@ -404,6 +404,12 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "weak_parked", st.weak_parked);
 		stat_add(m, "weak_waits", st.weak_waits);
 		stat_add(m, "scans", st.scans);
+		stat_add(m, "clients_live", st.clients_live);
+		stat_add(m, "clients_expired", st.clients_expired);
+		stat_add(m, "expire_skipped", st.expire_skipped);
+		stat_add(m, "expire_entries", st.expire_entries);
+		stat_add(m, "expired_refused", st.expired_refused);
+		stat_add(m, "expire_floor", st.expire_floor);
 	}
 	const struct net_stats *ns = &s->nl.st;
 	stat_add(m, "clients", s->n_clients + (s->cloops ? cloops_conns(s->cloops) : 0));
@@ -447,6 +453,7 @@ static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
 	cfg.max_key = s->set.max_key_bytes;
 	cfg.max_value = s->set.max_value_bytes;
 	cfg.ht_early_reply = s->set.ht_early_weak_reply;
+	cfg.lease_ns = (uint64_t)s->set.client_lease_ms * 1000000ull;
 	cfg.rejoin = rejoin;
 	/* a chunk and one more item fit a frame */
 	uint64_t room = (uint64_t)s->set.max_frame_bytes - s->set.max_value_bytes -

@@ -34,6 +34,7 @@ struct ce_op {
 	uint64_t invoke_ns, complete_ns;
 	uint64_t slot;	  /* the slot the session learned (UINT64_MAX: none) */
 	uint64_t slot_ns; /* when it learned it */
+	bool moved;	  /* a view change executed it at another slot (test_cluster_hybrid) */
 };
 
 /* One fault during a run: SIGSTOP of p at at_s seconds (or once at_ops operations completed),

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "tests/env.h"
@@ -265,6 +266,47 @@ int env_cli(struct cluster_env *e, const char *dir, char *const *args, char **ou
 	int st = proc_wait(&c, 30000);
 	*out = env_slurp(log);
 	return st;
+}
+
+void env_send_msg(int fd, const struct proto_msg *m)
+{
+	struct proto_buf b;
+	proto_buf_init(&b, 1u << 20);
+	assert_int_equal(proto_encode(&b, m, 1u << 20), 0);
+	assert_int_equal(send(fd, b.data, b.len, MSG_NOSIGNAL), (ssize_t)b.len);
+	proto_buf_free(&b);
+}
+
+/* Reads exactly n bytes within ms. Returns 1, 0 (EOF or reset) or -1 (timeout). */
+static int read_full(int fd, uint8_t *p, size_t n, int ms)
+{
+	size_t got = 0;
+	while (got < n) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		if (poll(&pfd, 1, ms) <= 0)
+			return -1;
+		ssize_t r = recv(fd, p + got, n - got, 0);
+		if (r <= 0)
+			return 0;
+		got += (size_t)r;
+	}
+	return 1;
+}
+
+int env_recv_msg(int fd, struct proto_msg *m, uint8_t *frame, size_t cap, int ms,
+		 const struct proto_limits *lim)
+{
+	int rc = read_full(fd, frame, PROTO_FRAME_HEADER, ms);
+	if (rc <= 0)
+		return rc;
+	uint32_t body = (uint32_t)frame[0] | (uint32_t)frame[1] << 8 | (uint32_t)frame[2] << 16 |
+			(uint32_t)frame[3] << 24;
+	if (body > cap - PROTO_FRAME_HEADER)
+		return -1;
+	rc = read_full(fd, frame + PROTO_FRAME_HEADER, body, ms);
+	if (rc <= 0)
+		return rc;
+	return proto_decode(frame + PROTO_FRAME_HEADER, body, lim, m) == 0 ? 1 : -1;
 }
 
 int env_teardown(void **state)

@@ -86,6 +86,14 @@ int env_cli(struct cluster_env *e, const char *dir, char *const *args, char **ou
 /* A file's contents, malloc'd and NUL-terminated, or NULL. */
 char *env_slurp(const char *path);
 
+/* Raw connections (a hand-made client or peer): writes m's frame on fd (asserts it went out
+ * whole); reads one frame into frame[cap] within ms and decodes it into *m with lim (its byte
+ * fields point into frame). env_recv_msg returns 1, 0 (closed) or -1 (timeout, or a frame that
+ * does not fit or decode). */
+void env_send_msg(int fd, const struct proto_msg *m);
+int env_recv_msg(int fd, struct proto_msg *m, uint8_t *frame, size_t cap, int ms,
+		 const struct proto_limits *lim);
+
 /* cmocka teardown: kills whatever the failed test started (by PID) and removes its directory. */
 int env_teardown(void **state);
 

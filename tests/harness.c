@@ -55,8 +55,14 @@ static void r_to_client(void *ctx, uint64_t conn, const struct proto_msg *m)
 static void r_executed(void *ctx, const struct proto_cid *cid, uint64_t slot)
 {
 	struct h_rctx *r = ctx;
-	if (r->h->on_executed && cid->client >= 100 && cid->client < 100 + H_MAX_SESSIONS)
-		r->h->on_executed(r->h, r->id, (int)(cid->client - 100), cid->seq, slot);
+	struct harness *h = r->h;
+	if (h->on_executed == NULL || cid->client < 100 || cid->client >= 100 + H_MAX_IDS)
+		return;
+	uint64_t i = cid->client - 100;
+	if (i < H_MAX_SESSIONS) /* a session's first id (or one given it by h_bind_id) */
+		h->on_executed(h, r->id, (int)i, cid->seq, slot);
+	else if (h->id_sess[i] > 0)
+		h->on_executed(h, r->id, h->id_sess[i] - 1, cid->seq + h->id_base[i], slot);
 }
 
 static void r_intake(void *ctx, bool open)
@@ -96,6 +102,28 @@ static void s_ordered(void *ctx, uint64_t seq, uint64_t slot)
 	struct h_sctx *s = ctx;
 	if (s->h->on_ordered)
 		s->h->on_ordered(s->h, s->id, seq, slot);
+}
+
+static void s_need_id(void *ctx)
+{
+	struct h_sctx *s = ctx;
+	s->h->want_id[s->id] = true; /* (the master answers a moment later: h_advance) */
+}
+
+/* Hands the sessions that asked a new client id each (h_advance). */
+static void give_ids(struct harness *h)
+{
+	for (int s = 0; s < h->nsess; s++) {
+		if (!h->want_id[s] || h->paused[s] || h->next_id >= 100 + H_MAX_IDS)
+			continue;
+		h->want_id[s] = false;
+		uint64_t id = h->next_id++;
+		if (session_set_client_id(h->sess[s], id, h->now) != 0)
+			abort();
+		h->id_sess[id - 100] = s + 1;
+		h->id_base[id - 100] = session_seq_base(h->sess[s]);
+		h->new_ids++;
+	}
 }
 
 static size_t r_peer_backlog(void *ctx, int peer)
@@ -162,6 +190,7 @@ void h_init(struct harness *h, int n, int nsess, uint32_t window, uint64_t seed,
 			proto_buf_init(&h->r2c[j][i].buf, H_BUF_LIMIT);
 		}
 	h->core_cfg_fn = core_cfg_fn;
+	h->next_id = 100 + H_MAX_SESSIONS;
 	enum conf_protocol proto = CONF_PROTO_CURP;
 	for (int r = 0; r < n; r++)
 		proto = h_new_core(h, r, false);
@@ -184,10 +213,19 @@ void h_bind_id(struct harness *h, int s, int r, uint64_t client_id)
 	cfg.max_inflight = h->window;
 	cfg.protocol = h->proto;
 	cfg.preferred = r;
+	cfg.lease_ns = h->lease_ns;
+	cfg.id_ns = h->now;
 	h->sctx[s] = (struct h_sctx){.h = h, .id = s};
-	struct session_io io = {.ctx = &h->sctx[s], .send = s_send, .ordered = s_ordered};
+	struct session_io io = {.ctx = &h->sctx[s],
+				.send = s_send,
+				.ordered = s_ordered,
+				.need_id = h->lease_ns ? s_need_id : NULL};
 	if (session_create(&cfg, 0, h->leader, &io, &h->sess[s]) != 0)
 		abort();
+	if (client_id >= 100 + H_MAX_SESSIONS && client_id < 100 + H_MAX_IDS) {
+		h->id_sess[client_id - 100] = s + 1;
+		h->id_base[client_id - 100] = 0;
+	}
 }
 
 void h_free(struct harness *h)
@@ -264,6 +302,12 @@ static enum pop_result pop(struct harness *h, struct h_chan *c, struct proto_msg
 	return POP_MSG;
 }
 
+void h_inject(struct harness *h, int s, int r, const struct proto_msg *m)
+{
+	if (!h->down[r])
+		push(h, &h->c2r[s][r], m);
+}
+
 bool h_take(struct harness *h, enum h_chan_kind k, int a, int b, struct proto_msg *m)
 {
 	enum pop_result pr;
@@ -326,7 +370,7 @@ bool h_step(struct harness *h)
 		for (int r = 0; r < h->n; r++) {
 			if (h->c2r[s][r].buf.len)
 				cand[nc++] = (typeof(cand[0])){H_C2R, (uint8_t)s, (uint8_t)r};
-			if (h->r2c[r][s].buf.len)
+			if (h->r2c[r][s].buf.len && !h->paused[s])
 				cand[nc++] = (typeof(cand[0])){H_R2C, (uint8_t)r, (uint8_t)s};
 		}
 	if (nc == 0)
@@ -430,8 +474,10 @@ void h_advance(struct harness *h, uint64_t ns)
 		core_flush(h->cores[r], h->now);
 		h->gen[r]++;
 	}
+	give_ids(h);
 	for (int s = 0; s < h->nsess; s++)
-		session_tick(h->sess[s], h->now);
+		if (!h->paused[s])
+			session_tick(h->sess[s], h->now);
 }
 
 void h_drain(struct harness *h)

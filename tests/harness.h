@@ -15,6 +15,7 @@
 
 #define H_MAX_REPLICAS 7
 #define H_MAX_SESSIONS 16
+#define H_MAX_IDS      4096 /* client ids handed out in one run: 100 + s, then renewals */
 
 enum h_chan_kind { H_PEER = 0, H_C2R = 1, H_R2C = 2 };
 
@@ -46,8 +47,20 @@ struct harness {
 	/* called when a session learns the slot of one of its commands (the session's `ordered`
 	 * hook), with the session index */
 	void (*on_ordered)(struct harness *h, int sess, uint64_t seq, uint64_t slot);
-	/* called when replica r executes a command of session sess (client id 100 + sess) */
+	/* called when replica r executes a command of session sess (client id 100 + sess, or one
+	 * it took later), with the session's own seq (session_seq_base added) */
 	void (*on_executed)(struct harness *h, int r, int sess, uint64_t seq, uint64_t slot);
+	/* client leases: the sessions' lease (0: none); a session that asks for a new client id
+	 * (session_io.need_id) gets the next one, in increasing order as the master hands them out,
+	 * at the next h_advance; paused sessions neither tick nor receive (a client process
+	 * stopped: what replicas send it waits in its connection) */
+	uint64_t lease_ns;
+	uint64_t next_id;
+	bool want_id[H_MAX_SESSIONS];
+	bool paused[H_MAX_SESSIONS];
+	int id_sess[H_MAX_IDS];	     /* id - 100 -> 1 + the session that took it (0: none) */
+	uint64_t id_base[H_MAX_IDS]; /* id - 100 -> the session's seq base under it */
+	uint64_t new_ids;
 	void *user;
 	bool trace; /* print the weak-read traffic of one command (debugging aid) */
 	bool notes; /* print the cores' notes (view-change decisions) on stderr */
@@ -116,6 +129,9 @@ void h_restart(struct harness *h, int r);
 /* Restarts replica r as a new process: its state is gone; a fresh core (rejoining, PROTOCOL.md
  * 7.3) is told the current view and leader. */
 void h_restart_fresh(struct harness *h, int r);
+
+/* Queues m on session s's connection to replica r, as if s had sent it (a late frame). */
+void h_inject(struct harness *h, int s, int r, const struct proto_msg *m);
 
 /* Frames waiting on one channel. */
 uint32_t h_pending(struct harness *h, enum h_chan_kind k, int a, int b);

@@ -43,6 +43,15 @@ tests_test_master_SOURCES = tests/test_master.c tests/env.c tests/env.h tests/pr
 tests_test_master_LDADD = cluster/libcluster.a client/libsession.a net/libnet.a auth/libauth.a conf/libconf.a \
 	proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) $(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
+# Client leases on real processes (issue 17 item 3): expired clients' records go, a late retry
+# of an expired id is refused EXPIRED.
+check_PROGRAMS += tests/test_lease
+TESTS += tests/test_lease
+tests_test_lease_SOURCES = tests/test_lease.c tests/env.c tests/env.h tests/proc.c tests/proc.h
+tests_test_lease_LDADD = cluster/libcluster.a client/libsession.a net/libnet.a auth/libauth.a \
+	conf/libconf.a proto/libproto.a common/libcommon.a $(MSGPACK_LIBS) $(SODIUM_LIBS) \
+	$(EV_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
+
 # Deterministic simulation with faults (tests/sim.c), and its mutants: each builds the core
 # with one known bug re-introduced and passes only if the simulation catches it.
 SIM_LIBS = client/libsession.a verify/libverify.a proto/libproto.a desc/libdesc.a \
@@ -51,7 +60,7 @@ SIM_MUTANTS = tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
 	tests/sim_mutant_exec_on_timeout tests/sim_mutant_no_conflict_check \
 	tests/sim_mutant_no_replay tests/sim_mutant_no_fencing \
 	tests/sim_mutant_double_exec_history tests/sim_mutant_scan_short \
-	tests/sim_mutant_scan_stale
+	tests/sim_mutant_scan_stale tests/sim_mutant_no_expiry_refusal
 SIM_SOURCES = tests/sim.c tests/sim_check.c tests/sim.h tests/harness.c tests/harness.h
 check_PROGRAMS += tests/test_sim $(SIM_MUTANTS)
 TESTS += tests/test_sim $(SIM_MUTANTS)
@@ -88,6 +97,12 @@ tests_sim_mutant_no_fencing_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
 tests_sim_mutant_no_fencing_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_FENCING \
 	-DCURPKV_MUTANT='"no fencing"' -DCURPKV_MUTANT_SEEDS=600
 tests_sim_mutant_no_fencing_LDADD = $(SIM_LIBS)
+# client leases: records dropped by EXPIRE, the id never refused (a late retry of an expired
+# client's command executes again)
+tests_sim_mutant_no_expiry_refusal_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)
+tests_sim_mutant_no_expiry_refusal_CPPFLAGS = $(AM_CPPFLAGS) -DCURPKV_MUTANT_NO_EXPIRY_REFUSAL \
+	-DCURPKV_MUTANT='"expired client ids not refused"'
+tests_sim_mutant_no_expiry_refusal_LDADD = $(SIM_LIBS)
 # Mutants of what the sessions return (the cores are the real ones): SCAN results altered on
 # their way to the history, which the SCAN checks (tests/sim_check.c) must catch.
 tests_sim_mutant_scan_short_SOURCES = $(SIM_SOURCES)

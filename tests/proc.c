@@ -63,6 +63,10 @@ static int rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *
 
 void proc_rmdir(const char *dir)
 {
+	if (dir && *dir && getenv("CURPKV_KEEP_TMP") != NULL) {
+		fprintf(stderr, "kept %s (CURPKV_KEEP_TMP)\n", dir);
+		return;
+	}
 	if (dir && *dir)
 		nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }

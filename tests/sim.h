@@ -24,6 +24,7 @@
 struct sim_op {
 	int sess;
 	uint64_t seq;
+	uint64_t client, wseq; /* the cid it was sent under (client leases: ids change) */
 	uint8_t op; /* PROTO_OP_GET / PUT / DEL / APPEND / SCAN */
 	bool weak;
 	uint64_t key;	/* SCAN: the first key */
@@ -60,6 +61,11 @@ struct sim_cfg {
 	uint32_t leader_crash_per_million_steps; /* the leader: a view change follows */
 	uint32_t amnesia_pct; /* restarts that lose the replica's state (a new process) */
 	uint32_t log_cap;     /* replicas' log ring (small: state transfers happen) */
+	/* client leases (docs/recovery.md "Client leases"), a third of the runs (sim.c lease_run):
+	 * the replicas' and sessions' lease (0: off), and idle sessions stopped past it now and
+	 * then (per million steps) */
+	uint64_t lease_ns;
+	uint32_t pause_per_million_steps;
 };
 
 struct sim {
@@ -91,6 +97,15 @@ struct sim {
 	uint64_t appends, append_reads;	   /* checked by verify_appends */
 	uint64_t scans_strong, scans_weak; /* SCAN results checked */
 	uint64_t lin_unknown; /* keys beyond the linearizability search's budget (not failures) */
+	/* client leases: a stream of their own (the other draws stay as they were), when each
+	 * stopped session comes back (0: running), the id it had, and the PROPOSE of a command it
+	 * completed under it (re-sent at its return: a late retry of an id that may have expired) */
+	struct common_rng lrng;
+	bool stopping[H_MAX_SESSIONS]; /* to be stopped once idle: issues nothing more */
+	uint64_t resume_at[H_MAX_SESSIONS];
+	uint64_t paused_id[H_MAX_SESSIONS];
+	int last_done[H_MAX_SESSIONS]; /* 1 + the op index of its last completed strong write */
+	uint64_t pauses, late_retries, expired, new_ids, refused;
 	bool verbose;
 };
 

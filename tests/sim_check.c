@@ -238,6 +238,11 @@ bool sim_check_replicas(struct sim *s)
 					 ", digest %016" PRIx64 " vs %016" PRIx64,
 					 r, st.exec_index, lst.exec_index,
 					 core_digest(s->h.cores[r]), d);
+		if (st.expire_floor != lst.expire_floor) /* (client leases: the same EXPIREs) */
+			return sim_failf(s,
+					 "replica %d diverged: expired-client floor %" PRIu64
+					 " vs %" PRIu64,
+					 r, st.expire_floor, lst.expire_floor);
 	}
 	return true;
 }

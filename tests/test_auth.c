@@ -364,37 +364,11 @@ static void raw_send_bytes(int fd, const struct proto_buf *b)
 	assert_int_equal(send(fd, b->data, b->len, MSG_NOSIGNAL), (ssize_t)b->len);
 }
 
-/* Reads exactly n bytes within ms. Returns 1, 0 (EOF or reset) or -1 (timeout). */
-static int read_full(int fd, uint8_t *p, size_t n, int ms)
-{
-	size_t got = 0;
-	while (got < n) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		if (poll(&pfd, 1, ms) <= 0)
-			return -1;
-		ssize_t r = recv(fd, p + got, n - got, 0);
-		if (r <= 0)
-			return 0;
-		got += (size_t)r;
-	}
-	return 1;
-}
-
-/* Reads one frame into frame[] (AUTH_* and small messages only) and decodes it into *m.
- * Returns 1, 0 (closed) or -1 (timeout or a frame that does not decode). */
+/* Reads one frame (AUTH_* and small messages only) into frame[] and decodes it into *m. Returns
+ * 1, 0 (closed) or -1 (timeout or a frame that does not decode). */
 static int raw_recv(int fd, struct proto_msg *m, uint8_t *frame, size_t cap, int ms)
 {
-	int rc = read_full(fd, frame, PROTO_FRAME_HEADER, ms);
-	if (rc <= 0)
-		return rc;
-	long len = proto_frame_peek(frame, PROTO_FRAME_HEADER + cap, (uint32_t)cap);
-	uint32_t body = (uint32_t)frame[0] | (uint32_t)frame[1] << 8;
-	if (len < 0 || body > cap - PROTO_FRAME_HEADER)
-		return -1;
-	rc = read_full(fd, frame + PROTO_FRAME_HEADER, body, ms);
-	if (rc <= 0)
-		return rc;
-	return proto_decode(frame + PROTO_FRAME_HEADER, body, &LIM, m) == 0 ? 1 : -1;
+	return env_recv_msg(fd, m, frame, cap, ms, &LIM);
 }
 
 /* Waits (10 s at most) until the process closes fd; *told: an AUTH_FAIL came first. Returns

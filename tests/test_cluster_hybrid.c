@@ -172,6 +172,7 @@ static void xlog_check(struct hy *y)
 			((double)o->complete_ns - (double)r->killed_ns) / 1e6,
 			(unsigned long long)o->slot, (unsigned long long)y->xslot[i]);
 		o->slot = y->xslot[i];
+		o->moved = true;
 		moved++;
 	}
 	fprintf(stderr,
@@ -242,7 +243,8 @@ static uint64_t hy_check(struct hy *y, bool ho)
 					.invoke = o->invoke_ns,
 					.complete = o->complete_ns,
 					.slot = o->slot,
-					.has_slot = o->slot != UINT64_MAX};
+					.has_slot = o->slot != UINT64_MAX,
+					.moved = o->moved};
 		slots += slotted(o);
 		writes += put;
 		strong_reads += !put && !o->weak;

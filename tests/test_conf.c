@@ -72,6 +72,7 @@ static void assert_settings_equal(const struct conf_settings *a, const struct co
 	assert_int_equal(a->network_delay_ms, e->network_delay_ms);
 	assert_int_equal(a->heartbeat_ms, e->heartbeat_ms);
 	assert_int_equal(a->leader_timeout_ms, e->leader_timeout_ms);
+	assert_int_equal(a->client_lease_ms, e->client_lease_ms);
 	assert_int_equal(a->ht_early_weak_reply, e->ht_early_weak_reply);
 	assert_int_equal(a->max_frame_bytes, e->max_frame_bytes);
 	assert_int_equal(a->max_key_bytes, e->max_key_bytes);
@@ -734,6 +735,8 @@ static void test_bad_file(void **state)
 	X(BAD_CONF, "bad/reqs-zero.conf", 7, "reqs: 0 without runTime")                            \
 	X(BAD_CONF, "bad/heartbeat-order.conf", 8,                                                 \
 	  "leaderTimeoutMs: 400 must exceed heartbeatMs (500)")                                    \
+	X(BAD_CONF, "bad/lease-too-short.conf", 7,                                                 \
+	  "clientLeaseMs: 99 is below 100 ms (0 = never expire)")                                  \
 	X(BAD_CONF, "bad/bad-seed.conf", 7, "seed: -3 is not an unsigned 64-bit integer")          \
 	X(BAD_CONF, "bad/same-addr-port.conf", 3,                                                  \
 	  "replica 'replica1' listens on 127.0.0.1:7070, like 'replica0' on line 2")               \
@@ -1184,6 +1187,10 @@ static const struct vcase value_cases[] = {
     BAD("networkDelay: 60001", "networkDelay: 60001 is not an integer in 0..60000"),
     OK_U32("heartbeatMs: 50", heartbeat_ms, 50),
     OK_U32("leaderTimeoutMs: 500", leader_timeout_ms, 500),
+    OK_U32("clientLeaseMs: 2000", client_lease_ms, 2000),
+    OK_U32("clientLeaseMs: 0", client_lease_ms, 0),
+    OK_U32("clientLeaseMs: 100", client_lease_ms, 100),
+    BAD("clientLeaseMs: 86400001", "clientLeaseMs: 86400001 is not an integer in 0..86400000"),
     OK_U32("maxFrameBytes: 2MiB", max_frame_bytes, 2u << 20),
     OK_U32("maxFrameBytes: 4m", max_frame_bytes, 4u << 20),
     OK_U32("maxFrameBytes: 1G", max_frame_bytes, 1u << 30),
@@ -1905,6 +1912,7 @@ static void test_print(void **state)
 	    "  seed: none // from the clock\n",
 	    "  clones: 0 // threads per client process: 1\n",
 	    "  pendings: 0 // window per thread: 1\n",
+	    "  clientLeaseMs: 300000 // 0 = never expire\n", /* (the default: -check shows it) */
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		if (strstr(out, want[i]) == NULL)
@@ -1946,6 +1954,7 @@ static void test_print(void **state)
 	    "networkDelay",
 	    "heartbeatMs",
 	    "leaderTimeoutMs",
+	    "clientLeaseMs",
 	    "htEarlyWeakReply",
 	    "maxFrameBytes",
 	    "maxKeyBytes",

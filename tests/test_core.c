@@ -598,6 +598,48 @@ static void test_view_change_all_decisions(void **state)
 	h_free(&h);
 }
 
+/* A command a callback submits during session_tick, with a fresher clock than the tick's, is
+ * not due in that tick. Before, `now - first_ns` wrapped around: it timed out at once, its
+ * callback submitted the next, which timed out too, and so on through the whole workload (the
+ * sessions of test_hybrid_ho_3_leader_killed under load: one real timeout after the leader's
+ * kill, then thousands of SESSION_TIMEOUTs in a moment). */
+struct chain {
+	struct session *s;
+	struct proto_cmd c;
+	uint64_t now; /* the clock the callback submits with */
+	int n, timeouts;
+};
+
+static void chain_cb(void *arg, uint64_t seq, enum session_result res, enum session_path path,
+		     const uint8_t *value, uint32_t vlen)
+{
+	(void)seq, (void)path, (void)value, (void)vlen;
+	struct chain *ch = arg;
+	ch->n++;
+	ch->timeouts += res == SESSION_TIMEOUT;
+	if (ch->n < 5)
+		assert_true(session_submit(ch->s, &ch->c, chain_cb, ch, ch->now) > 0);
+}
+
+static void test_client_tick_stale_now(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 12, NULL);
+	uint64_t k = 1;
+	struct chain ch = {.s = h.sess[0], .c = mk_cmd(PROTO_OP_GET, &k, NULL)};
+	assert_true(session_submit(ch.s, &ch.c, chain_cb, &ch, h.now) == 1);
+	uint64_t tick = h.now + 3600ull * 1000000000ull; /* past any reply timeout */
+	ch.now = tick + 1000;
+	session_tick(ch.s, tick);
+	assert_int_equal(ch.n, 1); /* the first timed out, the one it submitted waits */
+	assert_int_equal(ch.timeouts, 1);
+	assert_int_equal(session_inflight(ch.s), 1);
+	session_tick(ch.s, tick + 2000);
+	assert_int_equal(ch.n, 1);
+	h_free(&h);
+}
+
 /* The leader's ok=false, or a witness's ok=false, means the slow path: the result is the
  * SYNC_REPLY, never the leader's speculative value; a witness ok=false triggers SYNC at once. */
 static void test_client_slow_path(void **state)
@@ -1929,6 +1971,455 @@ static void test_scan_bounded_and_own_writes(void **state)
 	h_free(&h);
 }
 
+/* ---- client leases (docs/recovery.md "Client leases") ------------------------------------- */
+
+#define LEASE_NS (1000ull * 1000 * 1000)
+#define STEP_NS	 (50ull * 1000 * 1000)
+
+static void lease_cfg(struct core_config *cfg)
+{
+	cfg->lease_ns = LEASE_NS;
+}
+
+static struct core_stats cstats(struct harness *h, int r)
+{
+	struct core_stats st;
+	core_get_stats(h->cores[r], &st);
+	return st;
+}
+
+/* Sends m to every replica on connection conn (as a session sends a PROPOSE). */
+static void to_all(struct harness *h, uint64_t conn, const struct proto_msg *m)
+{
+	for (int r = 0; r < h->n; r++)
+		core_on_client(h->cores[r], conn, m, h->now);
+}
+
+/* Lets ns of time pass in steps, the leader hearing a keep-alive of client `alive` (0: none) on
+ * connection 3 at each, the replicas exchanging what they send; client answers are dropped. */
+static void lease_wait(struct harness *h, uint64_t ns, uint64_t alive)
+{
+	for (uint64_t t = 0; t < ns; t += STEP_NS) {
+		if (alive) {
+			struct proto_msg p = {.type = PROTO_PING, .slot = 1, .client_id = alive};
+			core_on_client(h->cores[h->leader], 3, &p, h->now);
+		}
+		h_advance(h, STEP_NS);
+		h_drain_peers(h);
+		for (int r = 0; r < h->n; r++)
+			for (int s = 0; s < h->nsess; s++)
+				drop_replies(h, r, s);
+	}
+}
+
+/* A client silent for a lease is forgotten by every replica at the EXPIRE's slot (its cached
+ * result, its executed-seq set), one that keeps sending is not; from then on its id is refused
+ * EXPIRED everywhere (a late retry of what it executed, a new command, its SYNC), and so is an
+ * id below the floor that never executed anything, while a higher id is served. Without the
+ * leases every replica kept the record and the result for ever, and the late retry was
+ * answered from the cache; dropping the records without refusing the id would execute it
+ * again. */
+static void test_lease_expire_refuse(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 3, 4, 51, lease_cfg);
+	uint64_t k1 = 1, k2 = 2;
+	struct proto_cmd a = mk_cmd(PROTO_OP_PUT, &k1, "a"), b = mk_cmd(PROTO_OP_PUT, &k2, "b");
+	struct proto_msg m = propose(200, 1, a), r;
+	to_all(&h, 1, &m);
+	m = propose(201, 1, b);
+	to_all(&h, 2, &m);
+	h_drain(&h);
+	for (int i = 0; i < 3; i++) {
+		struct core_stats st = cstats(&h, i);
+		assert_int_equal(st.executed, 2);
+		assert_int_equal(st.result_cache, 2);
+		assert_int_equal(st.clients_live, 2);
+		drop_replies(&h, i, 0);
+		drop_replies(&h, i, 1);
+	}
+	lease_wait(&h, LEASE_NS / 2, 201);
+	assert_int_equal(cstats(&h, 0).expire_entries, 0); /* not silent for a lease yet */
+	lease_wait(&h, LEASE_NS, 201);			   /* 200 silent, 201 alive */
+	assert_true(cstats(&h, 0).expire_entries >= 1);
+	for (int i = 0; i < 3; i++) {
+		struct core_stats st = cstats(&h, i);
+		assert_int_equal(st.clients_expired, 1);
+		assert_int_equal(st.expire_floor, 200);
+		assert_int_equal(st.result_cache, 1); /* 201's */
+		assert_int_equal(st.clients_live, 1);
+		assert_int_equal(st.expire_skipped, 0);
+	}
+	/* the late retry of the executed (200, 1): refused, never executed again */
+	m = propose(200, 1, a);
+	to_all(&h, 1, &m);
+	expect(&h, 0, 1, PROTO_REPLY, PROTO_ST_EXPIRED);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_false(r.ok); /* nothing recorded for it */
+	struct proto_msg sy = sync_of(200, 1, &a);
+	core_on_client(h.cores[0], 1, &sy, h.now);
+	expect(&h, 0, 1, PROTO_SYNC_REPLY, PROTO_ST_EXPIRED);
+	/* a new command under it, and an id below the floor that never executed anything */
+	m = propose(200, 2, b);
+	core_on_client(h.cores[0], 1, &m, h.now);
+	expect(&h, 0, 1, PROTO_REPLY, PROTO_ST_EXPIRED);
+	m = propose(150, 1, b);
+	core_on_client(h.cores[0], 1, &m, h.now);
+	expect(&h, 0, 1, PROTO_REPLY, PROTO_ST_EXPIRED);
+	/* above the floor: served; the live client too */
+	m = propose(202, 1, a);
+	to_all(&h, 2, &m);
+	m = propose(201, 2, a);
+	to_all(&h, 3, &m);
+	h_drain(&h);
+	for (int i = 0; i < 3; i++) {
+		struct core_stats st = cstats(&h, i);
+		assert_int_equal(st.executed, 4);
+		assert_int_equal(st.clients_live, 2);
+		assert_int_equal(st.witness_records, 0);
+		assert_int_equal(st.digest, cstats(&h, 0).digest);
+	}
+	assert_int_equal(cstats(&h, 0).expired_refused, 4); /* (and the witness's RECORD_ACK) */
+	assert_int_equal(cstats(&h, 1).expired_refused, 1);
+	h_free(&h);
+}
+
+static struct proto_msg accept_of(uint64_t slot, struct proto_cid cid, struct proto_cmd cmd,
+				  uint64_t commit)
+{
+	struct proto_msg m = {.type = PROTO_ACCEPT,
+			      .view = 0,
+			      .slot = slot,
+			      .cid = cid,
+			      .cmd = cmd,
+			      .commit = commit};
+	return m;
+}
+
+/* What an EXPIRE does is decided by the log alone: fed the same entries, both followers skip a
+ * client that executed a command after the leader's decision (the entry's summary is older),
+ * drop it at the next EXPIRE, refuse at its execution a later command of it (a command ordered
+ * from witness records after the expiry) and serve an id above the floor: the same executed
+ * commands, records and digest on both. */
+static void test_lease_skip_and_refuse_at_execution(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 52, lease_cfg);
+	uint64_t k1 = 1, k2 = 2;
+	uint8_t stale[PROTO_EXPIRE_ITEM], fresh[PROTO_EXPIRE_ITEM];
+	proto_expire_put(stale, 300, 0); /* decided before (300, 1) executed: no record then */
+	/* after (300, 1): every seq below 2 executed, none above: summary 2 */
+	proto_expire_put(fresh, 300, 2);
+	struct proto_cmd ex1 = {.op = PROTO_OP_EXPIRE, .val = stale, .vlen = sizeof stale};
+	struct proto_cmd ex2 = {.op = PROTO_OP_EXPIRE, .val = fresh, .vlen = sizeof fresh};
+	struct proto_msg log[] = {
+	    accept_of(0, (struct proto_cid){300, 1}, mk_cmd(PROTO_OP_PUT, &k1, "x"), 0),
+	    accept_of(1, (struct proto_cid){0, 0}, ex1, 0),
+	    accept_of(2, (struct proto_cid){0, 0}, ex2, 0),
+	    accept_of(3, (struct proto_cid){300, 2}, mk_cmd(PROTO_OP_PUT, &k1, "y"), 0),
+	    accept_of(4, (struct proto_cid){301, 1}, mk_cmd(PROTO_OP_PUT, &k2, "z"), 5),
+	};
+	for (int f = 1; f <= 2; f++) {
+		for (size_t i = 0; i < sizeof log / sizeof log[0]; i++)
+			core_on_peer(h.cores[f], 0, &log[i], h.now);
+		struct core_stats st = cstats(&h, f);
+		assert_int_equal(st.exec_index, 5);
+		assert_int_equal(st.expire_skipped, 1);
+		assert_int_equal(st.clients_expired, 1);
+		assert_int_equal(st.expire_floor, 300);
+		assert_int_equal(st.executed, 2); /* (300, 1) and (301, 1), not (300, 2) */
+		assert_int_equal(st.expired_refused, 1);
+		assert_int_equal(st.clients_live, 1);
+		assert_int_equal(st.result_cache, 1);
+	}
+	assert_int_equal(core_digest(h.cores[1]), core_digest(h.cores[2]));
+	h_free(&h);
+}
+
+/* After a view change the new leader's clock starts when it installs the view: a client silent
+ * for more than a lease in all, but not for a lease since the install, is not expired (nothing
+ * is decided from the old leader's, or a follower's, stale data); a lease after the install it
+ * is, at every replica. */
+static void test_lease_fresh_clock_after_view_change(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 2, 4, 53, lease_cfg);
+	uint64_t k = 1;
+	struct proto_msg m = propose(200, 1, mk_cmd(PROTO_OP_PUT, &k, "v"));
+	to_all(&h, 1, &m);
+	h_drain(&h);
+	lease_wait(&h, LEASE_NS * 8 / 10, 0);
+	h_view_change(&h, 1, 1);
+	h_drain(&h);
+	assert_true(cstats(&h, 1).view_active);
+	lease_wait(&h, LEASE_NS * 6 / 10, 0); /* 1.4 leases since 200 was heard */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(cstats(&h, i).clients_expired, 0);
+		assert_int_equal(cstats(&h, i).expire_entries, 0);
+	}
+	lease_wait(&h, LEASE_NS * 6 / 10, 0); /* 1.2 leases since the install */
+	assert_int_equal(cstats(&h, 1).expire_entries, 1);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(cstats(&h, i).clients_expired, 1);
+		assert_int_equal(cstats(&h, i).expire_floor, 200);
+	}
+	h_free(&h);
+}
+
+/* While an EXPIRE naming a client is in the log but not executed, the leader orders nothing of
+ * it (BUSY), nor of an id the coming floor would cover that executed nothing: a command it
+ * answered ok=true could otherwise be refused at its execution. Once the EXPIRE executed, the
+ * refusal is final (EXPIRED). */
+static void test_lease_pending_busy(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 2, 4, 54, lease_cfg);
+	uint64_t k = 1;
+	struct proto_msg m = propose(200, 1, mk_cmd(PROTO_OP_PUT, &k, "v"));
+	to_all(&h, 1, &m);
+	h_drain(&h);
+	drop_replies(&h, 0, 0);
+	/* time passes with the followers' traffic held: the EXPIRE is appended, not committed */
+	for (uint64_t t = 0; t < LEASE_NS * 3 / 2 && cstats(&h, 0).expire_entries == 0;
+	     t += STEP_NS)
+		h_advance(&h, STEP_NS);
+	assert_int_equal(cstats(&h, 0).expire_entries, 1);
+	assert_int_equal(cstats(&h, 0).clients_expired, 0);
+	m = propose(200, 2, mk_cmd(PROTO_OP_PUT, &k, "w"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	expect(&h, 0, 1, PROTO_REPLY, PROTO_ST_BUSY);
+	m = propose(150, 1, mk_cmd(PROTO_OP_PUT, &k, "w"));
+	core_on_client(h.cores[0], 2, &m, h.now);
+	expect(&h, 0, 2, PROTO_REPLY, PROTO_ST_BUSY);
+	h_drain_peers(&h);
+	assert_int_equal(cstats(&h, 0).clients_expired, 1);
+	m = propose(200, 2, mk_cmd(PROTO_OP_PUT, &k, "w"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	expect(&h, 0, 1, PROTO_REPLY, PROTO_ST_EXPIRED);
+	m = propose(150, 1, mk_cmd(PROTO_OP_PUT, &k, "w"));
+	core_on_client(h.cores[0], 2, &m, h.now);
+	expect(&h, 0, 2, PROTO_REPLY, PROTO_ST_EXPIRED);
+	assert_int_equal(cstats(&h, 0).executed, 1);
+	h_free(&h);
+}
+
+/* Runs the cluster for ns (drained every step). */
+static void run_for(struct harness *h, uint64_t ns)
+{
+	for (uint64_t t = 0; t < ns; t += 20ull * 1000 * 1000) {
+		h_drain(h);
+		h_advance(h, 20ull * 1000 * 1000);
+	}
+	h_drain(h);
+}
+
+/* Runs until d completed (bounded). */
+static void run_until(struct harness *h, const struct done *d)
+{
+	for (int i = 0; i < 500 && d->n == 0; i++) {
+		h_drain(h);
+		h_advance(h, 20ull * 1000 * 1000);
+	}
+	assert_int_equal(d->n, 1);
+}
+
+/* The client side: an idle session keeps its lease by keep-alives (never expired), a session
+ * silent past its lease (its process stopped) gives up what it waited for and takes a new id
+ * before sending anything, and its old id's late retry is refused; a session whose lease is
+ * longer than the replicas' (a misconfiguration) gets its command refused SESSION_EXPIRED, not
+ * applied, and goes on under a new id. */
+static void test_lease_sessions(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 2, 4, 55, lease_cfg);
+	h.lease_ns = LEASE_NS;
+	h_bind(&h, 0, -1);
+	h_bind(&h, 1, -1);
+	uint64_t k1 = 1, k2 = 2;
+	struct proto_cmd put1 = mk_cmd(PROTO_OP_PUT, &k1, "x"),
+			 get1 = mk_cmd(PROTO_OP_GET, &k1, NULL);
+	struct done d = {0};
+	h.paused[1] = true;
+	assert_true(session_submit(h.sess[0], &put1, done_cb, &d, h.now) == 1);
+	run_until(&h, &d);
+	assert_int_equal(d.res, SESSION_OK);
+	/* an id is as old as its hand-out, not its first tick: a session stopped before it sent
+	 * anything, back after more than half a lease, takes a new id first (it sent under the old
+	 * one, below the floor by then: refused EXPIRED, sim curp N=3 seed 429) */
+	run_for(&h, LEASE_NS * 6 / 10);
+	h.paused[1] = false;
+	struct done d0 = {0};
+	assert_int_equal(session_submit(h.sess[1], &put1, done_cb, &d0, h.now), -EAGAIN);
+	run_for(&h, 4 * LEASE_NS); /* idle: keep-alives */
+	struct session_stats ss;
+	session_get_stats(h.sess[0], &ss);
+	assert_true(ss.keepalives >= 4);
+	assert_int_equal(ss.new_ids, 0);
+	assert_int_equal(session_client_id(h.sess[0]), 100);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(cstats(&h, i).clients_expired, 0);
+	/* session 1 never executed anything: a new id every half lease, nothing to expire */
+	session_get_stats(h.sess[1], &ss);
+	assert_true(ss.new_ids >= 6);
+
+	/* session 0 stopped for two leases: expired at the replicas; back, it renews first */
+	h.paused[0] = true;
+	run_for(&h, 2 * LEASE_NS);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(cstats(&h, i).clients_expired, 1);
+	h.paused[0] = false;
+	memset(&d, 0, sizeof d);
+	/* before its timer ran: it must not send under the old id (it did, first: refused EXPIRED,
+	 * sim curp N=3 profile 2 seed 45) */
+	assert_int_equal(session_submit(h.sess[0], &get1, done_cb, &d, h.now), -EAGAIN);
+	h_advance(&h, 1000); /* the new id comes */
+	assert_true(session_client_id(h.sess[0]) > 100);
+	assert_true(session_submit(h.sess[0], &get1, done_cb, &d, h.now) == 2);
+	run_until(&h, &d);
+	assert_int_equal(d.res, SESSION_OK);
+	assert_memory_equal(d.val, "x", 1);
+	/* the old id's late retry of its PUT: refused, "x" not written again */
+	struct proto_msg late = propose(100, 1, mk_cmd(PROTO_OP_PUT, &k1, "x"));
+	for (int r = 0; r < 3; r++)
+		h_inject(&h, 0, r, &late);
+	uint64_t refused = cstats(&h, 0).expired_refused, executed = cstats(&h, 0).executed;
+	h_drain(&h);
+	assert_int_equal(cstats(&h, 0).expired_refused, refused + 1);
+	assert_int_equal(cstats(&h, 0).executed, executed);
+
+	/* stopped with a command pending: given up (outcome unknown), a new id */
+	struct proto_cmd put2 = mk_cmd(PROTO_OP_PUT, &k2, "y");
+	memset(&d, 0, sizeof d);
+	assert_true(session_submit(h.sess[0], &put2, done_cb, &d, h.now) == 3);
+	h.paused[0] = true;
+	run_for(&h, 2 * LEASE_NS);
+	h.paused[0] = false;
+	h_advance(&h, 1000);
+	assert_int_equal(d.n, 1);
+	assert_int_equal(d.res, SESSION_TIMEOUT);
+	h_advance(&h, 1000); /* the new id comes */
+	session_get_stats(h.sess[0], &ss);
+	assert_int_equal(ss.gave_up, 1);
+	assert_int_equal(ss.new_ids, 2);
+
+	/* a session whose lease is ten times the replicas': refused EXPIRED, then a new id */
+	h.lease_ns = 10 * LEASE_NS;
+	h_bind_id(&h, 1, -1, h.next_id++); /* (a new id from the master: above the floor) */
+	struct done d1 = {0};
+	assert_true(session_submit(h.sess[1], &put2, done_cb, &d1, h.now) == 1);
+	run_until(&h, &d1);
+	assert_int_equal(d1.res, SESSION_OK);
+	run_for(&h, 2 * LEASE_NS); /* no keep-alive before 2.5 leases: expired */
+	struct proto_cmd put3 = mk_cmd(PROTO_OP_PUT, &k2, "z");
+	memset(&d1, 0, sizeof d1);
+	assert_true(session_submit(h.sess[1], &put3, done_cb, &d1, h.now) == 2);
+	run_until(&h, &d1);
+	assert_int_equal(d1.res, SESSION_EXPIRED);
+	session_get_stats(h.sess[1], &ss);
+	assert_int_equal(ss.expired, 1);
+	memset(&d1, 0, sizeof d1);
+	for (int i = 0; i < 10 && session_renewing(h.sess[1]); i++)
+		h_advance(&h, 1000);
+	assert_true(session_submit(h.sess[1], &put3, done_cb, &d1, h.now) == 3);
+	run_until(&h, &d1);
+	assert_int_equal(d1.res, SESSION_OK);
+	memset(&d, 0, sizeof d);
+	struct proto_cmd get2 = mk_cmd(PROTO_OP_GET, &k2, NULL);
+	for (int i = 0; i < 10 && session_renewing(h.sess[0]); i++)
+		h_advance(&h, 1000);
+	assert_true(session_submit(h.sess[0], &get2, done_cb, &d, h.now) > 0);
+	run_until(&h, &d);
+	assert_int_equal(d.res, SESSION_OK);
+	assert_memory_equal(d.val, "z", 1); /* applied once, under the new id */
+	h_free(&h);
+}
+
+static void ho_lease_cfg(struct core_config *cfg)
+{
+	cfg->protocol = CONF_PROTO_CURPHO;
+	cfg->lease_ns = LEASE_NS;
+}
+
+/* A session that hears nothing from its leader for 3/4 of a lease gives up what could execute
+ * under its id (a strong command: SESSION_TIMEOUT), but not a weak read, which an expired id
+ * does not endanger: it completes once its replica is back, and only then does the session take
+ * a new id, for good (a keep-alive answered meanwhile brought the id back, first; the leader
+ * had expired it: the next PUT was refused EXPIRED). (It gave up weak reads too, first: a curpho
+ * session's weak GET, held up by a restarting bound replica and a view change, ended
+ * SESSION_TIMEOUT: sim curpho N=3 seed 834.) A leader that did not run for a while (here:
+ * down) restarts its clock, rather than expire clients whose messages may wait for it. */
+static void test_lease_weak_read_outlives_give_up(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 56, ho_lease_cfg);
+	h.lease_ns = LEASE_NS;
+	h_bind(&h, 0, 1); /* bound to replica 1 */
+	uint64_t k = 1;
+	struct proto_cmd put = mk_cmd(PROTO_OP_PUT, &k, "v"), get = mk_cmd(PROTO_OP_GET, &k, NULL);
+	struct done w = {0}, rd = {0}, st = {0};
+	assert_true(session_submit(h.sess[0], &put, done_cb, &w, h.now) == 1);
+	run_until(&h, &w);
+	assert_int_equal(w.res, SESSION_OK);
+	h_crash(&h, 0); /* the leader and the bound replica: nothing answers */
+	h_crash(&h, 1);
+	assert_true(session_submit_weak(h.sess[0], &get, done_cb, &rd, h.now) == 2);
+	assert_true(session_submit(h.sess[0], &put, done_cb, &st, h.now) == 3);
+	run_for(&h, LEASE_NS * 8 / 10);
+	assert_int_equal(st.n, 1);
+	assert_int_equal(st.res, SESSION_TIMEOUT); /* given up */
+	assert_int_equal(rd.n, 0);		   /* still waiting */
+	assert_true(session_renewing(h.sess[0]));
+	h_restart(&h, 0);
+	h_restart(&h, 1);
+	run_until(&h, &rd);
+	assert_int_equal(rd.res, SESSION_OK);
+	assert_memory_equal(rd.val, "v", 1);
+	/* then it goes on under a new id, even though the leader answered its keep-alives again
+	 * (the leader may have decided its EXPIRE before they reached it) */
+	for (int i = 0; i < 10 && session_renewing(h.sess[0]); i++)
+		h_advance(&h, 1000);
+	assert_false(session_renewing(h.sess[0]));
+	assert_true(session_client_id(h.sess[0]) > 100);
+	memset(&w, 0, sizeof w);
+	assert_true(session_submit(h.sess[0], &put, done_cb, &w, h.now) > 0);
+	run_until(&h, &w);
+	assert_int_equal(w.res, SESSION_OK);
+	struct session_stats ss;
+	session_get_stats(h.sess[0], &ss);
+	assert_int_equal(ss.gave_up, 1);
+	h_free(&h);
+}
+
+/* A leader that did not run for longer than an eighth of a lease (a stopped or starved process:
+ * here h_crash, which keeps its state) starts its clock again: the keep-alives of its clients
+ * may wait in its connections, so it expires no one for a lease after it runs again. */
+static void test_lease_clock_restarts_after_a_gap(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 57, lease_cfg);
+	uint64_t k = 1;
+	struct proto_msg m = propose(200, 1, mk_cmd(PROTO_OP_PUT, &k, "v"));
+	to_all(&h, 1, &m);
+	h_drain(&h);
+	h_crash(&h, 0);
+	lease_wait(&h, LEASE_NS * 3 / 2, 0);
+	h_restart(&h, 0);
+	lease_wait(&h, LEASE_NS * 8 / 10, 0);
+	assert_int_equal(cstats(&h, 0).expire_entries, 0);
+	lease_wait(&h, LEASE_NS * 4 / 10, 0);
+	assert_int_equal(cstats(&h, 0).expire_entries, 1);
+	assert_int_equal(cstats(&h, 1).clients_expired, 1);
+	h_free(&h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1948,6 +2439,7 @@ int main(void)
 	    cmocka_unit_test(test_follower_exec_in_order),
 	    cmocka_unit_test(test_client_fast_needs_superquorum),
 	    cmocka_unit_test(test_client_slow_path),
+	    cmocka_unit_test(test_client_tick_stale_now),
 	    cmocka_unit_test(test_view_change_replays_fast_path),
 	    cmocka_unit_test(test_view_change_all_decisions),
 	    cmocka_unit_test(test_client_retry_then_timeout),
@@ -1969,6 +2461,13 @@ int main(void)
 	    cmocka_unit_test(test_scan_curpho),
 	    cmocka_unit_test(test_scan_curpht),
 	    cmocka_unit_test(test_scan_bounded_and_own_writes),
+	    cmocka_unit_test(test_lease_expire_refuse),
+	    cmocka_unit_test(test_lease_skip_and_refuse_at_execution),
+	    cmocka_unit_test(test_lease_fresh_clock_after_view_change),
+	    cmocka_unit_test(test_lease_pending_busy),
+	    cmocka_unit_test(test_lease_sessions),
+	    cmocka_unit_test(test_lease_weak_read_outlives_give_up),
+	    cmocka_unit_test(test_lease_clock_restarts_after_a_gap),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

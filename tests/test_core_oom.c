@@ -593,13 +593,246 @@ static void test_oom_session(void **state)
 	h_free(&h);
 }
 
+/* ---- client leases (replica/core_lease.c, docs/recovery.md "Client leases") ---------------- */
+
+#define LEASE_NS (1000ull * 1000 * 1000)
+#define LSTEP_NS (50ull * 1000 * 1000)
+
+static void lease_cfg(struct core_config *cfg)
+{
+	cfg->lease_ns = LEASE_NS;
+}
+
+static struct core_stats lstats(struct harness *h, int r)
+{
+	struct core_stats st;
+	core_get_stats(h->cores[r], &st);
+	return st;
+}
+
+static void drop_client_frames(struct harness *h)
+{
+	struct proto_msg r;
+	for (int i = 0; i < h->n; i++)
+		while (h_take(h, H_R2C, i, 0, &r))
+			;
+}
+
+/* Lets `steps` steps of time pass, the replicas exchanging what they send (client answers
+ * dropped). */
+static void lease_pass(struct harness *h, int steps)
+{
+	for (int i = 0; i < steps; i++) {
+		h_advance(h, LSTEP_NS);
+		h_drain_peers(h);
+		drop_client_frames(h);
+	}
+}
+
+/* Three replicas with a 1 s lease that executed one PUT of client 200, which is then silent. */
+static void lease_warm(struct harness *h, uint64_t seed)
+{
+	h_init(h, 3, 1, 4, seed, lease_cfg);
+	uint64_t k = 1;
+	struct proto_msg m = propose(200, 1, PROTO_OP_PUT, &k, "v");
+	for (int i = 0; i < 3; i++)
+		core_on_client(h->cores[i], 1, &m, h->now);
+	h_drain(h);
+	drop_client_frames(h);
+}
+
+/* The child's verdict after a run with leases: client 200 expired at every replica (its
+ * records gone, the floor at it), the replicas identical, and its late retry refused EXPIRED
+ * by the leader. */
+static void lease_verdict(struct harness *h)
+{
+	struct core_stats l = lstats(h, h->leader);
+	for (int i = 0; i < 3; i++) {
+		struct core_stats st = lstats(h, i);
+		if (st.expire_floor != 200 || st.clients_expired != 1 || st.clients_live != 0 ||
+		    st.exec_index != l.exec_index || st.digest != l.digest)
+			wrong("replica %d: floor %llu, %llu expired, %llu live, exec %llu/%llu", i,
+			      (unsigned long long)st.expire_floor,
+			      (unsigned long long)st.clients_expired,
+			      (unsigned long long)st.clients_live,
+			      (unsigned long long)st.exec_index, (unsigned long long)l.exec_index);
+	}
+	uint64_t k = 1;
+	struct proto_msg m = propose(200, 1, PROTO_OP_PUT, &k, "v"), r;
+	m.view = h->view;
+	core_on_client(h->cores[h->leader], 1, &m, h->now);
+	if (!h_take(h, H_R2C, h->leader, 0, &r) || r.type != PROTO_REPLY ||
+	    r.status != PROTO_ST_EXPIRED)
+		wrong("the late retry of an expired client was not refused EXPIRED");
+}
+
+struct lease_case {
+	struct harness h;
+	uint64_t fail_at; /* 0: count the allocations, fail none */
+};
+
+/* The steps in which the leader decides the EXPIRE of client 200 and the replicas execute it
+ * (the parent stopped two steps before the lease runs out). */
+#define LEASE_DECIDE_STEPS 6
+
+static void lease_decide_child(void *arg)
+{
+	struct lease_case *lc = arg;
+	struct harness *h = &lc->h;
+	if (lc->fail_at)
+		failalloc_nth(lc->fail_at);
+	else
+		failalloc_from(UINT64_MAX);
+	lease_pass(h, LEASE_DECIDE_STEPS);
+	failalloc_off();
+	if (lc->fail_at == 0) {
+		/* what the steps cover: the decision, and its execution everywhere */
+		for (int i = 0; i < 3; i++)
+			if (lstats(h, i).clients_expired != 1)
+				wrong("replica %d did not expire the client in the steps", i);
+		fprintf(stderr, "run: %llu allocations\n", (unsigned long long)failalloc_seen());
+		_exit(0);
+	}
+	bool failed = failalloc_failed() > 0;
+	lease_pass(h, (int)(3 * LEASE_NS / LSTEP_NS)); /* a refused EXPIRE is tried again */
+	lease_verdict(h);
+	_exit(failed ? 0 : 3);
+}
+
+/* The leader decides an EXPIRE, sends it and every replica executes it, with each allocation
+ * of those steps failing in turn: whatever fails (the EXPIRE's value, its entry, the marks of
+ * its clients, a frame, a follower's copy), nothing stops and nothing is left half-done: the
+ * leader appends it later (a failed mark would keep the client from ever being named again),
+ * and in the end the client is expired everywhere and refused. */
+static void test_oom_lease_decide(void **state)
+{
+	(void)state;
+	struct lease_case *lc = calloc(1, sizeof *lc);
+	assert_non_null(lc);
+	lease_warm(&lc->h, 61);
+	lease_pass(&lc->h, (int)(LEASE_NS / LSTEP_NS) - 2);
+	assert_int_equal(lstats(&lc->h, 0).expire_entries, 0); /* not yet */
+	char err[4096];
+	unsigned long long total;
+	int status = run_child(lease_decide_child, lc, 60, err, sizeof err);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    sscanf(err, "run: %llu allocations", &total) != 1)
+		fail_msg("the run without a failure: status 0x%x: %s", status, err);
+	uint64_t runs = 0;
+	for (uint64_t n = 1; n <= total + 1; n++) {
+		lc->fail_at = n;
+		status = run_child(lease_decide_child, lc, 60, err, sizeof err);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+			break;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("allocation %llu failing: status 0x%x: %s", (unsigned long long)n,
+				 status, err);
+		runs++;
+	}
+	print_message("lease: %llu allocations while an EXPIRE is decided, sent and executed; "
+		      "each failing in turn: %llu runs right, none stopped\n",
+		      total, (unsigned long long)runs);
+	assert_true(runs >= total);
+	h_free(&lc->h);
+	free(lc);
+}
+
+/* Steps of the view change (each: every frame delivered, then time). */
+#define LEASE_VC_STEPS 20
+
+static void lease_vc_child(void *arg)
+{
+	struct lease_case *lc = arg;
+	struct harness *h = &lc->h;
+	if (lc->fail_at)
+		failalloc_nth(lc->fail_at);
+	else
+		failalloc_from(UINT64_MAX);
+	h_view_change(h, 1, 1);
+	for (int i = 0; i < LEASE_VC_STEPS; i++) {
+		h_drain(h);
+		drop_client_frames(h);
+		h_advance(h, LSTEP_NS);
+	}
+	failalloc_off();
+	if (lc->fail_at == 0) {
+		/* the new leader executed the old leader's EXPIRE: it decided none itself (its
+		 * clock started at its install) */
+		if (!lstats(h, 1).view_active || lstats(h, 1).expire_entries != 0 ||
+		    lstats(h, 1).clients_expired != 1)
+			wrong("the new leader did not install the EXPIRE");
+		fprintf(stderr, "run: %llu allocations\n", (unsigned long long)failalloc_seen());
+		_exit(0);
+	}
+	bool failed = failalloc_failed() > 0;
+	lease_pass(h, (int)(3 * LEASE_NS / LSTEP_NS));
+	lease_verdict(h);
+	_exit(failed ? 0 : 3);
+}
+
+/* A new leader installs a log whose last entry is an EXPIRE that has not executed (the old
+ * leader's followers accepted it, nothing committed it), with each allocation of the view
+ * change failing in turn: each run ends with the client expired everywhere, or stops with the
+ * message; among the stops, the new leader that cannot mark the EXPIRE's clients (it may not
+ * order their commands before the EXPIRE executes; until 2026-12 it held every command BUSY
+ * instead, a second out-of-memory path of its own). */
+static void test_oom_lease_new_leader(void **state)
+{
+	(void)state;
+	struct lease_case *lc = calloc(1, sizeof *lc);
+	assert_non_null(lc);
+	struct harness *h = &lc->h;
+	lease_warm(h, 62);
+	/* the leader decides with the followers' answers held back: the EXPIRE reaches them, is
+	 * accepted, and never commits in view 0 */
+	for (int i = 0; i < 100 && lstats(h, 0).expire_entries == 0; i++)
+		h_advance(h, LSTEP_NS);
+	assert_int_equal(lstats(h, 0).expire_entries, 1);
+	for (int f = 1; f < 3; f++)
+		while (h_deliver(h, H_PEER, 0, f))
+			;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(lstats(h, i).clients_expired, 0);
+	char err[4096];
+	unsigned long long total;
+	int status = run_child(lease_vc_child, lc, 60, err, sizeof err);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+	    sscanf(err, "run: %llu allocations", &total) != 1)
+		fail_msg("the run without a failure: status 0x%x: %s", status, err);
+	uint64_t right = 0, stopped = 0, marks = 0;
+	for (uint64_t n = 1; n <= total + 1; n++) {
+		lc->fail_at = n;
+		status = run_child(lease_vc_child, lc, 60, err, sizeof err);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+			break;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			right++;
+		} else if (stopped_oom(status, err)) {
+			stopped++;
+			marks += strstr(err, "(the leader's index of expiring clients)") != NULL;
+		} else {
+			fail_msg("allocation %llu failing: status 0x%x: %s", (unsigned long long)n,
+				 status, err);
+		}
+	}
+	print_message("lease: %llu allocations in a view change installing an EXPIRE; each "
+		      "failing in turn: %llu runs right, %llu stopped (%llu marking its clients)\n",
+		      total, (unsigned long long)right, (unsigned long long)stopped,
+		      (unsigned long long)marks);
+	assert_true(right > 0);
+	assert_true(marks >= 1);
+	h_free(h);
+	free(lc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_oom_refusals),       cmocka_unit_test(test_oom_execution_stops),
-	    cmocka_unit_test(test_oom_transfer_stops), cmocka_unit_test(test_oom_session),
-	    cmocka_unit_test(test_oom_sweep_curp),     cmocka_unit_test(test_oom_sweep_curpho),
-	    cmocka_unit_test(test_oom_sweep_curpht),
+	    cmocka_unit_test(test_oom_refusals),	 cmocka_unit_test(test_oom_execution_stops),
+	    cmocka_unit_test(test_oom_transfer_stops),	 cmocka_unit_test(test_oom_session),
+	    cmocka_unit_test(test_oom_sweep_curp),	 cmocka_unit_test(test_oom_sweep_curpho),
+	    cmocka_unit_test(test_oom_sweep_curpht),	 cmocka_unit_test(test_oom_lease_decide),
+	    cmocka_unit_test(test_oom_lease_new_leader),
 	};
 	return cmocka_run_group_tests_name("core_oom", tests, NULL, NULL);
 }

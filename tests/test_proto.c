@@ -46,6 +46,9 @@ struct sample {
 
 static const uint8_t S_KEY[] = {'k', 0x00, 'e', 0xff, 'y'};
 static const uint8_t S_VAL[] = {'v', 0x00, 0x01, 0xfe, 'a', 'l', 0x00};
+/* an EXPIRE's value: clients 0x500000007 (summary 3) and 0x500000009 (summary 0) */
+static const uint8_t S_EXPIRE[32] = {7, 0, 0, 0, 5, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,
+				     9, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
 static const char *const S_ADDR[3] = {"127.0.0.1", "10.1.2.3", "replica-2.example"};
 /* a state-transfer chunk (proto_snap_next): S_KEY = S_VAL written at slot 1200, then "k2"
  * deleted (version 1201) */
@@ -254,7 +257,8 @@ static size_t make_samples(struct sample *s)
 				      .value = S_VAL,
 				      .vlen = 7};
 	s[n].file = "21-ping.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_PING, .view = 7, .slot = 123456789};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_PING, .view = 7, .slot = 123456789, .client_id = 0x500000001ull};
 	s[n].file = "22-pong.bin";
 	s[n++].m = (struct proto_msg){.type = PROTO_PONG, .view = 7, .slot = 123456789};
 	s[n].file = "23-vc_req.bin";
@@ -290,6 +294,7 @@ static size_t make_samples(struct sample *s)
 	    .slot = 1234,
 	    .read_dep = {6, 3},
 	    .weak_dep = 19,
+	    .low_seq = 22,
 	    .round = 3,
 	    .slot_hi = 5};
 	s[n].file = "26-vc_done.bin";
@@ -355,7 +360,8 @@ static size_t make_samples(struct sample *s)
 				      .eview = 9,
 				      .cut = 1000,
 				      .round = 6,
-				      .ver = 1202};
+				      .ver = 1202,
+				      .client_id = 0x500000042ull};
 	/* (later additions at the end: tests index the samples above by position) */
 	s[n].file = "06-propose-append.bin";
 	s[n++].m = (struct proto_msg){
@@ -364,6 +370,12 @@ static size_t make_samples(struct sample *s)
 	    .cid = {5, 16},
 	    .low_seq = 16,
 	    .cmd = {.op = PROTO_OP_APPEND, .key = S_KEY, .klen = 5, .val = S_VAL, .vlen = 7}};
+	s[n].file = "11-accept-expire.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_ACCEPT,
+				      .view = 8,
+				      .slot = 79,
+				      .commit = 70,
+				      .cmd = {.op = PROTO_OP_EXPIRE, .val = S_EXPIRE, .vlen = 32}};
 	s[n].file = "33-auth_hello.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_AUTH_HELLO, .role = PROTO_ROLE_REPLICA, .node_id = 2, .nonce = S_NONCE};
@@ -532,6 +544,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 	case PROTO_PING:
 	case PROTO_PONG:
 		assert_int_equal(got->slot, want->slot);
+		assert_int_equal(got->client_id, want->type == PROTO_PING ? want->client_id : 0);
 		break;
 	case PROTO_SYNC:
 		assert_int_equal(got->cid.client, want->cid.client);
@@ -613,6 +626,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->dhole, want->dhole);
 		assert_int_equal(got->round, want->round);
 		assert_int_equal(got->ver, want->ver);
+		assert_int_equal(got->client_id, want->client_id);
 		break;
 	case PROTO_VC_INSTALL:
 		assert_int_equal(got->cut, want->cut);
@@ -1616,6 +1630,21 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(acc, L, o_uint(0), 4), -EBADMSG);
 	assert_int_equal(PATCH(noop, L, o_uint(1), 3), -EBADMSG);
 	assert_int_equal(PATCH(noop, L, o_uint(1), 4), -EBADMSG);
+	/* EXPIRE (docs/recovery.md "Client leases"): the leader's entry, like the no-op without a
+	 * cid, no key, whole items; never in a client's message */
+	const struct proto_msg *expire = NULL;
+	for (int i = 0; i < MAX_SAMPLES && expire == NULL; i++)
+		if (s[i].m.type == PROTO_ACCEPT && s[i].m.cmd.op == PROTO_OP_EXPIRE)
+			expire = &s[i].m;
+	assert_non_null(expire);
+	assert_int_equal(PATCH(expire, L, o_uint(0), 3), 0);
+	assert_int_equal(PATCH(expire, L, o_uint(1), 3), -EBADMSG);
+	assert_int_equal(PATCH(expire, L, o_bin("k", 1), 5, 1), -EBADMSG);
+	assert_int_equal(PATCH(expire, L, o_bin(big, 15), 5, 2), -EBADMSG);
+	assert_int_equal(PATCH(expire, L, o_bin(big, 16), 5, 2), 0);
+	assert_int_equal(PATCH(expire, L, o_nil(), 5, 2), -EBADMSG);
+	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_EXPIRE), 6, 0), -EBADMSG);
+	assert_int_equal(PATCH(put, L, o_uint(PROTO_OP_EXPIRE), 6, 0), -EBADMSG);
 
 	/* cmd: [op, key, value, scan_count] at PROPOSE root[6], ACCEPT root[5] */
 	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_NONE), 6, 0), -EBADMSG);

@@ -285,6 +285,64 @@ static void test_contradiction_relaxed(void **state)
 	assert_true(pos(&f, n, 2, 1) < pos(&f, n, 2, 2));
 }
 
+/* The shape of simulation seed curpho N=5 profile 2 7991. GETs 2-1 and 5-1 completed on the
+ * fast path reading 4-2; session 2 then sent the weak write 2-2 and the strong GET 2-3, which
+ * never completed, but whose witnesses agree it read no recovered write of y: it would go
+ * before 4-1, session 4's earlier write. With 4-1 -> 4-2 (session), 4-2 -> 2-1 (read), 2-1 ->
+ * 2-2 (real time) and 2-2 -> 2-3 (session), nothing can be placed first. Relaxing rule 2's
+ * edges first (the old rule) put 2-2 before 2-1 and 5-1, going against two commands' evidence
+ * (and 2-1's session saw it complete before sending 2-2); placing 4-1 goes against one, 2-3's. */
+static void test_contradiction_fewest(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const struct rec r[] = {
+	    W(4, 1, 'y', 3, 7, 0), /* recorded at replica 3 only, late */
+	    W(4, 2, 'x', 1, 2, 1),	   W(4, 2, 'x', 2, 2, 1),
+	    GET(2, 1, 'x', 1, 3, 4, 2, 0), GET(2, 1, 'x', 2, 3, 4, 2, 0),
+	    GET(5, 1, 'x', 1, 4, 4, 2, 0), GET(5, 1, 'x', 2, 4, 4, 2, 0),
+	    W(2, 2, 'x', 1, 5, 0),	   W(2, 2, 'x', 2, 5, 0),
+	    GET(2, 3, 'y', 1, 6, 0, 0, 2), GET(2, 3, 'y', 2, 6, 0, 0, 2),
+	};
+	build(&f, r, sizeof r / sizeof r[0], 2, NULL, 0);
+	int n = run(&f, 2, true);
+	assert_int_equal(n, 6);
+	assert_true(pos(&f, n, 2, 1) < pos(&f, n, 2, 2)); /* real time of the completed GETs */
+	assert_true(pos(&f, n, 5, 1) < pos(&f, n, 2, 2));
+	assert_true(pos(&f, n, 4, 2) < pos(&f, n, 2, 1)); /* and what they read */
+	assert_true(pos(&f, n, 4, 2) < pos(&f, n, 5, 1));
+	assert_true(pos(&f, n, 4, 1) < pos(&f, n, 4, 2));
+	assert_true(pos(&f, n, 2, 2) < pos(&f, n, 2, 3));
+	assert_int_equal(f.st.relaxed, 1); /* one placement against 2-3's evidence */
+}
+
+/* Evidence of a command its session declared done (a collected replica heard a low_seq above
+ * it: replay_cand.completed) outweighs any number of others'. The shape above, but 2-3 is
+ * declared done and 2-1 and 5-1 are not: 2-2 goes first then. */
+static void test_contradiction_completed(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const struct rec r[] = {
+	    W(4, 1, 'y', 3, 7, 0),	   W(4, 2, 'x', 1, 2, 1),
+	    W(4, 2, 'x', 2, 2, 1),	   GET(2, 1, 'x', 1, 3, 4, 2, 0),
+	    GET(2, 1, 'x', 2, 3, 4, 2, 0), GET(5, 1, 'x', 1, 4, 4, 2, 0),
+	    GET(5, 1, 'x', 2, 4, 4, 2, 0), W(2, 2, 'x', 1, 5, 0),
+	    W(2, 2, 'x', 2, 5, 0),	   GET(2, 3, 'y', 1, 6, 0, 0, 2),
+	    GET(2, 3, 'y', 2, 6, 0, 0, 2),
+	};
+	build(&f, r, sizeof r / sizeof r[0], 2, NULL, 0);
+	for (uint32_t k = 0; k < f.nc; k++) {
+		const struct vc_item *x = f.rv[f.cand[k].lo];
+		f.cand[k].completed = x->cid.client == 2 && x->cid.seq == 3;
+	}
+	int n = run(&f, 2, true);
+	assert_int_equal(n, 6);
+	assert_true(pos(&f, n, 2, 3) < pos(&f, n, 4, 1)); /* 2-3's read kept */
+	assert_true(pos(&f, n, 2, 2) < pos(&f, n, 2, 3));
+	assert_true(pos(&f, n, 4, 1) < pos(&f, n, 4, 2));
+}
+
 /* curp: strong commands only; a session's commands keep their order, nothing is dropped. */
 static void test_curp_strong_only(void **state)
 {
@@ -315,6 +373,8 @@ int main(void)
 	    cmocka_unit_test(test_strong_before_later_weak),
 	    cmocka_unit_test(test_broken_chains_left_out),
 	    cmocka_unit_test(test_contradiction_relaxed),
+	    cmocka_unit_test(test_contradiction_fewest),
+	    cmocka_unit_test(test_contradiction_completed),
 	    cmocka_unit_test(test_curp_strong_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -135,6 +135,9 @@ struct verify_sop {
 			   * weak SCAN check */
 	uint64_t slot;	  /* where it executed (writes and strong operations) */
 	bool has_slot;
+	bool moved; /* a view change's replay put it elsewhere than the slot its session was told:
+		     * the replay keeps real time per key and per session (docs/recovery.md
+		     * "Replay order", rule 2), not across keys, so real_time_all_keys skips it */
 };
 
 struct verify_slots_run {
@@ -146,7 +149,8 @@ struct verify_slots_run {
 	/* Stricter checks for runs that allow them: every slot up to the highest holds one of
 	 * ops (nothing else was executed); each session's slotted operations ordered as it
 	 * issued them, any keys (sessions one operation at a time); strong operations ordered
-	 * consistently with real time across keys too (not just per key). */
+	 * consistently with real time across keys too (not just per key), except those a view
+	 * change moved (verify_sop.moved). */
 	bool dense, session_order, real_time_all_keys;
 };
 
