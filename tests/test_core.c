@@ -1000,6 +1000,53 @@ static void test_ho_witness_deps(void **state)
 	h_free(&h);
 }
 
+/* 5.3 witness: a re-sent strong GET is answered with the read_dep its record holds, the one a
+ * view change reads (core_replay.c rule 3). It used to be recomputed from the records still
+ * there: once the latest weak write before the GET had executed (its record gone), the answer
+ * named an older one, the client's check 2 agreed with a leader that named it too, and the
+ * view change, reading the records' read_deps, did not place the GET after the weak write it
+ * had returned (simulation seed curpho N=5 76 on the spread binding branch). */
+static void test_ho_resent_get_keeps_read_dep(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 4, 4, 52, ho_cfg);
+	struct core *w = h.cores[1];
+	uint64_t ka = 1;
+	struct proto_msg m, r;
+	m = causal(100, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a1"));
+	core_on_client(w, 1, &m, h.now);
+	m = causal(101, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a2"));
+	core_on_client(w, 2, &m, h.now);
+	struct proto_msg g = propose(103, 1, mk_cmd(PROTO_OP_GET, &ka, NULL));
+	core_on_client(w, 4, &g, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 3, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_true(r.ok);
+	assert_int_equal(r.read_dep.client, 101);
+	assert_int_equal(r.read_dep.seq, 1);
+	/* 101:1 is ordered first and executes here: its record goes */
+	struct core_stats st0, st;
+	core_get_stats(w, &st0);
+	struct proto_msg a = {.type = PROTO_ACCEPT,
+			      .view = 0,
+			      .slot = 0,
+			      .cid = {101, 1},
+			      .cmd = mk_cmd(PROTO_OP_PUT, &ka, "a2"),
+			      .commit = 1};
+	core_on_peer(w, 0, &a, h.now);
+	core_get_stats(w, &st);
+	assert_int_equal(st.exec_index, 1);
+	assert_int_equal(st.witness_records, st0.witness_records - 1);
+	core_on_client(w, 4, &g, h.now); /* the GET again (a retry) */
+	assert_true(h_take(&h, H_R2C, 1, 3, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_true(r.ok);
+	assert_int_equal(r.read_dep.client, 101);
+	assert_int_equal(r.read_dep.seq, 1);
+	h_free(&h);
+}
+
 /* 5.3 leader: a strong GET is evaluated over pending weak writes, before it is itself inserted
  * (the anchor's P25), with ok=true despite the uncommitted weak write and its read_dep in the
  * REPLY. HT: the weak write is an ordinary slot, so the same GET gets ok=false. */
@@ -2639,6 +2686,7 @@ int main(void)
 	    cmocka_unit_test(test_cluster5_pipelined),
 	    cmocka_unit_test(test_cluster3_shared_keys),
 	    cmocka_unit_test(test_ho_witness_deps),
+	    cmocka_unit_test(test_ho_resent_get_keeps_read_dep),
 	    cmocka_unit_test(test_ho_leader_value_includes_weak),
 	    cmocka_unit_test(test_ho_session_order),
 	    cmocka_unit_test(test_ho_client_causal_deps_check),
