@@ -103,8 +103,18 @@ struct session {
 	uint64_t view;
 	int leader;
 	int bound;
-	uint64_t rtt[PROTO_MAX_REPLICAS]; /* smoothed, ns; 0 = not measured */
+	uint32_t cand; /* candidates for the binding (session_pick_bound) */
+	/* RTT per replica: the lowest of its last SESSION_RTT_SAMPLES samples (ns; 0 = not
+	 * measured). Queueing (in either process's loop, in the kernel) only ever adds to a
+	 * round trip, so the lowest recent sample is the estimate least disturbed by load: on one
+	 * host, samples taken under load differ by milliseconds from one replica to the next */
+	uint64_t rtt[PROTO_MAX_REPLICAS];
+	uint64_t rtt_win[PROTO_MAX_REPLICAS][SESSION_RTT_SAMPLES];
+	uint32_t rtt_next[PROTO_MAX_REPLICAS]; /* where its next sample goes in rtt_win */
+	uint64_t heard[PROTO_MAX_REPLICAS];    /* the latest PING send time each one answered */
 	uint64_t next_probe_ns;
+	uint64_t probed_ns;	  /* when the last probe round went out (0: none yet) */
+	uint32_t rounds;	  /* probe rounds sent */
 	uint64_t last_weak_write; /* seq of the session's latest weak write (0 = none) */
 	uint64_t last_write;	  /* seq of its latest write, weak or strong (0 = none) */
 	/* HO: a weak read that may have returned an own strong write still in flight (from the
@@ -112,8 +122,8 @@ struct session {
 	 * the session sent before that read completes (and so is ordered), or a later command
 	 * could be ordered before a write the session has seen */
 	uint64_t read_floor;
-	uint64_t token;		 /* weak reads: slots below it must be executed at the replica */
-	uint64_t write_hi;	 /* 1 + the highest slot of the session's completed writes */
+	uint64_t token;	   /* weak reads: slots below it must be executed at the replica */
+	uint64_t write_hi; /* 1 + the highest slot of the session's completed writes */
 	/* curpht: 1 + the highest slot any completion showed the session (its cache entries):
 	 * a weak SCAN's token covers it, as the cache cannot overlay a range */
 	uint64_t seen_hi;
@@ -632,7 +642,8 @@ static void cache_put(struct session *s, const uint8_t *key, uint32_t klen, bool
  * so the bound replica must have executed that far before answering a weak read; the session's
  * own strong write is answered from the bound replica's pending record while it is pending
  * there, which the replica's ok=true RECORD_ACK guarantees (the leader keeps no strong
- * records), so only otherwise must the replica first execute it. */
+ * records), so only otherwise must the replica first execute it; a later rebind raises the
+ * token past it (rebind()). */
 static void observe(struct session *s, const struct pcmd *p, uint64_t slot, uint64_t ver,
 		    uint64_t view, bool found, const uint8_t *v, uint32_t vlen)
 {
@@ -944,22 +955,59 @@ static void on_weak_reply(struct session *s, const struct proto_msg *m, struct p
 	complete(s, p, found ? SESSION_OK : SESSION_NOT_FOUND, SESSION_PATH_WEAK, copy, vlen);
 }
 
-/* Picks the bound replica: the co-located one if the conf names it, else the lowest smoothed
- * RTT (a new one must be 20% better than the current one, so the binding does not flap). */
+int session_pick_bound(const uint64_t *rtt, int n, int preferred, uint64_t client_id, int current,
+		       uint32_t *cand)
+{
+	if (preferred >= 0 && preferred < n)
+		return preferred;
+	uint64_t best = 0;
+	for (int r = 0; r < n; r++)
+		if (rtt[r] && (best == 0 || rtt[r] < best))
+			best = rtt[r];
+	if (best == 0) {
+		*cand = 0;
+		return current;
+	}
+	uint64_t tol = best * SESSION_BIND_TOL_PCT / 100;
+	if (tol < SESSION_BIND_TOL_MIN_NS)
+		tol = SESSION_BIND_TOL_MIN_NS;
+	uint32_t in = 0;
+	for (int r = 0; r < n; r++) {
+		uint64_t over = rtt[r] - best; /* (rtt[r] >= best when measured) */
+		if (rtt[r] && (over <= tol || ((*cand >> r & 1) && over <= 2 * tol)))
+			in |= 1u << r;
+	}
+	*cand = in;
+	/* the high half of client_id times 2^64/phi, scaled to [0, k): the fractional parts of
+	 * multiples of 1/phi are as evenly spread as any sequence's (three-distance theorem), so k
+	 * consecutive ids get k different candidates and any run of ids spreads within one or two
+	 * of even */
+	uint64_t k = (uint64_t)__builtin_popcount(in);
+	uint64_t idx = (((client_id * 0x9e3779b97f4a7c15ull) >> 32) * k) >> 32;
+	for (int r = 0; r < n; r++)
+		if ((in >> r & 1) && idx-- == 0)
+			return r;
+	return current; /* (not reached: best's replica is in) */
+}
+
+/* Binds the session to session_pick_bound's choice. curpho: the session's own strong writes
+ * that completed while bound elsewhere may not be held by the new replica (observe() left the
+ * token below them on the old bound replica's ok=true record, and this one may have answered
+ * ok=false, lost the PROPOSE with a connection, or refused it for a full witness table), so the
+ * token covers every completed write of the session: the new replica answers only once it has
+ * executed them. (Before 2026-12, a rebind on an RTT change, N=5, could read the value before the
+ * session's own fast-path write: test_ho_rebind_covers_own_writes.) Weak writes not yet
+ * executed are covered by the read's dep chain (core_weak.c), curpht reads by the cache. */
 static void rebind(struct session *s)
 {
-	if (s->cfg.preferred >= 0) {
-		s->bound = s->cfg.preferred;
+	int b = session_pick_bound(s->rtt, s->cfg.n, s->cfg.preferred, s->cfg.client_id, s->bound,
+				   &s->cand);
+	if (b == s->bound)
 		return;
-	}
-	int best = -1;
-	for (int r = 0; r < s->cfg.n; r++)
-		if (s->rtt[r] && (best < 0 || s->rtt[r] < s->rtt[best]))
-			best = r;
-	if (best < 0 || best == s->bound)
-		return;
-	if (s->rtt[s->bound] == 0 || s->rtt[best] * 5 < s->rtt[s->bound] * 4)
-		s->bound = best;
+	s->bound = b;
+	s->st.rebinds++;
+	if (s->cfg.protocol == CONF_PROTO_CURPHO)
+		raise_token(s, s->write_hi);
 }
 
 static void on_pong(struct session *s, int from, const struct proto_msg *m, uint64_t now_ns)
@@ -972,7 +1020,15 @@ static void on_pong(struct session *s, int from, const struct proto_msg *m, uint
 	if (from == s->leader && m->view == s->view)
 		lease_heard(s, m->slot); /* the leader answered a PING sent then (a replica of a
 					  * later view is not the leader the session knows) */
-	s->rtt[from] = s->rtt[from] ? (3 * s->rtt[from] + sample) / 4 : sample;
+	if (m->slot > s->heard[from])
+		s->heard[from] = m->slot;
+	uint64_t *win = s->rtt_win[from];
+	win[s->rtt_next[from]++ % SESSION_RTT_SAMPLES] = sample;
+	uint64_t lo = 0;
+	for (int i = 0; i < SESSION_RTT_SAMPLES; i++)
+		if (win[i] && (lo == 0 || win[i] < lo))
+			lo = win[i];
+	s->rtt[from] = lo;
 	rebind(s);
 }
 
@@ -1040,7 +1096,23 @@ static void probe(struct session *s, uint64_t now_ns)
 {
 	if (s->cfg.protocol == CONF_PROTO_CURP || now_ns < s->next_probe_ns)
 		return;
-	s->next_probe_ns = now_ns + s->cfg.probe_ns;
+	/* the first rounds follow each other quickly, so that a session has a few samples of
+	 * each replica before it settles on its binding */
+	bool quick = s->rounds + 1 < SESSION_PROBE_QUICK;
+	s->next_probe_ns = now_ns + (quick ? s->cfg.probe_ns / 64 : s->cfg.probe_ns);
+	/* a replica silent for a whole probe period (down, cut off, or too busy to answer) is no
+	 * candidate until it answers again: the session rebinds away from it */
+	bool lost = false;
+	for (int r = 0; s->rounds >= SESSION_PROBE_QUICK && r < s->cfg.n; r++)
+		if (s->heard[r] < s->probed_ns && s->rtt[r]) {
+			s->rtt[r] = 0;
+			memset(s->rtt_win[r], 0, sizeof s->rtt_win[r]);
+			lost = true;
+		}
+	if (lost)
+		rebind(s);
+	s->probed_ns = now_ns ? now_ns : 1;
+	s->rounds++;
 	struct proto_msg m = {.type = PROTO_PING,
 			      .view = s->view,
 			      .slot = now_ns ? now_ns : 1,
@@ -1228,6 +1300,7 @@ int session_set_client_id(struct session *s, uint64_t client_id, uint64_t now_ns
 	s->id_since_ns = now_ns ? now_ns : 1;
 	s->renewed_ns = s->ping_ns = 0;
 	s->st.new_ids++;
+	rebind(s); /* (the hash of the new id may pick another candidate) */
 	return 0;
 }
 

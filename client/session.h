@@ -71,7 +71,10 @@ struct session_config {
 	uint64_t retry_after_ns;   /* re-send the command (same cid) after this */
 	uint64_t timeout_ns;       /* give up (SESSION_TIMEOUT) after this */
 	int preferred;             /* co-located replica from the Proxy section, -1 if none */
-	uint64_t probe_ns;         /* RTT probes (PING) to every replica this often */
+	uint64_t probe_ns;         /* RTT probes (PING) to every replica this often (the first
+				    * SESSION_PROBE_QUICK rounds every probe_ns/64); a replica that
+				    * has not answered a round when the next one goes out counts as
+				    * not measured until it answers again */
 	uint32_t cache_slots;      /* curpht: entries of the key -> (value, slot) cache */
 	/* clientLeaseMs in ns (0 = leases off): the session renews its lease at the leader by its
 	 * traffic or a keep-alive (PING to the leader) every quarter of it; after three quarters
@@ -103,10 +106,29 @@ int64_t session_submit(struct session *s, const struct proto_cmd *cmd, session_c
 int64_t session_submit_weak(struct session *s, const struct proto_cmd *cmd, session_cb cb,
 			    void *arg, uint64_t now_ns);
 
-/* The replica the session is bound to (lowest measured RTT, or the co-located one), and the
- * smoothed RTT measured to replica r in ns (0 = not measured yet). */
+/* The replica the session is bound to (session_pick_bound), and the RTT measured to replica r
+ * in ns: the lowest of its last SESSION_RTT_SAMPLES samples (0 = not measured yet, or r did not
+ * answer the last probe round). */
 int session_bound(const struct session *s);
 uint64_t session_rtt_ns(const struct session *s, int r);
+
+/* Binding tolerance (docs/protocols.md "Sessions and binding"): a replica is a candidate when its
+ * RTT is within max(SESSION_BIND_TOL_PCT % of the best, SESSION_BIND_TOL_MIN_NS) of the best
+ * measured one; one already a candidate stays one up to twice that. */
+#define SESSION_BIND_TOL_PCT	20
+#define SESSION_BIND_TOL_MIN_NS (1000ull * 1000)
+#define SESSION_RTT_SAMPLES	4 /* an RTT is the lowest of this many recent samples */
+#define SESSION_PROBE_QUICK	4 /* probe rounds at probe_ns/64 after the first tick */
+
+/* The replica a session binds to. preferred >= 0 (the co-located replica of the conf's Proxy
+ * section) always wins. Otherwise the candidates are the measured replicas (rtt[r] != 0, n
+ * entries) within the tolerance of the best RTT, and a stable hash of client_id picks one of
+ * them (Fibonacci hashing: consecutive ids, as the master hands them out, spread evenly over the
+ * candidates). *cand (bit r: replica r) is the candidate set of the previous call, updated in
+ * place: the hysteresis that keeps an RTT near the edge of the tolerance from moving sessions at
+ * every probe. Returns current when no replica is measured. Pure; any thread. */
+int session_pick_bound(const uint64_t *rtt, int n, int preferred, uint64_t client_id, int current,
+		       uint32_t *cand);
 
 /* Handles a message from replica `from`. */
 void session_on_msg(struct session *s, int from, const struct proto_msg *m, uint64_t now_ns);
@@ -152,6 +174,7 @@ struct session_stats {
 	uint64_t gave_up;            /* commands given up: no answer from the leader for 3/4 lease */
 	uint64_t new_ids;            /* client ids taken after the first */
 	uint64_t keepalives;         /* keep-alive PINGs sent to the leader */
+	uint64_t rebinds;            /* changes of the bound replica (the first by RTT included) */
 };
 void session_get_stats(const struct session *s, struct session_stats *st);
 

@@ -448,8 +448,11 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	uint64_t now = now_ns();
+	/* not before the session is ready: it has nothing to time out, and its first probe round
+	 * would go out on connections still being dialed (sess_send drops it), leaving it bound
+	 * to the leader until the next round */
 	for (struct cluster_session *cs = cl->sessions; cs; cs = cs->next)
-		if (cs->sess)
+		if (cs->sess && cs->ready)
 			session_tick(cs->sess, now);
 }
 

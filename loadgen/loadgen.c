@@ -809,6 +809,7 @@ static int report(struct lg *g)
 				tot.weak += st.weak;
 				tot.weak_waits += st.weak_waits;
 				tot.ho_check_failed += st.ho_check_failed;
+				tot.rebinds += st.rebinds;
 				if (tot.n_bound < REPORT_MAX_BOUND) {
 					int b = session_bound(ps);
 					tot.bound[tot.n_bound] = b;

@@ -24,6 +24,7 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 					       (r->vlen != a->vlen ||
 						(a->vlen && memcmp(r->val, a->val, a->vlen) != 0)));
 			a->ok = r->ok && !a->reused;
+			a->read_dep = r->read_dep;
 			return CMAP_KEEP;
 		}
 		if (r->weak) {

@@ -142,9 +142,11 @@ void report_print(FILE *out, const struct report_lat *l, const struct report_tot
 			(unsigned long long)t->dels_strong, (unsigned long long)t->dels_weak);
 	if (!t->weak_protocol)
 		return;
-	fprintf(out, "Weak: %llu completed on one replica | read waits %llu | HO checks refused %llu\n",
+	fprintf(out,
+		"Weak: %llu completed on one replica | read waits %llu | HO checks refused %llu | "
+		"rebinds %llu\n",
 		(unsigned long long)t->weak, (unsigned long long)t->weak_waits,
-		(unsigned long long)t->ho_check_failed);
+		(unsigned long long)t->ho_check_failed, (unsigned long long)t->rebinds);
 	fprintf(out, "Bound replicas (session: replica, rtt):");
 	for (uint32_t i = 0; i < t->n_bound; i++)
 		fprintf(out, " %u:replica%d,%.2fms", i, t->bound[i], t->bound_rtt_ms[i]);

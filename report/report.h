@@ -34,6 +34,7 @@ struct report_totals {
 	uint64_t weak;              /* weak completions (one replica) */
 	uint64_t weak_waits;        /* weak reads a replica asked to repeat */
 	uint64_t ho_check_failed;   /* HO witness answers refused by the causal_deps/read_dep checks */
+	uint64_t rebinds;           /* changes of a session's bound replica, summed */
 	bool weak_protocol;         /* curpho/curpht: print the weak and binding lines */
 	bool deletes;               /* deletes > 0: print the Deletes line */
 	uint64_t dels_strong, dels_weak; /* measured DELs completed (counted among the writes) */

@@ -114,3 +114,25 @@ run_cpu_report() {
 			printf "CPU per op: %.2f us (leader %.2f, followers %.2f, clients %.2f, master %.2f) over %d ops; CPU seconds: leader %.2f, followers %.2f, clients %.2f, master %.2f\n", (l + f + c + m) * u, l * u, f * u, c * u, m * u, n, l, f, c, m
 		}' "$out/summary.txt" >>"$out/summary.txt"
 }
+
+# run_weak_reads <outdir> <client...>: appends to <outdir>/summary.txt the weak reads each replica
+# served (`weak_reads` of <outdir>/stats.txt, the `curpkv stats` output the caller took at the end
+# of the run; warm-up reads and reads asked again included) and the sessions bound to it at the
+# end (the clients' "Bound replicas" lines).
+run_weak_reads() {
+	local out=$1 c logs=()
+	shift
+	for c; do [ -f "$out/$c.log" ] && logs+=("$out/$c.log"); done
+	awk '
+		FNR == 1 { f++ }
+		f == 1 && /^replica[0-9]+$/ { r = $1; order[++n] = r }
+		f == 1 && $1 == "weak_reads" { w[r] = $2; t += $2 }
+		f > 1 && /^Bound replicas/ { for (i = 6; i <= NF; i++) { split($i, a, /[:,]/); b[a[2]]++ } }
+		END {
+			if (n == 0) { print "Weak reads per replica: no stats"; exit }
+			line = "Weak reads per replica:"
+			for (i = 1; i <= n; i++)
+				line = line sprintf("%s %s %d (%.1f%%, %d sessions bound)", i > 1 ? " |" : "", order[i], w[order[i]], t ? 100 * w[order[i]] / t : 0, b[order[i]])
+			print line
+		}' "$out/stats.txt" "${logs[@]}" >>"$out/summary.txt" 2>/dev/null || echo "Weak reads per replica: no stats" >>"$out/summary.txt"
+}

@@ -13,10 +13,11 @@
 # latencies.json and summary.txt (aggregate throughput = sum over client processes; percentiles
 # from the merged samples; the CPU time per completed operation, in total and per role: the
 # leader, the followers, the client processes, the master, from /proc over the clients' run and
-# each client process's whole life). Exits non-zero if any client failed.
+# each client process's whole life), and the weak reads each replica served (from `curpkv stats`
+# at the end, kept in stats.txt). Exits non-zero if any client failed.
 set -euo pipefail
 
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$top/scripts/run-common.sh"
@@ -135,9 +136,12 @@ for c in $clients; do
 	cpu_c=$(awk -v a="$cpu_c" -v b="$(run_times_s "$out/.$c.times")" 'BEGIN {printf "%.3f", a + b}')
 	rm -f "$out/.$c.times"
 done
+# the replicas' counters at the end (weak reads served by each: summary.txt)
+"$bin" stats -config "$run_conf" >"$out/stats.txt" 2>&1 || true
 cleanup
 
 run_summary "$out" "$conf" $clients
 run_cpu_report "$out" "$cpu_l" "$cpu_f" "$cpu_c" "$cpu_m"
+run_weak_reads "$out" $clients
 run_report "$out" "$status" $clients
 exit "$status"

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "curpkv.h"
+#include "net/net.h"
 #include "tests/cluster_env.h"
 #include "verify/verify.h"
 
@@ -371,6 +372,66 @@ static void test_loadgen_weak_history_ht(void **state)
 	run_loadgen_weak_history("curpht");
 }
 
+/* Weak reads spread over the replicas (docs/protocols.md "Sessions and binding"): 16 curpho
+ * sessions of one load-generator process, no Proxy section, 3 replicas on one host (RTTs within
+ * the binding tolerance of each other), half of the operations weak: no replica serves more
+ * than half of the weak reads (its `weak_reads` counter), where binding to the lowest RTT had
+ * put 7 of 8 sessions on one replica. The history still passes the causal check (each
+ * session one operation at a time). */
+static void test_loadgen_weak_reads_spread(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	char extra[700], hist[300], dir[256];
+	assert_int_equal(proc_tmpdir(dir), 0);
+	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
+	snprintf(extra, sizeof extra,
+		 "reqs: 200\nclientThreads: 16\npipeline: false\nwrites: 5\nweakRatio: 50\n"
+		 "weakWrites: 5\nkeySpace: 1000\nseed: 21\nhistoryFile: %s\n",
+		 hist);
+	env_protocol = "curpho";
+	env_start(&e, 3, extra);
+	env_protocol = "curp";
+	char log[600];
+	assert_int_equal(run_client0(&e, dir, log), 0);
+	char *out = env_slurp(log);
+	assert_non_null(out);
+	const char *bl = strstr(out, "Bound replicas");
+	assert_non_null(bl);
+	fprintf(stderr, "%.*s\n", (int)strcspn(bl, "\n"), bl);
+	free(out);
+	struct verify_history vh = {0};
+	int bad = 0;
+	assert_int_equal(verify_load(hist, &vh, &bad), 0);
+	uint64_t weak_reads = 0;
+	for (size_t i = 0; i < vh.n; i++)
+		weak_reads += vh.ops[i].weak && vh.ops[i].kind == VERIFY_GET;
+	struct verify_causal_result cr;
+	enum verify_status cst = verify_causal(&vh, &cr);
+	verify_causal_print(stdout, &cr);
+	assert_int_equal(cst, VERIFY_OK);
+	verify_free(&vh);
+	uint64_t served[3], total = 0;
+	char err[NET_ERR_LEN];
+	for (int r = 0; r < 3; r++) {
+		struct cluster_stats st;
+		assert_int_equal(cluster_stats(e.conf, &e.s, r, 5.0, &st, err), 0);
+		served[r] = env_stat(&st, "weak_reads");
+		total += served[r];
+	}
+	fprintf(stderr,
+		"weak reads served: replica0 %llu, replica1 %llu, replica2 %llu (%llu in the "
+		"history)\n",
+		(unsigned long long)served[0], (unsigned long long)served[1],
+		(unsigned long long)served[2], (unsigned long long)weak_reads);
+	assert_true(weak_reads > 1000); /* about 16 x 200 x 50% x 95% */
+	assert_true(total >= weak_reads);
+	for (int r = 0; r < 3; r++)
+		assert_true(2 * served[r] <= total);
+	env_stop(&e);
+	proc_rmdir(dir);
+}
+
 /* `deletes: 50`: half of the load generator's writes, strong and weak, are DELs on 8 shared keys
  * (4 sessions, one operation at a time). The history names them `"op":"del"` (weak ones with
  * ordered_ns, like weak puts), as many as the report's Deletes line counts; the history is
@@ -631,6 +692,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_cli, env_teardown),
 	    cmocka_unit_test_teardown(test_loadgen_weak_history_ho, env_teardown),
 	    cmocka_unit_test_teardown(test_loadgen_weak_history_ht, env_teardown),
+	    cmocka_unit_test_teardown(test_loadgen_weak_reads_spread, env_teardown),
 	    cmocka_unit_test_teardown(test_loadgen_deletes_curp, env_teardown),
 	    cmocka_unit_test_teardown(test_loadgen_deletes_ho, env_teardown),
 	    cmocka_unit_test_teardown(test_loadgen_deletes_ht, env_teardown),

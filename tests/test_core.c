@@ -1042,6 +1042,53 @@ static void test_ho_witness_deps(void **state)
 	h_free(&h);
 }
 
+/* 5.3 witness: a re-sent strong GET is answered with the read_dep its record holds, the one a
+ * view change reads (core_replay.c rule 3). It used to be recomputed from the records still
+ * there: once the latest weak write before the GET had executed (its record gone), the answer
+ * named an older one, the client's check 2 agreed with a leader that named it too, and the
+ * view change, reading the records' read_deps, did not place the GET after the weak write it
+ * had returned (simulation seed curpho N=5 76 on the spread binding branch). */
+static void test_ho_resent_get_keeps_read_dep(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 4, 4, 52, ho_cfg);
+	struct core *w = h.cores[1];
+	uint64_t ka = 1;
+	struct proto_msg m, r;
+	m = causal(100, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a1"));
+	core_on_client(w, 1, &m, h.now);
+	m = causal(101, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a2"));
+	core_on_client(w, 2, &m, h.now);
+	struct proto_msg g = propose(103, 1, mk_cmd(PROTO_OP_GET, &ka, NULL));
+	core_on_client(w, 4, &g, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 3, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_true(r.ok);
+	assert_int_equal(r.read_dep.client, 101);
+	assert_int_equal(r.read_dep.seq, 1);
+	/* 101:1 is ordered first and executes here: its record goes */
+	struct core_stats st0, st;
+	core_get_stats(w, &st0);
+	struct proto_msg a = {.type = PROTO_ACCEPT,
+			      .view = 0,
+			      .slot = 0,
+			      .cid = {101, 1},
+			      .cmd = mk_cmd(PROTO_OP_PUT, &ka, "a2"),
+			      .commit = 1};
+	core_on_peer(w, 0, &a, h.now);
+	core_get_stats(w, &st);
+	assert_int_equal(st.exec_index, 1);
+	assert_int_equal(st.witness_records, st0.witness_records - 1);
+	core_on_client(w, 4, &g, h.now); /* the GET again (a retry) */
+	assert_true(h_take(&h, H_R2C, 1, 3, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_true(r.ok);
+	assert_int_equal(r.read_dep.client, 101);
+	assert_int_equal(r.read_dep.seq, 1);
+	h_free(&h);
+}
+
 /* 5.3 leader: a strong GET is evaluated over pending weak writes, before it is itself inserted
  * (the anchor's P25), with ok=true despite the uncommitted weak write and its read_dep in the
  * REPLY. HT: the weak write is an ordinary slot, so the same GET gets ok=false. */
@@ -1735,6 +1782,239 @@ static void test_ht_cache_eviction_in_flight_read(void **state)
 	assert_int_equal(dg.vlen, 4);
 	assert_memory_equal(dg.val, "mine", 4);
 	session_destroy(s);
+}
+
+/* ---- binding (docs/protocols.md "Sessions and binding") ---------------------------------- */
+
+#define US 1000ull
+
+/* session_pick_bound: the tolerance (max(20%, 1 ms) of the best RTT), its hysteresis (a
+ * candidate stays one up to twice it), unmeasured replicas never chosen, the Proxy section's
+ * replica always, and consecutive client ids spread evenly and deterministically. */
+static void test_bind_pick(void **state)
+{
+	(void)state;
+	const uint64_t f = SESSION_BIND_TOL_MIN_NS;
+	uint32_t cand = 0;
+	/* the floor: 0.75 of it above the best is within, twice is not */
+	uint64_t a[3] = {100 * US, 100 * US + f * 3 / 4, 100 * US + 2 * f};
+	int b = session_pick_bound(a, 3, -1, 100, 0, &cand);
+	assert_int_equal(cand, 0x3);
+	assert_true(b == 0 || b == 1);
+	/* hysteresis: replica 2 at 1.75 x the tolerance above the best stays a candidate, at 2.5 x
+	 * it leaves, back at 1.75 x it stays out, at 1 x it is in again */
+	cand = 0x7;
+	a[2] = 100 * US + f * 7 / 4;
+	session_pick_bound(a, 3, -1, 100, 0, &cand);
+	assert_int_equal(cand, 0x7);
+	a[2] = 100 * US + f * 5 / 2;
+	session_pick_bound(a, 3, -1, 100, 0, &cand);
+	assert_int_equal(cand, 0x3);
+	a[2] = 100 * US + f * 7 / 4;
+	session_pick_bound(a, 3, -1, 100, 0, &cand);
+	assert_int_equal(cand, 0x3);
+	a[2] = 100 * US + f;
+	session_pick_bound(a, 3, -1, 100, 0, &cand);
+	assert_int_equal(cand, 0x7);
+	/* above the floor, 20%: a best of 100 x the floor takes 119 x, not 121 x */
+	uint64_t w[3] = {100 * f, 119 * f, 121 * f};
+	cand = 0;
+	session_pick_bound(w, 3, -1, 100, 0, &cand);
+	assert_int_equal(cand, 0x3);
+	/* unmeasured (0) replicas are never candidates; none measured: the current binding */
+	uint64_t u[3] = {0, 50 * US, 60 * US};
+	cand = 0;
+	for (uint64_t id = 1; id < 50; id++) {
+		b = session_pick_bound(u, 3, -1, id, 0, &cand);
+		assert_true(b == 1 || b == 2);
+		assert_int_equal(cand, 0x6);
+	}
+	uint64_t z[3] = {0, 0, 0};
+	assert_int_equal(session_pick_bound(z, 3, -1, 100, 2, &cand), 2);
+	assert_int_equal(cand, 0);
+	/* the Proxy section's replica wins, measured or not, near or far */
+	assert_int_equal(session_pick_bound(z, 3, 1, 100, 2, &cand), 1);
+	assert_int_equal(session_pick_bound(w, 3, 2, 100, 0, &cand), 2);
+	/* spreading: 16 consecutive ids (as the master hands them out, under any epoch) over 3
+	 * equal candidates: 5 or 6 each, never more than half; 3,000 ids: 1,000 +- 1 each. The
+	 * choice depends on the id and the candidates only, not on the current binding */
+	uint64_t e[3] = {40 * US, 40 * US, 40 * US};
+	const uint64_t bases[] = {1, 100, (7ull << 32) | 12345, (123ull << 32) | 999999};
+	for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+		int cnt[3] = {0}, big[3] = {0};
+		for (uint64_t id = bases[i]; id < bases[i] + 3000; id++) {
+			cand = 0;
+			b = session_pick_bound(e, 3, -1, id, 0, &cand);
+			cand = 0;
+			assert_int_equal(session_pick_bound(e, 3, -1, id, 2, &cand), b);
+			big[b]++;
+			if (id < bases[i] + 16)
+				cnt[b]++;
+		}
+		for (int r = 0; r < 3; r++) {
+			assert_true(cnt[r] >= 5 && cnt[r] <= 6);
+			assert_true(big[r] >= 999 && big[r] <= 1001);
+		}
+	}
+}
+
+struct sent_to {
+	struct proto_msg last[PROTO_MAX_REPLICAS]; /* header of the last message to each */
+	int pings[PROTO_MAX_REPLICAS];
+};
+
+static void sent_to_cb(void *ctx, int to, const struct proto_msg *m)
+{
+	struct sent_to *c = ctx;
+	c->last[to] = *m;
+	c->last[to].cmd.key = c->last[to].cmd.val = NULL;
+	c->pings[to] += m->type == PROTO_PING;
+}
+
+static void pong(struct session *s, int from, uint64_t probe_ns, uint64_t now_ns)
+{
+	struct proto_msg m = {.type = PROTO_PONG, .view = 0, .slot = probe_ns};
+	session_on_msg(s, from, &m, now_ns);
+}
+
+/* Probing: the first SESSION_PROBE_QUICK rounds follow each other at probe_ns/64, then one per
+ * probe_ns; a replica's RTT is the lowest of its recent samples. A replica that has not answered
+ * a round when the next one goes out is no candidate: the session rebinds away from it (its
+ * bound replica down), and back once it answers again. Client id 100 picks replica 2 of
+ * {0,1,2} and replica 1 of {0,1}. */
+static void test_bind_missed_probe(void **state)
+{
+	(void)state;
+	struct session_config cfg;
+	session_config_default(&cfg, 100, 3);
+	cfg.protocol = CONF_PROTO_CURPHO;
+	cfg.max_inflight = 4;
+	struct sent_to c = {0};
+	struct session_io io = {.ctx = &c, .send = sent_to_cb};
+	struct session *s;
+	assert_int_equal(session_create(&cfg, 0, 0, &io, &s), 0);
+	assert_int_equal(session_bound(s), 0); /* the leader until a probe is answered */
+	uint64_t t = 1000000000ull, sec = 1000000000ull, quick = cfg.probe_ns / 64;
+	/* the quick rounds: replica 1's samples 3 ms (too far to be a candidate), 80, 300, 500 us:
+	 * its RTT is 80 us. A silent round of replica 2 among them is not a miss yet */
+	const uint64_t s1[SESSION_PROBE_QUICK] = {3 * SESSION_BIND_TOL_MIN_NS, 80 * US, 300 * US,
+						  500 * US};
+	for (int i = 0; i < SESSION_PROBE_QUICK; i++) {
+		if (i > 0) {
+			session_tick(s, t - 1);
+			assert_int_equal(c.pings[0], i); /* not before its time */
+		}
+		session_tick(s, t);
+		assert_int_equal(c.pings[0], i + 1);
+		pong(s, 0, t, t + 100 * US);
+		pong(s, 1, t, t + s1[i]);
+		if (i != 1)
+			pong(s, 2, t, t + 120 * US);
+		if (i + 1 < SESSION_PROBE_QUICK)
+			t += quick;
+	}
+	assert_int_equal(session_rtt_ns(s, 1), 80 * US);
+	assert_int_equal(session_rtt_ns(s, 2), 120 * US);
+	assert_int_equal(session_bound(s), 2);
+	session_tick(s, t + sec - 1);
+	assert_int_equal(c.pings[0], SESSION_PROBE_QUICK); /* then one round per probe_ns */
+	t += sec;
+	session_tick(s, t); /* replica 2 does not answer this round */
+	pong(s, 0, t, t + 50 * US);
+	pong(s, 1, t, t + 50 * US);
+	assert_int_equal(session_bound(s), 2);
+	session_tick(s, t + sec); /* the next round: replica 2 missed one */
+	assert_int_equal(c.pings[2], SESSION_PROBE_QUICK + 2);
+	assert_int_equal(session_rtt_ns(s, 2), 0);
+	assert_int_equal(session_bound(s), 1);
+	uint64_t k = 1;
+	struct proto_cmd g = mk_cmd(PROTO_OP_GET, &k, NULL);
+	struct done d = {0};
+	assert_true(session_submit_weak(s, &g, done_cb, &d, t + sec + 1) == 1);
+	assert_int_equal(c.last[1].type, PROTO_WEAK_READ);
+	assert_int_not_equal(c.last[2].type, PROTO_WEAK_READ);
+	/* back: a late answer to the missed round (a long sample) does not make it a candidate,
+	 * the answer to the last round does */
+	pong(s, 2, t, t + sec + 10);
+	assert_int_equal(session_rtt_ns(s, 2), sec + 10);
+	assert_int_equal(session_bound(s), 1);
+	pong(s, 2, t + sec, t + sec + 60 * US);
+	assert_int_equal(session_rtt_ns(s, 2), 60 * US);
+	assert_int_equal(session_bound(s), 2);
+	struct session_stats st;
+	session_get_stats(s, &st);
+	assert_int_equal(st.rebinds, 3); /* 0 -> 2 (first round, 1 too far), -> 1, -> 2 */
+	session_destroy(s);
+}
+
+/* curpho, N=5: a strong PUT completes on the fast path while its PROPOSE to replica x was lost
+ * (a connection reset), the session's bound replica holding an ok=true record, so the session's
+ * read token stays below the write (its bound replica answers reads from that record). The
+ * RTTs then change and the session rebinds to x, which has not executed the write: the token
+ * must cover it, or x answers the older value (read-your-writes). Before 2026-12 a rebind kept
+ * the token, and the GET returned "old". */
+static void test_ho_rebind_covers_own_writes(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 5, 1, 4, 51, ho_cfg);
+	struct session *s = h.sess[0];
+	uint64_t k = 7;
+	struct proto_cmd w0 = mk_cmd(PROTO_OP_PUT, &k, "old"), w1 = mk_cmd(PROTO_OP_PUT, &k, "new"),
+			 g = mk_cmd(PROTO_OP_GET, &k, NULL);
+	struct done d0 = {0}, d1 = {0}, dg = {0};
+	/* the quick probe rounds, answered by every replica (1-21 us per delivery) */
+	for (int round = 1; round <= SESSION_PROBE_QUICK; round++) {
+		h_advance(&h, round == 1 ? 0 : 1000000000ull);
+		if (round == 1)
+			assert_true(session_submit(s, &w0, done_cb, &d0, h.now) == 1);
+		h_drain(&h);
+	}
+	assert_int_equal(d0.n, 1);
+	int b = session_bound(s);
+	int x = b == 1 ? 2 : 1;
+	if (b == 0) /* (the leader's record makes the token cover the write) */
+		fail_msg("client id 100 bound to the leader: choose another seed");
+	assert_true(session_submit(s, &w1, done_cb, &d1, h.now) == 2);
+	struct proto_msg m;
+	assert_true(h_take(&h, H_C2R, 0, x, &m)); /* the PROPOSE to x, lost */
+	assert_int_equal(m.type, PROTO_PROPOSE);
+	for (int r = 0; r < 5; r++)
+		if (r != x)
+			while (h_deliver(&h, H_C2R, 0, r))
+				;
+	for (int r = 0; r < 5; r++)
+		while (h_deliver(&h, H_R2C, r, 0))
+			;
+	assert_int_equal(d1.n, 1);
+	assert_int_equal(d1.path, SESSION_PATH_FAST);
+	/* a probe round that only x answers (the ACCEPTs stay queued); at the next one x is the
+	 * only candidate, and the session rebinds to it */
+	h_advance(&h, 1000000000ull);
+	for (int r = 0; r < 5; r++) {
+		while (r == x ? h_deliver(&h, H_C2R, 0, r) : h_take(&h, H_C2R, 0, r, &m))
+			;
+		while (h_deliver(&h, H_R2C, r, 0))
+			;
+	}
+	h_advance(&h, 1000000000ull);
+	assert_int_equal(session_bound(s), x);
+	for (int r = 0; r < 5; r++) /* (this round's PINGs) */
+		while (h_take(&h, H_C2R, 0, r, &m))
+			;
+	assert_true(session_submit_weak(s, &g, done_cb, &dg, h.now) == 3);
+	/* x answers only once it has executed the write (the ACCEPTs are still queued) */
+	while (h_deliver(&h, H_C2R, 0, x))
+		;
+	while (h_deliver(&h, H_R2C, x, 0))
+		;
+	assert_int_equal(dg.n, 0);
+	h_drain(&h);
+	assert_int_equal(dg.n, 1);
+	assert_int_equal(dg.res, SESSION_OK);
+	assert_int_equal(dg.vlen, 3);
+	assert_memory_equal(dg.val, "new", 3);
+	h_free(&h);
 }
 
 /* ---- SCAN -------------------------------------------------------------------------------- */
@@ -2449,6 +2729,7 @@ int main(void)
 	    cmocka_unit_test(test_cluster5_pipelined),
 	    cmocka_unit_test(test_cluster3_shared_keys),
 	    cmocka_unit_test(test_ho_witness_deps),
+	    cmocka_unit_test(test_ho_resent_get_keeps_read_dep),
 	    cmocka_unit_test(test_ho_leader_value_includes_weak),
 	    cmocka_unit_test(test_ho_session_order),
 	    cmocka_unit_test(test_ho_client_causal_deps_check),
@@ -2457,6 +2738,9 @@ int main(void)
 	    cmocka_unit_test(test_weak_read_waits_for_own_writes),
 	    cmocka_unit_test(test_weak_read_waits_for_install),
 	    cmocka_unit_test(test_ht_cache_eviction_in_flight_read),
+	    cmocka_unit_test(test_bind_pick),
+	    cmocka_unit_test(test_bind_missed_probe),
+	    cmocka_unit_test(test_ho_rebind_covers_own_writes),
 	    cmocka_unit_test(test_scan_curp),
 	    cmocka_unit_test(test_scan_curpho),
 	    cmocka_unit_test(test_scan_curpht),

@@ -3,7 +3,8 @@
 # operation. A 3-replica cluster on free loopback ports runs a 2-second load:
 #   1. run-local.sh: summary.txt has "CPU per op: T us (leader L, followers F, clients C,
 #      master M) over N ops", N equal to the operations of the class lines, L, F and C positive
-#      and T their sum with M;
+#      and T their sum with M; and "Weak reads per replica:" (from `curpkv stats` at the end:
+#      stats.txt) names the 3 replicas, at least the report's weak reads, the 2 sessions bound;
 #   2. sweep-threads.sh (1 thread, 1 repetition): results.csv ends with the column
 #      cpu_us_per_op, positive in its row, equal to that run's summary.
 # Every process the scripts start is stopped by them (checked: none of the run's PIDs is left).
@@ -81,6 +82,25 @@ cpu_line() {
 	fail "run-local.sh failed: $(tail -n 20 "$tmp/r1.out")"
 t1=$(cpu_line "$tmp/r1/summary.txt") || fail "run-local.sh summary: $t1"
 echo "ok 1 - run-local.sh: $(grep '^CPU per op:' "$tmp/r1/summary.txt")"
+# the weak reads each replica served: 3 replicas, at least the weak reads of the report, and the
+# 2 sessions bound among them
+wr=$(awk '
+	/^weak_read: [0-9]+ ops/ { reads = $2 }
+	/^Weak reads per replica:/ {
+		for (i = 5; i <= NF; i++) {
+			if ($i ~ /^replica[0-9]+$/) { n++; served += $(i + 1) }
+			if ($i == "sessions") bound += $(i - 1)
+		}
+		line = $0
+	}
+	END {
+		if (n != 3) { printf "no line for 3 replicas: %s\n", line; exit 1 }
+		if (served < reads || reads == 0) { printf "%d served, %d weak reads in the report\n", served, reads; exit 1 }
+		if (bound != 2) { printf "%d sessions bound, not 2: %s\n", bound, line; exit 1 }
+		print line
+	}' "$tmp/r1/summary.txt") || fail "run-local.sh summary: $wr"
+[ -s "$tmp/r1/stats.txt" ] || fail "run-local.sh kept no stats.txt"
+echo "ok 2 - run-local.sh: $wr"
 
 # 2. sweep-threads.sh
 "$src/scripts/sweep-threads.sh" -c "$tmp/run.conf" -t 1 -r 1 -o "$tmp/s" >"$tmp/s.out" 2>&1 ||
@@ -91,10 +111,10 @@ row_cpu=$(awk -F, 'NR == 2 {print $NF}' "$csv")
 t2=$(cpu_line "$tmp/s/conf-t1-r1/summary.txt") || fail "sweep run summary: $t2"
 awk -v a="$row_cpu" -v b="$t2" 'BEGIN { exit !(a > 0 && a == b) }' ||
 	fail "results.csv cpu_us_per_op '$row_cpu', the run's summary says $t2"
-echo "ok 2 - sweep-threads.sh: cpu_us_per_op $row_cpu"
+echo "ok 3 - sweep-threads.sh: cpu_us_per_op $row_cpu"
 
 # no process left of either run (their master, replicas and clients all logged a PID? check the
 # ports instead: nothing listens on them any more)
 [ -z "$(ss -Htln "( sport >= :$base and sport <= :$((base + 3)) )" 2>/dev/null)" ] ||
 	fail "a process still listens on the run's ports"
-echo "ok 3 - nothing left listening on the run's ports"
+echo "ok 4 - nothing left listening on the run's ports"
