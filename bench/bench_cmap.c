@@ -37,7 +37,8 @@ static const char usage[] =
     "  -p list      read percentages 0..100 (default 50,95)\n"
     "  -k keys      key space, all inserted before a run (default 100000)\n"
     "  -l list      shard lock kinds: default,percpu_rw,rw_yield,rw_spin,spin_eb,spin_yield,\n"
-    "               pthread_rw (default: default)\n"
+    "               pthread_rw, none (default: default); none is the single-owner map\n"
+    "               (no lock, one thread only): only with -t 1\n"
     "  -B           skip the reference runs\n"
     "  -h           this help\n"
     "Exit status: 0, 3 if an acceptance check failed, 1 or 2 on errors.\n";
@@ -63,6 +64,8 @@ struct worker {
 	uint64_t seed;
 	uint64_t keys;
 	unsigned read_pct;
+	bool populate;	/* a single-owner map: this (only) worker fills it before the start */
+	bool failed;	/* out: populating ran out of memory */
 	uint64_t ops;	/* out */
 	uintptr_t sink; /* out: keeps the reads from being optimized away */
 };
@@ -80,6 +83,15 @@ static void read_cb(const void *key, size_t klen, void *val, void *arg)
 	*(uintptr_t *)arg ^= (uintptr_t)val;
 }
 
+/* Inserts the key space (keys bench_key(0 .. keys-1)). Returns 0 or -ENOMEM. */
+static int populate(struct cmap *m, uint64_t keys)
+{
+	for (uint64_t i = 0; i < keys; i++)
+		if (cmap_put_u64(m, bench_key(i), (void *)(uintptr_t)(i + 1), NULL) != 0)
+			return -ENOMEM;
+	return 0;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -88,6 +100,10 @@ static void *worker_main(void *arg)
 	uintptr_t sink = 0;
 
 	common_rng_seed(&r, w->seed);
+	/* Before the barrier, so outside the measured interval. On failure the worker still
+	 * runs (the barrier needs everyone); run_once discards the result. */
+	if (w->populate && populate(w->m, w->keys) != 0)
+		w->failed = true;
 	pthread_barrier_wait(w->start);
 	if (w->ref != NULL) {
 		/* The same choices and hashing as below, on bare memory: a slot's value word is
@@ -147,12 +163,12 @@ static double run_once(const struct opts *o, unsigned threads, unsigned shards, 
 			fprintf(stderr, "cmap_create_lock: %s\n", strerror(-rc));
 			return -1;
 		}
-		for (uint64_t i = 0; i < o->keys; i++) {
-			if (cmap_put_u64(m, bench_key(i), (void *)(uintptr_t)(i + 1), NULL) != 0) {
-				fprintf(stderr, "populate: out of memory\n");
-				cmap_destroy(m);
-				return -1;
-			}
+		/* A single-owner map must be filled by the thread that runs on it (the only
+		 * worker: main checks -t 1); the others are filled here. */
+		if (lock != CMAP_LOCK_NONE && populate(m, o->keys) != 0) {
+			fprintf(stderr, "populate: out of memory\n");
+			cmap_destroy(m);
+			return -1;
 		}
 	}
 
@@ -172,7 +188,8 @@ static double run_once(const struct opts *o, unsigned threads, unsigned shards, 
 					      .start = &start,
 					      .seed = seed * 7919 + started,
 					      .keys = o->keys,
-					      .read_pct = read_pct};
+					      .read_pct = read_pct,
+					      .populate = m != NULL && lock == CMAP_LOCK_NONE};
 		if (pthread_create(&tids[started], NULL, worker_main, &ws[started]) != 0)
 			break;
 	}
@@ -192,12 +209,17 @@ static double run_once(const struct opts *o, unsigned threads, unsigned shards, 
 	ck_pr_store_int(&stop, 1);
 	uint64_t t1 = common_now_ns();
 	uint64_t ops = 0;
+	bool failed = false;
 	for (unsigned t = 0; t < threads; t++) {
 		pthread_join(tids[t], NULL);
 		ops += ws[t].ops;
+		failed |= ws[t].failed;
 	}
 	pthread_barrier_destroy(&start);
-	result = (double)ops / ((double)(t1 - t0) / 1e9);
+	if (failed)
+		fprintf(stderr, "populate: out of memory\n");
+	else
+		result = (double)ops / ((double)(t1 - t0) / 1e9);
 out:
 	free(tids);
 	free(ws);
@@ -323,6 +345,14 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return 2;
 	}
+	/* A CMAP_LOCK_NONE map shared by several threads is a data race, not a measurement. */
+	for (unsigned l = 0; l < o.nlocks; l++)
+		for (unsigned t = 0; t < o.nthreads; t++)
+			if (o.locks[l] == CMAP_LOCK_NONE && o.threads[t] != 1) {
+				fprintf(stderr,
+					"bench_cmap: -l none needs -t 1 (a single-owner map)\n");
+				return 2;
+			}
 
 	size_t ncells = (size_t)o.nlocks * o.nshards * o.nreads * o.nthreads;
 	double *res = calloc(ncells * o.reps, sizeof *res);

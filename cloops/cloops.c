@@ -343,7 +343,7 @@ int cloops_create(int n, struct ev_loop *main, const struct net_config *ncfg, cl
 		struct net_config lcfg = *ncfg;
 		lcfg.auth = NULL;
 		if (l->loop == NULL || xq_init(&l->in) != 0 || xq_init(&l->out) != 0 ||
-		    cmap_create(16, NULL, &l->conns) != 0 ||
+		    cmap_create_lock(16, NULL, CMAP_LOCK_NONE, &l->conns) != 0 ||
 		    net_loop_init(&l->nl, l->loop, &lcfg) != 0) {
 			rc = -ENOMEM;
 			goto err;

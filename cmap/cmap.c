@@ -1,6 +1,7 @@
 /* cmap: a sharded concurrent hash map (contract in cmap.h, design and measurements in docs/). */
 #include "cmap/cmap_int.h"
 
+#include <assert.h>
 #include <ck_backoff.h>
 #include <ck_pr.h>
 #include <errno.h>
@@ -195,8 +196,26 @@ static void percpu_write_unlock(struct cmap *m, uint32_t i)
 	ck_pr_btr_uint(pcpu_word(m, 0, i), PCPU_WRITER_BIT);
 }
 
-/* Locks shard i for reading or writing. Returns a token for shard_unlock (the reader stripe). */
-static inline unsigned shard_lock(struct cmap *m, uint32_t i, bool read)
+/* CMAP_LOCK_NONE: the single-owner contract (cmap.h), checked where a lock would be taken.
+ * pthread_self() only reads the thread pointer: cheap next to the lock it replaces. */
+static inline void owner_check(struct cmap *m)
+{
+#ifndef NDEBUG
+	pthread_t self = pthread_self();
+
+	if (!m->owned) {
+		m->owner = self;
+		m->owned = true;
+	}
+	assert(pthread_equal(m->owner, self) && "cmap: a CMAP_LOCK_NONE map used by two threads");
+#else
+	(void)m;
+#endif
+}
+
+/* shard_lock for every kind but CMAP_LOCK_NONE. Not inlined: it is large, and the replica
+ * core's tables (single-owner) should not pay a call for it. */
+static __attribute__((noinline)) unsigned shard_lock_kind(struct cmap *m, uint32_t i, bool read)
 {
 	struct cmap_shard *s = &m->shards[i];
 	unsigned token = 0;
@@ -239,7 +258,22 @@ static inline unsigned shard_lock(struct cmap *m, uint32_t i, bool read)
 	return token;
 }
 
-static inline void shard_unlock(struct cmap *m, uint32_t i, bool read, unsigned token)
+/* Locks shard i for reading or writing. Returns a token for shard_unlock (the reader stripe).
+ * The single-owner kind is handled here, inlined into every operation: no lock, no call, no
+ * TSan annotation either (with no lock, ThreadSanitizer should see and report a second
+ * thread). */
+static inline unsigned shard_lock(struct cmap *m, uint32_t i, bool read)
+{
+	if (m->lock == CMAP_LOCK_NONE) {
+		owner_check(m);
+		return 0;
+	}
+	return shard_lock_kind(m, i, read);
+}
+
+/* shard_unlock for every kind but CMAP_LOCK_NONE (see shard_lock_kind). */
+static __attribute__((noinline)) void shard_unlock_kind(struct cmap *m, uint32_t i, bool read,
+							unsigned token)
 {
 	struct cmap_shard *s = &m->shards[i];
 
@@ -274,6 +308,12 @@ static inline void shard_unlock(struct cmap *m, uint32_t i, bool read, unsigned 
 		break;
 	}
 	common_tsan_post_unlock(&s->lock, read);
+}
+
+static inline void shard_unlock(struct cmap *m, uint32_t i, bool read, unsigned token)
+{
+	if (m->lock != CMAP_LOCK_NONE)
+		shard_unlock_kind(m, i, read, token);
 }
 
 /* ---- hashing and slots ------------------------------------------------------------------ */
@@ -479,7 +519,7 @@ static const char *const lock_names[CMAP_LOCK_KINDS] = {
     [CMAP_LOCK_DEFAULT] = "default",	   [CMAP_LOCK_PERCPU_RW] = "percpu_rw",
     [CMAP_LOCK_RW_YIELD] = "rw_yield",	   [CMAP_LOCK_RW_SPIN] = "rw_spin",
     [CMAP_LOCK_SPIN_EB] = "spin_eb",	   [CMAP_LOCK_SPIN_YIELD] = "spin_yield",
-    [CMAP_LOCK_PTHREAD_RW] = "pthread_rw",
+    [CMAP_LOCK_PTHREAD_RW] = "pthread_rw", [CMAP_LOCK_NONE] = "none",
 };
 
 const char *cmap_lock_name(enum cmap_lock_kind lock)
@@ -516,6 +556,9 @@ int cmap_create_lock(uint32_t shards, cmap_free_fn val_free, enum cmap_lock_kind
 	m->rstride = 0;
 	m->rspread = 0;
 	m->rmask = 0;
+#ifndef NDEBUG
+	m->owned = false;
+#endif
 	m->shards = aligned_alloc(CMAP_CACHELINE, (size_t)shards * sizeof *m->shards);
 	if (m->shards == NULL)
 		goto err_after_map;
@@ -553,7 +596,7 @@ int cmap_create_lock(uint32_t shards, cmap_free_fn val_free, enum cmap_lock_kind
 				goto err_after_plocks;
 			}
 		}
-	} else {
+	} else if (m->lock != CMAP_LOCK_NONE) {
 		for (uint32_t i = 0; i < shards; i++)
 			common_tsan_lock_create(&m->shards[i].lock);
 	}
@@ -593,7 +636,7 @@ void cmap_destroy(struct cmap *m)
 		free(s->slots);
 		if (m->lock == CMAP_LOCK_PTHREAD_RW)
 			pthread_rwlock_destroy(&m->plocks[i].rw);
-		else
+		else if (m->lock != CMAP_LOCK_NONE)
 			common_tsan_lock_destroy(&s->lock);
 	}
 	free(m->readers);

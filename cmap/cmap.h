@@ -19,6 +19,7 @@
  * concurrently. Callbacks run holding exactly one shard lock (never two); val_free runs with no
  * lock held (except from cmap_destroy). Callbacks must be short, must not call back into the same
  * map (cmap_size and cmap_shards excepted: they take no lock), and must not block.
+ * Exception: a map created with CMAP_LOCK_NONE is single-owner (see there): one thread only.
  */
 
 struct cmap;
@@ -43,7 +44,8 @@ int cmap_create(uint32_t shards, cmap_free_fn val_free, struct cmap **out);
 
 /* Shard lock implementations. CMAP_LOCK_DEFAULT is the one chosen by measurement (see
  * docs/cmap.md); the others are kept so that the choice can be re-measured side by side
- * (bench/bench_cmap -l). All give the same semantics. */
+ * (bench/bench_cmap -l). All give the same semantics, except CMAP_LOCK_NONE, which is not a
+ * lock but the single-owner mode. */
 enum cmap_lock_kind {
 	/* = CMAP_LOCK_PERCPU_RW */
 	CMAP_LOCK_DEFAULT = 0,
@@ -60,14 +62,23 @@ enum cmap_lock_kind {
 	CMAP_LOCK_SPIN_YIELD,
 	/* pthread_rwlock_t (futex: waiters sleep in the kernel). */
 	CMAP_LOCK_PTHREAD_RW,
+	/* No lock: the single-owner map, for state that one thread alone ever touches (the
+	 * replica core's tables, a loop's private index). An operation takes no lock, does no
+	 * atomic read-modify-write and never calls sched_getcpu(). Contract: the first thread that
+	 * calls a function other than cmap_create, cmap_destroy, cmap_size and cmap_shards owns
+	 * the map, and no other thread may call those functions on it afterwards. cmap_size and
+	 * cmap_shards stay callable from any thread, cmap_destroy once the owner is done with the
+	 * map (e.g. after a join). assert() checks the owner (every build without NDEBUG): a call
+	 * from another thread aborts. Otherwise the same semantics as the locked kinds. */
+	CMAP_LOCK_NONE,
 	CMAP_LOCK_KINDS
 };
 /* Like cmap_create with an explicit lock kind. Returns 0, -EINVAL (bad shard count or lock
  * kind) or -ENOMEM. */
 int cmap_create_lock(uint32_t shards, cmap_free_fn val_free, enum cmap_lock_kind lock,
 		     struct cmap **out);
-/* Returns a static lower-case name of a lock kind ("percpu_rw", ...), or NULL if out of range;
- * cmap_lock_parse is the inverse (returns the kind, or -EINVAL). Any thread. */
+/* Returns a static lower-case name of a lock kind ("percpu_rw", ..., "none"), or NULL if out of
+ * range; cmap_lock_parse is the inverse (returns the kind, or -EINVAL). Any thread. */
 const char *cmap_lock_name(enum cmap_lock_kind lock);
 int cmap_lock_parse(const char *name);
 /* Frees every entry (with val_free) and the map. No other thread may use it concurrently. */

@@ -5,6 +5,7 @@
 #include <ck_rwlock.h>
 #include <ck_spinlock.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -106,6 +107,13 @@ struct cmap {
 	uint32_t nshards;
 	unsigned shard_bits; /* log2(nshards) */
 	enum cmap_lock_kind lock;
+#ifndef NDEBUG
+	/* Only for CMAP_LOCK_NONE: the thread that owns the map (the first one that locked a
+	 * shard), checked on every later shard_lock. Plain fields: only the owner touches them,
+	 * and two threads racing for the first use are the very misuse ThreadSanitizer reports. */
+	bool owned;
+	pthread_t owner;
+#endif
 };
 
 #endif

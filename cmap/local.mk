@@ -3,7 +3,8 @@ cmap_libcmap_a_SOURCES = cmap/cmap.h cmap/cmap_int.h cmap/cmap.c
 
 check_PROGRAMS += tests/test_cmap tests/test_cmap_stress
 TESTS += tests/test_cmap tests/test_cmap_stress
-tests_test_cmap_SOURCES = tests/test_cmap.c tests/failalloc.c tests/failalloc.h
+tests_test_cmap_SOURCES = tests/test_cmap.c tests/failalloc.c tests/failalloc.h \
+	tests/child.c tests/child.h
 # The unit test fails chosen allocations (out-of-memory paths): tests/failalloc.
 tests_test_cmap_LDFLAGS = $(FAILALLOC_FLAGS)
 tests_test_cmap_LDADD = cmap/libcmap.a common/libcommon.a $(CK_LIBS) $(TEST_LIBS) -lm

@@ -146,21 +146,21 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 	c->ring = calloc(c->cap, sizeof *c->ring);
 	if (c->ring == NULL)
 		goto err;
-	if ((rc = cmap_create(cfg->shards, core_free_val, &c->kv)) != 0)
+	if ((rc = cmap_create_lock(cfg->shards, core_free_val, CMAP_LOCK_NONE, &c->kv)) != 0)
 		goto err;
 	if ((rc = oset_create((uint64_t)cfg->self + 1, &c->order)) != 0)
 		goto err;
-	if ((rc = cmap_create(cfg->shards, core_free_val, &c->keys)) != 0)
+	if ((rc = cmap_create_lock(cfg->shards, core_free_val, CMAP_LOCK_NONE, &c->keys)) != 0)
 		goto err;
-	if ((rc = cmap_create(cfg->shards, NULL, &c->inflight)) != 0)
+	if ((rc = cmap_create_lock(cfg->shards, NULL, CMAP_LOCK_NONE, &c->inflight)) != 0)
 		goto err;
-	if ((rc = cmap_create(cfg->shards, free_wlist, &c->witness)) != 0)
+	if ((rc = cmap_create_lock(cfg->shards, free_wlist, CMAP_LOCK_NONE, &c->witness)) != 0)
 		goto err;
-	if ((rc = cmap_create(cfg->shards, core_free_val, &c->results)) != 0)
+	if ((rc = cmap_create_lock(cfg->shards, core_free_val, CMAP_LOCK_NONE, &c->results)) != 0)
 		goto err;
-	if ((rc = cmap_create(64, core_free_client_rec, &c->clients)) != 0)
+	if ((rc = cmap_create_lock(64, core_free_client_rec, CMAP_LOCK_NONE, &c->clients)) != 0)
 		goto err;
-	if ((rc = cmap_create(64, core_free_val, &c->pending_writes)) != 0)
+	if ((rc = cmap_create_lock(64, core_free_val, CMAP_LOCK_NONE, &c->pending_writes)) != 0)
 		goto err;
 	if ((rc = core_lease_create(c)) != 0)
 		goto err;

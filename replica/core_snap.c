@@ -97,10 +97,10 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 	c->snap_silent_ticks = 0;
 	struct cmap *kv = NULL, *results = NULL, *clients = NULL;
 	struct oset *order = NULL;
-	if (cmap_create(c->cfg.shards, core_free_val, &kv) != 0 ||
+	if (cmap_create_lock(c->cfg.shards, core_free_val, CMAP_LOCK_NONE, &kv) != 0 ||
 	    oset_create((uint64_t)c->cfg.self + 1, &order) != 0 ||
-	    cmap_create(c->cfg.shards, core_free_val, &results) != 0 ||
-	    cmap_create(64, core_free_client_rec, &clients) != 0) {
+	    cmap_create_lock(c->cfg.shards, core_free_val, CMAP_LOCK_NONE, &results) != 0 ||
+	    cmap_create_lock(64, core_free_client_rec, CMAP_LOCK_NONE, &clients) != 0) {
 		if (kv)
 			cmap_destroy(kv);
 		if (order)

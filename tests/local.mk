@@ -158,6 +158,6 @@ EXTRA_DIST += tests/test_run_local.sh
 check_PROGRAMS += tests/test_core_oom
 TESTS += tests/test_core_oom
 tests_test_core_oom_SOURCES = tests/test_core_oom.c tests/harness.c tests/harness.h \
-	tests/failalloc.c tests/failalloc.h
+	tests/failalloc.c tests/failalloc.h tests/child.c tests/child.h
 tests_test_core_oom_LDFLAGS = $(FAILALLOC_FLAGS)
 tests_test_core_oom_LDADD = $(tests_test_core_LDADD)

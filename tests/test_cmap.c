@@ -1,17 +1,39 @@
 /* Unit tests for cmap/: single-thread semantics, ownership (val_free counts), key edge cases,
- * growth and shrink, and the out-of-memory paths (tests/failalloc: allocations fail on demand). */
+ * growth and shrink, and the out-of-memory paths (tests/failalloc: allocations fail on demand),
+ * each on the default (concurrent) map and on the single-owner map (CMAP_LOCK_NONE); then the
+ * single-owner contract itself (tests/child: a second thread aborts the process). */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "cmap/cmap.h"
+#include "tests/child.h"
 #include "tests/failalloc.h"
+
+/* ---- the map kind under test ---------------------------------------------------------------
+ * The behaviour tests run once per kind (main: BOTH_KINDS), which arrives as cmocka's initial
+ * state: the single-owner map must behave exactly like the concurrent one on one thread. */
+static enum cmap_lock_kind kind_default = CMAP_LOCK_DEFAULT, kind_none = CMAP_LOCK_NONE;
+
+static enum cmap_lock_kind kind(void **state)
+{
+	return *(enum cmap_lock_kind *)*state;
+}
+
+/* cmap_create_lock with the kind under test. */
+static int create(void **state, uint32_t shards, cmap_free_fn val_free, struct cmap **out)
+{
+	return cmap_create_lock(shards, val_free, kind(state), out);
+}
 
 /* ---- test values ---------------------------------------------------------------------------
  * A heap value that counts its own destruction, so the map's val_free calls can be counted
@@ -84,16 +106,15 @@ static void *get_ptr_u64(struct cmap *m, uint64_t k)
 
 static void test_create_validation(void **state)
 {
-	(void)state;
 	struct cmap *m = NULL;
 	static const uint32_t bad[] = {0, 3, 6, 100, 65537, 131072, 1u << 31, UINT32_MAX};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		assert_int_equal(cmap_create(bad[i], NULL, &m), -EINVAL);
+		assert_int_equal(create(state, bad[i], NULL, &m), -EINVAL);
 		assert_null(m);
 	}
 	static const uint32_t good[] = {1, 2, 16, 512, 32768, 65536};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
-		assert_int_equal(cmap_create(good[i], NULL, &m), 0);
+		assert_int_equal(create(state, good[i], NULL, &m), 0);
 		assert_non_null(m);
 		assert_int_equal(cmap_shards(m), good[i]);
 		assert_int_equal(cmap_size(m), 0);
@@ -102,7 +123,14 @@ static void test_create_validation(void **state)
 		cmap_destroy(m);
 		m = NULL;
 	}
+	assert_int_equal(create(state, 16, NULL, NULL), -EINVAL);
+	/* cmap_create is cmap_create_lock with the default kind. */
 	assert_int_equal(cmap_create(16, NULL, NULL), -EINVAL);
+	assert_int_equal(cmap_create(3, NULL, &m), -EINVAL);
+	assert_int_equal(cmap_create(16, NULL, &m), 0);
+	assert_int_equal(cmap_shards(m), 16);
+	cmap_destroy(m);
+	m = NULL;
 	assert_int_equal(cmap_create_lock(16, NULL, CMAP_LOCK_KINDS, &m), -EINVAL);
 	assert_int_equal(cmap_create_lock(16, NULL, (enum cmap_lock_kind)(CMAP_LOCK_KINDS + 1), &m),
 			 -EINVAL);
@@ -127,10 +155,9 @@ static void test_lock_names(void **state)
 
 static void test_put_get_replace(void **state)
 {
-	(void)state;
 	unsigned frees = 0;
 	struct cmap *m;
-	assert_int_equal(cmap_create(16, tval_free, &m), 0);
+	assert_int_equal(create(state, 16, tval_free, &m), 0);
 
 	assert_int_equal(cmap_get(m, "a", 1, read_tval, NULL), -ENOENT);
 	assert_false(cmap_contains(m, "a", 1));
@@ -179,10 +206,9 @@ static void test_put_get_replace(void **state)
 
 static void test_del(void **state)
 {
-	(void)state;
 	unsigned frees = 0;
 	struct cmap *m;
-	assert_int_equal(cmap_create(4, tval_free, &m), 0);
+	assert_int_equal(create(state, 4, tval_free, &m), 0);
 	assert_int_equal(cmap_put(m, "k1", 2, tval_new(&frees, 1), NULL), 0);
 	assert_int_equal(cmap_put(m, "k2", 2, tval_new(&frees, 2), NULL), 0);
 
@@ -261,10 +287,9 @@ static enum cmap_update_result upd_cb(const void *key, size_t klen, void **val, 
 
 static void test_update_insert_modify_delete(void **state)
 {
-	(void)state;
 	unsigned frees = 0;
 	struct cmap *m;
-	assert_int_equal(cmap_create(8, tval_free, &m), 0);
+	assert_int_equal(create(state, 8, tval_free, &m), 0);
 
 	/* Insert when absent. */
 	struct upd u = {.frees = &frees, .action = UPD_ADD, .v = 5};
@@ -354,9 +379,8 @@ static enum cmap_update_result odd_cb(const void *key, size_t klen, void **val, 
 
 static void test_update_odd_result(void **state)
 {
-	(void)state;
 	struct cmap *m;
-	assert_int_equal(cmap_create(1, NULL, &m), 0);
+	assert_int_equal(create(state, 1, NULL, &m), 0);
 	assert_int_equal(cmap_update_u64(m, 1, odd_cb, pv(3)), CMAP_KEEP);
 	assert_ptr_equal(get_ptr_u64(m, 1), pv(3));
 	cmap_destroy(m);
@@ -374,9 +398,8 @@ static enum cmap_update_result key_check_cb(const void *key, size_t klen, void *
 
 static void test_update_key_passed(void **state)
 {
-	(void)state;
 	struct cmap *m;
-	assert_int_equal(cmap_create(2, NULL, &m), 0);
+	assert_int_equal(create(state, 2, NULL, &m), 0);
 	const char *k = "a-key-that-is-longer-than-inline";
 	assert_int_equal(cmap_update(m, k, strlen(k), key_check_cb, (void *)k), CMAP_KEEP);
 	assert_int_equal(cmap_update(m, k, strlen(k), key_check_cb, (void *)k), CMAP_KEEP);
@@ -398,9 +421,8 @@ static enum cmap_update_result size_cb(const void *key, size_t klen, void **val,
 
 static void test_size_in_callback(void **state)
 {
-	(void)state;
 	struct cmap *m;
-	assert_int_equal(cmap_create(1, NULL, &m), 0);
+	assert_int_equal(create(state, 1, NULL, &m), 0);
 	for (uint64_t k = 0; k < 5; k++)
 		assert_int_equal(cmap_update_u64(m, k, size_cb, m), CMAP_KEEP);
 	for (uint64_t k = 0; k < 5; k++)
@@ -434,12 +456,11 @@ static int visit_cb(const void *key, size_t klen, void *val, void *arg)
 
 static void test_foreach_once(void **state)
 {
-	(void)state;
 	static const uint32_t shard_counts[] = {1, 16, 4096};
 	for (size_t si = 0; si < sizeof shard_counts / sizeof shard_counts[0]; si++) {
 		struct cmap *m;
 		const size_t n = 5000;
-		assert_int_equal(cmap_create(shard_counts[si], NULL, &m), 0);
+		assert_int_equal(create(state, shard_counts[si], NULL, &m), 0);
 		for (uint64_t k = 0; k < n; k++)
 			assert_int_equal(cmap_put_u64(m, k, pv(k + 1), NULL), 0);
 		/* Delete a third so the tables have had backward shifts. */
@@ -464,7 +485,7 @@ static void test_foreach_once(void **state)
 	}
 	/* Empty map: callback never called. */
 	struct cmap *m;
-	assert_int_equal(cmap_create(8, NULL, &m), 0);
+	assert_int_equal(create(state, 8, NULL, &m), 0);
 	struct visit v = {.n = 0};
 	assert_int_equal(cmap_foreach(m, visit_cb, &v), 0);
 	assert_int_equal(v.calls, 0);
@@ -473,9 +494,8 @@ static void test_foreach_once(void **state)
 
 static void test_size(void **state)
 {
-	(void)state;
 	struct cmap *m;
-	assert_int_equal(cmap_create(32, NULL, &m), 0);
+	assert_int_equal(create(state, 32, NULL, &m), 0);
 	for (uint64_t k = 1; k <= 1000; k++) {
 		assert_int_equal(cmap_put_u64(m, k, pv(k), NULL), 0);
 		assert_int_equal(cmap_size(m), k);
@@ -494,10 +514,9 @@ static void test_size(void **state)
 
 static void test_long_keys(void **state)
 {
-	(void)state;
 	enum { KLEN = 1024, N = 64 };
 	struct cmap *m;
-	assert_int_equal(cmap_create(4, NULL, &m), 0);
+	assert_int_equal(create(state, 4, NULL, &m), 0);
 	unsigned char *keys = malloc((size_t)N * KLEN);
 	assert_non_null(keys);
 	/* Keys that differ only in the last byte, or only in the first byte. */
@@ -527,9 +546,8 @@ static void test_long_keys(void **state)
 
 static void test_binary_keys(void **state)
 {
-	(void)state;
 	struct cmap *m;
-	assert_int_equal(cmap_create(1, NULL, &m), 0);
+	assert_int_equal(create(state, 1, NULL, &m), 0);
 	static const struct {
 		const char *k;
 		size_t len;
@@ -562,9 +580,8 @@ static void test_binary_keys(void **state)
  * all distinct keys. */
 static void test_key_lengths(void **state)
 {
-	(void)state;
 	struct cmap *m;
-	assert_int_equal(cmap_create(2, NULL, &m), 0);
+	assert_int_equal(create(state, 2, NULL, &m), 0);
 	unsigned char buf[64];
 	memset(buf, 'z', sizeof buf);
 	for (size_t len = 0; len <= sizeof buf; len++)
@@ -582,11 +599,10 @@ static void test_key_lengths(void **state)
 /* Keys that agree in their low 32 bits (or low bytes) must stay distinct: no truncation. */
 static void test_high_bits(void **state)
 {
-	(void)state;
 	static const uint32_t shard_counts[] = {1, 512, 65536};
 	for (size_t si = 0; si < sizeof shard_counts / sizeof shard_counts[0]; si++) {
 		struct cmap *m;
-		assert_int_equal(cmap_create(shard_counts[si], NULL, &m), 0);
+		assert_int_equal(create(state, shard_counts[si], NULL, &m), 0);
 		uint64_t keys[64 + 32];
 		size_t n = 0;
 		for (int b = 0; b < 64; b++)
@@ -614,10 +630,9 @@ static void test_high_bits(void **state)
 
 static void test_empty_key(void **state)
 {
-	(void)state;
 	unsigned frees = 0;
 	struct cmap *m;
-	assert_int_equal(cmap_create(16, tval_free, &m), 0);
+	assert_int_equal(create(state, 16, tval_free, &m), 0);
 	assert_false(cmap_contains(m, NULL, 0));
 	assert_int_equal(cmap_put(m, NULL, 0, tval_new(&frees, 1), NULL), 0);
 	assert_true(cmap_contains(m, "", 0)); /* same key, any pointer */
@@ -640,10 +655,9 @@ static void test_empty_key(void **state)
 /* The u64 calls name the same entries as the byte calls with the uint64_t's 8 bytes. */
 static void test_u64_equivalence(void **state)
 {
-	(void)state;
 	unsigned frees = 0;
 	struct cmap *m;
-	assert_int_equal(cmap_create(64, tval_free, &m), 0);
+	assert_int_equal(create(state, 64, tval_free, &m), 0);
 	for (uint64_t i = 0; i < 500; i++) {
 		uint64_t k = i * 0x9e3779b97f4a7c15ull;
 		if (i % 2)
@@ -697,12 +711,11 @@ static void test_u64_equivalence(void **state)
 
 static void test_growth_200k(void **state)
 {
-	(void)state;
 	static const uint32_t shard_counts[] = {1, 16};
 	const uint64_t n = 200000;
 	for (size_t si = 0; si < sizeof shard_counts / sizeof shard_counts[0]; si++) {
 		struct cmap *m;
-		assert_int_equal(cmap_create(shard_counts[si], NULL, &m), 0);
+		assert_int_equal(create(state, shard_counts[si], NULL, &m), 0);
 		for (uint64_t k = 0; k < n; k++)
 			assert_int_equal(cmap_put_u64(m, k, pv(k + 1), NULL), 0);
 		assert_int_equal(cmap_size(m), n);
@@ -728,10 +741,9 @@ static void test_growth_200k(void **state)
 
 static void test_destroy_frees(void **state)
 {
-	(void)state;
 	unsigned frees = 0;
 	struct cmap *m;
-	assert_int_equal(cmap_create(8, tval_free, &m), 0);
+	assert_int_equal(create(state, 8, tval_free, &m), 0);
 	char key[40];
 	for (unsigned i = 0; i < 300; i++) {
 		/* Short (inline) and long (out-of-line) keys. */
@@ -757,16 +769,24 @@ static enum cmap_update_result must_not_run(const void *key, size_t klen, void *
 
 static void test_enomem(void **state)
 {
-	(void)state;
 	struct cmap *m = NULL;
 
-	/* Creation: each of its allocations failing leaves nothing behind (ASan checks leaks). */
-	for (long n = 1; n <= 3; n++) { /* map, shards, per-CPU reader counts */
+	/* Creation: each of its allocations failing leaves nothing behind (ASan checks leaks):
+	 * the map, the shards, and for the default kind the per-CPU reader counts. The
+	 * single-owner map allocates no lock words at all. */
+	long allocs = kind(state) == CMAP_LOCK_NONE ? 2 : 3;
+	for (long n = 1; n <= allocs; n++) {
 		failalloc_nth(n);
-		assert_int_equal(cmap_create(16, NULL, &m), -ENOMEM);
+		assert_int_equal(create(state, 16, NULL, &m), -ENOMEM);
 		assert_int_equal(failalloc_failed(), 1);
 		assert_null(m);
 	}
+	failalloc_nth(allocs + 1);
+	assert_int_equal(create(state, 16, NULL, &m), 0);
+	assert_int_equal(failalloc_seen(), allocs);
+	assert_int_equal(failalloc_failed(), 0);
+	cmap_destroy(m);
+	m = NULL;
 	for (long n = 1; n <= 3; n++) { /* map, shards, pthread locks */
 		failalloc_nth(n);
 		assert_int_equal(cmap_create_lock(16, NULL, CMAP_LOCK_PTHREAD_RW, &m), -ENOMEM);
@@ -775,7 +795,7 @@ static void test_enomem(void **state)
 	failalloc_off();
 
 	unsigned frees = 0;
-	assert_int_equal(cmap_create(1, tval_free, &m), 0);
+	assert_int_equal(create(state, 1, tval_free, &m), 0);
 
 	/* First insert into a shard allocates its table: failure leaves val with the caller. */
 	struct tval *v = tval_new(&frees, 1);
@@ -871,29 +891,165 @@ static void test_lock_kinds(void **state)
 	}
 }
 
+/* ---- the single-owner contract ------------------------------------------------------------- */
+
+/* Work for a thread that is not the creator: every kind of call on a CMAP_LOCK_NONE map.
+ * cmocka's assertions must stay on the main thread, so failures are counted. */
+struct owner_run {
+	struct cmap *m;
+	unsigned failures;
+};
+
+static int count_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	(void)key;
+	(void)klen;
+	(void)val;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static enum cmap_update_result bump_cb(const void *key, size_t klen, void **val, void *arg)
+{
+	(void)key;
+	(void)klen;
+	(void)arg;
+	*val = pv((uintptr_t)*val + 1);
+	return CMAP_KEEP;
+}
+
+static void *owner_main(void *arg)
+{
+	struct owner_run *o = arg;
+	for (uint64_t k = 0; k < 100; k++)
+		o->failures += cmap_put_u64(o->m, k, pv(k + 1), NULL) != 0;
+	for (uint64_t k = 0; k < 100; k++)
+		o->failures += cmap_update_u64(o->m, k, bump_cb, NULL) != CMAP_KEEP;
+	for (uint64_t k = 0; k < 100; k += 2)
+		o->failures += cmap_del(o->m, &k, sizeof k, NULL) != 0;
+	for (uint64_t k = 1; k < 100; k += 2)
+		o->failures += get_ptr_u64(o->m, k) != pv(k + 2);
+	size_t n = 0;
+	o->failures += cmap_foreach(o->m, count_cb, &n) != 0 || n != 50;
+	return NULL;
+}
+
+/* The owner is the first thread that uses the map, not its creator; after a join, any thread
+ * may read its size and destroy it. */
+static void test_single_owner_handoff(void **state)
+{
+	(void)state;
+	struct cmap *m;
+	assert_int_equal(cmap_create_lock(8, NULL, CMAP_LOCK_NONE, &m), 0);
+	struct owner_run o = {.m = m};
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, owner_main, &o), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(o.failures, 0);
+	assert_int_equal(cmap_size(m), 50);
+	assert_int_equal(cmap_shards(m), 8);
+	cmap_destroy(m);
+}
+
+/* In a child: the main thread uses a single-owner map (and owns it), then a second thread calls
+ * `op` on it. */
+enum second_op { SECOND_GET, SECOND_PUT, SECOND_FOREACH, SECOND_SIZE_ONLY };
+
+struct second {
+	struct cmap *m;
+	enum second_op op;
+};
+
+static void *second_main(void *arg)
+{
+	struct second *o = arg;
+	size_t n = 0;
+	switch (o->op) {
+	case SECOND_GET:
+		(void)cmap_get_u64(o->m, 1, NULL, NULL);
+		break;
+	case SECOND_PUT:
+		(void)cmap_put_u64(o->m, 2, pv(2), NULL);
+		break;
+	case SECOND_FOREACH:
+		(void)cmap_foreach(o->m, count_cb, &n);
+		break;
+	case SECOND_SIZE_ONLY: /* allowed from any thread */
+		n = cmap_size(o->m) + cmap_shards(o->m);
+		break;
+	}
+	return (void *)(uintptr_t)n;
+}
+
+static void second_thread_child(void *arg)
+{
+	struct cmap *m;
+	if (cmap_create_lock(4, NULL, CMAP_LOCK_NONE, &m) != 0 ||
+	    cmap_put_u64(m, 1, pv(1), NULL) != 0)
+		_exit(2);
+	struct second o = {.m = m, .op = (enum second_op)(uintptr_t)arg};
+	pthread_t th;
+	void *ret;
+	if (pthread_create(&th, NULL, second_main, &o) != 0 || pthread_join(th, &ret) != 0)
+		_exit(2);
+	/* Only SECOND_SIZE_ONLY gets here: 1 entry + 4 shards. */
+	_exit((uintptr_t)ret == 5 ? 0 : 3);
+}
+
+static void test_single_owner_second_thread_aborts(void **state)
+{
+	(void)state;
+#ifdef NDEBUG
+	skip(); /* the owner check is an assert() */
+#else
+	static const enum second_op aborting[] = {SECOND_GET, SECOND_PUT, SECOND_FOREACH};
+	char err[1024];
+	for (size_t i = 0; i < sizeof aborting / sizeof aborting[0]; i++) {
+		int status = child_run(second_thread_child, (void *)(uintptr_t)aborting[i], 20, err,
+				       sizeof err);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), SIGABRT);
+		assert_non_null(strstr(err, "used by two threads"));
+	}
+	int status = child_run(second_thread_child, (void *)(uintptr_t)SECOND_SIZE_ONLY, 20, err,
+			       sizeof err);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+#endif
+}
+
+/* Each behaviour test on the default map, then on the single-owner map. */
+#define KIND_TEST(f, suffix, k)                                                                    \
+	{                                                                                          \
+		.name = #f suffix, .test_func = f, .initial_state = &(k)                           \
+	}
+#define BOTH_KINDS(f) KIND_TEST(f, "", kind_default), KIND_TEST(f, "_single_owner", kind_none)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_create_validation),
+	    BOTH_KINDS(test_create_validation),
 	    cmocka_unit_test(test_lock_names),
-	    cmocka_unit_test(test_put_get_replace),
-	    cmocka_unit_test(test_del),
-	    cmocka_unit_test(test_update_insert_modify_delete),
-	    cmocka_unit_test(test_update_odd_result),
-	    cmocka_unit_test(test_update_key_passed),
-	    cmocka_unit_test(test_size_in_callback),
-	    cmocka_unit_test(test_foreach_once),
-	    cmocka_unit_test(test_size),
-	    cmocka_unit_test(test_long_keys),
-	    cmocka_unit_test(test_binary_keys),
-	    cmocka_unit_test(test_key_lengths),
-	    cmocka_unit_test(test_high_bits),
-	    cmocka_unit_test(test_empty_key),
-	    cmocka_unit_test(test_u64_equivalence),
-	    cmocka_unit_test(test_growth_200k),
-	    cmocka_unit_test(test_destroy_frees),
-	    cmocka_unit_test(test_enomem),
+	    BOTH_KINDS(test_put_get_replace),
+	    BOTH_KINDS(test_del),
+	    BOTH_KINDS(test_update_insert_modify_delete),
+	    BOTH_KINDS(test_update_odd_result),
+	    BOTH_KINDS(test_update_key_passed),
+	    BOTH_KINDS(test_size_in_callback),
+	    BOTH_KINDS(test_foreach_once),
+	    BOTH_KINDS(test_size),
+	    BOTH_KINDS(test_long_keys),
+	    BOTH_KINDS(test_binary_keys),
+	    BOTH_KINDS(test_key_lengths),
+	    BOTH_KINDS(test_high_bits),
+	    BOTH_KINDS(test_empty_key),
+	    BOTH_KINDS(test_u64_equivalence),
+	    BOTH_KINDS(test_growth_200k),
+	    BOTH_KINDS(test_destroy_frees),
+	    BOTH_KINDS(test_enomem),
 	    cmocka_unit_test(test_lock_kinds),
+	    cmocka_unit_test(test_single_owner_handoff),
+	    cmocka_unit_test(test_single_owner_second_thread_aborts),
 	};
 	return cmocka_run_group_tests_name("cmap", tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* Stress test for cmap/: 6 threads of mixed operations, each checked against a private model of
  * the keys it owns, plus shared counters incremented under cmap_update, at 1, 16 and 512 shards
- * and under every lock kind. Bounded op counts, no sleeps: meant to run under TSan too. */
+ * and under every lock kind; the single-owner map (CMAP_LOCK_NONE) runs the same workload on one
+ * thread, the test's own. Bounded op counts, no sleeps: meant to run under TSan too. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -368,26 +369,34 @@ static void read_shared(const void *key, size_t klen, void *val, void *arg)
 	*(uint64_t *)arg += ((const struct sval *)val)->v;
 }
 
-static void run(uint32_t shards, enum cmap_lock_kind lock, unsigned ops, uint64_t seed)
+/* nthreads workers (1..NTHREADS); a single-owner map gets one, run on this thread, which then
+ * owns the map for the final checks. */
+static void run(uint32_t shards, enum cmap_lock_kind lock, unsigned nthreads, unsigned ops,
+		uint64_t seed)
 {
+	assert_true(nthreads >= 1 && nthreads <= NTHREADS);
+	assert_true(lock != CMAP_LOCK_NONE || nthreads == 1);
 	struct cmap *m;
 	assert_int_equal(cmap_create_lock(shards, free, lock, &m), 0);
 	struct worker *ws = calloc(NTHREADS, sizeof *ws);
 	assert_non_null(ws);
 	pthread_barrier_t start;
-	assert_int_equal(pthread_barrier_init(&start, NULL, NTHREADS), 0);
+	assert_int_equal(pthread_barrier_init(&start, NULL, nthreads), 0);
 	pthread_t tids[NTHREADS];
-	for (unsigned t = 0; t < NTHREADS; t++) {
+	for (unsigned t = 0; t < nthreads; t++) {
 		ws[t] = (struct worker){
 		    .m = m, .start = &start, .id = t, .ops = ops, .seed = seed * 1000003u + t};
-		assert_int_equal(pthread_create(&tids[t], NULL, worker_main, &ws[t]), 0);
+		if (lock == CMAP_LOCK_NONE)
+			(void)worker_main(&ws[t]);
+		else
+			assert_int_equal(pthread_create(&tids[t], NULL, worker_main, &ws[t]), 0);
 	}
-	for (unsigned t = 0; t < NTHREADS; t++)
+	for (unsigned t = 0; lock != CMAP_LOCK_NONE && t < nthreads; t++)
 		assert_int_equal(pthread_join(tids[t], NULL), 0);
 	pthread_barrier_destroy(&start);
 
 	uint64_t incs = 0, present = 0;
-	for (unsigned t = 0; t < NTHREADS; t++) {
+	for (unsigned t = 0; t < nthreads; t++) {
 		struct worker *w = &ws[t];
 		if (w->failures != 0)
 			fail_msg("shards=%u lock=%s: %u failures, first: %s", shards,
@@ -424,19 +433,19 @@ static void run(uint32_t shards, enum cmap_lock_kind lock, unsigned ops, uint64_
 static void test_stress_1(void **state)
 {
 	(void)state;
-	run(1, CMAP_LOCK_DEFAULT, OPS_PER_THREAD, 1);
+	run(1, CMAP_LOCK_DEFAULT, NTHREADS, OPS_PER_THREAD, 1);
 }
 
 static void test_stress_16(void **state)
 {
 	(void)state;
-	run(16, CMAP_LOCK_DEFAULT, OPS_PER_THREAD, 2);
+	run(16, CMAP_LOCK_DEFAULT, NTHREADS, OPS_PER_THREAD, 2);
 }
 
 static void test_stress_512(void **state)
 {
 	(void)state;
-	run(512, CMAP_LOCK_DEFAULT, OPS_PER_THREAD, 3);
+	run(512, CMAP_LOCK_DEFAULT, NTHREADS, OPS_PER_THREAD, 3);
 }
 
 /* The alternative lock kinds (kept for measurement) must be correct too: fewer ops, 4 shards. */
@@ -444,7 +453,18 @@ static void test_stress_lock_kinds(void **state)
 {
 	(void)state;
 	for (int k = 1; k < CMAP_LOCK_KINDS; k++)
-		run(4, (enum cmap_lock_kind)k, OPS_PER_THREAD / 6, 10 + (uint64_t)k);
+		if (k != CMAP_LOCK_NONE)
+			run(4, (enum cmap_lock_kind)k, NTHREADS, OPS_PER_THREAD / 6,
+			    10 + (uint64_t)k);
+}
+
+/* The single-owner map, one thread against its model (the same mix of operations, scans
+ * included), at 1 and 512 shards. */
+static void test_stress_single_owner(void **state)
+{
+	(void)state;
+	run(1, CMAP_LOCK_NONE, 1, OPS_PER_THREAD * 2, 20);
+	run(512, CMAP_LOCK_NONE, 1, OPS_PER_THREAD * 2, 21);
 }
 
 int main(void)
@@ -454,6 +474,7 @@ int main(void)
 	    cmocka_unit_test(test_stress_16),
 	    cmocka_unit_test(test_stress_512),
 	    cmocka_unit_test(test_stress_lock_kinds),
+	    cmocka_unit_test(test_stress_single_owner),
 	};
 	return cmocka_run_group_tests_name("cmap_stress", tests, NULL, NULL);
 }

@@ -14,56 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/child.h"
 #include "tests/failalloc.h"
 #include "tests/harness.h"
 
 #define OOM_MSG "out of memory ("
-
-/* ---- a child process ---------------------------------------------------------------------- */
-
-/* Runs fn(arg) in a forked child (no core file, killed after timeout_s) with its stderr in err
- * (NUL-terminated, truncated to errlen). Returns its wait status. The child must end with
- * _exit: cmocka's assertions are the parent's, never used there. */
-static int run_child(void (*fn)(void *arg), void *arg, int timeout_s, char *err, size_t errlen)
-{
-	int fds[2];
-	assert_int_equal(pipe(fds), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct rlimit nocore = {0, 0};
-		setrlimit(RLIMIT_CORE, &nocore);
-		close(fds[0]);
-		dup2(fds[1], STDERR_FILENO);
-		close(fds[1]);
-		alarm((unsigned)timeout_s);
-		fn(arg);
-		_exit(0);
-	}
-	close(fds[1]);
-	size_t n = 0;
-	for (;;) {
-		char buf[512];
-		ssize_t r = read(fds[0], buf, sizeof buf);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		for (ssize_t i = 0; i < r && n + 1 < errlen; i++)
-			err[n++] = buf[i];
-	}
-	err[n] = 0;
-	close(fds[0]);
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		assert_int_equal(errno, EINTR);
-	return status;
-}
 
 /* True if the status is the stop of core_oom: abort() after the message. */
 static bool stopped_oom(int status, const char *err)
@@ -348,7 +306,7 @@ static void oom_sweep(enum conf_protocol proto)
 	sc->proto = proto;
 	char err[4096];
 	unsigned long long total, transfers, vcs, scans;
-	int status = run_child(script_count_child, sc, 60, err, sizeof err);
+	int status = child_run(script_count_child, sc, 60, err, sizeof err);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    sscanf(err, "run: %llu allocations, %llu transfers, %llu view changes, %llu scans",
 		   &total, &transfers, &vcs, &scans) != 4)
@@ -363,7 +321,7 @@ static void oom_sweep(enum conf_protocol proto)
 	uint64_t survived = 0, stopped = 0;
 	for (uint64_t n = 1; n <= total + 1; n += n < 64 ? 1 : stride) {
 		sc->fail_at = n;
-		status = run_child(script_child, sc, 60, err, sizeof err);
+		status = child_run(script_child, sc, 60, err, sizeof err);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
 			break; /* past the run's last allocation */
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
@@ -503,9 +461,9 @@ static void test_oom_execution_stops(void **state)
 	struct harness h;
 	warm(&h);
 	char err[4096];
-	int status = run_child(exec_child, &h, 20, err, sizeof err);
+	int status = child_run(exec_child, &h, 20, err, sizeof err);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* the same, with memory */
-	status = run_child(exec_fail_child, &h, 20, err, sizeof err);
+	status = child_run(exec_fail_child, &h, 20, err, sizeof err);
 	assert_true(stopped_oom(status, err));
 	assert_non_null(strstr(err, "curpkv: replica "));
 	h_free(&h);
@@ -532,7 +490,7 @@ static void test_oom_transfer_stops(void **state)
 	struct harness h;
 	warm(&h);
 	char err[4096];
-	int status = run_child(xfer_child, &h, 20, err, sizeof err);
+	int status = child_run(xfer_child, &h, 20, err, sizeof err);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	h_free(&h);
@@ -714,14 +672,14 @@ static void test_oom_lease_decide(void **state)
 	assert_int_equal(lstats(&lc->h, 0).expire_entries, 0); /* not yet */
 	char err[4096];
 	unsigned long long total;
-	int status = run_child(lease_decide_child, lc, 60, err, sizeof err);
+	int status = child_run(lease_decide_child, lc, 60, err, sizeof err);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    sscanf(err, "run: %llu allocations", &total) != 1)
 		fail_msg("the run without a failure: status 0x%x: %s", status, err);
 	uint64_t runs = 0;
 	for (uint64_t n = 1; n <= total + 1; n++) {
 		lc->fail_at = n;
-		status = run_child(lease_decide_child, lc, 60, err, sizeof err);
+		status = child_run(lease_decide_child, lc, 60, err, sizeof err);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
 			break;
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -795,14 +753,14 @@ static void test_oom_lease_new_leader(void **state)
 		assert_int_equal(lstats(h, i).clients_expired, 0);
 	char err[4096];
 	unsigned long long total;
-	int status = run_child(lease_vc_child, lc, 60, err, sizeof err);
+	int status = child_run(lease_vc_child, lc, 60, err, sizeof err);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    sscanf(err, "run: %llu allocations", &total) != 1)
 		fail_msg("the run without a failure: status 0x%x: %s", status, err);
 	uint64_t right = 0, stopped = 0, marks = 0;
 	for (uint64_t n = 1; n <= total + 1; n++) {
 		lc->fail_at = n;
-		status = run_child(lease_vc_child, lc, 60, err, sizeof err);
+		status = child_run(lease_vc_child, lc, 60, err, sizeof err);
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
 			break;
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
