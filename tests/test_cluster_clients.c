@@ -373,10 +373,13 @@ static void test_loadgen_weak_history_ht(void **state)
 }
 
 /* Weak reads spread over the replicas (docs/protocols.md "Sessions and binding"): 16 curpho
- * sessions of one load-generator process, no Proxy section, 3 replicas on one host (RTTs within
- * the binding tolerance of each other), half of the operations weak: no replica serves more
- * than half of the weak reads (its `weak_reads` counter), where binding to the lowest RTT had
- * put 7 of 8 sessions on one replica. The history still passes the causal check (each
+ * sessions of one load-generator process, no Proxy section, 3 replicas on one host, half of
+ * the operations weak: no replica serves more than two thirds of the weak reads (its
+ * `weak_reads` counter) and at least two serve a sixth each, where binding to the lowest RTT
+ * had put 7 of 8 sessions on one replica. (Not "half": on a loaded machine the busy leader's RTT
+ * leaves the tolerance, the two followers split the sessions, and one of them then serves half
+ * give or take a few reads: 784 of 1,566 failed a CI run; the "at most half" figure of the
+ * issue is a benchmark, docs/benchmarks.md.) The history still passes the causal check (each
  * session one operation at a time). */
 static void test_loadgen_weak_reads_spread(void **state)
 {
@@ -426,8 +429,12 @@ static void test_loadgen_weak_reads_spread(void **state)
 		(unsigned long long)served[2], (unsigned long long)weak_reads);
 	assert_true(weak_reads > 1000); /* about 16 x 200 x 50% x 95% */
 	assert_true(total >= weak_reads);
-	for (int r = 0; r < 3; r++)
-		assert_true(2 * served[r] <= total);
+	int serving = 0;
+	for (int r = 0; r < 3; r++) {
+		assert_true(3 * served[r] <= 2 * total);
+		serving += 6 * served[r] >= total;
+	}
+	assert_true(serving >= 2);
 	env_stop(&e);
 	proc_rmdir(dir);
 }
