@@ -59,6 +59,26 @@ static int run_client0(const struct cluster_env *e, const char *dir, char log[60
 	return cst;
 }
 
+/* A load-generator run that writes a history: a new temporary directory `dir` (the caller
+ * removes it), hist = dir/history.jsonl, 3 replicas of `protocol` whose conf holds `workload`
+ * and historyFile, client0 run to its end (exit 0). Returns client0's report (the caller frees
+ * it; the caller stops e). */
+static char *run_history(struct cluster_env *e, const char *protocol, const char *workload,
+			 char dir[256], char hist[300])
+{
+	char extra[800], log[600];
+	assert_int_equal(proc_tmpdir(dir), 0);
+	snprintf(hist, 300, "%s/history.jsonl", dir);
+	snprintf(extra, sizeof extra, "%shistoryFile: %s\n", workload, hist);
+	env_protocol = protocol;
+	env_start(e, 3, extra);
+	env_protocol = "curp";
+	assert_int_equal(run_client0(e, dir, log), 0);
+	char *out = env_slurp(log);
+	assert_non_null(out);
+	return out;
+}
+
 /* `curpkv -run client` against a live cluster: its report parsed with the regular expressions
  * of the prototype's scripts, its latency JSON and its history file. */
 static void test_loadgen_process(void **state)
@@ -314,18 +334,11 @@ static void test_cli(void **state)
 static void run_loadgen_weak_history(const char *protocol)
 {
 	struct cluster_env e;
-	char extra[700], hist[300], dir[256];
-	assert_int_equal(proc_tmpdir(dir), 0);
-	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
-	snprintf(extra, sizeof extra,
-		 "reqs: 500\nclientThreads: 4\npipeline: false\nwrites: 50\nweakRatio: 50\n"
-		 "weakWrites: 50\nkeySpace: 8\nseed: 12\nhistoryFile: %s\n",
-		 hist);
-	env_protocol = protocol;
-	env_start(&e, 3, extra);
-	env_protocol = "curp";
-	char log[600];
-	assert_int_equal(run_client0(&e, dir, log), 0);
+	char hist[300], dir[256];
+	free(run_history(&e, protocol,
+			 "reqs: 500\nclientThreads: 4\npipeline: false\nwrites: 50\nweakRatio: 50\n"
+			 "weakWrites: 50\nkeySpace: 8\nseed: 12\n",
+			 dir, hist));
 	struct verify_history vh = {0};
 	int bad = 0;
 	assert_int_equal(verify_load(hist, &vh, &bad), 0);
@@ -385,20 +398,11 @@ static void test_loadgen_weak_reads_spread(void **state)
 {
 	(void)state;
 	struct cluster_env e;
-	char extra[700], hist[300], dir[256];
-	assert_int_equal(proc_tmpdir(dir), 0);
-	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
-	snprintf(extra, sizeof extra,
-		 "reqs: 200\nclientThreads: 16\npipeline: false\nwrites: 5\nweakRatio: 50\n"
-		 "weakWrites: 5\nkeySpace: 1000\nseed: 21\nhistoryFile: %s\n",
-		 hist);
-	env_protocol = "curpho";
-	env_start(&e, 3, extra);
-	env_protocol = "curp";
-	char log[600];
-	assert_int_equal(run_client0(&e, dir, log), 0);
-	char *out = env_slurp(log);
-	assert_non_null(out);
+	char hist[300], dir[256];
+	char *out = run_history(&e, "curpho",
+				"reqs: 200\nclientThreads: 16\npipeline: false\nwrites: 5\n"
+				"weakRatio: 50\nweakWrites: 5\nkeySpace: 1000\nseed: 21\n",
+				dir, hist);
 	const char *bl = strstr(out, "Bound replicas");
 	assert_non_null(bl);
 	fprintf(stderr, "%.*s\n", (int)strcspn(bl, "\n"), bl);
@@ -447,21 +451,13 @@ static void test_loadgen_weak_reads_spread(void **state)
 static void run_loadgen_deletes(const char *protocol)
 {
 	struct cluster_env e;
-	char extra[700], hist[300], dir[256];
+	char workload[300], hist[300], dir[256];
 	bool weak = strcmp(protocol, "curp") != 0;
-	assert_int_equal(proc_tmpdir(dir), 0);
-	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
-	snprintf(extra, sizeof extra,
+	snprintf(workload, sizeof workload,
 		 "reqs: 400\nclientThreads: 4\npipeline: false\nwrites: 50\nweakRatio: %d\n"
-		 "weakWrites: 50\ndeletes: 50\nkeySpace: 8\nseed: 13\nhistoryFile: %s\n",
-		 weak ? 50 : 0, hist);
-	env_protocol = protocol;
-	env_start(&e, 3, extra);
-	env_protocol = "curp";
-	char log[600];
-	assert_int_equal(run_client0(&e, dir, log), 0);
-	char *out = env_slurp(log);
-	assert_non_null(out);
+		 "weakWrites: 50\ndeletes: 50\nkeySpace: 8\nseed: 13\n",
+		 weak ? 50 : 0);
+	char *out = run_history(&e, protocol, workload, dir, hist);
 	double rep_dels = grab(out, "^Deletes: ([0-9]+) of [0-9]+ writes");
 	double rep_weak = grab(out, "^Deletes: .*\\| weak ([0-9]+)\\)$");
 	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
@@ -555,21 +551,13 @@ static void test_loadgen_scans(void **state)
 {
 	(void)state;
 	struct cluster_env e;
-	char extra[700], hist[300], dir[256];
-	assert_int_equal(proc_tmpdir(dir), 0);
-	snprintf(hist, sizeof hist, "%s/history.jsonl", dir);
-	snprintf(extra, sizeof extra,
-		 "reqs: 600\nclientThreads: 2\npipeline: true\npendings: 4\nwrites: 30\n"
-		 "weakRatio: 50\nweakWrites: 30\nscanRatio: 50\nscanCount: 20\nkeySpace: 64\n"
-		 "seed: 11\nhistoryFile: %s\n",
-		 hist);
-	env_protocol = "curpho";
-	env_start(&e, 3, extra);
-	env_protocol = "curp";
-	char log[600];
-	assert_int_equal(run_client0(&e, dir, log), 0);
-	char *out = env_slurp(log);
-	assert_non_null(out);
+	char hist[300], dir[256];
+	char *out =
+	    run_history(&e, "curpho",
+			"reqs: 600\nclientThreads: 2\npipeline: true\npendings: 4\nwrites: 30\n"
+			"weakRatio: 50\nweakWrites: 30\nscanRatio: 50\nscanCount: 20\n"
+			"keySpace: 64\nseed: 11\n",
+			dir, hist);
 	assert_true(grab(out, "^Total operations: ([0-9]+)") == 1200);
 	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
 	free(out);
