@@ -29,6 +29,39 @@ static bool stopped_oom(int status, const char *err)
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(err, OOM_MSG) != NULL;
 }
 
+/* Fails allocation n of a child's run, in turn, for n = 1, 2, ... (every one up to 64, then
+ * every `stride`-th) up to total + 1: fn(arg) runs in a child with *fail_at = n and must exit 0
+ * (its run ended right) or, if stops_allowed, stop with the message; anything else fails the
+ * test with `name` and the child's stderr. Exit 3 (nothing failed: past the run's last
+ * allocation) ends the sweep. Counts the stops whose message holds `note` (may be NULL). */
+struct fail_tally {
+	uint64_t right, stopped, noted;
+};
+
+static struct fail_tally fail_each(void (*fn)(void *), void *arg, uint64_t *fail_at, uint64_t total,
+				   uint64_t stride, bool stops_allowed, const char *name,
+				   const char *note)
+{
+	struct fail_tally t = {0};
+	char err[4096];
+	for (uint64_t n = 1; n <= total + 1; n += n < 64 ? 1 : stride) {
+		*fail_at = n;
+		int status = child_run(fn, arg, 60, err, sizeof err);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
+			break; /* past the run's last allocation */
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			t.right++;
+		} else if (stops_allowed && stopped_oom(status, err)) {
+			t.stopped++;
+			t.noted += note != NULL && strstr(err, note) != NULL;
+		} else {
+			fail_msg("%s, allocation %llu failing: status 0x%x: %s", name,
+				 (unsigned long long)n, status, err);
+		}
+	}
+	return t;
+}
+
 /* ---- a scripted run over three replicas ---------------------------------------------------- */
 
 #define S_KEYS	    4 /* keys written by strong commands (session 0) */
@@ -318,25 +351,13 @@ static void oom_sweep(enum conf_protocol proto)
 	const char *env = getenv("CURPKV_OOM_SAMPLES");
 	uint64_t samples = env && strcmp(env, "all") != 0 ? strtoull(env, NULL, 10) : 150;
 	uint64_t stride = env && strcmp(env, "all") == 0 ? 1 : total / (samples ? samples : 1) + 1;
-	uint64_t survived = 0, stopped = 0;
-	for (uint64_t n = 1; n <= total + 1; n += n < 64 ? 1 : stride) {
-		sc->fail_at = n;
-		status = child_run(script_child, sc, 60, err, sizeof err);
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
-			break; /* past the run's last allocation */
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-			survived++;
-		else if (stopped_oom(status, err))
-			stopped++;
-		else
-			fail_msg("%s, allocation %llu failing: status 0x%x: %s", name,
-				 (unsigned long long)n, status, err);
-	}
+	struct fail_tally t =
+	    fail_each(script_child, sc, &sc->fail_at, total, stride, true, name, NULL);
 	print_message("%s: %llu allocations in the run; %llu failures refused or absorbed, %llu "
 		      "stopped the process\n",
-		      name, total, (unsigned long long)survived, (unsigned long long)stopped);
-	assert_true(survived > 0);
-	assert_true(stopped > 0);
+		      name, total, (unsigned long long)t.right, (unsigned long long)t.stopped);
+	assert_true(t.right > 0);
+	assert_true(t.stopped > 0);
 	free(sc);
 }
 
@@ -676,21 +697,12 @@ static void test_oom_lease_decide(void **state)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    sscanf(err, "run: %llu allocations", &total) != 1)
 		fail_msg("the run without a failure: status 0x%x: %s", status, err);
-	uint64_t runs = 0;
-	for (uint64_t n = 1; n <= total + 1; n++) {
-		lc->fail_at = n;
-		status = child_run(lease_decide_child, lc, 60, err, sizeof err);
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
-			break;
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			fail_msg("allocation %llu failing: status 0x%x: %s", (unsigned long long)n,
-				 status, err);
-		runs++;
-	}
+	struct fail_tally t =
+	    fail_each(lease_decide_child, lc, &lc->fail_at, total, 1, false, "lease decide", NULL);
 	print_message("lease: %llu allocations while an EXPIRE is decided, sent and executed; "
 		      "each failing in turn: %llu runs right, none stopped\n",
-		      total, (unsigned long long)runs);
-	assert_true(runs >= total);
+		      total, (unsigned long long)t.right);
+	assert_true(t.right >= total);
 	h_free(&lc->h);
 	free(lc);
 }
@@ -757,28 +769,15 @@ static void test_oom_lease_new_leader(void **state)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    sscanf(err, "run: %llu allocations", &total) != 1)
 		fail_msg("the run without a failure: status 0x%x: %s", status, err);
-	uint64_t right = 0, stopped = 0, marks = 0;
-	for (uint64_t n = 1; n <= total + 1; n++) {
-		lc->fail_at = n;
-		status = child_run(lease_vc_child, lc, 60, err, sizeof err);
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 3)
-			break;
-		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-			right++;
-		} else if (stopped_oom(status, err)) {
-			stopped++;
-			marks += strstr(err, "(the leader's index of expiring clients)") != NULL;
-		} else {
-			fail_msg("allocation %llu failing: status 0x%x: %s", (unsigned long long)n,
-				 status, err);
-		}
-	}
+	struct fail_tally t =
+	    fail_each(lease_vc_child, lc, &lc->fail_at, total, 1, true, "lease view change",
+		      "(the leader's index of expiring clients)");
 	print_message("lease: %llu allocations in a view change installing an EXPIRE; each "
 		      "failing in turn: %llu runs right, %llu stopped (%llu marking its clients)\n",
-		      total, (unsigned long long)right, (unsigned long long)stopped,
-		      (unsigned long long)marks);
-	assert_true(right > 0);
-	assert_true(marks >= 1);
+		      total, (unsigned long long)t.right, (unsigned long long)t.stopped,
+		      (unsigned long long)t.noted);
+	assert_true(t.right > 0);
+	assert_true(t.noted >= 1);
 	h_free(h);
 	free(lc);
 }
