@@ -177,6 +177,8 @@ int core_create(const struct core_config *cfg, int leader, const struct core_io 
 	c->hold = cfg->rejoin;
 	c->vc_pull_from = -1;
 	c->vc_pull_last = -1;
+	if ((rc = core_persist_create(c)) != 0)
+		goto err;
 	*out = c;
 	return 0;
 err:
@@ -224,6 +226,7 @@ void core_destroy(struct core *c)
 	if (c->pending_writes)
 		cmap_destroy(c->pending_writes);
 	core_lease_destroy(c);
+	core_persist_destroy(c);
 	if (c->parked) {
 		for (uint32_t i = 0; i < c->park_n; i++)
 			free(c->parked[(c->park_head + i) % c->cfg.max_parked].key);
@@ -887,6 +890,7 @@ struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_
 	e->scan_count = m->cmd.op == PROTO_OP_SCAN ? m->cmd.scan_count : 0;
 	e->acks = 1u << c->cfg.self;
 	core_unacked(c, e->slot); /* (a floor left by an earlier view may lie past it) */
+	core_persist_entry(c, e);
 	e->conn = conn;
 	e->desc = did;
 	e->led = true;
@@ -1149,7 +1153,7 @@ void core_unregister_led(struct core *c, struct entry *e)
 
 /* Executes e (at the execution index). Its effect and its exactly-once records are kept whole
  * or the process stops (core_oom): a replica that executed a command must not forget it. */
-static void execute_entry(struct core *c, struct entry *e)
+void core_execute_entry(struct core *c, struct entry *e)
 {
 	assert(e->slot == c->exec_index && !e->executed && !c->snap_open);
 	assert(!e->led || is_leader(c)); /* only a leader registers entries in flight */
@@ -1246,7 +1250,7 @@ static void execute_entry(struct core *c, struct entry *e)
 
 /* Frees log entries that are no longer needed: executed, and (leader) acknowledged by every
  * replica or pushed out of the window by a follower that stopped acknowledging. */
-static void log_gc(struct core *c)
+void core_log_gc(struct core *c)
 {
 	uint32_t all = (c->cfg.n >= 32) ? UINT32_MAX : ((1u << c->cfg.n) - 1);
 	while (c->log_base < c->exec_index) {
@@ -1280,12 +1284,12 @@ void core_execute_ready(struct core *c)
 		if (e == NULL || e->view != c->view)
 			break; /* follower: not accepted (in this view) yet; the leader re-sends it
 				*/
-		execute_entry(c, e);
+		core_execute_entry(c, e);
 		c->exec_index++;
 	}
 	if (!is_leader(c) && c->exec_index > c->commit_index)
 		c->commit_index = c->exec_index;
-	log_gc(c);
+	core_log_gc(c);
 	if (c->park_n > 0)
 		core_parked_drain(c, false, 0);
 }
@@ -1417,6 +1421,7 @@ static void follower_on_accept(struct core *c, int from, const struct proto_msg 
 			c->log_end = slot + 1;
 		if (slot + 1 > c->next_slot)
 			c->next_slot = slot + 1;
+		core_persist_entry(c, e); /* (acknowledged only after it is durable) */
 		follower_accepted(c, slot);
 	}
 	if (m->commit > c->commit_known)
@@ -1532,6 +1537,7 @@ static void on_client(struct core *c, uint64_t conn, const struct proto_msg *m, 
 void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns)
 {
 	on_client(c, conn, m, now_ns);
+	core_persist_point(c);
 	core_check(c);
 }
 
@@ -1598,6 +1604,7 @@ static void on_peer(struct core *c, int from, const struct proto_msg *m, uint64_
 void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns)
 {
 	on_peer(c, from, m, now_ns);
+	core_persist_point(c);
 	core_check(c);
 }
 
@@ -1671,6 +1678,7 @@ void core_peer_up(struct core *c, int peer, uint64_t now_ns)
 		core_send_install(c, peer); /* it may not have installed this view yet */
 	if (!c->xfer[peer].on && !c->xlog[peer].on && core_peer_room(c, peer))
 		send_unacked(c, 1u << peer, false, now_ns); /* the rest: resend_accepts */
+	core_persist_point(c);
 	core_check(c);
 }
 
@@ -1704,6 +1712,7 @@ static void flush(struct core *c, uint64_t now_ns)
 void core_flush(struct core *c, uint64_t now_ns)
 {
 	flush(c, now_ns);
+	core_persist_point(c);
 	core_check(c);
 }
 
@@ -1747,12 +1756,13 @@ static void tick(struct core *c, uint64_t now_ns)
 	if (now_ns - c->resend_scan_ns >= c->cfg.resend_after_ns / 4)
 		resend_accepts(c, now_ns);
 	core_lease_tick(c, now_ns);
-	log_gc(c);
+	core_log_gc(c);
 }
 
 void core_tick(struct core *c, uint64_t now_ns)
 {
 	tick(c, now_ns);
+	core_persist_point(c);
 	core_check(c);
 }
 

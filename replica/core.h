@@ -42,6 +42,11 @@ struct core_io {
 	 * kept and replayed) or, with detail, each of its steps (every replayed command, where).
 	 * The line is valid during the call only. May be NULL. */
 	void (*note)(void *ctx, bool detail, const char *line);
+	/* Durability (docs/durability.md): a record of this replica's durable state changed
+	 * (type and bytes, valid during the call only), to append to its write-ahead log. The
+	 * I/O layer makes every record handed over before a message durable before it writes that
+	 * message anywhere. May be NULL (memory only). */
+	void (*persist)(void *ctx, uint8_t type, const uint8_t *p, uint32_t len);
 };
 
 struct core_config {
@@ -115,6 +120,17 @@ void core_tick(struct core *c, uint64_t now_ns);
  * at the leader's execution index, with the exactly-once tables), then re-sends its log from
  * there. A transfer that arrives incomplete is discarded and asked for again; meanwhile the
  * follower executes nothing and answers weak reads WAIT. */
+
+/* Restart from a write-ahead log (docs/durability.md): on a core just created (nothing else
+ * called yet), core_restore_begin, then core_restore for each record that core_io.persist handed
+ * over before, in order, then core_restore_end. Nothing is sent meanwhile; afterwards the core is
+ * in the view it logged last (a replica that led it leads no more: it waits for a view change).
+ * Return 0, -ENOMEM, or -EINVAL with the reason in err (a record that is malformed or does not
+ * fit the ones before it). */
+int core_restore_begin(struct core *c);
+int core_restore(struct core *c, uint8_t type, const uint8_t *p, uint32_t len, char *err,
+		 size_t errlen);
+int core_restore_end(struct core *c, char *err, size_t errlen);
 
 /* True while the core can take another client command (descriptor available). */
 bool core_client_intake_open(const struct core *c);

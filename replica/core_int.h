@@ -18,6 +18,22 @@
 #define LOG_MIN_CAP	    1024u
 #define MAX_CLIENTS_TRACKED 65536u
 
+/* The records of a replica's write-ahead log (core_persist.c; values are part of the log's
+ * format: never renumber). */
+enum core_rec_type {
+	CREC_ENTRY = 1,
+	CREC_DROP = 2,
+	CREC_EXEC = 3,
+	CREC_RECORD = 4,
+	CREC_WREMOVE = 5,
+	CREC_WINSTALL = 6,
+	CREC_META = 7,
+	CREC_SNAP_BEGIN = 8, /* a state transfer began arriving (the state it replaces set aside) */
+	CREC_SNAP_ITEM = 9,  /* one of its items (the SNAP_* message) */
+	CREC_SNAP_ABORT = 10, /* it failed: the state set aside is back */
+	CREC_SNAP_DONE = 11,  /* it is whole (its SNAP_DONE message): installed */
+};
+
 /* What a log entry came from (the leader's answers differ; followers do not need to know). */
 enum entry_kind { EK_STRONG = 0, EK_HO_WEAK, EK_HT_WEAK };
 
@@ -354,6 +370,17 @@ struct core {
 	uint64_t lease_scan_ns;	  /* leader: when it last looked for silent clients */
 	uint64_t lease_tick_ns;	  /* leader: its last tick (a long gap restarts its clock) */
 
+	/* durability (core_persist.c): the record being encoded, what was logged last of the
+	 * bookkeeping and the execution index; while restoring, the leader and the sends set
+	 * aside */
+	void *pbuf, *persisted_meta;
+	struct proto_buf *pmsg; /* a message being logged (SNAP_*) */
+	uint64_t persisted_exec;
+	bool restoring;
+	int rleader;
+	void (*saved_to_peer)(void *ctx, int to, const struct proto_msg *m);
+	void (*saved_to_client)(void *ctx, uint64_t conn, const struct proto_msg *m);
+
 	struct core_stats st;
 };
 
@@ -582,6 +609,8 @@ void core_unregister_led(struct core *c, struct entry *e);
 void core_execute_ready(struct core *c);
 void core_advance_commit(struct core *c, uint64_t now_ns);
 void core_follower_ack(struct core *c, uint64_t lo, uint64_t hi);
+void core_execute_entry(struct core *c, struct entry *e);
+void core_log_gc(struct core *c);
 void core_acc_advance(struct core *c);
 
 /* ---- core_witness.c: witness records (PROTOCOL.md 3) */
@@ -607,6 +636,7 @@ void core_parked_drain(struct core *c, bool expire, uint64_t now_ns);
 /* ---- core_vc.c: view change (PROTOCOL.md 7.2) */
 
 void core_vc_reset(struct core *c);
+void core_witness_install(struct core *c);
 int core_keybag_cb(const void *key, size_t klen, void *val, void *arg);
 void core_keybag_free(struct keybag *b);
 void core_vc_check_install(struct core *c);
@@ -649,6 +679,20 @@ void core_xfer_stop(struct core *c, int to);
 void core_xfer_stop_all(struct core *c);
 void core_xfer_note(struct core *c, const uint8_t *key, uint32_t klen);
 void core_xfer_pump(struct core *c, uint64_t now_ns);
+
+/* ---- core_persist.c: the write-ahead log's records (docs/durability.md) */
+
+int core_persist_create(struct core *c);
+void core_persist_destroy(struct core *c);
+void core_persist_entry(struct core *c, const struct entry *e);
+void core_persist_drop(struct core *c, uint64_t slot);
+void core_persist_record(struct core *c, const uint8_t *key, uint32_t klen, const struct wrec *r);
+void core_persist_wremove(struct core *c, const uint8_t *key, uint32_t klen,
+			  const struct proto_cid *cid);
+void core_persist_winstall(struct core *c);
+void core_persist_snap(struct core *c, uint8_t type, const struct proto_msg *m);
+int core_snap_restore(struct core *c, uint8_t type, const struct proto_msg *m);
+void core_persist_point(struct core *c);
 
 /* ---- core_lease.c: client leases (docs/recovery.md "Client leases") */
 

@@ -131,6 +131,7 @@ static bool snap_begin(struct core *c, uint64_t now_ns)
 	c->snap_nomem = false;
 	c->snap_broken = false;
 	c->snap_next = 0;
+	core_persist_snap(c, CREC_SNAP_BEGIN, NULL);
 	return true;
 }
 
@@ -141,6 +142,7 @@ static void snap_end(struct core *c, bool whole)
 		return;
 	c->snap_open = false;
 	if (!whole) {
+		core_persist_snap(c, CREC_SNAP_ABORT, NULL);
 		cmap_destroy(c->kv);
 		oset_destroy(c->order);
 		cmap_destroy(c->results);
@@ -307,6 +309,9 @@ static void snap_fail(struct core *c, const char *why)
 	c->catchup_sent_ns = 0;
 }
 
+static void snap_apply(struct core *c, const struct proto_msg *m);
+static void snap_done(struct core *c, const struct proto_msg *m);
+
 void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t now_ns)
 {
 	if (!c->snap_wanted)
@@ -328,6 +333,33 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 			c->snap_broken = true; /* one was lost: the transfer cannot be whole */
 		c->snap_next = m->slot_hi + 1;
 		c->snap_items++;
+		core_persist_snap(c, CREC_SNAP_ITEM, m);
+		snap_apply(c, m);
+		return;
+	}
+	c->snap_wanted = false;
+	if (c->snap_items != m->slot_hi || c->snap_next != m->slot_hi || c->snap_nomem ||
+	    c->snap_broken || m->slot < c->snap_prev_exec) {
+		/* incomplete (an item lost on the way, or memory), or older than what this
+		 * replica had executed */
+		snap_fail(c, c->snap_nomem		? "out of memory"
+			     : c->snap_broken		? "an item lost on the way"
+			     : m->slot < c->snap_prev_exec ? "older than the state here"
+						       : "items missing at its end");
+		return;
+	}
+	core_persist_snap(c, CREC_SNAP_DONE, m);
+	c->snap_retry = false;
+	c->st.snap_last_us = (now_ns - c->snap_begin_ns) / 1000;
+	snap_done(c, m);
+	if (is_leader(c) && !c->active)
+		core_vc_collect(c, now_ns); /* again, from its new execution index */
+}
+
+/* One item of a transfer (not its SNAP_DONE) into the state being built. */
+static void snap_apply(struct core *c, const struct proto_msg *m)
+{
+	{
 		if (m->type == PROTO_SNAP_KV) {
 			/* a chunk of keys (checked when decoded), in the order they were sent */
 			uint32_t off = 0;
@@ -348,29 +380,44 @@ void core_follower_on_snap(struct core *c, const struct proto_msg *m, uint64_t n
 					     m->value, m->vlen) != 0) {
 			c->snap_nomem = true;
 		}
-		return;
 	}
-	c->snap_wanted = false;
-	if (c->snap_items != m->slot_hi || c->snap_next != m->slot_hi || c->snap_nomem ||
-	    c->snap_broken || m->slot < c->snap_prev_exec) {
-		/* incomplete (an item lost on the way, or memory), or older than what this
-		 * replica had executed */
-		snap_fail(c, c->snap_nomem		? "out of memory"
-			     : c->snap_broken		? "an item lost on the way"
-			     : m->slot < c->snap_prev_exec ? "older than the state here"
-						       : "items missing at its end");
-		return;
-	}
+}
+
+/* The transfer is whole (SNAP_DONE m): its state replaces this replica's. */
+static void snap_done(struct core *c, const struct proto_msg *m)
+{
 	snap_end(c, true);
-	c->snap_retry = false;
-	c->st.snap_last_us = (now_ns - c->snap_begin_ns) / 1000;
 	c->del_ver = m->ver;
 	c->exp_floor = m->client_id; /* the sender's, at the same slot */
 	if (c->exp_floor > c->exp_decided)
 		c->exp_decided = c->exp_floor;
 	snap_install(c, m);
-	if (is_leader(c) && !c->active)
-		core_vc_collect(c, now_ns); /* again, from its new execution index */
+}
+
+/* Restore (core_persist.c): a transfer's record, as the live transfer went. Returns 0 or
+ * -EINVAL (an item or an end without a transfer begun), -ENOMEM. */
+int core_snap_restore(struct core *c, uint8_t type, const struct proto_msg *m)
+{
+	switch (type) {
+	case CREC_SNAP_BEGIN:
+		snap_end(c, false); /* (a transfer begun and never ended: its process stopped) */
+		return snap_begin(c, 0) ? 0 : -ENOMEM;
+	case CREC_SNAP_ITEM:
+		if (!c->snap_open)
+			return -EINVAL;
+		snap_apply(c, m);
+		return c->snap_nomem ? -ENOMEM : 0;
+	case CREC_SNAP_ABORT:
+		snap_end(c, false);
+		return 0;
+	case CREC_SNAP_DONE:
+		if (!c->snap_open)
+			return -EINVAL;
+		snap_done(c, m);
+		return 0;
+	default:
+		return -EINVAL;
+	}
 }
 
 /* Follower, every tick: asks the leader for what it lacks (restarted, stuck at a slot the leader

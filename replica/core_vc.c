@@ -351,8 +351,9 @@ static enum cmap_update_result keep_cb(const void *key, size_t klen, void **val,
  * execute: a session's weak read is answered from its own pending strong write's record when the
  * witness said ok to it (PROTOCOL.md 5.3), and that promise must survive the view change (so
  * the process stops rather than drop them all for want of memory). */
-static void witness_install(struct core *c)
+void core_witness_install(struct core *c)
 {
+	core_persist_winstall(c);
 	uint32_t n = 0;
 	struct proto_cid *logged = NULL;
 	if (c->log_end <= c->exec_index) {
@@ -462,10 +463,12 @@ void core_vc_check_install(struct core *c)
 		return;
 	for (uint64_t s = c->vc_cut; s < c->log_end; s++) {
 		struct entry *e = slot_entry(c, s);
-		if (e != NULL && e->view < c->view && !e->executed)
+		if (e != NULL && e->view < c->view && !e->executed) {
 			core_entry_clear(e);
+			core_persist_drop(c, s);
+		}
 	}
-	witness_install(c);
+	core_witness_install(c);
 	c->inst_view = c->view;
 	c->inst_cut = c->vc_cut;
 	dec_trim(c, c->inst_view);
@@ -563,6 +566,7 @@ static struct entry *vc_place(struct core *c, uint64_t slot, struct vc_item *it)
 	e->scan_count = it->op == PROTO_OP_SCAN ? it->scan_count : 0;
 	it->key = NULL;
 	it->val = NULL;
+	core_persist_entry(c, e);
 	return e;
 }
 
@@ -767,8 +771,10 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 		core_snap_abandon(c);
 	for (uint64_t s = lo; s < c->log_end; s++) {
 		struct entry *e = slot_entry(c, s);
-		if (e != NULL)
+		if (e != NULL) {
 			core_entry_clear(e);
+			core_persist_drop(c, s);
+		}
 	}
 	for (uint64_t s = lo; s < end; s++)
 		vc_place(c, s, chosen[s - lo]);
@@ -793,7 +799,10 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 		struct entry *e = slot_entry(c, s);
 		if (e == NULL)
 			continue;
+		bool relabeled = e->view != c->view;
 		e->view = c->view;
+		if (relabeled && !e->executed)
+			core_persist_entry(c, e);
 		e->acks = 1u << c->cfg.self;
 		core_unacked(c, s);
 		for (int p = 0; p < c->cfg.n; p++)
@@ -861,7 +870,7 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	if (c->vc_commit > c->commit_index)
 		c->commit_index = c->vc_commit;
 	c->commit_known = c->commit_index;
-	witness_install(c);
+	core_witness_install(c);
 	c->active = true;
 	core_lease_installed(c, now_ns);
 	c->commit_sent = 0;
@@ -985,6 +994,7 @@ void core_view_enter(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 void core_view_change(struct core *c, uint64_t view, int leader, uint64_t now_ns)
 {
 	core_view_enter(c, view, leader, now_ns);
+	core_persist_point(c);
 	core_check(c);
 }
 

@@ -79,6 +79,7 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 				     .vlen = a->keep_val ? a->vlen : 0};
 	a->added = true;
 	a->c->witness_n++;
+	core_persist_record(a->c, key, (uint32_t)klen, &l->r[l->n - 1]);
 	return CMAP_KEEP;
 }
 
@@ -333,8 +334,10 @@ int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_m
 			struct witness_arg ra = {.c = c, .cid = m->cid};
 			core_update_present(c->witness, m->cmd.key, m->cmd.klen, witness_remove_cb,
 					    &ra);
-			if (ra.was_removed)
+			if (ra.was_removed) {
 				free(ra.removed.val);
+				core_persist_wremove(c, m->cmd.key, m->cmd.klen, &m->cid);
+			}
 			return -ENOSPC;
 		}
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the deterministic simulation (tests/test_sim) over many seeds in parallel, and its mutants.
 #   scripts/sim.sh [-s first-last] [-p curp|curpho|curpht] [-n 3|5] [-P 1|2|both] [-j jobs]
-#                  [-c chunk] [-m]
+#                  [-c chunk] [-m] [-D]
 # Default: seeds 1-2000 of every protocol, 3 and 5 replicas, both workload profiles
 # (docs/testing.md, "Deterministic simulation"). Each configuration's range is split into
 # chunks of -c seeds (default: up to 50) run by -j processes at once (default: nproc); every
@@ -9,12 +9,14 @@
 # configuration ends the output:
 #   sim: curp N=3 profile 1 seeds 1-2000: 2000 runs, 0 failed
 # -m also runs each mutant build (tests/sim_mutant_*) over the same seeds, once per profile: a
-# mutant must be caught (a failing run is the good outcome there). Builds the programs first
+# mutant must be caught (a failing run is the good outcome there). -D runs them durable
+# (test_sim --durable: restarts rebuild replicas from their log records, one power loss per run;
+# docs/durability.md). Builds the programs first
 # (scripts/bootstrap.sh if the tree is not configured). Exit status 1 if any seed failed, any
 # chunk crashed or any mutant escaped; 2 on a usage error. Ctrl-C stops the runs it started.
 set -euo pipefail
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 seeds=1-2000
 protos=(curp curpho curpht)
 sizes=(3 5)
@@ -22,7 +24,8 @@ profiles=(1 2)
 jobs=
 chunk=
 mutants=0
-while getopts "s:p:n:P:j:c:mh" opt; do
+durable=
+while getopts "s:p:n:P:j:c:mDh" opt; do
 	case "$opt" in
 	s) seeds=$OPTARG ;;
 	p) protos=("$OPTARG") ;;
@@ -32,6 +35,7 @@ while getopts "s:p:n:P:j:c:mh" opt; do
 	j) jobs=$OPTARG ;;
 	c) chunk=$OPTARG ;;
 	m) mutants=1 ;;
+	D) durable=" --durable" ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -93,7 +97,7 @@ for prof in "${profiles[@]}"; do
 		for n in "${sizes[@]}"; do
 			for ((a = first; a <= last; a += chunk)); do
 				b=$((a + chunk - 1 < last ? a + chunk - 1 : last))
-				job_cmd+=("tests/test_sim --seeds $a-$b --protocol $p --n $n --profile $prof --keep-going")
+				job_cmd+=("tests/test_sim --seeds $a-$b --protocol $p --n $n --profile $prof --keep-going$durable")
 				job_conf+=("$p N=$n profile $prof")
 			done
 		done

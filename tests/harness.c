@@ -145,6 +145,34 @@ static void r_note(void *ctx, bool detail, const char *line)
 }
 
 /* Creates replica r's core; returns its protocol. */
+/* core_io.persist: appends [type u8][len u32][bytes] to the replica's record list. */
+static void r_persist(void *ctx, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct h_rctx *x = ctx;
+	struct h_wal *w = &x->h->wal[x->id];
+	if (!x->h->durable)
+		return;
+	if (w->n + 5 + len > w->cap) {
+		size_t ncap = w->cap ? w->cap : 4096;
+		while (ncap < w->n + 5 + len)
+			ncap *= 2;
+		uint8_t *np = realloc(w->p, ncap);
+		if (np == NULL) {
+			fprintf(stderr, "harness: replica %d: out of memory (its log): stopping\n",
+				x->id);
+			abort();
+		}
+		w->p = np;
+		w->cap = ncap;
+	}
+	w->p[w->n] = type;
+	memcpy(w->p + w->n + 1, &len, 4);
+	if (len)
+		memcpy(w->p + w->n + 5, p, len);
+	w->n += 5 + len;
+	w->records++;
+}
+
 static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)
 {
 	struct core_config cfg;
@@ -160,7 +188,8 @@ static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)
 			     .client_intake = r_intake,
 			     .executed = r_executed,
 			     .note = r_note,
-			     .peer_backlog = r_peer_backlog};
+			     .peer_backlog = r_peer_backlog,
+			     .persist = r_persist};
 	int rc = core_create(&cfg, h->leader, &io, &h->cores[r]);
 	if (rc == -ENOMEM) /* (a restart, in a test that makes allocations fail) */
 		fprintf(stderr,
@@ -232,6 +261,8 @@ void h_free(struct harness *h)
 {
 	free(h->take_buf.p);
 	free(h->deliver_buf.p);
+	for (int r = 0; r < H_MAX_REPLICAS; r++)
+		free(h->wal[r].p);
 	for (int r = 0; r < h->n; r++)
 		core_destroy(h->cores[r]);
 	for (int s = 0; s < h->nsess; s++)
@@ -434,8 +465,38 @@ void h_crash(struct harness *h, int r)
 	}
 }
 
+/* A new process for replica r that reads its records back (h->durable). */
+static void h_restart_restore(struct harness *h, int r)
+{
+	core_destroy(h->cores[r]);
+	h->cores[r] = NULL;
+	h_new_core(h, r, false);
+	struct core *c = h->cores[r];
+	const struct h_wal *w = &h->wal[r];
+	char err[256] = "";
+	int rc = core_restore_begin(c);
+	for (size_t off = 0; rc == 0 && off < w->n;) {
+		uint32_t len;
+		memcpy(&len, w->p + off + 1, 4);
+		rc = core_restore(c, w->p[off], w->p + off + 5, len, err, sizeof err);
+		off += 5 + len;
+	}
+	if (rc == 0)
+		rc = core_restore_end(c, err, sizeof err);
+	if (rc != 0) {
+		fprintf(stderr, "harness: replica %d: restore failed (%d): %s\n", r, rc, err);
+		abort();
+	}
+	h->restores++;
+	if (h->view > 0)
+		core_view_change(c, h->view, h->leader, h->now);
+	h->gen[r]++;
+}
+
 void h_restart(struct harness *h, int r)
 {
+	if (h->durable)
+		h_restart_restore(h, r);
 	h->down[r] = false;
 }
 
@@ -443,6 +504,7 @@ void h_restart_fresh(struct harness *h, int r)
 {
 	core_destroy(h->cores[r]);
 	h->cores[r] = NULL;
+	h->wal[r].n = 0; /* a new process with its state lost: its records too */
 	h_new_core(h, r, true);
 	if (h->view > 0)
 		core_view_change(h->cores[r], h->view, h->leader, h->now);

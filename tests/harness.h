@@ -64,6 +64,17 @@ struct harness {
 	void *user;
 	bool trace; /* print the weak-read traffic of one command (debugging aid) */
 	bool notes; /* print the cores' notes (view-change decisions) on stderr */
+	/* durability (docs/durability.md): each replica's write-ahead-log records as its core
+	 * handed them over (core_io.persist), every one durable at once (fsync always: nothing
+	 * leaves a core before the entry point that made it ends); with `durable` set, h_restart
+	 * makes a new core from them (core_restore) instead of going on with the old one */
+	bool durable;
+	struct h_wal {
+		uint8_t *p;
+		size_t n, cap;
+		uint64_t records;
+	} wal[H_MAX_REPLICAS];
+	uint64_t restores; /* cores rebuilt from their records */
 	uint64_t trace_client, trace_seq;
 	int proto; /* enum conf_protocol of the cores, spoken by the sessions */
 	struct core *cores[H_MAX_REPLICAS];

@@ -64,6 +64,10 @@ SIM_MUTANTS = tests/sim_mutant_stale_spec tests/sim_mutant_double_exec \
 SIM_SOURCES = tests/sim.c tests/sim_check.c tests/sim.h tests/harness.c tests/harness.h
 check_PROGRAMS += tests/test_sim $(SIM_MUTANTS)
 TESTS += tests/test_sim $(SIM_MUTANTS)
+# The simulation again, its restarts rebuilding replicas from their write-ahead-log records and one
+# power loss per run (docs/durability.md).
+TESTS += tests/test_sim_durable.sh
+EXTRA_DIST += tests/test_sim_durable.sh
 tests_test_sim_SOURCES = $(SIM_SOURCES)
 tests_test_sim_LDADD = replica/libcore.a $(SIM_LIBS)
 tests_sim_mutant_stale_spec_SOURCES = $(SIM_SOURCES) $(CORE_SOURCES)

@@ -272,6 +272,50 @@ static bool rejoining(struct sim *s, int r)
 	return s->rejoin[r];
 }
 
+/* The master: view+1, led by the live replica that executed furthest (ties: random). */
+static void sim_new_view(struct sim *s)
+{
+	struct harness *h = &s->h;
+	int live[H_MAX_REPLICAS], nl = 0;
+	for (int r = 0; r < s->cfg.n; r++)
+		if (!h->down[r] && !h->cut[r] && !rejoining(s, r))
+			live[nl++] = r;
+	for (int r = 0; nl == 0 && r < s->cfg.n; r++)
+		if (!h->down[r] && !h->cut[r])
+			live[nl++] = r;
+	/* as the master does: the live replica that executed furthest (ties: random) */
+	int leader = live[common_rng_below(&s->rng, (uint64_t)nl)];
+	struct core_stats best;
+	core_get_stats(h->cores[leader], &best);
+	for (int i = 0; i < nl; i++) {
+		struct core_stats st;
+		core_get_stats(h->cores[live[i]], &st);
+		if (st.exec_index > best.exec_index) {
+			best = st;
+			leader = live[i];
+		}
+	}
+	s->view++;
+	s->vc_at = 0;
+	s->view_changes++;
+	if (s->verbose)
+		fprintf(stderr, "sim: t=%" PRIu64 " view %" PRIu64 ", leader %d\n", h->now,
+			s->view, leader);
+	h_view_change(h, s->view, leader);
+	for (int i = 0; i < s->cfg.nsess; i++) /* clients hear of it at their own pace */
+		s->told_at[i] = h->now + 1 + common_rng_below(&s->rng, 150000000ull);
+}
+
+/* Replica r comes back with its state: the same core, or with cfg.durable a new one rebuilt from
+ * its records, which executes them again (its executions are counted afresh). */
+static void sim_restart(struct sim *s, int r)
+{
+	if (s->cfg.durable)
+		for (int i = 0; i < s->nops; i++)
+			s->ops[i].execs[r] = 0;
+	h_restart(&s->h, r);
+}
+
 static void faults(struct sim *s)
 {
 	int f = (s->cfg.n - 1) / 2;
@@ -285,7 +329,9 @@ static void faults(struct sim *s)
 					h->now, r);
 		} else if (h->down[r] && h->now >= s->up_at[r]) {
 			bool fresh = common_rng_below(&s->rng, 100) < s->cfg.amnesia_pct;
-			if (fresh && r == h->leader)
+			if (s->powered_off[r])
+				fresh = false; /* its records are all it has: they are read */
+			if ((fresh || s->cfg.durable) && r == h->leader)
 				continue; /* still the leader: a new process waits for the new view
 					   */
 			if (fresh) {
@@ -294,8 +340,9 @@ static void faults(struct sim *s)
 				for (int i = 0; i < s->nops; i++)
 					s->ops[i].execs[r] = 0; /* a new process: counted afresh */
 			} else {
-				h_restart(h, r);
+				sim_restart(s, r);
 			}
+			s->powered_off[r] = false;
 			s->ndown--;
 			if (s->verbose)
 				fprintf(stderr, "sim: t=%" PRIu64 " replica %d up%s\n", h->now, r,
@@ -305,41 +352,37 @@ static void faults(struct sim *s)
 	for (int r = 0; r < s->cfg.n; r++)
 		nrejoin += rejoining(s, r);
 	/* the master: a view change some time after the leader went silent, to a live replica */
-	if (s->vc_at && h->now >= s->vc_at) {
-		int live[H_MAX_REPLICAS], nl = 0;
-		for (int r = 0; r < s->cfg.n; r++)
-			if (!h->down[r] && !h->cut[r] && !rejoining(s, r))
-				live[nl++] = r;
-		for (int r = 0; nl == 0 && r < s->cfg.n; r++)
-			if (!h->down[r] && !h->cut[r])
-				live[nl++] = r;
-		/* as the master does: the live replica that executed furthest (ties: random) */
-		int leader = live[common_rng_below(&s->rng, (uint64_t)nl)];
-		struct core_stats best;
-		core_get_stats(h->cores[leader], &best);
-		for (int i = 0; i < nl; i++) {
-			struct core_stats st;
-			core_get_stats(h->cores[live[i]], &st);
-			if (st.exec_index > best.exec_index) {
-				best = st;
-				leader = live[i];
-			}
-		}
-		s->view++;
-		s->vc_at = 0;
-		s->view_changes++;
-		if (s->verbose)
-			fprintf(stderr, "sim: t=%" PRIu64 " view %" PRIu64 ", leader %d\n", h->now,
-				s->view, leader);
-		h_view_change(h, s->view, leader);
-		for (int i = 0; i < s->cfg.nsess; i++) /* clients hear of it at their own pace */
-			s->told_at[i] = h->now + 1 + common_rng_below(&s->rng, 150000000ull);
-	}
+	if (s->vc_at && h->now >= s->vc_at)
+		sim_new_view(s);
 	for (int i = 0; i < s->cfg.nsess; i++)
 		if (s->told_at[i] && h->now >= s->told_at[i] && !h->paused[i]) {
 			s->told_at[i] = 0;
 			session_set_view(h->sess[i], s->view, h->leader, h->now);
 		}
+	if (s->cfg.durable && s->power_at && h->now >= s->power_at) {
+		/* a power loss: every replica stops at once; each comes back from its records, the
+		 * leader last, after the master has made one of the others lead a new view */
+		s->power_at = 0;
+		s->power_losses++;
+		uint64_t back = h->now;
+		for (int r = 0; r < s->cfg.n; r++) {
+			if (h->cut[r])
+				h->cut[r] = false; /* (counted down already) */
+			else if (!h->down[r])
+				s->ndown++;
+			if (!h->down[r])
+				h_crash(h, r);
+			s->powered_off[r] = true;
+			s->up_at[r] = h->now + (50 + common_rng_below(&s->rng, 250)) * 1000000ull;
+			if (r != h->leader && s->up_at[r] > back)
+				back = s->up_at[r];
+		}
+		s->vc_at = back + 30000000ull;
+		if (s->verbose)
+			fprintf(stderr, "sim: t=%" PRIu64 " power loss: every replica down\n",
+				h->now);
+		return;
+	}
 	if (s->ndown + nrejoin >= f)
 		return;
 	if (s->vc_at == 0 && !h->down[h->leader] && !h->cut[h->leader] &&
@@ -500,6 +543,9 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 	common_rng_seed(&s->lrng, common_mix64(seed ^ SIM_LEASE_SALT ^ (uint64_t)cfg->profile));
 	h_init(&s->h, cfg->n, cfg->nsess, cfg->window,
 	       cfg->profile == 1 ? seed : common_mix64(seed ^ SIM_P2_NET_SALT), cfg_fn);
+	s->h.durable = cfg->durable;
+	if (cfg->durable) /* one power loss per run, early enough for the load to go on after */
+		s->power_at = s->h.now + (200 + common_rng_below(&s->rng, 1800)) * 1000000ull;
 	if (cfg->lease_ns) { /* the sessions' lease too (they were made without) */
 		s->h.lease_ns = cfg->lease_ns;
 		for (int i = 0; i < cfg->nsess; i++)
@@ -545,10 +591,20 @@ static bool sim_run(struct sim *s, const struct sim_cfg *cfg, uint64_t seed)
 		s->resume_at[i] = 0;
 		s->stopping[i] = false;
 	}
+	bool leader_down = s->h.down[s->h.leader];
 	for (int r = 0; r < cfg->n; r++) {
 		if (s->h.down[r])
-			h_restart(&s->h, r);
+			sim_restart(s, r);
 		s->h.cut[r] = false;
+	}
+	if (cfg->durable && leader_down) {
+		/* a new process of the leader (rebuilt from its records) leads no more: the master
+		 * changes the view, and every session hears of it */
+		sim_new_view(s);
+		for (int i = 0; i < cfg->nsess; i++) {
+			s->told_at[i] = 0;
+			session_set_view(s->h.sess[i], s->view, s->h.leader, s->h.now);
+		}
 	}
 	s->h.loss_ppm = s->h.dup_ppm = s->h.reset_ppm = 0;
 	for (int round = 0; round < 200 && s->why[0] == 0; round++) {
@@ -692,6 +748,7 @@ static struct sim S; /* large: kept off the stack */
  * each run; the handler only write()s it. */
 static char running[256];
 static size_t running_len;
+static bool durable_runs; /* --durable: restarts that keep state restore from records */
 
 static void on_abort(int sig)
 {
@@ -709,10 +766,12 @@ static bool run_one(const char *prog, enum conf_protocol p, int n, int profile, 
 {
 	int len = snprintf(running, sizeof running,
 			   "# CRASHED: replay with: %s --seed %" PRIu64
-			   " --protocol %s --n %d --profile %d%s -v\n",
-			   prog, seed, pname(p), n, profile, leases ? "" : " --no-lease");
+			   " --protocol %s --n %d --profile %d%s%s -v\n",
+			   prog, seed, pname(p), n, profile, leases ? "" : " --no-lease",
+			   durable_runs ? " --durable" : "");
 	running_len = len > 0 && (size_t)len < sizeof running ? (size_t)len : 0;
 	struct sim_cfg c = config_for(p, n, profile, seed, leases);
+	c.durable = durable_runs;
 	return sim_run(&S, &c, seed);
 }
 
@@ -721,7 +780,7 @@ static bool run_one(const char *prog, enum conf_protocol p, int n, int profile, 
 struct tally {
 	uint64_t runs, failed, ops, lost, dups, crashes, lcrashes, iso, amnesia, snaps, vcs,
 	    recovered, causal, appends, areads, scans_strong, scans_weak, lin_unknown, resets,
-	    relaxed, left_out, pulls, lease_runs, pauses, expired, late_retries, refused, new_ids;
+	    relaxed, left_out, pulls, lease_runs, pauses, expired, late_retries, refused, new_ids, power_losses, restores;
 };
 
 static void tally_add(struct tally *t, const struct sim *s, bool ok)
@@ -735,6 +794,8 @@ static void tally_add(struct tally *t, const struct sim *s, bool ok)
 	t->lcrashes += s->leader_crashes;
 	t->iso += s->isolations;
 	t->amnesia += s->amnesia;
+	t->power_losses += s->power_losses;
+	t->restores += s->h.restores;
 	t->snaps += s->snapshots;
 	t->vcs += s->view_changes;
 	t->recovered += s->recovered;
@@ -830,10 +891,12 @@ int main(int argc, char **argv)
 			keep_going = true;
 		} else if (!strcmp(argv[i], "--no-lease")) {
 			leases = false;
+		} else if (!strcmp(argv[i], "--durable")) {
+			durable_runs = true;
 		} else {
 			fprintf(stderr,
 				"usage: %s [--seed S | --seeds A-B] [--protocol P] [--n N] "
-				"[--profile 1|2|both] [--keep-going] [--no-lease] [-v]\n",
+				"[--profile 1|2|both] [--keep-going] [--no-lease] [--durable] [-v]\n",
 				argv[0]);
 			return 2;
 		}
@@ -1001,11 +1064,12 @@ int main(int argc, char **argv)
 					    run_one(argv[0], protos[p], ns[k], prof, seed, leases);
 					if (!ok) {
 						printf("# FAILED: replay with: %s --seed %" PRIu64
-						       " --protocol %s --n %d --profile %d%s -v "
+						       " --protocol %s --n %d --profile %d%s%s -v "
 						       "(\"line N\" below: op N of its listing)\n# "
 						       "%s\n",
 						       argv[0], seed, pname(protos[p]), ns[k], prof,
-						       leases ? "" : " --no-lease", S.why);
+						       leases ? "" : " --no-lease",
+						       durable_runs ? " --durable" : "", S.why);
 						fflush(stdout);
 					}
 					tally_add(&y, &S, ok);
@@ -1051,6 +1115,10 @@ int main(int argc, char **argv)
 					       " refusals EXPIRED)",
 					       y.lease_runs, y.pauses, y.expired, y.new_ids,
 					       y.late_retries, y.refused);
+				if (durable_runs)
+					printf(", %" PRIu64 " power losses (every replica down at "
+					       "once), %" PRIu64 " replicas rebuilt from their records",
+					       y.power_losses, y.restores);
 				printf("\n");
 				if (keep_going) /* the tally scripts/sim.sh adds up over its chunks
 						 */

@@ -66,6 +66,9 @@ struct sim_cfg {
 	 * then (per million steps) */
 	uint64_t lease_ns;
 	uint32_t pause_per_million_steps;
+	/* restarts that keep the state come back from the replica's write-ahead-log records
+	 * (core_restore, harness.h `durable`) instead of going on with the same core */
+	bool durable;
 };
 
 struct sim {
@@ -85,6 +88,11 @@ struct sim {
 	uint64_t crashes;		  /* faults injected */
 	uint64_t leader_crashes;	  /* of them, the leader's */
 	uint64_t amnesia;		  /* restarts with the state lost */
+	/* cfg.durable: when every replica stops at once (a power loss; 0: done or none), and
+	 * which replicas it stopped (they come back with their state, from their records) */
+	uint64_t power_at;
+	bool powered_off[H_MAX_REPLICAS];
+	uint64_t power_losses, restores;
 	uint64_t isolations;		  /* leaders cut off from the replicas, not from clients */
 	uint64_t snapshots;		  /* state transfers installed */
 	uint64_t view;			  /* current view */
