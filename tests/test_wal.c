@@ -663,6 +663,65 @@ static void test_everysec_and_no(void **state)
 	wal_close(w);
 }
 
+/* Regression (found by fuzz_wal): garbage after a clean end of the last segment (no valid
+ * record in it) was left in place, so records appended there were followed by it and the next
+ * start reported a torn tail. It is now zeroed at the start that finds it. */
+static void test_garbage_after_end(void **state)
+{
+	struct fx *f = *state;
+	make_log(f->dir, 4096, 6);
+	char path[400];
+	seg_path(path, sizeof path, f->dir, SEG0);
+	size_t size;
+	uint8_t *img = slurp(path, &size);
+	size_t end = rec_off(img, 5);
+	memset(img + end + 64, 0xA5, 40);
+	spit(path, img, size);
+	struct wal_opts o = opts(4096, WAL_FSYNC_ALWAYS);
+	uint64_t n;
+	struct wal *w = reopen(f->dir, &o, 1, &n);
+	assert_int_equal(n, 5);
+	char why[700], want[500];
+	assert_true(wal_dropped(w, why, sizeof why));
+	snprintf(want, sizeof want, "%s:%zu: garbage after the end of the log", path, end);
+	assert_non_null(strstr(why, want));
+	write_upto(w, 30, 2);
+	wal_close(w);
+	w = reopen(f->dir, &o, 1, &n);
+	assert_int_equal(n, 29);
+	assert_false(wal_dropped(w, NULL, 0));
+	wal_close(w);
+	free(img);
+}
+
+/* Regression (found by fuzz_wal): a last segment without records, too small for the next
+ * record, was rolled into a new segment of the same name (the same first LSN) and listed twice.
+ * The new file replaces it. */
+static void test_roll_from_empty_segment(void **state)
+{
+	struct fx *f = *state;
+	make_log(f->dir, 4096, 2);
+	char path[400];
+	seg_path(path, sizeof path, f->dir, SEG0);
+	size_t size;
+	uint8_t *img = slurp(path, &size);
+	spit(path, img, 40); /* the header and the start of record 1: a torn tail */
+	struct wal_opts o = opts(4096, WAL_FSYNC_ALWAYS);
+	uint64_t n;
+	struct wal *w = reopen(f->dir, &o, 1, &n);
+	assert_int_equal(n, 0);
+	write_upto(w, 10, 3);
+	struct wal_seg_info si;
+	assert_int_equal(wal_segment(w, 0, &si), 0);
+	assert_int_equal(si.bytes, 4096);
+	assert_int_equal(wal_segment(w, 1, &si), -ENOENT);
+	wal_close(w);
+	w = reopen(f->dir, &o, 1, &n);
+	assert_int_equal(n, 9);
+	wal_close(w);
+	free(img);
+}
+
 /* ---- REPAIR and CHECK modes ---- */
 
 static void test_check_and_repair_modes(void **state)
@@ -808,6 +867,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_segment_creation_fails_then_recovers, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_everysec_and_no, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage_after_end, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_roll_from_empty_segment, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_check_and_repair_modes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_check_command, setup, teardown),
 	};

@@ -591,7 +591,8 @@ int wal_replay(struct wal *w, wal_replay_cb cb, void *arg, char *err, size_t err
 		scan_seg(m, sg->size, sg->first, cb, arg, &s);
 		sg->records = s.count;
 		next = s.next;
-		uint64_t span = s.dmg ? nonzero_span(m, sg->size, s.off) : 0;
+		/* nonzero bytes from the damage, or after the end of the last segment's log */
+		uint64_t span = s.dmg || last ? nonzero_span(m, sg->size, s.off) : 0;
 		munmap(m, sg->size);
 		if (s.cb_rc != 0) {
 			rc = set_err(w, s.cb_rc, "%s/%s:%llu: the replay callback failed (%d)",
@@ -601,7 +602,10 @@ int wal_replay(struct wal *w, wal_replay_cb cb, void *arg, char *err, size_t err
 		}
 		/* the LSN gap: a clean end here, but the next segment does not continue it */
 		bool gap = !s.dmg && !last && w->segs[i + 1].first != s.next;
-		if (!s.dmg && !gap) {
+		/* leftovers of a torn write after a clean end (no valid record among them: else
+		 * DMG_ZERO): zeroed, so that records appended there are not followed by garbage */
+		bool junk = !s.dmg && last && span > 0 && s.off + REC_HDR <= sg->size;
+		if (!s.dmg && !gap && !junk) {
 			if (last && !ro) {
 				w->fd = fd;
 				w->tail = s.off;
@@ -611,7 +615,10 @@ int wal_replay(struct wal *w, wal_replay_cb cb, void *arg, char *err, size_t err
 			continue;
 		}
 		char what[PATH_MAX + 160];
-		if (gap)
+		if (junk)
+			snprintf(what, sizeof what, "%s/%s:%llu: garbage after the end of the log",
+				 w->dir, name, (unsigned long long)s.off);
+		else if (gap)
 			snprintf(what, sizeof what,
 				 "%s/%s:%llu: LSN gap: this segment ends at LSN %llu, the next "
 				 "starts at %llu",
@@ -623,7 +630,7 @@ int wal_replay(struct wal *w, wal_replay_cb cb, void *arg, char *err, size_t err
 				 (unsigned long long)s.off, damage_text(s.dmg));
 		/* a bad record with nothing valid after it, in the segment being written: a
 		 * write cut short by a crash */
-		bool torn = last && (s.dmg == DMG_LEN || s.dmg == DMG_CRC) && !s.later;
+		bool torn = junk || (last && (s.dmg == DMG_LEN || s.dmg == DMG_CRC) && !s.later);
 		if (!torn && w->o.mode != WAL_MODE_REPAIR) {
 			rc = set_err(w, -EBADMSG, "%s", what);
 			close(fd);
@@ -642,7 +649,7 @@ int wal_replay(struct wal *w, wal_replay_cb cb, void *arg, char *err, size_t err
 			close(fd);
 			break;
 		}
-		if (s.dmg && (rc = cut_at(fd, s.off, sg->size, w)) != 0) {
+		if ((s.dmg || junk) && (rc = cut_at(fd, s.off, sg->size, w)) != 0) {
 			set_broken(w, rc, "truncate", name);
 			close(fd);
 			goto out;
@@ -759,6 +766,9 @@ static int new_segment(struct wal *w, uint64_t first)
 		close(fd);
 		return set_broken(w, rc, "fsync of the directory", name);
 	}
+	/* a last segment without records has the same first LSN: the rename replaced it */
+	if (w->nsegs > 0 && w->segs[w->nsegs - 1].first == first)
+		w->nsegs--;
 	w->segs[w->nsegs++] = (struct seg){.first = first, .size = size};
 	w->fd = fd;
 	w->tail = WAL_HDR;
