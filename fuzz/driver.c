@@ -2,7 +2,8 @@
  * smoke): runs the target on every file of the corpus directories, then on `rounds` seeded
  * mutations of each (bit flips, byte changes, truncations, insertions, splices with another
  * corpus file). A failed property aborts, which fails the test; success prints a TAP line.
- * Usage: prog [-r ROUNDS] [-s SEED] DIR|FILE...   (default: the corpus compiled in, 1000 rounds) */
+ * Usage: prog [-r ROUNDS] [-s SEED] DIR|FILE...   (default: the corpus compiled in, FUZZ_ROUNDS
+ * rounds: 1000 unless the target's build says fewer) */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,9 @@
 #include "fuzz/fuzz.h"
 
 #define FUZZ_MAX_INPUT (1u << 16)
+#ifndef FUZZ_ROUNDS
+#define FUZZ_ROUNDS 1000
+#endif
 #define MAX_FILES 4096
 
 struct corpus {
@@ -122,7 +126,7 @@ static size_t mutate(struct common_rng *r, const struct corpus *c, const uint8_t
 
 int main(int argc, char **argv)
 {
-	unsigned long rounds = 1000;
+	unsigned long rounds = FUZZ_ROUNDS;
 	uint64_t seed = 1;
 	static struct corpus c;
 	int i = 1;
