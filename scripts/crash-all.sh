@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034,SC2154 # name, keep, dir: the globals of scripts/cluster-common.sh
 # Whole-cluster restart (issue 18 item 5; docs/durability.md "Whole-cluster restart"): kill -9 of
 # every replica and the master under load, a restart of all of them, and a check that every
 # acknowledged write is still there.
@@ -96,7 +97,6 @@ rnd() { # rnd N -> R in [0, N): a 31-bit LCG, so the crash times depend on the s
 write_conf() { # write_conf RDIR RUN_SEED
 	local rd=$1 i keys=32
 	[ "$proto" != curp ] || keys=64
-	KEYS=$keys
 	{
 		echo "// scripts/crash-all.sh -p $proto -n $n -f $fsync -d $secs -s $2"
 		echo "-- Replicas --"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # HR_KEY and HR_RC are for the caller
 # What scripts/nemesis.sh and scripts/crash-all.sh do with load-generator histories (historyFile,
 # one JSON object per line: CONF.md 5): sourced, not run. The final reads of a run are a session
 # of their own, 1000000, made by history_reads after every load-generator operation; the
