@@ -30,7 +30,7 @@
 # -L FILE...: only the lost-write count of those histories (tests/test_crash_count.sh).
 set -euo pipefail
 
-usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 && !/^# shellcheck/ { sub(/^# ?/, ""); print }' "$0"; }
 proto=curp
 n=3
 runs=1
