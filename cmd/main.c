@@ -58,10 +58,12 @@ static void usage(FILE *out)
 	    "              exit status: 0 done, 1 get of a missing key, 2 usage, 3 no answer,\n"
 	    "              4 authentication failed (a wrong or missing secret; also stats and\n"
 	    "              -run client)\n"
-	    "       curpkv check-history [--causal-per-key] FILE [STEPS]   check a recorded "
-	    "history\n"
-	    "              (linearizability, causal consistency (per key: curpht's guarantee),\n"
-	    "              appends exactly once)\n"
+	    "       curpkv check-history [--causal-per-key] FILE... [STEPS]   check recorded "
+	    "histories\n"
+	    "              as one (linearizability, causal consistency (per key: curpht's\n"
+	    "              guarantee), appends exactly once); with several FILEs, lines are "
+	    "numbered\n"
+	    "              across them and file i's sessions are offset by (i-1) x 10^12\n"
 	    "              exit status: 0 linearizable, 1 violation, 3 undecided within STEPS per "
 	    "key\n"
 	    "       curpkv wal-check DIR [--truncate]   check a write-ahead log directory\n"
@@ -237,10 +239,22 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	return status;
 }
 
-/* `curpkv check-history [--causal-per-key] FILE [STEPS]`: the linearizability checker (strong
+/* `curpkv check-history [--causal-per-key] FILE... [STEPS]`: the linearizability checker (strong
  * operations and weak writes), the causal checker (every operation; sessions one operation at a
- * time; or each key alone) and the exactly-once append checker (keys with appends) on a history
- * file. */
+ * time; or each key alone) and the exactly-once append checker (keys with appends) on one or
+ * more history files checked as one history (verify_load_more: lines numbered across the files,
+ * the sessions of each file distinct). A trailing argument of digits only is STEPS (a file named
+ * so is written ./NAME). */
+static bool all_digits(const char *s)
+{
+	if (*s == 0)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
 static int check_history(int argc, char **argv)
 {
 	/* --causal-per-key: session guarantees per key only (curpht's, docs/protocols.md) */
@@ -249,21 +263,44 @@ static int check_history(int argc, char **argv)
 		argc--;
 		argv++;
 	}
-	if (argc < 1 || argc > 2 || argv[0][0] == '-') {
-		fprintf(stderr, "usage: curpkv check-history [--causal-per-key] FILE [STEPS]\n");
+	uint64_t budget = 10000000ull;
+	if (argc >= 2 && all_digits(argv[argc - 1])) {
+		budget = strtoull(argv[argc - 1], NULL, 10);
+		argc--;
+	}
+	bool usage = argc < 1;
+	for (int i = 0; i < argc; i++)
+		usage |= argv[i][0] == '-';
+	if (usage) {
+		fprintf(stderr, "usage: curpkv check-history [--causal-per-key] FILE... [STEPS]\n");
 		return 2;
 	}
-	uint64_t budget = argc == 2 ? strtoull(argv[1], NULL, 10) : 10000000ull;
 	struct verify_history h = {0};
-	int bad = 0;
-	int rc = verify_load(argv[0], &h, &bad);
-	if (rc != 0) {
-		if (rc == -EINVAL)
-			fprintf(stderr, "%s:%d: not a history line\n", argv[0], bad);
-		else
-			fprintf(stderr, "curpkv: %s: %s\n", argv[0], strerror(-rc));
-		verify_free(&h);
-		return 2;
+	int base = 0;
+	for (int i = 0; i < argc; i++) {
+		int bad = 0, lines = 0;
+		int rc = verify_load_more(argv[i], &h, base, (uint64_t)i * VERIFY_FILE_SESSIONS,
+					  &lines, &bad);
+		if (rc != 0) {
+			if (rc == -EINVAL)
+				fprintf(stderr, "%s:%d: not a history line\n", argv[i], bad);
+			else if (rc == -ERANGE)
+				fprintf(stderr,
+					"%s:%d: a session id of %llu or more cannot be told from "
+					"the sessions of another file\n",
+					argv[i], bad, VERIFY_FILE_SESSIONS);
+			else
+				fprintf(stderr, "curpkv: %s: %s\n", argv[i], strerror(-rc));
+			verify_free(&h);
+			return 2;
+		}
+		/* with several files, say where each one's lines are: the checkers name lines of
+		 * the concatenation, and sessions offset by the file's index times 10^12 */
+		if (argc > 1)
+			printf("history %d: %s: lines %d-%d, sessions + %llu\n", i + 1, argv[i],
+			       base + 1, base + lines,
+			       (unsigned long long)i * VERIFY_FILE_SESSIONS);
+		base += lines;
 	}
 	struct verify_result r;
 	enum verify_status st = verify_linearizable(&h, budget, &r);

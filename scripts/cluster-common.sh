@@ -4,7 +4,7 @@
 # share: sourced after run-common.sh, once the script has set
 #   name    its name, for messages and its conf file ("large-state")
 #   top     the source tree
-#   outdir  where logs go ("": a mktemp -d directory, removed at exit)
+#   outdir  where logs go ("": a mktemp -d directory, removed at exit unless keep=1)
 # cluster_init then sets bin (run-common.sh's run_bin), dir (the logs), conf ($dir/$name.conf),
 # pids (the replicas' PIDs, 0: not running), mpid (the master's) and lpid (a load generator's),
 # and stops all of them by PID at exit. Loops are bounded.
@@ -27,7 +27,7 @@ cluster_init() {
 cluster_cleanup() {
 	local p
 	for p in "$lpid" "${pids[@]}" "$mpid"; do stop_pid "$p"; done
-	[ -n "$outdir" ] || rm -rf "$dir"
+	[ -n "$outdir" ] || [ "${keep:-0}" = 1 ] || rm -rf "$dir"
 }
 
 alive() { [ "$1" -gt 0 ] 2>/dev/null && kill -0 "$1" 2>/dev/null; }

@@ -66,6 +66,8 @@ if [ -n "$outdir" ]; then
 fi
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/history-common.sh
+. "$top/scripts/history-common.sh"
 if [ -n "${CURPKV_BIN:-}" ]; then
 	bin=$CURPKV_BIN
 elif [ -n "${CURPKV_BUILDDIR:-}" ]; then
@@ -539,68 +541,11 @@ check_deaths() {
 }
 
 # ---- checks ---------------------------------------------------------------------------------------
-# Acknowledged register writes lost: for each key, the final read returned write W (or nothing);
-# every acknowledged write (put or del) of the key invoked after W took effect (W's completion; a
-# weak write's ordered_ns) should have replaced it: each is lost. A value never written counts one.
-# Nothing returned: the last write to take effect was a del, so the puts invoked after the latest
-# acknowledged del took effect are lost (every put when the key has no del; none when a weak del's
-# ordering time is unknown or a del's outcome is, which may take effect at any time); a del
-# invoked later leaves the key absent too and is not lost.
-count_lost_registers() { # count_lost_registers HISTORY
-	awk '
-	function fld(name,   r) {
-		if (!match($0, "\"" name "\":(\"[^\"]*\"|[0-9]+|null)")) return ""
-		r = substr($0, RSTART + length(name) + 3, RLENGTH - length(name) - 3)
-		if (r == "null") return "null"
-		gsub(/"/, "", r)
-		return r
-	}
-	{
-		op = fld("op"); st = fld("status"); k = fld("key")
-		if (fld("session") == 1000000) { final[k] = fld("result"); next }
-		if (op == "del" && st == "unknown") { dunknown[k] = 1; ndel[k]++; next } # may take effect any time
-		if ((op != "put" && op != "del") || st != "ok") next
-		if (fld("cons") == "weak") { o = fld("ordered_ns"); d = o == "" ? -1 : o + 0 }
-		else d = fld("complete_ns") + 0
-		nw[k]++
-		winv[k, nw[k]] = fld("invoke_ns") + 0
-		if (op == "del") {
-			ndel[k]++
-			if (d < 0) dunknown[k] = 1
-			else if (!(k in dlast) || d > dlast[k]) dlast[k] = d
-			next
-		}
-		isput[k, nw[k]] = 1
-		v = fld("value")
-		done[v] = d
-		written[v] = k
-	}
-	END {
-		lost = 0
-		for (k in final) {
-			v = final[k]
-			if (v == "null") {
-				if (!(k in ndel)) { lost += nw[k]; continue }
-				if (k in dunknown) continue # a weak del whose ordering time is unknown
-				for (i = 1; i <= nw[k]; i++) if (isput[k, i] && winv[k, i] > dlast[k]) lost++
-				continue
-			}
-			if (!(v in written) || written[v] != k) { lost++; continue }
-			c = done[v]
-			if (c < 0) continue # a weak write whose ordering time is unknown
-			for (i = 1; i <= nw[k]; i++) if (winv[k, i] > c) lost++
-		}
-		print lost
-	}' "$1"
-}
-
 # The final write, then a strong read of every key, appended to the history as a session of
 # their own (1000000) after every load-generator operation.
 final_ops() {
-	local i key rc out t line
-	t=$(awk 'match($0, /"complete_ns":[0-9]+/) { c = substr($0, RSTART + 14, RLENGTH - 14) + 0; if (c > m) m = c }
-		match($0, /"invoke_ns":[0-9]+/) { c = substr($0, RSTART + 12, RLENGTH - 12) + 0; if (c > m) m = c }
-		END { printf "%.0f\n", m }' "$dir/history.jsonl")
+	local i t rc keys=()
+	t=$(history_max_ns "$dir/history.jsonl")
 	local fval
 	fval=$(printf 'final-%s-%s' "$proto" "$run_seed" | od -An -tx1 | tr -d ' \n')
 	rc=0
@@ -611,22 +556,11 @@ final_ops() {
 		echo "{\"session\":1000001,\"seq\":1,\"op\":\"put\",\"cons\":\"strong\",\"key\":\"ffffffffffffffff\",\"value\":\"$fval\",\"result\":\"\",\"invoke_ns\":$((t + 1)),\"complete_ns\":$((t + 2)),\"status\":\"ok\"}" >>"$dir/history.jsonl"
 		t=$((t + 2))
 	fi
-	for ((i = 0; i <= KEYS; i++)); do
-		key=$(printf '%016x' "$i")
-		[ "$i" -lt "$KEYS" ] || key=ffffffffffffffff
-		rc=0
-		out=$("$bin" get -config "$conf" --hex "$key" 2>>"$dir/final.err") || rc=$?
-		if [ "$rc" -eq 0 ]; then
-			line="\"result\":\"$out\""
-		elif [ "$rc" -eq 1 ]; then
-			line="\"result\":null"
-		else
-			# no answer: the cluster does not serve; the other keys would wait as long
-			problem "the final read of key $key failed (exit $rc); no further final reads"
-			break
-		fi
-		echo "{\"session\":1000000,\"seq\":$((i + 1)),\"op\":\"get\",\"cons\":\"strong\",\"key\":\"$key\",\"value\":\"\",$line,\"invoke_ns\":$((t + 2 * i + 1)),\"complete_ns\":$((t + 2 * i + 2)),\"status\":\"ok\"}" >>"$dir/history.jsonl"
-	done
+	for ((i = 0; i < KEYS; i++)); do keys+=("$(printf '%016x' "$i")"); done
+	keys+=(ffffffffffffffff)
+	# no answer: the cluster does not serve; the other keys would wait as long
+	history_reads "$bin" "$conf" "$dir/history.jsonl" "$t" "$dir/final.err" "${keys[@]}" ||
+		problem "the final read of key $HR_KEY failed (exit $HR_RC); no further final reads"
 }
 
 # Waits until every replica answers, has rejoined, and all agree on view, indexes and digest.
@@ -842,7 +776,7 @@ finish() {
 			lost=$(sed -n 's/.* executed twice, \([0-9]*\) lost).*/\1/p' "$dir/check.txt" | head -1)
 			lost=${lost:-0}
 		else
-			lost=$(count_lost_registers "$dir/history.jsonl")
+			lost=$(history_lost "$dir/history.jsonl")
 		fi
 		while read -r line; do say "  $line"; done < <(grep -h "^first" "$dir/check.txt" || true)
 	fi
@@ -904,7 +838,7 @@ tot_div=0
 declare -A TOT_COUNT
 if [ -n "$lost_file" ]; then
 	[ -r "$lost_file" ] || { echo "nemesis: -L: cannot read $lost_file" >&2; exit 2; }
-	count_lost_registers "$lost_file"
+	history_lost "$lost_file"
 	exit 0
 fi
 passed=0

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/proto.h"
 #include "tests/failalloc.h"
@@ -178,6 +179,70 @@ static void test_lost_write(void **state)
 	add(&h, 1, "put", "k", "01", 0, 5, "ok");
 	add(&h, 2, "get", "k", NULL, 10, 20, "ok");
 	assert_int_equal(check(&h, &r), VERIFY_FAIL);
+}
+
+/* Writes text to a new temporary file; its path goes to path (at least 32 bytes). */
+static void temp_history(char *path, const char *text)
+{
+	snprintf(path, 32, "/tmp/curpkv-vh.XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Two histories checked as one (`curpkv check-history A B`, a run before a whole-cluster crash
+ * and a reading run after the restart): a write acknowledged in A, then a read in B (the same
+ * session id, another process) that returns the older value must fail; returning the write
+ * passes. Lines are numbered across the files and B's sessions are offset. */
+static void test_load_several(void **state)
+{
+	(void)state;
+	char a[32], b_old[32], b_new[32];
+	temp_history(a, "{\"session\":0,\"seq\":1,\"op\":\"put\",\"cons\":\"strong\",\"key\":"
+			"\"01\",\"value\":\"aa\",\"result\":\"\",\"invoke_ns\":10,\"complete_ns\""
+			":20,\"status\":\"ok\"}\n"
+			"{\"session\":1,\"seq\":2,\"op\":\"put\",\"cons\":\"strong\",\"key\":"
+			"\"01\",\"value\":\"bb\",\"result\":\"\",\"invoke_ns\":30,\"complete_ns\""
+			":40,\"status\":\"ok\"}\n");
+#define READ_LINE(v)                                                                               \
+	"{\"session\":0,\"seq\":1,\"op\":\"get\",\"cons\":\"strong\",\"key\":\"01\",\"value\":"    \
+	"\"\",\"result\":\"" v "\",\"invoke_ns\":50,\"complete_ns\":60,\"status\":\"ok\"}\n"
+	temp_history(b_old, READ_LINE("aa"));
+	temp_history(b_new, READ_LINE("bb"));
+#undef READ_LINE
+	for (int pass = 0; pass < 2; pass++) {
+		struct verify_history h = {0};
+		struct verify_result r;
+		int lines = 0, bad = 0;
+		assert_int_equal(verify_load_more(a, &h, 0, 0, &lines, &bad), 0);
+		assert_int_equal(lines, 2);
+		assert_int_equal(verify_load_more(pass ? b_new : b_old, &h, lines,
+						  VERIFY_FILE_SESSIONS, &lines, &bad),
+				 0);
+		assert_int_equal(lines, 1);
+		assert_int_equal(h.n, 3);
+		assert_int_equal(h.ops[2].line, 3);
+		assert_true(h.ops[2].session == VERIFY_FILE_SESSIONS);
+		assert_int_equal(h.ops[0].session, 0);
+		/* the old value: bb was acknowledged before the read was invoked */
+		assert_int_equal(check(&h, &r), pass ? VERIFY_OK : VERIFY_FAIL);
+	}
+	/* A alone is legal: only with B does it show the loss */
+	struct verify_history h = {0};
+	struct verify_result r;
+	int bad = 0;
+	assert_int_equal(verify_load(a, &h, &bad), 0);
+	assert_int_equal(check(&h, &r), VERIFY_OK);
+	/* a session id that offsetting could make equal to another file's: refused */
+	assert_int_equal(verify_load_more(a, &h, 0, 1, NULL, &bad), -ERANGE);
+	assert_int_equal(bad, 2);
+	verify_free(&h);
+	unlink(a);
+	unlink(b_old);
+	unlink(b_new);
 }
 
 /* Many overlapping operations with a tiny budget: unknown, never a violation. */
@@ -479,7 +544,7 @@ static void test_append_legal(void **state)
 	add(&h, 1, "append", "k", "a1", 10, 20, "ok");
 	add(&h, 2, "get", "k", "a1", 25, 30, "ok");
 	add(&h, 1, "append", "k", "a2", 40, 60, "ok");
-	add(&h, 2, "get", "k", "a1", 45, 50, "ok"); /* concurrent with a2: either */
+	add(&h, 2, "get", "k", "a1", 45, 50, "ok");	   /* concurrent with a2: either */
 	add(&h, 3, "append", "k", "a3", 41, 0, "unknown"); /* may apply, anywhere after 41 */
 	add(&h, 3, "append", "k", "a4", 42, 43, "fail");   /* never applies */
 	add(&h, 2, "get", "k", "a1a3a2", 70, 80, "ok");
@@ -661,8 +726,8 @@ static void test_slots(void **state)
 	(void)state;
 	struct verify_slots_result r;
 	struct verify_sop ops[] = {
-	    sop(1, 1, PROTO_OP_PUT, 0, "a", 0), sop(2, 1, PROTO_OP_PUT, 1, "b", 1),
-	    sop(1, 2, PROTO_OP_GET, 0, "a", 2), sop(2, 2, PROTO_OP_DEL, 0, NULL, 3),
+	    sop(1, 1, PROTO_OP_PUT, 0, "a", 0),	 sop(2, 1, PROTO_OP_PUT, 1, "b", 1),
+	    sop(1, 2, PROTO_OP_GET, 0, "a", 2),	 sop(2, 2, PROTO_OP_DEL, 0, NULL, 3),
 	    sop(1, 3, PROTO_OP_GET, 0, NULL, 4), sop(2, 3, PROTO_OP_GET, 1, "b", 5)};
 	size_t n = sizeof ops / sizeof ops[0];
 	assert_int_equal(slots(ops, n, true, &r), VERIFY_OK);
@@ -726,6 +791,7 @@ int main(void)
 	    cmocka_unit_test(test_value_never_written),
 	    cmocka_unit_test(test_unknown_and_failed),
 	    cmocka_unit_test(test_lost_write),
+	    cmocka_unit_test(test_load_several),
 	    cmocka_unit_test(test_budget_unknown),
 	    cmocka_unit_test(test_parse_errors),
 	    cmocka_unit_test(test_causal_legal),

@@ -141,7 +141,8 @@ int verify_add(struct verify_history *h, struct verify_op *op)
 	return 0;
 }
 
-int verify_load(const char *path, struct verify_history *h, int *bad_line)
+int verify_load_more(const char *path, struct verify_history *h, int line_base,
+		     uint64_t session_base, int *lines, int *bad_line)
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL)
@@ -162,13 +163,30 @@ int verify_load(const char *path, struct verify_history *h, int *bad_line)
 			rc = -EINVAL;
 			break;
 		}
-		op.line = lineno;
+		if (session_base > 0 && op.session >= session_base) {
+			/* offsetting it could make it equal to a session of another file */
+			free(op.key);
+			free(op.value);
+			free(op.result);
+			*bad_line = lineno;
+			rc = -ERANGE;
+			break;
+		}
+		op.session += session_base;
+		op.line = line_base + lineno;
 		if ((rc = verify_add(h, &op)) != 0)
 			break;
 	}
 	free(line);
 	fclose(f);
+	if (lines)
+		*lines = lineno;
 	return rc;
+}
+
+int verify_load(const char *path, struct verify_history *h, int *bad_line)
+{
+	return verify_load_more(path, h, 0, 0, NULL, bad_line);
 }
 
 void verify_free(struct verify_history *h)

@@ -37,6 +37,22 @@ struct verify_history {
  * errors naming the line; scans are skipped (this checker is per key). Returns 0, -EINVAL (a
  * malformed line: its number in *bad_line) or a negative errno. */
 int verify_load(const char *path, struct verify_history *h, int *bad_line);
+/* Several histories checked as one (`curpkv check-history A B`: a run before a whole-cluster
+ * crash and a reading run after the restart): each file is added with verify_load_more, its
+ * line numbers continuing those of the files before it (line_base: the lines already read; a
+ * violation's "line N" is then a line of the concatenation) and its session ids offset by
+ * session_base, so that the sessions of different processes stay distinct sessions even when
+ * their ids are equal (a load generator numbers its sessions from its rank in the conf's
+ * clients, the same in two runs of one alias; the causal check must not take them for one
+ * session). The times must come from one clock: the load generator's are CLOCK_MONOTONIC,
+ * which is one system-wide clock on a machine (not per process) and so comparable across
+ * processes there, but not across machines or a reboot. *lines receives the file's line count.
+ * Returns 0, -EINVAL (a malformed line: its number in the file in *bad_line), -ERANGE (a session
+ * id of session_base or more with session_base > 0: it could collide; *bad_line) or a negative
+ * errno. */
+#define VERIFY_FILE_SESSIONS 1000000000000ull /* session_base step per file (10^12) */
+int verify_load_more(const char *path, struct verify_history *h, int line_base,
+		     uint64_t session_base, int *lines, int *bad_line);
 /* Parses one line into op (strings allocated). Returns 0, VERIFY_SKIP_SCAN (a well-formed scan
  * line; op is left empty) or -EINVAL. */
 #define VERIFY_SKIP_SCAN 1
