@@ -69,6 +69,7 @@ struct cloops {
 	struct proto_buf scratch; /* main-side encoding */
 	struct proto_msg msg;	  /* main-side decoding */
 	int intake;		  /* ck_pr: 1 open, 0 closed */
+	bool deferred;		  /* cloops_set_deferred (main side only) */
 	struct cloop loops[];
 };
 
@@ -100,6 +101,17 @@ static bool xq_flush(struct xq *q)
 		moved = true;
 	}
 	return moved;
+}
+
+/* Producer: queues x after anything waiting, for the next xq_flush to publish. */
+static void xq_hold(struct xq *q, struct xmsg *x)
+{
+	x->next = NULL;
+	if (q->ovf_tail)
+		q->ovf_tail->next = x;
+	else
+		q->ovf_head = x;
+	q->ovf_tail = x;
 }
 
 /* Producer: enqueues x (after anything already waiting, so order is kept). */
@@ -440,9 +452,18 @@ int cloops_send(struct cloops *cl, uint64_t conn, const struct proto_msg *m)
 	if (x == NULL)
 		return -ENOMEM;
 	struct cloop *l = &cl->loops[idx - 1];
+	if (cl->deferred) {
+		xq_hold(&l->in, x); /* published by cloops_flush */
+		return 0;
+	}
 	xq_push(&l->in, x);
 	ev_async_send(l->loop, &l->wake);
 	return 0;
+}
+
+void cloops_set_deferred(struct cloops *cl, bool on)
+{
+	cl->deferred = on;
 }
 
 void cloops_set_intake(struct cloops *cl, bool open)

@@ -59,6 +59,11 @@ static inline bool cloops_owns(uint64_t conn)
  * client-loop id) or -ENOMEM. A closed connection drops it. */
 int cloops_send(struct cloops *cl, uint64_t conn, const struct proto_msg *m);
 
+/* With on, cloops_send only queues: nothing reaches a client loop before the next cloops_flush
+ * (a replica with a write-ahead log commits the records its answers depend on in between:
+ * docs/durability.md). Main side, before the first send. */
+void cloops_set_deferred(struct cloops *cl, bool on);
+
 /* Opens or closes client intake (back-pressure): the loops pause or resume reading. */
 void cloops_set_intake(struct cloops *cl, bool open);
 

@@ -426,6 +426,14 @@ int main(int argc, char **argv)
 	}
 	if (a.check) {
 		conf_print(c, &s, stdout);
+		/* what a crash keeps (docs/durability.md) */
+		if (s.state_dir[0])
+			printf("# durability: each replica keeps a write-ahead log in %s/<alias>, "
+			       "fsync %s\n",
+			       s.state_dir, s.fsync[0] ? s.fsync : "always");
+		else
+			printf("# durability: none (no stateDir): replicas keep their state in memory "
+			       "only; a restart of every replica loses it\n");
 		conf_free(c);
 		return 0;
 	}

@@ -873,6 +873,10 @@ static int check_settings(const struct conf *c, const char *alias, const struct 
 		conf_diag_error(
 		    d, f, max_line(line_of(c, alias, "secret"), line_of(c, alias, "secretFile")),
 		    "secret and secretFile are both set: keep one");
+	if (s->fsync[0] && strcmp(s->fsync, "always") != 0 && strcmp(s->fsync, "everysec") != 0 &&
+	    strcmp(s->fsync, "no") != 0)
+		conf_diag_error(d, f, line_of(c, alias, "fsync"),
+				"fsync: '%s' is not always, everysec or no", s->fsync);
 	return d->n_errors > before ? -EINVAL : 0;
 }
 

@@ -94,6 +94,7 @@ struct conf_settings {
 	char secret[256];	   /* secret, "" = none (or secretFile's) */
 	char secret_file[512];	   /* secretFile, "" = none */
 	char state_dir[512];	   /* stateDir, "" = none */
+	char fsync[16]; /* fsync: "always" (the default, "" here), "everysec" or "no" */
 	char history_file[512];	   /* historyFile, "" = none */
 	uint64_t seed; /* seed, 0 = derive from time (curpkv addition for reproducible workloads) */
 	bool seed_set;

@@ -35,6 +35,10 @@ struct master_replica {
 	bool registered;
 	bool live;   /* its last REGISTER: it already serves a cluster (not a fresh process) */
 	bool rejoin; /* a fresh process in a running cluster (or restarted): it lost its state */
+	/* a new process that rebuilt its state from its write-ahead log (docs/durability.md):
+	 * it lost nothing acknowledged, but a leader's in-flight bookkeeping is gone with its
+	 * process: it leads no more (a view change) */
+	bool restored;
 	struct master_conn *conn; /* the connection it registered on, NULL once closed */
 	char addr[CONF_ADDR_MAX];
 	uint16_t port;
@@ -44,7 +48,7 @@ struct master_replica {
 	char local_ip[64];
 	bool down;
 	uint64_t commit, exec;
-	uint64_t view; /* the view and leader its last REGISTER reported (live only) */
+	uint64_t view; /* the view and leader its last REGISTER reported (live or restored) */
 	int leader;
 };
 
@@ -342,9 +346,9 @@ static void become_ready(struct master *m, int have)
 	bool any_live = false;
 	for (int i = 0; i < m->n; i++) {
 		const struct master_replica *rp = &m->reps[i];
-		if (!rp->registered || !rp->live)
+		if (!rp->registered || !(rp->live || rp->restored))
 			continue;
-		any_live = true;
+		any_live = true; /* (a restored replica holds the cluster's state too) */
 		if (rp->leader >= 0 && rp->leader < m->n && (leader < 0 || rp->view > view)) {
 			view = rp->view;
 			leader = rp->leader;
@@ -359,7 +363,7 @@ static void become_ready(struct master *m, int have)
 	m->ready = true;
 	for (int i = 0; i < m->n; i++) {
 		struct master_replica *rp = &m->reps[i];
-		rp->rejoin = rp->registered && !rp->live && m->running;
+		rp->rejoin = rp->registered && !rp->live && !rp->restored && m->running;
 		rp->last_seen = now; /* silence (an absent replica's too) counts from here */
 		rp->down = false;
 	}
@@ -386,10 +390,11 @@ static void become_ready(struct master *m, int have)
 		}
 	}
 	const struct master_replica *lp = &m->reps[m->leader];
-	if (lp->registered && lp->rejoin) {
-		/* the leader is a fresh process: its state is gone, it cannot lead this view */
-		LOG_WARN(m->log, "replica%d, the leader, lost its state: changing the view",
-			 m->leader);
+	if (lp->registered && (lp->rejoin || lp->restored)) {
+		/* the leader is a new process: its state is gone (or only what its log kept), it
+		 * cannot lead this view */
+		LOG_WARN(m->log, "replica%d, the leader, %s: changing the view", m->leader,
+			 lp->rejoin ? "lost its state" : "restarted from its log");
 		m->leader_lost = true;
 		start_view_change(m);
 	}
@@ -442,12 +447,14 @@ static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 	bool again = rp->registered;
 	rp->registered = true;
 	rp->live = msg->live;
-	rp->view = msg->live ? msg->view : 0;
-	rp->leader = msg->live ? msg->leader : -1;
+	rp->restored = !msg->live && msg->restored;
+	rp->view = msg->live || rp->restored ? msg->view : 0;
+	rp->leader = msg->live || rp->restored ? msg->leader : -1;
 	/* a fresh process that this master saw before, or that joins a running cluster, lost
 	 * its state (7.3); a live replica that merely registers again (a new master, a broken
 	 * connection) did not */
-	rp->rejoin = !msg->live && (again || (m->ready && (m->running || m->view > 0)));
+	rp->rejoin = !msg->live && !rp->restored &&
+		     (again || (m->ready && (m->running || m->view > 0)));
 	rp->conn = mc;
 	memcpy(rp->addr, msg->addr, msg->addr_len);
 	rp->addr[msg->addr_len] = '\0';
@@ -459,18 +466,22 @@ static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 	m->st.registrations++;
 	LOG_INFO(m->log, "replica%d %sregistered at %s:%u (from %s): %s", id, again ? "re-" : "",
 		 rp->addr, rp->port, net_conn_peer(mc->c),
-		 msg->live ? "live"
-			   : (rp->rejoin ? "a fresh process, rejoining" : "a fresh process"));
+		 msg->live      ? "live"
+		 : rp->restored ? "restarted from its write-ahead log"
+		 : rp->rejoin	? "a fresh process, rejoining"
+				: "a fresh process");
 	saw_client_id(m, msg->client_id);
-	if (m->ready && msg->live && msg->view > m->view) {
+	if (m->ready && (msg->live || rp->restored) && msg->view > m->view && msg->leader >= 0 &&
+	    msg->leader < m->n) {
 		adopt_view(m, msg->view, msg->leader, "a replica is in it");
 		tell_all(m);
 	}
-	if (rp->rejoin && m->ready && id == m->leader) {
+	if ((rp->rejoin || rp->restored) && m->ready && id == m->leader) {
 		/* the leader restarted (faster than leaderTimeoutMs): its state is gone, so it
 		 * cannot lead the view it led; the others elect a new leader */
 		LOG_WARN(m->log, "replica%d, the leader, restarted: changing the view", id);
-		rp->exec = 0;
+		if (rp->rejoin)
+			rp->exec = 0;
 		m->leader_lost = true;
 		start_view_change(m); /* tells everyone, this replica included */
 		if (m->leader == id)

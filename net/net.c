@@ -120,6 +120,8 @@ static void conn_flush(struct net_conn *c)
 {
 	struct net_loop *nl = c->nl;
 	size_t off = 0;
+	if (nl->pre_write && c->out.len > 0)
+		nl->pre_write(nl->pre_write_arg);
 	while (off < c->out.len) {
 		ssize_t n = send(c->fd, c->out.data + off, c->out.len - off, MSG_NOSIGNAL);
 		if (n > 0) {
@@ -290,6 +292,12 @@ int net_loop_init(struct net_loop *nl, struct ev_loop *loop, const struct net_co
 	ev_idle_init(&nl->idle, idle_cb);
 	nl->idle.data = nl;
 	return 0;
+}
+
+void net_loop_set_pre_write(struct net_loop *nl, void (*fn)(void *arg), void *arg)
+{
+	nl->pre_write = fn;
+	nl->pre_write_arg = arg;
 }
 
 void net_loop_set_pre_flush(struct net_loop *nl, void (*fn)(void *arg), void *arg)

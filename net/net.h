@@ -108,6 +108,8 @@ struct net_loop {
 	struct net_conn *all;	/* every connection not yet freed (for net_loop_destroy) */
 	void (*pre_flush)(void *arg);
 	void *pre_flush_arg;
+	void (*pre_write)(void *arg); /* net_loop_set_pre_write */
+	void *pre_write_arg;
 	bool again; /* net_loop_again: the pre_flush hook has more to do next iteration */
 	uint64_t next_id;
 	uint32_t unauth;      /* accepted connections whose handshake has not completed */
@@ -117,6 +119,11 @@ struct net_loop {
 
 /* Initializes nl on loop. Returns 0 or -EINVAL (a zero limit). Thread: loop's. */
 int net_loop_init(struct net_loop *nl, struct ev_loop *loop, const struct net_config *cfg);
+/* Sets a hook called before any connection of the loop writes (the flush point's writes, and
+ * a write watcher's or a batching timer's later): the owner makes durable what the bytes about
+ * to leave depend on (a replica's write-ahead log: docs/durability.md). May be NULL. */
+void net_loop_set_pre_write(struct net_loop *nl, void (*fn)(void *arg), void *arg);
+
 /* Sets a hook called at the flush point before output is written (e.g. core_flush), so that
  * what it sends goes out in the same write. fn may be NULL. */
 void net_loop_set_pre_flush(struct net_loop *nl, void (*fn)(void *arg), void *arg);

@@ -64,7 +64,8 @@
 	/* replica -> master: slot = its exec index, client_id = the highest client id it has     \
 	 * seen; view = its current view */                                                        \
 	X(REGISTER, F_I32(node_id, 0, 65535) F_ADDR(addr, addr_len) F_U16(port, 1, 65535)          \
-		    F_I32(leader, -1, 65535) F_U64(slot) F_BOOL(live) F_U64(client_id), )          \
+		    F_I32(leader, -1, 65535) F_U64(slot) F_BOOL(live) F_U64(client_id)             \
+			F_BOOL(restored), )                                                        \
 	/* client/replica -> master: asks for the cluster */                                       \
 	X(CLUSTER_REQ, F_U8(role, 1, PROTO_ROLE_ADMIN) F_I32(node_id, -1, 65535), )                \
 	/* master -> all */                                                                        \
@@ -306,6 +307,9 @@ struct proto_msg {
 	uint32_t addr_len;
 	bool live; /* REGISTER: the replica already serves a cluster (a master made it start
 		    * before): not a fresh process */
+	/* REGISTER: a new process that rebuilt its state from its write-ahead log (not live, yet
+	 * not a fresh process that lost its state); view and leader: those it logged last */
+	bool restored;
 	/* CLUSTER_INFO */
 	bool ready;
 	bool rejoin;	/* CLUSTER_INFO to a replica: it registered before (restarted): it lost its

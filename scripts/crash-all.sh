@@ -27,7 +27,7 @@
 # together, printed, not a failure: those modes may lose the last writes), never served again, or
 # a process died by itself; 2 on a usage error. The binary is $CURPKV_BIN, else the tree's
 # curpkv (scripts/run-common.sh).
-# -L FILE...: only the lost-write count of those histories (tests/test_crash_count.sh).
+# -L FILE...: only the lost-write count of those histories (tests/test_lost_count.sh).
 set -euo pipefail
 
 usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 && !/^# shellcheck/ { sub(/^# ?/, ""); print }' "$0"; }

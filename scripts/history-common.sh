@@ -71,9 +71,17 @@ history_lost() { # history_lost HISTORY...
 			next
 		}
 		if (op == "del" && st == "unknown") { dunknown[k] = 1; ndel[k]++; next } # may take effect any time
+		# so may a put whose answer never came (its client died in a crash): the final read
+		# may return it, and then says nothing about the writes around it
+		if (op == "put" && st == "unknown") { v = fld("value"); done[v] = -1; written[v] = k; next }
 		if ((op != "put" && op != "del") || st != "ok") next
 		if (fld("cons") == "weak") { o = fld("ordered_ns"); d = o == "" ? -1 : o + 0 }
 		else d = fld("complete_ns") + 0
+		# a curpho weak write answered by its bound replica but never reported executed
+		# (no ordered_ns) was promised to nobody else: it may be lost when that replica
+		# fails (PROTOCOL.md 8.5; docs/durability.md, "Whole-cluster restart"), so it is
+		# not counted lost; it still hides nothing (its value, if read, is a written one)
+		if (op == "put" && d < 0) { v = fld("value"); done[v] = -1; written[v] = k; next }
 		nw[k]++
 		winv[k, nw[k]] = fld("invoke_ns") + 0
 		if (op == "del") {

@@ -16,6 +16,7 @@
 #include "net/net.h"
 #include "proto/proto.h"
 #include "replica/core.h"
+#include "wal/wal.h"
 
 #define SERVER_TICK_S 0.005 /* core_tick period */
 #define XLOG_FLUSH_S  0.1   /* -xlog: the execution log is flushed this often */
@@ -70,7 +71,12 @@ struct server {
 	uint32_t max_clients, n_clients;
 	uint32_t *free_slots; /* stack of free client slot indexes */
 	uint32_t n_free;
-	struct core *core;
+	struct core *core; /* NULL until the master makes this replica serve */
+	/* durability (docs/durability.md): the write-ahead log in stateDir/<alias> (NULL without
+	 * stateDir), and the core rebuilt from it at start, until start_core takes it over */
+	struct wal *wal;
+	struct core *restored;
+	uint64_t wal_commits;
 	struct cloops *cloops; /* client loops when replicaLoops > 1, else NULL */
 	uint64_t view;
 	int leader;
@@ -285,6 +291,8 @@ static void xfer_call_end(struct server *s, uint64_t t0)
 		s->xfer_call_max_ns = d;
 }
 
+static void wal_sync(void *arg);
+
 static void pre_flush(void *arg)
 {
 	struct server *s = arg;
@@ -297,6 +305,7 @@ static void pre_flush(void *arg)
 		if (core_xfer_more(s->core))
 			net_loop_again(&s->nl); /* the rest of a transfer, next iteration */
 	}
+	wal_sync(s); /* (before the client loops get their messages, and before net writes) */
 	if (s->cloops)
 		cloops_flush(s->cloops);
 }
@@ -440,9 +449,128 @@ static void send_stats(struct server *s, struct net_conn *c)
 	free(m);
 }
 
+/* ---- durability (docs/durability.md) ------------------------------------------------------ */
+
+/* The log failed (a write, an fdatasync, no memory for a record): whatever the core is about to
+ * answer may not be durable, and a failed fsync may have dropped the pages it covered: the
+ * process stops here, before anything that depends on it leaves. The others see a crash. */
+static _Noreturn void wal_fatal(struct server *s, const char *what, int rc)
+{
+	const char *why = s->wal ? wal_error(s->wal) : "";
+	LOG_ERROR(s->log, "write-ahead log: %s failed: %s: stopping", what,
+		  why[0] ? why : strerror(-rc));
+	fflush(NULL);
+	_exit(EXIT_FAILURE);
+}
+
+/* core_io.persist: a record into the log's buffer (no system call). */
+static void io_persist(void *ctx, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct server *s = ctx;
+	int rc = wal_append(s->wal, type, p, len, NULL);
+	if (rc != 0)
+		wal_fatal(s, "an append", rc);
+}
+
+/* Group commit: every record buffered is written (and under fsync always, fdatasync'ed) before
+ * any byte leaves this loop: called before the loop's writes (net's pre-write hook) and before
+ * client loops are handed their messages. */
+static void wal_sync(void *arg)
+{
+	struct server *s = arg;
+	if (s->wal == NULL || !wal_pending(s->wal))
+		return;
+	int rc = wal_commit(s->wal);
+	if (rc != 0)
+		wal_fatal(s, "a commit", rc);
+	s->wal_commits++;
+}
+
+/* wal_replay's callback: one record into the core being rebuilt. */
+struct restore_arg {
+	struct core *core;
+	uint64_t records;
+	char err[256];
+};
+
+static int restore_cb(void *arg, uint64_t lsn, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct restore_arg *ra = arg;
+	char why[200];
+	int rc = core_restore(ra->core, type, p, len, why, sizeof why);
+	if (rc != 0) {
+		snprintf(ra->err, sizeof ra->err, "record %llu: %s", (unsigned long long)lsn,
+			 rc == -EINVAL ? why : strerror(-rc));
+		return rc;
+	}
+	ra->records++;
+	return 0;
+}
+
+static int make_core(struct server *s, int leader, bool rejoin, struct core **out);
+
+/* Opens stateDir/<alias> (without stateDir: nothing, memory only) and rebuilds the core from
+ * the records it holds (s->restored; none in a new directory). A damaged log refuses to start
+ * (`file:offset: checksum mismatch`; `curpkv wal-check DIR` says more); a torn tail is cut with
+ * one log line. Returns 0 or a negative errno (logged). */
+static int wal_start(struct server *s)
+{
+	if (s->set.state_dir[0] == 0)
+		return 0;
+	char dir[700];
+	snprintf(dir, sizeof dir, "%s/%s", s->set.state_dir, s->host->alias);
+	struct wal_opts o = {.fsync = WAL_FSYNC_ALWAYS, .log = s->log};
+	if (s->set.fsync[0] && wal_fsync_parse(s->set.fsync, &o.fsync) != 0)
+		return -EINVAL; /* (conf_validate refuses it first) */
+	char err[512] = "";
+	int rc = wal_open(dir, &o, &s->wal, err, sizeof err);
+	if (rc != 0) {
+		LOG_ERROR(s->log, "cannot open the write-ahead log %s: %s", dir,
+			  err[0] ? err : strerror(-rc));
+		s->wal = NULL;
+		return rc;
+	}
+	struct restore_arg ra = {0};
+	rc = make_core(s, 0, false, &ra.core);
+	if (rc == 0)
+		rc = core_restore_begin(ra.core);
+	if (rc == 0) {
+		rc = wal_replay(s->wal, restore_cb, &ra, err, sizeof err);
+		if (rc != 0 && ra.err[0] == 0)
+			snprintf(ra.err, sizeof ra.err, "%s", err[0] ? err : strerror(-rc));
+	}
+	if (rc == 0)
+		rc = core_restore_end(ra.core, err, sizeof err);
+	if (rc != 0) {
+		LOG_ERROR(s->log, "cannot start from the write-ahead log %s: %s", dir,
+			  ra.err[0] ? ra.err : (err[0] ? err : strerror(-rc)));
+		core_destroy(ra.core);
+		wal_close(s->wal);
+		s->wal = NULL;
+		return rc;
+	}
+	if (ra.records == 0) {
+		core_destroy(ra.core); /* a new log: a fresh process */
+		LOG_INFO(s->log, "write-ahead log %s: empty (fsync %s)", dir,
+			 wal_fsync_name(o.fsync));
+		return 0;
+	}
+	s->restored = ra.core;
+	struct core_stats st;
+	core_get_stats(s->restored, &st);
+	LOG_INFO(s->log,
+		 "write-ahead log %s: %llu records replayed (fsync %s): view %llu, executed %llu, "
+		 "%llu keys, %llu witness records",
+		 dir, (unsigned long long)ra.records, wal_fsync_name(o.fsync),
+		 (unsigned long long)st.view, (unsigned long long)st.exec_index,
+		 (unsigned long long)st.keys, (unsigned long long)st.witness_records);
+	return 0;
+}
+
 /* ---- the core comes to life -------------------------------------------------------------- */
 
-static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
+/* Creates a core with this replica's settings (core_config from the conf), not serving yet. */
+static int make_core(struct server *s, int leader, bool rejoin, struct core **out)
 {
 	struct core_config cfg;
 	core_config_default(&cfg, s->self, s->n);
@@ -456,31 +584,49 @@ static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
 	cfg.lease_ns = (uint64_t)s->set.client_lease_ms * 1000000ull;
 	cfg.rejoin = rejoin;
 	/* a chunk and one more item fit a frame */
-	uint64_t room = (uint64_t)s->set.max_frame_bytes - s->set.max_value_bytes -
-			s->set.max_key_bytes - 1024;
-	cfg.snap_chunk_bytes = s->set.snap_chunk_bytes < room ? s->set.snap_chunk_bytes
-							      : (uint32_t)room;
+	uint64_t room =
+	    (uint64_t)s->set.max_frame_bytes - s->set.max_value_bytes - s->set.max_key_bytes - 1024;
+	cfg.snap_chunk_bytes =
+	    s->set.snap_chunk_bytes < room ? s->set.snap_chunk_bytes : (uint32_t)room;
 	struct core_io io = {.ctx = s,
 			     .peer_backlog = io_peer_backlog,
 			     .to_peer = io_to_peer,
 			     .to_client = io_to_client,
 			     .client_intake = io_client_intake,
 			     .executed = s->xlog ? io_executed : NULL,
-			     .note = io_note};
-	int rc = core_create(&cfg, leader, &io, &s->core);
-	if (rc != 0) {
-		LOG_ERROR(s->log, "cannot create the replica core: %s", strerror(-rc));
-		s->core = NULL;
-		return;
+			     .note = io_note,
+			     .persist = s->wal ? io_persist : NULL};
+	return core_create(&cfg, leader, &io, out);
+}
+
+static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
+{
+	if (s->restored) {
+		/* rebuilt from its log at start: it lost nothing it acknowledged (7.3's hold is
+		 * for a replica that lost its witness records) */
+		s->core = s->restored;
+		s->restored = NULL;
+		rejoin = false;
+	} else {
+		int rc = make_core(s, leader, rejoin, &s->core);
+		if (rc != 0) {
+			LOG_ERROR(s->log, "cannot create the replica core: %s", strerror(-rc));
+			s->core = NULL;
+			return;
+		}
 	}
 	s->leader = leader;
 	s->view = view;
 	if (view > 0) /* the cluster moved on before this replica (re)started */
 		core_view_change(s->core, view, leader, now_ns());
+	struct core_stats cst;
+	core_get_stats(s->core, &cst);
+	s->leader = cst.leader;
+	s->view = cst.view;
 	s->intake_open = core_client_intake_open(s->core);
 	LOG_INFO(s->log, "replica%d serving: view %llu, leader replica%d%s, protocol %s%s", s->self,
-		 (unsigned long long)view, leader, leader == s->self ? " (me)" : "",
-		 conf_protocol_name(cfg.protocol),
+		 (unsigned long long)s->view, s->leader, s->leader == s->self ? " (me)" : "",
+		 conf_protocol_name(s->set.protocol),
 		 rejoin ? " (restarted: catching up, no fast-path answers until then)" : "");
 	ev_timer_start(s->loop, &s->tick);
 	/* Connections held back until now: peers first, then clients. */
@@ -515,12 +661,14 @@ static void master_up(struct net_dialer *d, struct net_conn *c, void *arg)
 	m.port = s->host->port;
 	m.leader = -1;
 	m.client_id = s->max_client;
-	if (s->core) {
+	if (s->core || s->restored) {
 		/* a master (re)starting learns the running cluster's view from a majority of
-		 * these, and must not take this live replica for one that lost its state */
+		 * these, and must not take this live replica for one that lost its state; one
+		 * rebuilt from its log has not lost it either, but serves no view yet */
 		struct core_stats st;
-		core_get_stats(s->core, &st);
-		m.live = true;
+		core_get_stats(s->core ? s->core : s->restored, &st);
+		m.live = s->core != NULL;
+		m.restored = s->core == NULL;
 		m.view = st.view;
 		m.leader = st.leader;
 		m.slot = st.rejoining ? 0 : st.exec_index; /* as in heartbeats: not a leader yet */
@@ -529,6 +677,11 @@ static void master_up(struct net_dialer *d, struct net_conn *c, void *arg)
 	if (m.live)
 		LOG_INFO(s->log, "connected to the master at %s: registering (live in view %llu)",
 			 net_conn_peer(c), (unsigned long long)m.view);
+	else if (m.restored)
+		LOG_INFO(s->log,
+			 "connected to the master at %s: registering (restarted from its log: view "
+			 "%llu, executed %llu)",
+			 net_conn_peer(c), (unsigned long long)m.view, (unsigned long long)m.slot);
 	else
 		LOG_INFO(s->log, "connected to the master at %s: registering (a fresh process)",
 			 net_conn_peer(c));
@@ -1019,6 +1172,12 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 		goto err_free;
 	}
 	net_loop_set_pre_flush(&s->nl, pre_flush, s);
+	rc = wal_start(s);
+	if (rc != 0)
+		goto err_net;
+	/* nothing leaves before the records it depends on are durable (group commit) */
+	if (s->wal)
+		net_loop_set_pre_write(&s->nl, wal_sync, s);
 	if (s->set.replica_loops > 1) {
 		rc = cloops_create((int)s->set.replica_loops, loop, &ncfg, loop_msg, s, &s->cloops);
 		if (rc != 0) {
@@ -1027,6 +1186,8 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 			goto err_net;
 		}
 		LOG_INFO(log, "%u client loops carry client connections", s->set.replica_loops);
+		if (s->wal) /* their messages wait for the commit of the records before them */
+			cloops_set_deferred(s->cloops, true);
 	}
 	rc = net_listener_open(&s->lis, &s->nl, s->host->addr, s->host->port, on_accept, s, err);
 	if (rc != 0) {
@@ -1089,6 +1250,8 @@ err_lis:
 	net_listener_close(&s->lis);
 err_net:
 	cloops_destroy(s->cloops);
+	core_destroy(s->restored);
+	wal_close(s->wal);
 	net_loop_destroy(&s->nl);
 err_free:
 	auth_key_wipe(&s->key);
@@ -1119,7 +1282,11 @@ void server_destroy(struct server *s)
 		free(in);
 	}
 	net_loop_destroy(&s->nl);
+	if (s->wal && wal_commit(s->wal) != 0)
+		LOG_ERROR(s->log, "write-ahead log: the last commit failed: %s", wal_error(s->wal));
+	wal_close(s->wal);
 	core_destroy(s->core);
+	core_destroy(s->restored);
 	auth_key_wipe(&s->key);
 	free(s->clients);
 	free(s->free_slots);

@@ -2,9 +2,7 @@
 # scripts/crash-all.sh on the tree's curpkv: one short run per protocol on 3 replicas with
 # fsync: always (TAP): kill -9 of every replica and the master under load, a restart of all of
 # them, and every acknowledged write must still be there (check-history over the histories of
-# before and after, no write lost). Not in TESTS yet: it fails until the replicas keep a
-# write-ahead log (issue 18), since today a restart of every replica loses every write; it is in
-# EXTRA_DIST, and `bash tests/test_crash_all.sh` runs it. Seeds: CRASH_SEED (default 1, 2, 3 for
+# before and after, no write lost; docs/durability.md). Seeds: CRASH_SEED (default 1, 2, 3 for
 # curp, curpho, curpht); CRASH_SECONDS, the writing load (default 8). A failing run keeps its
 # directory (printed by crash-all.sh). Exit status 1 if any run failed.
 set -uo pipefail

@@ -430,6 +430,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 		assert_int_equal(got->slot, want->slot);
 		assert_int_equal(got->live, want->live);
 		assert_int_equal(got->client_id, want->client_id);
+		assert_int_equal(got->restored, want->restored);
 		break;
 	case PROTO_CLUSTER_REQ:
 		assert_int_equal(got->role, want->role);
@@ -1548,6 +1549,9 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(reg, L, o_uint(1), 7), -EBADMSG);
 	assert_int_equal(PATCH(reg, L, o_uint(UINT64_MAX), 8), 0);
 	assert_int_equal(PATCH(reg, L, o_nil(), 8), -EBADMSG);
+	/* restored (rebuilt from its write-ahead log): a bool */
+	assert_int_equal(PATCH(reg, L, o_bool(true), 9), 0);
+	assert_int_equal(PATCH(reg, L, o_uint(1), 9), -EBADMSG);
 	/* fingerprints: any u64 (0 = not given), nothing else */
 	assert_int_equal(PATCH(sync, L, o_uint(0), 5), 0);
 	assert_int_equal(PATCH(sync, L, o_int(-1), 5), -EBADMSG);
