@@ -132,6 +132,15 @@ int core_restore(struct core *c, uint8_t type, const uint8_t *p, uint32_t len, c
 		 size_t errlen);
 int core_restore_end(struct core *c, char *err, size_t errlen);
 
+/* Snapshot (docs/durability.md, "Snapshots"): hands fn this replica's whole durable state as
+ * records that core_restore reads (the executed state as a state transfer's items, the log not
+ * executed yet, the witness records, the view bookkeeping): a log that starts with them
+ * rebuilds the replica as it is now, so every record logged before may go. Reads the state
+ * only (a forked child may call it on its copy). Returns 0, -EBUSY (a state transfer is
+ * arriving: later) or -ENOMEM. */
+int core_snapshot(struct core *c,
+		  void (*fn)(void *ctx, uint8_t type, const uint8_t *p, uint32_t len), void *ctx);
+
 /* True while the core can take another client command (descriptor available). */
 bool core_client_intake_open(const struct core *c);
 /* True while this replica sends a state transfer (its chunks are produced in core_flush and

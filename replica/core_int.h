@@ -374,6 +374,9 @@ struct core {
 	 * bookkeeping and the execution index; while restoring, the leader and the sends set
 	 * aside */
 	void *pbuf, *persisted_meta;
+	/* core_snapshot: where its records go meanwhile (NULL otherwise) */
+	void (*snap_emit)(void *ctx, uint8_t type, const uint8_t *p, uint32_t len);
+	void *snap_ctx;
 	struct proto_buf *pmsg; /* a message being logged (SNAP_*) */
 	uint64_t persisted_exec;
 	bool restoring;
@@ -692,6 +695,8 @@ void core_persist_wremove(struct core *c, const uint8_t *key, uint32_t klen,
 void core_persist_winstall(struct core *c);
 void core_persist_snap(struct core *c, uint8_t type, const struct proto_msg *m);
 int core_snap_restore(struct core *c, uint8_t type, const struct proto_msg *m);
+int core_xfer_items(struct core *c,
+		    void (*emit)(void *ctx, uint8_t type, const struct proto_msg *m), void *ctx);
 void core_persist_point(struct core *c);
 
 /* ---- core_lease.c: client leases (docs/recovery.md "Client leases") */

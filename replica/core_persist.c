@@ -129,17 +129,20 @@ static uint8_t rd_u8(struct prd *r)
 
 static bool persisting(const struct core *c)
 {
-	return c->io.persist != NULL && !c->restoring;
+	return c->snap_emit != NULL || (c->io.persist != NULL && !c->restoring);
 }
 
-/* Hands the record in c->pb to the I/O layer. Without memory for its bytes the replica cannot
- * promise what it is about to answer: it stops (core_oom), as it does for a record it cannot
- * keep in memory. */
+/* Hands the record in c->pb to the I/O layer (or, in core_snapshot, to the snapshot). Without
+ * memory for its bytes the replica cannot promise what it is about to answer: it stops
+ * (core_oom), as it does for a record it cannot keep in memory. */
 static void emit(struct core *c, uint8_t type, struct pbuf *b)
 {
 	if (b->nomem)
 		core_oom(c, "a write-ahead log record");
-	c->io.persist(c->io.ctx, type, b->p, (uint32_t)b->n);
+	if (c->snap_emit)
+		c->snap_emit(c->snap_ctx, type, b->p, (uint32_t)b->n);
+	else
+		c->io.persist(c->io.ctx, type, b->p, (uint32_t)b->n);
 	b->n = 0;
 }
 
@@ -252,6 +255,8 @@ static bool meta_same(const struct pmeta *a, const struct pmeta *b)
 /* Logs what changed of the bookkeeping and of the execution index since the last point. Called
  * at the end of every entry point (and before a WINSTALL), so a record is in the log before any
  * message that the change let out (the I/O layer makes it durable before it writes). */
+static void meta_emit(struct core *c, const struct pmeta *m);
+
 void core_persist_point(struct core *c)
 {
 	if (!persisting(c))
@@ -268,6 +273,13 @@ void core_persist_point(struct core *c)
 	if (meta_same(&now, last))
 		return;
 	*last = now;
+	meta_emit(c, &now);
+}
+
+static void meta_emit(struct core *c, const struct pmeta *m)
+{
+	struct pmeta now = *m;
+	struct pbuf *b = pbuf_of(c);
 	pb_u64(b, now.view);
 	pb_u32(b, (uint32_t)now.leader);
 	pb_u8(b, now.flags);
@@ -301,16 +313,62 @@ void core_persist_snap(struct core *c, uint8_t type, const struct proto_msg *m)
 {
 	if (!persisting(c))
 		return;
-	if (m == NULL) {
-		c->io.persist(c->io.ctx, type, NULL, 0);
-		return;
+	struct pbuf *b = pbuf_of(c);
+	if (m != NULL) {
+		struct proto_buf *pb = c->pmsg;
+		if (proto_encode(pb, m, UINT32_MAX) != 0) /* (a message it just decoded) */
+			core_oom(c, "a write-ahead log record of a state transfer");
+		pb_put(b, pb->data + PROTO_FRAME_HEADER, pb->len - PROTO_FRAME_HEADER);
+		proto_buf_consume(pb, SIZE_MAX);
 	}
-	struct proto_buf *pb = c->pmsg;
-	if (proto_encode(pb, m, UINT32_MAX) != 0) /* (a message it just decoded) */
-		core_oom(c, "a write-ahead log record of a state transfer");
-	c->io.persist(c->io.ctx, type, pb->data + PROTO_FRAME_HEADER,
-		      (uint32_t)(pb->len - PROTO_FRAME_HEADER));
-	proto_buf_consume(pb, SIZE_MAX);
+	emit(c, type, b);
+}
+
+/* (core_xfer_items' items, into the snapshot) */
+static void snapshot_msg(void *ctx, uint8_t type, const struct proto_msg *m)
+{
+	core_persist_snap(ctx, type, m);
+}
+
+struct snap_wrec_arg {
+	struct core *c;
+};
+
+static int snapshot_wlist_cb(const void *key, size_t klen, void *val, void *arg)
+{
+	struct snap_wrec_arg *a = arg;
+	const struct wlist *l = val;
+	for (uint32_t i = 0; i < l->n; i++)
+		core_persist_record(a->c, key, (uint32_t)klen, &l->r[i]);
+	return 0;
+}
+
+int core_snapshot(struct core *c, void (*fn)(void *ctx, uint8_t type, const uint8_t *p,
+					  uint32_t len),
+		  void *ctx)
+{
+	if (c->restoring || c->snap_open)
+		return -EBUSY; /* (a transfer arriving: its half state is not this replica's) */
+	c->snap_emit = fn;
+	c->snap_ctx = ctx;
+	core_persist_snap(c, CREC_SNAP_BEGIN, NULL);
+	int rc = core_xfer_items(c, snapshot_msg, c);
+	for (uint64_t s = c->exec_index; rc == 0 && s < c->log_end; s++) {
+		const struct entry *e = slot_entry(c, s);
+		if (e != NULL)
+			core_persist_entry(c, e);
+	}
+	struct snap_wrec_arg wa = {.c = c};
+	if (rc == 0)
+		cmap_foreach(c->witness, snapshot_wlist_cb, &wa);
+	if (rc == 0) {
+		struct pmeta m;
+		meta_fill(c, &m);
+		meta_emit(c, &m);
+	}
+	c->snap_emit = NULL;
+	c->snap_ctx = NULL;
+	return rc;
 }
 
 int core_persist_create(struct core *c)

@@ -177,11 +177,30 @@ static bool xbuf_room(const struct core *c)
 static int xfer_client_cb(const void *key, size_t klen, void *val, void *arg);
 static int xfer_result_cb(const void *key, size_t klen, void *val, void *arg);
 
+/* Where the clients and results of a state go: a transfer's peer (sink NULL), or a snapshot's
+ * records (core_snapshot). */
 struct xfer_end {
 	struct core *c;
 	struct xfer *x;
 	int to;
+	void (*sink)(struct xfer_end *e, struct proto_msg *m);
+	void *sink_arg;
+	uint64_t count; /* (sink) items so far */
+	bool nomem;	/* (sink) a record could not be made */
 };
+
+/* Hands m on: to the transfer's peer, with its index in the transfer, or to the sink. */
+static void xfer_out(struct xfer_end *e, struct proto_msg *m)
+{
+	if (e->sink) {
+		m->slot_hi = e->count++;
+		e->sink(e, m);
+		return;
+	}
+	m->round = e->x->round;
+	m->slot_hi = e->x->count++;
+	e->c->io.to_peer(e->c->io.ctx, e->to, m);
+}
 
 /* The keys are all sent and every change since caught up: the rest goes now, in this call, so
  * the state is the one at this execution index. */
@@ -358,10 +377,8 @@ static int xfer_client_cb(const void *key, size_t klen, void *val, void *arg)
 			      .slot = cr->xfloor,
 			      .dep = cr->weak_exec_hi,
 			      .value = bits,
-			      .vlen = words * 8,
-			      .round = e->x->round,
-			      .slot_hi = e->x->count++};
-	e->c->io.to_peer(e->c->io.ctx, e->to, &m);
+			      .vlen = words * 8};
+	xfer_out(e, &m);
 	return 0;
 }
 
@@ -382,9 +399,68 @@ static int xfer_result_cb(const void *key, size_t klen, void *val, void *arg)
 			      .ver = r->ver,
 			      .status = r->status,
 			      .value = r->v,
-			      .vlen = r->vlen,
-			      .round = e->x->round,
-			      .slot_hi = e->x->count++};
-	e->c->io.to_peer(e->c->io.ctx, e->to, &m);
+			      .vlen = r->vlen};
+	xfer_out(e, &m);
+	return 0;
+}
+
+/* ---- snapshots (docs/durability.md, "Snapshots") ------------------------------------------ */
+
+struct snap_sink {
+	void (*emit)(void *ctx, uint8_t type, const struct proto_msg *m);
+	void *ctx;
+};
+
+static void snapshot_item(struct xfer_end *e, struct proto_msg *m)
+{
+	const struct snap_sink *k = e->sink_arg;
+	k->emit(k->ctx, CREC_SNAP_ITEM, m);
+}
+
+/* The executed state as a state transfer's items (core_snapshot): the keys in key order in
+ * chunks of about snap_chunk_bytes, the clients, the cached results, then SNAP_DONE. Returns 0
+ * or -ENOMEM. */
+int core_xfer_items(struct core *c,
+		    void (*emit)(void *ctx, uint8_t type, const struct proto_msg *m), void *ctx)
+{
+	struct snap_sink k = {.emit = emit, .ctx = ctx};
+	struct xfer_end e = {.c = c, .sink = snapshot_item, .sink_arg = &k};
+	size_t item = proto_snap_item_size(c->cfg.max_key, c->cfg.max_value);
+	size_t cap = c->cfg.snap_chunk_bytes + item;
+	uint8_t *buf = malloc(cap);
+	if (buf == NULL)
+		return -ENOMEM;
+	size_t used = 0;
+	for (const struct oset_node *n = oset_seek(c->order, NULL, 0); n; n = oset_next(n)) {
+		size_t kl;
+		const uint8_t *key = oset_key(n, &kl);
+		struct proto_msg v = {0};
+		uint64_t ver = core_kv_lookup(c, key, (uint32_t)kl, &v);
+		if (v.status != PROTO_ST_OK)
+			continue; /* (the order holds live keys only) */
+		used += proto_snap_put(buf + used, key, (uint32_t)kl, v.value, v.vlen,
+				       ver ? ver - 1 : 0, false);
+		if (used >= c->cfg.snap_chunk_bytes || oset_next(n) == NULL) {
+			struct proto_msg m = {.type = PROTO_SNAP_KV,
+					      .view = c->view,
+					      .value = buf,
+					      .vlen = (uint32_t)used};
+			xfer_out(&e, &m);
+			used = 0;
+		}
+	}
+	free(buf);
+	cmap_foreach(c->clients, xfer_client_cb, &e); /* before the results (their seqs) */
+	cmap_foreach(c->results, xfer_result_cb, &e);
+	struct proto_msg d = {.type = PROTO_SNAP_DONE,
+			      .view = c->view,
+			      .commit = c->commit_index,
+			      .slot = c->exec_index,
+			      .slot_hi = e.count,
+			      .eview = c->inst_view,
+			      .cut = c->inst_cut,
+			      .ver = c->del_ver,
+			      .client_id = c->exp_floor};
+	emit(ctx, CREC_SNAP_DONE, &d);
 	return 0;
 }

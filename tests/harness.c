@@ -145,13 +145,9 @@ static void r_note(void *ctx, bool detail, const char *line)
 }
 
 /* Creates replica r's core; returns its protocol. */
-/* core_io.persist: appends [type u8][len u32][bytes] to the replica's record list. */
-static void r_persist(void *ctx, uint8_t type, const uint8_t *p, uint32_t len)
+/* Appends [type u8][len u32][bytes] to a record list. */
+static void wal_put(struct h_wal *w, int r, uint8_t type, const uint8_t *p, uint32_t len)
 {
-	struct h_rctx *x = ctx;
-	struct h_wal *w = &x->h->wal[x->id];
-	if (!x->h->durable)
-		return;
 	if (w->n + 5 + len > w->cap) {
 		size_t ncap = w->cap ? w->cap : 4096;
 		while (ncap < w->n + 5 + len)
@@ -159,7 +155,7 @@ static void r_persist(void *ctx, uint8_t type, const uint8_t *p, uint32_t len)
 		uint8_t *np = realloc(w->p, ncap);
 		if (np == NULL) {
 			fprintf(stderr, "harness: replica %d: out of memory (its log): stopping\n",
-				x->id);
+				r);
 			abort();
 		}
 		w->p = np;
@@ -171,6 +167,39 @@ static void r_persist(void *ctx, uint8_t type, const uint8_t *p, uint32_t len)
 		memcpy(w->p + w->n + 5, p, len);
 	w->n += 5 + len;
 	w->records++;
+}
+
+/* core_io.persist: the replica's record list. */
+static void r_persist(void *ctx, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct h_rctx *x = ctx;
+	if (x->h->durable)
+		wal_put(&x->h->wal[x->id], x->id, type, p, len);
+}
+
+struct h_snap_ctx {
+	struct h_wal w;
+	int r;
+};
+
+static void snap_put(void *ctx, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct h_snap_ctx *k = ctx;
+	wal_put(&k->w, k->r, type, p, len);
+}
+
+bool h_snapshot(struct harness *h, int r)
+{
+	struct h_snap_ctx k = {.r = r};
+	int rc = core_snapshot(h->cores[r], snap_put, &k);
+	if (rc != 0) {
+		free(k.w.p);
+		return false; /* (a transfer arriving: later) */
+	}
+	free(h->wal[r].p);
+	h->wal[r] = k.w;
+	h->snapshots++;
+	return true;
 }
 
 static enum conf_protocol h_new_core(struct harness *h, int r, bool rejoin)

@@ -74,7 +74,8 @@ struct harness {
 		size_t n, cap;
 		uint64_t records;
 	} wal[H_MAX_REPLICAS];
-	uint64_t restores; /* cores rebuilt from their records */
+	uint64_t restores;  /* cores rebuilt from their records */
+	uint64_t snapshots; /* record lists replaced by a snapshot (h_snapshot) */
 	uint64_t trace_client, trace_seq;
 	int proto; /* enum conf_protocol of the cores, spoken by the sessions */
 	struct core *cores[H_MAX_REPLICAS];
@@ -140,6 +141,9 @@ void h_restart(struct harness *h, int r);
 /* Restarts replica r as a new process: its state is gone; a fresh core (rejoining, PROTOCOL.md
  * 7.3) is told the current view and leader. */
 void h_restart_fresh(struct harness *h, int r);
+/* durable: replica r's records become a snapshot of its state (core_snapshot), as a server's
+ * log truncated behind one. Returns false if the core could not take one now. */
+bool h_snapshot(struct harness *h, int r);
 
 /* Queues m on session s's connection to replica r, as if s had sent it (a late frame). */
 void h_inject(struct harness *h, int s, int r, const struct proto_msg *m);

@@ -383,6 +383,13 @@ static void faults(struct sim *s)
 				h->now);
 		return;
 	}
+	if (s->cfg.durable && common_rng_below(&s->rng, 1000000) < 3000) {
+		/* a snapshot: the replica's log from now on starts with its state (docs/durability.md)
+		 */
+		int r = (int)common_rng_below(&s->rng, (uint64_t)s->cfg.n);
+		if (!h->down[r])
+			h_snapshot(h, r);
+	}
 	if (s->ndown + nrejoin >= f)
 		return;
 	if (s->vc_at == 0 && !h->down[h->leader] && !h->cut[h->leader] &&
@@ -780,7 +787,7 @@ static bool run_one(const char *prog, enum conf_protocol p, int n, int profile, 
 struct tally {
 	uint64_t runs, failed, ops, lost, dups, crashes, lcrashes, iso, amnesia, snaps, vcs,
 	    recovered, causal, appends, areads, scans_strong, scans_weak, lin_unknown, resets,
-	    relaxed, left_out, pulls, lease_runs, pauses, expired, late_retries, refused, new_ids, power_losses, restores;
+	    relaxed, left_out, pulls, lease_runs, pauses, expired, late_retries, refused, new_ids, power_losses, restores, hsnaps;
 };
 
 static void tally_add(struct tally *t, const struct sim *s, bool ok)
@@ -796,6 +803,7 @@ static void tally_add(struct tally *t, const struct sim *s, bool ok)
 	t->amnesia += s->amnesia;
 	t->power_losses += s->power_losses;
 	t->restores += s->h.restores;
+	t->hsnaps += s->h.snapshots;
 	t->snaps += s->snapshots;
 	t->vcs += s->view_changes;
 	t->recovered += s->recovered;
@@ -1117,8 +1125,9 @@ int main(int argc, char **argv)
 					       y.late_retries, y.refused);
 				if (durable_runs)
 					printf(", %" PRIu64 " power losses (every replica down at "
-					       "once), %" PRIu64 " replicas rebuilt from their records",
-					       y.power_losses, y.restores);
+					       "once), %" PRIu64 " replicas rebuilt from their records, %" PRIu64
+					       " snapshots",
+					       y.power_losses, y.restores, y.hsnaps);
 				printf("\n");
 				if (keep_going) /* the tally scripts/sim.sh adds up over its chunks
 						 */
