@@ -67,6 +67,7 @@ void conf_settings_default(struct conf_settings *s)
 	s->heartbeat_ms = 100;
 	s->leader_timeout_ms = 1000;
 	s->client_lease_ms = 300000;
+	s->snapshot_entries = 100000;
 	s->max_frame_bytes = 1u << 20;
 	s->snap_chunk_bytes = 256u << 10;
 	s->max_key_bytes = 1024;

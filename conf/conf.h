@@ -95,6 +95,7 @@ struct conf_settings {
 	char secret_file[512];	   /* secretFile, "" = none */
 	char state_dir[512];	   /* stateDir, "" = none */
 	char fsync[16]; /* fsync: "always" (the default, "" here), "everysec" or "no" */
+	uint64_t snapshot_entries; /* snapshotEntries: executed entries between snapshots */
 	char history_file[512];	   /* historyFile, "" = none */
 	uint64_t seed; /* seed, 0 = derive from time (curpkv addition for reproducible workloads) */
 	bool seed_set;

@@ -65,6 +65,7 @@ static const struct conf_key keys[] = {
     {"secretFile", CK_STR, OFF(secret_file), STRSZ(secret_file), 0, 0, NULL},
     {"stateDir", CK_STR, OFF(state_dir), STRSZ(state_dir), 0, 0, NULL},
     {"fsync", CK_STR, OFF(fsync), STRSZ(fsync), 0, 0, "always|everysec|no (with stateDir)"},
+    {"snapshotEntries", CK_U64, OFF(snapshot_entries), 0, 0, UINT64_C(1) << 40, "0 = never"},
     {"historyFile", CK_STR, OFF(history_file), STRSZ(history_file), 0, 0, NULL},
     {"seed", CK_SEED, OFF(seed), 0, 0, UINT64_MAX, NULL},
 };

@@ -1793,6 +1793,7 @@ void core_get_stats(const struct core *c, struct core_stats *st)
 	st->leader = c->leader;
 	st->view_active = c->active;
 	st->rejoining = c->hold || c->snap_open || c->snap_retry;
+	st->snap_open = c->snap_open;
 	st->next_slot = c->next_slot;
 	st->commit_index = c->commit_index;
 	st->exec_index = c->exec_index;

@@ -190,6 +190,7 @@ struct core_stats {
 				* state it reported (lost since, or cut off) */
 	uint64_t vc_last_us;   /* new leader: how long its last view change took (enter->install) */
 	bool rejoining;	       /* 7.3 hold: restarted, witness answers ok=false until caught up */
+	bool snap_open;	       /* a state transfer is arriving (the state is incomplete) */
 	uint64_t catchups;     /* CATCHUP requests sent (follower) */
 	uint64_t snap_sent;    /* state transfers sent (leader) */
 	uint64_t snap_installed; /* state transfers installed (follower) */

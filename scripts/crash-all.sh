@@ -4,9 +4,11 @@
 # every replica and the master under load, a restart of all of them, and a check that every
 # acknowledged write is still there.
 #   scripts/crash-all.sh [-p curp|curpho|curpht] [-n 3|5] [-r RUNS] [-f always|everysec|no]
-#                        [-d SECONDS] [-s SEED] [-o OUTDIR]
+#                        [-d SECONDS] [-s SEED] [-o OUTDIR] [-S ENTRIES]
 # -p protocol (default curp); -n replicas (default 3); -r runs (default 1, seeds SEED, SEED+1..);
 # -f the conf's fsync (default always); -d the writing load's duration (default 10, 3..3600);
+# -S the conf's snapshotEntries (default 2000: snapshots, and logs truncated behind them, happen
+# during the run, so a restart reads a snapshot and the log after it);
 # -s seed of the crash times (default: from the clock); -o where the runs' files go (OUTDIR/run-I,
 # kept; default a mktemp -d directory, removed unless a run failed).
 # Per run, on 127.0.0.1: a master and N replicas with `stateDir` (a fresh directory of the run)
@@ -39,7 +41,8 @@ secs=10
 seed=""
 outdir=""
 count_only=0
-while getopts "p:n:r:f:d:s:o:Lh" opt; do
+snapents=2000
+while getopts "p:n:r:f:d:s:o:S:Lh" opt; do
 	case "$opt" in
 	p) proto=$OPTARG ;;
 	n) n=$OPTARG ;;
@@ -48,6 +51,7 @@ while getopts "p:n:r:f:d:s:o:Lh" opt; do
 	d) secs=$OPTARG ;;
 	s) seed=$OPTARG ;;
 	o) outdir=$OPTARG ;;
+	S) snapents=$OPTARG ;;
 	L) count_only=1 ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
@@ -68,6 +72,7 @@ case "$n" in 3 | 5) ;; *) echo "crash-all: -n 3 or 5" >&2; exit 2 ;; esac
 case "$fsync" in always | everysec | no) ;; *) echo "crash-all: -f always, everysec or no" >&2; exit 2 ;; esac
 [[ "$runs" =~ ^[0-9]+$ && "$runs" -ge 1 && "$runs" -le 1000 ]] || { echo "crash-all: -r takes 1..1000" >&2; exit 2; }
 [[ "$secs" =~ ^[0-9]+$ && "$secs" -ge 3 && "$secs" -le 3600 ]] || { echo "crash-all: -d takes 3..3600 seconds" >&2; exit 2; }
+[[ "$snapents" =~ ^[0-9]+$ ]] || { echo "crash-all: -S takes a number of entries (0: no snapshots)" >&2; exit 2; }
 [ -n "$seed" ] || seed=$(($(date +%s) % 100000))
 [[ "$seed" =~ ^[0-9]+$ && "$seed" -lt 1000000000 ]] || { echo "crash-all: -s takes 0..999999999" >&2; exit 2; }
 if [ -n "$outdir" ]; then
@@ -109,6 +114,7 @@ write_conf() { # write_conf RDIR RUN_SEED
 		echo "protocol: $proto"
 		echo "stateDir: $rd/state"
 		echo "fsync: $fsync"
+		echo "snapshotEntries: $snapents"
 		echo "replyTimeout: $REPLY_S"
 		echo "reqs: 0"
 		echo "runTime: ${secs}s"
@@ -257,6 +263,12 @@ one_run() {
 	lost=$(history_lost "$rdir/write.jsonl" "$rdir/read.jsonl")
 	case "$cst" in 0) verdict=ok ;; 1) verdict=VIOLATION ;; 3) verdict="undecided (budget)" ;; *) verdict="ERROR (exit $cst)" ;; esac
 	line="crash-all: $proto N=$n fsync=$fsync run $i: $acked acked writes, $lost lost, check-history $verdict"
+	# what the replicas did with their logs: snapshots written (before the crash and after the
+	# restart), and the restarts that read one back (docs/durability.md)
+	local snaps replays
+	snaps=$(cat "$rdir"/replica*.log 2>/dev/null | grep -c 'snapshot at LSN .* written' || true)
+	replays=$(cat "$rdir"/replica*.log 2>/dev/null | grep -c 'records replayed' || true)
+	extra+="; $snaps snapshot(s) written, $replays replica(s) restarted from their log"
 	if [ "$fsync" = always ]; then
 		# exit 3 (a key beyond the search budget, no violation) is reported, not a failure,
 		# as in the nemesis

@@ -3,11 +3,13 @@
 #include "server/server.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -16,6 +18,7 @@
 #include "net/net.h"
 #include "proto/proto.h"
 #include "replica/core.h"
+#include "wal/snap.h"
 #include "wal/wal.h"
 
 #define SERVER_TICK_S 0.005 /* core_tick period */
@@ -77,6 +80,19 @@ struct server {
 	struct wal *wal;
 	struct core *restored;
 	uint64_t wal_commits;
+	char wal_dir[700];
+	/* snapshots (docs/durability.md, "Snapshots"): the child writing one (0: none), the LSN it
+	 * covers (every record below), the execution index then and at the last one that was
+	 * written, when to try again after a failure */
+	pid_t snap_pid;
+	/* on the default loop libev reaps every child (its SIGCHLD handler): the child's end
+	 * comes through this watcher there; elsewhere snapshot_tick asks waitpid */
+	ev_child snap_child;
+	bool snap_ended;
+	int snap_status;
+	uint64_t snap_lsn, snap_exec, snap_exec_last;
+	double snap_started, snap_retry_at;
+	uint64_t snapshots, snapshot_failures;
 	struct cloops *cloops; /* client loops when replicaLoops > 1, else NULL */
 	uint64_t view;
 	int leader;
@@ -327,6 +343,8 @@ static void loop_msg(void *ctx, uint64_t conn, const struct proto_msg *m)
 		core_on_client(s->core, conn, m, now_ns());
 }
 
+static void snapshot_tick(struct server *s);
+
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct server *s = w->data;
@@ -336,6 +354,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		uint64_t t0 = xfer_call_begin(s);
 		core_tick(s->core, now_ns());
 		xfer_call_end(s, t0);
+		snapshot_tick(s);
 	}
 }
 
@@ -381,6 +400,10 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "vc_last_us", st.vc_last_us);
 		stat_add(m, "rejoining", st.rejoining);
 		stat_add(m, "rejoin_us", st.rejoin_us);
+		/* durability (docs/durability.md): group commits, snapshots written and failed */
+		stat_add(m, "wal_commits", s->wal_commits);
+		stat_add(m, "snapshots", s->snapshots);
+		stat_add(m, "snapshot_failures", s->snapshot_failures);
 		stat_add(m, "catchups", st.catchups);
 		stat_add(m, "snap_sent", st.snap_sent);
 		stat_add(m, "snap_installed", st.snap_installed);
@@ -486,20 +509,153 @@ static void wal_sync(void *arg)
 	s->wal_commits++;
 }
 
+/* ---- snapshots ---- */
+
+struct snap_file {
+	struct wal_snap_writer *w;
+	int err;
+};
+
+static void snap_put(void *ctx, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct snap_file *k = ctx;
+	if (k->err == 0)
+		k->err = wal_snap_add(k->w, type, p, len);
+}
+
+/* The forked child: writes the snapshot of its copy of the core, and exits (0: written). Only
+ * this thread exists here; it touches nothing shared with the parent but the new file. */
+static _Noreturn void snapshot_child(struct server *s, uint64_t lsn)
+{
+	char err[512] = "";
+	struct snap_file k = {0};
+	int rc = wal_snap_create(s->wal_dir, lsn, &k.w, err, sizeof err);
+	if (rc == 0) {
+		rc = core_snapshot(s->core, snap_put, &k);
+		if (rc == 0)
+			rc = k.err;
+		if (rc == 0)
+			rc = wal_snap_finish(k.w, NULL, err, sizeof err);
+		else
+			wal_snap_abort(k.w);
+	}
+	if (rc != 0)
+		fprintf(stderr, "curpkv: replica%d: snapshot at LSN %" PRIu64 " not written: %s\n",
+			s->self, lsn, err[0] ? err : strerror(-rc));
+	_exit(rc == 0 ? 0 : 1);
+}
+
+static void snap_child_cb(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct server *s = w->data;
+	(void)revents;
+	ev_child_stop(loop, w);
+	s->snap_ended = true;
+	s->snap_status = w->rstatus;
+}
+
+/* Every tick: collects a finished snapshot child (the log behind its LSN goes, and older
+ * snapshots), or starts one when snapshotEntries entries executed since the last. */
+static void snapshot_tick(struct server *s)
+{
+	if (s->wal == NULL || s->core == NULL || s->set.snapshot_entries == 0)
+		return;
+	double now = ev_now(s->loop);
+	if (s->snap_pid > 0) {
+		int st;
+		pid_t r;
+		if (ev_is_default_loop(s->loop)) {
+			if (!s->snap_ended)
+				return; /* still writing */
+			r = s->snap_pid;
+			st = s->snap_status;
+		} else if ((r = waitpid(s->snap_pid, &st, WNOHANG)) == 0) {
+			return; /* still writing */
+		}
+		s->snap_pid = 0;
+		if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			s->snapshot_failures++;
+			s->snap_retry_at = now + 1.0;
+			LOG_ERROR(s->log, "snapshot at LSN %" PRIu64 " failed (the log stays whole): "
+					  "trying again in 1 s",
+				  s->snap_lsn);
+			return;
+		}
+		int rc = wal_truncate_before(s->wal, s->snap_lsn);
+		if (rc != 0)
+			LOG_WARN(s->log, "write-ahead log: segments behind the snapshot stay: %s",
+				 wal_error(s->wal));
+		(void)wal_snap_remove_before(s->wal_dir, s->snap_lsn);
+		s->snap_exec_last = s->snap_exec;
+		s->snapshots++;
+		LOG_INFO(s->log, "snapshot at LSN %" PRIu64 " (executed %" PRIu64 ") written in %.0f ms",
+			 s->snap_lsn, s->snap_exec, (now - s->snap_started) * 1000);
+		return;
+	}
+	if (now < s->snap_retry_at)
+		return;
+	struct core_stats st;
+	core_get_stats(s->core, &st);
+	if (st.exec_index - s->snap_exec_last < s->set.snapshot_entries || st.snap_open)
+		return;
+	/* everything logged so far is durable before a snapshot covering it exists (under any
+	 * fsync policy: the log must never end before its snapshot) */
+	int rc = wal_commit_sync(s->wal);
+	if (rc != 0)
+		wal_fatal(s, "a commit before a snapshot", rc);
+	uint64_t lsn = wal_next_lsn(s->wal);
+	pid_t pid = fork();
+	if (pid < 0) {
+		s->snapshot_failures++;
+		s->snap_retry_at = now + 1.0;
+		LOG_ERROR(s->log, "snapshot: fork: %s: trying again in 1 s", strerror(errno));
+		return;
+	}
+	if (pid == 0)
+		snapshot_child(s, lsn);
+	s->snap_pid = pid;
+	s->snap_ended = false;
+	if (ev_is_default_loop(s->loop)) {
+		ev_child_set(&s->snap_child, pid, 0);
+		ev_child_start(s->loop, &s->snap_child);
+	}
+	s->snap_lsn = lsn;
+	s->snap_exec = st.exec_index;
+	s->snap_started = now;
+}
+
 /* wal_replay's callback: one record into the core being rebuilt. */
 struct restore_arg {
 	struct core *core;
 	uint64_t records;
-	char err[256];
+	uint64_t from; /* records below this LSN are in the snapshot read first */
+	char err[1024];
 };
 
-static int restore_cb(void *arg, uint64_t lsn, uint8_t type, const uint8_t *p, uint32_t len)
+/* wal_snap_read's callback: a record of the snapshot into the core being rebuilt. */
+static int restore_snap_cb(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
 {
 	struct restore_arg *ra = arg;
 	char why[200];
 	int rc = core_restore(ra->core, type, p, len, why, sizeof why);
 	if (rc != 0) {
-		snprintf(ra->err, sizeof ra->err, "record %llu: %s", (unsigned long long)lsn,
+		snprintf(ra->err, sizeof ra->err, "its snapshot: %.200s",
+			 rc == -EINVAL ? why : strerror(-rc));
+		return rc;
+	}
+	ra->records++;
+	return 0;
+}
+
+static int restore_cb(void *arg, uint64_t lsn, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct restore_arg *ra = arg;
+	if (lsn < ra->from)
+		return 0; /* in the snapshot */
+	char why[200];
+	int rc = core_restore(ra->core, type, p, len, why, sizeof why);
+	if (rc != 0) {
+		snprintf(ra->err, sizeof ra->err, "record %llu: %.200s", (unsigned long long)lsn,
 			 rc == -EINVAL ? why : strerror(-rc));
 		return rc;
 	}
@@ -530,14 +686,37 @@ static int wal_start(struct server *s)
 		s->wal = NULL;
 		return rc;
 	}
+	snprintf(s->wal_dir, sizeof s->wal_dir, "%s", dir);
 	struct restore_arg ra = {0};
 	rc = make_core(s, 0, false, &ra.core);
 	if (rc == 0)
 		rc = core_restore_begin(ra.core);
+	char spath[800];
+	uint64_t slsn = 0;
+	if (rc == 0) {
+		rc = wal_snap_latest(dir, spath, sizeof spath, &slsn);
+		if (rc == 0) {
+			rc = wal_snap_read(spath, &slsn, restore_snap_cb, &ra, NULL, err,
+					   sizeof err);
+			if (rc != 0 && ra.err[0] == 0)
+				snprintf(ra.err, sizeof ra.err, "%s", err);
+			ra.from = slsn;
+		} else if (rc == -ENOENT) {
+			rc = 0;
+		} else {
+			snprintf(ra.err, sizeof ra.err, "%.700s: %s", dir, strerror(-rc));
+		}
+	}
 	if (rc == 0) {
 		rc = wal_replay(s->wal, restore_cb, &ra, err, sizeof err);
 		if (rc != 0 && ra.err[0] == 0)
 			snprintf(ra.err, sizeof ra.err, "%s", err[0] ? err : strerror(-rc));
+	}
+	if (rc == 0 && wal_next_lsn(s->wal) < slsn) {
+		snprintf(ra.err, sizeof ra.err,
+			 "the log ends at LSN %" PRIu64 ", before its snapshot (LSN %" PRIu64 ")",
+			 wal_next_lsn(s->wal), slsn);
+		rc = -EINVAL;
 	}
 	if (rc == 0)
 		rc = core_restore_end(ra.core, err, sizeof err);
@@ -558,6 +737,8 @@ static int wal_start(struct server *s)
 	s->restored = ra.core;
 	struct core_stats st;
 	core_get_stats(s->restored, &st);
+	if (ra.from > 0)
+		s->snap_exec_last = st.exec_index; /* (the next snapshot: snapshotEntries from here) */
 	LOG_INFO(s->log,
 		 "write-ahead log %s: %llu records replayed (fsync %s): view %llu, executed %llu, "
 		 "%llu keys, %llu witness records",
@@ -1171,6 +1352,8 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 		LOG_ERROR(log, "bad limits in the conf (maxFrameBytes/maxKeyBytes/maxValueBytes)");
 		goto err_free;
 	}
+	ev_child_init(&s->snap_child, snap_child_cb, 0, 0);
+	s->snap_child.data = s;
 	net_loop_set_pre_flush(&s->nl, pre_flush, s);
 	rc = wal_start(s);
 	if (rc != 0)
@@ -1282,6 +1465,12 @@ void server_destroy(struct server *s)
 		free(in);
 	}
 	net_loop_destroy(&s->nl);
+	if (s->snap_pid > 0) { /* (its temporary file is removed with the next snapshot's) */
+		if (ev_is_default_loop(s->loop))
+			ev_child_stop(s->loop, &s->snap_child);
+		kill(s->snap_pid, SIGKILL);
+		(void)waitpid(s->snap_pid, NULL, 0);
+	}
 	if (s->wal && wal_commit(s->wal) != 0)
 		LOG_ERROR(s->log, "write-ahead log: the last commit failed: %s", wal_error(s->wal));
 	wal_close(s->wal);

@@ -859,6 +859,19 @@ int wal_commit(struct wal *w)
 	return 0;
 }
 
+int wal_commit_sync(struct wal *w)
+{
+	int rc = wal_commit(w);
+	if (rc != 0 || w->fd < 0 || !w->unsynced)
+		return rc;
+	char name[NAME_LEN + 1];
+	seg_name(name, w->segs[w->nsegs - 1].first);
+	if ((rc = do_fdatasync(w, w->fd)) != 0)
+		return set_broken(w, rc, "fdatasync", name);
+	w->unsynced = false;
+	return 0;
+}
+
 /* ---- the rest ---- */
 
 int wal_truncate_before(struct wal *w, uint64_t lsn)

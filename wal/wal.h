@@ -107,6 +107,10 @@ int wal_append(struct wal *w, uint8_t type, const void *p, uint32_t len, uint64_
  * or a negative errno (text in wal_error). */
 int wal_commit(struct wal *w);
 
+/* wal_commit, then one fdatasync of what is written whatever the policy: every record appended
+ * so far is durable on return (a snapshot covering them is about to be taken). Returns 0 or a
+ * negative errno (the wal is then unusable, as after a failed wal_commit). */
+int wal_commit_sync(struct wal *w);
 /* True when records are buffered and not yet written by wal_commit. */
 bool wal_pending(const struct wal *w);
 
