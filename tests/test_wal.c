@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "common/rng.h"
 #include "tests/proc.h"
 #include "wal/crc32c.h"
+#include "wal/snap.h"
 #include "wal/wal.h"
 
 #define SEG0 "wal-0000000000000001.log"
@@ -763,6 +765,323 @@ static void test_check_and_repair_modes(void **state)
 	free(img);
 }
 
+/* ---- snapshot files (wal/snap.h) ---- */
+
+/* Payload lengths of the test snapshot's records: an empty one, one larger than the writer's
+ * 1 MiB buffer (written straight out), one that fills the buffer exactly (9-byte header + 1 MiB
+ * - 9), and small ones around them so buffered and unbuffered writes interleave. */
+static const uint32_t snap_lens[] = {5, 0, 1000, (1u << 20) + 4097, 3, (1u << 20) - 9, 0, 77};
+#define SNAP_NLENS (sizeof snap_lens / sizeof snap_lens[0])
+/* A small snapshot (every cut length is tried on it): the first 3 and the last 3 lengths. */
+static const uint32_t snap_small_lens[] = {5, 0, 1000, 3, 0, 77};
+#define SNAP_NSMALL (sizeof snap_small_lens / sizeof snap_small_lens[0])
+
+/* Record i's contents: type i + 1 (never WAL_SNAP_END), payload bytes from i and the offset. */
+static void snap_content(uint64_t i, uint32_t len, uint8_t *p, uint8_t *type)
+{
+	for (uint32_t j = 0; j < len; j++)
+		p[j] = (uint8_t)(i * 31 + j * 7 + (j >> 9));
+	*type = (uint8_t)(i + 1);
+}
+
+/* Writes dir/snap-<lsn>.snap with records of the given lengths; returns its size (from
+ * wal_snap_finish, checked against the file). */
+static uint64_t snap_make(const char *dir, uint64_t lsn, const uint32_t *lens, size_t n)
+{
+	struct wal_snap_writer *w = NULL;
+	char err[600] = "";
+	if (wal_snap_create(dir, lsn, &w, err, sizeof err) != 0)
+		fail_msg("wal_snap_create: %s", err);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *p = malloc(lens[i] + 1), t;
+		assert_non_null(p);
+		snap_content(i, lens[i], p, &t);
+		assert_int_equal(wal_snap_add(w, t, p, lens[i]), 0);
+		free(p);
+	}
+	uint64_t bytes = 0;
+	if (wal_snap_finish(w, &bytes, err, sizeof err) != 0)
+		fail_msg("wal_snap_finish: %s", err);
+	char path[600];
+	snprintf(path, sizeof path, "%s/snap-%016" PRIx64 ".snap", dir, lsn);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, bytes);
+	return bytes;
+}
+
+/* wal_snap_read's callback: records must come in order with snap_content(); stop_at (when
+ * nonzero) is the call that returns 42. */
+struct snap_seen {
+	const uint32_t *lens;
+	size_t n;
+	uint64_t count;
+	uint64_t stop_at;
+};
+
+static int snap_cb(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct snap_seen *s = arg;
+	if (s->count >= s->n || len != s->lens[s->count])
+		return -EILSEQ;
+	uint8_t *want = malloc(len + 1), wt;
+	assert_non_null(want);
+	snap_content(s->count, len, want, &wt);
+	bool same = type == wt && memcmp(p, want, len) == 0;
+	free(want);
+	if (!same)
+		return -EILSEQ;
+	s->count++;
+	return s->stop_at && s->count == s->stop_at ? 42 : 0;
+}
+
+/* Offsets of the records of a snapshot written by snap_make (the end record's is [n]). */
+static void snap_offsets(const uint32_t *lens, size_t n, size_t *off)
+{
+	off[0] = 32;
+	for (size_t i = 0; i < n; i++)
+		off[i + 1] = off[i] + 9 + lens[i];
+}
+
+/* Reads path expecting rc and, when want is not NULL, err to be exactly want; returns the
+ * number of records the callback accepted. */
+static uint64_t snap_expect(const char *path, const uint32_t *lens, size_t n, int rc,
+			    const char *want)
+{
+	struct snap_seen s = {.lens = lens, .n = n};
+	char err[800] = "";
+	uint64_t lsn = 0, records = 0;
+	int got = wal_snap_read(path, &lsn, snap_cb, &s, &records, err, sizeof err);
+	if (got != rc || (want && strcmp(err, want) != 0))
+		fail_msg("%s: rc %d (want %d), err '%s' (want '%s')", path, got, rc, err,
+			 want ? want : "");
+	return s.count;
+}
+
+static void test_snap_round_trip(void **state)
+{
+	struct fx *f = *state;
+	uint64_t bytes = snap_make(f->tmp, 0x1234, snap_lens, SNAP_NLENS);
+	size_t off[SNAP_NLENS + 1];
+	snap_offsets(snap_lens, SNAP_NLENS, off);
+	assert_int_equal(bytes, off[SNAP_NLENS] + 9 + 8); /* + the end record */
+	char path[600];
+	snprintf(path, sizeof path, "%s/snap-0000000000001234.snap", f->tmp);
+	struct snap_seen s = {.lens = snap_lens, .n = SNAP_NLENS};
+	char err[800] = "";
+	uint64_t lsn = 0, records = 0;
+	assert_int_equal(wal_snap_read(path, &lsn, snap_cb, &s, &records, err, sizeof err), 0);
+	assert_int_equal(lsn, 0x1234);
+	assert_int_equal(records, SNAP_NLENS);
+	assert_int_equal(s.count, SNAP_NLENS);
+	/* a check (no callback) */
+	records = 0;
+	assert_int_equal(wal_snap_read(path, &lsn, NULL, NULL, &records, err, sizeof err), 0);
+	assert_int_equal(records, SNAP_NLENS);
+	/* an empty snapshot: only the end record */
+	snap_make(f->tmp, 7, NULL, 0);
+	snprintf(path, sizeof path, "%s/snap-0000000000000007.snap", f->tmp);
+	assert_int_equal(wal_snap_read(path, &lsn, snap_cb, &s, &records, err, sizeof err), 0);
+	assert_int_equal(lsn, 7);
+	assert_int_equal(records, 0);
+}
+
+/* A snapshot cut at every length: never accepted, the callback sees only whole records, and
+ * the error names the offset of the record the cut is in (or the header). */
+static void test_snap_cut_every_length(void **state)
+{
+	struct fx *f = *state;
+	snap_make(f->tmp, 9, snap_small_lens, SNAP_NSMALL);
+	char path[600], want[800];
+	snprintf(path, sizeof path, "%s/snap-0000000000000009.snap", f->tmp);
+	size_t size;
+	uint8_t *img = slurp(path, &size);
+	size_t off[SNAP_NSMALL + 1];
+	snap_offsets(snap_small_lens, SNAP_NSMALL, off);
+	assert_int_equal(size, off[SNAP_NSMALL] + 17);
+	for (size_t cut = 0; cut < size; cut++) {
+		spit(path, img, cut);
+		if (cut < 32) {
+			snprintf(want, sizeof want, "%s:0: not a snapshot (bad header)", path);
+			assert_int_equal(
+			    snap_expect(path, snap_small_lens, SNAP_NSMALL, -EBADMSG, want), 0);
+			continue;
+		}
+		size_t k = 0; /* the record the cut is in (SNAP_NSMALL: the end record) */
+		while (k < SNAP_NSMALL && off[k + 1] <= cut)
+			k++;
+		bool in_header = cut - off[k] < 9;
+		snprintf(want, sizeof want, "%s:%zu: %s", path, off[k],
+			 in_header ? "cut short (no end record)" : "bad length");
+		assert_int_equal(snap_expect(path, snap_small_lens, SNAP_NSMALL, -EBADMSG, want),
+				 k);
+	}
+	/* a byte more than the end record is damage too */
+	uint8_t *more = malloc(size + 1);
+	assert_non_null(more);
+	memcpy(more, img, size);
+	more[size] = 0;
+	spit(path, more, size + 1);
+	snprintf(want, sizeof want, "%s:%zu: bad end record", path, off[SNAP_NSMALL]);
+	snap_expect(path, snap_small_lens, SNAP_NSMALL, -EBADMSG, want);
+	free(more);
+	free(img);
+}
+
+static void test_snap_damage(void **state)
+{
+	struct fx *f = *state;
+	snap_make(f->tmp, 0x40, snap_lens, SNAP_NLENS);
+	char path[600], want[800];
+	snprintf(path, sizeof path, "%s/snap-0000000000000040.snap", f->tmp);
+	size_t size;
+	uint8_t *img = slurp(path, &size);
+	size_t off[SNAP_NLENS + 1];
+	snap_offsets(snap_lens, SNAP_NLENS, off);
+	/* a flipped payload byte: the records before it pass, that one is refused */
+	for (size_t k = 0; k < SNAP_NLENS; k++) {
+		if (snap_lens[k] == 0)
+			continue;
+		size_t at = off[k] + 9 + snap_lens[k] / 2;
+		img[at] ^= 0x10;
+		spit(path, img, size);
+		snprintf(want, sizeof want, "%s:%zu: checksum mismatch", path, off[k]);
+		assert_int_equal(snap_expect(path, snap_lens, SNAP_NLENS, -EBADMSG, want), k);
+		img[at] ^= 0x10;
+	}
+	/* a flipped type byte of the empty record */
+	img[off[1] + 8] ^= 1;
+	spit(path, img, size);
+	snprintf(want, sizeof want, "%s:%zu: checksum mismatch", path, off[1]);
+	assert_int_equal(snap_expect(path, snap_lens, SNAP_NLENS, -EBADMSG, want), 1);
+	img[off[1] + 8] ^= 1;
+	/* the end record's count */
+	img[off[SNAP_NLENS] + 9] ^= 1;
+	spit(path, img, size);
+	snprintf(want, sizeof want, "%s:%zu: checksum mismatch", path, off[SNAP_NLENS]);
+	snap_expect(path, snap_lens, SNAP_NLENS, -EBADMSG, want);
+	img[off[SNAP_NLENS] + 9] ^= 1;
+	/* a bad magic, a bad header checksum: not a snapshot */
+	snprintf(want, sizeof want, "%s:0: not a snapshot (bad header)", path);
+	for (size_t at = 0; at < 28; at += 3) {
+		img[at] ^= 0x80;
+		spit(path, img, size);
+		assert_int_equal(snap_expect(path, snap_lens, SNAP_NLENS, -EBADMSG, want), 0);
+		img[at] ^= 0x80;
+	}
+	/* an unknown version (with a good header checksum) */
+	img[8] = 2;
+	uint32_t crc = wal_crc32c(0, img, 24);
+	for (int i = 0; i < 4; i++)
+		img[24 + i] = (uint8_t)(crc >> (8 * i));
+	spit(path, img, size);
+	snprintf(want, sizeof want, "%s:0: unsupported snapshot version 2 (this build reads 1)",
+		 path);
+	assert_int_equal(snap_expect(path, snap_lens, SNAP_NLENS, -EPROTONOSUPPORT, want), 0);
+	/* a missing file */
+	snprintf(path, sizeof path, "%s/snap-0000000000000041.snap", f->tmp);
+	snap_expect(path, snap_lens, SNAP_NLENS, -ENOENT, NULL);
+	free(img);
+}
+
+/* The callback's nonzero return stops the read and is returned. */
+static void test_snap_callback_stops(void **state)
+{
+	struct fx *f = *state;
+	snap_make(f->tmp, 3, snap_small_lens, SNAP_NSMALL);
+	char path[600], err[600] = "";
+	snprintf(path, sizeof path, "%s/snap-0000000000000003.snap", f->tmp);
+	struct snap_seen s = {.lens = snap_small_lens, .n = SNAP_NSMALL, .stop_at = 3};
+	uint64_t lsn, records = 99;
+	assert_int_equal(wal_snap_read(path, &lsn, snap_cb, &s, &records, err, sizeof err), 42);
+	assert_int_equal(s.count, 3);
+	assert_true(records < SNAP_NSMALL);
+}
+
+static void touch(const char *dir, const char *name)
+{
+	char p[600];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	spit(p, (const uint8_t *)"x", 1);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char p[600];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+static void test_snap_latest_and_remove(void **state)
+{
+	struct fx *f = *state;
+	char path[600], want[600];
+	uint64_t lsn = 0;
+	assert_int_equal(wal_snap_latest(f->tmp, path, sizeof path, &lsn), -ENOENT);
+	snap_make(f->tmp, 5, snap_small_lens, 2);
+	snap_make(f->tmp, 0x20, snap_small_lens, 2);
+	snap_make(f->tmp, 0x1f, snap_small_lens, 2);
+	/* not snapshots: a leftover temporary file with a higher LSN, other names */
+	touch(f->tmp, "snap-0000000000000040.tmp");
+	touch(f->tmp, "snap-00000000000000ff.snapx");
+	touch(f->tmp, "snap-000000000000100.snap");
+	touch(f->tmp, "snap-00000000000000FF.snap");
+	touch(f->tmp, "wal-0000000000000100.log");
+	assert_int_equal(wal_snap_latest(f->tmp, path, sizeof path, &lsn), 0);
+	assert_int_equal(lsn, 0x20);
+	snprintf(want, sizeof want, "%s/snap-0000000000000020.snap", f->tmp);
+	assert_string_equal(path, want);
+	/* older snapshots and every temporary file go; the newer and other names stay */
+	assert_int_equal(wal_snap_remove_before(f->tmp, 0x20), 3);
+	assert_false(exists(f->tmp, "snap-0000000000000005.snap"));
+	assert_false(exists(f->tmp, "snap-000000000000001f.snap"));
+	assert_false(exists(f->tmp, "snap-0000000000000040.tmp"));
+	assert_true(exists(f->tmp, "snap-0000000000000020.snap"));
+	assert_true(exists(f->tmp, "snap-00000000000000ff.snapx"));
+	assert_true(exists(f->tmp, "snap-000000000000100.snap"));
+	assert_true(exists(f->tmp, "snap-00000000000000FF.snap"));
+	assert_true(exists(f->tmp, "wal-0000000000000100.log"));
+	assert_int_equal(wal_snap_remove_before(f->tmp, 0x20), 0);
+	assert_int_equal(wal_snap_latest(f->tmp, path, sizeof path, &lsn), 0);
+	assert_int_equal(lsn, 0x20);
+	char missing[600];
+	snprintf(missing, sizeof missing, "%s/nothing", f->tmp);
+	assert_int_equal(wal_snap_latest(missing, path, sizeof path, &lsn), -ENOENT);
+	assert_int_equal(wal_snap_remove_before(missing, 1), -ENOENT);
+}
+
+/* wal_snap_abort leaves no file, at any point of the writing. */
+static void test_snap_abort(void **state)
+{
+	struct fx *f = *state;
+	char err[600] = "";
+	for (size_t n = 0; n <= SNAP_NLENS; n += 4) {
+		struct wal_snap_writer *w = NULL;
+		assert_int_equal(wal_snap_create(f->tmp, 0x99, &w, err, sizeof err), 0);
+		assert_true(exists(f->tmp, "snap-0000000000000099.tmp"));
+		for (size_t i = 0; i < n && i < SNAP_NLENS; i++) {
+			uint8_t *p = malloc(snap_lens[i] + 1), t;
+			assert_non_null(p);
+			snap_content(i, snap_lens[i], p, &t);
+			assert_int_equal(wal_snap_add(w, t, p, snap_lens[i]), 0);
+			free(p);
+		}
+		wal_snap_abort(w);
+		assert_false(exists(f->tmp, "snap-0000000000000099.tmp"));
+		assert_false(exists(f->tmp, "snap-0000000000000099.snap"));
+	}
+	wal_snap_abort(NULL);
+	char path[600];
+	uint64_t lsn;
+	assert_int_equal(wal_snap_latest(f->tmp, path, sizeof path, &lsn), -ENOENT);
+	/* a directory that does not exist: create fails with its reason */
+	char missing[600];
+	snprintf(missing, sizeof missing, "%s/nothing", f->tmp);
+	struct wal_snap_writer *w = NULL;
+	assert_int_equal(wal_snap_create(missing, 1, &w, err, sizeof err), -ENOENT);
+	assert_non_null(strstr(err, "snap-0000000000000001.tmp: No such file or directory"));
+}
+
 /* ---- `curpkv wal-check` on the real binary ---- */
 
 /* Runs curpkv wal-check dir [--truncate]; returns its exit status, its output in *out. */
@@ -870,6 +1189,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage_after_end, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_roll_from_empty_segment, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_check_and_repair_modes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_cut_every_length, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_damage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_callback_stops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_latest_and_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_abort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_check_command, setup, teardown),
 	};
 	if (getenv("WAL_TESTS"))
