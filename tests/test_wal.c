@@ -998,6 +998,35 @@ static void test_snap_callback_stops(void **state)
 	assert_true(records < SNAP_NSMALL);
 }
 
+/* Regressions: a record of type WAL_SNAP_END was written as is, and the snapshot, reported
+ * written, never read back (the reader stops at the first end record); a file whose name says
+ * another LSN than its header was read with the header's LSN while chosen by its name. */
+static void test_snap_end_type_and_name(void **state)
+{
+	struct fx *f = *state;
+	struct wal_snap_writer *w = NULL;
+	char err[600] = "", path[600], want[800];
+	assert_int_equal(wal_snap_create(f->tmp, 0x64, &w, err, sizeof err), 0);
+	uint8_t p[8] = {0}, t;
+	snap_content(0, 5, p, &t);
+	assert_int_equal(wal_snap_add(w, t, p, 5), 0);
+	assert_int_equal(wal_snap_add(w, WAL_SNAP_END, p, 8), -EINVAL);
+	snap_content(1, 0, p, &t);
+	assert_int_equal(wal_snap_add(w, t, NULL, 0), 0);
+	assert_int_equal(wal_snap_finish(w, NULL, err, sizeof err), 0);
+	snprintf(path, sizeof path, "%s/snap-0000000000000064.snap", f->tmp);
+	assert_int_equal(snap_expect(path, snap_small_lens, 2, 0, NULL), 2);
+	/* renamed by hand: damage; under a name that is not a snapshot's, the header decides */
+	char other[600];
+	snprintf(other, sizeof other, "%s/snap-0000000000000065.snap", f->tmp);
+	assert_int_equal(rename(path, other), 0);
+	snprintf(want, sizeof want, "%s:0: the header says LSN 100, the name 101", other);
+	assert_int_equal(snap_expect(other, snap_small_lens, 2, -EBADMSG, want), 0);
+	snprintf(path, sizeof path, "%s/copy.snap", f->tmp);
+	assert_int_equal(rename(other, path), 0);
+	assert_int_equal(snap_expect(path, snap_small_lens, 2, 0, NULL), 2);
+}
+
 static void touch(const char *dir, const char *name)
 {
 	char p[600];
@@ -1193,6 +1222,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snap_cut_every_length, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_damage, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_callback_stops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_end_type_and_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_latest_and_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_abort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_check_command, setup, teardown),
