@@ -180,7 +180,7 @@ static size_t rec_off(const uint8_t *b, size_t k)
 
 static void seg_path(char *out, size_t n, const char *dir, const char *name)
 {
-	snprintf(out, n, "%s/%s", dir, name);
+	snprintf(out, n, "%s/%.40s", dir, name); /* (file names are short) */
 }
 
 /* ---- CRC-32C ---- */
@@ -744,13 +744,29 @@ static void test_check_and_repair_modes(void **state)
 	assert_int_equal(wal_replay(w, NULL, NULL, err, sizeof err), -EBADMSG);
 	assert_int_equal(wal_append(w, 1, "x", 1, NULL), -EROFS);
 	wal_close(w);
+	/* REPAIR_DRY finds REPAIR's cut and changes nothing */
+	o.mode = WAL_MODE_REPAIR_DRY;
+	uint64_t n;
+	w = reopen(f->dir, &o, 1, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(wal_next_lsn(w), 3);
+	char dry[700];
+	assert_true(wal_dropped(w, dry, sizeof dry));
+	assert_int_equal(wal_append(w, 1, "x", 1, NULL), -EROFS);
+	assert_int_equal(wal_truncate_before(w, 2), -EROFS);
+	wal_close(w);
+	size_t size2;
+	uint8_t *same = slurp(path, &size2);
+	assert_int_equal(size2, size);
+	assert_memory_equal(same, img, size);
+	free(same);
 	/* REPAIR cuts there and removes the later segments */
 	o.mode = WAL_MODE_REPAIR;
-	uint64_t n;
 	w = reopen(f->dir, &o, 1, &n);
 	assert_int_equal(n, 2);
 	char why[700];
 	assert_true(wal_dropped(w, why, sizeof why));
+	assert_string_equal(why, dry);
 	assert_non_null(strstr(why, "checksum mismatch"));
 	assert_non_null(strstr(why, "later segment(s) removed"));
 	assert_int_equal(wal_next_lsn(w), 3);
@@ -762,6 +778,45 @@ static void test_check_and_repair_modes(void **state)
 	struct wal_seg_info si;
 	assert_int_equal(wal_segment(w, 1, &si), -ENOENT);
 	wal_close(w);
+	free(img);
+}
+
+/* REPAIR_DRY on a bad segment header: the log would end where the previous segment ends. */
+static void test_repair_dry_header(void **state)
+{
+	struct fx *f = *state;
+	size_t nseg = make_log(f->dir, 512, 60);
+	assert_true(nseg >= 3);
+	struct wal_opts o = {.mode = WAL_MODE_CHECK};
+	struct wal *w = reopen(f->dir, &o, 1, NULL);
+	struct wal_seg_info s1;
+	assert_int_equal(wal_segment(w, 1, &s1), 0);
+	wal_close(w);
+	char path[400];
+	seg_path(path, sizeof path, f->dir, s1.name);
+	size_t size;
+	uint8_t *img = slurp(path, &size);
+	img[3] ^= 1; /* the magic */
+	spit(path, img, size);
+	o.mode = WAL_MODE_REPAIR_DRY;
+	uint64_t n;
+	w = reopen(f->dir, &o, 1, &n);
+	assert_int_equal(n, s1.first_lsn - 1);
+	assert_int_equal(wal_next_lsn(w), s1.first_lsn);
+	char why[700];
+	assert_true(wal_dropped(w, why, sizeof why));
+	char want[800];
+	snprintf(want, sizeof want,
+		 "%s:0: bad magic (not a curpkv WAL segment), %zu segment(s) "
+		 "removed from here",
+		 path, nseg - 1);
+	assert_string_equal(why, want);
+	wal_close(w);
+	/* nothing removed: a check still sees every segment and refuses */
+	o.mode = WAL_MODE_CHECK;
+	char err[600];
+	assert_int_equal(wal_open(f->dir, &o, &w, err, sizeof err), -EBADMSG);
+	assert_true(access(path, F_OK) == 0);
 	free(img);
 }
 
@@ -1037,7 +1092,7 @@ static void touch(const char *dir, const char *name)
 static bool exists(const char *dir, const char *name)
 {
 	char p[600];
-	snprintf(p, sizeof p, "%s/%s", dir, name);
+	seg_path(p, sizeof p, dir, name);
 	return access(p, F_OK) == 0;
 }
 
@@ -1197,6 +1252,138 @@ static void test_wal_check_command(void **state)
 	free(b0);
 }
 
+/* The segments of the log in dir (CHECK mode): their count, names and first LSNs in si[]. */
+static size_t list_segs(const char *dir, struct wal_seg_info *si, size_t max)
+{
+	struct wal_opts o = {.mode = WAL_MODE_CHECK};
+	struct wal *w = reopen(dir, &o, 1, NULL);
+	size_t n = 0;
+	while (n < max && wal_segment(w, n, &si[n]) == 0)
+		n++;
+	wal_close(w);
+	return n;
+}
+
+/* Expects `curpkv wal-check dir [--truncate]` to exit with st and print each of the lines
+ * (NULL-terminated) somewhere in its output. */
+static void expect_wal_check(struct fx *f, bool truncate, int st, ...)
+{
+	char *out;
+	int got = run_check(f->tmp, f->dir, truncate, &out);
+	if (got != st)
+		fail_msg("wal-check%s: exit %d (want %d):\n%s", truncate ? " --truncate" : "", got,
+			 st, out);
+	va_list ap;
+	va_start(ap, st);
+	const char *line;
+	while ((line = va_arg(ap, const char *)) != NULL)
+		if (strstr(out, line) == NULL)
+			fail_msg("wal-check: no '%s' in:\n%s", line, out);
+	va_end(ap);
+	free(out);
+}
+
+/* wal-check with snapshots: a good one, a damaged one, a log that ends before its snapshot or
+ * starts after it, --truncate allowed above the snapshot's LSN and refused below it. */
+static void test_wal_check_snapshot(void **state)
+{
+	struct fx *f = *state;
+	struct wal_seg_info si[64];
+	make_log(f->dir, 512, 60);
+	size_t nseg = list_segs(f->dir, si, 64);
+	assert_true(nseg >= 4);
+	/* good: a snapshot at LSN 30 */
+	snap_make(f->dir, 30, snap_small_lens, SNAP_NSMALL);
+	expect_wal_check(f, false, 0,
+			 "snapshot snap-000000000000001e.snap: 6 records, LSN 30: ok\n",
+			 "ok: 59 records, LSN 1..59\n",
+			 "the log reaches its snapshot (LSN 30): next LSN 60\n", NULL);
+	/* a damaged newer snapshot: reported, and --truncate changes nothing */
+	snap_make(f->dir, 40, snap_small_lens, SNAP_NSMALL);
+	char sp[600], want[900];
+	snprintf(sp, sizeof sp, "%s/snap-0000000000000028.snap", f->dir);
+	size_t size;
+	uint8_t *img = slurp(sp, &size);
+	size_t off[SNAP_NSMALL + 1];
+	snap_offsets(snap_small_lens, SNAP_NSMALL, off);
+	img[off[2] + 20] ^= 1;
+	spit(sp, img, size);
+	snprintf(want, sizeof want, "%s:%zu: checksum mismatch\n", sp, off[2]);
+	expect_wal_check(f, false, 1, want, "ok: 59 records, LSN 1..59\n", NULL);
+	expect_wal_check(f, true, 1, want, "not truncated: the newest snapshot is damaged",
+			 "ok: 59 records, LSN 1..59\n", NULL);
+	assert_int_equal(unlink(sp), 0);
+	free(img);
+	/* a snapshot beyond the log's end */
+	snap_make(f->dir, 80, snap_small_lens, 1);
+	expect_wal_check(f, false, 1,
+			 "snapshot snap-0000000000000050.snap: 1 records, LSN 80: ok\n",
+			 "the log ends at LSN 60, before its snapshot (LSN 80)\n", NULL);
+	snprintf(sp, sizeof sp, "%s/snap-0000000000000050.snap", f->dir);
+	assert_int_equal(unlink(sp), 0);
+	/* damage above the snapshot's LSN: --truncate cuts it */
+	char p[400];
+	seg_path(p, sizeof p, f->dir, si[nseg - 2].name);
+	assert_true(si[nseg - 2].first_lsn > 31);
+	uint8_t *b = slurp(p, &size);
+	size_t roff = rec_off(b, 1);
+	b[roff + 9] ^= 4;
+	spit(p, b, size);
+	free(b);
+	snprintf(want, sizeof want, "%s:%zu: checksum mismatch\n", p, roff);
+	expect_wal_check(f, false, 1, want, NULL);
+	uint64_t cut = si[nseg - 2].first_lsn + 1;
+	char reach[200];
+	snprintf(reach, sizeof reach, "the log reaches its snapshot (LSN 30): next LSN %llu\n",
+		 (unsigned long long)cut);
+	expect_wal_check(f, true, 0, "truncated: ", reach, NULL);
+	expect_wal_check(f, false, 0, reach, NULL);
+	/* damage below it: --truncate refuses and changes nothing */
+	seg_path(p, sizeof p, f->dir, si[0].name);
+	b = slurp(p, &size);
+	roff = rec_off(b, 1);
+	b[roff + 9] ^= 4;
+	spit(p, b, size);
+	snprintf(want, sizeof want,
+		 "not truncated: --truncate would cut the log (%s:%zu: checksum mismatch, ", p,
+		 roff);
+	expect_wal_check(f, true, 1, want,
+			 "to end at LSN 2, before its snapshot (LSN 30); move the snapshot away",
+			 NULL);
+	size_t size2;
+	uint8_t *same = slurp(p, &size2);
+	assert_int_equal(size2, size);
+	assert_memory_equal(same, b, size);
+	free(same);
+	for (size_t i = 0; i + 1 < nseg; i++) /* (the last went with the cut above) */
+		assert_true(exists(f->dir, si[i].name));
+	b[roff + 9] ^= 4;
+	spit(p, b, size);
+	free(b);
+	/* a log that starts after its snapshot: the segments up to LSN 30 removed by hand */
+	size_t k = 0;
+	while (si[k + 1].first_lsn <= 30) {
+		seg_path(p, sizeof p, f->dir, si[k].name);
+		assert_int_equal(unlink(p), 0);
+		k++;
+	}
+	seg_path(p, sizeof p, f->dir, si[k].name);
+	assert_int_equal(unlink(p), 0);
+	snprintf(want, sizeof want,
+		 "the log starts at LSN %llu, after its snapshot (LSN 30): LSN 30..%llu missing\n",
+		 (unsigned long long)si[k + 1].first_lsn,
+		 (unsigned long long)si[k + 1].first_lsn - 1);
+	expect_wal_check(f, false, 1, want, NULL);
+	/* and without its snapshot */
+	snprintf(sp, sizeof sp, "%s/snap-000000000000001e.snap", f->dir);
+	assert_int_equal(unlink(sp), 0);
+	snprintf(want, sizeof want,
+		 "the log starts at LSN %llu without a snapshot: LSN 1..%llu missing\n",
+		 (unsigned long long)si[k + 1].first_lsn,
+		 (unsigned long long)si[k + 1].first_lsn - 1);
+	expect_wal_check(f, false, 1, want, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1218,6 +1405,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage_after_end, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_roll_from_empty_segment, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_check_and_repair_modes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_repair_dry_header, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_cut_every_length, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_damage, setup, teardown),
@@ -1226,6 +1414,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_snap_latest_and_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_abort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_check_command, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wal_check_snapshot, setup, teardown),
 	};
 	if (getenv("WAL_TESTS"))
 		cmocka_set_test_filter(getenv("WAL_TESTS"));
