@@ -16,6 +16,7 @@
 #include "master/master.h"
 #include "server/server.h"
 #include "verify/verify.h"
+#include "wal/snap.h"
 #include "wal/wal.h"
 
 struct cli_args {
@@ -67,11 +68,13 @@ static void usage(FILE *out)
 	    "              exit status: 0 linearizable, 1 violation, 3 undecided within STEPS per "
 	    "key\n"
 	    "       curpkv wal-check DIR [--truncate]   check a write-ahead log directory\n"
-	    "              (stateDir/<alias>): per segment its LSNs, then ok or the first\n"
-	    "              damage as file:offset: what; --truncate cuts the log at the first "
-	    "damage\n"
-	    "              exit status: 0 ok (a torn tail too: a start truncates it), 1 damage,\n"
-	    "              2 usage or unreadable\n"
+	    "              (stateDir/<alias>): its newest snapshot, per segment its LSNs, then\n"
+	    "              ok or the first damage as file:offset: what, and whether the log\n"
+	    "              reaches the snapshot's LSN; --truncate cuts the log at the first\n"
+	    "              damage, never below the newest snapshot's LSN (it refuses instead)\n"
+	    "              exit status: 0 ok (a torn tail too: a start truncates it), 1 damage\n"
+	    "              (of the log or the snapshot, a log that ends before its snapshot, a\n"
+	    "              refused --truncate), 2 usage or unreadable\n"
 	    "       curpkv -h | -version\n"
 	    "\n"
 	    "  -run ROLE      process role: master, server (or replica), client\n"
@@ -317,8 +320,62 @@ static int check_history(int argc, char **argv)
 	return st == VERIFY_OK && ast != VERIFY_UNKNOWN ? 0 : 3;
 }
 
-/* `curpkv wal-check DIR [--truncate]`: reads a write-ahead log as a start would (wal/wal.h)
- * without changing it, or with --truncate cuts it at its first damage (WAL_MODE_REPAIR). */
+/* wal-check's part for the newest snapshot of dir (wal/snap.h), read as a start reads it:
+ * prints `snapshot NAME: N records, LSN L: ok` or its damage line. *lsn: its LSN (from the
+ * name if damaged), 0 if there is none. Returns 0 (none or whole), 1 (damaged), 2 (unreadable,
+ * said on stderr). */
+static int wal_check_snapshot(const char *dir, uint64_t *lsn)
+{
+	char path[PATH_MAX], err[PATH_MAX + 200] = "";
+	*lsn = 0;
+	int rc = wal_snap_latest(dir, path, sizeof path, lsn);
+	if (rc == -ENOENT)
+		return 0; /* (a missing dir too: wal_open says so) */
+	if (rc == 0) {
+		uint64_t records = 0;
+		rc = wal_snap_read(path, lsn, NULL, NULL, &records, err, sizeof err);
+		if (rc == 0) {
+			printf("snapshot %s: %llu records, LSN %llu: ok\n", strrchr(path, '/') + 1,
+			       (unsigned long long)records, (unsigned long long)*lsn);
+			return 0;
+		}
+		if (rc == -EBADMSG || rc == -EPROTONOSUPPORT) {
+			printf("%s\n", err);
+			return 1;
+		}
+	}
+	if (err[0] == 0)
+		snprintf(err, sizeof err, "%s: %s", dir, strerror(-rc));
+	fprintf(stderr, "curpkv: wal-check: %s\n", err);
+	return 2;
+}
+
+/* Whether `--truncate` may cut dir's log: a dry run (WAL_MODE_REPAIR_DRY) finds where REPAIR
+ * would cut it; a cut that would end the log before its snapshot's LSN (slsn) is refused with
+ * a line, as a start would refuse that log. Returns true if refused. An open or replay that
+ * fails here is left to the real run, which reports it. */
+static bool wal_check_cut_refused(const char *dir, uint64_t slsn)
+{
+	struct wal_opts o = {.fsync = WAL_FSYNC_NO, .mode = WAL_MODE_REPAIR_DRY};
+	struct wal *w = NULL;
+	char why[PATH_MAX + 500];
+	bool refused = false;
+	if (wal_open(dir, &o, &w, NULL, 0) == 0 && wal_replay(w, NULL, NULL, NULL, 0) == 0 &&
+	    wal_dropped(w, why, sizeof why) && wal_next_lsn(w) < slsn) {
+		printf(
+		    "not truncated: --truncate would cut the log (%s) to end at LSN %llu, before "
+		    "its snapshot (LSN %llu); move the snapshot away to cut it\n",
+		    why, (unsigned long long)wal_next_lsn(w), (unsigned long long)slsn);
+		refused = true;
+	}
+	wal_close(w);
+	return refused;
+}
+
+/* `curpkv wal-check DIR [--truncate]`: reads a write-ahead log and its newest snapshot as a
+ * start would (wal/wal.h, wal/snap.h) without changing them, or with --truncate cuts the log at
+ * its first damage (WAL_MODE_REPAIR), unless that would end it before the snapshot's LSN or
+ * the snapshot is damaged (a start needs both: the operator decides what to move away). */
 static int wal_check(int argc, char **argv)
 {
 	const char *dir = NULL;
@@ -335,10 +392,24 @@ static int wal_check(int argc, char **argv)
 		fprintf(stderr, "usage: curpkv wal-check DIR [--truncate]\n");
 		return 2;
 	}
+	uint64_t slsn;
+	int snap = wal_check_snapshot(dir, &slsn);
+	if (snap == 2)
+		return 2;
+	bool refused = false;
+	if (truncate && snap == 1) {
+		printf(
+		    "not truncated: the newest snapshot is damaged; move it away to truncate the "
+		    "log without it\n");
+		refused = true;
+	} else if (truncate && slsn > 0) {
+		refused = wal_check_cut_refused(dir, slsn);
+	}
 	struct common_logger lg;
 	common_logger_init(&lg, stderr, COMMON_LOG_WARN, "wal-check");
-	struct wal_opts o = {
-	    .fsync = WAL_FSYNC_NO, .mode = truncate ? WAL_MODE_REPAIR : WAL_MODE_CHECK, .log = &lg};
+	struct wal_opts o = {.fsync = WAL_FSYNC_NO,
+			     .mode = truncate && !refused ? WAL_MODE_REPAIR : WAL_MODE_CHECK,
+			     .log = &lg};
 	struct wal *w = NULL;
 	char err[PATH_MAX + 200];
 	int rc = wal_open(dir, &o, &w, err, sizeof err);
@@ -353,8 +424,9 @@ static int wal_check(int argc, char **argv)
 	}
 	char why[PATH_MAX + 500];
 	if (wal_dropped(w, why, sizeof why))
-		printf(truncate ? "truncated: %s\n"
-				: "torn tail: %s; truncated there at the next start\n",
+		printf(o.mode == WAL_MODE_REPAIR
+			   ? "truncated: %s\n"
+			   : "torn tail: %s; truncated there at the next start\n",
 		       why);
 	struct wal_seg_info si;
 	uint64_t total = 0, first = 0;
@@ -376,8 +448,31 @@ static int wal_check(int argc, char **argv)
 		       (unsigned long long)first, (unsigned long long)(wal_next_lsn(w) - 1));
 	else
 		printf("ok: 0 records\n");
+	/* a start reads the snapshot, then the log from the snapshot's LSN: the log must hold
+	 * every LSN from there to its end (wal_truncate_before keeps the segment holding it) */
+	bool gap = false;
+	if (snap == 0 && slsn > 0) {
+		uint64_t next = wal_next_lsn(w);
+		gap = next < slsn || first > slsn; /* (first: 0 without segments) */
+		if (next < slsn)
+			printf("the log ends at LSN %llu, before its snapshot (LSN %llu)\n",
+			       (unsigned long long)next, (unsigned long long)slsn);
+		else if (gap)
+			printf("the log starts at LSN %llu, after its snapshot (LSN %llu): LSN "
+			       "%llu..%llu missing\n",
+			       (unsigned long long)first, (unsigned long long)slsn,
+			       (unsigned long long)slsn, (unsigned long long)(first - 1));
+		else
+			printf("the log reaches its snapshot (LSN %llu): next LSN %llu\n",
+			       (unsigned long long)slsn, (unsigned long long)next);
+	} else if (snap == 0 && first > 1) {
+		/* segments go only behind a snapshot (wal_truncate_before) */
+		printf("the log starts at LSN %llu without a snapshot: LSN 1..%llu missing\n",
+		       (unsigned long long)first, (unsigned long long)(first - 1));
+		gap = true;
+	}
 	wal_close(w);
-	return 0;
+	return snap == 1 || refused || gap ? 1 : 0;
 }
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include "common/rng.h"
 #include "tests/proc.h"
 #include "wal/crc32c.h"
+#include "wal/snap.h"
 #include "wal/wal.h"
 
 #define SEG0 "wal-0000000000000001.log"
@@ -178,7 +180,7 @@ static size_t rec_off(const uint8_t *b, size_t k)
 
 static void seg_path(char *out, size_t n, const char *dir, const char *name)
 {
-	snprintf(out, n, "%s/%s", dir, name);
+	snprintf(out, n, "%s/%.40s", dir, name); /* (file names are short) */
 }
 
 /* ---- CRC-32C ---- */
@@ -742,13 +744,29 @@ static void test_check_and_repair_modes(void **state)
 	assert_int_equal(wal_replay(w, NULL, NULL, err, sizeof err), -EBADMSG);
 	assert_int_equal(wal_append(w, 1, "x", 1, NULL), -EROFS);
 	wal_close(w);
+	/* REPAIR_DRY finds REPAIR's cut and changes nothing */
+	o.mode = WAL_MODE_REPAIR_DRY;
+	uint64_t n;
+	w = reopen(f->dir, &o, 1, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(wal_next_lsn(w), 3);
+	char dry[700];
+	assert_true(wal_dropped(w, dry, sizeof dry));
+	assert_int_equal(wal_append(w, 1, "x", 1, NULL), -EROFS);
+	assert_int_equal(wal_truncate_before(w, 2), -EROFS);
+	wal_close(w);
+	size_t size2;
+	uint8_t *same = slurp(path, &size2);
+	assert_int_equal(size2, size);
+	assert_memory_equal(same, img, size);
+	free(same);
 	/* REPAIR cuts there and removes the later segments */
 	o.mode = WAL_MODE_REPAIR;
-	uint64_t n;
 	w = reopen(f->dir, &o, 1, &n);
 	assert_int_equal(n, 2);
 	char why[700];
 	assert_true(wal_dropped(w, why, sizeof why));
+	assert_string_equal(why, dry);
 	assert_non_null(strstr(why, "checksum mismatch"));
 	assert_non_null(strstr(why, "later segment(s) removed"));
 	assert_int_equal(wal_next_lsn(w), 3);
@@ -761,6 +779,391 @@ static void test_check_and_repair_modes(void **state)
 	assert_int_equal(wal_segment(w, 1, &si), -ENOENT);
 	wal_close(w);
 	free(img);
+}
+
+/* REPAIR_DRY on a bad segment header: the log would end where the previous segment ends. */
+static void test_repair_dry_header(void **state)
+{
+	struct fx *f = *state;
+	size_t nseg = make_log(f->dir, 512, 60);
+	assert_true(nseg >= 3);
+	struct wal_opts o = {.mode = WAL_MODE_CHECK};
+	struct wal *w = reopen(f->dir, &o, 1, NULL);
+	struct wal_seg_info s1;
+	assert_int_equal(wal_segment(w, 1, &s1), 0);
+	wal_close(w);
+	char path[400];
+	seg_path(path, sizeof path, f->dir, s1.name);
+	size_t size;
+	uint8_t *img = slurp(path, &size);
+	img[3] ^= 1; /* the magic */
+	spit(path, img, size);
+	o.mode = WAL_MODE_REPAIR_DRY;
+	uint64_t n;
+	w = reopen(f->dir, &o, 1, &n);
+	assert_int_equal(n, s1.first_lsn - 1);
+	assert_int_equal(wal_next_lsn(w), s1.first_lsn);
+	char why[700];
+	assert_true(wal_dropped(w, why, sizeof why));
+	char want[800];
+	snprintf(want, sizeof want,
+		 "%s:0: bad magic (not a curpkv WAL segment), %zu segment(s) "
+		 "removed from here",
+		 path, nseg - 1);
+	assert_string_equal(why, want);
+	wal_close(w);
+	/* nothing removed: a check still sees every segment and refuses */
+	o.mode = WAL_MODE_CHECK;
+	char err[600];
+	assert_int_equal(wal_open(f->dir, &o, &w, err, sizeof err), -EBADMSG);
+	assert_true(access(path, F_OK) == 0);
+	free(img);
+}
+
+/* ---- snapshot files (wal/snap.h) ---- */
+
+/* Payload lengths of the test snapshot's records: an empty one, one larger than the writer's
+ * 1 MiB buffer (written straight out), one that fills the buffer exactly (9-byte header + 1 MiB
+ * - 9), and small ones around them so buffered and unbuffered writes interleave. */
+static const uint32_t snap_lens[] = {5, 0, 1000, (1u << 20) + 4097, 3, (1u << 20) - 9, 0, 77};
+#define SNAP_NLENS (sizeof snap_lens / sizeof snap_lens[0])
+/* A small snapshot (every cut length is tried on it): the first 3 and the last 3 lengths. */
+static const uint32_t snap_small_lens[] = {5, 0, 1000, 3, 0, 77};
+#define SNAP_NSMALL (sizeof snap_small_lens / sizeof snap_small_lens[0])
+
+/* Record i's contents: type i + 1 (never WAL_SNAP_END), payload bytes from i and the offset. */
+static void snap_content(uint64_t i, uint32_t len, uint8_t *p, uint8_t *type)
+{
+	for (uint32_t j = 0; j < len; j++)
+		p[j] = (uint8_t)(i * 31 + j * 7 + (j >> 9));
+	*type = (uint8_t)(i + 1);
+}
+
+/* Writes dir/snap-<lsn>.snap with records of the given lengths; returns its size (from
+ * wal_snap_finish, checked against the file). */
+static uint64_t snap_make(const char *dir, uint64_t lsn, const uint32_t *lens, size_t n)
+{
+	struct wal_snap_writer *w = NULL;
+	char err[600] = "";
+	if (wal_snap_create(dir, lsn, &w, err, sizeof err) != 0)
+		fail_msg("wal_snap_create: %s", err);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t *p = malloc(lens[i] + 1), t;
+		assert_non_null(p);
+		snap_content(i, lens[i], p, &t);
+		assert_int_equal(wal_snap_add(w, t, p, lens[i]), 0);
+		free(p);
+	}
+	uint64_t bytes = 0;
+	if (wal_snap_finish(w, &bytes, err, sizeof err) != 0)
+		fail_msg("wal_snap_finish: %s", err);
+	char path[600];
+	snprintf(path, sizeof path, "%s/snap-%016" PRIx64 ".snap", dir, lsn);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal((uint64_t)st.st_size, bytes);
+	return bytes;
+}
+
+/* wal_snap_read's callback: records must come in order with snap_content(); stop_at (when
+ * nonzero) is the call that returns 42. */
+struct snap_seen {
+	const uint32_t *lens;
+	size_t n;
+	uint64_t count;
+	uint64_t stop_at;
+};
+
+static int snap_cb(void *arg, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct snap_seen *s = arg;
+	if (s->count >= s->n || len != s->lens[s->count])
+		return -EILSEQ;
+	uint8_t *want = malloc(len + 1), wt;
+	assert_non_null(want);
+	snap_content(s->count, len, want, &wt);
+	bool same = type == wt && memcmp(p, want, len) == 0;
+	free(want);
+	if (!same)
+		return -EILSEQ;
+	s->count++;
+	return s->stop_at && s->count == s->stop_at ? 42 : 0;
+}
+
+/* Offsets of the records of a snapshot written by snap_make (the end record's is [n]). */
+static void snap_offsets(const uint32_t *lens, size_t n, size_t *off)
+{
+	off[0] = 32;
+	for (size_t i = 0; i < n; i++)
+		off[i + 1] = off[i] + 9 + lens[i];
+}
+
+/* Reads path expecting rc and, when want is not NULL, err to be exactly want; returns the
+ * number of records the callback accepted. */
+static uint64_t snap_expect(const char *path, const uint32_t *lens, size_t n, int rc,
+			    const char *want)
+{
+	struct snap_seen s = {.lens = lens, .n = n};
+	char err[800] = "";
+	uint64_t lsn = 0, records = 0;
+	int got = wal_snap_read(path, &lsn, snap_cb, &s, &records, err, sizeof err);
+	if (got != rc || (want && strcmp(err, want) != 0))
+		fail_msg("%s: rc %d (want %d), err '%s' (want '%s')", path, got, rc, err,
+			 want ? want : "");
+	return s.count;
+}
+
+static void test_snap_round_trip(void **state)
+{
+	struct fx *f = *state;
+	uint64_t bytes = snap_make(f->tmp, 0x1234, snap_lens, SNAP_NLENS);
+	size_t off[SNAP_NLENS + 1];
+	snap_offsets(snap_lens, SNAP_NLENS, off);
+	assert_int_equal(bytes, off[SNAP_NLENS] + 9 + 8); /* + the end record */
+	char path[600];
+	snprintf(path, sizeof path, "%s/snap-0000000000001234.snap", f->tmp);
+	struct snap_seen s = {.lens = snap_lens, .n = SNAP_NLENS};
+	char err[800] = "";
+	uint64_t lsn = 0, records = 0;
+	assert_int_equal(wal_snap_read(path, &lsn, snap_cb, &s, &records, err, sizeof err), 0);
+	assert_int_equal(lsn, 0x1234);
+	assert_int_equal(records, SNAP_NLENS);
+	assert_int_equal(s.count, SNAP_NLENS);
+	/* a check (no callback) */
+	records = 0;
+	assert_int_equal(wal_snap_read(path, &lsn, NULL, NULL, &records, err, sizeof err), 0);
+	assert_int_equal(records, SNAP_NLENS);
+	/* an empty snapshot: only the end record */
+	snap_make(f->tmp, 7, NULL, 0);
+	snprintf(path, sizeof path, "%s/snap-0000000000000007.snap", f->tmp);
+	assert_int_equal(wal_snap_read(path, &lsn, snap_cb, &s, &records, err, sizeof err), 0);
+	assert_int_equal(lsn, 7);
+	assert_int_equal(records, 0);
+}
+
+/* A snapshot cut at every length: never accepted, the callback sees only whole records, and
+ * the error names the offset of the record the cut is in (or the header). */
+static void test_snap_cut_every_length(void **state)
+{
+	struct fx *f = *state;
+	snap_make(f->tmp, 9, snap_small_lens, SNAP_NSMALL);
+	char path[600], want[800];
+	snprintf(path, sizeof path, "%s/snap-0000000000000009.snap", f->tmp);
+	size_t size;
+	uint8_t *img = slurp(path, &size);
+	size_t off[SNAP_NSMALL + 1];
+	snap_offsets(snap_small_lens, SNAP_NSMALL, off);
+	assert_int_equal(size, off[SNAP_NSMALL] + 17);
+	for (size_t cut = 0; cut < size; cut++) {
+		spit(path, img, cut);
+		if (cut < 32) {
+			snprintf(want, sizeof want, "%s:0: not a snapshot (bad header)", path);
+			assert_int_equal(
+			    snap_expect(path, snap_small_lens, SNAP_NSMALL, -EBADMSG, want), 0);
+			continue;
+		}
+		size_t k = 0; /* the record the cut is in (SNAP_NSMALL: the end record) */
+		while (k < SNAP_NSMALL && off[k + 1] <= cut)
+			k++;
+		bool in_header = cut - off[k] < 9;
+		snprintf(want, sizeof want, "%s:%zu: %s", path, off[k],
+			 in_header ? "cut short (no end record)" : "bad length");
+		assert_int_equal(snap_expect(path, snap_small_lens, SNAP_NSMALL, -EBADMSG, want),
+				 k);
+	}
+	/* a byte more than the end record is damage too */
+	uint8_t *more = malloc(size + 1);
+	assert_non_null(more);
+	memcpy(more, img, size);
+	more[size] = 0;
+	spit(path, more, size + 1);
+	snprintf(want, sizeof want, "%s:%zu: bad end record", path, off[SNAP_NSMALL]);
+	snap_expect(path, snap_small_lens, SNAP_NSMALL, -EBADMSG, want);
+	free(more);
+	free(img);
+}
+
+static void test_snap_damage(void **state)
+{
+	struct fx *f = *state;
+	snap_make(f->tmp, 0x40, snap_lens, SNAP_NLENS);
+	char path[600], want[800];
+	snprintf(path, sizeof path, "%s/snap-0000000000000040.snap", f->tmp);
+	size_t size;
+	uint8_t *img = slurp(path, &size);
+	size_t off[SNAP_NLENS + 1];
+	snap_offsets(snap_lens, SNAP_NLENS, off);
+	/* a flipped payload byte: the records before it pass, that one is refused */
+	for (size_t k = 0; k < SNAP_NLENS; k++) {
+		if (snap_lens[k] == 0)
+			continue;
+		size_t at = off[k] + 9 + snap_lens[k] / 2;
+		img[at] ^= 0x10;
+		spit(path, img, size);
+		snprintf(want, sizeof want, "%s:%zu: checksum mismatch", path, off[k]);
+		assert_int_equal(snap_expect(path, snap_lens, SNAP_NLENS, -EBADMSG, want), k);
+		img[at] ^= 0x10;
+	}
+	/* a flipped type byte of the empty record */
+	img[off[1] + 8] ^= 1;
+	spit(path, img, size);
+	snprintf(want, sizeof want, "%s:%zu: checksum mismatch", path, off[1]);
+	assert_int_equal(snap_expect(path, snap_lens, SNAP_NLENS, -EBADMSG, want), 1);
+	img[off[1] + 8] ^= 1;
+	/* the end record's count */
+	img[off[SNAP_NLENS] + 9] ^= 1;
+	spit(path, img, size);
+	snprintf(want, sizeof want, "%s:%zu: checksum mismatch", path, off[SNAP_NLENS]);
+	snap_expect(path, snap_lens, SNAP_NLENS, -EBADMSG, want);
+	img[off[SNAP_NLENS] + 9] ^= 1;
+	/* a bad magic, a bad header checksum: not a snapshot */
+	snprintf(want, sizeof want, "%s:0: not a snapshot (bad header)", path);
+	for (size_t at = 0; at < 28; at += 3) {
+		img[at] ^= 0x80;
+		spit(path, img, size);
+		assert_int_equal(snap_expect(path, snap_lens, SNAP_NLENS, -EBADMSG, want), 0);
+		img[at] ^= 0x80;
+	}
+	/* an unknown version (with a good header checksum) */
+	img[8] = 2;
+	uint32_t crc = wal_crc32c(0, img, 24);
+	for (int i = 0; i < 4; i++)
+		img[24 + i] = (uint8_t)(crc >> (8 * i));
+	spit(path, img, size);
+	snprintf(want, sizeof want, "%s:0: unsupported snapshot version 2 (this build reads 1)",
+		 path);
+	assert_int_equal(snap_expect(path, snap_lens, SNAP_NLENS, -EPROTONOSUPPORT, want), 0);
+	/* a missing file */
+	snprintf(path, sizeof path, "%s/snap-0000000000000041.snap", f->tmp);
+	snap_expect(path, snap_lens, SNAP_NLENS, -ENOENT, NULL);
+	free(img);
+}
+
+/* The callback's nonzero return stops the read and is returned. */
+static void test_snap_callback_stops(void **state)
+{
+	struct fx *f = *state;
+	snap_make(f->tmp, 3, snap_small_lens, SNAP_NSMALL);
+	char path[600], err[600] = "";
+	snprintf(path, sizeof path, "%s/snap-0000000000000003.snap", f->tmp);
+	struct snap_seen s = {.lens = snap_small_lens, .n = SNAP_NSMALL, .stop_at = 3};
+	uint64_t lsn, records = 99;
+	assert_int_equal(wal_snap_read(path, &lsn, snap_cb, &s, &records, err, sizeof err), 42);
+	assert_int_equal(s.count, 3);
+	assert_true(records < SNAP_NSMALL);
+}
+
+/* Regressions: a record of type WAL_SNAP_END was written as is, and the snapshot, reported
+ * written, never read back (the reader stops at the first end record); a file whose name says
+ * another LSN than its header was read with the header's LSN while chosen by its name. */
+static void test_snap_end_type_and_name(void **state)
+{
+	struct fx *f = *state;
+	struct wal_snap_writer *w = NULL;
+	char err[600] = "", path[600], want[800];
+	assert_int_equal(wal_snap_create(f->tmp, 0x64, &w, err, sizeof err), 0);
+	uint8_t p[8] = {0}, t;
+	snap_content(0, 5, p, &t);
+	assert_int_equal(wal_snap_add(w, t, p, 5), 0);
+	assert_int_equal(wal_snap_add(w, WAL_SNAP_END, p, 8), -EINVAL);
+	snap_content(1, 0, p, &t);
+	assert_int_equal(wal_snap_add(w, t, NULL, 0), 0);
+	assert_int_equal(wal_snap_finish(w, NULL, err, sizeof err), 0);
+	snprintf(path, sizeof path, "%s/snap-0000000000000064.snap", f->tmp);
+	assert_int_equal(snap_expect(path, snap_small_lens, 2, 0, NULL), 2);
+	/* renamed by hand: damage; under a name that is not a snapshot's, the header decides */
+	char other[600];
+	snprintf(other, sizeof other, "%s/snap-0000000000000065.snap", f->tmp);
+	assert_int_equal(rename(path, other), 0);
+	snprintf(want, sizeof want, "%s:0: the header says LSN 100, the name 101", other);
+	assert_int_equal(snap_expect(other, snap_small_lens, 2, -EBADMSG, want), 0);
+	snprintf(path, sizeof path, "%s/copy.snap", f->tmp);
+	assert_int_equal(rename(other, path), 0);
+	assert_int_equal(snap_expect(path, snap_small_lens, 2, 0, NULL), 2);
+}
+
+static void touch(const char *dir, const char *name)
+{
+	char p[600];
+	snprintf(p, sizeof p, "%s/%s", dir, name);
+	spit(p, (const uint8_t *)"x", 1);
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char p[600];
+	seg_path(p, sizeof p, dir, name);
+	return access(p, F_OK) == 0;
+}
+
+static void test_snap_latest_and_remove(void **state)
+{
+	struct fx *f = *state;
+	char path[600], want[600];
+	uint64_t lsn = 0;
+	assert_int_equal(wal_snap_latest(f->tmp, path, sizeof path, &lsn), -ENOENT);
+	snap_make(f->tmp, 5, snap_small_lens, 2);
+	snap_make(f->tmp, 0x20, snap_small_lens, 2);
+	snap_make(f->tmp, 0x1f, snap_small_lens, 2);
+	/* not snapshots: a leftover temporary file with a higher LSN, other names */
+	touch(f->tmp, "snap-0000000000000040.tmp");
+	touch(f->tmp, "snap-00000000000000ff.snapx");
+	touch(f->tmp, "snap-000000000000100.snap");
+	touch(f->tmp, "snap-00000000000000FF.snap");
+	touch(f->tmp, "wal-0000000000000100.log");
+	assert_int_equal(wal_snap_latest(f->tmp, path, sizeof path, &lsn), 0);
+	assert_int_equal(lsn, 0x20);
+	snprintf(want, sizeof want, "%s/snap-0000000000000020.snap", f->tmp);
+	assert_string_equal(path, want);
+	/* older snapshots and every temporary file go; the newer and other names stay */
+	assert_int_equal(wal_snap_remove_before(f->tmp, 0x20), 3);
+	assert_false(exists(f->tmp, "snap-0000000000000005.snap"));
+	assert_false(exists(f->tmp, "snap-000000000000001f.snap"));
+	assert_false(exists(f->tmp, "snap-0000000000000040.tmp"));
+	assert_true(exists(f->tmp, "snap-0000000000000020.snap"));
+	assert_true(exists(f->tmp, "snap-00000000000000ff.snapx"));
+	assert_true(exists(f->tmp, "snap-000000000000100.snap"));
+	assert_true(exists(f->tmp, "snap-00000000000000FF.snap"));
+	assert_true(exists(f->tmp, "wal-0000000000000100.log"));
+	assert_int_equal(wal_snap_remove_before(f->tmp, 0x20), 0);
+	assert_int_equal(wal_snap_latest(f->tmp, path, sizeof path, &lsn), 0);
+	assert_int_equal(lsn, 0x20);
+	char missing[600];
+	snprintf(missing, sizeof missing, "%s/nothing", f->tmp);
+	assert_int_equal(wal_snap_latest(missing, path, sizeof path, &lsn), -ENOENT);
+	assert_int_equal(wal_snap_remove_before(missing, 1), -ENOENT);
+}
+
+/* wal_snap_abort leaves no file, at any point of the writing. */
+static void test_snap_abort(void **state)
+{
+	struct fx *f = *state;
+	char err[600] = "";
+	for (size_t n = 0; n <= SNAP_NLENS; n += 4) {
+		struct wal_snap_writer *w = NULL;
+		assert_int_equal(wal_snap_create(f->tmp, 0x99, &w, err, sizeof err), 0);
+		assert_true(exists(f->tmp, "snap-0000000000000099.tmp"));
+		for (size_t i = 0; i < n && i < SNAP_NLENS; i++) {
+			uint8_t *p = malloc(snap_lens[i] + 1), t;
+			assert_non_null(p);
+			snap_content(i, snap_lens[i], p, &t);
+			assert_int_equal(wal_snap_add(w, t, p, snap_lens[i]), 0);
+			free(p);
+		}
+		wal_snap_abort(w);
+		assert_false(exists(f->tmp, "snap-0000000000000099.tmp"));
+		assert_false(exists(f->tmp, "snap-0000000000000099.snap"));
+	}
+	wal_snap_abort(NULL);
+	char path[600];
+	uint64_t lsn;
+	assert_int_equal(wal_snap_latest(f->tmp, path, sizeof path, &lsn), -ENOENT);
+	/* a directory that does not exist: create fails with its reason */
+	char missing[600];
+	snprintf(missing, sizeof missing, "%s/nothing", f->tmp);
+	struct wal_snap_writer *w = NULL;
+	assert_int_equal(wal_snap_create(missing, 1, &w, err, sizeof err), -ENOENT);
+	assert_non_null(strstr(err, "snap-0000000000000001.tmp: No such file or directory"));
 }
 
 /* ---- `curpkv wal-check` on the real binary ---- */
@@ -849,6 +1252,138 @@ static void test_wal_check_command(void **state)
 	free(b0);
 }
 
+/* The segments of the log in dir (CHECK mode): their count, names and first LSNs in si[]. */
+static size_t list_segs(const char *dir, struct wal_seg_info *si, size_t max)
+{
+	struct wal_opts o = {.mode = WAL_MODE_CHECK};
+	struct wal *w = reopen(dir, &o, 1, NULL);
+	size_t n = 0;
+	while (n < max && wal_segment(w, n, &si[n]) == 0)
+		n++;
+	wal_close(w);
+	return n;
+}
+
+/* Expects `curpkv wal-check dir [--truncate]` to exit with st and print each of the lines
+ * (NULL-terminated) somewhere in its output. */
+static void expect_wal_check(struct fx *f, bool truncate, int st, ...)
+{
+	char *out;
+	int got = run_check(f->tmp, f->dir, truncate, &out);
+	if (got != st)
+		fail_msg("wal-check%s: exit %d (want %d):\n%s", truncate ? " --truncate" : "", got,
+			 st, out);
+	va_list ap;
+	va_start(ap, st);
+	const char *line;
+	while ((line = va_arg(ap, const char *)) != NULL)
+		if (strstr(out, line) == NULL)
+			fail_msg("wal-check: no '%s' in:\n%s", line, out);
+	va_end(ap);
+	free(out);
+}
+
+/* wal-check with snapshots: a good one, a damaged one, a log that ends before its snapshot or
+ * starts after it, --truncate allowed above the snapshot's LSN and refused below it. */
+static void test_wal_check_snapshot(void **state)
+{
+	struct fx *f = *state;
+	struct wal_seg_info si[64];
+	make_log(f->dir, 512, 60);
+	size_t nseg = list_segs(f->dir, si, 64);
+	assert_true(nseg >= 4);
+	/* good: a snapshot at LSN 30 */
+	snap_make(f->dir, 30, snap_small_lens, SNAP_NSMALL);
+	expect_wal_check(f, false, 0,
+			 "snapshot snap-000000000000001e.snap: 6 records, LSN 30: ok\n",
+			 "ok: 59 records, LSN 1..59\n",
+			 "the log reaches its snapshot (LSN 30): next LSN 60\n", NULL);
+	/* a damaged newer snapshot: reported, and --truncate changes nothing */
+	snap_make(f->dir, 40, snap_small_lens, SNAP_NSMALL);
+	char sp[600], want[900];
+	snprintf(sp, sizeof sp, "%s/snap-0000000000000028.snap", f->dir);
+	size_t size;
+	uint8_t *img = slurp(sp, &size);
+	size_t off[SNAP_NSMALL + 1];
+	snap_offsets(snap_small_lens, SNAP_NSMALL, off);
+	img[off[2] + 20] ^= 1;
+	spit(sp, img, size);
+	snprintf(want, sizeof want, "%s:%zu: checksum mismatch\n", sp, off[2]);
+	expect_wal_check(f, false, 1, want, "ok: 59 records, LSN 1..59\n", NULL);
+	expect_wal_check(f, true, 1, want, "not truncated: the newest snapshot is damaged",
+			 "ok: 59 records, LSN 1..59\n", NULL);
+	assert_int_equal(unlink(sp), 0);
+	free(img);
+	/* a snapshot beyond the log's end */
+	snap_make(f->dir, 80, snap_small_lens, 1);
+	expect_wal_check(f, false, 1,
+			 "snapshot snap-0000000000000050.snap: 1 records, LSN 80: ok\n",
+			 "the log ends at LSN 60, before its snapshot (LSN 80)\n", NULL);
+	snprintf(sp, sizeof sp, "%s/snap-0000000000000050.snap", f->dir);
+	assert_int_equal(unlink(sp), 0);
+	/* damage above the snapshot's LSN: --truncate cuts it */
+	char p[400];
+	seg_path(p, sizeof p, f->dir, si[nseg - 2].name);
+	assert_true(si[nseg - 2].first_lsn > 31);
+	uint8_t *b = slurp(p, &size);
+	size_t roff = rec_off(b, 1);
+	b[roff + 9] ^= 4;
+	spit(p, b, size);
+	free(b);
+	snprintf(want, sizeof want, "%s:%zu: checksum mismatch\n", p, roff);
+	expect_wal_check(f, false, 1, want, NULL);
+	uint64_t cut = si[nseg - 2].first_lsn + 1;
+	char reach[200];
+	snprintf(reach, sizeof reach, "the log reaches its snapshot (LSN 30): next LSN %llu\n",
+		 (unsigned long long)cut);
+	expect_wal_check(f, true, 0, "truncated: ", reach, NULL);
+	expect_wal_check(f, false, 0, reach, NULL);
+	/* damage below it: --truncate refuses and changes nothing */
+	seg_path(p, sizeof p, f->dir, si[0].name);
+	b = slurp(p, &size);
+	roff = rec_off(b, 1);
+	b[roff + 9] ^= 4;
+	spit(p, b, size);
+	snprintf(want, sizeof want,
+		 "not truncated: --truncate would cut the log (%s:%zu: checksum mismatch, ", p,
+		 roff);
+	expect_wal_check(f, true, 1, want,
+			 "to end at LSN 2, before its snapshot (LSN 30); move the snapshot away",
+			 NULL);
+	size_t size2;
+	uint8_t *same = slurp(p, &size2);
+	assert_int_equal(size2, size);
+	assert_memory_equal(same, b, size);
+	free(same);
+	for (size_t i = 0; i + 1 < nseg; i++) /* (the last went with the cut above) */
+		assert_true(exists(f->dir, si[i].name));
+	b[roff + 9] ^= 4;
+	spit(p, b, size);
+	free(b);
+	/* a log that starts after its snapshot: the segments up to LSN 30 removed by hand */
+	size_t k = 0;
+	while (si[k + 1].first_lsn <= 30) {
+		seg_path(p, sizeof p, f->dir, si[k].name);
+		assert_int_equal(unlink(p), 0);
+		k++;
+	}
+	seg_path(p, sizeof p, f->dir, si[k].name);
+	assert_int_equal(unlink(p), 0);
+	snprintf(want, sizeof want,
+		 "the log starts at LSN %llu, after its snapshot (LSN 30): LSN 30..%llu missing\n",
+		 (unsigned long long)si[k + 1].first_lsn,
+		 (unsigned long long)si[k + 1].first_lsn - 1);
+	expect_wal_check(f, false, 1, want, NULL);
+	/* and without its snapshot */
+	snprintf(sp, sizeof sp, "%s/snap-000000000000001e.snap", f->dir);
+	assert_int_equal(unlink(sp), 0);
+	snprintf(want, sizeof want,
+		 "the log starts at LSN %llu without a snapshot: LSN 1..%llu missing\n",
+		 (unsigned long long)si[k + 1].first_lsn,
+		 (unsigned long long)si[k + 1].first_lsn - 1);
+	expect_wal_check(f, false, 1, want, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -870,7 +1405,16 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_garbage_after_end, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_roll_from_empty_segment, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_check_and_repair_modes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_repair_dry_header, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_round_trip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_cut_every_length, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_damage, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_callback_stops, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_end_type_and_name, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_latest_and_remove, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_abort, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_check_command, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wal_check_snapshot, setup, teardown),
 	};
 	if (getenv("WAL_TESTS"))
 		cmocka_set_test_filter(getenv("WAL_TESTS"));

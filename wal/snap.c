@@ -124,7 +124,8 @@ int wal_snap_create(const char *dir, uint64_t lsn, struct wal_snap_writer **out,
 	return 0;
 }
 
-int wal_snap_add(struct wal_snap_writer *w, uint8_t type, const void *p, uint32_t len)
+/* Appends one record of any type (wal_snap_add's, and the end record). */
+static int add_record(struct wal_snap_writer *w, uint8_t type, const void *p, uint32_t len)
 {
 	if (w->err)
 		return w->err;
@@ -151,6 +152,15 @@ int wal_snap_add(struct wal_snap_writer *w, uint8_t type, const void *p, uint32_
 	return w->err;
 }
 
+int wal_snap_add(struct wal_snap_writer *w, uint8_t type, const void *p, uint32_t len)
+{
+	/* the reader takes the first WAL_SNAP_END record as the end: one in the middle would
+	 * make a snapshot that wal_snap_finish reports written and that never reads back */
+	if (type == WAL_SNAP_END)
+		return w->err ? w->err : -EINVAL;
+	return add_record(w, type, p, len);
+}
+
 void wal_snap_abort(struct wal_snap_writer *w)
 {
 	if (w == NULL)
@@ -166,7 +176,7 @@ int wal_snap_finish(struct wal_snap_writer *w, uint64_t *bytes, char *err, size_
 {
 	uint8_t n[8];
 	put64(n, w->records);
-	int rc = wal_snap_add(w, WAL_SNAP_END, n, sizeof n);
+	int rc = add_record(w, WAL_SNAP_END, n, sizeof n);
 	if (rc == 0)
 		rc = flush_buf(w);
 	if (rc == 0 && fsync(w->fd) != 0)
@@ -304,6 +314,16 @@ int wal_snap_read(const char *path, uint64_t *lsn,
 		snprintf(err, errlen, "%s:0: unsupported snapshot version %u (this build reads %u)",
 			 path, get32(data + 8), SNAP_VERSION);
 		rc = -EPROTONOSUPPORT;
+	}
+	/* wal_snap_latest chooses by the name, the restore starts the log at the header's LSN:
+	 * a file whose name says another LSN (copied or renamed by hand) is not trusted */
+	const char *base = strrchr(path, '/');
+	uint64_t named;
+	if (rc == 0 && snap_name(base ? base + 1 : path, ".snap", &named) &&
+	    named != get64(data + 16)) {
+		snprintf(err, errlen, "%s:0: the header says LSN %" PRIu64 ", the name %" PRIu64,
+			 path, get64(data + 16), named);
+		rc = -EBADMSG;
 	}
 	if (rc == 0)
 		*lsn = get64(data + 16);

@@ -29,7 +29,8 @@ struct wal_snap_writer;
 /* Creates dir/snap-<lsn>.tmp for writing. */
 int wal_snap_create(const char *dir, uint64_t lsn, struct wal_snap_writer **out, char *err,
 		    size_t errlen);
-/* Appends one record (buffered). */
+/* Appends one record (buffered). type WAL_SNAP_END is refused (-EINVAL): it ends a snapshot.
+ * After a failed write every call returns that error. */
 int wal_snap_add(struct wal_snap_writer *w, uint8_t type, const void *p, uint32_t len);
 /* Writes the end record, fsyncs, renames to snap-<lsn>.snap, fsyncs the directory, frees w
  * (also on error, after removing the temporary file). *bytes (may be NULL): the file's size. */
@@ -43,7 +44,9 @@ int wal_snap_latest(const char *dir, char *path, size_t pathlen, uint64_t *lsn);
 
 /* Reads a snapshot, checking every record, and calls cb for each (cb may be NULL: a check; a
  * nonzero return stops the read, which returns it). Damage or a missing end is -EBADMSG with
- * `<path>:<offset>: <what>` in err. cb may have seen records before the damage was found. */
+ * `<path>:<offset>: <what>` in err, an unknown version -EPROTONOSUPPORT; a file named
+ * snap-<LSN>.snap whose header says another LSN is damage too. *lsn: the header's LSN.
+ * cb may have seen records before the damage was found. */
 int wal_snap_read(const char *path, uint64_t *lsn,
 		  int (*cb)(void *arg, uint8_t type, const uint8_t *p, uint32_t len), void *arg,
 		  uint64_t *records, char *err, size_t errlen);

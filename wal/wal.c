@@ -236,6 +236,18 @@ err_after_cond:
 }
 
 /* The wal's error, taking over the sync thread's failure if it had one. */
+/* CHECK and REPAIR_DRY change nothing on disk. */
+static bool read_only(const struct wal *w)
+{
+	return w->o.mode == WAL_MODE_CHECK || w->o.mode == WAL_MODE_REPAIR_DRY;
+}
+
+/* REPAIR cuts at the first damage; REPAIR_DRY finds the same cut without making it. */
+static bool repairing(const struct wal *w)
+{
+	return w->o.mode == WAL_MODE_REPAIR || w->o.mode == WAL_MODE_REPAIR_DRY;
+}
+
 static int check_usable(struct wal *w)
 {
 	if (w->broken)
@@ -381,7 +393,7 @@ static int list_segments(struct wal *w)
 		    !strcmp(e->d_name + NAME_LEN, ".tmp")) {
 			/* an interrupted segment creation: never renamed, so never part of the
 			 * log */
-			if (w->o.mode != WAL_MODE_CHECK)
+			if (!read_only(w))
 				unlinkat(w->dirfd, e->d_name, 0);
 			continue;
 		}
@@ -432,7 +444,7 @@ int wal_open(const char *dir, const struct wal_opts *o, struct wal **out, char *
 	w->sync_fd = -1;
 	w->next_lsn = 1;
 	int rc = 0;
-	if (o->mode != WAL_MODE_CHECK && (rc = mkdir_p(dir)) != 0) {
+	if (!read_only(w) && (rc = mkdir_p(dir)) != 0) {
 		set_err(w, rc, "%s: cannot create: %s", dir, strerror(-rc));
 		goto err_free;
 	}
@@ -441,7 +453,7 @@ int wal_open(const char *dir, const struct wal_opts *o, struct wal **out, char *
 		rc = set_err(w, -errno, "%s: %s", dir, strerror(errno));
 		goto err_free;
 	}
-	if (flock(w->dirfd, (o->mode == WAL_MODE_CHECK ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+	if (flock(w->dirfd, (read_only(w) ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
 		rc = set_err(w, -errno, "%s: %s", dir,
 			     errno == EWOULDBLOCK ? "in use by another process" : strerror(errno));
 		goto err_close_dir;
@@ -452,19 +464,23 @@ int wal_open(const char *dir, const struct wal_opts *o, struct wal **out, char *
 		rc = check_header(w, k);
 		if (rc == 0)
 			continue;
-		if (o->mode != WAL_MODE_REPAIR || rc == -EPROTONOSUPPORT)
+		if (!repairing(w) || rc == -EPROTONOSUPPORT)
 			goto err_close_dir;
 		/* REPAIR: the log ends before this segment */
 		snprintf(w->droptext, sizeof w->droptext, "%s, %zu segment(s) removed from here",
 			 w->errtext, w->nsegs - k);
 		w->dropped = true;
+		rc = 0;
+		if (read_only(w)) {
+			w->nsegs = k; /* (REPAIR_DRY: as if removed) */
+			break;
+		}
 		LOG_WARN(w->o.log, "wal: %s", w->droptext);
 		if ((rc = remove_from(w, k)) != 0)
 			goto err_close_dir;
 		break;
 	}
-	if (o->fsync == WAL_FSYNC_EVERYSEC && o->mode != WAL_MODE_CHECK &&
-	    (rc = start_thread(w)) != 0) {
+	if (o->fsync == WAL_FSYNC_EVERYSEC && !read_only(w) && (rc = start_thread(w)) != 0) {
 		set_err(w, rc, "%s: cannot start the sync thread: %s", dir, strerror(-rc));
 		goto err_close_dir;
 	}
@@ -569,7 +585,7 @@ int wal_replay(struct wal *w, wal_replay_cb cb, void *arg, char *err, size_t err
 		rc = set_err(w, -EINVAL, "%s: wal_replay called twice", w->dir);
 		goto out;
 	}
-	bool ro = w->o.mode == WAL_MODE_CHECK;
+	bool ro = read_only(w);
 	uint64_t next = w->nsegs ? w->segs[0].first : 1;
 	for (size_t i = 0; i < w->nsegs; i++) {
 		struct seg *sg = &w->segs[i];
@@ -631,7 +647,7 @@ int wal_replay(struct wal *w, wal_replay_cb cb, void *arg, char *err, size_t err
 		/* a bad record with nothing valid after it, in the segment being written: a
 		 * write cut short by a crash */
 		bool torn = junk || (last && (s.dmg == DMG_LEN || s.dmg == DMG_CRC) && !s.later);
-		if (!torn && w->o.mode != WAL_MODE_REPAIR) {
+		if (!torn && !repairing(w)) {
 			rc = set_err(w, -EBADMSG, "%s", what);
 			close(fd);
 			goto out;
@@ -683,7 +699,7 @@ int wal_append(struct wal *w, uint8_t type, const void *p, uint32_t len, uint64_
 	int rc = check_usable(w);
 	if (rc != 0)
 		return rc;
-	if (w->o.mode == WAL_MODE_CHECK)
+	if (read_only(w))
 		return set_err(w, -EROFS, "%s: opened read-only (check)", w->dir);
 	if (!w->replayed)
 		return set_err(w, -EINVAL, "%s: wal_append before wal_replay", w->dir);
@@ -879,7 +895,7 @@ int wal_truncate_before(struct wal *w, uint64_t lsn)
 	int rc = check_usable(w);
 	if (rc != 0)
 		return rc;
-	if (w->o.mode == WAL_MODE_CHECK)
+	if (read_only(w))
 		return set_err(w, -EROFS, "%s: opened read-only (check)", w->dir);
 	size_t k = 0; /* segments 0..k-1 go: the next one starts at or below lsn */
 	while (k + 1 < w->nsegs && w->segs[k + 1].first <= lsn)

@@ -45,6 +45,10 @@ enum wal_mode {
 			    appends fail -EROFS; a shared lock, so a running owner refuses it */
 	WAL_MODE_REPAIR, /* `wal-check --truncate`: the first damage of any kind (not an unknown
 			    version) is cut off like a torn tail, later segments removed */
+	/* `wal-check --truncate` asks first: read-only and locked as CHECK, but wal_open and
+	 * wal_replay find REPAIR's cut and stop there (returning 0), so that wal_dropped and
+	 * wal_next_lsn say what REPAIR would drop and where the log would end */
+	WAL_MODE_REPAIR_DRY,
 };
 
 #define WAL_DEFAULT_SEGMENT_BYTES (64u << 20)
