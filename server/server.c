@@ -718,6 +718,24 @@ static int wal_start(struct server *s)
 			 wal_next_lsn(s->wal), slsn);
 		rc = -EINVAL;
 	}
+	/* the log must start where the history starts: at LSN 1, or at or below its snapshot's LSN
+	 * (a log whose older segments went with a snapshot that is gone would rebuild the replica
+	 * from part of its history) */
+	struct wal_seg_info si;
+	if (rc == 0 && wal_segment(s->wal, 0, &si) == 0 && si.records > 0 &&
+	    si.first_lsn > (slsn > 0 ? slsn : 1)) {
+		if (slsn > 0)
+			snprintf(ra.err, sizeof ra.err,
+				 "the log starts at LSN %" PRIu64 ", after its snapshot (LSN %" PRIu64
+				 "): LSN %" PRIu64 "..%" PRIu64 " missing",
+				 si.first_lsn, slsn, slsn, si.first_lsn - 1);
+		else
+			snprintf(ra.err, sizeof ra.err,
+				 "the log starts at LSN %" PRIu64 " without a snapshot (its older "
+				 "records are gone)",
+				 si.first_lsn);
+		rc = -EINVAL;
+	}
 	if (rc == 0)
 		rc = core_restore_end(ra.core, err, sizeof err);
 	if (rc != 0) {
