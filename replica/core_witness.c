@@ -205,7 +205,8 @@ void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
 	struct pending_writes_arg sa = {.seq = e->cid.seq, .add = false};
 	core_update_present_u64(c->pending_writes, e->cid.client, core_pending_writes_cb, &sa);
 	core_update_present_u64(c->clients, e->cid.client, weak_exec_cb, &sa);
-	if (a.removed.bound == c->cfg.self) {
+	/* (a record rebuilt from the log has no connection: its session asks again) */
+	if (a.removed.bound == c->cfg.self && a.removed.conn != 0) {
 		struct proto_msg r = {.type = PROTO_CAUSAL_REPLY,
 				      .view = c->view,
 				      .cid = e->cid,
