@@ -476,12 +476,26 @@ static void send_stats(struct server *s, struct net_conn *c)
 
 /* The log failed (a write, an fdatasync, no memory for a record): whatever the core is about to
  * answer may not be durable, and a failed fsync may have dropped the pages it covered: the
- * process stops here, before anything that depends on it leaves. The others see a crash. */
+ * process stops here, before anything that depends on it leaves. The others see a crash.
+ *
+ * A full disk (a segment that cannot be preallocated, or a write refused on a file system that
+ * cannot preallocate) stops it too, with its own message: the records of this iteration stay
+ * unwritten, and every message that depends on them is still held (this runs in the flush and
+ * pre-write hooks), so nothing acknowledged is lost, and what is on disk is a log the next start
+ * reads (a segment creation that failed left only a .tmp, removed at open; a refused write is a
+ * torn tail). Serving on without the log (holding every outgoing byte until space returns) is
+ * not done: docs/durability.md, "Faults", says why; a supervisor restarts the process. */
 static _Noreturn void wal_fatal(struct server *s, const char *what, int rc)
 {
 	const char *why = s->wal ? wal_error(s->wal) : "";
-	LOG_ERROR(s->log, "write-ahead log: %s failed: %s: stopping", what,
-		  why[0] ? why : strerror(-rc));
+	if (wal_err_is_full(rc))
+		LOG_ERROR(s->log,
+			  "write-ahead log: disk full (%s): stopping; nothing acknowledged is "
+			  "lost; start it again once there is space (%s failed: %s)",
+			  s->wal_dir, what, why[0] ? why : strerror(-rc));
+	else
+		LOG_ERROR(s->log, "write-ahead log: %s failed: %s: stopping", what,
+			  why[0] ? why : strerror(-rc));
 	fflush(NULL);
 	_exit(EXIT_FAILURE);
 }
@@ -678,8 +692,26 @@ static int wal_start(struct server *s)
 	struct wal_opts o = {.fsync = WAL_FSYNC_ALWAYS, .log = s->log};
 	if (s->set.fsync[0] && wal_fsync_parse(s->set.fsync, &o.fsync) != 0)
 		return -EINVAL; /* (conf_validate refuses it first) */
-	char err[512] = "";
-	int rc = wal_open(dir, &o, &s->wal, err, sizeof err);
+	char err[800] = "";
+	/* stateDir itself is never created (a mistyped path or a missing mount must not start a
+	 * replica that writes elsewhere); stateDir/<alias> is */
+	int rc = wal_state_dir_check(s->set.state_dir, err, sizeof err);
+	if (rc != 0) {
+		LOG_ERROR(s->log, "%s: cannot start", err);
+		return rc;
+	}
+	rc = wal_open(dir, &o, &s->wal, err, sizeof err);
+	if (rc == 0 && access(dir, W_OK | X_OK) != 0) {
+		rc = -errno; /* an existing stateDir/<alias> the process cannot write */
+		snprintf(err, sizeof err, "%s: %s", dir, strerror(errno));
+		wal_close(s->wal);
+	}
+	if (rc == -EROFS || rc == -EACCES || rc == -EPERM) {
+		LOG_ERROR(s->log, "stateDir %s is not writable: %s: cannot start", s->set.state_dir,
+			  err[0] ? err : strerror(-rc));
+		s->wal = NULL;
+		return rc;
+	}
 	if (rc != 0) {
 		LOG_ERROR(s->log, "cannot open the write-ahead log %s: %s", dir,
 			  err[0] ? err : strerror(-rc));
