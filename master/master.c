@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "net/net.h"
 #include "proto/proto.h"
+#include "wal/wal.h"
 
 /* The last client-id epoch: ids are epoch << 32 | counter. */
 #define MASTER_EPOCH_MAX 0xffffffffu
@@ -779,6 +780,16 @@ int master_create(struct ev_loop *loop, const struct master_options *opt, struct
 	if (leader >= n) {
 		LOG_ERROR(opt->log, "master: leader %d is not a replica", leader);
 		return -EINVAL;
+	}
+	if (opt->settings->state_dir[0]) {
+		/* as a replica's: never created, and a master that could not record its view or
+		 * id epoch would serve without them (docs/durability.md, "Faults") */
+		char err[700];
+		rc = wal_state_dir_check(opt->settings->state_dir, err, sizeof err);
+		if (rc != 0) {
+			LOG_ERROR(opt->log, "master: %s: cannot start", err);
+			return rc;
+		}
 	}
 	struct master *m = calloc(1, sizeof *m);
 	if (m == NULL)

@@ -61,7 +61,7 @@ echo "bench-durable: $proto, $threads threads x $pendings in flight, writes $wri
 for r in $(seq 1 "$runs"); do
 	for c in $configs; do
 		d=$outdir/$c-$r
-		mkdir -p "$d"
+		mkdir -p "$d/state" # (stateDir must exist: it is never created)
 		conf "$c" "$d" >"$d.conf"
 		if ! "$top/scripts/run-local.sh" -c "$d.conf" -t "$threads" -p "$proto" -o "$d" >"$d.out" 2>&1; then
 			echo "bench-durable: $c run $r failed (see $d.out)"

@@ -7,16 +7,22 @@
 # peak, the view changes during the transfer, the longest call into the sender's core, and
 # whether the replicas' digests are equal once the load stops.
 #   scripts/large-state.sh [-k KEYS] [-v BYTES] [-p curp|curpho|curpht] [-C CHUNK] [-w WRITES]
-#                          [-t THREADS] [-o DIR]
+#                          [-t THREADS] [-o DIR] [-D [-S ENTRIES]]
 # -k keys to load (default 4194304), -v value bytes (default 256): 4 M x 256 B is 1 GiB of values.
 # -C snapChunkBytes (default: the conf default, 256KiB), -w the running load's write percentage
 # (default 10; 0: no load during the restarts), -t the loader's client threads (default 16),
 # -o keep the run's directory (logs, conf, stats) there instead of a removed temporary one.
+# -D durable (issue 18 item 6, docs/durability.md "Restart time"): the conf gets `stateDir` (the
+# run directory's state/) and each restart KEEPS its state: once the victim has written a
+# snapshot and none is being written (a bounded wait, printed), kill -9 and a start with the same
+# stateDir; printed per restart: the time until its log says `records replayed` (with the
+# replica's own figure: records, snapshot or not, ms), until it serves (ready, not rejoining),
+# and what it received by transfer. -S the conf's snapshotEntries with -D (default: the conf's).
 # Exit status 0 if every restart rejoined with equal digests and no view change happened during
 # a follower's transfer; 1 otherwise; 2 on a usage error.
 set -euo pipefail
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 keys=4194304
 vbytes=256
 proto=curp
@@ -24,7 +30,9 @@ chunk=
 wpct=10
 threads=16
 outdir=
-while getopts "k:v:p:C:w:t:o:h" opt; do
+durable=0
+snapents=
+while getopts "k:v:p:C:w:t:o:DS:h" opt; do
 	case "$opt" in
 	k) keys=$OPTARG ;;
 	v) vbytes=$OPTARG ;;
@@ -33,6 +41,8 @@ while getopts "k:v:p:C:w:t:o:h" opt; do
 	w) wpct=$OPTARG ;;
 	t) threads=$OPTARG ;;
 	o) outdir=$OPTARG ;;
+	D) durable=1 ;;
+	S) snapents=$OPTARG ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -43,6 +53,8 @@ done
 [[ "$wpct" =~ ^[0-9]+$ ]] && ((wpct <= 100)) || { echo "large-state: -w needs 0..100" >&2; exit 2; }
 case "$proto" in curp | curpho | curpht) ;; *) echo "large-state: -p curp|curpho|curpht" >&2; exit 2 ;; esac
 ((keys >= threads)) || threads=$keys
+[ -z "$snapents" ] || { [ "$durable" = 1 ] && [[ "$snapents" =~ ^[0-9]+$ ]]; } ||
+	{ echo "large-state: -S takes a number of entries, with -D" >&2; exit 2; }
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/run-common.sh
@@ -88,6 +100,10 @@ base=$BASE
 	echo "commandSize: $vbytes"
 	echo "weakRatio: 0"
 	[ -z "$chunk" ] || echo "snapChunkBytes: $chunk"
+	if [ "$durable" = 1 ]; then
+		echo "stateDir: $dir/state"
+		[ -z "$snapents" ] || echo "snapshotEntries: $snapents"
+	fi
 	echo "-- Apply to client0 --"
 	echo "reqs: $(((keys + threads - 1) / threads))"
 	echo "writes: 100"
@@ -101,6 +117,7 @@ base=$BASE
 	echo "keySpace: $keys"
 } >"$conf"
 "$bin" -check -config "$conf" >/dev/null || die "bad conf $conf"
+[ "$durable" = 0 ] || mkdir -p "$dir/state"
 
 inc=(0 0 0)
 start_replica() {
@@ -126,7 +143,7 @@ leader_wait() { # leader, retried for 10 s
 
 
 mb_state=$(awk -v k="$keys" -v v="$vbytes" 'BEGIN {b = k * v; if (b >= 1e9) printf "%.2f GB", b / 1e9; else printf "%.1f MB", b / 1e6}')
-echo "large-state: $proto N=3, $keys keys x $vbytes B ($mb_state of values), chunks ${chunk:-256KiB}, a ${wpct}% write load during the restarts"
+echo "large-state: $proto N=3, $keys keys x $vbytes B ($mb_state of values), chunks ${chunk:-256KiB}, a ${wpct}% write load during the restarts$([ "$durable" = 0 ] || echo ", durable: stateDir, snapshotEntries ${snapents:-100000 (default)}, restarts keep their state")"
 
 # ---- load -----------------------------------------------------------------------------------
 t0=$(ms)
@@ -143,9 +160,29 @@ if ((wpct > 0)); then
 	sleep 1
 fi
 
-# restart I WHAT: kills replica I (-9), starts it with its state lost, measures its rejoin
+# snap_wait I: (-D) until replica I has written a snapshot and is not writing one, at most 30 min
+# (a snapshot of 1 GiB takes seconds; one starts every snapshotEntries executed entries);
+# prints how long it waited and the snapshot's LSN
+snap_wait() {
+	local i=$1 t0 limit
+	t0=$(ms)
+	limit=$((t0 + 1800000))
+	while (($(ms) < limit)); do
+		if stats_of "replica$i" && [ "$(sv snapshot_lsn)" -gt 0 ] && [ "$(sv snapshot_running)" = 0 ]; then
+			echo "  replica$i: its last snapshot (LSN $(sv snapshot_lsn), $(sv snapshots) written, $(sv snapshot_failures) failed) is complete; waited $((($(ms) - t0) / 1000)) s"
+			return 0
+		fi
+		sleep 0.2
+	done
+	die "replica$i wrote no snapshot within 30 min"
+}
+
+# restart I WHAT: kills replica I (-9), starts it with its state lost (-D: with its stateDir),
+# measures its rejoin
 restart() {
-	local i=$1 what=$2 sender vc0 b0 c0 base_rss peak_rss r t_kill t_up t_done limit hw
+	local i=$1 what=$2 sender vc0 b0 c0 base_rss peak_rss r t_kill t_up t_done limit hw t_replayed=0 replayed=""
+	leader_wait || die "no leader before the $what restart"
+	[ "$durable" = 0 ] || snap_wait "$i"
 	leader_wait || die "no leader before the $what restart"
 	stats_must master0
 	vc0=$(sv view_changes)
@@ -181,6 +218,10 @@ restart() {
 	while (($(ms) < limit)); do
 		r=$(rss_kb "${pids[$sender]}")
 		((r <= peak_rss)) || peak_rss=$r
+		if ((t_replayed == 0)) && [ "$durable" = 1 ] &&
+			replayed=$(grep -h -m1 "records replayed" "$dir/replica$i.${inc[$i]}.log" 2>/dev/null); then
+			t_replayed=$(ms)
+		fi
 		if stats_of "replica$i" && [ "$(sv ready)" = 1 ] && [ "$(sv rejoining)" = 0 ]; then
 			t_done=$(ms)
 			break
@@ -204,7 +245,13 @@ restart() {
 	local vcs=$(($(sv view_changes) - vc0))
 	local secs
 	secs=$(awk -v a="$t_up" -v b="$t_done" 'BEGIN {printf "%.1f", (b - a) / 1000}')
-	echo "$what replica$i restarted with its state lost: rejoined in $secs s;" \
+	if [ "$durable" = 1 ]; then
+		[ -n "$replayed" ] || replayed=$(grep -h -m1 "records replayed\|write-ahead log" "$dir/replica$i.${inc[$i]}.log" || true)
+		echo "$what replica$i restarted from its stateDir: serving again in $secs s" \
+			"(its log replayed $(awk -v a="$t_up" -v b="$t_replayed" 'BEGIN {printf "%.1f", (b > 0 ? (b - a) / 1000 : -1)}') s after the start);" \
+			"${replayed#* INFO }"
+	fi
+	echo "$what replica$i restarted with its state $([ "$durable" = 1 ] && echo kept || echo lost): rejoined in $secs s;" \
 		"$(awk -v b="$bytes" -v s="$secs" 'BEGIN {printf "%.0f MB", b / 1e6}') in $chunks chunks" \
 		"($(awk -v b="$bytes" -v a="$t_up" -v c="$t_done" 'BEGIN {printf "%.0f", b / 1e6 / ((c - a) / 1000)}') MB/s over the rejoin;" \
 		"the transfer itself $(awk -v u="$xfer_us" -v b="$bytes" 'BEGIN {printf "%.1f s, %.0f MB/s", u / 1e6, (u > 0 ? b / u : 0)}'));" \
@@ -213,7 +260,7 @@ restart() {
 		"transfers: $sent completed, $failed failed at the receiver, $over stopped by too many changes;" \
 		"CPU over the rejoin: receiver $(awk -v m="$cpu_r" -v b="$bytes" 'BEGIN {printf "%.1f s (%.0f MB per CPU second)", m / 1000, (m > 0 ? b / m / 1000 : 0)}'), sender $(awk -v m="$cpu_s" 'BEGIN {printf "%.1f s", m / 1000}') (its client load included)"
 	if [ "$what" = follower ] && [ "$vcs" -ne 0 ]; then fail=1; fi
-	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max $xfer_us $cpu_r $cpu_s" >>"$dir/figures.txt"
+	echo "$what $i $secs $bytes $chunks $((peak_rss - base_rss)) $peak_rss $hw $vcs $core_max $xfer_us $cpu_r $cpu_s $((t_replayed > 0 ? t_replayed - t_up : -1))" >>"$dir/figures.txt"
 }
 
 leader_wait || die "no leader"

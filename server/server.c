@@ -93,6 +93,7 @@ struct server {
 	uint64_t snap_lsn, snap_exec, snap_exec_last;
 	double snap_started, snap_retry_at;
 	uint64_t snapshots, snapshot_failures;
+	uint64_t snap_last_lsn; /* of the last snapshot written or read at start */
 	struct cloops *cloops; /* client loops when replicaLoops > 1, else NULL */
 	uint64_t view;
 	int leader;
@@ -404,6 +405,9 @@ static void send_stats(struct server *s, struct net_conn *c)
 		stat_add(m, "wal_commits", s->wal_commits);
 		stat_add(m, "snapshots", s->snapshots);
 		stat_add(m, "snapshot_failures", s->snapshot_failures);
+		/* 1 while a snapshot child writes; the LSN of the last one written (0: none yet) */
+		stat_add(m, "snapshot_running", s->snap_pid > 0);
+		stat_add(m, "snapshot_lsn", s->snap_last_lsn);
 		stat_add(m, "catchups", st.catchups);
 		stat_add(m, "snap_sent", st.snap_sent);
 		stat_add(m, "snap_installed", st.snap_installed);
@@ -476,12 +480,26 @@ static void send_stats(struct server *s, struct net_conn *c)
 
 /* The log failed (a write, an fdatasync, no memory for a record): whatever the core is about to
  * answer may not be durable, and a failed fsync may have dropped the pages it covered: the
- * process stops here, before anything that depends on it leaves. The others see a crash. */
+ * process stops here, before anything that depends on it leaves. The others see a crash.
+ *
+ * A full disk (a segment that cannot be preallocated, or a write refused on a file system that
+ * cannot preallocate) stops it too, with its own message: the records of this iteration stay
+ * unwritten, and every message that depends on them is still held (this runs in the flush and
+ * pre-write hooks), so nothing acknowledged is lost, and what is on disk is a log the next start
+ * reads (a segment creation that failed left only a .tmp, removed at open; a refused write is a
+ * torn tail). Serving on without the log (holding every outgoing byte until space returns) is
+ * not done: docs/durability.md, "Faults", says why; a supervisor restarts the process. */
 static _Noreturn void wal_fatal(struct server *s, const char *what, int rc)
 {
 	const char *why = s->wal ? wal_error(s->wal) : "";
-	LOG_ERROR(s->log, "write-ahead log: %s failed: %s: stopping", what,
-		  why[0] ? why : strerror(-rc));
+	if (wal_err_is_full(rc))
+		LOG_ERROR(s->log,
+			  "write-ahead log: disk full (%s): stopping; nothing acknowledged is "
+			  "lost; start it again once there is space (%s failed: %s)",
+			  s->wal_dir, what, why[0] ? why : strerror(-rc));
+	else
+		LOG_ERROR(s->log, "write-ahead log: %s failed: %s: stopping", what,
+			  why[0] ? why : strerror(-rc));
 	fflush(NULL);
 	_exit(EXIT_FAILURE);
 }
@@ -587,6 +605,7 @@ static void snapshot_tick(struct server *s)
 				 wal_error(s->wal));
 		(void)wal_snap_remove_before(s->wal_dir, s->snap_lsn);
 		s->snap_exec_last = s->snap_exec;
+		s->snap_last_lsn = s->snap_lsn;
 		s->snapshots++;
 		LOG_INFO(s->log, "snapshot at LSN %" PRIu64 " (executed %" PRIu64 ") written in %.0f ms",
 			 s->snap_lsn, s->snap_exec, (now - s->snap_started) * 1000);
@@ -678,8 +697,26 @@ static int wal_start(struct server *s)
 	struct wal_opts o = {.fsync = WAL_FSYNC_ALWAYS, .log = s->log};
 	if (s->set.fsync[0] && wal_fsync_parse(s->set.fsync, &o.fsync) != 0)
 		return -EINVAL; /* (conf_validate refuses it first) */
-	char err[512] = "";
-	int rc = wal_open(dir, &o, &s->wal, err, sizeof err);
+	char err[800] = "";
+	/* stateDir itself is never created (a mistyped path or a missing mount must not start a
+	 * replica that writes elsewhere); stateDir/<alias> is */
+	int rc = wal_state_dir_check(s->set.state_dir, err, sizeof err);
+	if (rc != 0) {
+		LOG_ERROR(s->log, "%s: cannot start", err);
+		return rc;
+	}
+	rc = wal_open(dir, &o, &s->wal, err, sizeof err);
+	if (rc == 0 && access(dir, W_OK | X_OK) != 0) {
+		rc = -errno; /* an existing stateDir/<alias> the process cannot write */
+		snprintf(err, sizeof err, "%s: %s", dir, strerror(errno));
+		wal_close(s->wal);
+	}
+	if (rc == -EROFS || rc == -EACCES || rc == -EPERM) {
+		LOG_ERROR(s->log, "stateDir %s is not writable: %s: cannot start", s->set.state_dir,
+			  err[0] ? err : strerror(-rc));
+		s->wal = NULL;
+		return rc;
+	}
 	if (rc != 0) {
 		LOG_ERROR(s->log, "cannot open the write-ahead log %s: %s", dir,
 			  err[0] ? err : strerror(-rc));
@@ -687,12 +724,13 @@ static int wal_start(struct server *s)
 		return rc;
 	}
 	snprintf(s->wal_dir, sizeof s->wal_dir, "%s", dir);
+	uint64_t t0 = now_ns();
 	struct restore_arg ra = {0};
 	rc = make_core(s, 0, false, &ra.core);
 	if (rc == 0)
 		rc = core_restore_begin(ra.core);
 	char spath[800];
-	uint64_t slsn = 0;
+	uint64_t slsn = 0, snap_records = 0, t_snap = t0;
 	if (rc == 0) {
 		rc = wal_snap_latest(dir, spath, sizeof spath, &slsn);
 		if (rc == 0) {
@@ -701,6 +739,8 @@ static int wal_start(struct server *s)
 			if (rc != 0 && ra.err[0] == 0)
 				snprintf(ra.err, sizeof ra.err, "%s", err);
 			ra.from = slsn;
+			snap_records = ra.records;
+			t_snap = now_ns();
 		} else if (rc == -ENOENT) {
 			rc = 0;
 		} else {
@@ -755,14 +795,25 @@ static int wal_start(struct server *s)
 	s->restored = ra.core;
 	struct core_stats st;
 	core_get_stats(s->restored, &st);
+	if (ra.from > 0) {
+		/* the next snapshot: snapshotEntries from here */
+		s->snap_exec_last = st.exec_index;
+		s->snap_last_lsn = ra.from;
+	}
+	char from[160] = "no snapshot";
 	if (ra.from > 0)
-		s->snap_exec_last = st.exec_index; /* (the next snapshot: snapshotEntries from here) */
+		snprintf(from, sizeof from,
+			 "snapshot at LSN %" PRIu64 ": %" PRIu64
+			 " records in %.0f ms, then %" PRIu64 " log records",
+			 ra.from, snap_records, (double)(t_snap - t0) / 1e6,
+			 ra.records - snap_records);
 	LOG_INFO(s->log,
-		 "write-ahead log %s: %llu records replayed (fsync %s): view %llu, executed %llu, "
-		 "%llu keys, %llu witness records",
-		 dir, (unsigned long long)ra.records, wal_fsync_name(o.fsync),
-		 (unsigned long long)st.view, (unsigned long long)st.exec_index,
-		 (unsigned long long)st.keys, (unsigned long long)st.witness_records);
+		 "write-ahead log %s: %llu records replayed in %.0f ms (%s; fsync %s): view %llu, "
+		 "executed %llu, %llu keys, %llu witness records",
+		 dir, (unsigned long long)ra.records, (double)(now_ns() - t0) / 1e6, from,
+		 wal_fsync_name(o.fsync), (unsigned long long)st.view,
+		 (unsigned long long)st.exec_index, (unsigned long long)st.keys,
+		 (unsigned long long)st.witness_records);
 	return 0;
 }
 

@@ -602,6 +602,28 @@ static void test_segment_creation_fails_then_recovers(void **state)
 	wal_close(w);
 }
 
+/* stateDir must exist and be a writable directory; it is never created (wal_state_dir_check,
+ * called by the replica and the master before anything else). A read-only one is checked on a
+ * real read-only mount by tests/test_durable_faults.sh (root bypasses permission bits). */
+static void test_state_dir_check(void **state)
+{
+	struct fx *f = *state;
+	char err[600], p[400];
+	assert_int_equal(wal_state_dir_check(f->tmp, err, sizeof err), 0);
+	snprintf(p, sizeof p, "%s/missing/state", f->tmp);
+	assert_int_equal(wal_state_dir_check(p, err, sizeof err), -ENOENT);
+	assert_non_null(strstr(err, "does not exist: create it"));
+	assert_int_equal(access(p, F_OK), -1); /* not created */
+	snprintf(p, sizeof p, "%s/file", f->tmp);
+	FILE *fp = fopen(p, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(wal_state_dir_check(p, err, sizeof err), -ENOTDIR);
+	assert_non_null(strstr(err, "is not a directory"));
+	assert_true(wal_err_is_full(-ENOSPC) && wal_err_is_full(-EDQUOT));
+	assert_false(wal_err_is_full(-EIO));
+}
+
 /* ---- fsync policies ---- */
 
 static void test_everysec_and_no(void **state)
@@ -1401,6 +1423,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_failed_write_and_sync, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_segment_creation_fails_then_recovers, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_state_dir_check, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_everysec_and_no, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage_after_end, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_roll_from_empty_segment, setup, teardown),

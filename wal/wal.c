@@ -300,6 +300,35 @@ static int mkdir_p(const char *dir)
 	}
 }
 
+int wal_state_dir_check(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		int rc = -errno;
+		if (rc == -ENOENT)
+			snprintf(err, errlen,
+				 "stateDir %s does not exist: create it (docs/durability.md)", dir);
+		else
+			snprintf(err, errlen, "stateDir %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "stateDir %s is not a directory", dir);
+		return -ENOTDIR;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		int rc = -errno;
+		snprintf(err, errlen, "stateDir %s is not writable: %s", dir, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+bool wal_err_is_full(int rc)
+{
+	return rc == -ENOSPC || rc == -EDQUOT || rc == -EFBIG;
+}
+
 /* The first LSN of a segment file name, or 0 when name is not one. */
 static uint64_t parse_name(const char *name)
 {

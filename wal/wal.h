@@ -73,6 +73,19 @@ struct wal_opts {
 
 struct wal;
 
+/* Checks a process's stateDir before anything is written there (the master's files, the
+ * replicas' stateDir/<alias>): it must exist (never created: a mistyped path or a mount that is
+ * not there should stop the process, not fill another disk), be a directory, and be writable
+ * (access(W_OK): a read-only mount, the permissions). Returns 0, or -ENOENT, -ENOTDIR, or the
+ * negative errno access() gave, with `stateDir DIR does not exist: create it
+ * (docs/durability.md)`, `stateDir DIR is not a directory` or `stateDir DIR is not writable:
+ * <strerror>` in err (errlen bytes). */
+int wal_state_dir_check(const char *dir, char *err, size_t errlen);
+
+/* True for the errors of a full file system (ENOSPC, EDQUOT, EFBIG): what a commit or a segment
+ * creation returns when the disk is full. */
+bool wal_err_is_full(int rc);
+
 /* Opens the log in dir (created with its missing parents, mode 0700) under an exclusive flock
  * of the directory (shared in WAL_MODE_CHECK): a second opener gets -EWOULDBLOCK. Removes
  * leftover `*.tmp` files of an interrupted segment creation (not in CHECK mode), reads every
