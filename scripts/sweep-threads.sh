@@ -4,8 +4,9 @@
 #                            [-f "memory no everysec always"] [-P pendings] [-w writes]
 #                            [-l latency] [-o outdir] [-h]
 # One scripts/run-local.sh run per protocol x threads x fsync policy x repetition (each run is a
-# fresh cluster); with -d, one scripts/run-multi-client.sh -d run instead: every role on the host
-# its conf line names, over ssh (SSH_USER, SSH_OPTS, REMOTE_DIR... as that script's header says).
+# fresh cluster; its conf is kept as <outdir>/<run>.conf); with -d, one scripts/run-multi-client.sh
+# -d run instead: every role on the host its conf line names, over ssh (SSH_USER, SSH_OPTS,
+# REMOTE_DIR... as that script's header says).
 # The runs go in rounds: each round runs every configuration once, in the order given, so the
 # machine's noise of the moment falls on all of them alike; a median is over the rounds.
 # -f: durability (docs/durability.md). For each policy F of the list (always, everysec, no) the
@@ -26,7 +27,7 @@
 # results/sweep-<timestamp>.
 set -euo pipefail
 
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$top/scripts/run-common.sh"
@@ -102,18 +103,18 @@ for rep in $(seq "$reps"); do
 				popt=()
 				[ "$p" = conf ] || popt=(-p "$p")
 				# the run's conf: the overrides first (a key before the first section is global)
-				run_conf_set "$conf" "$tmp/$name.conf" pendings "$pendings" writes "$writes"
+				run_conf_set "$conf" "$run.conf" pendings "$pendings" writes "$writes"
 				case "$f" in
 				conf) ;;
-				memory) run_conf_set "$tmp/$name.conf" "$tmp/$name.conf" stateDir none ;;
+				memory) run_conf_set "$run.conf" "$run.conf" stateDir none ;;
 				*)
 					mkdir "$tmp/$name.state"
-					run_conf_set "$tmp/$name.conf" "$tmp/$name.conf" stateDir "$tmp/$name.state" fsync "$f"
+					run_conf_set "$run.conf" "$run.conf" stateDir "$tmp/$name.state" fsync "$f"
 					;;
 				esac
 				echo "sweep: round $rep, protocol $p, $t threads, fsync $f (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 				ok=true
-				"${runner[@]}" -c "$tmp/$name.conf" -t "$t" "${popt[@]}" "${latency[@]}" -o "$run" >"$run.out" 2>&1 || ok=false
+				"${runner[@]}" -c "$run.conf" -t "$t" "${popt[@]}" "${latency[@]}" -o "$run" >"$run.out" 2>&1 || ok=false
 				rm -rf "$tmp/$name.state"
 				if ! $ok; then
 					echo "sweep: run failed, see $run.out" >&2
