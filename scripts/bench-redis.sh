@@ -1,23 +1,42 @@
 #!/usr/bin/env bash
 # Measures a single-node Redis on this machine as the ceiling to compare curpkv with.
-#   scripts/bench-redis.sh [-n requests] [-c clients] [-h]
+#   scripts/bench-redis.sh [-n requests] [-c clients] [-a always|everysec|no] [-r runs]
+#                          [-k keyspace] [-P "1 16"] [-h]
 # Installs redis-server and redis-tools from Debian if they are missing, starts a private
-# redis-server on a free 127.0.0.1 port (no persistence, in a mktemp -d directory), runs
-# redis-benchmark for GET and SET unpipelined and with 16-deep pipelining (-q, 100-byte values),
-# prints its lines, and stops exactly the server it started.
+# redis-server on a free 127.0.0.1 port (its files in a mktemp -d directory, under TMPDIR), runs
+# redis-benchmark for SET and GET (100-byte values as conf/local.conf's commandSize, keys random
+# over -k, default 100000 as its keySpace) at each pipeline depth of -P (default: 1, unpipelined,
+# and 16), -r times each (default 1), prints each run's requests per second and p50 and, over the
+# runs, the median of both, and stops exactly the server it started.
+# -a: persistence, as docs/durability.md's fsync policies: appendonly yes with appendfsync always
+# (an fsync of the AOF before the replies of each event-loop iteration), everysec or no. Without
+# -a: no persistence at all (no AOF, no RDB snapshots). -c: concurrent connections; to compare
+# with a curpkv run use its sessions x pendings (16 x 15 -> -c 240, 4 x 10 -> -c 40).
 set -euo pipefail
 
-usage() { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 requests=200000
 clients=50
-while getopts "n:c:h" opt; do
+aof=""
+runs=1
+keyspace=100000
+pipelines="1 16"
+while getopts "n:c:a:r:k:P:h" opt; do
 	case "$opt" in
 	n) requests=$OPTARG ;;
 	c) clients=$OPTARG ;;
+	a) aof=$OPTARG ;;
+	r) runs=$OPTARG ;;
+	k) keyspace=$OPTARG ;;
+	P) pipelines=$OPTARG ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
 done
+for v in "$requests" "$clients" "$runs" "$keyspace" $pipelines; do
+	[[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "bench-redis: -n, -c, -r, -k and -P take positive integers" >&2; exit 2; }
+done
+case "$aof" in "" | always | everysec | no) ;; *) echo "bench-redis: -a always, everysec or no" >&2; exit 2 ;; esac
 
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
 	sudo=""
@@ -27,7 +46,7 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
 	$sudo apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
 fi
 
-tmp=$(mktemp -d)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/curpkv-bench-redis.XXXXXX")
 pid=""
 cleanup() {
 	[ -z "$pid" ] || { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
@@ -44,7 +63,10 @@ for p in $(seq 26379 26479); do
 	fi
 done
 [ -n "$port" ] || { echo "bench-redis: no free port" >&2; exit 1; }
-redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
+persist=(--appendonly no)
+[ -z "$aof" ] || persist=(--appendonly yes --appendfsync "$aof")
+# the server never answers fewer clients than asked (maxclients 10000 by default)
+redis-server --port "$port" --bind 127.0.0.1 --save "" "${persist[@]}" --dir "$tmp" \
 	--daemonize no --logfile "$tmp/redis.log" &
 pid=$!
 for _ in $(seq 100); do
@@ -52,8 +74,31 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 redis-cli -p "$port" ping >/dev/null
+[ -z "$aof" ] || [ "$(redis-cli -p "$port" config get appendfsync | tail -n 1)" = "$aof" ] ||
+	{ echo "bench-redis: the server did not take appendfsync $aof" >&2; exit 1; }
 
-echo "redis-benchmark -n $requests -c $clients -d 100 (unpipelined):"
-redis-benchmark -p "$port" -n "$requests" -c "$clients" -d 100 -t get,set -q | tr '\r' '\n' | grep "requests per second"
-echo "redis-benchmark -n $requests -c $clients -d 100 -P 16 (pipelined):"
-redis-benchmark -p "$port" -n "$requests" -c "$clients" -d 100 -t get,set -P 16 -q | tr '\r' '\n' | grep "requests per second"
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "?"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+declare -A rps p50
+echo "bench-redis: redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), persistence ${aof:+appendonly yes, appendfsync }${aof:-none}, -n $requests -c $clients -d 100 -r $keyspace, $runs run(s)"
+for r in $(seq "$runs"); do
+	for mode in $pipelines; do
+		echo "bench-redis: run $r, pipeline $mode (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+		# --csv: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",... per test
+		redis-benchmark -p "$port" -n "$requests" -c "$clients" -d 100 -r "$keyspace" -t set,get \
+			-P "$mode" --csv >"$tmp/out.csv" 2>"$tmp/out.err" || { cat "$tmp/out.err" >&2; exit 1; }
+		while IFS=, read -r test v _ _ p _; do
+			test=${test//\"/}
+			v=${v//\"/}
+			p=${p//\"/}
+			[ "$test" != test ] || continue
+			echo "  $test -P $mode: $v requests/s, p50 $p ms"
+			rps[$test-$mode]+="$v "
+			p50[$test-$mode]+="$p "
+		done <"$tmp/out.csv"
+	done
+done
+for mode in $pipelines; do
+	for test in SET GET; do
+		echo "bench-redis: $test -P $mode: median $(median <<<"${rps[$test-$mode]:-}") requests/s, p50 $(median <<<"${p50[$test-$mode]:-}") ms"
+	done
+done

@@ -2,12 +2,14 @@
 # Plots sweep results with gnuplot (PNG).
 #   scripts/plot.sh results.csv [latencies.json] [-h]
 # From results.csv (scripts/sweep-threads.sh): <dir>/throughput.png (median throughput vs client
-# threads, one line per protocol) and <dir>/latency.png (median strong p50 vs median throughput).
+# threads, one line per protocol, or per protocol and fsync policy when the CSV has a column fsync
+# other than `conf`: sweep-threads.sh -f) and <dir>/latency.png (median strong p50 vs median
+# throughput).
 # With a latencies.json (scripts/run-local.sh): <dir>/cdf.png, the latency CDF of each class.
 # <dir> is the directory of results.csv.
 set -euo pipefail
 
-usage() { sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 case "${1:-}" in -h | --help | "") usage; [ -n "${1:-}" ] && exit 0 || exit 2 ;; esac
 csv=$1
 lat=${2:-}
@@ -17,21 +19,23 @@ dir=$(cd "$(dirname "$csv")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Medians per protocol and thread count: "<threads> <throughput> <s_p50>" per protocol file.
-protocols=$(tail -n +2 "$csv" | cut -d, -f1 | sort -u)
+# Medians per series and thread count: "<threads> <throughput> <s_p50>" per series file. A series
+# is a protocol, or protocol/fsync (column 11) when that is not `conf`.
+series() { tail -n +2 "$csv" | awk -F, '{ print (NF >= 11 && $11 != "conf") ? $1 "/" $11 : $1 }'; }
+protocols=$(series | sort -u)
 for p in $protocols; do
-	tail -n +2 "$csv" | awk -F, -v p="$p" '$1 == p' | sort -t, -k2,2n | awk -F, '
+	tail -n +2 "$csv" | awk -F, -v p="$p" '((NF >= 11 && $11 != "conf") ? $1 "/" $11 : $1) == p' | sort -t, -k2,2n | awk -F, '
 		function med(a, n,   i, j, t) { for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t } return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2 }
 		function flush() { if (n) printf "%s %.2f %.4f\n", k, med(tp, n), med(l, n); n = 0 }
 		{ if ($2 != k) { flush(); k = $2 } n++; tp[n] = $4; l[n] = $5 }
-		END { flush() }' >"$tmp/$p.dat"
+		END { flush() }' >"$tmp/${p//\//-}.dat"
 done
 
 plots_tp=""
 plots_lat=""
 for p in $protocols; do
-	plots_tp="$plots_tp${plots_tp:+, }'$tmp/$p.dat' using 1:2 with linespoints title '$p'"
-	plots_lat="$plots_lat${plots_lat:+, }'$tmp/$p.dat' using 2:3 with linespoints title '$p'"
+	plots_tp="$plots_tp${plots_tp:+, }'$tmp/${p//\//-}.dat' using 1:2 with linespoints title '$p'"
+	plots_lat="$plots_lat${plots_lat:+, }'$tmp/${p//\//-}.dat' using 2:3 with linespoints title '$p'"
 done
 gnuplot <<GP
 set terminal pngcairo size 900,600 noenhanced

@@ -29,6 +29,28 @@ run_conf() {
 	} >"$4"
 }
 
+# run_conf_set <conf> <dest> [<key> <value>]...: writes to dest (which may be conf itself) the conf
+# with each key set to its value, the same way run_conf overrides: "key: value" first (global),
+# the conf's own lines for the key dropped (Apply-to sections' too). A pair with an empty value
+# is left out (the conf's line stays). The one way the scripts set keys such as stateDir/fsync
+# (scripts/sweep-threads.sh -f) on a conf they were given.
+run_conf_set() {
+	local src=$1 dest=$2 drop='a^' sets=""
+	shift 2
+	while [ $# -ge 2 ]; do
+		if [ -n "$2" ]; then
+			drop="$drop|^[[:space:]]*$1[[:space:]:]"
+			sets+="$1: $2"$'\n'
+		fi
+		shift 2
+	done
+	{
+		printf '%s' "$sets"
+		grep -v -i -E "$drop" "$src" || true
+	} >"$dest.set.$$"
+	mv "$dest.set.$$" "$dest"
+}
+
 # run_check_args <threads> <protocol>: validates -t and -p (usage errors exit 2).
 run_check_args() {
 	if [ -n "$1" ] && ! [[ "$1" =~ ^[1-9][0-9]*$ ]]; then

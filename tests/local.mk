@@ -170,7 +170,8 @@ TESTS += tests/test_del_soak.sh
 EXTRA_DIST += tests/test_del_soak.sh
 
 # scripts/run-local.sh and scripts/sweep-threads.sh: the CPU time per completed operation in
-# summary.txt (total and per role) and results.csv's cpu_us_per_op (issue 21 item 1).
+# summary.txt (total and per role) and results.csv's cpu_us_per_op (issue 21 item 1); the sweep's
+# -f runs with stateDir and each fsync policy (issue 18 item 8).
 TESTS += tests/test_run_local.sh
 EXTRA_DIST += tests/test_run_local.sh
 

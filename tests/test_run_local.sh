@@ -5,8 +5,12 @@
 #      master M) over N ops", N equal to the operations of the class lines, L, F and C positive
 #      and T their sum with M; and "Weak reads per replica:" (from `curpkv stats` at the end:
 #      stats.txt) names the 3 replicas, at least the report's weak reads, the 2 sessions bound;
-#   2. sweep-threads.sh (1 thread, 1 repetition): results.csv ends with the column
-#      cpu_us_per_op, positive in its row, equal to that run's summary.
+#   2. sweep-threads.sh (1 thread, 1 repetition): results.csv has the column cpu_us_per_op,
+#      positive in its row, equal to that run's summary; fsync is `conf` without -f;
+#   3. sweep-threads.sh -f "memory always": one row per policy, in that order, fsync named; the
+#      `always` run's conf has stateDir (under TMPDIR) and `fsync: always` and its replicas
+#      opened a write-ahead log there, the `memory` run's conf has `stateDir: none` and no
+#      replica opened one; no state directory is left under TMPDIR.
 # Every process the scripts start is stopped by them (checked: none of the run's PIDs is left).
 set -euo pipefail
 
@@ -106,15 +110,43 @@ echo "ok 2 - run-local.sh: $wr"
 "$src/scripts/sweep-threads.sh" -c "$tmp/run.conf" -t 1 -r 1 -o "$tmp/s" >"$tmp/s.out" 2>&1 ||
 	fail "sweep-threads.sh failed: $(tail -n 20 "$tmp/s.out")"
 csv=$tmp/s/results.csv
-[ "$(head -n 1 "$csv" | awk -F, '{print $NF}')" = cpu_us_per_op ] || fail "results.csv header: $(head -n 1 "$csv")"
-row_cpu=$(awk -F, 'NR == 2 {print $NF}' "$csv")
+# col <csv> <name> <row>: the value of the named column in data row <row> (1 = the first)
+col() {
+	awk -F, -v name="$2" -v row="$3" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
+		NR == row + 1 && c { print $c }' "$1"
+}
+row_cpu=$(col "$csv" cpu_us_per_op 1)
+[ -n "$row_cpu" ] || fail "results.csv has no cpu_us_per_op: $(head -n 2 "$csv")"
+[ "$(col "$csv" fsync 1)" = conf ] || fail "results.csv fsync without -f: $(head -n 2 "$csv")"
 t2=$(cpu_line "$tmp/s/conf-t1-r1/summary.txt") || fail "sweep run summary: $t2"
 awk -v a="$row_cpu" -v b="$t2" 'BEGIN { exit !(a > 0 && a == b) }' ||
 	fail "results.csv cpu_us_per_op '$row_cpu', the run's summary says $t2"
 echo "ok 3 - sweep-threads.sh: cpu_us_per_op $row_cpu"
 
+# 3. sweep-threads.sh -f: the durable runs' confs and write-ahead logs
+mkdir "$tmp/tmpdir"
+TMPDIR=$tmp/tmpdir "$src/scripts/sweep-threads.sh" -c "$tmp/run.conf" -t 1 -r 1 -f "memory always" \
+	-o "$tmp/f" >"$tmp/f.out" 2>&1 || fail "sweep-threads.sh -f failed: $(tail -n 20 "$tmp/f.out")"
+csv=$tmp/f/results.csv
+[ "$(col "$csv" fsync 1) $(col "$csv" fsync 2)" = "memory always" ] ||
+	fail "results.csv fsync column: $(cat "$csv")"
+for r in 1 2; do
+	awk -v t="$(col "$csv" throughput $r)" 'BEGIN { exit !(t > 0) }' || fail "results.csv row $r: $(cat "$csv")"
+done
+d=$tmp/f/conf-t1-always-r1
+grep -q "^stateDir: $tmp/tmpdir/curpkv-sweep\.[^/]*/conf-t1-always-r1\.state\$" "$d/benchmark.conf" ||
+	fail "the always run's conf: $(head -n 5 "$d/benchmark.conf")"
+grep -q "^fsync: always\$" "$d/benchmark.conf" || fail "the always run's conf: $(head -n 5 "$d/benchmark.conf")"
+n=$(grep -l "write-ahead log .*(fsync always)" "$d"/replica*.log | wc -l)
+[ "$n" -eq 3 ] || fail "$n of 3 replicas of the always run opened a write-ahead log"
+d=$tmp/f/conf-t1-memory-r1
+grep -q "^stateDir: none\$" "$d/benchmark.conf" || fail "the memory run's conf: $(head -n 5 "$d/benchmark.conf")"
+! grep -q "write-ahead log" "$d"/replica*.log || fail "a replica of the memory run opened a write-ahead log"
+[ -z "$(ls -A "$tmp/tmpdir")" ] || fail "left under TMPDIR: $(ls -A "$tmp/tmpdir")"
+echo "ok 4 - sweep-threads.sh -f: memory and always runs, stateDir and fsync in the conf, no state left"
+
 # no process left of either run (their master, replicas and clients all logged a PID? check the
 # ports instead: nothing listens on them any more)
 [ -z "$(ss -Htln "( sport >= :$base and sport <= :$((base + 3)) )" 2>/dev/null)" ] ||
 	fail "a process still listens on the run's ports"
-echo "ok 4 - nothing left listening on the run's ports"
+echo "ok 5 - nothing left listening on the run's ports"
