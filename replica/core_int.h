@@ -619,6 +619,9 @@ void core_acc_advance(struct core *c);
 /* ---- core_witness.c: witness records (PROTOCOL.md 3) */
 
 enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void **val, void *arg);
+enum cmap_update_result core_witness_remove_cb(const void *key, size_t klen, void **val,
+					       void *arg);
+int core_wlist_room(struct wlist **lp);
 enum cmap_update_result core_pending_writes_cb(const void *key, size_t klen, void **val, void *arg);
 void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg);
 void core_witness_remove(struct core *c, const struct entry *e, uint8_t status);

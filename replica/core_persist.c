@@ -491,20 +491,11 @@ static enum cmap_update_result restore_rec_cb(const void *key, size_t klen, void
 	(void)key;
 	(void)klen;
 	struct rrec_arg *a = arg;
-	struct wlist *l = *val;
-	if (l == NULL || l->n == l->cap) {
-		uint32_t ncap = l ? l->cap * 2 : 2;
-		struct wlist *nl = realloc(l, sizeof *nl + ncap * sizeof nl->r[0]);
-		if (nl == NULL) {
-			a->nomem = true;
-			return CMAP_KEEP;
-		}
-		if (l == NULL)
-			nl->n = 0;
-		nl->cap = ncap;
-		l = nl;
-		*val = l;
+	if (core_wlist_room((struct wlist **)val) != 0) {
+		a->nomem = true;
+		return CMAP_KEEP;
 	}
+	struct wlist *l = *val;
 	l->r[l->n++] = a->rec;
 	return CMAP_KEEP;
 }
@@ -598,32 +589,6 @@ static int restore_meta(struct core *c, struct prd *r, char *err, size_t errlen)
 	return 0;
 }
 
-static enum cmap_update_result wremove_cb(const void *key, size_t klen, void **val, void *arg)
-{
-	(void)key;
-	(void)klen;
-	struct witness_arg *a = arg;
-	struct wlist *l = *val;
-	if (l == NULL)
-		return CMAP_KEEP;
-	for (uint32_t i = 0; i < l->n; i++) {
-		if (l->r[i].cid.client == a->cid.client && l->r[i].cid.seq == a->cid.seq) {
-			a->removed = l->r[i];
-			a->was_removed = true;
-			memmove(&l->r[i], &l->r[i + 1], (l->n - i - 1) * sizeof l->r[0]);
-			l->n--;
-			a->c->witness_n--;
-			break;
-		}
-	}
-	if (l->n == 0) {
-		free(l);
-		*val = NULL;
-		return CMAP_DELETE;
-	}
-	return CMAP_KEEP;
-}
-
 int core_restore_begin(struct core *c)
 {
 	c->restoring = true;
@@ -675,7 +640,7 @@ int core_restore(struct core *c, uint8_t type, const uint8_t *p, uint32_t len, c
 		if (r.bad || r.off != r.n)
 			return FAIL(err, errlen, "a malformed record removal (%u bytes)",
 				    (unsigned)len);
-		core_update_present(c->witness, key, klen, wremove_cb, &a);
+		core_update_present(c->witness, key, klen, core_witness_remove_cb, &a);
 		if (a.was_removed)
 			free(a.removed.val);
 		return 0;

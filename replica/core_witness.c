@@ -8,6 +8,22 @@
 
 /* ---- witness -------------------------------------------------------------------------- */
 
+int core_wlist_room(struct wlist **lp)
+{
+	struct wlist *l = *lp;
+	if (l != NULL && l->n < l->cap)
+		return 0;
+	uint32_t ncap = l ? l->cap * 2 : 2;
+	struct wlist *nl = realloc(l, sizeof *nl + ncap * sizeof nl->r[0]);
+	if (nl == NULL)
+		return -ENOMEM;
+	if (l == NULL)
+		nl->n = 0;
+	nl->cap = ncap;
+	*lp = nl;
+	return 0;
+}
+
 enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void **val, void *arg)
 {
 	struct witness_arg *a = arg;
@@ -48,21 +64,13 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 		}
 		memcpy(v, a->val, a->vlen);
 	}
-	if (l == NULL || l->n == l->cap) {
-		uint32_t ncap = l ? l->cap * 2 : 2;
-		struct wlist *nl = realloc(l, sizeof *nl + ncap * sizeof nl->r[0]);
-		if (nl == NULL) {
-			free(v);
-			a->ok = false;
-			a->nomem = true;
-			return CMAP_KEEP;
-		}
-		if (l == NULL)
-			nl->n = 0;
-		nl->cap = ncap;
-		l = nl;
-		*val = l;
+	if (core_wlist_room((struct wlist **)val) != 0) {
+		free(v);
+		a->ok = false;
+		a->nomem = true;
+		return CMAP_KEEP;
 	}
+	l = *val;
 	l->r[l->n++] = (struct wrec){.cid = a->cid,
 				     .view = a->c->view,
 				     .arr = a->c->arr_next++,
@@ -83,9 +91,10 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 	return CMAP_KEEP;
 }
 
-/* (changes or removes an entry that exists: core_update_present) */
-static enum cmap_update_result witness_remove_cb(const void *key, size_t klen, void **val,
-						 void *arg)
+/* Takes a's cid's record out of a key's list (it leaves in a->removed, its value now the
+ * caller's). (changes or removes an entry that exists: core_update_present) */
+enum cmap_update_result core_witness_remove_cb(const void *key, size_t klen, void **val,
+					       void *arg)
 {
 	struct witness_arg *a = arg;
 	struct wlist *l = *val;
@@ -196,7 +205,7 @@ void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
 	struct witness_arg a = {.c = c, .cid = e->cid};
 	if (!cmap_contains(c->witness, e->key, e->klen))
 		return;
-	core_update_present(c->witness, e->key, e->klen, witness_remove_cb, &a);
+	core_update_present(c->witness, e->key, e->klen, core_witness_remove_cb, &a);
 	if (!a.was_removed)
 		return;
 	free(a.removed.val);
@@ -333,7 +342,7 @@ int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_m
 			/* without the session index the record would be invisible to causal_deps:
 			 * take it back */
 			struct witness_arg ra = {.c = c, .cid = m->cid};
-			core_update_present(c->witness, m->cmd.key, m->cmd.klen, witness_remove_cb,
+			core_update_present(c->witness, m->cmd.key, m->cmd.klen, core_witness_remove_cb,
 					    &ra);
 			if (ra.was_removed) {
 				free(ra.removed.val);
