@@ -1043,6 +1043,9 @@ int main(int argc, char **argv)
 	     * precedes them; the fewest-evidence rule gave up the completed GET's read (its
 	     * completion is known to no collected replica). docs/recovery.md "Contradictions" */
 	    {CONF_PROTO_CURPHO, 5, 1, 13702, "a completed GET's read against stuck GETs' arrival"},
+	    /* (the same sweep: a fast-path GET's read given up to another session's weak write in
+	     * a view change that relaxed one placement, 51 commands replayed) */
+	    {CONF_PROTO_CURPHO, 3, 2, 14570, "a completed GET's read against a weak write"},
 	    {CONF_PROTO_CURP, 0, 0, 0, NULL}, /* the list ends with seed 0 */
 	};
 	size_t nknown_seeds = 0;
