@@ -1172,7 +1172,8 @@ int main(int argc, char **argv)
 		const struct sim_seed *r = &known[i];
 		if (!picked(r, profiles, only_p, only_n))
 			continue;
-		bool ok = run_one(argv[0], r->p, r->n, r->profile, r->seed, false);
+		/* (as the sweep that found it ran: client leases when the seed draws them) */
+		bool ok = run_one(argv[0], r->p, r->n, r->profile, r->seed, true);
 		printf("%s %d - known failure, %s N=%d profile %d seed %" PRIu64 " (%s)%s%s # TODO "
 		       "protocol bug not fixed yet%s\n",
 		       ok ? "ok" : "not ok", ++t, pname(r->p), r->n, r->profile, r->seed, r->what,
