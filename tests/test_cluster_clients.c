@@ -433,12 +433,28 @@ static void test_loadgen_weak_reads_spread(void **state)
 		(unsigned long long)served[2], (unsigned long long)weak_reads);
 	assert_true(weak_reads > 1000); /* about 16 x 200 x 50% x 95% */
 	assert_true(total >= weak_reads);
+	/* Under ThreadSanitizer the processes run 5-15 times slower and the replicas' RTTs differ by
+	 * more than the binding's tolerance (max(20%, 1 ms)) as much as the rule itself decides:
+	 * CI's TSan pass failed this bound in 2 of 3 runs on an idle machine (one replica above two
+	 * thirds). The spread is then printed above, not checked: it is a benchmark figure
+	 * (docs/benchmarks.md), and the release and ASan builds check it. */
+#if defined(__SANITIZE_THREAD__)
+	const bool check_spread = false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+	const bool check_spread = false;
+#else
+	const bool check_spread = true;
+#endif
+#else
+	const bool check_spread = true;
+#endif
 	int serving = 0;
-	for (int r = 0; r < 3; r++) {
+	for (int r = 0; check_spread && r < 3; r++) {
 		assert_true(3 * served[r] <= 2 * total);
 		serving += 6 * served[r] >= total;
 	}
-	assert_true(serving >= 2);
+	assert_true(!check_spread || serving >= 2);
 	env_stop(&e);
 	proc_rmdir(dir);
 }
