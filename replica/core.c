@@ -1264,8 +1264,9 @@ void core_log_gc(struct core *c)
 			 * window, and a new leader then refused every command (sim curp N=3
 			 * profile 2 seed 920: 11 s without a completion) */
 			uint64_t window = c->log_end - c->log_base;
-			bool need = window < c->log_soft_cap / 8 ||
-				    (is_leader(c) && e->acks != all && window < c->log_soft_cap / 2);
+			bool need =
+			    window < c->log_soft_cap / 8 ||
+			    (is_leader(c) && e->acks != all && window < c->log_soft_cap / 2);
 			if (need)
 				break;
 			core_entry_clear(e);
@@ -1378,6 +1379,36 @@ static void follower_accepted(struct core *c, uint64_t slot)
 		core_vc_check_install(c);
 }
 
+/* Makes ring entry e hold cmd under cid at slot, accepted in view (the bytes copied; what e held
+ * before is cleared). Returns 0, or -ENOMEM with e left empty. */
+int core_entry_set(struct entry *e, uint64_t slot, uint64_t view, const struct proto_cid *cid,
+		   const struct proto_cmd *cmd)
+{
+	if (e->used)
+		core_entry_clear(e);
+	e->key = malloc(cmd->klen ? cmd->klen : 1);
+	e->val = cmd->vlen ? malloc(cmd->vlen) : NULL;
+	if (e->key == NULL || (cmd->vlen && e->val == NULL)) {
+		free(e->key);
+		free(e->val);
+		memset(e, 0, sizeof *e);
+		return -ENOMEM;
+	}
+	e->used = true;
+	e->slot = slot;
+	e->view = view;
+	e->cid = *cid;
+	e->op = cmd->op;
+	if (cmd->klen)
+		memcpy(e->key, cmd->key, cmd->klen);
+	e->klen = cmd->klen;
+	if (cmd->vlen)
+		memcpy(e->val, cmd->val, cmd->vlen);
+	e->vlen = cmd->vlen;
+	e->scan_count = cmd->op == PROTO_OP_SCAN ? cmd->scan_count : 0;
+	return 0;
+}
+
 static void follower_on_accept(struct core *c, int from, const struct proto_msg *m)
 {
 	assert(!is_leader(c));
@@ -1395,28 +1426,8 @@ static void follower_on_accept(struct core *c, int from, const struct proto_msg 
 	} else if (slot - c->log_base < 4 * c->log_soft_cap && core_ring_fit(c, slot) == 0) {
 		/* a new slot, or one accepted in an older view (replaced) */
 		struct entry *e = &c->ring[slot & (c->cap - 1)];
-		if (e->used)
-			core_entry_clear(e);
-		e->key = malloc(m->cmd.klen ? m->cmd.klen : 1);
-		e->val = m->cmd.vlen ? malloc(m->cmd.vlen) : NULL;
-		if (e->key == NULL || (m->cmd.vlen && e->val == NULL)) {
-			free(e->key);
-			free(e->val);
-			memset(e, 0, sizeof *e);
+		if (core_entry_set(e, slot, m->view, &m->cid, &m->cmd) != 0)
 			return; /* not acknowledged: the leader re-sends */
-		}
-		e->used = true;
-		e->slot = slot;
-		e->view = m->view;
-		e->cid = m->cid;
-		e->op = m->cmd.op;
-		if (m->cmd.klen)
-			memcpy(e->key, m->cmd.key, m->cmd.klen);
-		e->klen = m->cmd.klen;
-		if (m->cmd.vlen)
-			memcpy(e->val, m->cmd.val, m->cmd.vlen);
-		e->vlen = m->cmd.vlen;
-		e->scan_count = m->cmd.op == PROTO_OP_SCAN ? m->cmd.scan_count : 0;
 		if (slot + 1 > c->log_end)
 			c->log_end = slot + 1;
 		if (slot + 1 > c->next_slot)

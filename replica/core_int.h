@@ -75,9 +75,9 @@ struct keyidx {
  * write itself (for the session's own weak reads) and who to tell when it executes. */
 struct wrec {
 	struct proto_cid cid;
-	uint64_t view; /* the view it was recorded in */
-	uint64_t arr;  /* arrival stamp: this replica's records in the order they were made */
-	uint64_t dep;  /* what the leader orders before it (PROPOSE's dep) */
+	uint64_t view;	   /* the view it was recorded in */
+	uint64_t arr;	   /* arrival stamp: this replica's records in the order they were made */
+	uint64_t dep;	   /* what the leader orders before it (PROPOSE's dep) */
 	uint64_t weak_dep; /* the session's previous weak write (HO) */
 	/* HO strong GET: the latest weak write on the key before it, as answered (read_dep) */
 	struct proto_cid read_dep;
@@ -165,10 +165,10 @@ struct vc_item {
 	bool ok, weak;
 	int from;
 	uint8_t op;
-	uint64_t slot, eview; /* entry: its slot and the view it was accepted in; record: its
-			       * arrival stamp at `from` (comparable only with `from`'s) */
-	uint64_t dep;	      /* record: what the leader orders before it (PROPOSE's dep) */
-	uint64_t weak_dep;    /* record (HO): the session's previous weak write */
+	uint64_t slot, eview;	   /* entry: its slot and the view it was accepted in; record: its
+				    * arrival stamp at `from` (comparable only with `from`'s) */
+	uint64_t dep;		   /* record: what the leader orders before it (PROPOSE's dep) */
+	uint64_t weak_dep;	   /* record (HO): the session's previous weak write */
 	struct proto_cid read_dep; /* record (HO strong GET): the read_dep it was answered with */
 	int32_t bound;
 	struct proto_cid cid;
@@ -201,14 +201,14 @@ struct vc_list {
 /* A state transfer this replica is sending (core_xfer.c). */
 struct xfer {
 	bool on;
-	bool then_log;	     /* leader: its log from the state's slot follows (a CATCHUP) */
-	bool keys_done;	     /* the pass over the keys is over */
-	uint64_t round;	     /* the request it answers */
-	uint64_t count;	     /* items sent: the next one's index */
-	uint64_t delta_pos;  /* keys changed from this xdelta position on are sent again */
-	uint64_t bytes;	     /* chunk bytes sent */
+	bool then_log;	    /* leader: its log from the state's slot follows (a CATCHUP) */
+	bool keys_done;	    /* the pass over the keys is over */
+	uint64_t round;	    /* the request it answers */
+	uint64_t count;	    /* items sent: the next one's index */
+	uint64_t delta_pos; /* keys changed from this xdelta position on are sent again */
+	uint64_t bytes;	    /* chunk bytes sent */
 	uint64_t started_ns;
-	uint8_t *cursor;     /* the last key the pass sent (key order) */
+	uint8_t *cursor; /* the last key the pass sent (key order) */
 	uint32_t cursor_len;
 };
 
@@ -226,7 +226,7 @@ struct xdelta {
 	struct xdelta_key {
 		uint8_t *key;
 		uint32_t klen;
-	} *v;
+	} * v;
 };
 
 struct core {
@@ -264,9 +264,9 @@ struct core {
 	struct cmap *inflight; /* leader: cid -> slot + 1 (pointer-encoded) */
 	struct cmap *witness;  /* key -> struct wlist */
 	uint64_t witness_n;
-	uint64_t arr_next; /* the next witness record's arrival stamp */
+	uint64_t arr_next;	     /* the next witness record's arrival stamp */
 	struct cmap *pending_writes; /* HO: client id -> struct pending_writes */
-	struct parked *parked; /* weak reads waiting, FIFO ring of cfg.max_parked */
+	struct parked *parked;	     /* weak reads waiting, FIFO ring of cfg.max_parked */
 	uint32_t park_head, park_n;
 	struct cmap *results; /* cid -> struct result */
 	struct cmap *clients; /* client id -> struct client_rec */
@@ -293,7 +293,7 @@ struct core {
 	 * the latest, to tell which collected entries an older view's leader discarded */
 	struct vc_decision decs[CORE_DECISIONS_MAX];
 	uint32_t n_decs;
-	uint64_t inst_hole; /* leader: the hole of the view it decided (sent in VC_INSTALL) */
+	uint64_t inst_hole;	  /* leader: the hole of the view it decided (sent in VC_INSTALL) */
 	uint32_t inst_acked;	  /* leader: replicas that acknowledged something in this view */
 	uint64_t install_sent_ns; /* leader: when VC_INSTALLs last went out */
 	uint64_t resend_scan_ns;  /* leader: when core_tick last looked for ACCEPTs to re-send */
@@ -301,11 +301,12 @@ struct core {
 	 * re-send scan starts there, not at log_base: a 65,536-entry log cost 0.6 ms per scan);
 	 * lowered by core_unacked */
 	uint64_t acked_floor;
-	bool xfer_more; /* the last core_xfer_pump stopped at its budget, not at a full connection */
+	bool
+	    xfer_more; /* the last core_xfer_pump stopped at its budget, not at a full connection */
 	/* new leader, collecting: the state of every replica whose VC_DONE arrived whole */
-	uint32_t vc_done;	    /* bitmask of replicas collected (self included) */
-	uint64_t vc_commit;	    /* highest commit index among them */
-	uint64_t vc_iview, vc_icut; /* the latest view installed among them, and its cut */
+	uint32_t vc_done;	     /* bitmask of replicas collected (self included) */
+	uint64_t vc_commit;	     /* highest commit index among them */
+	uint64_t vc_iview, vc_icut;  /* the latest view installed among them, and its cut */
 	uint64_t vc_dview, vc_dhole; /* the latest view decided among them, and its hole */
 	uint64_t vc_exec[PROTO_MAX_REPLICAS];
 	struct vc_list vc_pending[PROTO_MAX_REPLICAS]; /* the answer each replica is sending */
@@ -320,12 +321,12 @@ struct core {
 	uint32_t vc_pull_tries; /* row since the collection began */
 
 	/* catch-up and rejoin (PROTOCOL.md 7.3) */
-	bool hold;		  /* restarted: strong witness answers ok=false, no VC answers */
-	bool barrier_set;	  /* hold: the barrier below was fixed */
-	uint64_t hold_since_ns;	  /* hold: first tick (0: not yet) */
-	uint64_t hold_barrier;	  /* hold: released once exec_index reaches it */
-	bool snap_open;		  /* follower: a state transfer is arriving (state incomplete) */
-	bool snap_retry;	  /* follower: the last transfer failed: ask again at once */
+	bool hold;		/* restarted: strong witness answers ok=false, no VC answers */
+	bool barrier_set;	/* hold: the barrier below was fixed */
+	uint64_t hold_since_ns; /* hold: first tick (0: not yet) */
+	uint64_t hold_barrier;	/* hold: released once exec_index reaches it */
+	bool snap_open;		/* follower: a state transfer is arriving (state incomplete) */
+	bool snap_retry;	/* follower: the last transfer failed: ask again at once */
 	/* the executed state a transfer replaces, kept until it is whole (then freed) or fails
 	 * (then put back): a failed transfer leaves the replica as it was */
 	struct {
@@ -333,21 +334,21 @@ struct core {
 		struct oset *order;
 		uint64_t digest, live_keys, del_ver, exp_floor;
 	} snap_old;
-	uint64_t snap_items;	  /* follower: SNAP_* frames of the open transfer */
-	uint64_t snap_prev_exec;  /* follower: its exec index when the transfer began */
-	bool snap_nomem;	  /* follower: an item of the open transfer could not be kept */
-	bool snap_broken;	  /* follower: an item of the open transfer is missing (lost) */
-	uint64_t snap_round;	  /* follower: the last CATCHUP's number (its transfer carries it) */
-	uint64_t snap_next;	  /* follower: the index the next item of the transfer must carry */
-	bool snap_wanted;	  /* follower: CATCHUP went out, no transfer ended since */
-	uint64_t snap_heard_ns;	  /* follower: the open transfer's last item */
-	uint64_t snap_begin_ns;	  /* follower: when the open transfer's first item came */
+	uint64_t snap_items;	 /* follower: SNAP_* frames of the open transfer */
+	uint64_t snap_prev_exec; /* follower: its exec index when the transfer began */
+	bool snap_nomem;	 /* follower: an item of the open transfer could not be kept */
+	bool snap_broken;	 /* follower: an item of the open transfer is missing (lost) */
+	uint64_t snap_round;	 /* follower: the last CATCHUP's number (its transfer carries it) */
+	uint64_t snap_next;	 /* follower: the index the next item of the transfer must carry */
+	bool snap_wanted;	 /* follower: CATCHUP went out, no transfer ended since */
+	uint64_t snap_heard_ns;	 /* follower: the open transfer's last item */
+	uint64_t snap_begin_ns;	 /* follower: when the open transfer's first item came */
 	uint32_t snap_silent_ticks; /* follower: core_ticks since the open transfer's last item */
-	uint64_t heard_ns;	  /* follower: last ACCEPT/COMMIT from the leader of its view */
-	bool caught_up_once;	  /* follower (rejoin): the first CATCHUP went out */
-	uint64_t catchup_sent_ns; /* follower: when CATCHUP last went out */
-	uint64_t stuck_since_ns;  /* follower: since when execution waits for a missing slot */
-	uint64_t stuck_at;	  /* follower: the exec index it waits at */
+	uint64_t heard_ns;	    /* follower: last ACCEPT/COMMIT from the leader of its view */
+	bool caught_up_once;	    /* follower (rejoin): the first CATCHUP went out */
+	uint64_t catchup_sent_ns;   /* follower: when CATCHUP last went out */
+	uint64_t stuck_since_ns;    /* follower: since when execution waits for a missing slot */
+	uint64_t stuck_at;	    /* follower: the exec index it waits at */
 	uint64_t snap_sent_ns[PROTO_MAX_REPLICAS]; /* leader: last transfer to each replica */
 
 	/* state transfers being sent (core_xfer.c) */
@@ -420,14 +421,14 @@ struct witness_arg {
 	uint32_t vlen;
 	int32_t bound;
 	uint64_t conn;
-	bool full;		   /* in: table at capacity */
-	bool nomem;		   /* out: no record was kept for want of memory */
-	bool force_ok;		   /* in: the leader's own record of a REPLY ok=true */
-	uint64_t dep, weak_dep;	   /* in: the message's (kept for recovery) */
-	bool leader_rd;		   /* in: record leader_read_dep (the leader's REPLY said it) */
+	bool full;		/* in: table at capacity */
+	bool nomem;		/* out: no record was kept for want of memory */
+	bool force_ok;		/* in: the leader's own record of a REPLY ok=true */
+	uint64_t dep, weak_dep; /* in: the message's (kept for recovery) */
+	bool leader_rd;		/* in: record leader_read_dep (the leader's REPLY said it) */
 	struct proto_cid leader_read_dep;
-	bool ok;		   /* out */
-	bool added;		   /* out: a new record was appended */
+	bool ok;     /* out */
+	bool added;  /* out: a new record was appended */
 	bool reused; /* out: a record of the cid holds another command (op or value): refused */
 	struct proto_cid read_dep; /* out: latest weak write record before this one */
 	struct wrec removed; /* out (remove): the record taken out (val now owned by caller) */
@@ -587,6 +588,8 @@ static inline void core_check(const struct core *c)
  * points */
 
 void core_entry_clear(struct entry *e);
+int core_entry_set(struct entry *e, uint64_t slot, uint64_t view, const struct proto_cid *cid,
+		   const struct proto_cmd *cmd);
 void core_free_val(void *v);
 void core_free_client_rec(void *v);
 int core_ring_fit(struct core *c, uint64_t slot);
@@ -619,8 +622,7 @@ void core_acc_advance(struct core *c);
 /* ---- core_witness.c: witness records (PROTOCOL.md 3) */
 
 enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void **val, void *arg);
-enum cmap_update_result core_witness_remove_cb(const void *key, size_t klen, void **val,
-					       void *arg);
+enum cmap_update_result core_witness_remove_cb(const void *key, size_t klen, void **val, void *arg);
 int core_wlist_room(struct wlist **lp);
 enum cmap_update_result core_pending_writes_cb(const void *key, size_t klen, void **val, void *arg);
 void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg);
@@ -734,7 +736,7 @@ void core_vc_pull(struct core *c, int p, uint64_t now_ns);
 void core_snap_abandon(struct core *c);
 /* Hands one line to io.note (if set): detail lines only under -v (core_io.note). */
 void core_vc_note(struct core *c, bool detail, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /* Leader: slot s is no longer acknowledged by every replica (a view's entries, a log re-sent
  * to a replica that lost it). */

@@ -346,9 +346,8 @@ static int snapshot_wlist_cb(const void *key, size_t klen, void *val, void *arg)
 	return 0;
 }
 
-int core_snapshot(struct core *c, void (*fn)(void *ctx, uint8_t type, const uint8_t *p,
-					  uint32_t len),
-		  void *ctx)
+int core_snapshot(struct core *c,
+		  void (*fn)(void *ctx, uint8_t type, const uint8_t *p, uint32_t len), void *ctx)
 {
 	if (c->restoring || c->snap_open)
 		return -EBUSY; /* (a transfer arriving: its half state is not this replica's) */
@@ -433,29 +432,11 @@ static int restore_entry(struct core *c, struct prd *r, char *err, size_t errlen
 			    slot);
 	if (core_ring_fit(c, slot) != 0)
 		return -ENOMEM;
-	struct entry *e = &c->ring[slot & (c->cap - 1)];
-	if (e->used)
-		core_entry_clear(e);
-	e->key = malloc(klen ? klen : 1);
-	e->val = vlen ? malloc(vlen) : NULL;
-	if (e->key == NULL || (vlen && e->val == NULL)) {
-		free(e->key);
-		free(e->val);
-		memset(e, 0, sizeof *e);
+	/* (a scan count is logged as the entry held it: 0 but for a SCAN) */
+	struct proto_cmd cmd = {
+	    .op = op, .key = key, .klen = klen, .val = val, .vlen = vlen, .scan_count = scan};
+	if (core_entry_set(&c->ring[slot & (c->cap - 1)], slot, view, &cid, &cmd) != 0)
 		return -ENOMEM;
-	}
-	e->used = true;
-	e->slot = slot;
-	e->view = view;
-	e->cid = cid;
-	e->op = op;
-	e->scan_count = scan;
-	if (klen)
-		memcpy(e->key, key, klen);
-	e->klen = klen;
-	if (vlen)
-		memcpy(e->val, val, vlen);
-	e->vlen = vlen;
 	if (slot + 1 > c->log_end)
 		c->log_end = slot + 1;
 	return 0;

@@ -15,8 +15,8 @@
 #include "replica/core_int.h"
 
 #define XFER_CALL_BYTES	 (256u << 10) /* chunk bytes one call produces at most (all transfers), */
-#define XFER_CALL_CHUNKS 16	    /* and chunks */
-#define XDELTA_MAX_BYTES     (64u << 20) /* keys changed during transfers held at most */
+#define XFER_CALL_CHUNKS 16	      /* and chunks */
+#define XDELTA_MAX_BYTES (64u << 20)  /* keys changed during transfers held at most */
 
 /* What one remembered key costs (its copy, the allocator's overhead, its slot in v). */
 static size_t xdelta_cost(uint32_t klen)
@@ -204,22 +204,30 @@ static void xfer_out(struct xfer_end *e, struct proto_msg *m)
 
 /* The keys are all sent and every change since caught up: the rest goes now, in this call, so
  * the state is the one at this execution index. */
+/* The end of a state (a transfer's, or a snapshot's): the clients and the cached results go out
+ * through e, and the SNAP_DONE that closes them is returned (its item count included). */
+static struct proto_msg xfer_state_end(struct xfer_end *e)
+{
+	struct core *c = e->c;
+	cmap_foreach(c->clients, xfer_client_cb, e); /* before the results (their seqs) */
+	cmap_foreach(c->results, xfer_result_cb, e);
+	return (struct proto_msg){.type = PROTO_SNAP_DONE,
+				  .view = c->view,
+				  .commit = c->commit_index,
+				  .slot = c->exec_index,
+				  .slot_hi = e->sink ? e->count : e->x->count,
+				  .eview = c->inst_view,
+				  .cut = c->inst_cut,
+				  .ver = c->del_ver,
+				  .client_id = c->exp_floor};
+}
+
 static void xfer_finish(struct core *c, int to, uint64_t now_ns)
 {
 	struct xfer *x = &c->xfer[to];
 	struct xfer_end e = {.c = c, .x = x, .to = to};
-	cmap_foreach(c->clients, xfer_client_cb, &e); /* before the results (their seqs) */
-	cmap_foreach(c->results, xfer_result_cb, &e);
-	struct proto_msg d = {.type = PROTO_SNAP_DONE,
-			      .view = c->view,
-			      .commit = c->commit_index,
-			      .slot = c->exec_index,
-			      .slot_hi = x->count,
-			      .eview = c->inst_view,
-			      .cut = c->inst_cut,
-			      .round = x->round,
-			      .ver = c->del_ver,
-			      .client_id = c->exp_floor};
+	struct proto_msg d = xfer_state_end(&e);
+	d.round = x->round;
 	c->io.to_peer(c->io.ctx, to, &d);
 	c->st.snap_sent++;
 	bool then_log = x->then_log;
@@ -271,8 +279,7 @@ static void xlog_pump_one(struct core *c, int to, uint64_t now_ns, size_t *budge
 
 /* Produces what the transfer to `to` may send now, within *budget bytes and *chunks chunks
  * (lowered by what it sends). */
-static void xfer_pump_one(struct core *c, int to, uint64_t now_ns, size_t *budget,
-			  unsigned *chunks)
+static void xfer_pump_one(struct core *c, int to, uint64_t now_ns, size_t *budget, unsigned *chunks)
 {
 	struct xfer *x = &c->xfer[to];
 	while (x->on && *budget > 0 && *chunks > 0) {
@@ -450,17 +457,7 @@ int core_xfer_items(struct core *c,
 		}
 	}
 	free(buf);
-	cmap_foreach(c->clients, xfer_client_cb, &e); /* before the results (their seqs) */
-	cmap_foreach(c->results, xfer_result_cb, &e);
-	struct proto_msg d = {.type = PROTO_SNAP_DONE,
-			      .view = c->view,
-			      .commit = c->commit_index,
-			      .slot = c->exec_index,
-			      .slot_hi = e.count,
-			      .eview = c->inst_view,
-			      .cut = c->inst_cut,
-			      .ver = c->del_ver,
-			      .client_id = c->exp_floor};
+	struct proto_msg d = xfer_state_end(&e);
 	emit(ctx, CREC_SNAP_DONE, &d);
 	return 0;
 }
