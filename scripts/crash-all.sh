@@ -125,14 +125,7 @@ write_conf() { # write_conf RDIR RUN_SEED
 		echo "commandSize: 32"
 		echo "seed: $2"
 		echo "historyFile: $rd/write.jsonl"
-		if [ "$proto" = curp ]; then
-			echo "appends: true"
-			echo "maxValueBytes: 1MiB"
-			echo "maxFrameBytes: 2MiB"
-		else
-			echo "weakRatio: 50"
-			echo "weakWrites: 50"
-		fi
+		history_workload "$proto"
 		# the reading pass after the restart: its own alias, so its sessions are its own too
 		echo "-- Apply to client1 --"
 		echo "writes: 0"

@@ -54,6 +54,20 @@ history_acked() {
 # not in the key's final read is lost (the final read follows every load-generator operation).
 # Several files are one history (the times are one clock, CLOCK_MONOTONIC: docs/testing.md
 # "Several histories as one"); the final reads may be in any of them.
+# The checked workload's protocol-dependent conf lines, shared by nemesis.sh and crash-all.sh:
+# `curp` appends (their elements checked exactly once, values up to 1 MiB), the hybrids half
+# weak operations, half of those writes.
+history_workload() { # history_workload PROTO
+	if [ "$1" = curp ]; then
+		echo "appends: true"
+		echo "maxValueBytes: 1MiB"
+		echo "maxFrameBytes: 2MiB"
+	else
+		echo "weakRatio: 50"
+		echo "weakWrites: 50"
+	fi
+}
+
 history_lost() { # history_lost HISTORY...
 	awk '
 	function fld(name,   r) {

@@ -266,14 +266,7 @@ write_conf() {
 		echo "networkDelay: 1"
 		echo "seed: $run_seed"
 		echo "historyFile: $dir/history.jsonl"
-		if [ "$proto" = curp ]; then
-			echo "appends: true"
-			echo "maxValueBytes: 1MiB"
-			echo "maxFrameBytes: 2MiB"
-		else
-			echo "weakRatio: 50"
-			echo "weakWrites: 50"
-		fi
+		history_workload "$proto"
 	} >"$conf"
 	mkdir -p "$dir/master-state"
 	"$bin" -check -config "$conf" >/dev/null 2>"$dir/check-conf.err" ||
