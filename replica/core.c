@@ -979,6 +979,10 @@ static bool speculative_get(struct core *c, const struct entry *e, const struct 
 	}
 	if (ho && ka->prev_weak_write != NO_SLOT && ka->prev_weak_write >= c->exec_index)
 		r->read_dep = ka->prev_weak_cid;
+	/* HO, F7: not ok while another session's pending weak write of the key precedes the
+	 * latest one (the witnesses' rule, core_witness_add_cb) */
+	if (ho && ok && core_witness_mixed(c, e->key, e->klen, e->cid.client))
+		ok = false;
 	return ok;
 }
 

@@ -629,6 +629,7 @@ void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg);
 void core_witness_remove(struct core *c, const struct entry *e, uint8_t status);
 void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m);
 int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_msg *m);
+bool core_witness_mixed(struct core *c, const uint8_t *key, uint32_t klen, uint64_t client);
 bool core_own_pending_write(struct core *c, const struct proto_cid *read, const uint8_t *key,
 			    uint32_t klen, struct proto_msg *m);
 

@@ -35,6 +35,7 @@ struct rnode {
 	bool placed;
 	bool dropped;
 	uint32_t sess_lo; /* the first candidate of its session */
+	uint32_t valid;	  /* strong: the replicas whose ok record is evidence (fast_holders) */
 	int attach;	  /* GET: the candidate whose value it read, START or NONE */
 	uint32_t npred;	  /* predecessors not placed yet (rules 1 and 3) */
 	uint32_t nsoft;	  /* rule 2 predecessors not placed yet */
@@ -77,15 +78,15 @@ static const struct vc_item *record_at(struct vc_item *const *rv, const struct r
 	return NULL;
 }
 
-/* Rule 2's evidence: how many replicas holding an ok record of strong x recorded x before y, or
- * hold no record of y. */
+/* Rule 2's evidence: how many replicas of `valid` (those whose ok record of strong x could have
+ * been a fast-path answer: fast_holders) recorded x before y, or hold no record of y. */
 static int first_count(struct vc_item *const *rv, const struct replay_cand *x,
-		       const struct replay_cand *y)
+		       const struct replay_cand *y, uint32_t valid)
 {
 	int n = 0, last = -1;
 	for (uint32_t i = x->lo; i < x->hi; i++) {
 		const struct vc_item *rx = rv[i];
-		if (!rx->ok || rx->from == last)
+		if (!rx->ok || rx->from == last || !(valid & (1u << rx->from)))
 			continue;
 		last = rx->from;
 		const struct vc_item *ry = record_at(rv, y, rx->from);
@@ -98,20 +99,21 @@ static int first_count(struct vc_item *const *rv, const struct replay_cand *x,
 /* Rule 3: the read_dep that at least `threshold` ok holders of GET g answered with; found is
  * false if no value has that many (g cannot have completed on the fast path). */
 static struct proto_cid agreed_read(struct vc_item *const *rv, const struct replay_cand *g,
-				    int threshold, bool *found)
+				    int threshold, uint32_t valid, bool *found)
 {
 	*found = false;
 	for (uint32_t i = g->lo; i < g->hi; i++) {
-		if (!rv[i]->ok)
+		if (!rv[i]->ok || !(valid & (1u << rv[i]->from)))
 			continue;
 		struct proto_cid d = rv[i]->read_dep;
 		int n = 0, last = -1;
 		for (uint32_t k = g->lo; k < g->hi; k++) {
 			const struct vc_item *o = rv[k];
-			if (o->ok && o->from != last && o->read_dep.client == d.client &&
+			bool counts = o->ok && (valid & (1u << o->from));
+			if (counts && o->from != last && o->read_dep.client == d.client &&
 			    o->read_dep.seq == d.seq)
 				n++;
-			if (o->ok)
+			if (counts)
 				last = o->from;
 		}
 		if (n >= threshold) {
@@ -209,6 +211,32 @@ static bool session_pred(const struct rnode *nodes, const struct replay_cand *ca
 	if (nodes[k].dropped || !nodes[k].write)
 		return false;
 	return cand[k].weak || !cand[i].weak;
+}
+
+/* The replicas whose ok record of strong candidate i could have been one of a fast-path
+ * completion's answers (F4): the client completes only on answers that list every weak write of
+ * its session it has not heard executed, and a recovered one was executed nowhere, so each
+ * earlier recovered weak write of i's session must be recorded there before i. Only these
+ * records are evidence (rules 2 and 3); the others are answers the client could not use. */
+static uint32_t fast_holders(struct vc_item *const *rv, const struct replay_cand *cand,
+			     const struct rnode *nodes, uint32_t i)
+{
+	uint32_t valid = 0;
+	for (uint32_t h = cand[i].lo; h < cand[i].hi; h++) {
+		const struct vc_item *rx = rv[h];
+		if (!rx->ok || rx->from < 0 || rx->from >= 32)
+			continue;
+		bool covered = true;
+		for (uint32_t k = nodes[i].sess_lo; k < i && covered; k++) {
+			if (!cand[k].weak || nodes[k].dropped)
+				continue;
+			const struct vc_item *rk = record_at(rv, &cand[k], rx->from);
+			covered = rk != NULL && rk->slot < rx->slot;
+		}
+		if (covered)
+			valid |= 1u << rx->from;
+	}
+	return valid;
 }
 
 /* How strictly a candidate must be ready (relaxed only when nothing is). */
@@ -437,6 +465,9 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 		for (uint32_t k = nodes[i].sess_lo; k < i && !nodes[i].dropped; k++)
 			if (session_pred(nodes, cand, k, i))
 				add_edge(&E, k, i, false);
+	for (uint32_t i = 0; i < nc; i++)
+		if (!cand[i].weak && !nodes[i].dropped)
+			nodes[i].valid = fast_holders(rv, cand, nodes, i);
 	/* rule 3: what each GET read (HO: weak writes are the only recovered writes a fast-path
 	 * GET can have read; `curp` and `curpht` GETs read no recovered write) */
 	for (uint32_t i = 0; i < nc; i++) {
@@ -444,7 +475,7 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 		if (!n->get || n->dropped)
 			continue;
 		bool found;
-		struct proto_cid r = agreed_read(rv, &cand[i], threshold, &found);
+		struct proto_cid r = agreed_read(rv, &cand[i], threshold, n->valid, &found);
 		if (!found)
 			continue;
 		int a = r.client ? find_cand(rv, cand, nc, r) : -1;
@@ -477,7 +508,7 @@ int core_replay_order(struct vc_item *const *rv, const struct replay_cand *cand,
 			bool session = y->cid.client == x->cid.client;
 			if (session ? y->cid.seq < x->cid.seq : nodes[k].key != nodes[i].key)
 				continue;
-			if (first_count(rv, &cand[i], &cand[k]) >= threshold)
+			if (first_count(rv, &cand[i], &cand[k], nodes[i].valid) >= threshold)
 				add_edge(&E, i, k, true);
 		}
 	}

@@ -1056,11 +1056,13 @@ static void test_ho_resent_get_keeps_read_dep(void **state)
 	struct core *w = h.cores[1];
 	uint64_t ka = 1;
 	struct proto_msg m, r;
-	m = causal(100, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a1"));
-	core_on_client(w, 1, &m, h.now);
+	/* (the older weak write is the GET's own session's: F7 lets the GET be ok) */
+	m = causal(103, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a1"));
+	core_on_client(w, 4, &m, h.now);
 	m = causal(101, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a2"));
 	core_on_client(w, 2, &m, h.now);
-	struct proto_msg g = propose(103, 1, mk_cmd(PROTO_OP_GET, &ka, NULL));
+	struct proto_msg g = propose(103, 2, mk_cmd(PROTO_OP_GET, &ka, NULL));
+	g.weak_dep = g.dep = 1;
 	core_on_client(w, 4, &g, h.now);
 	assert_true(h_take(&h, H_R2C, 1, 3, &r));
 	assert_int_equal(r.type, PROTO_RECORD_ACK);
@@ -1092,6 +1094,68 @@ static void test_ho_resent_get_keeps_read_dep(void **state)
 /* 5.3 leader: a strong GET is evaluated over pending weak writes, before it is itself inserted
  * (the anchor's P25), with ok=true despite the uncommitted weak write and its read_dep in the
  * REPLY. HT: the weak write is an ordinary slot, so the same GET gets ok=false. */
+/* F7 (docs/recovery.md "Replay order"), one candidate read: a strong GET is not ok, at a
+ * witness or at the leader, while another session's pending weak write of its key precedes the
+ * latest one (the GET's read_dep). Which of the two the leader ordered last is not in the
+ * records, and a view change that replays both could put the older one between the write the
+ * GET read and the GET (simulation seeds curpho N=5 13702 and N=3 profile 2 14570: a fast-path
+ * GET's read overtaken by a write replayed after it). The GET's own session's older writes are
+ * ordered before the GET anyway (F5): they do not count. */
+static void test_ho_get_one_candidate_read(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 4, 4, 53, ho_cfg);
+	uint64_t ka = 1;
+	struct proto_msg m, r;
+	/* at a witness: 100:1 then 101:1 pending on key a */
+	struct core *w = h.cores[1];
+	m = causal(100, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a1"));
+	core_on_client(w, 1, &m, h.now);
+	m = causal(101, 1, 0, 2, mk_cmd(PROTO_OP_PUT, &ka, "a2"));
+	core_on_client(w, 2, &m, h.now);
+	m = propose(103, 1, mk_cmd(PROTO_OP_GET, &ka, NULL));
+	core_on_client(w, 4, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 3, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_false(r.ok); /* 100:1 of another session before the latest */
+	assert_int_equal(r.read_dep.client, 101);
+	assert_int_equal(r.read_dep.seq, 1);
+	/* session 100's own GET: its older write is its own, the latest another's: ok */
+	m = propose(100, 2, mk_cmd(PROTO_OP_GET, &ka, NULL));
+	m.weak_dep = m.dep = 1;
+	core_on_client(w, 1, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 1, 0, &r));
+	assert_int_equal(r.type, PROTO_RECORD_ACK);
+	assert_true(r.ok);
+	assert_int_equal(r.read_dep.client, 101);
+	/* at the leader: the same two writes, ordered; a third session's GET is not ok (the
+	 * slow path answers), the first session's is */
+	struct core *l = h.cores[0];
+	m = causal(100, 1, 0, 1, mk_cmd(PROTO_OP_PUT, &ka, "a1"));
+	core_on_client(l, 1, &m, h.now);
+	m = causal(101, 1, 0, 1, mk_cmd(PROTO_OP_PUT, &ka, "a2"));
+	core_on_client(l, 2, &m, h.now);
+	drop_replies(&h, 0, 0);
+	drop_replies(&h, 0, 1);
+	m = propose(103, 1, mk_cmd(PROTO_OP_GET, &ka, NULL));
+	core_on_client(l, 4, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 0, 3, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_false(r.ok);
+	m = propose(100, 2, mk_cmd(PROTO_OP_GET, &ka, NULL));
+	m.weak_dep = m.dep = 1;
+	core_on_client(l, 1, &m, h.now);
+	assert_true(h_take(&h, H_R2C, 0, 0, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_true(r.ok);
+	assert_int_equal(r.read_dep.client, 101);
+	assert_int_equal(r.read_dep.seq, 1);
+	assert_int_equal(r.vlen, 2);
+	assert_memory_equal(r.value, "a2", 2);
+	h_free(&h);
+}
+
 static void test_ho_leader_value_includes_weak(void **state)
 {
 	(void)state;
@@ -2730,6 +2794,7 @@ int main(void)
 	    cmocka_unit_test(test_cluster3_shared_keys),
 	    cmocka_unit_test(test_ho_witness_deps),
 	    cmocka_unit_test(test_ho_resent_get_keeps_read_dep),
+	    cmocka_unit_test(test_ho_get_one_candidate_read),
 	    cmocka_unit_test(test_ho_leader_value_includes_weak),
 	    cmocka_unit_test(test_ho_session_order),
 	    cmocka_unit_test(test_ho_client_causal_deps_check),

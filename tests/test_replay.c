@@ -343,6 +343,44 @@ static void test_contradiction_completed(void **state)
 	assert_true(pos(&f, n, 4, 1) < pos(&f, n, 4, 2));
 }
 
+/* Evidence counts only where it could have completed a command (fast_holders, F4). The shape
+ * of simulation seed curpho N=5 13702 in small: GET 2-1 completed reading a write already in
+ * the log (so before every recovered write of x); session 10's weak write 10-1 reached replica
+ * 3 only, and its strong GETs 10-2 and 10-3 were recorded at replicas 1 and 2 before 2-1. Those
+ * records list no 10-1 among the session's pending writes: the client could not complete
+ * 10-2 or 10-3 on them, so their "recorded first" is no real-time evidence. Counted, they
+ * outweighed 2-1's read (two commands against one) and 10-1 went before 2-1. */
+static void test_evidence_needs_write_set(void **state)
+{
+	(void)state;
+	struct fixture f;
+	const struct rec r[] = {
+	    W(10, 1, 'x', 3, 1, 0),
+	    GET(10, 2, 'x', 1, 2, 0, 0, 1), GET(10, 2, 'x', 2, 2, 0, 0, 1),
+	    GET(10, 3, 'x', 1, 3, 0, 0, 1), GET(10, 3, 'x', 2, 3, 0, 0, 1),
+	    GET(2, 1, 'x', 1, 4, 5, 5, 0),  GET(2, 1, 'x', 2, 4, 5, 5, 0),
+	};
+	build(&f, r, sizeof r / sizeof r[0], 2, NULL, 0);
+	int n = run(&f, 2, true);
+	assert_int_equal(n, 4);
+	assert_int_equal(f.st.relaxed, 0);
+	assert_true(pos(&f, n, 2, 1) < pos(&f, n, 10, 1)); /* 2-1's read kept */
+	assert_true(pos(&f, n, 10, 1) < pos(&f, n, 10, 2));
+	assert_true(pos(&f, n, 10, 2) < pos(&f, n, 10, 3));
+	/* the same records, with 10-1 recorded at replicas 1 and 2 before the GETs: now they
+	 * are evidence, and it contradicts 2-1's (F7 keeps a completed 2-1 from this) */
+	const struct rec r2[] = {
+	    W(10, 1, 'x', 1, 1, 0),	    W(10, 1, 'x', 2, 1, 0),
+	    GET(10, 2, 'x', 1, 2, 0, 0, 1), GET(10, 2, 'x', 2, 2, 0, 0, 1),
+	    GET(10, 3, 'x', 1, 3, 0, 0, 1), GET(10, 3, 'x', 2, 3, 0, 0, 1),
+	    GET(2, 1, 'x', 1, 4, 5, 5, 0),  GET(2, 1, 'x', 2, 4, 5, 5, 0),
+	};
+	build(&f, r2, sizeof r2 / sizeof r2[0], 2, NULL, 0);
+	n = run(&f, 2, true);
+	assert_int_equal(n, 4);
+	assert_int_equal(f.st.relaxed, 1);
+}
+
 /* curp: strong commands only; a session's commands keep their order, nothing is dropped. */
 static void test_curp_strong_only(void **state)
 {
@@ -375,6 +413,7 @@ int main(void)
 	    cmocka_unit_test(test_contradiction_relaxed),
 	    cmocka_unit_test(test_contradiction_fewest),
 	    cmocka_unit_test(test_contradiction_completed),
+	    cmocka_unit_test(test_evidence_needs_write_set),
 	    cmocka_unit_test(test_curp_strong_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
