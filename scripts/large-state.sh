@@ -7,7 +7,7 @@
 # peak, the view changes during the transfer, the longest call into the sender's core, and
 # whether the replicas' digests are equal once the load stops.
 #   scripts/large-state.sh [-k KEYS] [-v BYTES] [-p curp|curpho|curpht] [-C CHUNK] [-w WRITES]
-#                          [-t THREADS] [-o DIR] [-D [-S ENTRIES]]
+#                          [-t THREADS] [-o DIR] [-D [-S ENTRIES] [-f FSYNC]]
 # -k keys to load (default 4194304), -v value bytes (default 256): 4 M x 256 B is 1 GiB of values.
 # -C snapChunkBytes (default: the conf default, 256KiB), -w the running load's write percentage
 # (default 10; 0: no load during the restarts), -t the loader's client threads (default 16),
@@ -17,7 +17,10 @@
 # snapshot and none is being written (a bounded wait, printed), kill -9 and a start with the same
 # stateDir; printed per restart: the time until its log says `records replayed` (with the
 # replica's own figure: records, snapshot or not, ms), until it serves (ready, not rejoining),
-# and what it received by transfer. -S the conf's snapshotEntries with -D (default: the conf's).
+# and what it received by transfer. -S the conf's snapshotEntries with -D (default: the conf's);
+# -f the conf's fsync (always, everysec or no; default: the conf's, always): what is on disk at a
+# restart does not depend on it (each restart waits for a snapshot, then kill -9), only the load's
+# speed does.
 # Exit status 0 if every restart rejoined with equal digests and no view change happened during
 # a follower's transfer; 1 otherwise; 2 on a usage error.
 set -euo pipefail
@@ -32,7 +35,8 @@ threads=16
 outdir=
 durable=0
 snapents=
-while getopts "k:v:p:C:w:t:o:DS:h" opt; do
+fsyncmode=
+while getopts "k:v:p:C:w:t:o:DS:f:h" opt; do
 	case "$opt" in
 	k) keys=$OPTARG ;;
 	v) vbytes=$OPTARG ;;
@@ -43,6 +47,7 @@ while getopts "k:v:p:C:w:t:o:DS:h" opt; do
 	o) outdir=$OPTARG ;;
 	D) durable=1 ;;
 	S) snapents=$OPTARG ;;
+	f) fsyncmode=$OPTARG ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -55,6 +60,8 @@ case "$proto" in curp | curpho | curpht) ;; *) echo "large-state: -p curp|curpho
 ((keys >= threads)) || threads=$keys
 [ -z "$snapents" ] || { [ "$durable" = 1 ] && [[ "$snapents" =~ ^[0-9]+$ ]]; } ||
 	{ echo "large-state: -S takes a number of entries, with -D" >&2; exit 2; }
+[ -z "$fsyncmode" ] || { [ "$durable" = 1 ] && [[ "$fsyncmode" =~ ^(always|everysec|no)$ ]]; } ||
+	{ echo "large-state: -f always|everysec|no, with -D" >&2; exit 2; }
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/run-common.sh
@@ -103,6 +110,7 @@ base=$BASE
 	if [ "$durable" = 1 ]; then
 		echo "stateDir: $dir/state"
 		[ -z "$snapents" ] || echo "snapshotEntries: $snapents"
+		[ -z "$fsyncmode" ] || echo "fsync: $fsyncmode"
 	fi
 	echo "-- Apply to client0 --"
 	echo "reqs: $(((keys + threads - 1) / threads))"
@@ -143,7 +151,7 @@ leader_wait() { # leader, retried for 10 s
 
 
 mb_state=$(awk -v k="$keys" -v v="$vbytes" 'BEGIN {b = k * v; if (b >= 1e9) printf "%.2f GB", b / 1e9; else printf "%.1f MB", b / 1e6}')
-echo "large-state: $proto N=3, $keys keys x $vbytes B ($mb_state of values), chunks ${chunk:-256KiB}, a ${wpct}% write load during the restarts$([ "$durable" = 0 ] || echo ", durable: stateDir, snapshotEntries ${snapents:-100000 (default)}, restarts keep their state")"
+echo "large-state: $proto N=3, $keys keys x $vbytes B ($mb_state of values), chunks ${chunk:-256KiB}, a ${wpct}% write load during the restarts$([ "$durable" = 0 ] || echo ", durable: stateDir, snapshotEntries ${snapents:-100000 (default)}, fsync ${fsyncmode:-always (default)}, restarts keep their state")"
 
 # ---- load -----------------------------------------------------------------------------------
 t0=$(ms)

@@ -2,7 +2,7 @@
 # Sweeps client threads (and protocols, and fsync policies) over a cluster and tabulates the results.
 #   scripts/sweep-threads.sh [-d] [-c conf] [-t "1 2 4 8 16"] [-r reps] [-p "curp curpho curpht"]
 #                            [-f "memory no everysec always"] [-P pendings] [-w writes]
-#                            [-l latency] [-o outdir] [-h]
+#                            [-R "always everysec no"] [-l latency] [-o outdir] [-h]
 # One scripts/run-local.sh run per protocol x threads x fsync policy x repetition (each run is a
 # fresh cluster; its conf is kept as <outdir>/<run>.conf); with -d, one scripts/run-multi-client.sh
 # -d run instead: every role on the host its conf line names, over ssh (SSH_USER, SSH_OPTS,
@@ -14,6 +14,12 @@
 # `memory` runs without stateDir (memory only, the baseline: what the write-ahead log costs
 # with fsync no). The state directories are made under TMPDIR (default /tmp): it must be the disk
 # to measure, not a tmpfs. Not with -d (stateDir would have to exist on every remote host).
+# -R: single-node Redis in the same rounds (scripts/bench-redis.sh, installed from Debian if
+# missing), after each round's curpkv runs: for each policy of the list (appendfsync always,
+# everysec, no) and each thread count t, redis-benchmark unpipelined with t x pendings clients,
+# 100-byte values over 100,000 keys, SET then GET (-n REDIS_REQUESTS, default 200000); its rows
+# go in results.csv as protocol redis-set / redis-get (s_p50 = its p50, the rest 0 or NA), so
+# the table shows their medians beside curpkv's. Not with -d.
 # -P and -w override the conf's pendings and writes (% of strong operations that are writes).
 # Writes <outdir>/results.csv with the columns
 #   protocol,threads,rep,throughput,s_p50,s_p99,w_p50,w_p99,fast_fraction,cpu_us_per_op,fsync,sw_p50
@@ -27,7 +33,7 @@
 # results/sweep-<timestamp>.
 set -euo pipefail
 
-usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; }
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$top/scripts/run-common.sh"
@@ -42,7 +48,8 @@ latency=()
 out=""
 distributed=false
 runner=("$top/scripts/run-local.sh")
-while getopts "dc:t:r:p:f:P:w:l:o:h" opt; do
+redis=""
+while getopts "dc:t:r:p:f:P:w:R:l:o:h" opt; do
 	case "$opt" in
 	c) conf=$OPTARG ;;
 	t) threads=$OPTARG ;;
@@ -51,6 +58,7 @@ while getopts "dc:t:r:p:f:P:w:l:o:h" opt; do
 	f) fsyncs=$OPTARG ;;
 	P) pendings=$OPTARG ;;
 	w) writes=$OPTARG ;;
+	R) redis=$OPTARG ;;
 	l) latency=(-l "$OPTARG") ;;
 	d)
 		runner=("$top/scripts/run-multi-client.sh" -d)
@@ -69,6 +77,12 @@ for f in $fsyncs; do
 	memory) ;;
 	always | everysec | no) ! $distributed || { echo "sweep: -f $f needs a local run (not -d)" >&2; exit 2; } ;;
 	*) echo "sweep: -f takes memory, always, everysec, no" >&2; exit 2 ;;
+	esac
+done
+for f in $redis; do
+	case "$f" in
+	always | everysec | no) ! $distributed || { echo "sweep: -R needs a local run (not -d)" >&2; exit 2; } ;;
+	*) echo "sweep: -R takes always, everysec, no" >&2; exit 2 ;;
 	esac
 done
 [ -f "$conf" ] || { echo "sweep: no conf file $conf" >&2; exit 2; }
@@ -131,6 +145,28 @@ for rep in $(seq "$reps"); do
 				ff=$(awk '/Strong paths:/ { f += $4; s += $4 + $8 + $11 } END { printf "%.4f", s ? f / s : 0 }' "$s")
 				cpu=$(awk '/^CPU per op:/ && $4 ~ /^[0-9.]+$/ {print $4}' "$s")
 				echo "$p,$t,$rep,$tp,$sp50,$sp99,$wp50,$wp99,$ff,${cpu:-NA},$f,$swp50" >>"$csv"
+			done
+		done
+	done
+	for f in $redis; do
+		for t in $threads; do
+			# the same concurrency as the curpkv runs: threads x the conf's (or -P's) pendings
+			pend=${pendings:-$(awk -F: '$1 ~ /^[ \t]*pendings$/ {gsub(/[ \t]/, "", $2); print $2; exit}' "$conf")}
+			clients=$((t * ${pend:-1}))
+			name="redis-t$t-$f-r$rep"
+			echo "sweep: round $rep, redis appendfsync $f, $clients clients (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+			if ! "$top/scripts/bench-redis.sh" -a "$f" -c "$clients" -P 1 -r 1 \
+				-n "${REDIS_REQUESTS:-200000}" >"$out/$name.out" 2>&1; then
+				echo "sweep: redis run failed, see $out/$name.out" >&2
+				continue
+			fi
+			for test in SET GET; do
+				# "bench-redis: SET -P 1: median 12345.67 requests/s, p50 0.519 ms"
+				awk -v t="$test" '$1 == "bench-redis:" && $2 == t && $3 == "-P" && $4 == "1:" {print $6, $9}' \
+					"$out/$name.out" | while read -r rps p50; do
+					lc=$(tr 'A-Z' 'a-z' <<<"$test")
+					echo "redis-$lc,$t,$rep,$rps,$p50,0,0,0,0,NA,$f,0" >>"$csv"
+				done
 			done
 		done
 	done
