@@ -963,6 +963,28 @@ static void test_snap_round_trip(void **state)
 	assert_int_equal(records, 0);
 }
 
+/* A snapshot larger than the reader's window (1 MiB; the file can be as large as the state):
+ * records across window boundaries, and one record larger than the window (it grows), all
+ * read back whole and in order. The reader used to read the whole file into memory. */
+static void test_snap_larger_than_window(void **state)
+{
+	struct fx *f = *state;
+	enum { N = 250 }; /* (record types 1..250: 0xff ends a snapshot) */
+	static uint32_t lens[N];
+	for (size_t i = 0; i < N; i++)
+		lens[i] = (uint32_t)(1000 + (i * 7919) % 20000); /* about 2.7 MB in all */
+	lens[125] = 3u << 20; /* 3 MiB */
+	snap_make(f->tmp, 0x99, lens, N);
+	char path[600];
+	snprintf(path, sizeof path, "%s/snap-0000000000000099.snap", f->tmp);
+	struct snap_seen s = {.lens = lens, .n = N};
+	char err[800] = "";
+	uint64_t lsn = 0, records = 0;
+	assert_int_equal(wal_snap_read(path, &lsn, snap_cb, &s, &records, err, sizeof err), 0);
+	assert_int_equal(records, N);
+	assert_int_equal(s.count, N);
+}
+
 /* A snapshot cut at every length: never accepted, the callback sees only whole records, and
  * the error names the offset of the record the cut is in (or the header). */
 static void test_snap_cut_every_length(void **state)
@@ -1429,6 +1451,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_roll_from_empty_segment, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_check_and_repair_modes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_repair_dry_header, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snap_larger_than_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_cut_every_length, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_snap_damage, setup, teardown),

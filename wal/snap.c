@@ -268,51 +268,90 @@ int wal_snap_remove_before(const char *dir, uint64_t lsn)
 	return removed;
 }
 
+/* A snapshot read in a window of the file (the file can be as large as the state): win()
+ * makes bytes [off, off + n) of the file available, refilling and, for a record larger than
+ * the window, growing it. */
+struct snap_rd {
+	int fd;
+	uint8_t *buf;
+	size_t cap;
+	uint64_t start; /* file offset of buf[0] */
+	size_t len;	/* valid bytes in buf */
+	bool ioerr;
+};
+
+#define SNAP_READ_WINDOW (1u << 20)
+
+static const uint8_t *win(struct snap_rd *r, uint64_t off, size_t n)
+{
+	if (off >= r->start && off + n <= r->start + r->len)
+		return r->buf + (off - r->start);
+	/* keep what is left from off on, then read after it */
+	size_t keep = off >= r->start && off < r->start + r->len ? r->start + r->len - off : 0;
+	if (keep)
+		memmove(r->buf, r->buf + (off - r->start), keep);
+	if (!keep && off != r->start + r->len && lseek(r->fd, (off_t)off, SEEK_SET) < 0) {
+		r->ioerr = true;
+		return NULL;
+	}
+	r->start = off;
+	r->len = keep;
+	if (n > r->cap) {
+		uint8_t *nb = realloc(r->buf, n);
+		if (nb == NULL)
+			return NULL;
+		r->buf = nb;
+		r->cap = n;
+	}
+	while (r->len < n) {
+		ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			r->ioerr = true;
+		if (got <= 0)
+			return NULL;
+		r->len += (size_t)got;
+	}
+	return r->buf;
+}
+
 int wal_snap_read(const char *path, uint64_t *lsn,
 		  int (*cb)(void *arg, uint8_t type, const uint8_t *p, uint32_t len), void *arg,
 		  uint64_t *records, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	struct snap_rd r = {.fd = open(path, O_RDONLY | O_CLOEXEC)};
+	if (r.fd < 0) {
 		int rc = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
+	if (fstat(r.fd, &st) != 0) {
 		int rc = -errno;
-		close(fd);
+		close(r.fd);
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	size_t size = (size_t)st.st_size;
-	uint8_t *data = size ? malloc(size) : NULL;
-	if (size && data == NULL) {
-		close(fd);
-		snprintf(err, errlen, "%s: no memory to read it (%zu bytes)", path, size);
+	uint64_t size = (uint64_t)st.st_size;
+	r.cap = SNAP_READ_WINDOW;
+	r.buf = malloc(r.cap);
+	if (r.buf == NULL) {
+		close(r.fd);
+		snprintf(err, errlen, "%s: no memory for a read buffer", path);
 		return -ENOMEM;
 	}
-	size_t got = 0;
-	while (got < size) {
-		ssize_t r = read(fd, data + got, size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
 	int rc = 0;
 	uint64_t n = 0;
 	bool end = false;
-	size_t off = SNAP_HEADER;
-	if (got != size || size < SNAP_HEADER || memcmp(data, SNAP_MAGIC, 8) != 0 ||
-	    get32(data + 24) != wal_crc32c(0, data, 24)) {
+	uint64_t off = SNAP_HEADER;
+	const uint8_t *h = size >= SNAP_HEADER ? win(&r, 0, SNAP_HEADER) : NULL;
+	if (h == NULL || memcmp(h, SNAP_MAGIC, 8) != 0 || get32(h + 24) != wal_crc32c(0, h, 24)) {
 		snprintf(err, errlen, "%s:0: not a snapshot (bad header)", path);
 		rc = -EBADMSG;
-	} else if (get32(data + 8) != SNAP_VERSION) {
+	} else if (get32(h + 8) != SNAP_VERSION) {
 		snprintf(err, errlen, "%s:0: unsupported snapshot version %u (this build reads %u)",
-			 path, get32(data + 8), SNAP_VERSION);
+			 path, get32(h + 8), SNAP_VERSION);
 		rc = -EPROTONOSUPPORT;
 	}
 	/* wal_snap_latest chooses by the name, the restore starts the log at the header's LSN:
@@ -320,36 +359,46 @@ int wal_snap_read(const char *path, uint64_t *lsn,
 	const char *base = strrchr(path, '/');
 	uint64_t named;
 	if (rc == 0 && snap_name(base ? base + 1 : path, ".snap", &named) &&
-	    named != get64(data + 16)) {
+	    named != get64(h + 16)) {
 		snprintf(err, errlen, "%s:0: the header says LSN %" PRIu64 ", the name %" PRIu64,
-			 path, get64(data + 16), named);
+			 path, get64(h + 16), named);
 		rc = -EBADMSG;
 	}
 	if (rc == 0)
-		*lsn = get64(data + 16);
+		*lsn = get64(h + 16);
 	while (rc == 0 && !end) {
-		if (size - off < 9) {
-			snprintf(err, errlen, "%s:%zu: cut short (no end record)", path, off);
-			rc = -EBADMSG;
+		const uint8_t *rh = size - off >= 9 ? win(&r, off, 9) : NULL;
+		if (rh == NULL) {
+			snprintf(err, errlen, "%s:%" PRIu64 ": %s", path, off,
+				 r.ioerr ? strerror(EIO) : "cut short (no end record)");
+			rc = r.ioerr ? -EIO : -EBADMSG;
 			break;
 		}
-		uint32_t len = get32(data + off);
-		uint8_t type = data[off + 8];
+		uint32_t len = get32(rh);
+		uint8_t type = rh[8];
+		uint32_t want = get32(rh + 4);
 		if (len > size - off - 9) {
-			snprintf(err, errlen, "%s:%zu: bad length", path, off);
+			snprintf(err, errlen, "%s:%" PRIu64 ": bad length", path, off);
 			rc = -EBADMSG;
 			break;
 		}
-		const uint8_t *p = data + off + 9;
+		const uint8_t *rec = win(&r, off, 9 + (size_t)len);
+		if (rec == NULL) {
+			snprintf(err, errlen, "%s:%" PRIu64 ": %s", path, off,
+				 r.ioerr ? strerror(EIO) : "no memory for a record");
+			rc = r.ioerr ? -EIO : -ENOMEM;
+			break;
+		}
+		const uint8_t *p = rec + 9;
 		uint32_t crc = wal_crc32c(wal_crc32c(0, &type, 1), p, len);
-		if (crc != get32(data + off + 4)) {
-			snprintf(err, errlen, "%s:%zu: checksum mismatch", path, off);
+		if (crc != want) {
+			snprintf(err, errlen, "%s:%" PRIu64 ": checksum mismatch", path, off);
 			rc = -EBADMSG;
 			break;
 		}
 		if (type == WAL_SNAP_END) {
 			if (len != 8 || get64(p) != n || off + 9 + len != size) {
-				snprintf(err, errlen, "%s:%zu: bad end record", path, off);
+				snprintf(err, errlen, "%s:%" PRIu64 ": bad end record", path, off);
 				rc = -EBADMSG;
 			}
 			end = true;
@@ -360,7 +409,8 @@ int wal_snap_read(const char *path, uint64_t *lsn,
 		n++;
 		off += 9 + len;
 	}
-	free(data);
+	close(r.fd);
+	free(r.buf);
 	if (records)
 		*records = n;
 	return rc;
