@@ -47,7 +47,8 @@ typedef void (*session_cb)(void *arg, uint64_t seq, enum session_result res,
 
 struct session_io {
 	void *ctx;
-	/* Sends m to replica `to` on the session's ordered connection to it. */
+	/* Sends m to replica `to` on the session's ordered connection to it (one stream, perhaps
+	 * shared with other sessions: the session's messages keep their order on it). */
 	void (*send)(void *ctx, int to, const struct proto_msg *m);
 	/* The session saw a newer view (or a NOT_LEADER answer): the I/O layer should ask the
 	 * master for the cluster and call session_set_view. May be NULL. */

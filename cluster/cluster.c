@@ -1,5 +1,5 @@
-/* cluster: the master connection, per-session replica connections around struct session,
- * and the synchronous stats fetch. */
+/* cluster: the master connection, the replica connections its sessions share (struct session
+ * of each demultiplexed by client id), and the synchronous stats fetch. */
 #include "cluster/cluster.h"
 
 #include <errno.h>
@@ -21,28 +21,30 @@ struct cluster_req {
 	struct cluster_req *next;
 };
 
-/* One session's connection to replica r. */
+/* The cluster's connection to replica r, shared by every session of the cluster: each message
+ * names its client id (a cid, or PING/PONG's client_id), which routes an answer to its session.
+ * One TCP stream per replica keeps each session's messages in the order it sent them. */
 struct cluster_link {
-	struct cluster_session *cs;
+	struct cluster *cl;
 	int r;
 	struct net_dialer d;
-	bool up; /* connected and HELLO sent */
+	bool started; /* d is running (from the first session on) */
+	bool up;      /* connected and HELLO sent */
 };
 
 struct cluster_session {
 	struct cluster *cl;
 	uint64_t client_id;
 	struct session *sess;
-	struct cluster_link links[PROTO_MAX_REPLICAS];
-	bool dialing;
 	bool ready;    /* the ready callback fired */
-	double opened; /* ev_now when dialing started */
+	double opened; /* ev_now when the session got its client id */
 	ev_timer grace;
 	cluster_session_ready_cb cb;
 	void *arg;
 	cluster_order_cb order_cb;
 	void *order_arg;
 	struct cluster_session *prev, *next;
+	struct cluster_session *hnext; /* chain of cluster.by_id (while client_id != 0) */
 };
 
 struct cluster {
@@ -65,6 +67,11 @@ struct cluster {
 	struct cluster_req *reqs, *reqs_tail;
 	bool view_req_pending;
 	struct cluster_session *sessions;
+	struct cluster_link links[PROTO_MAX_REPLICAS];
+	/* client id -> session with a protocol session: chained buckets, a power of two of them,
+	 * doubled when the sessions outnumber them */
+	struct cluster_session **by_id;
+	uint32_t by_id_cap, by_id_n;
 	ev_timer tick;
 	struct auth_key key; /* the shared secret's keys (has_auth) */
 	bool has_auth;
@@ -182,7 +189,7 @@ static void check_ready(struct cluster_session *cs)
 		return;
 	int up = 0;
 	for (int r = 0; r < cl->n; r++)
-		up += cs->links[r].up;
+		up += cl->links[r].up;
 	if (up == cl->n || (up >= session_majority(cl->n) &&
 			    ev_now(cl->loop) - cs->opened >= cl->opt.connect_grace_s))
 		session_make_ready(cs);
@@ -196,43 +203,128 @@ static void grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	check_ready(cs); /* the timer repeats until the session is ready */
 }
 
+/* ---- sessions by client id ---------------------------------------------------------------- */
+
+static uint32_t by_id_bucket(const struct cluster *cl, uint64_t client_id)
+{
+	/* Fibonacci hashing: the master hands out consecutive ids */
+	return (uint32_t)((client_id * 0x9e3779b97f4a7c15ull) >> 32) & (cl->by_id_cap - 1);
+}
+
+/* The session whose client id is client_id, or NULL (an id given up, a session closed). */
+static struct cluster_session *by_id_find(const struct cluster *cl, uint64_t client_id)
+{
+	if (client_id == 0 || cl->by_id_cap == 0)
+		return NULL;
+	struct cluster_session *cs = cl->by_id[by_id_bucket(cl, client_id)];
+	while (cs && cs->client_id != client_id)
+		cs = cs->hnext;
+	return cs;
+}
+
+/* Doubles the buckets (at least 64). Returns 0 or -ENOMEM (the table is then unchanged). */
+static int by_id_grow(struct cluster *cl)
+{
+	uint32_t old_cap = cl->by_id_cap;
+	struct cluster_session **old = cl->by_id;
+	uint32_t cap = old_cap ? old_cap * 2 : 64;
+	struct cluster_session **b = calloc(cap, sizeof *b);
+	if (b == NULL)
+		return -ENOMEM;
+	cl->by_id = b;
+	cl->by_id_cap = cap;
+	for (uint32_t i = 0; i < old_cap; i++)
+		for (struct cluster_session *cs = old[i], *next; cs; cs = next) {
+			next = cs->hnext;
+			uint32_t k = by_id_bucket(cl, cs->client_id);
+			cs->hnext = b[k];
+			b[k] = cs;
+		}
+	free(old);
+	return 0;
+}
+
+/* Files cs under its client id (!= 0). Returns 0 or -ENOMEM. */
+static int by_id_add(struct cluster *cl, struct cluster_session *cs)
+{
+	if (cl->by_id_n >= cl->by_id_cap && by_id_grow(cl) != 0 && cl->by_id_cap == 0)
+		return -ENOMEM; /* (a full table that cannot grow still takes longer chains) */
+	if (by_id_find(cl, cs->client_id) != NULL)
+		LOG_WARN(cl->log, "client id %llu handed out twice to this process",
+			 (unsigned long long)cs->client_id);
+	uint32_t k = by_id_bucket(cl, cs->client_id);
+	cs->hnext = cl->by_id[k];
+	cl->by_id[k] = cs;
+	cl->by_id_n++;
+	return 0;
+}
+
+static void by_id_del(struct cluster *cl, struct cluster_session *cs)
+{
+	if (cl->by_id_cap == 0)
+		return;
+	for (struct cluster_session **pp = &cl->by_id[by_id_bucket(cl, cs->client_id)]; *pp;
+	     pp = &(*pp)->hnext)
+		if (*pp == cs) {
+			*pp = cs->hnext;
+			cs->hnext = NULL;
+			cl->by_id_n--;
+			return;
+		}
+}
+
+/* ---- the shared replica connections ------------------------------------------------------- */
+
+/* Every session hears that the connection to replica r is up, as if it were its own: one ready
+ * re-sends what it has in flight to r (session_replica_up), one opening may become ready. */
 static void link_up(struct net_dialer *d, struct net_conn *c, void *arg)
 {
 	struct cluster_link *lk = arg;
-	struct cluster_session *cs = lk->cs;
-	struct cluster *cl = cs->cl;
+	struct cluster *cl = lk->cl;
 	(void)d;
 	struct proto_msg m;
 	memset(&m, 0, sizeof m);
 	m.type = PROTO_HELLO;
 	m.view = cl->view;
 	m.role = PROTO_ROLE_CLIENT;
-	m.client_id = cs->client_id;
+	m.client_id = 0; /* a shared connection: each message names its own client id */
 	m.node_id = cl->local_replica; /* lets the replica skip the emulated delay */
 	if (net_conn_send(c, &m) != 0)
 		return;
 	lk->up = true;
-	if (cs->sess && cs->ready)
-		session_replica_up(cs->sess, lk->r, now_ns());
-	check_ready(cs);
+	uint64_t now = now_ns();
+	struct cluster_session *next;
+	for (struct cluster_session *cs = cl->sessions; cs; cs = next) {
+		next = cs->next; /* (a ready callback may close the session it is given) */
+		if (cs->sess && cs->ready)
+			session_replica_up(cs->sess, lk->r, now);
+		else
+			check_ready(cs);
+	}
 }
 
+/* An answer from replica r: to the session its client id names (PONG echoes PING's client_id,
+ * every other message to a client carries a cid). An answer for an id no session holds now (an
+ * id given up, a session closed) is dropped, as it was by the session itself. */
 static void link_msg(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m, void *arg)
 {
 	struct cluster_link *lk = arg;
 	(void)d;
 	(void)c;
-	if (lk->cs->sess)
-		session_on_msg(lk->cs->sess, lk->r, m, now_ns());
+	uint64_t id = m->type == PROTO_PONG ? m->client_id : m->cid.client;
+	struct cluster_session *cs = by_id_find(lk->cl, id);
+	if (cs && cs->sess)
+		session_on_msg(cs->sess, lk->r, m, now_ns());
 }
 
+/* What each session saw when its own connection broke: nothing at once (its sends to r are
+ * dropped meanwhile); it re-sends on link_up, or its timers re-send and SYNC elsewhere. */
 static void link_down(struct net_dialer *d, int reason, void *arg)
 {
 	struct cluster_link *lk = arg;
-	note_refusal(lk->cs->cl, d, reason, lk->r);
+	note_refusal(lk->cl, d, reason, lk->r);
 	if (lk->up)
-		LOG_DEBUG(lk->cs->cl->log, "client %llu: lost replica%d (%s)",
-			  (unsigned long long)lk->cs->client_id, lk->r,
+		LOG_DEBUG(lk->cl->log, "lost replica%d (%s): reconnecting", lk->r,
 			  net_close_reason_name(reason));
 	lk->up = false;
 }
@@ -240,13 +332,36 @@ static void link_down(struct net_dialer *d, int reason, void *arg)
 static const struct net_dialer_cbs link_cbs = {
     .on_up = link_up, .on_msg = link_msg, .on_down = link_down};
 
-/* session_io.send: onto the session's ordered connection to replica `to`. */
+/* Dials every replica, once (the first session that gets its client id); the dialers retry
+ * until cluster_close. */
+static void links_start(struct cluster *cl)
+{
+	for (int r = 0; r < cl->n; r++) {
+		struct cluster_link *lk = &cl->links[r];
+		if (lk->started)
+			continue;
+		lk->cl = cl;
+		lk->r = r;
+		if (net_dialer_start(&lk->d, &cl->nl, cl->addr[r], cl->port[r], &link_cbs, lk) !=
+		    0) {
+			LOG_ERROR(cl->log, "replica%d: %s", r, lk->d.err);
+			continue;
+		}
+		lk->started = true;
+		net_dialer_expect(&lk->d, PROTO_ROLE_REPLICA, r);
+		net_dialer_set_delay_us(&lk->d, link_delay_us(cl, r));
+	}
+}
+
+/* session_io.send: onto the cluster's connection to replica `to`, after everything the session
+ * sent there before (one stream, appended in call order). */
 static void sess_send(void *ctx, int to, const struct proto_msg *m)
 {
 	struct cluster_session *cs = ctx;
-	if (to < 0 || to >= cs->cl->n || !cs->links[to].up)
+	struct cluster *cl = cs->cl;
+	if (to < 0 || to >= cl->n || !cl->links[to].up)
 		return; /* down: session_replica_up re-sends when it is back */
-	struct net_conn *c = net_dialer_conn(&cs->links[to].d);
+	struct net_conn *c = net_dialer_conn(&cl->links[to].d);
 	if (c)
 		(void)net_conn_send(c, m);
 }
@@ -309,22 +424,18 @@ static void session_start(struct cluster_session *cs, uint64_t client_id)
 		cs->sess = NULL;
 		return;
 	}
-	cs->dialing = true;
-	cs->opened = ev_now(cl->loop);
-	for (int r = 0; r < cl->n; r++) {
-		struct cluster_link *lk = &cs->links[r];
-		lk->cs = cs;
-		lk->r = r;
-		rc = net_dialer_start(&lk->d, &cl->nl, cl->addr[r], cl->port[r], &link_cbs, lk);
-		if (rc != 0) {
-			LOG_ERROR(cl->log, "replica%d: %s", r, lk->d.err);
-			continue;
-		}
-		net_dialer_expect(&lk->d, PROTO_ROLE_REPLICA, r);
-		net_dialer_set_delay_us(&lk->d, link_delay_us(cl, r));
+	rc = by_id_add(cl, cs);
+	if (rc != 0) {
+		LOG_ERROR(cl->log, "cannot create a session: %s", strerror(-rc));
+		session_destroy(cs->sess);
+		cs->sess = NULL;
+		return;
 	}
+	cs->opened = ev_now(cl->loop);
+	links_start(cl);
 	ev_timer_set(&cs->grace, cl->opt.connect_grace_s, cl->opt.connect_grace_s);
 	ev_timer_start(cl->loop, &cs->grace);
+	check_ready(cs); /* the connections may be up already (earlier sessions) */
 }
 
 /* ---- the master connection --------------------------------------------------------------- */
@@ -430,7 +541,11 @@ static void master_msg(struct net_dialer *d, struct net_conn *c, const struct pr
 		/* a new id for a running session (session_io.need_id) */
 		LOG_DEBUG(cl->log, "client %llu: now client %llu",
 			  (unsigned long long)q->cs->client_id, (unsigned long long)m->client_id);
+		by_id_del(cl, q->cs);
 		q->cs->client_id = m->client_id;
+		if (by_id_add(cl, q->cs) != 0)
+			LOG_ERROR(cl->log, "client %llu: out of memory: its answers will be lost",
+				  (unsigned long long)m->client_id);
 		(void)session_set_client_id(q->cs->sess, m->client_id, now_ns());
 	} else if (q->cs && cl->ready)
 		session_start(q->cs, m->client_id);
@@ -525,12 +640,10 @@ static void session_free(struct cluster_session *cs)
 {
 	struct cluster *cl = cs->cl;
 	if (cs->sess) {
+		by_id_del(cl, cs);
 		session_fail_all(cs->sess);
 		session_destroy(cs->sess);
 	}
-	for (int r = 0; r < cl->n; r++)
-		if (cs->links[r].cs)
-			net_dialer_stop(&cs->links[r].d);
 	ev_timer_stop(cl->loop, &cs->grace);
 	for (struct cluster_req *q = cl->reqs; q; q = q->next)
 		if (q->cs == cs)
@@ -552,6 +665,10 @@ void cluster_close(struct cluster *cl)
 		session_free(cl->sessions);
 	while (cl->reqs)
 		free(pop_request(cl));
+	for (int r = 0; r < cl->n; r++)
+		if (cl->links[r].started)
+			net_dialer_stop(&cl->links[r].d);
+	free(cl->by_id);
 	ev_timer_stop(cl->loop, &cl->tick);
 	net_dialer_stop(&cl->master);
 	net_loop_destroy(&cl->nl);

@@ -1,5 +1,5 @@
-/* cluster: the client library's I/O shell: the master connection, sessions with one
- * connection per replica on the caller's libev loop, and a synchronous stats fetch. */
+/* cluster: the client library's I/O shell: the master connection, one connection per replica
+ * that its sessions share, on the caller's libev loop, and a synchronous stats fetch. */
 #ifndef CURPKV_CLUSTER_H
 #define CURPKV_CLUSTER_H
 
@@ -16,11 +16,12 @@
 /*
  * A cluster handle connects to the master on the caller's loop (retrying until the master is up)
  * and asks for the cluster until the master reports it ready (or pushes it). Sessions are opened
- * on a ready cluster: each asks the master for its own client id, dials every replica
- * (HELLO role client with that id) and creates a struct session (client/session.h) whose
- * messages go to those connections; on a newer view it asks the master again. Emulated latency
- * (networkDelay, -latency file, Proxy "(local)" exemption) is applied to what the client
- * receives from each replica.
+ * on a ready cluster: each asks the master for its own client id and creates a struct session
+ * (client/session.h) whose messages go to the cluster's connection to each replica, dialed once
+ * for all its sessions (HELLO role client, client id 0: each message names its own client id,
+ * and answers are routed to the session by it; docs/wire.md "Shared client connections"); on a
+ * newer view it asks the master again. Emulated latency (networkDelay, -latency file, Proxy
+ * "(local)" exemption) is applied to what the client receives from each replica.
  *
  * With a secret in the settings (secret/secretFile), every connection authenticates first
  * (auth/auth.h): as a client (admin for the stats fetch), expecting the master at the master's
@@ -82,14 +83,14 @@ uint64_t cluster_view(const struct cluster *cl);
 int cluster_leader(const struct cluster *cl);
 int cluster_n_replicas(const struct cluster *cl);
 
-/* Opens a session on a ready cluster: asks the master for a client id, dials every replica;
- * cb(cs, arg) fires once the id is known and every replica connection is up (or a majority after
- * connect_grace_s). *out is valid until cluster_session_close or cluster_close. Returns 0,
- * -EAGAIN (cluster not ready yet) or -ENOMEM. */
+/* Opens a session on a ready cluster: asks the master for a client id (the first session also
+ * makes the cluster dial every replica); cb(cs, arg) fires once the id is known and every
+ * replica connection is up (or a majority after connect_grace_s). *out is valid until
+ * cluster_session_close or cluster_close. Returns 0, -EAGAIN (cluster not ready yet) or -ENOMEM. */
 int cluster_session_open(struct cluster *cl, cluster_session_ready_cb cb, void *arg,
 			 struct cluster_session **out);
-/* Completes the session's pending commands with SESSION_TIMEOUT, closes its connections and frees
- * it. Not from inside one of its completion callbacks. */
+/* Completes the session's pending commands with SESSION_TIMEOUT and frees it (the replica
+ * connections stay, for the other sessions). Not from inside one of its completion callbacks. */
 void cluster_session_close(struct cluster_session *cs);
 
 /* Submits a strong command (bytes copied) with the loop thread's monotonic time. Returns the seq

@@ -8,8 +8,9 @@
 #include "conf/conf.h"
 
 /*
- * Runs conf_settings_threads(s) sessions (one client id and one connection per replica each) on
- * min(sessions, online CPUs) event-loop threads, each loop with its own cluster handle. Every
+ * Runs conf_settings_threads(s) sessions (one client id each) on min(sessions, online CPUs)
+ * event-loop threads, each loop with its own cluster handle (one connection per replica, shared
+ * by that loop's sessions). Every
  * session first completes one warm-up request (not measured), then keeps its window
  * (conf_settings_window) full until it issued `reqs` requests or `runTime` elapsed.
  * At the end it prints the report of CONF.md section 4 on stdout (plus the strong-path and

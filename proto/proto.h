@@ -121,8 +121,9 @@
 	/* client -> replica: slot = nonce, client_id = the session's (0 = none): renews its lease \
 	 * at the leader (docs/recovery.md "Client leases") */                                     \
 	X(PING, F_U64(slot) F_U64(client_id), )                                                    \
-	/* replica -> client: slot = the nonce echoed */                                           \
-	X(PONG, F_U64(slot), )                                                                     \
+	/* replica -> client: slot = the nonce, client_id = PING's, echoed (it names the session \
+	 * on a shared connection) */                                                              \
+	X(PONG, F_U64(slot) F_U64(client_id), )                                                    \
 	/* view change (PROTOCOL.md 7.2); view = the new view */                                   \
 	/* new leader -> replica: send your state from slot on (slot_hi: the first item wanted) */ \
 	X(VC_REQ, F_U64(slot) F_U64(round) F_U64(slot_hi), )                                       \
@@ -317,9 +318,9 @@ struct proto_msg {
 	int32_t leader; /* CLUSTER_INFO; REGISTER: the leader of its view, -1 if not serving */
 	uint32_t n_replicas;
 	struct proto_replica_addr replicas[PROTO_MAX_REPLICAS];
-	/* CLUSTER_INFO: assigned client id (0 for replicas); HELLO, PING: client id; REGISTER: the
-	 * highest client id the replica has seen (0: none); SNAP_DONE: the expired-client floor
-	 * (docs/recovery.md "Client leases") */
+	/* CLUSTER_INFO: assigned client id (0 for replicas); HELLO, PING, PONG: client id;
+	 * REGISTER: the highest client id the replica has seen (0: none); SNAP_DONE: the
+	 * expired-client floor (docs/recovery.md "Client leases") */
 	uint64_t client_id;
 
 	/* PROPOSE / REPLY / RECORD_ACK / SYNC / SYNC_REPLY / ACCEPT */

@@ -1526,7 +1526,10 @@ static void on_client(struct core *c, uint64_t conn, const struct proto_msg *m, 
 	case PROTO_PING: {
 		/* (a session's keep-alive, or its RTT probe: either renews its lease) */
 		core_lease_heard(c, m->client_id, now_ns);
-		struct proto_msg r = {.type = PROTO_PONG, .view = c->view, .slot = m->slot};
+		struct proto_msg r = {.type = PROTO_PONG,
+				      .view = c->view,
+				      .slot = m->slot,
+				      .client_id = m->client_id};
 		c->io.to_client(c->io.ctx, conn, &r);
 		break;
 	}

@@ -51,8 +51,8 @@ static void fault_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		char cmd[160];
 		snprintf(cmd, sizeof cmd, "ss -K '( sport = :%u or dport = :%u )' >/dev/null 2>&1",
 			 (unsigned)f->kill_port, (unsigned)f->kill_port);
-		if (system(cmd) == 0)
-			r->kills++;
+		if (system(cmd) == 0 && r->kills++ == 0)
+			r->killed_ns = ce_now_ns();
 		if (++r->kill_rounds < f->kill_times) {
 			ev_timer_set(w, f->for_s, 0.0);
 			ev_timer_start(loop, w);

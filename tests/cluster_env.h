@@ -16,7 +16,7 @@
 #include "common/rng.h"
 #include "tests/env.h"
 
-#define CE_MAX_SESSIONS 8
+#define CE_MAX_SESSIONS 64
 
 /* One operation of a run, as recorded. Values are "v<id>", id = the operation's index + 1:
  * unique in the run. */
@@ -25,7 +25,8 @@ struct ce_op {
 	uint64_t seq;
 	uint8_t op; /* PROTO_OP_PUT, PROTO_OP_DEL or PROTO_OP_GET */
 	bool weak, done;
-	bool after_fault; /* submitted after the run's kill (ce_fault.kill9) */
+	bool after_fault; /* submitted after the run's kill (ce_fault.kill9), or after its first
+			   * round of connections killed (kill_port) */
 	uint32_t key;	  /* 0..keys-1 */
 	uint32_t val;	  /* PUT: its id; GET: the id read (0: nothing, UINT32_MAX: not a value of
 			   * the run) */
@@ -111,7 +112,7 @@ struct ce_run {
 	bool stopped; /* p stopped, or the partition on */
 	int kills;    /* faults that took effect (kill, connections killed, partition) */
 	int kill_rounds;
-	uint64_t killed_ns;	  /* when p was killed (kill9) */
+	uint64_t killed_ns;	  /* when p was killed (kill9), or connections first were */
 	uint64_t first_after_ns;  /* the first completion of an operation submitted after it */
 	uint64_t submitted_after; /* operations submitted after it */
 };

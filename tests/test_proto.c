@@ -260,7 +260,8 @@ static size_t make_samples(struct sample *s)
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_PING, .view = 7, .slot = 123456789, .client_id = 0x500000001ull};
 	s[n].file = "22-pong.bin";
-	s[n++].m = (struct proto_msg){.type = PROTO_PONG, .view = 7, .slot = 123456789};
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_PONG, .view = 7, .slot = 123456789, .client_id = 0x500000001ull};
 	s[n].file = "23-vc_req.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_VC_REQ, .view = 8, .slot = 77, .round = 3, .slot_hi = 12};
@@ -545,7 +546,7 @@ static void assert_msg_equal(const struct proto_msg *want, const struct proto_ms
 	case PROTO_PING:
 	case PROTO_PONG:
 		assert_int_equal(got->slot, want->slot);
-		assert_int_equal(got->client_id, want->type == PROTO_PING ? want->client_id : 0);
+		assert_int_equal(got->client_id, want->client_id);
 		break;
 	case PROTO_SYNC:
 		assert_int_equal(got->cid.client, want->cid.client);
