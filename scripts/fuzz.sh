@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets (fuzz/) for a while each and prints executions and crashes.
-#   scripts/fuzz.sh [-t seconds-per-target] [-o outdir] [target...]   (targets: proto conf auth wal)
+#   scripts/fuzz.sh [-t seconds-per-target] [-o outdir] [target...]   (targets: proto conf auth wal resp)
 # Builds every target with clang -fsanitize=fuzzer,address,undefined in a mktemp -d directory
 # (installs clang from Debian if missing), runs each over a scratch corpus seeded from the
 # committed one (tests/data/proto; tests/data/{compat,bad,warn} for conf; tests/data/auth and
-# tests/data/proto for auth, the handshake; tests/data/wal for wal, segment files) so the repository is never written, and prints one
+# tests/data/proto for auth, the handshake; tests/data/wal for wal, segment files; tests/data/resp for resp, Redis requests) so the repository is never written, and prints one
 # line per target: "<target>: N executions, M crashes". Crash inputs are kept in outdir (default:
 # ./fuzz-out) and the script exits 1 if there are any.
 set -euo pipefail
@@ -22,7 +22,7 @@ while getopts "t:o:h" opt; do
 done
 shift $((OPTIND - 1))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(proto conf auth wal)
+[ ${#targets[@]} -gt 0 ] || targets=(proto conf auth wal resp)
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 if ! command -v clang >/dev/null; then
@@ -59,7 +59,9 @@ for t in "${targets[@]}"; do
 	      seeds=("$top/tests/data/auth" "$top/tests/data/proto") ;;
 	wal) srcs=("$top/fuzz/fuzz_wal.c" "$top"/wal/*.c "$top"/common/*.c)
 	     seeds=("$top/tests/data/wal") ;;
-	*) echo "fuzz: unknown target $t (proto, conf, auth, wal)" >&2; exit 2 ;;
+	resp) srcs=("$top/fuzz/fuzz_resp.c" "$top/resp/resp.c")
+	      seeds=("$top/tests/data/resp") ;;
+	*) echo "fuzz: unknown target $t (proto, conf, auth, wal, resp)" >&2; exit 2 ;;
 	esac
 	clang "${cflags[@]}" "${srcs[@]}" -o "$tmp/fuzz_$t" $mlibs $slibs -lm -lpthread
 	mkdir -p "$tmp/corpus_$t"
