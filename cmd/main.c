@@ -12,6 +12,7 @@
 #include "cluster/cluster.h"
 #include "common/log.h"
 #include "conf/conf.h"
+#include "gw/gw.h"
 #include "loadgen/loadgen.h"
 #include "master/master.h"
 #include "server/server.h"
@@ -28,6 +29,7 @@ struct cli_args {
 	const char *quorum;   /* -quorum F */
 	const char *log;      /* -log F */
 	const char *xlog;     /* -xlog F (server) */
+	const char *listen;   /* -listen HOST:PORT (gateway) */
 	bool check;
 	bool help;
 	bool version;
@@ -46,6 +48,9 @@ static void usage(FILE *out)
 	    "              [-protocol curp|curpho|curpht] [-latency FILE] [-quorum FILE] [-log "
 	    "FILE]\n"
 	    "              [-xlog FILE]\n"
+	    "       curpkv -run gateway -config FILE [-alias NAME] [-listen HOST:PORT]\n"
+	    "              a Redis (RESP2) front for the cluster, default 127.0.0.1:6380\n"
+	    "              (docs/gateway.md)\n"
 	    "       curpkv -check -config FILE [-alias NAME] [-protocol P]\n"
 	    "       curpkv stats -config FILE [-alias NAME]   every replica's counters (or one\n"
 	    "              replica's, or the master's)\n"
@@ -77,7 +82,7 @@ static void usage(FILE *out)
 	    "              refused --truncate), 2 usage or unreadable\n"
 	    "       curpkv -h | -version\n"
 	    "\n"
-	    "  -run ROLE      process role: master, server (or replica), client\n"
+	    "  -run ROLE      process role: master, server (or replica), client, gateway\n"
 	    "  -config FILE   cluster conf file (see docs/conf.md)\n"
 	    "  -alias NAME    which host of the conf this process is (e.g. replica0, client0)\n"
 	    "  -protocol P    override the conf's protocol\n"
@@ -88,6 +93,8 @@ static void usage(FILE *out)
 	    "  -xlog FILE     server: write \"<slot> <client> <seq>\" to FILE (truncated) for "
 	    "every\n"
 	    "                 command it executes (a testing aid; see docs/testing.md)\n"
+	    "  -listen H:P    gateway: where RESP2 clients connect\n"
+	    "                 (default " GW_DEFAULT_LISTEN ")\n"
 	    "  -check         parse and validate the conf, print the effective settings, exit\n"
 	    "  -version       print the version\n"
 	    "Flags may be written -flag or --flag, with the value as the next argument or after "
@@ -109,6 +116,7 @@ static int parse_args(int argc, char **argv, struct cli_args *a)
 	    {"quorum", offsetof(struct cli_args, quorum)},
 	    {"log", offsetof(struct cli_args, log)},
 	    {"xlog", offsetof(struct cli_args, xlog)},
+	    {"listen", offsetof(struct cli_args, listen)},
 	};
 	bool allow_pos = a->allow_pos;
 	memset(a, 0, sizeof *a);
@@ -222,7 +230,14 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	}
 	bool master = !strcasecmp(a->run, "master");
 	bool client = !strcasecmp(a->run, "client");
-	if (a->xlog && (master || client)) {
+	bool gateway = !strcasecmp(a->run, "gateway");
+	if (a->listen && !gateway) {
+		fprintf(stderr, "curpkv: -listen is for -run gateway\n");
+		if (out != stderr)
+			fclose(out);
+		return 2;
+	}
+	if (a->xlog && (master || client || gateway)) {
 		fprintf(stderr, "curpkv: -xlog is for -run server\n");
 		if (out != stderr)
 			fclose(out);
@@ -231,12 +246,14 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	struct common_logger lg;
 	common_logger_init(&lg, out, COMMON_LOG_INFO,
 			   a->alias ? a->alias
-				    : (master	? "master"
-				       : client ? "client"
-						: "replica"));
-	int status = master   ? master_main(c, s, a->quorum, &lg)
-		     : client ? loadgen_main(c, s, a->alias, &lg)
-			      : server_main(c, s, a->alias, a->latency, a->quorum, a->xlog, &lg);
+				    : (master	 ? "master"
+				       : client	 ? "client"
+				       : gateway ? "gateway"
+						 : "replica"));
+	int status = master    ? master_main(c, s, a->quorum, &lg)
+		     : client  ? loadgen_main(c, s, a->alias, &lg)
+		     : gateway ? gw_main(c, s, a->alias, a->listen, &lg)
+			       : server_main(c, s, a->alias, a->latency, a->quorum, a->xlog, &lg);
 	if (out != stderr)
 		fclose(out);
 	return status;
@@ -549,8 +566,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcasecmp(a.run, "master") && strcasecmp(a.run, "server") &&
-	    strcasecmp(a.run, "replica") && strcasecmp(a.run, "client")) {
-		fprintf(stderr, "curpkv: -run %s: not one of master, server, replica, client\n",
+	    strcasecmp(a.run, "replica") && strcasecmp(a.run, "client") &&
+	    strcasecmp(a.run, "gateway")) {
+		fprintf(stderr,
+			"curpkv: -run %s: not one of master, server, replica, client, gateway\n",
 			a.run);
 		conf_free(c);
 		return 2;

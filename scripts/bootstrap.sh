@@ -16,6 +16,7 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	libev-dev libmsgpack-dev libck-dev libcmocka-dev libsodium-dev
 	gnuplot-nox procps iproute2 nftables faketime
+	redis-tools
 	openssh-client openssh-server
 )
 

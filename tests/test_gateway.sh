@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# make check: the Redis gateway (`curpkv -run gateway`, docs/gateway.md) with the real tools, over
+# 3 replicas and a master on 127.0.0.1: redis-cli round trips of every command and its errors
+# (curp, then READONLY on curpho), a malformed request closing only its own connection,
+# `redis-cli --pipe` mass insertion of 100,000 keys with spot reads, and
+# `redis-benchmark -t ping,set,get -n 50000 -P 16 -q` without an error. Skipped (77) without
+# redis-cli. GW_KEEP=1 keeps the run's directory. About 30 s.
+set -euo pipefail
+
+command -v redis-cli >/dev/null || { echo "1..0 # SKIP redis-cli is not installed (redis-tools)"; exit 77; }
+top=${CURPKV_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+build=${CURPKV_BUILDDIR:-$top}
+export CURPKV_BIN=$build/curpkv
+# shellcheck source=scripts/run-common.sh
+. "$top/scripts/run-common.sh"
+name=test-gateway
+outdir=
+keep=${GW_KEEP:-0}
+# shellcheck source=scripts/cluster-common.sh
+. "$top/scripts/cluster-common.sh"
+cluster_init
+gpid=0
+trap 'stop_pid "$gpid"; cluster_cleanup' EXIT
+
+n=0
+fails=0
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $*"; }
+# check NAME WANT CMD...: the output of redis-cli CMD... (raw replies, errors included) is WANT
+check() {
+	local what=$1 want=$2 got
+	shift 2
+	got=$(redis-cli -p "$gport" "$@" 2>&1) || true
+	if [ "$got" = "$want" ]; then ok "$what"; else notok "$what: got '$got', want '$want'"; fi
+}
+
+# start PROTOCOL: a fresh cluster and gateway
+start() {
+	local i
+	stop_pid "$gpid"
+	for i in 0 1 2; do stop_pid "${pids[$i]}"; done
+	stop_pid "$mpid"
+	free_ports || die "no free ports"
+	gport=$((BASE + 8))
+	{
+		echo "-- Replicas --"
+		for i in 0 1 2; do echo "replica$i 127.0.0.1:$((BASE + i))"; done
+		echo "-- Clients --"
+		echo "client0 127.0.0.1"
+		echo "-- Master --"
+		echo "master0 127.0.0.1:$((BASE + 9))"
+		echo "protocol: $1"
+		echo "replyTimeout: 5"
+		echo "maxValueBytes: 4096"
+		echo "maxClients: 200"
+		echo "pipeline: true"
+		echo "pendings: 64"
+	} >"$conf"
+	for i in 0 1 2; do
+		"$bin" -run server -config "$conf" -alias "replica$i" -log "$dir/$1-replica$i.log" 2>>"$dir/replica$i.err" &
+		pids[i]=$!
+	done
+	"$bin" -run master -config "$conf" -alias master0 -log "$dir/$1-master.log" 2>>"$dir/master.err" &
+	mpid=$!
+	for i in 0 1 2; do wait_ready "$i" 30000 || die "replica$i never served (see $dir)"; done
+	"$bin" -run gateway -config "$conf" -alias client0 -listen "127.0.0.1:$gport" -log "$dir/$1-gateway.log" 2>>"$dir/gateway.err" &
+	gpid=$!
+	local limit=$(($(ms) + 30000))
+	until [ "$(redis-cli -p "$gport" GET __ready__ 2>/dev/null)" = "" ] &&
+		redis-cli -p "$gport" SET __ready__ 1 2>/dev/null | grep -q OK; do
+		(($(ms) < limit)) && alive "$gpid" || die "the gateway never answered (see $dir)"
+		sleep 0.1
+	done
+	redis-cli -p "$gport" DEL __ready__ >/dev/null
+}
+
+echo "1..49"
+start curp
+
+# ---- connection commands ---------------------------------------------------------------------
+check "PING" "PONG" PING
+check "PING msg" "hello" PING hello
+check "PING, wrong arity" "ERR wrong number of arguments for 'ping' command" PING a b
+got=$( { printf 'PING\r\n'; sleep 0.3; } | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$gport; cat >&3; head -c 7 <&3" | tr -d '\r\n') || true
+[ "$got" = "+PONG" ] && ok "inline PING (raw socket)" || notok "inline PING (raw socket): '$got'"
+check "ECHO" "x y" ECHO "x y"
+check "SELECT 0" "OK" SELECT 0
+check "SELECT 1" "ERR DB index is out of range" SELECT 1
+check "SELECT x" "ERR value is not an integer or out of range" SELECT x
+check "unknown command" "ERR unknown command 'FOO', with args beginning with: 'a' " FOO a
+check "wrong arity" "ERR wrong number of arguments for 'get' command" GET
+got=$(redis-cli -p "$gport" CLIENT ID)
+[[ "$got" =~ ^[0-9]+$ ]] && ok "CLIENT ID is an integer ($got)" || notok "CLIENT ID: '$got'"
+got=$(printf 'CLIENT SETNAME gw-test\nCLIENT GETNAME\n' | redis-cli -p "$gport" | tr '\n' ' ')
+[ "$got" = "OK gw-test " ] && ok "CLIENT SETNAME/GETNAME" || notok "CLIENT SETNAME/GETNAME: '$got'"
+check "HELLO 3" "NOPROTO sorry, this protocol version is not supported" HELLO 3
+got=$(redis-cli -p "$gport" HELLO 2 | head -2 | tr '\n' ' ')
+[ "$got" = "server redis " ] && ok "HELLO 2" || notok "HELLO 2: '$got'"
+got=$(redis-cli -p "$gport" CONFIG GET save | tr '\n' ' ')
+[ "$got" = "save  " ] && ok "CONFIG GET save" || notok "CONFIG GET save: '$got'"
+check "CONFIG GET appendonly" $'appendonly\nno' CONFIG GET appendonly
+check "CONFIG SET refused" "ERR CONFIG set is not supported by the curpkv gateway: its settings are the conf file's" CONFIG set save ""
+got=$(redis-cli -p "$gport" COMMAND COUNT)
+cmds=$(redis-cli -p "$gport" COMMAND | grep -c -x -E 'get|set|scan|mget' || true)
+[[ "$got" =~ ^[0-9]+$ ]] && [ "$got" -gt 20 ] && [ "$cmds" -eq 4 ] && ok "COMMAND, COMMAND COUNT ($got)" || notok "COMMAND COUNT '$got', COMMAND names $cmds"
+got=$(redis-cli -p "$gport" COMMAND DOCS get | head -3 | tr '\n' '|')
+[ "$got" = "get|summary|Returns the value of a key.|" ] && ok "COMMAND DOCS get" || notok "COMMAND DOCS get: '$got'"
+got=$(redis-cli -p "$gport" INFO)
+grep -q '^connected_clients:' <<<"$got" && grep -q '^leader:replica' <<<"$got" && grep -q '^fast_path_share:' <<<"$got" &&
+	ok "INFO (clients, curpkv: leader, fast_path_share)" || notok "INFO: $got"
+check "QUIT" "OK" QUIT
+
+# ---- keys --------------------------------------------------------------------------------------
+check "SET" "OK" SET k1 v1
+check "GET" "v1" GET k1
+check "GET missing" "" GET nokey
+check "SET NX refused" "ERR SET NX is not supported: curpkv has no conditional or read-and-write SET (docs/gateway.md)" SET k1 v NX
+check "SET EX refused" "ERR SET EX is not supported: curpkv keeps no TTLs (docs/gateway.md)" SET k1 v EX 10
+check "SET bad option" "ERR syntax error" SET k1 v FOO
+check "STRLEN" "2" STRLEN k1
+check "APPEND (length after)" "5" APPEND k1 abc
+check "GET after APPEND" "v1abc" GET k1
+check "EXISTS" "2" EXISTS k1 nokey k1
+check "MGET" $'v1abc\n\nv1abc' MGET k1 nokey k1
+check "MSET refused" "ERR MSET is not supported by the curpkv gateway: writes of several keys cannot be atomic in curpkv (docs/gateway.md)" MSET a 1 b 2
+check "GETDEL refused" "ERR GETDEL is not supported by the curpkv gateway: a read and a delete cannot be one atomic operation of curpkv (docs/gateway.md)" GETDEL k1
+check "DEL counts existing keys" "1" DEL k1 nokey
+check "GET after DEL" "" GET k1
+for i in $(seq -w 1 25); do redis-cli -p "$gport" SET "s:$i" "$i" >/dev/null; done
+# SCAN: follow the cursor to the end, 7 at a time, only s:* keys
+keys=() cur=0 rounds=0
+while :; do
+	mapfile -t page < <(redis-cli -p "$gport" SCAN "$cur" MATCH 's:*' COUNT 7)
+	cur=${page[0]}
+	for k in "${page[@]:1}"; do [ -z "$k" ] || keys+=("$k"); done # (an empty page prints a blank line)
+	rounds=$((rounds + 1))
+	[ "$cur" = 0 ] || [ "$rounds" -gt 20 ] && break
+done
+[ "${#keys[@]}" -eq 25 ] && [ "${keys[0]}" = "s:01" ] && [ "${keys[24]}" = "s:25" ] &&
+	ok "SCAN MATCH COUNT 7: 25 keys in order in $rounds pages" || notok "SCAN: ${#keys[@]} keys in $rounds pages: ${keys[*]}"
+check "SCAN bad cursor" "ERR invalid cursor" SCAN abc
+# (the header alone: bytes the gateway has not read when it closes would reset the connection,
+# and the reply could be lost before the client reads it)
+got=$( { printf '*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$5000\r\n'; sleep 0.3; } | timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$gport; cat >&3; cat <&3" | tr -d '\r\n') || true
+[[ "$got" == "-ERR Protocol error: invalid bulk length" ]] && ok "bulk above maxValueBytes: protocol error, closed" || notok "oversized bulk: '$got'"
+check "other connections unaffected" "PONG" PING
+
+# ---- mass insertion and the benchmark -----------------------------------------------------------
+awk 'BEGIN { for (i = 0; i < 100000; i++) printf "*3\r\n$3\r\nSET\r\n$%d\r\nkey:%d\r\n$%d\r\nval:%d\r\n", length("key:" i), i, length("val:" i), i }' >"$dir/mass.txt"
+got=$(redis-cli -p "$gport" --pipe <"$dir/mass.txt" 2>&1 | tail -1)
+if grep -q "errors: 0, replies: 100000" <<<"$got"; then ok "redis-cli --pipe: 100,000 SETs ($got)"; else notok "redis-cli --pipe: $got"; fi
+check "spot read key:0" "val:0" GET key:0
+check "spot read key:54321" "val:54321" GET key:54321
+check "spot read key:99999" "val:99999" GET key:99999
+out=$(redis-benchmark -p "$gport" -t ping,set,get -n 50000 -P 16 -q 2>&1 | tr '\r' '\n' | grep -v '^$' | grep -v 'rps=' || true)
+sed 's/^/# /' <<<"$out"
+if [ "$(grep -c 'requests per second' <<<"$out")" -ge 4 ] && ! grep -qi 'error' <<<"$out"; then
+	ok "redis-benchmark -t ping,set,get -n 50000 -P 16: no error"
+else
+	notok "redis-benchmark: $out"
+fi
+
+# ---- READONLY on curpho ---------------------------------------------------------------------
+start curpho
+check "curpho SET" "OK" SET r1 v1
+got=$(printf 'READONLY\nSET r2 v2\nGET r2\nMGET r1 r2\nREADWRITE\nGET r1\n' | redis-cli -p "$gport" | tr '\n' ' ')
+[ "$got" = "OK OK v2 v1 v2 OK v1 " ] && ok "READONLY: weak reads see the connection's write" || notok "READONLY: '$got'"
+got=$(redis-cli -p "$gport" INFO curpkv | tr -d '\r' | awk -F: '$1 == "weak" {print $2}')
+[ "${got:-0}" -ge 2 ] 2>/dev/null && ok "INFO curpkv counts the weak reads ($got)" || notok "INFO curpkv weak: '$got'"
+check "APPEND refused on curpho" "ERR APPEND is an operation of protocol curp only (docs/protocols.md)" APPEND r1 x
+
+[ "$n" -eq 49 ] || { notok "the plan says 49 tests, $n ran"; }
+[ "$fails" -eq 0 ]
