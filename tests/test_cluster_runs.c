@@ -103,17 +103,23 @@ static void test_follower_paused(void **state)
 	env_stop(&e);
 }
 
+/* Skips the test where ss -K cannot kill sockets (needs root and INET_DIAG_DESTROY). */
+static void skip_without_ss_kill(void)
+{
+	if (system("ss -K 'dport = :1' >/dev/null 2>&1") != 0) {
+		printf(
+		    "# skipped: ss -K is not available here (needs root and INET_DIAG_DESTROY)\n");
+		skip();
+	}
+}
+
 /* Every TCP connection of a follower (to the leader, from the sessions) killed ten times, 0.2 s
  * apart, under load (ss -K; skipped where the kernel or permissions do not allow it): the
  * run completes with every result right, the follower reconnects, catches up and agrees. */
 static void test_follower_connections_killed(void **state)
 {
 	(void)state;
-	if (system("ss -K 'dport = :1' >/dev/null 2>&1") != 0) {
-		printf(
-		    "# skipped: ss -K is not available here (needs root and INET_DIAG_DESTROY)\n");
-		skip();
-	}
+	skip_without_ss_kill();
 	struct cluster_env e;
 	env_start(&e, 3, NULL);
 	struct cluster_stats st[3];
@@ -457,11 +463,7 @@ static void test_many_sessions_shared(void **state)
 static void test_many_sessions_shared_cut(void **state)
 {
 	(void)state;
-	if (system("ss -K 'dport = :1' >/dev/null 2>&1") != 0) {
-		printf(
-		    "# skipped: ss -K is not available here (needs root and INET_DIAG_DESTROY)\n");
-		skip();
-	}
+	skip_without_ss_kill();
 	struct cluster_env e;
 	env_protocol = "curpho";
 	env_start(&e, 3, "weakRatio: 50\n");
