@@ -3,7 +3,8 @@
 # 3 replicas and a master on 127.0.0.1: redis-cli round trips of every command and its errors
 # (curp, then READONLY on curpho), a malformed request closing only its own connection,
 # `redis-cli --pipe` mass insertion of 100,000 keys with spot reads, and
-# `redis-benchmark -t ping,set,get -n 50000 -P 16 -q` without an error, and the leader replica
+# `redis-benchmark -t ping,set,get -n 50000 -P 16 -q` without an error, a client that does not
+# read closed at the output cap, a connection's queue of 1,024 requests, and the leader replica
 # killed (-9) during `redis-benchmark -t set,get`: the view changes and no error reaches
 # redis-benchmark (version 7 exits with status 1 at the first error reply). Skipped (77) without
 # redis-cli. GW_KEEP=1 keeps the run's directory. About 20 s.
@@ -76,7 +77,7 @@ start() {
 	redis-cli -p "$gport" DEL __ready__ >/dev/null
 }
 
-echo "1..51"
+echo "1..55"
 start curp
 
 # ---- connection commands ---------------------------------------------------------------------
@@ -162,12 +163,78 @@ else
 	notok "redis-benchmark: $out"
 fi
 
-# ---- a leader kill during redis-benchmark ---------------------------------------------------------
 # info FIELD: the field of the gateway's INFO
 info() { redis-cli -p "$gport" INFO | tr -d '\r' | awk -F: -v k="$1" '$1 == k {print $2; exit}'; }
-view0=$(info view)
+
+# ---- a client that does not read its replies: the output cap ------------------------------------
+# 20,000 pipelined GETs of a 4,000-byte value (80 MB of replies) from a connection that reads
+# nothing: past the cap (32 MiB here) and the sockets' buffers the gateway closes it
+redis-cli -p "$gport" SET big "$(printf '%04000d' 0)" >/dev/null
+caps0=$(info output_cap_disconnections)
+awk 'BEGIN { for (i = 0; i < 20000; i++) printf "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" }' >"$dir/gets.txt"
+exec 5<>"/dev/tcp/127.0.0.1/$gport"
+# (the writes fail once the gateway closed: EPIPE or a reset)
+(timeout 30 cat "$dir/gets.txt" >&5) 2>/dev/null || true
+limit=$(($(ms) + 30000))
+until (($(info output_cap_disconnections) > caps0)) || (($(ms) > limit)); do sleep 0.05; done
+caps1=$(info output_cap_disconnections)
+# what reached the client before the close, then EOF (or a reset): not 124, a timeout
+rc=0
+timeout 20 cat <&5 >"$dir/unread.out" 2>/dev/null || rc=$?
+exec 5>&-
+got=$(stat -c %s "$dir/unread.out")
+if ((caps1 == caps0 + 1)) && [ "$rc" != 124 ] && ((got < 20000 * 4007)); then
+	ok "a client that does not read is closed at the output cap (INFO output_cap_disconnections $caps0 -> $caps1, $got of $((20000 * 4007)) reply bytes delivered)"
+else
+	notok "output cap: INFO output_cap_disconnections $caps0 -> $caps1, the read ended with $rc after $got bytes"
+fi
+check "other connections unaffected by the output cap" "4000" STRLEN big
+
+# ---- the cap on a connection's queued requests ------------------------------------------------------
+# The followers stopped, the leader cannot commit a SET: its reply holds the 3,000 PINGs pipelined
+# behind it (replies go in request order); the gateway parses 1,024 requests (GW_MAX_JOBS), stops
+# reading, and answers them all once the followers are back
 leader=$(info leader)
 li=${leader#replica}
+fl=()
+for i in 0 1 2; do [ "$i" = "$li" ] || fl+=("${pids[$i]}"); done
+trap 'kill -CONT "${fl[@]}" 2>/dev/null || true; stop_pid "$gpid"; cluster_cleanup' EXIT
+kill -STOP "${fl[@]}"
+c0=$(info total_commands_processed) # (each INFO counts itself)
+{
+	printf '*3\r\n$3\r\nSET\r\n$3\r\nblk\r\n$1\r\n1\r\n'
+	awk 'BEGIN { for (i = 0; i < 3000; i++) printf "*1\r\n$4\r\nPING\r\n" }'
+} >"$dir/queued.txt"
+exec 6<>"/dev/tcp/127.0.0.1/$gport"
+timeout 10 cat "$dir/queued.txt" >&6 # (42 KB: the socket buffers hold it)
+k=0 parsed=0
+limit=$(($(ms) + 3000))
+while ((parsed < 1024 && $(ms) < limit)); do
+	k=$((k + 1))
+	parsed=$(($(info total_commands_processed) - c0 - k))
+done
+k=$((k + 1))
+parsed_later=$(($(info total_commands_processed) - c0 - k))
+kill -CONT "${fl[@]}"
+rc=0
+replies=$(timeout 10 head -c $((5 + 3000 * 7)) <&6 | tr -d '\r' | sort | uniq -c | awk '{printf "%s %s,", $1, $2}') || rc=$?
+exec 6>&-
+if [ "$parsed" = 1024 ] && [ "$parsed_later" = 1024 ] && [ "$replies" = "1 +OK,3000 +PONG," ]; then
+	ok "a connection's queue stops at 1,024 requests behind a pending write, then all 3,001 are answered"
+else
+	notok "queued requests: $parsed parsed, then $parsed_later; replies '$replies' ($rc)"
+fi
+
+# the same cap without a pending write: 1,100 inline PINGs in one write are all in the gateway's
+# buffer once it stops at 1,024; the rest are parsed when those replies went out, with no read
+# event to prompt it (until 2026-12-07 they were never answered)
+got=$(awk 'BEGIN { for (i = 0; i < 1100; i++) printf "PING\r\n" }' |
+	timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$gport; cat >&3; head -c $((1100 * 7)) <&3" |
+	tr -d '\r' | sort | uniq -c | awk '{printf "%s %s,", $1, $2}') || true
+[ "$got" = "1100 +PONG," ] && ok "1,100 PINGs in one write: all answered" || notok "1,100 PINGs in one write: '$got'"
+
+# ---- a leader kill during redis-benchmark ---------------------------------------------------------
+view0=$(info view)
 cmds0=$(info total_commands_processed)
 # (redis-benchmark 7 exits at the first error reply, with status 1 and "Error from server")
 redis-benchmark -p "$gport" -t set,get -n 40000 -P 16 -c 20 -r 100000 -q >"$dir/bench-kill.out" 2>&1 &
@@ -203,5 +270,5 @@ got=$(redis-cli -p "$gport" INFO curpkv | tr -d '\r' | awk -F: '$1 == "weak" {pr
 [ "${got:-0}" -ge 2 ] 2>/dev/null && ok "INFO curpkv counts the weak reads ($got)" || notok "INFO curpkv weak: '$got'"
 check "APPEND refused on curpho" "ERR APPEND is an operation of protocol curp only (docs/protocols.md)" APPEND r1 x
 
-[ "$n" -eq 51 ] || { notok "the plan says 51 tests, $n ran"; }
+[ "$n" -eq 55 ] || { notok "the plan says 55 tests, $n ran"; }
 [ "$fails" -eq 0 ]
