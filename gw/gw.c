@@ -157,7 +157,7 @@ static void op_done(void *arg, uint64_t seq, enum session_result res, enum sessi
 		c->inflight_weak--;
 	else
 		c->inflight_strong--;
-	if (res == SESSION_OK && vlen > 0 && !c->closing) {
+	if ((res == SESSION_OK || res == SESSION_FAILED) && vlen > 0 && !c->closing) {
 		o->val = malloc(vlen);
 		if (o->val == NULL) {
 			o->res = SESSION_FAILED;

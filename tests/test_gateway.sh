@@ -77,7 +77,7 @@ start() {
 	redis-cli -p "$gport" DEL __ready__ >/dev/null
 }
 
-echo "1..55"
+echo "1..71"
 start curp
 
 # ---- connection commands ---------------------------------------------------------------------
@@ -123,6 +123,21 @@ check "SET bad option" "ERR syntax error" SET k1 v FOO
 check "STRLEN" "2" STRLEN k1
 check "APPEND (length after)" "5" APPEND k1 abc
 check "GET after APPEND" "v1abc" GET k1
+check "INCR of a missing key" "1" INCR n1
+check "INCRBY" "11" INCRBY n1 10
+check "DECR" "10" DECR n1
+check "DECRBY" "-5" DECRBY n1 15
+check "GET after INCR/DECR" "-5" GET n1
+check "INCR of a non-integer value" "ERR value is not an integer or out of range" INCR k1
+check "the value is unchanged" "v1abc" GET k1
+check "INCRBY by a non-integer" "ERR value is not an integer or out of range" INCRBY n1 1x
+check "INCRBY by a leading zero" "ERR value is not an integer or out of range" INCRBY n1 01
+redis-cli -p "$gport" SET n2 9223372036854775806 >/dev/null
+check "INCR to INT64_MAX" "9223372036854775807" INCR n2
+check "INCR overflow" "ERR increment or decrement would overflow" INCR n2
+check "DECRBY INT64_MIN" "ERR decrement would overflow" DECRBY n2 -9223372036854775808
+check "DECRBY past INT64_MIN" "ERR increment or decrement would overflow" DECRBY n1 9223372036854775807
+check "the value is unchanged after an overflow" "9223372036854775807" GET n2
 check "EXISTS" "2" EXISTS k1 nokey k1
 check "MGET" $'v1abc\n\nv1abc' MGET k1 nokey k1
 check "MSET refused" "ERR MSET is not supported by the curpkv gateway: writes of several keys cannot be atomic in curpkv (docs/gateway.md)" MSET a 1 b 2
@@ -261,6 +276,16 @@ else
 fi
 check "a read after the view change" "val:54321" GET key:54321
 
+# INCR through redis-benchmark: every increment applied exactly once (its key is constant without -r)
+out=$(redis-benchmark -p "$gport" -t incr -n 20000 -P 16 -c 20 -q 2>&1 | tr '\r' '\n' | grep -v -e '^[[:space:]]*$' -e 'rps=' || true)
+sed 's/^/# /' <<<"$out"
+got=$(redis-cli -p "$gport" GET "counter:__rand_int__")
+if grep -q 'requests per second' <<<"$out" && ! grep -qi 'error' <<<"$out" && [ "$got" = 20000 ]; then
+	ok "redis-benchmark -t incr -n 20000 -P 16: no error, the counter is 20000"
+else
+	notok "redis-benchmark -t incr: counter '$got': $out"
+fi
+
 # ---- READONLY on curpho ---------------------------------------------------------------------
 start curpho
 check "curpho SET" "OK" SET r1 v1
@@ -269,6 +294,7 @@ got=$(printf 'READONLY\nSET r2 v2\nGET r2\nMGET r1 r2\nREADWRITE\nGET r1\n' | re
 got=$(redis-cli -p "$gport" INFO curpkv | tr -d '\r' | awk -F: '$1 == "weak" {print $2}')
 [ "${got:-0}" -ge 2 ] 2>/dev/null && ok "INFO curpkv counts the weak reads ($got)" || notok "INFO curpkv weak: '$got'"
 check "APPEND refused on curpho" "ERR APPEND is an operation of protocol curp only (docs/protocols.md)" APPEND r1 x
+check "INCR refused on curpho" "ERR INCR is an operation of protocol curp only (docs/protocols.md)" INCR r1
 
-[ "$n" -eq 55 ] || { notok "the plan says 55 tests, $n ran"; }
+[ "$n" -eq 71 ] || { notok "the plan says 71 tests, $n ran"; }
 [ "$fails" -eq 0 ]
