@@ -521,6 +521,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		c->g = g;
 		c->fd = fd;
 		c->id = ++g->next_id;
+		c->readonly = g->weak;
 		net_format_addr((struct sockaddr *)&sa, c->peer, sizeof c->peer);
 		struct resp_limits lim = {.max_bulk = g->s.max_value_bytes,
 					  .max_args = GW_MAX_ARGS,
@@ -602,7 +603,7 @@ static int split_listen(const char *s, char *host, size_t hlen, uint16_t *port)
 }
 
 int gw_main(const struct conf *conf, const struct conf_settings *s, const char *alias,
-	    const char *listen, const struct common_logger *lg)
+	    const char *listen, bool weak, const struct common_logger *lg)
 {
 	struct gw *g = calloc(1, sizeof *g);
 	if (g == NULL)
@@ -612,6 +613,7 @@ int gw_main(const struct conf *conf, const struct conf_settings *s, const char *
 	g->s = *s;
 	g->lg = lg;
 	g->lfd = -1;
+	g->weak = weak;
 	/* Redis's default hard limit for pubsub clients is 32 MiB; a normal client's is none, but
 	 * one reply is at most maxValueBytes (or a SCAN/MGET's few), so 64 replies of the largest
 	 * size or 32 MiB, whichever is more, is what a client that reads is never near */
@@ -657,8 +659,9 @@ int gw_main(const struct conf *conf, const struct conf_settings *s, const char *
 	ev_signal_init(&g->sigterm, signal_cb, SIGTERM);
 	ev_signal_start(g->loop, &g->sigint);
 	ev_signal_start(g->loop, &g->sigterm);
-	LOG_INFO(lg, "gateway: RESP2 on %s:%u, up to %u clients, protocol %s", host, bound,
-		 s->max_clients, conf_protocol_name(s->protocol));
+	LOG_INFO(lg, "gateway: RESP2 on %s:%u, up to %u clients, protocol %s%s", host, bound,
+		 s->max_clients, conf_protocol_name(s->protocol),
+		 weak ? ", connections start READONLY (--weak)" : "");
 	ev_run(g->loop, 0);
 	LOG_INFO(lg, "gateway: stopping (%llu connections served, %llu commands)",
 		 (unsigned long long)g->st.connections, (unsigned long long)g->st.commands);

@@ -112,6 +112,7 @@ struct gw {
 	uint32_t nconns;
 	uint64_t next_id;
 	size_t out_cap;
+	bool weak; /* --weak: connections start READONLY */
 	double start_s;
 	struct gw_stats st;
 };

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make check: the Redis gateway (`curpkv -run gateway`, docs/gateway.md) with the real tools, over
 # 3 replicas and a master on 127.0.0.1: redis-cli round trips of every command and its errors
-# (curp, then READONLY on curpho), a malformed request closing only its own connection,
+# (curp, INCR/DECR/INCRBY/DECRBY included, then READONLY and --weak on curpho), a malformed request closing only its own connection,
 # `redis-cli --pipe` mass insertion of 100,000 keys with spot reads, and
 # `redis-benchmark -t ping,set,get -n 50000 -P 16 -q` without an error, a client that does not
 # read closed at the output cap, a connection's queue of 1,024 requests, and the leader replica
@@ -21,8 +21,10 @@ outdir=
 keep=${GW_KEEP:-0}
 # shellcheck source=scripts/cluster-common.sh
 . "$top/scripts/cluster-common.sh"
+# shellcheck source=scripts/resp-common.sh
+. "$top/scripts/resp-common.sh"
 cluster_init
-gpid=0
+wpid=0
 trap 'stop_pid "$gpid"; cluster_cleanup' EXIT
 
 n=0
@@ -37,48 +39,8 @@ check() {
 	if [ "$got" = "$want" ]; then ok "$what"; else notok "$what: got '$got', want '$want'"; fi
 }
 
-# start PROTOCOL: a fresh cluster and gateway
-start() {
-	local i
-	stop_pid "$gpid"
-	for i in 0 1 2; do stop_pid "${pids[$i]}"; done
-	stop_pid "$mpid"
-	free_ports || die "no free ports"
-	gport=$((BASE + 8))
-	{
-		echo "-- Replicas --"
-		for i in 0 1 2; do echo "replica$i 127.0.0.1:$((BASE + i))"; done
-		echo "-- Clients --"
-		echo "client0 127.0.0.1"
-		echo "-- Master --"
-		echo "master0 127.0.0.1:$((BASE + 9))"
-		echo "protocol: $1"
-		echo "replyTimeout: 5"
-		echo "maxValueBytes: 4096"
-		echo "maxClients: 200"
-		echo "pipeline: true"
-		echo "pendings: 64"
-	} >"$conf"
-	for i in 0 1 2; do
-		"$bin" -run server -config "$conf" -alias "replica$i" -log "$dir/$1-replica$i.log" 2>>"$dir/replica$i.err" &
-		pids[i]=$!
-	done
-	"$bin" -run master -config "$conf" -alias master0 -log "$dir/$1-master.log" 2>>"$dir/master.err" &
-	mpid=$!
-	for i in 0 1 2; do wait_ready "$i" 30000 || die "replica$i never served (see $dir)"; done
-	"$bin" -run gateway -config "$conf" -alias client0 -listen "127.0.0.1:$gport" -log "$dir/$1-gateway.log" 2>>"$dir/gateway.err" &
-	gpid=$!
-	local limit=$(($(ms) + 30000))
-	until [ "$(redis-cli -p "$gport" GET __ready__ 2>/dev/null)" = "" ] &&
-		redis-cli -p "$gport" SET __ready__ 1 2>/dev/null | grep -q OK; do
-		(($(ms) < limit)) && alive "$gpid" || die "the gateway never answered (see $dir)"
-		sleep 0.1
-	done
-	redis-cli -p "$gport" DEL __ready__ >/dev/null
-}
-
-echo "1..71"
-start curp
+echo "1..72"
+gw_start curp
 
 # ---- connection commands ---------------------------------------------------------------------
 check "PING" "PONG" PING
@@ -287,14 +249,24 @@ else
 fi
 
 # ---- READONLY on curpho ---------------------------------------------------------------------
-start curpho
+gw_start curpho
 check "curpho SET" "OK" SET r1 v1
 got=$(printf 'READONLY\nSET r2 v2\nGET r2\nMGET r1 r2\nREADWRITE\nGET r1\n' | redis-cli -p "$gport" | tr '\n' ' ')
 [ "$got" = "OK OK v2 v1 v2 OK v1 " ] && ok "READONLY: weak reads see the connection's write" || notok "READONLY: '$got'"
 got=$(redis-cli -p "$gport" INFO curpkv | tr -d '\r' | awk -F: '$1 == "weak" {print $2}')
 [ "${got:-0}" -ge 2 ] 2>/dev/null && ok "INFO curpkv counts the weak reads ($got)" || notok "INFO curpkv weak: '$got'"
+# --weak: a second gateway whose connections start READONLY (for redis-benchmark)
+wport=$((BASE + 7))
+"$bin" -run gateway -config "$conf" -alias client0 -listen "127.0.0.1:$wport" --weak -log "$dir/weak-gateway.log" 2>>"$dir/gateway.err" &
+wpid=$!
+trap 'stop_pid "$wpid"; stop_pid "$gpid"; cluster_cleanup' EXIT
+limit=$(($(ms) + 30000))
+until [ "$(redis-cli -p "$wport" SET w1 v1 2>/dev/null)" = OK ] || (($(ms) > limit)); do sleep 0.1; done
+got=$(printf 'GET w1\nGET w1\nINFO curpkv\n' | redis-cli -p "$wport" | tr -d '\r' | awk -F: 'NR <= 2 || $1 == "weak"' | tr '\n' ' ')
+[ "$got" = "v1 v1 weak:2 " ] && ok "--weak: a connection's GETs are weak without READONLY" || notok "--weak: '$got'"
+stop_pid "$wpid"
 check "APPEND refused on curpho" "ERR APPEND is an operation of protocol curp only (docs/protocols.md)" APPEND r1 x
 check "INCR refused on curpho" "ERR INCR is an operation of protocol curp only (docs/protocols.md)" INCR r1
 
-[ "$n" -eq 71 ] || { notok "the plan says 71 tests, $n ran"; }
+[ "$n" -eq 72 ] || { notok "the plan says 72 tests, $n ran"; }
 [ "$fails" -eq 0 ]
