@@ -351,10 +351,13 @@ static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t ki
 		      void *arg, uint64_t now_ns)
 {
 	if (cmd->op != PROTO_OP_GET && cmd->op != PROTO_OP_PUT && cmd->op != PROTO_OP_DEL &&
-	    cmd->op != PROTO_OP_SCAN && cmd->op != PROTO_OP_APPEND)
+	    cmd->op != PROTO_OP_SCAN && !proto_op_rmw(cmd->op))
 		return -EINVAL;
-	if (cmd->op == PROTO_OP_APPEND && (kind != PK_STRONG || s->cfg.protocol != CONF_PROTO_CURP))
-		return -EINVAL; /* a strong curp operation (docs/protocols.md, "APPEND") */
+	if (proto_op_rmw(cmd->op) && (kind != PK_STRONG || s->cfg.protocol != CONF_PROTO_CURP))
+		return -EINVAL; /* a strong curp operation (docs/protocols.md, "APPEND", "INCR") */
+	int64_t by;
+	if (cmd->op == PROTO_OP_INCR && proto_int_parse(cmd->val, cmd->vlen, &by) != 0)
+		return -EINVAL; /* the increment is not a decimal signed 64-bit integer */
 	if (kind != PK_STRONG && s->cfg.protocol == CONF_PROTO_CURP)
 		return -EINVAL;
 	/* a process that did not run for a while (stopped, swapped out) must not send under an

@@ -48,9 +48,9 @@ static void usage(FILE *out)
 	    "              [-protocol curp|curpho|curpht] [-latency FILE] [-quorum FILE] [-log "
 	    "FILE]\n"
 	    "              [-xlog FILE]\n"
-	    "       curpkv -run gateway -config FILE [-alias NAME] [-listen HOST:PORT]\n"
+	    "       curpkv -run gateway -config FILE [-alias NAME] [-listen HOST:PORT] [--weak]\n"
 	    "              a Redis (RESP2) front for the cluster, default 127.0.0.1:6380\n"
-	    "              (docs/gateway.md)\n"
+	    "              (--weak: every connection starts READONLY; docs/gateway.md)\n"
 	    "       curpkv -check -config FILE [-alias NAME] [-protocol P]\n"
 	    "       curpkv stats -config FILE [-alias NAME]   every replica's counters (or one\n"
 	    "              replica's, or the master's)\n"
@@ -231,8 +231,8 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	bool master = !strcasecmp(a->run, "master");
 	bool client = !strcasecmp(a->run, "client");
 	bool gateway = !strcasecmp(a->run, "gateway");
-	if (a->listen && !gateway) {
-		fprintf(stderr, "curpkv: -listen is for -run gateway\n");
+	if ((a->listen || a->weak) && !gateway) {
+		fprintf(stderr, "curpkv: -listen and --weak are for -run gateway\n");
 		if (out != stderr)
 			fclose(out);
 		return 2;
@@ -252,7 +252,7 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 						 : "replica"));
 	int status = master    ? master_main(c, s, a->quorum, &lg)
 		     : client  ? loadgen_main(c, s, a->alias, &lg)
-		     : gateway ? gw_main(c, s, a->alias, a->listen, &lg)
+		     : gateway ? gw_main(c, s, a->alias, a->listen, a->weak, &lg)
 			       : server_main(c, s, a->alias, a->latency, a->quorum, a->xlog, &lg);
 	if (out != stderr)
 		fclose(out);

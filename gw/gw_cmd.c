@@ -79,6 +79,16 @@ int gw_reply_op_error(struct gw_job *j, const struct gw_op *op)
 		return resp_add_error(&j->reply,
 				      "TRYAGAIN the cluster refused the command under this "
 				      "connection's client id; it was not applied, retry");
+	case SESSION_FAILED:
+		if (op->cmd.op == PROTO_OP_INCR && op->val) {
+			/* refused at its execution, nothing changed (PROTO_INCR_*) */
+			bool over = op->vlen == strlen(PROTO_INCR_OVERFLOW) &&
+				    memcmp(op->val, PROTO_INCR_OVERFLOW, op->vlen) == 0;
+			return resp_add_error(&j->reply,
+					      over ? "ERR increment or decrement would overflow"
+						   : "ERR value is not an integer or out of range");
+		}
+		/* fall through */
 	default:
 		return resp_add_error(&j->reply,
 				      "ERR the cluster refused the %s (invalid for it: an "
@@ -561,6 +571,49 @@ static int fin_append(struct gw_job *j)
 	return resp_add_int(&j->reply, j->ops[1].res == SESSION_OK ? j->ops[1].vlen : 0);
 }
 
+/* INCR, DECR, INCRBY, DECRBY: one strong INCR, executed once in the replicated state machine
+ * (docs/protocols.md "INCR"; curp only); the reply is the new value. */
+static int cmd_incr(struct gw_job *j)
+{
+	if (settings(j)->protocol != CONF_PROTO_CURP)
+		return resp_add_error(&j->reply,
+				      "ERR %s is an operation of protocol curp only "
+				      "(docs/protocols.md)",
+				      arg_is(&j->argv[0], "incr")     ? "INCR"
+				      : arg_is(&j->argv[0], "decr")   ? "DECR"
+				      : arg_is(&j->argv[0], "incrby") ? "INCRBY"
+								      : "DECRBY");
+	int rc = key_too_long(j, &j->argv[1]);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	struct resp_arg by = {.p = (const uint8_t *)"1", .len = 1};
+	if (arg_is(&j->argv[0], "decr")) {
+		by = (struct resp_arg){.p = (const uint8_t *)"-1", .len = 2};
+	} else if (j->argc == 3) {
+		int64_t n;
+		if (proto_int_parse(j->argv[2].p, j->argv[2].len, &n) != 0)
+			return resp_add_error(&j->reply,
+					      "ERR value is not an integer or out of range");
+		if (arg_is(&j->argv[0], "decrby")) {
+			if (n == INT64_MIN)
+				return resp_add_error(&j->reply, "ERR decrement would overflow");
+			by = (struct resp_arg){.p = j->num, .len = proto_int_format(-n, j->num)};
+		} else {
+			by = j->argv[2];
+		}
+	}
+	return gw_job_add_op(j, PROTO_OP_INCR, &j->argv[1], &by, 0, false);
+}
+
+static int fin_incr(struct gw_job *j)
+{
+	int64_t v;
+	const struct gw_op *o = &j->ops[0];
+	if (proto_int_parse(o->val, o->vlen, &v) != 0)
+		return resp_add_error(&j->reply, "ERR the cluster's INCR result is malformed");
+	return resp_add_int(&j->reply, (long long)v);
+}
+
 static int cmd_refused(struct gw_job *j)
 {
 	const char *why = "";
@@ -570,10 +623,8 @@ static int cmd_refused(struct gw_job *j)
 		why = "writes of several keys cannot be atomic in curpkv";
 	else if (arg_is(&j->argv[0], "dbsize"))
 		why = "the gateway keeps no exact key count";
-	else if (arg_is(&j->argv[0], "auth"))
-		why = "the gateway has no password";
 	else
-		why = "curpkv has no atomic read-modify-write of integers yet";
+		why = "the gateway has no password";
 	char name[32];
 	snprintf(name, sizeof name, "%s", j->cmd->name);
 	for (char *p = name; *p; p++)
@@ -784,10 +835,10 @@ static const struct gw_cmd table[] = {
      NULL},
     {"config", -2, "admin noscript loading stale", 0, 0, 0, "CONFIG GET.", cmd_config, NULL},
     {"dbsize", 1, "readonly fast", 0, 0, 0, "Refused: no exact count.", cmd_refused, NULL},
-    {"decr", 2, "write denyoom fast", 1, 1, 1, "Refused: no integer operations yet.", cmd_refused,
-     NULL},
-    {"decrby", 3, "write denyoom fast", 1, 1, 1, "Refused: no integer operations yet.", cmd_refused,
-     NULL},
+    {"decr", 2, "write denyoom fast", 1, 1, 1, "Decrements a key's integer by one (curp).",
+     cmd_incr, fin_incr},
+    {"decrby", 3, "write denyoom fast", 1, 1, 1, "Decrements a key's integer by a number (curp).",
+     cmd_incr, fin_incr},
     {"del", -2, "write", 1, -1, 1, "Deletes keys; returns how many existed.", cmd_del,
      fin_count_found},
     {"echo", 2, "fast", 0, 0, 0, "Returns the given string.", cmd_echo, NULL},
@@ -797,10 +848,10 @@ static const struct gw_cmd table[] = {
     {"getdel", 2, "write fast", 1, 1, 1, "Refused: not atomic in curpkv.", cmd_refused, NULL},
     {"hello", -1, "noscript loading stale fast", 0, 0, 0, "RESP2 handshake (RESP3: NOPROTO).",
      cmd_hello, NULL},
-    {"incr", 2, "write denyoom fast", 1, 1, 1, "Refused: no integer operations yet.", cmd_refused,
-     NULL},
-    {"incrby", 3, "write denyoom fast", 1, 1, 1, "Refused: no integer operations yet.", cmd_refused,
-     NULL},
+    {"incr", 2, "write denyoom fast", 1, 1, 1, "Increments a key's integer by one (curp).",
+     cmd_incr, fin_incr},
+    {"incrby", 3, "write denyoom fast", 1, 1, 1, "Increments a key's integer by a number (curp).",
+     cmd_incr, fin_incr},
     {"info", -1, "loading stale", 0, 0, 0, "Server, clients, stats, curpkv sections.", cmd_info,
      NULL},
     {"mget", -2, "readonly fast", 1, -1, 1, "Returns the values of keys (not one snapshot).",

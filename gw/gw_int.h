@@ -31,7 +31,7 @@ struct gw_op {
 	bool weak;
 	bool submitted, done;
 	enum session_result res;
-	uint8_t *val; /* a copy of the result (GET, SCAN), owned */
+	uint8_t *val; /* a copy of the result (GET, SCAN, INCR; a refused INCR's why), owned */
 	uint32_t vlen;
 };
 
@@ -63,6 +63,7 @@ struct gw_job {
 	long long aux;	    /* the command's own (SCAN: COUNT) */
 	const uint8_t *pat; /* SCAN MATCH */
 	uint32_t patlen;
+	uint8_t num[PROTO_INT_MAX_LEN]; /* DECRBY: the increment, negated (an op's value) */
 };
 
 struct gw_conn {
@@ -111,6 +112,7 @@ struct gw {
 	uint32_t nconns;
 	uint64_t next_id;
 	size_t out_cap;
+	bool weak; /* --weak: connections start READONLY */
 	double start_s;
 	struct gw_stats st;
 };

@@ -166,9 +166,9 @@ const char *proto_type_name(int type)
 const char *proto_op_name(int op)
 {
 	static const char *const names[] = {
-	    [PROTO_OP_NONE] = "NOOP",	 [PROTO_OP_GET] = "GET",   [PROTO_OP_PUT] = "PUT",
-	    [PROTO_OP_DEL] = "DEL",	 [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND",
-	    [PROTO_OP_EXPIRE] = "EXPIRE"};
+	    [PROTO_OP_NONE] = "NOOP",	  [PROTO_OP_GET] = "GET",   [PROTO_OP_PUT] = "PUT",
+	    [PROTO_OP_DEL] = "DEL",	  [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND",
+	    [PROTO_OP_EXPIRE] = "EXPIRE", [PROTO_OP_INCR] = "INCR"};
 	if (op < 0 || op > PROTO_OP_MAX)
 		return "?";
 	return names[op];
@@ -878,6 +878,64 @@ int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim
 	}
 	msgpack_zone_destroy(&zone);
 	return rc;
+}
+
+/* ---- INCR's integers ------------------------------------------------------------------------ */
+
+int proto_int_parse(const uint8_t *p, uint32_t len, int64_t *v)
+{
+	if (len == 0 || len > PROTO_INT_MAX_LEN)
+		return -EINVAL;
+	if (len == 1 && p[0] == '0') {
+		*v = 0;
+		return 0;
+	}
+	bool neg = p[0] == '-';
+	uint32_t i = neg;
+	if (i == len || p[i] < '1' || p[i] > '9')
+		return -EINVAL; /* "", "-", a leading zero, "-0", '+', a space */
+	/* the magnitude, up to 2^63 (the most negative number's) */
+	uint64_t m = 0;
+	for (; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return -EINVAL;
+		unsigned d = p[i] - '0';
+		if (m > (UINT64_C(1) << 63) / 10 || m * 10 > (UINT64_C(1) << 63) - d)
+			return -EINVAL;
+		m = m * 10 + d;
+	}
+	if (!neg && m > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	*v = neg ? (int64_t)(0 - m) : (int64_t)m; /* (two's complement: 2^63 becomes INT64_MIN) */
+	return 0;
+}
+
+uint32_t proto_int_format(int64_t v, uint8_t *out)
+{
+	uint8_t tmp[PROTO_INT_MAX_LEN];
+	uint64_t m = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	uint32_t n = 0, len = 0;
+	do {
+		tmp[n++] = (uint8_t)('0' + m % 10);
+		m /= 10;
+	} while (m);
+	if (v < 0)
+		out[len++] = '-';
+	while (n)
+		out[len++] = tmp[--n];
+	return len;
+}
+
+int proto_incr(const uint8_t *old, uint32_t olen, const uint8_t *d, uint32_t dlen, uint8_t *out,
+	       uint32_t *outlen)
+{
+	int64_t a = 0, b, sum;
+	if ((old && proto_int_parse(old, olen, &a) != 0) || proto_int_parse(d, dlen, &b) != 0)
+		return -EINVAL;
+	if (__builtin_add_overflow(a, b, &sum))
+		return -ERANGE;
+	*outlen = proto_int_format(sum, out);
+	return 0;
 }
 
 /* ---- command fingerprints ------------------------------------------------------------------ */

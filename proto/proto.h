@@ -214,14 +214,31 @@ enum proto_op {
 	/* a log entry the leader makes, never a client's command (docs/recovery.md "Client
 	 * leases"): its value lists the clients whose records every replica drops at its slot,
 	 * PROTO_EXPIRE_ITEM bytes each (proto_expire_get); client = seq = 0 */
-	PROTO_OP_EXPIRE
+	PROTO_OP_EXPIRE,
+	/* INCR: the value, a decimal signed 64-bit integer (a missing key counts as 0), plus the
+	 * command's value, the increment in the same form (proto_incr); the result is the new
+	 * value. A `curp` operation only, like APPEND (docs/protocols.md, "INCR") */
+	PROTO_OP_INCR
 };
-#define PROTO_OP_MAX PROTO_OP_EXPIRE
+#define PROTO_OP_MAX PROTO_OP_INCR
 /* The ops that carry a value. */
 static inline bool proto_op_has_val(unsigned op)
 {
-	return op == PROTO_OP_PUT || op == PROTO_OP_APPEND || op == PROTO_OP_EXPIRE;
+	return op == PROTO_OP_PUT || op == PROTO_OP_APPEND || op == PROTO_OP_EXPIRE ||
+	       op == PROTO_OP_INCR;
 }
+/* The strong read-modify-writes: executed once in the state machine, `curp` only. */
+static inline bool proto_op_rmw(unsigned op)
+{
+	return op == PROTO_OP_APPEND || op == PROTO_OP_INCR;
+}
+/* The longest decimal signed 64-bit integer ("-9223372036854775808"). */
+#define PROTO_INT_MAX_LEN 20
+/* An INCR refused at its execution completes with status INVALID and one of these as its value
+ * (nothing changed): the key's value, or the increment, is not a decimal signed 64-bit integer
+ * (Redis's "value is not an integer or out of range"), or the sum would overflow. */
+#define PROTO_INCR_NOT_INT  "not an integer"
+#define PROTO_INCR_OVERFLOW "overflow"
 /* The ops only the leader puts in the log (ACCEPT, VC_ENTRY), with client = seq = 0: the no-op
  * that fills a hole, and EXPIRE. A client message carrying one does not decode. */
 static inline bool proto_op_internal(unsigned op)
@@ -442,6 +459,20 @@ uint64_t proto_cmd_fp(const struct proto_cmd *c);
 const char *proto_type_name(int type);
 /* Returns a static name for an operation ("GET"...), "?" if unknown. Pure function: any thread. */
 const char *proto_op_name(int op);
+/* Parses p[0..len) as Redis does a decimal signed 64-bit integer: an optional '-', no '+', no
+ * spaces, no leading zero (but "0"; "-0" is not one), at most PROTO_INT_MAX_LEN bytes, in range.
+ * Returns 0 (*v set) or -EINVAL. Pure function: any thread. */
+int proto_int_parse(const uint8_t *p, uint32_t len, int64_t *v);
+/* Writes v in decimal at out (PROTO_INT_MAX_LEN bytes of room, no NUL); returns its length.
+ * Pure function: any thread. */
+uint32_t proto_int_format(int64_t v, uint8_t *out);
+/* INCR's outcome: old (olen bytes; NULL: the key is missing, 0) plus the increment d (dlen
+ * bytes), in decimal into out (PROTO_INT_MAX_LEN bytes of room; *outlen its length). Returns 0,
+ * -EINVAL (old or d is not an integer: PROTO_INCR_NOT_INT) or -ERANGE (the sum overflows:
+ * PROTO_INCR_OVERFLOW). Pure function: any thread; every replica decides the same from the
+ * same state. */
+int proto_incr(const uint8_t *old, uint32_t olen, const uint8_t *d, uint32_t dlen, uint8_t *out,
+	       uint32_t *outlen);
 
 /*
  * SCAN results. The value of a SCAN's REPLY / SYNC_REPLY / WEAK_REPLY is a sequence of pairs in

@@ -587,8 +587,12 @@ struct kv_write {
 	uint32_t vlen;
 	bool del;
 	bool append; /* v goes after the old value; refused (too_big) beyond max */
+	bool incr;   /* v is added to the old value (proto_incr); refused (incr_err) */
 	uint32_t max;
 	bool too_big;
+	int incr_err;	    /* proto_incr's -EINVAL or -ERANGE: nothing changed */
+	uint8_t *out;	    /* INCR: the new value goes here (PROTO_INT_MAX_LEN bytes) */
+	uint32_t outlen;    /* (its length) */
 	struct kv_val *old; /* handed back for freeing outside the lock */
 	bool was_live, now_live;
 	bool nomem; /* no memory for the new value: nothing changed */
@@ -616,6 +620,19 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 		w->now_live = w->was_live;
 		return CMAP_KEEP;
 	}
+	if (w->incr) {
+		/* the new value replaces the old one; refused the same at every replica */
+		w->incr_err = proto_incr(old ? old->data : NULL, old ? old->len : 0, w->v, w->vlen,
+					 w->out, &w->outlen);
+		if (w->incr_err != 0 || w->outlen > w->max) {
+			w->too_big = w->incr_err == 0; /* (a maxValueBytes below 20 bytes) */
+			w->old = NULL;
+			w->now_live = w->was_live;
+			return CMAP_KEEP;
+		}
+		w->v = w->out;
+		w->vlen = w->outlen;
+	}
 	uint32_t len = base + w->vlen;
 	struct kv_val *nv = malloc(sizeof *nv + len);
 	if (nv == NULL) {
@@ -642,10 +659,11 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	return CMAP_KEEP;
 }
 
-/* Applies a write. Returns 0; -EFBIG for an APPEND refused because the value would exceed
- * max_value (nothing changes); or -ENOMEM: the key's value may have changed but the state is
- * not whole (the key order, or the value itself, is missing): the caller stops the process or
- * discards the state (a transfer that arrives). */
+/* Applies a write. Returns 0 (an INCR's new value in c->incr_out, c->incr_len bytes); -EFBIG
+ * for an APPEND (or INCR) refused because the value would exceed max_value, -EINVAL or -ERANGE
+ * for an INCR refused (proto_incr): nothing changes; or -ENOMEM: the key's value may have
+ * changed but the state is not whole (the key order, or the value itself, is missing): the
+ * caller stops the process or discards the state (a transfer that arrives). */
 int core_kv_apply(struct core *c, const struct entry *e)
 {
 	struct kv_write w = {.c = c,
@@ -654,11 +672,17 @@ int core_kv_apply(struct core *c, const struct entry *e)
 			     .vlen = e->vlen,
 			     .del = e->op == PROTO_OP_DEL,
 			     .append = e->op == PROTO_OP_APPEND,
+			     .incr = e->op == PROTO_OP_INCR,
+			     .out = c->incr_out,
 			     .max = c->cfg.max_value};
 	if (cmap_update(c->kv, e->key, e->klen, kv_write_cb, &w) < 0 || w.nomem)
 		return -ENOMEM;
+	if (w.incr_err)
+		return w.incr_err;
 	if (w.too_big)
 		return -EFBIG;
+	if (w.incr)
+		c->incr_len = w.outlen;
 	free(w.old);
 	if (w.del && e->slot + 1 > c->del_ver)
 		c->del_ver = e->slot + 1;
@@ -956,9 +980,9 @@ static bool speculative_get(struct core *c, const struct entry *e, const struct 
 	if (pending_write && we == NULL) {
 		r->status = PROTO_ST_OK; /* index without its entry: never trust it */
 		ok = false;
-	} else if (we && we->op == PROTO_OP_APPEND) {
-		/* the value is the executed one plus pending appends: the slow path answers (from
-		 * the execution) */
+	} else if (we && proto_op_rmw(we->op)) {
+		/* the value is the executed one plus pending appends (increments): the slow path
+		 * answers (from the execution) */
 		r->status = PROTO_ST_OK;
 		ok = false;
 	} else {
@@ -986,9 +1010,11 @@ static bool speculative_get(struct core *c, const struct entry *e, const struct 
 	return ok;
 }
 
-/* Leader, step 3 of a write (PUT, DEL, APPEND) at e's slot: its answer into r and the ok rule's
- * verdict: final only if every earlier write of the key (curpho: every earlier strong one) is
- * committed, and for an APPEND also executed and the result within maxValueBytes. */
+/* Leader, step 3 of a write (PUT, DEL, APPEND, INCR) at e's slot: its answer into r and the ok
+ * rule's verdict: final only if every earlier write of the key (curpho: every earlier strong one)
+ * is committed, and for an APPEND or INCR also executed and the outcome a success (APPEND: within
+ * maxValueBytes; INCR: integers and no overflow; its REPLY carries the new value, which the
+ * execution will compute the same, no write of the key coming between). */
 static bool speculative_write(struct core *c, const struct entry *e, const struct keyidx_arg *ka,
 			      struct proto_msg *r)
 {
@@ -1007,6 +1033,21 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		else if (core_kv_lookup(c, e->key, e->klen, &cur),
 			 (uint64_t)cur.vlen + e->vlen > c->cfg.max_value)
 			ok = false;
+	}
+	if (e->op == PROTO_OP_INCR && ok) {
+		struct proto_msg cur = {0};
+		uint32_t len = 0;
+		if (c->cfg.noop || (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index))
+			ok = false;
+		else if (core_kv_lookup(c, e->key, e->klen, &cur),
+			 proto_incr(cur.status == PROTO_ST_OK ? cur.value : NULL, cur.vlen, e->val,
+				    e->vlen, c->incr_spec, &len) != 0 ||
+			     len > c->cfg.max_value)
+			ok = false; /* refused at its execution, which answers */
+		else {
+			r->value = c->incr_spec; /* sent before the next PROPOSE reuses it */
+			r->vlen = len;
+		}
 	}
 	return ok;
 }
@@ -1202,9 +1243,19 @@ void core_execute_entry(struct core *c, struct entry *e)
 		int rc = c->cfg.noop ? 0 : core_kv_apply(c, e);
 		if (rc == -ENOMEM)
 			core_oom(c, "executing a write");
-		if (rc == -EFBIG) {
-			r.status = PROTO_ST_INVALID; /* an APPEND past maxValueBytes: not applied */
+		if (rc == -EFBIG || rc == -EINVAL || rc == -ERANGE) {
+			/* an APPEND (INCR) past maxValueBytes, an INCR of a non-integer or an
+			 * overflow: not applied, the same at every replica */
+			r.status = PROTO_ST_INVALID;
 			r.ver = 0;
+			if (rc != -EFBIG) {
+				r.value = (const uint8_t *)(rc == -EINVAL ? PROTO_INCR_NOT_INT
+									  : PROTO_INCR_OVERFLOW);
+				r.vlen = (uint32_t)strlen((const char *)r.value);
+			}
+		} else if (e->op == PROTO_OP_INCR && !c->cfg.noop) {
+			r.value = c->incr_out; /* the new value (cached below) */
+			r.vlen = c->incr_len;
 		}
 	} else {
 		/* SCAN: the state at this slot */
@@ -1452,9 +1503,9 @@ static void on_client(struct core *c, uint64_t conn, const struct proto_msg *m, 
 	case PROTO_PROPOSE:
 		c->st.proposals++;
 		if (m->cmd.klen > c->cfg.max_key || m->cmd.vlen > c->cfg.max_value ||
-		    (m->cmd.op == PROTO_OP_APPEND && c->cfg.protocol != CONF_PROTO_CURP)) {
-			/* (an APPEND is a curp operation: the hybrids' weak paths derive values
-			 * from recorded writes, docs/protocols.md "APPEND") */
+		    (proto_op_rmw(m->cmd.op) && c->cfg.protocol != CONF_PROTO_CURP)) {
+			/* (an APPEND or INCR is a curp operation: the hybrids' weak paths derive
+			 * values from recorded writes, docs/protocols.md "APPEND") */
 			struct proto_msg r = {.type = PROTO_SYNC_REPLY,
 					      .view = c->view,
 					      .cid = m->cid,

@@ -260,9 +260,12 @@ struct core {
 	struct oset *order; /* the live keys of kv in key order (SCAN) */
 	uint8_t *scan_buf;  /* the last SCAN result (valid until the next SCAN) */
 	size_t scan_cap;
-	struct cmap *keys;     /* leader: key -> struct keyidx */
-	struct cmap *inflight; /* leader: cid -> slot + 1 (pointer-encoded) */
-	struct cmap *witness;  /* key -> struct wlist */
+	uint8_t incr_out[PROTO_INT_MAX_LEN];  /* the last INCR executed: its new value */
+	uint32_t incr_len;		      /* (valid until the next INCR) */
+	uint8_t incr_spec[PROTO_INT_MAX_LEN]; /* leader: a fast-path INCR's REPLY value */
+	struct cmap *keys;		      /* leader: key -> struct keyidx */
+	struct cmap *inflight;		      /* leader: cid -> slot + 1 (pointer-encoded) */
+	struct cmap *witness;		      /* key -> struct wlist */
 	uint64_t witness_n;
 	uint64_t arr_next;	     /* the next witness record's arrival stamp */
 	struct cmap *pending_writes; /* HO: client id -> struct pending_writes */
@@ -482,7 +485,7 @@ static inline bool fp_differ(uint64_t a, uint64_t b)
 
 static inline bool is_write_op(uint8_t op)
 {
-	return op == PROTO_OP_PUT || op == PROTO_OP_DEL || op == PROTO_OP_APPEND;
+	return op == PROTO_OP_PUT || op == PROTO_OP_DEL || proto_op_rmw(op);
 }
 
 static inline bool is_leader(const struct core *c)

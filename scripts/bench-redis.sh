@@ -46,55 +46,29 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
 	$sudo apt-get install -y -qq --no-install-recommends redis-server redis-tools >/dev/null
 fi
 
+top=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/resp-common.sh
+. "$top/scripts/resp-common.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/curpkv-bench-redis.XXXXXX")
-pid=""
 cleanup() {
-	[ -z "$pid" ] || { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+	redis_stop
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+redis_start "$tmp" "$aof"
 
-port=""
-for p in $(seq 26379 26479); do
-	if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		port=$p
-		break
-	fi
-done
-[ -n "$port" ] || { echo "bench-redis: no free port" >&2; exit 1; }
-persist=(--appendonly no)
-[ -z "$aof" ] || persist=(--appendonly yes --appendfsync "$aof")
-# the server never answers fewer clients than asked (maxclients 10000 by default)
-redis-server --port "$port" --bind 127.0.0.1 --save "" "${persist[@]}" --dir "$tmp" \
-	--daemonize no --logfile "$tmp/redis.log" &
-pid=$!
-for _ in $(seq 100); do
-	redis-cli -p "$port" ping >/dev/null 2>&1 && break
-	sleep 0.05
-done
-redis-cli -p "$port" ping >/dev/null
-[ -z "$aof" ] || [ "$(redis-cli -p "$port" config get appendfsync | tail -n 1)" = "$aof" ] ||
-	{ echo "bench-redis: the server did not take appendfsync $aof" >&2; exit 1; }
-
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "?"; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 declare -A rps p50
 echo "bench-redis: redis $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), persistence ${aof:+appendonly yes, appendfsync }${aof:-none}, -n $requests -c $clients -d 100 -r $keyspace, $runs run(s)"
 for r in $(seq "$runs"); do
 	for mode in $pipelines; do
 		echo "bench-redis: run $r, pipeline $mode (load average $(cut -d' ' -f1-3 /proc/loadavg))"
-		# --csv: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",... per test
-		redis-benchmark -p "$port" -n "$requests" -c "$clients" -d 100 -r "$keyspace" -t set,get \
-			-P "$mode" --csv >"$tmp/out.csv" 2>"$tmp/out.err" || { cat "$tmp/out.err" >&2; exit 1; }
-		while IFS=, read -r test v _ _ p _; do
-			test=${test//\"/}
-			v=${v//\"/}
-			p=${p//\"/}
-			[ "$test" != test ] || continue
+		while read -r test v p; do
 			echo "  $test -P $mode: $v requests/s, p50 $p ms"
 			rps[$test-$mode]+="$v "
 			p50[$test-$mode]+="$p "
-		done <"$tmp/out.csv"
+		done < <(resp_bench "$REDIS_PORT" "$mode" set,get "$requests" "$clients" 100 "$keyspace" "$tmp/out.csv" || echo "FAILED")
+		[ -z "${rps[FAILED-$mode]:-}" ] || exit 1
 	done
 done
 for mode in $pipelines; do

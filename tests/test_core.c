@@ -45,6 +45,180 @@ static void test_quorums(void **state)
 
 /* ---- leader rules ------------------------------------------------------------------------ */
 
+/* ---- INCR (docs/protocols.md "INCR") --------------------------------------------------------- */
+
+/* The next frame replica 0 sent to connection conn (1-based) other than a REPLY with ok=false:
+ * its type, status and value. */
+static void incr_expect(struct harness *h, int conn, uint8_t type, uint8_t status, bool ok,
+			const char *val)
+{
+	struct proto_msg r;
+	assert_true(h_take(h, H_R2C, 0, conn - 1, &r));
+	assert_int_equal(r.type, type);
+	assert_int_equal(r.status, status);
+	if (type == PROTO_REPLY)
+		assert_int_equal(r.ok, ok);
+	if (val) {
+		assert_int_equal(r.vlen, strlen(val));
+		assert_memory_equal(r.value, val, r.vlen);
+	} else {
+		assert_int_equal(r.vlen, 0);
+	}
+}
+
+/* The executed value of key k at every replica (a GET through the leader, drained). */
+static void incr_value_is(struct harness *h, uint64_t client, uint64_t *k, const char *want)
+{
+	struct proto_msg m = propose(client, 1, mk_cmd(PROTO_OP_GET, k, NULL));
+	core_on_client(h->cores[0], 9, &m, h->now);
+	h_drain_peers(h);
+	struct proto_msg r;
+	assert_true(h_take(h, H_R2C, 0, 8, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_true(r.ok);
+	assert_int_equal(r.status, want ? PROTO_ST_OK : PROTO_ST_NOT_FOUND);
+	assert_int_equal(r.vlen, want ? strlen(want) : 0);
+	if (want)
+		assert_memory_equal(r.value, want, r.vlen);
+}
+
+/* INCR on the fast path (every earlier write of the key executed: the REPLY carries the new
+ * value), on the slow path (behind an unexecuted PUT: the execution answers), executed once
+ * under a re-sent cid (the cached result, the value not incremented again), and refused at its
+ * execution, state unchanged: a non-integer value, an increment that is not one, an overflow. */
+static void test_incr_exec(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 41, NULL);
+	uint64_t k = 5;
+	struct core_stats st;
+	/* fast: a missing key counts as 0 */
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_INCR, &k, "5"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, "5");
+	h_drain_peers(&h);
+	incr_value_is(&h, 900, &k, "5");
+	/* the same cid again after execution: the cached result, not applied twice */
+	core_get_stats(h.cores[0], &st);
+	uint64_t executed = st.executed;
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_OK, false, "5");
+	h_drain_peers(&h);
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.executed, executed);
+	incr_value_is(&h, 901, &k, "5");
+	/* slow: behind a PUT not executed yet; the execution answers with the new value */
+	m = propose(100, 2, mk_cmd(PROTO_OP_PUT, &k, "-10"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, NULL); /* (its key's writes executed) */
+	m = propose(100, 3, mk_cmd(PROTO_OP_INCR, &k, "-7"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, false, NULL);
+	h_drain_peers(&h);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_OK, false, "-17");
+	incr_value_is(&h, 902, &k, "-17");
+	/* a re-sent PROPOSE while it is in flight takes no second slot */
+	m = propose(100, 4, mk_cmd(PROTO_OP_INCR, &k, "17"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	core_on_client(h.cores[0], 1, &m, h.now);
+	h_drain_peers(&h);
+	incr_value_is(&h, 903, &k, "0");
+	while (h_take(&h, H_R2C, 0, 0, &m))
+		;
+	/* refused at its execution, nothing changed: the REPLY is ok=false (the leader does not
+	 * answer an error speculatively) and the result says why */
+	static const struct {
+		const char *old, *by, *why;
+	} bad[] = {
+	    {"abc", "1", PROTO_INCR_NOT_INT},
+	    {"007", "1", PROTO_INCR_NOT_INT}, /* Redis's rules: no leading zero */
+	    {"1", "x", PROTO_INCR_NOT_INT},   /* (a raw client's: the session refuses it) */
+	    {"9223372036854775807", "1", PROTO_INCR_OVERFLOW},
+	    {"-9223372036854775808", "-1", PROTO_INCR_OVERFLOW},
+	};
+	uint64_t seq = 5;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		m = propose(100, seq++, mk_cmd(PROTO_OP_PUT, &k, bad[i].old));
+		core_on_client(h.cores[0], 1, &m, h.now);
+		h_drain_peers(&h);
+		while (h_take(&h, H_R2C, 0, 0, &m))
+			;
+		m = propose(100, seq++, mk_cmd(PROTO_OP_INCR, &k, bad[i].by));
+		core_on_client(h.cores[0], 1, &m, h.now);
+		incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, false, NULL);
+		h_drain_peers(&h);
+		incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_INVALID, false, bad[i].why);
+		incr_value_is(&h, 910 + i, &k, bad[i].old);
+		/* re-sent: the same refusal from the cache, still not applied */
+		core_on_client(h.cores[0], 1, &m, h.now);
+		incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_INVALID, false, bad[i].why);
+	}
+	/* every replica holds the same state */
+	struct core_stats s1, s2;
+	core_get_stats(h.cores[0], &st);
+	core_get_stats(h.cores[1], &s1);
+	core_get_stats(h.cores[2], &s2);
+	assert_true(st.digest == s1.digest && st.digest == s2.digest);
+	h_free(&h);
+}
+
+/* A strong GET behind a pending INCR has no value to give speculatively: ok=false, and the
+ * execution answers with the incremented value. */
+static void test_incr_get_behind(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 2, 4, 42, NULL);
+	uint64_t k = 6;
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_PUT, &k, "41"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	h_drain_peers(&h);
+	while (h_take(&h, H_R2C, 0, 0, &m))
+		;
+	m = propose(100, 2, mk_cmd(PROTO_OP_INCR, &k, "1"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, "42");
+	m = propose(101, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+	core_on_client(h.cores[0], 2, &m, h.now);
+	struct proto_msg r;
+	assert_true(h_take(&h, H_R2C, 0, 1, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_false(r.ok);
+	h_drain_peers(&h);
+	assert_true(h_take(&h, H_R2C, 0, 1, &r));
+	assert_int_equal(r.type, PROTO_SYNC_REPLY);
+	assert_int_equal(r.vlen, 2);
+	assert_memory_equal(r.value, "42", 2);
+	h_free(&h);
+}
+
+/* INCR is a curp operation: a hybrid's replica refuses it (INVALID, nothing ordered), as does
+ * the session, which also refuses an increment that is not an integer. */
+static void ho_cfg(struct core_config *cfg);
+static void test_incr_curp_only(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 43, ho_cfg);
+	uint64_t k = 7;
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_INCR, &k, "1"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_INVALID, false, NULL);
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.next_slot, 0);
+	struct proto_cmd c = mk_cmd(PROTO_OP_INCR, &k, "1");
+	assert_int_equal(session_submit(h.sess[0], &c, NULL, NULL, h.now), -EINVAL);
+	h_free(&h);
+	h_init(&h, 3, 1, 4, 44, NULL);
+	c = mk_cmd(PROTO_OP_INCR, &k, "+1");
+	assert_int_equal(session_submit(h.sess[0], &c, NULL, NULL, h.now), -EINVAL);
+	c = mk_cmd(PROTO_OP_INCR, &k, "-1");
+	assert_true(session_submit(h.sess[0], &c, NULL, NULL, h.now) > 0);
+	h_free(&h);
+}
+
 /* The anchor's P1: a GET after an uncommitted PUT on the same key must see the PUT's value
  * (pending-write overlay), never the stale executed value with ok=true. */
 static void test_leader_overlay_never_stale(void **state)
@@ -2817,6 +2991,9 @@ int main(void)
 	    cmocka_unit_test(test_lease_sessions),
 	    cmocka_unit_test(test_lease_weak_read_outlives_give_up),
 	    cmocka_unit_test(test_lease_clock_restarts_after_a_gap),
+	    cmocka_unit_test(test_incr_exec),
+	    cmocka_unit_test(test_incr_get_behind),
+	    cmocka_unit_test(test_incr_curp_only),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

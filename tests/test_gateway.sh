@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # make check: the Redis gateway (`curpkv -run gateway`, docs/gateway.md) with the real tools, over
 # 3 replicas and a master on 127.0.0.1: redis-cli round trips of every command and its errors
-# (curp, then READONLY on curpho), a malformed request closing only its own connection,
+# (curp, INCR/DECR/INCRBY/DECRBY included, then READONLY and --weak on curpho), a malformed request closing only its own connection,
 # `redis-cli --pipe` mass insertion of 100,000 keys with spot reads, and
-# `redis-benchmark -t ping,set,get -n 50000 -P 16 -q` without an error. Skipped (77) without
-# redis-cli. GW_KEEP=1 keeps the run's directory. About 30 s.
+# `redis-benchmark -t ping,set,get -n 50000 -P 16 -q` without an error, a client that does not
+# read closed at the output cap, a connection's queue of 1,024 requests, and the leader replica
+# killed (-9) during `redis-benchmark -t set,get`: the view changes and no error reaches
+# redis-benchmark (version 7 exits with status 1 at the first error reply). Skipped (77) without
+# redis-cli. GW_KEEP=1 keeps the run's directory. About 20 s.
 set -euo pipefail
 
 command -v redis-cli >/dev/null || { echo "1..0 # SKIP redis-cli is not installed (redis-tools)"; exit 77; }
@@ -18,8 +21,10 @@ outdir=
 keep=${GW_KEEP:-0}
 # shellcheck source=scripts/cluster-common.sh
 . "$top/scripts/cluster-common.sh"
+# shellcheck source=scripts/resp-common.sh
+. "$top/scripts/resp-common.sh"
 cluster_init
-gpid=0
+wpid=0
 trap 'stop_pid "$gpid"; cluster_cleanup' EXIT
 
 n=0
@@ -34,48 +39,8 @@ check() {
 	if [ "$got" = "$want" ]; then ok "$what"; else notok "$what: got '$got', want '$want'"; fi
 }
 
-# start PROTOCOL: a fresh cluster and gateway
-start() {
-	local i
-	stop_pid "$gpid"
-	for i in 0 1 2; do stop_pid "${pids[$i]}"; done
-	stop_pid "$mpid"
-	free_ports || die "no free ports"
-	gport=$((BASE + 8))
-	{
-		echo "-- Replicas --"
-		for i in 0 1 2; do echo "replica$i 127.0.0.1:$((BASE + i))"; done
-		echo "-- Clients --"
-		echo "client0 127.0.0.1"
-		echo "-- Master --"
-		echo "master0 127.0.0.1:$((BASE + 9))"
-		echo "protocol: $1"
-		echo "replyTimeout: 5"
-		echo "maxValueBytes: 4096"
-		echo "maxClients: 200"
-		echo "pipeline: true"
-		echo "pendings: 64"
-	} >"$conf"
-	for i in 0 1 2; do
-		"$bin" -run server -config "$conf" -alias "replica$i" -log "$dir/$1-replica$i.log" 2>>"$dir/replica$i.err" &
-		pids[i]=$!
-	done
-	"$bin" -run master -config "$conf" -alias master0 -log "$dir/$1-master.log" 2>>"$dir/master.err" &
-	mpid=$!
-	for i in 0 1 2; do wait_ready "$i" 30000 || die "replica$i never served (see $dir)"; done
-	"$bin" -run gateway -config "$conf" -alias client0 -listen "127.0.0.1:$gport" -log "$dir/$1-gateway.log" 2>>"$dir/gateway.err" &
-	gpid=$!
-	local limit=$(($(ms) + 30000))
-	until [ "$(redis-cli -p "$gport" GET __ready__ 2>/dev/null)" = "" ] &&
-		redis-cli -p "$gport" SET __ready__ 1 2>/dev/null | grep -q OK; do
-		(($(ms) < limit)) && alive "$gpid" || die "the gateway never answered (see $dir)"
-		sleep 0.1
-	done
-	redis-cli -p "$gport" DEL __ready__ >/dev/null
-}
-
-echo "1..49"
-start curp
+echo "1..72"
+gw_start curp
 
 # ---- connection commands ---------------------------------------------------------------------
 check "PING" "PONG" PING
@@ -120,6 +85,21 @@ check "SET bad option" "ERR syntax error" SET k1 v FOO
 check "STRLEN" "2" STRLEN k1
 check "APPEND (length after)" "5" APPEND k1 abc
 check "GET after APPEND" "v1abc" GET k1
+check "INCR of a missing key" "1" INCR n1
+check "INCRBY" "11" INCRBY n1 10
+check "DECR" "10" DECR n1
+check "DECRBY" "-5" DECRBY n1 15
+check "GET after INCR/DECR" "-5" GET n1
+check "INCR of a non-integer value" "ERR value is not an integer or out of range" INCR k1
+check "the value is unchanged" "v1abc" GET k1
+check "INCRBY by a non-integer" "ERR value is not an integer or out of range" INCRBY n1 1x
+check "INCRBY by a leading zero" "ERR value is not an integer or out of range" INCRBY n1 01
+redis-cli -p "$gport" SET n2 9223372036854775806 >/dev/null
+check "INCR to INT64_MAX" "9223372036854775807" INCR n2
+check "INCR overflow" "ERR increment or decrement would overflow" INCR n2
+check "DECRBY INT64_MIN" "ERR decrement would overflow" DECRBY n2 -9223372036854775808
+check "DECRBY past INT64_MIN" "ERR increment or decrement would overflow" DECRBY n1 9223372036854775807
+check "the value is unchanged after an overflow" "9223372036854775807" GET n2
 check "EXISTS" "2" EXISTS k1 nokey k1
 check "MGET" $'v1abc\n\nv1abc' MGET k1 nokey k1
 check "MSET refused" "ERR MSET is not supported by the curpkv gateway: writes of several keys cannot be atomic in curpkv (docs/gateway.md)" MSET a 1 b 2
@@ -152,7 +132,7 @@ if grep -q "errors: 0, replies: 100000" <<<"$got"; then ok "redis-cli --pipe: 10
 check "spot read key:0" "val:0" GET key:0
 check "spot read key:54321" "val:54321" GET key:54321
 check "spot read key:99999" "val:99999" GET key:99999
-out=$(redis-benchmark -p "$gport" -t ping,set,get -n 50000 -P 16 -q 2>&1 | tr '\r' '\n' | grep -v '^$' | grep -v 'rps=' || true)
+out=$(redis-benchmark -p "$gport" -t ping,set,get -n 50000 -P 16 -q 2>&1 | tr '\r' '\n' | grep -v -e '^[[:space:]]*$' -e 'rps=' || true)
 sed 's/^/# /' <<<"$out"
 if [ "$(grep -c 'requests per second' <<<"$out")" -ge 4 ] && ! grep -qi 'error' <<<"$out"; then
 	ok "redis-benchmark -t ping,set,get -n 50000 -P 16: no error"
@@ -160,14 +140,133 @@ else
 	notok "redis-benchmark: $out"
 fi
 
+# info FIELD: the field of the gateway's INFO
+info() { redis-cli -p "$gport" INFO | tr -d '\r' | awk -F: -v k="$1" '$1 == k {print $2; exit}'; }
+
+# ---- a client that does not read its replies: the output cap ------------------------------------
+# 20,000 pipelined GETs of a 4,000-byte value (80 MB of replies) from a connection that reads
+# nothing: past the cap (32 MiB here) and the sockets' buffers the gateway closes it
+redis-cli -p "$gport" SET big "$(printf '%04000d' 0)" >/dev/null
+caps0=$(info output_cap_disconnections)
+awk 'BEGIN { for (i = 0; i < 20000; i++) printf "*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n" }' >"$dir/gets.txt"
+exec 5<>"/dev/tcp/127.0.0.1/$gport"
+# (the writes fail once the gateway closed: EPIPE or a reset)
+(timeout 30 cat "$dir/gets.txt" >&5) 2>/dev/null || true
+limit=$(($(ms) + 30000))
+until (($(info output_cap_disconnections) > caps0)) || (($(ms) > limit)); do sleep 0.05; done
+caps1=$(info output_cap_disconnections)
+# what reached the client before the close, then EOF (or a reset): not 124, a timeout
+rc=0
+timeout 20 cat <&5 >"$dir/unread.out" 2>/dev/null || rc=$?
+exec 5>&-
+got=$(stat -c %s "$dir/unread.out")
+if ((caps1 == caps0 + 1)) && [ "$rc" != 124 ] && ((got < 20000 * 4007)); then
+	ok "a client that does not read is closed at the output cap (INFO output_cap_disconnections $caps0 -> $caps1, $got of $((20000 * 4007)) reply bytes delivered)"
+else
+	notok "output cap: INFO output_cap_disconnections $caps0 -> $caps1, the read ended with $rc after $got bytes"
+fi
+check "other connections unaffected by the output cap" "4000" STRLEN big
+
+# ---- the cap on a connection's queued requests ------------------------------------------------------
+# The followers stopped, the leader cannot commit a SET: its reply holds the 3,000 PINGs pipelined
+# behind it (replies go in request order); the gateway parses 1,024 requests (GW_MAX_JOBS), stops
+# reading, and answers them all once the followers are back
+leader=$(info leader)
+li=${leader#replica}
+fl=()
+for i in 0 1 2; do [ "$i" = "$li" ] || fl+=("${pids[$i]}"); done
+trap 'kill -CONT "${fl[@]}" 2>/dev/null || true; stop_pid "$gpid"; cluster_cleanup' EXIT
+kill -STOP "${fl[@]}"
+c0=$(info total_commands_processed) # (each INFO counts itself)
+{
+	printf '*3\r\n$3\r\nSET\r\n$3\r\nblk\r\n$1\r\n1\r\n'
+	awk 'BEGIN { for (i = 0; i < 3000; i++) printf "*1\r\n$4\r\nPING\r\n" }'
+} >"$dir/queued.txt"
+exec 6<>"/dev/tcp/127.0.0.1/$gport"
+timeout 10 cat "$dir/queued.txt" >&6 # (42 KB: the socket buffers hold it)
+k=0 parsed=0
+limit=$(($(ms) + 3000))
+while ((parsed < 1024 && $(ms) < limit)); do
+	k=$((k + 1))
+	parsed=$(($(info total_commands_processed) - c0 - k))
+done
+k=$((k + 1))
+parsed_later=$(($(info total_commands_processed) - c0 - k))
+kill -CONT "${fl[@]}"
+rc=0
+replies=$(timeout 10 head -c $((5 + 3000 * 7)) <&6 | tr -d '\r' | sort | uniq -c | awk '{printf "%s %s,", $1, $2}') || rc=$?
+exec 6>&-
+if [ "$parsed" = 1024 ] && [ "$parsed_later" = 1024 ] && [ "$replies" = "1 +OK,3000 +PONG," ]; then
+	ok "a connection's queue stops at 1,024 requests behind a pending write, then all 3,001 are answered"
+else
+	notok "queued requests: $parsed parsed, then $parsed_later; replies '$replies' ($rc)"
+fi
+
+# the same cap without a pending write: 1,100 inline PINGs in one write are all in the gateway's
+# buffer once it stops at 1,024; the rest are parsed when those replies went out, with no read
+# event to prompt it (until 2026-12-07 they were never answered)
+got=$(awk 'BEGIN { for (i = 0; i < 1100; i++) printf "PING\r\n" }' |
+	timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$gport; cat >&3; head -c $((1100 * 7)) <&3" |
+	tr -d '\r' | sort | uniq -c | awk '{printf "%s %s,", $1, $2}') || true
+[ "$got" = "1100 +PONG," ] && ok "1,100 PINGs in one write: all answered" || notok "1,100 PINGs in one write: '$got'"
+
+# ---- a leader kill during redis-benchmark ---------------------------------------------------------
+view0=$(info view)
+cmds0=$(info total_commands_processed)
+# (redis-benchmark 7 exits at the first error reply, with status 1 and "Error from server")
+redis-benchmark -p "$gport" -t set,get -n 40000 -P 16 -c 20 -r 100000 -q >"$dir/bench-kill.out" 2>&1 &
+bpid=$!
+# kill the leader once the benchmark is well under way (bounded: 30 s)
+limit=$(($(ms) + 30000))
+while alive "$bpid" && (($(ms) < limit)) && (($(info total_commands_processed) < cmds0 + 10000)); do sleep 0.05; done
+running=0
+alive "$bpid" && running=1
+kill -KILL "${pids[$li]}"
+killed_ms=$(ms)
+brc=0
+wait "$bpid" || brc=$?
+took=$(($(ms) - killed_ms))
+view1=$(info view)
+out=$(tr '\r' '\n' <"$dir/bench-kill.out" | grep -v -e '^[[:space:]]*$' -e 'rps=' || true)
+sed 's/^/# /' <<<"$out"
+echo "# leader $leader killed; view $view0 -> $view1; the benchmark ended $took ms after the kill (status $brc)"
+if [ "$running" = 1 ] && [ "$brc" = 0 ] && [ "$(grep -c 'requests per second' <<<"$out")" -eq 2 ] &&
+	! grep -qi 'error' <<<"$out" && [ "$view1" -gt "$view0" ]; then
+	ok "leader $leader killed during redis-benchmark -t set,get -P 16: no error reached it, view $view0 -> $view1"
+else
+	notok "leader kill during redis-benchmark: running at the kill $running, status $brc, view $view0 -> $view1: $out"
+fi
+check "a read after the view change" "val:54321" GET key:54321
+
+# INCR through redis-benchmark: every increment applied exactly once (its key is constant without -r)
+out=$(redis-benchmark -p "$gport" -t incr -n 20000 -P 16 -c 20 -q 2>&1 | tr '\r' '\n' | grep -v -e '^[[:space:]]*$' -e 'rps=' || true)
+sed 's/^/# /' <<<"$out"
+got=$(redis-cli -p "$gport" GET "counter:__rand_int__")
+if grep -q 'requests per second' <<<"$out" && ! grep -qi 'error' <<<"$out" && [ "$got" = 20000 ]; then
+	ok "redis-benchmark -t incr -n 20000 -P 16: no error, the counter is 20000"
+else
+	notok "redis-benchmark -t incr: counter '$got': $out"
+fi
+
 # ---- READONLY on curpho ---------------------------------------------------------------------
-start curpho
+gw_start curpho
 check "curpho SET" "OK" SET r1 v1
 got=$(printf 'READONLY\nSET r2 v2\nGET r2\nMGET r1 r2\nREADWRITE\nGET r1\n' | redis-cli -p "$gport" | tr '\n' ' ')
 [ "$got" = "OK OK v2 v1 v2 OK v1 " ] && ok "READONLY: weak reads see the connection's write" || notok "READONLY: '$got'"
 got=$(redis-cli -p "$gport" INFO curpkv | tr -d '\r' | awk -F: '$1 == "weak" {print $2}')
 [ "${got:-0}" -ge 2 ] 2>/dev/null && ok "INFO curpkv counts the weak reads ($got)" || notok "INFO curpkv weak: '$got'"
+# --weak: a second gateway whose connections start READONLY (for redis-benchmark)
+wport=$((BASE + 7))
+"$bin" -run gateway -config "$conf" -alias client0 -listen "127.0.0.1:$wport" --weak -log "$dir/weak-gateway.log" 2>>"$dir/gateway.err" &
+wpid=$!
+trap 'stop_pid "$wpid"; stop_pid "$gpid"; cluster_cleanup' EXIT
+limit=$(($(ms) + 30000))
+until [ "$(redis-cli -p "$wport" SET w1 v1 2>/dev/null)" = OK ] || (($(ms) > limit)); do sleep 0.1; done
+got=$(printf 'GET w1\nGET w1\nINFO curpkv\n' | redis-cli -p "$wport" | tr -d '\r' | awk -F: 'NR <= 2 || $1 == "weak"' | tr '\n' ' ')
+[ "$got" = "v1 v1 weak:2 " ] && ok "--weak: a connection's GETs are weak without READONLY" || notok "--weak: '$got'"
+stop_pid "$wpid"
 check "APPEND refused on curpho" "ERR APPEND is an operation of protocol curp only (docs/protocols.md)" APPEND r1 x
+check "INCR refused on curpho" "ERR INCR is an operation of protocol curp only (docs/protocols.md)" INCR r1
 
-[ "$n" -eq 49 ] || { notok "the plan says 49 tests, $n ran"; }
+[ "$n" -eq 72 ] || { notok "the plan says 72 tests, $n ran"; }
 [ "$fails" -eq 0 ]

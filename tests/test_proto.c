@@ -1012,6 +1012,7 @@ static void test_roundtrip_limits(void **state)
 	assert_string_equal(proto_type_name(PROTO_PROPOSE), "PROPOSE");
 	assert_string_equal(proto_type_name(PROTO_STATS_REPLY), "STATS_REPLY");
 	assert_string_equal(proto_op_name(PROTO_OP_APPEND), "APPEND");
+	assert_string_equal(proto_op_name(PROTO_OP_INCR), "INCR");
 	assert_string_equal(proto_op_name(PROTO_OP_NONE), "NOOP");
 	assert_string_equal(proto_op_name(PROTO_OP_MAX + 1), "?");
 	for (int t = 1; t < PROTO_TYPE_MAX; t++)
@@ -2076,6 +2077,54 @@ static void test_snap_chunk(void **state)
 
 /* An encode whose buffer cannot grow returns -ENOMEM and leaves the buffer as it was, the frame
  * queued before it intact; with memory back the same encode succeeds and both frames decode. */
+/* INCR's integers: Redis's strict decimal, formatting, and the sum's refusals. */
+static void test_incr_ints(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+	    "0", "1", "-1", "42", "9223372036854775807", "-9223372036854775808"};
+	static const char *const bad[] = {"",
+					  "-",
+					  "+1",
+					  "01",
+					  "-0",
+					  " 1",
+					  "1 ",
+					  "1x",
+					  "0x10",
+					  "1e3",
+					  "9223372036854775808",
+					  "-9223372036854775809",
+					  "123456789012345678901"};
+	uint8_t out[PROTO_INT_MAX_LEN];
+	int64_t v;
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		uint32_t n = (uint32_t)strlen(good[i]);
+		assert_int_equal(proto_int_parse((const uint8_t *)good[i], n, &v), 0);
+		assert_int_equal(proto_int_format(v, out), n); /* and back, the same text */
+		assert_memory_equal(out, good[i], n);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		assert_int_equal(
+		    proto_int_parse((const uint8_t *)bad[i], (uint32_t)strlen(bad[i]), &v),
+		    -EINVAL);
+	uint32_t n;
+	assert_int_equal(proto_incr(NULL, 0, (const uint8_t *)"-3", 2, out, &n), 0);
+	assert_int_equal(n, 2);
+	assert_memory_equal(out, "-3", 2);
+	assert_int_equal(proto_incr((const uint8_t *)"99", 2, (const uint8_t *)"1", 1, out, &n), 0);
+	assert_memory_equal(out, "100", 3);
+	assert_int_equal(proto_incr((const uint8_t *)"a", 1, (const uint8_t *)"1", 1, out, &n),
+			 -EINVAL);
+	assert_int_equal(proto_incr(NULL, 0, (const uint8_t *)"1.5", 3, out, &n), -EINVAL);
+	assert_int_equal(proto_incr((const uint8_t *)"9223372036854775807", 19,
+				    (const uint8_t *)"1", 1, out, &n),
+			 -ERANGE);
+	assert_int_equal(proto_incr((const uint8_t *)"-9223372036854775807", 20,
+				    (const uint8_t *)"-2", 2, out, &n),
+			 -ERANGE);
+}
+
 static void test_encode_out_of_memory(void **state)
 {
 	(void)state;
@@ -2162,6 +2211,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_snap_chunk),
 	    cmocka_unit_test(test_cmd_fp),
 	    cmocka_unit_test(test_encode_out_of_memory),
+	    cmocka_unit_test(test_incr_ints),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
