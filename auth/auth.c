@@ -67,6 +67,19 @@ void auth_key_wipe(struct auth_key *k)
 	sodium_memzero(k, sizeof *k);
 }
 
+bool auth_password_ok(const char *secret, size_t slen, const uint8_t *given, size_t glen)
+{
+	if (sodium_init() < 0)
+		return false;
+	uint8_t a[crypto_generichash_BYTES], b[crypto_generichash_BYTES];
+	crypto_generichash(a, sizeof a, (const uint8_t *)secret, slen, NULL, 0);
+	crypto_generichash(b, sizeof b, given, glen, NULL, 0);
+	bool same = slen > 0 && sodium_memcmp(a, b, sizeof a) == 0;
+	sodium_memzero(a, sizeof a);
+	sodium_memzero(b, sizeof b);
+	return same;
+}
+
 /* ---- the handshake ---------------------------------------------------------------------- */
 
 static void put_i32(uint8_t *p, int32_t v)

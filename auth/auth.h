@@ -50,6 +50,10 @@ void auth_cluster_id(const struct conf *conf, uint8_t id[AUTH_KEY_BYTES]);
 int auth_key_init(struct auth_key *k, const char *secret, size_t len, const struct conf *conf);
 /* Overwrites k with zeros (libsodium's sodium_memzero: not optimized away). */
 void auth_key_wipe(struct auth_key *k);
+/* Is `given` (glen bytes) the secret (slen bytes, 0 = none: never)? Compared as BLAKE2b hashes
+ * in constant time (sodium_memcmp), so neither the bytes nor the length leak through timing.
+ * For a password typed in the clear (the Redis gateway's AUTH). */
+bool auth_password_ok(const char *secret, size_t slen, const uint8_t *given, size_t glen);
 
 /* ---- the handshake ---------------------------------------------------------------------- */
 

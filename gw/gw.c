@@ -268,6 +268,14 @@ static int parse_input(struct gw_conn *c)
 				return rc;
 			continue;
 		}
+		if (c->g->s.secret[0] && !c->authed && strstr(cmd->flags, "no-auth") == NULL) {
+			/* with a secret, nothing but AUTH, HELLO and QUIT before AUTH (Redis's rule
+			 * with requirepass) */
+			rc = reply_now(c, false, "NOAUTH Authentication required.");
+			if (rc != 0)
+				return rc;
+			continue;
+		}
 		struct gw_job *j = job_new(c, &c->parser);
 		if (j == NULL)
 			return -ENOMEM;

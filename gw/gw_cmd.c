@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "common/clock.h"
 
 static bool arg_is(const struct resp_arg *a, const char *s)
@@ -121,6 +122,42 @@ static int cmd_quit(struct gw_job *j)
 	return resp_add_simple(&j->reply, "OK");
 }
 
+/* AUTH's check (and HELLO's AUTH option): the conf's secret, user "default" or none (Redis's
+ * words). Adds an error reply, or marks the connection authenticated and adds nothing. */
+static int check_password(struct gw_job *j, const struct resp_arg *user,
+			  const struct resp_arg *pass)
+{
+	struct gw *g = j->c->g;
+	size_t slen = strlen(g->s.secret);
+	if (slen == 0)
+		return resp_add_error(&j->reply,
+				      "ERR AUTH <password> called without any password configured "
+				      "for the default user. Are you sure your configuration is "
+				      "correct?");
+	if ((user != NULL && !(user->len == 7 && memcmp(user->p, "default", 7) == 0)) ||
+	    !auth_password_ok(g->s.secret, slen, pass->p, pass->len)) {
+		g->st.auth_failures++;
+		LOG_INFO(g->lg, "client %llu (%s): AUTH failed", (unsigned long long)j->c->id,
+			 j->c->peer);
+		return resp_add_error(&j->reply,
+				      "WRONGPASS invalid username-password pair or user is disabled.");
+	}
+	j->c->authed = true;
+	return 0;
+}
+
+/* AUTH [username] password */
+static int cmd_auth(struct gw_job *j)
+{
+	if (j->argc > 3)
+		return resp_add_error(&j->reply, "ERR syntax error");
+	size_t before = resp_buf_live(&j->reply);
+	int rc = check_password(j, j->argc == 3 ? &j->argv[1] : NULL, &j->argv[j->argc - 1]);
+	if (rc != 0 || resp_buf_live(&j->reply) != before)
+		return rc;
+	return resp_add_simple(&j->reply, "OK");
+}
+
 static int cmd_select(struct gw_job *j)
 {
 	long long db;
@@ -198,9 +235,12 @@ static int cmd_hello(struct gw_job *j)
 			int rc = set_name(j, &j->argv[++i]);
 			if (rc != 0 || resp_buf_live(&j->reply) != before)
 				return rc;
-		} else if (arg_is(&j->argv[i], "auth")) {
-			return resp_add_error(&j->reply, "ERR AUTH is not supported by the curpkv "
-							 "gateway");
+		} else if (arg_is(&j->argv[i], "auth") && i + 2 < j->argc) {
+			size_t before = resp_buf_live(&j->reply);
+			int rc = check_password(j, &j->argv[i + 1], &j->argv[i + 2]);
+			if (rc != 0 || resp_buf_live(&j->reply) != before)
+				return rc;
+			i += 2;
 		} else {
 			return resp_add_error(&j->reply, "ERR Syntax error in HELLO option '%s'",
 					      (const char *)j->argv[i].p);
@@ -624,7 +664,7 @@ static int cmd_refused(struct gw_job *j)
 	else if (arg_is(&j->argv[0], "dbsize"))
 		why = "the gateway keeps no exact key count";
 	else
-		why = "the gateway has no password";
+		why = "not built";
 	char name[32];
 	snprintf(name, sizeof name, "%s", j->cmd->name);
 	for (char *p = name; *p; p++)
@@ -827,8 +867,8 @@ static int fin_scan(struct gw_job *j)
 static const struct gw_cmd table[] = {
     {"append", 3, "write denyoom", 1, 1, 1, "Appends a string to the value of a key (curp).",
      cmd_append, fin_append},
-    {"auth", -2, "noscript loading stale fast", 0, 0, 0, "Refused: no password.", cmd_refused,
-     NULL},
+    {"auth", -2, "noscript loading stale fast no-auth", 0, 0, 0,
+     "AUTH [default] password: the conf's secret.", cmd_auth, NULL},
     {"client", -2, "admin noscript loading stale", 0, 0, 0, "SETNAME, GETNAME, ID.", cmd_client,
      NULL},
     {"command", -1, "loading stale", 0, 0, 0, "COMMAND, COMMAND COUNT, DOCS, INFO.", cmd_command,
@@ -846,7 +886,7 @@ static const struct gw_cmd table[] = {
      fin_count_found},
     {"get", 2, "readonly fast", 1, 1, 1, "Returns the value of a key.", cmd_get, fin_get},
     {"getdel", 2, "write fast", 1, 1, 1, "Refused: not atomic in curpkv.", cmd_refused, NULL},
-    {"hello", -1, "noscript loading stale fast", 0, 0, 0, "RESP2 handshake (RESP3: NOPROTO).",
+    {"hello", -1, "noscript loading stale fast no-auth", 0, 0, 0, "RESP2 handshake (RESP3: NOPROTO).",
      cmd_hello, NULL},
     {"incr", 2, "write denyoom fast", 1, 1, 1, "Increments a key's integer by one (curp).",
      cmd_incr, fin_incr},
@@ -858,7 +898,7 @@ static const struct gw_cmd table[] = {
      cmd_get, fin_mget},
     {"mset", -3, "write denyoom", 1, -1, 2, "Refused: not atomic in curpkv.", cmd_refused, NULL},
     {"ping", -1, "fast", 0, 0, 0, "Returns PONG, or the given message.", cmd_ping, NULL},
-    {"quit", -1, "fast", 0, 0, 0, "Closes the connection.", cmd_quit, NULL},
+    {"quit", -1, "fast no-auth", 0, 0, 0, "Closes the connection.", cmd_quit, NULL},
     {"readonly", 1, "fast", 0, 0, 0, "Makes this connection's reads weak (curpho, curpht).",
      cmd_readonly, NULL},
     {"readwrite", 1, "fast", 0, 0, 0, "Makes this connection's reads strong again.", cmd_readonly,
@@ -964,6 +1004,9 @@ int gw_info(struct gw_conn *c, const uint8_t *section, uint32_t len, struct resp
 		rc = rc
 			 ?: info_line(b, "output_cap_disconnections:%llu",
 				      (unsigned long long)g->st.output_cap_closes);
+		rc = rc
+			 ?: info_line(b, "auth_failures:%llu",
+				      (unsigned long long)g->st.auth_failures);
 		rc = rc ?: info_line(b, "%s", "");
 	}
 	if (all || arg_is(&sec, "curpkv")) {

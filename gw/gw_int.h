@@ -81,6 +81,7 @@ struct gw_conn {
 	struct cluster_session *cs;
 	bool session_ready;
 	bool readonly;	   /* READONLY: GET, MGET, STRLEN, EXISTS weak (curpho, curpht) */
+	bool authed;	   /* AUTH (or HELLO AUTH) gave the conf's secret */
 	bool stop_reading; /* QUIT or a protocol error was read: nothing more is */
 	bool closing;	   /* being freed: completions only record */
 	struct gw_job *head, *tail, *submit_at; /* submit_at: the first job with ops to submit */
@@ -93,6 +94,7 @@ struct gw_stats {
 	uint64_t connections, rejected, commands, protocol_errors, output_cap_closes;
 	uint64_t fast, slow, retry, weak; /* completion paths of closed sessions */
 	uint64_t errors;		  /* error replies */
+	uint64_t auth_failures;		  /* AUTH with a wrong password */
 };
 
 struct gw {

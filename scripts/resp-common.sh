@@ -12,7 +12,9 @@
 #   gw_start PROTOCOL [GATEWAY FLAGS...]   (after cluster-common.sh's cluster_init) a fresh
 #                                          3-replica cluster, its master and a gateway on
 #                                          127.0.0.1:$gport, once it answers; extra conf lines
-#                                          from $GW_CONF_EXTRA; sets gport and gpid
+#                                          from $GW_CONF_EXTRA (with a secret: $GW_AUTH is
+#                                          the password its readiness probe gives); sets
+#                                          gport and gpid
 #   gw_stop                                stops the gateway and the cluster by PID
 # Loops are bounded; nothing is stopped but the PIDs these started.
 
@@ -106,8 +108,10 @@ gw_start() {
 	"$bin" -run gateway -config "$conf" -alias client0 -listen "127.0.0.1:$gport" "$@" -log "$dir/$proto-gateway.log" 2>>"$dir/gateway.err" &
 	gpid=$!
 	local limit=$(($(ms) + 30000))
-	until [ "$(redis-cli -p "$gport" GET __ready__ 2>/dev/null)" = "" ] &&
-		redis-cli -p "$gport" SET __ready__ 1 2>/dev/null | grep -q OK; do
+	local auth=()
+	[ -z "${GW_AUTH:-}" ] || auth=(-a "$GW_AUTH" --no-auth-warning)
+	until [ "$(redis-cli -p "$gport" "${auth[@]}" GET __ready__ 2>/dev/null)" = "" ] &&
+		redis-cli -p "$gport" "${auth[@]}" SET __ready__ 1 2>/dev/null | grep -q OK; do
 		(($(ms) < limit)) && alive "$gpid" || die "the gateway never answered (see $dir)"
 		sleep 0.1
 	done

@@ -111,6 +111,21 @@ static void hs_run(struct hs_run *r, const struct auth_key *ck, const struct aut
 	proto_buf_free(&r->keep);
 }
 
+/* The gateway's AUTH: the secret itself, nothing else (a prefix, a longer string, the empty
+ * string), and nothing at all when there is no secret. */
+static void test_password(void **state)
+{
+	(void)state;
+	const char *sec = "0123456789abcdef-secret";
+	size_t n = strlen(sec);
+	assert_true(auth_password_ok(sec, n, (const uint8_t *)sec, n));
+	assert_false(auth_password_ok(sec, n, (const uint8_t *)sec, n - 1));
+	assert_false(auth_password_ok(sec, n, (const uint8_t *)"0123456789abcdef-secreT", n));
+	assert_false(auth_password_ok(sec, n, (const uint8_t *)"0123456789abcdef-secret!", n + 1));
+	assert_false(auth_password_ok(sec, n, (const uint8_t *)"", 0));
+	assert_false(auth_password_ok("", 0, (const uint8_t *)"", 0)); /* no secret */
+}
+
 static void test_hs_honest(void **state)
 {
 	(void)state;
@@ -1176,6 +1191,7 @@ int main(int argc, char **argv)
 	atexit(proc_kill_all);
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_password),
 	    cmocka_unit_test(test_hs_honest),
 	    cmocka_unit_test(test_hs_wrong_keys),
 	    cmocka_unit_test(test_hs_replay_and_tamper),

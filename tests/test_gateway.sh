@@ -39,7 +39,7 @@ check() {
 	if [ "$got" = "$want" ]; then ok "$what"; else notok "$what: got '$got', want '$want'"; fi
 }
 
-echo "1..72"
+echo "1..79"
 gw_start curp
 
 # ---- connection commands ---------------------------------------------------------------------
@@ -268,5 +268,25 @@ stop_pid "$wpid"
 check "APPEND refused on curpho" "ERR APPEND is an operation of protocol curp only (docs/protocols.md)" APPEND r1 x
 check "INCR refused on curpho" "ERR INCR is an operation of protocol curp only (docs/protocols.md)" INCR r1
 
-[ "$n" -eq 72 ] || { notok "the plan says 72 tests, $n ran"; }
+
+# ---- AUTH: the conf's secret ----------------------------------------------------------------
+check "AUTH without a secret" "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?" AUTH x
+sec=gw-test-secret-0123456789
+GW_AUTH=$sec GW_CONF_EXTRA="secret: $sec" gw_start curp
+check "with a secret: NOAUTH before AUTH" "NOAUTH Authentication required." GET a1
+check "AUTH with a wrong password" "WRONGPASS invalid username-password pair or user is disabled." AUTH nope
+check "AUTH as another user" "WRONGPASS invalid username-password pair or user is disabled." AUTH admin "$sec"
+got=$(printf 'AUTH %s\nSET a1 v1\nGET a1\n' "$sec" | redis-cli -p "$gport" | tr '\n' ' ')
+[ "$got" = "OK OK v1 " ] && ok "AUTH with the secret, then commands" || notok "AUTH: '$got'"
+got=$(printf 'HELLO 2 AUTH default %s\nGET a1\nINFO stats\n' "$sec" | redis-cli -p "$gport" | tr -d '\r' |
+	awk -F: '$1 == "v1" || $1 == "auth_failures" {print}' | tr '\n' ' ')
+[ "$got" = "v1 auth_failures:2 " ] && ok "HELLO 2 AUTH, and INFO counts the failures" || notok "HELLO AUTH: '$got'"
+out=$(redis-benchmark -p "$gport" -a "$sec" -t set,get -n 2000 -q 2>&1) || true
+if grep -q 'requests per second' <<<"$out" && ! grep -qi 'error\|NOAUTH' <<<"$out"; then
+	ok "redis-benchmark -a: no error"
+else
+	notok "redis-benchmark -a: $out"
+fi
+
+[ "$n" -eq 79 ] || { notok "the plan says 79 tests, $n ran"; }
 [ "$fails" -eq 0 ]
