@@ -139,8 +139,8 @@ static int check_password(struct gw_job *j, const struct resp_arg *user,
 		g->st.auth_failures++;
 		LOG_INFO(g->lg, "client %llu (%s): AUTH failed", (unsigned long long)j->c->id,
 			 j->c->peer);
-		return resp_add_error(&j->reply,
-				      "WRONGPASS invalid username-password pair or user is disabled.");
+		return resp_add_error(
+		    &j->reply, "WRONGPASS invalid username-password pair or user is disabled.");
 	}
 	j->c->authed = true;
 	return 0;
@@ -886,8 +886,8 @@ static const struct gw_cmd table[] = {
      fin_count_found},
     {"get", 2, "readonly fast", 1, 1, 1, "Returns the value of a key.", cmd_get, fin_get},
     {"getdel", 2, "write fast", 1, 1, 1, "Refused: not atomic in curpkv.", cmd_refused, NULL},
-    {"hello", -1, "noscript loading stale fast no-auth", 0, 0, 0, "RESP2 handshake (RESP3: NOPROTO).",
-     cmd_hello, NULL},
+    {"hello", -1, "noscript loading stale fast no-auth", 0, 0, 0,
+     "RESP2 handshake (RESP3: NOPROTO).", cmd_hello, NULL},
     {"incr", 2, "write denyoom fast", 1, 1, 1, "Increments a key's integer by one (curp).",
      cmd_incr, fin_incr},
     {"incrby", 3, "write denyoom fast", 1, 1, 1, "Increments a key's integer by a number (curp).",
