@@ -85,7 +85,8 @@ static struct gw_job *job_new(struct gw_conn *c, const struct resp_parser *p)
 	j->argv = (struct resp_arg *)(j + 1);
 	uint8_t *at = (uint8_t *)(j->argv + p->argc);
 	for (uint32_t i = 0; i < p->argc; i++) {
-		memcpy(at, p->argv[i].p, p->argv[i].len);
+		if (p->argv[i].len > 0) /* (an empty argument may have no bytes) */
+			memcpy(at, p->argv[i].p, p->argv[i].len);
 		at[p->argv[i].len] = 0;
 		j->argv[i] = (struct resp_arg){.p = at, .len = p->argv[i].len};
 		at += p->argv[i].len + 1;

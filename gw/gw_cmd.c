@@ -689,7 +689,8 @@ static int cursor_encode(const uint8_t *key, uint32_t klen, struct resp_buf *b)
 	if (num == NULL || dig == NULL)
 		goto out;
 	num[0] = 1;
-	memcpy(num + 1, key, klen);
+	if (klen > 0)
+		memcpy(num + 1, key, klen);
 	size_t nd = 0, start = 0;
 	while (start < n) {
 		unsigned rem = 0;
@@ -796,7 +797,8 @@ static int cmd_scan(struct gw_job *j)
 	}
 	/* the start key lives in the job's own memory: put it in the cursor argument */
 	if (klen <= j->argv[1].len) {
-		memcpy((uint8_t *)j->argv[1].p, key, klen);
+		if (klen > 0) /* (cursor 0: no key, key is NULL) */
+			memcpy((uint8_t *)j->argv[1].p, key, klen);
 		j->argv[1].len = klen;
 	} else {
 		free(key);
