@@ -12,7 +12,8 @@
 #   gw_start PROTOCOL [GATEWAY FLAGS...]   (after cluster-common.sh's cluster_init) a fresh
 #                                          3-replica cluster, its master and a gateway on
 #                                          127.0.0.1:$gport, once it answers; extra conf lines
-#                                          from $GW_CONF_EXTRA (with a secret: $GW_AUTH is
+#                                          from $GW_CONF_EXTRA, replyTimeout $GW_REPLY_TIMEOUT
+#                                          (default 5 s) (with a secret: $GW_AUTH is
 #                                          the password its readiness probe gives); sets
 #                                          gport and gpid
 #   gw_stop                                stops the gateway and the cluster by PID
@@ -91,7 +92,7 @@ gw_start() {
 		echo "-- Master --"
 		echo "master0 127.0.0.1:$((BASE + 9))"
 		echo "protocol: $proto"
-		echo "replyTimeout: 5"
+		echo "replyTimeout: ${GW_REPLY_TIMEOUT:-5}"
 		echo "maxValueBytes: 4096"
 		echo "maxClients: 200"
 		echo "pipeline: true"
