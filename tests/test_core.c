@@ -1265,9 +1265,6 @@ static void test_ho_resent_get_keeps_read_dep(void **state)
 	h_free(&h);
 }
 
-/* 5.3 leader: a strong GET is evaluated over pending weak writes, before it is itself inserted
- * (the anchor's P25), with ok=true despite the uncommitted weak write and its read_dep in the
- * REPLY. HT: the weak write is an ordinary slot, so the same GET gets ok=false. */
 /* F7 (docs/recovery.md "Replay order"), one candidate read: a strong GET is not ok, at a
  * witness or at the leader, while another session's pending weak write of its key precedes the
  * latest one (the GET's read_dep). Which of the two the leader ordered last is not in the
@@ -1330,6 +1327,9 @@ static void test_ho_get_one_candidate_read(void **state)
 	h_free(&h);
 }
 
+/* 5.3 leader: a strong GET is evaluated over pending weak writes, before it is itself inserted
+ * (the anchor's P25), with ok=true despite the uncommitted weak write and its read_dep in the
+ * REPLY. HT: the weak write is an ordinary slot, so the same GET gets ok=false. */
 static void test_ho_leader_value_includes_weak(void **state)
 {
 	(void)state;
