@@ -226,7 +226,7 @@ struct xdelta {
 	struct xdelta_key {
 		uint8_t *key;
 		uint32_t klen;
-	} * v;
+	} *v;
 };
 
 struct core {
@@ -304,8 +304,8 @@ struct core {
 	 * re-send scan starts there, not at log_base: a 65,536-entry log cost 0.6 ms per scan);
 	 * lowered by core_unacked */
 	uint64_t acked_floor;
-	bool
-	    xfer_more; /* the last core_xfer_pump stopped at its budget, not at a full connection */
+	/* the last core_xfer_pump stopped at its budget, not at a full connection */
+	bool xfer_more;
 	/* new leader, collecting: the state of every replica whose VC_DONE arrived whole */
 	uint32_t vc_done;	     /* bitmask of replicas collected (self included) */
 	uint64_t vc_commit;	     /* highest commit index among them */
