@@ -24,13 +24,27 @@ int core_wlist_room(struct wlist **lp)
 	return 0;
 }
 
+/* F7 (docs/recovery.md "Replay order"), one candidate read: does l hold a weak record of
+ * another client than `client` before its latest weak record? A strong GET of client's is then
+ * not answered ok, by a witness (core_witness_add_cb) or by the leader (core_witness_mixed). */
+static bool other_before_latest(const struct wlist *l, uint64_t client)
+{
+	const struct wrec *latest = NULL;
+	for (uint32_t i = 0; l && i < l->n; i++) {
+		if (!l->r[i].weak)
+			continue;
+		if (latest != NULL && latest->cid.client != client)
+			return true;
+		latest = &l->r[i];
+	}
+	return false;
+}
+
 enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void **val, void *arg)
 {
 	struct witness_arg *a = arg;
 	struct wlist *l = *val;
 	bool conflict = false;
-	const struct wrec *latest = NULL; /* the latest weak record so far */
-	bool other_before = false; /* a weak record of another session before the latest */
 	for (uint32_t i = 0; l && i < l->n; i++) {
 		const struct wrec *r = &l->r[i];
 		if (r->cid.client == a->cid.client && r->cid.seq == a->cid.seq) {
@@ -47,9 +61,6 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 		}
 		if (r->weak) {
 			a->read_dep = r->cid; /* arrival order: the last one wins */
-			if (latest != NULL && latest->cid.client != a->cid.client)
-				other_before = true;
-			latest = r;
 			if (a->weak_neutral)
 				continue;
 		}
@@ -59,7 +70,8 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 	/* HO, a strong GET: one candidate read (docs/recovery.md F7). The read_dep names the latest
 	 * weak write of the key; another session's pending one before it might be ordered before
 	 * or after it at the leader, and a view change could not tell which the GET read past. */
-	if (a->weak_neutral && !a->weak && a->op == PROTO_OP_GET && other_before)
+	if (a->weak_neutral && !a->weak && a->op == PROTO_OP_GET &&
+	    other_before_latest(l, a->cid.client))
 		conflict = true;
 	a->ok = a->weak || a->force_ok || (!conflict && !a->full);
 	if (a->full)
@@ -373,21 +385,13 @@ static void mixed_cb(const void *key, size_t klen, void *val, void *arg)
 {
 	(void)key;
 	(void)klen;
-	const struct wlist *l = val;
 	struct mixed_arg *a = arg;
-	const struct wrec *latest = NULL;
-	for (uint32_t i = 0; i < l->n; i++) {
-		if (!l->r[i].weak)
-			continue;
-		if (latest != NULL && latest->cid.client != a->client)
-			a->mixed = true;
-		latest = &l->r[i];
-	}
+	a->mixed = other_before_latest(val, a->client);
 }
 
 /* HO, F7 at the leader: does key hold a pending weak write of another session than client's
- * before its latest one? Then a strong GET of client's is not answered ok (see
- * core_witness_add_cb: the witnesses' rule). */
+ * before its latest one? Then a strong GET of client's is not answered ok (other_before_latest,
+ * the witnesses' rule). */
 bool core_witness_mixed(struct core *c, const uint8_t *key, uint32_t klen, uint64_t client)
 {
 	struct mixed_arg a = {.client = client};
