@@ -42,10 +42,7 @@ void core_free_val(void *v)
 
 static void free_wlist(void *v)
 {
-	struct wlist *l = v;
-	for (uint32_t i = 0; i < l->n; i++)
-		free(l->r[i].val);
-	free(l);
+	core_wlist_free(v);
 }
 
 void core_free_client_rec(void *v)

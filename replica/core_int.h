@@ -112,8 +112,13 @@ struct parked {
 	uint32_t scan_count;
 	uint64_t dep; /* HO: the session's latest weak write (WEAK_READ dep) */
 };
+/* One key's witness records, in arrival order: r[head..n) (core_wlist.c). Changed only through
+ * core_wlist_* (or, for a bulk edit of r[head..n), followed by core_wlist_rebuild): the counts
+ * and idx describe those records. */
 struct wlist {
-	uint32_t n, cap;
+	uint32_t head, n, cap;
+	uint32_t n_weak, n_write, n_weak_write; /* records that are weak, writes, both */
+	struct wlist_idx *idx;			/* their cids, once the list is long (or NULL) */
 	struct wrec r[];
 };
 
@@ -626,7 +631,17 @@ void core_acc_advance(struct core *c);
 
 enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void **val, void *arg);
 enum cmap_update_result core_witness_remove_cb(const void *key, size_t klen, void **val, void *arg);
-int core_wlist_room(struct wlist **lp);
+/* core_wlist.c: one key's records. push appends r (-ENOMEM: nothing changed; *lp may be NULL
+ * before); take removes r[i] (its val now the caller's), keeping the others' order, and leaves
+ * an empty list with head = n = 0 (the caller frees it); may_hold is false only when no record
+ * has the cid; last_weak is the latest weak record or NULL; rebuild recounts after a bulk edit;
+ * free frees the records' values too. */
+int core_wlist_push(struct wlist **lp, const struct wrec *r);
+void core_wlist_take(struct wlist *l, uint32_t i);
+bool core_wlist_may_hold(const struct wlist *l, const struct proto_cid *cid);
+const struct wrec *core_wlist_last_weak(const struct wlist *l);
+void core_wlist_rebuild(struct wlist *l);
+void core_wlist_free(struct wlist *l);
 enum cmap_update_result core_pending_writes_cb(const void *key, size_t klen, void **val, void *arg);
 void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg);
 void core_witness_remove(struct core *c, const struct entry *e, uint8_t status);

@@ -341,7 +341,7 @@ static int snapshot_wlist_cb(const void *key, size_t klen, void *val, void *arg)
 {
 	struct snap_wrec_arg *a = arg;
 	const struct wlist *l = val;
-	for (uint32_t i = 0; i < l->n; i++)
+	for (uint32_t i = l->head; i < l->n; i++)
 		core_persist_record(a->c, key, (uint32_t)klen, &l->r[i]);
 	return 0;
 }
@@ -472,12 +472,8 @@ static enum cmap_update_result restore_rec_cb(const void *key, size_t klen, void
 	(void)key;
 	(void)klen;
 	struct rrec_arg *a = arg;
-	if (core_wlist_room((struct wlist **)val) != 0) {
+	if (core_wlist_push((struct wlist **)val, &a->rec) != 0)
 		a->nomem = true;
-		return CMAP_KEEP;
-	}
-	struct wlist *l = *val;
-	l->r[l->n++] = a->rec;
 	return CMAP_KEEP;
 }
 

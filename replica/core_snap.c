@@ -215,7 +215,7 @@ static void sweep_cb(const void *key, size_t klen, void *val, void *arg)
 	const struct wlist *l = val;
 	(void)key;
 	(void)klen;
-	for (uint32_t i = 0; i < l->n; i++) {
+	for (uint32_t i = l->head; i < l->n; i++) {
 		if (!core_already_executed(w->c, &l->r[i].cid))
 			continue;
 		if (w->n == w->cap) {

@@ -142,7 +142,7 @@ static int vc_record_cb(const void *key, size_t klen, void *val, void *arg)
 {
 	struct vc_out *o = arg;
 	const struct wlist *l = val;
-	for (uint32_t i = 0; i < l->n; i++) {
+	for (uint32_t i = l->head; i < l->n; i++) {
 		const struct wrec *r = &l->r[i];
 		struct proto_msg m = {.type = PROTO_VC_RECORD,
 				      .view = o->c->view,
@@ -313,7 +313,7 @@ static enum cmap_update_result keep_cb(const void *key, size_t klen, void **val,
 	(void)key;
 	(void)klen;
 	uint32_t kept = 0;
-	for (uint32_t i = 0; i < l->n; i++) {
+	for (uint32_t i = l->head; i < l->n; i++) {
 		struct wrec *r = &l->r[i];
 		if (bsearch(&r->cid, a->logged, a->nlogged, sizeof *a->logged, cid_cmp)) {
 			l->r[kept++] = *r;
@@ -337,12 +337,14 @@ static enum cmap_update_result keep_cb(const void *key, size_t klen, void **val,
 		assert(a->c->witness_n > 0);
 		a->c->witness_n--;
 	}
+	l->head = 0;
 	l->n = kept;
 	if (kept == 0) {
-		free(l);
+		core_wlist_free(l); /* (no records: nothing else to free) */
 		*val = NULL;
 		return CMAP_DELETE;
 	}
+	core_wlist_rebuild(l);
 	return CMAP_KEEP;
 }
 

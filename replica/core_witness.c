@@ -8,29 +8,15 @@
 
 /* ---- witness -------------------------------------------------------------------------- */
 
-int core_wlist_room(struct wlist **lp)
-{
-	struct wlist *l = *lp;
-	if (l != NULL && l->n < l->cap)
-		return 0;
-	uint32_t ncap = l ? l->cap * 2 : 2;
-	struct wlist *nl = realloc(l, sizeof *nl + ncap * sizeof nl->r[0]);
-	if (nl == NULL)
-		return -ENOMEM;
-	if (l == NULL)
-		nl->n = 0;
-	nl->cap = ncap;
-	*lp = nl;
-	return 0;
-}
-
 /* F7 (docs/recovery.md "Replay order"), one candidate read: does l hold a weak record of
  * another client than `client` before its latest weak record? A strong GET of client's is then
  * not answered ok, by a witness (core_witness_add_cb) or by the leader (core_witness_mixed). */
 static bool other_before_latest(const struct wlist *l, uint64_t client)
 {
 	const struct wrec *latest = NULL;
-	for (uint32_t i = 0; l && i < l->n; i++) {
+	if (l == NULL || l->n_weak < 2)
+		return false;
+	for (uint32_t i = l->head; i < l->n; i++) {
 		if (!l->r[i].weak)
 			continue;
 		if (latest != NULL && latest->cid.client != client)
@@ -44,8 +30,8 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 {
 	struct witness_arg *a = arg;
 	struct wlist *l = *val;
-	bool conflict = false;
-	for (uint32_t i = 0; l && i < l->n; i++) {
+	uint32_t end = l != NULL && core_wlist_may_hold(l, &a->cid) ? l->n : 0; /* (a new cid: 0) */
+	for (uint32_t i = l ? l->head : 0; i < end; i++) {
 		const struct wrec *r = &l->r[i];
 		if (r->cid.client == a->cid.client && r->cid.seq == a->cid.seq) {
 			/* a re-sent command gets the same answer; another command under the same
@@ -59,13 +45,21 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 			a->read_dep = r->read_dep;
 			return CMAP_KEEP;
 		}
-		if (r->weak) {
-			a->read_dep = r->cid; /* arrival order: the last one wins */
-			if (a->weak_neutral)
-				continue;
+	}
+	/* a new command: it conflicts with a write recorded, or as a write with any record (a
+	 * weak one too, unless weak_neutral), and its read_dep is the latest weak record (arrival
+	 * order); from the list's counts (core_wlist.c) */
+	bool conflict = false;
+	if (l != NULL) {
+		const struct wrec *lw = core_wlist_last_weak(l);
+		if (lw != NULL)
+			a->read_dep = lw->cid;
+		uint32_t n = l->n - l->head, nw = l->n_write;
+		if (a->weak_neutral) {
+			n -= l->n_weak;
+			nw -= l->n_weak_write;
 		}
-		if (!MUTANT_NO_CONFLICT_CHECK && (r->write || a->write))
-			conflict = true;
+		conflict = !MUTANT_NO_CONFLICT_CHECK && (a->write ? n > 0 : nw > 0);
 	}
 	/* HO, a strong GET: one candidate read (docs/recovery.md F7). The read_dep names the latest
 	 * weak write of the key; another session's pending one before it might be ordered before
@@ -86,27 +80,28 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 		}
 		memcpy(v, a->val, a->vlen);
 	}
-	if (core_wlist_room((struct wlist **)val) != 0) {
+	struct wrec rec = {.cid = a->cid,
+			   .view = a->c->view,
+			   .arr = a->c->arr_next,
+			   .dep = a->dep,
+			   .weak_dep = a->weak_dep,
+			   .read_dep = a->leader_rd ? a->leader_read_dep : a->read_dep,
+			   .write = a->write,
+			   .ok = a->ok,
+			   .weak = a->weak,
+			   .op = a->op,
+			   .bound = a->bound,
+			   .conn = a->conn,
+			   .val = v,
+			   .vlen = a->keep_val ? a->vlen : 0};
+	if (core_wlist_push((struct wlist **)val, &rec) != 0) {
 		free(v);
 		a->ok = false;
 		a->nomem = true;
 		return CMAP_KEEP;
 	}
 	l = *val;
-	l->r[l->n++] = (struct wrec){.cid = a->cid,
-				     .view = a->c->view,
-				     .arr = a->c->arr_next++,
-				     .dep = a->dep,
-				     .weak_dep = a->weak_dep,
-				     .read_dep = a->leader_rd ? a->leader_read_dep : a->read_dep,
-				     .write = a->write,
-				     .ok = a->ok,
-				     .weak = a->weak,
-				     .op = a->op,
-				     .bound = a->bound,
-				     .conn = a->conn,
-				     .val = v,
-				     .vlen = a->keep_val ? a->vlen : 0};
+	a->c->arr_next++;
 	a->added = true;
 	a->c->witness_n++;
 	core_persist_record(a->c, key, (uint32_t)klen, &l->r[l->n - 1]);
@@ -122,20 +117,19 @@ enum cmap_update_result core_witness_remove_cb(const void *key, size_t klen, voi
 	struct wlist *l = *val;
 	if (l == NULL)
 		return CMAP_KEEP;
-	for (uint32_t i = 0; i < l->n; i++) {
+	uint32_t end = core_wlist_may_hold(l, &a->cid) ? l->n : 0;
+	for (uint32_t i = l->head; i < end; i++) {
 		if (l->r[i].cid.client == a->cid.client && l->r[i].cid.seq == a->cid.seq) {
 			a->removed = l->r[i];
 			a->was_removed = true;
-			/* keep arrival order: read_dep is "the latest" weak record */
-			memmove(&l->r[i], &l->r[i + 1], (l->n - i - 1) * sizeof l->r[0]);
-			l->n--;
+			core_wlist_take(l, i);
 			assert(a->c->witness_n > 0);
 			a->c->witness_n--;
 			break;
 		}
 	}
-	if (l->n == 0) {
-		free(l);
+	if (l->n == l->head) {
+		core_wlist_free(l); /* (no records: nothing else to free) */
 		*val = NULL;
 		return CMAP_DELETE;
 	}
@@ -415,7 +409,7 @@ static void own_pending_cb(const void *key, size_t klen, void *val, void *arg)
 	/* the session's latest write in session order (highest seq), not the latest to arrive: a
 	 * re-sent write can arrive after a later one */
 	const struct wrec *best = NULL;
-	for (uint32_t i = 0; i < l->n; i++) {
+	for (uint32_t i = l->head; i < l->n; i++) {
 		const struct wrec *r = &l->r[i];
 		if (r->write && r->cid.client == a->client && r->cid.seq < a->below &&
 		    (best == NULL || r->cid.seq > best->cid.seq))

@@ -13,6 +13,11 @@ tests_test_replay_SOURCES = tests/test_replay.c
 tests_test_replay_LDADD = replica/libcore.a oset/liboset.a proto/libproto.a desc/libdesc.a \
 	cmap/libcmap.a common/libcommon.a $(MSGPACK_LIBS) $(CK_LIBS) $(TEST_LIBS) -lm
 
+check_PROGRAMS += tests/test_wlist
+TESTS += tests/test_wlist
+tests_test_wlist_SOURCES = tests/test_wlist.c
+tests_test_wlist_LDADD = $(tests_test_replay_LDADD)
+
 # System tests: master + replicas as real processes on 127.0.0.1 (needs the curpkv binary), in
 # four programs over tests/env.c (processes, stats, bounded waits) and tests/cluster_env.c (the
 # session driver): runs and faults; the load generator, the CLI and the C API; hostile input;

@@ -24,12 +24,15 @@ keep=${GW_KEEP:-0}
 # shellcheck source=scripts/resp-common.sh
 . "$top/scripts/resp-common.sh"
 cluster_init
-# sanitizer builds run slower: after the leader kill below, the follower that lagged behind the
-# benchmark's 100,000 writes took about 20 s to catch up under AddressSanitizer (the master saw
-# it silent meanwhile), so the gateway's bounded wait is longer there (grep reads all of ldd's
-# output: see test_nemesis.sh)
+# sanitizer builds run slower, so the gateway's bounded wait is longer there (grep reads all of
+# ldd's output: see test_nemesis.sh). Until 2026-12-07 the leader kill below failed under
+# AddressSanitizer on a busy machine even with 40 s: a follower that lagged behind the
+# benchmark's writes of one key slowed down the further it lagged (every witness record walked
+# the key's whole list) and held up the view change for 10-30 s; with that fixed
+# (replica/core_wlist.c, docs/recovery.md "A lagging witness") this test passes with 5 s there
+# beside two busy loops: 15 s is the margin
 if ldd "$bin" 2>/dev/null | grep -E 'lib(a|t)san' >/dev/null; then
-	export GW_REPLY_TIMEOUT=${GW_REPLY_TIMEOUT:-40}
+	export GW_REPLY_TIMEOUT=${GW_REPLY_TIMEOUT:-15}
 fi
 wpid=0
 trap 'stop_pid "$gpid"; cluster_cleanup' EXIT
