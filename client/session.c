@@ -354,10 +354,13 @@ static int64_t submit(struct session *s, const struct proto_cmd *cmd, uint8_t ki
 	    cmd->op != PROTO_OP_SCAN && !proto_op_rmw(cmd->op))
 		return -EINVAL;
 	if (proto_op_rmw(cmd->op) && (kind != PK_STRONG || s->cfg.protocol != CONF_PROTO_CURP))
-		return -EINVAL; /* a strong curp operation (docs/protocols.md, "APPEND", "INCR") */
+		return -EINVAL; /* a strong curp operation (docs/protocols.md, "APPEND", "INCR",
+				 * "GETDEL and SETX") */
 	int64_t by;
 	if (cmd->op == PROTO_OP_INCR && proto_int_parse(cmd->val, cmd->vlen, &by) != 0)
 		return -EINVAL; /* the increment is not a decimal signed 64-bit integer */
+	if (cmd->op == PROTO_OP_SETX && proto_setx_flags(cmd->val, cmd->vlen) < 0)
+		return -EINVAL; /* no valid flags byte: no replica would decode it */
 	if (kind != PK_STRONG && s->cfg.protocol == CONF_PROTO_CURP)
 		return -EINVAL;
 	/* a process that did not run for a while (stopped, swapped out) must not send under an

@@ -67,6 +67,7 @@ static void job_free(struct gw_job *j)
 	for (uint32_t i = 0; i < j->nops; i++)
 		free(j->ops[i].val);
 	free(j->ops);
+	free(j->own);
 	resp_buf_free(&j->reply);
 	free(j);
 }

@@ -518,47 +518,131 @@ static int fin_get(struct gw_job *j)
 	return resp_add_bulk(&j->reply, o->val, o->vlen);
 }
 
+/* -ERR for an operation of protocol curp only (docs/protocols.md) under another protocol; 1 if
+ * so (the reply is written), 0 if the protocol is curp, -ENOMEM. */
+static int curp_only(struct gw_job *j, const char *what)
+{
+	if (settings(j)->protocol == CONF_PROTO_CURP)
+		return 0;
+	int rc = resp_add_error(
+	    &j->reply, "ERR %s is an operation of protocol curp only (docs/protocols.md)", what);
+	return rc ? rc : 1;
+}
+
+/* Adds one strong SETX of key argv[1] to argv[2] with the flags (PROTO_SETX_*): its value is
+ * the flags byte and the new value, in the job's own buffer. */
+static int add_setx(struct gw_job *j, unsigned flags)
+{
+	const struct resp_arg *v = &j->argv[2];
+	j->own = malloc(PROTO_SETX_HDR + (size_t)v->len);
+	if (j->own == NULL)
+		return -ENOMEM;
+	j->own[0] = (uint8_t)flags;
+	if (v->len > 0)
+		memcpy(j->own + PROTO_SETX_HDR, v->p, v->len);
+	struct resp_arg val = {.p = j->own, .len = PROTO_SETX_HDR + v->len};
+	return gw_job_add_op(j, PROTO_OP_SETX, &j->argv[1], &val, 0, false);
+}
+
+/* SET key value [NX | XX] [GET]: without options a strong PUT; with them one SETX, the
+ * condition checked and the old value read where the write executes (docs/protocols.md
+ * "GETDEL and SETX"; curp only). Redis 7's parse: NX and XX exclude each other, either may
+ * repeat, GET goes with either. */
 static int cmd_set(struct gw_job *j)
 {
+	unsigned flags = 0;
+	const char *first = NULL; /* the first option, for the refusal under curpho/curpht */
 	for (uint32_t i = 3; i < j->argc; i++) {
-		static const char *const cond[] = {"nx", "xx", "get"};
 		static const char *const ttl[] = {"ex", "px", "exat", "pxat", "keepttl"};
-		for (size_t k = 0; k < 3; k++)
-			if (arg_is(&j->argv[i], cond[k]))
-				return resp_add_error(
-				    &j->reply,
-				    "ERR SET %s is not supported: curpkv has no conditional or "
-				    "read-and-write SET (docs/gateway.md)",
-				    (const char *)j->argv[i].p);
+		const struct resp_arg *a = &j->argv[i];
+		unsigned f = arg_is(a, "nx") && !(flags & PROTO_SETX_XX)   ? PROTO_SETX_NX
+			     : arg_is(a, "xx") && !(flags & PROTO_SETX_NX) ? PROTO_SETX_XX
+			     : arg_is(a, "get")				   ? PROTO_SETX_GET
+									   : 0;
+		if (f) {
+			if (first == NULL)
+				first = f == PROTO_SETX_NX   ? "SET NX"
+					: f == PROTO_SETX_XX ? "SET XX"
+							     : "SET GET";
+			flags |= f;
+			continue;
+		}
 		for (size_t k = 0; k < 5; k++)
-			if (arg_is(&j->argv[i], ttl[k]))
+			if (arg_is(a, ttl[k]))
 				return resp_add_error(
 				    &j->reply,
 				    "ERR SET %s is not supported: curpkv keeps no "
 				    "TTLs (docs/gateway.md)",
-				    (const char *)j->argv[i].p);
+				    (const char *)a->p);
 		return resp_add_error(&j->reply, "ERR syntax error");
 	}
-	int rc = key_too_long(j, &j->argv[1]);
+	int rc = flags ? curp_only(j, first) : 0;
+	if (rc == 0)
+		rc = key_too_long(j, &j->argv[1]);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
+	if (flags)
+		return add_setx(j, flags);
 	return gw_job_add_op(j, PROTO_OP_PUT, &j->argv[1], &j->argv[2], 0, false);
 }
 
-static int fin_ok(struct gw_job *j)
+/* SET's reply: OK for a PUT; a SETX's from the key's old state: with GET the old value (nil if
+ * the key did not exist), else OK if it set the key, nil if its condition failed. */
+static int fin_set(struct gw_job *j)
 {
-	return resp_add_simple(&j->reply, "OK");
+	const struct gw_op *o = &j->ops[0];
+	if (o->cmd.op != PROTO_OP_SETX)
+		return resp_add_simple(&j->reply, "OK");
+	unsigned flags = o->cmd.val[0];
+	bool existed = o->res == SESSION_OK;
+	if (flags & PROTO_SETX_GET)
+		return existed ? resp_add_bulk(&j->reply, o->val, o->vlen)
+			       : resp_add_nil(&j->reply);
+	return proto_setx_applies(flags, existed) ? resp_add_simple(&j->reply, "OK")
+						  : resp_add_nil(&j->reply);
 }
 
-/* DEL: per key a strong GET then a strong DEL, in order (a DEL's answer does not say whether
- * the key existed): the count is of the keys the GETs found (docs/gateway.md "DEL"). */
+/* SETNX key value (SET NX's reply as an integer) and GETSET key value (SET GET): one SETX. */
+static int cmd_setnx_getset(struct gw_job *j)
+{
+	bool nx = arg_is(&j->argv[0], "setnx");
+	int rc = curp_only(j, nx ? "SETNX" : "GETSET");
+	if (rc == 0)
+		rc = key_too_long(j, &j->argv[1]);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	return add_setx(j, nx ? PROTO_SETX_NX : PROTO_SETX_GET);
+}
+
+static int fin_setnx(struct gw_job *j)
+{
+	return resp_add_int(&j->reply, j->ops[0].res == SESSION_NOT_FOUND);
+}
+
+/* GETDEL key: one strong GETDEL (curp only); the old value, or nil. */
+static int cmd_getdel(struct gw_job *j)
+{
+	int rc = curp_only(j, "GETDEL");
+	if (rc == 0)
+		rc = key_too_long(j, &j->argv[1]);
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
+	return gw_job_add_op(j, PROTO_OP_GETDEL, &j->argv[1], NULL, 0, false);
+}
+
+/* DEL: under curp one strong GETDEL per key, which answers whether the key existed: the count
+ * is exact. curpho and curpht have no GETDEL: per key a strong GET then a strong DEL, in order
+ * (a DEL's answer does not say whether the key existed), counting the keys the GETs found
+ * (docs/gateway.md "DEL"). */
 static int cmd_del(struct gw_job *j)
 {
+	bool curp = settings(j)->protocol == CONF_PROTO_CURP;
 	for (uint32_t i = 1; i < j->argc; i++) {
 		int rc = key_too_long(j, &j->argv[i]);
 		if (rc == 0)
-			rc = gw_job_add_op(j, PROTO_OP_GET, &j->argv[i], NULL, 0, false);
-		if (rc == 0)
+			rc = gw_job_add_op(j, curp ? PROTO_OP_GETDEL : PROTO_OP_GET, &j->argv[i],
+					   NULL, 0, false);
+		if (rc == 0 && !curp)
 			rc = gw_job_add_op(j, PROTO_OP_DEL, &j->argv[i], NULL, 0, false);
 		if (rc != 0) {
 			j->nops = 0;
@@ -568,12 +652,13 @@ static int cmd_del(struct gw_job *j)
 	return 0;
 }
 
-/* The number of ops of the given op that found their key (EXISTS, DEL's GETs). */
+/* The number of ops that found their key (EXISTS's GETs; DEL's GETDELs, or GETs). */
 static int fin_count_found(struct gw_job *j)
 {
 	long long n = 0;
 	for (uint32_t i = 0; i < j->nops; i++)
-		n += j->ops[i].cmd.op == PROTO_OP_GET && j->ops[i].res == SESSION_OK;
+		n += (j->ops[i].cmd.op == PROTO_OP_GET || j->ops[i].cmd.op == PROTO_OP_GETDEL) &&
+		     j->ops[i].res == SESSION_OK;
 	return resp_add_int(&j->reply, n);
 }
 
@@ -657,9 +742,7 @@ static int fin_incr(struct gw_job *j)
 static int cmd_refused(struct gw_job *j)
 {
 	const char *why = "";
-	if (arg_is(&j->argv[0], "getdel"))
-		why = "a read and a delete cannot be one atomic operation of curpkv";
-	else if (arg_is(&j->argv[0], "mset") || arg_is(&j->argv[0], "msetnx"))
+	if (arg_is(&j->argv[0], "mset") || arg_is(&j->argv[0], "msetnx"))
 		why = "writes of several keys cannot be atomic in curpkv";
 	else if (arg_is(&j->argv[0], "dbsize"))
 		why = "the gateway keeps no exact key count";
@@ -887,7 +970,10 @@ static const struct gw_cmd table[] = {
     {"exists", -2, "readonly fast", 1, -1, 1, "Counts the given keys that exist.", cmd_get,
      fin_count_found},
     {"get", 2, "readonly fast", 1, 1, 1, "Returns the value of a key.", cmd_get, fin_get},
-    {"getdel", 2, "write fast", 1, 1, 1, "Refused: not atomic in curpkv.", cmd_refused, NULL},
+    {"getdel", 2, "write fast", 1, 1, 1, "Returns a key's value and deletes it (curp).", cmd_getdel,
+     fin_get},
+    {"getset", 3, "write denyoom fast", 1, 1, 1, "Sets a key's value, returns the old one (curp).",
+     cmd_setnx_getset, fin_get},
     {"hello", -1, "noscript loading stale fast no-auth", 0, 0, 0,
      "RESP2 handshake (RESP3: NOPROTO).", cmd_hello, NULL},
     {"incr", 2, "write denyoom fast", 1, 1, 1, "Increments a key's integer by one (curp).",
@@ -908,7 +994,10 @@ static const struct gw_cmd table[] = {
     {"scan", -2, "readonly", 0, 0, 0, "Iterates the keys in order (cursor: the next key).",
      cmd_scan, fin_scan},
     {"select", 2, "loading stale fast", 0, 0, 0, "SELECT 0 only.", cmd_select, NULL},
-    {"set", -3, "write denyoom", 1, 1, 1, "Sets a key's value (no options).", cmd_set, fin_ok},
+    {"set", -3, "write denyoom", 1, 1, 1, "Sets a key's value (NX, XX, GET: curp).", cmd_set,
+     fin_set},
+    {"setnx", 3, "write denyoom fast", 1, 1, 1, "Sets a key's value if it is missing (curp).",
+     cmd_setnx_getset, fin_setnx},
     {"strlen", 2, "readonly fast", 1, 1, 1, "Returns the length of a key's value.", cmd_get,
      fin_strlen},
 };

@@ -27,11 +27,12 @@ struct gw_job;
 /* One cluster operation of a request. */
 struct gw_op {
 	struct gw_job *job;
-	struct proto_cmd cmd; /* key and value point into the job's arguments */
+	struct proto_cmd cmd; /* key and value point into the job's arguments (or j->own) */
 	bool weak;
 	bool submitted, done;
 	enum session_result res;
-	uint8_t *val; /* a copy of the result (GET, SCAN, INCR; a refused INCR's why), owned */
+	/* a copy of the result (GET, SCAN, INCR, GETDEL, SETX; a refused INCR's why), owned */
+	uint8_t *val;
 	uint32_t vlen;
 };
 
@@ -64,6 +65,7 @@ struct gw_job {
 	const uint8_t *pat; /* SCAN MATCH */
 	uint32_t patlen;
 	uint8_t num[PROTO_INT_MAX_LEN]; /* DECRBY: the increment, negated (an op's value) */
+	uint8_t *own; /* an op's value the command built (SET's options: SETX), owned */
 };
 
 struct gw_conn {

@@ -168,7 +168,8 @@ const char *proto_op_name(int op)
 	static const char *const names[] = {
 	    [PROTO_OP_NONE] = "NOOP",	  [PROTO_OP_GET] = "GET",   [PROTO_OP_PUT] = "PUT",
 	    [PROTO_OP_DEL] = "DEL",	  [PROTO_OP_SCAN] = "SCAN", [PROTO_OP_APPEND] = "APPEND",
-	    [PROTO_OP_EXPIRE] = "EXPIRE", [PROTO_OP_INCR] = "INCR"};
+	    [PROTO_OP_EXPIRE] = "EXPIRE", [PROTO_OP_INCR] = "INCR", [PROTO_OP_GETDEL] = "GETDEL",
+	    [PROTO_OP_SETX] = "SETX"};
 	if (op < 0 || op > PROTO_OP_MAX)
 		return "?";
 	return names[op];
@@ -645,7 +646,9 @@ static bool get_cmd(const msgpack_object *o, const struct proto_limits *lim, uin
 	if (!get_bin(&f[1], lim->max_key, &c->key, &c->klen))
 		return false;
 	if (proto_op_has_val((unsigned)op)) {
-		if (!get_bin(&f[2], lim->max_value, &c->val, &c->vlen))
+		uint64_t max = proto_cmd_max_val((unsigned)op, lim->max_value);
+		if (!get_bin(&f[2], max > UINT32_MAX ? UINT32_MAX : (uint32_t)max, &c->val,
+			     &c->vlen))
 			return false;
 	} else {
 		if (f[2].type != MSGPACK_OBJECT_NIL)
@@ -657,6 +660,8 @@ static bool get_cmd(const msgpack_object *o, const struct proto_limits *lim, uin
 		return false;
 	if (op == PROTO_OP_EXPIRE && (c->klen != 0 || c->vlen % PROTO_EXPIRE_ITEM != 0))
 		return false; /* no key; whole items */
+	if (op == PROTO_OP_SETX && proto_setx_flags(c->val, c->vlen) < 0)
+		return false; /* a flags byte: at least one flag, not both NX and XX */
 	c->scan_count = (uint32_t)scan;
 	return true;
 }

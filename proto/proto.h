@@ -218,19 +218,58 @@ enum proto_op {
 	/* INCR: the value, a decimal signed 64-bit integer (a missing key counts as 0), plus the
 	 * command's value, the increment in the same form (proto_incr); the result is the new
 	 * value. A `curp` operation only, like APPEND (docs/protocols.md, "INCR") */
-	PROTO_OP_INCR
+	PROTO_OP_INCR,
+	/* GETDEL: deletes the key; the result is its old value (status OK) or status NOT_FOUND
+	 * (the key did not exist). `curp` only (docs/protocols.md, "GETDEL and SETX") */
+	PROTO_OP_GETDEL,
+	/* SETX: a conditional SET. The value is one byte of PROTO_SETX_* flags (at least one; not
+	 * both NX and XX) followed by the new value (proto_setx_flags). The result says whether the
+	 * key existed before: status OK (with PROTO_SETX_GET, its old value) or NOT_FOUND; whether
+	 * it was set follows from that and the flags (proto_setx_applies). `curp` only */
+	PROTO_OP_SETX
 };
-#define PROTO_OP_MAX PROTO_OP_INCR
+#define PROTO_OP_MAX PROTO_OP_SETX
 /* The ops that carry a value. */
 static inline bool proto_op_has_val(unsigned op)
 {
 	return op == PROTO_OP_PUT || op == PROTO_OP_APPEND || op == PROTO_OP_EXPIRE ||
-	       op == PROTO_OP_INCR;
+	       op == PROTO_OP_INCR || op == PROTO_OP_SETX;
 }
 /* The strong read-modify-writes: executed once in the state machine, `curp` only. */
 static inline bool proto_op_rmw(unsigned op)
 {
-	return op == PROTO_OP_APPEND || op == PROTO_OP_INCR;
+	return op == PROTO_OP_APPEND || op == PROTO_OP_INCR || op == PROTO_OP_GETDEL ||
+	       op == PROTO_OP_SETX;
+}
+/* SETX's flags (the value's first byte): set only if the key does not exist (Redis's NX), only
+ * if it exists (XX); the result carries the old value (GET). */
+#define PROTO_SETX_NX  0x01u
+#define PROTO_SETX_XX  0x02u
+#define PROTO_SETX_GET 0x04u
+/* The flags byte before a SETX's new value: a SETX's value may be one byte longer than
+ * maxValueBytes, so that any value a PUT takes can be set conditionally (proto_cmd_max_val). */
+#define PROTO_SETX_HDR 1u
+/* A SETX's flags, or -1 if its value (len bytes at v) has no valid flags byte: none, an unknown
+ * bit, no flag at all (that SETX would be a PUT), or both NX and XX. Pure function: any thread. */
+static inline int proto_setx_flags(const uint8_t *v, uint32_t len)
+{
+	if (len < PROTO_SETX_HDR)
+		return -1;
+	unsigned f = v[0];
+	if (f == 0 || (f & ~(PROTO_SETX_NX | PROTO_SETX_XX | PROTO_SETX_GET)) != 0 ||
+	    (f & (PROTO_SETX_NX | PROTO_SETX_XX)) == (PROTO_SETX_NX | PROTO_SETX_XX))
+		return -1;
+	return (int)f;
+}
+/* Whether a SETX of these flags sets the key, given whether the key existed before it. */
+static inline bool proto_setx_applies(unsigned flags, bool existed)
+{
+	return !((flags & PROTO_SETX_NX) && existed) && !((flags & PROTO_SETX_XX) && !existed);
+}
+/* The longest value a command of op may carry with the limit max_value (maxValueBytes). */
+static inline uint64_t proto_cmd_max_val(unsigned op, uint32_t max_value)
+{
+	return (uint64_t)max_value + (op == PROTO_OP_SETX ? PROTO_SETX_HDR : 0);
 }
 /* The longest decimal signed 64-bit integer ("-9223372036854775808"). */
 #define PROTO_INT_MAX_LEN 20

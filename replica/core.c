@@ -210,6 +210,7 @@ void core_destroy(struct core *c)
 		cmap_destroy(c->kv);
 	oset_destroy(c->order);
 	free(c->scan_buf);
+	free(c->old_kept);
 	if (c->keys)
 		cmap_destroy(c->keys);
 	if (c->inflight)
@@ -582,15 +583,19 @@ struct kv_write {
 	uint64_t ver;
 	const uint8_t *v;
 	uint32_t vlen;
-	bool del;
+	bool del;    /* DEL, GETDEL */
 	bool append; /* v goes after the old value; refused (too_big) beyond max */
 	bool incr;   /* v is added to the old value (proto_incr); refused (incr_err) */
+	int setx;    /* SETX: its flags (v is the new value, after them); 0 otherwise */
 	uint32_t max;
 	bool too_big;
 	int incr_err;	    /* proto_incr's -EINVAL or -ERANGE: nothing changed */
 	uint8_t *out;	    /* INCR: the new value goes here (PROTO_INT_MAX_LEN bytes) */
 	uint32_t outlen;    /* (its length) */
 	struct kv_val *old; /* handed back for freeing outside the lock */
+	/* the value the key had (NULL: none), whether it was taken out of the map (then old) or
+	 * left in it (a SETX whose condition failed: valid until the key's next write) */
+	const struct kv_val *prev;
 	bool was_live, now_live;
 	bool nomem; /* no memory for the new value: nothing changed */
 };
@@ -600,6 +605,14 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	struct kv_write *w = arg;
 	struct kv_val *old = *val;
 	w->was_live = old != NULL;
+	w->prev = old;
+	if (w->setx && !proto_setx_applies((unsigned)w->setx, old != NULL)) {
+		/* NX of a key that exists, XX of one that does not: nothing changes (the same at
+		 * every replica: the state decides it) */
+		w->old = NULL;
+		w->now_live = w->was_live;
+		return CMAP_KEEP;
+	}
 	if (w->del) {
 		w->now_live = false;
 		w->old = old;
@@ -656,20 +669,26 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	return CMAP_KEEP;
 }
 
-/* Applies a write. Returns 0 (an INCR's new value in c->incr_out, c->incr_len bytes); -EFBIG
- * for an APPEND (or INCR) refused because the value would exceed max_value, -EINVAL or -ERANGE
- * for an INCR refused (proto_incr): nothing changes; or -ENOMEM: the key's value may have
- * changed but the state is not whole (the key order, or the value itself, is missing): the
- * caller stops the process or discards the state (a transfer that arrives). */
+/* Applies a write. Returns 0 (an INCR's new value in c->incr_out, c->incr_len bytes; a GETDEL's
+ * or SETX's old state in c->old_found, c->old_val, c->old_vlen, until core_kv_old_free);
+ * -EFBIG for an APPEND (or INCR) refused because the value would exceed max_value, -EINVAL or
+ * -ERANGE for an INCR refused (proto_incr), -EPROTO for a SETX without valid flags (which no
+ * decoder lets in): nothing changes; or -ENOMEM: the key's value may have changed but the state
+ * is not whole (the key order, or the value itself, is missing): the caller stops the process or
+ * discards the state (a transfer that arrives). */
 int core_kv_apply(struct core *c, const struct entry *e)
 {
+	int setx = e->op == PROTO_OP_SETX ? proto_setx_flags(e->val, e->vlen) : 0;
+	if (setx < 0)
+		return -EPROTO;
 	struct kv_write w = {.c = c,
 			     .ver = e->slot,
-			     .v = e->val,
-			     .vlen = e->vlen,
-			     .del = e->op == PROTO_OP_DEL,
+			     .v = setx ? e->val + PROTO_SETX_HDR : e->val,
+			     .vlen = setx ? e->vlen - PROTO_SETX_HDR : e->vlen,
+			     .del = e->op == PROTO_OP_DEL || e->op == PROTO_OP_GETDEL,
 			     .append = e->op == PROTO_OP_APPEND,
 			     .incr = e->op == PROTO_OP_INCR,
+			     .setx = setx,
 			     .out = c->incr_out,
 			     .max = c->cfg.max_value};
 	if (cmap_update(c->kv, e->key, e->klen, kv_write_cb, &w) < 0 || w.nomem)
@@ -680,7 +699,16 @@ int core_kv_apply(struct core *c, const struct entry *e)
 		return -EFBIG;
 	if (w.incr)
 		c->incr_len = w.outlen;
-	free(w.old);
+	if (e->op == PROTO_OP_GETDEL || setx) {
+		/* the old value answers the command (core_execute_entry): kept until it did */
+		core_kv_old_free(c);
+		c->old_kept = w.old;
+		c->old_found = w.prev != NULL;
+		c->old_val = w.prev ? w.prev->data : NULL;
+		c->old_vlen = w.prev ? w.prev->len : 0;
+	} else {
+		free(w.old);
+	}
 	if (w.del && e->slot + 1 > c->del_ver)
 		c->del_ver = e->slot + 1;
 	if (w.was_live || w.now_live)
@@ -690,6 +718,15 @@ int core_kv_apply(struct core *c, const struct entry *e)
 	if (w.was_live && !w.now_live)
 		oset_remove(c->order, e->key, e->klen);
 	return 0;
+}
+
+void core_kv_old_free(struct core *c)
+{
+	free(c->old_kept);
+	c->old_kept = NULL;
+	c->old_found = false;
+	c->old_val = NULL;
+	c->old_vlen = 0;
 }
 
 /* Sets m to the SCAN of up to count live keys from key on (ascending, PROTO_SCAN pairs), fewer
@@ -959,9 +996,10 @@ struct entry *core_attach_resend(struct core *c, uint64_t known, uint64_t conn, 
  * this command (ka, from core_keyidx_add_cb), and the ok rule's verdict. The answer is the value
  * of the latest write of the key not yet executed, else the executed value. It is final (ok)
  * only if no strong write of the key (any write outside curpho) is still pending: executed, or
- * committed. With a pending APPEND, or an index entry whose log entry is gone, there is no
- * value to give: not ok, the slow path answers from the execution. curpho: r->read_dep names a
- * pending weak write of the key, which the client checks against its witnesses' answers. */
+ * committed. A pending GETDEL leaves the key missing, as a DEL does. With a pending APPEND,
+ * INCR or SETX, or an index entry whose log entry is gone, there is no value to give: not ok,
+ * the slow path answers from the execution. curpho: r->read_dep names a pending weak write of
+ * the key, which the client checks against its witnesses' answers. */
 static bool speculative_get(struct core *c, const struct entry *e, const struct keyidx_arg *ka,
 			    struct proto_msg *r)
 {
@@ -977,9 +1015,9 @@ static bool speculative_get(struct core *c, const struct entry *e, const struct 
 	if (pending_write && we == NULL) {
 		r->status = PROTO_ST_OK; /* index without its entry: never trust it */
 		ok = false;
-	} else if (we && proto_op_rmw(we->op)) {
-		/* the value is the executed one plus pending appends (increments): the slow path
-		 * answers (from the execution) */
+	} else if (we && proto_op_rmw(we->op) && we->op != PROTO_OP_GETDEL) {
+		/* the value is the executed one plus pending appends (increments, conditional
+		 * sets): the slow path answers (from the execution) */
 		r->status = PROTO_ST_OK;
 		ok = false;
 	} else {
@@ -1007,11 +1045,13 @@ static bool speculative_get(struct core *c, const struct entry *e, const struct 
 	return ok;
 }
 
-/* Leader, step 3 of a write (PUT, DEL, APPEND, INCR) at e's slot: its answer into r and the ok
- * rule's verdict: final only if every earlier write of the key (curpho: every earlier strong one)
- * is committed, and for an APPEND or INCR also executed and the outcome a success (APPEND: within
- * maxValueBytes; INCR: integers and no overflow; its REPLY carries the new value, which the
- * execution will compute the same, no write of the key coming between). */
+/* Leader, step 3 of a write (PUT, DEL, APPEND, INCR, GETDEL, SETX) at e's slot: its answer into
+ * r and the ok rule's verdict: final only if every earlier write of the key (curpho: every
+ * earlier strong one) is committed, and for a read-modify-write also executed and the outcome a
+ * success (APPEND: within maxValueBytes; INCR: integers and no overflow; its REPLY carries the
+ * new value; GETDEL, SETX: the REPLY carries the key's old state, status OK (with the old value
+ * for GETDEL and SETX GET) or NOT_FOUND). The execution computes the same from the same state,
+ * no write of the key coming between. */
 static bool speculative_write(struct core *c, const struct entry *e, const struct keyidx_arg *ka,
 			      struct proto_msg *r)
 {
@@ -1044,6 +1084,22 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		else {
 			r->value = c->incr_spec; /* sent before the next PROPOSE reuses it */
 			r->vlen = len;
+		}
+	}
+	if ((e->op == PROTO_OP_GETDEL || e->op == PROTO_OP_SETX) && ok) {
+		int setx = e->op == PROTO_OP_SETX ? proto_setx_flags(e->val, e->vlen) : 0;
+		if (c->cfg.noop || setx < 0 ||
+		    (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index)) {
+			ok = false; /* the execution answers */
+		} else {
+			/* (the value points into the state: sent before anything executes) */
+			struct proto_msg cur = {0};
+			core_kv_lookup(c, e->key, e->klen, &cur);
+			r->status = cur.status;
+			if (cur.status == PROTO_ST_OK && (!setx || (setx & PROTO_SETX_GET))) {
+				r->value = cur.value;
+				r->vlen = cur.vlen;
+			}
 		}
 	}
 	return ok;
@@ -1240,12 +1296,12 @@ void core_execute_entry(struct core *c, struct entry *e)
 		int rc = c->cfg.noop ? 0 : core_kv_apply(c, e);
 		if (rc == -ENOMEM)
 			core_oom(c, "executing a write");
-		if (rc == -EFBIG || rc == -EINVAL || rc == -ERANGE) {
+		if (rc == -EFBIG || rc == -EINVAL || rc == -ERANGE || rc == -EPROTO) {
 			/* an APPEND (INCR) past maxValueBytes, an INCR of a non-integer or an
-			 * overflow: not applied, the same at every replica */
+			 * overflow, a SETX without flags: not applied, the same at every replica */
 			r.status = PROTO_ST_INVALID;
 			r.ver = 0;
-			if (rc != -EFBIG) {
+			if (rc == -EINVAL || rc == -ERANGE) {
 				r.value = (const uint8_t *)(rc == -EINVAL ? PROTO_INCR_NOT_INT
 									  : PROTO_INCR_OVERFLOW);
 				r.vlen = (uint32_t)strlen((const char *)r.value);
@@ -1253,6 +1309,14 @@ void core_execute_entry(struct core *c, struct entry *e)
 		} else if (e->op == PROTO_OP_INCR && !c->cfg.noop) {
 			r.value = c->incr_out; /* the new value (cached below) */
 			r.vlen = c->incr_len;
+		} else if ((e->op == PROTO_OP_GETDEL || e->op == PROTO_OP_SETX) && !c->cfg.noop) {
+			/* the key's old state (cached below; c->old_* kept until answered) */
+			r.status = c->old_found ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
+			if (c->old_found &&
+			    (e->op == PROTO_OP_GETDEL || (e->val[0] & PROTO_SETX_GET))) {
+				r.value = c->old_val;
+				r.vlen = c->old_vlen;
+			}
 		}
 	} else {
 		/* SCAN: the state at this slot */
@@ -1298,6 +1362,7 @@ void core_execute_entry(struct core *c, struct entry *e)
 		if (!c->intake_open && desc_in_use(c->desc) < desc_capacity(c->desc))
 			core_set_intake(c, true);
 	}
+	core_kv_old_free(c); /* (a GETDEL's or SETX's old value, answered and cached by now) */
 }
 
 /* Frees log entries that are no longer needed: executed, and (leader) acknowledged by every
@@ -1499,10 +1564,11 @@ static void on_client(struct core *c, uint64_t conn, const struct proto_msg *m, 
 	switch (m->type) {
 	case PROTO_PROPOSE:
 		c->st.proposals++;
-		if (m->cmd.klen > c->cfg.max_key || m->cmd.vlen > c->cfg.max_value ||
+		if (m->cmd.klen > c->cfg.max_key ||
+		    m->cmd.vlen > proto_cmd_max_val(m->cmd.op, c->cfg.max_value) ||
 		    (proto_op_rmw(m->cmd.op) && c->cfg.protocol != CONF_PROTO_CURP)) {
-			/* (an APPEND or INCR is a curp operation: the hybrids' weak paths derive
-			 * values from recorded writes, docs/protocols.md "APPEND") */
+			/* (an APPEND, INCR, GETDEL or SETX is a curp operation: the hybrids' weak
+			 * paths derive values from recorded writes, docs/protocols.md "APPEND") */
 			struct proto_msg r = {.type = PROTO_SYNC_REPLY,
 					      .view = c->view,
 					      .cid = m->cid,

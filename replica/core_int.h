@@ -268,9 +268,17 @@ struct core {
 	uint8_t incr_out[PROTO_INT_MAX_LEN];  /* the last INCR executed: its new value */
 	uint32_t incr_len;		      /* (valid until the next INCR) */
 	uint8_t incr_spec[PROTO_INT_MAX_LEN]; /* leader: a fast-path INCR's REPLY value */
-	struct cmap *keys;		      /* leader: key -> struct keyidx */
-	struct cmap *inflight;		      /* leader: cid -> slot + 1 (pointer-encoded) */
-	struct cmap *witness;		      /* key -> struct wlist */
+	/* the last GETDEL or SETX executed (core_kv_apply): whether its key existed and its old
+	 * value, which points into old_kept (taken out of kv: freed by core_kv_old_free once the
+	 * command is answered) or into kv (a SETX that changed nothing: valid until the key's
+	 * next write) */
+	bool old_found;
+	const uint8_t *old_val;
+	uint32_t old_vlen;
+	struct kv_val *old_kept;
+	struct cmap *keys;     /* leader: key -> struct keyidx */
+	struct cmap *inflight; /* leader: cid -> slot + 1 (pointer-encoded) */
+	struct cmap *witness;  /* key -> struct wlist */
 	uint64_t witness_n;
 	uint64_t arr_next;	     /* the next witness record's arrival stamp */
 	struct cmap *pending_writes; /* HO: client id -> struct pending_writes */
@@ -608,6 +616,8 @@ bool core_already_executed(struct core *c, const struct proto_cid *cid);
 uint64_t core_inflight_slot(struct core *c, const uint8_t inflight_key[16]);
 uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
 int core_kv_apply(struct core *c, const struct entry *e);
+/* Forgets the old state a GETDEL or SETX left for its answer (c->old_*), freeing its value. */
+void core_kv_old_free(struct core *c);
 int core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
 		   struct proto_msg *m);
 void core_keyidx_add(struct core *c, const struct entry *e, struct keyidx_arg *ka);

@@ -196,6 +196,7 @@ static void test_incr_get_behind(void **state)
 /* INCR is a curp operation: a hybrid's replica refuses it (INVALID, nothing ordered), as does
  * the session, which also refuses an increment that is not an integer. */
 static void ho_cfg(struct core_config *cfg);
+static void ht_cfg(struct core_config *cfg);
 static void test_incr_curp_only(void **state)
 {
 	(void)state;
@@ -215,6 +216,327 @@ static void test_incr_curp_only(void **state)
 	c = mk_cmd(PROTO_OP_INCR, &k, "+1");
 	assert_int_equal(session_submit(h.sess[0], &c, NULL, NULL, h.now), -EINVAL);
 	c = mk_cmd(PROTO_OP_INCR, &k, "-1");
+	assert_true(session_submit(h.sess[0], &c, NULL, NULL, h.now) > 0);
+	h_free(&h);
+}
+
+/* ---- GETDEL and SETX (docs/protocols.md "GETDEL and SETX") --------------------------------- */
+
+/* GETDEL: the fast path answers the old value (every earlier write of the key executed), or
+ * NOT_FOUND for a missing key; behind an uncommitted, unexecuted PUT the execution answers; a
+ * re-sent cid gets the cached result with its value, the key not deleted again (a PUT between
+ * would show it); a strong GET behind a pending GETDEL reads the key missing, as behind a DEL. */
+static void test_getdel_exec(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 2, 4, 45, NULL);
+	uint64_t k = 5;
+	struct core_stats st;
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_PUT, &k, "abc"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, NULL);
+	h_drain_peers(&h);
+	/* fast: the old value */
+	struct proto_msg gd = propose(100, 2, mk_cmd(PROTO_OP_GETDEL, &k, NULL));
+	core_on_client(h.cores[0], 1, &gd, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, "abc");
+	h_drain_peers(&h);
+	incr_value_is(&h, 900, &k, NULL);
+	/* a PUT, then the GETDEL re-sent: its cached result, the PUT's value not deleted (the
+	 * client has not acknowledged the GETDEL's result: its watermark stays at 2) */
+	m = propose(100, 3, mk_cmd(PROTO_OP_PUT, &k, "def"));
+	m.low_seq = 2;
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, NULL);
+	h_drain_peers(&h);
+	core_get_stats(h.cores[0], &st);
+	uint64_t executed = st.executed;
+	core_on_client(h.cores[0], 1, &gd, h.now);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_OK, false, "abc");
+	h_drain_peers(&h);
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.executed, executed);
+	incr_value_is(&h, 901, &k, "def");
+	/* slow: behind a PUT that is neither committed nor executed */
+	m = propose(100, 4, mk_cmd(PROTO_OP_PUT, &k, "ghi"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, NULL);
+	m = propose(100, 5, mk_cmd(PROTO_OP_GETDEL, &k, NULL));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, false, NULL);
+	/* a strong GET behind it: the key is missing (NOT_FOUND), final once the GETDEL commits */
+	struct proto_msg g = propose(101, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+	core_on_client(h.cores[0], 2, &g, h.now);
+	struct proto_msg r;
+	assert_true(h_take(&h, H_R2C, 0, 1, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_int_equal(r.status, PROTO_ST_NOT_FOUND);
+	assert_false(r.ok);
+	h_drain_peers(&h);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_OK, false, "ghi");
+	assert_true(h_take(&h, H_R2C, 0, 1, &r));
+	assert_int_equal(r.type, PROTO_SYNC_REPLY);
+	assert_int_equal(r.status, PROTO_ST_NOT_FOUND);
+	incr_value_is(&h, 902, &k, NULL);
+	/* a missing key: NOT_FOUND on the fast path, and from the cache when re-sent */
+	m = propose(100, 6, mk_cmd(PROTO_OP_GETDEL, &k, NULL));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_NOT_FOUND, true, NULL);
+	h_drain_peers(&h);
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_NOT_FOUND, false, NULL);
+	/* every replica holds the same state */
+	struct core_stats s1, s2;
+	core_get_stats(h.cores[0], &st);
+	core_get_stats(h.cores[1], &s1);
+	core_get_stats(h.cores[2], &s2);
+	assert_true(st.digest == s1.digest && st.digest == s2.digest);
+	assert_int_equal(st.keys, 0);
+	h_free(&h);
+}
+
+/* One SETX (flags byte, then the value: "\001a" is NX and "a", octal escapes stopping after
+ * three digits where a hex one would run on) proposed by client 100 at seq, answered on the fast
+ * path with the key's old state: status OK with the value old (NULL: none) or NOT_FOUND. The
+ * client's watermark stays where it was (results stay cached for a re-send). */
+static void setx_fast(struct harness *h, uint64_t seq, uint64_t *k, const char *val, uint8_t status,
+		      const char *old)
+{
+	struct proto_msg m = propose(100, seq, mk_cmd(PROTO_OP_SETX, k, val));
+	m.low_seq = 1;
+	core_on_client(h->cores[0], 1, &m, h->now);
+	incr_expect(h, 1, PROTO_REPLY, status, true, old);
+	h_drain_peers(h);
+}
+
+/* SETX: NX and XX applied or not, GET's old value whether applied or not, an empty new value;
+ * the fast path; the slow path behind an unexecuted PUT; a re-sent cid answered from the cache
+ * with its old value and not applied again. */
+static void test_setx_exec(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 46, NULL);
+	uint64_t k = 5, k2 = 6, k3 = 7;
+	/* NX of a missing key: set (NOT_FOUND: it did not exist) */
+	setx_fast(&h, 1, &k, "\001a", PROTO_ST_NOT_FOUND, NULL);
+	incr_value_is(&h, 900, &k, "a");
+	struct proto_msg nx1 = propose(100, 1, mk_cmd(PROTO_OP_SETX, &k, "\001a"));
+	/* NX of an existing one: not set (OK: it existed), no value without GET */
+	setx_fast(&h, 2, &k, "\001b", PROTO_ST_OK, NULL);
+	incr_value_is(&h, 901, &k, "a");
+	/* XX GET of an existing key: set, the old value */
+	struct proto_msg xg = propose(100, 3, mk_cmd(PROTO_OP_SETX, &k, "\006c"));
+	xg.low_seq = 1;
+	core_on_client(h.cores[0], 1, &xg, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, "a");
+	h_drain_peers(&h);
+	incr_value_is(&h, 902, &k, "c");
+	/* XX of a missing key: not set */
+	setx_fast(&h, 4, &k2, "\002x", PROTO_ST_NOT_FOUND, NULL);
+	incr_value_is(&h, 903, &k2, NULL);
+	/* NX GET: set when missing (nil), not set when it exists (its value) */
+	setx_fast(&h, 5, &k2, "\005d", PROTO_ST_NOT_FOUND, NULL);
+	incr_value_is(&h, 904, &k2, "d");
+	setx_fast(&h, 6, &k2, "\005e", PROTO_ST_OK, "d");
+	incr_value_is(&h, 905, &k2, "d");
+	/* GET alone: always set, the old value */
+	setx_fast(&h, 7, &k, "\004f", PROTO_ST_OK, "c");
+	incr_value_is(&h, 906, &k, "f");
+	/* an empty new value: the key exists, empty */
+	setx_fast(&h, 8, &k3, "\001", PROTO_ST_NOT_FOUND, NULL);
+	incr_value_is(&h, 907, &k3, "");
+	setx_fast(&h, 9, &k3, "\006z", PROTO_ST_OK, "");
+	incr_value_is(&h, 908, &k3, "z");
+	/* XX GET re-sent: the cached old value, not applied again (k is "f" by now) */
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	uint64_t executed = st.executed;
+	core_on_client(h.cores[0], 1, &xg, h.now);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_OK, false, "a");
+	/* the first NX re-sent: its cached NOT_FOUND (it set the key), not "it exists now" */
+	core_on_client(h.cores[0], 1, &nx1, h.now);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_NOT_FOUND, false, NULL);
+	h_drain_peers(&h);
+	core_get_stats(h.cores[0], &st);
+	assert_int_equal(st.executed, executed);
+	incr_value_is(&h, 909, &k, "f");
+	/* slow: behind a PUT not committed nor executed; the execution answers */
+	struct proto_msg m = propose(100, 10, mk_cmd(PROTO_OP_PUT, &k, "g"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, NULL);
+	m = propose(100, 11, mk_cmd(PROTO_OP_SETX, &k, "\006h"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, false, NULL);
+	/* a strong GET behind the pending SETX has no value to give: slow as well */
+	struct proto_msg g = propose(101, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+	core_on_client(h.cores[0], 2, &g, h.now);
+	struct proto_msg r;
+	assert_true(h_take(&h, H_R2C, 0, 1, &r));
+	assert_int_equal(r.type, PROTO_REPLY);
+	assert_false(r.ok);
+	h_drain_peers(&h);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_OK, false, "g");
+	assert_true(h_take(&h, H_R2C, 0, 1, &r));
+	assert_int_equal(r.type, PROTO_SYNC_REPLY);
+	assert_int_equal(r.vlen, 1);
+	assert_memory_equal(r.value, "h", 1);
+	incr_value_is(&h, 910, &k, "h");
+	/* the same behind an unexecuted PUT, NX not applied: the execution says it existed */
+	m = propose(100, 12, mk_cmd(PROTO_OP_PUT, &k2, "i"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, NULL);
+	m = propose(100, 13, mk_cmd(PROTO_OP_SETX, &k2, "\001j"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, false, NULL);
+	h_drain_peers(&h);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_OK, false, NULL);
+	incr_value_is(&h, 911, &k2, "i");
+	/* behind an unexecuted DEL, XX GET: the execution says the key did not exist, nothing is
+	 * set */
+	m = propose(100, 14, mk_cmd(PROTO_OP_DEL, &k2, NULL));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, NULL);
+	m = propose(100, 15, mk_cmd(PROTO_OP_SETX, &k2, "\006l"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, false, NULL);
+	h_drain_peers(&h);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_NOT_FOUND, false, NULL);
+	incr_value_is(&h, 912, &k2, NULL);
+	struct core_stats s1, s2;
+	core_get_stats(h.cores[0], &st);
+	core_get_stats(h.cores[1], &s1);
+	core_get_stats(h.cores[2], &s2);
+	assert_true(st.digest == s1.digest && st.digest == s2.digest);
+	h_free(&h);
+}
+
+/* A SETX's value may be maxValueBytes + its flags byte (any value a PUT takes can be set
+ * conditionally); one byte more is refused, as a PUT one byte past maxValueBytes is. */
+static void test_setx_max_value(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 47, NULL);
+	uint64_t k = 5;
+	uint32_t max = 64 * 1024; /* (core_config_default's maxValueBytes) */
+	uint8_t *v = calloc(1, max + 2);
+	assert_non_null(v);
+	v[0] = PROTO_SETX_NX | PROTO_SETX_GET;
+	struct proto_cmd c = {
+	    .op = PROTO_OP_SETX, .key = (const uint8_t *)&k, .klen = 8, .val = v, .vlen = max + 1};
+	struct proto_msg m = propose(100, 1, c);
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_NOT_FOUND, true, NULL);
+	h_drain_peers(&h);
+	/* set: the value is max bytes */
+	m = propose(900, 1, mk_cmd(PROTO_OP_GET, &k, NULL));
+	core_on_client(h.cores[0], 9, &m, h.now);
+	h_drain_peers(&h);
+	struct proto_msg r;
+	assert_true(h_take(&h, H_R2C, 0, 8, &r));
+	assert_int_equal(r.status, PROTO_ST_OK);
+	assert_int_equal(r.vlen, max);
+	c.vlen = max + 2;
+	m = propose(100, 2, c);
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_INVALID, false, NULL);
+	c = (struct proto_cmd){
+	    .op = PROTO_OP_PUT, .key = (const uint8_t *)&k, .klen = 8, .val = v, .vlen = max + 1};
+	m = propose(100, 3, c);
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_INVALID, false, NULL);
+	free(v);
+	h_free(&h);
+}
+
+/* The results of GETDEL and SETX GET, old values included, survive a replica's restart from its
+ * write-ahead log (core_restore re-executes the log): a SYNC to the restarted follower gets
+ * them from its result cache. */
+static void test_getdel_setx_durable(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 48, NULL);
+	h.durable = true;
+	uint64_t k = 5;
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_PUT, &k, "old"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	/* (the client acknowledges nothing below: every result stays cached) */
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, NULL);
+	h_drain_peers(&h);
+	struct proto_cmd sx = mk_cmd(PROTO_OP_SETX, &k, "\004new");
+	m = propose(100, 2, sx);
+	m.low_seq = 1;
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, "old");
+	h_drain_peers(&h);
+	struct proto_cmd gd = mk_cmd(PROTO_OP_GETDEL, &k, NULL);
+	m = propose(100, 3, gd);
+	m.low_seq = 1;
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, "new");
+	h_drain_peers(&h);
+	incr_value_is(&h, 900, &k, NULL); /* (its commit reaches the followers) */
+	struct core_stats st;
+	core_get_stats(h.cores[1], &st);
+	assert_true(st.exec_index >= 4);
+	h_crash(&h, 1);
+	h_restart(&h, 1);
+	assert_int_equal(h.restores, 1);
+	const struct proto_cmd *cmds[2] = {&sx, &gd};
+	const char *want[2] = {"old", "new"};
+	for (int i = 0; i < 2; i++) {
+		struct proto_msg s = {.type = PROTO_SYNC,
+				      .cid = {100, 2 + (uint64_t)i},
+				      .low_seq = 1,
+				      .fp = proto_cmd_fp(cmds[i])};
+		core_on_client(h.cores[1], 1, &s, h.now);
+		struct proto_msg r;
+		assert_true(h_take(&h, H_R2C, 1, 0, &r));
+		assert_int_equal(r.type, PROTO_SYNC_REPLY);
+		assert_int_equal(r.status, PROTO_ST_OK);
+		assert_int_equal(r.vlen, 3);
+		assert_memory_equal(r.value, want[i], 3);
+	}
+	h_free(&h);
+}
+
+/* GETDEL and SETX are curp operations: a hybrid's replica refuses them (INVALID, nothing
+ * ordered), as does the session; the session also refuses a SETX without valid flags. */
+static void test_getdel_setx_curp_only(void **state)
+{
+	(void)state;
+	struct harness h;
+	uint64_t k = 7;
+	void (*cfgs[2])(struct core_config *) = {ho_cfg, ht_cfg};
+	for (int p = 0; p < 2; p++) {
+		h_init(&h, 3, 1, 4, 49, cfgs[p]);
+		struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_GETDEL, &k, NULL));
+		core_on_client(h.cores[0], 1, &m, h.now);
+		incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_INVALID, false, NULL);
+		m = propose(100, 2, mk_cmd(PROTO_OP_SETX, &k, "\001v"));
+		core_on_client(h.cores[0], 1, &m, h.now);
+		incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_INVALID, false, NULL);
+		struct core_stats st;
+		core_get_stats(h.cores[0], &st);
+		assert_int_equal(st.next_slot, 0);
+		struct proto_cmd c = mk_cmd(PROTO_OP_GETDEL, &k, NULL);
+		assert_int_equal(session_submit(h.sess[0], &c, NULL, NULL, h.now), -EINVAL);
+		c = mk_cmd(PROTO_OP_SETX, &k, "\001v");
+		assert_int_equal(session_submit(h.sess[0], &c, NULL, NULL, h.now), -EINVAL);
+		h_free(&h);
+	}
+	h_init(&h, 3, 1, 4, 50, NULL);
+	static const char *const bad[] = {"", "\003v", "\010v", "\013v"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct proto_cmd c = mk_cmd(PROTO_OP_SETX, &k, bad[i]);
+		assert_int_equal(session_submit(h.sess[0], &c, NULL, NULL, h.now), -EINVAL);
+	}
+	struct proto_cmd c = mk_cmd(PROTO_OP_SETX, &k, "\005v");
+	assert_true(session_submit(h.sess[0], &c, NULL, NULL, h.now) > 0);
+	c = mk_cmd(PROTO_OP_GETDEL, &k, NULL);
 	assert_true(session_submit(h.sess[0], &c, NULL, NULL, h.now) > 0);
 	h_free(&h);
 }
@@ -2994,6 +3316,11 @@ int main(void)
 	    cmocka_unit_test(test_incr_exec),
 	    cmocka_unit_test(test_incr_get_behind),
 	    cmocka_unit_test(test_incr_curp_only),
+	    cmocka_unit_test(test_getdel_exec),
+	    cmocka_unit_test(test_setx_exec),
+	    cmocka_unit_test(test_setx_max_value),
+	    cmocka_unit_test(test_getdel_setx_durable),
+	    cmocka_unit_test(test_getdel_setx_curp_only),
 	};
 	return cmocka_run_group_tests_name("core", tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make check: the Redis gateway (`curpkv -run gateway`, docs/gateway.md) with the real tools, over
 # 3 replicas and a master on 127.0.0.1: redis-cli round trips of every command and its errors
-# (curp, INCR/DECR/INCRBY/DECRBY included, then READONLY and --weak on curpho), a malformed request closing only its own connection,
+# (curp, INCR/DECR/INCRBY/DECRBY, SET NX/XX/GET, GETDEL, SETNX, GETSET and DEL's exact count
+# included, compared with a private redis-server's replies when one is installed; then READONLY,
+# --weak and the curp-only refusals on curpho), a malformed request closing only its own connection,
 # `redis-cli --pipe` mass insertion of 100,000 keys with spot reads, and
 # `redis-benchmark -t ping,set,get -n 50000 -P 16 -q` without an error, a client that does not
 # read closed at the output cap, a connection's queue of 1,024 requests, and the leader replica
@@ -49,7 +51,7 @@ check() {
 	if [ "$got" = "$want" ]; then ok "$what"; else notok "$what: got '$got', want '$want'"; fi
 }
 
-echo "1..79"
+echo "1..115"
 gw_start curp
 
 # ---- connection commands ---------------------------------------------------------------------
@@ -89,7 +91,6 @@ check "QUIT" "OK" QUIT
 check "SET" "OK" SET k1 v1
 check "GET" "v1" GET k1
 check "GET missing" "" GET nokey
-check "SET NX refused" "ERR SET NX is not supported: curpkv has no conditional or read-and-write SET (docs/gateway.md)" SET k1 v NX
 check "SET EX refused" "ERR SET EX is not supported: curpkv keeps no TTLs (docs/gateway.md)" SET k1 v EX 10
 check "SET bad option" "ERR syntax error" SET k1 v FOO
 check "STRLEN" "2" STRLEN k1
@@ -110,10 +111,81 @@ check "INCR overflow" "ERR increment or decrement would overflow" INCR n2
 check "DECRBY INT64_MIN" "ERR decrement would overflow" DECRBY n2 -9223372036854775808
 check "DECRBY past INT64_MIN" "ERR increment or decrement would overflow" DECRBY n1 9223372036854775807
 check "the value is unchanged after an overflow" "9223372036854775807" GET n2
+# SET's options and GETDEL: one SETX or GETDEL each, executed once in the state machine
+check "SET NX of a missing key" "OK" SET x1 a NX
+check "SET NX of an existing key: nil" "" SET x1 b NX
+check "the value after SET NX" "a" GET x1
+check "SET XX of an existing key" "OK" SET x1 c XX
+check "SET XX of a missing key: nil" "" SET x2 c XX
+check "SET XX did not create the key" "0" EXISTS x2
+check "SET GET: the old value" "c" SET x1 d GET
+check "SET GET of a missing key: nil" "" SET x2 e GET
+check "SET NX GET of an existing key: its value" "e" SET x2 f NX GET
+check "SET NX GET of a missing key: nil" "" SET x3 g NX GET
+check "SET XX GET of an existing key: the old value" "g" SET x3 h XX GET
+check "SET XX GET of a missing key: nil" "" SET x4 i xx get
+check "the values after the conditional SETs" $'\nd\ne\nh' MGET x4 x1 x2 x3
+check "SET NX XX: syntax error" "ERR syntax error" SET x1 v NX XX
+check "SET XX GET NX: syntax error" "ERR syntax error" SET x1 v XX GET NX
+check "SET NX EX: no TTLs" "ERR SET EX is not supported: curpkv keeps no TTLs (docs/gateway.md)" SET x1 v NX EX 10
+check "SET bad option after NX" "ERR syntax error" SET x1 v NX FOO
+check "nothing was set by the refused SETs" "d" GET x1
+big=$(printf '%04096d' 7)
+check "SET NX of a maxValueBytes value" "OK" SET xbig "$big" NX
+check "its length" "4096" STRLEN xbig
+check "SETNX of a missing key" "1" SETNX x5 a
+check "SETNX of an existing key" "0" SETNX x5 b
+check "GETSET" "a" GETSET x5 c
+check "GETDEL" "d" GETDEL x1
+check "GETDEL of a missing key: nil" "" GETDEL x1
+check "GET after GETDEL" "" GET x1
+check "DEL of 3 keys, 2 of them existing" "2" DEL x2 nokey x3
+check "DEL deleted them" "0" EXISTS x2 x3
+check "DEL of a key named twice counts it once" "1" DEL x5 x5
+# del_ops KEY...: DEL's reply and the strong operations it took (INFO curpkv's completions of
+# the same connection before and after it)
+del_ops() {
+	printf 'INFO curpkv\nDEL %s\nINFO curpkv\n' "$*" | redis-cli -p "$gport" | tr -d '\r' |
+		awk -F: '/^strong_(fast|slow|retry):/ {n[i] += $2} /^# Curpkv/ {i++} /^[0-9]+$/ {r = $1}
+			END {print r, n[2] - n[1]}'
+}
+redis-cli -p "$gport" SET q1 v >/dev/null
+redis-cli -p "$gport" SET q2 v >/dev/null
+got=$(del_ops q1 nokey q2)
+[ "$got" = "2 3" ] && ok "DEL of 3 keys: one GETDEL each (2 found, 3 operations)" || notok "DEL's operations: '$got' (count, operations)"
+# the same commands against a private redis-server (when installed): the replies are Redis's,
+# byte for byte (redis-cli's raw output: nil is an empty line)
+parity=(
+	"SET p:a 1 NX" "SET p:a 2 NX" "SET p:a 3 XX" "SET p:b 4 XX" "SET p:a 5 GET" "SET p:b 6 GET"
+	"SET p:b 7 NX GET" "SET p:c 8 NX GET" "SET p:c 9 XX GET" "SET p:d 10 XX GET"
+	"SET p:a 11 NX XX" "SET p:a 12 XX NX" "SET p:a 13 NX NX" "SET p:a 14 XX XX GET"
+	"SET p:a 15 GET GET" "SET p:a 16 get nx" "SET p:a 17 FOO" "SET p:a 18 NX FOO"
+	"MGET p:a p:b p:c p:d" "GETDEL p:a" "GETDEL p:a" "GETDEL p:a p:b" "SETNX p:e 1"
+	"SETNX p:e 2" "GETSET p:e 3" "GETSET p:f 4" "DEL p:b p:c p:zz" "DEL p:e p:e"
+	"EXISTS p:a p:b p:c p:d p:e p:f" "MGET p:a p:b p:c p:d p:e p:f")
+want=
+if command -v redis-server >/dev/null; then
+	trap 'redis_stop; stop_pid "$gpid"; cluster_cleanup' EXIT
+	if redis_start "$dir"; then
+		want=$(printf '%s\n' "${parity[@]}" | redis-cli -p "$REDIS_PORT" 2>&1) || true
+	fi
+	redis_stop
+	trap 'stop_pid "$gpid"; cluster_cleanup' EXIT
+fi
+if [ -n "$want" ]; then
+	got=$(printf '%s\n' "${parity[@]}" | redis-cli -p "$gport" 2>&1) || true
+	if [ "$got" = "$want" ]; then
+		ok "${#parity[@]} SET NX/XX/GET, GETDEL, SETNX, GETSET and DEL commands: Redis's replies"
+	else
+		notok "replies unlike redis-server's: $(diff <(echo "$want") <(echo "$got") | tr '\n' '|')"
+	fi
+else
+	n=$((n + 1))
+	echo "ok $n - # SKIP no redis-server (not installed, or it did not start): no comparison with Redis's replies"
+fi
 check "EXISTS" "2" EXISTS k1 nokey k1
 check "MGET" $'v1abc\n\nv1abc' MGET k1 nokey k1
 check "MSET refused" "ERR MSET is not supported by the curpkv gateway: writes of several keys cannot be atomic in curpkv (docs/gateway.md)" MSET a 1 b 2
-check "GETDEL refused" "ERR GETDEL is not supported by the curpkv gateway: a read and a delete cannot be one atomic operation of curpkv (docs/gateway.md)" GETDEL k1
 check "DEL counts existing keys" "1" DEL k1 nokey
 check "GET after DEL" "" GET k1
 for i in $(seq -w 1 25); do redis-cli -p "$gport" SET "s:$i" "$i" >/dev/null; done
@@ -277,6 +349,14 @@ got=$(printf 'GET w1\nGET w1\nINFO curpkv\n' | redis-cli -p "$wport" | tr -d '\r
 stop_pid "$wpid"
 check "APPEND refused on curpho" "ERR APPEND is an operation of protocol curp only (docs/protocols.md)" APPEND r1 x
 check "INCR refused on curpho" "ERR INCR is an operation of protocol curp only (docs/protocols.md)" INCR r1
+check "GETDEL refused on curpho" "ERR GETDEL is an operation of protocol curp only (docs/protocols.md)" GETDEL r1
+check "SET NX refused on curpho" "ERR SET NX is an operation of protocol curp only (docs/protocols.md)" SET r1 x NX
+check "SET XX GET refused on curpho" "ERR SET XX is an operation of protocol curp only (docs/protocols.md)" SET r1 x XX GET
+check "SETNX refused on curpho" "ERR SETNX is an operation of protocol curp only (docs/protocols.md)" SETNX r1 x
+check "SET NX XX on curpho: syntax error first" "ERR syntax error" SET r1 x NX XX
+got=$(del_ops r1 nokey)
+[ "$got" = "1 4" ] && ok "curpho DEL: a GET and a DEL per key (1 found, 4 operations)" || notok "curpho DEL: '$got' (count, operations)"
+check "curpho GET after DEL" "" GET r1
 
 
 # ---- AUTH: the conf's secret ----------------------------------------------------------------
@@ -298,5 +378,5 @@ else
 	notok "redis-benchmark -a: $out"
 fi
 
-[ "$n" -eq 79 ] || { notok "the plan says 79 tests, $n ran"; }
+[ "$n" -eq 115 ] || { notok "the plan says 115 tests, $n ran"; }
 [ "$fails" -eq 0 ]

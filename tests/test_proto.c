@@ -46,6 +46,9 @@ struct sample {
 
 static const uint8_t S_KEY[] = {'k', 0x00, 'e', 0xff, 'y'};
 static const uint8_t S_VAL[] = {'v', 0x00, 0x01, 0xfe, 'a', 'l', 0x00};
+/* a SETX's value: NX | GET, then S_VAL */
+static const uint8_t S_SETX[] = {
+    PROTO_SETX_NX | PROTO_SETX_GET, 'v', 0x00, 0x01, 0xfe, 'a', 'l', 0x00};
 /* an EXPIRE's value: clients 0x500000007 (summary 3) and 0x500000009 (summary 0) */
 static const uint8_t S_EXPIRE[32] = {7, 0, 0, 0, 5, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0,
 				     9, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
@@ -400,6 +403,19 @@ static size_t make_samples(struct sample *s)
 	s[n].file = "38-vc_decided.bin";
 	s[n++].m = (struct proto_msg){
 	    .type = PROTO_VC_DECIDED, .view = 8, .dview = 5, .dhole = 509, .round = 3, .slot_hi = 6};
+	s[n].file = "06-propose-getdel.bin";
+	s[n++].m = (struct proto_msg){.type = PROTO_PROPOSE,
+				      .view = 7,
+				      .cid = {5, 17},
+				      .low_seq = 17,
+				      .cmd = {.op = PROTO_OP_GETDEL, .key = S_KEY, .klen = 5}};
+	s[n].file = "06-propose-setx.bin";
+	s[n++].m = (struct proto_msg){
+	    .type = PROTO_PROPOSE,
+	    .view = 7,
+	    .cid = {5, 18},
+	    .low_seq = 18,
+	    .cmd = {.op = PROTO_OP_SETX, .key = S_KEY, .klen = 5, .val = S_SETX, .vlen = 8}};
 	return n;
 }
 
@@ -1013,6 +1029,8 @@ static void test_roundtrip_limits(void **state)
 	assert_string_equal(proto_type_name(PROTO_STATS_REPLY), "STATS_REPLY");
 	assert_string_equal(proto_op_name(PROTO_OP_APPEND), "APPEND");
 	assert_string_equal(proto_op_name(PROTO_OP_INCR), "INCR");
+	assert_string_equal(proto_op_name(PROTO_OP_GETDEL), "GETDEL");
+	assert_string_equal(proto_op_name(PROTO_OP_SETX), "SETX");
 	assert_string_equal(proto_op_name(PROTO_OP_NONE), "NOOP");
 	assert_string_equal(proto_op_name(PROTO_OP_MAX + 1), "?");
 	for (int t = 1; t < PROTO_TYPE_MAX; t++)
@@ -1731,6 +1749,50 @@ static void test_field_ranges(void **state)
 	assert_int_equal(PATCH(cp, L, o_arr(appcmd, 4), 7), -EBADMSG);
 	assert_int_equal(PATCH(ww, L, o_arr(appcmd, 4), 6), -EBADMSG);
 	assert_int_equal(PATCH(wr, L, o_arr(appcmd, 4), 6), -EBADMSG);
+	/* GETDEL carries no value; SETX a flags byte (at least one flag, not NX with XX, no
+	 * unknown bit) and the new value, maxValueBytes + 1 bytes in all at most; both are strong
+	 * only (docs/wire.md) */
+	const struct proto_msg *setx = NULL;
+	for (int i = 0; i < MAX_SAMPLES && setx == NULL; i++)
+		if (s[i].m.type == PROTO_PROPOSE && s[i].m.cmd.op == PROTO_OP_SETX)
+			setx = &s[i].m;
+	assert_non_null(setx);
+	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_GETDEL), 6, 0), 0);
+	assert_int_equal(PATCH(put, L, o_uint(PROTO_OP_GETDEL), 6, 0), -EBADMSG); /* a value */
+	assert_int_equal(PATCH(get, L, o_uint(PROTO_OP_SETX), 6, 0), -EBADMSG);	  /* none */
+	assert_int_equal(PATCH(put, L, o_uint(PROTO_OP_SETX), 6, 0), -EBADMSG); /* 'v': no flags */
+	static uint8_t sx[70000];
+	memset(sx, 'x', sizeof sx);
+	sx[0] = PROTO_SETX_XX;
+	assert_int_equal(PATCH(setx, L, o_bin(sx, 1), 6, 2), 0); /* an empty new value */
+	assert_int_equal(PATCH(setx, L, o_bin(sx, 0), 6, 2), -EBADMSG);
+	assert_int_equal(PATCH(setx, L, o_nil(), 6, 2), -EBADMSG);
+	assert_int_equal(PATCH(setx, L, o_bin(sx, L->max_value + 1), 6, 2), 0);
+	assert_int_equal(PATCH(setx, L, o_bin(sx, L->max_value + 2), 6, 2), -EBADMSG);
+	static const uint8_t good_flags[] = {PROTO_SETX_NX, PROTO_SETX_XX, PROTO_SETX_GET,
+					     PROTO_SETX_NX | PROTO_SETX_GET,
+					     PROTO_SETX_XX | PROTO_SETX_GET};
+	enum { NXXX = PROTO_SETX_NX | PROTO_SETX_XX };
+	static const uint8_t bad_flags[] = {0, NXXX, NXXX | PROTO_SETX_GET, 0x08, 0x81, 0xff};
+	for (size_t i = 0; i < sizeof good_flags; i++) {
+		sx[0] = good_flags[i];
+		assert_int_equal(PATCH(setx, L, o_bin(sx, 2), 6, 2), 0);
+	}
+	for (size_t i = 0; i < sizeof bad_flags; i++) {
+		sx[0] = bad_flags[i];
+		assert_int_equal(PATCH(setx, L, o_bin(sx, 2), 6, 2), -EBADMSG);
+	}
+	msgpack_object gdcmd[4] = {o_uint(PROTO_OP_GETDEL), o_bin("k", 1), o_nil(), o_uint(0)};
+	msgpack_object sxcmd[4] = {o_uint(PROTO_OP_SETX), o_bin("k", 1), o_bin("\001v", 2),
+				   o_uint(0)};
+	assert_int_equal(PATCH(acc, L, o_arr(gdcmd, 4), 5), 0);
+	assert_int_equal(PATCH(acc, L, o_arr(sxcmd, 4), 5), 0);
+	const struct proto_msg *weak[3] = {cp, ww, wr};
+	for (int i = 0; i < 3; i++) {
+		uint32_t at = weak[i] == cp ? 7 : 6;
+		assert_int_equal(PATCH(weak[i], L, o_arr(gdcmd, 4), at), -EBADMSG);
+		assert_int_equal(PATCH(weak[i], L, o_arr(sxcmd, 4), at), -EBADMSG);
+	}
 	/* read_dep: both halves zero or neither */
 	assert_int_equal(PATCH(reply, L, o_uint(0), 8), -EBADMSG);
 	assert_int_equal(PATCH(rdeps, L, o_uint(0), 6), -EBADMSG);
@@ -1950,6 +2012,8 @@ static void test_cmd_fp(void **state)
 	    {.op = PROTO_OP_PUT, .key = ab, .klen = 1, .val = ab + 1, .vlen = 1}, /* value */
 	    {.op = PROTO_OP_APPEND, .key = ab, .klen = 1, .val = ab + 1, .vlen = 2},
 	    {.op = PROTO_OP_DEL, .key = ab, .klen = 1},
+	    {.op = PROTO_OP_GETDEL, .key = ab, .klen = 1},
+	    {.op = PROTO_OP_SETX, .key = ab, .klen = 1, .val = ab + 1, .vlen = 2},
 	    {.op = PROTO_OP_GET, .key = ab, .klen = 1},
 	    {.op = PROTO_OP_GET, .key = ab + 1, .klen = 1}, /* key */
 	    {.op = PROTO_OP_SCAN, .key = ab, .klen = 1, .scan_count = 1},
@@ -2073,10 +2137,8 @@ static void test_snap_chunk(void **state)
 	free(body);
 }
 
-/* ---- out of memory (tests/failalloc) ------------------------------------------------------- */
+/* ---- the read-modify-writes' helpers ------------------------------------------------------ */
 
-/* An encode whose buffer cannot grow returns -ENOMEM and leaves the buffer as it was, the frame
- * queued before it intact; with memory back the same encode succeeds and both frames decode. */
 /* INCR's integers: Redis's strict decimal, formatting, and the sum's refusals. */
 static void test_incr_ints(void **state)
 {
@@ -2125,6 +2187,35 @@ static void test_incr_ints(void **state)
 			 -ERANGE);
 }
 
+/* SETX's flags byte, whether a SETX sets its key (Redis's NX and XX), and its value's bound. */
+static void test_setx_flags(void **state)
+{
+	(void)state;
+	uint8_t v[2] = {0, 'x'};
+	assert_int_equal(proto_setx_flags(NULL, 0), -1);
+	for (unsigned f = 0; f < 256; f++) {
+		v[0] = (uint8_t)f;
+		bool valid = f != 0 && f < 8 && (f & 3) != 3;
+		assert_int_equal(proto_setx_flags(v, 2), valid ? (int)f : -1);
+		assert_int_equal(proto_setx_flags(v, 1), valid ? (int)f : -1);
+	}
+	assert_true(proto_setx_applies(PROTO_SETX_NX, false));
+	assert_false(proto_setx_applies(PROTO_SETX_NX, true));
+	assert_true(proto_setx_applies(PROTO_SETX_XX, true));
+	assert_false(proto_setx_applies(PROTO_SETX_XX, false));
+	assert_true(proto_setx_applies(PROTO_SETX_GET, false));
+	assert_true(proto_setx_applies(PROTO_SETX_GET, true));
+	assert_false(proto_setx_applies(PROTO_SETX_NX | PROTO_SETX_GET, true));
+	assert_false(proto_setx_applies(PROTO_SETX_XX | PROTO_SETX_GET, false));
+	assert_int_equal(proto_cmd_max_val(PROTO_OP_SETX, 100), 101);
+	assert_int_equal(proto_cmd_max_val(PROTO_OP_PUT, 100), 100);
+	assert_int_equal(proto_cmd_max_val(PROTO_OP_SETX, UINT32_MAX), (uint64_t)UINT32_MAX + 1);
+}
+
+/* ---- out of memory (tests/failalloc) ------------------------------------------------------- */
+
+/* An encode whose buffer cannot grow returns -ENOMEM and leaves the buffer as it was, the frame
+ * queued before it intact; with memory back the same encode succeeds and both frames decode. */
 static void test_encode_out_of_memory(void **state)
 {
 	(void)state;
@@ -2212,6 +2303,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_cmd_fp),
 	    cmocka_unit_test(test_encode_out_of_memory),
 	    cmocka_unit_test(test_incr_ints),
+	    cmocka_unit_test(test_setx_flags),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
