@@ -677,7 +677,7 @@ static int fin_mget(struct gw_job *j)
 	return rc;
 }
 
-/* APPEND: the APPEND, then a strong GET for Redis's reply, the length after it (curp only:
+/* APPEND: one strong APPEND, whose result is Redis's reply, the length after it (curp only:
  * docs/protocols.md "APPEND"). */
 static int cmd_append(struct gw_job *j)
 {
@@ -687,13 +687,23 @@ static int cmd_append(struct gw_job *j)
 	int rc = key_too_long(j, &j->argv[1]);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
-	rc = gw_job_add_op(j, PROTO_OP_APPEND, &j->argv[1], &j->argv[2], 0, false);
-	return rc ?: gw_job_add_op(j, PROTO_OP_GET, &j->argv[1], NULL, 0, false);
+	return gw_job_add_op(j, PROTO_OP_APPEND, &j->argv[1], &j->argv[2], 0, false);
+}
+
+/* The reply of a job whose one operation's result is an integer in decimal (APPEND: the length
+ * after it; INCR: the new value). */
+static int fin_int_result(struct gw_job *j, const char *op)
+{
+	int64_t v;
+	const struct gw_op *o = &j->ops[0];
+	if (proto_int_parse(o->val, o->vlen, &v) != 0)
+		return resp_add_error(&j->reply, "ERR the cluster's %s result is malformed", op);
+	return resp_add_int(&j->reply, (long long)v);
 }
 
 static int fin_append(struct gw_job *j)
 {
-	return resp_add_int(&j->reply, j->ops[1].res == SESSION_OK ? j->ops[1].vlen : 0);
+	return fin_int_result(j, "APPEND");
 }
 
 /* INCR, DECR, INCRBY, DECRBY: one strong INCR, executed once in the replicated state machine
@@ -732,11 +742,7 @@ static int cmd_incr(struct gw_job *j)
 
 static int fin_incr(struct gw_job *j)
 {
-	int64_t v;
-	const struct gw_op *o = &j->ops[0];
-	if (proto_int_parse(o->val, o->vlen, &v) != 0)
-		return resp_add_error(&j->reply, "ERR the cluster's INCR result is malformed");
-	return resp_add_int(&j->reply, (long long)v);
+	return fin_int_result(j, "INCR");
 }
 
 static int cmd_refused(struct gw_job *j)

@@ -578,6 +578,21 @@ uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struc
 	return r.ver;
 }
 
+/* An APPEND's result: n in decimal at out (PROTO_INT_MAX_LEN bytes of room; no NUL), its length
+ * returned. */
+static uint32_t put_decimal(uint8_t *out, uint32_t n)
+{
+	uint8_t d[10];
+	uint32_t k = 0;
+	do {
+		d[k++] = (uint8_t)('0' + n % 10);
+		n /= 10;
+	} while (n != 0);
+	for (uint32_t i = 0; i < k; i++)
+		out[i] = d[k - 1 - i];
+	return k;
+}
+
 struct kv_write {
 	struct core *c;
 	uint64_t ver;
@@ -666,11 +681,14 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	w->c->digest += kv_hash(key, klen, nv->data, nv->len);
 	w->c->live_keys++;
 	*val = nv;
+	if (w->append) /* its result: the length after it (Redis's APPEND reply) */
+		w->outlen = put_decimal(w->out, len);
 	return CMAP_KEEP;
 }
 
-/* Applies a write. Returns 0 (an INCR's new value in c->incr_out, c->incr_len bytes; a GETDEL's
- * or SETX's old state in c->old_found, c->old_val, c->old_vlen, until core_kv_old_free);
+/* Applies a write. Returns 0 (an INCR's new value, an APPEND's new length in decimal, in
+ * c->incr_out, c->incr_len bytes; a GETDEL's or SETX's old state in c->old_found, c->old_val,
+ * c->old_vlen, until core_kv_old_free);
  * -EFBIG for an APPEND (or INCR) refused because the value would exceed max_value, -EINVAL or
  * -ERANGE for an INCR refused (proto_incr), -EPROTO for a SETX without valid flags (which no
  * decoder lets in): nothing changes; or -ENOMEM: the key's value may have changed but the state
@@ -697,7 +715,7 @@ int core_kv_apply(struct core *c, const struct entry *e)
 		return w.incr_err;
 	if (w.too_big)
 		return -EFBIG;
-	if (w.incr)
+	if (w.incr || w.append)
 		c->incr_len = w.outlen;
 	if (e->op == PROTO_OP_GETDEL || setx) {
 		/* the old value answers the command (core_execute_entry): kept until it did */
@@ -1070,6 +1088,10 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		else if (core_kv_lookup(c, e->key, e->klen, &cur),
 			 (uint64_t)cur.vlen + e->vlen > c->cfg.max_value)
 			ok = false;
+		else if (!c->cfg.noop) { /* its REPLY: the length after it, as the execution's */
+			r->vlen = put_decimal(c->incr_spec, cur.vlen + e->vlen);
+			r->value = c->incr_spec; /* sent before the next PROPOSE reuses it */
+		}
 	}
 	if (e->op == PROTO_OP_INCR && ok) {
 		struct proto_msg cur = {0};
@@ -1306,8 +1328,8 @@ void core_execute_entry(struct core *c, struct entry *e)
 									  : PROTO_INCR_OVERFLOW);
 				r.vlen = (uint32_t)strlen((const char *)r.value);
 			}
-		} else if (e->op == PROTO_OP_INCR && !c->cfg.noop) {
-			r.value = c->incr_out; /* the new value (cached below) */
+		} else if ((e->op == PROTO_OP_INCR || e->op == PROTO_OP_APPEND) && !c->cfg.noop) {
+			r.value = c->incr_out; /* the new value, the new length (cached below) */
 			r.vlen = c->incr_len;
 		} else if ((e->op == PROTO_OP_GETDEL || e->op == PROTO_OP_SETX) && !c->cfg.noop) {
 			/* the key's old state (cached below; c->old_* kept until answered) */

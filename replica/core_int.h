@@ -265,9 +265,10 @@ struct core {
 	struct oset *order; /* the live keys of kv in key order (SCAN) */
 	uint8_t *scan_buf;  /* the last SCAN result (valid until the next SCAN) */
 	size_t scan_cap;
-	uint8_t incr_out[PROTO_INT_MAX_LEN];  /* the last INCR executed: its new value */
+	uint8_t incr_out[PROTO_INT_MAX_LEN];  /* the last INCR (APPEND) executed: its new value
+					       * (length) */
 	uint32_t incr_len;		      /* (valid until the next INCR) */
-	uint8_t incr_spec[PROTO_INT_MAX_LEN]; /* leader: a fast-path INCR's REPLY value */
+	uint8_t incr_spec[PROTO_INT_MAX_LEN]; /* leader: a fast-path INCR's (APPEND's) REPLY value */
 	/* the last GETDEL or SETX executed (core_kv_apply): whether its key existed and its old
 	 * value, which points into old_kept (taken out of kv: freed by core_kv_old_free once the
 	 * command is answered) or into kv (a SETX that changed nothing: valid until the key's

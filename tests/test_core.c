@@ -82,6 +82,35 @@ static void incr_value_is(struct harness *h, uint64_t client, uint64_t *k, const
 		assert_memory_equal(r.value, want, r.vlen);
 }
 
+/* APPEND's result is the length after it (Redis's reply): on the fast path in the leader's
+ * REPLY, on the slow path (behind an unexecuted PUT) from the execution, and from the result
+ * cache for a re-sent cid, the value not appended twice. */
+static void test_append_result(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 4, 41, NULL);
+	uint64_t k = 6;
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_APPEND, &k, "abc"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, "3"); /* a missing key: "" + "abc" */
+	h_drain_peers(&h);
+	core_on_client(h.cores[0], 1, &m, h.now); /* re-sent after execution: the cached result */
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_OK, false, "3");
+	h_drain_peers(&h);
+	incr_value_is(&h, 900, &k, "abc");
+	m = propose(100, 2, mk_cmd(PROTO_OP_PUT, &k, "0123456789"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, true, NULL);
+	m = propose(100, 3, mk_cmd(PROTO_OP_APPEND, &k, "xy"));
+	core_on_client(h.cores[0], 1, &m, h.now);
+	incr_expect(&h, 1, PROTO_REPLY, PROTO_ST_OK, false, NULL); /* behind the PUT: slow */
+	h_drain_peers(&h);
+	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_OK, false, "12");
+	incr_value_is(&h, 901, &k, "0123456789xy");
+	h_free(&h);
+}
+
 /* INCR on the fast path (every earlier write of the key executed: the REPLY carries the new
  * value), on the slow path (behind an unexecuted PUT: the execution answers), executed once
  * under a re-sent cid (the cached result, the value not incremented again), and refused at its
@@ -3313,6 +3342,7 @@ int main(void)
 	    cmocka_unit_test(test_lease_sessions),
 	    cmocka_unit_test(test_lease_weak_read_outlives_give_up),
 	    cmocka_unit_test(test_lease_clock_restarts_after_a_gap),
+	    cmocka_unit_test(test_append_result),
 	    cmocka_unit_test(test_incr_exec),
 	    cmocka_unit_test(test_incr_get_behind),
 	    cmocka_unit_test(test_incr_curp_only),
