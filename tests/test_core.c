@@ -82,6 +82,16 @@ static void incr_value_is(struct harness *h, uint64_t client, uint64_t *k, const
 		assert_memory_equal(r.value, want, r.vlen);
 }
 
+/* The three replicas of h hold the same state (their digests). */
+static void same_state3(struct harness *h)
+{
+	struct core_stats s0, s1, s2;
+	core_get_stats(h->cores[0], &s0);
+	core_get_stats(h->cores[1], &s1);
+	core_get_stats(h->cores[2], &s2);
+	assert_true(s0.digest == s1.digest && s0.digest == s2.digest);
+}
+
 /* APPEND's result is the length after it (Redis's reply): on the fast path in the leader's
  * REPLY, on the slow path (behind an unexecuted PUT) from the execution, and from the result
  * cache for a re-sent cid, the value not appended twice. */
@@ -183,12 +193,7 @@ static void test_incr_exec(void **state)
 		core_on_client(h.cores[0], 1, &m, h.now);
 		incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_INVALID, false, bad[i].why);
 	}
-	/* every replica holds the same state */
-	struct core_stats s1, s2;
-	core_get_stats(h.cores[0], &st);
-	core_get_stats(h.cores[1], &s1);
-	core_get_stats(h.cores[2], &s2);
-	assert_true(st.digest == s1.digest && st.digest == s2.digest);
+	same_state3(&h);
 	h_free(&h);
 }
 
@@ -315,12 +320,8 @@ static void test_getdel_exec(void **state)
 	h_drain_peers(&h);
 	core_on_client(h.cores[0], 1, &m, h.now);
 	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_NOT_FOUND, false, NULL);
-	/* every replica holds the same state */
-	struct core_stats s1, s2;
+	same_state3(&h);
 	core_get_stats(h.cores[0], &st);
-	core_get_stats(h.cores[1], &s1);
-	core_get_stats(h.cores[2], &s2);
-	assert_true(st.digest == s1.digest && st.digest == s2.digest);
 	assert_int_equal(st.keys, 0);
 	h_free(&h);
 }
@@ -433,11 +434,7 @@ static void test_setx_exec(void **state)
 	h_drain_peers(&h);
 	incr_expect(&h, 1, PROTO_SYNC_REPLY, PROTO_ST_NOT_FOUND, false, NULL);
 	incr_value_is(&h, 912, &k2, NULL);
-	struct core_stats s1, s2;
-	core_get_stats(h.cores[0], &st);
-	core_get_stats(h.cores[1], &s1);
-	core_get_stats(h.cores[2], &s2);
-	assert_true(st.digest == s1.digest && st.digest == s2.digest);
+	same_state3(&h);
 	h_free(&h);
 }
 
