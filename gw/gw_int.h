@@ -31,7 +31,8 @@ struct gw_op {
 	bool weak;
 	bool submitted, done;
 	enum session_result res;
-	/* a copy of the result (GET, SCAN, INCR, GETDEL, SETX; a refused INCR's why), owned */
+	/* a copy of the result (GET, SCAN, INCR, APPEND, GETDEL, SETX; a refused INCR's why),
+	 * owned */
 	uint8_t *val;
 	uint32_t vlen;
 };
