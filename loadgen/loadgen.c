@@ -810,8 +810,11 @@ static int report(struct lg *g)
 				tot.weak_waits += st.weak_waits;
 				tot.ho_check_failed += st.ho_check_failed;
 				tot.rebinds += st.rebinds;
+				int b = session_bound(ps);
+				tot.n_sessions++;
+				if (b >= 0 && b < REPORT_MAX_REPLICAS)
+					tot.bound_per[b]++;
 				if (tot.n_bound < REPORT_MAX_BOUND) {
-					int b = session_bound(ps);
 					tot.bound[tot.n_bound] = b;
 					tot.bound_rtt_ms[tot.n_bound] =
 					    (double)session_rtt_ns(ps, b) / 1e6;
@@ -831,6 +834,7 @@ static int report(struct lg *g)
 			 (unsigned long long)unordered);
 	tot.duration_s = last > first ? (double)(last - first) / 1e9 : 0;
 	tot.weak_protocol = g->s.protocol != CONF_PROTO_CURP;
+	tot.n_replicas = (uint32_t)g->conf->n_replicas;
 	tot.deletes = g->s.deletes > 0;
 	report_sort(&all);
 	report_print(stdout, &all, &tot);

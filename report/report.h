@@ -25,7 +25,8 @@ void report_free(struct report_lat *l);
 /* Nearest-rank percentile p (0..100) of a sorted array; 0 when empty. */
 double report_percentile(const double *sorted, size_t n, double p);
 
-#define REPORT_MAX_BOUND 256
+#define REPORT_MAX_BOUND 256 /* sessions listed one by one; all are counted per replica */
+#define REPORT_MAX_REPLICAS 15 /* (PROTO_MAX_REPLICAS) */
 
 struct report_totals {
 	double duration_s;
@@ -38,9 +39,12 @@ struct report_totals {
 	bool weak_protocol;         /* curpho/curpht: print the weak and binding lines */
 	bool deletes;               /* deletes > 0: print the Deletes line */
 	uint64_t dels_strong, dels_weak; /* measured DELs completed (counted among the writes) */
-	uint32_t n_bound;           /* sessions listed in bound[] */
+	uint32_t n_bound;           /* sessions listed in bound[] (the first REPORT_MAX_BOUND) */
 	int bound[REPORT_MAX_BOUND]; /* replica each session bound to */
 	double bound_rtt_ms[REPORT_MAX_BOUND];
+	uint32_t n_sessions;                        /* every session, listed or not */
+	uint32_t bound_per[REPORT_MAX_REPLICAS];    /* sessions bound to each replica */
+	uint32_t n_replicas;                        /* replicas to print bound_per for */
 };
 
 /* Prints the report of CONF.md section 4 (groups only when non-empty) and the path and error

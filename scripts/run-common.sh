@@ -140,7 +140,8 @@ run_cpu_report() {
 # run_weak_reads <outdir> <client...>: appends to <outdir>/summary.txt the weak reads each replica
 # served (`weak_reads` of <outdir>/stats.txt, the `curpkv stats` output the caller took at the end
 # of the run; warm-up reads and reads asked again included) and the sessions bound to it at the
-# end (the clients' "Bound replicas" lines).
+# end (the clients' "Sessions per bound replica" lines, which count every session: the "Bound
+# replicas" list shows only the first 256 of a client process).
 run_weak_reads() {
 	local out=$1 c logs=()
 	shift
@@ -149,7 +150,7 @@ run_weak_reads() {
 		FNR == 1 { f++ }
 		f == 1 && /^replica[0-9]+$/ { r = $1; order[++n] = r }
 		f == 1 && $1 == "weak_reads" { w[r] = $2; t += $2 }
-		f > 1 && /^Bound replicas/ { for (i = 6; i <= NF; i++) { split($i, a, /[:,]/); b[a[2]]++ } }
+		f > 1 && /^Sessions per bound replica/ { for (i = 1; i < NF; i++) if ($i ~ /^replica[0-9]+$/) b[$i] += $(i + 1) }
 		END {
 			if (n == 0) { print "Weak reads per replica: no stats"; exit }
 			line = "Weak reads per replica:"

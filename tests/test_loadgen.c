@@ -333,6 +333,30 @@ static void test_report_format(void **state)
 	assert_true(matches(buf, "^  Writes: 100 \\| Reads: 1000$", NULL));
 	assert_true(matches(buf, "^Deletes: 42 of 100 writes \\(strong 40 \\| weak 2\\)$", NULL));
 	free(buf);
+	/* a weak protocol: 1,024 sessions, the first 256 listed one by one, and every one counted
+	 * per replica (until 2026-12-07 the list was the only line: 1,024 sessions showed as 256) */
+	t.weak_protocol = true;
+	t.n_replicas = 3;
+	for (uint32_t i = 0; i < 1024; i++) {
+		if (i < REPORT_MAX_BOUND) {
+			t.bound[i] = (int)(i % 3);
+			t.bound_rtt_ms[i] = 0.05;
+			t.n_bound++;
+		}
+		t.bound_per[i % 3]++;
+		t.n_sessions++;
+	}
+	f = open_memstream(&buf, &len);
+	report_print(f, &l, &t);
+	fclose(f);
+	assert_true(matches(buf, "^Bound replicas \\(session: replica, rtt\\): 0:replica0,0\\.05ms .* "
+				 "255:replica0,0\\.05ms$",
+			    NULL));
+	assert_true(matches(buf,
+			    "^Sessions per bound replica \\(1024 sessions, 256 listed above\\): "
+			    "replica0 342 \\| replica1 341 \\| replica2 341$",
+			    NULL));
+	free(buf);
 	report_free(&l);
 }
 
