@@ -219,9 +219,8 @@ void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg)
 void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
 {
 	struct witness_arg a = {.c = c, .cid = e->cid};
-	if (!cmap_contains(c->witness, e->key, e->klen))
-		return;
-	core_update_present(c->witness, e->key, e->klen, core_witness_remove_cb, &a);
+	/* (one lookup: an absent key, no record, is left alone) */
+	(void)cmap_update_present(c->witness, e->key, e->klen, core_witness_remove_cb, &a);
 	if (!a.was_removed)
 		return;
 	free(a.removed.val);
