@@ -351,9 +351,18 @@ static bool client_watermark(struct core *c, uint64_t client, uint64_t low_seq, 
 	return a.too_old;
 }
 
+struct xmark_arg {
+	uint64_t seq;
+	bool nomem;
+};
+
+static enum cmap_update_result xmark_cb(const void *key, size_t klen, void **val, void *arg);
+
 struct remember_arg {
 	uint64_t seq;
 	bool failed;
+	bool mark;	    /* also mark seq executed (xmark_cb) in the same visit of the record */
+	struct xmark_arg x; /* (then its outcome) */
 };
 
 static enum cmap_update_result client_remember_cb(const void *key, size_t klen, void **val,
@@ -385,13 +394,16 @@ static enum cmap_update_result client_remember_cb(const void *key, size_t klen, 
 	}
 	cr->seqs[(cr->head + cr->n) % cr->cap] = a->seq;
 	cr->n++;
+	if (a->mark)
+		return xmark_cb(key, klen, val, &a->x);
 	return CMAP_KEEP;
 }
 
-/* Stores the result of an executed command (exactly-once record), with the fingerprint of the
- * command (proto_cmd_fp). Returns 0, or -ENOMEM (no result cached). */
-int core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
-		      uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen)
+/* core_cache_result; with mark, also records that cid executed here (exactly-once across view
+ * changes: xmark_cb), in the same update of the client's record (one lookup, not two). Returns 0,
+ * or -ENOMEM (no result cached; with mark, cached but not recorded executed). */
+static int cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
+			uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen, bool mark)
 {
 	struct result *r = malloc(sizeof *r + vlen);
 	if (r == NULL)
@@ -409,13 +421,21 @@ int core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, 
 		free(r);
 		return -ENOMEM;
 	}
-	struct remember_arg a = {.seq = cid->seq};
+	struct remember_arg a = {.seq = cid->seq, .mark = mark, .x = {.seq = cid->seq}};
 	if (cmap_update_u64(c->clients, cid->client, client_remember_cb, &a) < 0 || a.failed) {
 		/* the result would stay cached for good: no watermark would ever drop it */
 		cmap_del(c->results, k, 16, NULL);
 		return -ENOMEM;
 	}
-	return 0;
+	return a.x.nomem ? -ENOMEM : 0;
+}
+
+/* Stores the result of an executed command (exactly-once record), with the fingerprint of the
+ * command (proto_cmd_fp). Returns 0, or -ENOMEM (no result cached). */
+int core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
+		      uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen)
+{
+	return cache_result(c, cid, fp, slot, ver, status, v, vlen, false);
 }
 
 static bool xbit(const struct client_rec *cr, uint64_t seq)
@@ -437,11 +457,6 @@ static void xbit_set(struct client_rec *cr, uint64_t seq, bool v)
 	else
 		cr->xbits[i / 64] &= ~(1ull << (i % 64));
 }
-
-struct xmark_arg {
-	uint64_t seq;
-	bool nomem;
-};
 
 static enum cmap_update_result xmark_cb(const void *key, size_t klen, void **val, void *arg)
 {
@@ -502,16 +517,6 @@ static void xread_cb(const void *key, size_t klen, void *val, void *arg)
 	*seq = xbit(val, *seq) ? 1 : 0;
 }
 
-/* Records that cid executed here (exactly-once across view changes). Returns 0 or -ENOMEM
- * (not recorded). */
-static int mark_executed(struct core *c, const struct proto_cid *cid)
-{
-	struct xmark_arg a = {.seq = cid->seq};
-	if (cmap_update_u64(c->clients, cid->client, xmark_cb, &a) < 0 || a.nomem)
-		return -ENOMEM;
-	return 0;
-}
-
 /* True if cid executed at this replica (its result cached, or its bit in the client's executed
  * set). The client's watermark says nothing about execution here (a fast-path completion
  * precedes commit), so it is never used to infer it. */
@@ -521,6 +526,13 @@ bool core_already_executed(struct core *c, const struct proto_cid *cid)
 	cid_key(cid, k);
 	if (cmap_contains(c->results, k, 16))
 		return true;
+	return core_executed_bit(c, cid);
+}
+
+/* core_already_executed's second half: cid's bit in its client's executed set (for a caller
+ * that has looked the result cache up already). */
+bool core_executed_bit(struct core *c, const struct proto_cid *cid)
+{
 	uint64_t seq = cid->seq;
 	if (cmap_get_u64(c->clients, cid->client, xread_cb, &seq) != 0)
 		return false;
@@ -1347,9 +1359,10 @@ void core_execute_entry(struct core *c, struct entry *e)
 		c->st.scans++;
 	}
 	if (!dup && !expired && e->op != PROTO_OP_NONE) {
-		if (core_cache_result(c, &e->cid, fp, e->slot, r.ver, r.status, r.value, r.vlen) !=
-			0 ||
-		    mark_executed(c, &e->cid) != 0)
+		/* the result cached and the cid recorded executed (one visit of the client's
+		 * record) */
+		if (cache_result(c, &e->cid, fp, e->slot, r.ver, r.status, r.value, r.vlen, true) !=
+		    0)
 			core_oom(c, "the exactly-once record of an executed command");
 		c->st.executed++;
 		if (c->io.executed)

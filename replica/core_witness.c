@@ -259,7 +259,8 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 		return;
 	}
 	struct cached_slot cs;
-	if (core_cached_slot(c, &m->cid, &cs) && fp_differ(cs.fp, proto_cmd_fp(&m->cmd))) {
+	bool cached = core_cached_slot(c, &m->cid, &cs);
+	if (cached && fp_differ(cs.fp, proto_cmd_fp(&m->cmd))) {
 		/* another command executed here under this cid (a reused client id): never
 		 * counted as durable; the leader refuses it (CID_REUSED) */
 		c->st.cid_reused++;
@@ -267,14 +268,16 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-	if (c->hold && !core_already_executed(c, &m->cid)) {
+	/* (core_already_executed, its result-cache half known already) */
+	bool executed = cached || core_executed_bit(c, &m->cid);
+	if (c->hold && !executed) {
 		/* 7.3: restarted, its records lost: no super quorum may count on it yet */
 		c->st.conflicts++;
 		r.ok = false;
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-	if (core_already_executed(c, &m->cid)) {
+	if (executed) {
 		/* Executed here, hence committed: durable without a record. */
 		c->st.duplicates++;
 		r.ok = true;
