@@ -1069,9 +1069,8 @@ static bool speculative_get(struct core *c, const struct entry *e, const struct 
 	if (ho && ka->prev_weak_write != NO_SLOT && ka->prev_weak_write >= c->exec_index)
 		r->read_dep = ka->prev_weak_cid;
 	/* HO, F7: not ok while another session's pending weak write of the key precedes the
-	 * latest one (the witnesses' rule, core_witness_add_cb) */
-	if (ho && ok && core_witness_mixed(c, e->key, e->klen, e->cid.client))
-		ok = false;
+	 * latest one (the witnesses' rule, core_witness_add_cb): the caller's leader_keep_record
+	 * tells, in the same visit of the key's witness records as its own record's */
 	return ok;
 }
 
@@ -1142,11 +1141,14 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 /* Leader, step 4 of a command answered ok: the leader is one of the super quorum (its REPLY
  * ok), so it keeps a witness record too; a view change that collects it (back after a pause, or
  * a follower of a later view it never installed) then counts it among the command's holders
- * (PROTOCOL.md 7.2). read_dep: the REPLY's. */
-static void leader_keep_record(struct core *c, const struct proto_msg *m, struct proto_cid read_dep)
+ * (PROTOCOL.md 7.2). read_dep: the REPLY's. With mixed (an HO strong GET), F7 first
+ * (core_witness_mixed): if it holds, the GET is not ok after all, and nothing is kept. Returns
+ * whether the REPLY stays ok. */
+static bool leader_keep_record(struct core *c, const struct proto_msg *m, struct proto_cid read_dep,
+			       bool mixed)
 {
 	if (c->cfg.n == 1)
-		return;
+		return !(mixed && core_witness_mixed(c, m->cmd.key, m->cmd.klen, m->cid.client));
 	struct witness_arg la = {.c = c,
 				 .cid = m->cid,
 				 .write = is_write_op(m->cmd.op),
@@ -1160,9 +1162,19 @@ static void leader_keep_record(struct core *c, const struct proto_msg *m, struct
 				 .leader_rd = true,
 				 .leader_read_dep = read_dep,
 				 .full = c->witness_n >= c->cfg.max_witness};
+	if (mixed) {
+		int rc = core_witness_add_unless_mixed(c, m->cmd.key, m->cmd.klen, m->cid.client,
+						       &la);
+		if (rc == 1)
+			return false;
+		if (rc < 0 || la.nomem)
+			core_oom(c, "the leader's witness record");
+		return true;
+	}
 	if (cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &la) < 0 ||
 	    la.nomem)
 		core_oom(c, "the leader's witness record");
+	return true;
 }
 
 static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m,
@@ -1228,14 +1240,16 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 	} else {
 		ok = speculative_write(c, e, &ka, &r);
 	}
-	/* 4. the reply (ok: the leader's own witness record first) */
+	/* 4. the reply (ok: the leader's own witness record first; an HO GET's F7 with it) */
+	if (ok)
+		ok = leader_keep_record(c, m, r.read_dep,
+				       c->cfg.protocol == CONF_PROTO_CURPHO &&
+					   e->op == PROTO_OP_GET);
 	e->reply_ok = ok;
 	r.ok = ok;
 	r.slot = e->slot;
-	if (ok) {
+	if (ok)
 		c->st.fast_ok++;
-		leader_keep_record(c, m, r.read_dep);
-	}
 	c->io.to_client(c->io.ctx, conn, &r);
 	/* 5. replication */
 	core_replicate(c, e, now_ns);

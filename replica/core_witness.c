@@ -395,6 +395,35 @@ bool core_witness_mixed(struct core *c, const uint8_t *key, uint32_t klen, uint6
 	return a.mixed;
 }
 
+struct add_unless_mixed_arg {
+	uint64_t client;
+	struct witness_arg *la;
+	bool mixed; /* out */
+};
+
+static enum cmap_update_result add_unless_mixed_cb(const void *key, size_t klen, void **val,
+						   void *arg)
+{
+	struct add_unless_mixed_arg *a = arg;
+	if (*val != NULL && other_before_latest(*val, a->client)) {
+		a->mixed = true;
+		return CMAP_KEEP; /* (unchanged) */
+	}
+	return core_witness_add_cb(key, klen, val, a->la);
+}
+
+/* The leader's strong GET (HO): core_witness_mixed, then, if not mixed, the record la adds
+ * (core_witness_add_cb), in one visit of the key. Returns 1 if mixed (nothing changed), 0 if
+ * the callback ran, or cmap_update's -ENOMEM (no room for the key: not mixed, nothing added). */
+int core_witness_add_unless_mixed(struct core *c, const uint8_t *key, uint32_t klen,
+				  uint64_t client, struct witness_arg *la)
+{
+	struct add_unless_mixed_arg a = {.client = client, .la = la};
+	if (cmap_update(c->witness, key, klen, add_unless_mixed_cb, &a) < 0)
+		return -ENOMEM;
+	return a.mixed ? 1 : 0;
+}
+
 struct own_arg {
 	uint64_t client;
 	uint64_t below; /* only writes the session issued before the read (session order) */
