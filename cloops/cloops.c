@@ -68,6 +68,7 @@ struct cloops {
 	struct proto_limits lim;
 	struct proto_buf scratch; /* main-side encoding */
 	struct proto_msg msg;	  /* main-side decoding */
+	struct proto_decoder dec; /* (its zone, kept from message to message) */
 	int intake;		  /* ck_pr: 1 open, 0 closed */
 	bool deferred;		  /* cloops_set_deferred (main side only) */
 	struct cloop loops[];
@@ -315,8 +316,8 @@ static void main_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 			memset(&cl->msg, 0, offsetof(struct proto_msg, stats));
 			/* Checked by the client loop already; decoding again cannot fail, but a
 			 * failure is still only a dropped message, never trusted input. */
-			if (proto_decode(x->data + PROTO_FRAME_HEADER, x->len - PROTO_FRAME_HEADER,
-					 &cl->lim, &cl->msg) == 0)
+			if (proto_decode_with(&cl->dec, x->data + PROTO_FRAME_HEADER,
+					      x->len - PROTO_FRAME_HEADER, &cl->lim, &cl->msg) == 0)
 				cl->fn(cl->ctx, x->conn, &cl->msg);
 			free(x);
 		}
@@ -405,6 +406,7 @@ void cloops_destroy(struct cloops *cl)
 		proto_buf_free(&l->scratch);
 	}
 	proto_buf_free(&cl->scratch);
+	proto_decoder_free(&cl->dec);
 	free(cl);
 }
 

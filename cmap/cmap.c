@@ -729,7 +729,9 @@ CMAP_HOT int do_del(struct cmap *m, const void *key, size_t klen, void **old)
 	return 0;
 }
 
-CMAP_HOT int do_update(struct cmap *m, const void *key, size_t klen, cmap_update_fn fn, void *arg)
+/* present_only: an absent key is left alone (-ENOENT, fn not called): cmap_update_present. */
+CMAP_HOT int do_update(struct cmap *m, const void *key, size_t klen, cmap_update_fn fn, void *arg,
+		       bool present_only)
 {
 	uint64_t h = key_hash(key, klen);
 	uint32_t si = shard_index(m, h);
@@ -753,6 +755,9 @@ CMAP_HOT int do_update(struct cmap *m, const void *key, size_t klen, cmap_update
 			 * line clean (shared with other CPUs' readers, not stolen from them). */
 			sl->val = v;
 		}
+	} else if (present_only) {
+		shard_unlock(m, si, false, 0);
+		return -ENOENT;
 	} else {
 		if (shard_prepare(s, h, key, klen, &pos, &x) != 0) {
 			shard_unlock(m, si, false, 0);
@@ -793,7 +798,12 @@ int cmap_del(struct cmap *m, const void *key, size_t klen, void **old)
 
 int cmap_update(struct cmap *m, const void *key, size_t klen, cmap_update_fn fn, void *arg)
 {
-	return do_update(m, key, klen, fn, arg);
+	return do_update(m, key, klen, fn, arg, false);
+}
+
+int cmap_update_present(struct cmap *m, const void *key, size_t klen, cmap_update_fn fn, void *arg)
+{
+	return do_update(m, key, klen, fn, arg, true);
 }
 
 int cmap_put_u64(struct cmap *m, uint64_t key, void *val, void **old)
@@ -813,7 +823,7 @@ int cmap_del_u64(struct cmap *m, uint64_t key, void **old)
 
 int cmap_update_u64(struct cmap *m, uint64_t key, cmap_update_fn fn, void *arg)
 {
-	return do_update(m, &key, sizeof key, fn, arg);
+	return do_update(m, &key, sizeof key, fn, arg, false);
 }
 
 int cmap_foreach(struct cmap *m, cmap_iter_fn fn, void *arg)

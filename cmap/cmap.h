@@ -107,6 +107,12 @@ int cmap_del(struct cmap *m, const void *key, size_t klen, void **old);
  * and no room for the entry could be allocated: that is detected before the callback runs, so
  * fn was not called and nothing changed. */
 int cmap_update(struct cmap *m, const void *key, size_t klen, cmap_update_fn fn, void *arg);
+/* cmap_update for a key that is only ever changed or removed, never inserted: fn runs (as there)
+ * only if key is present. Returns its result, or -ENOENT: the key is absent, fn was not called,
+ * nothing was allocated and nothing changed. One lookup where cmap_contains then cmap_update
+ * would take two. */
+int cmap_update_present(struct cmap *m, const void *key, size_t klen, cmap_update_fn fn,
+			void *arg);
 
 /* Visits every entry, shard by shard (each shard under its read lock; entries inserted
  * concurrently into a shard not yet visited may or may not be seen). Returns the first non-zero

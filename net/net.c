@@ -343,6 +343,7 @@ void net_loop_destroy(struct net_loop *nl)
 	ev_ref(nl->loop);
 	ev_prepare_stop(nl->loop, &nl->prepare);
 	ev_idle_stop(nl->loop, &nl->idle);
+	proto_decoder_free(&nl->dec);
 	nl->loop = NULL;
 }
 
@@ -422,7 +423,7 @@ static void conn_deliver(struct net_conn *c, const uint8_t *body, size_t len)
 {
 	struct net_loop *nl = c->nl;
 	memset(&nl->msg, 0, sizeof nl->msg);
-	if (proto_decode(body, len, &nl->cfg.lim, &nl->msg) != 0) {
+	if (proto_decode_with(&nl->dec, body, len, &nl->cfg.lim, &nl->msg) != 0) {
 		nl->st.frames_rejected++;
 		if (c->hs_active) {
 			c->hs.why = "malformed frame";

@@ -114,6 +114,7 @@ struct net_loop {
 	uint64_t next_id;
 	uint32_t unauth;      /* accepted connections whose handshake has not completed */
 	struct proto_msg msg; /* decode scratch (large: kept off the stack) */
+	struct proto_decoder dec; /* the decoder's zone, kept from frame to frame */
 	struct net_stats st;
 };
 

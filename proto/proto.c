@@ -27,6 +27,9 @@
 
 #include "common/hash.h"
 
+/* The decoder's msgpack zone: its first chunk (bytes). */
+#define PROTO_ZONE_CHUNK 2048
+
 #define PROTO_MAX_DEPTH	  4
 #define PROTO_MAX_OBJECTS 4096
 #define PROTO_MAX_SCAN	  1000000u
@@ -858,19 +861,15 @@ static bool decode_fields(const msgpack_object *root, const struct proto_limits 
 	return get_fields(o + 2, lim, m);
 }
 
-int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim,
-		 struct proto_msg *m)
+/* proto_decode's body over a zone the caller owns (empty on entry; left for the caller to
+ * clear or destroy). */
+static int decode_in(msgpack_zone *zone, const uint8_t *body, size_t len,
+		     const struct proto_limits *lim, struct proto_msg *m)
 {
-	if (len == 0 || len > lim->max_frame || precheck(body, len) != 0)
-		return -EBADMSG;
-	/* The pre-check bounds every size, so the zone stays within PROTO_MAX_OBJECTS objects. */
-	msgpack_zone zone;
-	if (!msgpack_zone_init(&zone, 2048))
-		return -ENOMEM;
 	msgpack_object root;
 	size_t off = 0;
 	int rc = -EBADMSG;
-	msgpack_unpack_return ur = msgpack_unpack((const char *)body, len, &off, &zone, &root);
+	msgpack_unpack_return ur = msgpack_unpack((const char *)body, len, &off, zone, &root);
 	if (ur == MSGPACK_UNPACK_NOMEM_ERROR) {
 		rc = -ENOMEM;
 	} else if (ur == MSGPACK_UNPACK_SUCCESS && off == len) {
@@ -881,8 +880,41 @@ int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim
 		if (decode_fields(&root, lim, m))
 			rc = 0;
 	}
+	return rc;
+}
+
+int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim,
+		 struct proto_msg *m)
+{
+	if (len == 0 || len > lim->max_frame || precheck(body, len) != 0)
+		return -EBADMSG;
+	/* The pre-check bounds every size, so the zone stays within PROTO_MAX_OBJECTS objects. */
+	msgpack_zone zone;
+	if (!msgpack_zone_init(&zone, PROTO_ZONE_CHUNK))
+		return -ENOMEM;
+	int rc = decode_in(&zone, body, len, lim, m);
 	msgpack_zone_destroy(&zone);
 	return rc;
+}
+
+int proto_decode_with(struct proto_decoder *d, const uint8_t *body, size_t len,
+		      const struct proto_limits *lim, struct proto_msg *m)
+{
+	if (len == 0 || len > lim->max_frame || precheck(body, len) != 0)
+		return -EBADMSG;
+	if (d->zone == NULL && (d->zone = msgpack_zone_new(PROTO_ZONE_CHUNK)) == NULL)
+		return -ENOMEM;
+	int rc = decode_in(d->zone, body, len, lim, m);
+	/* back to one empty chunk (any further one freed): as a fresh zone for the next frame */
+	msgpack_zone_clear(d->zone);
+	return rc;
+}
+
+void proto_decoder_free(struct proto_decoder *d)
+{
+	if (d->zone)
+		msgpack_zone_free(d->zone);
+	d->zone = NULL;
 }
 
 /* ---- INCR's integers ------------------------------------------------------------------------ */

@@ -488,6 +488,18 @@ long proto_frame_peek(const uint8_t *p, size_t len, uint32_t max_frame);
 int proto_decode(const uint8_t *body, size_t len, const struct proto_limits *lim,
 		 struct proto_msg *m);
 
+/* A decoder's reusable scratch, for a loop that decodes frame after frame: proto_decode_with
+ * keeps its msgpack zone from one frame to the next instead of allocating and freeing one per
+ * frame. Zero-initialize it (nothing is allocated until the first decode); proto_decoder_free
+ * releases it (and leaves it zeroed). One thread at a time. */
+struct proto_decoder {
+	void *zone; /* msgpack_zone *, NULL until first used */
+};
+/* proto_decode with d's scratch: the same results, the same rules. */
+int proto_decode_with(struct proto_decoder *d, const uint8_t *body, size_t len,
+		      const struct proto_limits *lim, struct proto_msg *m);
+void proto_decoder_free(struct proto_decoder *d);
+
 /* Returns a 64-bit fingerprint of a command (op, key, value of the ops that carry one, scan
  * count), never 0. Replicas keep it with what they hold under a cid (an in-flight entry, a cached
  * result) to tell a re-sent command from a different command under the same cid (a client id

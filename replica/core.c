@@ -351,9 +351,18 @@ static bool client_watermark(struct core *c, uint64_t client, uint64_t low_seq, 
 	return a.too_old;
 }
 
+struct xmark_arg {
+	uint64_t seq;
+	bool nomem;
+};
+
+static enum cmap_update_result xmark_cb(const void *key, size_t klen, void **val, void *arg);
+
 struct remember_arg {
 	uint64_t seq;
 	bool failed;
+	bool mark;	    /* also mark seq executed (xmark_cb) in the same visit of the record */
+	struct xmark_arg x; /* (then its outcome) */
 };
 
 static enum cmap_update_result client_remember_cb(const void *key, size_t klen, void **val,
@@ -385,13 +394,16 @@ static enum cmap_update_result client_remember_cb(const void *key, size_t klen, 
 	}
 	cr->seqs[(cr->head + cr->n) % cr->cap] = a->seq;
 	cr->n++;
+	if (a->mark)
+		return xmark_cb(key, klen, val, &a->x);
 	return CMAP_KEEP;
 }
 
-/* Stores the result of an executed command (exactly-once record), with the fingerprint of the
- * command (proto_cmd_fp). Returns 0, or -ENOMEM (no result cached). */
-int core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
-		      uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen)
+/* core_cache_result; with mark, also records that cid executed here (exactly-once across view
+ * changes: xmark_cb), in the same update of the client's record (one lookup, not two). Returns 0,
+ * or -ENOMEM (no result cached; with mark, cached but not recorded executed). */
+static int cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
+			uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen, bool mark)
 {
 	struct result *r = malloc(sizeof *r + vlen);
 	if (r == NULL)
@@ -409,13 +421,21 @@ int core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, 
 		free(r);
 		return -ENOMEM;
 	}
-	struct remember_arg a = {.seq = cid->seq};
+	struct remember_arg a = {.seq = cid->seq, .mark = mark, .x = {.seq = cid->seq}};
 	if (cmap_update_u64(c->clients, cid->client, client_remember_cb, &a) < 0 || a.failed) {
 		/* the result would stay cached for good: no watermark would ever drop it */
 		cmap_del(c->results, k, 16, NULL);
 		return -ENOMEM;
 	}
-	return 0;
+	return a.x.nomem ? -ENOMEM : 0;
+}
+
+/* Stores the result of an executed command (exactly-once record), with the fingerprint of the
+ * command (proto_cmd_fp). Returns 0, or -ENOMEM (no result cached). */
+int core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, uint64_t slot,
+		      uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen)
+{
+	return cache_result(c, cid, fp, slot, ver, status, v, vlen, false);
 }
 
 static bool xbit(const struct client_rec *cr, uint64_t seq)
@@ -437,11 +457,6 @@ static void xbit_set(struct client_rec *cr, uint64_t seq, bool v)
 	else
 		cr->xbits[i / 64] &= ~(1ull << (i % 64));
 }
-
-struct xmark_arg {
-	uint64_t seq;
-	bool nomem;
-};
 
 static enum cmap_update_result xmark_cb(const void *key, size_t klen, void **val, void *arg)
 {
@@ -502,16 +517,6 @@ static void xread_cb(const void *key, size_t klen, void *val, void *arg)
 	*seq = xbit(val, *seq) ? 1 : 0;
 }
 
-/* Records that cid executed here (exactly-once across view changes). Returns 0 or -ENOMEM
- * (not recorded). */
-static int mark_executed(struct core *c, const struct proto_cid *cid)
-{
-	struct xmark_arg a = {.seq = cid->seq};
-	if (cmap_update_u64(c->clients, cid->client, xmark_cb, &a) < 0 || a.nomem)
-		return -ENOMEM;
-	return 0;
-}
-
 /* True if cid executed at this replica (its result cached, or its bit in the client's executed
  * set). The client's watermark says nothing about execution here (a fast-path completion
  * precedes commit), so it is never used to infer it. */
@@ -521,6 +526,13 @@ bool core_already_executed(struct core *c, const struct proto_cid *cid)
 	cid_key(cid, k);
 	if (cmap_contains(c->results, k, 16))
 		return true;
+	return core_executed_bit(c, cid);
+}
+
+/* core_already_executed's second half: cid's bit in its client's executed set (for a caller
+ * that has looked the result cache up already). */
+bool core_executed_bit(struct core *c, const struct proto_cid *cid)
+{
 	uint64_t seq = cid->seq;
 	if (cmap_get_u64(c->clients, cid->client, xread_cb, &seq) != 0)
 		return false;
@@ -1057,9 +1069,8 @@ static bool speculative_get(struct core *c, const struct entry *e, const struct 
 	if (ho && ka->prev_weak_write != NO_SLOT && ka->prev_weak_write >= c->exec_index)
 		r->read_dep = ka->prev_weak_cid;
 	/* HO, F7: not ok while another session's pending weak write of the key precedes the
-	 * latest one (the witnesses' rule, core_witness_add_cb) */
-	if (ho && ok && core_witness_mixed(c, e->key, e->klen, e->cid.client))
-		ok = false;
+	 * latest one (the witnesses' rule, core_witness_add_cb): the caller's leader_keep_record
+	 * tells, in the same visit of the key's witness records as its own record's */
 	return ok;
 }
 
@@ -1130,11 +1141,14 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 /* Leader, step 4 of a command answered ok: the leader is one of the super quorum (its REPLY
  * ok), so it keeps a witness record too; a view change that collects it (back after a pause, or
  * a follower of a later view it never installed) then counts it among the command's holders
- * (PROTOCOL.md 7.2). read_dep: the REPLY's. */
-static void leader_keep_record(struct core *c, const struct proto_msg *m, struct proto_cid read_dep)
+ * (PROTOCOL.md 7.2). read_dep: the REPLY's. With mixed (an HO strong GET), F7 first
+ * (core_witness_mixed): if it holds, the GET is not ok after all, and nothing is kept. Returns
+ * whether the REPLY stays ok. */
+static bool leader_keep_record(struct core *c, const struct proto_msg *m, struct proto_cid read_dep,
+			       bool mixed)
 {
 	if (c->cfg.n == 1)
-		return;
+		return !(mixed && core_witness_mixed(c, m->cmd.key, m->cmd.klen, m->cid.client));
 	struct witness_arg la = {.c = c,
 				 .cid = m->cid,
 				 .write = is_write_op(m->cmd.op),
@@ -1148,9 +1162,19 @@ static void leader_keep_record(struct core *c, const struct proto_msg *m, struct
 				 .leader_rd = true,
 				 .leader_read_dep = read_dep,
 				 .full = c->witness_n >= c->cfg.max_witness};
+	if (mixed) {
+		int rc = core_witness_add_unless_mixed(c, m->cmd.key, m->cmd.klen, m->cid.client,
+						       &la);
+		if (rc == 1)
+			return false;
+		if (rc < 0 || la.nomem)
+			core_oom(c, "the leader's witness record");
+		return true;
+	}
 	if (cmap_update(c->witness, m->cmd.key, m->cmd.klen, core_witness_add_cb, &la) < 0 ||
 	    la.nomem)
 		core_oom(c, "the leader's witness record");
+	return true;
 }
 
 static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m,
@@ -1216,14 +1240,16 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 	} else {
 		ok = speculative_write(c, e, &ka, &r);
 	}
-	/* 4. the reply (ok: the leader's own witness record first) */
+	/* 4. the reply (ok: the leader's own witness record first; an HO GET's F7 with it) */
+	if (ok)
+		ok = leader_keep_record(c, m, r.read_dep,
+				       c->cfg.protocol == CONF_PROTO_CURPHO &&
+					   e->op == PROTO_OP_GET);
 	e->reply_ok = ok;
 	r.ok = ok;
 	r.slot = e->slot;
-	if (ok) {
+	if (ok)
 		c->st.fast_ok++;
-		leader_keep_record(c, m, r.read_dep);
-	}
 	c->io.to_client(c->io.ctx, conn, &r);
 	/* 5. replication */
 	core_replicate(c, e, now_ns);
@@ -1347,9 +1373,10 @@ void core_execute_entry(struct core *c, struct entry *e)
 		c->st.scans++;
 	}
 	if (!dup && !expired && e->op != PROTO_OP_NONE) {
-		if (core_cache_result(c, &e->cid, fp, e->slot, r.ver, r.status, r.value, r.vlen) !=
-			0 ||
-		    mark_executed(c, &e->cid) != 0)
+		/* the result cached and the cid recorded executed (one visit of the client's
+		 * record) */
+		if (cache_result(c, &e->cid, fp, e->slot, r.ver, r.status, r.value, r.vlen, true) !=
+		    0)
 			core_oom(c, "the exactly-once record of an executed command");
 		c->st.executed++;
 		if (c->io.executed)

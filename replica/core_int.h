@@ -614,6 +614,7 @@ int core_cache_result(struct core *c, const struct proto_cid *cid, uint64_t fp, 
 		      uint64_t ver, uint8_t status, const uint8_t *v, uint32_t vlen);
 bool core_inflight_reused(struct core *c, uint64_t known, uint64_t fp);
 bool core_already_executed(struct core *c, const struct proto_cid *cid);
+bool core_executed_bit(struct core *c, const struct proto_cid *cid);
 uint64_t core_inflight_slot(struct core *c, const uint8_t inflight_key[16]);
 uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
 int core_kv_apply(struct core *c, const struct entry *e);
@@ -659,6 +660,8 @@ void core_witness_remove(struct core *c, const struct entry *e, uint8_t status);
 void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m);
 int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_msg *m);
 bool core_witness_mixed(struct core *c, const uint8_t *key, uint32_t klen, uint64_t client);
+int core_witness_add_unless_mixed(struct core *c, const uint8_t *key, uint32_t klen,
+				  uint64_t client, struct witness_arg *la);
 bool core_own_pending_write(struct core *c, const struct proto_cid *read, const uint8_t *key,
 			    uint32_t klen, struct proto_msg *m);
 

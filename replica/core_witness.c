@@ -219,9 +219,8 @@ void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg)
 void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
 {
 	struct witness_arg a = {.c = c, .cid = e->cid};
-	if (!cmap_contains(c->witness, e->key, e->klen))
-		return;
-	core_update_present(c->witness, e->key, e->klen, core_witness_remove_cb, &a);
+	/* (one lookup: an absent key, no record, is left alone) */
+	(void)cmap_update_present(c->witness, e->key, e->klen, core_witness_remove_cb, &a);
 	if (!a.was_removed)
 		return;
 	free(a.removed.val);
@@ -260,7 +259,8 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 		return;
 	}
 	struct cached_slot cs;
-	if (core_cached_slot(c, &m->cid, &cs) && fp_differ(cs.fp, proto_cmd_fp(&m->cmd))) {
+	bool cached = core_cached_slot(c, &m->cid, &cs);
+	if (cached && fp_differ(cs.fp, proto_cmd_fp(&m->cmd))) {
 		/* another command executed here under this cid (a reused client id): never
 		 * counted as durable; the leader refuses it (CID_REUSED) */
 		c->st.cid_reused++;
@@ -268,14 +268,16 @@ void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_m
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-	if (c->hold && !core_already_executed(c, &m->cid)) {
+	/* (core_already_executed, its result-cache half known already) */
+	bool executed = cached || core_executed_bit(c, &m->cid);
+	if (c->hold && !executed) {
 		/* 7.3: restarted, its records lost: no super quorum may count on it yet */
 		c->st.conflicts++;
 		r.ok = false;
 		c->io.to_client(c->io.ctx, conn, &r);
 		return;
 	}
-	if (core_already_executed(c, &m->cid)) {
+	if (executed) {
 		/* Executed here, hence committed: durable without a record. */
 		c->st.duplicates++;
 		r.ok = true;
@@ -391,6 +393,35 @@ bool core_witness_mixed(struct core *c, const uint8_t *key, uint32_t klen, uint6
 	struct mixed_arg a = {.client = client};
 	cmap_get(c->witness, key, klen, mixed_cb, &a);
 	return a.mixed;
+}
+
+struct add_unless_mixed_arg {
+	uint64_t client;
+	struct witness_arg *la;
+	bool mixed; /* out */
+};
+
+static enum cmap_update_result add_unless_mixed_cb(const void *key, size_t klen, void **val,
+						   void *arg)
+{
+	struct add_unless_mixed_arg *a = arg;
+	if (*val != NULL && other_before_latest(*val, a->client)) {
+		a->mixed = true;
+		return CMAP_KEEP; /* (unchanged) */
+	}
+	return core_witness_add_cb(key, klen, val, a->la);
+}
+
+/* The leader's strong GET (HO): core_witness_mixed, then, if not mixed, the record la adds
+ * (core_witness_add_cb), in one visit of the key. Returns 1 if mixed (nothing changed), 0 if
+ * the callback ran, or cmap_update's -ENOMEM (no room for the key: not mixed, nothing added). */
+int core_witness_add_unless_mixed(struct core *c, const uint8_t *key, uint32_t klen,
+				  uint64_t client, struct witness_arg *la)
+{
+	struct add_unless_mixed_arg a = {.client = client, .la = la};
+	if (cmap_update(c->witness, key, klen, add_unless_mixed_cb, &a) < 0)
+		return -ENOMEM;
+	return a.mixed ? 1 : 0;
 }
 
 struct own_arg {

@@ -337,6 +337,27 @@ static void test_update_insert_modify_delete(void **state)
 	assert_int_equal(cmap_update(m, "y", 1, upd_cb, &u), CMAP_DELETE);
 	assert_false(cmap_contains(m, "y", 1));
 	tval_free(u.taken);
+	/* cmap_update_present: absent -> -ENOENT, the callback not called, nothing inserted */
+	u.action = UPD_ADD;
+	u.calls = 0;
+	u.v = 7;
+	assert_int_equal(cmap_update_present(m, "z", 1, upd_cb, &u), -ENOENT);
+	assert_int_equal(u.calls, 0);
+	assert_false(cmap_contains(m, "z", 1));
+	assert_int_equal(cmap_size(m), 0);
+	/* present -> as cmap_update: modified in place, then deleted (value taken) */
+	assert_int_equal(cmap_update(m, "z", 1, upd_cb, &u), CMAP_KEEP);
+	u.calls = 0;
+	assert_int_equal(cmap_update_present(m, "z", 1, upd_cb, &u), CMAP_KEEP);
+	assert_int_equal(u.calls, 1);
+	assert_non_null(u.seen);
+	assert_int_equal(get_tval(m, "z", 1), 14);
+	u.action = UPD_DELETE;
+	assert_int_equal(cmap_update_present(m, "z", 1, upd_cb, &u), CMAP_DELETE);
+	assert_int_equal(u.calls, 2);
+	assert_false(cmap_contains(m, "z", 1));
+	assert_int_equal(cmap_size(m), 0);
+	tval_free(u.taken);
 	/* Absent + DELETE with nothing: nothing happens. */
 	u.action = UPD_DELETE;
 	assert_int_equal(cmap_update(m, "y", 1, upd_cb, &u), CMAP_DELETE);

@@ -893,6 +893,38 @@ static void test_roundtrip_samples(void **state)
 		assert_true(seen[t]); /* every type has a sample */
 }
 
+/* proto_decode_with: one decoder's zone, kept from frame to frame, decodes every sample as
+ * proto_decode does, before and after a refused frame, twice over, and again after
+ * proto_decoder_free (which leaves it empty). */
+static void test_decoder_reuse(void **state)
+{
+	(void)state;
+	static struct sample s[MAX_SAMPLES];
+	size_t n = make_samples(s);
+	struct proto_decoder d = {0};
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < n; i++) {
+			size_t len;
+			uint8_t *body = encode_body(&s[i].m, &len);
+			struct proto_msg o;
+			memset(&o, 0xa5, sizeof o);
+			assert_int_equal(proto_decode_with(&d, body, len, &LIM, &o), 0);
+			assert_msg_equal(&s[i].m, &o);
+			assert_non_null(d.zone);
+			/* a truncated frame is refused, and leaves the next frame unharmed */
+			if (len > 1)
+				assert_int_equal(proto_decode_with(&d, body, len - 1, &LIM, &o),
+						 -EBADMSG);
+			assert_int_equal(proto_decode_with(&d, body, 0, &LIM, &o), -EBADMSG);
+			free(body);
+		}
+		proto_decoder_free(&d);
+		assert_null(d.zone);
+	}
+	proto_decoder_free(&d); /* (twice: nothing left to free) */
+	assert_null(d.zone);
+}
+
 static void test_roundtrip_limits(void **state)
 {
 	(void)state;
@@ -2288,6 +2320,7 @@ int main(int argc, char **argv)
 	}
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_roundtrip_samples),
+	    cmocka_unit_test(test_decoder_reuse),
 	    cmocka_unit_test(test_roundtrip_limits),
 	    cmocka_unit_test(test_buffer_limits),
 	    cmocka_unit_test(test_encode_errors),
