@@ -141,7 +141,7 @@ static void done_cb(void *arg, uint64_t seq, enum session_result res, enum sessi
 	const struct ce_fault *f = r->cfg.fault;
 	if (f && f->at_ops && r->done_total == f->at_ops)
 		fault_cb(r->loop, &r->fault_t, 0);
-	if (!r->early_taken && r->done_total >= 1000) {
+	if (!r->early_taken && r->done_total >= CE_RSS_EARLY_OPS) {
 		for (int i = 0; i < r->cfg.nprobe; i++)
 			r->rss_early[i] = proc_rss_kib(&r->cfg.probe[i]);
 		r->early_taken = true;

@@ -49,10 +49,11 @@ static void run_workload(int n, const char *extra)
 	assert_true(fast * 100 >= (uint64_t)TOTAL_OPS * 95);
 	for (int i = 0; i < n; i++) {
 		uint64_t rss_late = proc_rss_kib(&e.replicas[i]);
-		printf("# replica%d RSS after 1000 ops: %llu KiB, at the end: %llu KiB\n", i,
-		       (unsigned long long)r->rss_early[i], (unsigned long long)rss_late);
+		printf("# replica%d RSS after %d ops: %llu KiB, at the end: %llu KiB\n", i,
+		       CE_RSS_EARLY_OPS, (unsigned long long)r->rss_early[i],
+		       (unsigned long long)rss_late);
 		/* Flat: tables are bounded by the in-flight window, not by run length. The margin
-		 * covers allocator and sanitizer noise, not per-operation growth (9000 more
+		 * covers allocator and sanitizer noise, not per-operation growth (7000 more
 		 * operations leaking even 1 KiB each would exceed it). */
 		assert_true(rss_late <= r->rss_early[i] + 4096);
 	}
