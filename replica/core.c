@@ -590,21 +590,6 @@ uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struc
 	return r.ver;
 }
 
-/* An APPEND's result: n in decimal at out (PROTO_INT_MAX_LEN bytes of room; no NUL), its length
- * returned. */
-static uint32_t put_decimal(uint8_t *out, uint32_t n)
-{
-	uint8_t d[10];
-	uint32_t k = 0;
-	do {
-		d[k++] = (uint8_t)('0' + n % 10);
-		n /= 10;
-	} while (n != 0);
-	for (uint32_t i = 0; i < k; i++)
-		out[i] = d[k - 1 - i];
-	return k;
-}
-
 struct kv_write {
 	struct core *c;
 	uint64_t ver;
@@ -694,7 +679,7 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	w->c->live_keys++;
 	*val = nv;
 	if (w->append) /* its result: the length after it (Redis's APPEND reply) */
-		w->outlen = put_decimal(w->out, len);
+		w->outlen = proto_int_format(len, w->out);
 	return CMAP_KEEP;
 }
 
@@ -1100,7 +1085,7 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 			 (uint64_t)cur.vlen + e->vlen > c->cfg.max_value)
 			ok = false;
 		else if (!c->cfg.noop) { /* its REPLY: the length after it, as the execution's */
-			r->vlen = put_decimal(c->incr_spec, cur.vlen + e->vlen);
+			r->vlen = proto_int_format((int64_t)cur.vlen + e->vlen, c->incr_spec);
 			r->value = c->incr_spec; /* sent before the next PROPOSE reuses it */
 		}
 	}
