@@ -646,11 +646,13 @@ enum cmap_update_result core_witness_remove_cb(const void *key, size_t klen, voi
 /* core_wlist.c: one key's records. push appends r (-ENOMEM: nothing changed; *lp may be NULL
  * before); take removes r[i] (its val now the caller's), keeping the others' order, and leaves
  * an empty list with head = n = 0 (the caller frees it); may_hold is false only when no record
- * has the cid; last_weak is the latest weak record or NULL; rebuild recounts after a bulk edit;
- * free frees the records' values too. */
+ * has the cid; find is the index of the first record of cid (l may be NULL), or UINT32_MAX;
+ * last_weak is the latest weak record or NULL; rebuild recounts after a bulk edit; free frees
+ * the records' values too. */
 int core_wlist_push(struct wlist **lp, const struct wrec *r);
 void core_wlist_take(struct wlist *l, uint32_t i);
 bool core_wlist_may_hold(const struct wlist *l, const struct proto_cid *cid);
+uint32_t core_wlist_find(const struct wlist *l, const struct proto_cid *cid);
 const struct wrec *core_wlist_last_weak(const struct wlist *l);
 void core_wlist_rebuild(struct wlist *l);
 void core_wlist_free(struct wlist *l);

@@ -30,21 +30,18 @@ enum cmap_update_result core_witness_add_cb(const void *key, size_t klen, void *
 {
 	struct witness_arg *a = arg;
 	struct wlist *l = *val;
-	uint32_t end = l != NULL && core_wlist_may_hold(l, &a->cid) ? l->n : 0; /* (a new cid: 0) */
-	for (uint32_t i = l ? l->head : 0; i < end; i++) {
-		const struct wrec *r = &l->r[i];
-		if (r->cid.client == a->cid.client && r->cid.seq == a->cid.seq) {
-			/* a re-sent command gets the same answer; another command under the same
-			 * cid (a reused client id) gets none: its op or written value differs
-			 * (values are kept for writes; the key is this list's) */
-			a->reused =
-			    r->op != a->op || (r->write && a->keep_val &&
-					       (r->vlen != a->vlen ||
-						(a->vlen && memcmp(r->val, a->val, a->vlen) != 0)));
-			a->ok = r->ok && !a->reused;
-			a->read_dep = r->read_dep;
-			return CMAP_KEEP;
-		}
+	uint32_t at = core_wlist_find(l, &a->cid);
+	if (at != UINT32_MAX) {
+		/* a re-sent command gets the same answer; another command under the same cid (a
+		 * reused client id) gets none: its op or written value differs (values are kept
+		 * for writes; the key is this list's) */
+		const struct wrec *r = &l->r[at];
+		a->reused = r->op != a->op ||
+			    (r->write && a->keep_val &&
+			     (r->vlen != a->vlen || (a->vlen && memcmp(r->val, a->val, a->vlen) != 0)));
+		a->ok = r->ok && !a->reused;
+		a->read_dep = r->read_dep;
+		return CMAP_KEEP;
 	}
 	/* a new command: it conflicts with a write recorded, or as a write with any record (a
 	 * weak one too, unless weak_neutral), and its read_dep is the latest weak record (arrival
@@ -117,16 +114,13 @@ enum cmap_update_result core_witness_remove_cb(const void *key, size_t klen, voi
 	struct wlist *l = *val;
 	if (l == NULL)
 		return CMAP_KEEP;
-	uint32_t end = core_wlist_may_hold(l, &a->cid) ? l->n : 0;
-	for (uint32_t i = l->head; i < end; i++) {
-		if (l->r[i].cid.client == a->cid.client && l->r[i].cid.seq == a->cid.seq) {
-			a->removed = l->r[i];
-			a->was_removed = true;
-			core_wlist_take(l, i);
-			assert(a->c->witness_n > 0);
-			a->c->witness_n--;
-			break;
-		}
+	uint32_t at = core_wlist_find(l, &a->cid);
+	if (at != UINT32_MAX) {
+		a->removed = l->r[at];
+		a->was_removed = true;
+		core_wlist_take(l, at);
+		assert(a->c->witness_n > 0);
+		a->c->witness_n--;
 	}
 	if (l->n == l->head) {
 		core_wlist_free(l); /* (no records: nothing else to free) */

@@ -178,6 +178,16 @@ bool core_wlist_may_hold(const struct wlist *l, const struct proto_cid *cid)
 	return l->idx == NULL || idx_find(l->idx, cid) != NULL;
 }
 
+uint32_t core_wlist_find(const struct wlist *l, const struct proto_cid *cid)
+{
+	if (l == NULL || !core_wlist_may_hold(l, cid))
+		return UINT32_MAX; /* (a new cid: no walk on a long list) */
+	for (uint32_t i = l->head; i < l->n; i++)
+		if (cid_eq(&l->r[i].cid, cid))
+			return i;
+	return UINT32_MAX;
+}
+
 const struct wrec *core_wlist_last_weak(const struct wlist *l)
 {
 	if (l->n_weak == 0)

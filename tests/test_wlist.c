@@ -62,9 +62,18 @@ static void check_equal(const struct wlist *l, const struct model *m)
 		assert_non_null(lw);
 		assert_int_equal(lw->arr, last_weak->arr);
 	}
-	/* every cid held is found; a cid never pushed is not (no false "absent") */
-	for (uint32_t i = 0; i < m->n; i++)
+	/* every cid held is found, at its first record; a cid never pushed is not (no false
+	 * "absent") */
+	for (uint32_t i = 0; i < m->n; i++) {
 		assert_true(core_wlist_may_hold(l, &m->r[i].cid));
+		uint32_t first = 0;
+		while (m->r[first].cid.client != m->r[i].cid.client ||
+		       m->r[first].cid.seq != m->r[i].cid.seq)
+			first++;
+		assert_int_equal(core_wlist_find(l, &m->r[i].cid), l->head + first);
+	}
+	struct proto_cid never = {.client = 99, .seq = 1};
+	assert_int_equal(core_wlist_find(l, &never), UINT32_MAX);
 }
 
 /* Random pushes (cids from a small space, so a cid comes back after its record left, and
