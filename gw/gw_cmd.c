@@ -681,10 +681,9 @@ static int fin_mget(struct gw_job *j)
  * docs/protocols.md "APPEND"). */
 static int cmd_append(struct gw_job *j)
 {
-	if (settings(j)->protocol != CONF_PROTO_CURP)
-		return resp_add_error(&j->reply, "ERR APPEND is an operation of protocol curp "
-						 "only (docs/protocols.md)");
-	int rc = key_too_long(j, &j->argv[1]);
+	int rc = curp_only(j, "APPEND");
+	if (rc == 0)
+		rc = key_too_long(j, &j->argv[1]);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 	return gw_job_add_op(j, PROTO_OP_APPEND, &j->argv[1], &j->argv[2], 0, false);
@@ -710,15 +709,12 @@ static int fin_append(struct gw_job *j)
  * (docs/protocols.md "INCR"; curp only); the reply is the new value. */
 static int cmd_incr(struct gw_job *j)
 {
-	if (settings(j)->protocol != CONF_PROTO_CURP)
-		return resp_add_error(&j->reply,
-				      "ERR %s is an operation of protocol curp only "
-				      "(docs/protocols.md)",
-				      arg_is(&j->argv[0], "incr")     ? "INCR"
-				      : arg_is(&j->argv[0], "decr")   ? "DECR"
-				      : arg_is(&j->argv[0], "incrby") ? "INCRBY"
-								      : "DECRBY");
-	int rc = key_too_long(j, &j->argv[1]);
+	int rc = curp_only(j, arg_is(&j->argv[0], "incr")     ? "INCR"
+			      : arg_is(&j->argv[0], "decr")   ? "DECR"
+			      : arg_is(&j->argv[0], "incrby") ? "INCRBY"
+							      : "DECRBY");
+	if (rc == 0)
+		rc = key_too_long(j, &j->argv[1]);
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 	struct resp_arg by = {.p = (const uint8_t *)"1", .len = 1};
