@@ -79,9 +79,17 @@ struct cluster {
 	uint32_t refused_mask; /* replicas that refused a handshake (bit r) */
 };
 
-static uint64_t now_ns(void)
+/* The sessions' clock: the loop's, read once per iteration (net_loop_now_ns), so a session
+ * never sees time go back; a submit, which may come from outside the loop's events (the
+ * blocking API), reads the clock afresh and moves the loop's up (loop_now_fresh). */
+static uint64_t loop_now(const struct cluster *cl)
 {
-	return common_now_ns();
+	return net_loop_now_ns(&cl->nl);
+}
+
+static uint64_t loop_now_fresh(struct cluster *cl)
+{
+	return net_loop_now_refresh(&cl->nl);
 }
 
 /* A connection closed. A refused handshake is reported once (a wrong or missing secret cannot
@@ -292,7 +300,7 @@ static void link_up(struct net_dialer *d, struct net_conn *c, void *arg)
 	if (net_conn_send(c, &m) != 0)
 		return;
 	lk->up = true;
-	uint64_t now = now_ns();
+	uint64_t now = loop_now(lk->cl);
 	struct cluster_session *next;
 	for (struct cluster_session *cs = cl->sessions; cs; cs = next) {
 		next = cs->next; /* (a ready callback may close the session it is given) */
@@ -314,7 +322,7 @@ static void link_msg(struct net_dialer *d, struct net_conn *c, const struct prot
 	uint64_t id = m->type == PROTO_PONG ? m->client_id : m->cid.client;
 	struct cluster_session *cs = by_id_find(lk->cl, id);
 	if (cs && cs->sess)
-		session_on_msg(cs->sess, lk->r, m, now_ns());
+		session_on_msg(cs->sess, lk->r, m, loop_now(lk->cl));
 }
 
 /* What each session saw when its own connection broke: nothing at once (its sends to r are
@@ -412,7 +420,7 @@ static void session_start(struct cluster_session *cs, uint64_t client_id)
 	if (cl->set.reply_timeout_s)
 		cfg.timeout_ns = (uint64_t)cl->set.reply_timeout_s * 1000000000ull;
 	cfg.lease_ns = (uint64_t)cl->set.client_lease_ms * 1000000ull;
-	cfg.id_ns = now_ns();
+	cfg.id_ns = loop_now_fresh(cl);
 	struct session_io io = {.ctx = cs,
 				.send = sess_send,
 				.need_view = sess_need_view,
@@ -518,7 +526,7 @@ static void apply_info(struct cluster *cl, const struct proto_msg *m)
 		return;
 	}
 	if (changed) {
-		uint64_t now = now_ns();
+		uint64_t now = loop_now(cl);
 		for (struct cluster_session *cs = cl->sessions; cs; cs = cs->next)
 			if (cs->sess)
 				session_set_view(cs->sess, cl->view, cl->leader, now);
@@ -546,7 +554,7 @@ static void master_msg(struct net_dialer *d, struct net_conn *c, const struct pr
 		if (by_id_add(cl, q->cs) != 0)
 			LOG_ERROR(cl->log, "client %llu: out of memory: its answers will be lost",
 				  (unsigned long long)m->client_id);
-		(void)session_set_client_id(q->cs->sess, m->client_id, now_ns());
+		(void)session_set_client_id(q->cs->sess, m->client_id, loop_now(cl));
 	} else if (q->cs && cl->ready)
 		session_start(q->cs, m->client_id);
 	else if (q->cs)
@@ -562,7 +570,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct cluster *cl = w->data;
 	(void)loop;
 	(void)revents;
-	uint64_t now = now_ns();
+	uint64_t now = loop_now(cl);
 	/* not before the session is ready: it has nothing to time out, and its first probe round
 	 * would go out on connections still being dialed (sess_send drops it), leaving it bound
 	 * to the leader until the next round */
@@ -738,7 +746,7 @@ int64_t cluster_session_submit(struct cluster_session *cs, const struct proto_cm
 {
 	if (cs->sess == NULL || !cs->ready)
 		return -EAGAIN;
-	return session_submit(cs->sess, cmd, cb, arg, now_ns());
+	return session_submit(cs->sess, cmd, cb, arg, loop_now_fresh(cs->cl));
 }
 
 int64_t cluster_session_submit_weak(struct cluster_session *cs, const struct proto_cmd *cmd,
@@ -746,7 +754,7 @@ int64_t cluster_session_submit_weak(struct cluster_session *cs, const struct pro
 {
 	if (cs->sess == NULL || !cs->ready)
 		return -EAGAIN;
-	return session_submit_weak(cs->sess, cmd, cb, arg, now_ns());
+	return session_submit_weak(cs->sess, cmd, cb, arg, loop_now_fresh(cs->cl));
 }
 
 bool cluster_session_ready(const struct cluster_session *cs)

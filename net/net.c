@@ -1,6 +1,8 @@
 /* net: the per-loop flush point and the framed, buffered connection. */
 #include "net/net_int.h"
 
+#include "common/clock.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,6 +268,21 @@ static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 	flush_point(w->data);
 }
 
+uint64_t net_loop_now_refresh(struct net_loop *nl)
+{
+	uint64_t t = common_now_ns();
+	if (t > nl->now_ns)
+		nl->now_ns = t;
+	return nl->now_ns;
+}
+
+static void check_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	(void)net_loop_now_refresh(w->data);
+}
+
 static void idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	/* Nothing to do: an active idle watcher only makes the loop poll without blocking, so the
@@ -288,6 +305,14 @@ int net_loop_init(struct net_loop *nl, struct ev_loop *loop, const struct net_co
 	nl->prepare.data = nl;
 	ev_prepare_start(loop, &nl->prepare);
 	/* The flush point must not keep ev_run alive by itself. */
+	ev_unref(loop);
+	/* The clock first among the iteration's events (check watchers run right after the poll,
+	 * before the events of their priority and below). */
+	nl->now_ns = common_now_ns();
+	ev_check_init(&nl->check, check_cb);
+	nl->check.data = nl;
+	ev_set_priority(&nl->check, EV_MAXPRI);
+	ev_check_start(loop, &nl->check);
 	ev_unref(loop);
 	ev_idle_init(&nl->idle, idle_cb);
 	nl->idle.data = nl;
@@ -342,6 +367,8 @@ void net_loop_destroy(struct net_loop *nl)
 	nl->dead = NULL;
 	ev_ref(nl->loop);
 	ev_prepare_stop(nl->loop, &nl->prepare);
+	ev_ref(nl->loop);
+	ev_check_stop(nl->loop, &nl->check);
 	ev_idle_stop(nl->loop, &nl->idle);
 	proto_decoder_free(&nl->dec);
 	nl->loop = NULL;

@@ -102,6 +102,8 @@ struct net_loop {
 	struct ev_loop *loop;
 	struct net_config cfg;
 	ev_prepare prepare;	/* the once-per-iteration flush point */
+	ev_check check;		/* reads the clock once per iteration (now_ns) */
+	uint64_t now_ns;	/* net_loop_now_ns */
 	ev_idle idle;		/* keeps the loop spinning while work is left for the next flush */
 	struct net_conn *dirty; /* connections with output to write (via dirty_next) */
 	struct net_conn *dead;	/* closed connections whose on_close is pending */
@@ -140,6 +142,19 @@ static inline uint32_t net_loop_unauth(const struct net_loop *nl)
 {
 	return nl->unauth;
 }
+/* The loop's clock: CLOCK_MONOTONIC in ns, read once per iteration right after the poll
+ * returns (before any event of the iteration is handled) and at net_loop_init. Every event of
+ * one iteration sees the same time, never less than the last iteration's: one clock read per
+ * iteration instead of one per message (issue 21). For protocol timers and deadlines, not for
+ * measuring how long something took. Thread: loop's. */
+static inline uint64_t net_loop_now_ns(const struct net_loop *nl)
+{
+	return nl->now_ns;
+}
+/* Reads the clock now and moves the loop's clock up to it (never back): for a call made
+ * outside the loop's events (a blocking API between two runs of the loop), which must not get
+ * an old iteration's time. Returns the new net_loop_now_ns. Thread: loop's. */
+uint64_t net_loop_now_refresh(struct net_loop *nl);
 /* Frees every connection still held, WITHOUT callbacks (owners abandon or forget theirs first),
  * and stops the loop's watchers. The ev_loop itself is the caller's. */
 void net_loop_destroy(struct net_loop *nl);

@@ -123,6 +123,14 @@ static uint64_t now_ns(void)
 	return common_now_ns();
 }
 
+/* The time the core is given: the main loop's, read once per iteration (net_loop_now_ns), so
+ * every call into the core sees a time no earlier than the one before. now_ns() is for
+ * measuring how long something took. */
+static uint64_t core_now(const struct server *s)
+{
+	return net_loop_now_ns(&s->nl);
+}
+
 /* ---- emulated latency -------------------------------------------------------------------- */
 
 /* One-way delay between this replica and address `addr` (a peer or a client's IP). */
@@ -317,7 +325,7 @@ static void pre_flush(void *arg)
 		hand_off_clients(s);
 	if (s->core) {
 		uint64_t t0 = xfer_call_begin(s);
-		core_flush(s->core, now_ns());
+		core_flush(s->core, core_now(s));
 		xfer_call_end(s, t0);
 		if (core_xfer_more(s->core))
 			net_loop_again(&s->nl); /* the rest of a transfer, next iteration */
@@ -341,7 +349,7 @@ static void loop_msg(void *ctx, uint64_t conn, const struct proto_msg *m)
 	struct server *s = ctx;
 	saw_client(s, m);
 	if (s->core)
-		core_on_client(s->core, conn, m, now_ns());
+		core_on_client(s->core, conn, m, core_now(s));
 }
 
 static void snapshot_tick(struct server *s);
@@ -353,7 +361,7 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (s->core) {
 		uint64_t t0 = xfer_call_begin(s);
-		core_tick(s->core, now_ns());
+		core_tick(s->core, core_now(s));
 		xfer_call_end(s, t0);
 		snapshot_tick(s);
 	}
@@ -868,7 +876,7 @@ static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
 	s->leader = leader;
 	s->view = view;
 	if (view > 0) /* the cluster moved on before this replica (re)started */
-		core_view_change(s->core, view, leader, now_ns());
+		core_view_change(s->core, view, leader, core_now(s));
 	struct core_stats cst;
 	core_get_stats(s->core, &cst);
 	s->leader = cst.leader;
@@ -884,7 +892,7 @@ static void start_core(struct server *s, int leader, uint64_t view, bool rejoin)
 		if (in->role == PROTO_ROLE_REPLICA)
 			net_conn_resume(in->c);
 	set_client_reading(s);
-	uint64_t now = now_ns();
+	uint64_t now = core_now(s);
 	for (int j = 0; j < s->n; j++)
 		if (j != s->self && s->peers[j].up)
 			core_peer_up(s->core, j, now);
@@ -995,8 +1003,8 @@ static void on_cluster_info(struct server *s, const struct proto_msg *m)
 		LOG_WARN(s->log, "view change: view %llu, leader replica%d%s",
 			 (unsigned long long)m->view, m->leader,
 			 m->leader == s->self ? " (me)" : "");
-		core_view_change(s->core, m->view, m->leader, now_ns());
-		core_flush(s->core, now_ns());
+		core_view_change(s->core, m->view, m->leader, core_now(s));
+		core_flush(s->core, core_now(s));
 	}
 	core_get_stats(s->core, &st);
 	s->view = st.view;
@@ -1059,7 +1067,7 @@ static void peer_up(struct net_dialer *d, struct net_conn *c, void *arg)
 	p->up = true;
 	LOG_INFO(s->log, "connected to replica%d at %s", p->id, net_conn_peer(c));
 	if (s->core)
-		core_peer_up(s->core, p->id, now_ns());
+		core_peer_up(s->core, p->id, core_now(s));
 }
 
 static void peer_msg(struct net_dialer *d, struct net_conn *c, const struct proto_msg *m, void *arg)
@@ -1262,9 +1270,9 @@ static void in_msg(struct net_conn *c, const struct proto_msg *m, void *arg)
 	if (s->core == NULL)
 		return; /* an admin connection asking for something else before start: ignored */
 	if (in->role == PROTO_ROLE_REPLICA)
-		core_on_peer(s->core, in->peer, m, now_ns());
+		core_on_peer(s->core, in->peer, m, core_now(s));
 	else if (in->role == PROTO_ROLE_CLIENT)
-		core_on_client(s->core, client_conn_id(s, in), m, now_ns());
+		core_on_client(s->core, client_conn_id(s, in), m, core_now(s));
 }
 
 /* An accepted connection that never completed its handshake: logged at most once per address

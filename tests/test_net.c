@@ -16,6 +16,7 @@
 #include <ev.h>
 
 #include "auth/auth.h"
+#include "common/clock.h"
 #include "conf/conf.h"
 #include "net/net.h"
 
@@ -589,6 +590,70 @@ static void test_delay_fifo(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* ---- the loop's clock: read once per iteration, never back -------------------------------- */
+
+struct clock_ctx {
+	struct net_loop *nl;
+	uint64_t seen[3]; /* net_loop_now_ns in each of three callbacks */
+	uint64_t real[3]; /* the clock read right after it */
+	int n;
+};
+
+static void clock_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	struct clock_ctx *cc = w->data;
+	assert_true(cc->n < 3);
+	cc->seen[cc->n] = net_loop_now_ns(cc->nl);
+	cc->real[cc->n] = common_now_ns();
+	cc->n++;
+	/* time passes inside the iteration: the loop's clock does not follow it */
+	uint64_t t = common_now_ns();
+	while (common_now_ns() - t < 2000000)
+		;
+}
+
+static void test_loop_clock(void **state)
+{
+	(void)state;
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct net_loop nl;
+	struct net_config cfg = test_cfg(0);
+	uint64_t before = common_now_ns();
+	assert_int_equal(net_loop_init(&nl, loop, &cfg), 0);
+	assert_true(net_loop_now_ns(&nl) >= before);
+	struct clock_ctx cc = {.nl = &nl};
+	/* two timers due in the same iteration, a third 20 ms later */
+	ev_timer t1, t2, t3;
+	ev_timer_init(&t1, clock_cb, 0.010, 0.);
+	ev_timer_init(&t2, clock_cb, 0.010, 0.);
+	ev_timer_init(&t3, clock_cb, 0.030, 0.);
+	t1.data = t2.data = t3.data = &cc;
+	ev_timer_start(loop, &t1);
+	ev_timer_start(loop, &t2);
+	uint64_t armed = common_now_ns();
+	ev_run(loop, EVRUN_ONCE);
+	assert_int_equal(cc.n, 2);
+	/* the same time for both, read after the poll (the timers were due) and before the
+	 * first callback's own reading, though the first one spent 2 ms */
+	assert_true(cc.seen[0] == cc.seen[1]);
+	assert_true(cc.seen[0] >= armed + 10000000ull - 1000000ull);
+	assert_true(cc.seen[0] <= cc.real[0]);
+	assert_true(cc.real[1] - cc.seen[1] >= 2000000ull);
+	ev_timer_start(loop, &t3);
+	ev_run(loop, EVRUN_ONCE);
+	assert_int_equal(cc.n, 3);
+	assert_true(cc.seen[2] >= cc.seen[1] + 20000000ull);
+	/* a refresh (a call from outside the loop's events) moves it up to now, never back */
+	uint64_t r = net_loop_now_refresh(&nl);
+	assert_true(r >= cc.real[2] && r == net_loop_now_ns(&nl));
+	nl.now_ns += 1000000000ull; /* the loop's clock a second ahead of the real one */
+	assert_int_equal(net_loop_now_refresh(&nl), r + 1000000000ull);
+	net_loop_destroy(&nl);
+	ev_loop_destroy(loop);
+}
+
 /* ---- output hold (batchDelayUs): a batch waits for company, never less, order kept -------- */
 
 static bool got_all(void *arg)
@@ -1030,6 +1095,7 @@ int main(void)
 	    cmocka_unit_test(test_pause_resume),
 	    cmocka_unit_test(test_close_in_callback),
 	    cmocka_unit_test(test_delay_fifo),
+	    cmocka_unit_test(test_loop_clock),
 	    cmocka_unit_test(test_output_hold),
 	    cmocka_unit_test(test_dialer_retry),
 	    cmocka_unit_test(test_listen_wildcard),
