@@ -683,30 +683,31 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	return CMAP_KEEP;
 }
 
-/* Applies a write. Returns 0 (an INCR's new value, an APPEND's new length in decimal, in
- * c->incr_out, c->incr_len bytes; a GETDEL's or SETX's old state in c->old_found, c->old_val,
- * c->old_vlen, until core_kv_old_free);
+/* Applies the write cmd (its bytes read, not kept) as version ver (its slot). Returns 0 (an
+ * INCR's new value, an APPEND's new length in decimal, in c->incr_out, c->incr_len bytes; a
+ * GETDEL's or SETX's old state in c->old_found, c->old_val, c->old_vlen, until
+ * core_kv_old_free);
  * -EFBIG for an APPEND (or INCR) refused because the value would exceed max_value, -EINVAL or
  * -ERANGE for an INCR refused (proto_incr), -EPROTO for a SETX without valid flags (which no
  * decoder lets in): nothing changes; or -ENOMEM: the key's value may have changed but the state
  * is not whole (the key order, or the value itself, is missing): the caller stops the process or
  * discards the state (a transfer that arrives). */
-int core_kv_apply(struct core *c, const struct entry *e)
+int core_kv_apply(struct core *c, uint64_t ver, const struct proto_cmd *cmd)
 {
-	int setx = e->op == PROTO_OP_SETX ? proto_setx_flags(e->val, e->vlen) : 0;
+	int setx = cmd->op == PROTO_OP_SETX ? proto_setx_flags(cmd->val, cmd->vlen) : 0;
 	if (setx < 0)
 		return -EPROTO;
 	struct kv_write w = {.c = c,
-			     .ver = e->slot,
-			     .v = setx ? e->val + PROTO_SETX_HDR : e->val,
-			     .vlen = setx ? e->vlen - PROTO_SETX_HDR : e->vlen,
-			     .del = e->op == PROTO_OP_DEL || e->op == PROTO_OP_GETDEL,
-			     .append = e->op == PROTO_OP_APPEND,
-			     .incr = e->op == PROTO_OP_INCR,
+			     .ver = ver,
+			     .v = setx ? cmd->val + PROTO_SETX_HDR : cmd->val,
+			     .vlen = setx ? cmd->vlen - PROTO_SETX_HDR : cmd->vlen,
+			     .del = cmd->op == PROTO_OP_DEL || cmd->op == PROTO_OP_GETDEL,
+			     .append = cmd->op == PROTO_OP_APPEND,
+			     .incr = cmd->op == PROTO_OP_INCR,
 			     .setx = setx,
 			     .out = c->incr_out,
 			     .max = c->cfg.max_value};
-	if (cmap_update(c->kv, e->key, e->klen, kv_write_cb, &w) < 0 || w.nomem)
+	if (cmap_update(c->kv, cmd->key, cmd->klen, kv_write_cb, &w) < 0 || w.nomem)
 		return -ENOMEM;
 	if (w.incr_err)
 		return w.incr_err;
@@ -714,7 +715,7 @@ int core_kv_apply(struct core *c, const struct entry *e)
 		return -EFBIG;
 	if (w.incr || w.append)
 		c->incr_len = w.outlen;
-	if (e->op == PROTO_OP_GETDEL || setx) {
+	if (cmd->op == PROTO_OP_GETDEL || setx) {
 		/* the old value answers the command (core_execute_entry): kept until it did */
 		core_kv_old_free(c);
 		c->old_kept = w.old;
@@ -724,14 +725,14 @@ int core_kv_apply(struct core *c, const struct entry *e)
 	} else {
 		free(w.old);
 	}
-	if (w.del && e->slot + 1 > c->del_ver)
-		c->del_ver = e->slot + 1;
+	if (w.del && ver + 1 > c->del_ver)
+		c->del_ver = ver + 1;
 	if (w.was_live || w.now_live)
-		core_xfer_note(c, e->key, e->klen); /* a transfer under way sends it again */
-	if (w.now_live && !w.was_live && oset_insert(c->order, e->key, e->klen) < 0)
+		core_xfer_note(c, cmd->key, cmd->klen); /* a transfer under way sends it again */
+	if (w.now_live && !w.was_live && oset_insert(c->order, cmd->key, cmd->klen) < 0)
 		return -ENOMEM;
 	if (w.was_live && !w.now_live)
-		oset_remove(c->order, e->key, e->klen);
+		oset_remove(c->order, cmd->key, cmd->klen);
 	return 0;
 }
 
@@ -1326,7 +1327,13 @@ void core_execute_entry(struct core *c, struct entry *e)
 	} else if (is_write_op(e->op)) {
 		r.status = PROTO_ST_OK;
 		r.ver = e->slot + 1;
-		int rc = c->cfg.noop ? 0 : core_kv_apply(c, e);
+		struct proto_cmd cmd = {.op = e->op,
+					.key = e->key,
+					.klen = e->klen,
+					.val = e->val,
+					.vlen = e->vlen,
+					.scan_count = e->scan_count};
+		int rc = c->cfg.noop ? 0 : core_kv_apply(c, e->slot, &cmd);
 		if (rc == -ENOMEM)
 			core_oom(c, "executing a write");
 		if (rc == -EFBIG || rc == -EINVAL || rc == -ERANGE || rc == -EPROTO) {
@@ -1368,7 +1375,7 @@ void core_execute_entry(struct core *c, struct entry *e)
 			c->io.executed(c->io.ctx, &e->cid, e->slot);
 	}
 	e->executed = true;
-	core_witness_remove(c, e, r.status);
+	core_witness_remove(c, &e->cid, e->slot, e->key, e->klen, r.status);
 
 	if (is_leader(c) && e->led) {
 		if (e->conn == 0) {

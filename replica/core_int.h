@@ -617,7 +617,7 @@ bool core_already_executed(struct core *c, const struct proto_cid *cid);
 bool core_executed_bit(struct core *c, const struct proto_cid *cid);
 uint64_t core_inflight_slot(struct core *c, const uint8_t inflight_key[16]);
 uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
-int core_kv_apply(struct core *c, const struct entry *e);
+int core_kv_apply(struct core *c, uint64_t ver, const struct proto_cmd *cmd);
 /* Forgets the old state a GETDEL or SETX left for its answer (c->old_*), freeing its value. */
 void core_kv_old_free(struct core *c);
 int core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
@@ -658,7 +658,8 @@ void core_wlist_rebuild(struct wlist *l);
 void core_wlist_free(struct wlist *l);
 enum cmap_update_result core_pending_writes_cb(const void *key, size_t klen, void **val, void *arg);
 void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg);
-void core_witness_remove(struct core *c, const struct entry *e, uint8_t status);
+void core_witness_remove(struct core *c, const struct proto_cid *cid, uint64_t slot,
+			 const uint8_t *key, uint32_t klen, uint8_t status);
 void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m);
 int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_msg *m);
 bool core_witness_mixed(struct core *c, const uint8_t *key, uint32_t klen, uint64_t client);
