@@ -30,8 +30,7 @@
 
 void core_entry_clear(struct entry *e)
 {
-	free(e->key);
-	free(e->val);
+	kvs_free(&e->kv, e->klen, e->vlen);
 	memset(e, 0, sizeof *e);
 }
 
@@ -683,30 +682,31 @@ static enum cmap_update_result kv_write_cb(const void *key, size_t klen, void **
 	return CMAP_KEEP;
 }
 
-/* Applies a write. Returns 0 (an INCR's new value, an APPEND's new length in decimal, in
- * c->incr_out, c->incr_len bytes; a GETDEL's or SETX's old state in c->old_found, c->old_val,
- * c->old_vlen, until core_kv_old_free);
+/* Applies the write cmd (its bytes read, not kept) as version ver (its slot). Returns 0 (an
+ * INCR's new value, an APPEND's new length in decimal, in c->incr_out, c->incr_len bytes; a
+ * GETDEL's or SETX's old state in c->old_found, c->old_val, c->old_vlen, until
+ * core_kv_old_free);
  * -EFBIG for an APPEND (or INCR) refused because the value would exceed max_value, -EINVAL or
  * -ERANGE for an INCR refused (proto_incr), -EPROTO for a SETX without valid flags (which no
  * decoder lets in): nothing changes; or -ENOMEM: the key's value may have changed but the state
  * is not whole (the key order, or the value itself, is missing): the caller stops the process or
  * discards the state (a transfer that arrives). */
-int core_kv_apply(struct core *c, const struct entry *e)
+int core_kv_apply(struct core *c, uint64_t ver, const struct proto_cmd *cmd)
 {
-	int setx = e->op == PROTO_OP_SETX ? proto_setx_flags(e->val, e->vlen) : 0;
+	int setx = cmd->op == PROTO_OP_SETX ? proto_setx_flags(cmd->val, cmd->vlen) : 0;
 	if (setx < 0)
 		return -EPROTO;
 	struct kv_write w = {.c = c,
-			     .ver = e->slot,
-			     .v = setx ? e->val + PROTO_SETX_HDR : e->val,
-			     .vlen = setx ? e->vlen - PROTO_SETX_HDR : e->vlen,
-			     .del = e->op == PROTO_OP_DEL || e->op == PROTO_OP_GETDEL,
-			     .append = e->op == PROTO_OP_APPEND,
-			     .incr = e->op == PROTO_OP_INCR,
+			     .ver = ver,
+			     .v = setx ? cmd->val + PROTO_SETX_HDR : cmd->val,
+			     .vlen = setx ? cmd->vlen - PROTO_SETX_HDR : cmd->vlen,
+			     .del = cmd->op == PROTO_OP_DEL || cmd->op == PROTO_OP_GETDEL,
+			     .append = cmd->op == PROTO_OP_APPEND,
+			     .incr = cmd->op == PROTO_OP_INCR,
 			     .setx = setx,
 			     .out = c->incr_out,
 			     .max = c->cfg.max_value};
-	if (cmap_update(c->kv, e->key, e->klen, kv_write_cb, &w) < 0 || w.nomem)
+	if (cmap_update(c->kv, cmd->key, cmd->klen, kv_write_cb, &w) < 0 || w.nomem)
 		return -ENOMEM;
 	if (w.incr_err)
 		return w.incr_err;
@@ -714,7 +714,7 @@ int core_kv_apply(struct core *c, const struct entry *e)
 		return -EFBIG;
 	if (w.incr || w.append)
 		c->incr_len = w.outlen;
-	if (e->op == PROTO_OP_GETDEL || setx) {
+	if (cmd->op == PROTO_OP_GETDEL || setx) {
 		/* the old value answers the command (core_execute_entry): kept until it did */
 		core_kv_old_free(c);
 		c->old_kept = w.old;
@@ -724,14 +724,14 @@ int core_kv_apply(struct core *c, const struct entry *e)
 	} else {
 		free(w.old);
 	}
-	if (w.del && e->slot + 1 > c->del_ver)
-		c->del_ver = e->slot + 1;
+	if (w.del && ver + 1 > c->del_ver)
+		c->del_ver = ver + 1;
 	if (w.was_live || w.now_live)
-		core_xfer_note(c, e->key, e->klen); /* a transfer under way sends it again */
-	if (w.now_live && !w.was_live && oset_insert(c->order, e->key, e->klen) < 0)
+		core_xfer_note(c, cmd->key, cmd->klen); /* a transfer under way sends it again */
+	if (w.now_live && !w.was_live && oset_insert(c->order, cmd->key, cmd->klen) < 0)
 		return -ENOMEM;
 	if (w.was_live && !w.now_live)
-		oset_remove(c->order, e->key, e->klen);
+		oset_remove(c->order, cmd->key, cmd->klen);
 	return 0;
 }
 
@@ -833,7 +833,7 @@ static enum cmap_update_result keyidx_add_cb(const void *key, size_t klen, void 
 void core_keyidx_add(struct core *c, const struct entry *e, struct keyidx_arg *ka)
 {
 	assert(is_leader(c) && ka->slot == e->slot);
-	if (cmap_update(c->keys, e->key, e->klen, keyidx_add_cb, ka) < 0 || ka->nomem)
+	if (cmap_update(c->keys, entry_key(e), e->klen, keyidx_add_cb, ka) < 0 || ka->nomem)
 		core_oom(c, "the leader's per-key index");
 }
 
@@ -867,12 +867,7 @@ void core_send_accept(struct core *c, struct entry *e, int to, uint64_t now_ns)
 			      .slot = e->slot,
 			      .cid = e->cid,
 			      .commit = c->commit_index};
-	a.cmd.op = e->op;
-	a.cmd.key = e->key;
-	a.cmd.klen = e->klen;
-	a.cmd.val = e->val;
-	a.cmd.vlen = e->vlen;
-	a.cmd.scan_count = e->scan_count;
+	a.cmd = entry_cmd(e);
 	c->io.to_peer(c->io.ctx, to, &a);
 	e->sent_ns = now_ns;
 }
@@ -932,16 +927,16 @@ struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_
 	}
 	struct entry *e = &c->ring[slot & (c->cap - 1)];
 	memset(e, 0, sizeof *e);
-	e->key = malloc(m->cmd.klen ? m->cmd.klen : 1);
-	e->val = m->cmd.vlen ? malloc(m->cmd.vlen) : NULL;
+	if (kvs_set(&e->kv, m->cmd.key, m->cmd.klen, m->cmd.val, m->cmd.vlen) != 0) {
+		desc_release(c->desc, did);
+		return NULL;
+	}
 	uint8_t inflight_key[16];
 	cid_key(&m->cid, inflight_key);
 	/* (the leader's own EXPIRE has no cid: nothing in flight to find) */
-	if (e->key == NULL || (m->cmd.vlen && e->val == NULL) ||
-	    (m->cid.client != 0 &&
-	     cmap_put(c->inflight, inflight_key, 16, (void *)(uintptr_t)(slot + 1), NULL) != 0)) {
-		free(e->key);
-		free(e->val);
+	if (m->cid.client != 0 &&
+	    cmap_put(c->inflight, inflight_key, 16, (void *)(uintptr_t)(slot + 1), NULL) != 0) {
+		kvs_free(&e->kv, m->cmd.klen, m->cmd.vlen);
 		memset(e, 0, sizeof *e);
 		desc_release(c->desc, did);
 		return NULL;
@@ -954,11 +949,7 @@ struct entry *core_log_append(struct core *c, uint64_t conn, const struct proto_
 	e->cid = m->cid;
 	e->kind = kind;
 	e->op = m->cmd.op;
-	if (m->cmd.klen) /* (an EXPIRE has no key: memcpy from NULL is undefined even for 0) */
-		memcpy(e->key, m->cmd.key, m->cmd.klen);
 	e->klen = m->cmd.klen;
-	if (m->cmd.vlen)
-		memcpy(e->val, m->cmd.val, m->cmd.vlen);
 	e->vlen = m->cmd.vlen;
 	e->scan_count = m->cmd.op == PROTO_OP_SCAN ? m->cmd.scan_count : 0;
 	e->acks = 1u << c->cfg.self;
@@ -1038,13 +1029,13 @@ static bool speculative_get(struct core *c, const struct entry *e, const struct 
 	} else {
 		if (we) {
 			r->status = we->op == PROTO_OP_PUT ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
-			r->value = we->op == PROTO_OP_PUT ? we->val : NULL;
+			r->value = we->op == PROTO_OP_PUT ? entry_val(we) : NULL;
 			r->vlen = we->op == PROTO_OP_PUT ? we->vlen : 0;
 			r->ver = we->slot + 1;
 		} else if (c->cfg.noop) {
 			r->status = PROTO_ST_NOT_FOUND;
 		} else {
-			r->ver = core_kv_lookup(c, e->key, e->klen, r);
+			r->ver = core_kv_lookup(c, entry_key(e), e->klen, r);
 		}
 		/* HO: an earlier weak write does not by itself make ok false (the client's
 		 * read_dep check covers it); strong writes do, everywhere. */
@@ -1081,7 +1072,7 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		struct proto_msg cur = {0};
 		if (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index)
 			ok = false;
-		else if (core_kv_lookup(c, e->key, e->klen, &cur),
+		else if (core_kv_lookup(c, entry_key(e), e->klen, &cur),
 			 (uint64_t)cur.vlen + e->vlen > c->cfg.max_value)
 			ok = false;
 		else if (!c->cfg.noop) { /* its REPLY: the length after it, as the execution's */
@@ -1094,9 +1085,9 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		uint32_t len = 0;
 		if (c->cfg.noop || (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index))
 			ok = false;
-		else if (core_kv_lookup(c, e->key, e->klen, &cur),
-			 proto_incr(cur.status == PROTO_ST_OK ? cur.value : NULL, cur.vlen, e->val,
-				    e->vlen, c->incr_spec, &len) != 0 ||
+		else if (core_kv_lookup(c, entry_key(e), e->klen, &cur),
+			 proto_incr(cur.status == PROTO_ST_OK ? cur.value : NULL, cur.vlen,
+				    entry_val(e), e->vlen, c->incr_spec, &len) != 0 ||
 			     len > c->cfg.max_value)
 			ok = false; /* refused at its execution, which answers */
 		else {
@@ -1105,14 +1096,14 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		}
 	}
 	if ((e->op == PROTO_OP_GETDEL || e->op == PROTO_OP_SETX) && ok) {
-		int setx = e->op == PROTO_OP_SETX ? proto_setx_flags(e->val, e->vlen) : 0;
+		int setx = e->op == PROTO_OP_SETX ? proto_setx_flags(entry_val(e), e->vlen) : 0;
 		if (c->cfg.noop || setx < 0 ||
 		    (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index)) {
 			ok = false; /* the execution answers */
 		} else {
 			/* (the value points into the state: sent before anything executes) */
 			struct proto_msg cur = {0};
-			core_kv_lookup(c, e->key, e->klen, &cur);
+			core_kv_lookup(c, entry_key(e), e->klen, &cur);
 			r->status = cur.status;
 			if (cur.status == PROTO_ST_OK && (!setx || (setx & PROTO_SETX_GET))) {
 				r->value = cur.value;
@@ -1275,7 +1266,7 @@ void core_unregister_led(struct core *c, struct entry *e)
 		cmap_del(c->inflight, inflight_key, 16, NULL);
 	}
 	if (is_client_op(e->op))
-		core_update_present(c->keys, e->key, e->klen, keyidx_done_cb, NULL);
+		core_update_present(c->keys, entry_key(e), e->klen, keyidx_done_cb, NULL);
 	if (e->desc != 0)
 		desc_release(c->desc, e->desc);
 	e->desc = 0;
@@ -1322,11 +1313,12 @@ void core_execute_entry(struct core *c, struct entry *e)
 		if (c->cfg.noop)
 			r.status = PROTO_ST_NOT_FOUND;
 		else
-			r.ver = core_kv_lookup(c, e->key, e->klen, &r);
+			r.ver = core_kv_lookup(c, entry_key(e), e->klen, &r);
 	} else if (is_write_op(e->op)) {
 		r.status = PROTO_ST_OK;
 		r.ver = e->slot + 1;
-		int rc = c->cfg.noop ? 0 : core_kv_apply(c, e);
+		struct proto_cmd cmd = entry_cmd(e);
+		int rc = c->cfg.noop ? 0 : core_kv_apply(c, e->slot, &cmd);
 		if (rc == -ENOMEM)
 			core_oom(c, "executing a write");
 		if (rc == -EFBIG || rc == -EINVAL || rc == -ERANGE || rc == -EPROTO) {
@@ -1346,14 +1338,14 @@ void core_execute_entry(struct core *c, struct entry *e)
 			/* the key's old state (cached below; c->old_* kept until answered) */
 			r.status = c->old_found ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
 			if (c->old_found &&
-			    (e->op == PROTO_OP_GETDEL || (e->val[0] & PROTO_SETX_GET))) {
+			    (e->op == PROTO_OP_GETDEL || (entry_val(e)[0] & PROTO_SETX_GET))) {
 				r.value = c->old_val;
 				r.vlen = c->old_vlen;
 			}
 		}
 	} else {
 		/* SCAN: the state at this slot */
-		if (core_scan_exec(c, e->key, e->klen, e->scan_count, &r) != 0)
+		if (core_scan_exec(c, entry_key(e), e->klen, e->scan_count, &r) != 0)
 			core_oom(c, "executing a SCAN");
 		c->st.scans++;
 	}
@@ -1368,7 +1360,7 @@ void core_execute_entry(struct core *c, struct entry *e)
 			c->io.executed(c->io.ctx, &e->cid, e->slot);
 	}
 	e->executed = true;
-	core_witness_remove(c, e, r.status);
+	core_witness_remove(c, &e->cid, e->slot, entry_key(e), e->klen, r.status);
 
 	if (is_leader(c) && e->led) {
 		if (e->conn == 0) {
@@ -1537,11 +1529,7 @@ int core_entry_set(struct entry *e, uint64_t slot, uint64_t view, const struct p
 {
 	if (e->used)
 		core_entry_clear(e);
-	e->key = malloc(cmd->klen ? cmd->klen : 1);
-	e->val = cmd->vlen ? malloc(cmd->vlen) : NULL;
-	if (e->key == NULL || (cmd->vlen && e->val == NULL)) {
-		free(e->key);
-		free(e->val);
+	if (kvs_set(&e->kv, cmd->key, cmd->klen, cmd->val, cmd->vlen) != 0) {
 		memset(e, 0, sizeof *e);
 		return -ENOMEM;
 	}
@@ -1550,11 +1538,7 @@ int core_entry_set(struct entry *e, uint64_t slot, uint64_t view, const struct p
 	e->view = view;
 	e->cid = *cid;
 	e->op = cmd->op;
-	if (cmd->klen)
-		memcpy(e->key, cmd->key, cmd->klen);
 	e->klen = cmd->klen;
-	if (cmd->vlen)
-		memcpy(e->val, cmd->val, cmd->vlen);
 	e->vlen = cmd->vlen;
 	e->scan_count = cmd->op == PROTO_OP_SCAN ? cmd->scan_count : 0;
 	return 0;

@@ -4,6 +4,7 @@
 #define CURPKV_CORE_INT_H
 
 #include <assert.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,7 +38,78 @@ enum core_rec_type {
 /* What a log entry came from (the leader's answers differ; followers do not need to know). */
 enum entry_kind { EK_STRONG = 0, EK_HO_WEAK, EK_HT_WEAK };
 
-/* One log slot. Key and value bytes are owned by the entry. */
+/* The key and value bytes of a log entry (or of a collected VC item): inline when the two fit
+ * in KV_INLINE bytes together (the short keys of GETs, small writes), else one heap block of
+ * klen + vlen bytes, the key then the value (one allocation where there were two). Which of the
+ * two it is follows from klen + vlen alone, so the holder carries no flag and no pointer into
+ * itself: it stays valid when copied or moved by plain assignment (core_ring_fit moves entries
+ * into a grown ring; vc_place moves an item's bytes into an entry). Exactly one copy owns a heap
+ * block: the one that is later freed (kvs_free); the others are forgotten, not freed. Read the
+ * bytes through kvs_key / kvs_val (entry_key / entry_val for an entry), never through the union.
+ * Memory: it takes KV_INLINE bytes where two pointers took 16, so a ring slot (struct entry) is
+ * 112 bytes instead of 104 on 64-bit: 256 KiB more for the default ring of 32768 slots (max_desc
+ * 10000), 8 bytes more per slot however far core_ring_fit doubles the ring. A pointer from
+ * entry_key / entry_val is valid until the entry is cleared, set or moved (the ring grown), as
+ * a pointer to the entry itself is. */
+#define KV_INLINE 32u
+union kvs {
+	uint8_t in[KV_INLINE];
+	uint8_t *heap;
+};
+
+static inline bool kvs_inline(uint32_t klen, uint32_t vlen)
+{
+	return (uint64_t)klen + vlen <= KV_INLINE;
+}
+
+/* The key bytes (never NULL, even for klen 0): valid until the holder is freed or moved (inline
+ * bytes move with it). */
+static inline const uint8_t *kvs_key(const union kvs *s, uint32_t klen, uint32_t vlen)
+{
+	return kvs_inline(klen, vlen) ? s->in : s->heap;
+}
+
+/* The value bytes, NULL when vlen is 0 (as a command without a value has it). */
+static inline const uint8_t *kvs_val(const union kvs *s, uint32_t klen, uint32_t vlen)
+{
+	return vlen ? kvs_key(s, klen, vlen) + klen : NULL;
+}
+
+/* Makes s hold a copy of key and val (s held nothing that needs freeing). Returns 0, or -ENOMEM
+ * with s holding nothing. */
+static inline int kvs_set(union kvs *s, const uint8_t *key, uint32_t klen, const uint8_t *val,
+			  uint32_t vlen)
+{
+	uint8_t *p = s->in;
+	if (!kvs_inline(klen, vlen)) {
+		p = malloc((size_t)klen + vlen);
+		if (p == NULL)
+			return -ENOMEM;
+		s->heap = p;
+	}
+	if (klen) /* (an EXPIRE has no key: memcpy from NULL is undefined even for 0) */
+		memcpy(p, key, klen);
+	if (vlen)
+		memcpy(p + klen, val, vlen);
+	return 0;
+}
+
+/* Frees what s owns (klen, vlen: what it was set with). */
+static inline void kvs_free(union kvs *s, uint32_t klen, uint32_t vlen)
+{
+	if (!kvs_inline(klen, vlen))
+		free(s->heap);
+}
+
+/* Forgets the heap block of s without freeing it (its bytes were moved to another holder, which
+ * owns them now): s no longer owns anything, and kvs_free of it does nothing. */
+static inline void kvs_forget(union kvs *s, uint32_t klen, uint32_t vlen)
+{
+	if (!kvs_inline(klen, vlen))
+		s->heap = NULL;
+}
+
+/* One log slot. Its key and value bytes are its own (kv, above): core_entry_clear frees them. */
 struct entry {
 	bool used;
 	bool executed;
@@ -49,9 +121,8 @@ struct entry {
 	uint64_t slot;
 	uint64_t view;
 	struct proto_cid cid;
-	uint8_t *key;
+	union kvs kv; /* the key and value: entry_key, entry_val */
 	uint32_t klen;
-	uint8_t *val;
 	uint32_t vlen;
 	uint32_t scan_count; /* SCAN: keys asked for */
 	uint32_t acks;	     /* leader: bitmask of replicas that accepted (self included) */
@@ -59,6 +130,7 @@ struct entry {
 	desc_id desc;	     /* leader: descriptor held while in flight */
 	uint64_t sent_ns;    /* leader: last time ACCEPT went out */
 };
+_Static_assert(sizeof(struct entry) <= 112, "a ring slot grew: update the note at union kvs");
 
 /* Leader: per-key pending index (slots assigned, not executed). NO_SLOT = none. */
 struct keyidx {
@@ -177,9 +249,8 @@ struct vc_item {
 	struct proto_cid read_dep; /* record (HO strong GET): the read_dep it was answered with */
 	int32_t bound;
 	struct proto_cid cid;
-	uint8_t *key;
+	union kvs kv; /* the key and value (kvs_key, kvs_val): moved into the entry by vc_place */
 	uint32_t klen;
-	uint8_t *val;
 	uint32_t vlen;
 	uint32_t scan_count;
 	uint64_t low_seq; /* record: the sender's watermark of the client (core_client_low_seq) */
@@ -478,15 +549,33 @@ static inline void cid_key(const struct proto_cid *cid, uint8_t out[16])
 	memcpy(out + 8, &cid->seq, 8);
 }
 
+/* An entry's key bytes (never NULL in a used entry) and value bytes (NULL when it has none):
+ * valid until the entry is cleared, set again or moved (core_ring_fit), as `e` itself is. */
+static inline const uint8_t *entry_key(const struct entry *e)
+{
+	return kvs_key(&e->kv, e->klen, e->vlen);
+}
+
+static inline const uint8_t *entry_val(const struct entry *e)
+{
+	return kvs_val(&e->kv, e->klen, e->vlen);
+}
+
+/* An entry's command, its bytes pointing into the entry (valid as entry_key's are). */
+static inline struct proto_cmd entry_cmd(const struct entry *e)
+{
+	return (struct proto_cmd){.op = e->op,
+				  .key = entry_key(e),
+				  .klen = e->klen,
+				  .val = entry_val(e),
+				  .vlen = e->vlen,
+				  .scan_count = e->scan_count};
+}
+
 /* The fingerprint of an entry's command (proto_cmd_fp). */
 static inline uint64_t entry_fp(const struct entry *e)
 {
-	struct proto_cmd cmd = {.op = e->op,
-				.key = e->key,
-				.klen = e->klen,
-				.val = e->val,
-				.vlen = e->vlen,
-				.scan_count = e->scan_count};
+	struct proto_cmd cmd = entry_cmd(e);
 	return proto_cmd_fp(&cmd);
 }
 
@@ -617,7 +706,7 @@ bool core_already_executed(struct core *c, const struct proto_cid *cid);
 bool core_executed_bit(struct core *c, const struct proto_cid *cid);
 uint64_t core_inflight_slot(struct core *c, const uint8_t inflight_key[16]);
 uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
-int core_kv_apply(struct core *c, const struct entry *e);
+int core_kv_apply(struct core *c, uint64_t ver, const struct proto_cmd *cmd);
 /* Forgets the old state a GETDEL or SETX left for its answer (c->old_*), freeing its value. */
 void core_kv_old_free(struct core *c);
 int core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t count,
@@ -658,7 +747,8 @@ void core_wlist_rebuild(struct wlist *l);
 void core_wlist_free(struct wlist *l);
 enum cmap_update_result core_pending_writes_cb(const void *key, size_t klen, void **val, void *arg);
 void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg);
-void core_witness_remove(struct core *c, const struct entry *e, uint8_t status);
+void core_witness_remove(struct core *c, const struct proto_cid *cid, uint64_t slot,
+			 const uint8_t *key, uint32_t klen, uint8_t status);
 void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m);
 int core_witness_record_weak(struct core *c, uint64_t conn, const struct proto_msg *m);
 bool core_witness_mixed(struct core *c, const uint8_t *key, uint32_t klen, uint64_t client);

@@ -234,9 +234,9 @@ static void lease_decided(struct core *c, const uint8_t *v, uint32_t vlen)
  * answered ok and then refused at its execution). */
 void core_lease_led(struct core *c, const struct entry *e)
 {
-	if (lease_note(c, e->val, e->vlen, e->slot) != 0)
+	if (lease_note(c, entry_val(e), e->vlen, e->slot) != 0)
 		core_oom(c, "the leader's index of expiring clients");
-	lease_decided(c, e->val, e->vlen);
+	lease_decided(c, entry_val(e), e->vlen);
 }
 
 /* Leader, every tick: once in a while (an eighth of the lease), names in one EXPIRE entry the
@@ -284,7 +284,7 @@ void core_lease_tick(struct core *c, uint64_t now_ns)
 	if (e == NULL)
 		return;
 	assert(e->slot == slot);
-	lease_decided(c, e->val, e->vlen);
+	lease_decided(c, entry_val(e), e->vlen);
 	c->st.expire_entries++;
 	core_replicate(c, e, now_ns);
 }
@@ -321,7 +321,7 @@ void core_lease_execute(struct core *c, const struct entry *e)
 	for (uint32_t off = 0; off + PROTO_EXPIRE_ITEM <= e->vlen; off += PROTO_EXPIRE_ITEM) {
 		uint64_t client;
 		struct drop_arg a = {0};
-		proto_expire_get(e->val + off, &client, &a.summary);
+		proto_expire_get(entry_val(e) + off, &client, &a.summary);
 		if (client == 0)
 			continue;
 		core_update_present_u64(c->clients, client, drop_cb, &a);

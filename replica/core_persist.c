@@ -164,8 +164,8 @@ void core_persist_entry(struct core *c, const struct entry *e)
 	pb_u32(b, e->scan_count);
 	pb_u32(b, e->klen);
 	pb_u32(b, e->vlen);
-	pb_put(b, e->key, e->klen);
-	pb_put(b, e->val, e->vlen);
+	pb_put(b, entry_key(e), e->klen);
+	pb_put(b, entry_val(e), e->vlen);
 	emit(c, CREC_ENTRY, b);
 }
 

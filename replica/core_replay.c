@@ -65,7 +65,8 @@ static int key_cmp(const struct vc_item *a, const struct vc_item *b)
 {
 	if (a->klen != b->klen)
 		return a->klen < b->klen ? -1 : 1;
-	return memcmp(a->key, b->key, a->klen);
+	return memcmp(kvs_key(&a->kv, a->klen, a->vlen), kvs_key(&b->kv, b->klen, b->vlen),
+		      a->klen);
 }
 
 /* x's record made at replica r (ok or not), NULL if r holds none. */

@@ -248,10 +248,10 @@ static void witness_sweep_executed(struct core *c)
 			core_oom(c, "sweeping the witness records a state transfer executed");
 		for (uint32_t j = 0; j < w.n; j++) {
 			struct cached_slot cs = {0};
-			struct entry tmp = {.cid = w.cid[j], .key = b.k[i], .klen = b.len[i]};
+			uint64_t slot = 0;
 			if (core_cached_slot(c, &w.cid[j], &cs))
-				tmp.slot = cs.slot;
-			core_witness_remove(c, &tmp, PROTO_ST_OK);
+				slot = cs.slot;
+			core_witness_remove(c, &w.cid[j], slot, b.k[i], b.len[i], PROTO_ST_OK);
 		}
 		free(w.cid);
 	}
@@ -365,13 +365,12 @@ static void snap_apply(struct core *c, const struct proto_msg *m)
 			uint32_t off = 0;
 			struct proto_snap_item it;
 			while (proto_snap_next(m->value, m->vlen, &off, &it) == 1) {
-				struct entry tmp = {.slot = it.ver,
-						    .op = it.del ? PROTO_OP_DEL : PROTO_OP_PUT,
-						    .key = (uint8_t *)it.key,
-						    .klen = it.klen,
-						    .val = (uint8_t *)it.val,
-						    .vlen = it.vlen};
-				if (!c->cfg.noop && core_kv_apply(c, &tmp) != 0)
+				struct proto_cmd cmd = {.op = it.del ? PROTO_OP_DEL : PROTO_OP_PUT,
+							.key = it.key,
+							.klen = it.klen,
+							.val = it.val,
+							.vlen = it.vlen};
+				if (!c->cfg.noop && core_kv_apply(c, it.ver, &cmd) != 0)
 					c->snap_nomem = true; /* the transfer cannot be whole */
 			}
 		} else if (m->type == PROTO_SNAP_CLIENT) {

@@ -12,10 +12,8 @@
 
 static void vc_list_clear(struct vc_list *l)
 {
-	for (uint32_t i = 0; i < l->n; i++) {
-		free(l->v[i].key);
-		free(l->v[i].val);
-	}
+	for (uint32_t i = 0; i < l->n; i++)
+		kvs_free(&l->v[i].kv, l->v[i].klen, l->v[i].vlen);
 	l->n = 0;
 	l->nomem = false;
 	l->next = 0;
@@ -62,18 +60,10 @@ static void vc_list_add(struct vc_list *l, int from, const struct proto_msg *m)
 		l->n++;
 		return;
 	}
-	it->key = malloc(m->cmd.klen ? m->cmd.klen : 1);
-	it->val = m->cmd.vlen ? malloc(m->cmd.vlen) : NULL;
-	if (it->key == NULL || (m->cmd.vlen && it->val == NULL)) {
-		free(it->key);
-		free(it->val);
+	if (kvs_set(&it->kv, m->cmd.key, m->cmd.klen, m->cmd.val, m->cmd.vlen) != 0) {
 		l->nomem = true;
 		return;
 	}
-	if (m->cmd.klen)
-		memcpy(it->key, m->cmd.key, m->cmd.klen);
-	if (m->cmd.vlen)
-		memcpy(it->val, m->cmd.val, m->cmd.vlen);
 	it->klen = m->cmd.klen;
 	it->vlen = m->cmd.vlen;
 	it->op = m->cmd.op;
@@ -183,12 +173,7 @@ static void vc_send_state(struct core *c, int to, uint64_t from_slot, uint64_t r
 				      .slot = s,
 				      .eview = e->view,
 				      .cid = e->cid};
-		m.cmd = (struct proto_cmd){.op = e->op,
-					   .key = e->key,
-					   .klen = e->klen,
-					   .val = e->val,
-					   .vlen = e->vlen,
-					   .scan_count = e->scan_count};
+		m.cmd = entry_cmd(e);
 		vc_emit(&o, &m);
 	}
 	cmap_foreach(c->witness, vc_record_cb, &o);
@@ -561,13 +546,11 @@ static struct entry *vc_place(struct core *c, uint64_t slot, struct vc_item *it)
 	e->view = c->view;
 	e->cid = it->cid;
 	e->op = it->op;
-	e->key = it->key;
+	e->kv = it->kv; /* (moved: see union kvs) */
 	e->klen = it->klen;
-	e->val = it->val;
 	e->vlen = it->vlen;
 	e->scan_count = it->op == PROTO_OP_SCAN ? it->scan_count : 0;
-	it->key = NULL;
-	it->val = NULL;
+	kvs_forget(&it->kv, it->klen, it->vlen);
 	core_persist_entry(c, e);
 	return e;
 }

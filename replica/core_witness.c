@@ -208,27 +208,29 @@ void core_weak_exec_read_cb(const void *key, size_t klen, void *val, void *arg)
 	*(uint64_t *)arg = ((const struct client_rec *)val)->weak_exec_hi;
 }
 
-/* Removes e's witness record (it executed here). An HO weak record of a session bound to this
- * replica tells that session its write is executed (the client's write set shrinks only then). */
-void core_witness_remove(struct core *c, const struct entry *e, uint8_t status)
+/* Removes the witness record of the command cid on key (it executed here, at slot). An HO weak
+ * record of a session bound to this replica tells that session its write is executed (the
+ * client's write set shrinks only then). */
+void core_witness_remove(struct core *c, const struct proto_cid *cid, uint64_t slot,
+			 const uint8_t *key, uint32_t klen, uint8_t status)
 {
-	struct witness_arg a = {.c = c, .cid = e->cid};
+	struct witness_arg a = {.c = c, .cid = *cid};
 	/* (one lookup: an absent key, no record, is left alone) */
-	(void)cmap_update_present(c->witness, e->key, e->klen, core_witness_remove_cb, &a);
+	(void)cmap_update_present(c->witness, key, klen, core_witness_remove_cb, &a);
 	if (!a.was_removed)
 		return;
 	free(a.removed.val);
 	if (!a.removed.weak)
 		return;
-	struct pending_writes_arg sa = {.seq = e->cid.seq, .add = false};
-	core_update_present_u64(c->pending_writes, e->cid.client, core_pending_writes_cb, &sa);
-	core_update_present_u64(c->clients, e->cid.client, weak_exec_cb, &sa);
+	struct pending_writes_arg sa = {.seq = cid->seq, .add = false};
+	core_update_present_u64(c->pending_writes, cid->client, core_pending_writes_cb, &sa);
+	core_update_present_u64(c->clients, cid->client, weak_exec_cb, &sa);
 	/* (a record rebuilt from the log has no connection: its session asks again) */
 	if (a.removed.bound == c->cfg.self && a.removed.conn != 0) {
 		struct proto_msg r = {.type = PROTO_CAUSAL_REPLY,
 				      .view = c->view,
-				      .cid = e->cid,
-				      .slot = e->slot,
+				      .cid = *cid,
+				      .slot = slot,
 				      .ok = true,
 				      .status = status};
 		c->io.to_client(c->io.ctx, a.removed.conn, &r);

@@ -740,6 +740,54 @@ static void test_leader_backpressure(void **state)
 	h_free(&h);
 }
 
+static void small_log(struct core_config *cfg)
+{
+	cfg->log_cap = 16;
+}
+
+/* A log entry's key and value (inline when they fit 32 bytes together, else one heap block:
+ * union kvs in replica/core_int.h) come out whole after the ring grows under them (its entries
+ * moved): the leader's speculative GETs read the pending PUTs' values from moved entries, and
+ * every replica executes them from its own grown ring. Sizes around the inline limit: an 8-byte
+ * key with 22..25 value bytes (30..33 in all), and 100-byte values. */
+static void test_entry_bytes_ring_growth(void **state)
+{
+	(void)state;
+	enum { N = 30 }; /* 60 entries with the GETs: within the soft cap, 4 rings of 16 */
+	struct harness h;
+	h_init(&h, 3, 1, 4, 7, small_log);
+	static char vals[N][101];
+	uint64_t keys[N];
+	struct proto_msg m, r;
+	for (int i = 0; i < N; i++) {
+		size_t vlen = i % 5 == 4 ? 100 : 22 + (size_t)(i % 5);
+		for (size_t j = 0; j < vlen; j++)
+			vals[i][j] = (char)('a' + (i + (int)j) % 26);
+		vals[i][vlen] = '\0';
+		keys[i] = 1000 + (uint64_t)i;
+		m = propose(100, (uint64_t)i + 1, mk_cmd(PROTO_OP_PUT, &keys[i], vals[i]));
+		core_on_client(h.cores[0], 1, &m, h.now);
+		assert_true(h_take(&h, H_R2C, 0, 0, &r));
+		assert_int_equal(r.status, PROTO_ST_OK);
+	}
+	struct core_stats st;
+	core_get_stats(h.cores[0], &st);
+	assert_true(st.log_entries >= N); /* more than the 16 slots the ring began with */
+	for (int i = 0; i < N; i++) {
+		m = propose(500 + (uint64_t)i, 1, mk_cmd(PROTO_OP_GET, &keys[i], NULL));
+		core_on_client(h.cores[0], 2, &m, h.now);
+		assert_true(h_take(&h, H_R2C, 0, 1, &r));
+		assert_int_equal(r.status, PROTO_ST_OK);
+		assert_int_equal(r.vlen, strlen(vals[i]));
+		assert_memory_equal(r.value, vals[i], r.vlen);
+	}
+	h_drain_peers(&h);
+	for (int i = 0; i < N; i++)
+		incr_value_is(&h, 800 + (uint64_t)i, &keys[i], vals[i]);
+	same_state3(&h);
+	h_free(&h);
+}
+
 /* ---- witness rules -------------------------------------------------------------------- */
 
 static void test_witness_conflicts(void **state)
@@ -3298,6 +3346,7 @@ int main(void)
 	    cmocka_unit_test(test_cid_reused_weak),
 	    cmocka_unit_test(test_cid_reused_session),
 	    cmocka_unit_test(test_leader_backpressure),
+	    cmocka_unit_test(test_entry_bytes_ring_growth),
 	    cmocka_unit_test(test_witness_conflicts),
 	    cmocka_unit_test(test_witness_gc_on_execute),
 	    cmocka_unit_test(test_witness_bounded),

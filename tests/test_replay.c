@@ -29,7 +29,6 @@ struct rec {
 struct fixture {
 	struct vc_item items[MAXR];
 	struct vc_item *rv[MAXR];
-	char keys[MAXR];
 	struct replay_cand cand[MAXR];
 	uint32_t nr, nc;
 	uint32_t order[MAXR];
@@ -55,7 +54,6 @@ static void build(struct fixture *f, const struct rec *r, uint32_t n, int thresh
 	assert_true(n <= MAXR);
 	for (uint32_t i = 0; i < n; i++) {
 		struct vc_item *it = &f->items[i];
-		f->keys[i] = r[i].key;
 		*it = (struct vc_item){.record = true,
 				       .ok = r[i].ok || r[i].weak,
 				       .weak = r[i].weak,
@@ -66,7 +64,7 @@ static void build(struct fixture *f, const struct rec *r, uint32_t n, int thresh
 				       .weak_dep = r[i].weak ? r[i].dep : r[i].weak_dep,
 				       .read_dep = r[i].read_dep,
 				       .cid = {r[i].client, r[i].seq},
-				       .key = (uint8_t *)&f->keys[i],
+				       .kv = {.in = {(uint8_t)r[i].key}}, /* (inline) */
 				       .klen = 1};
 		f->rv[i] = it;
 	}
