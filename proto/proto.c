@@ -262,15 +262,43 @@ static __attribute__((noinline)) int enc_grow(struct enc *e, const char *buf, si
 	return 0;
 }
 
+/* Copies n bytes (1..16) from s to d as two copies of a fixed size that may overlap in the middle
+ * (each compiles to a load and a store): the packer's primitives take 1 to 9 bytes, too few to
+ * be worth a call to memcpy. Reads and writes nothing outside s[0..n) and d[0..n). */
+static inline void copy_small(uint8_t *d, const char *s, size_t n)
+{
+#define COPY_OVERLAPPING(T)                                                                        \
+	do {                                                                                       \
+		T a, z;                                                                            \
+		memcpy(&a, s, sizeof a);                                                           \
+		memcpy(&z, s + n - sizeof z, sizeof z);                                            \
+		memcpy(d, &a, sizeof a);                                                           \
+		memcpy(d + n - sizeof z, &z, sizeof z);                                            \
+	} while (0)
+	if (n >= 8)
+		COPY_OVERLAPPING(uint64_t);
+	else if (n >= 4)
+		COPY_OVERLAPPING(uint32_t);
+	else if (n >= 2)
+		COPY_OVERLAPPING(uint16_t);
+	else
+		d[0] = (uint8_t)s[0];
+#undef COPY_OVERLAPPING
+}
+
 /* The packer's write callback, once per primitive it packs (msgpack-c never writes 0 bytes). */
 static int enc_write(void *data, const char *buf, size_t len)
 {
 	struct enc *e = data;
 	if (__builtin_expect(len > e->room, 0))
 		return enc_grow(e, buf, len);
-	memcpy(e->p, buf, len);
-	e->p += len;
+	uint8_t *p = e->p;
+	e->p = p + len;
 	e->room -= len;
+	if (len <= 16)
+		copy_small(p, buf, len);
+	else
+		memcpy(p, buf, len);
 	return 0;
 }
 
