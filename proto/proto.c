@@ -555,7 +555,13 @@ size_t proto_encode_bound(const struct proto_msg *m)
 #undef PF
 }
 
-int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_frame)
+/* Flattened: put_fields and msgpack-c's packing functions are inlined here, so the packer's
+ * callback is known to be enc_write at each call and inlined too: each message's case packs into
+ * the room with no indirect call per primitive (bench_proto: 564 -> 395 instructions per message).
+ * The cost is code: the encoder takes about 64 KiB instead of 11, about 2 KiB per message type, of
+ * which a process runs the few types it sends. enc_grow stays out of line (noinline). */
+__attribute__((flatten)) int proto_encode(struct proto_buf *b, const struct proto_msg *m,
+					  uint32_t max_frame)
 {
 	const struct msg_desc *d = desc_of(m->type);
 	if (d == NULL)
