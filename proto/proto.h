@@ -31,9 +31,10 @@
  * The message table: every message, in the order of its type code (HELLO = 1, REGISTER = 2...),
  * each with its fields in wire order after [type, view] and the checks its decoder makes. It is
  * the only list of messages and fields: the enum below, the type names, and proto.c's field
- * count, encodability check, encoder and decoder are all made from it, so a new message is one
- * row here (plus the members of struct proto_msg it needs, if new). Appending keeps the codes of
- * the others; a row moved or removed changes codes on the wire (tests/data/proto catches it).
+ * count, encodability check, encoder, encoder's bound and decoder are all made from it, so a new
+ * message is one row here (plus the members of struct proto_msg it needs, if new). Appending
+ * keeps the codes of the others; a row moved or removed changes codes on the wire
+ * (tests/data/proto catches it).
  *
  * A row is X(NAME, fields, checks). Fields follow one another (no commas between them), each
  * naming a member of struct proto_msg (proto.c checks the member's C type at compile time):
@@ -473,6 +474,11 @@ void proto_buf_consume(struct proto_buf *b, size_t n);
  * (seq >= 1, slot <= slot_hi, key/value limits...) are the sender's business and not re-checked
  * here. Called by the thread that owns b. */
 int proto_encode(struct proto_buf *b, const struct proto_msg *m, uint32_t max_frame);
+/* Returns an upper bound of the body proto_encode writes for m (without the header) when m can
+ * be encoded: a constant per message type plus the lengths of its keys, values, addresses, stat
+ * names and arrays; 0 for an unknown type. proto_encode reserves it at once (when it is within
+ * max_frame and the buffer's limit) and packs into that room. Pure function: any thread. */
+size_t proto_encode_bound(const struct proto_msg *m);
 
 /* Looks at the start of a byte stream: returns the total frame length (header + body) when a
  * whole frame is present, 0 when more bytes are needed, -EMSGSIZE when the header declares a
