@@ -261,12 +261,12 @@ static uint64_t wire(const struct session *s, uint64_t seq)
 
 static void send_propose(struct session *s, struct pcmd *p, int to)
 {
-	struct proto_msg m = {.type = PROTO_PROPOSE,
-			      .view = s->view,
-			      .cid = {.client = s->cfg.client_id, .seq = wire(s, p->seq)},
-			      .low_seq = wire(s, s->low_seq),
-			      .dep = wire(s, p->dep),
-			      .weak_dep = wire(s, p->dep)};
+	struct proto_msg m;
+	proto_msg_init(&m, PROTO_PROPOSE, s->view);
+	m.cid = (struct proto_cid){.client = s->cfg.client_id, .seq = wire(s, p->seq)};
+	m.low_seq = wire(s, s->low_seq);
+	m.dep = wire(s, p->dep);
+	m.weak_dep = wire(s, p->dep);
 	m.cmd.op = p->op;
 	m.cmd.key = p->key;
 	m.cmd.klen = p->klen;

@@ -449,7 +449,7 @@ static void conn_auth_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void conn_deliver(struct net_conn *c, const uint8_t *body, size_t len)
 {
 	struct net_loop *nl = c->nl;
-	memset(&nl->msg, 0, sizeof nl->msg);
+	/* (the decoder clears the message itself: proto_decode's contract) */
 	if (proto_decode_with(&nl->dec, body, len, &nl->cfg.lim, &nl->msg) != 0) {
 		nl->st.frames_rejected++;
 		if (c->hs_active) {

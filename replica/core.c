@@ -275,7 +275,9 @@ static bool send_cached_result(struct core *c, uint64_t conn, const struct proto
 {
 	uint8_t k[16];
 	cid_key(cid, k);
-	struct proto_msg m = {.type = PROTO_SYNC_REPLY, .view = c->view, .cid = *cid};
+	struct proto_msg m;
+	proto_msg_init(&m, PROTO_SYNC_REPLY, c->view);
+	m.cid = *cid;
 	struct result_copy rc = {.m = &m};
 	if (cmap_get(c->results, k, 16, read_result_cb, &rc) != 0)
 		return false;
@@ -862,11 +864,11 @@ void core_set_intake(struct core *c, bool open)
 
 void core_send_accept(struct core *c, struct entry *e, int to, uint64_t now_ns)
 {
-	struct proto_msg a = {.type = PROTO_ACCEPT,
-			      .view = e->view,
-			      .slot = e->slot,
-			      .cid = e->cid,
-			      .commit = c->commit_index};
+	struct proto_msg a;
+	proto_msg_init(&a, PROTO_ACCEPT, e->view);
+	a.slot = e->slot;
+	a.cid = e->cid;
+	a.commit = c->commit_index;
 	a.cmd = entry_cmd(e);
 	c->io.to_peer(c->io.ctx, to, &a);
 	e->sent_ns = now_ns;
@@ -1157,7 +1159,9 @@ static void leader_on_propose(struct core *c, uint64_t conn, const struct proto_
 			      uint64_t now_ns)
 {
 	assert(is_leader(c));
-	struct proto_msg r = {.type = PROTO_REPLY, .view = c->view, .cid = m->cid};
+	struct proto_msg r;
+	proto_msg_init(&r, PROTO_REPLY, c->view);
+	r.cid = m->cid;
 	if (m->view != c->view) {
 		c->st.stale_view++;
 		r.status = PROTO_ST_STALE_VIEW;
@@ -1279,8 +1283,10 @@ void core_execute_entry(struct core *c, struct entry *e)
 {
 	assert(e->slot == c->exec_index && !e->executed && !c->snap_open);
 	assert(!e->led || is_leader(c)); /* only a leader registers entries in flight */
-	struct proto_msg r = {
-	    .type = PROTO_SYNC_REPLY, .view = c->view, .cid = e->cid, .slot = e->slot};
+	struct proto_msg r;
+	proto_msg_init(&r, PROTO_SYNC_REPLY, c->view);
+	r.cid = e->cid;
+	r.slot = e->slot;
 	if (e->op == PROTO_OP_EXPIRE) {
 		core_lease_execute(c, e); /* (the leader's own entry: nobody to answer) */
 		e->executed = true;
@@ -1480,8 +1486,10 @@ void core_follower_ack(struct core *c, uint64_t lo, uint64_t hi)
 		return;
 	}
 	if (c->ack_pending) {
-		struct proto_msg a = {
-		    .type = PROTO_ACK, .view = c->view, .slot = c->ack_lo, .slot_hi = c->ack_hi};
+		struct proto_msg a;
+		proto_msg_init(&a, PROTO_ACK, c->view);
+		a.slot = c->ack_lo;
+		a.slot_hi = c->ack_hi;
 		c->io.to_peer(c->io.ctx, c->leader, &a);
 	}
 	c->ack_pending = true;
@@ -1837,10 +1845,10 @@ static void flush(struct core *c, uint64_t now_ns)
 	core_xfer_pump(c, now_ns);
 	if (!is_leader(c)) {
 		if (c->ack_pending) {
-			struct proto_msg a = {.type = PROTO_ACK,
-					      .view = c->view,
-					      .slot = c->ack_lo,
-					      .slot_hi = c->ack_hi};
+			struct proto_msg a;
+			proto_msg_init(&a, PROTO_ACK, c->view);
+			a.slot = c->ack_lo;
+			a.slot_hi = c->ack_hi;
 			c->io.to_peer(c->io.ctx, c->leader, &a);
 			c->ack_pending = false;
 		}
@@ -1849,8 +1857,9 @@ static void flush(struct core *c, uint64_t now_ns)
 	if (!c->active)
 		return;
 	if (c->commit_index > c->commit_sent) {
-		struct proto_msg m = {
-		    .type = PROTO_COMMIT, .view = c->view, .commit = c->commit_index};
+		struct proto_msg m;
+		proto_msg_init(&m, PROTO_COMMIT, c->view);
+		m.commit = c->commit_index;
 		for (int p = 0; p < c->cfg.n; p++)
 			if (p != c->cfg.self)
 				c->io.to_peer(c->io.ctx, p, &m);

@@ -9,8 +9,11 @@
 void core_weak_write_answer(struct core *c, uint64_t conn, const struct proto_cid *cid,
 			    uint8_t type, uint64_t slot, bool executed, uint8_t status)
 {
-	struct proto_msg r = {
-	    .type = type, .view = c->view, .cid = *cid, .slot = slot, .status = status};
+	struct proto_msg r;
+	proto_msg_init(&r, type, c->view);
+	r.cid = *cid;
+	r.slot = slot;
+	r.status = status;
 	if (type == PROTO_CAUSAL_REPLY)
 		r.ok = executed;
 	else
@@ -167,8 +170,10 @@ static void weak_read_wait(struct core *c, uint64_t conn, const struct proto_cid
 static void weak_read_answer(struct core *c, uint64_t conn, const struct proto_cid *cid, uint8_t op,
 			     const uint8_t *key, uint32_t klen, uint32_t scan_count)
 {
-	struct proto_msg r = {
-	    .type = PROTO_WEAK_REPLY, .view = c->view, .cid = *cid, .commit = c->exec_index};
+	struct proto_msg r;
+	proto_msg_init(&r, PROTO_WEAK_REPLY, c->view);
+	r.cid = *cid;
+	r.commit = c->exec_index;
 	if (op == PROTO_OP_SCAN && core_scan_exec(c, key, klen, scan_count, &r) != 0) {
 		weak_read_wait(c, conn, cid);
 		return;

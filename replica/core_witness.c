@@ -227,19 +227,21 @@ void core_witness_remove(struct core *c, const struct proto_cid *cid, uint64_t s
 	core_update_present_u64(c->clients, cid->client, weak_exec_cb, &sa);
 	/* (a record rebuilt from the log has no connection: its session asks again) */
 	if (a.removed.bound == c->cfg.self && a.removed.conn != 0) {
-		struct proto_msg r = {.type = PROTO_CAUSAL_REPLY,
-				      .view = c->view,
-				      .cid = *cid,
-				      .slot = slot,
-				      .ok = true,
-				      .status = status};
+		struct proto_msg r;
+		proto_msg_init(&r, PROTO_CAUSAL_REPLY, c->view);
+		r.cid = *cid;
+		r.slot = slot;
+		r.ok = true;
+		r.status = status;
 		c->io.to_client(c->io.ctx, a.removed.conn, &r);
 	}
 }
 
 void core_witness_on_propose(struct core *c, uint64_t conn, const struct proto_msg *m)
 {
-	struct proto_msg r = {.type = PROTO_RECORD_ACK, .view = c->view, .cid = m->cid};
+	struct proto_msg r;
+	proto_msg_init(&r, PROTO_RECORD_ACK, c->view);
+	r.cid = m->cid;
 	if (MUTANT_NO_FENCING && m->view < c->view) {
 		/* mutant: a witness still records for (and answers as) an older view's leader */
 		r.view = m->view;

@@ -41,6 +41,11 @@ static void fault_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct ce_run *r = w->data;
 	const struct ce_fault *f = r->cfg.fault;
 	(void)revents;
+	if (!r->fault_started) {
+		/* the first step, by at_s or by at_ops: the other one no longer starts it */
+		r->fault_started = true;
+		ev_timer_stop(loop, w);
+	}
 	if (f->kill9) {
 		r->killed_ns = ce_now_ns();
 		proc_signal(f->p, SIGKILL);
@@ -139,7 +144,7 @@ static void done_cb(void *arg, uint64_t seq, enum session_result res, enum sessi
 		s->model[o->key] = o->op == PROTO_OP_PUT ? o->val : 0;
 	}
 	const struct ce_fault *f = r->cfg.fault;
-	if (f && f->at_ops && r->done_total == f->at_ops)
+	if (f && f->at_ops && r->done_total == f->at_ops && !r->fault_started)
 		fault_cb(r->loop, &r->fault_t, 0);
 	if (!r->early_taken && r->done_total >= CE_RSS_EARLY_OPS) {
 		for (int i = 0; i < r->cfg.nprobe; i++)
@@ -330,7 +335,7 @@ struct ce_run *ce_drive(const struct conf *conf, const struct conf_settings *set
 	if (cfg->fault) {
 		ev_timer_init(&r->fault_t, fault_cb, cfg->fault->at_s, 0.0);
 		r->fault_t.data = r;
-		if (cfg->fault->at_ops == 0)
+		if (cfg->fault->at_ops == 0 || cfg->fault->at_s > 0)
 			ev_timer_start(r->loop, &r->fault_t);
 	}
 	ev_run(r->loop, 0);

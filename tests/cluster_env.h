@@ -38,8 +38,8 @@ struct ce_op {
 	bool moved;	  /* a view change executed it at another slot (test_cluster_hybrid) */
 };
 
-/* One fault during a run: SIGSTOP of p at at_s seconds (or once at_ops operations completed),
- * SIGCONT for_s later; or, instead: SIGKILL of p (kill9); every TCP connection of kill_port
+/* One fault during a run: SIGSTOP of p at at_s seconds, or once at_ops operations completed
+ * (both set: whichever comes first, once), SIGCONT for_s later; or, instead: SIGKILL of p (kill9); every TCP connection of kill_port
  * killed kill_times times, for_s apart (ss -K); on_cmd run, off_cmd for_s later (a partition).
  * A process still stopped, or a partition still on, when the run ends is undone then. */
 struct ce_fault {
@@ -119,6 +119,7 @@ struct ce_run {
 	bool stopped; /* p stopped, or the partition on */
 	int kills;    /* faults that took effect (kill, connections killed, partition) */
 	int kill_rounds;
+	bool fault_started; /* the fault's first step was taken (at_s or at_ops) */
 	uint64_t killed_ns;	  /* when p was killed (kill9), or connections first were */
 	uint64_t first_after_ns;  /* the first completion of an operation submitted after it */
 	uint64_t submitted_after; /* operations submitted after it */
