@@ -760,11 +760,12 @@ int core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t c
 		return 0;
 	size_t used = 0;
 	uint32_t got = 0;
+	struct proto_msg v; /* each key's value (core_kv_lookup sets status, value, vlen) */
+	proto_msg_init(&v, PROTO_TYPE_NONE, 0);
 	for (const struct oset_node *n = oset_seek(c->order, key, klen); n && got < count;
 	     n = oset_next(n)) {
 		size_t kl;
 		const uint8_t *k = oset_key(n, &kl);
-		struct proto_msg v = {0};
 		core_kv_lookup(c, k, (uint32_t)kl, &v);
 		if (v.status != PROTO_ST_OK)
 			continue; /* not live: cannot happen while order mirrors kv */
@@ -1071,7 +1072,8 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		/* its outcome (applied, or refused past maxValueBytes) depends on the value's
 		 * length: the fast path only when every earlier write of the key has executed and
 		 * it fits; else the execution answers */
-		struct proto_msg cur = {0};
+		struct proto_msg cur;
+		proto_msg_init(&cur, PROTO_TYPE_NONE, 0);
 		if (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index)
 			ok = false;
 		else if (core_kv_lookup(c, entry_key(e), e->klen, &cur),
@@ -1083,7 +1085,8 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		}
 	}
 	if (e->op == PROTO_OP_INCR && ok) {
-		struct proto_msg cur = {0};
+		struct proto_msg cur;
+		proto_msg_init(&cur, PROTO_TYPE_NONE, 0);
 		uint32_t len = 0;
 		if (c->cfg.noop || (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index))
 			ok = false;
@@ -1104,7 +1107,8 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 			ok = false; /* the execution answers */
 		} else {
 			/* (the value points into the state: sent before anything executes) */
-			struct proto_msg cur = {0};
+			struct proto_msg cur;
+		proto_msg_init(&cur, PROTO_TYPE_NONE, 0);
 			core_kv_lookup(c, entry_key(e), e->klen, &cur);
 			r->status = cur.status;
 			if (cur.status == PROTO_ST_OK && (!setx || (setx & PROTO_SETX_GET))) {

@@ -130,7 +130,8 @@ void core_xfer_note(struct core *c, const uint8_t *key, uint32_t klen)
 /* Appends key's current state (its value, or deleted) to the chunk buffer. */
 static void xfer_add(struct core *c, const uint8_t *key, uint32_t klen)
 {
-	struct proto_msg v = {0};
+	struct proto_msg v;
+	proto_msg_init(&v, PROTO_TYPE_NONE, 0);
 	uint64_t ver = core_kv_lookup(c, key, klen, &v);
 	bool del = v.status != PROTO_ST_OK;
 	c->xbuf_used += proto_snap_put(c->xbuf + c->xbuf_used, key, klen, del ? NULL : v.value,
@@ -438,10 +439,11 @@ int core_xfer_items(struct core *c,
 	if (buf == NULL)
 		return -ENOMEM;
 	size_t used = 0;
+	struct proto_msg v; /* each key's value (core_kv_lookup sets status, value, vlen) */
+	proto_msg_init(&v, PROTO_TYPE_NONE, 0);
 	for (const struct oset_node *n = oset_seek(c->order, NULL, 0); n; n = oset_next(n)) {
 		size_t kl;
 		const uint8_t *key = oset_key(n, &kl);
-		struct proto_msg v = {0};
 		uint64_t ver = core_kv_lookup(c, key, (uint32_t)kl, &v);
 		if (v.status != PROTO_ST_OK)
 			continue; /* (the order holds live keys only) */
