@@ -313,9 +313,9 @@ static void main_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
 		more = more || n == CLOOPS_BATCH;
 		for (unsigned k = 0; k < n; k++) {
 			struct xmsg *x = batch[k];
-			memset(&cl->msg, 0, offsetof(struct proto_msg, stats));
 			/* Checked by the client loop already; decoding again cannot fail, but a
-			 * failure is still only a dropped message, never trusted input. */
+			 * failure is still only a dropped message, never trusted input. (The
+			 * decoder clears the message itself: proto_decode's contract.) */
 			if (proto_decode_with(&cl->dec, x->data + PROTO_FRAME_HEADER,
 					      x->len - PROTO_FRAME_HEADER, &cl->lim, &cl->msg) == 0)
 				cl->fn(cl->ctx, x->conn, &cl->msg);

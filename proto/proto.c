@@ -1011,8 +1011,7 @@ static int decode_in(msgpack_zone *zone, const uint8_t *body, size_t len,
 	} else if (ur == MSGPACK_UNPACK_SUCCESS && off == len) {
 		/* Byte fields point into body (msgpack-c references str/bin in place when the
 		 * zone is given the input), so they outlive the zone. */
-		memset(m, 0, offsetof(struct proto_msg, stats));
-		m->n_stats = 0;
+		proto_msg_init(m, PROTO_TYPE_NONE, 0); /* (type and view: decode_fields) */
 		if (decode_fields(&root, lim, m))
 			rc = 0;
 	}

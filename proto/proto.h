@@ -4,8 +4,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <string.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * Wire format. A frame is a 4-byte little-endian body length followed by the body, one msgpack
