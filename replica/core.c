@@ -1108,7 +1108,7 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		} else {
 			/* (the value points into the state: sent before anything executes) */
 			struct proto_msg cur;
-		proto_msg_init(&cur, PROTO_TYPE_NONE, 0);
+			proto_msg_init(&cur, PROTO_TYPE_NONE, 0);
 			core_kv_lookup(c, entry_key(e), e->klen, &cur);
 			r->status = cur.status;
 			if (cur.status == PROTO_ST_OK && (!setx || (setx & PROTO_SETX_GET))) {
@@ -1481,6 +1481,16 @@ static void leader_on_ack(struct core *c, int from, const struct proto_msg *m, u
 
 /* ---- follower --------------------------------------------------------------------------- */
 
+/* Sends the pending ACK range (ack_lo..ack_hi) to the leader. */
+static void send_ack(struct core *c)
+{
+	struct proto_msg a;
+	proto_msg_init(&a, PROTO_ACK, c->view);
+	a.slot = c->ack_lo;
+	a.slot_hi = c->ack_hi;
+	c->io.to_peer(c->io.ctx, c->leader, &a);
+}
+
 /* Acknowledges slots lo..hi (batched into one ACK range while they are consecutive). */
 void core_follower_ack(struct core *c, uint64_t lo, uint64_t hi)
 {
@@ -1489,13 +1499,8 @@ void core_follower_ack(struct core *c, uint64_t lo, uint64_t hi)
 		c->ack_hi = hi;
 		return;
 	}
-	if (c->ack_pending) {
-		struct proto_msg a;
-		proto_msg_init(&a, PROTO_ACK, c->view);
-		a.slot = c->ack_lo;
-		a.slot_hi = c->ack_hi;
-		c->io.to_peer(c->io.ctx, c->leader, &a);
-	}
+	if (c->ack_pending)
+		send_ack(c);
 	c->ack_pending = true;
 	c->ack_lo = lo;
 	c->ack_hi = hi;
@@ -1849,11 +1854,7 @@ static void flush(struct core *c, uint64_t now_ns)
 	core_xfer_pump(c, now_ns);
 	if (!is_leader(c)) {
 		if (c->ack_pending) {
-			struct proto_msg a;
-			proto_msg_init(&a, PROTO_ACK, c->view);
-			a.slot = c->ack_lo;
-			a.slot_hi = c->ack_hi;
-			c->io.to_peer(c->io.ctx, c->leader, &a);
+			send_ack(c);
 			c->ack_pending = false;
 		}
 		return;
