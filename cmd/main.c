@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "cluster/cluster.h"
 #include "common/log.h"
+#include "common/sched.h"
 #include "conf/conf.h"
 #include "gw/gw.h"
 #include "loadgen/loadgen.h"
@@ -250,6 +251,17 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 				       : client	 ? "client"
 				       : gateway ? "gateway"
 						 : "replica"));
+	if (s->sched_batch) {
+		/* before any thread starts: they inherit it (docs/conf.md, schedBatch) */
+		int rc = common_sched_batch(true);
+		if (rc != 0) {
+			LOG_ERROR(&lg, "schedBatch: cannot run under SCHED_BATCH: %s", strerror(-rc));
+			if (out != stderr)
+				fclose(out);
+			return 1;
+		}
+		LOG_INFO(&lg, "schedBatch: threads run under SCHED_BATCH (no wake-up preemption)");
+	}
 	int status = master    ? master_main(c, s, a->quorum, &lg)
 		     : client  ? loadgen_main(c, s, a->alias, &lg)
 		     : gateway ? gw_main(c, s, a->alias, a->listen, a->weak, &lg)

@@ -4,6 +4,7 @@ common_libcommon_a_SOURCES = \
 	common/rng.c common/rng.h \
 	common/hash.c common/hash.h \
 	common/log.c common/log.h \
+	common/sched.c common/sched.h \
 	common/protocol.h \
 	common/tsan.h
 

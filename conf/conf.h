@@ -58,6 +58,7 @@ struct conf_settings {
 	uint32_t shards;	    /* shards, 512, power of two 1..65536 */
 	uint32_t replica_loops;	    /* replicaLoops, 1 */
 	bool noop;		    /* noop, false */
+	bool sched_batch;	    /* schedBatch, false */
 	uint64_t reqs;		    /* reqs, 1000 */
 	uint64_t run_time_ms;	    /* runTime, 0 = none */
 	uint32_t writes;	    /* writes %, 0 */

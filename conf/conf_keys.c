@@ -25,6 +25,7 @@ static const struct conf_key keys[] = {
     {"shards", CK_POW2, OFF(shards), 0, 1, 65536, NULL},
     {"replicaLoops", CK_U32, OFF(replica_loops), 0, 1, 64, NULL},
     {"noop", CK_BOOL, OFF(noop), 0, 0, 0, NULL},
+    {"schedBatch", CK_BOOL, OFF(sched_batch), 0, 0, 0, "SCHED_BATCH: no wake-up preemption"},
     {"thrifty", CK_COMPAT, 0, 0, 0, 0, NULL},
     {"fast", CK_COMPAT, 0, 0, 0, 0, NULL},
     {"optread", CK_COMPAT, 0, 0, 0, 0, NULL},

@@ -1,14 +1,17 @@
 /* System tests, clients: the load generator as a process (its report, latency file and
  * history, checked by the verify/ checkers: linearizable, causal, appends exactly once with the
- * leader killed, DELs, SCANs), the `curpkv` command line, and the public C API
- * (include/curpkv.h), against a master and 3 replicas as real processes (tests/env.c). */
+ * leader killed, DELs, SCANs), the `curpkv` command line, the public C API (include/curpkv.h)
+ * and schedBatch (every thread under SCHED_BATCH), against a master and 3 replicas as real
+ * processes (tests/env.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
 #include <regex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -693,6 +696,79 @@ static void test_public_api(void **state)
 	env_stop(&e);
 }
 
+/* How many of pid's threads run under SCHED_BATCH (*batch) out of how many (returned): field 41
+ * of /proc/<pid>/task/<tid>/stat, the policy (3). */
+static int threads_batch(pid_t pid, int *batch)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	int n = 0;
+	*batch = 0;
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[128];
+		snprintf(path, sizeof path, "%s/%s/stat", dir, de->d_name);
+		char st[1024]; /* (a /proc file has no size to read up to: one line) */
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue; /* the thread ended */
+		bool got = fgets(st, sizeof st, f) != NULL;
+		fclose(f);
+		if (!got)
+			continue;
+		/* fields after the command's closing parenthesis start at the third (state) */
+		char *p = strrchr(st, ')');
+		assert_non_null(p);
+		int field = 2;
+		for (char *tok = strtok(p + 1, " "); tok; tok = strtok(NULL, " "))
+			if (++field == 41) {
+				*batch += atoi(tok) == SCHED_BATCH;
+				break;
+			}
+		assert_int_equal(field, 41);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* schedBatch: every thread of the master and of each replica runs under SCHED_BATCH, the load
+ * generator says it does, and a run completes as usual. */
+static void test_sched_batch(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	char dir[256], log[600];
+	assert_int_equal(proc_tmpdir(dir), 0);
+	env_start(&e, 3, "schedBatch: true\nreqs: 300\nclientThreads: 2\npipeline: true\n"
+			 "pendings: 4\nweakRatio: 50\nwrites: 20\nkeySpace: 100\n");
+	for (int i = 0; i <= e.n; i++) {
+		const struct proc *p = i < e.n ? &e.replicas[i] : &e.master;
+		int batch, n = threads_batch(p->pid, &batch);
+		printf("# %s: %d of %d threads under SCHED_BATCH\n", p->name, batch, n);
+		assert_true(n >= 1);
+		assert_int_equal(batch, n);
+		env_expect_log(&e, p, "threads run under SCHED_BATCH", 1000);
+	}
+	assert_int_equal(run_client0(&e, dir, log), 0);
+	char *out = env_slurp(log);
+	assert_non_null(out);
+	assert_true(grab(out, "^Total operations: ([0-9]+)") == 600);
+	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
+	free(out);
+	char err[700];
+	snprintf(err, sizeof err, "%s/client0.err", dir);
+	char *cerr = env_slurp(err);
+	assert_non_null(cerr);
+	assert_non_null(strstr(cerr, "threads run under SCHED_BATCH"));
+	free(cerr);
+	env_stop(&e);
+	proc_rmdir(dir);
+}
+
 int main(void)
 {
 	ce_main_init();
@@ -708,6 +784,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_loadgen_deletes_ho, env_teardown),
 	    cmocka_unit_test_teardown(test_loadgen_deletes_ht, env_teardown),
 	    cmocka_unit_test_teardown(test_public_api, env_teardown),
+	    cmocka_unit_test_teardown(test_sched_batch, env_teardown),
 	};
 	return cmocka_run_group_tests_name("cluster_clients", tests, NULL, NULL);
 }

@@ -1,4 +1,7 @@
-/* Unit tests for common/: rng ranges and determinism, coin exactness, hash stability. */
+/* Unit tests for common/: rng ranges and determinism, coin exactness, hash stability, the
+ * scheduling policy. */
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +12,7 @@
 #include "common/clock.h"
 #include "common/hash.h"
 #include "common/rng.h"
+#include "common/sched.h"
 
 static void test_rng_deterministic(void **state)
 {
@@ -108,6 +112,36 @@ static void test_clock_monotonic(void **state)
 	assert_true(common_wall_ns() > 1600000000ull * 1000000000ull);
 }
 
+static void *report_batch(void *arg)
+{
+	*(bool *)arg = common_sched_is_batch();
+	return NULL;
+}
+
+/* schedBatch: the calling thread goes under SCHED_BATCH, a thread it starts afterwards inherits
+ * it (the process sets it before it starts any), and it comes back to SCHED_OTHER. */
+static void test_sched_batch(void **state)
+{
+	(void)state;
+	assert_false(common_sched_is_batch());
+	int rc = common_sched_batch(true);
+	if (rc == -EPERM)
+		skip(); /* a seccomp filter forbids sched_setscheduler here */
+	assert_int_equal(rc, 0);
+	assert_true(common_sched_is_batch());
+	bool child = false;
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, report_batch, &child), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(child);
+	assert_int_equal(common_sched_batch(false), 0);
+	assert_false(common_sched_is_batch());
+	child = true;
+	assert_int_equal(pthread_create(&th, NULL, report_batch, &child), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_false(child);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -117,6 +151,7 @@ int main(void)
 		cmocka_unit_test(test_rng_unit),
 		cmocka_unit_test(test_hash_stable_and_sensitive),
 		cmocka_unit_test(test_clock_monotonic),
+		cmocka_unit_test(test_sched_batch),
 	};
 	return cmocka_run_group_tests_name("common", tests, NULL, NULL);
 }
