@@ -873,6 +873,9 @@ void core_send_accept(struct core *c, struct entry *e, int to, uint64_t now_ns)
 	a.cmd = entry_cmd(e);
 	c->io.to_peer(c->io.ctx, to, &a);
 	e->sent_ns = now_ns;
+	if (c->commit_sent[to] < c->commit_index)
+		c->commit_sent[to] = c->commit_index;
+	c->accept_peers |= 1u << to;
 }
 
 struct low_read {
@@ -1849,6 +1852,31 @@ void core_peer_up(struct core *c, int peer, uint64_t now_ns)
 	core_check(c);
 }
 
+/* Leader: a COMMIT of the commit index to each follower in `to` (a peer bit mask) that was not
+ * sent it yet; the time of a COMMIT to every follower is noted for the tick's repeat. */
+static void send_commits(struct core *c, uint32_t to, uint64_t now_ns)
+{
+	struct proto_msg m;
+	bool init = false, all = true;
+	for (int p = 0; p < c->cfg.n; p++) {
+		if (p == c->cfg.self || c->commit_sent[p] >= c->commit_index)
+			continue;
+		if (!(to & (1u << p))) {
+			all = false;
+			continue;
+		}
+		if (!init) {
+			proto_msg_init(&m, PROTO_COMMIT, c->view);
+			m.commit = c->commit_index;
+			init = true;
+		}
+		c->io.to_peer(c->io.ctx, p, &m);
+		c->commit_sent[p] = c->commit_index;
+	}
+	if (init && all)
+		c->commit_sent_ns = now_ns;
+}
+
 static void flush(struct core *c, uint64_t now_ns)
 {
 	core_xfer_pump(c, now_ns);
@@ -1861,16 +1889,14 @@ static void flush(struct core *c, uint64_t now_ns)
 	}
 	if (!c->active)
 		return;
-	if (c->commit_index > c->commit_sent) {
-		struct proto_msg m;
-		proto_msg_init(&m, PROTO_COMMIT, c->view);
-		m.commit = c->commit_index;
-		for (int p = 0; p < c->cfg.n; p++)
-			if (p != c->cfg.self)
-				c->io.to_peer(c->io.ctx, p, &m);
-		c->commit_sent = c->commit_index;
-		c->commit_sent_ns = now_ns;
-	}
+	/* A COMMIT of its own wakes a follower: it goes only where it shares the send of an
+	 * ACCEPT of this iteration, or everywhere once nothing assigned is left uncommitted (no
+	 * ACCEPT may come to carry it). While slots are in flight the next ACCEPTs carry the
+	 * index, and the tick sends what is still held. Sending it at every flush cost a wake-up
+	 * per follower per iteration (docs/benchmarks.md "COMMITs that share a send"). */
+	uint32_t to = c->commit_index == c->next_slot ? UINT32_MAX : c->accept_peers;
+	c->accept_peers = 0;
+	send_commits(c, to, now_ns);
 }
 
 void core_flush(struct core *c, uint64_t now_ns)
@@ -1912,11 +1938,14 @@ static void tick(struct core *c, uint64_t now_ns)
 		c->install_sent_ns = now_ns;
 	}
 	/* Repeat the commit index now and then: a follower that lost the last COMMIT would not
-	 * execute the last commands until the next one (and keeps their witness records). */
+	 * execute the last commands until the next one (and keeps their witness records). And
+	 * send what flush held back (slots in flight, no ACCEPT since): a follower learns of a
+	 * commit one tick late at most. */
 	if (c->commit_index > 0 && now_ns - c->commit_sent_ns >= c->cfg.resend_after_ns) {
-		c->commit_sent = 0;
-		flush(c, now_ns);
+		memset(c->commit_sent, 0, sizeof c->commit_sent);
+		c->commit_sent_ns = now_ns;
 	}
+	send_commits(c, UINT32_MAX, now_ns);
 	if (now_ns - c->resend_scan_ns >= c->cfg.resend_after_ns / 4)
 		resend_accepts(c, now_ns);
 	core_lease_tick(c, now_ns);

@@ -320,8 +320,13 @@ struct core {
 	uint64_t commit_index;	 /* slots below are committed */
 	uint64_t commit_known;	 /* follower: highest commit index heard from the leader */
 	uint64_t exec_index;	 /* slots below are executed */
-	uint64_t commit_sent;	 /* leader: last commit index sent to followers */
-	uint64_t commit_sent_ns; /* leader: when a COMMIT last went out */
+	/* leader: the commit index each follower was last sent (in a COMMIT, or in an ACCEPT's
+	 * commit field), and the followers an ACCEPT went to since the last flush point: a flush
+	 * sends a COMMIT to those (it shares their send) or, once every slot assigned is
+	 * committed, to every follower behind (core.c, flush) */
+	uint64_t commit_sent[PROTO_MAX_REPLICAS];
+	uint32_t accept_peers;
+	uint64_t commit_sent_ns; /* leader: when a COMMIT last went out to every follower */
 	uint64_t log_soft_cap;
 
 	/* follower: accepted-slot range not yet acknowledged */

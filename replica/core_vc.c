@@ -858,7 +858,8 @@ static bool vc_decide(struct core *c, uint64_t now_ns)
 	core_witness_install(c);
 	c->active = true;
 	core_lease_installed(c, now_ns);
-	c->commit_sent = 0;
+	memset(c->commit_sent, 0, sizeof c->commit_sent);
+	c->accept_peers = 0;
 	if (desc_in_use(c->desc) >= desc_capacity(c->desc))
 		core_set_intake(c, false);
 	core_vc_reset(c);

@@ -92,6 +92,77 @@ static void same_state3(struct harness *h)
 	assert_true(s0.digest == s1.digest && s0.digest == s2.digest);
 }
 
+/* The next frame on the leader's channel to follower p: its type and commit index. */
+static void peer_frame_is(struct harness *h, int p, uint8_t type, uint64_t commit)
+{
+	struct proto_msg m;
+	assert_true(h_take(h, H_PEER, 0, p, &m));
+	assert_int_equal(m.type, type);
+	assert_int_equal(m.commit, commit);
+}
+
+/* The leader's COMMIT shares a send (docs/benchmarks.md "COMMITs that share a send"): while
+ * slots are in flight it goes only with an ACCEPT of the same iteration; everywhere once every
+ * assigned slot is committed; and a COMMIT held back goes out at the next tick. */
+static void test_commit_shares_send(void **state)
+{
+	(void)state;
+	struct harness h;
+	h_init(&h, 3, 1, 8, 43, NULL);
+	struct core *L = h.cores[0];
+	uint64_t k[6] = {1, 2, 3, 4, 5, 6};
+	struct proto_msg m = propose(100, 1, mk_cmd(PROTO_OP_PUT, &k[0], "a"));
+	core_on_client(L, 1, &m, h.now); /* slot 0 */
+	core_flush(L, h.now);
+	assert_true(h_deliver(&h, H_PEER, 0, 1)); /* follower 1 accepts slot 0: its ACK waits */
+	m = propose(100, 2, mk_cmd(PROTO_OP_PUT, &k[1], "b"));
+	core_on_client(L, 1, &m, h.now); /* slot 1 */
+	core_flush(L, h.now);
+	/* slot 0 commits, slot 1 is in flight, no ACCEPT in this iteration: no COMMIT */
+	assert_true(h_deliver(&h, H_PEER, 1, 0));
+	assert_int_equal(h_pending(&h, H_PEER, 0, 1), 1); /* ACCEPT of slot 1 */
+	assert_int_equal(h_pending(&h, H_PEER, 0, 2), 2); /* ACCEPTs of slots 0 and 1 */
+	/* an ACCEPT and a commit in one iteration: the COMMIT rides along, to each follower */
+	m = propose(100, 3, mk_cmd(PROTO_OP_PUT, &k[2], "c"));
+	core_on_client(L, 1, &m, h.now); /* slot 2: its ACCEPT carries commit 1 */
+	assert_true(h_deliver(&h, H_PEER, 0, 1)); /* follower 1 accepts slot 1 */
+	struct proto_msg ack;
+	assert_true(h_take(&h, H_PEER, 1, 0, &ack));
+	assert_int_equal(ack.type, PROTO_ACK);
+	core_on_peer(L, 1, &ack, h.now); /* slot 1 commits; slot 2 in flight */
+	core_flush(L, h.now);
+	peer_frame_is(&h, 2, PROTO_ACCEPT, 0);
+	peer_frame_is(&h, 2, PROTO_ACCEPT, 0);
+	peer_frame_is(&h, 2, PROTO_ACCEPT, 1);
+	peer_frame_is(&h, 2, PROTO_COMMIT, 2);
+	assert_int_equal(h_pending(&h, H_PEER, 0, 1), 2); /* the ACCEPT of slot 2, the COMMIT */
+	assert_true(h_deliver(&h, H_PEER, 0, 1));
+	assert_true(h_deliver(&h, H_PEER, 0, 1)); /* follower 1 accepted slot 2 */
+	/* the last slot in flight commits: a COMMIT to every follower (none is left to carry it) */
+	assert_true(h_deliver(&h, H_PEER, 1, 0));
+	uint64_t commit = 3;
+	peer_frame_is(&h, 1, PROTO_COMMIT, commit);
+	peer_frame_is(&h, 2, PROTO_COMMIT, commit);
+	/* two more slots; the first commits while the second is in flight: held, then the tick */
+	for (int i = 3; i < 5; i++) {
+		m = propose(100, (uint64_t)i + 1, mk_cmd(PROTO_OP_PUT, &k[i], "d"));
+		core_on_client(L, 1, &m, h.now); /* slots 3, 4 */
+		core_flush(L, h.now);
+	}
+	/* (follower 2 never saw slots 0..2: the frames above were taken, not delivered) */
+	assert_true(h_deliver(&h, H_PEER, 0, 1)); /* follower 1 accepts slot 3 */
+	assert_true(h_deliver(&h, H_PEER, 1, 0)); /* and acknowledges it: slot 3 commits */
+	assert_int_equal(h_pending(&h, H_PEER, 0, 1), 1); /* ACCEPT of slot 4 only */
+	assert_int_equal(h_pending(&h, H_PEER, 0, 2), 2); /* ACCEPTs of slots 3 and 4 only */
+	h_advance(&h, 5000000);
+	peer_frame_is(&h, 1, PROTO_ACCEPT, commit);
+	peer_frame_is(&h, 1, PROTO_COMMIT, 4);
+	peer_frame_is(&h, 2, PROTO_ACCEPT, commit);
+	peer_frame_is(&h, 2, PROTO_ACCEPT, commit);
+	peer_frame_is(&h, 2, PROTO_COMMIT, 4);
+	h_free(&h);
+}
+
 /* APPEND's result is the length after it (Redis's reply): on the fast path in the leader's
  * REPLY, on the slow path (behind an unexecuted PUT) from the execution, and from the result
  * cache for a re-sent cid, the value not appended twice. */
@@ -3388,6 +3459,7 @@ int main(void)
 	    cmocka_unit_test(test_lease_sessions),
 	    cmocka_unit_test(test_lease_weak_read_outlives_give_up),
 	    cmocka_unit_test(test_lease_clock_restarts_after_a_gap),
+	    cmocka_unit_test(test_commit_shares_send),
 	    cmocka_unit_test(test_append_result),
 	    cmocka_unit_test(test_incr_exec),
 	    cmocka_unit_test(test_incr_get_behind),
