@@ -556,39 +556,36 @@ uint64_t core_inflight_slot(struct core *c, const uint8_t inflight_key[16])
 
 /* ---- executed state -------------------------------------------------------------------- */
 
-struct kv_read {
-	struct proto_msg *m;
-	bool found;
-	uint64_t ver;
-};
-
 static void kv_read_cb(const void *key, size_t klen, void *val, void *arg)
 {
-	struct kv_read *r = arg;
+	struct kv_state *st = arg;
 	const struct kv_val *kv = val;
-	r->found = true;
-	r->m->value = kv->data; /* single-threaded core: stable until the next kv mutation */
-	r->m->vlen = kv->len;
-	r->ver = kv->ver + 1;
+	st->found = true;
+	st->value = kv->data; /* single-threaded core: stable until the next kv mutation */
+	st->vlen = kv->len;
+	st->ver = kv->ver + 1;
 }
 
-/* Sets m->status/value/vlen to the executed value of key; returns 1 + the slot of the write that
+/* Sets *st to the executed state of key: found, its value and 1 + the slot of the write that
  * left it so. A deleted key leaves no tombstone: an absent key reports 1 + the slot of the
  * latest DEL executed here (0: none), at least its own deletion's, which is what a version is
  * for (a curpho read token, a curpht cache comparison: docs/recovery.md "Tombstones"). */
-uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m)
+void core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct kv_state *st)
 {
-	struct kv_read r = {.m = m, .ver = c->del_ver};
-	m->value = NULL;
-	m->vlen = 0;
-	if (cmap_get(c->kv, key, klen, kv_read_cb, &r) == 0 && r.found) {
-		m->status = PROTO_ST_OK;
-	} else {
-		m->status = PROTO_ST_NOT_FOUND;
-		m->value = NULL;
-		m->vlen = 0;
-	}
-	return r.ver;
+	*st = (struct kv_state){.ver = c->del_ver};
+	if (cmap_get(c->kv, key, klen, kv_read_cb, st) != 0 || !st->found)
+		*st = (struct kv_state){.ver = c->del_ver};
+}
+
+/* core_kv_lookup for an answer: sets m->status, value and vlen; returns the version. */
+uint64_t core_kv_answer(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m)
+{
+	struct kv_state st;
+	core_kv_lookup(c, key, klen, &st);
+	m->status = st.found ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
+	m->value = st.value;
+	m->vlen = st.vlen;
+	return st.ver;
 }
 
 struct kv_write {
@@ -760,14 +757,13 @@ int core_scan_exec(struct core *c, const uint8_t *key, uint32_t klen, uint32_t c
 		return 0;
 	size_t used = 0;
 	uint32_t got = 0;
-	struct proto_msg v; /* each key's value (core_kv_lookup sets status, value, vlen) */
-	proto_msg_init(&v, PROTO_TYPE_NONE, 0);
+	struct kv_state v; /* each key's value */
 	for (const struct oset_node *n = oset_seek(c->order, key, klen); n && got < count;
 	     n = oset_next(n)) {
 		size_t kl;
 		const uint8_t *k = oset_key(n, &kl);
 		core_kv_lookup(c, k, (uint32_t)kl, &v);
-		if (v.status != PROTO_ST_OK)
+		if (!v.found)
 			continue; /* not live: cannot happen while order mirrors kv */
 		size_t need = proto_scan_pair_size((uint32_t)kl, v.vlen);
 		if (used + need > c->cfg.max_value)
@@ -1041,7 +1037,7 @@ static bool speculative_get(struct core *c, const struct entry *e, const struct 
 		} else if (c->cfg.noop) {
 			r->status = PROTO_ST_NOT_FOUND;
 		} else {
-			r->ver = core_kv_lookup(c, entry_key(e), e->klen, r);
+			r->ver = core_kv_answer(c, entry_key(e), e->klen, r);
 		}
 		/* HO: an earlier weak write does not by itself make ok false (the client's
 		 * read_dep check covers it); strong writes do, everywhere. */
@@ -1075,8 +1071,7 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		/* its outcome (applied, or refused past maxValueBytes) depends on the value's
 		 * length: the fast path only when every earlier write of the key has executed and
 		 * it fits; else the execution answers */
-		struct proto_msg cur;
-		proto_msg_init(&cur, PROTO_TYPE_NONE, 0);
+		struct kv_state cur;
 		if (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index)
 			ok = false;
 		else if (core_kv_lookup(c, entry_key(e), e->klen, &cur),
@@ -1088,13 +1083,12 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		}
 	}
 	if (e->op == PROTO_OP_INCR && ok) {
-		struct proto_msg cur;
-		proto_msg_init(&cur, PROTO_TYPE_NONE, 0);
+		struct kv_state cur;
 		uint32_t len = 0;
 		if (c->cfg.noop || (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index))
 			ok = false;
 		else if (core_kv_lookup(c, entry_key(e), e->klen, &cur),
-			 proto_incr(cur.status == PROTO_ST_OK ? cur.value : NULL, cur.vlen,
+			 proto_incr(cur.value, cur.vlen,
 				    entry_val(e), e->vlen, c->incr_spec, &len) != 0 ||
 			     len > c->cfg.max_value)
 			ok = false; /* refused at its execution, which answers */
@@ -1110,11 +1104,10 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 			ok = false; /* the execution answers */
 		} else {
 			/* (the value points into the state: sent before anything executes) */
-			struct proto_msg cur;
-			proto_msg_init(&cur, PROTO_TYPE_NONE, 0);
+			struct kv_state cur;
 			core_kv_lookup(c, entry_key(e), e->klen, &cur);
-			r->status = cur.status;
-			if (cur.status == PROTO_ST_OK && (!setx || (setx & PROTO_SETX_GET))) {
+			r->status = cur.found ? PROTO_ST_OK : PROTO_ST_NOT_FOUND;
+			if (cur.found && (!setx || (setx & PROTO_SETX_GET))) {
 				r->value = cur.value;
 				r->vlen = cur.vlen;
 			}
@@ -1326,7 +1319,7 @@ void core_execute_entry(struct core *c, struct entry *e)
 		if (c->cfg.noop)
 			r.status = PROTO_ST_NOT_FOUND;
 		else
-			r.ver = core_kv_lookup(c, entry_key(e), e->klen, &r);
+			r.ver = core_kv_answer(c, entry_key(e), e->klen, &r);
 	} else if (is_write_op(e->op)) {
 		r.status = PROTO_ST_OK;
 		r.ver = e->slot + 1;

@@ -710,7 +710,16 @@ bool core_inflight_reused(struct core *c, uint64_t known, uint64_t fp);
 bool core_already_executed(struct core *c, const struct proto_cid *cid);
 bool core_executed_bit(struct core *c, const struct proto_cid *cid);
 uint64_t core_inflight_slot(struct core *c, const uint8_t inflight_key[16]);
-uint64_t core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
+/* A key's executed state (core_kv_lookup): its value, pointing into the state (single-threaded
+ * core: stable until the next change of the key-value table), and its version. */
+struct kv_state {
+	bool found;
+	const uint8_t *value; /* NULL when not found */
+	uint32_t vlen;
+	uint64_t ver; /* 1 + the slot of the write that left it so; see core_kv_lookup */
+};
+void core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct kv_state *st);
+uint64_t core_kv_answer(struct core *c, const uint8_t *key, uint32_t klen, struct proto_msg *m);
 int core_kv_apply(struct core *c, uint64_t ver, const struct proto_cmd *cmd);
 /* Forgets the old state a GETDEL or SETX left for its answer (c->old_*), freeing its value. */
 void core_kv_old_free(struct core *c);

@@ -188,7 +188,7 @@ static void weak_read_answer(struct core *c, uint64_t conn, const struct proto_c
 	} else if (c->cfg.noop) {
 		r.status = PROTO_ST_NOT_FOUND;
 	} else {
-		uint64_t ver = core_kv_lookup(c, key, klen, &r);
+		uint64_t ver = core_kv_answer(c, key, klen, &r);
 		r.slot = ver ? ver - 1 : 0; /* the version: slot of the write it reflects */
 	}
 	c->io.to_client(c->io.ctx, conn, &r);

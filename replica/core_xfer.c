@@ -130,12 +130,10 @@ void core_xfer_note(struct core *c, const uint8_t *key, uint32_t klen)
 /* Appends key's current state (its value, or deleted) to the chunk buffer. */
 static void xfer_add(struct core *c, const uint8_t *key, uint32_t klen)
 {
-	struct proto_msg v;
-	proto_msg_init(&v, PROTO_TYPE_NONE, 0);
-	uint64_t ver = core_kv_lookup(c, key, klen, &v);
-	bool del = v.status != PROTO_ST_OK;
-	c->xbuf_used += proto_snap_put(c->xbuf + c->xbuf_used, key, klen, del ? NULL : v.value,
-				       del ? 0 : v.vlen, ver ? ver - 1 : 0, del);
+	struct kv_state v;
+	core_kv_lookup(c, key, klen, &v);
+	c->xbuf_used += proto_snap_put(c->xbuf + c->xbuf_used, key, klen, v.value, v.vlen,
+				       v.ver ? v.ver - 1 : 0, !v.found);
 }
 
 static void xfer_send_chunk(struct core *c, struct xfer *x, int to)
@@ -439,16 +437,15 @@ int core_xfer_items(struct core *c,
 	if (buf == NULL)
 		return -ENOMEM;
 	size_t used = 0;
-	struct proto_msg v; /* each key's value (core_kv_lookup sets status, value, vlen) */
-	proto_msg_init(&v, PROTO_TYPE_NONE, 0);
+	struct kv_state v; /* each key's value */
 	for (const struct oset_node *n = oset_seek(c->order, NULL, 0); n; n = oset_next(n)) {
 		size_t kl;
 		const uint8_t *key = oset_key(n, &kl);
-		uint64_t ver = core_kv_lookup(c, key, (uint32_t)kl, &v);
-		if (v.status != PROTO_ST_OK)
+		core_kv_lookup(c, key, (uint32_t)kl, &v);
+		if (!v.found)
 			continue; /* (the order holds live keys only) */
 		used += proto_snap_put(buf + used, key, (uint32_t)kl, v.value, v.vlen,
-				       ver ? ver - 1 : 0, false);
+				       v.ver ? v.ver - 1 : 0, false);
 		if (used >= c->cfg.snap_chunk_bytes || oset_next(n) == NULL) {
 			struct proto_msg m = {.type = PROTO_SNAP_KV,
 					      .view = c->view,
