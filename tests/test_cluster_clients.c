@@ -709,7 +709,7 @@ static int threads_batch(pid_t pid, int *batch)
 	for (struct dirent *de; (de = readdir(d)) != NULL;) {
 		if (de->d_name[0] == '.')
 			continue;
-		char path[128];
+		char path[sizeof dir + sizeof de->d_name + 8];
 		snprintf(path, sizeof path, "%s/%s/stat", dir, de->d_name);
 		char st[1024]; /* (a /proc file has no size to read up to: one line) */
 		FILE *f = fopen(path, "r");
