@@ -573,8 +573,8 @@ static void kv_read_cb(const void *key, size_t klen, void *val, void *arg)
 void core_kv_lookup(struct core *c, const uint8_t *key, uint32_t klen, struct kv_state *st)
 {
 	*st = (struct kv_state){.ver = c->del_ver};
-	if (cmap_get(c->kv, key, klen, kv_read_cb, st) != 0 || !st->found)
-		*st = (struct kv_state){.ver = c->del_ver};
+	/* (an absent key: kv_read_cb is not called, and *st stays as set here) */
+	(void)cmap_get(c->kv, key, klen, kv_read_cb, st);
 }
 
 /* core_kv_lookup for an answer: sets m->status, value and vlen; returns the version. */
@@ -1088,8 +1088,8 @@ static bool speculative_write(struct core *c, const struct entry *e, const struc
 		if (c->cfg.noop || (ka->prev_write != NO_SLOT && ka->prev_write >= c->exec_index))
 			ok = false;
 		else if (core_kv_lookup(c, entry_key(e), e->klen, &cur),
-			 proto_incr(cur.value, cur.vlen,
-				    entry_val(e), e->vlen, c->incr_spec, &len) != 0 ||
+			 proto_incr(cur.value, cur.vlen, entry_val(e), e->vlen, c->incr_spec,
+				    &len) != 0 ||
 			     len > c->cfg.max_value)
 			ok = false; /* refused at its execution, which answers */
 		else {
