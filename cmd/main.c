@@ -232,17 +232,16 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 	bool master = !strcasecmp(a->run, "master");
 	bool client = !strcasecmp(a->run, "client");
 	bool gateway = !strcasecmp(a->run, "gateway");
+	int status;
 	if ((a->listen || a->weak) && !gateway) {
 		fprintf(stderr, "curpkv: -listen and --weak are for -run gateway\n");
-		if (out != stderr)
-			fclose(out);
-		return 2;
+		status = 2;
+		goto out;
 	}
 	if (a->xlog && (master || client || gateway)) {
 		fprintf(stderr, "curpkv: -xlog is for -run server\n");
-		if (out != stderr)
-			fclose(out);
-		return 2;
+		status = 2;
+		goto out;
 	}
 	struct common_logger lg;
 	common_logger_init(&lg, out, COMMON_LOG_INFO,
@@ -256,16 +255,16 @@ static int run_role(const struct cli_args *a, const struct conf *c, const struct
 		int rc = common_sched_batch(true);
 		if (rc != 0) {
 			LOG_ERROR(&lg, "schedBatch: cannot run under SCHED_BATCH: %s", strerror(-rc));
-			if (out != stderr)
-				fclose(out);
-			return 1;
+			status = 1;
+			goto out;
 		}
 		LOG_INFO(&lg, "schedBatch: threads run under SCHED_BATCH (no wake-up preemption)");
 	}
-	int status = master    ? master_main(c, s, a->quorum, &lg)
-		     : client  ? loadgen_main(c, s, a->alias, &lg)
-		     : gateway ? gw_main(c, s, a->alias, a->listen, a->weak, &lg)
-			       : server_main(c, s, a->alias, a->latency, a->quorum, a->xlog, &lg);
+	status = master	   ? master_main(c, s, a->quorum, &lg)
+		 : client  ? loadgen_main(c, s, a->alias, &lg)
+		 : gateway ? gw_main(c, s, a->alias, a->listen, a->weak, &lg)
+			   : server_main(c, s, a->alias, a->latency, a->quorum, a->xlog, &lg);
+out:
 	if (out != stderr)
 		fclose(out);
 	return status;
