@@ -607,7 +607,8 @@ int cluster_open(struct ev_loop *loop, const struct conf *conf, const struct con
 					  .max_key = s->max_key_bytes,
 					  .max_value = s->max_value_bytes},
 				  .role = PROTO_ROLE_CLIENT,
-				  .node_id = -1};
+				  .node_id = -1,
+				  .local_sockets = s->local_sockets};
 	if (s->secret[0]) {
 		rc = auth_key_init(&cl->key, s->secret, strlen(s->secret), conf);
 		if (rc != 0)
@@ -888,7 +889,8 @@ int cluster_stats_at(const struct conf *conf, const struct conf_settings *s, con
 					  .max_key = s->max_key_bytes,
 					  .max_value = s->max_value_bytes},
 				  .role = PROTO_ROLE_ADMIN,
-				  .node_id = -1};
+				  .node_id = -1,
+				  .local_sockets = s->local_sockets};
 	if (s->secret[0]) {
 		rc = auth_key_init(&key, s->secret, strlen(s->secret), conf);
 		if (rc != 0) {

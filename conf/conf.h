@@ -59,6 +59,7 @@ struct conf_settings {
 	uint32_t replica_loops;	    /* replicaLoops, 1 */
 	bool noop;		    /* noop, false */
 	bool sched_batch;	    /* schedBatch, false */
+	bool local_sockets;	    /* localSockets, false */
 	uint64_t reqs;		    /* reqs, 1000 */
 	uint64_t run_time_ms;	    /* runTime, 0 = none */
 	uint32_t writes;	    /* writes %, 0 */

@@ -26,6 +26,7 @@ static const struct conf_key keys[] = {
     {"replicaLoops", CK_U32, OFF(replica_loops), 0, 1, 64, NULL},
     {"noop", CK_BOOL, OFF(noop), 0, 0, 0, NULL},
     {"schedBatch", CK_BOOL, OFF(sched_batch), 0, 0, 0, "SCHED_BATCH: no wake-up preemption"},
+    {"localSockets", CK_BOOL, OFF(local_sockets), 0, 0, 0, "same-host peers over Unix sockets"},
     {"thrifty", CK_COMPAT, 0, 0, 0, 0, NULL},
     {"fast", CK_COMPAT, 0, 0, 0, 0, NULL},
     {"optread", CK_COMPAT, 0, 0, 0, 0, NULL},

@@ -420,7 +420,8 @@ static void on_register(struct master_conn *mc, const struct proto_msg *msg)
 	if (m->has_auth && m->reps[id].local_ip[0]) {
 		char ip[64];
 		net_peer_ip(net_conn_peer(mc->c), ip, sizeof ip);
-		if (strcmp(ip, m->reps[id].local_ip) != 0) {
+		/* over a Unix socket (localSockets) the peer is on this host, as its address is */
+		if (!net_conn_is_local(mc->c) && strcmp(ip, m->reps[id].local_ip) != 0) {
 			conn_role_violation(mc, "a replica registering from another address than "
 						"its conf address");
 			return;
@@ -833,7 +834,8 @@ int master_create(struct ev_loop *loop, const struct master_options *opt, struct
 					  .max_key = m->s.max_key_bytes,
 					  .max_value = m->s.max_value_bytes},
 				  .role = PROTO_ROLE_MASTER,
-				  .node_id = -1};
+				  .node_id = -1,
+				  .local_sockets = m->s.local_sockets};
 	if (m->s.secret[0]) {
 		rc = auth_key_init(&m->key, m->s.secret, strlen(m->s.secret), conf);
 		if (rc != 0) {

@@ -13,6 +13,8 @@
 
 /* ---- listener ---------------------------------------------------------------------------- */
 
+/* Accepts on w's socket: the TCP one (l->io) or the Unix one (l->uio, whose peers are printed
+ * "local": net_format_addr). */
 static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct net_listener *l = w->data;
@@ -20,13 +22,14 @@ static void listener_accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	for (int i = 0; i < NET_ACCEPT_BATCH && l->fd >= 0; i++) {
 		struct sockaddr_storage sa;
 		socklen_t salen = sizeof sa;
-		int fd =
-		    accept4(l->fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(w->fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
 				/* Level-triggered: without a pause this would spin. */
 				ev_io_stop(loop, &l->io);
+				if (l->ufd >= 0)
+					ev_io_stop(loop, &l->uio);
 				ev_timer_set(&l->pause, NET_ACCEPT_PAUSE, 0.);
 				ev_timer_start(loop, &l->pause);
 			}
@@ -42,8 +45,32 @@ static void listener_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct net_listener *l = w->data;
 	(void)revents;
-	if (l->fd >= 0)
-		ev_io_start(loop, &l->io);
+	if (l->fd < 0)
+		return;
+	ev_io_start(loop, &l->io);
+	if (l->ufd >= 0)
+		ev_io_start(loop, &l->uio);
+}
+
+/* localSockets: the Unix socket named after the address l is bound to (none on the wildcard). */
+static int listener_open_local(struct net_listener *l, char *err)
+{
+	if (!l->nl->cfg.local_sockets || l->any)
+		return 0;
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof sa;
+	if (getsockname(l->fd, (struct sockaddr *)&sa, &salen) < 0) {
+		int rc = -errno;
+		snprintf(err, NET_ERR_LEN, "getsockname: %s", strerror(-rc));
+		return rc;
+	}
+	int rc = net_local_listen((struct sockaddr *)&sa, 512, &l->ufd, err);
+	if (rc != 0)
+		return rc;
+	ev_io_init(&l->uio, listener_accept_cb, l->ufd, EV_READ);
+	l->uio.data = l;
+	ev_io_start(l->nl->loop, &l->uio);
+	return 0;
 }
 
 int net_listener_open(struct net_listener *l, struct net_loop *nl, const char *addr, uint16_t port,
@@ -51,6 +78,7 @@ int net_listener_open(struct net_listener *l, struct net_loop *nl, const char *a
 {
 	memset(l, 0, sizeof *l);
 	l->fd = -1;
+	l->ufd = -1;
 	int rc = net_tcp_listen(addr, port, 512, &l->fd, &l->port, &l->any, err);
 	if (rc != 0)
 		return rc;
@@ -62,7 +90,10 @@ int net_listener_open(struct net_listener *l, struct net_loop *nl, const char *a
 	ev_timer_init(&l->pause, listener_pause_cb, 0., 0.);
 	l->pause.data = l;
 	ev_io_start(nl->loop, &l->io);
-	return 0;
+	rc = listener_open_local(l, err);
+	if (rc != 0)
+		net_listener_close(l);
+	return rc;
 }
 
 void net_listener_close(struct net_listener *l)
@@ -73,6 +104,11 @@ void net_listener_close(struct net_listener *l)
 	ev_timer_stop(l->nl->loop, &l->pause);
 	close(l->fd);
 	l->fd = -1;
+	if (l->ufd >= 0) {
+		ev_io_stop(l->nl->loop, &l->uio);
+		close(l->ufd);
+		l->ufd = -1;
+	}
 }
 
 /* ---- dialer ------------------------------------------------------------------------------ */
@@ -210,6 +246,19 @@ static void dialer_attempt(struct net_dialer *d)
 {
 	int fd = -1;
 	d->attempts++;
+	if (d->local) {
+		int rc = net_local_connect((struct sockaddr *)&d->sa, &fd, d->err);
+		if (rc == 0) {
+			dialer_connected(d, fd);
+			return;
+		}
+		if (rc != -ECONNREFUSED) { /* -EAGAIN: its backlog is full; try again later */
+			dialer_failed(d, rc);
+			return;
+		}
+		/* nothing listens on the name (a peer on the wildcard address or without
+		 * localSockets, or not up yet): TCP says which */
+	}
 	int rc = net_tcp_connect((struct sockaddr *)&d->sa, d->salen, (struct sockaddr *)&d->src,
 				 d->srclen, &fd, d->err);
 	if (rc == 0) {
@@ -258,6 +307,10 @@ int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host
 	int rc = net_resolve(host, port, &d->sa, &d->salen, d->err);
 	if (rc != 0)
 		return rc;
+	if (nl->cfg.local_sockets) {
+		char ip[64], err[NET_ERR_LEN];
+		d->local = net_addr_local(host, ip, sizeof ip, err) == 1; /* else TCP only */
+	}
 	ev_timer_init(&d->retry, dialer_retry_cb, 0., 0.);
 	d->retry.data = d;
 	d->running = true;

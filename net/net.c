@@ -688,12 +688,15 @@ int net_conn_create_as(struct net_loop *nl, int fd, const char *peer,
 	int rc = net_set_nonblock(fd, err);
 	if (rc != 0)
 		goto err_close;
-	(void)net_set_nodelay(fd, err); /* not a TCP socket (tests use socketpairs): fine */
+	bool local = net_fd_is_local(fd); /* localSockets (tests' socketpairs too) */
+	if (!local)
+		(void)net_set_nodelay(fd, err); /* TCP; without it only slower */
 	struct net_conn *c = calloc(1, sizeof *c);
 	if (c == NULL) {
 		rc = -ENOMEM;
 		goto err_close;
 	}
+	c->local = local;
 	c->rbuf = malloc(NET_RBUF_MIN);
 	if (c->rbuf == NULL) {
 		rc = -ENOMEM;
@@ -723,6 +726,8 @@ int net_conn_create_as(struct net_loop *nl, int fd, const char *peer,
 		nl->all->all_prev = c;
 	nl->all = c;
 	nl->st.conns_opened++;
+	if (local)
+		nl->st.conns_local++;
 	if (nl->cfg.auth) {
 		c->hs_active = true;
 		double t = nl->cfg.auth_timeout_s > 0 ? nl->cfg.auth_timeout_s : NET_AUTH_TIMEOUT_S;
@@ -927,6 +932,11 @@ uint64_t net_conn_id(const struct net_conn *c)
 const char *net_conn_peer(const struct net_conn *c)
 {
 	return c->peer;
+}
+
+bool net_conn_is_local(const struct net_conn *c)
+{
+	return c->local;
 }
 
 bool net_conn_is_open(const struct net_conn *c)

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <ev.h>
 
@@ -67,6 +68,7 @@ struct net_stats {
 	uint64_t conns_opened; /* connections created (accepted or dialed) */
 	uint64_t conns_closed;
 	uint64_t conns_refused; /* accepted sockets the owner refused (net_loop_count_refused) */
+	uint64_t conns_local;	/* connections over a Unix socket (localSockets), of conns_opened */
 	uint64_t frames_in, frames_out;
 	uint64_t bytes_in, bytes_out;
 	uint64_t frames_rejected;      /* malformed or oversized frames (their connection closed) */
@@ -94,6 +96,10 @@ struct net_config {
 	uint8_t role;	       /* this process in handshakes (enum proto_role) */
 	int32_t node_id;       /* its replica id, or -1 */
 	double auth_timeout_s; /* handshake deadline; 0 = NET_AUTH_TIMEOUT_S */
+	/* localSockets: listeners on an address of this host also accept on a Unix socket named
+	 * after it (net_local_name), and dialers to such an address try that socket first, TCP
+	 * when nothing listens on it */
+	bool local_sockets;
 };
 
 /* Per-loop context: the flush point, the decode scratch and the counters. Embed it in the
@@ -238,6 +244,7 @@ const char *net_conn_auth_why(const struct net_conn *c);
 /* Accessors. */
 uint64_t net_conn_id(const struct net_conn *c); /* unique per net_loop, never 0 */
 const char *net_conn_peer(const struct net_conn *c);
+bool net_conn_is_local(const struct net_conn *c); /* over a Unix socket: a peer on this host */
 bool net_conn_is_open(const struct net_conn *c);
 size_t net_conn_out_pending(const struct net_conn *c); /* bytes not yet written */
 void *net_conn_arg(const struct net_conn *c);
@@ -254,6 +261,8 @@ struct net_listener {
 	struct net_loop *nl;
 	int fd;
 	ev_io io;
+	int ufd;	/* the Unix socket named after the address (localSockets), or -1 */
+	ev_io uio;
 	ev_timer pause; /* out of file descriptors: stop accepting for a moment */
 	net_accept_fn on_accept;
 	void *arg;
@@ -262,11 +271,13 @@ struct net_listener {
 };
 
 /* Binds addr:port (SO_REUSEADDR; the wildcard address if addr is not an address of this host,
- * or if addr is NULL/empty) and starts accepting. Returns 0, or a negative errno with a message
- * in err (NET_ERR_LEN bytes). */
+ * or if addr is NULL/empty) and starts accepting. On a loop with local_sockets, a listener bound
+ * to its own address also accepts on the Unix socket net_local_name names after it (not on the
+ * wildcard: no name then). Returns 0, or a negative errno with a message in err (NET_ERR_LEN
+ * bytes; the name already taken is an error: another process would get this one's peers). */
 int net_listener_open(struct net_listener *l, struct net_loop *nl, const char *addr, uint16_t port,
 		      net_accept_fn on_accept, void *arg, char *err);
-/* Stops accepting and closes the socket (idempotent). */
+/* Stops accepting and closes the sockets (idempotent). */
 void net_listener_close(struct net_listener *l);
 
 /* ---- dialer ----------------------------------------------------------------------------- */
@@ -313,13 +324,17 @@ struct net_dialer {
 	bool up;	     /* on_up was called for the current connection */
 	uint8_t expect_role; /* with a secret: the process it must reach (0: any) */
 	int32_t expect_node;
+	bool local; /* localSockets and host is an address of this host: try its Unix socket */
 };
 
 #define NET_DIAL_BACKOFF_MIN 0.01 /* s */
 #define NET_DIAL_BACKOFF_MAX 0.25 /* s */
 
 /* Resolves host:port and starts connecting at once (cbs and arg are kept, not copied: keep them
- * alive). Returns 0, or a negative errno with a message in d->err (unresolvable host). */
+ * alive). On a loop with local_sockets, when host is an address of this host, each attempt
+ * first connects to the Unix socket net_local_name names after host:port, and over TCP only
+ * if nothing listens there (a listener on the wildcard address, or without localSockets).
+ * Returns 0, or a negative errno with a message in d->err (unresolvable host). */
 int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host, uint16_t port,
 		     const struct net_dialer_cbs *cbs, void *arg);
 /* Connects from the local address host (numeric; its own port is left to the kernel) from the
@@ -366,6 +381,19 @@ void net_format_addr(const struct sockaddr *sa, char *out, size_t outlen);
  * machine (a socket can be bound to it). Returns 1 (local; *ip, iplen bytes, gets the address as
  * net_format_addr prints it, without the port), 0 (not local) or a negative errno with err. */
 int net_addr_local(const char *host, char *ip, size_t iplen, char *err);
+/* localSockets: the abstract Unix socket name of the TCP address sa ("curpkv:addr:port" as
+ * net_format_addr prints it, in Linux's abstract namespace: no file, gone with its socket, one
+ * namespace per network namespace) into *un. Returns 0, or -EAFNOSUPPORT (not IPv4/IPv6). */
+int net_local_name(const struct sockaddr *sa, struct sockaddr_un *un, socklen_t *unlen);
+/* A non-blocking Unix listening socket with the name of sa. Returns 0 with *fd, or a negative
+ * errno with err (-EADDRINUSE: the name is taken). */
+int net_local_listen(const struct sockaddr *sa, int backlog, int *fd, char *err);
+/* Connects a non-blocking Unix socket to the name of sa (a Unix connect completes at once).
+ * Returns 0 with *fd, or a negative errno with err: -ECONNREFUSED when nothing listens on the
+ * name, -EAGAIN when its backlog is full. */
+int net_local_connect(const struct sockaddr *sa, int *fd, char *err);
+/* Whether fd is a Unix socket. */
+bool net_fd_is_local(int fd);
 /* The address part of a peer name "addr:port" / "[addr6]:port" (as net_format_addr writes
  * them) into out. */
 void net_peer_ip(const char *peer, char *out, size_t outlen);

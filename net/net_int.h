@@ -43,6 +43,7 @@ struct net_conn {
 	 * is delivered to the owner, queued for delay or sent by the owner before authed */
 	bool hs_active;
 	bool authed;
+	bool local; /* a Unix socket (net_conn_is_local) */
 	struct auth_hs hs;
 	ev_timer atimer; /* the handshake's deadline */
 	int reason;	 /* why it closed */

@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -115,6 +116,90 @@ int net_tcp_connect(const struct sockaddr *sa, socklen_t salen, const struct soc
 	snprintf(err, NET_ERR_LEN, "connect %s: %s", addr, strerror(e));
 	close(s);
 	return -e;
+}
+
+int net_local_name(const struct sockaddr *sa, struct sockaddr_un *un, socklen_t *unlen)
+{
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return -EAFNOSUPPORT;
+	char addr[64];
+	net_format_addr(sa, addr, sizeof addr);
+	memset(un, 0, sizeof *un);
+	un->sun_family = AF_UNIX;
+	/* sun_path[0] = '\0': the abstract namespace; the name is the bytes after it */
+	int n = snprintf(un->sun_path + 1, sizeof un->sun_path - 1, "curpkv:%s", addr);
+	*unlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	return 0;
+}
+
+/* A non-blocking Unix stream socket for the name of sa into *fd, *un and *unlen. */
+static int local_socket(const struct sockaddr *sa, struct sockaddr_un *un, socklen_t *unlen,
+			int *fd, char *err)
+{
+	int rc = net_local_name(sa, un, unlen);
+	if (rc != 0) {
+		snprintf(err, NET_ERR_LEN, "no local socket name for this address family");
+		return rc;
+	}
+	*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (*fd < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "socket(AF_UNIX): %s", strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+int net_local_listen(const struct sockaddr *sa, int backlog, int *fd, char *err)
+{
+	struct sockaddr_un un;
+	socklen_t unlen;
+	int s, rc = local_socket(sa, &un, &unlen, &s, err);
+	if (rc != 0)
+		return rc;
+	if (bind(s, (struct sockaddr *)&un, unlen) < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "bind local socket @%s: %s", un.sun_path + 1,
+			 strerror(-rc));
+		goto err_close;
+	}
+	if (listen(s, backlog) < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "listen on local socket @%s: %s", un.sun_path + 1,
+			 strerror(-rc));
+		goto err_close;
+	}
+	*fd = s;
+	return 0;
+
+err_close:
+	close(s);
+	return rc;
+}
+
+int net_local_connect(const struct sockaddr *sa, int *fd, char *err)
+{
+	struct sockaddr_un un;
+	socklen_t unlen;
+	int s, rc = local_socket(sa, &un, &unlen, &s, err);
+	if (rc != 0)
+		return rc;
+	if (connect(s, (struct sockaddr *)&un, unlen) < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "connect local socket @%s: %s", un.sun_path + 1,
+			 strerror(-rc));
+		close(s);
+		return rc;
+	}
+	*fd = s;
+	return 0;
+}
+
+bool net_fd_is_local(int fd)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof sa;
+	return getsockname(fd, (struct sockaddr *)&sa, &len) == 0 && sa.ss_family == AF_UNIX;
 }
 
 /* Fills the wildcard address of family into sa. */

@@ -459,6 +459,7 @@ static void send_stats(struct server *s, struct net_conn *c)
 	stat_add(m, "clients", s->n_clients + (s->cloops ? cloops_conns(s->cloops) : 0));
 	stat_add(m, "client_loops", s->cloops ? s->set.replica_loops : 1);
 	stat_add(m, "conns_opened", ns->conns_opened);
+	stat_add(m, "conns_local", ns->conns_local);
 	stat_add(m, "conns_closed", ns->conns_closed);
 	stat_add(m, "conns_refused", ns->conns_refused);
 	stat_add(m, "frames_in", ns->frames_in);
@@ -1139,7 +1140,8 @@ static bool hello_matches_proof(struct server_in *in, const struct proto_msg *m)
 	if (m->node_id >= 0 && m->node_id < s->n && s->peers[m->node_id].local_ip[0]) {
 		char ip[64];
 		net_peer_ip(net_conn_peer(c), ip, sizeof ip);
-		if (strcmp(ip, s->peers[m->node_id].local_ip) != 0) {
+		/* over a Unix socket (localSockets) the peer is on this host, as its address is */
+		if (!net_conn_is_local(c) && strcmp(ip, s->peers[m->node_id].local_ip) != 0) {
 			in_role_violation(in, "a replica connecting from another address than "
 					      "its conf address");
 			return false;
@@ -1405,7 +1407,8 @@ int server_create(struct ev_loop *loop, const struct server_options *opt, struct
 					  .max_key = s->set.max_key_bytes,
 					  .max_value = s->set.max_value_bytes},
 				  .role = PROTO_ROLE_REPLICA,
-				  .node_id = s->self};
+				  .node_id = s->self,
+				  .local_sockets = s->set.local_sockets};
 	if (s->set.secret[0]) {
 		rc = auth_key_init(&s->key, s->set.secret, strlen(s->set.secret), conf);
 		if (rc != 0) {

@@ -769,6 +769,43 @@ static void test_sched_batch(void **state)
 	proc_rmdir(dir);
 }
 
+/* localSockets with a secret: every connection of every replica is a Unix socket, each
+ * authenticates, a replica's peers pass the address check (a Unix peer is on this host) and the
+ * load completes. */
+static void test_local_sockets(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	char dir[256], log[600];
+	assert_int_equal(proc_tmpdir(dir), 0);
+	env_start(&e, 3, "localSockets: true\nsecret: local-sockets-secret-0123456789\n"
+			 "reqs: 300\nclientThreads: 2\npipeline: true\npendings: 4\n"
+			 "weakRatio: 50\nwrites: 20\nkeySpace: 100\n");
+	assert_int_equal(run_client0(&e, dir, log), 0);
+	char *out = env_slurp(log);
+	assert_non_null(out);
+	assert_true(grab(out, "^Total operations: ([0-9]+)") == 600);
+	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
+	free(out);
+	char err[NET_ERR_LEN];
+	for (int r = 0; r < e.n; r++) {
+		struct cluster_stats st;
+		assert_int_equal(cluster_stats(e.conf, &e.s, r, 5.0, &st, err), 0);
+		uint64_t opened = env_stat(&st, "conns_opened");
+		printf("# replica%d: %llu connections, %llu local, %llu authenticated\n", r,
+		       (unsigned long long)opened,
+		       (unsigned long long)env_stat(&st, "conns_local"),
+		       (unsigned long long)env_stat(&st, "auth_ok"));
+		/* the master, two peers each way, the load generator's and this one */
+		assert_true(opened >= 6);
+		assert_int_equal(env_stat(&st, "conns_local"), opened);
+		assert_int_equal(env_stat(&st, "auth_failed"), 0);
+		assert_int_equal(env_stat(&st, "role_violations"), 0);
+	}
+	env_stop(&e);
+	proc_rmdir(dir);
+}
+
 int main(void)
 {
 	ce_main_init();
@@ -785,6 +822,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_loadgen_deletes_ht, env_teardown),
 	    cmocka_unit_test_teardown(test_public_api, env_teardown),
 	    cmocka_unit_test_teardown(test_sched_batch, env_teardown),
+	    cmocka_unit_test_teardown(test_local_sockets, env_teardown),
 	};
 	return cmocka_run_group_tests_name("cluster_clients", tests, NULL, NULL);
 }

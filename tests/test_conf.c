@@ -52,6 +52,7 @@ static void assert_settings_equal(const struct conf_settings *a, const struct co
 	assert_int_equal(a->replica_loops, e->replica_loops);
 	assert_int_equal(a->noop, e->noop);
 	assert_int_equal(a->sched_batch, e->sched_batch);
+	assert_int_equal(a->local_sockets, e->local_sockets);
 	assert_int_equal(a->reqs, e->reqs);
 	assert_int_equal(a->run_time_ms, e->run_time_ms);
 	assert_int_equal(a->writes, e->writes);
@@ -1127,6 +1128,8 @@ static const struct vcase value_cases[] = {
     OK_BOOL("noop: on", noop, 1),
     OK_BOOL("schedBatch: true", sched_batch, 1),
     OK_BOOL("schedBatch: off", sched_batch, 0),
+    OK_BOOL("localSockets: true", local_sockets, 1),
+    OK_BOOL("localSockets: no", local_sockets, 0),
     OK_BOOL("pipeline: false", pipeline, 0),
     OK_BOOL("pipeline: 0", pipeline, 0),
     OK_BOOL("pipeline: F", pipeline, 0),

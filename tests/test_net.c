@@ -793,6 +793,96 @@ static void test_listen_wildcard(void **state)
 	close(fd);
 }
 
+/* ---- localSockets: same-host peers over a Unix socket named after the address ------------ */
+
+static void test_local_sockets(void **state)
+{
+	(void)state;
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct net_loop nl;
+	struct net_config cfg = test_cfg(0);
+	cfg.local_sockets = true;
+	assert_int_equal(net_loop_init(&nl, loop, &cfg), 0);
+	char err[NET_ERR_LEN];
+
+	/* A listener on its own address also accepts on the name; a dialer of this host uses it,
+	 * and frames cross it both ways in order. */
+	struct end a, b;
+	end_init(&a, loop);
+	end_init(&b, loop);
+	struct net_listener l;
+	struct accept_ctx ax = {.nl = &nl, .server = &b};
+	assert_int_equal(net_listener_open(&l, &nl, "127.0.0.1", 0, on_accept, &ax, err), 0);
+	assert_true(l.ufd >= 0);
+	struct net_dialer d;
+	struct dial_ctx dx = {.end = &a};
+	assert_int_equal(net_dialer_start(&d, &nl, "127.0.0.1", l.port, &dial_cbs, &dx), 0);
+	assert_true(d.local);
+	struct two t = {.a = &a, .b = &b, .n = 500};
+	run_until(loop, both_connected, &t);
+	assert_true(net_conn_is_local(a.c));
+	assert_true(net_conn_is_local(b.c));
+	assert_string_equal(net_conn_peer(b.c), "local");
+	assert_int_equal(nl.st.conns_local, 2);
+	for (uint64_t i = 1; i <= t.n; i++) {
+		struct proto_msg m = msg_seq(i, "v", 1);
+		assert_int_equal(net_conn_send(a.c, &m), 0);
+		assert_int_equal(net_conn_send(b.c, &m), 0);
+	}
+	run_until(loop, both_got, &t);
+	assert_true(a.order_ok && b.order_ok);
+	net_dialer_stop(&d);
+	net_listener_close(&l);
+	assert_int_equal(l.ufd, -1);
+
+	/* A listener without the name (opened without localSockets): the dialer goes over TCP. */
+	end_init(&a, loop);
+	end_init(&b, loop);
+	nl.cfg.local_sockets = false;
+	assert_int_equal(net_listener_open(&l, &nl, "127.0.0.1", 0, on_accept, &ax, err), 0);
+	nl.cfg.local_sockets = true;
+	assert_int_equal(l.ufd, -1);
+	assert_int_equal(net_dialer_start(&d, &nl, "127.0.0.1", l.port, &dial_cbs, &dx), 0);
+	run_until(loop, both_connected, &t);
+	assert_false(net_conn_is_local(a.c));
+	assert_false(net_conn_is_local(b.c));
+	assert_int_equal(nl.st.conns_local, 2);
+	net_dialer_stop(&d);
+	net_listener_close(&l);
+
+	/* The name taken by another socket: the listener refuses to open (that socket would get
+	 * its peers), says why, and leaves the TCP port free. */
+	int tfd, squat;
+	uint16_t port;
+	bool any;
+	assert_int_equal(net_tcp_listen("127.0.0.1", 0, 16, &tfd, &port, &any, err), 0);
+	close(tfd);
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	assert_int_equal(net_resolve("127.0.0.1", port, &sa, &salen, err), 0);
+	assert_int_equal(net_local_listen((struct sockaddr *)&sa, 16, &squat, err), 0);
+	assert_int_equal(net_listener_open(&l, &nl, "127.0.0.1", port, on_accept, &ax, err),
+			 -EADDRINUSE);
+	char want[64];
+	snprintf(want, sizeof want, "@curpkv:127.0.0.1:%u", port);
+	assert_non_null(strstr(err, want));
+	assert_int_equal(net_tcp_listen("127.0.0.1", port, 16, &tfd, &port, &any, err), 0);
+	close(tfd);
+	close(squat);
+
+	/* The wildcard has no name, and a dialer to an address of another host uses TCP only. */
+	assert_int_equal(net_listener_open(&l, &nl, "192.0.2.1", 0, on_accept, &ax, err), 0);
+	assert_true(l.any);
+	assert_int_equal(l.ufd, -1);
+	net_listener_close(&l);
+	assert_int_equal(net_dialer_start(&d, &nl, "192.0.2.1", 9, &dial_cbs, &dx), 0);
+	assert_false(d.local);
+	net_dialer_stop(&d);
+
+	net_loop_destroy(&nl);
+	ev_loop_destroy(loop);
+}
+
 /* ---- the shared-secret handshake --------------------------------------------------------- */
 
 /* Keys for secret over a one-replica conf (the cluster identity needs one). */
@@ -1099,6 +1189,7 @@ int main(void)
 	    cmocka_unit_test(test_output_hold),
 	    cmocka_unit_test(test_dialer_retry),
 	    cmocka_unit_test(test_listen_wildcard),
+	    cmocka_unit_test(test_local_sockets),
 	    cmocka_unit_test(test_auth_handshake),
 	    cmocka_unit_test(test_auth_refused),
 	    cmocka_unit_test(test_auth_deadline_and_caps),
