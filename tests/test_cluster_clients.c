@@ -62,6 +62,19 @@ static int run_client0(const struct cluster_env *e, const char *dir, char log[60
 	return cst;
 }
 
+/* Runs client0 as run_client0 does and checks its report: exit 0, ops operations, no error.
+ * Returns the report (the caller frees it). */
+static char *run_client0_clean(const struct cluster_env *e, const char *dir, uint64_t ops)
+{
+	char log[600];
+	assert_int_equal(run_client0(e, dir, log), 0);
+	char *out = env_slurp(log);
+	assert_non_null(out);
+	assert_true(grab(out, "^Total operations: ([0-9]+)") == (double)ops);
+	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
+	return out;
+}
+
 /* A load-generator run that writes a history: a new temporary directory `dir` (the caller
  * removes it), hist = dir/history.jsonl, 3 replicas of `protocol` whose conf holds `workload`
  * and historyFile, client0 run to its end (exit 0). Returns client0's report (the caller frees
@@ -741,7 +754,7 @@ static void test_sched_batch(void **state)
 {
 	(void)state;
 	struct cluster_env e;
-	char dir[256], log[600];
+	char dir[256];
 	assert_int_equal(proc_tmpdir(dir), 0);
 	env_start(&e, 3, "schedBatch: true\nreqs: 300\nclientThreads: 2\npipeline: true\n"
 			 "pendings: 4\nweakRatio: 50\nwrites: 20\nkeySpace: 100\n");
@@ -753,12 +766,7 @@ static void test_sched_batch(void **state)
 		assert_int_equal(batch, n);
 		env_expect_log(&e, p, "threads run under SCHED_BATCH", 1000);
 	}
-	assert_int_equal(run_client0(&e, dir, log), 0);
-	char *out = env_slurp(log);
-	assert_non_null(out);
-	assert_true(grab(out, "^Total operations: ([0-9]+)") == 600);
-	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
-	free(out);
+	free(run_client0_clean(&e, dir, 600));
 	char err[700];
 	snprintf(err, sizeof err, "%s/client0.err", dir);
 	char *cerr = env_slurp(err);
@@ -776,17 +784,12 @@ static void test_local_sockets(void **state)
 {
 	(void)state;
 	struct cluster_env e;
-	char dir[256], log[600];
+	char dir[256];
 	assert_int_equal(proc_tmpdir(dir), 0);
 	env_start(&e, 3, "localSockets: true\nsecret: local-sockets-secret-0123456789\n"
 			 "reqs: 300\nclientThreads: 2\npipeline: true\npendings: 4\n"
 			 "weakRatio: 50\nwrites: 20\nkeySpace: 100\n");
-	assert_int_equal(run_client0(&e, dir, log), 0);
-	char *out = env_slurp(log);
-	assert_non_null(out);
-	assert_true(grab(out, "^Total operations: ([0-9]+)") == 600);
-	assert_true(grab(out, "^Errors: ([0-9]+)") == 0);
-	free(out);
+	free(run_client0_clean(&e, dir, 600));
 	char err[NET_ERR_LEN];
 	for (int r = 0; r < e.n; r++) {
 		struct cluster_stats st;
