@@ -777,23 +777,13 @@ static void test_sched_batch(void **state)
 	proc_rmdir(dir);
 }
 
-/* localSockets with a secret: every connection of every replica is a Unix socket, each
- * authenticates, a replica's peers pass the address check (a Unix peer is on this host) and the
- * load completes. */
-static void test_local_sockets(void **state)
+/* Each replica's connections: every one over a Unix socket, authenticated, none refused. */
+static void expect_all_local(struct cluster_env *e)
 {
-	(void)state;
-	struct cluster_env e;
-	char dir[256];
-	assert_int_equal(proc_tmpdir(dir), 0);
-	env_start(&e, 3, "localSockets: true\nsecret: local-sockets-secret-0123456789\n"
-			 "reqs: 300\nclientThreads: 2\npipeline: true\npendings: 4\n"
-			 "weakRatio: 50\nwrites: 20\nkeySpace: 100\n");
-	free(run_client0_clean(&e, dir, 600));
 	char err[NET_ERR_LEN];
-	for (int r = 0; r < e.n; r++) {
+	for (int r = 0; r < e->n; r++) {
 		struct cluster_stats st;
-		assert_int_equal(cluster_stats(e.conf, &e.s, r, 5.0, &st, err), 0);
+		assert_int_equal(cluster_stats(e->conf, &e->s, r, 5.0, &st, err), 0);
 		uint64_t opened = env_stat(&st, "conns_opened");
 		printf("# replica%d: %llu connections, %llu local, %llu authenticated\n", r,
 		       (unsigned long long)opened,
@@ -805,6 +795,31 @@ static void test_local_sockets(void **state)
 		assert_int_equal(env_stat(&st, "auth_failed"), 0);
 		assert_int_equal(env_stat(&st, "role_violations"), 0);
 	}
+}
+
+/* localSockets with a secret: every connection of every replica is a Unix socket, each
+ * authenticates, a replica's peers pass the address check (a Unix peer is on this host) and the
+ * load completes. The leader killed and restarted takes its name again (a killed process leaves
+ * no name behind), everyone reconnects to it over its Unix socket, and a second load completes
+ * under the new view. */
+static void test_local_sockets(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	char dir[256];
+	assert_int_equal(proc_tmpdir(dir), 0);
+	env_start(&e, 3, "localSockets: true\nsecret: local-sockets-secret-0123456789\n"
+			 "heartbeatMs: 50\nleaderTimeoutMs: 300\n"
+			 "reqs: 300\nclientThreads: 2\npipeline: true\npendings: 4\n"
+			 "weakRatio: 50\nwrites: 20\nkeySpace: 100\n");
+	free(run_client0_clean(&e, dir, 600));
+	expect_all_local(&e);
+
+	proc_signal(&e.replicas[0], SIGKILL); /* the leader of view 0 */
+	assert_int_equal(proc_wait(&e.replicas[0], 5000), 128 + SIGKILL);
+	env_start_replica(&e, 0, 1);
+	free(run_client0_clean(&e, dir, 600));
+	expect_all_local(&e);
 	env_stop(&e);
 	proc_rmdir(dir);
 }
