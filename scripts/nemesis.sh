@@ -2,10 +2,12 @@
 # A randomized fault campaign on real processes: a master, N replicas and one load-generator
 # process on loopback addresses of their own, faults drawn from a seeded schedule during the
 # load, then everything healed and checked.
-#   scripts/nemesis.sh -p curp|curpho|curpht -n N -d SECONDS [-s SEED] [-o OUTDIR] [-r RUNS]
+#   scripts/nemesis.sh -p curp|curpho|curpht -n N -d SECONDS [-s SEED] [-o OUTDIR] [-r RUNS] [-U]
 # -n odd, 3..9 replicas; -d the faulty phase (>= 5 s); -s the schedule's seed (default: from the
 # clock); -o where each run's files go (default: a mktemp directory, removed when the run
 # passes); -r RUNS runs with seeds SEED, SEED+1, ... and a summary (each run in OUTDIR/seed-S).
+# -U: the conf sets localSockets (the processes talk over Unix sockets, as conf/local.conf's do);
+# nftables and ss -K do not see those, so the partition and connection-kill faults are skipped.
 # Faults, one every 0.5-3 s (N >= 5: half the time two at once), never more than f replicas down
 # (killed until restarted and rejoined, paused, isolated or cut): kill -9 of the leader or a
 # follower, restarted 0.2-2 s later with its state lost; SIGSTOP/SIGCONT of the leader or a
@@ -22,7 +24,7 @@
 # below NEMESIS_RSS_MIB (default 256), the load generator's exit status.
 # One line per fault, then: nemesis: PROTO N=n seed S: F faults (per type), K ops,
 # V violations, L lost, replicas identical|DIVERGED. Exit 1 on any failure (OUTDIR kept: the
-# schedule, every log, the history; replay with the same -p -n -d -s). The binary is
+# schedule, every log, the history; replay with the same -p -n -d -s -U). The binary is
 # $CURPKV_BIN, else $CURPKV_BUILDDIR/curpkv, else the tree's curpkv (built if missing).
 # Only 127.0.0.0/8 is used (replicas on 127.88.B.1-N, the master on 127.88.B.100, a free block
 # B per run); processes are stopped by PID; the nftables table is removed on exit and on Ctrl-C.
@@ -37,9 +39,11 @@ seed=""
 outdir=""
 runs=1
 lost_file=""
-while getopts "p:n:d:s:o:r:L:h" opt; do
+unix=0
+while getopts "p:n:d:s:o:r:L:Uh" opt; do
 	case "$opt" in
 	L) lost_file=$OPTARG ;;
+	U) unix=1 ;;
 	p) proto=$OPTARG ;;
 	n) n=$OPTARG ;;
 	d) dur=$OPTARG ;;
@@ -55,6 +59,9 @@ if [ -z "$lost_file" ]; then
 	[[ "$n" =~ ^[3579]$ ]] || { echo "nemesis: -n takes 3, 5, 7 or 9" >&2; exit 2; }
 	[[ "$dur" =~ ^[0-9]+$ && "$dur" -ge 5 && "$dur" -le 3600 ]] || { echo "nemesis: -d takes 5..3600 seconds" >&2; exit 2; }
 fi
+uflag=""
+net_off="" # why the network faults are off, when they are
+[ "$unix" -eq 0 ] || { uflag=" -U"; net_off="blind to Unix sockets (-U)"; }
 [[ "$runs" =~ ^[0-9]+$ && "$runs" -ge 1 && "$runs" -le 1000 ]] || { echo "nemesis: -r takes 1..1000" >&2; exit 2; }
 [ -n "$seed" ] || seed=$(($(date +%s) % 100000))
 [[ "$seed" =~ ^[0-9]+$ && "$seed" -lt 1000000000 ]] || { echo "nemesis: -s takes 0..999999999" >&2; exit 2; }
@@ -244,7 +251,7 @@ write_conf() {
 	[ "$proto" != curp ] || keys=64
 	KEYS=$keys
 	{
-		echo "// scripts/nemesis.sh -p $proto -n $n -d $dur -s $run_seed"
+		echo "// scripts/nemesis.sh -p $proto -n $n -d $dur -s $run_seed$uflag"
 		echo "-- Replicas --"
 		for ((i = 0; i < n; i++)); do echo "replica$i $(addr "$i"):$((base_port + i))"; done
 		echo "-- Clients --"
@@ -266,6 +273,7 @@ write_conf() {
 		echo "networkDelay: 1"
 		echo "seed: $run_seed"
 		echo "historyFile: $dir/history.jsonl"
+		[ "$unix" -eq 0 ] || echo "localSockets: true"
 		history_workload "$proto"
 	} >"$conf"
 	mkdir -p "$dir/master-state"
@@ -396,7 +404,7 @@ start_fault() {
 		fi
 		;;
 	sskill)
-		[ "$ss_ok" -eq 1 ] || { say "skip $kind: ss -K unusable"; return 2; }
+		[ "$ss_ok" -eq 1 ] || { say "skip $kind: ss -K ${net_off:-unusable}"; return 2; }
 		resolve "$role" "$pick" nodown || return 1
 		t=$TGT
 		a=$(addr "$t")
@@ -407,7 +415,7 @@ start_fault() {
 		;;
 	kill | pause | isolate | cut | oneway)
 		if [ "$nft_ok" -eq 0 ] && [[ "$kind" =~ ^(isolate|cut|oneway)$ ]]; then
-			say "skip $kind: nftables unusable"
+			say "skip $kind: nftables ${net_off:-unusable}"
 			return 2
 		fi
 		resolve "$role" "$pick" || return 1
@@ -628,15 +636,20 @@ run_one() {
 	write_schedule
 	table=curpkv_nemesis_$block
 	nft_ok=0
-	if nft add table inet "$table" >/dev/null 2>&1; then
-		nft_ok=1
-	else
-		table=""
-		say "warning: nftables is not usable here (install nftables; needs CAP_NET_ADMIN): no partition faults"
-	fi
 	ss_ok=0
-	if ss -K 'dport = :1' >/dev/null 2>&1; then ss_ok=1; else say "warning: ss -K is not usable here: no connection-kill faults"; fi
-	ev "run: -p $proto -n $n -d $dur -s $run_seed in $dir (replicas $(addr 0)..$(addr $((n - 1))), ports $base_port.., master $(maddr):$((base_port + 15)))"
+	if [ "$unix" -eq 1 ]; then
+		table=""
+		say "-U: Unix sockets (localSockets), which nftables and ss -K do not see: no partition or connection-kill faults"
+	else
+		if nft add table inet "$table" >/dev/null 2>&1; then
+			nft_ok=1
+		else
+			table=""
+			say "warning: nftables is not usable here (install nftables; needs CAP_NET_ADMIN): no partition faults"
+		fi
+		if ss -K 'dport = :1' >/dev/null 2>&1; then ss_ok=1; else say "warning: ss -K is not usable here: no connection-kill faults"; fi
+	fi
+	ev "run: -p $proto -n $n -d $dur -s $run_seed$uflag in $dir (replicas $(addr 0)..$(addr $((n - 1))), ports $base_port.., master $(maddr):$((base_port + 15)))"
 
 	# the cluster
 	start_master
@@ -818,7 +831,7 @@ finish() {
 	if [ "$RUN_OK" -eq 1 ]; then
 		[ "$tmpdir" -eq 0 ] || rm -rf "$dir"
 	else
-		echo "nemesis: kept $dir (schedule.txt, events.log, logs, history.jsonl, check.txt); replay: scripts/nemesis.sh -p $proto -n $n -d $dur -s $run_seed -o <dir>"
+		echo "nemesis: kept $dir (schedule.txt, events.log, logs, history.jsonl, check.txt); replay: scripts/nemesis.sh -p $proto -n $n -d $dur -s $run_seed$uflag -o <dir>"
 	fi
 }
 
