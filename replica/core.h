@@ -103,7 +103,9 @@ void core_view_change(struct core *c, uint64_t view, int leader, uint64_t now_ns
 void core_on_client(struct core *c, uint64_t conn, const struct proto_msg *m, uint64_t now_ns);
 void core_on_peer(struct core *c, int from, const struct proto_msg *m, uint64_t now_ns);
 
-/* A client connection closed (its pending SYNC waiters are forgotten). */
+/* A client connection closed. Nothing to do today: entries and SYNC waiters keep the connection
+ * id, a reply to a closed connection is dropped by the I/O layer, and a reconnecting client
+ * re-sends on its new one (so the client loops of replicaLoops > 1 need not call it). */
 void core_client_closed(struct core *c, uint64_t conn);
 /* The connection to replica `peer` was (re-)established: the leader re-sends what it lacks. */
 void core_peer_up(struct core *c, int peer, uint64_t now_ns);
