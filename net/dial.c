@@ -79,7 +79,9 @@ int net_listener_open(struct net_listener *l, struct net_loop *nl, const char *a
 	memset(l, 0, sizeof *l);
 	l->fd = -1;
 	l->ufd = -1;
-	int rc = net_tcp_listen(addr, port, 512, &l->fd, &l->port, &l->any, err);
+	/* Bound, then the Unix name, then listening: once TCP accepts, the name is there, so a
+	 * dialer of this host never falls back to TCP for a listener that has one. */
+	int rc = net_tcp_bind(addr, port, &l->fd, &l->port, &l->any, err);
 	if (rc != 0)
 		return rc;
 	l->nl = nl;
@@ -89,11 +91,17 @@ int net_listener_open(struct net_listener *l, struct net_loop *nl, const char *a
 	l->io.data = l;
 	ev_timer_init(&l->pause, listener_pause_cb, 0., 0.);
 	l->pause.data = l;
-	ev_io_start(nl->loop, &l->io);
 	rc = listener_open_local(l, err);
-	if (rc != 0)
+	if (rc == 0 && listen(l->fd, 512) < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "listen: %s", strerror(-rc));
+	}
+	if (rc != 0) {
 		net_listener_close(l);
-	return rc;
+		return rc;
+	}
+	ev_io_start(nl->loop, &l->io);
+	return 0;
 }
 
 void net_listener_close(struct net_listener *l)

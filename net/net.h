@@ -373,6 +373,10 @@ int net_tcp_connect(const struct sockaddr *sa, socklen_t salen, const struct soc
 		    socklen_t srclen, int *fd, char *err);
 /* Creates a non-blocking listening socket on host:port (see net_listener_open for the wildcard
  * rule; *any tells which). Returns 0 with *fd and *bound_port, or a negative errno with err. */
+/* net_tcp_bind is its first half: the socket bound (the port is this process's), not yet
+ * listening (a connect to it is refused). Same returns; listen(2) it to finish. */
+int net_tcp_bind(const char *host, uint16_t port, int *fd, uint16_t *bound_port, bool *any,
+		 char *err);
 int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16_t *bound_port,
 		   bool *any, char *err);
 /* Formats sa as "addr:port" into out (NET_ERR_LEN bytes at most are needed: 64 is enough). */

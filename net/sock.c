@@ -221,8 +221,8 @@ static void wildcard(int family, uint16_t port, struct sockaddr_storage *sa, soc
 	}
 }
 
-int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16_t *bound_port,
-		   bool *any, char *err)
+int net_tcp_bind(const char *host, uint16_t port, int *fd, uint16_t *bound_port, bool *any,
+		 char *err)
 {
 	struct sockaddr_storage sa;
 	socklen_t salen;
@@ -263,11 +263,6 @@ int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16
 			goto err_close;
 		}
 	}
-	if (listen(s, backlog) < 0) {
-		rc = -errno;
-		snprintf(err, NET_ERR_LEN, "listen: %s", strerror(-rc));
-		goto err_close;
-	}
 	struct sockaddr_storage got;
 	socklen_t glen = sizeof got;
 	if (getsockname(s, (struct sockaddr *)&got, &glen) < 0) {
@@ -282,6 +277,21 @@ int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16
 
 err_close:
 	close(s);
+	return rc;
+}
+
+int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16_t *bound_port,
+		   bool *any, char *err)
+{
+	int rc = net_tcp_bind(host, port, fd, bound_port, any, err);
+	if (rc != 0)
+		return rc;
+	if (listen(*fd, backlog) < 0) {
+		rc = -errno;
+		snprintf(err, NET_ERR_LEN, "listen: %s", strerror(-rc));
+		close(*fd);
+		*fd = -1;
+	}
 	return rc;
 }
 
