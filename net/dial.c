@@ -256,16 +256,21 @@ static void dialer_attempt(struct net_dialer *d)
 	d->attempts++;
 	if (d->local) {
 		int rc = net_local_connect((struct sockaddr *)&d->sa, &fd, d->err);
+		bool again = rc == -ECONNREFUSED && !d->unix_refused;
+		d->unix_refused = rc == -ECONNREFUSED;
 		if (rc == 0) {
 			dialer_connected(d, fd);
 			return;
 		}
-		if (rc != -ECONNREFUSED) { /* -EAGAIN: its backlog is full; try again later */
+		if (rc != -ECONNREFUSED || again) {
+			/* -EAGAIN: its backlog is full. A first refusal: the peer may be starting
+			 * right now (it binds its name before it listens on TCP, so a TCP connect
+			 * a moment later could reach it): ask the name again after the backoff. */
 			dialer_failed(d, rc);
 			return;
 		}
-		/* nothing listens on the name (a peer on the wildcard address or without
-		 * localSockets, or not up yet): TCP says which */
+		/* refused twice in a row: nothing listens on the name (a peer on the wildcard
+		 * address or without localSockets, or not up): TCP says which */
 	}
 	int rc = net_tcp_connect((struct sockaddr *)&d->sa, d->salen, (struct sockaddr *)&d->src,
 				 d->srclen, &fd, d->err);
