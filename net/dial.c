@@ -253,24 +253,30 @@ static void dialer_connect_cb(struct ev_loop *loop, ev_io *w, int revents)
 static void dialer_attempt(struct net_dialer *d)
 {
 	int fd = -1;
-	d->attempts++;
 	if (d->local) {
 		int rc = net_local_connect((struct sockaddr *)&d->sa, &fd, d->err);
-		bool again = rc == -ECONNREFUSED && !d->unix_refused;
+		bool first = rc == -ECONNREFUSED && !d->unix_refused;
 		d->unix_refused = rc == -ECONNREFUSED;
+		if (first) {
+			/* The peer may be starting right now: it binds its name before it listens
+			 * on TCP, so a TCP connect a moment later could reach it. Not an attempt
+			 * yet (nothing failed, no on_fail): the name again in a moment. */
+			dialer_schedule(d, NET_DIAL_BACKOFF_MIN);
+			return;
+		}
+		d->attempts++;
 		if (rc == 0) {
 			dialer_connected(d, fd);
 			return;
 		}
-		if (rc != -ECONNREFUSED || again) {
-			/* -EAGAIN: its backlog is full. A first refusal: the peer may be starting
-			 * right now (it binds its name before it listens on TCP, so a TCP connect
-			 * a moment later could reach it): ask the name again after the backoff. */
+		if (rc != -ECONNREFUSED) { /* -EAGAIN: its backlog is full */
 			dialer_failed(d, rc);
 			return;
 		}
-		/* refused twice in a row: nothing listens on the name (a peer on the wildcard
-		 * address or without localSockets, or not up): TCP says which */
+		/* refused again: nothing listens on the name (a peer on the wildcard address or
+		 * without localSockets, or not up): TCP says which */
+	} else {
+		d->attempts++;
 	}
 	int rc = net_tcp_connect((struct sockaddr *)&d->sa, d->salen, (struct sockaddr *)&d->src,
 				 d->srclen, &fd, d->err);

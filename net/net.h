@@ -325,7 +325,7 @@ struct net_dialer {
 	uint8_t expect_role; /* with a secret: the process it must reach (0: any) */
 	int32_t expect_node;
 	bool local; /* localSockets and host is an address of this host: try its Unix socket */
-	bool unix_refused; /* the last attempt's Unix connect was refused */
+	bool unix_refused; /* the last Unix connect was refused */
 };
 
 #define NET_DIAL_BACKOFF_MIN 0.01 /* s */
@@ -334,9 +334,9 @@ struct net_dialer {
 /* Resolves host:port and starts connecting at once (cbs and arg are kept, not copied: keep them
  * alive). On a loop with local_sockets, when host is an address of this host, each attempt
  * first connects to the Unix socket net_local_name names after host:port, and over TCP only
- * if nothing listened there at this attempt and the one before (a listener on the wildcard
- * address, or without localSockets; a single refusal is a failed attempt, the peer may be
- * starting).
+ * if nothing listened there twice in a row (a listener on the wildcard address, or without
+ * localSockets): a first refusal is not yet an attempt (no on_fail; the peer may be starting),
+ * the name is asked again NET_DIAL_BACKOFF_MIN later.
  * Returns 0, or a negative errno with a message in d->err (unresolvable host). */
 int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host, uint16_t port,
 		     const struct net_dialer_cbs *cbs, void *arg);

@@ -846,6 +846,38 @@ static void test_local_sockets(void **state)
 	proc_rmdir(dir);
 }
 
+/* A cluster started without localSockets, reached by the CLI and a load generator whose conf
+ * has it: nothing listens on the names, so each dialer asks once more, then goes over TCP, and no
+ * caller takes the missing name for a peer that is down (with the first refusal counted as a
+ * failed attempt, `curpkv put` said "cannot reach the master" and exited 3). */
+static void test_local_sockets_mixed(void **state)
+{
+	(void)state;
+	struct cluster_env e;
+	char dir[256];
+	assert_int_equal(proc_tmpdir(dir), 0);
+	env_start(&e, 3, "reqs: 200\nclientThreads: 2\npipeline: true\npendings: 4\nkeySpace: 100\n");
+	FILE *f = fopen(e.conf_path, "a"); /* the running processes read it already */
+	assert_non_null(f);
+	fputs("localSockets: true\n", f);
+	assert_int_equal(fclose(f), 0);
+	char *out;
+	char *put[] = {"put", "mixed", "over tcp", NULL};
+	assert_int_equal(env_cli(&e, e.dir, put, &out), 0);
+	free(out);
+	char *get[] = {"get", "mixed", NULL};
+	assert_int_equal(env_cli(&e, e.dir, get, &out), 0);
+	assert_string_equal(out, "over tcp\n");
+	free(out);
+	free(run_client0_clean(&e, dir, 400));
+	uint64_t opened[3], local[3];
+	conn_counts(&e, opened, local);
+	for (int r = 0; r < e.n; r++)
+		assert_int_equal(local[r], 0);
+	env_stop(&e);
+	proc_rmdir(dir);
+}
+
 int main(void)
 {
 	ce_main_init();
@@ -863,6 +895,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_public_api, env_teardown),
 	    cmocka_unit_test_teardown(test_sched_batch, env_teardown),
 	    cmocka_unit_test_teardown(test_local_sockets, env_teardown),
+	    cmocka_unit_test_teardown(test_local_sockets_mixed, env_teardown),
 	};
 	return cmocka_run_group_tests_name("cluster_clients", tests, NULL, NULL);
 }
