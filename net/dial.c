@@ -327,8 +327,9 @@ int net_dialer_start(struct net_dialer *d, struct net_loop *nl, const char *host
 	if (rc != 0)
 		return rc;
 	if (nl->cfg.local_sockets) {
-		char ip[64], err[NET_ERR_LEN];
-		d->local = net_addr_local(host, ip, sizeof ip, err) == 1; /* else TCP only */
+		char err[NET_ERR_LEN];
+		/* else (or on an error) TCP only */
+		d->local = net_sockaddr_local((struct sockaddr *)&d->sa, d->salen, err) == 1;
 	}
 	ev_timer_init(&d->retry, dialer_retry_cb, 0., 0.);
 	d->retry.data = d;

@@ -388,6 +388,9 @@ void net_format_addr(const struct sockaddr *sa, char *out, size_t outlen);
  * machine (a socket can be bound to it). Returns 1 (local; *ip, iplen bytes, gets the address as
  * net_format_addr prints it, without the port), 0 (not local) or a negative errno with err. */
 int net_addr_local(const char *host, char *ip, size_t iplen, char *err);
+/* The same test for an address already resolved (its port is ignored). Returns 1, 0 or a
+ * negative errno with err. */
+int net_sockaddr_local(const struct sockaddr *sa, socklen_t salen, char *err);
 /* localSockets: the abstract Unix socket name of the TCP address sa ("curpkv:addr:port" as
  * net_format_addr prints it, in Linux's abstract namespace: no file, gone with its socket, one
  * namespace per network namespace) into *un. Returns 0, or -EAFNOSUPPORT (not IPv4/IPv6). */

@@ -295,6 +295,30 @@ int net_tcp_listen(const char *host, uint16_t port, int backlog, int *fd, uint16
 	return rc;
 }
 
+int net_sockaddr_local(const struct sockaddr *sa, socklen_t salen, char *err)
+{
+	struct sockaddr_storage any;
+	if (salen > sizeof any || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)) {
+		snprintf(err, NET_ERR_LEN, "not an IPv4 or IPv6 address");
+		return -EAFNOSUPPORT;
+	}
+	memcpy(&any, sa, salen);
+	if (any.ss_family == AF_INET6) /* port 0: nothing is taken */
+		((struct sockaddr_in6 *)&any)->sin6_port = 0;
+	else
+		((struct sockaddr_in *)&any)->sin_port = 0;
+	int s = socket(any.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0) {
+		int rc = -errno;
+		snprintf(err, NET_ERR_LEN, "socket: %s", strerror(-rc));
+		return rc;
+	}
+	/* binding succeeds only for an address of this machine */
+	bool local = bind(s, (struct sockaddr *)&any, salen) == 0;
+	close(s);
+	return local ? 1 : 0;
+}
+
 int net_addr_local(const char *host, char *ip, size_t iplen, char *err)
 {
 	struct sockaddr_storage sa;
@@ -302,19 +326,13 @@ int net_addr_local(const char *host, char *ip, size_t iplen, char *err)
 	int rc = net_resolve(host, 0, &sa, &salen, err);
 	if (rc != 0)
 		return rc;
-	int s = socket(sa.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		rc = -errno;
-		snprintf(err, NET_ERR_LEN, "socket: %s", strerror(-rc));
+	rc = net_sockaddr_local((struct sockaddr *)&sa, salen, err);
+	if (rc < 0)
 		return rc;
-	}
-	/* binding succeeds only for an address of this machine (port 0: nothing is taken) */
-	bool local = bind(s, (struct sockaddr *)&sa, salen) == 0;
-	close(s);
 	char text[64];
 	net_format_addr((struct sockaddr *)&sa, text, sizeof text);
 	net_peer_ip(text, ip, iplen);
-	return local ? 1 : 0;
+	return rc;
 }
 
 void net_peer_ip(const char *peer, char *out, size_t outlen)
