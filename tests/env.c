@@ -268,6 +268,15 @@ int env_cli(struct cluster_env *e, const char *dir, char *const *args, char **ou
 	return st;
 }
 
+void env_cli_expect(struct cluster_env *e, char *const *args, int status, const char *want)
+{
+	char *out;
+	assert_int_equal(env_cli(e, e->dir, args, &out), status);
+	if (want)
+		assert_string_equal(out, want);
+	free(out);
+}
+
 void env_send_msg(int fd, const struct proto_msg *m)
 {
 	struct proto_buf b;

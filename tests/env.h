@@ -83,6 +83,8 @@ void env_wait_identical(struct cluster_env *e, uint64_t expect, int attempts,
 /* Runs `curpkv args[0] -config <conf> args[1]...` (at most 5 more) to completion (30 s at most);
  * *out gets its stdout and stderr (malloc'd, NULL if unreadable). Returns its exit status. */
 int env_cli(struct cluster_env *e, const char *dir, char *const *args, char **out);
+/* env_cli in e->dir, asserting its exit status and, unless want is NULL, its whole output. */
+void env_cli_expect(struct cluster_env *e, char *const *args, int status, const char *want);
 /* A file's contents, malloc'd and NUL-terminated, or NULL. */
 char *env_slurp(const char *path);
 

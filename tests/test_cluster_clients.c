@@ -227,18 +227,12 @@ static void test_cli(void **state)
 	env_start(&e, 3, NULL);
 	char *out;
 	char *put[] = {"put", "greeting", "hello world", NULL};
-	assert_int_equal(env_cli(&e, e.dir, put, &out), 0);
-	free(out);
+	env_cli_expect(&e, put, 0, NULL);
 	char *get[] = {"get", "greeting", NULL};
-	assert_int_equal(env_cli(&e, e.dir, get, &out), 0);
-	assert_string_equal(out, "hello world\n");
-	free(out);
+	env_cli_expect(&e, get, 0, "hello world\n");
 	char *del[] = {"del", "greeting", NULL};
-	assert_int_equal(env_cli(&e, e.dir, del, &out), 0);
-	free(out);
-	assert_int_equal(env_cli(&e, e.dir, get, &out), 1); /* missing key */
-	assert_string_equal(out, "");
-	free(out);
+	env_cli_expect(&e, del, 0, NULL);
+	env_cli_expect(&e, get, 1, ""); /* missing key */
 	char *bad[] = {"put", "only-a-key", NULL};
 	assert_int_equal(env_cli(&e, e.dir, bad, &out), 2); /* usage */
 	free(out);
@@ -861,14 +855,10 @@ static void test_local_sockets_mixed(void **state)
 	assert_non_null(f);
 	fputs("localSockets: true\n", f);
 	assert_int_equal(fclose(f), 0);
-	char *out;
 	char *put[] = {"put", "mixed", "over tcp", NULL};
-	assert_int_equal(env_cli(&e, e.dir, put, &out), 0);
-	free(out);
+	env_cli_expect(&e, put, 0, NULL);
 	char *get[] = {"get", "mixed", NULL};
-	assert_int_equal(env_cli(&e, e.dir, get, &out), 0);
-	assert_string_equal(out, "over tcp\n");
-	free(out);
+	env_cli_expect(&e, get, 0, "over tcp\n");
 	free(run_client0_clean(&e, dir, 400));
 	uint64_t opened[3], local[3];
 	conn_counts(&e, opened, local);
